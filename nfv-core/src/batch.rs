@@ -1,0 +1,205 @@
+//! A batch: the unit every port and stage works on.
+//!
+//! Packets still in the chain are kept contiguous and in arrival order in
+//! `active`, so a stage is a plain loop over a slice. When a stage finishes
+//! packets (drop, out, punt) the chain moves them to `done` in one stable
+//! pass, so later stages never look at them and per-flow order is kept.
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use crate::frame::{Arena, FRAME_SIZE};
+use crate::packet::{PacketMut, PktDesc, VerdictKind};
+
+/// Largest batch the runtime accepts.
+pub const MAX_BATCH: usize = 256;
+/// Default batch size (DPDK and VPP use 32-256).
+pub const DEFAULT_BATCH: usize = 64;
+
+/// Packets of one burst, bound to the arena their frames live in.
+pub struct Batch {
+    arena: Arc<Arena>,
+    active: Vec<PktDesc>,
+    done: Vec<PktDesc>,
+    finished: Cell<u32>,
+    capacity: usize,
+}
+
+// SAFETY: the batch exclusively owns the frames its descriptors name; the
+// Cell is only touched by the thread holding `&mut Batch`.
+unsafe impl Send for Batch {}
+
+impl Batch {
+    /// An empty batch of at most `capacity` received packets. Storage is
+    /// reserved once (twice the capacity, for stages that replicate).
+    pub fn new(arena: Arc<Arena>, capacity: usize) -> Self {
+        let capacity = capacity.clamp(1, MAX_BATCH);
+        Self {
+            arena,
+            active: Vec::with_capacity(2 * MAX_BATCH),
+            done: Vec::with_capacity(2 * MAX_BATCH),
+            finished: Cell::new(0),
+            capacity,
+        }
+    }
+
+    /// The configured burst size.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Packets still in the chain.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.active.len()
+    }
+
+    /// True when no packet is left in the chain.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.active.is_empty()
+    }
+
+    /// How many more packets a port may push in this burst.
+    #[inline(always)]
+    pub fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.active.len())
+    }
+
+    /// Adds a packet whose frame the caller gives up to the batch.
+    #[inline(always)]
+    pub fn push(&mut self, desc: PktDesc) {
+        self.active.push(desc);
+    }
+
+    /// Descriptors of the packets still in the chain.
+    pub fn active(&self) -> &[PktDesc] {
+        &self.active
+    }
+
+    /// Descriptors of the packets that left the chain early, with verdicts.
+    pub fn done(&self) -> &[PktDesc] {
+        &self.done
+    }
+
+    /// Iterates the packets still in the chain, in order.
+    #[inline(always)]
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = PacketMut<'_>> {
+        let arena = &self.arena;
+        let finished = &self.finished;
+        self.active.iter_mut().map(move |desc| {
+            // SAFETY: each descriptor names a distinct frame owned by this
+            // batch (one-owner invariant), so the mutable frame borrows do
+            // not alias; they live no longer than `&mut self`.
+            let frame = unsafe { &mut *(arena.frame_ptr(desc.frame) as *mut [u8; FRAME_SIZE]) };
+            PacketMut { desc, frame, finished }
+        })
+    }
+
+    /// The bytes of active packet `i` (for ports, tests and tracing).
+    pub fn data(&self, i: usize) -> &[u8] {
+        let d = &self.active[i];
+        // SAFETY: the batch owns the frame; shared borrow tied to &self.
+        let frame = unsafe { &*(self.arena.frame_ptr(d.frame) as *const [u8; FRAME_SIZE]) };
+        &frame[d.data_range()]
+    }
+
+    /// Number of packets finished by the current stage and not yet settled.
+    #[inline(always)]
+    pub fn unsettled(&self) -> u32 {
+        self.finished.get()
+    }
+
+    /// Moves packets finished by the last stage from `active` to `done`,
+    /// keeping order, and adds their drop reasons to `drops`.
+    /// Costs nothing when the stage finished no packet.
+    #[inline]
+    pub fn settle(&mut self, drops: &mut [u64]) -> u32 {
+        let n = self.finished.replace(0);
+        if n == 0 {
+            return 0;
+        }
+        let done = &mut self.done;
+        self.active.retain(|d| {
+            if d.verdict.is_next() {
+                return true;
+            }
+            if let VerdictKind::Drop(r) = d.verdict.kind() {
+                if let Some(c) = drops.get_mut(r.0 as usize) {
+                    *c += 1;
+                }
+            }
+            done.push(*d);
+            false
+        });
+        n
+    }
+
+    /// Takes both lists for dispatch after the chain; the batch is empty
+    /// afterwards. `f` gets every descriptor, the finished ones first.
+    pub fn drain(&mut self, mut f: impl FnMut(&PktDesc)) {
+        for d in self.done.drain(..) {
+            f(&d);
+        }
+        for d in self.active.drain(..) {
+            f(&d);
+        }
+        self.finished.set(0);
+    }
+
+    /// The arena the batch's frames live in.
+    pub fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::FramePool;
+    use crate::packet::DropReason;
+
+    fn batch_of(n: u16) -> (FramePool, Batch) {
+        let mut pool = FramePool::new(Arena::heap(64));
+        let mut b = Batch::new(pool.arena().clone(), 64);
+        for i in 0..n {
+            let f = pool.alloc().unwrap();
+            pool.frame_mut(f)[crate::frame::HEADROOM] = i as u8;
+            b.push(PktDesc::new(f, 60, 0));
+        }
+        (pool, b)
+    }
+
+    #[test]
+    fn settle_keeps_order_and_counts_reasons() {
+        let (_pool, mut b) = batch_of(6);
+        for (i, mut p) in b.iter_mut().enumerate() {
+            match i {
+                1 | 4 => p.drop_with(DropReason(1)),
+                3 => p.punt(),
+                _ => {}
+            }
+        }
+        let mut drops = [0u64; 2];
+        assert_eq!(b.settle(&mut drops), 3);
+        assert_eq!(drops, [0, 2]);
+        let first_bytes: Vec<u8> = (0..b.len()).map(|i| b.data(i)[0]).collect();
+        assert_eq!(first_bytes, vec![0, 2, 5]);
+        assert_eq!(b.done().len(), 3);
+        assert_eq!(b.settle(&mut drops), 0, "nothing new to settle");
+    }
+
+    #[test]
+    fn headroom_push_and_pull() {
+        let (_pool, mut b) = batch_of(1);
+        let mut p = b.iter_mut().next().unwrap();
+        let before = p.data()[0];
+        let data = p.push_front(50).unwrap();
+        assert_eq!(data.len(), 110);
+        assert_eq!(data[50], before);
+        p.pull_front(50).unwrap();
+        assert_eq!(p.data()[0], before);
+        assert!(p.push_front(4096).is_err());
+        assert!(p.pull_front(61).is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! The chain executor: runs stages in order over a batch, one dynamic call
+//! per stage per batch, and keeps each stage's counters and cycle cost.
+
+use std::sync::Arc;
+
+use crate::batch::Batch;
+use crate::cycles;
+use crate::packet::VerdictKind;
+use crate::stage::{Stage, StageCtx};
+use crate::telemetry::StageCounters;
+
+struct Slot {
+    stage: Box<dyn Stage>,
+    counters: Arc<StageCounters>,
+    scratch: Box<[u64]>,
+}
+
+/// A worker's instance of a configured chain.
+#[derive(Default)]
+pub struct Chain {
+    slots: Vec<Slot>,
+}
+
+impl Chain {
+    /// An empty chain (packets pass straight to the default port).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a stage; returns its counters for the reporter.
+    pub fn push(
+        &mut self,
+        name: impl Into<String>,
+        reasons: &'static [&'static str],
+        stage: Box<dyn Stage>,
+    ) -> Arc<StageCounters> {
+        let counters = Arc::new(StageCounters::new(name, reasons));
+        self.slots.push(Slot {
+            stage,
+            counters: counters.clone(),
+            scratch: vec![0; reasons.len()].into_boxed_slice(),
+        });
+        counters
+    }
+
+    /// Number of stages.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True for a chain without stages.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Counters of every stage, in order.
+    pub fn counters(&self) -> Vec<Arc<StageCounters>> {
+        self.slots.iter().map(|s| s.counters.clone()).collect()
+    }
+
+    /// Runs every stage over the batch. Packets a stage finishes move to
+    /// the batch's done list; the rest go on.
+    #[inline]
+    pub fn run(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        for slot in self.slots.iter_mut() {
+            let n_in = batch.len();
+            if n_in == 0 {
+                break;
+            }
+            let t0 = cycles::now();
+            slot.stage.process(batch, ctx);
+            let c = &slot.counters;
+            if batch.unsettled() > 0 {
+                let done_before = batch.done().len();
+                batch.settle(&mut slot.scratch);
+                for (counter, n) in c.drops.iter().zip(slot.scratch.iter_mut()) {
+                    if *n > 0 {
+                        counter.add(std::mem::take(n));
+                    }
+                }
+                let (mut out, mut punt) = (0, 0);
+                for d in &batch.done()[done_before..] {
+                    match d.verdict.kind() {
+                        VerdictKind::Out(_) => out += 1,
+                        VerdictKind::Punt => punt += 1,
+                        _ => {}
+                    }
+                }
+                c.pkts_out.add(out);
+                c.pkts_punt.add(punt);
+            }
+            let t1 = cycles::now();
+            c.calls.add(1);
+            c.pkts_in.add(n_in as u64);
+            c.pkts_next.add(batch.len() as u64);
+            c.ticks.add(t1.wrapping_sub(t0));
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! Walks the parsed TOML document section by section so that one bad
+//! entry does not hide the next: every problem is collected with its span.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::ops::Range;
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use super::diag::{Diagnostic, Report};
+use super::schema::*;
+use crate::packet::PortId;
+use crate::port::generator::GeneratorConfig;
+use crate::slowpath::OwnedAddr;
+use crate::stage::{BuildEnv, StageRegistry};
+
+const SECTIONS: &[&str] = &["run", "ports", "chains", "workers", "neighbours"];
+
+type Value<'a> = Spanned<DeValue<'a>>;
+
+/// A stage's (or port's) parameter table, with spans for error messages.
+pub struct Params<'a> {
+    table: Value<'a>,
+}
+
+impl<'a> Params<'a> {
+    fn from_entries(span: Range<usize>, entries: Vec<(&Spanned<toml::de::DeString<'a>>, &Value<'a>)>) -> Self {
+        let mut t = DeTable::new();
+        for (k, v) in entries {
+            t.insert(k.clone(), v.clone());
+        }
+        Self { table: Spanned::new(span, DeValue::Table(t)) }
+    }
+
+    /// Deserialises the parameters into `T` (use `deny_unknown_fields`);
+    /// the error points at the offending key or value.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Diagnostic> {
+        T::deserialize(ValueDeserializer::from(self.table.clone())).map_err(|e| de_error(&e, self.table.span()))
+    }
+
+    /// Span of `key`'s value, or of the whole table if absent.
+    pub fn span_of(&self, key: &str) -> Range<usize> {
+        match self.table.get_ref() {
+            DeValue::Table(t) => t.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v.span()),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.table.span())
+    }
+
+    /// A located error about `key`.
+    pub fn error(&self, key: &str, message: impl Into<String>, label: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(self.span_of(key), message, label)
+    }
+}
+
+fn de_error(e: &toml::de::Error, fallback: Range<usize>) -> Diagnostic {
+    let span = e.span().unwrap_or(fallback);
+    let msg = e.message().trim().to_string();
+    let label = if msg.starts_with("unknown field") {
+        "unknown key".to_string()
+    } else if msg.starts_with("missing field") {
+        "in this table".to_string()
+    } else {
+        "here".to_string()
+    };
+    Diagnostic::new(span, msg, label)
+}
+
+fn parse_value<T: DeserializeOwned>(v: &Value<'_>) -> Result<T, Diagnostic> {
+    T::deserialize(ValueDeserializer::from(v.clone())).map_err(|e| de_error(&e, v.span()))
+}
+
+/// Suggests the closest of `known` to `got`, if any is close.
+fn did_you_mean(got: &str, known: &[&str]) -> Option<String> {
+    known
+        .iter()
+        .map(|k| (strsim::levenshtein(got, k), k))
+        .filter(|(d, _)| *d <= 2.max(got.len() / 3))
+        .min()
+        .map(|(_, k)| format!("did you mean `{k}`?"))
+}
+
+fn unknown(span: Range<usize>, what: &str, got: &str, known: &[&str]) -> Diagnostic {
+    let list = known.join(", ");
+    let help = match did_you_mean(got, known) {
+        Some(s) => format!("{s} known {what}s: {list}"),
+        None => format!("known {what}s: {list}"),
+    };
+    Diagnostic::new(span, format!("unknown {what} `{got}`"), format!("not a known {what}")).help(help)
+}
+
+/// Items of an array-of-tables section; wrong shapes are reported.
+fn items<'v, 'a>(v: &'v Value<'a>, section: &str, diags: &mut Vec<Diagnostic>) -> Vec<&'v Value<'a>> {
+    match v.get_ref() {
+        DeValue::Array(a) => a
+            .iter()
+            .filter(|item| {
+                let ok = matches!(item.get_ref(), DeValue::Table(_));
+                if !ok {
+                    diags.push(
+                        Diagnostic::new(item.span(), format!("each `{section}` entry must be a table"), "expected a table")
+                            .help(format!("write it as [[{section}]] with keys below")),
+                    );
+                }
+                ok
+            })
+            .collect(),
+        _ => {
+            diags.push(
+                Diagnostic::new(v.span(), format!("`{section}` must be an array of tables"), "expected [[...]] entries")
+                    .help(format!("write each entry as [[{section}]]")),
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn table<'v, 'a>(v: &'v Value<'a>) -> &'v DeTable<'a> {
+    match v.get_ref() {
+        DeValue::Table(t) => t,
+        _ => unreachable!("filtered by items()"),
+    }
+}
+
+/// Splits a table into (keys in `keep`, the rest).
+fn split<'v, 'a>(v: &'v Value<'a>, keep: &[&str]) -> (Params<'a>, Params<'a>) {
+    let (a, b): (Vec<_>, Vec<_>) = table(v).iter().partition(|(k, _)| keep.contains(&k.get_ref().as_ref()));
+    (Params::from_entries(v.span(), a), Params::from_entries(v.span(), b))
+}
+
+fn parse_owned(s: &str) -> Result<OwnedAddr, String> {
+    let (ip, len) = match s.split_once('/') {
+        Some((ip, len)) => (ip, Some(len)),
+        None => (s, None),
+    };
+    let addr: IpAddr = ip.parse().map_err(|_| format!("`{ip}` is not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match len {
+        None => max,
+        Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max).ok_or(format!("prefix length `{l}` is not 0..={max}"))?,
+    };
+    Ok(OwnedAddr { addr, prefix })
+}
+
+/// Loads and validates a configuration. `file` is the name shown in
+/// messages. Nothing is opened or started here: ports and workers are
+/// only described.
+pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config, Report> {
+    let report = |diagnostics: Vec<Diagnostic>| Report { file: file.to_string(), source: source.to_string(), diagnostics };
+    let (doc, syntax) = DeTable::parse_recoverable(source);
+    if !syntax.is_empty() {
+        let diags = syntax
+            .iter()
+            .map(|e| Diagnostic::new(e.span().unwrap_or(0..0), e.message().trim().to_string(), "invalid TOML here"))
+            .collect();
+        return Err(report(diags));
+    }
+    let mut diags = Vec::new();
+    let doc = doc.into_inner();
+    let get = |name: &str| doc.iter().find(|(k, _)| k.get_ref() == name).map(|(_, v)| v);
+    for (k, _) in doc.iter() {
+        if !SECTIONS.contains(&k.get_ref().as_ref()) {
+            diags.push(unknown(k.span(), "section", k.get_ref(), SECTIONS));
+        }
+    }
+
+    let run = match get("run") {
+        None => RunSection::default(),
+        Some(v) => parse_value::<RunSection>(v).unwrap_or_else(|d| {
+            diags.push(d);
+            RunSection::default()
+        }),
+    };
+    if let Some(v) = get("run") {
+        let p = Params { table: v.clone() };
+        if !(1..=crate::batch::MAX_BATCH).contains(&run.batch_size) {
+            diags.push(p.error("batch-size", "batch-size out of range", "expected 1..=256"));
+        }
+        if run.duration < 0.0 || !run.duration.is_finite() {
+            diags.push(p.error("duration", "duration must be a non-negative number of seconds", "expected >= 0"));
+        }
+        if run.frames_per_worker < 2 * run.batch_size as u32 + 64 {
+            diags.push(p.error(
+                "frames-per-worker",
+                "too few frames for the batch size",
+                format!("expected at least {}", 2 * run.batch_size + 64),
+            ));
+        }
+    }
+
+    // Ports first: everything else refers to them by name.
+    let mut ports: Vec<PortSpec> = Vec::new();
+    let mut port_spans: Vec<Range<usize>> = Vec::new();
+    // Ports whose definition had errors: kept so references to them
+    // resolve, but not checked again.
+    let mut broken: HashSet<usize> = HashSet::new();
+    for item in get("ports").map(|v| items(v, "ports", &mut diags)).unwrap_or_default() {
+        let (common, rest) = split(item, PORT_COMMON_KEYS);
+        let c: PortCommon = match common.parse() {
+            Ok(c) => c,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        if let Some(i) = ports.iter().position(|p| p.name == c.name) {
+            diags.push(
+                Diagnostic::new(common.span_of("name"), format!("port `{}` is defined twice", c.name), "second definition")
+                    .help(format!("the first is at byte {}; give each port a unique name", port_spans[i].start)),
+            );
+            continue;
+        }
+        let kind_name = match table(item).iter().find(|(k, _)| k.get_ref() == "kind").map(|(_, v)| v.get_ref()) {
+            Some(DeValue::String(s)) => s.to_string(),
+            _ => String::new(),
+        };
+        let kind = match kind_name.as_str() {
+            "generator" => rest.parse::<GeneratorConfig>().and_then(|g| {
+                g.validate().map_err(|(key, msg)| rest.error(key, msg.clone(), msg))?;
+                Ok(PortKind::Generator(g))
+            }),
+            "sink" => rest.parse::<SinkConfig>().map(|_| PortKind::Sink),
+            "pcap" => rest.parse::<PcapConfig>().and_then(|p| {
+                if p.input.is_none() && p.output.is_none() {
+                    Err(common.error("kind", "a pcap port needs `input`, `output` or both", "no file given"))
+                } else {
+                    Ok(PortKind::Pcap(p))
+                }
+            }),
+            other => Err(unknown(common.span_of("kind"), "port kind", other, PORT_KINDS)),
+        };
+        let mac = match &c.mac {
+            Some(m) => crate::config::parse_mac(m).map_err(|e| common.error("mac", e, "bad MAC address")),
+            // Locally administered, unique per port index.
+            None => Ok([0x02, 0x6e, 0x66, 0x76, 0x00, ports.len() as u8 + 1]),
+        };
+        let mut addresses = Vec::new();
+        for a in &c.addresses {
+            match parse_owned(a) {
+                Ok(o) => addresses.push(o),
+                Err(e) => diags.push(
+                    common.error("addresses", e, "bad address").help("write addresses as \"10.0.0.1/24\" or \"2001:db8::1/64\""),
+                ),
+            }
+        }
+        if c.queues == 0 {
+            diags.push(common.error("queues", "a port needs at least one queue", "expected >= 1"));
+        }
+        match (kind, mac) {
+            (Ok(kind), Ok(mac)) => {
+                port_spans.push(item.span());
+                ports.push(PortSpec { name: c.name, kind, queues: c.queues.max(1), mac, addresses });
+            }
+            (k, m) => {
+                diags.extend(k.err());
+                diags.extend(m.err());
+                // Keep the name resolvable so later references do not
+                // report a second, misleading error.
+                broken.insert(ports.len());
+                port_spans.push(item.span());
+                ports.push(PortSpec { name: c.name, kind: PortKind::Sink, queues: c.queues.max(1), mac: [0; 6], addresses });
+            }
+        }
+    }
+    let port_names: Vec<String> = ports.iter().map(|p| p.name.clone()).collect();
+    let port_list = port_names.iter().map(String::as_str).collect::<Vec<_>>();
+    let env = BuildEnv { ports: &port_names };
+
+    let mut chains: Vec<ChainSpec> = Vec::new();
+    for item in get("chains").map(|v| items(v, "chains", &mut diags)).unwrap_or_default() {
+        let t = table(item);
+        let mut name = None;
+        let mut stages = Vec::new();
+        for (k, v) in t.iter() {
+            match k.get_ref().as_ref() {
+                "name" => match parse_value::<String>(v) {
+                    Ok(n) => name = Some((n, v.span())),
+                    Err(d) => diags.push(d),
+                },
+                "stages" => {
+                    for s in items(v, "stages", &mut diags) {
+                        match stage_spec(s, registry, &env) {
+                            Ok(spec) => stages.push(spec),
+                            Err(mut d) => diags.append(&mut d),
+                        }
+                    }
+                }
+                other => diags.push(unknown(k.span(), "chain key", other, &["name", "stages"])),
+            }
+        }
+        let Some((name, span)) = name else {
+            diags.push(Diagnostic::new(item.span(), "missing field `name`", "this chain has no name").help("add name = \"...\""));
+            continue;
+        };
+        if chains.iter().any(|c| c.name == name) {
+            diags.push(Diagnostic::new(span, format!("chain `{name}` is defined twice"), "second definition"));
+            continue;
+        }
+        chains.push(ChainSpec { name, stages });
+    }
+    let chain_names: Vec<&str> = chains.iter().map(|c| c.name.as_str()).collect();
+
+    let resolve_port = |s: &Spanned<String>, diags: &mut Vec<Diagnostic>| -> Option<PortId> {
+        match port_names.iter().position(|p| p == s.get_ref()) {
+            Some(i) => Some(i as PortId),
+            None => {
+                diags.push(if port_list.is_empty() {
+                    Diagnostic::new(s.span(), format!("unknown port `{}`", s.get_ref()), "no such port")
+                        .help("define it first with [[ports]] name = \"...\"")
+                } else {
+                    unknown(s.span(), "port", s.get_ref(), &port_list)
+                });
+                None
+            }
+        }
+    };
+
+    let mut workers = Vec::new();
+    let mut used: HashSet<(PortId, u16)> = HashSet::new();
+    let worker_items = get("workers").map(|v| items(v, "workers", &mut diags)).unwrap_or_default();
+    if worker_items.is_empty() {
+        diags.push(
+            Diagnostic::new(0..0, "no [[workers]] defined: nothing would run", "the file starts here")
+                .help("add [[workers]] with rx = [\"PORT\"] and chain = \"CHAIN\""),
+        );
+    }
+    for item in worker_items {
+        let w: WorkerDef = match parse_value(item) {
+            Ok(w) => w,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        let mut rx = Vec::new();
+        for r in &w.rx {
+            let (pname, queue) = match r.get_ref().rsplit_once(':') {
+                Some((p, q)) => match q.parse::<u16>() {
+                    Ok(q) => (p.to_string(), q),
+                    Err(_) => {
+                        diags.push(Diagnostic::new(r.span(), format!("bad queue in `{}`", r.get_ref()), "expected PORT or PORT:QUEUE"));
+                        continue;
+                    }
+                },
+                None => (r.get_ref().clone(), 0),
+            };
+            let Some(pid) = resolve_port(&Spanned::new(r.span(), pname), &mut diags) else { continue };
+            let spec = &ports[pid as usize];
+            if matches!(spec.kind, PortKind::Sink) && !broken.contains(&(pid as usize)) {
+                diags.push(Diagnostic::new(r.span(), format!("port `{}` is a sink and cannot receive", spec.name), "not a source")
+                    .help("list sources (generator, pcap input) in rx and the sink in tx"));
+                continue;
+            }
+            if queue >= spec.queues {
+                diags.push(Diagnostic::new(
+                    r.span(),
+                    format!("port `{}` has {} queue(s); queue {queue} does not exist", spec.name, spec.queues),
+                    format!("expected a queue below {}", spec.queues),
+                ));
+                continue;
+            }
+            if !used.insert((pid, queue)) {
+                diags.push(Diagnostic::new(r.span(), format!("queue {queue} of `{}` is polled by two workers", spec.name), "already taken")
+                    .help("give each queue to exactly one worker"));
+                continue;
+            }
+            rx.push((pid, queue));
+        }
+        let chain = match chain_names.iter().position(|c| *c == w.chain.get_ref()) {
+            Some(i) => Some(i),
+            None => {
+                diags.push(if chain_names.is_empty() {
+                    Diagnostic::new(w.chain.span(), format!("unknown chain `{}`", w.chain.get_ref()), "no such chain")
+                        .help("define it with [[chains]] name = \"...\"")
+                } else {
+                    unknown(w.chain.span(), "chain", w.chain.get_ref(), &chain_names)
+                });
+                None
+            }
+        };
+        let tx = w.tx.as_ref().map(|t| resolve_port(t, &mut diags));
+        if let (Some(chain), Some(tx)) = (chain, tx.unwrap_or(Some(PortId::MAX))) {
+            workers.push(WorkerSpec { core: w.core, rx, chain, tx: (tx != PortId::MAX).then_some(tx) });
+        }
+    }
+
+    let mut neighbours = Vec::new();
+    for item in get("neighbours").map(|v| items(v, "neighbours", &mut diags)).unwrap_or_default() {
+        let n: NeighbourDef = match parse_value(item) {
+            Ok(n) => n,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        let mac = match n.mac.as_deref().map(crate::config::parse_mac).transpose() {
+            Ok(m) => m,
+            Err(e) => {
+                diags.push(Params { table: item.clone() }.error("mac", e, "bad MAC address"));
+                continue;
+            }
+        };
+        if let Some(port) = resolve_port(&n.port, &mut diags) {
+            neighbours.push(NeighbourSpec { ip: n.ip, mac, port });
+        }
+    }
+
+    if diags.is_empty() {
+        Ok(Config { run, ports, chains, workers, neighbours })
+    } else {
+        diags.sort_by_key(|d| d.span.start);
+        Err(report(diags))
+    }
+}
+
+fn stage_spec(item: &Value<'_>, registry: &StageRegistry, env: &BuildEnv<'_>) -> Result<StageSpec, Vec<Diagnostic>> {
+    let (head, params) = split(item, &["kind", "name"]);
+    let kind_span = head.span_of("kind");
+    let kind: String = match table(item).iter().find(|(k, _)| k.get_ref() == "kind") {
+        None => {
+            return Err(vec![Diagnostic::new(item.span(), "stage without `kind`", "this stage")
+                .help(format!("add kind = \"...\"; known kinds: {}", registry.kinds().join(", ")))]);
+        }
+        Some((_, v)) => parse_value(v).map_err(|d| vec![d])?,
+    };
+    let name: Option<String> = match table(item).iter().find(|(k, _)| k.get_ref() == "name") {
+        Some((_, v)) => Some(parse_value(v).map_err(|d| vec![d])?),
+        None => None,
+    };
+    let Some(factory) = registry.get(&kind) else {
+        return Err(vec![unknown(kind_span, "stage kind", &kind, &registry.kinds())]);
+    };
+    let builder = factory.configure(&params, env)?;
+    Ok(StageSpec { name: name.unwrap_or_else(|| kind.clone()), kind, builder })
+}

@@ -1,0 +1,194 @@
+//! The TOML schema (raw, as deserialised) and the validated specification.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::batch::DEFAULT_BATCH;
+use crate::packet::PortId;
+use crate::port::generator::GeneratorConfig;
+use crate::slowpath::OwnedAddr;
+use crate::stage::StageBuilder;
+
+/// `[run]`: how the run behaves.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RunSection {
+    /// Packets per burst (1..=256).
+    pub batch_size: usize,
+    /// Seconds to run; 0 runs until every source is exhausted or a signal.
+    pub duration: f64,
+    /// Seconds between live stats lines; 0 disables them.
+    pub stats_interval: f64,
+    /// Frames in each worker's pool (each 2048 bytes).
+    pub frames_per_worker: u32,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        Self { batch_size: DEFAULT_BATCH, duration: 0.0, stats_interval: 1.0, frames_per_worker: 4096 }
+    }
+}
+
+/// Fields every `[[ports]]` entry has.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct PortCommon {
+    pub name: String,
+    #[allow(dead_code)] // read through the split table, kept for the field list
+    pub kind: String,
+    #[serde(default = "one")]
+    pub queues: u16,
+    #[serde(default)]
+    pub mac: Option<String>,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+fn one() -> u16 {
+    1
+}
+
+/// Keys of [`PortCommon`], split off before kind-specific parameters.
+pub(crate) const PORT_COMMON_KEYS: &[&str] = &["name", "kind", "queues", "mac", "addresses"];
+
+/// `kind = "pcap"` parameters.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PcapConfig {
+    /// Capture to replay (pcap or pcapng).
+    pub input: Option<PathBuf>,
+    /// Capture to write what the port transmits to.
+    pub output: Option<PathBuf>,
+}
+
+/// `kind = "sink"` takes no parameters.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SinkConfig {}
+
+/// A port backend with its parameters.
+#[derive(Clone, Debug)]
+pub enum PortKind {
+    /// In-memory traffic generator.
+    Generator(GeneratorConfig),
+    /// Counts and frees.
+    Sink,
+    /// Capture file in/out.
+    Pcap(PcapConfig),
+}
+
+/// Port kinds this build knows.
+pub(crate) const PORT_KINDS: &[&str] = &["generator", "pcap", "sink"];
+
+/// A validated port.
+#[derive(Clone, Debug)]
+pub struct PortSpec {
+    /// Name.
+    pub name: String,
+    /// Backend.
+    pub kind: PortKind,
+    /// Queue count.
+    pub queues: u16,
+    /// MAC address (configured, or a locally administered one from the index).
+    pub mac: [u8; 6],
+    /// Owned addresses with prefix lengths.
+    pub addresses: Vec<OwnedAddr>,
+}
+
+/// `[[workers]]` as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct WorkerDef {
+    #[serde(default)]
+    pub core: Option<usize>,
+    pub rx: Vec<toml::Spanned<String>>,
+    pub chain: toml::Spanned<String>,
+    #[serde(default)]
+    pub tx: Option<toml::Spanned<String>>,
+}
+
+/// A validated worker.
+#[derive(Clone, Debug)]
+pub struct WorkerSpec {
+    /// Core to pin to, if any.
+    pub core: Option<usize>,
+    /// (port, queue) pairs to poll.
+    pub rx: Vec<(PortId, u16)>,
+    /// Index into [`Config::chains`].
+    pub chain: usize,
+    /// Where packets that finish the chain go; `None`: back out the port
+    /// they came in on.
+    pub tx: Option<PortId>,
+}
+
+/// A validated stage.
+#[derive(Clone)]
+pub struct StageSpec {
+    /// Display name (`name`, or the kind).
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+    /// Builds per-worker instances.
+    pub builder: Arc<dyn StageBuilder>,
+}
+
+impl std::fmt::Debug for StageSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageSpec").field("name", &self.name).field("kind", &self.kind).finish()
+    }
+}
+
+/// A validated chain.
+#[derive(Clone, Debug)]
+pub struct ChainSpec {
+    /// Name.
+    pub name: String,
+    /// Stages in order (the input stage is added by the runtime).
+    pub stages: Vec<StageSpec>,
+}
+
+/// `[[neighbours]]` as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct NeighbourDef {
+    pub ip: IpAddr,
+    #[serde(default)]
+    pub mac: Option<String>,
+    pub port: toml::Spanned<String>,
+}
+
+/// A validated neighbour: static with a MAC, resolved by ARP/ND without.
+#[derive(Clone, Debug)]
+pub struct NeighbourSpec {
+    /// Next-hop address.
+    pub ip: IpAddr,
+    /// Fixed MAC, or `None` to resolve.
+    pub mac: Option<[u8; 6]>,
+    /// Port it is reached through.
+    pub port: PortId,
+}
+
+/// A configuration that passed every check.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `[run]`.
+    pub run: RunSection,
+    /// Ports, indexed by [`PortId`].
+    pub ports: Vec<PortSpec>,
+    /// Chains.
+    pub chains: Vec<ChainSpec>,
+    /// Workers.
+    pub workers: Vec<WorkerSpec>,
+    /// Neighbours.
+    pub neighbours: Vec<NeighbourSpec>,
+}
+
+impl Config {
+    /// Port names in id order.
+    pub fn port_names(&self) -> Vec<String> {
+        self.ports.iter().map(|p| p.name.clone()).collect()
+    }
+}

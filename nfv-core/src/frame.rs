@@ -1,0 +1,147 @@
+//! Frame memory: one arena of fixed-size frames per worker, and the free list
+//! that hands them out.
+//!
+//! Every backend shares this shape so a frame received on one port can be
+//! sent on another without a copy: an AF_XDP UMEM is an arena (shared UMEM
+//! between the interfaces of a worker), and the generator, pcap and sink
+//! ports borrow frames from the same pool. A frame is named by its index;
+//! the only `unsafe` of the data path lives here and in [`crate::batch`],
+//! resting on one invariant: a frame index is owned by exactly one holder at
+//! a time (the free list, a batch, a port's ring).
+
+use std::any::Any;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// Bytes per frame. 2048 holds a 1518-byte frame plus encapsulation headroom
+/// and is a valid AF_XDP chunk size.
+pub const FRAME_SIZE: usize = 2048;
+
+/// Bytes reserved in front of received data so that VXLAN, Geneve, GTP-U or
+/// IP-in-IP headers can be pushed without moving the packet (>= 128 needed).
+pub const HEADROOM: usize = 256;
+
+/// Largest packet a frame can carry once the headroom is reserved.
+pub const MAX_DATA: usize = FRAME_SIZE - HEADROOM;
+
+/// Index of a frame inside its arena.
+pub type FrameId = u32;
+
+/// A contiguous region of `frames * FRAME_SIZE` bytes.
+pub struct Arena {
+    base: NonNull<u8>,
+    frames: u32,
+    // Keeps the memory alive: a heap buffer here, an mmap'ed UMEM for AF_XDP.
+    _owner: Box<dyn Any + Send + Sync>,
+}
+
+// SAFETY: the arena is a plain byte region; access to individual frames is
+// serialised by the one-owner-per-frame invariant documented above.
+unsafe impl Send for Arena {}
+unsafe impl Sync for Arena {}
+
+impl Arena {
+    /// A zeroed heap arena for in-memory ports (generator, pcap, sink).
+    pub fn heap(frames: u32) -> Arc<Self> {
+        let mut buf = vec![0u8; frames as usize * FRAME_SIZE].into_boxed_slice();
+        let base = NonNull::new(buf.as_mut_ptr()).expect("non-null heap buffer");
+        Arc::new(Self { base, frames, _owner: Box::new(buf) })
+    }
+
+    /// Wraps memory owned elsewhere (an AF_XDP UMEM).
+    ///
+    /// # Safety
+    /// `base` must point to `frames * FRAME_SIZE` writable bytes that stay
+    /// valid while `owner` lives, and nothing outside the frame ownership
+    /// protocol may write to them (the kernel only touches frames it was
+    /// handed through a ring).
+    pub unsafe fn from_raw(
+        base: NonNull<u8>,
+        frames: u32,
+        owner: Box<dyn Any + Send + Sync>,
+    ) -> Arc<Self> {
+        Arc::new(Self { base, frames, _owner: owner })
+    }
+
+    /// Number of frames in the arena.
+    pub fn frames(&self) -> u32 {
+        self.frames
+    }
+
+    /// Start of the arena, for backends that hand addresses to a kernel.
+    pub fn base(&self) -> NonNull<u8> {
+        self.base
+    }
+
+    /// Raw pointer to a frame's first byte.
+    #[inline(always)]
+    pub(crate) fn frame_ptr(&self, id: FrameId) -> *mut u8 {
+        debug_assert!(id < self.frames, "frame {id} outside arena of {}", self.frames);
+        // SAFETY: id < frames keeps the offset inside the region.
+        unsafe { self.base.as_ptr().add(id as usize * FRAME_SIZE) }
+    }
+}
+
+/// The frames of an arena that nobody holds right now.
+///
+/// Ports take frames here to receive into and give them back when a packet
+/// is transmitted (sink, pcap) or dropped. A LIFO stack keeps recently used,
+/// cache-warm frames in circulation.
+pub struct FramePool {
+    arena: Arc<Arena>,
+    free: Vec<FrameId>,
+}
+
+impl FramePool {
+    /// A pool owning every frame of `arena`.
+    pub fn new(arena: Arc<Arena>) -> Self {
+        let free = (0..arena.frames()).rev().collect();
+        Self { arena, free }
+    }
+
+    /// A pool over `arena` that starts empty, for backends (AF_XDP) whose
+    /// frames begin in the kernel's rings and come back later.
+    pub fn empty(arena: Arc<Arena>) -> Self {
+        let free = Vec::with_capacity(arena.frames() as usize);
+        Self { arena, free }
+    }
+
+    /// The arena this pool draws from.
+    pub fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+
+    /// Takes a free frame, or `None` when every frame is in use.
+    #[inline]
+    pub fn alloc(&mut self) -> Option<FrameId> {
+        self.free.pop()
+    }
+
+    /// Returns a frame to the pool. The caller gives up every reference to it.
+    #[inline]
+    pub fn free(&mut self, id: FrameId) {
+        debug_assert!(self.free.len() < self.arena.frames() as usize, "double free of frame {id}");
+        self.free.push(id);
+    }
+
+    /// Frames currently free.
+    pub fn available(&self) -> usize {
+        self.free.len()
+    }
+
+    /// The whole frame, for a port filling a frame it just allocated.
+    #[inline]
+    pub fn frame_mut(&mut self, id: FrameId) -> &mut [u8; FRAME_SIZE] {
+        // SAFETY: the caller holds `id` (taken from this pool), so no other
+        // reference to the frame exists; `&mut self` prevents a second
+        // borrow through the pool.
+        unsafe { &mut *(self.arena.frame_ptr(id) as *mut [u8; FRAME_SIZE]) }
+    }
+
+    /// The whole frame, read-only, for a port transmitting it.
+    #[inline]
+    pub fn frame(&self, id: FrameId) -> &[u8; FRAME_SIZE] {
+        // SAFETY: as for `frame_mut`; shared access while the caller holds id.
+        unsafe { &*(self.arena.frame_ptr(id) as *const [u8; FRAME_SIZE]) }
+    }
+}

@@ -1,0 +1,31 @@
+//! nfv-core: the data-plane machinery every network function stands on.
+//!
+//! The way of a packet: a [`port::Port`] fills a [`batch::Batch`] with
+//! frames from the worker's [`frame::FramePool`]; the [`input`] stage
+//! parses L2-L4 once into [`packet::Meta`]; the [`chain::Chain`] runs each
+//! [`stage::Stage`] over the whole batch in place; the [`worker::Worker`]
+//! transmits, drops or punts each packet by its [`packet::Verdict`].
+//! This crate knows no network function by name.
+
+#![warn(missing_docs)]
+
+pub mod batch;
+pub mod chain;
+pub mod checksum;
+pub mod config;
+pub mod cycles;
+pub mod frame;
+pub mod input;
+pub mod neighbour;
+pub mod packet;
+pub mod parse;
+pub mod port;
+pub mod runtime;
+pub mod slowpath;
+pub mod stage;
+pub mod telemetry;
+pub mod worker;
+
+pub use batch::Batch;
+pub use packet::{DropReason, Meta, PacketMut, PktDesc, PortId, Verdict};
+pub use stage::{BuildEnv, Stage, StageBuilder, StageCtx, StageFactory, StageRegistry};

@@ -1,0 +1,128 @@
+//! The neighbour (adjacency) table: next-hop IP -> MAC and port, like VPP's
+//! adjacencies. The control thread writes it (static entries from TOML,
+//! entries learned from ARP/ND); workers read an immutable snapshot and
+//! pick up a new one between batches.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+
+use crate::packet::PortId;
+
+/// Where an entry came from. Static entries are never replaced by learning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// From `[[neighbours]]` in the config.
+    Static,
+    /// Learned from ARP or Neighbor Discovery.
+    Learned,
+}
+
+/// One adjacency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Neighbour {
+    /// Link-layer address of the next hop.
+    pub mac: [u8; 6],
+    /// Port it is reached through.
+    pub port: PortId,
+    /// How it was set.
+    pub origin: Origin,
+}
+
+/// An immutable snapshot of the table.
+#[derive(Clone, Debug, Default)]
+pub struct NeighbourTable {
+    entries: HashMap<IpAddr, Neighbour>,
+}
+
+impl NeighbourTable {
+    /// The adjacency for `ip`, if resolved.
+    #[inline]
+    pub fn lookup(&self, ip: &IpAddr) -> Option<&Neighbour> {
+        self.entries.get(ip)
+    }
+
+    /// Entries sorted by address, for dumps.
+    pub fn entries(&self) -> Vec<(IpAddr, Neighbour)> {
+        let mut v: Vec<_> = self.entries.iter().map(|(k, v)| (*k, *v)).collect();
+        v.sort_by_key(|e| e.0);
+        v
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The published table: one writer (the control thread), many readers.
+pub struct Neighbours {
+    current: ArcSwap<NeighbourTable>,
+    generation: AtomicU64,
+}
+
+impl Neighbours {
+    /// A table holding the static entries.
+    pub fn new(statics: impl IntoIterator<Item = (IpAddr, [u8; 6], PortId)>) -> Arc<Self> {
+        let entries = statics
+            .into_iter()
+            .map(|(ip, mac, port)| (ip, Neighbour { mac, port, origin: Origin::Static }))
+            .collect();
+        Arc::new(Self { current: ArcSwap::from_pointee(NeighbourTable { entries }), generation: AtomicU64::new(0) })
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<NeighbourTable> {
+        self.current.load_full()
+    }
+
+    /// Changes whenever a new snapshot is published; workers compare it
+    /// once per loop instead of touching the Arc.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Records a learned adjacency; returns true if the table changed.
+    /// Static entries win over learned ones.
+    pub fn learn(&self, ip: IpAddr, mac: [u8; 6], port: PortId) -> bool {
+        let cur = self.current.load();
+        match cur.entries.get(&ip) {
+            Some(n) if n.origin == Origin::Static => return false,
+            Some(n) if n.mac == mac && n.port == port => return false,
+            _ => {}
+        }
+        let mut next = NeighbourTable::clone(&cur);
+        next.entries.insert(ip, Neighbour { mac, port, origin: Origin::Learned });
+        self.current.store(Arc::new(next));
+        self.generation.fetch_add(1, Ordering::Release);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_entries_override_learning() {
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let n = Neighbours::new([(ip, [2, 0, 0, 0, 0, 1], 0)]);
+        assert!(!n.learn(ip, [2, 0, 0, 0, 0, 9], 0));
+        assert_eq!(n.snapshot().lookup(&ip).unwrap().mac, [2, 0, 0, 0, 0, 1]);
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        let g = n.generation();
+        assert!(n.learn(other, [2, 0, 0, 0, 0, 2], 1));
+        assert!(n.generation() > g);
+        assert!(!n.learn(other, [2, 0, 0, 0, 0, 2], 1), "same entry is not a change");
+        assert_eq!(n.snapshot().lookup(&other).unwrap().origin, Origin::Learned);
+    }
+}

@@ -1,0 +1,319 @@
+//! Per-packet descriptor, metadata and verdict.
+//!
+//! A packet is a small descriptor (32 bytes: frame index, data window,
+//! metadata, verdict) that moves through the batch; the bytes stay in the
+//! frame. Stages see a [`PacketMut`], which gives bounds-checked access to
+//! the data window and its headroom.
+
+use std::cell::Cell;
+
+use crate::frame::{FRAME_SIZE, FrameId, HEADROOM};
+
+/// Index of a port in the running configuration.
+pub type PortId = u16;
+
+/// Metadata filled once by the input stage so later stages do not re-parse.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// Port the packet arrived on.
+    pub port: PortId,
+    /// Offset of the L3 header from the start of data (after VLAN tags).
+    pub l3_off: u16,
+    /// Offset of the L4 header, or 0 when there is none or it was not parsed.
+    pub l4_off: u16,
+    /// EtherType of the L3 payload (after VLAN tags), 0 before parsing.
+    pub ethertype: u16,
+    /// IP protocol / IPv6 next header of the L4 payload.
+    pub l4_proto: u8,
+    /// [`flags`] bits.
+    pub flags: u8,
+    /// Flow hash (from the NIC's RSS, the generator, or computed on demand).
+    pub hash: u32,
+}
+
+/// Bits of [`Meta::flags`].
+pub mod flags {
+    /// `l3_off`/`ethertype` describe a well-formed IPv4/IPv6 header.
+    pub const L3_OK: u8 = 1 << 0;
+    /// `l4_off`/`l4_proto` describe an L4 header that fits in the frame.
+    pub const L4_OK: u8 = 1 << 1;
+    /// The IP packet is a fragment (first or not).
+    pub const FRAGMENT: u8 = 1 << 2;
+    /// `Meta::hash` is valid.
+    pub const HASH_OK: u8 = 1 << 3;
+    /// Follow this packet through the chain (like VPP's `trace add`).
+    pub const TRACE: u8 = 1 << 4;
+    /// The L4 checksum is left to the NIC (TX offload requested).
+    pub const CSUM_OFFLOAD: u8 = 1 << 5;
+}
+
+/// A stage-local drop reason: the index into the names the stage declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropReason(pub u8);
+
+/// What happens to a packet after the current stage.
+///
+/// Encoded in one word so the descriptor stays small: the high half is the
+/// kind, the low half the port or reason.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Verdict(u32);
+
+impl Verdict {
+    const NEXT: u32 = 0;
+    const OUT: u32 = 1;
+    const DROP: u32 = 2;
+    const PUNT: u32 = 3;
+
+    /// Continue to the next stage (and to the worker's default port after the last).
+    pub const fn next() -> Self {
+        Self(Self::NEXT << 16)
+    }
+    /// Leave the chain now, transmitted on `port`.
+    pub const fn out(port: PortId) -> Self {
+        Self((Self::OUT << 16) | port as u32)
+    }
+    /// Leave the chain now, dropped and counted under the stage's `reason`.
+    pub const fn drop(reason: DropReason) -> Self {
+        Self((Self::DROP << 16) | reason.0 as u32)
+    }
+    /// Leave the chain now, handed to the control thread (slow path).
+    pub const fn punt() -> Self {
+        Self(Self::PUNT << 16)
+    }
+    /// True for [`Verdict::next`].
+    #[inline(always)]
+    pub const fn is_next(self) -> bool {
+        self.0 == 0
+    }
+    /// Decoded form for matching.
+    pub const fn kind(self) -> VerdictKind {
+        match self.0 >> 16 {
+            Self::NEXT => VerdictKind::Next,
+            Self::OUT => VerdictKind::Out(self.0 as u16),
+            Self::DROP => VerdictKind::Drop(DropReason(self.0 as u8)),
+            _ => VerdictKind::Punt,
+        }
+    }
+}
+
+impl std::fmt::Debug for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.kind().fmt(f)
+    }
+}
+
+/// [`Verdict`] decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerdictKind {
+    /// Continue.
+    Next,
+    /// Transmit on this port.
+    Out(PortId),
+    /// Drop with this stage-local reason.
+    Drop(DropReason),
+    /// Send to the slow path.
+    Punt,
+}
+
+/// The descriptor of one packet in a batch.
+#[derive(Clone, Copy, Debug)]
+pub struct PktDesc {
+    /// Frame holding the bytes.
+    pub frame: FrameId,
+    /// Offset of the first data byte inside the frame.
+    pub head: u16,
+    /// Data length.
+    pub len: u16,
+    /// Parsed metadata.
+    pub meta: Meta,
+    /// Verdict of the last stage that looked at the packet.
+    pub verdict: Verdict,
+}
+
+impl PktDesc {
+    /// A descriptor for `len` bytes starting at the default headroom.
+    pub fn new(frame: FrameId, len: u16, port: PortId) -> Self {
+        Self {
+            frame,
+            head: HEADROOM as u16,
+            len,
+            meta: Meta { port, ..Meta::default() },
+            verdict: Verdict::next(),
+        }
+    }
+
+    /// Range of the data inside the frame.
+    #[inline(always)]
+    pub fn data_range(&self) -> std::ops::Range<usize> {
+        self.head as usize..self.head as usize + self.len as usize
+    }
+}
+
+/// Errors of headroom/tailroom manipulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoomError {
+    /// Not enough headroom in front of the data to push the header.
+    NoHeadroom,
+    /// Not enough room behind the data.
+    NoTailroom,
+    /// Asked to remove more bytes than the packet has.
+    TooShort,
+}
+
+/// A stage's handle on one packet: the descriptor plus its frame's bytes.
+pub struct PacketMut<'a> {
+    pub(crate) desc: &'a mut PktDesc,
+    pub(crate) frame: &'a mut [u8; FRAME_SIZE],
+    pub(crate) finished: &'a Cell<u32>,
+}
+
+impl<'a> PacketMut<'a> {
+    /// The packet bytes.
+    #[inline(always)]
+    pub fn data(&self) -> &[u8] {
+        &self.frame[self.desc.data_range()]
+    }
+
+    /// The packet bytes, writable.
+    #[inline(always)]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let r = self.desc.data_range();
+        &mut self.frame[r]
+    }
+
+    /// Data length in bytes.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.desc.len as usize
+    }
+
+    /// True for an empty packet.
+    pub fn is_empty(&self) -> bool {
+        self.desc.len == 0
+    }
+
+    /// Parsed metadata.
+    #[inline(always)]
+    pub fn meta(&self) -> &Meta {
+        &self.desc.meta
+    }
+
+    /// Parsed metadata, writable (stages that change headers keep it true).
+    #[inline(always)]
+    pub fn meta_mut(&mut self) -> &mut Meta {
+        &mut self.desc.meta
+    }
+
+    /// Bytes free in front of the data.
+    pub fn headroom(&self) -> usize {
+        self.desc.head as usize
+    }
+
+    /// Grows the data window by `n` bytes at the front (for encapsulation)
+    /// and returns the whole new data window; the new bytes come first.
+    #[inline]
+    pub fn push_front(&mut self, n: usize) -> Result<&mut [u8], RoomError> {
+        if n > self.desc.head as usize {
+            return Err(RoomError::NoHeadroom);
+        }
+        self.desc.head -= n as u16;
+        self.desc.len += n as u16;
+        Ok(self.data_mut())
+    }
+
+    /// Removes `n` bytes from the front (for decapsulation).
+    #[inline]
+    pub fn pull_front(&mut self, n: usize) -> Result<(), RoomError> {
+        if n > self.desc.len as usize {
+            return Err(RoomError::TooShort);
+        }
+        self.desc.head += n as u16;
+        self.desc.len -= n as u16;
+        Ok(())
+    }
+
+    /// Sets the data length, growing into tailroom or trimming the end.
+    pub fn set_len(&mut self, len: usize) -> Result<(), RoomError> {
+        if self.desc.head as usize + len > FRAME_SIZE {
+            return Err(RoomError::NoTailroom);
+        }
+        self.desc.len = len as u16;
+        Ok(())
+    }
+
+    /// The current verdict.
+    pub fn verdict(&self) -> Verdict {
+        self.desc.verdict
+    }
+
+    #[inline(always)]
+    fn finish(&mut self, v: Verdict) {
+        if self.desc.verdict.is_next() {
+            self.finished.set(self.finished.get() + 1);
+        }
+        self.desc.verdict = v;
+    }
+
+    /// Drops the packet under the stage's `reason` (counted by the chain).
+    #[inline(always)]
+    pub fn drop_with(&mut self, reason: impl Into<DropReason>) {
+        self.finish(Verdict::drop(reason.into()));
+    }
+
+    /// Sends the packet out of `port`, skipping the rest of the chain.
+    #[inline(always)]
+    pub fn send_to(&mut self, port: PortId) {
+        self.finish(Verdict::out(port));
+    }
+
+    /// Hands the packet to the slow path.
+    #[inline(always)]
+    pub fn punt(&mut self) {
+        self.finish(Verdict::punt());
+    }
+}
+
+/// Declares a stage's drop reasons as an enum with their display names,
+/// the way VPP nodes declare error strings.
+///
+/// ```
+/// nfv_core::drop_reasons! {
+///     pub enum TtlDrop { Expired => "ttl-expired", NotIp => "not-ip" }
+/// }
+/// assert_eq!(TtlDrop::NAMES[TtlDrop::NotIp as usize], "not-ip");
+/// ```
+#[macro_export]
+macro_rules! drop_reasons {
+    ($(#[$attr:meta])* $vis:vis enum $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$attr])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u8)]
+        $vis enum $name { $(#[doc = $text] $variant),+ }
+        impl $name {
+            /// Display names, indexed by the enum value.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+        }
+        impl From<$name> for $crate::packet::DropReason {
+            fn from(r: $name) -> Self { $crate::packet::DropReason(r as u8) }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_stays_small() {
+        assert!(std::mem::size_of::<PktDesc>() <= 32);
+    }
+
+    #[test]
+    fn verdict_round_trips() {
+        assert_eq!(Verdict::next().kind(), VerdictKind::Next);
+        assert_eq!(Verdict::out(513).kind(), VerdictKind::Out(513));
+        assert_eq!(Verdict::drop(DropReason(7)).kind(), VerdictKind::Drop(DropReason(7)));
+        assert_eq!(Verdict::punt().kind(), VerdictKind::Punt);
+        assert!(!Verdict::out(0).is_next());
+    }
+}

@@ -1,0 +1,272 @@
+//! One pass over L2-L4 headers that fills [`Meta`] for every later stage,
+//! and the flow hash used for load spreading and encapsulation entropy.
+//!
+//! Header views are `pnet_packet`'s bounds-checked zero-copy types; nothing
+//! here can read past the data it is given.
+
+use pnet_packet::ethernet::EthernetPacket;
+use pnet_packet::ipv4::Ipv4Packet;
+use pnet_packet::ipv6::Ipv6Packet;
+
+use crate::packet::{Meta, PacketMut, flags};
+
+/// EtherType values the parser knows (IEEE 802 numbers).
+pub mod ethertype {
+    /// IPv4.
+    pub const IPV4: u16 = 0x0800;
+    /// ARP (RFC 826).
+    pub const ARP: u16 = 0x0806;
+    /// IPv6.
+    pub const IPV6: u16 = 0x86dd;
+    /// 802.1Q VLAN tag.
+    pub const VLAN: u16 = 0x8100;
+    /// 802.1ad service tag.
+    pub const QINQ: u16 = 0x88a8;
+    /// Pre-standard QinQ tag still seen in the wild.
+    pub const QINQ_OLD: u16 = 0x9100;
+}
+
+/// IP protocol numbers the parser knows (IANA).
+pub mod proto {
+    /// ICMP.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// ICMPv6.
+    pub const ICMPV6: u8 = 58;
+    /// SCTP.
+    pub const SCTP: u8 = 132;
+}
+
+/// Why a frame could not be parsed at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// Shorter than an Ethernet header.
+    Runt,
+    /// A VLAN tag is cut off.
+    TruncatedVlan,
+}
+
+/// Parses Ethernet (with up to two VLAN tags), IPv4/IPv6 and the L4 header
+/// position into `meta`. L3/L4 problems are not errors: the flags stay
+/// clear and stages that need those layers drop under their own reason.
+pub fn classify(data: &[u8], meta: &mut Meta) -> Result<(), ParseError> {
+    meta.flags &= flags::TRACE | flags::HASH_OK | flags::CSUM_OFFLOAD;
+    meta.l4_off = 0;
+    meta.l4_proto = 0;
+    let eth = EthernetPacket::new(data).ok_or(ParseError::Runt)?;
+    let mut et = eth.get_ethertype().0;
+    let mut off = EthernetPacket::minimum_packet_size();
+    for _ in 0..2 {
+        if !matches!(et, ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD) {
+            break;
+        }
+        let tag = data.get(off..off + 4).ok_or(ParseError::TruncatedVlan)?;
+        et = u16::from_be_bytes([tag[2], tag[3]]);
+        off += 4;
+    }
+    meta.ethertype = et;
+    meta.l3_off = off as u16;
+    let l3 = &data[off..];
+    match et {
+        ethertype::IPV4 => classify_ipv4(l3, off, meta),
+        ethertype::IPV6 => classify_ipv6(l3, off, meta),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// RFC 791 / RFC 1812 section 5.2.2 header sanity: version, IHL, total length.
+fn classify_ipv4(l3: &[u8], off: usize, meta: &mut Meta) {
+    let Some(ip) = Ipv4Packet::new(l3) else { return };
+    let ihl = ip.get_header_length() as usize * 4;
+    let total = ip.get_total_length() as usize;
+    if ip.get_version() != 4 || ihl < 20 || ihl > total || total > l3.len() {
+        return;
+    }
+    meta.flags |= flags::L3_OK;
+    meta.l4_proto = ip.get_next_level_protocol().0;
+    let more_fragments = ip.get_flags() & 0b001 != 0;
+    let frag_offset = ip.get_fragment_offset();
+    if more_fragments || frag_offset != 0 {
+        meta.flags |= flags::FRAGMENT;
+        if frag_offset != 0 {
+            return; // no L4 header in a non-first fragment
+        }
+    }
+    set_l4(&l3[ihl..total], off + ihl, meta);
+}
+
+/// RFC 8200: fixed header, then the extension header chain (sections 4.3-4.6)
+/// up to the upper-layer header.
+fn classify_ipv6(l3: &[u8], off: usize, meta: &mut Meta) {
+    let Some(ip) = Ipv6Packet::new(l3) else { return };
+    if ip.get_version() != 6 {
+        return;
+    }
+    let end = 40 + ip.get_payload_length() as usize;
+    if end > l3.len() || end == 40 && ip.get_next_header().0 == 0 {
+        return; // truncated, or a jumbogram we do not handle
+    }
+    meta.flags |= flags::L3_OK;
+    let mut next = ip.get_next_header().0;
+    let mut pos = 40usize;
+    for _ in 0..8 {
+        let ext_len = match next {
+            0 | 43 | 60 => l3.get(pos + 1).map(|&l| (l as usize + 1) * 8),
+            51 => l3.get(pos + 1).map(|&l| (l as usize + 2) * 4),
+            44 => {
+                let Some(fh) = l3.get(pos..pos + 8) else { break };
+                meta.flags |= flags::FRAGMENT;
+                if u16::from_be_bytes([fh[2], fh[3]]) >> 3 != 0 {
+                    meta.l4_proto = fh[0];
+                    return;
+                }
+                Some(8)
+            }
+            _ => {
+                meta.l4_proto = next;
+                set_l4(&l3[pos.min(end)..end], off + pos, meta);
+                return;
+            }
+        };
+        let Some(len) = ext_len.filter(|&l| pos + l <= end) else { break };
+        next = l3[pos];
+        pos += len;
+    }
+    // Too many or truncated extension headers: L3 is fine, L4 unknown.
+    meta.l4_proto = next;
+}
+
+/// Records the L4 offset and whether its fixed header fits in `l4`.
+fn set_l4(l4: &[u8], l4_off: usize, meta: &mut Meta) {
+    meta.l4_off = l4_off as u16;
+    let fits = match meta.l4_proto {
+        proto::TCP => l4.len() >= 20 && (l4[12] >> 4) as usize * 4 >= 20,
+        proto::UDP | proto::ICMP | proto::ICMPV6 => l4.len() >= 8,
+        proto::SCTP => l4.len() >= 12,
+        _ => false,
+    };
+    if fits {
+        meta.flags |= flags::L4_OK;
+    }
+}
+
+/// Symmetric 5-tuple hash: both directions of a flow hash alike, so a
+/// software steering step can keep a flow's two halves on one worker.
+pub fn flow_hash(data: &[u8], meta: &Meta) -> u32 {
+    if meta.flags & flags::L3_OK == 0 {
+        return mix(meta.ethertype as u32, 0, 0);
+    }
+    let l3 = meta.l3_off as usize;
+    let (a, b) = match meta.ethertype {
+        ethertype::IPV4 => (word(data, l3 + 12), word(data, l3 + 16)),
+        _ => (fold_v6(data, l3 + 8), fold_v6(data, l3 + 24)),
+    };
+    let ports = if meta.flags & flags::L4_OK != 0
+        && matches!(meta.l4_proto, proto::TCP | proto::UDP | proto::SCTP)
+    {
+        let p = meta.l4_off as usize;
+        let (s, d) = (half(data, p), half(data, p + 2));
+        (s.min(d) as u32) << 16 | s.max(d) as u32
+    } else {
+        0
+    };
+    mix(a.min(b) ^ meta.l4_proto as u32, a.max(b), ports)
+}
+
+#[inline(always)]
+fn word(d: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
+}
+
+#[inline(always)]
+fn half(d: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([d[at], d[at + 1]])
+}
+
+fn fold_v6(d: &[u8], at: usize) -> u32 {
+    word(d, at) ^ word(d, at + 4) ^ word(d, at + 8) ^ word(d, at + 12)
+}
+
+/// murmur3's 32-bit finaliser over three words.
+#[inline(always)]
+fn mix(a: u32, b: u32, c: u32) -> u32 {
+    let mut h = a.wrapping_mul(0x9e37_79b1) ^ b.rotate_left(13) ^ c.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+impl PacketMut<'_> {
+    /// The flow hash, computed on first use and cached in the metadata.
+    #[inline]
+    pub fn flow_hash(&mut self) -> u32 {
+        if self.meta().flags & flags::HASH_OK == 0 {
+            let h = flow_hash(self.data(), self.meta());
+            let m = self.meta_mut();
+            m.hash = h;
+            m.flags |= flags::HASH_OK;
+        }
+        self.meta().hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn udp4(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(src, dst, 64)
+            .udp(sp, dp)
+            .write(&mut out, &[1, 2, 3, 4])
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn finds_l3_l4_behind_vlan_tags() {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .double_vlan(etherparse::VlanId::try_new(10).unwrap(), etherparse::VlanId::try_new(20).unwrap())
+            .ipv6([1; 16], [2; 16], 64)
+            .tcp(1000, 80, 1, 1000)
+            .write(&mut out, &[0; 10])
+            .unwrap();
+        let mut m = Meta::default();
+        classify(&out, &mut m).unwrap();
+        assert_eq!((m.ethertype, m.l3_off, m.l4_off, m.l4_proto), (0x86dd, 22, 62, 6));
+        assert_eq!(m.flags & (flags::L3_OK | flags::L4_OK), flags::L3_OK | flags::L4_OK);
+    }
+
+    #[test]
+    fn truncated_ip_is_not_ok_and_runt_is_an_error() {
+        let mut pkt = udp4([10, 0, 0, 1], [10, 0, 0, 2], 1, 2);
+        pkt.truncate(30);
+        let mut m = Meta::default();
+        classify(&pkt, &mut m).unwrap();
+        assert_eq!(m.flags & flags::L3_OK, 0);
+        assert_eq!(classify(&pkt[..13], &mut m), Err(ParseError::Runt));
+    }
+
+    #[test]
+    fn hash_is_symmetric_and_spreads() {
+        let fwd = udp4([10, 0, 0, 1], [10, 0, 0, 2], 1234, 53);
+        let rev = udp4([10, 0, 0, 2], [10, 0, 0, 1], 53, 1234);
+        let other = udp4([10, 0, 0, 1], [10, 0, 0, 2], 1235, 53);
+        let h = |p: &[u8]| {
+            let mut m = Meta::default();
+            classify(p, &mut m).unwrap();
+            flow_hash(p, &m)
+        };
+        assert_eq!(h(&fwd), h(&rev));
+        assert_ne!(h(&fwd), h(&other));
+    }
+}

@@ -1,0 +1,232 @@
+//! pcap / pcapng file port: replay any capture through a chain, and record
+//! what a chain transmits.
+//!
+//! Link types other than Ethernet are given a synthetic Ethernet header when
+//! the L3 protocol is known (raw IP, BSD loopback, Linux cooked capture), so
+//! most captures replay as they are; the rest are skipped and counted.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pcap_file::DataLink;
+use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+use pcap_file::pcapng::{Block, PcapNgReader};
+
+use crate::batch::Batch;
+use crate::frame::{FramePool, HEADROOM, MAX_DATA};
+use crate::packet::PktDesc;
+use crate::parse::ethertype;
+use crate::port::{Port, PortInfo};
+
+/// Drop reasons of a pcap port, in counter order.
+pub const PCAP_DROP_REASONS: &[&str] =
+    &["unsupported-linktype", "oversized-record", "unknown-l3", "read-error", "write-error", "no-frame"];
+const UNSUPPORTED: usize = 0;
+const OVERSIZED: usize = 1;
+const UNKNOWN_L3: usize = 2;
+const READ_ERROR: usize = 3;
+const WRITE_ERROR: usize = 4;
+const NO_FRAME: usize = 5;
+
+enum Source {
+    Pcap(PcapReader<BufReader<File>>),
+    PcapNg { reader: PcapNgReader<BufReader<File>>, links: Vec<DataLink> },
+}
+
+/// A record pulled from either format.
+struct Record {
+    link: DataLink,
+    data: Vec<u8>,
+}
+
+/// The pcap port.
+pub struct PcapPort {
+    info: PortInfo,
+    source: Option<Source>,
+    /// Buffered; the buffer is written out when the port is dropped at the
+    /// end of the run.
+    sink: Option<PcapWriter<BufWriter<File>>>,
+    scratch: Vec<u8>,
+}
+
+/// Errors opening capture files.
+#[derive(Debug)]
+pub struct PcapOpenError(pub String);
+
+impl std::fmt::Display for PcapOpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PcapOpenError {}
+
+impl PcapPort {
+    /// Opens `input` for reading (pcap or pcapng, by magic number) and/or
+    /// creates `output` (pcap, Ethernet link type).
+    pub fn open(info: PortInfo, input: Option<&Path>, output: Option<&Path>) -> Result<Self, PcapOpenError> {
+        let source = input.map(open_source).transpose()?;
+        let sink = output
+            .map(|p| {
+                let f = File::create(p).map_err(|e| PcapOpenError(format!("{}: {e}", p.display())))?;
+                PcapWriter::new(BufWriter::new(f)).map_err(|e| PcapOpenError(format!("{}: {e}", p.display())))
+            })
+            .transpose()?;
+        Ok(Self { info, source, sink, scratch: Vec::with_capacity(MAX_DATA) })
+    }
+
+    fn next_record(&mut self) -> Option<Record> {
+        let src = self.source.as_mut()?;
+        let rec = match src {
+            Source::Pcap(r) => {
+                let link = r.header().datalink;
+                match r.next_packet() {
+                    None => None,
+                    Some(Ok(p)) => Some(Ok(Record { link, data: p.data.into_owned() })),
+                    Some(Err(e)) => Some(Err(e)),
+                }
+            }
+            Source::PcapNg { reader, links } => loop {
+                match reader.next_block() {
+                    None => break None,
+                    Some(Err(e)) => break Some(Err(e)),
+                    Some(Ok(Block::SectionHeader(_))) => links.clear(),
+                    Some(Ok(Block::InterfaceDescription(i))) => links.push(i.linktype),
+                    Some(Ok(Block::EnhancedPacket(p))) => {
+                        let link = links.get(p.interface_id as usize).copied().unwrap_or(DataLink::ETHERNET);
+                        break Some(Ok(Record { link, data: p.data.into_owned() }));
+                    }
+                    Some(Ok(Block::SimplePacket(p))) => {
+                        let link = links.first().copied().unwrap_or(DataLink::ETHERNET);
+                        break Some(Ok(Record { link, data: p.data.into_owned() }));
+                    }
+                    Some(Ok(_)) => {}
+                }
+            },
+        };
+        match rec {
+            Some(Ok(r)) => Some(r),
+            Some(Err(_)) => {
+                // A corrupt file ends the replay; everything before counted.
+                self.info.counters.count_drop(READ_ERROR, 1);
+                self.source = None;
+                None
+            }
+            None => {
+                self.source = None;
+                None
+            }
+        }
+    }
+}
+
+fn open_source(path: &Path) -> Result<Source, PcapOpenError> {
+    let err = |e: &dyn std::fmt::Display| PcapOpenError(format!("{}: {e}", path.display()));
+    let mut f = File::open(path).map_err(|e| err(&e))?;
+    let mut magic = [0u8; 4];
+    f.read_exact(&mut magic).map_err(|e| err(&e))?;
+    let f = File::open(path).map_err(|e| err(&e))?;
+    if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+        let reader = PcapNgReader::new(BufReader::new(f)).map_err(|e| err(&e))?;
+        let links = reader.interfaces().iter().map(|i| i.linktype).collect();
+        Ok(Source::PcapNg { reader, links })
+    } else {
+        Ok(Source::Pcap(PcapReader::new(BufReader::new(f)).map_err(|e| err(&e))?))
+    }
+}
+
+/// Converts a record to an Ethernet frame in `out`; `Err(reason)` if it
+/// cannot be.
+fn to_ethernet(link: DataLink, data: &[u8], out: &mut Vec<u8>) -> Result<(), usize> {
+    out.clear();
+    let (et, payload) = match link {
+        DataLink::ETHERNET => {
+            out.extend_from_slice(data);
+            return Ok(());
+        }
+        DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => match data.first().map(|b| b >> 4) {
+            Some(4) => (ethertype::IPV4, data),
+            Some(6) => (ethertype::IPV6, data),
+            _ => return Err(UNKNOWN_L3),
+        },
+        // BSD loopback: a 4-byte address family in host / network order.
+        DataLink::NULL | DataLink::LOOP => {
+            let Some(fam) = data.get(..4) else { return Err(UNKNOWN_L3) };
+            let f = u32::from_le_bytes(fam.try_into().unwrap()).min(u32::from_be_bytes(fam.try_into().unwrap()));
+            match f {
+                2 => (ethertype::IPV4, &data[4..]),
+                24 | 28 | 30 => (ethertype::IPV6, &data[4..]),
+                _ => return Err(UNKNOWN_L3),
+            }
+        }
+        // Linux cooked capture v1: 16-byte header, protocol at 14.
+        DataLink::LINUX_SLL => {
+            let Some(h) = data.get(..16) else { return Err(UNKNOWN_L3) };
+            (u16::from_be_bytes([h[14], h[15]]), &data[16..])
+        }
+        _ => return Err(UNSUPPORTED),
+    };
+    out.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+    out.extend_from_slice(&et.to_be_bytes());
+    out.extend_from_slice(payload);
+    Ok(())
+}
+
+impl Port for PcapPort {
+    fn info(&self) -> &PortInfo {
+        &self.info
+    }
+
+    fn rx_burst(&mut self, pool: &mut FramePool, batch: &mut Batch) -> usize {
+        let mut n = 0;
+        let mut bytes = 0;
+        while batch.room() > 0 {
+            let Some(rec) = self.next_record() else { break };
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let converted = to_ethernet(rec.link, &rec.data, &mut scratch);
+            match converted {
+                Err(reason) => self.info.counters.count_drop(reason, 1),
+                Ok(()) if scratch.len() > MAX_DATA => self.info.counters.count_drop(OVERSIZED, 1),
+                Ok(()) => match pool.alloc() {
+                    None => self.info.counters.count_drop(NO_FRAME, 1),
+                    Some(id) => {
+                        pool.frame_mut(id)[HEADROOM..HEADROOM + scratch.len()].copy_from_slice(&scratch);
+                        batch.push(PktDesc::new(id, scratch.len() as u16, self.info.id));
+                        bytes += scratch.len() as u64;
+                        n += 1;
+                    }
+                },
+            }
+            self.scratch = scratch;
+        }
+        self.info.counters.rx(n as u64, bytes);
+        n
+    }
+
+    fn tx_burst(&mut self, pool: &mut FramePool, pkts: &mut Vec<PktDesc>) {
+        let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let mut sent = 0;
+        let mut bytes = 0;
+        for d in pkts.drain(..) {
+            let data = &pool.frame(d.frame)[d.data_range()];
+            let ok = match self.sink.as_mut() {
+                Some(w) => w.write_packet(&PcapPacket::new(ts, data.len() as u32, data)).is_ok(),
+                None => true, // an input-only pcap port discards what it is sent
+            };
+            if ok {
+                sent += 1;
+                bytes += data.len() as u64;
+            } else {
+                self.info.counters.count_drop(WRITE_ERROR, 1);
+            }
+            pool.free(d.frame);
+        }
+        self.info.counters.tx(sent, bytes);
+    }
+
+    fn exhausted(&self) -> bool {
+        self.source.is_none()
+    }
+}

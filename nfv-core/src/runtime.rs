@@ -1,0 +1,250 @@
+//! Builds workers, ports and the slow path from a validated [`Config`],
+//! runs them on threads, reports live and at the end.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::chain::Chain;
+use crate::config::{Config, PortKind};
+use crate::frame::{Arena, FramePool};
+use crate::input::{INPUT_STAGE, Input, InputDrop};
+use crate::neighbour::Neighbours;
+use crate::packet::PortId;
+use crate::port::generator::Generator;
+use crate::port::pcap::{PCAP_DROP_REASONS, PcapPort};
+use crate::port::sink::Sink;
+use crate::port::{Port, PortInfo};
+use crate::slowpath::{self, LocalAddrs, OwnedAddr, SlowPath, SlowPathCounters, SlowPathLink};
+use crate::telemetry::Telemetry;
+use crate::worker::{SlowMode, Worker};
+
+/// Depth of each worker's punt and inject queues.
+const SLOW_QUEUE_DEPTH: usize = 256;
+
+/// How the slow path runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlowPathMode {
+    /// A control thread (normal runs).
+    Thread,
+    /// On the worker, synchronously (replay: deterministic output order).
+    Inline,
+}
+
+/// A failure to open what the configuration describes.
+#[derive(Debug)]
+pub struct BuildError(pub String);
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Workers ready to start, with everything the reporter reads.
+pub struct Runtime {
+    workers: Vec<Worker>,
+    /// Counters of every stage and port.
+    pub telemetry: Telemetry,
+    control: Option<(SlowPath, Vec<Arc<SlowPathLink>>)>,
+    /// Slow-path counters.
+    pub slow_counters: Arc<SlowPathCounters>,
+    /// The neighbour table.
+    pub neighbours: Arc<Neighbours>,
+    duration: Option<Duration>,
+    stats_interval: Option<Duration>,
+}
+
+/// What a finished run reports.
+pub struct RunReport {
+    /// Wall time from start to the last worker's exit.
+    pub elapsed: Duration,
+    /// Final counters.
+    pub telemetry: Telemetry,
+    /// Slow-path counters.
+    pub slow: Arc<SlowPathCounters>,
+}
+
+/// Every address the configuration owns, per port: port addresses plus
+/// the addresses stages declare (VTEP underlay, NAT pool, VIPs...) on the
+/// ports of the chains that use them.
+fn local_addrs(cfg: &Config) -> LocalAddrs {
+    let mut ports: Vec<([u8; 6], Vec<OwnedAddr>)> = cfg.ports.iter().map(|p| (p.mac, p.addresses.clone())).collect();
+    for w in &cfg.workers {
+        let owned: Vec<IpAddr> = cfg.chains[w.chain].stages.iter().flat_map(|s| s.builder.owned_addresses()).collect();
+        for (pid, _) in &w.rx {
+            let list = &mut ports[*pid as usize].1;
+            for ip in &owned {
+                if !list.iter().any(|o| o.addr == *ip) {
+                    list.push(OwnedAddr { addr: *ip, prefix: if ip.is_ipv4() { 32 } else { 128 } });
+                }
+            }
+        }
+    }
+    LocalAddrs { ports }
+}
+
+fn open_port(cfg: &Config, pid: PortId, queue: u16) -> Result<Box<dyn Port>, BuildError> {
+    let spec = &cfg.ports[pid as usize];
+    Ok(match &spec.kind {
+        PortKind::Generator(g) => {
+            Box::new(Generator::new(PortInfo::new(pid, &spec.name, spec.mac, &[]), g, queue, spec.queues))
+        }
+        PortKind::Sink => Box::new(Sink::new(PortInfo::new(pid, &spec.name, spec.mac, &[]))),
+        PortKind::Pcap(p) => {
+            // Only queue 0 reads the file; other workers may still send to it.
+            let input = if queue == 0 { p.input.as_deref() } else { None };
+            let output = p.output.as_ref().map(|o| {
+                if queue == 0 { o.clone() } else { o.with_extension(format!("q{queue}.pcap")) }
+            });
+            Box::new(
+                PcapPort::open(PortInfo::new(pid, &spec.name, spec.mac, PCAP_DROP_REASONS), input, output.as_deref())
+                    .map_err(|e| BuildError(format!("port `{}`: {e}", spec.name)))?,
+            )
+        }
+    })
+}
+
+impl Runtime {
+    /// Opens ports and builds every worker's chain. Nothing runs yet.
+    pub fn build(cfg: &Config, slow_mode: SlowPathMode) -> Result<Self, BuildError> {
+        let local = Arc::new(local_addrs(cfg));
+        let statics = cfg.neighbours.iter().filter_map(|n| n.mac.map(|m| (n.ip, m, n.port)));
+        let neighbours = Neighbours::new(statics);
+        let mut template = SlowPath::new((*local).clone(), neighbours.clone());
+        for n in cfg.neighbours.iter().filter(|n| n.mac.is_none()) {
+            if !template.want(n.ip) {
+                return Err(BuildError(format!(
+                    "neighbour {} is not on any port's subnet: give port `{}` an address on its subnet or a static mac",
+                    n.ip, cfg.ports[n.port as usize].name
+                )));
+            }
+        }
+        let slow_counters = template.counters.clone();
+        let any_local = local.ports.iter().any(|(_, a)| !a.is_empty());
+        let mut telemetry = Telemetry::default();
+        let mut workers = Vec::new();
+        let mut links = Vec::new();
+        for (wi, w) in cfg.workers.iter().enumerate() {
+            let arena = Arena::heap(cfg.run.frames_per_worker);
+            let pool = FramePool::new(arena);
+            let mut chain = Chain::new();
+            chain.push(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local.clone())));
+            for s in &cfg.chains[w.chain].stages {
+                chain.push(s.name.clone(), s.builder.drop_reasons(), s.builder.build(wi));
+            }
+            // This worker's instance of every port it polls or may send to.
+            let mut ports: Vec<Option<Box<dyn Port>>> = (0..cfg.ports.len()).map(|_| None).collect();
+            for &(pid, q) in &w.rx {
+                ports[pid as usize] = Some(open_port(cfg, pid, q)?);
+            }
+            for pid in 0..cfg.ports.len() as PortId {
+                if ports[pid as usize].is_none() {
+                    ports[pid as usize] = Some(open_port(cfg, pid, wi as u16 % cfg.ports[pid as usize].queues)?);
+                }
+            }
+            let slow = match (slow_mode, any_local || !cfg.neighbours.is_empty()) {
+                (_, false) => SlowMode::None,
+                (SlowPathMode::Inline, true) => {
+                    let mut sp = SlowPath::new((*local).clone(), neighbours.clone());
+                    sp.counters = slow_counters.clone();
+                    SlowMode::Inline(Box::new(sp))
+                }
+                (SlowPathMode::Thread, true) => {
+                    let link = SlowPathLink::new(SLOW_QUEUE_DEPTH);
+                    links.push(link.clone());
+                    SlowMode::Thread(link)
+                }
+            };
+            let rx = w.rx.iter().map(|r| r.0).collect();
+            let worker =
+                Worker::new(wi, w.core, pool, cfg.run.batch_size, chain, ports, rx, w.tx, slow, neighbours.clone());
+            telemetry.stages.push(worker.stage_counters());
+            telemetry.ports.extend(worker.port_counters());
+            workers.push(worker);
+        }
+        let control = (!links.is_empty()).then_some((template, links));
+        let secs = |s: f64| (s > 0.0).then(|| Duration::from_secs_f64(s));
+        Ok(Self {
+            workers,
+            telemetry,
+            control,
+            slow_counters,
+            neighbours,
+            duration: secs(cfg.run.duration),
+            stats_interval: secs(cfg.run.stats_interval),
+        })
+    }
+
+    /// Overrides the configured run time.
+    pub fn set_duration(&mut self, d: Option<Duration>) {
+        self.duration = d;
+    }
+
+    /// Overrides the live stats interval (`None`: no live line).
+    pub fn set_stats_interval(&mut self, d: Option<Duration>) {
+        self.stats_interval = d;
+    }
+
+    /// Runs until `stop` is set, the duration passes, or every source is
+    /// exhausted. `on_tick` gets the counters every stats interval.
+    pub fn run(self, stop: Arc<AtomicBool>, mut on_tick: impl FnMut(&Telemetry, Duration)) -> RunReport {
+        let Self { workers, telemetry, control, slow_counters, duration, stats_interval, .. } = self;
+        let control_stop = Arc::new(AtomicBool::new(false));
+        let control = control.map(|(sp, links)| slowpath::spawn(sp, links, control_stop.clone()));
+        let start = Instant::now();
+        let handles: Vec<_> = workers
+            .into_iter()
+            .map(|w| {
+                let stop = stop.clone();
+                std::thread::Builder::new()
+                    .name(format!("nfv-worker-{}", w.index))
+                    .spawn(move || drop(w.run(&stop)))
+                    .expect("spawn worker")
+            })
+            .collect();
+        let mut next_tick = stats_interval.map(|i| start + i);
+        while !handles.iter().all(|h| h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(10));
+            let now = Instant::now();
+            if duration.is_some_and(|d| now - start >= d) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            if let (Some(t), Some(i)) = (next_tick, stats_interval) {
+                if now >= t {
+                    on_tick(&telemetry, now - start);
+                    next_tick = Some(t + i);
+                }
+            }
+        }
+        for h in handles {
+            let _ = h.join();
+        }
+        let elapsed = start.elapsed();
+        control_stop.store(true, Ordering::Relaxed);
+        if let Some(c) = control {
+            let _ = c.join();
+        }
+        RunReport { elapsed, telemetry, slow: slow_counters }
+    }
+
+    /// Runs worker 0 on the calling thread without pinning or threads
+    /// (benchmarks and tests): polls until its sources are exhausted.
+    pub fn run_inline(mut self) -> RunReport {
+        let start = Instant::now();
+        let stop = AtomicBool::new(false);
+        let workers = std::mem::take(&mut self.workers);
+        for w in workers {
+            drop(w.run(&stop));
+        }
+        RunReport { elapsed: start.elapsed(), telemetry: self.telemetry, slow: self.slow_counters }
+    }
+
+    /// Takes the built workers out (benchmarks drive `poll_once` directly).
+    pub fn into_workers(self) -> Vec<Worker> {
+        self.workers
+    }
+}

@@ -1,0 +1,112 @@
+//! The stage trait (a network function's per-batch work), how stages are
+//! configured from TOML, and the registry of stage kinds.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::batch::Batch;
+use crate::config::{Diagnostic, Params};
+use crate::frame::FramePool;
+use crate::neighbour::NeighbourTable;
+use crate::packet::PortId;
+
+/// What a stage may use besides the batch.
+pub struct StageCtx<'a> {
+    /// The worker's frame pool, for stages that create packets (replication,
+    /// replies) or free frames.
+    pub pool: &'a mut FramePool,
+    /// Neighbour (adjacency) table snapshot for building L2 headers.
+    pub neighbours: &'a NeighbourTable,
+    /// Cycle counter at the start of the batch, a cheap "now".
+    pub now_ticks: u64,
+}
+
+/// One network function instance, owned by one worker.
+///
+/// `process` runs over every packet still in the chain and may set each
+/// packet's verdict (`drop_with`, `send_to`, `punt`); packets it leaves
+/// alone go on to the next stage. It must not allocate, lock or make
+/// system calls: it runs once per batch on the hot path.
+pub trait Stage: Send {
+    /// Processes the batch in place.
+    fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>);
+}
+
+/// A validated stage configuration, able to build per-worker instances.
+pub trait StageBuilder: Send + Sync {
+    /// Names of the drop reasons the stage's `DropReason`s index.
+    fn drop_reasons(&self) -> &'static [&'static str];
+
+    /// Addresses this stage answers for (VTEP underlay, NAT pool, VIPs...):
+    /// the slow path replies to ARP/ND and ping for them.
+    fn owned_addresses(&self) -> Vec<IpAddr> {
+        Vec::new()
+    }
+
+    /// A fresh instance for worker `worker` (each worker owns its state).
+    fn build(&self, worker: usize) -> Box<dyn Stage>;
+}
+
+/// Facts about the configuration a stage may need while validating.
+pub struct BuildEnv<'a> {
+    /// Port names, indexed by [`PortId`].
+    pub ports: &'a [String],
+}
+
+impl BuildEnv<'_> {
+    /// Resolves a port name.
+    pub fn port_id(&self, name: &str) -> Option<PortId> {
+        self.ports.iter().position(|p| p == name).map(|i| i as PortId)
+    }
+}
+
+/// A kind of stage as named in TOML (`kind = "macswap"`).
+pub trait StageFactory: Send + Sync {
+    /// The `kind` string.
+    fn kind(&self) -> &'static str;
+
+    /// One line for `nfv stages` and error messages.
+    fn summary(&self) -> &'static str;
+
+    /// Checks `params` (everything in the stage's table except `kind` and
+    /// `name`) and returns a builder, or every problem found, each located.
+    fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>>;
+}
+
+/// The stage kinds a binary knows.
+#[derive(Default)]
+pub struct StageRegistry {
+    factories: Vec<Box<dyn StageFactory>>,
+}
+
+impl StageRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a kind; a later registration of the same kind replaces it.
+    pub fn register(&mut self, f: Box<dyn StageFactory>) {
+        self.factories.retain(|g| g.kind() != f.kind());
+        self.factories.push(f);
+    }
+
+    /// Looks a kind up.
+    pub fn get(&self, kind: &str) -> Option<&dyn StageFactory> {
+        self.factories.iter().find(|f| f.kind() == kind).map(|f| f.as_ref())
+    }
+
+    /// All kinds, sorted.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut k: Vec<_> = self.factories.iter().map(|f| f.kind()).collect();
+        k.sort_unstable();
+        k
+    }
+
+    /// (kind, summary) of all kinds, sorted.
+    pub fn describe(&self) -> Vec<(&'static str, &'static str)> {
+        let mut k: Vec<_> = self.factories.iter().map(|f| (f.kind(), f.summary())).collect();
+        k.sort_unstable();
+        k
+    }
+}

@@ -1,0 +1,300 @@
+//! Counters the workers write and the reporter reads, and the tables that
+//! show them (VPP's `show runtime` / `show errors`).
+//!
+//! Every counter has exactly one writer thread (its worker), so an update
+//! is a relaxed load and store, not a locked read-modify-write.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A monotonically increasing count with a single writer.
+#[derive(Default, Debug)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n` (single writer: not a locked instruction).
+    #[inline(always)]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    /// Current value.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// Counters of one stage instance (one per worker per chain position).
+#[derive(Debug)]
+pub struct StageCounters {
+    /// Stage name as configured (its kind, or its `name`).
+    pub name: String,
+    /// Names of the drop reasons, indexed like `drops`.
+    pub reasons: &'static [&'static str],
+    /// Batches processed.
+    pub calls: Counter,
+    /// Packets handed to the stage.
+    pub pkts_in: Counter,
+    /// Packets that left it with verdict next.
+    pub pkts_next: Counter,
+    /// Packets it sent straight to a port.
+    pub pkts_out: Counter,
+    /// Packets it punted to the slow path.
+    pub pkts_punt: Counter,
+    /// Cycle-counter ticks spent in the stage.
+    pub ticks: Counter,
+    /// Drops by reason.
+    pub drops: Box<[Counter]>,
+}
+
+impl StageCounters {
+    /// Zeroed counters for a stage with these drop reasons.
+    pub fn new(name: impl Into<String>, reasons: &'static [&'static str]) -> Self {
+        Self {
+            name: name.into(),
+            reasons,
+            calls: Counter::default(),
+            pkts_in: Counter::default(),
+            pkts_next: Counter::default(),
+            pkts_out: Counter::default(),
+            pkts_punt: Counter::default(),
+            ticks: Counter::default(),
+            drops: reasons.iter().map(|_| Counter::default()).collect(),
+        }
+    }
+}
+
+/// Counters of one port instance (one per worker queue).
+#[derive(Debug)]
+pub struct PortCounters {
+    /// Port name.
+    pub name: String,
+    /// Packets received.
+    pub rx_packets: Counter,
+    /// Bytes received.
+    pub rx_bytes: Counter,
+    /// Packets transmitted.
+    pub tx_packets: Counter,
+    /// Bytes transmitted.
+    pub tx_bytes: Counter,
+    /// Names of the port's drop reasons (records it could not receive,
+    /// frames it could not send).
+    pub reasons: &'static [&'static str],
+    /// Drops by reason.
+    pub drops: Box<[Counter]>,
+}
+
+impl PortCounters {
+    /// Zeroed counters.
+    pub fn new(name: impl Into<String>, reasons: &'static [&'static str]) -> Self {
+        Self {
+            name: name.into(),
+            rx_packets: Counter::default(),
+            rx_bytes: Counter::default(),
+            tx_packets: Counter::default(),
+            tx_bytes: Counter::default(),
+            reasons,
+            drops: reasons.iter().map(|_| Counter::default()).collect(),
+        }
+    }
+    /// Counts received packets.
+    #[inline(always)]
+    pub fn rx(&self, pkts: u64, bytes: u64) {
+        self.rx_packets.add(pkts);
+        self.rx_bytes.add(bytes);
+    }
+    /// Counts transmitted packets.
+    #[inline(always)]
+    pub fn tx(&self, pkts: u64, bytes: u64) {
+        self.tx_packets.add(pkts);
+        self.tx_bytes.add(bytes);
+    }
+    /// Counts a drop under reason index `r`.
+    #[inline]
+    pub fn count_drop(&self, r: usize, n: u64) {
+        if let Some(c) = self.drops.get(r) {
+            c.add(n);
+        }
+    }
+}
+
+/// Everything the reporter can read, registered as workers are built.
+#[derive(Default, Clone)]
+pub struct Telemetry {
+    /// Stage counters, per worker, in chain order.
+    pub stages: Vec<Vec<Arc<StageCounters>>>,
+    /// Port counters of every port instance.
+    pub ports: Vec<Arc<PortCounters>>,
+}
+
+/// Summed view of one stage across workers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StageSummary {
+    /// Stage name.
+    pub name: String,
+    /// Batches.
+    pub calls: u64,
+    /// Packets in.
+    pub pkts_in: u64,
+    /// Packets on to the next stage.
+    pub next: u64,
+    /// Packets sent to a port directly.
+    pub out: u64,
+    /// Packets punted.
+    pub punt: u64,
+    /// Ticks spent.
+    pub ticks: u64,
+    /// (reason, count) for every non-zero drop reason.
+    pub drops: Vec<(String, u64)>,
+}
+
+impl StageSummary {
+    /// Total drops.
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().map(|d| d.1).sum()
+    }
+}
+
+/// Summed view of one port across its queues.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PortSummary {
+    /// Port name.
+    pub name: String,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// (reason, count) for every non-zero drop reason.
+    pub drops: Vec<(String, u64)>,
+}
+
+impl Telemetry {
+    /// Stage totals by chain position, summed over workers running the
+    /// same chain shape (matched by position and name).
+    pub fn stage_summary(&self) -> Vec<StageSummary> {
+        let mut out: Vec<StageSummary> = Vec::new();
+        for chain in &self.stages {
+            for c in chain {
+                let idx = match out.iter().position(|s| s.name == c.name) {
+                    Some(i) => i,
+                    None => {
+                        out.push(StageSummary { name: c.name.clone(), ..Default::default() });
+                        out.len() - 1
+                    }
+                };
+                let s = &mut out[idx];
+                s.calls += c.calls.get();
+                s.pkts_in += c.pkts_in.get();
+                s.next += c.pkts_next.get();
+                s.out += c.pkts_out.get();
+                s.punt += c.pkts_punt.get();
+                s.ticks += c.ticks.get();
+                for (r, n) in c.reasons.iter().zip(c.drops.iter()) {
+                    merge(&mut s.drops, r, n.get());
+                }
+            }
+        }
+        out
+    }
+
+    /// Port totals by name.
+    pub fn port_summary(&self) -> Vec<PortSummary> {
+        let mut out: Vec<PortSummary> = Vec::new();
+        for p in &self.ports {
+            let idx = match out.iter().position(|s| s.name == p.name) {
+                Some(i) => i,
+                None => {
+                    out.push(PortSummary { name: p.name.clone(), ..Default::default() });
+                    out.len() - 1
+                }
+            };
+            let s = &mut out[idx];
+            s.rx_packets += p.rx_packets.get();
+            s.rx_bytes += p.rx_bytes.get();
+            s.tx_packets += p.tx_packets.get();
+            s.tx_bytes += p.tx_bytes.get();
+            for (r, n) in p.reasons.iter().zip(p.drops.iter()) {
+                merge(&mut s.drops, r, n.get());
+            }
+        }
+        out
+    }
+
+    /// Packets received on all ports so far.
+    pub fn total_rx(&self) -> u64 {
+        self.ports.iter().map(|p| p.rx_packets.get()).sum()
+    }
+
+    /// Packets transmitted on all ports so far.
+    pub fn total_tx(&self) -> u64 {
+        self.ports.iter().map(|p| p.tx_packets.get()).sum()
+    }
+}
+
+fn merge(drops: &mut Vec<(String, u64)>, reason: &str, n: u64) {
+    if n == 0 {
+        return;
+    }
+    match drops.iter_mut().find(|d| d.0 == reason) {
+        Some(d) => d.1 += n,
+        None => drops.push((reason.to_string(), n)),
+    }
+}
+
+/// Renders the per-stage table: packets, rate, cost per packet, drops by
+/// reason. `secs` is the wall time the counters cover, `ticks_per_ns` the
+/// calibrated cycle counter rate.
+pub fn render_stage_table(stages: &[StageSummary], secs: f64, ticks_per_ns: f64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<18} {:>12} {:>10} {:>9} {:>9} {:>10} {:>10}  drops by reason",
+        "stage", "packets", "Mpps", "pkt/call", "ns/pkt", "ticks/pkt", "dropped"
+    );
+    for st in stages {
+        let per = |v: u64| if st.pkts_in == 0 { 0.0 } else { v as f64 / st.pkts_in as f64 };
+        let reasons: Vec<String> = st.drops.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        let _ = writeln!(
+            s,
+            "{:<18} {:>12} {:>10.3} {:>9.1} {:>9.2} {:>10.1} {:>10}  {}",
+            st.name,
+            st.pkts_in,
+            st.pkts_in as f64 / secs.max(1e-9) / 1e6,
+            if st.calls == 0 { 0.0 } else { st.pkts_in as f64 / st.calls as f64 },
+            per(st.ticks) / ticks_per_ns,
+            per(st.ticks),
+            st.dropped(),
+            reasons.join(" ")
+        );
+    }
+    s
+}
+
+/// Renders the per-port table.
+pub fn render_port_table(ports: &[PortSummary], secs: f64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<18} {:>12} {:>10} {:>12} {:>10}  drops by reason",
+        "port", "rx packets", "rx Mpps", "tx packets", "tx Mpps"
+    );
+    for p in ports {
+        let reasons: Vec<String> = p.drops.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        let _ = writeln!(
+            s,
+            "{:<18} {:>12} {:>10.3} {:>12} {:>10.3}  {}",
+            p.name,
+            p.rx_packets,
+            p.rx_packets as f64 / secs.max(1e-9) / 1e6,
+            p.tx_packets,
+            p.tx_packets as f64 / secs.max(1e-9) / 1e6,
+            reasons.join(" ")
+        );
+    }
+    s
+}

@@ -1,0 +1,303 @@
+//! The poll-mode worker: one thread pinned to one core, owning its queues,
+//! its frame pool, its chain instance and its flow state. It polls, runs
+//! the chain to completion over each batch, and transmits; it never blocks.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::batch::Batch;
+use crate::chain::Chain;
+use crate::cycles;
+use crate::frame::{FramePool, HEADROOM, MAX_DATA};
+use crate::neighbour::{NeighbourTable, Neighbours};
+use crate::packet::{PktDesc, PortId, VerdictKind};
+use crate::port::Port;
+use crate::slowpath::{SlowFrame, SlowPath, SlowPathLink};
+use crate::stage::StageCtx;
+use crate::telemetry::StageCounters;
+
+crate::drop_reasons! {
+    /// Drops decided after the chain, when a packet is handed on.
+    pub enum DispatchDrop {
+        NoTxPort => "no-tx-port",
+        PuntQueueFull => "punt-queue-full",
+        NoSlowPath => "no-slow-path",
+        InjectNoFrame => "inject-no-frame",
+    }
+}
+
+/// Name of the dispatch pseudo-stage in tables.
+pub const DISPATCH_STAGE: &str = "dispatch";
+
+/// How punted packets reach the slow path.
+pub enum SlowMode {
+    /// No slow path: punts are dropped and counted.
+    None,
+    /// Through queues to the control thread.
+    Thread(Arc<SlowPathLink>),
+    /// Handled on the worker itself, right after the batch (replay, tests:
+    /// deterministic order).
+    Inline(Box<SlowPath>),
+}
+
+/// Everything a worker owns.
+pub struct Worker {
+    /// Worker index (0-based).
+    pub index: usize,
+    core: Option<usize>,
+    pool: FramePool,
+    batch: Batch,
+    chain: Chain,
+    ports: Vec<Option<Box<dyn Port>>>,
+    rx: Vec<PortId>,
+    tx_default: Option<PortId>,
+    tx_queues: Vec<Vec<PktDesc>>,
+    slow: SlowMode,
+    neighbours: Arc<Neighbours>,
+    nb_snapshot: Arc<NeighbourTable>,
+    nb_generation: u64,
+    dispatch: Arc<StageCounters>,
+}
+
+/// Consecutive empty polls before the worker yields its core, and before
+/// it starts sleeping. Traffic resets the count, so a loaded worker never
+/// sleeps.
+const SPIN_POLLS: u32 = 1024;
+const YIELD_POLLS: u32 = 4096;
+const IDLE_SLEEP: Duration = Duration::from_micros(50);
+
+impl Worker {
+    /// Assembles a worker. `ports` is indexed by [`PortId`] and holds this
+    /// worker's instance of every port it receives on or sends to.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        index: usize,
+        core: Option<usize>,
+        pool: FramePool,
+        batch_size: usize,
+        chain: Chain,
+        ports: Vec<Option<Box<dyn Port>>>,
+        rx: Vec<PortId>,
+        tx_default: Option<PortId>,
+        slow: SlowMode,
+        neighbours: Arc<Neighbours>,
+    ) -> Self {
+        let batch = Batch::new(pool.arena().clone(), batch_size);
+        let tx_queues = ports.iter().map(|_| Vec::with_capacity(2 * crate::batch::MAX_BATCH)).collect();
+        let nb_snapshot = neighbours.snapshot();
+        let nb_generation = neighbours.generation();
+        Self {
+            index,
+            core,
+            pool,
+            batch,
+            chain,
+            ports,
+            rx,
+            tx_default,
+            tx_queues,
+            slow,
+            neighbours,
+            nb_snapshot,
+            nb_generation,
+            dispatch: Arc::new(StageCounters::new(DISPATCH_STAGE, DispatchDrop::NAMES)),
+        }
+    }
+
+    /// Counters of the chain's stages followed by the dispatch step.
+    pub fn stage_counters(&self) -> Vec<Arc<StageCounters>> {
+        let mut v = self.chain.counters();
+        v.push(self.dispatch.clone());
+        v
+    }
+
+    /// Counters of this worker's port instances.
+    pub fn port_counters(&self) -> Vec<Arc<crate::telemetry::PortCounters>> {
+        self.ports.iter().flatten().map(|p| p.info().counters.clone()).collect()
+    }
+
+    /// Polls every rx queue once and processes what arrived; returns the
+    /// number of packets received. The unit of work of [`Worker::run`],
+    /// public for benchmarks and tests.
+    #[inline]
+    pub fn poll_once(&mut self) -> usize {
+        if self.neighbours.generation() != self.nb_generation {
+            self.nb_generation = self.neighbours.generation();
+            self.nb_snapshot = self.neighbours.snapshot();
+        }
+        let mut got = 0;
+        for i in 0..self.rx.len() {
+            let pid = self.rx[i] as usize;
+            let Some(port) = self.ports[pid].as_mut() else { continue };
+            let n = port.rx_burst(&mut self.pool, &mut self.batch);
+            if n == 0 {
+                continue;
+            }
+            got += n;
+            let mut ctx =
+                StageCtx { pool: &mut self.pool, neighbours: &self.nb_snapshot, now_ticks: cycles::now() };
+            self.chain.run(&mut self.batch, &mut ctx);
+            self.dispatch_batch();
+        }
+        self.service_slow_path();
+        got
+    }
+
+    /// Hands every packet of the finished batch on: transmit, free, punt.
+    fn dispatch_batch(&mut self) {
+        let Self { batch, tx_queues, pool, slow, tx_default, dispatch, .. } = self;
+        let mut no_port = 0u64;
+        let mut punt_full = 0u64;
+        let mut no_slow = 0u64;
+        let mut punted = 0u64;
+        let n = batch.len() + batch.done().len();
+        batch.drain(|d| {
+            let port = match d.verdict.kind() {
+                VerdictKind::Next => tx_default.unwrap_or(d.meta.port),
+                VerdictKind::Out(p) => p,
+                VerdictKind::Drop(_) => {
+                    pool.free(d.frame);
+                    return;
+                }
+                VerdictKind::Punt => {
+                    punted += 1;
+                    let data = &pool.frame(d.frame)[d.data_range()];
+                    match slow {
+                        SlowMode::Thread(link) => match link.free.pop() {
+                            Some(mut buf) => {
+                                buf.clear();
+                                buf.extend_from_slice(data);
+                                if let Err(f) = link.punted.push(SlowFrame { port: d.meta.port, data: buf }) {
+                                    let _ = link.free.push(f.data);
+                                    punt_full += 1;
+                                }
+                            }
+                            None => punt_full += 1,
+                        },
+                        SlowMode::Inline(sp) => {
+                            for reply in sp.handle(d.meta.port, data) {
+                                if let Err(e) = stage_frame(pool, tx_queues, &reply) {
+                                    match e {
+                                        DispatchDrop::NoTxPort => no_port += 1,
+                                        _ => punt_full += 1,
+                                    }
+                                }
+                            }
+                        }
+                        SlowMode::None => no_slow += 1,
+                    }
+                    pool.free(d.frame);
+                    return;
+                }
+            };
+            match tx_queues.get_mut(port as usize) {
+                Some(q) => q.push(*d),
+                None => {
+                    no_port += 1;
+                    pool.free(d.frame);
+                }
+            }
+        });
+        let c = &dispatch;
+        c.calls.add(1);
+        c.pkts_in.add(n as u64);
+        c.pkts_punt.add(punted);
+        c.drops[DispatchDrop::NoTxPort as usize].add(no_port);
+        c.drops[DispatchDrop::PuntQueueFull as usize].add(punt_full);
+        c.drops[DispatchDrop::NoSlowPath as usize].add(no_slow);
+        self.transmit();
+    }
+
+    fn transmit(&mut self) {
+        for (pid, q) in self.tx_queues.iter_mut().enumerate() {
+            if q.is_empty() {
+                continue;
+            }
+            match self.ports[pid].as_mut() {
+                Some(port) => port.tx_burst(&mut self.pool, q),
+                None => {
+                    self.dispatch.drops[DispatchDrop::NoTxPort as usize].add(q.len() as u64);
+                    for d in q.drain(..) {
+                        self.pool.free(d.frame);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Transmits frames the control thread built (replies, resolutions).
+    fn service_slow_path(&mut self) {
+        let SlowMode::Thread(link) = &self.slow else { return };
+        if link.inject.is_empty() {
+            return;
+        }
+        while let Some(f) = link.inject.pop() {
+            if stage_frame(&mut self.pool, &mut self.tx_queues, &f).is_err() {
+                self.dispatch.drops[DispatchDrop::InjectNoFrame as usize].add(1);
+            }
+        }
+        self.transmit();
+    }
+
+    /// Flushes every port (kicks TX, reclaims completions).
+    pub fn flush(&mut self) {
+        self.transmit();
+        for p in self.ports.iter_mut().flatten() {
+            p.flush(&mut self.pool);
+        }
+    }
+
+    /// True when every rx port is a finished finite source.
+    pub fn sources_exhausted(&self) -> bool {
+        self.rx.iter().all(|&p| self.ports[p as usize].as_ref().is_none_or(|p| p.exhausted()))
+    }
+
+    /// The poll loop: pins to the core, polls until `stop` or until every
+    /// source is exhausted, then drains and returns.
+    pub fn run(mut self, stop: &AtomicBool) -> Self {
+        if let Some(core) = self.core {
+            // Best effort: a container may not allow the core; say so once.
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                eprintln!("worker {}: could not pin to core {core}; running unpinned", self.index);
+            }
+        }
+        let mut idle: u32 = 0;
+        loop {
+            if self.poll_once() > 0 {
+                idle = 0;
+                continue;
+            }
+            if stop.load(Ordering::Relaxed) || self.sources_exhausted() {
+                break;
+            }
+            idle = idle.saturating_add(1);
+            if idle == 16 {
+                self.flush();
+            }
+            if idle < SPIN_POLLS {
+                std::hint::spin_loop();
+            } else if idle < YIELD_POLLS {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(IDLE_SLEEP);
+            }
+        }
+        // Let the control thread's last replies out, then drain.
+        self.service_slow_path();
+        self.flush();
+        self
+    }
+}
+
+/// Copies a slow-path frame into a pool frame queued for its port.
+fn stage_frame(pool: &mut FramePool, tx_queues: &mut [Vec<PktDesc>], f: &SlowFrame) -> Result<(), DispatchDrop> {
+    let q = tx_queues.get_mut(f.port as usize).ok_or(DispatchDrop::NoTxPort)?;
+    if f.data.len() > MAX_DATA {
+        return Err(DispatchDrop::InjectNoFrame);
+    }
+    let id = pool.alloc().ok_or(DispatchDrop::InjectNoFrame)?;
+    pool.frame_mut(id)[HEADROOM..HEADROOM + f.data.len()].copy_from_slice(&f.data);
+    q.push(PktDesc::new(id, f.data.len() as u16, f.port));
+    Ok(())
+}
