@@ -146,6 +146,7 @@ impl Worker {
 
     /// Hands every packet of the finished batch on: transmit, free, punt.
     fn dispatch_batch(&mut self) {
+        let t0 = cycles::now();
         let Self { batch, tx_queues, pool, slow, tx_default, dispatch, .. } = self;
         let mut no_port = 0u64;
         let mut punt_full = 0u64;
@@ -207,6 +208,7 @@ impl Worker {
         c.drops[DispatchDrop::PuntQueueFull as usize].add(punt_full);
         c.drops[DispatchDrop::NoSlowPath as usize].add(no_slow);
         self.transmit();
+        self.dispatch.ticks.add(cycles::now().wrapping_sub(t0));
     }
 
     fn transmit(&mut self) {
@@ -264,11 +266,15 @@ impl Worker {
         }
         let mut idle: u32 = 0;
         loop {
+            // One relaxed load per loop: the flag is written once, at stop.
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             if self.poll_once() > 0 {
                 idle = 0;
                 continue;
             }
-            if stop.load(Ordering::Relaxed) || self.sources_exhausted() {
+            if self.sources_exhausted() {
                 break;
             }
             idle = idle.saturating_add(1);

@@ -1,0 +1,112 @@
+//! `ttl-decrement`: what a router does to every forwarded packet.
+//! IPv4 TTL (RFC 791, RFC 1812 section 5.3.1) with the header checksum
+//! updated incrementally (RFC 1624 eqn. 3); IPv6 hop limit (RFC 8200
+//! section 3, no checksum). A packet that would leave with 0 is dropped.
+//! Non-IP frames pass untouched; IP packets whose header is malformed are
+//! dropped, since no TTL can be trusted there.
+
+use nfv_core::checksum;
+use nfv_core::packet::flags;
+use nfv_core::parse::ethertype;
+use nfv_core::{Batch, Stage, StageCtx};
+
+nfv_core::drop_reasons! {
+    /// Drop reasons of the TTL stage.
+    pub enum TtlDrop {
+        Expired => "ttl-expired",
+        HopLimitExpired => "hop-limit-expired",
+        MalformedIp => "malformed-ip",
+    }
+}
+
+/// The TTL-decrement stage.
+pub struct TtlDecrement;
+
+impl Stage for TtlDecrement {
+    fn process(&mut self, batch: &mut Batch, _ctx: &mut StageCtx<'_>) {
+        for mut p in batch.iter_mut() {
+            let m = *p.meta();
+            let ip4 = m.ethertype == ethertype::IPV4;
+            if !ip4 && m.ethertype != ethertype::IPV6 {
+                continue;
+            }
+            if m.flags & flags::L3_OK == 0 {
+                p.drop_with(TtlDrop::MalformedIp);
+                continue;
+            }
+            let l3 = m.l3_off as usize;
+            let d = p.data_mut();
+            if ip4 {
+                let ttl = d[l3 + 8];
+                if ttl <= 1 {
+                    p.drop_with(TtlDrop::Expired);
+                    continue;
+                }
+                // TTL shares a 16-bit word with the protocol field.
+                let old = u16::from_be_bytes([ttl, d[l3 + 9]]);
+                let csum = u16::from_be_bytes([d[l3 + 10], d[l3 + 11]]);
+                d[l3 + 8] = ttl - 1;
+                let new = u16::from_be_bytes([ttl - 1, d[l3 + 9]]);
+                d[l3 + 10..l3 + 12].copy_from_slice(&checksum::update16(csum, old, new).to_be_bytes());
+            } else {
+                let hl = d[l3 + 7];
+                if hl <= 1 {
+                    p.drop_with(TtlDrop::HopLimitExpired);
+                    continue;
+                }
+                d[l3 + 7] = hl - 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil;
+    use etherparse::{PacketBuilder, SlicedPacket};
+    use nfv_core::packet::{DropReason, VerdictKind};
+
+    fn v4(ttl: u8) -> Vec<u8> {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4([10, 0, 0, 1], [10, 0, 0, 2], ttl).udp(1, 2).write(&mut f, b"x").unwrap();
+        f
+    }
+
+    #[test]
+    fn ipv4_checksum_stays_valid_per_etherparse() {
+        for ttl in [2u8, 64, 128, 255] {
+            let out = testutil::run(&mut TtlDecrement, &[v4(ttl)]);
+            let sliced = SlicedPacket::from_ethernet(&out[0].0).unwrap();
+            let Some(etherparse::NetSlice::Ipv4(ip)) = sliced.net else { panic!("not ipv4") };
+            let h = ip.header().to_header();
+            assert_eq!(h.time_to_live, ttl - 1);
+            assert_eq!(h.header_checksum, h.calc_header_checksum(), "ttl {ttl}");
+        }
+    }
+
+    #[test]
+    fn expiry_is_dropped_with_a_reason() {
+        let mut f6 = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6]).ipv6([1; 16], [2; 16], 1).udp(1, 2).write(&mut f6, b"x").unwrap();
+        let mut arp = vec![0xff; 12];
+        arp.extend_from_slice(&[0x08, 0x06]);
+        arp.resize(60, 0);
+        let out = testutil::run(&mut TtlDecrement, &[v4(1), v4(0), f6, arp]);
+        let expired = VerdictKind::Drop(DropReason(TtlDrop::Expired as u8));
+        assert_eq!(out[0].1, expired);
+        assert_eq!(out[1].1, expired);
+        assert_eq!(out[2].1, VerdictKind::Drop(DropReason(TtlDrop::HopLimitExpired as u8)));
+        assert_eq!(out[3].1, VerdictKind::Next, "non-IP passes");
+    }
+
+    #[test]
+    fn ipv6_hop_limit_decrements() {
+        let mut f6 = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6]).ipv6([1; 16], [2; 16], 64).tcp(1, 2, 3, 4).write(&mut f6, b"x").unwrap();
+        let out = testutil::run(&mut TtlDecrement, &[f6]);
+        let sliced = SlicedPacket::from_ethernet(&out[0].0).unwrap();
+        let Some(etherparse::NetSlice::Ipv6(ip)) = sliced.net else { panic!("not ipv6") };
+        assert_eq!(ip.header().hop_limit(), 63);
+    }
+}
