@@ -62,6 +62,8 @@ fn de_error(e: &toml::de::Error, fallback: Range<usize>) -> Diagnostic {
         "unknown key".to_string()
     } else if msg.starts_with("missing field") {
         "in this table".to_string()
+    } else if let Some((_, expected)) = msg.split_once(", expected ") {
+        format!("expected {expected}")
     } else {
         "here".to_string()
     };

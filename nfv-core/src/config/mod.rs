@@ -36,5 +36,3 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     Ok(mac)
 }
 
-#[cfg(test)]
-mod tests;

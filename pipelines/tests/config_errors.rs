@@ -1,0 +1,107 @@
+//! A bad configuration is rejected with every problem located
+//! (file:line:column, the line, a caret) and a hint; nothing starts.
+
+use nfv_core::config;
+
+fn check(src: &str) -> String {
+    match config::load("bad.toml", src, &nfv_pipelines::registry()) {
+        Ok(_) => panic!("accepted a bad config:\n{src}"),
+        Err(r) => r.render(),
+    }
+}
+
+const GOOD: &str = r#"
+[[ports]]
+name = "gen0"
+kind = "generator"
+
+[[ports]]
+name = "out0"
+kind = "sink"
+
+[[chains]]
+name = "main"
+stages = [{ kind = "macswap" }]
+
+[[workers]]
+rx = ["gen0"]
+chain = "main"
+tx = "out0"
+"#;
+
+#[test]
+fn good_config_and_shipped_configs_load() {
+    config::load("good.toml", GOOD, &nfv_pipelines::registry()).unwrap();
+    nfv_pipelines::load(None).expect("embedded quickstart");
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            nfv_pipelines::load(Some(&path)).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
+        }
+    }
+}
+
+#[test]
+fn unknown_key_is_located_with_the_expected_keys() {
+    let out = check(&GOOD.replace("kind = \"sink\"", "kind = \"sink\"\nqueus = 2"));
+    assert!(out.contains("unknown field `queus`"), "{out}");
+    assert!(out.contains("bad.toml:9:1"), "{out}");
+    assert!(out.contains("^^^^^"), "caret under the key:\n{out}");
+}
+
+#[test]
+fn wrong_type_names_what_was_expected() {
+    let out = check(&GOOD.replace("kind = \"generator\"", "kind = \"generator\"\nflows = \"many\""));
+    assert!(out.contains("invalid type: string \"many\", expected u32"), "{out}");
+    assert!(out.contains("bad.toml:5:9"), "{out}");
+}
+
+#[test]
+fn unknown_stage_lists_known_kinds_and_suggests() {
+    let out = check(&GOOD.replace("macswap\" }", "macswp\" }"));
+    assert!(out.contains("unknown stage kind `macswp`"), "{out}");
+    assert!(out.contains("did you mean `macswap`?"), "{out}");
+    assert!(out.contains("counter, drop, macswap, ttl-decrement"), "{out}");
+    assert!(out.contains("bad.toml:12:20"), "{out}");
+}
+
+#[test]
+fn missing_port_is_reported_where_it_is_used() {
+    let out = check(&GOOD.replace("tx = \"out0\"", "tx = \"out1\""));
+    assert!(out.contains("unknown port `out1`"), "{out}");
+    assert!(out.contains("did you mean `out0`?"), "{out}");
+    assert!(out.contains("bad.toml:17:6"), "{out}");
+}
+
+#[test]
+fn every_error_is_reported_at_once_and_fits_a_screen() {
+    let src = GOOD
+        .replace("tx = \"out0\"", "tx = \"nope\"")
+        .replace("macswap\" }", "macswap\", speed = 3 }")
+        .replace("chain = \"main\"", "chain = \"mian\"");
+    let out = check(&src);
+    for needle in ["unknown port `nope`", "unknown field `speed`", "unknown chain `mian`", "3 errors found, nothing started"] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    assert!(out.lines().count() < 50, "one screen:\n{out}");
+}
+
+#[test]
+fn syntax_errors_and_unknown_sections_are_located() {
+    let out = check("[[ports]\nname = 1");
+    assert!(out.contains("bad.toml:1:"), "{out}");
+    let out = check(&format!("{GOOD}\n[wokers]\n"));
+    assert!(out.contains("unknown section `wokers`") && out.contains("did you mean `workers`?"), "{out}");
+}
+
+#[test]
+fn queue_and_value_ranges_are_checked() {
+    let out = check(&GOOD.replace("rx = [\"gen0\"]", "rx = [\"gen0:3\"]"));
+    assert!(out.contains("queue 3 does not exist"), "{out}");
+    let out = check(&GOOD.replace("kind = \"generator\"", "kind = \"generator\"\nframe-size = 9000"));
+    assert!(out.contains("9000 is outside 64..=1518"), "{out}");
+    let out = check(&GOOD.replace("kind = \"sink\"", "kind = \"sink\"\naddresses = [\"10.0.0.300/24\"]"));
+    assert!(out.contains("`10.0.0.300` is not an IP address"), "{out}");
+    let out = check(&GOOD.replace("rx = [\"gen0\"]", "rx = [\"out0\"]"));
+    assert!(out.contains("is a sink and cannot receive"), "{out}");
+}
