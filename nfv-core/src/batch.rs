@@ -124,10 +124,10 @@ impl Batch {
             if d.verdict.is_next() {
                 return true;
             }
-            if let VerdictKind::Drop(r) = d.verdict.kind() {
-                if let Some(c) = drops.get_mut(r.0 as usize) {
-                    *c += 1;
-                }
+            if let VerdictKind::Drop(r) = d.verdict.kind()
+                && let Some(c) = drops.get_mut(r.0 as usize)
+            {
+                *c += 1;
             }
             done.push(*d);
             false

@@ -35,11 +35,7 @@ impl Chain {
         stage: Box<dyn Stage>,
     ) -> Arc<StageCounters> {
         let counters = Arc::new(StageCounters::new(name, reasons));
-        self.slots.push(Slot {
-            stage,
-            counters: counters.clone(),
-            scratch: vec![0; reasons.len()].into_boxed_slice(),
-        });
+        self.slots.push(Slot { stage, counters: counters.clone(), scratch: vec![0; reasons.len()].into_boxed_slice() });
         counters
     }
 

@@ -39,11 +39,7 @@ pub fn update16(csum: u16, old: u16, new: u16) -> u16 {
 /// RFC 1624 update for a 32-bit field (an IPv4 address), as two words.
 #[inline(always)]
 pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
-    let acc = (!csum as u32)
-        + (!(old >> 16) as u16 as u32)
-        + (!(old as u16) as u32)
-        + (new >> 16)
-        + (new & 0xffff);
+    let acc = (!csum as u32) + (!(old >> 16) as u16 as u32) + (!(old as u16) as u32) + (new >> 16) + (new & 0xffff);
     !fold(acc)
 }
 
@@ -61,10 +57,7 @@ mod tests {
 
     #[test]
     fn incremental_matches_full_recompute() {
-        let mut hdr = [
-            0x45u8, 0x00, 0x00, 0x54, 0x12, 0x34, 0x40, 0x00, 0x40, 0x01, 0, 0, 10, 0, 0, 1, 10,
-            0, 0, 2,
-        ];
+        let mut hdr = [0x45u8, 0x00, 0x00, 0x54, 0x12, 0x34, 0x40, 0x00, 0x40, 0x01, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
         let c = checksum(&hdr);
         hdr[10..12].copy_from_slice(&c.to_be_bytes());
         // TTL 64 -> 63: the TTL/protocol word changes.
@@ -77,7 +70,7 @@ mod tests {
         // Source address rewrite.
         hdr[10..12].copy_from_slice(&inc.to_be_bytes());
         let old_a = u32::from_be_bytes([hdr[12], hdr[13], hdr[14], hdr[15]]);
-        let new_a = 0xc0a8_0101;
+        let new_a: u32 = 0xc0a8_0101;
         hdr[12..16].copy_from_slice(&new_a.to_be_bytes());
         let inc2 = update32(inc, old_a, new_a);
         hdr[10..12].copy_from_slice(&[0, 0]);

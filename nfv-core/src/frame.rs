@@ -55,11 +55,7 @@ impl Arena {
     /// valid while `owner` lives, and nothing outside the frame ownership
     /// protocol may write to them (the kernel only touches frames it was
     /// handed through a ring).
-    pub unsafe fn from_raw(
-        base: NonNull<u8>,
-        frames: u32,
-        owner: Box<dyn Any + Send + Sync>,
-    ) -> Arc<Self> {
+    pub unsafe fn from_raw(base: NonNull<u8>, frames: u32, owner: Box<dyn Any + Send + Sync>) -> Arc<Self> {
         Arc::new(Self { base, frames, _owner: owner })
     }
 

@@ -72,10 +72,8 @@ pub struct Neighbours {
 impl Neighbours {
     /// A table holding the static entries.
     pub fn new(statics: impl IntoIterator<Item = (IpAddr, [u8; 6], PortId)>) -> Arc<Self> {
-        let entries = statics
-            .into_iter()
-            .map(|(ip, mac, port)| (ip, Neighbour { mac, port, origin: Origin::Static }))
-            .collect();
+        let entries =
+            statics.into_iter().map(|(ip, mac, port)| (ip, Neighbour { mac, port, origin: Origin::Static })).collect();
         Arc::new(Self { current: ArcSwap::from_pointee(NeighbourTable { entries }), generation: AtomicU64::new(0) })
     }
 

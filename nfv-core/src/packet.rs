@@ -133,13 +133,7 @@ pub struct PktDesc {
 impl PktDesc {
     /// A descriptor for `len` bytes starting at the default headroom.
     pub fn new(frame: FrameId, len: u16, port: PortId) -> Self {
-        Self {
-            frame,
-            head: HEADROOM as u16,
-            len,
-            meta: Meta { port, ..Meta::default() },
-            verdict: Verdict::next(),
-        }
+        Self { frame, head: HEADROOM as u16, len, meta: Meta { port, ..Meta::default() }, verdict: Verdict::next() }
     }
 
     /// Range of the data inside the frame.

@@ -165,9 +165,7 @@ pub fn flow_hash(data: &[u8], meta: &Meta) -> u32 {
         ethertype::IPV4 => (word(data, l3 + 12), word(data, l3 + 16)),
         _ => (fold_v6(data, l3 + 8), fold_v6(data, l3 + 24)),
     };
-    let ports = if meta.flags & flags::L4_OK != 0
-        && matches!(meta.l4_proto, proto::TCP | proto::UDP | proto::SCTP)
-    {
+    let ports = if meta.flags & flags::L4_OK != 0 && matches!(meta.l4_proto, proto::TCP | proto::UDP | proto::SCTP) {
         let p = meta.l4_off as usize;
         let (s, d) = (half(data, p), half(data, p + 2));
         (s.min(d) as u32) << 16 | s.max(d) as u32

@@ -97,9 +97,10 @@ fn open_port(cfg: &Config, pid: PortId, queue: u16) -> Result<Box<dyn Port>, Bui
         PortKind::Pcap(p) => {
             // Only queue 0 reads the file; other workers may still send to it.
             let input = if queue == 0 { p.input.as_deref() } else { None };
-            let output = p.output.as_ref().map(|o| {
-                if queue == 0 { o.clone() } else { o.with_extension(format!("q{queue}.pcap")) }
-            });
+            let output = p
+                .output
+                .as_ref()
+                .map(|o| if queue == 0 { o.clone() } else { o.with_extension(format!("q{queue}.pcap")) });
             Box::new(
                 PcapPort::open(PortInfo::new(pid, &spec.name, spec.mac, PCAP_DROP_REASONS), input, output.as_deref())
                     .map_err(|e| BuildError(format!("port `{}`: {e}", spec.name)))?,
@@ -213,11 +214,11 @@ impl Runtime {
             if duration.is_some_and(|d| now - start >= d) {
                 stop.store(true, Ordering::Relaxed);
             }
-            if let (Some(t), Some(i)) = (next_tick, stats_interval) {
-                if now >= t {
-                    on_tick(&telemetry, now - start);
-                    next_tick = Some(t + i);
-                }
+            if let (Some(t), Some(i)) = (next_tick, stats_interval)
+                && now >= t
+            {
+                on_tick(&telemetry, now - start);
+                next_tick = Some(t + i);
             }
         }
         for h in handles {

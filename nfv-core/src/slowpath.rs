@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use crossbeam::queue::ArrayQueue;
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr,
-    Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr,
-    NdiscNeighborFlags, NdiscRepr, RawHardwareAddress,
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet,
+    Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, NdiscNeighborFlags,
+    NdiscRepr, RawHardwareAddress,
 };
 
 use crate::frame::MAX_DATA;
@@ -153,11 +153,7 @@ impl SlowPath {
     }
 
     fn on_link_port(&self, ip: &IpAddr) -> Option<PortId> {
-        self.local
-            .ports
-            .iter()
-            .position(|(_, addrs)| addrs.iter().any(|a| a.on_link(ip)))
-            .map(|p| p as PortId)
+        self.local.ports.iter().position(|(_, addrs)| addrs.iter().any(|a| a.on_link(ip))).map(|p| p as PortId)
     }
 
     fn source_for(&self, port: PortId, ip: &IpAddr) -> Option<IpAddr> {
@@ -241,7 +237,13 @@ impl SlowPath {
     }
 
     /// RFC 792 echo: reply to requests for our addresses.
-    fn on_ipv4(&mut self, port: PortId, our_mac: EthernetAddress, peer: EthernetAddress, payload: &[u8]) -> Option<Vec<u8>> {
+    fn on_ipv4(
+        &mut self,
+        port: PortId,
+        our_mac: EthernetAddress,
+        peer: EthernetAddress,
+        payload: &[u8],
+    ) -> Option<Vec<u8>> {
         let caps = ChecksumCapabilities::default();
         let ip = Ipv4Packet::new_checked(payload).ok()?;
         let ip_repr = Ipv4Repr::parse(&ip, &caps).ok()?;
@@ -270,7 +272,13 @@ impl SlowPath {
     }
 
     /// RFC 4861 (NS -> NA, learning) and RFC 4443 echo.
-    fn on_ipv6(&mut self, port: PortId, our_mac: EthernetAddress, peer: EthernetAddress, payload: &[u8]) -> Option<Vec<u8>> {
+    fn on_ipv6(
+        &mut self,
+        port: PortId,
+        our_mac: EthernetAddress,
+        peer: EthernetAddress,
+        payload: &[u8],
+    ) -> Option<Vec<u8>> {
         let caps = ChecksumCapabilities::default();
         let ip = Ipv6Packet::new_checked(payload).ok()?;
         let ip_repr = Ipv6Repr::parse(&ip).ok()?;
@@ -297,11 +305,8 @@ impl SlowPath {
                 };
                 let dst_mac = if src_unspecified { multicast_mac(&dst_ip) } else { peer };
                 self.counters.nd_adverts.add(1);
-                let na = NdiscRepr::NeighborAdvert {
-                    flags,
-                    target_addr,
-                    lladdr: Some(RawHardwareAddress::from(our_mac)),
-                };
+                let na =
+                    NdiscRepr::NeighborAdvert { flags, target_addr, lladdr: Some(RawHardwareAddress::from(our_mac)) };
                 (Icmpv6Repr::Ndisc(na), dst_ip, dst_mac)
             }
             Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert { target_addr, lladdr, .. }) => {
@@ -374,7 +379,13 @@ fn neighbor_solicit(mac: EthernetAddress, src: Ipv6Addr, target: Ipv6Addr) -> Ve
     icmpv6_frame(mac, multicast_mac(&dst), src, dst, &ns)
 }
 
-fn icmpv6_frame(src_mac: EthernetAddress, dst_mac: EthernetAddress, src: Ipv6Addr, dst: Ipv6Addr, icmp: &Icmpv6Repr<'_>) -> Vec<u8> {
+fn icmpv6_frame(
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    icmp: &Icmpv6Repr<'_>,
+) -> Vec<u8> {
     let is_nd = matches!(icmp, Icmpv6Repr::Ndisc(_));
     let ip = Ipv6Repr {
         src_addr: src,

@@ -135,8 +135,7 @@ impl Worker {
                 continue;
             }
             got += n;
-            let mut ctx =
-                StageCtx { pool: &mut self.pool, neighbours: &self.nb_snapshot, now_ticks: cycles::now() };
+            let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.nb_snapshot, now_ticks: cycles::now() };
             self.chain.run(&mut self.batch, &mut ctx);
             self.dispatch_batch();
         }

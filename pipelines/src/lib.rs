@@ -79,7 +79,12 @@ pub fn replay_config(mut cfg: Config, chain: Option<&str>, input: &Path, output:
 
 /// Runs a configuration to the end; `live` prints a stats line each
 /// interval. `stop` ends the run early (SIGINT/SIGTERM).
-pub fn run(cfg: &Config, stop: Arc<AtomicBool>, duration: Option<Duration>, live: bool) -> Result<RunReport, BuildError> {
+pub fn run(
+    cfg: &Config,
+    stop: Arc<AtomicBool>,
+    duration: Option<Duration>,
+    live: bool,
+) -> Result<RunReport, BuildError> {
     let mut rt = Runtime::build(cfg, SlowPathMode::Thread)?;
     if duration.is_some() {
         rt.set_duration(duration);

@@ -80,7 +80,9 @@ fn every_error_is_reported_at_once_and_fits_a_screen() {
         .replace("macswap\" }", "macswap\", speed = 3 }")
         .replace("chain = \"main\"", "chain = \"mian\"");
     let out = check(&src);
-    for needle in ["unknown port `nope`", "unknown field `speed`", "unknown chain `mian`", "3 errors found, nothing started"] {
+    for needle in
+        ["unknown port `nope`", "unknown field `speed`", "unknown chain `mian`", "3 errors found, nothing started"]
+    {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
     assert!(out.lines().count() < 50, "one screen:\n{out}");

@@ -109,7 +109,10 @@ fn plain_traffic_is_valid_for_every_protocol_and_version() {
         for proto in ["udp", "tcp", "icmp"] {
             for size in ["64", "1518", "\"imix\""] {
                 let what = format!("ipv{v} {proto} {size}");
-                let frames = generate(&format!("ip-version = {v}\nprotocol = \"{proto}\"\nframe-size = {size}"), &dir.join("o.pcap"));
+                let frames = generate(
+                    &format!("ip-version = {v}\nprotocol = \"{proto}\"\nframe-size = {size}"),
+                    &dir.join("o.pcap"),
+                );
                 let mut flows = std::collections::HashSet::new();
                 for f in &frames {
                     let eth = etherparse::Ethernet2Header::from_slice(f).unwrap().0;
@@ -118,7 +121,12 @@ fn plain_traffic_is_valid_for_every_protocol_and_version() {
                         assert!(sp >= 1024 && (1..=49151).contains(&dp), "{what}: RFC 4814 port ranges {sp} {dp}");
                     }
                     let addrs = if v == 4 { &f[26..34] } else { &f[22..54] };
-                    flows.insert((addrs.to_vec(), sp, dp, if p == 1 || p == 58 { f[14 + if v == 4 { 24 } else { 44 }] } else { 0 }));
+                    flows.insert((
+                        addrs.to_vec(),
+                        sp,
+                        dp,
+                        if p == 1 || p == 58 { f[14 + if v == 4 { 24 } else { 44 }] } else { 0 },
+                    ));
                     assert_eq!(eth.destination, [2, 0, 0, 0, 0, 2]);
                 }
                 assert_eq!(flows.len(), 32, "{what}: distinct flows");

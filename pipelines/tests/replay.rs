@@ -51,7 +51,8 @@ fn assert_accounted(r: &RunReport, what: &str) {
     let replay = ports.iter().find(|p| p.name == "replay").unwrap();
     let stages = r.telemetry.stage_summary();
     let dropped: u64 = stages.iter().map(|s| s.dropped()).sum();
-    let punted: u64 = stages.iter().map(|s| s.punt).sum::<u64>() - stages.iter().find(|s| s.name == "dispatch").map_or(0, |s| s.punt);
+    let punted: u64 =
+        stages.iter().map(|s| s.punt).sum::<u64>() - stages.iter().find(|s| s.name == "dispatch").map_or(0, |s| s.punt);
     let replies = r.slow.arp_replies.get() + r.slow.echo_replies.get() + r.slow.nd_adverts.get();
     assert_eq!(
         replay.rx_packets + replies,
@@ -76,7 +77,8 @@ fn the_whole_pcap_corpus_replays_with_every_packet_accounted() {
     let (mut packets, mut dropped_reasons) = (0u64, std::collections::BTreeMap::new());
     let mut unreadable = Vec::new();
     for f in &files {
-        let r = std::panic::catch_unwind(|| try_replay(f, &out)).unwrap_or_else(|_| panic!("panic replaying {}", f.display()));
+        let r = std::panic::catch_unwind(|| try_replay(f, &out))
+            .unwrap_or_else(|_| panic!("panic replaying {}", f.display()));
         // A file whose header the pcap reader rejects is refused with a
         // clear error before anything runs; that is the right answer too.
         let r = match r {
@@ -105,7 +107,10 @@ fn the_whole_pcap_corpus_replays_with_every_packet_accounted() {
     eprintln!("refused at open ({}): {unreadable:#?}", unreadable.len());
     assert!(unreadable.len() * 20 < files.len(), "too many captures refused: {unreadable:#?}");
     assert!(packets > 5_000, "replayed only {packets} packets");
-    assert!(dropped_reasons.contains_key("ttl-decrement:malformed-ip"), "the corpus has malformed IP: {dropped_reasons:?}");
+    assert!(
+        dropped_reasons.contains_key("ttl-decrement:malformed-ip"),
+        "the corpus has malformed IP: {dropped_reasons:?}"
+    );
 }
 
 fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
@@ -130,15 +135,18 @@ const OUR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xaa];
 fn arp_request(target: [u8; 4]) -> Vec<u8> {
     let mut f = Vec::new();
     PacketBuilder::ethernet2(PEER_MAC, [0xff; 6])
-        .arp(etherparse::ArpPacket::new(
-            etherparse::ArpHardwareId::ETHERNET,
-            etherparse::EtherType::IPV4,
-            etherparse::ArpOperation::REQUEST,
-            &PEER_MAC,
-            &[192, 0, 2, 9],
-            &[0; 6],
-            &target,
-        ).unwrap())
+        .arp(
+            etherparse::ArpPacket::new(
+                etherparse::ArpHardwareId::ETHERNET,
+                etherparse::EtherType::IPV4,
+                etherparse::ArpOperation::REQUEST,
+                &PEER_MAC,
+                &[192, 0, 2, 9],
+                &[0; 6],
+                &target,
+            )
+            .unwrap(),
+        )
         .write(&mut f)
         .unwrap();
     f
@@ -172,7 +180,11 @@ fn slow_path_answers_arp_ping_and_nd_for_owned_addresses_only() {
         .write(&mut ns, &ns_body[4..])
         .unwrap();
     let mut ping6 = Vec::new();
-    PacketBuilder::ethernet2(PEER_MAC, OUR_MAC).ipv6(peer6, ours6, 64).icmpv6_echo_request(9, 1).write(&mut ping6, b"v6").unwrap();
+    PacketBuilder::ethernet2(PEER_MAC, OUR_MAC)
+        .ipv6(peer6, ours6, 64)
+        .icmpv6_echo_request(9, 1)
+        .write(&mut ping6, b"v6")
+        .unwrap();
     let mut ping_other = Vec::new();
     PacketBuilder::ethernet2(PEER_MAC, OUR_MAC)
         .ipv4([192, 0, 2, 9], [192, 0, 2, 77], 64)
@@ -213,7 +225,11 @@ fn slow_path_answers_arp_ping_and_nd_for_owned_addresses_only() {
             (Some(NetSlice::Ipv6(ip)), Some(TransportSlice::Icmpv6(icmp))) => {
                 let (src, dst) = (ip.header().source(), ip.header().destination());
                 let hdr = etherparse::Icmpv6Header::from_slice(icmp.slice()).unwrap().0;
-                assert_eq!(hdr.checksum, hdr.icmp_type.calc_checksum(src, dst, icmp.payload()).unwrap(), "ICMPv6 checksum");
+                assert_eq!(
+                    hdr.checksum,
+                    hdr.icmp_type.calc_checksum(src, dst, icmp.payload()).unwrap(),
+                    "ICMPv6 checksum"
+                );
                 match icmp.icmp_type() {
                     Icmpv6Type::EchoReply(e) => {
                         assert_eq!((e.id, e.seq, src), (9, 1, ours6));

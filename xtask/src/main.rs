@@ -1,1 +1,77 @@
-fn main(){}
+//! `cargo xtask run|test|bench|setup`: the README's commands. Each makes
+//! sure what the project needs from the system is there (installing
+//! missing Debian packages idempotently when run as root), then builds and
+//! runs with cargo.
+
+use std::process::{Command, ExitCode};
+
+/// Debian packages the build and the test suite need, with the reason.
+/// Checked with `dpkg -s`; only missing ones are installed.
+const PACKAGES: &[(&str, &str)] = &[];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((t, r)) => (t.as_str(), r.to_vec()),
+        None => ("help", Vec::new()),
+    };
+    let ok = match task {
+        "setup" => setup(),
+        "run" => {
+            setup()
+                && cargo(
+                    &[
+                        &["run", "--release", "-q", "-p", "nfv-pipelines", "--bin", "nfv", "--", "run"],
+                        &strs(&rest)[..],
+                    ]
+                    .concat(),
+                )
+        }
+        "test" => {
+            setup()
+                && cargo(&["fmt", "--all", "--", "--check"])
+                && cargo(&["clippy", "--workspace", "--all-targets", "-q", "--", "-D", "warnings"])
+                && cargo(&[&["test", "--workspace"], &strs(&rest)[..]].concat())
+        }
+        "bench" => setup() && cargo(&[&["bench", "-p", "nfv-benches"], &strs(&rest)[..]].concat()),
+        _ => {
+            eprintln!("usage: cargo xtask <setup|run [nfv run args]|test [cargo test args]|bench [criterion args]>");
+            return ExitCode::from(2);
+        }
+    };
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn cargo(args: &[&str]) -> bool {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("xtask: cargo {}", args.join(" "));
+    Command::new(cargo).args(args).status().is_ok_and(|s| s.success())
+}
+
+/// Installs missing Debian packages (root only; otherwise says what to run).
+fn setup() -> bool {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(p, _)| !Command::new("dpkg").args(["-s", p]).output().is_ok_and(|o| o.status.success()))
+        .map(|(p, _)| *p)
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    for (p, why) in PACKAGES.iter().filter(|(p, _)| missing.contains(p)) {
+        eprintln!("xtask: installing {p}: {why}");
+    }
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if !is_root {
+        eprintln!("xtask: not root; run: sudo apt-get install -y {}", missing.join(" "));
+        return false;
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success())
+    };
+    apt(&["update", "-q"]) && apt(&[&["install", "-y", "-q", "--no-install-recommends"], &missing[..]].concat())
+}

@@ -14,15 +14,30 @@ use serde::Deserialize;
 
 /// Registers every stage of this crate.
 pub fn register(r: &mut StageRegistry) {
-    r.register(Box::new(NoParams { kind: "macswap", summary: "swap source and destination MAC (testpmd macswap)", reasons: &[], make: || Box::new(macswap::MacSwap) }));
+    r.register(Box::new(NoParams {
+        kind: "macswap",
+        summary: "swap source and destination MAC (testpmd macswap)",
+        reasons: &[],
+        make: || Box::new(macswap::MacSwap),
+    }));
     r.register(Box::new(NoParams {
         kind: "ttl-decrement",
         summary: "decrement IPv4 TTL / IPv6 hop limit, RFC 1624 checksum update, drop on expiry",
         reasons: ttl::TtlDrop::NAMES,
         make: || Box::new(ttl::TtlDecrement),
     }));
-    r.register(Box::new(NoParams { kind: "counter", summary: "count packets and bytes passing this point", reasons: &[], make: || Box::new(counter::Counter::default()) }));
-    r.register(Box::new(NoParams { kind: "drop", summary: "drop every packet (counted)", reasons: drop::DropAll::NAMES, make: || Box::new(drop::Drop) }));
+    r.register(Box::new(NoParams {
+        kind: "counter",
+        summary: "count packets and bytes passing this point",
+        reasons: &[],
+        make: || Box::new(counter::Counter::default()),
+    }));
+    r.register(Box::new(NoParams {
+        kind: "drop",
+        summary: "drop every packet (counted)",
+        reasons: drop::DropAll::NAMES,
+        make: || Box::new(drop::Drop),
+    }));
 }
 
 /// The parameters of a stage that takes none: any key is an error.

@@ -69,7 +69,11 @@ mod tests {
 
     fn v4(ttl: u8) -> Vec<u8> {
         let mut f = Vec::new();
-        PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4([10, 0, 0, 1], [10, 0, 0, 2], ttl).udp(1, 2).write(&mut f, b"x").unwrap();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], ttl)
+            .udp(1, 2)
+            .write(&mut f, b"x")
+            .unwrap();
         f
     }
 
@@ -103,7 +107,11 @@ mod tests {
     #[test]
     fn ipv6_hop_limit_decrements() {
         let mut f6 = Vec::new();
-        PacketBuilder::ethernet2([1; 6], [2; 6]).ipv6([1; 16], [2; 16], 64).tcp(1, 2, 3, 4).write(&mut f6, b"x").unwrap();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6([1; 16], [2; 16], 64)
+            .tcp(1, 2, 3, 4)
+            .write(&mut f6, b"x")
+            .unwrap();
         let out = testutil::run(&mut TtlDecrement, &[f6]);
         let sliced = SlicedPacket::from_ethernet(&out[0].0).unwrap();
         let Some(etherparse::NetSlice::Ipv6(ip)) = sliced.net else { panic!("not ipv6") };

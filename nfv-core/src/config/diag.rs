@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
 use codespan_reporting::files::SimpleFile;
-use codespan_reporting::term::{self, Config as TermConfig, Chars};
+use codespan_reporting::term::{self, Chars, Config as TermConfig};
 
 /// One problem in a configuration file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,7 +61,9 @@ impl Report {
             }
             match term::emit_into_string(&config, &file, &cs) {
                 Ok(s) => out.push_str(&s),
-                Err(_) => out.push_str(&format!("error: {} ({}:{}..{})\n", d.message, self.file, d.span.start, d.span.end)),
+                Err(_) => {
+                    out.push_str(&format!("error: {} ({}:{}..{})\n", d.message, self.file, d.span.start, d.span.end))
+                }
             }
         }
         let n = self.diagnostics.len();

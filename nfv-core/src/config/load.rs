@@ -102,8 +102,12 @@ fn items<'v, 'a>(v: &'v Value<'a>, section: &str, diags: &mut Vec<Diagnostic>) -
                 let ok = matches!(item.get_ref(), DeValue::Table(_));
                 if !ok {
                     diags.push(
-                        Diagnostic::new(item.span(), format!("each `{section}` entry must be a table"), "expected a table")
-                            .help(format!("write it as [[{section}]] with keys below")),
+                        Diagnostic::new(
+                            item.span(),
+                            format!("each `{section}` entry must be a table"),
+                            "expected a table",
+                        )
+                        .help(format!("write it as [[{section}]] with keys below")),
                     );
                 }
                 ok
@@ -111,8 +115,12 @@ fn items<'v, 'a>(v: &'v Value<'a>, section: &str, diags: &mut Vec<Diagnostic>) -
             .collect(),
         _ => {
             diags.push(
-                Diagnostic::new(v.span(), format!("`{section}` must be an array of tables"), "expected [[...]] entries")
-                    .help(format!("write each entry as [[{section}]]")),
+                Diagnostic::new(
+                    v.span(),
+                    format!("`{section}` must be an array of tables"),
+                    "expected [[...]] entries",
+                )
+                .help(format!("write each entry as [[{section}]]")),
             );
             Vec::new()
         }
@@ -127,7 +135,7 @@ fn table<'v, 'a>(v: &'v Value<'a>) -> &'v DeTable<'a> {
 }
 
 /// Splits a table into (keys in `keep`, the rest).
-fn split<'v, 'a>(v: &'v Value<'a>, keep: &[&str]) -> (Params<'a>, Params<'a>) {
+fn split<'a>(v: &Value<'a>, keep: &[&str]) -> (Params<'a>, Params<'a>) {
     let (a, b): (Vec<_>, Vec<_>) = table(v).iter().partition(|(k, _)| keep.contains(&k.get_ref().as_ref()));
     (Params::from_entries(v.span(), a), Params::from_entries(v.span(), b))
 }
@@ -150,7 +158,8 @@ fn parse_owned(s: &str) -> Result<OwnedAddr, String> {
 /// messages. Nothing is opened or started here: ports and workers are
 /// only described.
 pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config, Report> {
-    let report = |diagnostics: Vec<Diagnostic>| Report { file: file.to_string(), source: source.to_string(), diagnostics };
+    let report =
+        |diagnostics: Vec<Diagnostic>| Report { file: file.to_string(), source: source.to_string(), diagnostics };
     let (doc, syntax) = DeTable::parse_recoverable(source);
     if !syntax.is_empty() {
         let diags = syntax
@@ -209,8 +218,12 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
         };
         if let Some(i) = ports.iter().position(|p| p.name == c.name) {
             diags.push(
-                Diagnostic::new(common.span_of("name"), format!("port `{}` is defined twice", c.name), "second definition")
-                    .help(format!("the first is at byte {}; give each port a unique name", port_spans[i].start)),
+                Diagnostic::new(
+                    common.span_of("name"),
+                    format!("port `{}` is defined twice", c.name),
+                    "second definition",
+                )
+                .help(format!("the first is at byte {}; give each port a unique name", port_spans[i].start)),
             );
             continue;
         }
@@ -243,7 +256,9 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
             match parse_owned(a) {
                 Ok(o) => addresses.push(o),
                 Err(e) => diags.push(
-                    common.error("addresses", e, "bad address").help("write addresses as \"10.0.0.1/24\" or \"2001:db8::1/64\""),
+                    common
+                        .error("addresses", e, "bad address")
+                        .help("write addresses as \"10.0.0.1/24\" or \"2001:db8::1/64\""),
                 ),
             }
         }
@@ -262,7 +277,13 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
                 // report a second, misleading error.
                 broken.insert(ports.len());
                 port_spans.push(item.span());
-                ports.push(PortSpec { name: c.name, kind: PortKind::Sink, queues: c.queues.max(1), mac: [0; 6], addresses });
+                ports.push(PortSpec {
+                    name: c.name,
+                    kind: PortKind::Sink,
+                    queues: c.queues.max(1),
+                    mac: [0; 6],
+                    addresses,
+                });
             }
         }
     }
@@ -293,7 +314,10 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
             }
         }
         let Some((name, span)) = name else {
-            diags.push(Diagnostic::new(item.span(), "missing field `name`", "this chain has no name").help("add name = \"...\""));
+            diags.push(
+                Diagnostic::new(item.span(), "missing field `name`", "this chain has no name")
+                    .help("add name = \"...\""),
+            );
             continue;
         };
         if chains.iter().any(|c| c.name == name) {
@@ -342,7 +366,11 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
                 Some((p, q)) => match q.parse::<u16>() {
                     Ok(q) => (p.to_string(), q),
                     Err(_) => {
-                        diags.push(Diagnostic::new(r.span(), format!("bad queue in `{}`", r.get_ref()), "expected PORT or PORT:QUEUE"));
+                        diags.push(Diagnostic::new(
+                            r.span(),
+                            format!("bad queue in `{}`", r.get_ref()),
+                            "expected PORT or PORT:QUEUE",
+                        ));
                         continue;
                     }
                 },
@@ -351,8 +379,14 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
             let Some(pid) = resolve_port(&Spanned::new(r.span(), pname), &mut diags) else { continue };
             let spec = &ports[pid as usize];
             if matches!(spec.kind, PortKind::Sink) && !broken.contains(&(pid as usize)) {
-                diags.push(Diagnostic::new(r.span(), format!("port `{}` is a sink and cannot receive", spec.name), "not a source")
-                    .help("list sources (generator, pcap input) in rx and the sink in tx"));
+                diags.push(
+                    Diagnostic::new(
+                        r.span(),
+                        format!("port `{}` is a sink and cannot receive", spec.name),
+                        "not a source",
+                    )
+                    .help("list sources (generator, pcap input) in rx and the sink in tx"),
+                );
                 continue;
             }
             if queue >= spec.queues {
@@ -364,8 +398,14 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
                 continue;
             }
             if !used.insert((pid, queue)) {
-                diags.push(Diagnostic::new(r.span(), format!("queue {queue} of `{}` is polled by two workers", spec.name), "already taken")
-                    .help("give each queue to exactly one worker"));
+                diags.push(
+                    Diagnostic::new(
+                        r.span(),
+                        format!("queue {queue} of `{}` is polled by two workers", spec.name),
+                        "already taken",
+                    )
+                    .help("give each queue to exactly one worker"),
+                );
                 continue;
             }
             rx.push((pid, queue));
@@ -422,8 +462,10 @@ fn stage_spec(item: &Value<'_>, registry: &StageRegistry, env: &BuildEnv<'_>) ->
     let kind_span = head.span_of("kind");
     let kind: String = match table(item).iter().find(|(k, _)| k.get_ref() == "kind") {
         None => {
-            return Err(vec![Diagnostic::new(item.span(), "stage without `kind`", "this stage")
-                .help(format!("add kind = \"...\"; known kinds: {}", registry.kinds().join(", ")))]);
+            return Err(vec![
+                Diagnostic::new(item.span(), "stage without `kind`", "this stage")
+                    .help(format!("add kind = \"...\"; known kinds: {}", registry.kinds().join(", "))),
+            ]);
         }
         Some((_, v)) => parse_value(v).map_err(|d| vec![d])?,
     };

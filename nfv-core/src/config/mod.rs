@@ -11,9 +11,7 @@ mod schema;
 
 pub use diag::{Diagnostic, Report};
 pub use load::{Params, load};
-pub use schema::{
-    ChainSpec, Config, NeighbourSpec, PcapConfig, PortKind, PortSpec, RunSection, StageSpec, WorkerSpec,
-};
+pub use schema::{ChainSpec, Config, NeighbourSpec, PcapConfig, PortKind, PortSpec, RunSection, StageSpec, WorkerSpec};
 
 /// The embedded default configuration (`nfv run` with no file): the
 /// in-memory generator through a real chain into a sink.
@@ -35,4 +33,3 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     }
     Ok(mac)
 }
-

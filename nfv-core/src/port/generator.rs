@@ -10,8 +10,8 @@
 //! 1-49151. Sizes are on-wire Ethernet frame sizes including the 4-byte FCS
 //! (RFC 2544 section 9), so "64" means 60 bytes in the buffer.
 
-use std::net::IpAddr;
 use serde::Deserialize;
+use std::net::IpAddr;
 
 use crate::batch::Batch;
 use crate::checksum;
