@@ -87,7 +87,8 @@ fn local_addrs(cfg: &Config) -> LocalAddrs {
     LocalAddrs { ports }
 }
 
-fn open_port(cfg: &Config, pid: PortId, queue: u16) -> Result<Box<dyn Port>, BuildError> {
+/// Opens worker `worker`'s instance of port `pid`, polling `queue`.
+fn open_port(cfg: &Config, pid: PortId, queue: u16, worker: usize) -> Result<Box<dyn Port>, BuildError> {
     let spec = &cfg.ports[pid as usize];
     Ok(match &spec.kind {
         PortKind::Generator(g) => {
@@ -95,12 +96,14 @@ fn open_port(cfg: &Config, pid: PortId, queue: u16) -> Result<Box<dyn Port>, Bui
         }
         PortKind::Sink => Box::new(Sink::new(PortInfo::new(pid, &spec.name, spec.mac, &[]))),
         PortKind::Pcap(p) => {
-            // Only queue 0 reads the file; other workers may still send to it.
+            // Only the worker polling queue 0 reads the file. Each worker
+            // writes its own file (worker 0 the configured name, worker N
+            // `NAME.wN.pcap`), so no two threads share a writer.
             let input = if queue == 0 { p.input.as_deref() } else { None };
             let output = p
                 .output
                 .as_ref()
-                .map(|o| if queue == 0 { o.clone() } else { o.with_extension(format!("q{queue}.pcap")) });
+                .map(|o| if worker == 0 { o.clone() } else { o.with_extension(format!("w{worker}.pcap")) });
             Box::new(
                 PcapPort::open(PortInfo::new(pid, &spec.name, spec.mac, PCAP_DROP_REASONS), input, output.as_deref())
                     .map_err(|e| BuildError(format!("port `{}`: {e}", spec.name)))?,
@@ -140,11 +143,14 @@ impl Runtime {
             // This worker's instance of every port it polls or may send to.
             let mut ports: Vec<Option<Box<dyn Port>>> = (0..cfg.ports.len()).map(|_| None).collect();
             for &(pid, q) in &w.rx {
-                ports[pid as usize] = Some(open_port(cfg, pid, q)?);
+                ports[pid as usize] = Some(open_port(cfg, pid, q, wi)?);
             }
             for pid in 0..cfg.ports.len() as PortId {
                 if ports[pid as usize].is_none() {
-                    ports[pid as usize] = Some(open_port(cfg, pid, wi as u16 % cfg.ports[pid as usize].queues)?);
+                    let queue = wi as u16 % cfg.ports[pid as usize].queues;
+                    // Transmit-only: a pcap file is read by the worker polling it.
+                    let queue = if matches!(cfg.ports[pid as usize].kind, PortKind::Pcap(_)) { 1 } else { queue };
+                    ports[pid as usize] = Some(open_port(cfg, pid, queue, wi)?);
                 }
             }
             let slow = match (slow_mode, any_local || !cfg.neighbours.is_empty()) {

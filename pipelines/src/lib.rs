@@ -78,16 +78,17 @@ pub fn replay_config(mut cfg: Config, chain: Option<&str>, input: &Path, output:
 }
 
 /// Runs a configuration to the end; `live` prints a stats line each
-/// interval. `stop` ends the run early (SIGINT/SIGTERM).
+/// interval. `stop` ends the run early (SIGINT/SIGTERM). `duration`
+/// overrides `[run] duration`; `Some(None)` runs until stopped.
 pub fn run(
     cfg: &Config,
     stop: Arc<AtomicBool>,
-    duration: Option<Duration>,
+    duration: Option<Option<Duration>>,
     live: bool,
 ) -> Result<RunReport, BuildError> {
     let mut rt = Runtime::build(cfg, SlowPathMode::Thread)?;
-    if duration.is_some() {
-        rt.set_duration(duration);
+    if let Some(d) = duration {
+        rt.set_duration(d);
     }
     if !live {
         rt.set_stats_interval(None);

@@ -67,8 +67,8 @@ fn main() -> ExitCode {
                     return fail(&format!("cannot install signal handler: {e}"));
                 }
             }
-            let d = duration.map(|s| if s > 0.0 { Duration::from_secs_f64(s) } else { Duration::MAX });
-            match nfv_pipelines::run(&cfg, stop, d.filter(|d| *d != Duration::MAX), !quiet) {
+            let d = duration.map(|s| (s > 0.0).then(|| Duration::from_secs_f64(s)));
+            match nfv_pipelines::run(&cfg, stop, d, !quiet) {
                 Ok(report) => {
                     print!("{}", nfv_pipelines::render_report(&report));
                     ExitCode::SUCCESS
