@@ -25,6 +25,7 @@ pub mod slowpath;
 pub mod stage;
 pub mod telemetry;
 pub mod worker;
+pub mod worker_memory;
 
 pub use batch::Batch;
 pub use packet::{DropReason, Meta, PacketMut, PktDesc, PortId, Verdict};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::chain::Chain;
 use crate::config::{Config, PortKind};
-use crate::frame::{Arena, FramePool};
+use crate::frame::FramePool;
 use crate::input::{INPUT_STAGE, Input, InputDrop};
 use crate::neighbour::Neighbours;
 use crate::packet::PortId;
@@ -19,6 +19,7 @@ use crate::port::{Port, PortInfo};
 use crate::slowpath::{self, LocalAddrs, OwnedAddr, SlowPath, SlowPathCounters, SlowPathLink};
 use crate::telemetry::Telemetry;
 use crate::worker::{SlowMode, Worker};
+use crate::worker_memory::{AFXDP_DROP_REASONS, WorkerMemory};
 
 /// Depth of each worker's punt and inject queues.
 const SLOW_QUEUE_DEPTH: usize = 256;
@@ -56,6 +57,9 @@ pub struct Runtime {
     pub neighbours: Arc<Neighbours>,
     duration: Option<Duration>,
     stats_interval: Option<Duration>,
+    /// What opening the ports found worth saying (AF_XDP bind modes and
+    /// why, busy poll, clean-ups), one line each.
+    pub notes: Vec<String>,
 }
 
 /// What a finished run reports.
@@ -88,9 +92,19 @@ fn local_addrs(cfg: &Config) -> LocalAddrs {
 }
 
 /// Opens worker `worker`'s instance of port `pid`, polling `queue`.
-fn open_port(cfg: &Config, pid: PortId, queue: u16, worker: usize) -> Result<Box<dyn Port>, BuildError> {
+fn open_port(
+    cfg: &Config,
+    pid: PortId,
+    queue: u16,
+    worker: usize,
+    tx_only: bool,
+    memory: &mut WorkerMemory,
+) -> Result<Box<dyn Port>, BuildError> {
     let spec = &cfg.ports[pid as usize];
     Ok(match &spec.kind {
+        PortKind::AfXdp(a) => {
+            memory.open_af_xdp(PortInfo::new(pid, &spec.name, spec.mac, AFXDP_DROP_REASONS), a, queue, tx_only)?
+        }
         PortKind::Generator(g) => {
             Box::new(Generator::new(PortInfo::new(pid, &spec.name, spec.mac, &[]), g, queue, spec.queues))
         }
@@ -112,9 +126,31 @@ fn open_port(cfg: &Config, pid: PortId, queue: u16, worker: usize) -> Result<Box
     })
 }
 
+/// Fills in the MAC of AF_XDP ports configured without one from their
+/// interface, so the slow path answers ARP with the address the wire sees.
+fn resolve_macs(cfg: &Config) -> Result<Config, BuildError> {
+    let mut cfg = cfg.clone();
+    for p in &mut cfg.ports {
+        if let (PortKind::AfXdp(_a), false) = (&p.kind, p.mac_configured) {
+            #[cfg(feature = "af-xdp")]
+            {
+                p.mac = crate::port::afxdp::interface_mac(&_a.interface)
+                    .map_err(|e| BuildError(format!("port `{}`: interface `{}`: {e}", p.name, _a.interface)))?;
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+/// True when some worker polls queue `queue` of port `pid`.
+fn polled_elsewhere(cfg: &Config, pid: PortId, queue: u16) -> bool {
+    cfg.workers.iter().any(|w| w.rx.contains(&(pid, queue)))
+}
+
 impl Runtime {
     /// Opens ports and builds every worker's chain. Nothing runs yet.
     pub fn build(cfg: &Config, slow_mode: SlowPathMode) -> Result<Self, BuildError> {
+        let cfg = &resolve_macs(cfg)?;
         let local = Arc::new(local_addrs(cfg));
         let statics = cfg.neighbours.iter().filter_map(|n| n.mac.map(|m| (n.ip, m, n.port)));
         let neighbours = Neighbours::new(statics);
@@ -132,9 +168,10 @@ impl Runtime {
         let mut telemetry = Telemetry::default();
         let mut workers = Vec::new();
         let mut links = Vec::new();
+        let mut notes = Vec::new();
         for (wi, w) in cfg.workers.iter().enumerate() {
-            let arena = Arena::heap(cfg.run.frames_per_worker);
-            let pool = FramePool::new(arena);
+            let mut memory = WorkerMemory::new(cfg, wi)?;
+            let pool = FramePool::new(memory.arena());
             let mut chain = Chain::new();
             chain.push(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local.clone())));
             for s in &cfg.chains[w.chain].stages {
@@ -143,14 +180,29 @@ impl Runtime {
             // This worker's instance of every port it polls or may send to.
             let mut ports: Vec<Option<Box<dyn Port>>> = (0..cfg.ports.len()).map(|_| None).collect();
             for &(pid, q) in &w.rx {
-                ports[pid as usize] = Some(open_port(cfg, pid, q, wi)?);
+                ports[pid as usize] = Some(open_port(cfg, pid, q, wi, false, &mut memory)?);
             }
             for pid in 0..cfg.ports.len() as PortId {
                 if ports[pid as usize].is_none() {
-                    let queue = wi as u16 % cfg.ports[pid as usize].queues;
-                    // Transmit-only: a pcap file is read by the worker polling it.
-                    let queue = if matches!(cfg.ports[pid as usize].kind, PortKind::Pcap(_)) { 1 } else { queue };
-                    ports[pid as usize] = Some(open_port(cfg, pid, queue, wi)?);
+                    let spec = &cfg.ports[pid as usize];
+                    let queue = wi as u16 % spec.queues;
+                    let queue = match spec.kind {
+                        // Transmit-only: a pcap file is read by the worker polling it.
+                        PortKind::Pcap(_) => 1,
+                        // A queue another worker polls is bound to its UMEM:
+                        // this worker cannot send there. Say so; the
+                        // dispatcher counts such packets as no-tx-port.
+                        PortKind::AfXdp(_) if polled_elsewhere(cfg, pid, queue) => {
+                            notes.push(format!(
+                                "worker {wi} cannot send on `{}`: queue {queue} is polled by another worker; \
+                                 poll a queue of `{}` on worker {wi} to send there",
+                                spec.name, spec.name
+                            ));
+                            continue;
+                        }
+                        _ => queue,
+                    };
+                    ports[pid as usize] = Some(open_port(cfg, pid, queue, wi, true, &mut memory)?);
                 }
             }
             let slow = match (slow_mode, any_local || !cfg.neighbours.is_empty()) {
@@ -169,6 +221,7 @@ impl Runtime {
             let rx = w.rx.iter().map(|r| r.0).collect();
             let worker =
                 Worker::new(wi, w.core, pool, cfg.run.batch_size, chain, ports, rx, w.tx, slow, neighbours.clone());
+            notes.extend(std::mem::take(&mut memory.notes));
             telemetry.stages.push(worker.stage_counters());
             telemetry.ports.extend(worker.port_counters());
             workers.push(worker);
@@ -182,6 +235,7 @@ impl Runtime {
             slow_counters,
             neighbours,
             duration: secs(cfg.run.duration),
+            notes,
             stats_interval: secs(cfg.run.stats_interval),
         })
     }

@@ -70,6 +70,7 @@ pub fn replay_config(mut cfg: Config, chain: Option<&str>, input: &Path, output:
         kind: PortKind::Pcap(PcapConfig { input: Some(input.into()), output: Some(output.into()) }),
         queues: 1,
         mac,
+        mac_configured: true,
         addresses,
     });
     cfg.workers = vec![WorkerSpec { core: None, rx: vec![(pid, 0)], chain: chain_idx, tx: Some(pid) }];

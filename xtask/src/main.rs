@@ -7,7 +7,20 @@ use std::process::{Command, ExitCode};
 
 /// Debian packages the build and the test suite need, with the reason.
 /// Checked with `dpkg -s`; only missing ones are installed.
-const PACKAGES: &[(&str, &str)] = &[];
+const PACKAGES: &[(&str, &str)] = &[
+    ("clang", "libxdp-sys compiles libxdp's XDP programs and runs bindgen (libclang)"),
+    ("llvm", "libxdp's build strips and links BPF objects"),
+    ("m4", "libxdp's build generates sources with m4"),
+    ("libelf-dev", "libbpf (under libxdp) reads BPF ELF objects"),
+    ("zlib1g-dev", "libbpf links zlib"),
+    ("pkg-config", "the C dependencies are found through pkg-config"),
+    ("make", "libbpf-sys builds libbpf with make"),
+    ("iproute2", "the AF_XDP test bed creates namespaces and veth pairs with ip"),
+    ("ethtool", "the test bed turns off checksum offload on veths feeding the device under test"),
+    ("dpdk", "dpdk-testpmd is the AF_XDP forwarding baseline of benches/afxdp-vs-testpmd.sh"),
+    ("netsniff-ng", "trafgen is the packet generator of the forwarding benchmark"),
+    ("valgrind", "callgrind counts instructions per packet (benches/loop-cost.sh)"),
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,9 +1,10 @@
 //! Built-in stages that prove the machinery and serve as baselines:
-//! `macswap`, `ttl-decrement`, `counter` and `drop`.
+//! `macswap`, `ttl-decrement`, `counter`, `drop` and `l2-patch`.
 
 pub mod counter;
 pub mod drop;
 pub mod macswap;
+pub mod patch;
 pub mod ttl;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub fn register(r: &mut StageRegistry) {
         reasons: drop::DropAll::NAMES,
         make: || Box::new(drop::Drop),
     }));
+    r.register(Box::new(patch::PatchFactory));
 }
 
 /// The parameters of a stage that takes none: any key is an error.

@@ -244,6 +244,10 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
                     Ok(PortKind::Pcap(p))
                 }
             }),
+            "af-xdp" => rest.parse::<AfXdpConfig>().and_then(|a| {
+                a.validate().map_err(|(key, msg)| rest.error(key, msg.clone(), msg))?;
+                Ok(PortKind::AfXdp(a))
+            }),
             other => Err(unknown(common.span_of("kind"), "port kind", other, PORT_KINDS)),
         };
         let mac = match &c.mac {
@@ -268,7 +272,14 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
         match (kind, mac) {
             (Ok(kind), Ok(mac)) => {
                 port_spans.push(item.span());
-                ports.push(PortSpec { name: c.name, kind, queues: c.queues.max(1), mac, addresses });
+                ports.push(PortSpec {
+                    name: c.name,
+                    kind,
+                    queues: c.queues.max(1),
+                    mac,
+                    mac_configured: c.mac.is_some(),
+                    addresses,
+                });
             }
             (k, m) => {
                 diags.extend(k.err());
@@ -282,6 +293,7 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
                     kind: PortKind::Sink,
                     queues: c.queues.max(1),
                     mac: [0; 6],
+                    mac_configured: false,
                     addresses,
                 });
             }

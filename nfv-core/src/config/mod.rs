@@ -11,7 +11,10 @@ mod schema;
 
 pub use diag::{Diagnostic, Report};
 pub use load::{Params, load};
-pub use schema::{ChainSpec, Config, NeighbourSpec, PcapConfig, PortKind, PortSpec, RunSection, StageSpec, WorkerSpec};
+pub use schema::{
+    AfXdpConfig, ChainSpec, Config, NeighbourSpec, PcapConfig, PortKind, PortSpec, RunSection, StageSpec, UmemSharing,
+    WorkerSpec, XdpMode,
+};
 
 /// The embedded default configuration (`nfv run` with no file): the
 /// in-memory generator through a real chain into a sink.

@@ -69,6 +69,87 @@ pub struct PcapConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SinkConfig {}
 
+/// How an AF_XDP socket binds (`mode = ...`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum XdpMode {
+    /// Zero-copy, else driver-mode copy, else generic (skb) copy.
+    #[default]
+    Auto,
+    /// Zero-copy only (the NIC DMAs into the UMEM).
+    ZeroCopy,
+    /// XDP in the driver, frames copied into the UMEM.
+    Driver,
+    /// Generic XDP on the skb path: works on any device, slowest.
+    Skb,
+}
+
+/// `kind = "af-xdp"` parameters.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AfXdpConfig {
+    /// Kernel interface name.
+    pub interface: String,
+    /// Bind mode.
+    #[serde(default)]
+    pub mode: XdpMode,
+    /// Busy-poll budget in microseconds (`SO_BUSY_POLL`); 0 leaves the
+    /// device's NAPI to softirq.
+    #[serde(default)]
+    pub busy_poll_us: u32,
+    /// rx ring descriptors (power of two).
+    #[serde(default = "ring_default")]
+    pub rx_ring: u32,
+    /// tx ring descriptors (power of two).
+    #[serde(default = "ring_default")]
+    pub tx_ring: u32,
+    /// Fill ring entries (power of two): frames lent to the kernel to
+    /// receive into.
+    #[serde(default = "ring_default")]
+    pub fill_ring: u32,
+    /// Completion ring entries (power of two).
+    #[serde(default = "ring_default")]
+    pub comp_ring: u32,
+    /// `shared`: one UMEM registration for all of a worker's AF_XDP ports
+    /// (`XDP_SHARED_UMEM`); `separate`: this port registers the worker's
+    /// frame memory on its own. Either way frames move between ports
+    /// without a copy.
+    #[serde(default)]
+    pub umem: UmemSharing,
+}
+
+fn ring_default() -> u32 {
+    2048
+}
+
+impl AfXdpConfig {
+    /// Checks ring sizes; returns (key, message) on error.
+    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (key, v) in
+            [("rx-ring", self.rx_ring), ("tx-ring", self.tx_ring), ("fill-ring", self.fill_ring), ("comp-ring", self.comp_ring)]
+        {
+            if !v.is_power_of_two() || !(64..=16384).contains(&v) {
+                return Err((key, format!("{key} must be a power of two from 64 to 16384, not {v}")));
+            }
+        }
+        if self.interface.is_empty() {
+            return Err(("interface", "interface name is empty".into()));
+        }
+        Ok(())
+    }
+}
+
+/// How a port's UMEM is registered; see [`AfXdpConfig::umem`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UmemSharing {
+    /// Share the worker's registration.
+    #[default]
+    Shared,
+    /// Register the worker's memory again for this port.
+    Separate,
+}
+
 /// A port backend with its parameters.
 #[derive(Clone, Debug)]
 pub enum PortKind {
@@ -78,10 +159,12 @@ pub enum PortKind {
     Sink,
     /// Capture file in/out.
     Pcap(PcapConfig),
+    /// AF_XDP socket per queue on a kernel interface.
+    AfXdp(AfXdpConfig),
 }
 
 /// Port kinds this build knows.
-pub(crate) const PORT_KINDS: &[&str] = &["generator", "pcap", "sink"];
+pub(crate) const PORT_KINDS: &[&str] = &["af-xdp", "generator", "pcap", "sink"];
 
 /// A validated port.
 #[derive(Clone, Debug)]
@@ -92,8 +175,11 @@ pub struct PortSpec {
     pub kind: PortKind,
     /// Queue count.
     pub queues: u16,
-    /// MAC address (configured, or a locally administered one from the index).
+    /// MAC address (configured; else the interface's for AF_XDP, a
+    /// locally administered one from the index for the others).
     pub mac: [u8; 6],
+    /// True when `mac` was written in the configuration.
+    pub mac_configured: bool,
     /// Owned addresses with prefix lengths.
     pub addresses: Vec<OwnedAddr>,
 }

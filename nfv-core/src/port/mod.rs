@@ -5,6 +5,8 @@
 //! the worker hands it; backends that send asynchronously (AF_XDP) return
 //! frames to the pool when the kernel completes them.
 
+#[cfg(feature = "af-xdp")]
+pub mod afxdp;
 pub mod generator;
 pub mod pcap;
 pub mod sink;

@@ -1,0 +1,147 @@
+//! UMEM: the worker's frame arena, registered with the kernel.
+//!
+//! One anonymous mmap per worker holds every frame the worker uses, for
+//! every port: AF_XDP sockets on several interfaces share it
+//! (`XDP_SHARED_UMEM`), so a frame received on one port is transmitted on
+//! another without a copy. Where the kernel refuses to share (two devices
+//! bound in different modes), the same memory is registered a second time
+//! as its own UMEM: frame indices stay valid across both, still no copy.
+
+use std::io;
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex};
+
+use libxdp_sys::{xsk_umem, xsk_umem_config};
+
+use super::ring::{ConsRing, ProdRing};
+use crate::frame::{Arena, FRAME_SIZE, HEADROOM};
+
+/// The mmap'ed memory behind a worker's arena.
+pub struct UmemArea {
+    base: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: plain memory; frames are handed between threads only through the
+// frame ownership protocol of `crate::frame`.
+unsafe impl Send for UmemArea {}
+unsafe impl Sync for UmemArea {}
+
+impl UmemArea {
+    /// Maps and pre-faults `frames` frames of zeroed memory.
+    pub fn new(frames: u32) -> io::Result<Arc<Self>> {
+        let len = frames as usize * FRAME_SIZE;
+        // SAFETY: anonymous private mapping, no file; checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = NonNull::new(p as *mut u8).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Arc::new(Self { base, len }))
+    }
+
+    /// The arena view the worker's pool and batches use. The arena keeps
+    /// the mapping alive.
+    pub fn arena(self: &Arc<Self>) -> Arc<Arena> {
+        let frames = (self.len / FRAME_SIZE) as u32;
+        // SAFETY: `base` maps `frames * FRAME_SIZE` writable bytes, kept
+        // alive by the Arc moved into the arena; the kernel touches a frame
+        // only while it sits in one of our rings.
+        unsafe { Arena::from_raw(self.base, frames, Box::new(self.clone())) }
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a zero-sized area.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for UmemArea {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `new` mapped; no reference outlives
+        // the last Arc.
+        unsafe { libc::munmap(self.base.as_ptr() as *mut libc::c_void, self.len) };
+    }
+}
+
+/// One registration of a [`UmemArea`] with the kernel (`XDP_UMEM_REG`),
+/// with the fill and completion rings libxdp created for it. Sockets keep
+/// it alive; the last one to go deletes it.
+pub struct UmemReg {
+    pub(super) ptr: NonNull<xsk_umem>,
+    /// The rings made at registration, taken by the first socket.
+    pub(super) first_rings: Mutex<Option<(ProdRing, ConsRing)>>,
+    /// Serialises libxdp calls on this UMEM (socket create and delete).
+    pub(super) lock: Mutex<()>,
+    _area: Arc<UmemArea>,
+}
+
+// SAFETY: libxdp calls on the UMEM are serialised by `lock`.
+unsafe impl Send for UmemReg {}
+unsafe impl Sync for UmemReg {}
+
+impl UmemReg {
+    /// Registers `area`. `fill` and `comp` size the rings every socket on
+    /// this registration gets.
+    pub fn register(area: &Arc<UmemArea>, fill: u32, comp: u32) -> io::Result<Arc<Self>> {
+        let mut fq = ProdRing::unmapped();
+        let mut cq = ConsRing::unmapped();
+        let cfg = xsk_umem_config {
+            fill_size: fill,
+            comp_size: comp,
+            frame_size: FRAME_SIZE as u32,
+            // The kernel places data at XDP_PACKET_HEADROOM (256) plus this;
+            // 256 is already our HEADROOM.
+            frame_headroom: (HEADROOM - libxdp_sys::XDP_PACKET_HEADROOM as usize) as u32,
+            flags: 0,
+        };
+        let mut ptr = std::ptr::null_mut();
+        // SAFETY: `area` is a live mapping of `len` bytes; the ring structs
+        // are boxed so their addresses, which libxdp keeps, do not move.
+        let err = unsafe {
+            libxdp_sys::xsk_umem__create(
+                &mut ptr,
+                area.base.as_ptr() as *mut libc::c_void,
+                area.len as u64,
+                &mut *fq.0,
+                &mut *cq.0,
+                &cfg,
+            )
+        };
+        if err != 0 {
+            return Err(io::Error::from_raw_os_error(-err));
+        }
+        let ptr = NonNull::new(ptr).ok_or_else(|| io::Error::other("xsk_umem__create returned null"))?;
+        if !fq.is_mapped() || !cq.is_mapped() {
+            return Err(io::Error::other("UMEM fill/completion rings were not mapped"));
+        }
+        Ok(Arc::new(Self {
+            ptr,
+            first_rings: Mutex::new(Some((fq, cq))),
+            lock: Mutex::new(()),
+            _area: area.clone(),
+        }))
+    }
+}
+
+impl Drop for UmemReg {
+    fn drop(&mut self) {
+        // Every socket holds an Arc, so none is left: delete cannot be busy.
+        // SAFETY: ptr came from xsk_umem__create and is deleted once.
+        unsafe { libxdp_sys::xsk_umem__delete(self.ptr.as_ptr()) };
+    }
+}

@@ -1,0 +1,163 @@
+//! A worker's frame memory, and the AF_XDP sockets that share it.
+//!
+//! A worker without AF_XDP ports gets a heap arena. One with AF_XDP ports
+//! gets an mmap'ed UMEM sized for every ring its sockets can fill, plus
+//! `frames-per-worker` for batches and the other ports; its AF_XDP ports
+//! share one registration of it (`XDP_SHARED_UMEM`) unless a port asks
+//! for its own or the kernel refuses to share, in which case the same
+//! memory is registered again: frames still move between ports by index.
+
+use std::sync::Arc;
+
+use crate::config::{AfXdpConfig, Config, PortKind};
+use crate::frame::Arena;
+use crate::port::{Port, PortInfo};
+use crate::runtime::BuildError;
+
+/// Drop reasons of an AF_XDP port (empty when built without AF_XDP).
+#[cfg(feature = "af-xdp")]
+pub const AFXDP_DROP_REASONS: &[&str] = crate::port::afxdp::AfXdpDrop::NAMES;
+/// Drop reasons of an AF_XDP port (empty when built without AF_XDP).
+#[cfg(not(feature = "af-xdp"))]
+pub const AFXDP_DROP_REASONS: &[&str] = &[];
+
+/// Frame memory of one worker and the UMEM registrations on it.
+pub struct WorkerMemory {
+    arena: Arc<Arena>,
+    batch: usize,
+    #[cfg(feature = "af-xdp")]
+    area: Option<Arc<crate::port::afxdp::umem::UmemArea>>,
+    #[cfg(feature = "af-xdp")]
+    shared: Option<Arc<crate::port::afxdp::umem::UmemReg>>,
+    /// Startup notes (bind modes and why), one line per socket.
+    pub notes: Vec<String>,
+}
+
+impl WorkerMemory {
+    /// Sizes and maps worker `wi`'s memory for the ports of `cfg`.
+    pub fn new(cfg: &Config, wi: usize) -> Result<Self, BuildError> {
+        let batch = cfg.run.batch_size;
+        // One socket per polled queue of an AF_XDP port, or one tx-only
+        // socket for an AF_XDP port the worker does not poll.
+        let w = &cfg.workers[wi];
+        let xdp: Vec<&AfXdpConfig> = cfg
+            .ports
+            .iter()
+            .enumerate()
+            .filter_map(|(pid, p)| match &p.kind {
+                PortKind::AfXdp(a) => Some((pid, a)),
+                _ => None,
+            })
+            .flat_map(|(pid, a)| {
+                let polled = w.rx.iter().filter(|(p, _)| *p as usize == pid).count();
+                std::iter::repeat_n(a, polled.max(1))
+            })
+            .collect();
+        if xdp.is_empty() {
+            return Ok(Self::heap(cfg.run.frames_per_worker, batch));
+        }
+        #[cfg(not(feature = "af-xdp"))]
+        {
+            Err(BuildError("this nfv was built without the `af-xdp` feature; rebuild with it to use af-xdp ports".into()))
+        }
+        #[cfg(feature = "af-xdp")]
+        {
+            // Every socket can hold a full fill ring and a full tx ring of
+            // frames, plus a batch in flight either way.
+            let in_rings: u32 = xdp.iter().map(|a| a.fill_ring + a.tx_ring + 2 * batch as u32).sum();
+            let frames = cfg.run.frames_per_worker + in_rings;
+            let area = crate::port::afxdp::umem::UmemArea::new(frames).map_err(|e| {
+                BuildError(format!("worker {wi}: cannot map {} MiB of frame memory: {e}", frames as usize * 2048 >> 20))
+            })?;
+            Ok(Self { arena: area.arena(), batch, area: Some(area), shared: None, notes: Vec::new() })
+        }
+    }
+
+    /// A heap arena, for workers (and benches) without AF_XDP ports.
+    pub fn heap(frames: u32, batch: usize) -> Self {
+        Self {
+            arena: Arena::heap(frames),
+            batch,
+            #[cfg(feature = "af-xdp")]
+            area: None,
+            #[cfg(feature = "af-xdp")]
+            shared: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// The arena the worker's pool and batches use.
+    pub fn arena(&self) -> Arc<Arena> {
+        self.arena.clone()
+    }
+
+    /// Opens an AF_XDP socket on `cfg.interface` queue `queue` in this
+    /// memory. `tx_only` sockets leave the interface's traffic to the
+    /// kernel (no XDP program, no XSKMAP entry).
+    #[cfg(feature = "af-xdp")]
+    pub fn open_af_xdp(
+        &mut self,
+        info: PortInfo,
+        cfg: &AfXdpConfig,
+        queue: u16,
+        tx_only: bool,
+    ) -> Result<Box<dyn Port>, BuildError> {
+        use crate::config::UmemSharing;
+        use crate::port::afxdp::{AfXdpPort, umem::UmemReg};
+        let area = self.area.as_ref().expect("memory of a worker with af-xdp ports is a UMEM");
+        let name = info.name.clone();
+        let fail = |e: std::io::Error| BuildError(format!("port `{name}`: {e}"));
+        let register = || UmemReg::register(area, cfg.fill_ring, cfg.comp_ring).map_err(|e| fail(umem_hint(e)));
+        let reg = match (cfg.umem, &self.shared) {
+            (UmemSharing::Separate, _) => register()?,
+            (UmemSharing::Shared, Some(r)) => r.clone(),
+            (UmemSharing::Shared, None) => {
+                let r = register()?;
+                self.shared = Some(r.clone());
+                r
+            }
+        };
+        let opened = AfXdpPort::open(info.clone(), cfg, queue, &reg, self.batch, tx_only);
+        let (port, report) = match opened {
+            Ok(p) => p,
+            // Sharing across devices needs the same bind mode on both; if
+            // the kernel refuses, register the memory again for this port.
+            Err(e) if cfg.umem == UmemSharing::Shared && Arc::strong_count(&reg) > 2 => {
+                let own = register()?;
+                let (port, mut report) = AfXdpPort::open(info, cfg, queue, &own, self.batch, tx_only).map_err(fail)?;
+                report.summary.push_str(&format!("; shared UMEM refused ({e}), registered separately"));
+                (port, report)
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        self.notes.push(report.summary);
+        Ok(Box::new(port))
+    }
+
+    /// Without the feature there is nothing to open.
+    #[cfg(not(feature = "af-xdp"))]
+    pub fn open_af_xdp(
+        &mut self,
+        info: PortInfo,
+        _cfg: &AfXdpConfig,
+        _queue: u16,
+        _tx_only: bool,
+    ) -> Result<Box<dyn Port>, BuildError> {
+        Err(BuildError(format!("port `{}`: this nfv was built without the `af-xdp` feature", info.name)))
+    }
+}
+
+/// Explains the usual reason registration fails.
+#[cfg(feature = "af-xdp")]
+fn umem_hint(e: std::io::Error) -> std::io::Error {
+    match e.raw_os_error() {
+        Some(libc::ENOBUFS) | Some(libc::ENOMEM) | Some(libc::EPERM) => std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot register UMEM ({e}): the memlock limit is too small; run as root (CAP_IPC_LOCK), \
+                 raise `ulimit -l`, or lower frames-per-worker and ring sizes"
+            ),
+        ),
+        _ => e,
+    }
+}
