@@ -83,6 +83,9 @@ pub struct PortCounters {
     pub reasons: &'static [&'static str],
     /// Drops by reason.
     pub drops: Box<[Counter]>,
+    /// How the backend runs, set once when it opens (AF_XDP: the bind
+    /// mode it got), shown in the port table.
+    pub mode: std::sync::OnceLock<String>,
 }
 
 impl PortCounters {
@@ -96,6 +99,7 @@ impl PortCounters {
             tx_bytes: Counter::default(),
             reasons,
             drops: reasons.iter().map(|_| Counter::default()).collect(),
+            mode: std::sync::OnceLock::new(),
         }
     }
     /// Counts received packets.
@@ -147,6 +151,8 @@ pub struct StageSummary {
     pub ticks: u64,
     /// (reason, count) for every non-zero drop reason.
     pub drops: Vec<(String, u64)>,
+    /// Distinct modes of the instances (AF_XDP bind modes).
+    pub modes: Vec<String>,
 }
 
 impl StageSummary {
@@ -171,6 +177,8 @@ pub struct PortSummary {
     pub tx_bytes: u64,
     /// (reason, count) for every non-zero drop reason.
     pub drops: Vec<(String, u64)>,
+    /// Distinct modes of the instances (AF_XDP bind modes).
+    pub modes: Vec<String>,
 }
 
 impl Telemetry {
@@ -218,6 +226,11 @@ impl Telemetry {
             s.rx_bytes += p.rx_bytes.get();
             s.tx_packets += p.tx_packets.get();
             s.tx_bytes += p.tx_bytes.get();
+            if let Some(m) = p.mode.get()
+                && !s.modes.contains(m)
+            {
+                s.modes.push(m.clone());
+            }
             for (r, n) in p.reasons.iter().zip(p.drops.iter()) {
                 merge(&mut s.drops, r, n.get());
             }
@@ -280,11 +293,14 @@ pub fn render_port_table(ports: &[PortSummary], secs: f64) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<18} {:>12} {:>10} {:>12} {:>10}  drops by reason",
+        "{:<18} {:>12} {:>10} {:>12} {:>10}  drops by reason [mode]",
         "port", "rx packets", "rx Mpps", "tx packets", "tx Mpps"
     );
     for p in ports {
-        let reasons: Vec<String> = p.drops.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        let mut reasons: Vec<String> = p.drops.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        if !p.modes.is_empty() {
+            reasons.push(format!("[{}]", p.modes.join(" / ")));
+        }
         let _ = writeln!(
             s,
             "{:<18} {:>12} {:>10.3} {:>12} {:>10.3}  {}",

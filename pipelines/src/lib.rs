@@ -88,6 +88,9 @@ pub fn run(
     live: bool,
 ) -> Result<RunReport, BuildError> {
     let mut rt = Runtime::build(cfg, SlowPathMode::Thread)?;
+    for n in &rt.notes {
+        eprintln!("nfv: {n}");
+    }
     if let Some(d) = duration {
         rt.set_duration(d);
     }

@@ -16,6 +16,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("pkg-config", "the C dependencies are found through pkg-config"),
     ("make", "libbpf-sys builds libbpf with make"),
     ("iproute2", "the AF_XDP test bed creates namespaces and veth pairs with ip"),
+    ("iputils-ping", "live tests ping through the device under test"),
     ("ethtool", "the test bed turns off checksum offload on veths feeding the device under test"),
     ("dpdk", "dpdk-testpmd is the AF_XDP forwarding baseline of benches/afxdp-vs-testpmd.sh"),
     ("netsniff-ng", "trafgen is the packet generator of the forwarding benchmark"),

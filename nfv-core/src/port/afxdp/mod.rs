@@ -91,7 +91,7 @@ impl AfXdpPort {
         batch: usize,
         tx_only: bool,
     ) -> io::Result<(Self, OpenReport)> {
-        let mut notes: Vec<String> = system::prepare().to_vec();
+        let mut notes = system::prepare();
         let ifindex = ifindex(&cfg.interface)?;
         let (lock, note) = lock_interface(&cfg.interface, ifindex)?;
         notes.extend(note);
@@ -119,6 +119,7 @@ impl AfXdpPort {
             notes.join("; ")
         );
         let mode = xsk.mode;
+        let _ = info.counters.mode.set(format!("af-xdp {mode}{}", if busy_poll { ", busy poll" } else { "" }));
         let fd = xsk.fd();
         let port = Self::with_queues(info, q, Some(XskHandle { xsk, _lock: lock }), fd, busy_poll, batch);
         Ok((port, OpenReport { mode, summary }))

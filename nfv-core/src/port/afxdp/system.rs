@@ -18,16 +18,46 @@ const XSK_PROG_NAME: &str = "xsk_def_prog";
 
 /// Prepares the process once: raises the memlock limit as far as allowed
 /// and mounts bpffs when it is missing and we may. Returns notes for the
-/// startup report (never fails: libxdp works without bpffs, loading its
-/// program without the multi-program dispatcher).
-pub fn prepare() -> &'static [String] {
-    static NOTES: OnceLock<Vec<String>> = OnceLock::new();
-    NOTES.get_or_init(|| {
-        let mut notes = Vec::new();
+/// startup report on the first call only (never fails: libxdp works
+/// without bpffs, loading its program without the multi-program
+/// dispatcher).
+pub fn prepare() -> Vec<String> {
+    static DONE: OnceLock<()> = OnceLock::new();
+    let mut notes = Vec::new();
+    DONE.get_or_init(|| {
+        quiet_libraries();
         raise_memlock(&mut notes);
         mount_bpffs(&mut notes);
-        notes
-    })
+    });
+    notes
+}
+
+/// libbpf and libxdp print warnings to stderr for things this module
+/// handles and reports itself (no dispatcher without bpffs, BTF sections
+/// they skip). `NFV_XDP_DEBUG=1` keeps their output.
+fn quiet_libraries() {
+    if std::env::var_os("NFV_XDP_DEBUG").is_some() {
+        return;
+    }
+    unsafe extern "C" fn quiet_xdp(
+        _: libxdp_sys::libxdp_print_level,
+        _: *const libc::c_char,
+        _: *mut libxdp_sys::__va_list_tag,
+    ) -> libc::c_int {
+        0
+    }
+    unsafe extern "C" fn quiet_bpf(
+        _: libbpf_sys::libbpf_print_level,
+        _: *const libc::c_char,
+        _: *mut libbpf_sys::__va_list_tag,
+    ) -> libc::c_int {
+        0
+    }
+    // SAFETY: installs callbacks that ignore their arguments.
+    unsafe {
+        libxdp_sys::libxdp_set_print(Some(quiet_xdp));
+        libbpf_sys::libbpf_set_print(Some(quiet_bpf));
+    }
 }
 
 fn raise_memlock(notes: &mut Vec<String>) {
