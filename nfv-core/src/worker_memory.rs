@@ -58,7 +58,9 @@ impl WorkerMemory {
         }
         #[cfg(not(feature = "af-xdp"))]
         {
-            Err(BuildError("this nfv was built without the `af-xdp` feature; rebuild with it to use af-xdp ports".into()))
+            Err(BuildError(
+                "this nfv was built without the `af-xdp` feature; rebuild with it to use af-xdp ports".into(),
+            ))
         }
         #[cfg(feature = "af-xdp")]
         {
@@ -67,7 +69,10 @@ impl WorkerMemory {
             let in_rings: u32 = xdp.iter().map(|a| a.fill_ring + a.tx_ring + 2 * batch as u32).sum();
             let frames = cfg.run.frames_per_worker + in_rings;
             let area = crate::port::afxdp::umem::UmemArea::new(frames).map_err(|e| {
-                BuildError(format!("worker {wi}: cannot map {} MiB of frame memory: {e}", frames as usize * 2048 >> 20))
+                BuildError(format!(
+                    "worker {wi}: cannot map {} MiB of frame memory: {e}",
+                    (frames as usize * 2048) >> 20
+                ))
             })?;
             Ok(Self { arena: area.arena(), batch, area: Some(area), shared: None, notes: Vec::new() })
         }

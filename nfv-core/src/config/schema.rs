@@ -125,9 +125,12 @@ fn ring_default() -> u32 {
 impl AfXdpConfig {
     /// Checks ring sizes; returns (key, message) on error.
     pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
-        for (key, v) in
-            [("rx-ring", self.rx_ring), ("tx-ring", self.tx_ring), ("fill-ring", self.fill_ring), ("comp-ring", self.comp_ring)]
-        {
+        for (key, v) in [
+            ("rx-ring", self.rx_ring),
+            ("tx-ring", self.tx_ring),
+            ("fill-ring", self.fill_ring),
+            ("comp-ring", self.comp_ring),
+        ] {
             if !v.is_power_of_two() || !(64..=16384).contains(&v) {
                 return Err((key, format!("{key} must be a power of two from 64 to 16384, not {v}")));
             }

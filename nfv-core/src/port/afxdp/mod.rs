@@ -191,13 +191,8 @@ impl AfXdpPort {
     fn read_kernel_stats(&mut self) {
         let Some(h) = &self.xsk else { return };
         let Ok(st) = h.xsk.statistics() else { return };
-        let now = [
-            st.rx_dropped,
-            st.rx_ring_full,
-            st.rx_fill_ring_empty_descs,
-            st.rx_invalid_descs,
-            st.tx_invalid_descs,
-        ];
+        let now =
+            [st.rx_dropped, st.rx_ring_full, st.rx_fill_ring_empty_descs, st.rx_invalid_descs, st.tx_invalid_descs];
         let reasons = [
             AfXdpDrop::KernelRxDropped,
             AfXdpDrop::KernelRxRingFull,
@@ -223,7 +218,7 @@ impl Port for AfXdpPort {
     fn rx_burst(&mut self, pool: &mut FramePool, batch: &mut Batch) -> usize {
         self.refill(pool);
         self.polls = self.polls.wrapping_add(1);
-        if self.polls % STATS_EVERY == 0 {
+        if self.polls.is_multiple_of(STATS_EVERY) {
             self.read_kernel_stats();
         }
         let (n, idx) = self.q.rx.peek(batch.room() as u32);
@@ -260,7 +255,11 @@ impl Port for AfXdpPort {
         if let Some(idx) = self.q.tx.reserve(n).filter(|_| n > 0) {
             for (i, d) in pkts[..n as usize].iter().enumerate() {
                 bytes += d.len as u64;
-                self.q.tx.set_desc(idx.wrapping_add(i as u32), ((d.frame as u64) << FRAME_SHIFT) | d.head as u64, d.len as u32);
+                self.q.tx.set_desc(
+                    idx.wrapping_add(i as u32),
+                    ((d.frame as u64) << FRAME_SHIFT) | d.head as u64,
+                    d.len as u32,
+                );
             }
             self.q.tx.submit();
             self.info.counters.tx(n as u64, bytes);

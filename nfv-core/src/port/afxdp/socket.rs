@@ -263,7 +263,9 @@ fn setsockopt(fd: RawFd, level: i32, name: i32, value: u32) -> io::Result<()> {
 pub fn kick_rx(fd: RawFd) {
     // SAFETY: zero-length recvfrom on our socket; errors (EAGAIN) are the
     // normal "nothing to do" answer.
-    unsafe { libc::recvfrom(fd, std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut()) };
+    unsafe {
+        libc::recvfrom(fd, std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut())
+    };
 }
 
 /// Asks the kernel to transmit what the tx ring holds. Returns false when

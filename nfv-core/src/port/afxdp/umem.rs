@@ -129,12 +129,7 @@ impl UmemReg {
         if !fq.is_mapped() || !cq.is_mapped() {
             return Err(io::Error::other("UMEM fill/completion rings were not mapped"));
         }
-        Ok(Arc::new(Self {
-            ptr,
-            first_rings: Mutex::new(Some((fq, cq))),
-            lock: Mutex::new(()),
-            _area: area.clone(),
-        }))
+        Ok(Arc::new(Self { ptr, first_rings: Mutex::new(Some((fq, cq))), lock: Mutex::new(()), _area: area.clone() }))
     }
 }
 

@@ -1,0 +1,137 @@
+//! Live tests: `nfv` on AF_XDP in a network namespace, real kernels and
+//! real sockets around it (tests/testbed.sh). They need root; without it
+//! they skip with the reason, and with NFV_REQUIRE_PRIV=1 a skip fails.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::testbed::{TestBed, count_udp, privileged, send_udp};
+
+const SINK_PORT: u16 = 9000;
+
+/// Two AF_XDP ports cross-connected: gen and sink share a subnet and reach
+/// each other only through nfv.
+fn patch_config(workers: &[(usize, &[&str])]) -> String {
+    let mut cfg = String::from(
+        "[run]\nstats-interval = 0\n\n\
+         [[ports]]\nname = \"d0\"\nkind = \"af-xdp\"\ninterface = \"d0\"\nqueues = QUEUES\n\n\
+         [[ports]]\nname = \"d1\"\nkind = \"af-xdp\"\ninterface = \"d1\"\nqueues = QUEUES\n\n\
+         [[chains]]\nname = \"xc\"\nstages = [{ kind = \"l2-patch\", pairs = [[\"d0\", \"d1\"]] }]\n",
+    );
+    cfg = cfg.replace("QUEUES", &workers.len().to_string());
+    for (core, rx) in workers {
+        let rx: Vec<String> = rx.iter().map(|r| format!("\"{r}\"")).collect();
+        cfg += &format!("\n[[workers]]\ncore = {core}\nrx = [{}]\nchain = \"xc\"\n", rx.join(", "));
+    }
+    cfg
+}
+
+/// Binds the sink's UDP socket, then counts datagrams until `want` came or
+/// the line went quiet.
+fn sink_counter(bed: &TestBed, want: usize) -> std::thread::JoinHandle<usize> {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let h = bed.spawn_in_ns("sink", move || {
+        let sock = UdpSocket::bind(("0.0.0.0", SINK_PORT)).expect("bind sink");
+        ready_tx.send(()).unwrap();
+        count_udp(&sock, want, Duration::from_secs(2))
+    });
+    ready_rx.recv().expect("sink ready");
+    h
+}
+
+#[test]
+fn cross_connect_carries_ping_and_every_udp_datagram() {
+    if !privileged("cross_connect_carries_ping_and_every_udp_datagram") {
+        return;
+    }
+    let bed = TestBed::up("line", 1);
+    let dut = bed.start_nfv(&patch_config(&[(0, &["d0", "d1"])]), 2);
+    assert!(dut.notes.iter().any(|n| n.contains("d0 queue 0: copy, driver mode")), "{:?}", dut.notes);
+    // ARP and ICMP from the real kernel stacks, through nfv both ways.
+    bed.exec("gen", &["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2"]);
+    const N: usize = 3000;
+    let sink = sink_counter(&bed, N);
+    let dst: SocketAddr = ([10, 0, 0, 2], SINK_PORT).into();
+    bed.in_ns("gen", move || send_udp(dst, N, 4, 18));
+    let got = sink.join().unwrap();
+    let report = dut.stop();
+    assert_eq!(got, N, "sink received {got} of {N}\n{}", report.text);
+    let (d0, d1) = (report.port("d0"), report.port("d1"));
+    // Every frame in on one side went out on the other; none lost inside.
+    assert_eq!(d0.rx, d1.tx, "{}", report.text);
+    assert_eq!(d1.rx, d0.tx, "{}", report.text);
+    assert_eq!(d0.drops + d1.drops, 0, "{}", report.text);
+    // 3000 datagrams + 3 echo requests + ARP; replies the other way.
+    assert!(d0.rx >= N as u64 + 4 && d1.rx >= 4, "{}", report.text);
+}
+
+#[test]
+fn macswap_returns_every_frame_to_the_sender() {
+    if !privileged("macswap_returns_every_frame_to_the_sender") {
+        return;
+    }
+    let bed = TestBed::up("loop", 1);
+    let dut_mac = bed.mac("dut", "d0");
+    let gen_mac = bed.mac("gen", "g0");
+    let mac = dut_mac.map(|b| format!("{b:02x}")).join(":");
+    bed.exec("gen", &["ip", "neigh", "replace", "10.0.0.2", "lladdr", &mac, "dev", "g0", "nud", "permanent"]);
+    let cfg = "[run]\nstats-interval = 0\n\n[[ports]]\nname = \"d0\"\nkind = \"af-xdp\"\ninterface = \"d0\"\n\n\
+               [[chains]]\nname = \"l2fwd\"\nstages = [{ kind = \"macswap\" }]\n\n\
+               [[workers]]\nrx = [\"d0\"]\nchain = \"l2fwd\"\n";
+    let dut = bed.start_nfv(cfg, 1);
+    const N: usize = 2000;
+    let (ready_tx, ready_rx) = mpsc::channel();
+    // A packet socket on g0 sees what comes back: the kernel drops it after
+    // (10.0.0.2 is not local), but only after the capture.
+    let capture = bed.spawn_in_ns("gen", move || {
+        let cap = common::packet::Capture::open("g0");
+        ready_tx.send(()).unwrap();
+        cap.count(N, Duration::from_secs(2), |f| {
+            f.len() >= 42 && f[0..6] == gen_mac && f[6..12] == dut_mac && f[36..38] == SINK_PORT.to_be_bytes()
+        })
+    });
+    ready_rx.recv().unwrap();
+    let dst: SocketAddr = ([10, 0, 0, 2], SINK_PORT).into();
+    bed.in_ns("gen", move || send_udp(dst, N, 1, 18));
+    let back = capture.join().unwrap();
+    let report = dut.stop();
+    assert_eq!(back, N, "{back} of {N} came back swapped\n{}", report.text);
+    let d0 = report.port("d0");
+    assert_eq!(d0.rx, d0.tx, "{}", report.text);
+    assert_eq!(d0.drops, 0, "{}", report.text);
+}
+
+#[test]
+fn two_queues_two_workers_share_the_flows() {
+    if !privileged("two_queues_two_workers_share_the_flows") {
+        return;
+    }
+    let bed = TestBed::up("line", 2);
+    let dut = bed.start_nfv(&patch_config(&[(0, &["d0:0", "d1:0"]), (1, &["d0:1", "d1:1"])]), 4);
+    bed.exec("gen", &["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.0.2"]);
+    const N: usize = 4000;
+    let sink = sink_counter(&bed, N);
+    let dst: SocketAddr = ([10, 0, 0, 2], SINK_PORT).into();
+    // 64 source ports: the sender's veth picks a queue per flow hash.
+    bed.in_ns("gen", move || send_udp(dst, N, 64, 18));
+    let got = sink.join().unwrap();
+    let stats = bed.exec("dut", &["ethtool", "-S", "d0"]);
+    let report = dut.stop();
+    assert_eq!(got, N, "sink received {got} of {N}\n{}", report.text);
+    let per_queue: Vec<u64> = (0..2)
+        .map(|q| {
+            let key = format!("rx_queue_{q}_xdp_redirect:");
+            let line = stats.lines().find(|l| l.trim_start().starts_with(&key)).expect(&key);
+            line.split(':').nth(1).unwrap().trim().parse().unwrap()
+        })
+        .collect();
+    // Both queues, hence both workers, carried a fair share.
+    for (q, n) in per_queue.iter().enumerate() {
+        assert!(*n > N as u64 / 8, "queue {q} redirected only {n} of {N}: {per_queue:?}\n{}", report.text);
+    }
+    assert_eq!(per_queue.iter().sum::<u64>(), report.port("d0").rx, "{}", report.text);
+    assert_eq!(report.port("d0").rx, report.port("d1").tx, "{}", report.text);
+}

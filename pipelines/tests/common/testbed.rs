@@ -1,0 +1,245 @@
+//! Rust side of the live test bed (`tests/testbed.sh`): namespaces that
+//! are deleted when the value drops (a failing assertion unwinds through
+//! the drop too), kernel sockets opened inside a namespace, the `nfv` DUT
+//! run in its namespace, and the privilege check every live test starts
+//! with.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/testbed.sh")
+}
+
+/// True when live tests can run. Otherwise prints why and returns false,
+/// or panics when `NFV_REQUIRE_PRIV=1` (CI runs as root: a skip there is
+/// a failure).
+pub fn privileged(test: &str) -> bool {
+    let why = if unsafe { libc::geteuid() } != 0 {
+        Some("not root (needs network namespaces, veth and XDP)".to_string())
+    } else if Command::new("ip").arg("-V").output().is_err() {
+        Some("`ip` (iproute2) is not installed; run `cargo xtask setup`".to_string())
+    } else {
+        None
+    };
+    match why {
+        None => true,
+        Some(why) if std::env::var("NFV_REQUIRE_PRIV").as_deref() == Ok("1") => {
+            panic!("{test}: cannot run: {why} (NFV_REQUIRE_PRIV=1 makes this a failure)")
+        }
+        Some(why) => {
+            eprintln!("SKIPPED {test}: {why}");
+            false
+        }
+    }
+}
+
+/// A topology built by `testbed.sh`, torn down on drop.
+pub struct TestBed {
+    /// Namespace prefix: namespaces are `PREFIX-gen`, `PREFIX-dut`,
+    /// `PREFIX-sink`.
+    pub prefix: String,
+}
+
+impl TestBed {
+    /// Builds `topology` (`line` or `loop`) with `queues` queues per veth.
+    pub fn up(topology: &str, queues: u32) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let prefix = format!("nfvt{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let bed = Self { prefix };
+        let out = Command::new("bash")
+            .arg(script())
+            .args(["up", &bed.prefix, topology, &queues.to_string()])
+            .output()
+            .expect("run testbed.sh");
+        assert!(out.status.success(), "testbed up failed: {}", String::from_utf8_lossy(&out.stderr));
+        bed
+    }
+
+    /// Full namespace name of `role` (`gen`, `dut`, `sink`).
+    pub fn ns(&self, role: &str) -> String {
+        format!("{}-{role}", self.prefix)
+    }
+
+    /// MAC address of `ifname` in namespace `role`.
+    pub fn mac(&self, role: &str, ifname: &str) -> [u8; 6] {
+        let out = self.exec(role, &["cat", &format!("/sys/class/net/{ifname}/address")]);
+        let mut mac = [0u8; 6];
+        for (m, p) in mac.iter_mut().zip(out.trim().split(':')) {
+            *m = u8::from_str_radix(p, 16).expect("hex MAC");
+        }
+        mac
+    }
+
+    /// Runs a command in namespace `role`; panics with its output on failure.
+    pub fn exec(&self, role: &str, cmd: &[&str]) -> String {
+        let out = Command::new("ip").args(["netns", "exec", &self.ns(role)]).args(cmd).output().expect("ip netns exec");
+        assert!(
+            out.status.success(),
+            "{cmd:?} in {role} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `f` on a thread that has joined namespace `role` (setns moves
+    /// only the calling thread), so sockets it opens live there.
+    pub fn in_ns<T: Send + 'static>(&self, role: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        self.spawn_in_ns(role, f).join().expect("namespace thread panicked")
+    }
+
+    /// Like [`TestBed::in_ns`], without waiting for the thread.
+    pub fn spawn_in_ns<T: Send + 'static>(
+        &self,
+        role: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = format!("/run/netns/{}", self.ns(role));
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            // SAFETY: setns on a namespace fd we opened; affects this thread.
+            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+    }
+
+    /// Starts `nfv run CONFIG` in the DUT namespace and waits until it has
+    /// opened `sockets` AF_XDP sockets (one startup note each).
+    pub fn start_nfv(&self, config: &str, sockets: usize) -> Dut {
+        let path = std::env::temp_dir().join(format!("{}.toml", self.prefix));
+        std::fs::write(&path, config).unwrap();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns("dut"), env!("CARGO_BIN_EXE_nfv"), "run"])
+            .arg(&path)
+            .args(["--duration", "0", "--quiet"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nfv");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut notes = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while notes.iter().filter(|l: &&String| l.starts_with("nfv: af-xdp")).count() < sockets {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(l) => notes.push(l),
+                Err(_) => {
+                    let _ = child.kill();
+                    let out = child.wait_with_output().unwrap();
+                    panic!(
+                        "nfv did not open {sockets} socket(s): {}\n{}",
+                        notes.join("\n"),
+                        String::from_utf8_lossy(&out.stdout)
+                    );
+                }
+            }
+        }
+        Dut { child: Some(child), notes, config: path }
+    }
+}
+
+impl Drop for TestBed {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(script()).args(["down", &self.prefix]).status();
+    }
+}
+
+/// A running `nfv`. Stopping it returns its final report; dropping it
+/// unstopped kills it.
+pub struct Dut {
+    child: Option<Child>,
+    /// Startup notes (bind modes).
+    pub notes: Vec<String>,
+    config: PathBuf,
+}
+
+/// One row of the final port table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PortRow {
+    pub rx: u64,
+    pub tx: u64,
+    pub drops: u64,
+}
+
+/// The final report of a run.
+pub struct Report {
+    pub text: String,
+}
+
+impl Report {
+    /// The port table row of `name`.
+    pub fn port(&self, name: &str) -> PortRow {
+        let line = self
+            .text
+            .lines()
+            .skip_while(|l| !l.starts_with("port "))
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no port {name} in:\n{}", self.text));
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let drops = f[5..].iter().filter_map(|kv| kv.split_once('=')).map(|(_, n)| n.parse::<u64>().unwrap_or(0)).sum();
+        PortRow { rx: f[1].parse().unwrap(), tx: f[3].parse().unwrap(), drops }
+    }
+}
+
+impl Dut {
+    /// SIGINT, then the report it prints.
+    pub fn stop(mut self) -> Report {
+        let child = self.child.take().unwrap();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "nfv failed: {text}\n{}", String::from_utf8_lossy(&out.stderr));
+        Report { text }
+    }
+}
+
+impl Drop for Dut {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+/// Sends `count` UDP datagrams of `payload` bytes from `flows` source
+/// sockets to `dst`, paced so veth queues do not overflow. Runs in the
+/// calling thread's namespace.
+pub fn send_udp(dst: std::net::SocketAddr, count: usize, flows: usize, payload: usize) {
+    let socks: Vec<std::net::UdpSocket> =
+        (0..flows).map(|_| std::net::UdpSocket::bind("0.0.0.0:0").expect("bind sender")).collect();
+    let buf = vec![0x5au8; payload];
+    for i in 0..count {
+        socks[i % flows].send_to(&buf, dst).expect("send");
+        if i % 64 == 63 {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+}
+
+/// Counts UDP datagrams arriving on `sock` until `want` arrived or
+/// nothing came for `quiet`.
+pub fn count_udp(sock: &std::net::UdpSocket, want: usize, quiet: Duration) -> usize {
+    sock.set_read_timeout(Some(quiet)).unwrap();
+    let mut buf = [0u8; 2048];
+    let mut n = 0;
+    while n < want && sock.recv(&mut buf).is_ok() {
+        n += 1;
+    }
+    n
+}
