@@ -16,9 +16,11 @@ const PACKAGES: &[(&str, &str)] = &[
     ("pkg-config", "the C dependencies are found through pkg-config"),
     ("make", "libbpf-sys builds libbpf with make"),
     ("iproute2", "the AF_XDP test bed creates namespaces and veth pairs with ip"),
+    ("nftables", "the forwarding benchmark drops at the sink's ingress hook"),
     ("iputils-ping", "live tests ping through the device under test"),
     ("ethtool", "the test bed turns off checksum offload on veths feeding the device under test"),
-    ("dpdk", "dpdk-testpmd is the AF_XDP forwarding baseline of benches/afxdp-vs-testpmd.sh"),
+    ("dpdk-dev", "dpdk-testpmd (AF_XDP forwarding baseline) and dpdk-test-acl (ACL baseline)"),
+    ("librte-net-af-xdp23", "DPDK's AF_XDP poll-mode driver for dpdk-testpmd --vdev net_af_xdp"),
     ("netsniff-ng", "trafgen is the packet generator of the forwarding benchmark"),
     ("valgrind", "callgrind counts instructions per packet (benches/loop-cost.sh)"),
 ];

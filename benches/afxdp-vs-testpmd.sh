@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Forwarding rate over AF_XDP on veth: nfv against DPDK's dpdk-testpmd.
+#
+#   sudo benches/afxdp-vs-testpmd.sh [TRIALS] [SECONDS]     (default 5, 3)
+#
+# Topology (tests/testbed.sh line): trafgen in gen -> g0=d0 -> DUT -> d1=s0
+# -> sink. The DUT cross-connects d0 and d1 on one pinned core (core 1):
+#   nfv       kind = "af-xdp" ports, l2-patch chain, shared UMEM
+#   nfv-sep   the same with each port registering the memory separately
+#   testpmd   --vdev net_af_xdp0,iface=d0 --vdev net_af_xdp1,iface=d1, io fwd
+# One trafgen (core 0, 64-byte UDP frames, 60 bytes + FCS) runs through
+# every trial, so all DUTs see the same offered load. The rate is what
+# arrives at s0 (its rx_packets; an nftables ingress drop keeps the sink's stack
+# from spending CPU). Configurations alternate within each trial; CPU
+# steal is recorded per trial and trials above 5 % are left out of the
+# medians (all are kept if none is clean). The last line is
+# `ratio: nfv/testpmd`.
+set -euo pipefail
+
+TRIALS=${1:-5}
+SECS=${2:-3}
+WARMUP=2
+P=nfvbench
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NFV=$ROOT/target/release/nfv
+WORK=$(mktemp -d)
+
+[[ $(id -u) == 0 ]] || { echo "needs root (namespaces, XDP)"; exit 1; }
+for t in trafgen dpdk-testpmd ethtool nft; do
+    command -v $t >/dev/null || { echo "missing $t: run cargo xtask setup"; exit 1; }
+done
+(cd "$ROOT" && cargo build --release -q -p nfv-pipelines --bin nfv)
+
+cleanup() {
+    pkill -f "trafgen --dev g0" 2>/dev/null || true
+    pkill -f "nfv run $WORK" 2>/dev/null || true
+    pkill -f "dpdk-testpmd.*net_af_xdp0" 2>/dev/null || true
+    "$ROOT/tests/testbed.sh" down $P || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+"$ROOT/tests/testbed.sh" up $P line 1
+ns() { ip netns exec "$P-$1" "${@:2}"; }
+ns sink nft add table netdev bench
+ns sink nft add chain netdev bench in "{ type filter hook ingress device s0 priority 0; policy drop; }"
+
+mac() { ns "$1" cat "/sys/class/net/$2/address" | sed 's/^/0x/; s/:/, 0x/g'; }
+cat > "$WORK/udp.trafgen" <<EOF
+{
+  $(mac sink s0), $(mac gen g0), c16(0x0800),
+  0x45, 0x00, c16(46), c16(1), c16(0x4000), 64, 17, csumip(14, 33),
+  10, 0, 0, 1, 10, 0, 0, 2,
+  c16(1024), c16(9000), c16(26), c16(0),
+  fill(0x00, 18)
+}
+EOF
+for umem in shared separate; do
+    cat > "$WORK/nfv-$umem.toml" <<EOF
+[run]
+stats-interval = 0
+
+[[ports]]
+name = "d0"
+kind = "af-xdp"
+interface = "d0"
+umem = "$umem"
+
+[[ports]]
+name = "d1"
+kind = "af-xdp"
+interface = "d1"
+umem = "$umem"
+
+[[chains]]
+name = "xc"
+stages = [{ kind = "l2-patch", pairs = [["d0", "d1"]] }]
+
+[[workers]]
+core = 1
+rx = ["d0", "d1"]
+chain = "xc"
+EOF
+done
+
+ns gen taskset -c 0 trafgen --dev g0 --conf "$WORK/udp.trafgen" --cpus 1 --no-cpu-stats >/dev/null 2>&1 &
+sleep 1
+
+rx_s0() { ns sink cat /sys/class/net/s0/statistics/rx_packets; }
+steal() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+
+# Runs one DUT for WARMUP+SECS seconds; writes "Mpps steal%" to $WORK/result.
+measure() {
+    local dut=$1 pid
+    case $dut in
+        nfv | nfv-sep)
+            local cfg=$WORK/nfv-shared.toml
+            [[ $dut == nfv-sep ]] && cfg=$WORK/nfv-separate.toml
+            # Not through `ns`: $! must be nfv itself (ip execs it) for the SIGINT.
+            ip netns exec "$P-dut" "$NFV" run "$cfg" --duration 0 --quiet >"$WORK/$dut.out" 2>&1 &
+            pid=$!
+            ;;
+        testpmd)
+            # testpmd exits on a newline on stdin; the sleep holds it open.
+            (sleep $((WARMUP + SECS + 1)); echo) | ns dut dpdk-testpmd -l 0,1 -m 512 --no-huge --no-pci \
+                --vdev net_af_xdp0,iface=d0 --vdev net_af_xdp1,iface=d1 -- \
+                --total-num-mbufs=32768 --forward-mode=io --auto-start >"$WORK/$dut.out" 2>&1 &
+            pid=$!
+            ;;
+    esac
+    sleep $WARMUP
+    local a s0 t0 b s1 t1
+    a=$(rx_s0); read -r s0 t0 < <(steal)
+    sleep "$SECS"
+    b=$(rx_s0); read -r s1 t1 < <(steal)
+    if [[ $dut == testpmd ]]; then wait $pid || true; else kill -INT $pid; wait $pid || true; fi
+    awk -v d=$((b - a)) -v s="$SECS" -v ds=$((s1 - s0)) -v dt=$((t1 - t0)) \
+        'BEGIN { printf "%.3f %.1f\n", d / s / 1e6, (dt > 0 ? 100 * ds / dt : 0) }' >"$WORK/result"
+}
+
+declare -A RES
+DUTS=(nfv testpmd nfv-sep)
+for t in $(seq 1 "$TRIALS"); do
+    for dut in "${DUTS[@]}"; do
+        measure "$dut"
+        read -r mpps st <"$WORK/result"
+        printf 'trial %d %-8s %7.3f Mpps  steal %4.1f%%\n' "$t" "$dut" "$mpps" "$st"
+        RES[$dut]+="$mpps $st;"
+    done
+done
+
+median() {
+    # Clean trials (steal <= 5 %) if any, else all.
+    local rows clean
+    rows=$(echo "${RES[$1]}" | tr ';' '\n' | awk 'NF')
+    clean=$(echo "$rows" | awk '$2 <= 5 { print $1 }')
+    [[ -n $clean ]] || clean=$(echo "$rows" | awk '{ print $1 }')
+    echo "$clean" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+echo
+echo "nfv report of the last trial:"
+sed -n '/^port/,/^$/p' "$WORK/nfv.out"
+NFV_MED=$(median nfv)
+SEP_MED=$(median nfv-sep)
+TP_MED=$(median testpmd)
+echo "median nfv (shared UMEM):   $NFV_MED Mpps"
+echo "median nfv (separate UMEM): $SEP_MED Mpps"
+echo "median dpdk-testpmd:        $TP_MED Mpps"
+awk -v a="$SEP_MED" -v b="$NFV_MED" 'BEGIN { printf "separate/shared: %.2f\n", (b > 0 ? a / b : 0) }'
+awk -v a="$NFV_MED" -v b="$TP_MED" 'BEGIN { printf "ratio: %.2f\n", (b > 0 ? a / b : 0) }'
