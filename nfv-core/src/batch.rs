@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use crate::frame::{Arena, FRAME_SIZE};
-use crate::packet::{PacketMut, PktDesc, VerdictKind};
+use crate::packet::{PacketMut, PktDesc, Verdict, VerdictKind};
 
 /// Largest batch the runtime accepts.
 pub const MAX_BATCH: usize = 256;
@@ -70,6 +70,36 @@ impl Batch {
     #[inline(always)]
     pub fn push(&mut self, desc: PktDesc) {
         self.active.push(desc);
+    }
+
+    /// Adds many packets at once (an rx ring's worth); cheaper than
+    /// `push` in a loop when the iterator knows its length.
+    #[inline(always)]
+    pub fn extend(&mut self, descs: impl IntoIterator<Item = PktDesc>) {
+        self.active.extend(descs);
+    }
+
+    /// The verdict every packet of the batch shares, if they all share
+    /// one: all still `Next` (no stage finished a packet early), or all
+    /// finished alike (every packet `Out` to one port). Lets dispatch hand
+    /// the whole batch on with one copy.
+    #[inline]
+    pub fn uniform_verdict(&self) -> Option<Verdict> {
+        if self.done.is_empty() {
+            return Some(Verdict::next());
+        }
+        let v = self.done[0].verdict;
+        (self.active.is_empty() && self.done.iter().all(|d| d.verdict == v)).then_some(v)
+    }
+
+    /// Moves every packet, finished ones first, to the end of `out`.
+    #[inline]
+    pub fn move_all_to(&mut self, out: &mut Vec<PktDesc>) {
+        out.extend_from_slice(&self.done);
+        out.extend_from_slice(&self.active);
+        self.done.clear();
+        self.active.clear();
+        self.finished.set(0);
     }
 
     /// Descriptors of the packets still in the chain.

@@ -120,6 +120,21 @@ impl FramePool {
         self.free.push(id);
     }
 
+    /// Takes `n` free frames at once (`n <= available()`), for a port that
+    /// lends a chunk of frames to a kernel ring.
+    #[inline]
+    pub fn alloc_bulk(&mut self, n: usize) -> std::vec::Drain<'_, FrameId> {
+        let len = self.free.len();
+        self.free.drain(len - n..)
+    }
+
+    /// Returns many frames at once (an AF_XDP completion ring's worth).
+    #[inline]
+    pub fn free_bulk(&mut self, ids: impl IntoIterator<Item = FrameId>) {
+        self.free.extend(ids);
+        debug_assert!(self.free.len() <= self.arena.frames() as usize, "double free");
+    }
+
     /// Frames currently free.
     pub fn available(&self) -> usize {
         self.free.len()

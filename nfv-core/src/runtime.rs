@@ -173,7 +173,13 @@ impl Runtime {
             let mut memory = WorkerMemory::new(cfg, wi)?;
             let pool = FramePool::new(memory.arena());
             let mut chain = Chain::new();
-            chain.push(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local.clone())));
+            // The input stage parses headers and punts what is addressed
+            // to us; skip it when no stage reads headers and the worker's
+            // ports own no address (io forwarding, a cross-connect).
+            let owns = w.rx.iter().any(|(pid, _)| !local.ports[*pid as usize].1.is_empty());
+            if owns || cfg.chains[w.chain].stages.iter().any(|s| s.builder.reads_headers()) {
+                chain.push(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local.clone())));
+            }
             for s in &cfg.chains[w.chain].stages {
                 chain.push(s.name.clone(), s.builder.drop_reasons(), s.builder.build(wi));
             }

@@ -37,6 +37,14 @@ pub trait StageBuilder: Send + Sync {
     /// Names of the drop reasons the stage's `DropReason`s index.
     fn drop_reasons(&self) -> &'static [&'static str];
 
+    /// False when the stage looks only at descriptors and the ingress port,
+    /// never at packet bytes or parsed headers. A chain made only of such
+    /// stages, on ports that own no address, runs without the input stage
+    /// (like testpmd's io mode): nobody would read what it parses.
+    fn reads_headers(&self) -> bool {
+        true
+    }
+
     /// Addresses this stage answers for (VTEP underlay, NAT pool, VIPs...):
     /// the slow path replies to ARP/ND and ping for them.
     fn owned_addresses(&self) -> Vec<IpAddr> {

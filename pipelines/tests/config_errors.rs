@@ -61,7 +61,7 @@ fn unknown_stage_lists_known_kinds_and_suggests() {
     let out = check(&GOOD.replace("macswap\" }", "macswp\" }"));
     assert!(out.contains("unknown stage kind `macswp`"), "{out}");
     assert!(out.contains("did you mean `macswap`?"), "{out}");
-    assert!(out.contains("counter, drop, macswap, ttl-decrement"), "{out}");
+    assert!(out.contains("counter, drop, l2-patch, macswap, ttl-decrement"), "{out}");
     assert!(out.contains("bad.toml:12:20"), "{out}");
 }
 
@@ -106,4 +106,18 @@ fn queue_and_value_ranges_are_checked() {
     assert!(out.contains("`10.0.0.300` is not an IP address"), "{out}");
     let out = check(&GOOD.replace("rx = [\"gen0\"]", "rx = [\"out0\"]"));
     assert!(out.contains("is a sink and cannot receive"), "{out}");
+}
+
+#[test]
+fn af_xdp_port_and_patch_errors_name_the_fix() {
+    let cfg = "[[ports]]\nname = \"a\"\nkind = \"af-xdp\"\ninterface = \"eth0\"\nrx-ring = 1000\nmode = \"fast\"\n\n\
+               [[ports]]\nname = \"b\"\nkind = \"af-xdp\"\ninterface = \"eth1\"\n\n\
+               [[chains]]\nname = \"c\"\nstages = [{ kind = \"l2-patch\", pairs = [[\"a\", \"c\"]] }]\n\n\
+               [[workers]]\nrx = [\"a\"]\nchain = \"c\"\n";
+    let out = check(cfg);
+    assert!(out.contains("unknown variant `fast`, expected one of `auto`, `zero-copy`, `driver`, `skb`"), "{out}");
+    assert!(out.contains("no port named `c`") && out.contains("known ports: a, b"), "{out}");
+    let out = check(&cfg.replace("mode = \"fast\"\n", ""));
+    assert!(out.contains("rx-ring must be a power of two from 64 to 16384, not 1000"), "{out}");
+    assert!(out.contains("bad.toml:5:11"), "{out}");
 }

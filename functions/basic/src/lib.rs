@@ -19,24 +19,28 @@ pub fn register(r: &mut StageRegistry) {
         kind: "macswap",
         summary: "swap source and destination MAC (testpmd macswap)",
         reasons: &[],
+        reads_headers: true,
         make: || Box::new(macswap::MacSwap),
     }));
     r.register(Box::new(NoParams {
         kind: "ttl-decrement",
         summary: "decrement IPv4 TTL / IPv6 hop limit, RFC 1624 checksum update, drop on expiry",
         reasons: ttl::TtlDrop::NAMES,
+        reads_headers: true,
         make: || Box::new(ttl::TtlDecrement),
     }));
     r.register(Box::new(NoParams {
         kind: "counter",
         summary: "count packets and bytes passing this point",
         reasons: &[],
+        reads_headers: false,
         make: || Box::new(counter::Counter::default()),
     }));
     r.register(Box::new(NoParams {
         kind: "drop",
         summary: "drop every packet (counted)",
         reasons: drop::DropAll::NAMES,
+        reads_headers: false,
         make: || Box::new(drop::Drop),
     }));
     r.register(Box::new(patch::PatchFactory));
@@ -53,6 +57,8 @@ struct NoParams {
     kind: &'static str,
     summary: &'static str,
     reasons: &'static [&'static str],
+    /// See [`StageBuilder::reads_headers`].
+    reads_headers: bool,
     make: fn() -> Box<dyn Stage>,
 }
 
@@ -72,6 +78,9 @@ impl StageFactory for NoParams {
 impl StageBuilder for NoParams {
     fn drop_reasons(&self) -> &'static [&'static str] {
         self.reasons
+    }
+    fn reads_headers(&self) -> bool {
+        self.reads_headers
     }
     fn build(&self, _worker: usize) -> Box<dyn Stage> {
         (self.make)()

@@ -75,6 +75,10 @@ impl StageBuilder for PatchBuilder {
         &[]
     }
 
+    fn reads_headers(&self) -> bool {
+        false
+    }
+
     fn build(&self, _worker: usize) -> Box<dyn Stage> {
         Box::new(Patch { peer: self.peer.clone() })
     }

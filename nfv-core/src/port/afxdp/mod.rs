@@ -149,9 +149,8 @@ impl AfXdpPort {
             return;
         }
         let Some(idx) = self.q.fill.reserve(n) else { return };
-        for i in 0..n {
-            let Some(frame) = pool.alloc() else { unreachable!("pool had {n} frames") };
-            self.q.fill.set_addr(idx.wrapping_add(i), (frame as u64) << FRAME_SHIFT);
+        for (i, frame) in pool.alloc_bulk(n as usize).enumerate() {
+            self.q.fill.set_addr(idx.wrapping_add(i as u32), (frame as u64) << FRAME_SHIFT);
         }
         self.q.fill.submit();
     }
@@ -163,9 +162,8 @@ impl AfXdpPort {
         if n == 0 {
             return;
         }
-        for i in 0..n {
-            pool.free((self.q.comp.addr(idx.wrapping_add(i)) >> FRAME_SHIFT) as u32);
-        }
+        let comp = &self.q.comp;
+        pool.free_bulk((0..n).map(|i| (comp.addr(idx.wrapping_add(i)) >> FRAME_SHIFT) as u32));
         self.q.comp.release();
     }
 
@@ -230,17 +228,18 @@ impl Port for AfXdpPort {
         }
         let meta = Meta { port: self.info.id, ..Meta::default() };
         let mut bytes = 0u64;
-        for i in 0..n {
-            let d = self.q.rx.desc(idx.wrapping_add(i));
+        let rx = &self.q.rx;
+        batch.extend((0..n).map(|i| {
+            let d = rx.desc(idx.wrapping_add(i));
             bytes += d.len as u64;
-            batch.push(PktDesc {
+            PktDesc {
                 frame: (d.addr >> FRAME_SHIFT) as u32,
                 head: (d.addr & (FRAME_SIZE as u64 - 1)) as u16,
                 len: d.len as u16,
                 meta,
                 verdict: Verdict::next(),
-            });
-        }
+            }
+        }));
         self.q.rx.release();
         self.info.counters.rx(n as u64, bytes);
         n as usize
