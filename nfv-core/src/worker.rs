@@ -29,6 +29,11 @@ crate::drop_reasons! {
 
 /// Name of the dispatch pseudo-stage in tables.
 pub const DISPATCH_STAGE: &str = "dispatch";
+/// Pseudo-stage timing the ports' receive calls (rings, refills, kicks).
+pub const RX_STAGE: &str = "port-rx";
+/// Pseudo-stage timing the ports' transmit calls (rings, completions,
+/// kicks: in AF_XDP copy mode the kernel's copy runs inside these).
+pub const TX_STAGE: &str = "port-tx";
 
 /// How punted packets reach the slow path.
 pub enum SlowMode {
@@ -58,6 +63,8 @@ pub struct Worker {
     nb_snapshot: Arc<NeighbourTable>,
     nb_generation: u64,
     dispatch: Arc<StageCounters>,
+    rx_time: Arc<StageCounters>,
+    tx_time: Arc<StageCounters>,
 }
 
 /// Consecutive empty polls before the worker yields its core, and before
@@ -102,13 +109,18 @@ impl Worker {
             nb_snapshot,
             nb_generation,
             dispatch: Arc::new(StageCounters::new(DISPATCH_STAGE, DispatchDrop::NAMES)),
+            rx_time: Arc::new(StageCounters::new(RX_STAGE, &[])),
+            tx_time: Arc::new(StageCounters::new(TX_STAGE, &[])),
         }
     }
 
-    /// Counters of the chain's stages followed by the dispatch step.
+    /// Counters in the order a packet meets them: port receive, the
+    /// chain's stages, dispatch, port transmit.
     pub fn stage_counters(&self) -> Vec<Arc<StageCounters>> {
-        let mut v = self.chain.counters();
+        let mut v = vec![self.rx_time.clone()];
+        v.extend(self.chain.counters());
         v.push(self.dispatch.clone());
+        v.push(self.tx_time.clone());
         v
     }
 
@@ -130,10 +142,15 @@ impl Worker {
         for i in 0..self.rx.len() {
             let pid = self.rx[i] as usize;
             let Some(port) = self.ports[pid].as_mut() else { continue };
+            let t0 = cycles::now();
             let n = port.rx_burst(&mut self.pool, &mut self.batch);
             if n == 0 {
                 continue;
             }
+            let c = &self.rx_time;
+            c.ticks.add(cycles::now().wrapping_sub(t0));
+            c.calls.add(1);
+            c.pkts_in.add(n as u64);
             got += n;
             let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.nb_snapshot, now_ticks: cycles::now() };
             self.chain.run(&mut self.batch, &mut ctx);
@@ -160,8 +177,8 @@ impl Worker {
             self.batch.move_all_to(q);
             self.dispatch.calls.add(1);
             self.dispatch.pkts_in.add(n as u64);
-            self.transmit();
             self.dispatch.ticks.add(cycles::now().wrapping_sub(t0));
+            self.transmit();
             return;
         }
         let Self { batch, tx_queues, pool, slow, tx_default, dispatch, .. } = self;
@@ -224,8 +241,8 @@ impl Worker {
         c.drops[DispatchDrop::NoTxPort as usize].add(no_port);
         c.drops[DispatchDrop::PuntQueueFull as usize].add(punt_full);
         c.drops[DispatchDrop::NoSlowPath as usize].add(no_slow);
-        self.transmit();
         self.dispatch.ticks.add(cycles::now().wrapping_sub(t0));
+        self.transmit();
     }
 
     fn transmit(&mut self) {
@@ -234,7 +251,14 @@ impl Worker {
                 continue;
             }
             match self.ports[pid].as_mut() {
-                Some(port) => port.tx_burst(&mut self.pool, q),
+                Some(port) => {
+                    let t0 = cycles::now();
+                    let c = &self.tx_time;
+                    c.calls.add(1);
+                    c.pkts_in.add(q.len() as u64);
+                    port.tx_burst(&mut self.pool, q);
+                    c.ticks.add(cycles::now().wrapping_sub(t0));
+                }
                 None => {
                     self.dispatch.drops[DispatchDrop::NoTxPort as usize].add(q.len() as u64);
                     for d in q.drain(..) {
