@@ -2,14 +2,18 @@
 # Forwarding rate over AF_XDP on veth: nfv against DPDK's dpdk-testpmd.
 #
 #   sudo benches/afxdp-vs-testpmd.sh [TRIALS] [SECONDS]     (default 5, 3)
+#   GEN=trafgen sudo benches/afxdp-vs-testpmd.sh           (netsniff-ng trafgen)
 #
 # Topology (tests/testbed.sh line): trafgen in gen -> g0=d0 -> DUT -> d1=s0
 # -> sink. The DUT cross-connects d0 and d1 on one pinned core (core 1):
 #   nfv       kind = "af-xdp" ports, l2-patch chain, shared UMEM
 #   nfv-sep   the same with each port registering the memory separately
 #   testpmd   --vdev net_af_xdp0,iface=d0 --vdev net_af_xdp1,iface=d1, io fwd
-# One trafgen (core 0, 64-byte UDP frames, 60 bytes + FCS) runs through
-# every trial, so all DUTs see the same offered load. The rate is what
+# One generator runs through every trial on core 0, so all DUTs see the
+# same offered load: by default an nfv generator port (64-byte UDP frames,
+# 60 bytes + FCS) sent through an AF_XDP socket on g0, which offers more
+# than a copy-mode DUT can forward (~1 Mpps); trafgen (PF_PACKET) offers
+# less than that here and would measure itself. The rate is what
 # arrives at s0 (its rx_packets; an nftables ingress drop keeps the sink's stack
 # from spending CPU). Configurations alternate within each trial; CPU
 # steal is recorded per trial and trials above 5 % are left out of the
@@ -26,13 +30,14 @@ NFV=$ROOT/target/release/nfv
 WORK=$(mktemp -d)
 
 [[ $(id -u) == 0 ]] || { echo "needs root (namespaces, XDP)"; exit 1; }
-for t in trafgen dpdk-testpmd ethtool nft; do
+for t in dpdk-testpmd ethtool nft; do
     command -v $t >/dev/null || { echo "missing $t: run cargo xtask setup"; exit 1; }
 done
 (cd "$ROOT" && cargo build --release -q -p nfv-pipelines --bin nfv)
 
 cleanup() {
     pkill -f "trafgen --dev g0" 2>/dev/null || true
+    pkill -f "nfv run $WORK/gen.toml" 2>/dev/null || true
     pkill -f "nfv run $WORK" 2>/dev/null || true
     pkill -f "dpdk-testpmd.*net_af_xdp0" 2>/dev/null || true
     "$ROOT/tests/testbed.sh" down $P || true
@@ -82,8 +87,39 @@ chain = "xc"
 EOF
 done
 
-ns gen taskset -c 0 trafgen --dev g0 --conf "$WORK/udp.trafgen" --cpus 1 --no-cpu-stats >/dev/null 2>&1 &
+if [[ ${GEN:-nfv} == trafgen ]]; then
+    ns gen taskset -c 0 trafgen --dev g0 --conf "$WORK/udp.trafgen" --cpus 1 --no-cpu-stats >/dev/null 2>&1 &
+else
+    cat > "$WORK/gen.toml" <<EOF
+[run]
+stats-interval = 0
+
+[[ports]]
+name = "gen"
+kind = "generator"
+frame-size = 64
+flows = 1
+dst-mac = "$(ns sink cat /sys/class/net/s0/address)"
+
+[[ports]]
+name = "g0"
+kind = "af-xdp"
+interface = "g0"
+
+[[chains]]
+name = "gen"
+stages = []
+
+[[workers]]
+core = 0
+rx = ["gen"]
+chain = "gen"
+tx = "g0"
+EOF
+    ip netns exec "$P-gen" "$NFV" run "$WORK/gen.toml" --duration 0 --quiet >"$WORK/gen.out" 2>&1 &
+fi
 sleep 1
+tx_g0() { ns gen cat /sys/class/net/g0/statistics/tx_packets; }
 
 rx_s0() { ns sink cat /sys/class/net/s0/statistics/rx_packets; }
 steal() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
@@ -109,12 +145,20 @@ measure() {
     esac
     sleep $WARMUP
     local a s0 t0 b s1 t1
-    a=$(rx_s0); read -r s0 t0 < <(steal)
+    a=$(rx_s0); g0=$(tx_g0); read -r s0 t0 < <(steal)
     sleep "$SECS"
-    b=$(rx_s0); read -r s1 t1 < <(steal)
-    if [[ $dut == testpmd ]]; then wait $pid || true; else kill -INT $pid; wait $pid || true; fi
-    awk -v d=$((b - a)) -v s="$SECS" -v ds=$((s1 - s0)) -v dt=$((t1 - t0)) \
-        'BEGIN { printf "%.3f %.1f\n", d / s / 1e6, (dt > 0 ? 100 * ds / dt : 0) }' >"$WORK/result"
+    b=$(rx_s0); g1=$(tx_g0); read -r s1 t1 < <(steal)
+    if [[ $dut == testpmd ]]; then
+        wait $pid || true
+    elif kill -INT $pid 2>/dev/null; then
+        wait $pid || true
+    else
+        echo "$dut exited early:" >&2
+        cat "$WORK/$dut.out" >&2
+        exit 1
+    fi
+    awk -v d=$((b - a)) -v o=$((g1 - g0)) -v s="$SECS" -v ds=$((s1 - s0)) -v dt=$((t1 - t0)) \
+        'BEGIN { printf "%.3f %.1f %.3f\n", d / s / 1e6, (dt > 0 ? 100 * ds / dt : 0), o / s / 1e6 }' >"$WORK/result"
 }
 
 declare -A RES
@@ -122,8 +166,8 @@ DUTS=(nfv testpmd nfv-sep)
 for t in $(seq 1 "$TRIALS"); do
     for dut in "${DUTS[@]}"; do
         measure "$dut"
-        read -r mpps st <"$WORK/result"
-        printf 'trial %d %-8s %7.3f Mpps  steal %4.1f%%\n' "$t" "$dut" "$mpps" "$st"
+        read -r mpps st offered <"$WORK/result"
+        printf 'trial %d %-8s %7.3f Mpps  (offered %.3f)  steal %4.1f%%\n' "$t" "$dut" "$mpps" "$offered" "$st"
         RES[$dut]+="$mpps $st;"
     done
 done
@@ -137,8 +181,8 @@ median() {
     echo "$clean" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 echo
-echo "nfv report of the last trial:"
-sed -n '/^port/,/^$/p' "$WORK/nfv.out"
+echo "nfv report of the last trial (ticks/pkt: cycles per packet per stage):"
+sed -n '/^stage/,/^slow/p' "$WORK/nfv.out" | grep -v '^slow' 
 NFV_MED=$(median nfv)
 SEP_MED=$(median nfv-sep)
 TP_MED=$(median testpmd)

@@ -286,9 +286,12 @@ impl Worker {
     /// Flushes every port (kicks TX, reclaims completions).
     pub fn flush(&mut self) {
         self.transmit();
+        // Kicks deferred to idle time are transmit work: count their time.
+        let t0 = cycles::now();
         for p in self.ports.iter_mut().flatten() {
             p.flush(&mut self.pool);
         }
+        self.tx_time.ticks.add(cycles::now().wrapping_sub(t0));
     }
 
     /// True when every rx port is a finished finite source.
@@ -319,7 +322,8 @@ impl Worker {
                 break;
             }
             idle = idle.saturating_add(1);
-            if idle == 16 {
+            if idle == 1 {
+                // Traffic paused: send what waits in tx rings now.
                 self.flush();
             }
             if idle < SPIN_POLLS {
@@ -332,7 +336,10 @@ impl Worker {
         }
         // Let the control thread's last replies out, then drain.
         self.service_slow_path();
-        self.flush();
+        self.transmit();
+        for p in self.ports.iter_mut().flatten() {
+            p.finish(&mut self.pool);
+        }
         self
     }
 }

@@ -55,6 +55,12 @@ pub trait Port: Send {
     /// when the worker is idle and at shutdown.
     fn flush(&mut self, _pool: &mut FramePool) {}
 
+    /// Last call before the port closes: flushes and reads final
+    /// counters (kernel statistics, which are too costly for every flush).
+    fn finish(&mut self, pool: &mut FramePool) {
+        self.flush(pool);
+    }
+
     /// True when a finite source (a pcap file, a generator with a count)
     /// has nothing more to give.
     fn exhausted(&self) -> bool {

@@ -46,8 +46,12 @@ crate::drop_reasons! {
 const FRAME_SHIFT: u32 = FRAME_SIZE.trailing_zeros();
 /// Kernel statistics are read once per this many polls (and when idle).
 const STATS_EVERY: u32 = 1 << 14;
-/// Copy-mode kernels send at most 32 frames per `sendto`; this many kicks
-/// per burst drain a full batch without spinning on a busy device.
+/// Copy-mode kernels send at most 32 frames per `sendto`, and a `sendto`
+/// costs about as much as copying those 32: a transmit burst kicks only
+/// once this many frames wait, the rest go when the worker idles
+/// ([`Port::flush`]). Zero-copy drivers rarely ask for a kick at all.
+const KICK_AT: u32 = 32;
+/// Kicks per call at most, so a busy device cannot hold the worker.
 const MAX_KICKS: u32 = 8;
 
 /// One AF_XDP queue owned by one worker.
@@ -167,13 +171,14 @@ impl AfXdpPort {
         self.q.comp.release();
     }
 
-    /// Has the kernel send what the tx ring holds. Copy mode sends only
-    /// inside `sendto`, 32 frames per call; zero-copy drivers ask through
-    /// need_wakeup. Never kicks an empty ring.
+    /// Has the kernel send what the tx ring holds once at least `at`
+    /// frames wait. Copy mode sends only inside `sendto`, 32 frames per
+    /// call; zero-copy drivers ask through need_wakeup. Never kicks an
+    /// empty ring.
     #[inline]
-    fn kick(&mut self, pool: &mut FramePool) {
+    fn kick(&mut self, pool: &mut FramePool, at: u32) {
         let mut kicks = 0;
-        while self.q.tx.pending() > 0 && self.q.tx.needs_wakeup() && kicks < MAX_KICKS {
+        while self.q.tx.pending() >= at && self.q.tx.needs_wakeup() && kicks < MAX_KICKS {
             kicks += 1;
             if !socket::kick_tx(self.fd) {
                 // Completion ring full or device busy: make room, retry once.
@@ -270,12 +275,16 @@ impl Port for AfXdpPort {
             self.info.counters.count_drop(AfXdpDrop::TxRingFull as usize, (want - n) as u64);
         }
         pkts.clear();
-        self.kick(pool);
+        self.kick(pool, KICK_AT);
     }
 
     fn flush(&mut self, pool: &mut FramePool) {
         self.reclaim(pool);
-        self.kick(pool);
+        self.kick(pool, 1);
+    }
+
+    fn finish(&mut self, pool: &mut FramePool) {
+        self.flush(pool);
         self.read_kernel_stats();
     }
 }
