@@ -8,6 +8,7 @@
 # -> sink. The DUT cross-connects d0 and d1 on one pinned core (core 1):
 #   nfv       kind = "af-xdp" ports, l2-patch chain, shared UMEM
 #   nfv-sep   the same with each port registering the memory separately
+#   nfv-bp    shared UMEM with busy polling (busy-poll-us = 20)
 #   testpmd   --vdev net_af_xdp0,iface=d0 --vdev net_af_xdp1,iface=d1, io fwd
 # One generator runs through every trial on core 0, so all DUTs see the
 # same offered load: by default an nfv generator port (64-byte UDP frames,
@@ -59,8 +60,8 @@ cat > "$WORK/udp.trafgen" <<EOF
   fill(0x00, 18)
 }
 EOF
-for umem in shared separate; do
-    cat > "$WORK/nfv-$umem.toml" <<EOF
+nfv_config() { # umem busy-poll-us
+    cat <<EOF
 [run]
 stats-interval = 0
 
@@ -68,13 +69,15 @@ stats-interval = 0
 name = "d0"
 kind = "af-xdp"
 interface = "d0"
-umem = "$umem"
+umem = "$1"
+busy-poll-us = $2
 
 [[ports]]
 name = "d1"
 kind = "af-xdp"
 interface = "d1"
-umem = "$umem"
+umem = "$1"
+busy-poll-us = $2
 
 [[chains]]
 name = "xc"
@@ -85,7 +88,10 @@ core = 1
 rx = ["d0", "d1"]
 chain = "xc"
 EOF
-done
+}
+nfv_config shared 0 >"$WORK/nfv.toml"
+nfv_config separate 0 >"$WORK/nfv-sep.toml"
+nfv_config shared 20 >"$WORK/nfv-bp.toml"
 
 if [[ ${GEN:-nfv} == trafgen ]]; then
     ns gen taskset -c 0 trafgen --dev g0 --conf "$WORK/udp.trafgen" --cpus 1 --no-cpu-stats >/dev/null 2>&1 &
@@ -128,11 +134,9 @@ steal() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 measure() {
     local dut=$1 pid
     case $dut in
-        nfv | nfv-sep)
-            local cfg=$WORK/nfv-shared.toml
-            [[ $dut == nfv-sep ]] && cfg=$WORK/nfv-separate.toml
+        nfv*)
             # Not through `ns`: $! must be nfv itself (ip execs it) for the SIGINT.
-            ip netns exec "$P-dut" "$NFV" run "$cfg" --duration 0 --quiet >"$WORK/$dut.out" 2>&1 &
+            ip netns exec "$P-dut" "$NFV" run "$WORK/$dut.toml" --duration 0 --quiet >"$WORK/$dut.out" 2>&1 &
             pid=$!
             ;;
         testpmd)
@@ -162,7 +166,7 @@ measure() {
 }
 
 declare -A RES
-DUTS=(nfv testpmd nfv-sep)
+DUTS=(nfv testpmd nfv-sep nfv-bp)
 for t in $(seq 1 "$TRIALS"); do
     for dut in "${DUTS[@]}"; do
         measure "$dut"
@@ -185,9 +189,11 @@ echo "nfv report of the last trial (ticks/pkt: cycles per packet per stage):"
 sed -n '/^stage/,/^slow/p' "$WORK/nfv.out" | grep -v '^slow' 
 NFV_MED=$(median nfv)
 SEP_MED=$(median nfv-sep)
+BP_MED=$(median nfv-bp)
 TP_MED=$(median testpmd)
 echo "median nfv (shared UMEM):   $NFV_MED Mpps"
 echo "median nfv (separate UMEM): $SEP_MED Mpps"
+echo "median nfv (busy poll):     $BP_MED Mpps"
 echo "median dpdk-testpmd:        $TP_MED Mpps"
 awk -v a="$SEP_MED" -v b="$NFV_MED" 'BEGIN { printf "separate/shared: %.2f\n", (b > 0 ? a / b : 0) }'
 awk -v a="$NFV_MED" -v b="$TP_MED" 'BEGIN { printf "ratio: %.2f\n", (b > 0 ? a / b : 0) }'

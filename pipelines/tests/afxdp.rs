@@ -78,10 +78,12 @@ fn macswap_returns_every_frame_to_the_sender() {
     let gen_mac = bed.mac("gen", "g0");
     let mac = dut_mac.map(|b| format!("{b:02x}")).join(":");
     bed.exec("gen", &["ip", "neigh", "replace", "10.0.0.2", "lladdr", &mac, "dev", "g0", "nud", "permanent"]);
-    let cfg = "[run]\nstats-interval = 0\n\n[[ports]]\nname = \"d0\"\nkind = \"af-xdp\"\ninterface = \"d0\"\n\n\
+    // Generic (skb) mode here; the other tests get driver mode from `auto`.
+    let cfg = "[run]\nstats-interval = 0\n\n[[ports]]\nname = \"d0\"\nkind = \"af-xdp\"\ninterface = \"d0\"\nmode = \"skb\"\n\n\
                [[chains]]\nname = \"l2fwd\"\nstages = [{ kind = \"macswap\" }]\n\n\
                [[workers]]\nrx = [\"d0\"]\nchain = \"l2fwd\"\n";
     let dut = bed.start_nfv(cfg, 1);
+    assert!(dut.notes.iter().any(|n| n.contains("d0 queue 0: copy, skb mode")), "{:?}", dut.notes);
     const N: usize = 2000;
     let (ready_tx, ready_rx) = mpsc::channel();
     // A packet socket on g0 sees what comes back: the kernel drops it after
@@ -134,4 +136,28 @@ fn two_queues_two_workers_share_the_flows() {
     }
     assert_eq!(per_queue.iter().sum::<u64>(), report.port("d0").rx, "{}", report.text);
     assert_eq!(report.port("d0").rx, report.port("d1").tx, "{}", report.text);
+}
+
+#[test]
+fn restart_after_kill_9_cleans_up_and_forwards() {
+    if !privileged("restart_after_kill_9_cleans_up_and_forwards") {
+        return;
+    }
+    let bed = TestBed::up("line", 1);
+    let cfg = patch_config(&[(0, &["d0", "d1"])]);
+    let xdp_attached = || bed.exec("dut", &["ip", "link", "show", "d0"]).contains("prog/xdp");
+    let first = bed.start_nfv(&cfg, 2);
+    assert!(xdp_attached());
+    first.kill_9();
+    assert!(xdp_attached(), "a killed nfv leaves its XDP program: the case this test is about");
+    let second = bed.start_nfv(&cfg, 2);
+    assert!(
+        second.notes.iter().any(|n| n.contains("detached xsk_def_prog left by an earlier run")),
+        "{:?}",
+        second.notes
+    );
+    bed.exec("gen", &["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.0.2"]);
+    let report = second.stop();
+    assert!(report.port("d0").rx >= 2, "{}", report.text);
+    assert!(!xdp_attached(), "a clean exit detaches the program");
 }

@@ -14,6 +14,12 @@ fn check_accepts_shipped_configs_and_rejects_bad_ones() {
     let out = nfv().args(["check", good]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 2 port(s), 1 chain(s) with 3 stage(s), 2 worker(s)"));
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let out = nfv().arg("check").arg(&path).output().unwrap();
+        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    }
     let bad = std::env::temp_dir().join(format!("nfv-bad-{}.toml", std::process::id()));
     std::fs::write(&bad, "[[ports]]\nname = 1\n").unwrap();
     let out = nfv().args(["check", bad.to_str().unwrap()]).output().unwrap();

@@ -207,6 +207,15 @@ impl Dut {
     }
 }
 
+impl Dut {
+    /// SIGKILL: no clean-up runs, as in a crash.
+    pub fn kill_9(mut self) {
+        let mut child = self.child.take().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 impl Drop for Dut {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
