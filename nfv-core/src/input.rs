@@ -36,12 +36,14 @@ impl Input {
 
 impl Stage for Input {
     fn process(&mut self, batch: &mut Batch, _ctx: &mut StageCtx<'_>) {
+        // A batch comes from one rx port: ask once whether it owns addresses.
+        let Some(first) = batch.active().first() else { return };
+        let owns = self.local.has_any(first.meta.port);
         for mut p in batch.iter_mut() {
-            let mut meta = *p.meta();
-            match parse::classify(p.data(), &mut meta) {
+            let (data, meta) = p.data_and_meta_mut();
+            match parse::classify(data, meta) {
                 Ok(()) => {
-                    *p.meta_mut() = meta;
-                    if self.local.has_any(meta.port) && is_for_slow_path(&p, &self.local) {
+                    if owns && is_for_slow_path(&p, &self.local) {
                         p.punt();
                     }
                 }

@@ -198,6 +198,14 @@ impl<'a> PacketMut<'a> {
         &mut self.desc.meta
     }
 
+    /// The bytes and the metadata at once, for a parser that reads one and
+    /// writes the other.
+    #[inline(always)]
+    pub fn data_and_meta_mut(&mut self) -> (&[u8], &mut Meta) {
+        let r = self.desc.data_range();
+        (&self.frame[r], &mut self.desc.meta)
+    }
+
     /// Bytes free in front of the data.
     pub fn headroom(&self) -> usize {
         self.desc.head as usize

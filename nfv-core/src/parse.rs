@@ -1,11 +1,11 @@
 //! One pass over L2-L4 headers that fills [`Meta`] for every later stage,
 //! and the flow hash used for load spreading and encapsulation entropy.
 //!
-//! Header views are `pnet_packet`'s bounds-checked zero-copy types; nothing
-//! here can read past the data it is given.
+//! Nothing here can read past the data it is given: Ethernet and IPv4, on
+//! every packet's path, are read from fixed-size arrays taken with
+//! `first_chunk` (one length check, then no per-field bounds checks); the
+//! IPv6 header is a `pnet_packet` view.
 
-use pnet_packet::ethernet::EthernetPacket;
-use pnet_packet::ipv4::Ipv4Packet;
 use pnet_packet::ipv6::Ipv6Packet;
 
 use crate::packet::{Meta, PacketMut, flags};
@@ -52,20 +52,16 @@ pub enum ParseError {
 /// Parses Ethernet (with up to two VLAN tags), IPv4/IPv6 and the L4 header
 /// position into `meta`. L3/L4 problems are not errors: the flags stay
 /// clear and stages that need those layers drop under their own reason.
+#[inline]
 pub fn classify(data: &[u8], meta: &mut Meta) -> Result<(), ParseError> {
     meta.flags &= flags::TRACE | flags::HASH_OK | flags::CSUM_OFFLOAD;
     meta.l4_off = 0;
     meta.l4_proto = 0;
-    let eth = EthernetPacket::new(data).ok_or(ParseError::Runt)?;
-    let mut et = eth.get_ethertype().0;
-    let mut off = EthernetPacket::minimum_packet_size();
-    for _ in 0..2 {
-        if !matches!(et, ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD) {
-            break;
-        }
-        let tag = data.get(off..off + 4).ok_or(ParseError::TruncatedVlan)?;
-        et = u16::from_be_bytes([tag[2], tag[3]]);
-        off += 4;
+    let eth = data.first_chunk::<14>().ok_or(ParseError::Runt)?;
+    let mut et = u16::from_be_bytes([eth[12], eth[13]]);
+    let mut off = 14;
+    if is_vlan_tag(et) {
+        (et, off) = skip_vlan_tags(data, et)?;
     }
     meta.ethertype = et;
     meta.l3_off = off as u16;
@@ -78,21 +74,43 @@ pub fn classify(data: &[u8], meta: &mut Meta) -> Result<(), ParseError> {
     Ok(())
 }
 
+#[inline(always)]
+fn is_vlan_tag(et: u16) -> bool {
+    matches!(et, ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD)
+}
+
+/// IEEE 802.1Q / 802.1ad: up to two tags; returns the inner EtherType and
+/// the L3 offset.
+#[cold]
+fn skip_vlan_tags(data: &[u8], mut et: u16) -> Result<(u16, usize), ParseError> {
+    let mut off = 14;
+    for _ in 0..2 {
+        if !is_vlan_tag(et) {
+            break;
+        }
+        let tag = data.get(off..off + 4).ok_or(ParseError::TruncatedVlan)?;
+        et = u16::from_be_bytes([tag[2], tag[3]]);
+        off += 4;
+    }
+    Ok((et, off))
+}
+
 /// RFC 791 / RFC 1812 section 5.2.2 header sanity: version, IHL, total length.
+#[inline(always)]
 fn classify_ipv4(l3: &[u8], off: usize, meta: &mut Meta) {
-    let Some(ip) = Ipv4Packet::new(l3) else { return };
-    let ihl = ip.get_header_length() as usize * 4;
-    let total = ip.get_total_length() as usize;
-    if ip.get_version() != 4 || ihl < 20 || ihl > total || total > l3.len() {
+    let Some(h) = l3.first_chunk::<20>() else { return };
+    let ihl = (h[0] & 0x0f) as usize * 4;
+    let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+    if h[0] >> 4 != 4 || ihl < 20 || ihl > total || total > l3.len() {
         return;
     }
     meta.flags |= flags::L3_OK;
-    meta.l4_proto = ip.get_next_level_protocol().0;
-    let more_fragments = ip.get_flags() & 0b001 != 0;
-    let frag_offset = ip.get_fragment_offset();
-    if more_fragments || frag_offset != 0 {
+    meta.l4_proto = h[9];
+    // Flags and fragment offset (RFC 791 section 3.1): MF is 0x2000.
+    let frag = u16::from_be_bytes([h[6], h[7]]);
+    if frag & 0x3fff != 0 {
         meta.flags |= flags::FRAGMENT;
-        if frag_offset != 0 {
+        if frag & 0x1fff != 0 {
             return; // no L4 header in a non-first fragment
         }
     }
@@ -141,6 +159,7 @@ fn classify_ipv6(l3: &[u8], off: usize, meta: &mut Meta) {
 }
 
 /// Records the L4 offset and whether its fixed header fits in `l4`.
+#[inline(always)]
 fn set_l4(l4: &[u8], l4_off: usize, meta: &mut Meta) {
     meta.l4_off = l4_off as u16;
     let fits = match meta.l4_proto {
@@ -252,6 +271,24 @@ mod tests {
         classify(&pkt, &mut m).unwrap();
         assert_eq!(m.flags & flags::L3_OK, 0);
         assert_eq!(classify(&pkt[..13], &mut m), Err(ParseError::Runt));
+    }
+
+    #[test]
+    fn ipv4_fragments_carry_l4_only_in_the_first() {
+        let pkt = udp4([10, 0, 0, 1], [10, 0, 0, 2], 1, 2);
+        let parse = |flags_and_offset: u16| {
+            let mut p = pkt.clone();
+            p[20..22].copy_from_slice(&flags_and_offset.to_be_bytes());
+            let mut m = Meta::default();
+            classify(&p, &mut m).unwrap();
+            m.flags
+        };
+        // DF only: not a fragment.
+        assert_eq!(parse(0x4000) & (flags::FRAGMENT | flags::L4_OK), flags::L4_OK);
+        // MF, offset 0: the first fragment still starts with the UDP header.
+        assert_eq!(parse(0x2000) & (flags::FRAGMENT | flags::L4_OK), flags::FRAGMENT | flags::L4_OK);
+        // Offset 185 (x 8 bytes), MF clear: the last fragment, no L4 header.
+        assert_eq!(parse(185) & (flags::FRAGMENT | flags::L4_OK | flags::L3_OK), flags::FRAGMENT | flags::L3_OK);
     }
 
     #[test]
