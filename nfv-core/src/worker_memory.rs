@@ -24,6 +24,7 @@ pub const AFXDP_DROP_REASONS: &[&str] = &[];
 /// Frame memory of one worker and the UMEM registrations on it.
 pub struct WorkerMemory {
     arena: Arc<Arena>,
+    #[cfg(feature = "af-xdp")]
     batch: usize,
     #[cfg(feature = "af-xdp")]
     area: Option<Arc<crate::port::afxdp::umem::UmemArea>>,
@@ -80,8 +81,11 @@ impl WorkerMemory {
 
     /// A heap arena, for workers (and benches) without AF_XDP ports.
     pub fn heap(frames: u32, batch: usize) -> Self {
+        #[cfg(not(feature = "af-xdp"))]
+        let _ = batch;
         Self {
             arena: Arena::heap(frames),
+            #[cfg(feature = "af-xdp")]
             batch,
             #[cfg(feature = "af-xdp")]
             area: None,

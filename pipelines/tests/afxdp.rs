@@ -1,6 +1,7 @@
 //! Live tests: `nfv` on AF_XDP in a network namespace, real kernels and
 //! real sockets around it (tests/testbed.sh). They need root; without it
 //! they skip with the reason, and with NFV_REQUIRE_PRIV=1 a skip fails.
+#![cfg(feature = "af-xdp")]
 
 mod common;
 

@@ -8,6 +8,15 @@
 //! ring holds frames and it asked for a wakeup. libxdp (through
 //! `libxdp-sys`) creates the UMEM and sockets and loads its redirect
 //! program; the rings are driven in Rust ([`ring`]).
+//!
+//! Why `libxdp-sys` and not the safe API of `xsk-rs` (whose FFI layer it
+//! is): an `xsk_rs::FrameDesc` can only name the address where a frame was
+//! received (its address field is private), so a packet whose head moved
+//! into the headroom (VXLAN, Geneve, GTP-U encapsulation push headers in
+//! place) cannot be transmitted without a copy; and each descriptor it
+//! reads or writes is a call into libxdp's ring helpers, which are C
+//! inline functions Rust cannot inline. Our descriptors carry frame index
+//! and head offset, and [`ring`] is the same protocol in ~100 lines.
 
 pub mod loopback;
 pub mod ring;
