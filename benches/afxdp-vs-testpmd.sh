@@ -4,7 +4,7 @@
 #   sudo benches/afxdp-vs-testpmd.sh [TRIALS] [SECONDS]     (default 5, 3)
 #   GEN=trafgen sudo benches/afxdp-vs-testpmd.sh           (netsniff-ng trafgen)
 #
-# Topology (tests/testbed.sh line): trafgen in gen -> g0=d0 -> DUT -> d1=s0
+# Topology (tests/testbed.sh line): generator in gen -> g0=d0 -> DUT -> d1=s0
 # -> sink. The DUT cross-connects d0 and d1 on one pinned core (core 1):
 #   nfv       kind = "af-xdp" ports, l2-patch chain, shared UMEM
 #   nfv-sep   the same with each port registering the memory separately
@@ -31,16 +31,16 @@ NFV=$ROOT/target/release/nfv
 WORK=$(mktemp -d)
 
 [[ $(id -u) == 0 ]] || { echo "needs root (namespaces, XDP)"; exit 1; }
-for t in dpdk-testpmd ethtool nft; do
+for t in dpdk-testpmd ethtool nft taskset; do
     command -v $t >/dev/null || { echo "missing $t: run cargo xtask setup"; exit 1; }
 done
 (cd "$ROOT" && cargo build --release -q -p nfv-pipelines --bin nfv)
 
+PIDS=()
 cleanup() {
-    pkill -f "trafgen --dev g0" 2>/dev/null || true
-    pkill -f "nfv run $WORK/gen.toml" 2>/dev/null || true
-    pkill -f "nfv run $WORK" 2>/dev/null || true
-    pkill -f "dpdk-testpmd.*net_af_xdp0" 2>/dev/null || true
+    # Every process this script started (deleting a namespace does not
+    # end the processes inside it).
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     "$ROOT/tests/testbed.sh" down $P || true
     rm -rf "$WORK"
 }
@@ -94,7 +94,9 @@ nfv_config separate 0 >"$WORK/nfv-sep.toml"
 nfv_config shared 20 >"$WORK/nfv-bp.toml"
 
 if [[ ${GEN:-nfv} == trafgen ]]; then
-    ns gen taskset -c 0 trafgen --dev g0 --conf "$WORK/udp.trafgen" --cpus 1 --no-cpu-stats >/dev/null 2>&1 &
+    ip netns exec "$P-gen" taskset -c 0 trafgen --dev g0 --conf "$WORK/udp.trafgen" --cpus 1 --no-cpu-stats \
+        >/dev/null 2>&1 &
+    PIDS+=($!)
 else
     cat > "$WORK/gen.toml" <<EOF
 [run]
@@ -123,6 +125,7 @@ chain = "gen"
 tx = "g0"
 EOF
     ip netns exec "$P-gen" "$NFV" run "$WORK/gen.toml" --duration 0 --quiet >"$WORK/gen.out" 2>&1 &
+    PIDS+=($!)
 fi
 sleep 1
 tx_g0() { ns gen cat /sys/class/net/g0/statistics/tx_packets; }
@@ -138,13 +141,15 @@ measure() {
             # Not through `ns`: $! must be nfv itself (ip execs it) for the SIGINT.
             ip netns exec "$P-dut" "$NFV" run "$WORK/$dut.toml" --duration 0 --quiet >"$WORK/$dut.out" 2>&1 &
             pid=$!
+            PIDS+=($pid)
             ;;
         testpmd)
             # testpmd exits on a newline on stdin; the sleep holds it open.
-            (sleep $((WARMUP + SECS + 1)); echo) | ns dut dpdk-testpmd -l 0,1 -m 512 --no-huge --no-pci \
+            (sleep $((WARMUP + SECS + 1)); echo) | ip netns exec "$P-dut" dpdk-testpmd -l 0,1 -m 512 --no-huge --no-pci \
                 --vdev net_af_xdp0,iface=d0 --vdev net_af_xdp1,iface=d1 -- \
                 --total-num-mbufs=32768 --forward-mode=io --auto-start >"$WORK/$dut.out" 2>&1 &
             pid=$!
+            PIDS+=($pid)
             ;;
     esac
     sleep $WARMUP

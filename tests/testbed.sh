@@ -21,7 +21,7 @@
 # `up` first removes what an earlier run with the same PREFIX left, and
 # removes everything again if any step fails. `down` deletes the
 # namespaces, which deletes their veths.
-set -euo pipefail
+set -Eeuo pipefail
 
 die() { echo "testbed: $*" >&2; exit 1; }
 
@@ -37,7 +37,9 @@ in_ns() { ip netns exec "$1" "${@:2}"; }
 quiet_link() {
     # ns, interface: up, no IPv6, offloads that AF_XDP cannot honour off.
     in_ns "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
-    in_ns "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+    # TX checksum offload must go (see above); the rest is best effort.
+    in_ns "$1" ethtool -K "$2" tx off >/dev/null
+    in_ns "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true
     in_ns "$1" ip link set "$2" up
 }
 

@@ -69,6 +69,7 @@ impl Batch {
     /// Adds a packet whose frame the caller gives up to the batch.
     #[inline(always)]
     pub fn push(&mut self, desc: PktDesc) {
+        debug_assert!(desc.verdict.is_next(), "packets enter a batch as Next; finish them through PacketMut");
         self.active.push(desc);
     }
 
@@ -86,7 +87,10 @@ impl Batch {
     #[inline]
     pub fn uniform_verdict(&self) -> Option<Verdict> {
         if self.done.is_empty() {
-            return Some(Verdict::next());
+            // Active packets are Next: finishing one goes through PacketMut,
+            // which counts it, and the chain settles after every stage.
+            debug_assert!(self.active.iter().all(|d| d.verdict.is_next()));
+            return (self.finished.get() == 0).then(Verdict::next);
         }
         let v = self.done[0].verdict;
         (self.active.is_empty() && self.done.iter().all(|d| d.verdict == v)).then_some(v)

@@ -15,7 +15,9 @@ pub type PortId = u16;
 /// Metadata filled once by the input stage so later stages do not re-parse.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Meta {
-    /// Port the packet arrived on.
+    /// Port the packet arrived on. Stages read it, never change it: a batch
+    /// holds packets of one rx port, and dispatch sends its `Next` packets
+    /// by that port (or the worker's `tx`) without looking at each one.
     pub port: PortId,
     /// Offset of the L3 header from the start of data (after VLAN tags).
     pub l3_off: u16,

@@ -169,6 +169,7 @@ impl Runtime {
         let mut workers = Vec::new();
         let mut links = Vec::new();
         let mut notes = Vec::new();
+        let mut tx_taken = std::collections::HashSet::new();
         for (wi, w) in cfg.workers.iter().enumerate() {
             let mut memory = WorkerMemory::new(cfg, wi)?;
             let pool = FramePool::new(memory.arena());
@@ -191,22 +192,29 @@ impl Runtime {
             for pid in 0..cfg.ports.len() as PortId {
                 if ports[pid as usize].is_none() {
                     let spec = &cfg.ports[pid as usize];
-                    let queue = wi as u16 % spec.queues;
                     let queue = match spec.kind {
                         // Transmit-only: a pcap file is read by the worker polling it.
                         PortKind::Pcap(_) => 1,
-                        // A queue another worker polls is bound to its UMEM:
-                        // this worker cannot send there. Say so; the
+                        // An AF_XDP queue can hold one socket: take one that no
+                        // worker polls and no other worker sends on. Without a
+                        // free queue this worker cannot send there; the
                         // dispatcher counts such packets as no-tx-port.
-                        PortKind::AfXdp(_) if polled_elsewhere(cfg, pid, queue) => {
-                            notes.push(format!(
-                                "worker {wi} cannot send on `{}`: queue {queue} is polled by another worker; \
-                                 poll a queue of `{}` on worker {wi} to send there",
-                                spec.name, spec.name
-                            ));
-                            continue;
+                        PortKind::AfXdp(_) => {
+                            let free = (0..spec.queues)
+                                .map(|k| (wi as u16 + k) % spec.queues)
+                                .find(|&q| !polled_elsewhere(cfg, pid, q) && !tx_taken.contains(&(pid, q)));
+                            let Some(q) = free else {
+                                notes.push(format!(
+                                    "worker {wi} cannot send on `{}`: each of its {} queue(s) is polled or used by \
+                                     another worker; poll a queue of `{}` on worker {wi}, or give it more queues",
+                                    spec.name, spec.queues, spec.name
+                                ));
+                                continue;
+                            };
+                            tx_taken.insert((pid, q));
+                            q
                         }
-                        _ => queue,
+                        _ => wi as u16 % spec.queues,
                     };
                     ports[pid as usize] = Some(open_port(cfg, pid, queue, wi, true, &mut memory)?);
                 }

@@ -65,6 +65,7 @@ pub struct Worker {
     dispatch: Arc<StageCounters>,
     rx_time: Arc<StageCounters>,
     tx_time: Arc<StageCounters>,
+    flush_pending: bool,
 }
 
 /// Consecutive empty polls before the worker yields its core, and before
@@ -73,6 +74,9 @@ pub struct Worker {
 const SPIN_POLLS: u32 = 1024;
 const YIELD_POLLS: u32 = 4096;
 const IDLE_SLEEP: Duration = Duration::from_micros(50);
+/// Busy polls between flushes of every port (sends what waits below a
+/// port's kick threshold).
+const BUSY_FLUSH_EVERY: u32 = 8;
 
 impl Worker {
     /// Assembles a worker. `ports` is indexed by [`PortId`] and holds this
@@ -111,6 +115,7 @@ impl Worker {
             dispatch: Arc::new(StageCounters::new(DISPATCH_STAGE, DispatchDrop::NAMES)),
             rx_time: Arc::new(StageCounters::new(RX_STAGE, &[])),
             tx_time: Arc::new(StageCounters::new(TX_STAGE, &[])),
+            flush_pending: false,
         }
     }
 
@@ -288,9 +293,11 @@ impl Worker {
         self.transmit();
         // Kicks deferred to idle time are transmit work: count their time.
         let t0 = cycles::now();
+        let mut pending = false;
         for p in self.ports.iter_mut().flatten() {
-            p.flush(&mut self.pool);
+            pending |= p.flush(&mut self.pool);
         }
+        self.flush_pending = pending;
         self.tx_time.ticks.add(cycles::now().wrapping_sub(t0));
     }
 
@@ -309,6 +316,7 @@ impl Worker {
             }
         }
         let mut idle: u32 = 0;
+        let mut busy: u32 = 0;
         loop {
             // One relaxed load per loop: the flag is written once, at stop.
             if stop.load(Ordering::Relaxed) {
@@ -316,13 +324,19 @@ impl Worker {
             }
             if self.poll_once() > 0 {
                 idle = 0;
+                busy = busy.wrapping_add(1);
+                // A port that gets a few frames while others are busy must
+                // not wait for the worker to idle.
+                if busy.is_multiple_of(BUSY_FLUSH_EVERY) {
+                    self.flush();
+                }
                 continue;
             }
             if self.sources_exhausted() {
                 break;
             }
             idle = idle.saturating_add(1);
-            if idle == 1 {
+            if idle == 1 || self.flush_pending {
                 // Traffic paused: send what waits in tx rings now.
                 self.flush();
             }

@@ -66,7 +66,10 @@ impl WorkerMemory {
         #[cfg(feature = "af-xdp")]
         {
             // Every socket can hold a full fill ring and a full tx ring of
-            // frames, plus a batch in flight either way.
+            // frames, plus a batch in flight either way. Frames waiting in
+            // rx and completion rings come out of the fill/tx share, and
+            // `frames-per-worker` covers batches and the other ports: a
+            // short pool only means a smaller refill, never a stall.
             let in_rings: u32 = xdp.iter().map(|a| a.fill_ring + a.tx_ring + 2 * batch as u32).sum();
             let frames = cfg.run.frames_per_worker + in_rings;
             let area = crate::port::afxdp::umem::UmemArea::new(frames).map_err(|e| {
@@ -113,32 +116,30 @@ impl WorkerMemory {
     ) -> Result<Box<dyn Port>, BuildError> {
         use crate::config::UmemSharing;
         use crate::port::afxdp::{AfXdpPort, umem::UmemReg};
-        let area = self.area.as_ref().expect("memory of a worker with af-xdp ports is a UMEM");
+        let area = self.area.as_ref().expect("memory of a worker with af-xdp ports is a UMEM").clone();
         let name = info.name.clone();
         let fail = |e: std::io::Error| BuildError(format!("port `{name}`: {e}"));
-        let register = || UmemReg::register(area, cfg.fill_ring, cfg.comp_ring).map_err(|e| fail(umem_hint(e)));
-        let reg = match (cfg.umem, &self.shared) {
-            (UmemSharing::Separate, _) => register()?,
-            (UmemSharing::Shared, Some(r)) => r.clone(),
-            (UmemSharing::Shared, None) => {
-                let r = register()?;
-                self.shared = Some(r.clone());
-                r
-            }
+        let fresh = move || UmemReg::register(&area, cfg.fill_ring, cfg.comp_ring).map_err(umem_hint);
+        let (mut reg, sharing) = match (cfg.umem, &self.shared) {
+            (UmemSharing::Shared, Some(r)) => (r.clone(), true),
+            _ => (fresh().map_err(fail)?, false),
         };
-        let opened = AfXdpPort::open(info.clone(), cfg, queue, &reg, self.batch, tx_only);
-        let (port, report) = match opened {
+        let (port, report) = match AfXdpPort::open(info.clone(), cfg, queue, &mut reg, &fresh, self.batch, tx_only) {
             Ok(p) => p,
             // Sharing across devices needs the same bind mode on both; if
             // the kernel refuses, register the memory again for this port.
-            Err(e) if cfg.umem == UmemSharing::Shared && Arc::strong_count(&reg) > 2 => {
-                let own = register()?;
-                let (port, mut report) = AfXdpPort::open(info, cfg, queue, &own, self.batch, tx_only).map_err(fail)?;
+            Err(e) if sharing => {
+                reg = fresh().map_err(fail)?;
+                let (port, mut report) =
+                    AfXdpPort::open(info, cfg, queue, &mut reg, &fresh, self.batch, tx_only).map_err(fail)?;
                 report.summary.push_str(&format!("; shared UMEM refused ({e}), registered separately"));
                 (port, report)
             }
             Err(e) => return Err(fail(e)),
         };
+        if cfg.umem == UmemSharing::Shared && self.shared.is_none() {
+            self.shared = Some(reg);
+        }
         self.notes.push(report.summary);
         Ok(Box::new(port))
     }

@@ -162,3 +162,23 @@ fn restart_after_kill_9_cleans_up_and_forwards() {
     assert!(report.port("d0").rx >= 2, "{}", report.text);
     assert!(!xdp_attached(), "a clean exit detaches the program");
 }
+
+#[test]
+fn auto_mode_falls_back_to_skb_mode_without_native_xdp() {
+    if !privileged("auto_mode_falls_back_to_skb_mode_without_native_xdp") {
+        return;
+    }
+    let bed = TestBed::up("loop", 1);
+    // The vxlan device has no native XDP: driver mode is refused after the
+    // socket is bound, which is the case the fallback must survive.
+    bed.exec("dut", &["ip", "link", "add", "vx0", "type", "vxlan", "id", "42", "dstport", "4789"]);
+    bed.exec("dut", &["ip", "link", "set", "vx0", "up"]);
+    let cfg = "[run]\nstats-interval = 0\n\n[[ports]]\nname = \"vx\"\nkind = \"af-xdp\"\ninterface = \"vx0\"\n\n\
+               [[chains]]\nname = \"c\"\nstages = [{ kind = \"macswap\" }]\n\n[[workers]]\nrx = [\"vx\"]\nchain = \"c\"\n";
+    let dut = bed.start_nfv(cfg, 1);
+    let note = dut.notes.iter().find(|n| n.starts_with("nfv: af-xdp vx0")).unwrap();
+    assert!(note.contains("vx0 queue 0: copy, skb mode"), "{note}");
+    assert!(note.contains("copy, driver mode refused"), "{note}");
+    let report = dut.stop();
+    assert!(report.text.contains("[af-xdp copy, skb mode]"), "{}", report.text);
+}

@@ -121,3 +121,15 @@ fn af_xdp_port_and_patch_errors_name_the_fix() {
     assert!(out.contains("rx-ring must be a power of two from 64 to 16384, not 1000"), "{out}");
     assert!(out.contains("bad.toml:5:11"), "{out}");
 }
+
+#[test]
+fn af_xdp_interfaces_and_queues_are_not_shared() {
+    let cfg = "[[ports]]\nname = \"a\"\nkind = \"af-xdp\"\ninterface = \"eth0\"\nqueues = 2\n\n\
+               [[ports]]\nname = \"b\"\nkind = \"af-xdp\"\ninterface = \"eth0\"\n\n\
+               [[chains]]\nname = \"c\"\nstages = []\n\n\
+               [[workers]]\nrx = [\"a:0\", \"a:1\"]\nchain = \"c\"\n";
+    let out = check(cfg);
+    assert!(out.contains("interface `eth0` is used by ports `a` and `b`"), "{out}");
+    assert!(out.contains("this worker already polls queue 0 of `a`"), "{out}");
+    assert!(out.contains("bad.toml:17:14"), "{out}");
+}

@@ -299,6 +299,20 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
             }
         }
     }
+    for (i, p) in ports.iter().enumerate() {
+        let PortKind::AfXdp(a) = &p.kind else { continue };
+        let first = ports[..i].iter().find(|q| matches!(&q.kind, PortKind::AfXdp(b) if b.interface == a.interface));
+        if let Some(q) = first {
+            diags.push(
+                Diagnostic::new(
+                    port_spans[i].clone(),
+                    format!("interface `{}` is used by ports `{}` and `{}`", a.interface, q.name, p.name),
+                    "second port on the same interface",
+                )
+                .help("one af-xdp port per interface; use `queues` for more than one queue"),
+            );
+        }
+    }
     let port_names: Vec<String> = ports.iter().map(|p| p.name.clone()).collect();
     let port_list = port_names.iter().map(String::as_str).collect::<Vec<_>>();
     let env = BuildEnv { ports: &port_names };
@@ -417,6 +431,17 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
                         "already taken",
                     )
                     .help("give each queue to exactly one worker"),
+                );
+                continue;
+            }
+            if let Some((_, q)) = rx.iter().find(|(p, _)| *p == pid) {
+                diags.push(
+                    Diagnostic::new(
+                        r.span(),
+                        format!("this worker already polls queue {q} of `{}`", spec.name),
+                        "second queue of the same port",
+                    )
+                    .help("a worker polls at most one queue per port: give this queue to another worker"),
                 );
                 continue;
             }

@@ -52,11 +52,16 @@ pub trait Port: Send {
     fn tx_burst(&mut self, pool: &mut FramePool, pkts: &mut Vec<PktDesc>);
 
     /// Pushes out anything buffered and reclaims completed frames; called
-    /// when the worker is idle and at shutdown.
-    fn flush(&mut self, _pool: &mut FramePool) {}
+    /// when the worker is idle, every few busy polls, and at shutdown.
+    /// Returns true while frames still wait to be sent, so the worker
+    /// flushes again soon.
+    fn flush(&mut self, _pool: &mut FramePool) -> bool {
+        false
+    }
 
-    /// Last call before the port closes: flushes and reads final
-    /// counters (kernel statistics, which are too costly for every flush).
+    /// Last call before the port closes: flushes until nothing waits (or a
+    /// device stops taking frames) and reads final counters (kernel
+    /// statistics, too costly for every flush).
     fn finish(&mut self, pool: &mut FramePool) {
         self.flush(pool);
     }

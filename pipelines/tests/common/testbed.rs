@@ -45,14 +45,19 @@ pub struct TestBed {
     /// Namespace prefix: namespaces are `PREFIX-gen`, `PREFIX-dut`,
     /// `PREFIX-sink`.
     pub prefix: String,
+    // One bed at a time: DUT workers spin on pinned cores, and two of them
+    // on a 2-core machine would starve each other's traffic.
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 impl TestBed {
     /// Builds `topology` (`line` or `loop`) with `queues` queues per veth.
     pub fn up(topology: &str, queues: u32) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
+        static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let prefix = format!("nfvt{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let bed = Self { prefix };
+        let bed = Self { prefix, _serial: serial };
         let out = Command::new("bash")
             .arg(script())
             .args(["up", &bed.prefix, topology, &queues.to_string()])

@@ -18,7 +18,6 @@ use crate::port::PortInfo;
 
 /// The kernel side of a loopback port.
 pub struct Loopback {
-    _mem: [RingMemory; 4],
     rx: ProdRing,
     tx: ConsRing,
     fill: ConsRing,
@@ -43,7 +42,6 @@ impl Loopback {
             tx: mem[1].cons(),
             fill: mem[2].cons(),
             comp: mem[3].prod(),
-            _mem: mem,
             arena,
             template: template.to_vec(),
             received: 0,

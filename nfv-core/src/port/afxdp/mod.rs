@@ -53,7 +53,7 @@ crate::drop_reasons! {
 
 /// log2 of [`FRAME_SIZE`]: a UMEM address shifted by it is the frame index.
 const FRAME_SHIFT: u32 = FRAME_SIZE.trailing_zeros();
-/// Kernel statistics are read once per this many polls (and when idle).
+/// Kernel statistics are read once per this many polls, and at close.
 const STATS_EVERY: u32 = 1 << 14;
 /// Copy-mode kernels send at most 32 frames per `sendto`, and a `sendto`
 /// costs about as much as copying those 32: a transmit burst kicks only
@@ -93,14 +93,17 @@ pub struct OpenReport {
 }
 
 impl AfXdpPort {
-    /// Opens `cfg.interface` queue `queue` on `umem`. `batch` sizes the
-    /// fill-ring refills and the busy-poll budget; a `tx_only` socket does
-    /// not take the queue's traffic from the kernel.
+    /// Opens `cfg.interface` queue `queue` on `umem` (replaced by a
+    /// `fresh` registration if a failed attempt left it bound, see
+    /// [`Xsk::open`]). `batch` sizes the fill-ring refills and the
+    /// busy-poll budget; a `tx_only` socket does not take the queue's
+    /// traffic from the kernel.
     pub fn open(
         info: PortInfo,
         cfg: &AfXdpConfig,
         queue: u16,
-        umem: &Arc<UmemReg>,
+        umem: &mut Arc<UmemReg>,
+        fresh: &dyn Fn() -> io::Result<Arc<UmemReg>>,
         batch: usize,
         tx_only: bool,
     ) -> io::Result<(Self, OpenReport)> {
@@ -109,7 +112,7 @@ impl AfXdpPort {
         let (lock, note) = lock_interface(&cfg.interface, ifindex)?;
         notes.extend(note);
         let sizes = RingSizes { rx: cfg.rx_ring, tx: cfg.tx_ring };
-        let (xsk, q) = Xsk::open(&cfg.interface, queue as u32, umem, cfg.mode, sizes, tx_only)?;
+        let (xsk, q) = Xsk::open(&cfg.interface, queue as u32, umem, fresh, cfg.mode, sizes, tx_only)?;
         for (m, e) in &xsk.refused {
             notes.push(format!("{m} refused: {e}"));
         }
@@ -181,22 +184,27 @@ impl AfXdpPort {
     }
 
     /// Has the kernel send what the tx ring holds once at least `at`
-    /// frames wait. Copy mode sends only inside `sendto`, 32 frames per
-    /// call; zero-copy drivers ask through need_wakeup. Never kicks an
-    /// empty ring.
+    /// frames wait. Copy mode sends only inside `sendto`, at most 32
+    /// frames per call (EAGAIN: more wait); zero-copy drivers ask through
+    /// need_wakeup. Kicks while the kernel keeps taking frames, at most
+    /// [`MAX_KICKS`] times; never kicks an empty ring. Returns true when
+    /// frames still wait for a kick.
     #[inline]
-    fn kick(&mut self, pool: &mut FramePool, at: u32) {
-        let mut kicks = 0;
-        while self.q.tx.pending() >= at && self.q.tx.needs_wakeup() && kicks < MAX_KICKS {
-            kicks += 1;
-            if !socket::kick_tx(self.fd) {
-                // Completion ring full or device busy: make room, retry once.
-                self.reclaim(pool);
-                if !socket::kick_tx(self.fd) {
-                    break;
-                }
+    fn kick(&mut self, pool: &mut FramePool, at: u32) -> bool {
+        let at = at.max(1);
+        for _ in 0..MAX_KICKS {
+            let before = self.q.tx.pending();
+            if before < at || !self.q.tx.needs_wakeup() {
+                break;
+            }
+            let ok = socket::kick_tx(self.fd);
+            // Completions make room for the kernel's next round.
+            self.reclaim(pool);
+            if !ok || self.q.tx.pending() == before {
+                break;
             }
         }
+        self.q.tx.pending() > 0 && self.q.tx.needs_wakeup()
     }
 
     /// Folds the kernel's drop counters into the port's.
@@ -287,13 +295,19 @@ impl Port for AfXdpPort {
         self.kick(pool, KICK_AT);
     }
 
-    fn flush(&mut self, pool: &mut FramePool) {
+    fn flush(&mut self, pool: &mut FramePool) -> bool {
         self.reclaim(pool);
-        self.kick(pool, 1);
+        self.kick(pool, 1)
     }
 
     fn finish(&mut self, pool: &mut FramePool) {
-        self.flush(pool);
+        // Everything counted as sent should leave before the socket closes.
+        for _ in 0..100 {
+            if !self.flush(pool) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         self.read_kernel_stats();
     }
 }

@@ -13,16 +13,24 @@
 //! consumer index plus the ring size, so `cached_cons - cached_prod` is the
 //! free space without an addition on the fast path.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use libxdp_sys::{XDP_RING_NEED_WAKEUP, xdp_desc, xsk_ring_cons, xsk_ring_prod};
 
 /// A ring this process produces into (fill, tx). Boxed because libxdp
 /// keeps the address of the struct until the socket is deleted.
-pub struct ProdRing(pub(super) Box<xsk_ring_prod>);
+pub struct ProdRing {
+    pub(super) r: Box<xsk_ring_prod>,
+    /// The memory of a ring that is not a kernel mmap ([`RingMemory`]).
+    _mem: Option<Arc<RingMemory>>,
+}
 
 /// A ring this process consumes from (completion, rx).
-pub struct ConsRing(pub(super) Box<xsk_ring_cons>);
+pub struct ConsRing {
+    pub(super) r: Box<xsk_ring_cons>,
+    _mem: Option<Arc<RingMemory>>,
+}
 
 // SAFETY: a ring is used by the one worker that owns its port; the raw
 // pointers inside point into an mmap that lives as long as the socket.
@@ -41,24 +49,24 @@ impl ProdRing {
     pub(super) fn unmapped() -> Self {
         // SAFETY: xsk_ring_prod is plain data (integers and raw pointers);
         // all-zero is libxdp's "not created" state.
-        Self(Box::new(unsafe { std::mem::zeroed() }))
+        Self { r: Box::new(unsafe { std::mem::zeroed() }), _mem: None }
     }
 
     /// True once libxdp mapped the ring.
     pub(super) fn is_mapped(&self) -> bool {
-        !self.0.ring.is_null()
+        !self.r.ring.is_null()
     }
 
     /// Number of slots in the ring.
     pub fn size(&self) -> u32 {
-        self.0.size
+        self.r.size
     }
 
     /// Free slots, refreshing the consumer index only when fewer than
     /// `want` are known to be free.
     #[inline(always)]
     pub fn free(&mut self, want: u32) -> u32 {
-        let r = &mut *self.0;
+        let r = &mut *self.r;
         let free = r.cached_cons.wrapping_sub(r.cached_prod);
         if free >= want {
             return free;
@@ -74,15 +82,15 @@ impl ProdRing {
         if self.free(n) < n {
             return None;
         }
-        let idx = self.0.cached_prod;
-        self.0.cached_prod = idx.wrapping_add(n);
+        let idx = self.r.cached_prod;
+        self.r.cached_prod = idx.wrapping_add(n);
         Some(idx)
     }
 
     /// Writes a fill-ring entry (a UMEM address) at `idx`.
     #[inline(always)]
     pub fn set_addr(&mut self, idx: u32, addr: u64) {
-        let r = &*self.0;
+        let r = &*self.r;
         // SAFETY: idx & mask < size; the fill ring holds `size` u64 slots
         // and slot `idx` was reserved, so the kernel does not read it yet.
         unsafe { *(r.ring as *mut u64).add((idx & r.mask) as usize) = addr };
@@ -91,7 +99,7 @@ impl ProdRing {
     /// Writes a tx-ring descriptor at `idx`.
     #[inline(always)]
     pub fn set_desc(&mut self, idx: u32, addr: u64, len: u32) {
-        let r = &*self.0;
+        let r = &*self.r;
         // SAFETY: as for `set_addr`, with `xdp_desc` slots.
         unsafe { *(r.ring as *mut xdp_desc).add((idx & r.mask) as usize) = xdp_desc { addr, len, options: 0 } };
     }
@@ -99,20 +107,20 @@ impl ProdRing {
     /// Publishes every reserved slot to the kernel.
     #[inline(always)]
     pub fn submit(&mut self) {
-        atomic(self.0.producer).store(self.0.cached_prod, Ordering::Release);
+        atomic(self.r.producer).store(self.r.cached_prod, Ordering::Release);
     }
 
     /// Entries published but not yet taken by the kernel.
     #[inline]
     pub fn pending(&self) -> u32 {
-        self.0.cached_prod.wrapping_sub(atomic(self.0.consumer).load(Ordering::Acquire))
+        self.r.cached_prod.wrapping_sub(atomic(self.r.consumer).load(Ordering::Acquire))
     }
 
     /// The kernel asks for a syscall before it looks at this ring again
     /// (`XDP_USE_NEED_WAKEUP`).
     #[inline(always)]
     pub fn needs_wakeup(&self) -> bool {
-        atomic(self.0.flags).load(Ordering::Relaxed) & XDP_RING_NEED_WAKEUP != 0
+        atomic(self.r.flags).load(Ordering::Relaxed) & XDP_RING_NEED_WAKEUP != 0
     }
 }
 
@@ -120,19 +128,19 @@ impl ConsRing {
     /// An unmapped ring for libxdp to fill in.
     pub(super) fn unmapped() -> Self {
         // SAFETY: as for `ProdRing::unmapped`.
-        Self(Box::new(unsafe { std::mem::zeroed() }))
+        Self { r: Box::new(unsafe { std::mem::zeroed() }), _mem: None }
     }
 
     /// True once libxdp mapped the ring.
     pub(super) fn is_mapped(&self) -> bool {
-        !self.0.ring.is_null()
+        !self.r.ring.is_null()
     }
 
     /// Takes up to `max` entries; returns how many and the first index.
     /// They stay valid until [`ConsRing::release`].
     #[inline(always)]
     pub fn peek(&mut self, max: u32) -> (u32, u32) {
-        let r = &mut *self.0;
+        let r = &mut *self.r;
         let mut avail = r.cached_prod.wrapping_sub(r.cached_cons);
         if avail == 0 {
             r.cached_prod = atomic(r.producer).load(Ordering::Acquire);
@@ -147,7 +155,7 @@ impl ConsRing {
     /// The completion-ring entry (a UMEM address) at `idx`.
     #[inline(always)]
     pub fn addr(&self, idx: u32) -> u64 {
-        let r = &*self.0;
+        let r = &*self.r;
         // SAFETY: idx was returned by `peek`, so the kernel published it
         // and does not overwrite it before `release`.
         unsafe { *(r.ring as *const u64).add((idx & r.mask) as usize) }
@@ -156,7 +164,7 @@ impl ConsRing {
     /// The rx-ring descriptor at `idx`.
     #[inline(always)]
     pub fn desc(&self, idx: u32) -> xdp_desc {
-        let r = &*self.0;
+        let r = &*self.r;
         // SAFETY: as for `addr`, with `xdp_desc` slots.
         unsafe { *(r.ring as *const xdp_desc).add((idx & r.mask) as usize) }
     }
@@ -164,7 +172,7 @@ impl ConsRing {
     /// Gives every peeked entry back to the kernel.
     #[inline(always)]
     pub fn release(&mut self) {
-        atomic(self.0.consumer).store(self.0.cached_cons, Ordering::Release);
+        atomic(self.r.consumer).store(self.r.cached_cons, Ordering::Release);
     }
 }
 
@@ -179,14 +187,14 @@ pub(super) struct RingMemory {
 
 impl RingMemory {
     /// A ring of `size` (a power of two) slots of up to 16 bytes.
-    pub(super) fn new(size: u32) -> Self {
+    pub(super) fn new(size: u32) -> Arc<Self> {
         assert!(size.is_power_of_two());
-        Self {
+        Arc::new(Self {
             producer: Box::new(AtomicU32::new(0)),
             consumer: Box::new(AtomicU32::new(0)),
             flags: Box::new(AtomicU32::new(0)),
             slots: vec![0u128; size as usize].into_boxed_slice(),
-        }
+        })
     }
 
     fn raw(&self) -> (*mut u32, *mut u32, *mut libc::c_void, *mut u32, u32) {
@@ -199,10 +207,11 @@ impl RingMemory {
         )
     }
 
-    /// The producer's view, as libxdp would set it up.
-    pub(super) fn prod(&self) -> ProdRing {
+    /// The producer's view, as libxdp would set it up. It keeps the
+    /// memory alive.
+    pub(super) fn prod(self: &Arc<Self>) -> ProdRing {
         let (producer, consumer, ring, flags, size) = self.raw();
-        ProdRing(Box::new(xsk_ring_prod {
+        let r = Box::new(xsk_ring_prod {
             cached_prod: 0,
             cached_cons: size,
             mask: size - 1,
@@ -211,13 +220,14 @@ impl RingMemory {
             consumer,
             ring,
             flags,
-        }))
+        });
+        ProdRing { r, _mem: Some(self.clone()) }
     }
 
-    /// The consumer's view.
-    pub(super) fn cons(&self) -> ConsRing {
+    /// The consumer's view. It keeps the memory alive.
+    pub(super) fn cons(self: &Arc<Self>) -> ConsRing {
         let (producer, consumer, ring, flags, size) = self.raw();
-        ConsRing(Box::new(xsk_ring_cons {
+        let r = Box::new(xsk_ring_cons {
             cached_prod: 0,
             cached_cons: 0,
             mask: size - 1,
@@ -226,7 +236,8 @@ impl RingMemory {
             consumer,
             ring,
             flags,
-        }))
+        });
+        ConsRing { r, _mem: Some(self.clone()) }
     }
 
     /// Sets or clears the need-wakeup flag, as the kernel does.

@@ -99,7 +99,7 @@ impl Drop for SocketHandle {
 /// Ring sizes of a socket.
 #[derive(Clone, Copy, Debug)]
 pub struct RingSizes {
-    /// rx and tx descriptor rings.
+    /// rx ring.
     pub rx: u32,
     /// tx ring.
     pub tx: u32,
@@ -109,24 +109,53 @@ impl Xsk {
     /// Binds a socket to `ifname` queue `queue` on `umem`, trying `mode`'s
     /// attempts in order. With `tx_only`, libxdp loads no program and the
     /// queue's traffic keeps going to the kernel stack.
+    ///
+    /// The first socket of a registration binds the registration's own
+    /// file descriptor; when libxdp fails after that bind (attaching the
+    /// program in driver mode on a device without native XDP), the fd stays
+    /// bound and a second bind would fail with EBUSY. So after a failed
+    /// first socket, the next attempt gets a `fresh` registration, which
+    /// replaces `umem`.
     pub fn open(
         ifname: &str,
         queue: u32,
-        umem: &Arc<UmemReg>,
+        umem: &mut Arc<UmemReg>,
+        fresh: &dyn Fn() -> io::Result<Arc<UmemReg>>,
         mode: XdpMode,
         sizes: RingSizes,
         tx_only: bool,
     ) -> io::Result<(Self, Rings)> {
         let name = CString::new(ifname).map_err(|_| io::Error::other("interface name contains NUL"))?;
         let mut refused = Vec::new();
-        for &attempt in BindMode::attempts(mode) {
-            match Self::try_bind(&name, queue, umem, attempt, sizes, tx_only) {
+        let attempts = BindMode::attempts(mode);
+        let mut replaced = false;
+        for (i, &attempt) in attempts.iter().enumerate() {
+            let mut result = Self::try_bind(&name, queue, umem, attempt, sizes, tx_only);
+            // The kernel releases a closed socket's hold on the queue in
+            // deferred work: right after a replacement the queue can still
+            // answer EBUSY for a few milliseconds.
+            for _ in 0..50 {
+                match &result {
+                    Err((e, _)) if replaced && e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                        result = Self::try_bind(&name, queue, umem, attempt, sizes, tx_only);
+                    }
+                    _ => break,
+                }
+            }
+            match result {
                 Ok((socket, rings)) => {
                     let zc = socket.zero_copy().unwrap_or(attempt.zero_copy);
                     let mode = BindMode { zero_copy: zc, ..attempt };
                     return Ok((Self { socket, mode, refused }, rings));
                 }
-                Err(e) => refused.push((attempt, e)),
+                Err((e, was_first)) => {
+                    refused.push((attempt, e));
+                    if was_first && i + 1 < attempts.len() {
+                        *umem = fresh()?;
+                        replaced = true;
+                    }
+                }
             }
         }
         let why: Vec<String> = refused.iter().map(|(m, e)| format!("{m}: {e}")).collect();
@@ -143,8 +172,8 @@ impl Xsk {
         mode: BindMode,
         sizes: RingSizes,
         tx_only: bool,
-    ) -> io::Result<(SocketHandle, Rings)> {
-        let _g = umem.lock.lock().unwrap_or_else(|e| e.into_inner());
+    ) -> Result<(SocketHandle, Rings), (io::Error, bool)> {
+        let g = umem.lock.lock().unwrap_or_else(|e| e.into_inner());
         // The first socket on a registration takes the rings libxdp made
         // with it; later ones (other interfaces or queues) get their own.
         let first = umem.first_rings.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -171,10 +200,10 @@ impl Xsk {
                 name.as_ptr(),
                 queue,
                 umem.ptr.as_ptr(),
-                &mut *rx.0,
-                &mut *tx.0,
-                &mut *fill.0,
-                &mut *comp.0,
+                &mut *rx.r,
+                &mut *tx.r,
+                &mut *fill.r,
+                &mut *comp.r,
                 &cfg,
             )
         };
@@ -183,14 +212,21 @@ impl Xsk {
                 // libxdp keeps these rings for the next attempt.
                 *umem.first_rings.lock().unwrap_or_else(|e| e.into_inner()) = Some((fill, comp));
             }
-            return Err(io::Error::from_raw_os_error(-err));
+            return Err((io::Error::from_raw_os_error(-err), was_first));
         }
-        let ptr = NonNull::new(ptr).ok_or_else(|| io::Error::other("xsk_socket__create returned null"))?;
+        // The socket's Drop takes the lock: release it first.
+        drop(g);
+        let Some(ptr) = NonNull::new(ptr) else {
+            return Err((io::Error::other("xsk_socket__create returned null"), was_first));
+        };
         // SAFETY: ptr is a live socket.
         let fd = unsafe { libxdp_sys::xsk_socket__fd(ptr.as_ptr()) };
         let socket = SocketHandle { ptr, fd, umem: umem.clone() };
         if !(rx.is_mapped() && tx.is_mapped() && fill.is_mapped() && comp.is_mapped()) {
-            return Err(io::Error::other("AF_XDP rings were not mapped"));
+            // Another socket already holds this interface and queue on this
+            // UMEM; libxdp reused its rings.
+            drop(socket);
+            return Err((io::Error::other("AF_XDP rings were not mapped (queue already bound?)"), false));
         }
         Ok((socket, Rings { rx, tx, fill, comp }))
     }
@@ -268,17 +304,15 @@ pub fn kick_rx(fd: RawFd) {
     };
 }
 
-/// Asks the kernel to transmit what the tx ring holds. Returns false when
-/// the kernel cannot take more right now (completion ring full, busy).
+/// Asks the kernel to transmit what the tx ring holds. False on an error
+/// other than "more to do" or "no room yet" (EAGAIN, EBUSY, ENOBUFS).
 #[inline]
 pub fn kick_tx(fd: RawFd) -> bool {
     // SAFETY: zero-length sendto on our socket.
     let rc = unsafe { libc::sendto(fd, std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
-    if rc >= 0 {
-        return true;
-    }
-    !matches!(
-        io::Error::last_os_error().raw_os_error(),
-        Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS) | Some(libc::ENETDOWN)
-    )
+    rc >= 0
+        || matches!(
+            io::Error::last_os_error().raw_os_error(),
+            Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS)
+        )
 }

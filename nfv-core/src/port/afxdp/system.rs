@@ -111,8 +111,10 @@ fn mount_bpffs(notes: &mut Vec<String>) {
 
 /// Exclusive claim on an interface by this process, held for the life of
 /// its sockets. An flock dies with its process, `kill -9` included, so a
-/// lock we can take while an XDP socket program is attached proves that
-/// program was left by a run that no longer exists.
+/// lock we can take while libxdp's socket program is attached proves no
+/// nfv uses that program: it was left by a run that no longer exists, or
+/// belongs to another AF_XDP application (testpmd's PMD loads the same
+/// program), which must not share an interface with nfv anyway.
 pub struct InterfaceLock {
     _file: File,
 }

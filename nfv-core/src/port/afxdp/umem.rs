@@ -117,8 +117,8 @@ impl UmemReg {
                 &mut ptr,
                 area.base.as_ptr() as *mut libc::c_void,
                 area.len as u64,
-                &mut *fq.0,
-                &mut *cq.0,
+                &mut *fq.r,
+                &mut *cq.r,
                 &cfg,
             )
         };
