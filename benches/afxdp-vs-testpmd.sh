@@ -170,7 +170,7 @@ measure() {
         'BEGIN { printf "%.3f %.1f %.3f\n", d / s / 1e6, (dt > 0 ? 100 * ds / dt : 0), o / s / 1e6 }' >"$WORK/result"
 }
 
-declare -A RES
+declare -A RES SHARE
 DUTS=(nfv testpmd nfv-sep nfv-bp)
 for t in $(seq 1 "$TRIALS"); do
     for dut in "${DUTS[@]}"; do
@@ -178,13 +178,15 @@ for t in $(seq 1 "$TRIALS"); do
         read -r mpps st offered <"$WORK/result"
         printf 'trial %d %-8s %7.3f Mpps  (offered %.3f)  steal %4.1f%%\n' "$t" "$dut" "$mpps" "$offered" "$st"
         RES[$dut]+="$mpps $st;"
+        SHARE[$dut]+="$(awk -v a="$mpps" -v o="$offered" 'BEGIN { printf "%.3f", (o > 0 ? a / o : 0) }') $st;"
     done
 done
 
-median() {
+median() { # DUT [SHARE]
     # Clean trials (steal <= 5 %) if any, else all.
     local rows clean
-    rows=$(echo "${RES[$1]}" | tr ';' '\n' | awk 'NF')
+    if [[ ${2:-} == share ]]; then rows=${SHARE[$1]}; else rows=${RES[$1]}; fi
+    rows=$(echo "$rows" | tr ';' '\n' | awk 'NF')
     clean=$(echo "$rows" | awk '$2 <= 5 { print $1 }')
     [[ -n $clean ]] || clean=$(echo "$rows" | awk '{ print $1 }')
     echo "$clean" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
@@ -200,5 +202,8 @@ echo "median nfv (shared UMEM):   $NFV_MED Mpps"
 echo "median nfv (separate UMEM): $SEP_MED Mpps"
 echo "median nfv (busy poll):     $BP_MED Mpps"
 echo "median dpdk-testpmd:        $TP_MED Mpps"
+for d in "${DUTS[@]}"; do
+    printf 'forwarded/offered, median: %-8s %s\n' "$d" "$(median "$d" share)"
+done
 awk -v a="$SEP_MED" -v b="$NFV_MED" 'BEGIN { printf "separate/shared: %.2f\n", (b > 0 ? a / b : 0) }'
 awk -v a="$NFV_MED" -v b="$TP_MED" 'BEGIN { printf "ratio: %.2f\n", (b > 0 ? a / b : 0) }'
