@@ -49,6 +49,11 @@ impl Chain {
         self.slots.is_empty()
     }
 
+    /// (stage name, report) of every stage that has something to say.
+    pub fn reports(&self) -> Vec<(String, String)> {
+        self.slots.iter().filter_map(|s| s.stage.report().map(|r| (s.counters.name.clone(), r))).collect()
+    }
+
     /// Counters of every stage, in order.
     pub fn counters(&self) -> Vec<Arc<StageCounters>> {
         self.slots.iter().map(|s| s.counters.clone()).collect()

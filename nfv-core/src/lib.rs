@@ -29,4 +29,4 @@ pub mod worker_memory;
 
 pub use batch::Batch;
 pub use packet::{DropReason, Meta, PacketMut, PktDesc, PortId, Verdict};
-pub use stage::{BuildEnv, Stage, StageBuilder, StageCtx, StageFactory, StageRegistry};
+pub use stage::{BuildCtx, BuildEnv, Stage, StageBuilder, StageCtx, StageFactory, StageRegistry};

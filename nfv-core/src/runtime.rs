@@ -17,6 +17,7 @@ use crate::port::pcap::{PCAP_DROP_REASONS, PcapPort};
 use crate::port::sink::Sink;
 use crate::port::{Port, PortInfo};
 use crate::slowpath::{self, LocalAddrs, OwnedAddr, SlowPath, SlowPathCounters, SlowPathLink};
+use crate::stage::BuildCtx;
 use crate::telemetry::Telemetry;
 use crate::worker::{SlowMode, Worker};
 use crate::worker_memory::{AFXDP_DROP_REASONS, WorkerMemory};
@@ -70,6 +71,9 @@ pub struct RunReport {
     pub telemetry: Telemetry,
     /// Slow-path counters.
     pub slow: Arc<SlowPathCounters>,
+    /// What stages had to say at the end ("worker N, stage: ..."), in
+    /// worker order.
+    pub stage_reports: Vec<String>,
 }
 
 /// Every address the configuration owns, per port: port addresses plus
@@ -163,6 +167,15 @@ impl Runtime {
                 )));
             }
         }
+        for ip in cfg.chains.iter().flat_map(|c| &c.stages).flat_map(|s| s.builder.wanted_neighbours()) {
+            if !template.want(ip) {
+                return Err(BuildError(format!(
+                    "next hop {ip} of a stage is not on any port's subnet: give the port that reaches it an \
+                     address on its subnet (addresses = [\"a.b.c.d/len\"])"
+                )));
+            }
+        }
+        let port_macs: Vec<[u8; 6]> = cfg.ports.iter().map(|p| p.mac).collect();
         let slow_counters = template.counters.clone();
         let any_local = local.ports.iter().any(|(_, a)| !a.is_empty());
         let mut telemetry = Telemetry::default();
@@ -182,7 +195,8 @@ impl Runtime {
                 chain.push(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local.clone())));
             }
             for s in &cfg.chains[w.chain].stages {
-                chain.push(s.name.clone(), s.builder.drop_reasons(), s.builder.build(wi));
+                let ctx = BuildCtx { worker: wi, port_macs: &port_macs };
+                chain.push(s.name.clone(), s.builder.drop_reasons(), s.builder.build(&ctx));
             }
             // This worker's instance of every port it polls or may send to.
             let mut ports: Vec<Option<Box<dyn Port>>> = (0..cfg.ports.len()).map(|_| None).collect();
@@ -277,7 +291,7 @@ impl Runtime {
                 let stop = stop.clone();
                 std::thread::Builder::new()
                     .name(format!("nfv-worker-{}", w.index))
-                    .spawn(move || drop(w.run(&stop)))
+                    .spawn(move || w.run(&stop).stage_reports())
                     .expect("spawn worker")
             })
             .collect();
@@ -295,15 +309,16 @@ impl Runtime {
                 next_tick = Some(t + i);
             }
         }
+        let mut stage_reports = Vec::new();
         for h in handles {
-            let _ = h.join();
+            stage_reports.extend(h.join().unwrap_or_default());
         }
         let elapsed = start.elapsed();
         control_stop.store(true, Ordering::Relaxed);
         if let Some(c) = control {
             let _ = c.join();
         }
-        RunReport { elapsed, telemetry, slow: slow_counters }
+        RunReport { elapsed, telemetry, slow: slow_counters, stage_reports }
     }
 
     /// Runs worker 0 on the calling thread without pinning or threads
@@ -312,10 +327,11 @@ impl Runtime {
         let start = Instant::now();
         let stop = AtomicBool::new(false);
         let workers = std::mem::take(&mut self.workers);
+        let mut stage_reports = Vec::new();
         for w in workers {
-            drop(w.run(&stop));
+            stage_reports.extend(w.run(&stop).stage_reports());
         }
-        RunReport { elapsed: start.elapsed(), telemetry: self.telemetry, slow: self.slow_counters }
+        RunReport { elapsed: start.elapsed(), telemetry: self.telemetry, slow: self.slow_counters, stage_reports }
     }
 
     /// Takes the built workers out (benchmarks drive `poll_once` directly).

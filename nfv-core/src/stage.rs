@@ -30,6 +30,12 @@ pub struct StageCtx<'a> {
 pub trait Stage: Send {
     /// Processes the batch in place.
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>);
+
+    /// State worth showing when the run ends (a forwarding database, table
+    /// occupancy), printed under the stage's name; `None` for nothing.
+    fn report(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A validated stage configuration, able to build per-worker instances.
@@ -51,8 +57,24 @@ pub trait StageBuilder: Send + Sync {
         Vec::new()
     }
 
-    /// A fresh instance for worker `worker` (each worker owns its state).
-    fn build(&self, worker: usize) -> Box<dyn Stage>;
+    /// Next hops the stage sends to (remote VTEPs, backends): the slow path
+    /// resolves and keeps them in the neighbour table, like `[[neighbours]]`
+    /// entries without a MAC.
+    fn wanted_neighbours(&self) -> Vec<IpAddr> {
+        Vec::new()
+    }
+
+    /// A fresh instance for one worker (each worker owns its state).
+    fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage>;
+}
+
+/// What a stage instance learns when it is built on a worker.
+pub struct BuildCtx<'a> {
+    /// Worker index.
+    pub worker: usize,
+    /// MAC address of every port, indexed by [`PortId`] (the interface's
+    /// own for AF_XDP ports configured without one).
+    pub port_macs: &'a [[u8; 6]],
 }
 
 /// Facts about the configuration a stage may need while validating.

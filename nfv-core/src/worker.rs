@@ -129,6 +129,11 @@ impl Worker {
         v
     }
 
+    /// End-of-run reports of the chain's stages, labelled by worker.
+    pub fn stage_reports(&self) -> Vec<String> {
+        self.chain.reports().into_iter().map(|(name, r)| format!("worker {}, {name}:\n{r}", self.index)).collect()
+    }
+
     /// Counters of this worker's port instances.
     pub fn port_counters(&self) -> Vec<Arc<crate::telemetry::PortCounters>> {
         self.ports.iter().flatten().map(|p| p.info().counters.clone()).collect()

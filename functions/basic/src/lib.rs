@@ -10,7 +10,7 @@ pub mod ttl;
 use std::sync::Arc;
 
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::{BuildEnv, Stage, StageBuilder, StageFactory, StageRegistry};
+use nfv_core::{BuildCtx, BuildEnv, Stage, StageBuilder, StageFactory, StageRegistry};
 use serde::Deserialize;
 
 /// Registers every stage of this crate.
@@ -82,7 +82,7 @@ impl StageBuilder for NoParams {
     fn reads_headers(&self) -> bool {
         self.reads_headers
     }
-    fn build(&self, _worker: usize) -> Box<dyn Stage> {
+    fn build(&self, _ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
         (self.make)()
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::{Batch, BuildEnv, PortId, Stage, StageBuilder, StageCtx, StageFactory};
+use nfv_core::{Batch, BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageCtx, StageFactory};
 use serde::Deserialize;
 
 /// `pairs = [["a", "b"], ...]`.
@@ -79,7 +79,7 @@ impl StageBuilder for PatchBuilder {
         false
     }
 
-    fn build(&self, _worker: usize) -> Box<dyn Stage> {
+    fn build(&self, _ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
         Box::new(Patch { peer: self.peer.clone() })
     }
 }
