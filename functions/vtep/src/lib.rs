@@ -1,0 +1,4 @@
+//! VTEP (work in progress).
+
+pub mod fdb;
+pub mod wire;
