@@ -17,6 +17,7 @@ use nfv_core::{PortId, StageRegistry};
 pub fn registry() -> StageRegistry {
     let mut r = StageRegistry::new();
     nfv_basic::register(&mut r);
+    nfv_vtep::register(&mut r);
     r
 }
 

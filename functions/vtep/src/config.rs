@@ -1,0 +1,438 @@
+//! The `vtep` stage's TOML parameters, checked and resolved into the
+//! immutable [`Vtep`] description every worker's instance shares.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use nfv_core::config::{Diagnostic, Params, parse_mac};
+use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+use crate::fdb::Dest;
+use crate::stage::{VtepDrop, VtepStage};
+use crate::wire::{Tunnel, encode_option};
+
+/// IANA port for VXLAN (RFC 7348 section 5).
+pub const VXLAN_PORT: u16 = 4789;
+/// IANA port for Geneve (RFC 8926 section 3.3).
+pub const GENEVE_PORT: u16 = 6081;
+
+#[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum Protocol {
+    #[default]
+    Vxlan,
+    Geneve,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct VtepParams {
+    underlay: String,
+    local_ip: IpAddr,
+    #[serde(default)]
+    protocol: Protocol,
+    udp_port: Option<u16>,
+    #[serde(default = "src_port_range")]
+    src_port_range: [u16; 2],
+    #[serde(default = "mtu")]
+    mtu: u16,
+    gateway: Option<IpAddr>,
+    #[serde(default = "ttl")]
+    ttl: u8,
+    #[serde(default = "fdb_size")]
+    fdb_size: usize,
+    #[serde(default = "fdb_ageing")]
+    fdb_ageing: f64,
+    #[serde(default = "yes")]
+    learn: bool,
+    #[serde(default)]
+    allow_inner_vlan: bool,
+    #[serde(default)]
+    accept_zero_udp6_checksum: bool,
+    bridge_domains: Vec<BridgeDomainParams>,
+    #[serde(default)]
+    static_macs: Vec<StaticMacParams>,
+    #[serde(default)]
+    geneve_options: Vec<OptionParams>,
+    #[serde(default)]
+    known_geneve_options: Vec<KnownOptionParams>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BridgeDomainParams {
+    vni: u32,
+    ports: Vec<String>,
+    #[serde(default)]
+    flood: Vec<IpAddr>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaticMacParams {
+    vni: u32,
+    mac: String,
+    port: Option<String>,
+    remote: Option<IpAddr>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionParams {
+    class: u16,
+    #[serde(rename = "type")]
+    kind: u8,
+    #[serde(default)]
+    data: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KnownOptionParams {
+    class: u16,
+    #[serde(rename = "type")]
+    kind: u8,
+}
+
+fn src_port_range() -> [u16; 2] {
+    // RFC 7348 section 5: "the dynamic/private port range 49152-65535".
+    [49152, 65535]
+}
+fn mtu() -> u16 {
+    1500
+}
+fn ttl() -> u8 {
+    64
+}
+fn fdb_size() -> usize {
+    4096
+}
+fn fdb_ageing() -> f64 {
+    300.0
+}
+fn yes() -> bool {
+    true
+}
+
+/// A bridge domain: one VNI, its local ports, its flood list.
+#[derive(Debug)]
+pub struct BridgeDomain {
+    /// Virtual network identifier.
+    pub vni: u32,
+    /// Local ports of the domain.
+    pub ports: Vec<PortId>,
+    /// Remote VTEPs that get broadcast, unknown-unicast and multicast.
+    pub flood: Vec<IpAddr>,
+}
+
+/// A checked VTEP description, shared by every worker's instance.
+#[derive(Debug)]
+pub struct Vtep {
+    /// Tunnel protocol.
+    pub tunnel: Tunnel,
+    /// Port facing the underlay.
+    pub underlay: PortId,
+    /// Our underlay address (source of encapsulated packets).
+    pub local_ip: IpAddr,
+    /// UDP destination port we send to and listen on.
+    pub udp_port: u16,
+    /// Outer UDP source port range (from the inner flow hash).
+    pub src_ports: (u16, u16),
+    /// Largest outer IP packet the underlay carries.
+    pub mtu: u16,
+    /// Next hop for every remote VTEP, when they are not on-link.
+    pub gateway: Option<IpAddr>,
+    /// Outer TTL / hop limit.
+    pub ttl: u8,
+    /// Learned-entry bound per worker.
+    pub fdb_size: usize,
+    /// Seconds without traffic before a learned entry goes.
+    pub fdb_ageing: f64,
+    /// Learn from the data plane.
+    pub learn: bool,
+    /// Accept 802.1Q-tagged inner frames.
+    pub allow_inner_vlan: bool,
+    /// Accept a zero UDP checksum over IPv6 (RFC 6935 tunnels).
+    pub accept_zero_udp6_checksum: bool,
+    /// Bridge domains.
+    pub domains: Vec<BridgeDomain>,
+    /// Bridge domain of each local port, by PortId.
+    pub port_domain: Vec<Option<usize>>,
+    /// Bridge domain of each VNI.
+    pub vni_domain: FxHashMap<u32, usize>,
+    /// Static FDB entries.
+    pub static_macs: Vec<(u32, [u8; 6], Dest)>,
+    /// Geneve options we add, encoded.
+    pub geneve_options: Vec<u8>,
+    /// Critical Geneve options we understand (class, type).
+    pub known_options: Vec<(u16, u8)>,
+    /// Port names, for reports.
+    pub port_names: Vec<String>,
+}
+
+impl Vtep {
+    /// Bytes added in front of an inner frame: outer Ethernet, IP, UDP and
+    /// the tunnel header.
+    pub fn overhead(&self) -> usize {
+        14 + self.ip_header_len() + 8 + self.tunnel.header_len(self.geneve_options.len())
+    }
+
+    /// Outer IP header length.
+    pub fn ip_header_len(&self) -> usize {
+        if self.local_ip.is_ipv4() { 20 } else { 40 }
+    }
+
+    /// The next hop toward `remote`.
+    pub fn next_hop(&self, remote: IpAddr) -> IpAddr {
+        self.gateway.unwrap_or(remote)
+    }
+}
+
+/// Registers `vtep`.
+pub struct VtepFactory;
+
+impl StageFactory for VtepFactory {
+    fn kind(&self) -> &'static str {
+        "vtep"
+    }
+
+    fn summary(&self) -> &'static str {
+        "VXLAN (RFC 7348) / Geneve (RFC 8926) tunnel endpoint: bridge domains, learning FDB, head-end replication"
+    }
+
+    fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
+        let p: VtepParams = params.parse().map_err(|e| vec![e])?;
+        resolve(p, params, env).map(|v| Arc::new(VtepBuilder(Arc::new(v))) as Arc<dyn StageBuilder>)
+    }
+}
+
+fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Vtep, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut err = |key: &str, msg: String, label: &str, help: String| {
+        errors.push(params.error(key, msg, label).help(help));
+    };
+    let known_ports = env.ports.join(", ");
+    let underlay = env.port_id(&p.underlay);
+    if underlay.is_none() {
+        err(
+            "underlay",
+            format!("no port named `{}`", p.underlay),
+            "unknown port",
+            format!("known ports: {known_ports}"),
+        );
+    }
+    let v4 = p.local_ip.is_ipv4();
+    let family = |ip: &IpAddr| ip.is_ipv4() == v4;
+    let mut port_domain: Vec<Option<usize>> = vec![None; env.ports.len()];
+    let mut vni_domain = FxHashMap::default();
+    let mut domains = Vec::new();
+    for (i, bd) in p.bridge_domains.iter().enumerate() {
+        if bd.vni >= 1 << 24 {
+            err(
+                "bridge-domains",
+                format!("VNI {} does not fit in 24 bits", bd.vni),
+                "bad VNI",
+                "use 0..16777215".into(),
+            );
+        }
+        if vni_domain.insert(bd.vni, i).is_some() {
+            err("bridge-domains", format!("VNI {} appears twice", bd.vni), "duplicate VNI", "one entry per VNI".into());
+        }
+        let mut ports = Vec::new();
+        for name in &bd.ports {
+            match env.port_id(name) {
+                Some(pid) if Some(pid) == underlay => err(
+                    "bridge-domains",
+                    format!("port `{name}` is the underlay and cannot be in a bridge domain"),
+                    "underlay port",
+                    "list the host-facing ports in `ports`".into(),
+                ),
+                Some(pid) if port_domain[pid as usize].is_some() => err(
+                    "bridge-domains",
+                    format!("port `{name}` is in two bridge domains"),
+                    "port reused",
+                    "a local port belongs to one VNI".into(),
+                ),
+                Some(pid) => {
+                    port_domain[pid as usize] = Some(i);
+                    ports.push(pid);
+                }
+                None => err(
+                    "bridge-domains",
+                    format!("no port named `{name}`"),
+                    "unknown port",
+                    format!("known ports: {known_ports}"),
+                ),
+            }
+        }
+        for ip in bd.flood.iter().filter(|ip| !family(ip)) {
+            err(
+                "bridge-domains",
+                format!("flood VTEP {ip} is not of the local-ip's address family"),
+                "mixed families",
+                "an IPv4 VTEP floods to IPv4 VTEPs".into(),
+            );
+        }
+        domains.push(BridgeDomain { vni: bd.vni, ports, flood: bd.flood.clone() });
+    }
+    if p.bridge_domains.is_empty() {
+        err("bridge-domains", "no bridge domain".into(), "empty", "add { vni = 100, ports = [\"host0\"] }".into());
+    }
+    let mut static_macs = Vec::new();
+    for s in &p.static_macs {
+        let mac = match parse_mac(&s.mac) {
+            Ok(m) => m,
+            Err(e) => {
+                err("static-macs", e, "bad MAC", "write MACs as 02:00:00:00:00:01".into());
+                continue;
+            }
+        };
+        let dest = match (&s.port, s.remote) {
+            (Some(name), None) => match env.port_id(name) {
+                Some(pid) => Dest::Local(pid),
+                None => {
+                    err(
+                        "static-macs",
+                        format!("no port named `{name}`"),
+                        "unknown port",
+                        format!("known ports: {known_ports}"),
+                    );
+                    continue;
+                }
+            },
+            (None, Some(ip)) if family(&ip) => Dest::Remote(ip),
+            _ => {
+                err(
+                    "static-macs",
+                    format!("static MAC {} needs exactly one of `port` or `remote` (same family as local-ip)", s.mac),
+                    "no destination",
+                    "write { vni = 100, mac = \"...\", remote = \"192.0.2.2\" }".into(),
+                );
+                continue;
+            }
+        };
+        if !vni_domain.contains_key(&s.vni) {
+            err(
+                "static-macs",
+                format!("VNI {} has no bridge domain", s.vni),
+                "unknown VNI",
+                "add it to bridge-domains".into(),
+            );
+        }
+        static_macs.push((s.vni, mac, dest));
+    }
+    let [lo, hi] = p.src_port_range;
+    if lo > hi || lo == 0 {
+        err(
+            "src-port-range",
+            format!("[{lo}, {hi}] is not a port range"),
+            "bad range",
+            "default [49152, 65535]".into(),
+        );
+    }
+    if let Some(g) = p.gateway.filter(|g| !family(g)) {
+        err("gateway", format!("gateway {g} is not of the local-ip's family"), "mixed families", String::new());
+    }
+    if p.fdb_ageing.is_nan() || p.fdb_ageing <= 0.0 {
+        err("fdb-ageing", "fdb-ageing must be positive seconds".into(), "not positive", "default 300".into());
+    }
+    if p.mtu < 576 {
+        err(
+            "mtu",
+            format!("underlay MTU {} is below 576", p.mtu),
+            "too small",
+            "the underlay IP MTU, usually 1500".into(),
+        );
+    }
+    let tunnel = match p.protocol {
+        Protocol::Vxlan => Tunnel::Vxlan,
+        Protocol::Geneve => Tunnel::Geneve,
+    };
+    let mut geneve_options = Vec::new();
+    for o in &p.geneve_options {
+        match hex(&o.data) {
+            Some(d) if d.len() <= 124 => encode_option(&mut geneve_options, o.class, o.kind, &d),
+            _ => err(
+                "geneve-options",
+                format!("option data `{}` is not hex of at most 124 bytes", o.data),
+                "bad option data",
+                "write data = \"0a0b0c0d\"".into(),
+            ),
+        }
+    }
+    if geneve_options.len() > 252 {
+        err("geneve-options", "options exceed 252 bytes".into(), "too long", "RFC 8926: 6-bit length in words".into());
+    }
+    if tunnel == Tunnel::Vxlan && !geneve_options.is_empty() {
+        err("geneve-options", "VXLAN carries no options".into(), "not geneve", "set protocol = \"geneve\"".into());
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Vtep {
+        tunnel,
+        underlay: underlay.expect("checked"),
+        local_ip: p.local_ip,
+        udp_port: p.udp_port.unwrap_or(if tunnel == Tunnel::Vxlan { VXLAN_PORT } else { GENEVE_PORT }),
+        src_ports: (lo, hi),
+        mtu: p.mtu,
+        gateway: p.gateway,
+        ttl: p.ttl,
+        fdb_size: p.fdb_size,
+        fdb_ageing: p.fdb_ageing,
+        learn: p.learn,
+        allow_inner_vlan: p.allow_inner_vlan,
+        accept_zero_udp6_checksum: p.accept_zero_udp6_checksum,
+        domains,
+        port_domain,
+        vni_domain,
+        static_macs,
+        geneve_options,
+        known_options: p.known_geneve_options.iter().map(|k| (k.class, k.kind)).collect(),
+        port_names: env.ports.to_vec(),
+    })
+}
+
+fn hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+struct VtepBuilder(Arc<Vtep>);
+
+impl StageBuilder for VtepBuilder {
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        VtepDrop::NAMES
+    }
+
+    fn owned_addresses(&self) -> Vec<IpAddr> {
+        vec![self.0.local_ip]
+    }
+
+    fn wanted_neighbours(&self) -> Vec<IpAddr> {
+        let mut v: Vec<IpAddr> = match self.0.gateway {
+            Some(g) => vec![g],
+            None => self
+                .0
+                .domains
+                .iter()
+                .flat_map(|d| d.flood.iter().copied())
+                .chain(self.0.static_macs.iter().filter_map(|(_, _, d)| match d {
+                    Dest::Remote(ip) => Some(*ip),
+                    Dest::Local(_) => None,
+                }))
+                .collect(),
+        };
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
+        Box::new(VtepStage::new(self.0.clone(), ctx.port_macs[self.0.underlay as usize]))
+    }
+}

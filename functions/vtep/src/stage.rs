@@ -1,0 +1,416 @@
+//! The VTEP data path: decapsulation of tunnel packets from the underlay,
+//! switching and encapsulation of frames from local ports, head-end
+//! replication for flooding. One instance per worker, with its own FDB.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use nfv_core::checksum::{fold, sum};
+use nfv_core::frame::HEADROOM;
+use nfv_core::neighbour::NeighbourTable;
+use nfv_core::packet::{PacketMut, flags};
+use nfv_core::parse::{self, ethertype, proto};
+use nfv_core::{Batch, PktDesc, PortId, Stage, StageCtx, Verdict};
+use rustc_hash::FxHashMap;
+
+use crate::config::Vtep;
+use crate::fdb::{Dest, Fdb};
+use crate::wire::HeaderError;
+
+nfv_core::drop_reasons! {
+    /// Why the VTEP dropped a packet.
+    pub enum VtepDrop {
+        WrongDestination => "not-our-vtep-address",
+        UnknownVni => "unknown-vni",
+        NoVniFlag => "i-flag-missing",
+        Truncated => "truncated",
+        BadOptionLength => "bad-option-length",
+        UnknownCriticalOption => "unknown-critical-option",
+        BadVersion => "bad-geneve-version",
+        NotEthernet => "not-ethernet-payload",
+        InnerVlan => "inner-vlan-not-allowed",
+        OuterFragment => "outer-fragment",
+        BadUdpChecksum => "bad-udp-checksum",
+        ZeroUdp6Checksum => "zero-udp6-checksum",
+        SplitHorizon => "split-horizon",
+        SamePort => "same-port",
+        TooBig => "too-big-for-underlay",
+        NoAdjacency => "no-underlay-adjacency",
+        NoReplica => "replica-no-frame",
+        NoTarget => "no-flood-target",
+    }
+}
+
+impl From<HeaderError> for VtepDrop {
+    fn from(e: HeaderError) -> Self {
+        match e {
+            HeaderError::Truncated => VtepDrop::Truncated,
+            HeaderError::NoVniFlag => VtepDrop::NoVniFlag,
+            HeaderError::BadVersion => VtepDrop::BadVersion,
+            HeaderError::BadOptionLength => VtepDrop::BadOptionLength,
+            HeaderError::UnknownCriticalOption => VtepDrop::UnknownCriticalOption,
+            HeaderError::NotEthernet => VtepDrop::NotEthernet,
+        }
+    }
+}
+
+/// Where one copy of a packet goes.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Port(PortId),
+    Remote(IpAddr),
+}
+
+/// Counters shown in the end-of-run report.
+#[derive(Default)]
+struct Stats {
+    encapsulated: u64,
+    decapsulated: u64,
+    flooded: u64,
+    replicas: u64,
+}
+
+/// One worker's VTEP.
+pub struct VtepStage {
+    v: Arc<Vtep>,
+    underlay_mac: [u8; 6],
+    fdb: Fdb,
+    /// Outer source MAC of each remote VTEP we decapsulated from: the
+    /// adjacency for replies when the neighbour table has none yet.
+    remote_macs: FxHashMap<IpAddr, [u8; 6]>,
+    /// Copies made while flooding, applied after the pass over the batch.
+    replicas: Vec<(PktDesc, Target, u32)>,
+    targets: Vec<Target>,
+    ticks_per_sec: f64,
+    stats: Stats,
+    last_now: u64,
+}
+
+/// Most copies one batch may add (the batch reserves room for them).
+const MAX_REPLICAS: usize = nfv_core::batch::MAX_BATCH;
+
+impl VtepStage {
+    /// An instance sending from `underlay_mac`.
+    pub fn new(v: Arc<Vtep>, underlay_mac: [u8; 6]) -> Self {
+        let ticks_per_sec = nfv_core::cycles::ticks_per_ns() * 1e9;
+        let mut fdb = Fdb::new(v.fdb_size, (v.fdb_ageing * ticks_per_sec) as u64);
+        for (vni, mac, dest) in &v.static_macs {
+            fdb.add_static(*vni, *mac, *dest);
+        }
+        Self {
+            v,
+            underlay_mac,
+            fdb,
+            remote_macs: FxHashMap::default(),
+            replicas: Vec::with_capacity(MAX_REPLICAS),
+            targets: Vec::with_capacity(16),
+            ticks_per_sec,
+            stats: Stats::default(),
+            last_now: 0,
+        }
+    }
+
+    /// Decapsulates one packet from the underlay; returns its VNI's bridge
+    /// domain, or leaves the packet alone (`Ok(None)`) when it is not
+    /// tunnel traffic for our port.
+    #[inline]
+    fn decap(&mut self, p: &mut PacketMut<'_>, now: u64) -> Result<Option<usize>, VtepDrop> {
+        let m = *p.meta();
+        if m.flags & flags::L4_OK == 0 || m.l4_proto != proto::UDP {
+            return Ok(None);
+        }
+        let d = p.data();
+        let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
+        let udp = d.get(l4..l4 + 8).ok_or(VtepDrop::Truncated)?;
+        if u16::from_be_bytes([udp[2], udp[3]]) != self.v.udp_port {
+            return Ok(None);
+        }
+        let v4 = m.ethertype == ethertype::IPV4;
+        let (src, dst) = if v4 {
+            (IpAddr::from(<[u8; 4]>::try_from(&d[l3 + 12..l3 + 16]).unwrap()), &d[l3 + 16..l3 + 20])
+        } else {
+            (IpAddr::from(<[u8; 16]>::try_from(&d[l3 + 8..l3 + 24]).unwrap()), &d[l3 + 24..l3 + 40])
+        };
+        let ours = match self.v.local_ip {
+            IpAddr::V4(a) => v4 && dst == a.octets(),
+            IpAddr::V6(a) => !v4 && dst == a.octets(),
+        };
+        if !ours {
+            return Err(VtepDrop::WrongDestination);
+        }
+        if m.flags & flags::FRAGMENT != 0 {
+            return Err(VtepDrop::OuterFragment);
+        }
+        let udp_len = u16::from_be_bytes([udp[4], udp[5]]) as usize;
+        let end = l4 + udp_len;
+        if udp_len < 8 || end > d.len() {
+            return Err(VtepDrop::Truncated);
+        }
+        // RFC 768 / RFC 8200 section 8.1: a non-zero checksum is verified;
+        // zero means "none" on IPv4 and is refused on IPv6 unless the
+        // tunnel allows it (RFC 6935).
+        let csum = u16::from_be_bytes([udp[6], udp[7]]);
+        if csum == 0 {
+            if !v4 && !self.v.accept_zero_udp6_checksum {
+                return Err(VtepDrop::ZeroUdp6Checksum);
+            }
+        } else if fold(pseudo_sum(&d[l3..], v4, udp_len) + sum(&d[l4..end], 0)) != 0xffff {
+            return Err(VtepDrop::BadUdpChecksum);
+        }
+        let known = &self.v.known_options;
+        let h = self.v.tunnel.parse(&d[l4 + 8..end], |c, t| known.contains(&(c, t)))?;
+        let bd = *self.v.vni_domain.get(&h.vni).ok_or(VtepDrop::UnknownVni)?;
+        let inner = l4 + 8 + h.len;
+        if end - inner < 14 {
+            return Err(VtepDrop::Truncated);
+        }
+        if !self.v.allow_inner_vlan && matches!(u16::from_be_bytes([d[inner + 12], d[inner + 13]]), 0x8100 | 0x88a8) {
+            return Err(VtepDrop::InnerVlan);
+        }
+        let outer_src_mac: [u8; 6] = d[6..12].try_into().unwrap();
+        if self.v.gateway.is_none() && self.remote_macs.get(&src) != Some(&outer_src_mac) {
+            self.remote_macs.insert(src, outer_src_mac);
+        }
+        p.pull_front(inner).map_err(|_| VtepDrop::Truncated)?;
+        p.set_len(end - inner).map_err(|_| VtepDrop::Truncated)?;
+        let (d, meta) = p.data_and_meta_mut();
+        meta.flags &= !flags::HASH_OK;
+        parse::classify(d, meta).map_err(|_| VtepDrop::Truncated)?;
+        if self.v.learn {
+            let smac: [u8; 6] = d[6..12].try_into().unwrap();
+            if smac[0] & 1 == 0 {
+                self.fdb.learn(self.v.domains[bd].vni, &smac, Dest::Remote(src), now);
+            }
+        }
+        self.stats.decapsulated += 1;
+        Ok(Some(bd))
+    }
+
+    /// Where an inner frame in bridge domain `bd` goes, into `self.targets`.
+    /// `from_overlay`: it came out of a tunnel (split horizon applies).
+    #[inline]
+    fn targets_for(&mut self, p: &PacketMut<'_>, bd: usize, ingress: Option<PortId>, now: u64) -> Result<(), VtepDrop> {
+        self.targets.clear();
+        let dmac: [u8; 6] = p.data()[..6].try_into().unwrap();
+        let dom = &self.v.domains[bd];
+        let known = if dmac[0] & 1 == 0 { self.fdb.lookup(dom.vni, &dmac, now) } else { None };
+        match known {
+            Some(Dest::Local(q)) if Some(q) == ingress => return Err(VtepDrop::SamePort),
+            Some(Dest::Local(q)) => self.targets.push(Target::Port(q)),
+            Some(Dest::Remote(_)) if ingress.is_none() => return Err(VtepDrop::SplitHorizon),
+            Some(Dest::Remote(ip)) => self.targets.push(Target::Remote(ip)),
+            None => {
+                self.stats.flooded += 1;
+                self.targets.extend(dom.ports.iter().filter(|&&q| Some(q) != ingress).map(|&q| Target::Port(q)));
+                if ingress.is_some() {
+                    self.targets.extend(dom.flood.iter().map(|&ip| Target::Remote(ip)));
+                }
+            }
+        }
+        if self.targets.is_empty() { Err(VtepDrop::NoTarget) } else { Ok(()) }
+    }
+
+    /// Copies the packet for every target but the first (head-end
+    /// replication); the copies are finished after the pass.
+    #[inline]
+    fn replicate(&mut self, p: &PacketMut<'_>, vni: u32, ctx: &mut StageCtx<'_>) -> Result<(), VtepDrop> {
+        for &t in &self.targets[1..] {
+            if self.replicas.len() >= MAX_REPLICAS {
+                return Err(VtepDrop::NoReplica);
+            }
+            let Some(id) = ctx.pool.alloc() else { return Err(VtepDrop::NoReplica) };
+            let data = p.data();
+            ctx.pool.frame_mut(id)[HEADROOM..HEADROOM + data.len()].copy_from_slice(data);
+            let mut desc = PktDesc::new(id, data.len() as u16, p.meta().port);
+            desc.meta = *p.meta();
+            desc.verdict = Verdict::next();
+            self.replicas.push((desc, t, vni));
+            self.stats.replicas += 1;
+        }
+        Ok(())
+    }
+
+    /// Sends the packet to `t`: out of a local port, or encapsulated
+    /// toward a remote VTEP.
+    #[inline]
+    fn deliver(&mut self, p: &mut PacketMut<'_>, t: Target, vni: u32, nb: &NeighbourTable) {
+        match t {
+            Target::Port(q) => p.send_to(q),
+            Target::Remote(ip) => match self.encap(p, ip, vni, nb) {
+                Ok(()) => p.send_to(self.v.underlay),
+                Err(r) => p.drop_with(r),
+            },
+        }
+    }
+
+    /// Puts the outer Ethernet, IP, UDP and tunnel headers in front of the
+    /// inner frame (RFC 7348 section 5, RFC 8926 section 3).
+    #[inline]
+    fn encap(&mut self, p: &mut PacketMut<'_>, remote: IpAddr, vni: u32, nb: &NeighbourTable) -> Result<(), VtepDrop> {
+        let v = &*self.v;
+        let inner_len = p.len();
+        let iph = v.ip_header_len();
+        let tun = v.tunnel.header_len(v.geneve_options.len());
+        let ip_len = iph + 8 + tun + inner_len;
+        if ip_len > v.mtu as usize {
+            return Err(VtepDrop::TooBig);
+        }
+        let hop = v.next_hop(remote);
+        let dmac = nb.lookup(&hop).map(|n| n.mac).or_else(|| self.remote_macs.get(&hop).copied());
+        let dmac = dmac.ok_or(VtepDrop::NoAdjacency)?;
+        // RFC 7348 section 5: source port from a hash of the inner frame,
+        // so underlay ECMP spreads flows.
+        let hash = p.flow_hash();
+        let (lo, hi) = v.src_ports;
+        let sport = lo + (hash % (hi as u32 - lo as u32 + 1)) as u16;
+        let total = 14 + iph + 8 + tun;
+        let h = p.push_front(total).map_err(|_| VtepDrop::TooBig)?;
+        h[..6].copy_from_slice(&dmac);
+        h[6..12].copy_from_slice(&self.underlay_mac);
+        let udp_len = (8 + tun + inner_len) as u16;
+        match (v.local_ip, remote) {
+            (IpAddr::V4(s), IpAddr::V4(r)) => {
+                h[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+                let ip = &mut h[14..34];
+                let [l0, l1] = (ip_len as u16).to_be_bytes();
+                // DF set: encapsulated packets are never fragmented.
+                ip[..12].copy_from_slice(&[0x45, 0, l0, l1, 0, 0, 0x40, 0, v.ttl, proto::UDP, 0, 0]);
+                ip[12..16].copy_from_slice(&s.octets());
+                ip[16..20].copy_from_slice(&r.octets());
+                let c = !fold(sum(ip, 0));
+                ip[10..12].copy_from_slice(&c.to_be_bytes());
+                write_udp(&mut h[34..42], sport, v.udp_port, udp_len);
+                v.tunnel.emit(&mut h[42..42 + tun], vni, &v.geneve_options);
+                // RFC 7348 section 5: the UDP checksum SHOULD be 0 on IPv4.
+            }
+            (IpAddr::V6(s), IpAddr::V6(r)) => {
+                h[12..14].copy_from_slice(&ethertype::IPV6.to_be_bytes());
+                let ip = &mut h[14..54];
+                let [l0, l1] = udp_len.to_be_bytes();
+                ip[..8].copy_from_slice(&[0x60, 0, 0, 0, l0, l1, proto::UDP, v.ttl]);
+                ip[8..24].copy_from_slice(&s.octets());
+                ip[24..40].copy_from_slice(&r.octets());
+                write_udp(&mut h[54..62], sport, v.udp_port, udp_len);
+                v.tunnel.emit(&mut h[62..62 + tun], vni, &v.geneve_options);
+                // RFC 8200 section 8.1: computed over the pseudo-header and
+                // the whole datagram; a zero result is sent as 0xffff.
+                let d = p.data_mut();
+                let c = !fold(pseudo_sum(&d[14..], false, udp_len as usize) + sum(&d[54..], 0));
+                let c = if c == 0 { 0xffff } else { c };
+                d[60..62].copy_from_slice(&c.to_be_bytes());
+            }
+            _ => unreachable!("configuration keeps one address family"),
+        }
+        self.stats.encapsulated += 1;
+        Ok(())
+    }
+}
+
+#[inline(always)]
+fn write_udp(u: &mut [u8], sport: u16, dport: u16, len: u16) {
+    let [s0, s1] = sport.to_be_bytes();
+    let [d0, d1] = dport.to_be_bytes();
+    let [l0, l1] = len.to_be_bytes();
+    u.copy_from_slice(&[s0, s1, d0, d1, l0, l1, 0, 0]);
+}
+
+/// Sum of the UDP pseudo-header (RFC 768; RFC 8200 section 8.1) of the IP
+/// header at the start of `ip`.
+#[inline]
+fn pseudo_sum(ip: &[u8], v4: bool, udp_len: usize) -> u32 {
+    let addrs = if v4 { &ip[12..20] } else { &ip[8..40] };
+    sum(addrs, proto::UDP as u32 + udp_len as u32)
+}
+
+impl Stage for VtepStage {
+    fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        let Some(first) = batch.active().first() else { return };
+        let ingress = first.meta.port;
+        let now = ctx.now_ticks;
+        self.last_now = now;
+        let from_underlay = ingress == self.v.underlay;
+        let local_bd = self.v.port_domain.get(ingress as usize).copied().flatten();
+        if !from_underlay && local_bd.is_none() {
+            return;
+        }
+        let nb = ctx.neighbours;
+        for mut p in batch.iter_mut() {
+            let bd = if from_underlay {
+                match self.decap(&mut p, now) {
+                    Ok(Some(bd)) => bd,
+                    Ok(None) => continue,
+                    Err(r) => {
+                        p.drop_with(r);
+                        continue;
+                    }
+                }
+            } else {
+                let bd = local_bd.expect("checked above");
+                if p.len() < 14 {
+                    continue;
+                }
+                let smac: [u8; 6] = p.data()[6..12].try_into().unwrap();
+                if self.v.learn && smac[0] & 1 == 0 {
+                    self.fdb.learn(self.v.domains[bd].vni, &smac, Dest::Local(ingress), now);
+                }
+                bd
+            };
+            let vni = self.v.domains[bd].vni;
+            let port = (!from_underlay).then_some(ingress);
+            if let Err(r) = self.targets_for(&p, bd, port, now) {
+                p.drop_with(r);
+                continue;
+            }
+            if self.targets.len() > 1
+                && let Err(r) = self.replicate(&p, vni, ctx)
+            {
+                p.drop_with(r);
+                continue;
+            }
+            let t = self.targets[0];
+            self.deliver(&mut p, t, vni, nb);
+        }
+        if self.replicas.is_empty() {
+            return;
+        }
+        let start = batch.len();
+        let mut replicas = std::mem::take(&mut self.replicas);
+        for (d, _, _) in &replicas {
+            batch.push(*d);
+        }
+        for (mut p, &(_, t, vni)) in batch.iter_mut().skip(start).zip(replicas.iter()) {
+            self.deliver(&mut p, t, vni, nb);
+        }
+        replicas.clear();
+        self.replicas = replicas;
+    }
+
+    fn report(&self) -> Option<String> {
+        use std::fmt::Write;
+        let s = &self.stats;
+        let f = &self.fdb.stats;
+        let mut out = format!(
+            "  encapsulated {} decapsulated {} flooded {} replicas {}; fdb {} entries, learned {} moved {} aged {} refused-full {}\n",
+            s.encapsulated,
+            s.decapsulated,
+            s.flooded,
+            s.replicas,
+            self.fdb.len(),
+            f.learned,
+            f.moved,
+            f.aged,
+            f.full
+        );
+        for (vni, mac, dest, is_static, age) in self.fdb.dump(self.last_now) {
+            let mac = mac.map(|b| format!("{b:02x}")).join(":");
+            let dest = match dest {
+                Dest::Local(p) => format!("port {}", self.v.port_names.get(p as usize).map_or("?", |n| n.as_str())),
+                Dest::Remote(ip) => format!("vtep {ip}"),
+            };
+            let kind =
+                if is_static { "static".to_string() } else { format!("{:.1}s", age as f64 / self.ticks_per_sec) };
+            let _ = writeln!(out, "  fdb vni {vni} {mac} -> {dest} ({kind})");
+        }
+        Some(out)
+    }
+}

@@ -1,0 +1,260 @@
+//! The VTEP stage on frames built and checked by etherparse (an independent
+//! encoder/decoder): encapsulation, decapsulation, learning, flooding by
+//! head-end replication, split horizon and the named drops.
+
+use std::net::IpAddr;
+
+use etherparse::{Ipv4Header, Ipv6Header, PacketBuilder, SlicedPacket, TransportSlice, UdpHeader};
+use nfv_core::config::{self, Config};
+use nfv_core::frame::{Arena, FramePool, HEADROOM};
+use nfv_core::neighbour::Neighbours;
+use nfv_core::packet::VerdictKind;
+use nfv_core::{Batch, BuildCtx, PktDesc, Stage, StageCtx, StageRegistry};
+
+const HOST_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa1];
+const HOST_B: [u8; 6] = [2, 0, 0, 0, 0, 0xb2];
+const REMOTE_HOST: [u8; 6] = [2, 0, 0, 0, 0, 0xc3];
+const REMOTE_VTEP_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xee];
+const UNDERLAY_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x01];
+
+/// Ports: 0 = underlay, 1 = host0, 2 = host1.
+fn vtep(extra: &str, v6: bool) -> (Config, Box<dyn Stage>) {
+    let (local, remote, other) =
+        if v6 { ("2001:db8::1", "2001:db8::2", "2001:db8::3") } else { ("192.0.2.1", "192.0.2.2", "192.0.2.3") };
+    let src = format!(
+        "[[ports]]\nname = \"up\"\nkind = \"generator\"\n\n[[ports]]\nname = \"host0\"\nkind = \"sink\"\n\n\
+         [[ports]]\nname = \"host1\"\nkind = \"sink\"\n\n\
+         [[chains]]\nname = \"c\"\nstages = [{{ kind = \"vtep\", underlay = \"up\", local-ip = \"{local}\", \
+         bridge-domains = [{{ vni = 100, ports = [\"host0\", \"host1\"], flood = [\"{remote}\", \"{other}\"] }}] {extra} }}]\n\n\
+         [[workers]]\nrx = [\"up\"]\nchain = \"c\"\n"
+    );
+    let mut r = StageRegistry::new();
+    nfv_vtep::register(&mut r);
+    let cfg = config::load("t.toml", &src, &r).unwrap_or_else(|e| panic!("{e}"));
+    let macs = [UNDERLAY_MAC, [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
+    let stage = cfg.chains[0].stages[0].builder.build(&BuildCtx { worker: 0, port_macs: &macs });
+    (cfg, stage)
+}
+
+fn remote_ip(v6: bool) -> IpAddr {
+    if v6 { "2001:db8::2".parse().unwrap() } else { "192.0.2.2".parse().unwrap() }
+}
+
+/// Runs frames received on `port` through the stage; returns (bytes, verdict).
+fn run(stage: &mut dyn Stage, port: u16, frames: &[Vec<u8>], v6: bool) -> Vec<(Vec<u8>, VerdictKind)> {
+    let mut pool = FramePool::new(Arena::heap(256));
+    let mut batch = Batch::new(pool.arena().clone(), 64);
+    for f in frames {
+        let id = pool.alloc().unwrap();
+        pool.frame_mut(id)[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
+        let mut d = PktDesc::new(id, f.len() as u16, port);
+        nfv_core::parse::classify(f, &mut d.meta).unwrap();
+        batch.push(d);
+    }
+    let nb = Neighbours::new([(remote_ip(v6), REMOTE_VTEP_MAC, 0)]).snapshot();
+    let mut ctx = StageCtx { pool: &mut pool, neighbours: &nb, now_ticks: 1_000 };
+    stage.process(&mut batch, &mut ctx);
+    let mut scratch = [0u64; 32];
+    batch.settle(&mut scratch);
+    let mut out = Vec::new();
+    batch.drain(|d| out.push((d.frame, d.data_range(), d.verdict.kind())));
+    out.into_iter().map(|(id, r, v)| (pool.frame(id)[r].to_vec(), v)).collect()
+}
+
+fn inner(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(src, dst)
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .udp(1234, 80)
+        .write(&mut f, b"hello")
+        .unwrap();
+    f
+}
+
+/// A tunnel packet from the remote VTEP to us, built by etherparse.
+fn tunnelled(vni: u32, inner: &[u8], v6: bool, geneve: Option<&[u8]>) -> Vec<u8> {
+    let mut payload = match geneve {
+        None => vec![0x08, 0, 0, 0, (vni >> 16) as u8, (vni >> 8) as u8, vni as u8, 0],
+        Some(opts) => {
+            let mut h = vec![(opts.len() / 4) as u8, 0, 0x65, 0x58, (vni >> 16) as u8, (vni >> 8) as u8, vni as u8, 0];
+            h.extend_from_slice(opts);
+            h
+        }
+    };
+    payload.extend_from_slice(inner);
+    let port = if geneve.is_some() { 6081 } else { 4789 };
+    let b = PacketBuilder::ethernet2(REMOTE_VTEP_MAC, UNDERLAY_MAC);
+    let mut f = Vec::new();
+    if v6 {
+        let s: std::net::Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let d: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
+        b.ipv6(s.octets(), d.octets(), 64).udp(50000, port).write(&mut f, &payload).unwrap();
+    } else {
+        b.ipv4([192, 0, 2, 2], [192, 0, 2, 1], 64).udp(50000, port).write(&mut f, &payload).unwrap();
+    }
+    f
+}
+
+#[test]
+fn unknown_destination_floods_to_local_ports_and_remote_vteps() {
+    let (_cfg, mut s) = vtep("", false);
+    let frame = inner(HOST_B, HOST_A);
+    let out = run(s.as_mut(), 1, std::slice::from_ref(&frame), false);
+    // host1, plus two remote VTEPs: three copies, the original among them.
+    assert_eq!(out.len(), 3, "{out:?}");
+    let local: Vec<_> = out.iter().filter(|o| o.1 == VerdictKind::Out(2)).collect();
+    assert_eq!(local.len(), 1);
+    assert_eq!(local[0].0, frame, "the local copy is the frame unchanged");
+    let tunnelled: Vec<_> = out.iter().filter(|o| o.1 == VerdictKind::Out(0)).map(|o| &o.0).collect();
+    // The second remote VTEP (192.0.2.3) has no adjacency: that copy drops.
+    assert_eq!(tunnelled.len(), 1, "{out:?}");
+    let f = tunnelled[0];
+    let p = SlicedPacket::from_ethernet(f).unwrap();
+    let eth = p.link.as_ref().unwrap().to_header().unwrap();
+    let eth = match eth {
+        etherparse::LinkHeader::Ethernet2(e) => e,
+        _ => panic!(),
+    };
+    assert_eq!(eth.destination, REMOTE_VTEP_MAC);
+    assert_eq!(eth.source, UNDERLAY_MAC);
+    let ip = match p.net.unwrap() {
+        etherparse::NetSlice::Ipv4(ip) => ip.header().to_header(),
+        _ => panic!("IPv4 outer"),
+    };
+    assert_eq!(ip.destination, [192, 0, 2, 2]);
+    assert_eq!(ip.source, [192, 0, 2, 1]);
+    assert!(ip.dont_fragment, "DF set");
+    assert_eq!(ip.header_checksum, ip.calc_header_checksum(), "outer IPv4 checksum");
+    let TransportSlice::Udp(udp) = p.transport.unwrap() else { panic!("UDP") };
+    assert_eq!(udp.destination_port(), 4789);
+    assert!(udp.source_port() >= 49152, "RFC 7348 source port range");
+    assert_eq!(udp.checksum(), 0, "IPv4: UDP checksum 0");
+    let vx = udp.payload();
+    assert_eq!(&vx[..8], &[0x08, 0, 0, 0, 0, 0, 100, 0]);
+    assert_eq!(&vx[8..], &frame[..], "inner frame intact");
+}
+
+#[test]
+fn decapsulates_learns_and_then_encapsulates_to_the_learned_vtep() {
+    let (_cfg, mut s) = vtep("", false);
+    // The remote host answers from behind the remote VTEP.
+    let from_remote = inner(HOST_A, REMOTE_HOST);
+    let t = tunnelled(100, &from_remote, false, None);
+    // HOST_A unknown yet: flooded to both local ports, never back out.
+    let out = run(s.as_mut(), 0, std::slice::from_ref(&t), false);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|o| o.0 == from_remote && matches!(o.1, VerdictKind::Out(1) | VerdictKind::Out(2))));
+    // HOST_A speaks from host0: now both are learned.
+    let to_remote = inner(REMOTE_HOST, HOST_A);
+    let out = run(s.as_mut(), 1, std::slice::from_ref(&to_remote), false);
+    assert_eq!(out.len(), 1, "known remote MAC: one unicast tunnel packet, no flood");
+    assert_eq!(out[0].1, VerdictKind::Out(0));
+    assert!(out[0].0.ends_with(&to_remote));
+    // And traffic for HOST_A out of the tunnel now goes to host0 only.
+    let out = run(s.as_mut(), 0, &[t], false);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1, VerdictKind::Out(1));
+    let report = s.report().unwrap();
+    assert!(report.contains("fdb vni 100 02:00:00:00:00:c3 -> vtep 192.0.2.2"), "{report}");
+    assert!(report.contains("fdb vni 100 02:00:00:00:00:a1 -> port host0"), "{report}");
+}
+
+#[test]
+fn named_drops_for_bad_tunnel_packets() {
+    let (cfg, mut s) = vtep("", false);
+    let reasons = cfg.chains[0].stages[0].builder.drop_reasons();
+    let reason = |v: &VerdictKind| match v {
+        VerdictKind::Drop(r) => reasons[r.0 as usize],
+        other => panic!("not dropped: {other:?}"),
+    };
+    let good = tunnelled(100, &inner(HOST_A, REMOTE_HOST), false, None);
+    let unknown_vni = tunnelled(200, &inner(HOST_A, REMOTE_HOST), false, None);
+    let mut no_i = good.clone();
+    no_i[42] = 0;
+    no_i[40..42].copy_from_slice(&[0, 0]); // IPv4: zero UDP checksum means none
+    let mut bad_csum = good.clone();
+    bad_csum[40..42].copy_from_slice(&[0x12, 0x34]);
+    let mut wrong_dst = good.clone();
+    wrong_dst[33] = 9; // 192.0.2.9
+    let fix = |f: &mut Vec<u8>| {
+        let (h, _) = Ipv4Header::from_slice(&f[14..]).unwrap();
+        let c = h.calc_header_checksum();
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+    };
+    fix(&mut wrong_dst);
+    let out = run(s.as_mut(), 0, &[unknown_vni, no_i, bad_csum, wrong_dst], false);
+    let got: Vec<&str> = out.iter().map(|o| reason(&o.1)).collect();
+    assert_eq!(got, ["unknown-vni", "i-flag-missing", "bad-udp-checksum", "not-our-vtep-address"]);
+    // Not tunnel traffic at all: left for the rest of the chain.
+    let plain = inner(HOST_A, REMOTE_HOST);
+    let out = run(s.as_mut(), 0, &[plain], false);
+    assert_eq!(out[0].1, VerdictKind::Next);
+}
+
+#[test]
+fn ipv6_underlay_computes_and_verifies_the_udp_checksum() {
+    let (_cfg, mut s) = vtep("", true);
+    let frame = inner(REMOTE_HOST, HOST_A);
+    let out = run(s.as_mut(), 1, std::slice::from_ref(&frame), true);
+    let f = &out.iter().find(|o| o.1 == VerdictKind::Out(0)).expect("tunnelled copy").0;
+    let (ip, rest) = Ipv6Header::from_slice(&f[14..]).unwrap();
+    let (udp, payload) = UdpHeader::from_slice(rest).unwrap();
+    assert_eq!(udp.destination_port, 4789);
+    assert_ne!(udp.checksum, 0);
+    assert_eq!(udp.checksum, udp.calc_checksum_ipv6(&ip, payload).unwrap(), "UDP checksum per etherparse");
+    assert_eq!(&payload[8..], &frame[..]);
+    // etherparse computes the checksum of what it builds: we accept it.
+    let t = tunnelled(100, &inner(HOST_A, REMOTE_HOST), true, None);
+    let out = run(s.as_mut(), 0, std::slice::from_ref(&t), true);
+    assert!(out.iter().all(|o| matches!(o.1, VerdictKind::Out(1) | VerdictKind::Out(2))), "{out:?}");
+    let mut zero = t;
+    let at = 14 + 40 + 6;
+    zero[at..at + 2].copy_from_slice(&[0, 0]);
+    let out = run(s.as_mut(), 0, &[zero], true);
+    assert!(matches!(out[0].1, VerdictKind::Drop(_)), "zero UDP checksum over IPv6 refused by default");
+}
+
+#[test]
+fn geneve_options_out_and_critical_unknown_options_dropped() {
+    let extra = ", protocol = \"geneve\", geneve-options = [{ class = 0x0102, type = 1, data = \"0a0b0c0d\" }], \
+                 known-geneve-options = [{ class = 0x0102, type = 0x81 }]";
+    let (_cfg, mut s) = vtep(extra, false);
+    let frame = inner(REMOTE_HOST, HOST_A);
+    let out = run(s.as_mut(), 1, std::slice::from_ref(&frame), false);
+    let f = &out.iter().find(|o| o.1 == VerdictKind::Out(0)).unwrap().0;
+    let g = &f[42..];
+    assert_eq!(u16::from_be_bytes([f[36], f[37]]), 6081);
+    assert_eq!(&g[..8], &[2, 0, 0x65, 0x58, 0, 0, 100, 0], "2 words of options, TEB, VNI 100");
+    assert_eq!(&g[8..16], &[0x01, 0x02, 0x01, 0x01, 0x0a, 0x0b, 0x0c, 0x0d]);
+    assert_eq!(&g[16..], &frame[..]);
+    let back = inner(HOST_A, REMOTE_HOST);
+    let known_critical = [0x01, 0x02, 0x81, 0x00];
+    let unknown_critical = [0x01, 0x03, 0x81, 0x00];
+    let out = run(s.as_mut(), 0, &[tunnelled(100, &back, false, Some(&known_critical))], false);
+    assert!(out.iter().all(|o| matches!(o.1, VerdictKind::Out(_))), "{out:?}");
+    let out = run(s.as_mut(), 0, &[tunnelled(100, &back, false, Some(&unknown_critical))], false);
+    assert_eq!(out.len(), 1);
+    assert!(matches!(out[0].1, VerdictKind::Drop(_)));
+}
+
+#[test]
+fn too_big_for_the_underlay_is_dropped_not_fragmented() {
+    let (cfg, mut s) = vtep(", mtu = 600", false);
+    let mut big = Vec::new();
+    PacketBuilder::ethernet2(HOST_A, REMOTE_HOST)
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .udp(1, 2)
+        .write(&mut big, &[0u8; 560])
+        .unwrap();
+    // Learn REMOTE_HOST behind the remote VTEP so the frame is unicast.
+    run(s.as_mut(), 0, &[tunnelled(100, &inner(HOST_A, REMOTE_HOST), false, None)], false);
+    let mut to = big.clone();
+    to[..6].copy_from_slice(&REMOTE_HOST);
+    to[6..12].copy_from_slice(&HOST_A);
+    let out = run(s.as_mut(), 1, &[to], false);
+    let reasons = cfg.chains[0].stages[0].builder.drop_reasons();
+    match out[0].1 {
+        VerdictKind::Drop(r) => assert_eq!(reasons[r.0 as usize], "too-big-for-underlay"),
+        other => panic!("{other:?}"),
+    }
+}
