@@ -18,6 +18,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "the AF_XDP test bed creates namespaces and veth pairs with ip"),
     ("nftables", "the forwarding benchmark drops at the sink's ingress hook"),
     ("iputils-ping", "live tests ping through the device under test"),
+    ("netcat-openbsd", "live tests move TCP data through the device under test with nc"),
     ("ethtool", "the test bed turns off checksum offload on veths feeding the device under test"),
     ("dpdk-dev", "dpdk-testpmd (AF_XDP forwarding baseline) and dpdk-test-acl (ACL baseline)"),
     ("librte-net-af-xdp23", "DPDK's AF_XDP poll-mode driver for dpdk-testpmd --vdev net_af_xdp"),

@@ -1,0 +1,105 @@
+//! Live VTEP interop: nfv's VXLAN endpoint on AF_XDP against the Linux
+//! kernel's vxlan device as the remote VTEP (tests/testbed.sh `line`):
+//!
+//!   gen [g0 10.10.0.1] -- [d0] nfv VTEP 192.168.0.1 [d1] -- [s0 192.168.0.2]
+//!   sink: vx100 (VNI 100, 10.10.0.2) over s0
+//!
+//! ARP floods through the tunnel, ping and TCP (nc) work both ways, and
+//! both sides' forwarding databases show what they learned.
+#![cfg(feature = "af-xdp")]
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::testbed::{TestBed, privileged};
+
+const CONFIG: &str = include_str!("../../configs/vtep-vxlan.toml");
+
+fn kernel_vtep(bed: &TestBed) {
+    bed.exec("gen", &["ip", "link", "set", "g0", "mtu", "1450"]);
+    bed.exec("gen", &["ip", "addr", "add", "10.10.0.1/24", "dev", "g0"]);
+    bed.exec("sink", &["ip", "addr", "add", "192.168.0.2/24", "dev", "s0"]);
+    bed.exec(
+        "sink",
+        &[
+            "ip",
+            "link",
+            "add",
+            "vx100",
+            "type",
+            "vxlan",
+            "id",
+            "100",
+            "local",
+            "192.168.0.2",
+            "dstport",
+            "4789",
+            "dev",
+            "s0",
+        ],
+    );
+    // Head-end replication on the kernel side too: BUM traffic to our VTEP.
+    bed.exec("sink", &["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx100", "dst", "192.168.0.1"]);
+    bed.exec("sink", &["ip", "addr", "add", "10.10.0.2/24", "dev", "vx100"]);
+    bed.exec("sink", &["sysctl", "-qw", "net.ipv6.conf.vx100.disable_ipv6=1"]);
+    bed.exec("sink", &["ethtool", "-K", "vx100", "tx", "off"]);
+    bed.exec("sink", &["ip", "link", "set", "vx100", "up"]);
+}
+
+/// Sends `data` with nc from `client` to a listener in `server` at
+/// `addr`:`port`; returns what the listener received.
+fn nc_transfer(bed: &TestBed, server: &str, client: &str, addr: &str, port: &str, data: &[u8]) -> Vec<u8> {
+    // Into a file, not a pipe: a pipe nobody reads until the end fills up
+    // and stalls the listener, and TCP with it.
+    let path = std::env::temp_dir().join(format!("{}-{port}.bin", bed.prefix));
+    let listener = Command::new("ip")
+        .args(["netns", "exec", &bed.ns(server), "timeout", "20", "nc", "-l", addr, port])
+        .stdout(std::fs::File::create(&path).unwrap())
+        .spawn()
+        .expect("nc -l");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut sender = Command::new("ip")
+        .args(["netns", "exec", &bed.ns(client), "timeout", "20", "nc", "-N", addr, port])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("nc");
+    use std::io::Write;
+    sender.stdin.take().unwrap().write_all(data).unwrap();
+    assert!(sender.wait().unwrap().success(), "nc client in {client} failed");
+    let _ = listener.wait_with_output();
+    let got = std::fs::read(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    got
+}
+
+#[test]
+fn vxlan_interoperates_with_the_kernel_vtep() {
+    if !privileged("vxlan_interoperates_with_the_kernel_vtep") {
+        return;
+    }
+    let bed = TestBed::up("line", 1);
+    kernel_vtep(&bed);
+    let dut = bed.start_nfv(CONFIG, 2);
+    // ARP is flooded through the tunnel; echo comes back through it.
+    bed.exec("gen", &["ping", "-c", "3", "-i", "0.3", "-w", "10", "10.10.0.2"]);
+    bed.exec("sink", &["ping", "-c", "2", "-i", "0.3", "-w", "10", "10.10.0.1"]);
+    // TCP both ways, 256 KiB each, byte for byte.
+    let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let there = nc_transfer(&bed, "sink", "gen", "10.10.0.2", "5000", &data);
+    let back = nc_transfer(&bed, "gen", "sink", "10.10.0.1", "5001", &data);
+    // The kernel learned our host behind our VTEP...
+    let g0 = bed.mac("gen", "g0").map(|b| format!("{b:02x}")).join(":");
+    let kernel_fdb = bed.exec("sink", &["bridge", "fdb", "show", "dev", "vx100"]);
+    let report = dut.stop();
+    assert!(kernel_fdb.contains(&format!("{g0} dst 192.168.0.1")), "{kernel_fdb}");
+    assert!(there == data, "gen -> sink over TCP: {} of {} bytes\n{}", there.len(), data.len(), report.text);
+    assert!(back == data, "sink -> gen over TCP: {} of {} bytes\n{}", back.len(), data.len(), report.text);
+    // ...and we learned the kernel's vx100 behind its VTEP, and g0 on d0.
+    let vx = bed.mac("sink", "vx100").map(|b| format!("{b:02x}")).join(":");
+    assert!(report.text.contains(&format!("fdb vni 100 {vx} -> vtep 192.168.0.2")), "{}", report.text);
+    assert!(report.text.contains(&format!("fdb vni 100 {g0} -> port d0")), "{}", report.text);
+    let (d0, d1) = (report.port("d0"), report.port("d1"));
+    assert_eq!(d0.drops + d1.drops, 0, "{}", report.text);
+    assert!(report.text.contains("flooded"), "{}", report.text);
+}
