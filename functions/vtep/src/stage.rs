@@ -115,71 +115,34 @@ impl VtepStage {
     /// tunnel traffic for our port.
     #[inline]
     fn decap(&mut self, p: &mut PacketMut<'_>, now: u64) -> Result<Option<usize>, VtepDrop> {
-        let m = *p.meta();
-        if m.flags & flags::L4_OK == 0 || m.l4_proto != proto::UDP {
+        let v = &*self.v;
+        let known = &v.known_options;
+        let accept0 = v.accept_zero_udp6_checksum;
+        let Some(t) =
+            parse_tunnel_packet(p.data(), p.meta(), v.tunnel, v.udp_port, Some(v.local_ip), accept0, |c, k| {
+                known.contains(&(c, k))
+            })?
+        else {
             return Ok(None);
-        }
+        };
+        let bd = *v.vni_domain.get(&t.vni).ok_or(VtepDrop::UnknownVni)?;
         let d = p.data();
-        let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
-        let udp = d.get(l4..l4 + 8).ok_or(VtepDrop::Truncated)?;
-        if u16::from_be_bytes([udp[2], udp[3]]) != self.v.udp_port {
-            return Ok(None);
-        }
-        let v4 = m.ethertype == ethertype::IPV4;
-        let (src, dst) = if v4 {
-            (IpAddr::from(<[u8; 4]>::try_from(&d[l3 + 12..l3 + 16]).unwrap()), &d[l3 + 16..l3 + 20])
-        } else {
-            (IpAddr::from(<[u8; 16]>::try_from(&d[l3 + 8..l3 + 24]).unwrap()), &d[l3 + 24..l3 + 40])
-        };
-        let ours = match self.v.local_ip {
-            IpAddr::V4(a) => v4 && dst == a.octets(),
-            IpAddr::V6(a) => !v4 && dst == a.octets(),
-        };
-        if !ours {
-            return Err(VtepDrop::WrongDestination);
-        }
-        if m.flags & flags::FRAGMENT != 0 {
-            return Err(VtepDrop::OuterFragment);
-        }
-        let udp_len = u16::from_be_bytes([udp[4], udp[5]]) as usize;
-        let end = l4 + udp_len;
-        if udp_len < 8 || end > d.len() {
-            return Err(VtepDrop::Truncated);
-        }
-        // RFC 768 / RFC 8200 section 8.1: a non-zero checksum is verified;
-        // zero means "none" on IPv4 and is refused on IPv6 unless the
-        // tunnel allows it (RFC 6935).
-        let csum = u16::from_be_bytes([udp[6], udp[7]]);
-        if csum == 0 {
-            if !v4 && !self.v.accept_zero_udp6_checksum {
-                return Err(VtepDrop::ZeroUdp6Checksum);
-            }
-        } else if fold(pseudo_sum(&d[l3..], v4, udp_len) + sum(&d[l4..end], 0)) != 0xffff {
-            return Err(VtepDrop::BadUdpChecksum);
-        }
-        let known = &self.v.known_options;
-        let h = self.v.tunnel.parse(&d[l4 + 8..end], |c, t| known.contains(&(c, t)))?;
-        let bd = *self.v.vni_domain.get(&h.vni).ok_or(VtepDrop::UnknownVni)?;
-        let inner = l4 + 8 + h.len;
-        if end - inner < 14 {
-            return Err(VtepDrop::Truncated);
-        }
-        if !self.v.allow_inner_vlan && matches!(u16::from_be_bytes([d[inner + 12], d[inner + 13]]), 0x8100 | 0x88a8) {
+        if !v.allow_inner_vlan && matches!(u16::from_be_bytes([d[t.inner.start + 12], d[t.inner.start + 13]]), 0x8100 | 0x88a8) {
             return Err(VtepDrop::InnerVlan);
         }
         let outer_src_mac: [u8; 6] = d[6..12].try_into().unwrap();
-        if self.v.gateway.is_none() && self.remote_macs.get(&src) != Some(&outer_src_mac) {
-            self.remote_macs.insert(src, outer_src_mac);
+        if v.gateway.is_none() && self.remote_macs.get(&t.src) != Some(&outer_src_mac) {
+            self.remote_macs.insert(t.src, outer_src_mac);
         }
-        p.pull_front(inner).map_err(|_| VtepDrop::Truncated)?;
-        p.set_len(end - inner).map_err(|_| VtepDrop::Truncated)?;
+        p.pull_front(t.inner.start).map_err(|_| VtepDrop::Truncated)?;
+        p.set_len(t.inner.len()).map_err(|_| VtepDrop::Truncated)?;
         let (d, meta) = p.data_and_meta_mut();
         meta.flags &= !flags::HASH_OK;
         parse::classify(d, meta).map_err(|_| VtepDrop::Truncated)?;
         if self.v.learn {
             let smac: [u8; 6] = d[6..12].try_into().unwrap();
             if smac[0] & 1 == 0 {
-                self.fdb.learn(self.v.domains[bd].vni, &smac, Dest::Remote(src), now);
+                self.fdb.learn(self.v.domains[bd].vni, &smac, Dest::Remote(t.src), now);
             }
         }
         self.stats.decapsulated += 1;
@@ -304,6 +267,83 @@ impl VtepStage {
         self.stats.encapsulated += 1;
         Ok(())
     }
+}
+
+/// A tunnel packet, validated up to the inner frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TunnelPacket {
+    /// Outer source address (the remote VTEP).
+    pub src: IpAddr,
+    /// Outer destination address.
+    pub dst: IpAddr,
+    /// Virtual network identifier.
+    pub vni: u32,
+    /// Where the inner Ethernet frame lies in the packet.
+    pub inner: std::ops::Range<usize>,
+}
+
+/// Checks an outer Ethernet/IP/UDP packet to `udp_port` (parsed into
+/// `m` by the input stage) and its tunnel header, and finds the inner
+/// frame. `Ok(None)`: not UDP to that port, not tunnel traffic. With
+/// `local`, a packet to another address is refused before any checksum
+/// work; whether the VNI is known is the caller's business.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn parse_tunnel_packet(
+    d: &[u8],
+    m: &nfv_core::Meta,
+    tunnel: crate::wire::Tunnel,
+    udp_port: u16,
+    local: Option<IpAddr>,
+    accept_zero_udp6_checksum: bool,
+    known: impl Fn(u16, u8) -> bool,
+) -> Result<Option<TunnelPacket>, VtepDrop> {
+    if m.flags & flags::L4_OK == 0 || m.l4_proto != proto::UDP {
+        return Ok(None);
+    }
+    let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
+    let udp = d.get(l4..l4 + 8).ok_or(VtepDrop::Truncated)?;
+    if u16::from_be_bytes([udp[2], udp[3]]) != udp_port {
+        return Ok(None);
+    }
+    let v4 = m.ethertype == ethertype::IPV4;
+    let (src, dst) = if v4 {
+        let a: [u8; 4] = d[l3 + 12..l3 + 16].try_into().unwrap();
+        let b: [u8; 4] = d[l3 + 16..l3 + 20].try_into().unwrap();
+        (IpAddr::from(a), IpAddr::from(b))
+    } else {
+        let a: [u8; 16] = d[l3 + 8..l3 + 24].try_into().unwrap();
+        let b: [u8; 16] = d[l3 + 24..l3 + 40].try_into().unwrap();
+        (IpAddr::from(a), IpAddr::from(b))
+    };
+    if local.is_some_and(|l| l != dst) {
+        return Err(VtepDrop::WrongDestination);
+    }
+    if m.flags & flags::FRAGMENT != 0 {
+        return Err(VtepDrop::OuterFragment);
+    }
+    let udp_len = u16::from_be_bytes([udp[4], udp[5]]) as usize;
+    let end = l4 + udp_len;
+    if udp_len < 8 || end > d.len() {
+        return Err(VtepDrop::Truncated);
+    }
+    // RFC 768 / RFC 8200 section 8.1: a non-zero checksum is verified;
+    // zero means "none" on IPv4 and is refused on IPv6 unless the tunnel
+    // allows it (RFC 6935).
+    let csum = u16::from_be_bytes([udp[6], udp[7]]);
+    if csum == 0 {
+        if !v4 && !accept_zero_udp6_checksum {
+            return Err(VtepDrop::ZeroUdp6Checksum);
+        }
+    } else if fold(pseudo_sum(&d[l3..], v4, udp_len) + sum(&d[l4..end], 0)) != 0xffff {
+        return Err(VtepDrop::BadUdpChecksum);
+    }
+    let h = tunnel.parse(&d[l4 + 8..end], known)?;
+    let inner = l4 + 8 + h.len;
+    if end - inner < 14 {
+        return Err(VtepDrop::Truncated);
+    }
+    Ok(Some(TunnelPacket { src, dst, vni: h.vni, inner: inner..end }))
 }
 
 #[inline(always)]
