@@ -23,6 +23,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("dpdk-dev", "dpdk-testpmd (AF_XDP forwarding baseline) and dpdk-test-acl (ACL baseline)"),
     ("librte-net-af-xdp23", "DPDK's AF_XDP poll-mode driver for dpdk-testpmd --vdev net_af_xdp"),
     ("netsniff-ng", "trafgen is the packet generator of the forwarding benchmark"),
+    ("python3-scapy", "VXLAN/Geneve tests compare with scapy's decoding (and build Geneve peers with it)"),
+    ("tshark", "protocol tests check our packets against Wireshark's dissectors"),
     ("valgrind", "callgrind counts instructions per packet (benches/loop-cost.sh)"),
 ];
 

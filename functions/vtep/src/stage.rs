@@ -127,7 +127,9 @@ impl VtepStage {
         };
         let bd = *v.vni_domain.get(&t.vni).ok_or(VtepDrop::UnknownVni)?;
         let d = p.data();
-        if !v.allow_inner_vlan && matches!(u16::from_be_bytes([d[t.inner.start + 12], d[t.inner.start + 13]]), 0x8100 | 0x88a8) {
+        if !v.allow_inner_vlan
+            && matches!(u16::from_be_bytes([d[t.inner.start + 12], d[t.inner.start + 13]]), 0x8100 | 0x88a8)
+        {
             return Err(VtepDrop::InnerVlan);
         }
         let outer_src_mac: [u8; 6] = d[6..12].try_into().unwrap();
