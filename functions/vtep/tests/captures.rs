@@ -16,7 +16,9 @@ fn corpus() -> PathBuf {
 }
 
 /// scapy's view: (file, index) -> (vni, inner frame).
-fn scapy(files: &[PathBuf]) -> Option<HashMap<(String, usize), (u32, Vec<u8>)>> {
+type Decoded = HashMap<(String, usize), (u32, Vec<u8>)>;
+
+fn scapy(files: &[PathBuf]) -> Option<Decoded> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scapy/tunnel_inner.py");
     let out = Command::new("/usr/bin/python3").arg(script).args(files).output().ok()?;
     if !out.status.success() {
