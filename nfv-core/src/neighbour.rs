@@ -3,12 +3,12 @@
 //! entries learned from ARP/ND); workers read an immutable snapshot and
 //! pick up a new one between batches.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
+use rustc_hash::FxHashMap;
 
 use crate::packet::PortId;
 
@@ -35,10 +35,18 @@ pub struct Neighbour {
 /// An immutable snapshot of the table.
 #[derive(Clone, Debug, Default)]
 pub struct NeighbourTable {
-    entries: HashMap<IpAddr, Neighbour>,
+    entries: FxHashMap<IpAddr, Neighbour>,
+    version: u64,
 }
 
 impl NeighbourTable {
+    /// Grows with every published change: a stage that caches headers
+    /// built from adjacencies rebuilds them when it sees a new version.
+    #[inline]
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// The adjacency for `ip`, if resolved.
     #[inline]
     pub fn lookup(&self, ip: &IpAddr) -> Option<&Neighbour> {
@@ -74,7 +82,10 @@ impl Neighbours {
     pub fn new(statics: impl IntoIterator<Item = (IpAddr, [u8; 6], PortId)>) -> Arc<Self> {
         let entries =
             statics.into_iter().map(|(ip, mac, port)| (ip, Neighbour { mac, port, origin: Origin::Static })).collect();
-        Arc::new(Self { current: ArcSwap::from_pointee(NeighbourTable { entries }), generation: AtomicU64::new(0) })
+        Arc::new(Self {
+            current: ArcSwap::from_pointee(NeighbourTable { entries, version: 0 }),
+            generation: AtomicU64::new(0),
+        })
     }
 
     /// The current snapshot.
@@ -100,6 +111,7 @@ impl Neighbours {
         }
         let mut next = NeighbourTable::clone(&cur);
         next.entries.insert(ip, Neighbour { mac, port, origin: Origin::Learned });
+        next.version += 1;
         self.current.store(Arc::new(next));
         self.generation.fetch_add(1, Ordering::Release);
         true

@@ -14,7 +14,7 @@ use nfv_core::{Batch, PktDesc, PortId, Stage, StageCtx, Verdict};
 use rustc_hash::FxHashMap;
 
 use crate::config::Vtep;
-use crate::fdb::{Dest, Fdb};
+use crate::fdb::{Dest, Fdb, Learned};
 use crate::wire::HeaderError;
 
 nfv_core::drop_reasons! {
@@ -70,6 +70,15 @@ struct Stats {
     replicas: u64,
 }
 
+/// The outer headers toward one remote VTEP and VNI, built once: per
+/// packet only lengths, the source port and checksums change.
+struct Template {
+    hdr: Box<[u8]>,
+    /// IPv4: sum of the IP header with length and checksum zero. IPv6: sum
+    /// of the pseudo-header's addresses and next header.
+    partial: u32,
+}
+
 /// One worker's VTEP.
 pub struct VtepStage {
     v: Arc<Vtep>,
@@ -78,6 +87,15 @@ pub struct VtepStage {
     /// Outer source MAC of each remote VTEP we decapsulated from: the
     /// adjacency for replies when the neighbour table has none yet.
     remote_macs: FxHashMap<IpAddr, [u8; 6]>,
+    last_remote: Option<(IpAddr, [u8; 6])>,
+    templates: Vec<Template>,
+    template_index: FxHashMap<(IpAddr, u32), usize>,
+    /// Neighbour table version the templates were built from.
+    templates_version: u64,
+    /// Last destination looked up in this batch: bulk traffic repeats it.
+    last_dst: Option<(u32, [u8; 6], Dest)>,
+    /// Last source learned in this batch.
+    last_src: Option<(u32, [u8; 6], Dest)>,
     /// Copies made while flooding, applied after the pass over the batch.
     replicas: Vec<(PktDesc, Target, u32)>,
     targets: Vec<Target>,
@@ -102,6 +120,12 @@ impl VtepStage {
             underlay_mac,
             fdb,
             remote_macs: FxHashMap::default(),
+            last_remote: None,
+            templates: Vec::new(),
+            template_index: FxHashMap::default(),
+            templates_version: u64::MAX,
+            last_dst: None,
+            last_src: None,
             replicas: Vec::with_capacity(MAX_REPLICAS),
             targets: Vec::with_capacity(16),
             ticks_per_sec,
@@ -133,8 +157,13 @@ impl VtepStage {
             return Err(VtepDrop::InnerVlan);
         }
         let outer_src_mac: [u8; 6] = d[6..12].try_into().unwrap();
-        if v.gateway.is_none() && self.remote_macs.get(&t.src) != Some(&outer_src_mac) {
-            self.remote_macs.insert(t.src, outer_src_mac);
+        if v.gateway.is_none() && self.last_remote != Some((t.src, outer_src_mac)) {
+            self.last_remote = Some((t.src, outer_src_mac));
+            if self.remote_macs.insert(t.src, outer_src_mac) != Some(outer_src_mac) {
+                // A new or moved remote VTEP: headers built for it are stale.
+                self.templates.clear();
+                self.template_index.clear();
+            }
         }
         p.pull_front(t.inner.start).map_err(|_| VtepDrop::Truncated)?;
         p.set_len(t.inner.len()).map_err(|_| VtepDrop::Truncated)?;
@@ -143,12 +172,23 @@ impl VtepStage {
         parse::classify(d, meta).map_err(|_| VtepDrop::Truncated)?;
         if self.v.learn {
             let smac: [u8; 6] = d[6..12].try_into().unwrap();
-            if smac[0] & 1 == 0 {
-                self.fdb.learn(self.v.domains[bd].vni, &smac, Dest::Remote(t.src), now);
-            }
+            self.learn(self.v.domains[bd].vni, smac, Dest::Remote(t.src), now);
         }
         self.stats.decapsulated += 1;
         Ok(Some(bd))
+    }
+
+    /// Learns `mac` at `dest` unless the previous packet of the batch just
+    /// did the same.
+    #[inline]
+    fn learn(&mut self, vni: u32, mac: [u8; 6], dest: Dest, now: u64) {
+        if mac[0] & 1 != 0 || self.last_src == Some((vni, mac, dest)) {
+            return;
+        }
+        self.last_src = Some((vni, mac, dest));
+        if matches!(self.fdb.learn(vni, &mac, dest, now), Learned::Moved) {
+            self.last_dst = None;
+        }
     }
 
     /// Where an inner frame in bridge domain `bd` goes, into `self.targets`.
@@ -158,7 +198,15 @@ impl VtepStage {
         self.targets.clear();
         let dmac: [u8; 6] = p.data()[..6].try_into().unwrap();
         let dom = &self.v.domains[bd];
-        let known = if dmac[0] & 1 == 0 { self.fdb.lookup(dom.vni, &dmac, now) } else { None };
+        let known = match self.last_dst {
+            Some((vni, mac, dest)) if vni == dom.vni && mac == dmac => Some(dest),
+            _ if dmac[0] & 1 != 0 => None,
+            _ => {
+                let found = self.fdb.lookup(dom.vni, &dmac, now);
+                self.last_dst = found.map(|d| (dom.vni, dmac, d));
+                found
+            }
+        };
         match known {
             Some(Dest::Local(q)) if Some(q) == ingress => return Err(VtepDrop::SamePort),
             Some(Dest::Local(q)) => self.targets.push(Target::Port(q)),
@@ -208,67 +256,100 @@ impl VtepStage {
         }
     }
 
+    /// The header template toward `remote` for `vni`, built on first use
+    /// and whenever the neighbour table changed.
+    fn template(&mut self, remote: IpAddr, vni: u32, nb: &NeighbourTable) -> Result<&Template, VtepDrop> {
+        if nb.version() != self.templates_version {
+            self.templates.clear();
+            self.template_index.clear();
+            self.templates_version = nb.version();
+        }
+        let i = match self.template_index.get(&(remote, vni)) {
+            Some(&i) => i,
+            None => {
+                let hop = self.v.next_hop(remote);
+                let dmac = nb.lookup(&hop).map(|n| n.mac).or_else(|| self.remote_macs.get(&hop).copied());
+                let t = build_template(&self.v, self.underlay_mac, dmac.ok_or(VtepDrop::NoAdjacency)?, remote, vni);
+                self.templates.push(t);
+                self.template_index.insert((remote, vni), self.templates.len() - 1);
+                self.templates.len() - 1
+            }
+        };
+        Ok(&self.templates[i])
+    }
+
     /// Puts the outer Ethernet, IP, UDP and tunnel headers in front of the
     /// inner frame (RFC 7348 section 5, RFC 8926 section 3).
     #[inline]
     fn encap(&mut self, p: &mut PacketMut<'_>, remote: IpAddr, vni: u32, nb: &NeighbourTable) -> Result<(), VtepDrop> {
-        let v = &*self.v;
         let inner_len = p.len();
-        let iph = v.ip_header_len();
-        let tun = v.tunnel.header_len(v.geneve_options.len());
-        let ip_len = iph + 8 + tun + inner_len;
-        if ip_len > v.mtu as usize {
-            return Err(VtepDrop::TooBig);
-        }
-        let hop = v.next_hop(remote);
-        let dmac = nb.lookup(&hop).map(|n| n.mac).or_else(|| self.remote_macs.get(&hop).copied());
-        let dmac = dmac.ok_or(VtepDrop::NoAdjacency)?;
+        let (mtu, (lo, hi), v4) = (self.v.mtu as usize, self.v.src_ports, self.v.local_ip.is_ipv4());
         // RFC 7348 section 5: source port from a hash of the inner frame,
         // so underlay ECMP spreads flows.
-        let hash = p.flow_hash();
-        let (lo, hi) = v.src_ports;
+        let hash = entropy(p);
         let sport = lo + (hash % (hi as u32 - lo as u32 + 1)) as u16;
-        let total = 14 + iph + 8 + tun;
+        let t = self.template(remote, vni, nb)?;
+        let total = t.hdr.len();
+        let ip_len = total - 14 + inner_len;
+        if ip_len > mtu {
+            return Err(VtepDrop::TooBig);
+        }
+        let partial = t.partial;
         let h = p.push_front(total).map_err(|_| VtepDrop::TooBig)?;
-        h[..6].copy_from_slice(&dmac);
-        h[6..12].copy_from_slice(&self.underlay_mac);
-        let udp_len = (8 + tun + inner_len) as u16;
-        match (v.local_ip, remote) {
-            (IpAddr::V4(s), IpAddr::V4(r)) => {
-                h[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
-                let ip = &mut h[14..34];
-                let [l0, l1] = (ip_len as u16).to_be_bytes();
-                // DF set: encapsulated packets are never fragmented.
-                ip[..12].copy_from_slice(&[0x45, 0, l0, l1, 0, 0, 0x40, 0, v.ttl, proto::UDP, 0, 0]);
-                ip[12..16].copy_from_slice(&s.octets());
-                ip[16..20].copy_from_slice(&r.octets());
-                let c = !fold(sum(ip, 0));
-                ip[10..12].copy_from_slice(&c.to_be_bytes());
-                write_udp(&mut h[34..42], sport, v.udp_port, udp_len);
-                v.tunnel.emit(&mut h[42..42 + tun], vni, &v.geneve_options);
-                // RFC 7348 section 5: the UDP checksum SHOULD be 0 on IPv4.
-            }
-            (IpAddr::V6(s), IpAddr::V6(r)) => {
-                h[12..14].copy_from_slice(&ethertype::IPV6.to_be_bytes());
-                let ip = &mut h[14..54];
-                let [l0, l1] = udp_len.to_be_bytes();
-                ip[..8].copy_from_slice(&[0x60, 0, 0, 0, l0, l1, proto::UDP, v.ttl]);
-                ip[8..24].copy_from_slice(&s.octets());
-                ip[24..40].copy_from_slice(&r.octets());
-                write_udp(&mut h[54..62], sport, v.udp_port, udp_len);
-                v.tunnel.emit(&mut h[62..62 + tun], vni, &v.geneve_options);
-                // RFC 8200 section 8.1: computed over the pseudo-header and
-                // the whole datagram; a zero result is sent as 0xffff.
-                let d = p.data_mut();
-                let c = !fold(pseudo_sum(&d[14..], false, udp_len as usize) + sum(&d[54..], 0));
-                let c = if c == 0 { 0xffff } else { c };
-                d[60..62].copy_from_slice(&c.to_be_bytes());
-            }
-            _ => unreachable!("configuration keeps one address family"),
+        h[..total].copy_from_slice(&t.hdr);
+        if v4 {
+            let udp_len = (ip_len - 20) as u16;
+            h[16..18].copy_from_slice(&(ip_len as u16).to_be_bytes());
+            h[24..26].copy_from_slice(&(!fold(partial + ip_len as u32)).to_be_bytes());
+            h[34..36].copy_from_slice(&sport.to_be_bytes());
+            h[38..40].copy_from_slice(&udp_len.to_be_bytes());
+            // RFC 7348 section 5: the UDP checksum SHOULD be 0 on IPv4.
+        } else {
+            let udp_len = (ip_len - 40) as u16;
+            h[18..20].copy_from_slice(&udp_len.to_be_bytes());
+            h[54..56].copy_from_slice(&sport.to_be_bytes());
+            h[58..60].copy_from_slice(&udp_len.to_be_bytes());
+            // RFC 8200 section 8.1: over the pseudo-header and the whole
+            // datagram; a zero result is sent as 0xffff.
+            let d = p.data_mut();
+            let c = !fold(sum(&d[54..], partial + udp_len as u32));
+            d[60..62].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
         }
         self.stats.encapsulated += 1;
         Ok(())
     }
+}
+
+/// Outer Ethernet + IP + UDP + tunnel header toward `remote`, with lengths,
+/// source port and checksums left zero.
+fn build_template(v: &Vtep, smac: [u8; 6], dmac: [u8; 6], remote: IpAddr, vni: u32) -> Template {
+    let tun = v.tunnel.header_len(v.geneve_options.len());
+    let iph = v.ip_header_len();
+    let mut h = vec![0u8; 14 + iph + 8 + tun];
+    h[..6].copy_from_slice(&dmac);
+    h[6..12].copy_from_slice(&smac);
+    let partial = match (v.local_ip, remote) {
+        (IpAddr::V4(s), IpAddr::V4(r)) => {
+            h[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+            // Version/IHL, DF set (never fragmented), TTL, protocol UDP.
+            h[14..26].copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, v.ttl, proto::UDP, 0, 0]);
+            h[26..30].copy_from_slice(&s.octets());
+            h[30..34].copy_from_slice(&r.octets());
+            sum(&h[14..34], 0)
+        }
+        (IpAddr::V6(s), IpAddr::V6(r)) => {
+            h[12..14].copy_from_slice(&ethertype::IPV6.to_be_bytes());
+            h[14..22].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, proto::UDP, v.ttl]);
+            h[22..38].copy_from_slice(&s.octets());
+            h[38..54].copy_from_slice(&r.octets());
+            sum(&h[22..54], proto::UDP as u32)
+        }
+        _ => unreachable!("configuration keeps one address family"),
+    };
+    let udp = 14 + iph;
+    write_udp(&mut h[udp..udp + 8], 0, v.udp_port, 0);
+    v.tunnel.emit(&mut h[udp + 8..], vni, &v.geneve_options);
+    Template { hdr: h.into_boxed_slice(), partial }
 }
 
 /// A tunnel packet, validated up to the inner frame.
@@ -348,6 +429,26 @@ pub fn parse_tunnel_packet(
     Ok(Some(TunnelPacket { src, dst, vni: h.vni, inner: inner..end }))
 }
 
+/// A hash of the inner flow for the outer source port: the addresses and
+/// ports the input stage located (RFC 7348 section 5 asks for "a hash of
+/// fields from the inner packet"); it need not be symmetric, so it is
+/// cheaper than the flow hash used for steering.
+#[inline(always)]
+fn entropy(p: &PacketMut<'_>) -> u32 {
+    let (d, m) = (p.data(), p.meta());
+    let word = |at: usize| d.get(at..at + 4).map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    let (a, b, c) = if m.flags & flags::L3_OK == 0 {
+        (word(0), word(4), word(8))
+    } else {
+        let l3 = m.l3_off as usize;
+        let (sa, da) = if m.ethertype == ethertype::IPV4 { (l3 + 12, l3 + 16) } else { (l3 + 20, l3 + 36) };
+        let ports = if m.flags & flags::L4_OK != 0 { word(m.l4_off as usize) } else { 0 };
+        (word(sa), word(da), ports ^ m.l4_proto as u32)
+    };
+    let h = (a.wrapping_mul(0x9e37_79b1) ^ b.rotate_left(16) ^ c).wrapping_mul(0x85eb_ca6b);
+    h ^ (h >> 15)
+}
+
 #[inline(always)]
 fn write_udp(u: &mut [u8], sport: u16, dport: u16, len: u16) {
     let [s0, s1] = sport.to_be_bytes();
@@ -370,6 +471,9 @@ impl Stage for VtepStage {
         let ingress = first.meta.port;
         let now = ctx.now_ticks;
         self.last_now = now;
+        // Ageing and other workers' nothing: the caches live for one batch.
+        self.last_dst = None;
+        self.last_src = None;
         let from_underlay = ingress == self.v.underlay;
         let local_bd = self.v.port_domain.get(ingress as usize).copied().flatten();
         if !from_underlay && local_bd.is_none() {
@@ -391,9 +495,9 @@ impl Stage for VtepStage {
                 if p.len() < 14 {
                     continue;
                 }
-                let smac: [u8; 6] = p.data()[6..12].try_into().unwrap();
-                if self.v.learn && smac[0] & 1 == 0 {
-                    self.fdb.learn(self.v.domains[bd].vni, &smac, Dest::Local(ingress), now);
+                if self.v.learn {
+                    let smac: [u8; 6] = p.data()[6..12].try_into().unwrap();
+                    self.learn(self.v.domains[bd].vni, smac, Dest::Local(ingress), now);
                 }
                 bd
             };
