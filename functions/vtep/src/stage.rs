@@ -92,6 +92,8 @@ pub struct VtepStage {
     template_index: FxHashMap<(IpAddr, u32), usize>,
     /// Neighbour table version the templates were built from.
     templates_version: u64,
+    /// Last template used: bulk traffic goes to one VTEP and VNI.
+    last_template: Option<(IpAddr, u32, usize)>,
     /// Last destination looked up in this batch: bulk traffic repeats it.
     last_dst: Option<(u32, [u8; 6], Dest)>,
     /// Last source learned in this batch.
@@ -124,6 +126,7 @@ impl VtepStage {
             templates: Vec::new(),
             template_index: FxHashMap::default(),
             templates_version: u64::MAX,
+            last_template: None,
             last_dst: None,
             last_src: None,
             replicas: Vec::with_capacity(MAX_REPLICAS),
@@ -163,6 +166,7 @@ impl VtepStage {
                 // A new or moved remote VTEP: headers built for it are stale.
                 self.templates.clear();
                 self.template_index.clear();
+                self.last_template = None;
             }
         }
         p.pull_front(t.inner.start).map_err(|_| VtepDrop::Truncated)?;
@@ -191,11 +195,17 @@ impl VtepStage {
         }
     }
 
-    /// Where an inner frame in bridge domain `bd` goes, into `self.targets`.
+    /// Where an inner frame in bridge domain `bd` goes: one target
+    /// (`Ok(Some)`), or a flood whose targets are in `self.targets`.
     /// `from_overlay`: it came out of a tunnel (split horizon applies).
     #[inline]
-    fn targets_for(&mut self, p: &PacketMut<'_>, bd: usize, ingress: Option<PortId>, now: u64) -> Result<(), VtepDrop> {
-        self.targets.clear();
+    fn targets_for(
+        &mut self,
+        p: &PacketMut<'_>,
+        bd: usize,
+        ingress: Option<PortId>,
+        now: u64,
+    ) -> Result<Option<Target>, VtepDrop> {
         let dmac: [u8; 6] = p.data()[..6].try_into().unwrap();
         let dom = &self.v.domains[bd];
         let known = match self.last_dst {
@@ -209,18 +219,19 @@ impl VtepStage {
         };
         match known {
             Some(Dest::Local(q)) if Some(q) == ingress => return Err(VtepDrop::SamePort),
-            Some(Dest::Local(q)) => self.targets.push(Target::Port(q)),
+            Some(Dest::Local(q)) => return Ok(Some(Target::Port(q))),
             Some(Dest::Remote(_)) if ingress.is_none() => return Err(VtepDrop::SplitHorizon),
-            Some(Dest::Remote(ip)) => self.targets.push(Target::Remote(ip)),
+            Some(Dest::Remote(ip)) => return Ok(Some(Target::Remote(ip))),
             None => {
                 self.stats.flooded += 1;
+                self.targets.clear();
                 self.targets.extend(dom.ports.iter().filter(|&&q| Some(q) != ingress).map(|&q| Target::Port(q)));
                 if ingress.is_some() {
                     self.targets.extend(dom.flood.iter().map(|&ip| Target::Remote(ip)));
                 }
             }
         }
-        if self.targets.is_empty() { Err(VtepDrop::NoTarget) } else { Ok(()) }
+        if self.targets.is_empty() { Err(VtepDrop::NoTarget) } else { Ok(None) }
     }
 
     /// Copies the packet for every target but the first (head-end
@@ -262,7 +273,14 @@ impl VtepStage {
         if nb.version() != self.templates_version {
             self.templates.clear();
             self.template_index.clear();
+            self.last_template = None;
             self.templates_version = nb.version();
+        }
+        if let Some((r, v, i)) = self.last_template
+            && r == remote
+            && v == vni
+        {
+            return Ok(&self.templates[i]);
         }
         let i = match self.template_index.get(&(remote, vni)) {
             Some(&i) => i,
@@ -275,6 +293,7 @@ impl VtepStage {
                 self.templates.len() - 1
             }
         };
+        self.last_template = Some((remote, vni, i));
         Ok(&self.templates[i])
     }
 
@@ -287,7 +306,8 @@ impl VtepStage {
         // RFC 7348 section 5: source port from a hash of the inner frame,
         // so underlay ECMP spreads flows.
         let hash = entropy(p);
-        let sport = lo + (hash % (hi as u32 - lo as u32 + 1)) as u16;
+        // Into [lo, hi] by multiply-shift (no division).
+        let sport = lo + ((hash as u64 * (hi - lo) as u64 + hash as u64) >> 32) as u16;
         let t = self.template(remote, vni, nb)?;
         let total = t.hdr.len();
         let ip_len = total - 14 + inner_len;
@@ -503,17 +523,22 @@ impl Stage for VtepStage {
             };
             let vni = self.v.domains[bd].vni;
             let port = (!from_underlay).then_some(ingress);
-            if let Err(r) = self.targets_for(&p, bd, port, now) {
-                p.drop_with(r);
-                continue;
-            }
-            if self.targets.len() > 1
-                && let Err(r) = self.replicate(&p, vni, ctx)
-            {
-                p.drop_with(r);
-                continue;
-            }
-            let t = self.targets[0];
+            let t = match self.targets_for(&p, bd, port, now) {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    if self.targets.len() > 1
+                        && let Err(r) = self.replicate(&p, vni, ctx)
+                    {
+                        p.drop_with(r);
+                        continue;
+                    }
+                    self.targets[0]
+                }
+                Err(r) => {
+                    p.drop_with(r);
+                    continue;
+                }
+            };
             self.deliver(&mut p, t, vni, nb);
         }
         if self.replicas.is_empty() {
