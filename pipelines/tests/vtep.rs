@@ -5,7 +5,8 @@
 //!   sink: vx100 (VNI 100, 10.10.0.2) over s0
 //!
 //! ARP floods through the tunnel, ping and TCP (nc) work both ways, and
-//! both sides' forwarding databases show what they learned.
+//! both sides' forwarding databases show what they learned; the same over
+//! an IPv6 underlay (fd00::1 / fd00::2), where both sides checksum UDP.
 #![cfg(feature = "af-xdp")]
 
 mod common;
@@ -16,31 +17,24 @@ use common::testbed::{TestBed, privileged};
 
 const CONFIG: &str = include_str!("../../configs/vtep-vxlan.toml");
 
-fn kernel_vtep(bed: &TestBed) {
-    bed.exec("gen", &["ip", "link", "set", "g0", "mtu", "1450"]);
+/// The kernel VTEP in `sink`; `v6` puts the underlay on IPv6 (fd00::/64).
+fn kernel_vtep(bed: &TestBed, v6: bool) {
+    let (ours, theirs, prefix, inner_mtu) =
+        if v6 { ("fd00::1", "fd00::2", "64", "1430") } else { ("192.168.0.1", "192.168.0.2", "24", "1450") };
+    bed.exec("gen", &["ip", "link", "set", "g0", "mtu", inner_mtu]);
     bed.exec("gen", &["ip", "addr", "add", "10.10.0.1/24", "dev", "g0"]);
-    bed.exec("sink", &["ip", "addr", "add", "192.168.0.2/24", "dev", "s0"]);
-    bed.exec(
-        "sink",
-        &[
-            "ip",
-            "link",
-            "add",
-            "vx100",
-            "type",
-            "vxlan",
-            "id",
-            "100",
-            "local",
-            "192.168.0.2",
-            "dstport",
-            "4789",
-            "dev",
-            "s0",
-        ],
-    );
+    let addr = format!("{theirs}/{prefix}");
+    if v6 {
+        bed.exec("sink", &["sysctl", "-qw", "net.ipv6.conf.s0.disable_ipv6=0"]);
+        bed.exec("sink", &["ip", "addr", "add", &addr, "dev", "s0", "nodad"]);
+    } else {
+        bed.exec("sink", &["ip", "addr", "add", &addr, "dev", "s0"]);
+    }
+    let vxlan =
+        ["ip", "link", "add", "vx100", "type", "vxlan", "id", "100", "local", theirs, "dstport", "4789", "dev", "s0"];
+    bed.exec("sink", &vxlan);
     // Head-end replication on the kernel side too: BUM traffic to our VTEP.
-    bed.exec("sink", &["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx100", "dst", "192.168.0.1"]);
+    bed.exec("sink", &["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx100", "dst", ours]);
     bed.exec("sink", &["ip", "addr", "add", "10.10.0.2/24", "dev", "vx100"]);
     bed.exec("sink", &["sysctl", "-qw", "net.ipv6.conf.vx100.disable_ipv6=1"]);
     bed.exec("sink", &["ethtool", "-K", "vx100", "tx", "off"]);
@@ -75,12 +69,28 @@ fn nc_transfer(bed: &TestBed, server: &str, client: &str, addr: &str, port: &str
 
 #[test]
 fn vxlan_interoperates_with_the_kernel_vtep() {
-    if !privileged("vxlan_interoperates_with_the_kernel_vtep") {
-        return;
+    if privileged("vxlan_interoperates_with_the_kernel_vtep") {
+        interop(false);
     }
+}
+
+#[test]
+fn vxlan_over_ipv6_interoperates_with_the_kernel_vtep() {
+    if privileged("vxlan_over_ipv6_interoperates_with_the_kernel_vtep") {
+        interop(true);
+    }
+}
+
+fn interop(v6: bool) {
     let bed = TestBed::up("line", 1);
-    kernel_vtep(&bed);
-    let dut = bed.start_nfv(CONFIG, 2);
+    kernel_vtep(&bed, v6);
+    let (ours, theirs) = if v6 { ("fd00::1", "fd00::2") } else { ("192.168.0.1", "192.168.0.2") };
+    let config = if v6 {
+        CONFIG.replace("192.168.0.1/24", "fd00::1/64").replace("192.168.0.1", ours).replace("192.168.0.2", theirs)
+    } else {
+        CONFIG.to_string()
+    };
+    let dut = bed.start_nfv(&config, 2);
     // ARP is flooded through the tunnel; echo comes back through it.
     bed.exec("gen", &["ping", "-c", "3", "-i", "0.3", "-w", "10", "10.10.0.2"]);
     bed.exec("sink", &["ping", "-c", "2", "-i", "0.3", "-w", "10", "10.10.0.1"]);
@@ -92,12 +102,12 @@ fn vxlan_interoperates_with_the_kernel_vtep() {
     let g0 = bed.mac("gen", "g0").map(|b| format!("{b:02x}")).join(":");
     let kernel_fdb = bed.exec("sink", &["bridge", "fdb", "show", "dev", "vx100"]);
     let report = dut.stop();
-    assert!(kernel_fdb.contains(&format!("{g0} dst 192.168.0.1")), "{kernel_fdb}");
+    assert!(kernel_fdb.contains(&format!("{g0} dst {ours}")), "{kernel_fdb}");
     assert!(there == data, "gen -> sink over TCP: {} of {} bytes\n{}", there.len(), data.len(), report.text);
     assert!(back == data, "sink -> gen over TCP: {} of {} bytes\n{}", back.len(), data.len(), report.text);
     // ...and we learned the kernel's vx100 behind its VTEP, and g0 on d0.
     let vx = bed.mac("sink", "vx100").map(|b| format!("{b:02x}")).join(":");
-    assert!(report.text.contains(&format!("fdb vni 100 {vx} -> vtep 192.168.0.2")), "{}", report.text);
+    assert!(report.text.contains(&format!("fdb vni 100 {vx} -> vtep {theirs}")), "{}", report.text);
     assert!(report.text.contains(&format!("fdb vni 100 {g0} -> port d0")), "{}", report.text);
     let (d0, d1) = (report.port("d0"), report.port("d1"));
     assert_eq!(d0.drops + d1.drops, 0, "{}", report.text);
