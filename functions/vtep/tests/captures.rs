@@ -2,6 +2,8 @@
 //! (`*vxlan*`, `*geneve*`), compared byte for byte with the inner frames
 //! scapy decodes from the same files (tests/scapy/tunnel_inner.py).
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -100,4 +102,42 @@ fn inner_frames_equal_what_scapy_decodes() {
         assert!(ok, "not decapsulated: {s}");
     }
     assert!(same >= 50, "only {same} frames compared");
+}
+
+/// Every capture of the corpus, every packet, through the stage both as
+/// underlay traffic and as bridge-domain traffic: no panic, and every
+/// packet ends with a verdict (forwarded, left for the chain, or dropped
+/// under a named reason).
+#[test]
+fn the_whole_corpus_survives_the_stage() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus())
+        .expect("pcap corpus")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .collect();
+    files.sort();
+    let (_cfg, mut s) = common::vtep("", false);
+    let (mut packets, mut frames) = (0usize, Vec::new());
+    for path in &files {
+        let Ok(f) = std::fs::File::open(path) else { continue };
+        let Ok(mut r) = PcapReader::new(f) else { continue };
+        if r.header().datalink != pcap_file::DataLink::ETHERNET {
+            continue;
+        }
+        while let Some(Ok(pkt)) = r.next_packet() {
+            if pkt.data.len() >= 14 && pkt.data.len() <= 1792 {
+                frames.push(pkt.data.to_vec());
+            }
+        }
+    }
+    for chunk in frames.chunks(32) {
+        for port in [0u16, 1] {
+            let kept: Vec<Vec<u8>> =
+                chunk.iter().filter(|f| nfv_core::parse::classify(f, &mut Meta::default()).is_ok()).cloned().collect();
+            let out = common::run(s.as_mut(), port, &kept, false);
+            assert!(out.len() >= kept.len(), "a packet vanished");
+            packets += kept.len();
+        }
+    }
+    assert!(packets > 5_000, "only {packets} packets");
 }
