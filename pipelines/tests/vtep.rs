@@ -98,6 +98,30 @@ fn interop(v6: bool) {
     let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     let there = nc_transfer(&bed, "sink", "gen", "10.10.0.2", "5000", &data);
     let back = nc_transfer(&bed, "gen", "sink", "10.10.0.1", "5001", &data);
+    // A host whose MTU ignores the tunnel learns the path MTU from us.
+    if !v6 {
+        bed.exec("gen", &["ip", "link", "set", "g0", "mtu", "1500"]);
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &bed.ns("gen"),
+                "ping",
+                "-M",
+                "do",
+                "-s",
+                "1472",
+                "-c",
+                "1",
+                "-W",
+                "2",
+                "10.10.0.2",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("From 10.10.0.254") && text.contains("mtu = 1450"), "{text}");
+    }
     // The kernel learned our host behind our VTEP...
     let g0 = bed.mac("gen", "g0").map(|b| format!("{b:02x}")).join(":");
     let kernel_fdb = bed.exec("sink", &["bridge", "fdb", "show", "dev", "vx100"]);

@@ -58,6 +58,8 @@ struct VtepParams {
     geneve_options: Vec<OptionParams>,
     #[serde(default)]
     known_geneve_options: Vec<KnownOptionParams>,
+    #[serde(default)]
+    too_big_reply_from: Vec<IpAddr>,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +172,11 @@ pub struct Vtep {
     pub known_options: Vec<(u16, u8)>,
     /// Port names, for reports.
     pub port_names: Vec<String>,
+    /// Source of ICMP "fragmentation needed" answers to inner IPv4 hosts
+    /// whose packet would exceed the underlay MTU.
+    pub too_big_v4: Option<std::net::Ipv4Addr>,
+    /// Source of ICMPv6 "packet too big" answers to inner IPv6 hosts.
+    pub too_big_v6: Option<std::net::Ipv6Addr>,
 }
 
 impl Vtep {
@@ -368,6 +375,19 @@ fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Vte
     if tunnel == Tunnel::Vxlan && !geneve_options.is_empty() {
         err("geneve-options", "VXLAN carries no options".into(), "not geneve", "set protocol = \"geneve\"".into());
     }
+    let (mut too_big_v4, mut too_big_v6) = (None, None);
+    for ip in &p.too_big_reply_from {
+        match ip {
+            IpAddr::V4(a) if too_big_v4.is_none() => too_big_v4 = Some(*a),
+            IpAddr::V6(a) if too_big_v6.is_none() => too_big_v6 = Some(*a),
+            _ => err(
+                "too-big-reply-from",
+                format!("{ip}: at most one address per family"),
+                "second address",
+                "one IPv4 and one IPv6 source".into(),
+            ),
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -392,6 +412,8 @@ fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Vte
         geneve_options,
         known_options: p.known_geneve_options.iter().map(|k| (k.class, k.kind)).collect(),
         port_names: env.ports.to_vec(),
+        too_big_v4,
+        too_big_v6,
     })
 }
 

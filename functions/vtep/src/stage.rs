@@ -64,6 +64,7 @@ enum Target {
 /// Counters shown in the end-of-run report.
 #[derive(Default)]
 struct Stats {
+    too_big_replies: u64,
     encapsulated: u64,
     decapsulated: u64,
     flooded: u64,
@@ -262,6 +263,11 @@ impl VtepStage {
             Target::Port(q) => p.send_to(q),
             Target::Remote(ip) => match self.encap(p, ip, vni, nb) {
                 Ok(()) => p.send_to(self.v.underlay),
+                Err(VtepDrop::TooBig) if self.too_big_reply(p) => {
+                    self.stats.too_big_replies += 1;
+                    let port = p.meta().port;
+                    p.send_to(port);
+                }
                 Err(r) => p.drop_with(r),
             },
         }
@@ -338,6 +344,87 @@ impl VtepStage {
         self.stats.encapsulated += 1;
         Ok(())
     }
+}
+
+impl VtepStage {
+    /// Turns a packet too big for the tunnel into the ICMP answer its
+    /// sender needs to lower its path MTU, when the configuration gives a
+    /// source address: RFC 792 / RFC 1191 "fragmentation needed and DF
+    /// set" (type 3 code 4, next-hop MTU) for IPv4 packets with DF, RFC
+    /// 4443 section 3.2 "packet too big" for IPv6. The answer quotes as much
+    /// of the packet as fits in 576 (IPv4, RFC 1812 section 4.3.2.3) or
+    /// 1280 (IPv6) bytes and goes back out of the port it came in on.
+    fn too_big_reply(&self, p: &mut PacketMut<'_>) -> bool {
+        let m = *p.meta();
+        if m.flags & flags::L3_OK == 0 {
+            return false;
+        }
+        // The largest inner IP packet that fits: the underlay MTU less the
+        // outer IP, UDP and tunnel headers and the inner Ethernet header
+        // (1500 -> 1450 for VXLAN over IPv4, as the kernel's vxlan MTU).
+        let inner_mtu = (self.v.mtu as usize).saturating_sub(self.v.overhead()) as u32;
+        let l3 = m.l3_off as usize;
+        let d = p.data();
+        let (mac_src, mac_dst): ([u8; 6], [u8; 6]) = (d[6..12].try_into().unwrap(), d[..6].try_into().unwrap());
+        match m.ethertype {
+            ethertype::IPV4 => {
+                let Some(from) = self.v.too_big_v4 else { return false };
+                if d[l3 + 6] & 0x40 == 0 {
+                    return false; // DF clear: the sender allows fragmentation; we still do not fragment
+                }
+                let to: [u8; 4] = d[l3 + 12..l3 + 16].try_into().unwrap();
+                let quote = (d.len() - l3).min(576 - 28);
+                let total = 28 + quote;
+                if p.set_len(d.len().max(14 + total)).is_err() {
+                    return false;
+                }
+                let d = p.data_mut();
+                d.copy_within(l3..l3 + quote, 14 + 28);
+                write_eth(d, mac_src, mac_dst, ethertype::IPV4);
+                let [t0, t1] = (total as u16).to_be_bytes();
+                d[14..26].copy_from_slice(&[0x45, 0, t0, t1, 0, 0, 0, 0, 64, proto::ICMP, 0, 0]);
+                d[26..30].copy_from_slice(&from.octets());
+                d[30..34].copy_from_slice(&to);
+                let c = !fold(sum(&d[14..34], 0));
+                d[24..26].copy_from_slice(&c.to_be_bytes());
+                let [m0, m1] = (inner_mtu as u16).to_be_bytes();
+                d[34..42].copy_from_slice(&[3, 4, 0, 0, 0, 0, m0, m1]);
+                let c = !fold(sum(&d[34..14 + total], 0));
+                d[36..38].copy_from_slice(&c.to_be_bytes());
+                p.set_len(14 + total).is_ok()
+            }
+            ethertype::IPV6 => {
+                let Some(from) = self.v.too_big_v6 else { return false };
+                let to: [u8; 16] = d[l3 + 8..l3 + 24].try_into().unwrap();
+                let quote = (d.len() - l3).min(1280 - 48);
+                let plen = 8 + quote;
+                if p.set_len(d.len().max(14 + 40 + plen)).is_err() {
+                    return false;
+                }
+                let d = p.data_mut();
+                d.copy_within(l3..l3 + quote, 14 + 48);
+                write_eth(d, mac_src, mac_dst, ethertype::IPV6);
+                let [l0, l1] = (plen as u16).to_be_bytes();
+                d[14..22].copy_from_slice(&[0x60, 0, 0, 0, l0, l1, proto::ICMPV6, 255]);
+                d[22..38].copy_from_slice(&from.octets());
+                d[38..54].copy_from_slice(&to);
+                d[54..58].copy_from_slice(&[2, 0, 0, 0]);
+                d[58..62].copy_from_slice(&inner_mtu.to_be_bytes());
+                // RFC 4443 section 2.3: over the IPv6 pseudo-header too.
+                let c = !fold(sum(&d[54..54 + plen], sum(&d[22..54], plen as u32 + proto::ICMPV6 as u32)));
+                d[56..58].copy_from_slice(&c.to_be_bytes());
+                p.set_len(14 + 40 + plen).is_ok()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Ethernet header back toward the sender of a frame.
+fn write_eth(d: &mut [u8], to: [u8; 6], from: [u8; 6], ethertype: u16) {
+    d[..6].copy_from_slice(&to);
+    d[6..12].copy_from_slice(&from);
+    d[12..14].copy_from_slice(&ethertype.to_be_bytes());
 }
 
 /// Outer Ethernet + IP + UDP + tunnel header toward `remote`, with lengths,
@@ -561,11 +648,12 @@ impl Stage for VtepStage {
         let s = &self.stats;
         let f = &self.fdb.stats;
         let mut out = format!(
-            "  encapsulated {} decapsulated {} flooded {} replicas {}; fdb {} entries, learned {} moved {} aged {} refused-full {}\n",
+            "  encapsulated {} decapsulated {} flooded {} replicas {} too-big-replies {}; fdb {} entries, learned {} moved {} aged {} refused-full {}\n",
             s.encapsulated,
             s.decapsulated,
             s.flooded,
             s.replicas,
+            s.too_big_replies,
             self.fdb.len(),
             f.learned,
             f.moved,

@@ -171,3 +171,53 @@ fn too_big_for_the_underlay_is_dropped_not_fragmented() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn too_big_answers_with_icmp_fragmentation_needed_when_configured() {
+    let (_cfg, mut s) = vtep(", mtu = 600, too-big-reply-from = [\"10.0.0.254\", \"fd10::fe\"]", false);
+    run(s.as_mut(), 0, &[tunnelled(100, &inner(HOST_A, REMOTE_HOST), false, None)], false);
+    // IPv4 with DF (etherparse sets it): ICMP type 3 code 4 back to the sender.
+    let mut big = Vec::new();
+    PacketBuilder::ethernet2(HOST_A, REMOTE_HOST)
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .udp(1, 2)
+        .write(&mut big, &[7u8; 800])
+        .unwrap();
+    let out = run(s.as_mut(), 1, std::slice::from_ref(&big), false);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1, VerdictKind::Out(1), "back out of the port it came in on");
+    let reply = etherparse::SlicedPacket::from_ethernet(&out[0].0).unwrap();
+    let etherparse::NetSlice::Ipv4(ip) = reply.net.unwrap() else { panic!("IPv4") };
+    assert_eq!(ip.header().source(), [10, 0, 0, 254]);
+    assert_eq!(ip.header().destination(), [10, 0, 0, 1]);
+    let h = ip.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    let etherparse::TransportSlice::Icmpv4(icmp) = reply.transport.unwrap() else { panic!("ICMP") };
+    // 600 - 20 (outer IP) - 8 (UDP) - 8 (VXLAN) - 14 (inner Ethernet) = 550.
+    assert_eq!(
+        icmp.icmp_type(),
+        etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 550 }
+        )
+    );
+    assert_eq!(icmp.checksum(), icmp.icmp_type().calc_checksum(icmp.payload()), "ICMP checksum");
+    assert_eq!(&icmp.payload()[..20], &big[14..34], "quotes the offending IP header");
+    // IPv6: Packet Too Big.
+    let mut big6 = Vec::new();
+    PacketBuilder::ethernet2(HOST_A, REMOTE_HOST)
+        .ipv6(
+            [0xfd, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            [0xfd, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+            64,
+        )
+        .udp(1, 2)
+        .write(&mut big6, &[7u8; 800])
+        .unwrap();
+    let out = run(s.as_mut(), 1, std::slice::from_ref(&big6), false);
+    let reply = etherparse::SlicedPacket::from_ethernet(&out[0].0).unwrap();
+    let etherparse::NetSlice::Ipv6(ip) = reply.net.unwrap() else { panic!("IPv6") };
+    let (src, dst) = (ip.header().source(), ip.header().destination());
+    let etherparse::TransportSlice::Icmpv6(icmp) = reply.transport.unwrap() else { panic!("ICMPv6") };
+    assert_eq!(icmp.icmp_type(), etherparse::Icmpv6Type::PacketTooBig { mtu: 550 });
+    assert_eq!(icmp.checksum(), icmp.icmp_type().calc_checksum(src, dst, icmp.payload()).unwrap(), "ICMPv6 checksum");
+}
