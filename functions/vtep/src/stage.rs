@@ -105,6 +105,8 @@ pub struct VtepStage {
     ticks_per_sec: f64,
     stats: Stats,
     last_now: u64,
+    /// When aged entries were last swept out (lookups also drop them).
+    last_sweep: u64,
 }
 
 /// Most copies one batch may add (the batch reserves room for them).
@@ -135,6 +137,7 @@ impl VtepStage {
             ticks_per_sec,
             stats: Stats::default(),
             last_now: 0,
+            last_sweep: 0,
         }
     }
 
@@ -578,9 +581,15 @@ impl Stage for VtepStage {
         let ingress = first.meta.port;
         let now = ctx.now_ticks;
         self.last_now = now;
-        // Ageing and other workers' nothing: the caches live for one batch.
+        // The last-hit caches live for one batch.
         self.last_dst = None;
         self.last_src = None;
+        // Once a second, forget addresses that went quiet, so the table and
+        // its dump hold only live ones.
+        if now.wrapping_sub(self.last_sweep) as f64 > self.ticks_per_sec {
+            self.last_sweep = now;
+            self.fdb.expire(now);
+        }
         let from_underlay = ingress == self.v.underlay;
         let local_bd = self.v.port_domain.get(ingress as usize).copied().flatten();
         if !from_underlay && local_bd.is_none() {
