@@ -122,6 +122,9 @@ fn interop(v6: bool) {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("From 10.10.0.254") && text.contains("mtu = 1450"), "{text}");
     }
+    // ARP suppression: with its cache flushed, gen asks again and we answer.
+    bed.exec("gen", &["ip", "neigh", "flush", "dev", "g0"]);
+    bed.exec("gen", &["ping", "-c", "1", "-w", "5", "10.10.0.2"]);
     // The kernel learned our host behind our VTEP...
     let g0 = bed.mac("gen", "g0").map(|b| format!("{b:02x}")).join(":");
     let kernel_fdb = bed.exec("sink", &["bridge", "fdb", "show", "dev", "vx100"]);
@@ -136,4 +139,5 @@ fn interop(v6: bool) {
     let (d0, d1) = (report.port("d0"), report.port("d1"));
     assert_eq!(d0.drops + d1.drops, 0, "{}", report.text);
     assert!(report.text.contains("flooded"), "{}", report.text);
+    assert!(!report.text.contains("arp-suppressed 0"), "{}", report.text);
 }

@@ -60,6 +60,8 @@ struct VtepParams {
     known_geneve_options: Vec<KnownOptionParams>,
     #[serde(default)]
     too_big_reply_from: Vec<IpAddr>,
+    #[serde(default)]
+    arp_suppression: bool,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +179,9 @@ pub struct Vtep {
     pub too_big_v4: Option<std::net::Ipv4Addr>,
     /// Source of ICMPv6 "packet too big" answers to inner IPv6 hosts.
     pub too_big_v6: Option<std::net::Ipv6Addr>,
+    /// Answer ARP requests for inner addresses we have seen, instead of
+    /// flooding them through the overlay.
+    pub arp_suppression: bool,
 }
 
 impl Vtep {
@@ -414,6 +419,7 @@ fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Vte
         port_names: env.ports.to_vec(),
         too_big_v4,
         too_big_v6,
+        arp_suppression: p.arp_suppression,
     })
 }
 

@@ -64,6 +64,7 @@ enum Target {
 /// Counters shown in the end-of-run report.
 #[derive(Default)]
 struct Stats {
+    arp_suppressed: u64,
     too_big_replies: u64,
     encapsulated: u64,
     decapsulated: u64,
@@ -109,6 +110,9 @@ pub struct VtepStage {
     last_now: u64,
     /// When aged entries were last swept out (lookups also drop them).
     last_sweep: u64,
+    /// Inner IPv4 address -> MAC per VNI, snooped from ARP, for
+    /// suppression; bounded like the FDB and forgotten with it.
+    arp_table: FxHashMap<(u32, [u8; 4]), ([u8; 6], u64)>,
 }
 
 /// Most copies one batch may add (the batch reserves room for them).
@@ -141,6 +145,7 @@ impl VtepStage {
             stats: Stats::default(),
             last_now: 0,
             last_sweep: 0,
+            arp_table: FxHashMap::default(),
         }
     }
 
@@ -441,6 +446,48 @@ impl VtepStage {
     }
 }
 
+impl VtepStage {
+    /// ARP suppression (RFC 826 packets inside the overlay): learns every
+    /// sender's address, and turns a request from a local port for an
+    /// address already known into the reply, sent back out of that port.
+    /// Returns true when the packet was answered.
+    fn arp(&mut self, p: &mut PacketMut<'_>, vni: u32, local: Option<PortId>, now: u64) -> bool {
+        let l3 = p.meta().l3_off as usize;
+        let d = p.data();
+        // Ethernet/IPv4 ARP: htype 1, ptype 0x0800, hlen 6, plen 4.
+        let Some(a) = d.get(l3..l3 + 28) else { return false };
+        if a[..6] != [0, 1, 8, 0, 6, 4] {
+            return false;
+        }
+        let op = u16::from_be_bytes([a[6], a[7]]);
+        let (smac, sip, tip): ([u8; 6], [u8; 4], [u8; 4]) =
+            (a[8..14].try_into().unwrap(), a[14..18].try_into().unwrap(), a[24..28].try_into().unwrap());
+        if sip != [0; 4]
+            && smac[0] & 1 == 0
+            && (self.arp_table.len() < self.v.fdb_size || self.arp_table.contains_key(&(vni, sip)))
+        {
+            self.arp_table.insert((vni, sip), (smac, now));
+        }
+        let (Some(port), 1) = (local, op) else { return false };
+        let Some(&(mac, _)) = self.arp_table.get(&(vni, tip)) else { return false };
+        if mac == smac {
+            return false; // a host probing its own address (duplicate detection)
+        }
+        let d = p.data_mut();
+        d[..6].copy_from_slice(&smac);
+        d[6..12].copy_from_slice(&mac);
+        let a = &mut d[l3..l3 + 28];
+        a[6..8].copy_from_slice(&2u16.to_be_bytes());
+        a[8..14].copy_from_slice(&mac);
+        a[14..18].copy_from_slice(&tip);
+        a[18..24].copy_from_slice(&smac);
+        a[24..28].copy_from_slice(&sip);
+        self.stats.arp_suppressed += 1;
+        p.send_to(port);
+        true
+    }
+}
+
 /// Ethernet header back toward the sender of a frame.
 fn write_eth(d: &mut [u8], to: [u8; 6], from: [u8; 6], ethertype: u16) {
     d[..6].copy_from_slice(&to);
@@ -607,6 +654,8 @@ impl Stage for VtepStage {
         if now.wrapping_sub(self.last_sweep) as f64 > self.ticks_per_sec {
             self.last_sweep = now;
             self.fdb.expire(now);
+            let ageing = (self.v.fdb_ageing * self.ticks_per_sec) as u64;
+            self.arp_table.retain(|_, (_, seen)| now.wrapping_sub(*seen) < ageing);
         }
         let from_underlay = ingress == self.v.underlay;
         let local_bd = self.v.port_domain.get(ingress as usize).copied().flatten();
@@ -637,6 +686,9 @@ impl Stage for VtepStage {
             };
             let vni = self.v.domains[bd].vni;
             let port = (!from_underlay).then_some(ingress);
+            if self.v.arp_suppression && p.meta().ethertype == ethertype::ARP && self.arp(&mut p, vni, port, now) {
+                continue;
+            }
             let t = match self.targets_for(&p, bd, port, now) {
                 Ok(Some(t)) => t,
                 Ok(None) => {
@@ -675,12 +727,13 @@ impl Stage for VtepStage {
         let s = &self.stats;
         let f = &self.fdb.stats;
         let mut out = format!(
-            "  encapsulated {} decapsulated {} flooded {} replicas {} too-big-replies {}; fdb {} entries, learned {} moved {} aged {} refused-full {}\n",
+            "  encapsulated {} decapsulated {} flooded {} replicas {} too-big-replies {} arp-suppressed {}; fdb {} entries, learned {} moved {} aged {} refused-full {}\n",
             s.encapsulated,
             s.decapsulated,
             s.flooded,
             s.replicas,
             s.too_big_replies,
+            s.arp_suppressed,
             self.fdb.len(),
             f.learned,
             f.moved,

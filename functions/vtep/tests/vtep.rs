@@ -221,3 +221,40 @@ fn too_big_answers_with_icmp_fragmentation_needed_when_configured() {
     assert_eq!(icmp.icmp_type(), etherparse::Icmpv6Type::PacketTooBig { mtu: 550 });
     assert_eq!(icmp.checksum(), icmp.icmp_type().calc_checksum(src, dst, icmp.payload()).unwrap(), "ICMPv6 checksum");
 }
+
+fn arp(op: u16, smac: [u8; 6], sip: [u8; 4], tmac: [u8; 6], tip: [u8; 4], dst: [u8; 6]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&smac);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4]);
+    f.extend_from_slice(&op.to_be_bytes());
+    f.extend_from_slice(&smac);
+    f.extend_from_slice(&sip);
+    f.extend_from_slice(&tmac);
+    f.extend_from_slice(&tip);
+    f
+}
+
+#[test]
+fn arp_for_a_known_inner_address_is_answered_locally() {
+    let (_cfg, mut s) = vtep(", arp-suppression = true", false);
+    let request = arp(1, HOST_A, [10, 0, 0, 1], [0; 6], [10, 0, 0, 2], [0xff; 6]);
+    // Unknown yet: flooded like any broadcast (host1 and the tunnel).
+    let out = run(s.as_mut(), 1, std::slice::from_ref(&request), false);
+    assert!(out.len() >= 2 && out.iter().all(|o| o.1 != VerdictKind::Out(1)), "{out:?}");
+    // The remote host answers through the tunnel: snooped.
+    let reply = arp(2, REMOTE_HOST, [10, 0, 0, 2], HOST_A, [10, 0, 0, 1], HOST_A);
+    run(s.as_mut(), 0, &[tunnelled(100, &reply, false, None)], false);
+    // Next request: answered on the spot, back out of host0.
+    let out = run(s.as_mut(), 1, std::slice::from_ref(&request), false);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].1, VerdictKind::Out(1));
+    let a = etherparse::ArpPacketSlice::from_slice(&out[0].0[14..]).unwrap();
+    assert_eq!(a.operation(), etherparse::ArpOperation::REPLY);
+    assert_eq!(a.sender_hw_addr(), &REMOTE_HOST);
+    assert_eq!(a.sender_protocol_addr(), &[10, 0, 0, 2]);
+    assert_eq!(a.target_hw_addr(), &HOST_A);
+    assert_eq!(a.target_protocol_addr(), &[10, 0, 0, 1]);
+    assert_eq!(&out[0].0[..12], &[HOST_A, REMOTE_HOST].concat()[..], "Ethernet back to the asker");
+    assert!(s.report().unwrap().contains("arp-suppressed 1"));
+}
