@@ -9,7 +9,6 @@ use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use crate::fdb::Dest;
 use crate::stage::{VtepDrop, VtepStage};
 use crate::wire::{Tunnel, encode_option};
 
@@ -131,6 +130,15 @@ pub struct BridgeDomain {
     pub flood: Vec<IpAddr>,
 }
 
+/// Where a static MAC lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaticDest {
+    /// Behind a local port.
+    Local(PortId),
+    /// Behind a remote VTEP.
+    Remote(IpAddr),
+}
+
 /// A checked VTEP description, shared by every worker's instance.
 #[derive(Debug)]
 pub struct Vtep {
@@ -167,7 +175,7 @@ pub struct Vtep {
     /// Bridge domain of each VNI.
     pub vni_domain: FxHashMap<u32, usize>,
     /// Static FDB entries.
-    pub static_macs: Vec<(u32, [u8; 6], Dest)>,
+    pub static_macs: Vec<(u32, [u8; 6], StaticDest)>,
     /// Geneve options we add, encoded.
     pub geneve_options: Vec<u8>,
     /// Critical Geneve options we understand (class, type).
@@ -303,7 +311,7 @@ fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Vte
         };
         let dest = match (&s.port, s.remote) {
             (Some(name), None) => match env.port_id(name) {
-                Some(pid) => Dest::Local(pid),
+                Some(pid) => StaticDest::Local(pid),
                 None => {
                     err(
                         "static-macs",
@@ -314,7 +322,7 @@ fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Vte
                     continue;
                 }
             },
-            (None, Some(ip)) if family(&ip) => Dest::Remote(ip),
+            (None, Some(ip)) if family(&ip) => StaticDest::Remote(ip),
             _ => {
                 err(
                     "static-macs",
@@ -450,8 +458,8 @@ impl StageBuilder for VtepBuilder {
                 .iter()
                 .flat_map(|d| d.flood.iter().copied())
                 .chain(self.0.static_macs.iter().filter_map(|(_, _, d)| match d {
-                    Dest::Remote(ip) => Some(*ip),
-                    Dest::Local(_) => None,
+                    StaticDest::Remote(ip) => Some(*ip),
+                    StaticDest::Local(_) => None,
                 }))
                 .collect(),
         };

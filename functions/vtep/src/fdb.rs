@@ -7,10 +7,12 @@
 //! bounded: when full, a new address is not learned (its traffic floods)
 //! and the refusal is counted. Each worker owns its table.
 
-use std::net::IpAddr;
-
 use nfv_core::PortId;
 use rustc_hash::FxHashMap;
+
+/// A remote VTEP, by its index in the stage's table of VTEP addresses
+/// (small and cheap to copy and compare on the fast path).
+pub type RemoteId = u16;
 
 /// Where a MAC address is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,7 +20,7 @@ pub enum Dest {
     /// Behind a local port of the bridge domain.
     Local(PortId),
     /// Behind a remote VTEP.
-    Remote(IpAddr),
+    Remote(RemoteId),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -169,7 +171,7 @@ mod tests {
     #[test]
     fn learns_moves_ages_and_keeps_vnis_apart() {
         let mut f = Fdb::new(10, 100);
-        let r: IpAddr = [192, 0, 2, 2].into();
+        let r: RemoteId = 7;
         assert_eq!(f.learn(1, &A, Dest::Local(3), 0), Learned::New);
         assert_eq!(f.lookup(1, &A, 50), Some(Dest::Local(3)));
         assert_eq!(f.lookup(2, &A, 50), None, "another VNI is another table");

@@ -13,8 +13,8 @@ use nfv_core::parse::{self, ethertype, proto};
 use nfv_core::{Batch, PktDesc, PortId, Stage, StageCtx, Verdict};
 use rustc_hash::FxHashMap;
 
-use crate::config::Vtep;
-use crate::fdb::{Dest, Fdb, Learned};
+use crate::config::{StaticDest, Vtep};
+use crate::fdb::{Dest, Fdb, Learned, RemoteId};
 use crate::wire::HeaderError;
 
 nfv_core::drop_reasons! {
@@ -58,8 +58,12 @@ impl From<HeaderError> for VtepDrop {
 #[derive(Clone, Copy, Debug)]
 enum Target {
     Port(PortId),
-    Remote(IpAddr),
+    Remote(RemoteId),
 }
+
+/// Remote VTEPs a worker knows at most (configured plus learned); beyond
+/// it, new VTEPs are not learned and their hosts' traffic floods.
+const MAX_REMOTES: usize = 4096;
 
 /// Counters shown in the end-of-run report.
 #[derive(Default)]
@@ -89,15 +93,20 @@ pub struct VtepStage {
     /// Outer source MAC of each remote VTEP we decapsulated from: the
     /// adjacency for replies when the neighbour table has none yet.
     remote_macs: FxHashMap<IpAddr, [u8; 6]>,
-    last_remote: Option<(IpAddr, [u8; 6])>,
+    last_remote: Option<(IpAddr, [u8; 6], Option<RemoteId>)>,
+    /// Remote VTEP addresses by [`RemoteId`], and the way back.
+    remotes: Vec<IpAddr>,
+    remote_ids: FxHashMap<IpAddr, RemoteId>,
+    /// Flood list of each bridge domain, as remote ids.
+    flood: Vec<Vec<RemoteId>>,
     templates: Vec<Template>,
-    template_index: FxHashMap<(IpAddr, u32), usize>,
+    template_index: FxHashMap<(RemoteId, u32), usize>,
     /// Neighbour table version the templates were built from.
     templates_version: u64,
     /// Last VNI decapsulated and its bridge domain.
     last_vni: Option<(u32, usize)>,
     /// Last template used: bulk traffic goes to one VTEP and VNI.
-    last_template: Option<(IpAddr, u32, usize)>,
+    last_template: Option<(RemoteId, u32, usize)>,
     /// Last destination looked up in this batch: bulk traffic repeats it.
     last_dst: Option<(u32, [u8; 6], Dest)>,
     /// Last source learned in this batch.
@@ -122,15 +131,15 @@ impl VtepStage {
     /// An instance sending from `underlay_mac`.
     pub fn new(v: Arc<Vtep>, underlay_mac: [u8; 6]) -> Self {
         let ticks_per_sec = nfv_core::cycles::ticks_per_ns() * 1e9;
-        let mut fdb = Fdb::new(v.fdb_size, (v.fdb_ageing * ticks_per_sec) as u64);
-        for (vni, mac, dest) in &v.static_macs {
-            fdb.add_static(*vni, *mac, *dest);
-        }
-        Self {
-            v,
+        let fdb = Fdb::new(v.fdb_size, (v.fdb_ageing * ticks_per_sec) as u64);
+        let mut s = Self {
+            v: v.clone(),
             underlay_mac,
             fdb,
             remote_macs: FxHashMap::default(),
+            remotes: Vec::new(),
+            remote_ids: FxHashMap::default(),
+            flood: Vec::new(),
             last_remote: None,
             templates: Vec::new(),
             template_index: FxHashMap::default(),
@@ -146,7 +155,33 @@ impl VtepStage {
             last_now: 0,
             last_sweep: 0,
             arp_table: FxHashMap::default(),
+        };
+        s.flood = v.domains.iter().map(|d| d.flood.iter().filter_map(|&ip| s.intern(ip)).collect()).collect();
+        for &(vni, mac, dest) in &v.static_macs {
+            let dest = match dest {
+                StaticDest::Local(p) => Some(Dest::Local(p)),
+                StaticDest::Remote(ip) => s.intern(ip).map(Dest::Remote),
+            };
+            if let Some(d) = dest {
+                s.fdb.add_static(vni, mac, d);
+            }
         }
+        s
+    }
+
+    /// The id of remote VTEP `ip`, given one on first sight (None when the
+    /// table of remotes is full).
+    fn intern(&mut self, ip: IpAddr) -> Option<RemoteId> {
+        if let Some(&id) = self.remote_ids.get(&ip) {
+            return Some(id);
+        }
+        if self.remotes.len() >= MAX_REMOTES {
+            return None;
+        }
+        self.remotes.push(ip);
+        let id = (self.remotes.len() - 1) as RemoteId;
+        self.remote_ids.insert(ip, id);
+        Some(id)
     }
 
     /// Decapsulates one packet from the underlay; returns its VNI's bridge
@@ -179,23 +214,30 @@ impl VtepStage {
             return Err(VtepDrop::InnerVlan);
         }
         let outer_src_mac: [u8; 6] = d[6..12].try_into().unwrap();
-        if v.gateway.is_none() && self.last_remote != Some((t.src, outer_src_mac)) {
-            self.last_remote = Some((t.src, outer_src_mac));
-            if self.remote_macs.insert(t.src, outer_src_mac) != Some(outer_src_mac) {
-                // A new or moved remote VTEP: headers built for it are stale.
-                self.templates.clear();
-                self.template_index.clear();
-                self.last_template = None;
+        let remote = match self.last_remote {
+            Some((ip, mac, id)) if ip == t.src && mac == outer_src_mac => id,
+            _ => {
+                let id = self.intern(t.src);
+                self.last_remote = Some((t.src, outer_src_mac, id));
+                if self.v.gateway.is_none() && self.remote_macs.insert(t.src, outer_src_mac) != Some(outer_src_mac) {
+                    // A new or moved remote VTEP: headers built for it are stale.
+                    self.templates.clear();
+                    self.template_index.clear();
+                    self.last_template = None;
+                }
+                id
             }
-        }
+        };
         p.pull_front(t.inner.start).map_err(|_| VtepDrop::Truncated)?;
         p.set_len(t.inner.len()).map_err(|_| VtepDrop::Truncated)?;
         let (d, meta) = p.data_and_meta_mut();
         meta.flags &= !flags::HASH_OK;
         parse::classify(d, meta).map_err(|_| VtepDrop::Truncated)?;
-        if self.v.learn {
+        if self.v.learn
+            && let Some(id) = remote
+        {
             let smac: [u8; 6] = d[6..12].try_into().unwrap();
-            self.learn(self.v.domains[bd].vni, smac, Dest::Remote(t.src), now);
+            self.learn(self.v.domains[bd].vni, smac, Dest::Remote(id), now);
         }
         self.stats.decapsulated += 1;
         Ok(Some(bd))
@@ -246,7 +288,7 @@ impl VtepStage {
                 self.targets.clear();
                 self.targets.extend(dom.ports.iter().filter(|&&q| Some(q) != ingress).map(|&q| Target::Port(q)));
                 if ingress.is_some() {
-                    self.targets.extend(dom.flood.iter().map(|&ip| Target::Remote(ip)));
+                    self.targets.extend(self.flood[bd].iter().map(|&id| Target::Remote(id)));
                 }
             }
         }
@@ -293,7 +335,7 @@ impl VtepStage {
 
     /// The header template toward `remote` for `vni`, built on first use
     /// and whenever the neighbour table changed.
-    fn template(&mut self, remote: IpAddr, vni: u32, nb: &NeighbourTable) -> Result<&Template, VtepDrop> {
+    fn template(&mut self, remote: RemoteId, vni: u32, nb: &NeighbourTable) -> Result<&Template, VtepDrop> {
         if nb.version() != self.templates_version {
             self.templates.clear();
             self.template_index.clear();
@@ -309,9 +351,10 @@ impl VtepStage {
         let i = match self.template_index.get(&(remote, vni)) {
             Some(&i) => i,
             None => {
-                let hop = self.v.next_hop(remote);
+                let ip = self.remotes[remote as usize];
+                let hop = self.v.next_hop(ip);
                 let dmac = nb.lookup(&hop).map(|n| n.mac).or_else(|| self.remote_macs.get(&hop).copied());
-                let t = build_template(&self.v, self.underlay_mac, dmac.ok_or(VtepDrop::NoAdjacency)?, remote, vni);
+                let t = build_template(&self.v, self.underlay_mac, dmac.ok_or(VtepDrop::NoAdjacency)?, ip, vni);
                 self.templates.push(t);
                 self.template_index.insert((remote, vni), self.templates.len() - 1);
                 self.templates.len() - 1
@@ -324,7 +367,13 @@ impl VtepStage {
     /// Puts the outer Ethernet, IP, UDP and tunnel headers in front of the
     /// inner frame (RFC 7348 section 5, RFC 8926 section 3).
     #[inline]
-    fn encap(&mut self, p: &mut PacketMut<'_>, remote: IpAddr, vni: u32, nb: &NeighbourTable) -> Result<(), VtepDrop> {
+    fn encap(
+        &mut self,
+        p: &mut PacketMut<'_>,
+        remote: RemoteId,
+        vni: u32,
+        nb: &NeighbourTable,
+    ) -> Result<(), VtepDrop> {
         let inner_len = p.len();
         let (mtu, (lo, hi), v4) = (self.v.mtu as usize, self.v.src_ports, self.v.local_ip.is_ipv4());
         // RFC 7348 section 5: source port from a hash of the inner frame,
@@ -744,7 +793,7 @@ impl Stage for VtepStage {
             let mac = mac.map(|b| format!("{b:02x}")).join(":");
             let dest = match dest {
                 Dest::Local(p) => format!("port {}", self.v.port_names.get(p as usize).map_or("?", |n| n.as_str())),
-                Dest::Remote(ip) => format!("vtep {ip}"),
+                Dest::Remote(id) => format!("vtep {}", self.remotes[id as usize]),
             };
             let kind =
                 if is_static { "static".to_string() } else { format!("{:.1}s", age as f64 / self.ticks_per_sec) };
