@@ -594,7 +594,7 @@ pub struct TunnelPacket {
 /// frame. `Ok(None)`: not UDP to that port, not tunnel traffic. With
 /// `local`, a packet to another address is refused before any checksum
 /// work; whether the VNI is known is the caller's business.
-#[inline]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn parse_tunnel_packet(
     d: &[u8],
@@ -614,6 +614,17 @@ pub fn parse_tunnel_packet(
         return Ok(None);
     }
     let v4 = m.ethertype == ethertype::IPV4;
+    // The destination compared as bytes, before any address is built.
+    let (dst_at, len) = if v4 { (l3 + 16, 4) } else { (l3 + 24, 16) };
+    let dst_bytes = &d[dst_at..dst_at + len];
+    let ours = match local {
+        None => true,
+        Some(IpAddr::V4(a)) => dst_bytes == a.octets(),
+        Some(IpAddr::V6(a)) => dst_bytes == a.octets(),
+    };
+    if !ours {
+        return Err(VtepDrop::WrongDestination);
+    }
     let (src, dst) = if v4 {
         let a: [u8; 4] = d[l3 + 12..l3 + 16].try_into().unwrap();
         let b: [u8; 4] = d[l3 + 16..l3 + 20].try_into().unwrap();
@@ -623,9 +634,6 @@ pub fn parse_tunnel_packet(
         let b: [u8; 16] = d[l3 + 24..l3 + 40].try_into().unwrap();
         (IpAddr::from(a), IpAddr::from(b))
     };
-    if local.is_some_and(|l| l != dst) {
-        return Err(VtepDrop::WrongDestination);
-    }
     if m.flags & flags::FRAGMENT != 0 {
         return Err(VtepDrop::OuterFragment);
     }
