@@ -141,3 +141,38 @@ fn interop(v6: bool) {
     assert!(report.text.contains("flooded"), "{}", report.text);
     assert!(!report.text.contains("arp-suppressed 0"), "{}", report.text);
 }
+
+/// Geneve live, with scapy as the remote VTEP in the sink namespace: its
+/// Geneve packet (with an option) carries an echo request to gen's kernel,
+/// whose reply comes back through our Geneve encapsulation with our option.
+#[test]
+fn geneve_interoperates_with_scapy_as_the_remote_vtep() {
+    if !privileged("geneve_interoperates_with_scapy_as_the_remote_vtep") {
+        return;
+    }
+    let bed = TestBed::up("line", 1);
+    bed.exec("gen", &["ip", "link", "set", "g0", "mtu", "1450"]);
+    bed.exec("gen", &["ip", "addr", "add", "10.10.0.1/24", "dev", "g0"]);
+    // The echo reply goes straight to the remote host's MAC.
+    bed.exec("gen", &["ip", "neigh", "replace", "10.10.0.2", "lladdr", "02:00:00:00:00:c3", "dev", "g0"]);
+    bed.exec("sink", &["ip", "addr", "add", "192.168.0.2/24", "dev", "s0"]);
+    let config = CONFIG.replace(
+        "protocol = \"vxlan\",",
+        "protocol = \"geneve\", geneve-options = [{ class = 0x0102, type = 1, data = \"0a0b0c0d\" }],",
+    );
+    assert!(config.contains("geneve"), "{config}");
+    let dut = bed.start_nfv(&config, 2);
+    let g0 = bed.mac("gen", "g0").map(|b| format!("{b:02x}")).join(":");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/scapy/geneve_peer.py");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &bed.ns("sink"), "/usr/bin/python3", script, "s0", "192.168.0.2", "192.168.0.1", &g0])
+        .output()
+        .unwrap();
+    let report = dut.stop();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}\n{}", String::from_utf8_lossy(&out.stderr), report.text);
+    assert!(text.contains("vni 100"), "{text}");
+    assert!(text.contains("opts 0102:01:0a0b0c0d"), "{text}");
+    assert!(text.contains("icmp 0 77 10.10.0.1 10.10.0.2 scapy-geneve"), "echo reply from gen's kernel: {text}");
+    assert!(report.text.contains("fdb vni 100 02:00:00:00:00:c3 -> vtep 192.168.0.2"), "{}", report.text);
+}
