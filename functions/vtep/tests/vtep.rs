@@ -258,3 +258,63 @@ fn arp_for_a_known_inner_address_is_answered_locally() {
     assert_eq!(&out[0].0[..12], &[HOST_A, REMOTE_HOST].concat()[..], "Ethernet back to the asker");
     assert!(s.report().unwrap().contains("arp-suppressed 1"));
 }
+
+#[test]
+fn vnis_are_separate_bridge_domains() {
+    // host0 in VNI 100, host1 in VNI 200.
+    let src = "[[ports]]\nname = \"up\"\nkind = \"generator\"\n\n[[ports]]\nname = \"host0\"\nkind = \"sink\"\n\n\
+               [[ports]]\nname = \"host1\"\nkind = \"sink\"\n\n\
+               [[chains]]\nname = \"c\"\nstages = [{ kind = \"vtep\", underlay = \"up\", local-ip = \"192.0.2.1\", \
+               bridge-domains = [{ vni = 100, ports = [\"host0\"], flood = [\"192.0.2.2\"] }, \
+               { vni = 200, ports = [\"host1\"], flood = [\"192.0.2.2\"] }] }]\n\n\
+               [[workers]]\nrx = [\"up\"]\nchain = \"c\"\n";
+    let mut r = nfv_core::StageRegistry::new();
+    nfv_vtep::register(&mut r);
+    let cfg = nfv_core::config::load("t.toml", src, &r).unwrap_or_else(|e| panic!("{e}"));
+    let macs = [UNDERLAY_MAC, [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
+    let mut s = cfg.chains[0].stages[0].builder.build(&nfv_core::BuildCtx { worker: 0, port_macs: &macs });
+    let bcast = inner([0xff; 6], REMOTE_HOST);
+    let out = run(s.as_mut(), 0, &[tunnelled(200, &bcast, false, None)], false);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1, VerdictKind::Out(2), "VNI 200 floods to its own port only");
+    let out = run(s.as_mut(), 0, &[tunnelled(100, &bcast, false, None)], false);
+    assert_eq!(out[0].1, VerdictKind::Out(1));
+    // A frame from host1 is encapsulated with VNI 200.
+    let out = run(s.as_mut(), 2, &[inner(REMOTE_HOST, HOST_B)], false);
+    let t = out.iter().find(|o| o.1 == VerdictKind::Out(0)).expect("tunnelled");
+    assert_eq!(&t.0[42 + 4..42 + 7], &[0, 0, 200], "VNI 200 in the VXLAN header");
+}
+
+#[test]
+fn inner_vlan_outer_fragments_and_truncation_are_named() {
+    let (cfg, mut s) = vtep("", false);
+    let reasons = cfg.chains[0].stages[0].builder.drop_reasons();
+    let name = |v: &VerdictKind| match v {
+        VerdictKind::Drop(r) => reasons[r.0 as usize],
+        other => panic!("not dropped: {other:?}"),
+    };
+    // Inner 802.1Q tag, not allowed by default.
+    let mut tagged = Vec::new();
+    PacketBuilder::ethernet2(REMOTE_HOST, HOST_A)
+        .single_vlan(etherparse::VlanId::try_new(10).unwrap())
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .udp(1, 2)
+        .write(&mut tagged, b"x")
+        .unwrap();
+    let out = run(s.as_mut(), 0, &[tunnelled(100, &tagged, false, None)], false);
+    assert_eq!(name(&out[0].1), "inner-vlan-not-allowed");
+    // The outer packet as a first fragment (MF set), checksum fixed.
+    let mut frag = tunnelled(100, &inner(HOST_A, REMOTE_HOST), false, None);
+    frag[20] |= 0x20;
+    frag[24..26].copy_from_slice(&[0, 0]);
+    let c = etherparse::Ipv4Header::from_slice(&frag[14..]).unwrap().0.calc_header_checksum();
+    frag[24..26].copy_from_slice(&c.to_be_bytes());
+    let out = run(s.as_mut(), 0, &[frag], false);
+    assert_eq!(name(&out[0].1), "outer-fragment");
+    // UDP claims more than the packet holds.
+    let mut short = tunnelled(100, &inner(HOST_A, REMOTE_HOST), false, None);
+    short[38..40].copy_from_slice(&1000u16.to_be_bytes());
+    short[40..42].copy_from_slice(&[0, 0]);
+    let out = run(s.as_mut(), 0, &[short], false);
+    assert_eq!(name(&out[0].1), "truncated");
+}
