@@ -36,6 +36,7 @@ fn sink_counter(bed: &TestBed, want: usize) -> std::thread::JoinHandle<usize> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let h = bed.spawn_in_ns("sink", move || {
         let sock = UdpSocket::bind(("0.0.0.0", SINK_PORT)).expect("bind sink");
+        common::testbed::big_receive_buffer(&sock);
         ready_tx.send(()).unwrap();
         count_udp(&sock, want, Duration::from_secs(2))
     });

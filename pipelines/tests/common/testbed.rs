@@ -249,6 +249,7 @@ pub fn send_udp(dst: std::net::SocketAddr, count: usize, flows: usize, payload: 
 /// Counts UDP datagrams arriving on `sock` until `want` arrived or
 /// nothing came for `quiet`.
 pub fn count_udp(sock: &std::net::UdpSocket, want: usize, quiet: Duration) -> usize {
+    big_receive_buffer(sock);
     sock.set_read_timeout(Some(quiet)).unwrap();
     let mut buf = [0u8; 2048];
     let mut n = 0;
@@ -256,4 +257,22 @@ pub fn count_udp(sock: &std::net::UdpSocket, want: usize, quiet: Duration) -> us
         n += 1;
     }
     n
+}
+
+/// Gives `sock` an 8 MiB receive buffer: the DUT's workers spin on both
+/// cores of a small machine and a receiving thread may not run for a
+/// while; what the tests measure is delivery, not how fast a starved
+/// reader drains its socket.
+pub fn big_receive_buffer(sock: &std::net::UdpSocket) {
+    let size: libc::c_int = 8 << 20;
+    // SAFETY: setsockopt on a socket we own, with a c_int value.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &size as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
