@@ -3,14 +3,15 @@
 //! only `stage_pass` counted. Repeatable where wall time on a shared VM is
 //! not; the per-case setup is the criterion bench's (`benches/vtep.rs`).
 //!
-//! usage: vtep_cost encap|decap vxlan|geneve ipv4|ipv6 64|1400 ROUNDS
+//! usage: vtep_cost encap|decap|baseline vxlan|geneve ipv4|ipv6 64|1400 ROUNDS
+//! (`baseline`: the same loop without the stage, to subtract)
 
 #[path = "../benches/vtep_case.rs"]
 mod vtep_case;
 
 #[inline(never)]
-fn stage_pass(c: &mut vtep_case::Case) -> usize {
-    vtep_case::run(c, true)
+fn stage_pass(c: &mut vtep_case::Case, with_stage: bool) -> usize {
+    vtep_case::run(c, with_stage)
 }
 
 fn main() {
@@ -19,9 +20,11 @@ fn main() {
         eprintln!("usage: vtep_cost encap|decap vxlan|geneve ipv4|ipv6 64|1400 ROUNDS");
         std::process::exit(2);
     }
-    let mut c = vtep_case::case(a[2] == "geneve", a[3] == "ipv6", a[1] == "encap", a[4].parse().unwrap());
+    let baseline = a[1] == "baseline";
+    let mut c = vtep_case::case(a[2] == "geneve", a[3] == "ipv6", a[1] != "decap", a[4].parse().unwrap());
     let rounds: u64 = a[5].parse().unwrap();
     for _ in 0..rounds {
-        assert_eq!(stage_pass(&mut c), 64);
+        let n = stage_pass(&mut c, !baseline);
+        assert_eq!(n, if baseline { 0 } else { 64 });
     }
 }
