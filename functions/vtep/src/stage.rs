@@ -245,7 +245,7 @@ impl VtepStage {
 
     /// Learns `mac` at `dest` unless the previous packet of the batch just
     /// did the same.
-    #[inline]
+    #[inline(always)]
     fn learn(&mut self, vni: u32, mac: [u8; 6], dest: Dest, now: u64) {
         if mac[0] & 1 != 0 || self.last_src == Some((vni, mac, dest)) {
             return;
@@ -259,7 +259,7 @@ impl VtepStage {
     /// Where an inner frame in bridge domain `bd` goes: one target
     /// (`Ok(Some)`), or a flood whose targets are in `self.targets`.
     /// `from_overlay`: it came out of a tunnel (split horizon applies).
-    #[inline]
+    #[inline(always)]
     fn targets_for(
         &mut self,
         p: &PacketMut<'_>,
@@ -317,7 +317,7 @@ impl VtepStage {
 
     /// Sends the packet to `t`: out of a local port, or encapsulated
     /// toward a remote VTEP.
-    #[inline]
+    #[inline(always)]
     fn deliver(&mut self, p: &mut PacketMut<'_>, t: Target, vni: u32, nb: &NeighbourTable) {
         match t {
             Target::Port(q) => p.send_to(q),
@@ -366,7 +366,7 @@ impl VtepStage {
 
     /// Puts the outer Ethernet, IP, UDP and tunnel headers in front of the
     /// inner frame (RFC 7348 section 5, RFC 8926 section 3).
-    #[inline]
+    #[inline(always)]
     fn encap(
         &mut self,
         p: &mut PacketMut<'_>,
