@@ -36,7 +36,8 @@ pub fn case(geneve: bool, v6: bool, encap: bool, inner_len: usize) -> Case {
     nfv_vtep::register(&mut r);
     let cfg = config::load("bench.toml", &src, &r).unwrap_or_else(|e| panic!("{e}"));
     let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 1, 1]];
-    let stage = cfg.chains[0].stages[0].builder.build(&BuildCtx { worker: 0, port_macs: &macs });
+    let stage =
+        cfg.chains[0].stages[0].builder.build(&BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false });
     let remote_ip: std::net::IpAddr = remote.parse().unwrap();
     let nb = Neighbours::new([(remote_ip, REMOTE_VTEP_MAC, 0)]).snapshot();
     // The inner frame: UDP/IPv4 of `inner_len` bytes.

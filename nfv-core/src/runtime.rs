@@ -194,8 +194,10 @@ impl Runtime {
             if owns || cfg.chains[w.chain].stages.iter().any(|s| s.builder.reads_headers()) {
                 chain.push(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local.clone())));
             }
-            for s in &cfg.chains[w.chain].stages {
-                let ctx = BuildCtx { worker: wi, port_macs: &port_macs };
+            let stages = &cfg.chains[w.chain].stages;
+            for (i, s) in stages.iter().enumerate() {
+                let headers_read_later = stages[i + 1..].iter().any(|l| l.builder.reads_headers());
+                let ctx = BuildCtx { worker: wi, port_macs: &port_macs, headers_read_later };
                 chain.push(s.name.clone(), s.builder.drop_reasons(), s.builder.build(&ctx));
             }
             // This worker's instance of every port it polls or may send to.

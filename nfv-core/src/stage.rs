@@ -75,6 +75,10 @@ pub struct BuildCtx<'a> {
     /// MAC address of every port, indexed by [`PortId`] (the interface's
     /// own for AF_XDP ports configured without one).
     pub port_macs: &'a [[u8; 6]],
+    /// Whether a stage after this one reads headers: a stage that rewrites
+    /// packets (a decapsulation) re-parses them only when someone will
+    /// read the result.
+    pub headers_read_later: bool,
 }
 
 /// Facts about the configuration a stage may need while validating.

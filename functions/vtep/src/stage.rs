@@ -87,6 +87,10 @@ struct Template {
 
 /// One worker's VTEP.
 pub struct VtepStage {
+    /// Parse the decapsulated frame fully (a later stage reads headers, or
+    /// inner VLAN tags are allowed); otherwise only its EtherType and L3
+    /// offset are set, which is all this stage needs.
+    pub reparse_inner: bool,
     v: Arc<Vtep>,
     underlay_mac: [u8; 6],
     fdb: Fdb,
@@ -133,6 +137,7 @@ impl VtepStage {
         let ticks_per_sec = nfv_core::cycles::ticks_per_ns() * 1e9;
         let fdb = Fdb::new(v.fdb_size, (v.fdb_ageing * ticks_per_sec) as u64);
         let mut s = Self {
+            reparse_inner: true,
             v: v.clone(),
             underlay_mac,
             fdb,
@@ -231,8 +236,18 @@ impl VtepStage {
         p.pull_front(t.inner.start).map_err(|_| VtepDrop::Truncated)?;
         p.set_len(t.inner.len()).map_err(|_| VtepDrop::Truncated)?;
         let (d, meta) = p.data_and_meta_mut();
-        meta.flags &= !flags::HASH_OK;
-        parse::classify(d, meta).map_err(|_| VtepDrop::Truncated)?;
+        if self.reparse_inner {
+            meta.flags &= !flags::HASH_OK;
+            parse::classify(d, meta).map_err(|_| VtepDrop::Truncated)?;
+        } else {
+            // Untagged (inner VLAN was refused above): what later code here
+            // reads, and flags that say nothing more was parsed.
+            meta.ethertype = u16::from_be_bytes([d[12], d[13]]);
+            meta.l3_off = 14;
+            meta.l4_off = 0;
+            meta.l4_proto = 0;
+            meta.flags &= flags::TRACE | flags::CSUM_OFFLOAD;
+        }
         if self.v.learn
             && let Some(id) = remote
         {

@@ -272,7 +272,11 @@ fn vnis_are_separate_bridge_domains() {
     nfv_vtep::register(&mut r);
     let cfg = nfv_core::config::load("t.toml", src, &r).unwrap_or_else(|e| panic!("{e}"));
     let macs = [UNDERLAY_MAC, [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
-    let mut s = cfg.chains[0].stages[0].builder.build(&nfv_core::BuildCtx { worker: 0, port_macs: &macs });
+    let mut s = cfg.chains[0].stages[0].builder.build(&nfv_core::BuildCtx {
+        worker: 0,
+        port_macs: &macs,
+        headers_read_later: true,
+    });
     let bcast = inner([0xff; 6], REMOTE_HOST);
     let out = run(s.as_mut(), 0, &[tunnelled(200, &bcast, false, None)], false);
     assert_eq!(out.len(), 1);
