@@ -60,16 +60,17 @@ pub struct FdbStats {
 
 /// One worker's forwarding database.
 pub struct Fdb {
-    map: FxHashMap<u64, Entry>,
+    map: FxHashMap<u128, Entry>,
     max: usize,
     ageing: u64,
     /// Counters.
     pub stats: FdbStats,
 }
 
+/// (24-bit VNI, 48-bit MAC) in one integer.
 #[inline(always)]
-fn key(vni: u32, mac: &[u8; 6]) -> u64 {
-    (vni as u64) << 48 | u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]])
+fn key(vni: u32, mac: &[u8; 6]) -> u128 {
+    (vni as u128) << 48 | u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]) as u128
 }
 
 impl Fdb {
@@ -141,7 +142,7 @@ impl Fdb {
             .map
             .iter()
             .map(|(k, e)| {
-                let b = k.to_be_bytes();
+                let b = (*k as u64).to_be_bytes();
                 let mac = [b[2], b[3], b[4], b[5], b[6], b[7]];
                 ((k >> 48) as u32, mac, e.dest, e.is_static, now.wrapping_sub(e.last_seen))
             })
@@ -175,6 +176,9 @@ mod tests {
         assert_eq!(f.learn(1, &A, Dest::Local(3), 0), Learned::New);
         assert_eq!(f.lookup(1, &A, 50), Some(Dest::Local(3)));
         assert_eq!(f.lookup(2, &A, 50), None, "another VNI is another table");
+        assert_eq!(f.lookup(1 | 1 << 16, &A, 50), None, "all 24 VNI bits count");
+        assert_eq!(f.learn(0xff_ffff, &A, Dest::Local(4), 50), Learned::New);
+        assert_eq!(f.dump(50).last().unwrap().0, 0xff_ffff);
         assert_eq!(f.learn(1, &A, Dest::Local(3), 60), Learned::Refreshed);
         assert_eq!(f.learn(1, &A, Dest::Remote(r), 70), Learned::Moved);
         assert_eq!(f.lookup(1, &A, 169), Some(Dest::Remote(r)));

@@ -38,6 +38,7 @@ nfv_core::drop_reasons! {
         NoAdjacency => "no-underlay-adjacency",
         NoReplica => "replica-no-frame",
         NoTarget => "no-flood-target",
+        GeneveControl => "geneve-control-packet",
     }
 }
 
@@ -50,6 +51,7 @@ impl From<HeaderError> for VtepDrop {
             HeaderError::BadOptionLength => VtepDrop::BadOptionLength,
             HeaderError::UnknownCriticalOption => VtepDrop::UnknownCriticalOption,
             HeaderError::NotEthernet => VtepDrop::NotEthernet,
+            HeaderError::Control => VtepDrop::GeneveControl,
         }
     }
 }
@@ -68,6 +70,7 @@ const MAX_REMOTES: usize = 4096;
 /// Counters shown in the end-of-run report.
 #[derive(Default)]
 struct Stats {
+    replicas_refused: u64,
     arp_suppressed: u64,
     too_big_replies: u64,
     encapsulated: u64,
@@ -222,9 +225,14 @@ impl VtepStage {
         let remote = match self.last_remote {
             Some((ip, mac, id)) if ip == t.src && mac == outer_src_mac => id,
             _ => {
-                let id = self.intern(t.src);
+                // Remote VTEPs are remembered only when learning from them:
+                // spoofed sources cannot fill the tables otherwise.
+                let id = if self.v.learn { self.intern(t.src) } else { self.remote_ids.get(&t.src).copied() };
                 self.last_remote = Some((t.src, outer_src_mac, id));
-                if self.v.gateway.is_none() && self.remote_macs.insert(t.src, outer_src_mac) != Some(outer_src_mac) {
+                if self.v.gateway.is_none()
+                    && id.is_some()
+                    && self.remote_macs.insert(t.src, outer_src_mac) != Some(outer_src_mac)
+                {
                     // A new or moved remote VTEP: headers built for it are stale.
                     self.templates.clear();
                     self.template_index.clear();
@@ -452,9 +460,13 @@ impl VtepStage {
         // The largest inner IP packet that fits: the underlay MTU less the
         // outer IP, UDP and tunnel headers and the inner Ethernet header
         // (1500 -> 1450 for VXLAN over IPv4, as the kernel's vxlan MTU).
-        let inner_mtu = (self.v.mtu as usize).saturating_sub(self.v.overhead()) as u32;
         let l3 = m.l3_off as usize;
+        // VLAN tags travel inside the tunnel too.
+        let inner_mtu = (self.v.mtu as usize).saturating_sub(self.v.overhead() + (l3 - 14)) as u32;
         let d = p.data();
+        if !may_answer_with_icmp_error(d, &m) {
+            return false;
+        }
         let (mac_src, mac_dst): ([u8; 6], [u8; 6]) = (d[6..12].try_into().unwrap(), d[..6].try_into().unwrap());
         match m.ethertype {
             ethertype::IPV4 => {
@@ -549,6 +561,30 @@ impl VtepStage {
         self.stats.arp_suppressed += 1;
         p.send_to(port);
         true
+    }
+}
+
+/// RFC 1812 section 4.3.2.7 / RFC 4443 section 2.4(e): no ICMP error
+/// about an ICMP error, a non-first fragment, or a packet from a
+/// multicast, broadcast or unspecified source.
+fn may_answer_with_icmp_error(d: &[u8], m: &nfv_core::Meta) -> bool {
+    let l3 = m.l3_off as usize;
+    let l4 = m.l4_off as usize;
+    let icmp_type = (m.flags & flags::L4_OK != 0).then(|| d.get(l4).copied()).flatten();
+    match m.ethertype {
+        ethertype::IPV4 => {
+            let src = [d[l3 + 12], d[l3 + 13], d[l3 + 14], d[l3 + 15]];
+            let non_first = u16::from_be_bytes([d[l3 + 6], d[l3 + 7]]) & 0x1fff != 0;
+            let icmp_error = m.l4_proto == proto::ICMP && !matches!(icmp_type, Some(0 | 8 | 13 | 14));
+            !(non_first || icmp_error || src[0] >= 224 || src == [0; 4] || src == [255; 4])
+        }
+        ethertype::IPV6 => {
+            let src0 = d[l3 + 8];
+            let unspecified = d[l3 + 8..l3 + 24] == [0; 16];
+            let icmp_error = m.l4_proto == proto::ICMPV6 && icmp_type.is_none_or(|t| t < 128);
+            !(icmp_error || src0 == 0xff || unspecified || m.flags & flags::FRAGMENT != 0 && m.l4_off == 0)
+        }
+        _ => false,
     }
 }
 
@@ -654,7 +690,14 @@ pub fn parse_tunnel_packet(
     }
     let udp_len = u16::from_be_bytes([udp[4], udp[5]]) as usize;
     let end = l4 + udp_len;
-    if udp_len < 8 || end > d.len() {
+    // Within the IP packet, not just the frame: Ethernet padding after it
+    // is not tunnel payload.
+    let ip_end = if v4 {
+        l3 + u16::from_be_bytes([d[l3 + 2], d[l3 + 3]]) as usize
+    } else {
+        l3 + 40 + u16::from_be_bytes([d[l3 + 4], d[l3 + 5]]) as usize
+    };
+    if udp_len < 8 || end > d.len().min(ip_end) {
         return Err(VtepDrop::Truncated);
     }
     // RFC 768 / RFC 8200 section 8.1: a non-zero checksum is verified;
@@ -764,11 +807,10 @@ impl Stage for VtepStage {
             let t = match self.targets_for(&p, bd, port, now) {
                 Ok(Some(t)) => t,
                 Ok(None) => {
-                    if self.targets.len() > 1
-                        && let Err(r) = self.replicate(&p, vni, ctx)
-                    {
-                        p.drop_with(r);
-                        continue;
+                    // Copies that cannot be made are counted; the original
+                    // still goes to the first target.
+                    if self.targets.len() > 1 && self.replicate(&p, vni, ctx).is_err() {
+                        self.stats.replicas_refused += 1;
                     }
                     self.targets[0]
                 }
@@ -799,11 +841,12 @@ impl Stage for VtepStage {
         let s = &self.stats;
         let f = &self.fdb.stats;
         let mut out = format!(
-            "  encapsulated {} decapsulated {} flooded {} replicas {} too-big-replies {} arp-suppressed {}; fdb {} entries, learned {} moved {} aged {} refused-full {}\n",
+            "  encapsulated {} decapsulated {} flooded {} replicas {} (refused {}) too-big-replies {} arp-suppressed {}; fdb {} entries, learned {} moved {} aged {} refused-full {}\n",
             s.encapsulated,
             s.decapsulated,
             s.flooded,
             s.replicas,
+            s.replicas_refused,
             s.too_big_replies,
             s.arp_suppressed,
             self.fdb.len(),

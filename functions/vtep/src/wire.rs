@@ -35,6 +35,8 @@ pub enum HeaderError {
     UnknownCriticalOption,
     /// Geneve payload other than Ethernet.
     NotEthernet,
+    /// A Geneve control message (O bit): never forwarded to a tenant.
+    Control,
 }
 
 /// A parsed tunnel header.
@@ -82,6 +84,11 @@ impl Tunnel {
                 check_options(opts, known)?;
                 if u16::from_be_bytes([h[2], h[3]]) != ETHERTYPE_TEB {
                     return Err(HeaderError::NotEthernet);
+                }
+                // RFC 8926 section 3.4: endpoints MUST NOT forward the
+                // payload of a control message (O bit).
+                if h[1] & 0x80 != 0 {
+                    return Err(HeaderError::Control);
                 }
                 Ok(Header { vni, len: 8 + opt_len })
             }
@@ -192,8 +199,11 @@ mod tests {
         let mut v1 = h.clone();
         v1[0] |= 0x40;
         assert_eq!(Tunnel::Geneve.parse(&v1, |_, _| true), Err(HeaderError::BadVersion));
-        let mut ip = h;
+        let mut ip = h.clone();
         ip[2..4].copy_from_slice(&0x0800u16.to_be_bytes());
         assert_eq!(Tunnel::Geneve.parse(&ip, |_, _| true), Err(HeaderError::NotEthernet));
+        let mut oam = h;
+        oam[1] |= 0x80;
+        assert_eq!(Tunnel::Geneve.parse(&oam, |_, _| true), Err(HeaderError::Control));
     }
 }

@@ -220,6 +220,15 @@ fn too_big_answers_with_icmp_fragmentation_needed_when_configured() {
     let etherparse::TransportSlice::Icmpv6(icmp) = reply.transport.unwrap() else { panic!("ICMPv6") };
     assert_eq!(icmp.icmp_type(), etherparse::Icmpv6Type::PacketTooBig { mtu: 550 });
     assert_eq!(icmp.checksum(), icmp.icmp_type().calc_checksum(src, dst, icmp.payload()).unwrap(), "ICMPv6 checksum");
+    // Never an ICMP error about an ICMP error (RFC 1812 section 4.3.2.7).
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(HOST_A, REMOTE_HOST)
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .write(&mut err, &[7u8; 800])
+        .unwrap();
+    let out = run(s.as_mut(), 1, std::slice::from_ref(&err), false);
+    assert!(matches!(out[0].1, VerdictKind::Drop(_)), "dropped, not answered: {:?}", out[0].1);
 }
 
 fn arp(op: u16, smac: [u8; 6], sip: [u8; 4], tmac: [u8; 6], tip: [u8; 4], dst: [u8; 6]) -> Vec<u8> {
