@@ -132,7 +132,7 @@ impl WorkerMemory {
                 reg = fresh().map_err(fail)?;
                 let (port, mut report) =
                     AfXdpPort::open(info, cfg, queue, &mut reg, &fresh, self.batch, tx_only).map_err(fail)?;
-                report.summary.push_str(&format!("; shared UMEM refused ({e}), registered separately"));
+                report.push_str(&format!("; shared UMEM refused ({e}), registered separately"));
                 (port, report)
             }
             Err(e) => return Err(fail(e)),
@@ -140,7 +140,7 @@ impl WorkerMemory {
         if cfg.umem == UmemSharing::Shared && self.shared.is_none() {
             self.shared = Some(reg);
         }
-        self.notes.push(report.summary);
+        self.notes.push(report);
         Ok(Box::new(port))
     }
 

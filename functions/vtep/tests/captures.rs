@@ -31,7 +31,7 @@ fn scapy(files: &[PathBuf]) -> Option<Decoded> {
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let f: Vec<&str> = line.split(' ').collect();
         let name = Path::new(f[0]).file_name().unwrap().to_string_lossy().into_owned();
-        let inner = (0..f[4].len()).step_by(2).map(|i| u8::from_str_radix(&f[4][i..i + 2], 16).unwrap()).collect();
+        let inner = common::unhex(f[4]);
         m.insert((name, f[1].parse().unwrap()), (f[3].parse().unwrap(), inner));
     }
     Some(m)

@@ -25,10 +25,6 @@ fn tool(args: &[&str]) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
 /// None (after printing why) when scapy or tshark is missing outside CI.
 fn tools_or_skip(test: &str) -> bool {
     let ok = tool(&["/usr/bin/python3", "-c", "import scapy.contrib.geneve"]).is_some()

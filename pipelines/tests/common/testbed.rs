@@ -75,11 +75,7 @@ impl TestBed {
     /// MAC address of `ifname` in namespace `role`.
     pub fn mac(&self, role: &str, ifname: &str) -> [u8; 6] {
         let out = self.exec(role, &["cat", &format!("/sys/class/net/{ifname}/address")]);
-        let mut mac = [0u8; 6];
-        for (m, p) in mac.iter_mut().zip(out.trim().split(':')) {
-            *m = u8::from_str_radix(p, 16).expect("hex MAC");
-        }
-        mac
+        nfv_core::config::parse_mac(out.trim()).expect("MAC in sysfs")
     }
 
     /// Runs a command in namespace `role`; panics with its output on failure.

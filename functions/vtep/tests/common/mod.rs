@@ -95,3 +95,8 @@ pub fn tunnelled(vni: u32, inner: &[u8], v6: bool, geneve: Option<&[u8]>) -> Vec
     }
     f
 }
+
+/// Bytes from a hex string (what the scapy helpers print).
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}

@@ -34,7 +34,7 @@ use crate::config::AfXdpConfig;
 use crate::frame::{FRAME_SIZE, FramePool};
 use crate::packet::{Meta, PktDesc, Verdict};
 use crate::port::{Port, PortInfo};
-use socket::{BindMode, RingSizes, Rings, Xsk};
+use socket::{RingSizes, Rings, Xsk};
 use system::InterfaceLock;
 use umem::UmemReg;
 
@@ -83,15 +83,6 @@ pub(crate) struct XskHandle {
     _lock: Arc<InterfaceLock>,
 }
 
-/// What a port reports at startup: mode and why, busy poll, cleanups.
-#[derive(Clone, Debug)]
-pub struct OpenReport {
-    /// Bind mode obtained.
-    pub mode: BindMode,
-    /// One line for the log.
-    pub summary: String,
-}
-
 impl AfXdpPort {
     /// Opens `cfg.interface` queue `queue` on `umem` (replaced by a
     /// `fresh` registration if a failed attempt left it bound, see
@@ -106,7 +97,7 @@ impl AfXdpPort {
         fresh: &dyn Fn() -> io::Result<Arc<UmemReg>>,
         batch: usize,
         tx_only: bool,
-    ) -> io::Result<(Self, OpenReport)> {
+    ) -> io::Result<(Self, String)> {
         let mut notes = system::prepare();
         let ifindex = ifindex(&cfg.interface)?;
         let (lock, note) = lock_interface(&cfg.interface, ifindex)?;
@@ -134,11 +125,10 @@ impl AfXdpPort {
             if notes.is_empty() { "" } else { "; " },
             notes.join("; ")
         );
-        let mode = xsk.mode;
-        let _ = info.counters.mode.set(format!("af-xdp {mode}{}", if busy_poll { ", busy poll" } else { "" }));
+        let _ = info.counters.mode.set(format!("af-xdp {}{}", xsk.mode, if busy_poll { ", busy poll" } else { "" }));
         let fd = xsk.fd();
         let port = Self::with_queues(info, q, Some(XskHandle { xsk, _lock: lock }), fd, busy_poll, batch);
-        Ok((port, OpenReport { mode, summary }))
+        Ok((port, summary))
     }
 
     pub(crate) fn with_queues(
