@@ -88,7 +88,8 @@ impl AfXdpPort {
     /// `fresh` registration if a failed attempt left it bound, see
     /// [`Xsk::open`]). `batch` sizes the fill-ring refills and the
     /// busy-poll budget; a `tx_only` socket does not take the queue's
-    /// traffic from the kernel.
+    /// traffic from the kernel. Returns the port and its startup line
+    /// (bind mode and why, busy poll, clean-ups).
     pub fn open(
         info: PortInfo,
         cfg: &AfXdpConfig,
