@@ -61,8 +61,14 @@ pub struct FdbStats {
 /// One worker's forwarding database.
 pub struct Fdb {
     map: FxHashMap<u128, Entry>,
+    /// Learned (not static) entries in `map`: the bound applies to them.
+    learned: usize,
     max: usize,
     ageing: u64,
+    /// A full table is swept for aged entries at most once per
+    /// `ageing / 16`: a burst of new addresses against a full table of
+    /// live ones must not scan it once per packet.
+    next_full_sweep: u64,
     /// Counters.
     pub stats: FdbStats,
 }
@@ -79,12 +85,15 @@ impl Fdb {
     pub fn new(max: usize, ageing: u64) -> Self {
         let mut map = FxHashMap::default();
         map.reserve(max.min(1 << 16));
-        Self { map, max, ageing, stats: FdbStats::default() }
+        Self { map, learned: 0, max, ageing, next_full_sweep: 0, stats: FdbStats::default() }
     }
 
     /// Adds a static entry (configuration).
     pub fn add_static(&mut self, vni: u32, mac: [u8; 6], dest: Dest) {
-        self.map.insert(key(vni, &mac), Entry { dest, last_seen: 0, is_static: true });
+        let old = self.map.insert(key(vni, &mac), Entry { dest, last_seen: 0, is_static: true });
+        if old.is_some_and(|e| !e.is_static) {
+            self.learned -= 1;
+        }
     }
 
     /// Where `mac` lives in `vni`, if known and not aged out.
@@ -96,6 +105,7 @@ impl Fdb {
             return Some(e.dest);
         }
         self.map.remove(&k);
+        self.learned -= 1;
         self.stats.aged += 1;
         None
     }
@@ -116,15 +126,19 @@ impl Fdb {
             self.stats.moved += 1;
             return Learned::Moved;
         }
-        if self.map.len() >= self.max {
+        if self.learned >= self.max {
             // Make room from aged entries before refusing.
-            self.expire(now);
-            if self.map.len() >= self.max {
+            if now.wrapping_sub(self.next_full_sweep) < u64::MAX / 2 {
+                self.expire(now);
+                self.next_full_sweep = now.wrapping_add(self.ageing / 16);
+            }
+            if self.learned >= self.max {
                 self.stats.full += 1;
                 return Learned::Full;
             }
         }
         self.map.insert(k, Entry { dest, last_seen: now, is_static: false });
+        self.learned += 1;
         self.stats.learned += 1;
         Learned::New
     }
@@ -133,7 +147,9 @@ impl Fdb {
     pub fn expire(&mut self, now: u64) {
         let (ageing, before) = (self.ageing, self.map.len());
         self.map.retain(|_, e| e.is_static || now.wrapping_sub(e.last_seen) < ageing);
-        self.stats.aged += (before - self.map.len()) as u64;
+        let aged = before - self.map.len();
+        self.learned -= aged;
+        self.stats.aged += aged as u64;
     }
 
     /// Entries (vni, mac, dest, static, ticks since last seen), sorted.
@@ -188,17 +204,22 @@ mod tests {
 
     #[test]
     fn static_entries_win_and_a_full_table_refuses() {
-        let mut f = Fdb::new(2, 100);
+        let mut f = Fdb::new(1, 100);
         f.add_static(1, A, Dest::Local(1));
         assert_eq!(f.learn(1, &A, Dest::Local(2), 0), Learned::Static);
         assert_eq!(f.lookup(1, &A, 1_000_000), Some(Dest::Local(1)), "static entries never age");
-        assert_eq!(f.learn(1, &B, Dest::Local(2), 0), Learned::New);
-        assert_eq!(f.learn(2, &B, Dest::Local(2), 0), Learned::Full);
+        assert_eq!(f.learn(1, &B, Dest::Local(2), 0), Learned::New, "static entries do not count in the bound");
+        assert_eq!(f.learn(2, &B, Dest::Local(2), 99), Learned::Full);
         assert_eq!(f.stats.full, 1);
-        // Once the learned entry ages, there is room again.
-        assert_eq!(f.learn(2, &B, Dest::Local(2), 500), Learned::New);
+        // The full table was just swept: the next sweep waits ageing / 16
+        // (6 ticks), even though the entry aged meanwhile.
+        assert_eq!(f.learn(2, &B, Dest::Local(2), 102), Learned::Full);
+        // Then there is room again.
+        assert_eq!(f.learn(2, &B, Dest::Local(2), 105), Learned::New);
+        assert_eq!(f.stats.aged, 1);
         let dump = f.dump(500);
         assert_eq!(dump.len(), 2);
         assert_eq!(dump[0], (1, A, Dest::Local(1), true, 500));
+        assert_eq!(f.len(), 2);
     }
 }

@@ -311,7 +311,13 @@ impl VtepStage {
                 self.targets.clear();
                 self.targets.extend(dom.ports.iter().filter(|&&q| Some(q) != ingress).map(|&q| Target::Port(q)));
                 if ingress.is_some() {
-                    self.targets.extend(self.flood[bd].iter().map(|&id| Target::Remote(id)));
+                    let remotes = &self.flood[bd];
+                    // Every copy toward a remote VTEP would be too big for the
+                    // underlay alike: one attempt stands for them all, so the
+                    // sender gets one ICMP answer and one drop is counted.
+                    let fits = p.len() + self.v.overhead() - 14 <= self.v.mtu as usize;
+                    let remotes = if fits { &remotes[..] } else { &remotes[..remotes.len().min(1)] };
+                    self.targets.extend(remotes.iter().map(|&id| Target::Remote(id)));
                 }
             }
         }
@@ -439,6 +445,14 @@ impl VtepStage {
             let c = !fold(sum(&d[54..], partial + udp_len as u32));
             d[60..62].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
         }
+        // Later stages (an underlay ACL, a mirror) see the outer packet.
+        let ip_hdr: u16 = if v4 { 20 } else { 40 };
+        let m = p.meta_mut();
+        m.ethertype = if v4 { ethertype::IPV4 } else { ethertype::IPV6 };
+        m.l3_off = 14;
+        m.l4_off = 14 + ip_hdr;
+        m.l4_proto = proto::UDP;
+        m.flags = (m.flags & (flags::TRACE | flags::CSUM_OFFLOAD)) | flags::L3_OK | flags::L4_OK;
         self.stats.encapsulated += 1;
         Ok(())
     }

@@ -8,13 +8,26 @@ use common::*;
 use etherparse::{Ipv4Header, Ipv6Header, PacketBuilder, SlicedPacket, TransportSlice, UdpHeader};
 use nfv_core::packet::VerdictKind;
 
+/// The metadata a stage leaves describes the bytes it leaves, as a fresh
+/// parse would: later stages read it.
+fn assert_meta_describes(bytes: &[u8], meta: &nfv_core::Meta) {
+    let mut fresh = nfv_core::Meta::default();
+    nfv_core::parse::classify(bytes, &mut fresh).unwrap();
+    let relevant = |m: &nfv_core::Meta| (m.ethertype, m.l3_off, m.l4_off, m.l4_proto, m.flags & 3);
+    assert_eq!(relevant(meta), relevant(&fresh), "metadata of {bytes:02x?}");
+}
+
 #[test]
 fn unknown_destination_floods_to_local_ports_and_remote_vteps() {
     let (_cfg, mut s) = vtep("", false);
     let frame = inner(HOST_B, HOST_A);
-    let out = run(s.as_mut(), 1, std::slice::from_ref(&frame), false);
+    let with_meta = run_with_meta(s.as_mut(), 1, std::slice::from_ref(&frame), false);
+    let out: Vec<_> = with_meta.iter().map(|o| (o.0.clone(), o.1)).collect();
     // host1, plus two remote VTEPs: three copies, the original among them.
     assert_eq!(out.len(), 3, "{out:?}");
+    for (bytes, _, meta) in &with_meta {
+        assert_meta_describes(bytes, meta);
+    }
     let local: Vec<_> = out.iter().filter(|o| o.1 == VerdictKind::Out(2)).collect();
     assert_eq!(local.len(), 1);
     assert_eq!(local[0].0, frame, "the local copy is the frame unchanged");
@@ -108,8 +121,9 @@ fn named_drops_for_bad_tunnel_packets() {
 fn ipv6_underlay_computes_and_verifies_the_udp_checksum() {
     let (_cfg, mut s) = vtep("", true);
     let frame = inner(REMOTE_HOST, HOST_A);
-    let out = run(s.as_mut(), 1, std::slice::from_ref(&frame), true);
-    let f = &out.iter().find(|o| o.1 == VerdictKind::Out(0)).expect("tunnelled copy").0;
+    let out = run_with_meta(s.as_mut(), 1, std::slice::from_ref(&frame), true);
+    let (f, _, meta) = out.iter().find(|o| o.1 == VerdictKind::Out(0)).expect("tunnelled copy");
+    assert_meta_describes(f, meta);
     let (ip, rest) = Ipv6Header::from_slice(&f[14..]).unwrap();
     let (udp, payload) = UdpHeader::from_slice(rest).unwrap();
     assert_eq!(udp.destination_port, 4789);
@@ -170,6 +184,23 @@ fn too_big_for_the_underlay_is_dropped_not_fragmented() {
         VerdictKind::Drop(r) => assert_eq!(reasons[r.0 as usize], "too-big-for-underlay"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_flooded_frame_too_big_for_the_tunnel_is_answered_once_not_per_remote() {
+    let (_cfg, mut s) = vtep(", mtu = 600, too-big-reply-from = [\"10.0.0.254\", \"fd10::fe\"]", false);
+    let mut big = Vec::new();
+    // Unknown destination: host1 plus both remote VTEPs of the flood list.
+    PacketBuilder::ethernet2(HOST_A, [2, 0, 0, 0, 0, 0x77])
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .udp(1, 2)
+        .write(&mut big, &[7u8; 800])
+        .unwrap();
+    let out = run(s.as_mut(), 1, std::slice::from_ref(&big), false);
+    let verdicts: Vec<_> = out.iter().map(|o| o.1).collect();
+    assert_eq!(verdicts, [VerdictKind::Out(2), VerdictKind::Out(1)], "the frame to host1, one ICMP answer");
+    assert_eq!(out[0].0, big);
+    assert_eq!(&out[1].0[..6], &HOST_A, "the answer goes to the sender");
 }
 
 #[test]

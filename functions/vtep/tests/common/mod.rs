@@ -43,6 +43,16 @@ pub fn remote_ip(v6: bool) -> IpAddr {
 
 /// Runs frames received on `port` through the stage; returns (bytes, verdict).
 pub fn run(stage: &mut dyn Stage, port: u16, frames: &[Vec<u8>], v6: bool) -> Vec<(Vec<u8>, VerdictKind)> {
+    run_with_meta(stage, port, frames, v6).into_iter().map(|(b, v, _)| (b, v)).collect()
+}
+
+/// [`run`], also returning each packet's metadata as the stage left it.
+pub fn run_with_meta(
+    stage: &mut dyn Stage,
+    port: u16,
+    frames: &[Vec<u8>],
+    v6: bool,
+) -> Vec<(Vec<u8>, VerdictKind, nfv_core::Meta)> {
     let mut pool = FramePool::new(Arena::heap(256));
     let mut batch = Batch::new(pool.arena().clone(), 64);
     for f in frames {
@@ -58,8 +68,8 @@ pub fn run(stage: &mut dyn Stage, port: u16, frames: &[Vec<u8>], v6: bool) -> Ve
     let mut scratch = [0u64; 32];
     batch.settle(&mut scratch);
     let mut out = Vec::new();
-    batch.drain(|d| out.push((d.frame, d.data_range(), d.verdict.kind())));
-    out.into_iter().map(|(id, r, v)| (pool.frame(id)[r].to_vec(), v)).collect()
+    batch.drain(|d| out.push((d.frame, d.data_range(), d.verdict.kind(), d.meta)));
+    out.into_iter().map(|(id, r, v, m)| (pool.frame(id)[r].to_vec(), v, m)).collect()
 }
 
 pub fn inner(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
