@@ -22,12 +22,18 @@ pub struct Case {
 }
 
 pub fn case(geneve: bool, v6: bool, encap: bool, inner_len: usize) -> Case {
+    case_with(geneve, v6, encap, inner_len, false)
+}
+
+/// [`case`]; `zero_udp6`: zero UDP checksums over IPv6 both ways (RFC 6935).
+pub fn case_with(geneve: bool, v6: bool, encap: bool, inner_len: usize, zero_udp6: bool) -> Case {
+    let zero = if zero_udp6 { "accept-zero-udp6-checksum = true, zero-udp6-checksum-tx = true," } else { "" };
     let (local, remote) = if v6 { ("2001:db8::1", "2001:db8::2") } else { ("192.0.2.1", "192.0.2.2") };
     let proto = if geneve { "geneve" } else { "vxlan" };
     let src = format!(
         "[[ports]]\nname = \"up\"\nkind = \"generator\"\n\n[[ports]]\nname = \"host0\"\nkind = \"sink\"\n\n\
          [[chains]]\nname = \"c\"\nstages = [{{ kind = \"vtep\", underlay = \"up\", local-ip = \"{local}\", \
-         protocol = \"{proto}\", learn = false, bridge-domains = [{{ vni = 100, ports = [\"host0\"] }}], \
+         protocol = \"{proto}\", learn = false, {zero} bridge-domains = [{{ vni = 100, ports = [\"host0\"] }}], \
          static-macs = [{{ vni = 100, mac = \"02:00:00:00:00:c3\", remote = \"{remote}\" }}, \
          {{ vni = 100, mac = \"02:00:00:00:00:a1\", port = \"host0\" }}] }}]\n\n\
          [[workers]]\nrx = [\"up\"]\nchain = \"c\"\n"
@@ -61,6 +67,9 @@ pub fn case(geneve: bool, v6: bool, encap: bool, inner_len: usize) -> Case {
             let s: std::net::Ipv6Addr = remote.parse().unwrap();
             let d: std::net::Ipv6Addr = local.parse().unwrap();
             b.ipv6(s.octets(), d.octets(), 64).udp(50000, port).write(&mut f, &t).unwrap();
+            if zero_udp6 {
+                f[60..62].copy_from_slice(&[0, 0]);
+            }
         } else {
             b.ipv4([192, 0, 2, 2], [192, 0, 2, 1], 64).udp(50000, port).write(&mut f, &t).unwrap();
             // What VXLAN senders do on IPv4 (RFC 7348 section 5): no checksum.

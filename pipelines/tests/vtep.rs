@@ -6,7 +6,8 @@
 //!
 //! ARP floods through the tunnel, ping and TCP (nc) work both ways, and
 //! both sides' forwarding databases show what they learned; the same over
-//! an IPv6 underlay (fd00::1 / fd00::2), where both sides checksum UDP.
+//! an IPv6 underlay (fd00::1 / fd00::2), where both sides checksum UDP, or
+//! both send zero checksums (RFC 6935) when configured to.
 #![cfg(feature = "af-xdp")]
 
 mod common;
@@ -17,8 +18,9 @@ use common::testbed::{TestBed, privileged};
 
 const CONFIG: &str = include_str!("../../configs/vtep-vxlan.toml");
 
-/// The kernel VTEP in `sink`; `v6` puts the underlay on IPv6 (fd00::/64).
-fn kernel_vtep(bed: &TestBed, v6: bool) {
+/// The kernel VTEP in `sink`; `v6` puts the underlay on IPv6 (fd00::/64);
+/// `zero_csum`: it sends and accepts zero UDP checksums (RFC 6935).
+fn kernel_vtep(bed: &TestBed, v6: bool, zero_csum: bool) {
     let (ours, theirs, prefix, inner_mtu) =
         if v6 { ("fd00::1", "fd00::2", "64", "1430") } else { ("192.168.0.1", "192.168.0.2", "24", "1450") };
     bed.exec("gen", &["ip", "link", "set", "g0", "mtu", inner_mtu]);
@@ -30,8 +32,12 @@ fn kernel_vtep(bed: &TestBed, v6: bool) {
     } else {
         bed.exec("sink", &["ip", "addr", "add", &addr, "dev", "s0"]);
     }
-    let vxlan =
-        ["ip", "link", "add", "vx100", "type", "vxlan", "id", "100", "local", theirs, "dstport", "4789", "dev", "s0"];
+    let mut vxlan = vec![
+        "ip", "link", "add", "vx100", "type", "vxlan", "id", "100", "local", theirs, "dstport", "4789", "dev", "s0",
+    ];
+    if zero_csum {
+        vxlan.extend(["udp6zerocsumtx", "udp6zerocsumrx"]);
+    }
     bed.exec("sink", &vxlan);
     // Head-end replication on the kernel side too: BUM traffic to our VTEP.
     bed.exec("sink", &["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx100", "dst", ours]);
@@ -70,29 +76,57 @@ fn nc_transfer(bed: &TestBed, server: &str, client: &str, addr: &str, port: &str
 #[test]
 fn vxlan_interoperates_with_the_kernel_vtep() {
     if privileged("vxlan_interoperates_with_the_kernel_vtep") {
-        interop(false);
+        interop(false, false);
     }
 }
 
 #[test]
 fn vxlan_over_ipv6_interoperates_with_the_kernel_vtep() {
     if privileged("vxlan_over_ipv6_interoperates_with_the_kernel_vtep") {
-        interop(true);
+        interop(true, false);
     }
 }
 
-fn interop(v6: bool) {
+/// Zero UDP checksums both ways over IPv6 (RFC 6935), as the kernel does
+/// with `udp6zerocsumtx udp6zerocsumrx`.
+#[test]
+fn vxlan_over_ipv6_with_zero_udp_checksums_interoperates_with_the_kernel_vtep() {
+    if privileged("vxlan_over_ipv6_with_zero_udp_checksums_interoperates_with_the_kernel_vtep") {
+        interop(true, true);
+    }
+}
+
+fn interop(v6: bool, zero_csum: bool) {
     let bed = TestBed::up("line", 1);
-    kernel_vtep(&bed, v6);
+    kernel_vtep(&bed, v6, zero_csum);
     let (ours, theirs) = if v6 { ("fd00::1", "fd00::2") } else { ("192.168.0.1", "192.168.0.2") };
-    let config = if v6 {
+    let mut config = if v6 {
         CONFIG.replace("192.168.0.1/24", "fd00::1/64").replace("192.168.0.1", ours).replace("192.168.0.2", theirs)
     } else {
         CONFIG.to_string()
     };
+    if zero_csum {
+        let with = "arp-suppression = true, accept-zero-udp6-checksum = true, zero-udp6-checksum-tx = true";
+        config = config.replace("arp-suppression = true", with);
+    }
     let dut = bed.start_nfv(&config, 2);
+    // Over IPv6, what reaches the kernel VTEP carries a computed UDP
+    // checksum, or zero when so configured (RFC 6935).
+    let checksums = v6.then(|| {
+        bed.spawn_in_ns("sink", move || {
+            let cap = common::packet::Capture::open("s0");
+            let vxlan6 =
+                |f: &[u8]| f.len() > 62 && f[12..14] == [0x86, 0xdd] && f[20] == 17 && f[56..58] == [0x12, 0xb5];
+            cap.count(3, std::time::Duration::from_secs(3), |f| vxlan6(f) && (f[60..62] == [0, 0]) == zero_csum)
+        })
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
     // ARP is flooded through the tunnel; echo comes back through it.
     bed.exec("gen", &["ping", "-c", "3", "-i", "0.3", "-w", "10", "10.10.0.2"]);
+    if let Some(c) = checksums {
+        let kind = if zero_csum { "zero" } else { "non-zero" };
+        assert_eq!(c.join().unwrap(), 3, "VXLAN packets to the kernel VTEP with a {kind} UDP checksum");
+    }
     bed.exec("sink", &["ping", "-c", "2", "-i", "0.3", "-w", "10", "10.10.0.1"]);
     // TCP both ways, 256 KiB each, byte for byte.
     let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();

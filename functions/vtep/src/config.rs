@@ -50,6 +50,8 @@ struct VtepParams {
     allow_inner_vlan: bool,
     #[serde(default)]
     accept_zero_udp6_checksum: bool,
+    #[serde(default)]
+    zero_udp6_checksum_tx: bool,
     bridge_domains: Vec<BridgeDomainParams>,
     #[serde(default)]
     static_macs: Vec<StaticMacParams>,
@@ -168,6 +170,10 @@ pub struct Vtep {
     pub allow_inner_vlan: bool,
     /// Accept a zero UDP checksum over IPv6 (RFC 6935 tunnels).
     pub accept_zero_udp6_checksum: bool,
+    /// Send a zero UDP checksum over IPv6 (RFC 6935 section 5, RFC 6936):
+    /// saves the whole-frame sum, for peers set to accept it (the Linux
+    /// vxlan device's `udp6zerocsumrx`).
+    pub zero_udp6_checksum_tx: bool,
     /// Bridge domains.
     pub domains: Vec<BridgeDomain>,
     /// Bridge domain of each local port, by PortId.
@@ -418,6 +424,7 @@ fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Vte
         learn: p.learn,
         allow_inner_vlan: p.allow_inner_vlan,
         accept_zero_udp6_checksum: p.accept_zero_udp6_checksum,
+        zero_udp6_checksum_tx: p.zero_udp6_checksum_tx,
         domains,
         port_domain,
         vni_domain,

@@ -84,7 +84,10 @@ struct Stats {
 struct Template {
     hdr: Box<[u8]>,
     /// IPv4: sum of the IP header with length and checksum zero. IPv6: sum
-    /// of the pseudo-header's addresses and next header.
+    /// of the pseudo-header's addresses and next header, the destination
+    /// port and the tunnel header: the UDP checksum then reads only the
+    /// inner frame, not the headers just written (a load spanning fresh
+    /// narrower stores stalls on store forwarding).
     partial: u32,
 }
 
@@ -440,10 +443,16 @@ impl VtepStage {
             h[54..56].copy_from_slice(&sport.to_be_bytes());
             h[58..60].copy_from_slice(&udp_len.to_be_bytes());
             // RFC 8200 section 8.1: over the pseudo-header and the whole
-            // datagram; a zero result is sent as 0xffff.
-            let d = p.data_mut();
-            let c = !fold(sum(&d[54..], partial + udp_len as u32));
-            d[60..62].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+            // datagram; a zero result is sent as 0xffff. The template's
+            // partial sum covers all but the inner frame, the source port
+            // and the UDP length (in the pseudo-header and the UDP header).
+            // With `zero-udp6-checksum-tx` the template's zero stays
+            // (RFC 6935 section 5).
+            if !self.v.zero_udp6_checksum_tx {
+                let d = p.data_mut();
+                let c = !fold(sum(&d[total..], partial + 2 * udp_len as u32 + sport as u32));
+                d[60..62].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+            }
         }
         // Later stages (an underlay ACL, a mirror) see the outer packet.
         let ip_hdr: u16 = if v4 { 20 } else { 40 };
@@ -638,6 +647,10 @@ fn build_template(v: &Vtep, smac: [u8; 6], dmac: [u8; 6], remote: IpAddr, vni: u
     let udp = 14 + iph;
     write_udp(&mut h[udp..udp + 8], 0, v.udp_port, 0);
     v.tunnel.emit(&mut h[udp + 8..], vni, &v.geneve_options);
+    // IPv6: the UDP header (zero length, source port and checksum) and the
+    // tunnel header join the pseudo-header sum. Both are whole 16-bit
+    // words, so the inner frame starts on a word boundary of the sum.
+    let partial = if iph == 40 { sum(&h[udp..], partial) } else { partial };
     Template { hdr: h.into_boxed_slice(), partial }
 }
 

@@ -119,17 +119,40 @@ fn named_drops_for_bad_tunnel_packets() {
 
 #[test]
 fn ipv6_underlay_computes_and_verifies_the_udp_checksum() {
+    // VXLAN, and Geneve with options; inner frames of odd and even length
+    // (short ones and one past the AVX2 threshold of the checksum).
+    let geneve = ", protocol = \"geneve\", geneve-options = [{ class = 0x0102, type = 1, data = \"0a0b0c0d\" }]";
+    for (extra, tunnel_len) in [("", 8), (geneve, 16)] {
+        let (_cfg, mut s) = vtep(extra, true);
+        for payload_len in [5, 6, 300, 1301] {
+            let mut frame = Vec::new();
+            PacketBuilder::ethernet2(HOST_A, REMOTE_HOST)
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .udp(1234, 80)
+                .write(&mut frame, &vec![0xa5; payload_len])
+                .unwrap();
+            let out = run_with_meta(s.as_mut(), 1, std::slice::from_ref(&frame), true);
+            let (f, _, meta) = out.iter().find(|o| o.1 == VerdictKind::Out(0)).expect("tunnelled copy");
+            assert_meta_describes(f, meta);
+            let (ip, rest) = Ipv6Header::from_slice(&f[14..]).unwrap();
+            let (udp, payload) = UdpHeader::from_slice(rest).unwrap();
+            assert_ne!(udp.checksum, 0);
+            assert_eq!(udp.checksum, udp.calc_checksum_ipv6(&ip, payload).unwrap(), "UDP checksum per etherparse");
+            assert_eq!(&payload[tunnel_len..], &frame[..]);
+        }
+    }
     let (_cfg, mut s) = vtep("", true);
     let frame = inner(REMOTE_HOST, HOST_A);
-    let out = run_with_meta(s.as_mut(), 1, std::slice::from_ref(&frame), true);
-    let (f, _, meta) = out.iter().find(|o| o.1 == VerdictKind::Out(0)).expect("tunnelled copy");
-    assert_meta_describes(f, meta);
-    let (ip, rest) = Ipv6Header::from_slice(&f[14..]).unwrap();
-    let (udp, payload) = UdpHeader::from_slice(rest).unwrap();
+    let out = run(s.as_mut(), 1, std::slice::from_ref(&frame), true);
+    let f = &out.iter().find(|o| o.1 == VerdictKind::Out(0)).expect("tunnelled copy").0;
+    let (_, rest) = Ipv6Header::from_slice(&f[14..]).unwrap();
+    let (udp, _) = UdpHeader::from_slice(rest).unwrap();
     assert_eq!(udp.destination_port, 4789);
-    assert_ne!(udp.checksum, 0);
-    assert_eq!(udp.checksum, udp.calc_checksum_ipv6(&ip, payload).unwrap(), "UDP checksum per etherparse");
-    assert_eq!(&payload[8..], &frame[..]);
+    // RFC 6935: zero when configured.
+    let (_cfg, mut zero) = vtep(", zero-udp6-checksum-tx = true", true);
+    let out = run(zero.as_mut(), 1, std::slice::from_ref(&frame), true);
+    let f = &out.iter().find(|o| o.1 == VerdictKind::Out(0)).expect("tunnelled copy").0;
+    assert_eq!(&f[60..62], &[0, 0], "zero UDP checksum");
     // etherparse computes the checksum of what it builds: we accept it.
     let t = tunnelled(100, &inner(HOST_A, REMOTE_HOST), true, None);
     let out = run(s.as_mut(), 0, std::slice::from_ref(&t), true);
