@@ -1,0 +1,262 @@
+//! Partitioned HyperSplit: a few binary decision trees over the rule boxes.
+//!
+//! Each tree node splits its region in two along one dimension at one
+//! threshold; a rule goes to every side it overlaps (HyperSplit, Qi et al.,
+//! INFOCOM 2009). The threshold is the one that best balances the two
+//! sides, the dimension the one whose split leaves the smaller larger side.
+//! Leaves hold at most `leaf_size` rules in priority order, scanned
+//! branch-free. Within a region, the rules after the first one that covers
+//! it entirely can never win there and are cut (redundancy removal).
+//!
+//! Wide rules (a wildcard source, say) would be copied into most leaves of
+//! a tree split on that field, so rules are first partitioned by which
+//! fields are narrow (CutSplit, Li et al., INFOCOM 2018, does the same):
+//! one tree per partition. A lookup walks the trees in the order of their
+//! best rule and stops as soon as the next tree cannot hold a better match.
+
+use std::time::{Duration, Instant};
+
+use super::{FieldBox, Key, NO_MATCH};
+
+const LEAF: u8 = u8::MAX;
+
+/// A tree node: an inner split (`key[dim] < thr` goes to `a`, else `b`) or,
+/// with `dim == LEAF`, a leaf holding `leaf_rules[a..a + b]`.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+struct Node {
+    thr: u32,
+    a: u32,
+    b: u32,
+    dim: u8,
+}
+
+/// How the trees are built.
+#[derive(Clone, Copy, Debug)]
+pub struct SplitParams {
+    /// Rules a leaf may hold before it is split.
+    pub leaf_size: usize,
+    /// Deepest a tree may grow; a leaf there holds what is left.
+    pub max_depth: usize,
+}
+
+impl Default for SplitParams {
+    fn default() -> Self {
+        Self { leaf_size: 8, max_depth: 48 }
+    }
+}
+
+/// What building cost and what it made, for the operator.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuildStats {
+    /// Rules classified.
+    pub rules: usize,
+    /// Trees (non-empty partitions).
+    pub trees: usize,
+    /// Inner nodes and leaves.
+    pub nodes: usize,
+    /// Leaves.
+    pub leaves: usize,
+    /// Rule references in all leaves (rules are copied into every leaf
+    /// they overlap: this over `rules` is the replication factor).
+    pub leaf_entries: usize,
+    /// Deepest leaf.
+    pub depth: usize,
+    /// Bytes of the lookup structures (rules, nodes, leaf lists).
+    pub bytes: usize,
+    /// Wall time of the build.
+    pub build_time: Duration,
+}
+
+struct Tree {
+    root: u32,
+    /// Its best (lowest-numbered) rule: no match in it can beat this.
+    first_rule: u32,
+}
+
+/// The fast classifier; immutable once built (updates build a new one).
+pub struct SplitForest<const D: usize> {
+    rules: Vec<FieldBox<D>>,
+    nodes: Vec<Node>,
+    leaf_rules: Vec<u32>,
+    trees: Vec<Tree>,
+    stats: BuildStats,
+}
+
+impl<const D: usize> SplitForest<D> {
+    /// Builds the trees; rule `i` has priority `i` (0 first). `partition`
+    /// names each rule's partition (a small number): rules alike in which
+    /// fields are wide share a tree.
+    pub fn build(rules: Vec<FieldBox<D>>, partition: impl Fn(&FieldBox<D>) -> usize, params: SplitParams) -> Self {
+        let start = Instant::now();
+        let mut groups: Vec<Vec<u32>> = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            let g = partition(r);
+            if groups.len() <= g {
+                groups.resize_with(g + 1, Vec::new);
+            }
+            groups[g].push(i as u32);
+        }
+        let mut b = Builder { rules: &rules, nodes: Vec::new(), leaf_rules: Vec::new(), params, depth: 0 };
+        let mut trees: Vec<Tree> = groups
+            .into_iter()
+            .filter(|g| !g.is_empty())
+            .map(|g| {
+                let first_rule = g[0];
+                let root = b.node(g, [0; D], [u32::MAX; D], 0);
+                Tree { root, first_rule }
+            })
+            .collect();
+        trees.sort_by_key(|t| t.first_rule);
+        let (nodes, leaf_rules, depth) = (b.nodes, b.leaf_rules, b.depth);
+        let stats = BuildStats {
+            rules: rules.len(),
+            trees: trees.len(),
+            nodes: nodes.len(),
+            leaves: nodes.iter().filter(|n| n.dim == LEAF).count(),
+            leaf_entries: leaf_rules.len(),
+            depth,
+            bytes: rules.len() * size_of::<FieldBox<D>>()
+                + nodes.len() * size_of::<Node>()
+                + leaf_rules.len() * size_of::<u32>(),
+            build_time: start.elapsed(),
+        };
+        Self { rules, nodes, leaf_rules, trees, stats }
+    }
+
+    /// What the build cost and made.
+    pub fn stats(&self) -> BuildStats {
+        self.stats
+    }
+
+    /// The first (lowest-numbered) rule holding `k`.
+    #[inline]
+    pub fn classify(&self, k: &Key<D>) -> Option<u32> {
+        let mut best = NO_MATCH;
+        for t in &self.trees {
+            if t.first_rule >= best {
+                break;
+            }
+            best = self.walk(t.root, k, best);
+        }
+        (best != NO_MATCH).then_some(best)
+    }
+
+    /// Classifies every key of a batch into `out` ([`NO_MATCH`] for none).
+    pub fn classify_batch(&self, keys: &[Key<D>], out: &mut [u32]) {
+        for (k, o) in keys.iter().zip(out.iter_mut()) {
+            *o = self.classify(k).unwrap_or(NO_MATCH);
+        }
+    }
+
+    /// Down one tree to its leaf, then the leaf's rules better than `best`.
+    #[inline(always)]
+    fn walk(&self, root: u32, k: &Key<D>, best: u32) -> u32 {
+        let mut n = self.nodes[root as usize];
+        while n.dim != LEAF {
+            let next = if k.dims[n.dim as usize] < n.thr { n.a } else { n.b };
+            n = self.nodes[next as usize];
+        }
+        for &r in &self.leaf_rules[n.a as usize..(n.a + n.b) as usize] {
+            if r >= best {
+                break;
+            }
+            if self.rules[r as usize].matches(k) {
+                return r;
+            }
+        }
+        best
+    }
+}
+
+struct Builder<'a, const D: usize> {
+    rules: &'a [FieldBox<D>],
+    nodes: Vec<Node>,
+    leaf_rules: Vec<u32>,
+    params: SplitParams,
+    depth: usize,
+}
+
+impl<const D: usize> Builder<'_, D> {
+    /// The subtree for the rules `set` (in priority order, each overlapping
+    /// the region `lo..=hi`); returns its node index.
+    fn node(&mut self, mut set: Vec<u32>, lo: [u32; D], hi: [u32; D], depth: usize) -> u32 {
+        self.depth = self.depth.max(depth);
+        // Redundancy removal: nothing after a rule covering the whole
+        // region can match first anywhere in it.
+        if let Some(p) = set.iter().position(|&r| covers(&self.rules[r as usize], &lo, &hi)) {
+            set.truncate(p + 1);
+        }
+        let split = if set.len() <= self.params.leaf_size || depth >= self.params.max_depth {
+            None
+        } else {
+            self.best_split(&set, &lo, &hi)
+        };
+        let Some((d, t)) = split else {
+            let at = self.nodes.len() as u32;
+            self.nodes.push(Node { thr: 0, a: self.leaf_rules.len() as u32, b: set.len() as u32, dim: LEAF });
+            self.leaf_rules.extend_from_slice(&set);
+            return at;
+        };
+        let rules = self.rules;
+        let left: Vec<u32> = set.iter().copied().filter(|&r| rules[r as usize].lo[d] < t).collect();
+        let right: Vec<u32> = set.iter().copied().filter(|&r| rules[r as usize].hi(d) >= t).collect();
+        drop(set);
+        let at = self.nodes.len();
+        self.nodes.push(Node { thr: t, a: 0, b: 0, dim: d as u8 });
+        let (mut left_hi, mut right_lo) = (hi, lo);
+        left_hi[d] = t - 1;
+        right_lo[d] = t;
+        let a = self.node(left, lo, left_hi, depth + 1);
+        let b = self.node(right, right_lo, hi, depth + 1);
+        self.nodes[at].a = a;
+        self.nodes[at].b = b;
+        at as u32
+    }
+
+    /// The split (dimension, threshold) whose larger side holds the fewest
+    /// rules (ties: fewer copies in all), if any leaves both sides smaller
+    /// than `set`.
+    fn best_split(&self, set: &[u32], lo: &[u32; D], hi: &[u32; D]) -> Option<(usize, u32)> {
+        let n = set.len();
+        let mut best: Option<((usize, usize), usize, u32)> = None;
+        let (mut lows, mut highs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for d in 0..D {
+            if lo[d] == hi[d] {
+                continue;
+            }
+            lows.clear();
+            highs.clear();
+            for &r in set {
+                let r = &self.rules[r as usize];
+                lows.push(r.lo[d].max(lo[d]));
+                highs.push(r.hi(d).min(hi[d]));
+            }
+            lows.sort_unstable();
+            highs.sort_unstable();
+            // Candidate thresholds: where a rule starts or just after it
+            // ends, strictly inside the region.
+            let starts = lows.iter().copied().filter(|&v| v > lo[d]);
+            let ends = highs.iter().filter(|&&v| v < hi[d]).map(|&v| v + 1);
+            let mut last = None;
+            for t in starts.chain(ends) {
+                if last == Some(t) {
+                    continue;
+                }
+                last = Some(t);
+                let left = lows.partition_point(|&v| v < t);
+                let right = n - highs.partition_point(|&v| v < t);
+                let cost = (left.max(right), left + right);
+                if cost.0 < n && best.is_none_or(|(c, _, _)| cost < c) {
+                    best = Some((cost, d, t));
+                }
+            }
+        }
+        best.map(|(_, d, t)| (d, t))
+    }
+}
+
+/// Does `r` hold every key of the region `lo..=hi`, whatever the extra word?
+fn covers<const D: usize>(r: &FieldBox<D>, lo: &[u32; D], hi: &[u32; D]) -> bool {
+    r.mask == 0 && (0..D).all(|d| r.lo[d] <= lo[d] && r.hi(d) >= hi[d])
+}
