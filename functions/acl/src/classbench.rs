@@ -9,7 +9,8 @@
 //! order is priority: the first line wins.
 //!
 //! A trace line: `SRC DST SPORT DPORT PROTO FLAGS RULE` in decimal; RULE is
-//! the rule the header was generated from, not always the first match.
+//! the (0-based) rule the header was generated from, not always the first
+//! match.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -123,7 +124,8 @@ pub struct TraceEntry {
     pub dport: u16,
     /// Protocol.
     pub proto: u8,
-    /// The rule (1-based) the generator made this header from.
+    /// The rule (0-based, as the files number them) the generator made
+    /// this header from.
     pub generated_from: u32,
 }
 
