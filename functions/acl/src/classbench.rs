@@ -159,3 +159,49 @@ pub fn parse_trace(text: &str) -> Result<Vec<TraceEntry>, ParseError> {
     }
     Ok(out)
 }
+
+/// A trace for a rule set that has none: a header inside every rule (its
+/// first match may be an earlier rule) followed by a random header, for
+/// every rule; the same `seed` gives the same trace.
+pub fn generate_trace(rules: &[Rule], seed: u64) -> Vec<TraceEntry> {
+    // xorshift64*: no dependency for a few random numbers.
+    let mut state = seed.max(1);
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    };
+    let mut out = Vec::with_capacity(2 * rules.len());
+    for (i, r) in rules.iter().enumerate() {
+        let b = r.v4_box();
+        let mut pick = |d: usize| b.lo[d].wrapping_add(((next() as u64 * (b.width[d] as u64 + 1)) >> 32) as u32);
+        let (src, dst, sport, dport, proto) = (pick(0), pick(1), pick(2), pick(3), pick(4));
+        out.push(TraceEntry {
+            src,
+            dst,
+            sport: sport as u16,
+            dport: dport as u16,
+            proto: proto as u8,
+            generated_from: i as u32,
+        });
+        let proto = [6, 17, 1, next() as u8][next() as usize % 4];
+        out.push(TraceEntry {
+            src: next(),
+            dst: next(),
+            sport: next() as u16,
+            dport: next() as u16,
+            proto,
+            generated_from: u32::MAX,
+        });
+    }
+    out
+}
+
+/// A trace in the file format (`dpdk-test-acl --tracef` reads it).
+pub fn format_trace(trace: &[TraceEntry]) -> String {
+    trace
+        .iter()
+        .map(|t| format!("{}\t{}\t{}\t{}\t{}\t0\t{}\n", t.src, t.dst, t.sport, t.dport, t.proto, t.generated_from))
+        .collect()
+}

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nfv_acl::classbench::{TraceEntry, parse_rules, parse_trace};
+use nfv_acl::classbench::{TraceEntry, format_trace, generate_trace, parse_rules, parse_trace};
 use nfv_acl::classify::NO_MATCH;
 use nfv_acl::classify::linear::Linear;
 use nfv_acl::classify::split::{SplitForest, SplitParams};
@@ -26,37 +26,9 @@ fn load(set: &str) -> (Vec<Rule>, Vec<TraceEntry>, PathBuf) {
     let trace = if trace_path.exists() {
         parse_trace(&std::fs::read_to_string(&trace_path).unwrap()).unwrap()
     } else {
-        generated_trace(&rules)
+        generate_trace(&rules, 7)
     };
     (rules, trace, rules_path)
-}
-
-/// A header inside every rule (its first match may be an earlier rule),
-/// and as many random headers.
-fn generated_trace(rules: &[Rule]) -> Vec<TraceEntry> {
-    let mut rng = fastrand::Rng::with_seed(7);
-    let mut out = Vec::new();
-    for (i, r) in rules.iter().enumerate() {
-        let b = r.v4_box();
-        let pick = |rng: &mut fastrand::Rng, d: usize| b.lo[d] + rng.u32(0..=b.width[d]);
-        out.push(TraceEntry {
-            src: pick(&mut rng, 0),
-            dst: pick(&mut rng, 1),
-            sport: pick(&mut rng, 2) as u16,
-            dport: pick(&mut rng, 3) as u16,
-            proto: pick(&mut rng, 4) as u8,
-            generated_from: i as u32,
-        });
-        out.push(TraceEntry {
-            src: rng.u32(..),
-            dst: rng.u32(..),
-            sport: rng.u16(..),
-            dport: rng.u16(..),
-            proto: [6, 17, 1, rng.u8(..)][rng.usize(0..4)],
-            generated_from: NO_MATCH,
-        });
-    }
-    out
 }
 
 /// Our answer per trace line: the 0-based rule number, [`NO_MATCH`] for
@@ -132,11 +104,7 @@ fn first_match_equals_dpdk_rte_acl_on_every_set() {
     for set in WITH_TRACE.iter().chain(&["acl1_10k"]) {
         let (rules, trace, rules_path) = load(set);
         let trace_path = dir.join(format!("{set}_trace"));
-        let text: String = trace
-            .iter()
-            .map(|t| format!("{}\t{}\t{}\t{}\t{}\t0\t{}\n", t.src, t.dst, t.sport, t.dport, t.proto, t.generated_from))
-            .collect();
-        std::fs::write(&trace_path, text).unwrap();
+        std::fs::write(&trace_path, format_trace(&trace)).unwrap();
         let theirs = rte_acl(bin, &rules_path, &trace_path, trace.len());
         assert_eq!(theirs.len(), trace.len(), "{set}: rte_acl answered every line");
         let got = ours(&rules, &trace);

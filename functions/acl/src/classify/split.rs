@@ -216,7 +216,12 @@ impl<const D: usize> Builder<'_, D> {
 
     /// The split (dimension, threshold) whose larger side holds the fewest
     /// rules (ties: fewer copies in all), if any leaves both sides smaller
-    /// than `set`.
+    /// than `set` and copies at most half of its rules to both sides.
+    /// The copy bound keeps memory near linear in the rules even for sets
+    /// of wide, overlapping rules (random ones made 1,600 copies per rule
+    /// without it); a region no split can cut within it stays one larger
+    /// leaf. On ClassBench 10k sets it also made lookups faster (smaller
+    /// trees stay in cache).
     fn best_split(&self, set: &[u32], lo: &[u32; D], hi: &[u32; D]) -> Option<(usize, u32)> {
         let n = set.len();
         let mut best: Option<((usize, usize), usize, u32)> = None;
@@ -247,7 +252,7 @@ impl<const D: usize> Builder<'_, D> {
                 let left = lows.partition_point(|&v| v < t);
                 let right = n - highs.partition_point(|&v| v < t);
                 let cost = (left.max(right), left + right);
-                if cost.0 < n && best.is_none_or(|(c, _, _)| cost < c) {
+                if cost.0 < n && cost.1 <= n + n / 2 && best.is_none_or(|(c, _, _)| cost < c) {
                     best = Some((cost, d, t));
                 }
             }
