@@ -5,11 +5,12 @@
 //! `dpdk-test-acl` on the same files.
 //!
 //! usage: acl_classbench RULES TRACE [SECONDS] [--verify]
+//! (a TRACE that does not exist is generated from the rules and written)
 //! (`--verify`: check every trace line against the linear scan first)
 
 use std::time::Instant;
 
-use nfv_acl::classbench::{parse_rules, parse_trace};
+use nfv_acl::classbench::{format_trace, generate_trace, parse_rules, parse_trace};
 use nfv_acl::classify::linear::Linear;
 use nfv_acl::classify::split::{SplitForest, SplitParams};
 use nfv_acl::classify::{Key, NO_MATCH};
@@ -23,7 +24,16 @@ fn main() {
     }
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{p}: {e}"));
     let rules = parse_rules(&read(&args[1]), Action::Permit).unwrap_or_else(|e| panic!("{}:{e}", args[1]));
-    let trace = parse_trace(&read(&args[2])).unwrap_or_else(|e| panic!("{}:{e}", args[2]));
+    let trace = if std::path::Path::new(&args[2]).exists() {
+        parse_trace(&read(&args[2])).unwrap_or_else(|e| panic!("{}:{e}", args[2]))
+    } else {
+        // A set without a trace (acl1_10k): generate one, and write it for
+        // dpdk-test-acl to read the same headers.
+        let t = generate_trace(&rules, 7);
+        std::fs::write(&args[2], format_trace(&t)).unwrap_or_else(|e| panic!("{}: {e}", args[2]));
+        println!("generated {} trace lines into {}", t.len(), args[2]);
+        t
+    };
     let seconds: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2.0);
     let boxes: Vec<_> = rules.iter().map(|r| r.v4_box()).collect();
     let keys: Vec<Key<V4_DIMS>> = trace.iter().map(|t| v4_key(t.src, t.dst, t.sport, t.dport, t.proto, 0, 0)).collect();
