@@ -205,3 +205,33 @@ pub fn format_trace(trace: &[TraceEntry]) -> String {
         .map(|t| format!("{}\t{}\t{}\t{}\t{}\t0\t{}\n", t.src, t.dst, t.sport, t.dport, t.proto, t.generated_from))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: &str = "@10.0.0.0/8\t192.0.2.1/32\t0 : 65535\t80 : 80\t0x06/0xFF\t0x0000/0x0000\t\n";
+
+    #[test]
+    fn reads_a_rule_and_a_trace_line() {
+        let r = parse_rules(RULE, Action::Deny).unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].src, Some(Prefix { addr: "10.0.0.0".parse().unwrap(), len: 8 }));
+        assert_eq!((r[0].sport, r[0].dport, r[0].proto), ((0, 65535), (80, 80), (6, 0xff)));
+        let t = parse_trace("167772161\t3221225985\t1024\t80\t6\t0\t0\n").unwrap();
+        assert_eq!((t[0].src, t[0].dport, t[0].generated_from), (0x0a00_0001, 80, 0));
+    }
+
+    #[test]
+    fn bad_lines_are_located_and_explained() {
+        let e = parse_rules(&format!("{RULE}@10.0.0.0/8\t192.0.2.1/33\t0 : 65535\t80 : 80\t0x06/0xFF\n"), Action::Deny)
+            .unwrap_err();
+        assert_eq!((e.line, e.column), (2, 13));
+        assert!(e.message.contains("prefix length 0-32"), "{e}");
+        let e = parse_rules("@10.0.0.0/8\t0.0.0.0/0\t0 : 65535\t90 : 80\t0x06/0xFF\n", Action::Deny).unwrap_err();
+        assert!(e.message.contains("90 : 80 is empty"), "{e}");
+        let e = parse_trace("1 2 3 70000 6 0 1\n").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 7));
+        assert!(e.message.contains("0-65535"), "{e}");
+    }
+}

@@ -20,6 +20,9 @@ use super::{FieldBox, Key, NO_MATCH};
 
 const LEAF: u8 = u8::MAX;
 
+/// Keys walked down a tree together by [`SplitForest::classify_batch`].
+const LANES: usize = 16;
+
 /// A tree node: an inner split (`key[dim] < thr` goes to `a`, else `b`) or,
 /// with `dim == LEAF`, a leaf holding `leaf_rules[a..a + b]`.
 #[derive(Clone, Copy, Debug)]
@@ -143,9 +146,37 @@ impl<const D: usize> SplitForest<D> {
     }
 
     /// Classifies every key of a batch into `out` ([`NO_MATCH`] for none).
+    ///
+    /// Keys go down each tree [`LANES`] at a time, level by level: one
+    /// key's walk is a chain of dependent loads, several keys' walks are
+    /// independent and overlap in the CPU.
     pub fn classify_batch(&self, keys: &[Key<D>], out: &mut [u32]) {
-        for (k, o) in keys.iter().zip(out.iter_mut()) {
-            *o = self.classify(k).unwrap_or(NO_MATCH);
+        for (ks, os) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            let n = ks.len();
+            let mut best = [NO_MATCH; LANES];
+            for t in &self.trees {
+                if best[..n].iter().all(|&b| t.first_rule >= b) {
+                    break;
+                }
+                let mut node = [t.root; LANES];
+                loop {
+                    let mut inner = false;
+                    for (i, k) in ks.iter().enumerate() {
+                        let nd = self.nodes[node[i] as usize];
+                        if nd.dim != LEAF {
+                            node[i] = if k.dims[nd.dim as usize] < nd.thr { nd.a } else { nd.b };
+                            inner = true;
+                        }
+                    }
+                    if !inner {
+                        break;
+                    }
+                }
+                for (i, k) in ks.iter().enumerate() {
+                    best[i] = self.scan(self.nodes[node[i] as usize], k, best[i]);
+                }
+            }
+            os.copy_from_slice(&best[..n]);
         }
     }
 
@@ -157,6 +188,12 @@ impl<const D: usize> SplitForest<D> {
             let next = if k.dims[n.dim as usize] < n.thr { n.a } else { n.b };
             n = self.nodes[next as usize];
         }
+        self.scan(n, k, best)
+    }
+
+    /// The first rule of leaf `n` holding `k`, if better than `best`.
+    #[inline(always)]
+    fn scan(&self, n: Node, k: &Key<D>, best: u32) -> u32 {
         for &r in &self.leaf_rules[n.a as usize..(n.a + n.b) as usize] {
             if r >= best {
                 break;
