@@ -235,17 +235,30 @@ fn word_range(word: u32, bits: u32) -> (u32, u32) {
 }
 
 /// Partition of an IPv4 rule for [`crate::classify::split::SplitForest`]:
-/// by which of source and destination are narrow (a prefix of 16 bits or
-/// more), so wide addresses do not get copied into every leaf of a tree
-/// that splits on them.
+/// 0 when the source is narrow (a prefix of 16 bits or more), else 1 when
+/// the destination is, else 2. A tree then splits on addresses its rules
+/// are narrow in, without copying wide ones into every leaf. (Measured on
+/// ClassBench 10k sets against one tree and against four partitions, by
+/// narrowness of source and destination: 3 trees was fastest at ~1 MiB;
+/// one tree took 10-24 MiB.)
 pub fn partition_v4(b: &FieldBox<V4_DIMS>) -> usize {
     const NARROW: u32 = 1 << 16;
-    (b.width[0] < NARROW) as usize | ((b.width[1] < NARROW) as usize) << 1
+    narrowest(b.width[0] < NARROW, b.width[1] < NARROW)
 }
 
 /// [`partition_v4`] for IPv6 rules: narrow is a prefix of 64 bits or more
 /// (the first two words exact).
 pub fn partition_v6(b: &FieldBox<V6_DIMS>) -> usize {
     let narrow = |at: usize| b.width[at] == 0 && b.width[at + 1] == 0;
-    narrow(0) as usize | (narrow(4) as usize) << 1
+    narrowest(narrow(0), narrow(4))
+}
+
+fn narrowest(src_narrow: bool, dst_narrow: bool) -> usize {
+    if src_narrow {
+        0
+    } else if dst_narrow {
+        1
+    } else {
+        2
+    }
 }

@@ -92,7 +92,7 @@ fn check<const D: usize>(boxes: Vec<FieldBox<D>>, part: fn(&FieldBox<D>) -> usiz
     let linear = Linear::new(boxes.clone());
     let want: Vec<Option<u32>> = keys.iter().map(|k| linear.classify(k)).collect();
     for leaf_size in [1, 4, 8, 32] {
-        let forest = SplitForest::build(boxes.clone(), part, SplitParams { leaf_size, max_depth: 48 });
+        let forest = SplitForest::build(boxes.clone(), part, SplitParams { leaf_size, ..SplitParams::default() });
         let mut batch = vec![0; keys.len()];
         forest.classify_batch(&keys, &mut batch);
         for (i, k) in keys.iter().enumerate() {

@@ -24,7 +24,7 @@ const LEAF: u8 = u8::MAX;
 const LANES: usize = 16;
 
 /// A tree node: an inner split (`key[dim] < thr` goes to `a`, else `b`) or,
-/// with `dim == LEAF`, a leaf holding `leaf_rules[a..a + b]`.
+/// with `dim == LEAF`, a leaf holding the rules of `chunks[a..a + b]`.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 struct Node {
@@ -41,11 +41,15 @@ pub struct SplitParams {
     pub leaf_size: usize,
     /// Deepest a tree may grow; a leaf there holds what is left.
     pub max_depth: usize,
+    /// Rule copies (leaf entries) allowed per rule over the whole forest:
+    /// past that budget, only splits that copy nothing are taken, so
+    /// memory stays bounded whatever the rules.
+    pub copies_per_rule: usize,
 }
 
 impl Default for SplitParams {
     fn default() -> Self {
-        Self { leaf_size: 8, max_depth: 48 }
+        Self { leaf_size: 8, max_depth: 48, copies_per_rule: 8 }
     }
 }
 
@@ -79,11 +83,71 @@ struct Tree {
 
 /// The fast classifier; immutable once built (updates build a new one).
 pub struct SplitForest<const D: usize> {
-    rules: Vec<FieldBox<D>>,
     nodes: Vec<Node>,
-    leaf_rules: Vec<u32>,
+    chunks: Vec<Chunk<D>>,
     trees: Vec<Tree>,
     stats: BuildStats,
+}
+
+/// Rules in one [`Chunk`]: one compare instruction covers them all.
+const CHUNK: usize = 8;
+
+/// Up to [`CHUNK`] rules of a leaf, in priority order, stored by dimension
+/// so that matching a key against all of them is a few vector compares
+/// (the compiler vectorises [`Chunk::matches`]). A leaf's rules are copies
+/// laid out in its chunks, so a leaf scan reads consecutive memory.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Chunk<const D: usize> {
+    lo: [[u32; CHUNK]; D],
+    width: [[u32; CHUNK]; D],
+    mask: [u32; CHUNK],
+    value: [u32; CHUNK],
+    /// Rule number of each lane; unused lanes never match.
+    rule: [u32; CHUNK],
+}
+
+impl<const D: usize> Chunk<D> {
+    fn new(rules: &[FieldBox<D>], ids: &[u32]) -> Self {
+        // An unused lane: no extra word has bit 0 clear under mask 0 yet
+        // equal to 1.
+        let mut c = Chunk {
+            lo: [[0; CHUNK]; D],
+            width: [[0; CHUNK]; D],
+            mask: [0; CHUNK],
+            value: [1; CHUNK],
+            rule: [NO_MATCH; CHUNK],
+        };
+        for (j, &id) in ids.iter().enumerate() {
+            let r = &rules[id as usize];
+            for d in 0..D {
+                c.lo[d][j] = r.lo[d];
+                c.width[d][j] = r.width[d];
+            }
+            (c.mask[j], c.value[j], c.rule[j]) = (r.mask, r.value, id);
+        }
+        c
+    }
+
+    /// Bit `j` set when lane `j` holds `k`.
+    #[inline(always)]
+    fn matches(&self, k: &Key<D>) -> u32 {
+        let mut ok = [0u32; CHUNK];
+        for j in 0..CHUNK {
+            ok[j] = ((k.extra & self.mask[j]) == self.value[j]) as u32;
+        }
+        for d in 0..D {
+            let v = k.dims[d];
+            for j in 0..CHUNK {
+                ok[j] &= (v.wrapping_sub(self.lo[d][j]) <= self.width[d][j]) as u32;
+            }
+        }
+        let mut bits = 0;
+        for (j, &o) in ok.iter().enumerate() {
+            bits |= o << j;
+        }
+        bits
+    }
 }
 
 impl<const D: usize> SplitForest<D> {
@@ -100,7 +164,15 @@ impl<const D: usize> SplitForest<D> {
             }
             groups[g].push(i as u32);
         }
-        let mut b = Builder { rules: &rules, nodes: Vec::new(), leaf_rules: Vec::new(), params, depth: 0 };
+        let mut b = Builder {
+            rules: &rules,
+            nodes: Vec::new(),
+            leaf_rules: Vec::new(),
+            params,
+            depth: 0,
+            copies: 0,
+            copy_budget: rules.len().saturating_mul(params.copies_per_rule.saturating_sub(1)),
+        };
         let mut trees: Vec<Tree> = groups
             .into_iter()
             .filter(|g| !g.is_empty())
@@ -111,7 +183,15 @@ impl<const D: usize> SplitForest<D> {
             })
             .collect();
         trees.sort_by_key(|t| t.first_rule);
-        let (nodes, leaf_rules, depth) = (b.nodes, b.leaf_rules, b.depth);
+        let (mut nodes, leaf_rules, depth) = (b.nodes, b.leaf_rules, b.depth);
+        // Leaves point at their rule copies, CHUNK at a time.
+        let mut chunks = Vec::new();
+        for n in nodes.iter_mut().filter(|n| n.dim == LEAF) {
+            let ids = &leaf_rules[n.a as usize..(n.a + n.b) as usize];
+            n.a = chunks.len() as u32;
+            chunks.extend(ids.chunks(CHUNK).map(|ids| Chunk::new(&rules, ids)));
+            n.b = chunks.len() as u32 - n.a;
+        }
         let stats = BuildStats {
             rules: rules.len(),
             trees: trees.len(),
@@ -119,12 +199,10 @@ impl<const D: usize> SplitForest<D> {
             leaves: nodes.iter().filter(|n| n.dim == LEAF).count(),
             leaf_entries: leaf_rules.len(),
             depth,
-            bytes: rules.len() * size_of::<FieldBox<D>>()
-                + nodes.len() * size_of::<Node>()
-                + leaf_rules.len() * size_of::<u32>(),
+            bytes: nodes.len() * size_of::<Node>() + chunks.len() * size_of::<Chunk<D>>(),
             build_time: start.elapsed(),
         };
-        Self { rules, nodes, leaf_rules, trees, stats }
+        Self { nodes, chunks, trees, stats }
     }
 
     /// What the build cost and made.
@@ -194,12 +272,13 @@ impl<const D: usize> SplitForest<D> {
     /// The first rule of leaf `n` holding `k`, if better than `best`.
     #[inline(always)]
     fn scan(&self, n: Node, k: &Key<D>, best: u32) -> u32 {
-        for &r in &self.leaf_rules[n.a as usize..(n.a + n.b) as usize] {
-            if r >= best {
+        for c in &self.chunks[n.a as usize..(n.a + n.b) as usize] {
+            if c.rule[0] >= best {
                 break;
             }
-            if self.rules[r as usize].matches(k) {
-                return r;
+            let hits = c.matches(k);
+            if hits != 0 {
+                return c.rule[hits.trailing_zeros() as usize].min(best);
             }
         }
         best
@@ -212,6 +291,9 @@ struct Builder<'a, const D: usize> {
     leaf_rules: Vec<u32>,
     params: SplitParams,
     depth: usize,
+    /// Rule copies made by splits so far, and how many may be made.
+    copies: usize,
+    copy_budget: usize,
 }
 
 impl<const D: usize> Builder<'_, D> {
@@ -238,6 +320,7 @@ impl<const D: usize> Builder<'_, D> {
         let rules = self.rules;
         let left: Vec<u32> = set.iter().copied().filter(|&r| rules[r as usize].lo[d] < t).collect();
         let right: Vec<u32> = set.iter().copied().filter(|&r| rules[r as usize].hi(d) >= t).collect();
+        self.copies += left.len() + right.len() - set.len();
         drop(set);
         let at = self.nodes.len();
         self.nodes.push(Node { thr: t, a: 0, b: 0, dim: d as u8 });
@@ -253,7 +336,8 @@ impl<const D: usize> Builder<'_, D> {
 
     /// The split (dimension, threshold) whose larger side holds the fewest
     /// rules (ties: fewer copies in all), if any leaves both sides smaller
-    /// than `set` and copies at most half of its rules to both sides.
+    /// than `set` and copies at most half of its rules to both sides
+    /// (none once the forest's copy budget is spent).
     /// The copy bound keeps memory near linear in the rules even for sets
     /// of wide, overlapping rules (random ones made 1,600 copies per rule
     /// without it); a region no split can cut within it stays one larger
@@ -261,6 +345,7 @@ impl<const D: usize> Builder<'_, D> {
     /// trees stay in cache).
     fn best_split(&self, set: &[u32], lo: &[u32; D], hi: &[u32; D]) -> Option<(usize, u32)> {
         let n = set.len();
+        let max_copies = if self.copies < self.copy_budget { n / 2 } else { 0 };
         let mut best: Option<((usize, usize), usize, u32)> = None;
         let (mut lows, mut highs) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for d in 0..D {
@@ -289,7 +374,7 @@ impl<const D: usize> Builder<'_, D> {
                 let left = lows.partition_point(|&v| v < t);
                 let right = n - highs.partition_point(|&v| v < t);
                 let cost = (left.max(right), left + right);
-                if cost.0 < n && cost.1 <= n + n / 2 && best.is_none_or(|(c, _, _)| cost < c) {
+                if cost.0 < n && cost.1 <= n + max_copies && best.is_none_or(|(c, _, _)| cost < c) {
                     best = Some((cost, d, t));
                 }
             }
