@@ -23,15 +23,33 @@ const LEAF: u8 = u8::MAX;
 /// Keys walked down a tree together by [`SplitForest::classify_batch`].
 const LANES: usize = 16;
 
-/// A tree node: an inner split (`key[dim] < thr` goes to `a`, else `b`) or,
-/// with `dim == LEAF`, a leaf holding the rules of `chunks[a..a + b]`.
+/// A node as built: an inner split (`key[dim] < thr` goes to `a`, else
+/// `b`) or, with `dim == LEAF`, a leaf of `leaf_rules[a..a + b]`.
 #[derive(Clone, Copy, Debug)]
-#[repr(C)]
-struct Node {
+struct BuildNode {
     thr: u32,
     a: u32,
     b: u32,
     dim: u8,
+}
+
+/// A node as looked up: `child[(key[dim] >= thr) as usize]` is next. A
+/// leaf is a node that leads to itself (`dim` 0, `thr` 0, `child[1]` is
+/// the leaf), with `child[0]` its index in the leaves: a walk is then the
+/// tree's depth in steps without a branch, whichever leaf a key reaches.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+struct Node {
+    thr: u32,
+    dim: u32,
+    child: [u32; 2],
+}
+
+/// A leaf's rules: `chunks[first..first + count]`.
+#[derive(Clone, Copy, Debug)]
+struct Leaf {
+    first: u32,
+    count: u32,
 }
 
 /// How the trees are built.
@@ -79,11 +97,14 @@ struct Tree {
     root: u32,
     /// Its best (lowest-numbered) rule: no match in it can beat this.
     first_rule: u32,
+    /// Steps from the root to its deepest leaf.
+    depth: u32,
 }
 
 /// The fast classifier; immutable once built (updates build a new one).
 pub struct SplitForest<const D: usize> {
     nodes: Vec<Node>,
+    leaves: Vec<Leaf>,
     chunks: Vec<Chunk<D>>,
     trees: Vec<Tree>,
     stats: BuildStats,
@@ -178,31 +199,39 @@ impl<const D: usize> SplitForest<D> {
             .filter(|g| !g.is_empty())
             .map(|g| {
                 let first_rule = g[0];
+                b.depth = 0;
                 let root = b.node(g, [0; D], [u32::MAX; D], 0);
-                Tree { root, first_rule }
+                Tree { root, first_rule, depth: b.depth as u32 }
             })
             .collect();
         trees.sort_by_key(|t| t.first_rule);
-        let (mut nodes, leaf_rules, depth) = (b.nodes, b.leaf_rules, b.depth);
+        let (built, leaf_rules) = (b.nodes, b.leaf_rules);
         // Leaves point at their rule copies, CHUNK at a time.
-        let mut chunks = Vec::new();
-        for n in nodes.iter_mut().filter(|n| n.dim == LEAF) {
-            let ids = &leaf_rules[n.a as usize..(n.a + n.b) as usize];
-            n.a = chunks.len() as u32;
-            chunks.extend(ids.chunks(CHUNK).map(|ids| Chunk::new(&rules, ids)));
-            n.b = chunks.len() as u32 - n.a;
+        let (mut nodes, mut leaves, mut chunks) = (Vec::with_capacity(built.len()), Vec::new(), Vec::new());
+        for (at, n) in built.iter().enumerate() {
+            if n.dim == LEAF {
+                let ids = &leaf_rules[n.a as usize..(n.a + n.b) as usize];
+                let first = chunks.len() as u32;
+                chunks.extend(ids.chunks(CHUNK).map(|ids| Chunk::new(&rules, ids)));
+                leaves.push(Leaf { first, count: chunks.len() as u32 - first });
+                nodes.push(Node { thr: 0, dim: 0, child: [leaves.len() as u32 - 1, at as u32] });
+            } else {
+                nodes.push(Node { thr: n.thr, dim: n.dim as u32, child: [n.a, n.b] });
+            }
         }
         let stats = BuildStats {
             rules: rules.len(),
             trees: trees.len(),
             nodes: nodes.len(),
-            leaves: nodes.iter().filter(|n| n.dim == LEAF).count(),
+            leaves: leaves.len(),
             leaf_entries: leaf_rules.len(),
-            depth,
-            bytes: nodes.len() * size_of::<Node>() + chunks.len() * size_of::<Chunk<D>>(),
+            depth: trees.iter().map(|t| t.depth as usize).max().unwrap_or(0),
+            bytes: nodes.len() * size_of::<Node>()
+                + leaves.len() * size_of::<Leaf>()
+                + chunks.len() * size_of::<Chunk<D>>(),
             build_time: start.elapsed(),
         };
-        Self { nodes, chunks, trees, stats }
+        Self { nodes, leaves, chunks, trees, stats }
     }
 
     /// What the build cost and made.
@@ -218,7 +247,11 @@ impl<const D: usize> SplitForest<D> {
             if t.first_rule >= best {
                 break;
             }
-            best = self.walk(t.root, k, best);
+            let mut n = t.root;
+            for _ in 0..t.depth {
+                n = self.step(n, k);
+            }
+            best = self.scan(n, k, best);
         }
         (best != NO_MATCH).then_some(best)
     }
@@ -237,42 +270,31 @@ impl<const D: usize> SplitForest<D> {
                     break;
                 }
                 let mut node = [t.root; LANES];
-                loop {
-                    let mut inner = false;
+                for _ in 0..t.depth {
                     for (i, k) in ks.iter().enumerate() {
-                        let nd = self.nodes[node[i] as usize];
-                        if nd.dim != LEAF {
-                            node[i] = if k.dims[nd.dim as usize] < nd.thr { nd.a } else { nd.b };
-                            inner = true;
-                        }
-                    }
-                    if !inner {
-                        break;
+                        node[i] = self.step(node[i], k);
                     }
                 }
                 for (i, k) in ks.iter().enumerate() {
-                    best[i] = self.scan(self.nodes[node[i] as usize], k, best[i]);
+                    best[i] = self.scan(node[i], k, best[i]);
                 }
             }
             os.copy_from_slice(&best[..n]);
         }
     }
 
-    /// Down one tree to its leaf, then the leaf's rules better than `best`.
+    /// One step down from node `n` (a leaf stays where it is).
     #[inline(always)]
-    fn walk(&self, root: u32, k: &Key<D>, best: u32) -> u32 {
-        let mut n = self.nodes[root as usize];
-        while n.dim != LEAF {
-            let next = if k.dims[n.dim as usize] < n.thr { n.a } else { n.b };
-            n = self.nodes[next as usize];
-        }
-        self.scan(n, k, best)
+    fn step(&self, n: u32, k: &Key<D>) -> u32 {
+        let nd = &self.nodes[n as usize];
+        nd.child[(k.dims[nd.dim as usize] >= nd.thr) as usize]
     }
 
-    /// The first rule of leaf `n` holding `k`, if better than `best`.
+    /// The first rule of leaf node `n` holding `k`, if better than `best`.
     #[inline(always)]
-    fn scan(&self, n: Node, k: &Key<D>, best: u32) -> u32 {
-        for c in &self.chunks[n.a as usize..(n.a + n.b) as usize] {
+    fn scan(&self, n: u32, k: &Key<D>, best: u32) -> u32 {
+        let leaf = self.leaves[self.nodes[n as usize].child[0] as usize];
+        for c in &self.chunks[leaf.first as usize..(leaf.first + leaf.count) as usize] {
             if c.rule[0] >= best {
                 break;
             }
@@ -287,7 +309,7 @@ impl<const D: usize> SplitForest<D> {
 
 struct Builder<'a, const D: usize> {
     rules: &'a [FieldBox<D>],
-    nodes: Vec<Node>,
+    nodes: Vec<BuildNode>,
     leaf_rules: Vec<u32>,
     params: SplitParams,
     depth: usize,
@@ -313,7 +335,7 @@ impl<const D: usize> Builder<'_, D> {
         };
         let Some((d, t)) = split else {
             let at = self.nodes.len() as u32;
-            self.nodes.push(Node { thr: 0, a: self.leaf_rules.len() as u32, b: set.len() as u32, dim: LEAF });
+            self.nodes.push(BuildNode { thr: 0, a: self.leaf_rules.len() as u32, b: set.len() as u32, dim: LEAF });
             self.leaf_rules.extend_from_slice(&set);
             return at;
         };
@@ -323,7 +345,7 @@ impl<const D: usize> Builder<'_, D> {
         self.copies += left.len() + right.len() - set.len();
         drop(set);
         let at = self.nodes.len();
-        self.nodes.push(Node { thr: t, a: 0, b: 0, dim: d as u8 });
+        self.nodes.push(BuildNode { thr: t, a: 0, b: 0, dim: d as u8 });
         let (mut left_hi, mut right_lo) = (hi, lo);
         left_hi[d] = t - 1;
         right_lo[d] = t;
