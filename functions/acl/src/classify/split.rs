@@ -153,14 +153,11 @@ impl<const D: usize> Chunk<D> {
     /// Bit `j` set when lane `j` holds `k`.
     #[inline(always)]
     fn matches(&self, k: &Key<D>) -> u32 {
-        let mut ok = [0u32; CHUNK];
-        for j in 0..CHUNK {
-            ok[j] = ((k.extra & self.mask[j]) == self.value[j]) as u32;
-        }
-        for d in 0..D {
-            let v = k.dims[d];
-            for j in 0..CHUNK {
-                ok[j] &= (v.wrapping_sub(self.lo[d][j]) <= self.width[d][j]) as u32;
+        let mut ok: [u32; CHUNK] = std::array::from_fn(|j| ((k.extra & self.mask[j]) == self.value[j]) as u32);
+        for (d, &v) in k.dims.iter().enumerate() {
+            let (lo, width) = (&self.lo[d], &self.width[d]);
+            for (j, o) in ok.iter_mut().enumerate() {
+                *o &= (v.wrapping_sub(lo[j]) <= width[j]) as u32;
             }
         }
         let mut bits = 0;
