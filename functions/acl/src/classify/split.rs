@@ -21,7 +21,7 @@ use super::{FieldBox, Key, NO_MATCH};
 const LEAF: u8 = u8::MAX;
 
 /// Keys walked down a tree together by [`SplitForest::classify_batch`].
-const LANES: usize = 16;
+const LANES: usize = 32;
 
 /// A node as built: an inner split (`key[dim] < thr` goes to `a`, else
 /// `b`) or, with `dim == LEAF`, a leaf of `leaf_rules[a..a + b]`.
