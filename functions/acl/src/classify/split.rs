@@ -283,8 +283,15 @@ impl<const D: usize> SplitForest<D> {
     /// One step down from node `n` (a leaf stays where it is).
     #[inline(always)]
     fn step(&self, n: u32, k: &Key<D>) -> u32 {
-        let nd = &self.nodes[n as usize];
-        nd.child[(k.dims[nd.dim as usize] >= nd.thr) as usize]
+        debug_assert!((n as usize) < self.nodes.len());
+        // SAFETY: node indices come from the builder (children of nodes it
+        // pushed) and dimensions are below D (a split picks `d in 0..D`;
+        // leaves have 0); checked by `debug_assert`s here and in tests.
+        unsafe {
+            let nd = self.nodes.get_unchecked(n as usize);
+            debug_assert!((nd.dim as usize) < D);
+            *nd.child.get_unchecked((*k.dims.get_unchecked(nd.dim as usize) >= nd.thr) as usize)
+        }
     }
 
     /// The first rule of leaf node `n` holding `k`, if better than `best`.
