@@ -241,24 +241,26 @@ fn word_range(word: u32, bits: u32) -> (u32, u32) {
 /// ClassBench 10k sets against one tree and against four partitions, by
 /// narrowness of source and destination: 3 trees was fastest at ~1 MiB;
 /// one tree took 10-24 MiB.)
-pub fn partition_v4(b: &FieldBox<V4_DIMS>) -> usize {
+pub fn partition_v4(b: &FieldBox<V4_DIMS>) -> (usize, Option<usize>) {
     const NARROW: u32 = 1 << 16;
-    narrowest(b.width[0] < NARROW, b.width[1] < NARROW)
+    narrowest(b.width[0] < NARROW, b.width[1] < NARROW, [0, 1])
 }
 
 /// [`partition_v4`] for IPv6 rules: narrow is a prefix of 64 bits or more
 /// (the first two words exact).
-pub fn partition_v6(b: &FieldBox<V6_DIMS>) -> usize {
+pub fn partition_v6(b: &FieldBox<V6_DIMS>) -> (usize, Option<usize>) {
     let narrow = |at: usize| b.width[at] == 0 && b.width[at + 1] == 0;
-    narrowest(narrow(0), narrow(4))
+    narrowest(narrow(0), narrow(4), [0, 4])
 }
 
-fn narrowest(src_narrow: bool, dst_narrow: bool) -> usize {
+/// The partition, and the dimension its tree is first cut on (the first
+/// word of the narrow address, `dims` gives source's and destination's).
+fn narrowest(src_narrow: bool, dst_narrow: bool, dims: [usize; 2]) -> (usize, Option<usize>) {
     if src_narrow {
-        0
+        (0, Some(dims[0]))
     } else if dst_narrow {
-        1
+        (1, Some(dims[1]))
     } else {
-        2
+        (2, None)
     }
 }

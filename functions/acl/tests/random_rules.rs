@@ -87,16 +87,19 @@ fn keys<const D: usize>(rng: &mut fastrand::Rng, boxes: &[FieldBox<D>], n: usize
     out
 }
 
-fn check<const D: usize>(boxes: Vec<FieldBox<D>>, part: fn(&FieldBox<D>) -> usize, rng: &mut fastrand::Rng) {
+type Partition<const D: usize> = fn(&FieldBox<D>) -> (usize, Option<usize>);
+
+fn check<const D: usize>(boxes: Vec<FieldBox<D>>, part: Partition<D>, rng: &mut fastrand::Rng) {
     let keys = keys(rng, &boxes, 10_000);
     let linear = Linear::new(boxes.clone());
     let want: Vec<Option<u32>> = keys.iter().map(|k| linear.classify(k)).collect();
-    for leaf_size in [1, 4, 8, 32] {
-        let forest = SplitForest::build(boxes.clone(), part, SplitParams { leaf_size, ..SplitParams::default() });
+    for (leaf_size, cut_bits) in [(1, 0), (4, 12), (8, 0), (8, 6), (8, 12), (32, 4)] {
+        let params = SplitParams { leaf_size, cut_bits, ..SplitParams::default() };
+        let forest = SplitForest::build(boxes.clone(), part, params);
         let mut batch = vec![0; keys.len()];
         forest.classify_batch(&keys, &mut batch);
         for (i, k) in keys.iter().enumerate() {
-            assert_eq!(forest.classify(k), want[i], "key {k:?}, leaf size {leaf_size}");
+            assert_eq!(forest.classify(k), want[i], "key {k:?}, {params:?}");
             assert_eq!(batch[i], want[i].unwrap_or(nfv_acl::classify::NO_MATCH), "batch, key {k:?}");
         }
     }
