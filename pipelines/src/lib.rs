@@ -18,6 +18,7 @@ pub fn registry() -> StageRegistry {
     let mut r = StageRegistry::new();
     nfv_basic::register(&mut r);
     nfv_vtep::register(&mut r);
+    nfv_acl::register(&mut r);
     r
 }
 

@@ -1,11 +1,22 @@
 //! `acl`: a firewall stage that classifies every packet on its 5-tuple
 //! (and ingress port, TCP flags) against an ordered rule list and applies
-//! the first match's action: permit, deny, or permit+reflect.
+//! the first match's action (permit or deny), counting hits and bytes per
+//! rule.
 //!
 //! [`classify`] holds the classifiers (the fast one and the linear
 //! reference), [`rule`] the rule model and its boxes, [`classbench`] the
-//! ClassBench file format.
+//! ClassBench file format, [`config`] the TOML parameters, [`stage`] the
+//! data path.
 
 pub mod classbench;
 pub mod classify;
+pub mod config;
 pub mod rule;
+pub mod stage;
+
+use nfv_core::StageRegistry;
+
+/// Registers the `acl` stage kind.
+pub fn register(r: &mut StageRegistry) {
+    r.register(Box::new(config::AclFactory));
+}

@@ -1,0 +1,306 @@
+//! The `acl` stage's TOML parameters, checked (each rule located by
+//! file:line:column) and compiled into the classifiers every worker's
+//! instance shares.
+//!
+//! ```toml
+//! stages = [{ kind = "acl", default = "deny", rules = [
+//!     { action = "permit", src = "10.10.0.0/24", proto = "tcp", dst-port = "80" },
+//!     { action = "deny", tcp-flags = ["syn", "!ack"], ingress = "d1" },
+//! ], rules-file = "fw.classbench", rules-file-action = "deny" }]
+//! ```
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use nfv_core::config::{Diagnostic, Params};
+use nfv_core::{BuildCtx, BuildEnv, Stage, StageBuilder, StageFactory};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::classbench;
+use crate::classify::split::{SplitForest, SplitParams};
+use crate::rule::{Action, Family, Prefix, Rule, V4_DIMS, V6_DIMS, partition_v4, partition_v6};
+use crate::stage::{AclDrop, AclStage};
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "kebab-case")]
+enum ActionParam {
+    Permit,
+    Deny,
+}
+
+impl From<ActionParam> for Action {
+    fn from(a: ActionParam) -> Self {
+        match a {
+            ActionParam::Permit => Action::Permit,
+            ActionParam::Deny => Action::Deny,
+        }
+    }
+}
+
+/// A number or a name (`proto = "tcp"`, `dst-port = "1024-65535"`).
+#[derive(Deserialize, Clone, Debug)]
+#[serde(untagged)]
+enum NumOrText {
+    Num(i64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RuleParams {
+    action: ActionParam,
+    src: Option<String>,
+    dst: Option<String>,
+    src_port: Option<NumOrText>,
+    dst_port: Option<NumOrText>,
+    proto: Option<NumOrText>,
+    #[serde(default)]
+    tcp_flags: Vec<String>,
+    ingress: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct AclParams {
+    #[serde(default = "deny")]
+    default: ActionParam,
+    #[serde(default = "permit")]
+    non_ip: ActionParam,
+    #[serde(default)]
+    rules: Vec<Spanned<RuleParams>>,
+    rules_file: Option<String>,
+    #[serde(default = "deny")]
+    rules_file_action: ActionParam,
+}
+
+fn deny() -> ActionParam {
+    ActionParam::Deny
+}
+
+fn permit() -> ActionParam {
+    ActionParam::Permit
+}
+
+/// The rules and their classifiers, shared by every worker's instance.
+pub struct Acl {
+    /// Rules in priority order (TOML rules first, then the file's).
+    pub rules: Vec<Rule>,
+    /// Where each rule came from, for reports (`rules[3]`, `fw.cb:12`).
+    pub origins: Vec<String>,
+    /// IPv4 classifier and the rule number of each of its boxes.
+    pub v4: (SplitForest<V4_DIMS>, Vec<u32>),
+    /// IPv6 classifier and the rule number of each of its boxes.
+    pub v6: (SplitForest<V6_DIMS>, Vec<u32>),
+    /// Action when no rule matches.
+    pub default: Action,
+    /// Action for frames that are not IPv4/IPv6 (ARP, LLDP...).
+    pub non_ip: Action,
+}
+
+impl Acl {
+    /// Builds the classifiers for `rules` (off the hot path).
+    pub fn new(rules: Vec<Rule>, origins: Vec<String>, default: Action, non_ip: Action) -> Self {
+        let of = |fam: Family| -> Vec<u32> {
+            (0..rules.len() as u32)
+                .filter(|&i| matches!(rules[i as usize].family(), Some(f) if f == fam || f == Family::Any))
+                .collect()
+        };
+        let (ids4, ids6) = (of(Family::V4), of(Family::V6));
+        let boxes4 = ids4.iter().map(|&i| rules[i as usize].v4_box()).collect();
+        let boxes6 = ids6.iter().map(|&i| rules[i as usize].v6_box()).collect();
+        let v4 = (SplitForest::build(boxes4, partition_v4, SplitParams::default()), ids4);
+        let v6 = (SplitForest::build(boxes6, partition_v6, SplitParams::default()), ids6);
+        Self { rules, origins, v4, v6, default, non_ip }
+    }
+}
+
+/// Registers `acl`.
+pub struct AclFactory;
+
+impl StageFactory for AclFactory {
+    fn kind(&self) -> &'static str {
+        "acl"
+    }
+
+    fn summary(&self) -> &'static str {
+        "ACL firewall: first match on addresses, ports, protocol, TCP flags and ingress port; permit or deny"
+    }
+
+    fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
+        let p: AclParams = params.parse().map_err(|e| vec![e])?;
+        resolve(p, params, env).map(|a| Arc::new(AclBuilder(Arc::new(a))) as Arc<dyn StageBuilder>)
+    }
+}
+
+fn resolve(p: AclParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Acl, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut rules = Vec::new();
+    let mut origins = Vec::new();
+    for (i, r) in p.rules.iter().enumerate() {
+        match rule(r.get_ref(), env) {
+            Ok(rule) => {
+                rules.push(rule);
+                origins.push(format!("rules[{i}]"));
+            }
+            Err((msg, help)) => errors.push(Diagnostic::new(r.span(), msg, "in this rule").help(help)),
+        }
+    }
+    if let Some(path) = &p.rules_file {
+        match std::fs::read_to_string(path) {
+            Err(e) => errors.push(
+                params
+                    .error("rules-file", format!("cannot read `{path}`: {e}"), "here")
+                    .help("a ClassBench rule file, relative to where nfv runs"),
+            ),
+            Ok(text) => match classbench::parse_rules(&text, p.rules_file_action.into()) {
+                Ok(file_rules) => {
+                    origins.extend((1..=file_rules.len()).map(|n| format!("{path}:{n}")));
+                    rules.extend(file_rules);
+                }
+                Err(e) => errors.push(
+                    params
+                        .error("rules-file", format!("{path}:{}:{}: {}", e.line, e.column, e.message), "in this file")
+                        .help("ClassBench format: @SRC/LEN DST/LEN SPORT_LO : SPORT_HI DPORT_LO : DPORT_HI PROTO/MASK"),
+                ),
+            },
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Acl::new(rules, origins, p.default.into(), p.non_ip.into()))
+}
+
+/// One TOML rule, or what is wrong with it and how to fix it.
+fn rule(r: &RuleParams, env: &BuildEnv<'_>) -> Result<Rule, (String, String)> {
+    let src = r.src.as_deref().map(prefix).transpose()?;
+    let dst = r.dst.as_deref().map(prefix).transpose()?;
+    let proto = match &r.proto {
+        None => (0, 0),
+        Some(p) => (protocol(p)?, 0xff),
+    };
+    let tcp_flags = flags(&r.tcp_flags)?;
+    if tcp_flags.1 != 0 && proto != (6, 0xff) {
+        return Err(("`tcp-flags` without `proto = \"tcp\"`".into(), "add proto = \"tcp\" to this rule".into()));
+    }
+    let ports = |p: &Option<NumOrText>, key: &str| -> Result<(u16, u16), (String, String)> {
+        let Some(p) = p else { return Ok((0, u16::MAX)) };
+        // ICMP and ICMPv6: source port is the type, destination port the code.
+        if !matches!(proto.0, 6 | 17 | 132 | 1 | 58) || proto.1 == 0 {
+            return Err((
+                format!("`{key}` without a protocol that has ports"),
+                "add proto = \"tcp\", \"udp\" or \"sctp\" (or \"icmp\"/\"icmpv6\": type and code)".into(),
+            ));
+        }
+        port_range(p)
+            .ok_or_else(|| (format!("`{key}`: not a port or port range"), "a number 0-65535 or \"LO-HI\"".into()))
+    };
+    let rule = Rule {
+        src,
+        dst,
+        sport: ports(&r.src_port, "src-port")?,
+        dport: ports(&r.dst_port, "dst-port")?,
+        proto,
+        tcp_flags,
+        ingress: match &r.ingress {
+            None => None,
+            Some(name) => Some(env.port_id(name).ok_or_else(|| {
+                (format!("no port named `{name}`"), format!("known ports: {}", env.ports.join(", ")))
+            })?),
+        },
+        action: r.action.into(),
+    };
+    if rule.family().is_none() {
+        return Err((
+            "`src` and `dst` are of different address families".into(),
+            "use two IPv4 or two IPv6 prefixes".into(),
+        ));
+    }
+    Ok(rule)
+}
+
+fn prefix(s: &str) -> Result<Prefix, (String, String)> {
+    let bad = || (format!("`{s}` is not an address or prefix"), "write 10.0.0.0/8, 192.0.2.1 or 2001:db8::/32".into());
+    let (a, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l.parse::<u8>().map_err(|_| bad())?)),
+        None => (s, None),
+    };
+    let addr: IpAddr = a.parse().map_err(|_| bad())?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = len.unwrap_or(max);
+    if len > max {
+        return Err((format!("prefix length {len} is past {max}"), format!("use 0-{max}")));
+    }
+    Ok(Prefix { addr, len })
+}
+
+fn protocol(p: &NumOrText) -> Result<u8, (String, String)> {
+    let help = || "a number 0-255 or tcp, udp, icmp, icmpv6, sctp, gre, esp".to_string();
+    match p {
+        NumOrText::Num(n) => u8::try_from(*n).map_err(|_| (format!("protocol {n} is not 0-255"), help())),
+        NumOrText::Text(t) => match t.as_str() {
+            "tcp" => Ok(6),
+            "udp" => Ok(17),
+            "icmp" => Ok(1),
+            "icmpv6" => Ok(58),
+            "sctp" => Ok(132),
+            "gre" => Ok(47),
+            "esp" => Ok(50),
+            _ => t.parse().map_err(|_| (format!("unknown protocol `{t}`"), help())),
+        },
+    }
+}
+
+fn port_range(p: &NumOrText) -> Option<(u16, u16)> {
+    match p {
+        NumOrText::Num(n) => u16::try_from(*n).ok().map(|v| (v, v)),
+        NumOrText::Text(t) => {
+            let (lo, hi) = t.split_once('-').unwrap_or((t, t));
+            let (lo, hi) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
+            (lo <= hi).then_some((lo, hi))
+        }
+    }
+}
+
+/// TCP flags that must be set (`syn`) or clear (`!ack`), as value/mask
+/// (RFC 9293 section 3.1 bit order).
+fn flags(names: &[String]) -> Result<(u8, u8), (String, String)> {
+    let (mut value, mut mask) = (0u8, 0u8);
+    for n in names {
+        let (clear, name) = n.strip_prefix('!').map_or((false, n.as_str()), |rest| (true, rest));
+        let bit = match name {
+            "fin" => 0x01,
+            "syn" => 0x02,
+            "rst" => 0x04,
+            "psh" => 0x08,
+            "ack" => 0x10,
+            "urg" => 0x20,
+            "ece" => 0x40,
+            "cwr" => 0x80,
+            _ => {
+                return Err((
+                    format!("unknown TCP flag `{name}`"),
+                    "fin, syn, rst, psh, ack, urg, ece, cwr; `!` before a flag means it must be clear".into(),
+                ));
+            }
+        };
+        mask |= bit;
+        if !clear {
+            value |= bit;
+        }
+    }
+    Ok((value, mask))
+}
+
+struct AclBuilder(Arc<Acl>);
+
+impl StageBuilder for AclBuilder {
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        AclDrop::NAMES
+    }
+
+    fn build(&self, _ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
+        Box::new(AclStage::new(self.0.clone()))
+    }
+}

@@ -1,0 +1,174 @@
+//! The `acl` data path: a key per packet from the parsed headers, the whole
+//! batch classified at once per address family, then each packet's first
+//! matching rule applied and counted (hits and bytes per rule, per worker).
+//!
+//! Keys: addresses, protocol, ingress port; ports for TCP, UDP and SCTP;
+//! ICMP and ICMPv6 type and code in the source and destination port fields
+//! (as VPP's ACL plugin does); TCP flags. A non-first fragment has no L4
+//! header: ports and flags are 0, so only rules without ports can match it.
+
+use std::sync::Arc;
+
+use nfv_core::packet::flags;
+use nfv_core::parse::{ethertype, proto};
+use nfv_core::{Batch, Stage, StageCtx};
+
+use crate::classify::{Key, NO_MATCH};
+use crate::config::Acl;
+use crate::rule::{Action, V4_DIMS, V6_DIMS, v4_key, v6_key};
+
+nfv_core::drop_reasons! {
+    /// Why the ACL dropped a packet.
+    pub enum AclDrop {
+        DeniedByRule => "denied-by-rule",
+        DefaultDeny => "default-deny",
+        NonIpDenied => "non-ip-denied",
+        MalformedIp => "malformed-ip",
+    }
+}
+
+/// What decides a packet, per position in the batch.
+const NON_IP: u32 = u32::MAX - 1;
+const MALFORMED: u32 = u32::MAX - 2;
+
+/// One worker's ACL.
+pub struct AclStage {
+    acl: Arc<Acl>,
+    /// Packets and bytes per rule.
+    hits: Vec<[u64; 2]>,
+    /// Packets and bytes that took the default action.
+    default_hits: [u64; 2],
+    keys4: Vec<Key<V4_DIMS>>,
+    keys6: Vec<Key<V6_DIMS>>,
+    found4: Vec<u32>,
+    found6: Vec<u32>,
+    /// Per packet: rule number, [`NO_MATCH`], [`NON_IP`] or [`MALFORMED`];
+    /// before classification, the index into a family's keys.
+    decision: Vec<u32>,
+    family6: Vec<bool>,
+}
+
+impl AclStage {
+    /// An instance over the shared rules.
+    pub fn new(acl: Arc<Acl>) -> Self {
+        let n = nfv_core::batch::MAX_BATCH;
+        Self {
+            hits: vec![[0; 2]; acl.rules.len()],
+            acl,
+            default_hits: [0; 2],
+            keys4: Vec::with_capacity(n),
+            keys6: Vec::with_capacity(n),
+            found4: vec![NO_MATCH; n],
+            found6: vec![NO_MATCH; n],
+            decision: Vec::with_capacity(n),
+            family6: Vec::with_capacity(n),
+        }
+    }
+}
+
+/// Source port, destination port and TCP flags of an L4 header at `l4`.
+#[inline(always)]
+fn l4_fields(d: &[u8], l4: usize, proto_: u8) -> (u16, u16, u8) {
+    let Some(h) = d.get(l4..l4 + 4) else { return (0, 0, 0) };
+    match proto_ {
+        proto::TCP => {
+            (u16::from_be_bytes([h[0], h[1]]), u16::from_be_bytes([h[2], h[3]]), d.get(l4 + 13).copied().unwrap_or(0))
+        }
+        proto::UDP | 132 => (u16::from_be_bytes([h[0], h[1]]), u16::from_be_bytes([h[2], h[3]]), 0),
+        proto::ICMP | proto::ICMPV6 => (h[0] as u16, h[1] as u16, 0),
+        _ => (0, 0, 0),
+    }
+}
+
+impl Stage for AclStage {
+    fn process(&mut self, batch: &mut Batch, _ctx: &mut StageCtx<'_>) {
+        self.keys4.clear();
+        self.keys6.clear();
+        self.decision.clear();
+        self.family6.clear();
+        for p in batch.iter_mut() {
+            let (d, m) = (p.data(), p.meta());
+            let v6 = m.ethertype == ethertype::IPV6;
+            self.family6.push(v6);
+            if m.ethertype != ethertype::IPV4 && !v6 {
+                self.decision.push(NON_IP);
+                continue;
+            }
+            let l3 = m.l3_off as usize;
+            let need = if v6 { 40 } else { 20 };
+            if m.flags & flags::L3_OK == 0 || d.len() < l3 + need {
+                self.decision.push(MALFORMED);
+                continue;
+            }
+            let (sport, dport, tcp_flags) = if m.l4_off != 0 && m.flags & flags::FRAGMENT == 0 {
+                l4_fields(d, m.l4_off as usize, m.l4_proto)
+            } else {
+                (0, 0, 0)
+            };
+            if v6 {
+                let src: [u8; 16] = d[l3 + 8..l3 + 24].try_into().unwrap();
+                let dst: [u8; 16] = d[l3 + 24..l3 + 40].try_into().unwrap();
+                self.decision.push(self.keys6.len() as u32);
+                self.keys6.push(v6_key(src, dst, sport, dport, m.l4_proto, tcp_flags, m.port));
+            } else {
+                let w = |at: usize| u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
+                self.decision.push(self.keys4.len() as u32);
+                self.keys4.push(v4_key(w(l3 + 12), w(l3 + 16), sport, dport, m.l4_proto, tcp_flags, m.port));
+            }
+        }
+        let acl = &*self.acl;
+        acl.v4.0.classify_batch(&self.keys4, &mut self.found4[..self.keys4.len()]);
+        acl.v6.0.classify_batch(&self.keys6, &mut self.found6[..self.keys6.len()]);
+        for (i, mut p) in batch.iter_mut().enumerate() {
+            let at = self.decision[i];
+            let action = match at {
+                NON_IP => acl.non_ip,
+                MALFORMED => {
+                    p.drop_with(AclDrop::MalformedIp);
+                    continue;
+                }
+                _ => {
+                    let (found, ids) =
+                        if self.family6[i] { (&self.found6, &acl.v6.1) } else { (&self.found4, &acl.v4.1) };
+                    let box_no = found[at as usize];
+                    let counter = if box_no == NO_MATCH {
+                        &mut self.default_hits
+                    } else {
+                        &mut self.hits[ids[box_no as usize] as usize]
+                    };
+                    counter[0] += 1;
+                    counter[1] += p.len() as u64;
+                    if box_no == NO_MATCH {
+                        if acl.default == Action::Deny {
+                            p.drop_with(AclDrop::DefaultDeny);
+                        }
+                        continue;
+                    }
+                    acl.rules[ids[box_no as usize] as usize].action
+                }
+            };
+            if action == Action::Deny {
+                p.drop_with(if at == NON_IP { AclDrop::NonIpDenied } else { AclDrop::DeniedByRule });
+            }
+        }
+    }
+
+    fn report(&self) -> Option<String> {
+        use std::fmt::Write;
+        let acl = &*self.acl;
+        let mut out = format!(
+            "  {} rules (IPv4 {}, IPv6 {}); default {:?}: {} packets {} bytes\n",
+            acl.rules.len(),
+            acl.v4.1.len(),
+            acl.v6.1.len(),
+            acl.default,
+            self.default_hits[0],
+            self.default_hits[1]
+        );
+        for (i, [packets, bytes]) in self.hits.iter().enumerate().filter(|(_, h)| h[0] > 0) {
+            let _ =
+                writeln!(out, "  rule {} {:?}: {packets} packets {bytes} bytes", acl.origins[i], acl.rules[i].action);
+        }
+        Some(out)
+    }
+}
