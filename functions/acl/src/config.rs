@@ -27,6 +27,7 @@ use crate::stage::{AclDrop, AclStage};
 enum ActionParam {
     Permit,
     Deny,
+    PermitReflect,
 }
 
 impl From<ActionParam> for Action {
@@ -34,6 +35,7 @@ impl From<ActionParam> for Action {
         match a {
             ActionParam::Permit => Action::Permit,
             ActionParam::Deny => Action::Deny,
+            ActionParam::PermitReflect => Action::PermitReflect,
         }
     }
 }
@@ -72,6 +74,57 @@ struct AclParams {
     rules_file: Option<String>,
     #[serde(default = "deny")]
     rules_file_action: ActionParam,
+    #[serde(default = "reflect_flows")]
+    reflect_flows: usize,
+    #[serde(default)]
+    reflect_timeouts: TimeoutParams,
+}
+
+/// Idle timeouts of reflect flows, in seconds.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct TimeoutParams {
+    #[serde(default = "tcp_established")]
+    tcp: f64,
+    #[serde(default = "tcp_transient")]
+    tcp_transient: f64,
+    #[serde(default = "udp")]
+    other: f64,
+}
+
+impl Default for TimeoutParams {
+    fn default() -> Self {
+        Self { tcp: tcp_established(), tcp_transient: tcp_transient(), other: udp() }
+    }
+}
+
+fn reflect_flows() -> usize {
+    65536
+}
+
+fn tcp_established() -> f64 {
+    7200.0
+}
+
+fn tcp_transient() -> f64 {
+    120.0
+}
+
+fn udp() -> f64 {
+    120.0
+}
+
+/// Flow state for `permit-reflect` rules.
+#[derive(Clone, Copy, Debug)]
+pub struct Reflect {
+    /// Flows per worker.
+    pub max_flows: usize,
+    /// TCP established idle timeout, seconds.
+    pub tcp: f64,
+    /// TCP opening/closing idle timeout, seconds.
+    pub tcp_transient: f64,
+    /// UDP, ICMP and other idle timeout, seconds.
+    pub other: f64,
 }
 
 fn deny() -> ActionParam {
@@ -96,11 +149,13 @@ pub struct Acl {
     pub default: Action,
     /// Action for frames that are not IPv4/IPv6 (ARP, LLDP...).
     pub non_ip: Action,
+    /// Flow state, when a rule is `permit-reflect`.
+    pub reflect: Option<Reflect>,
 }
 
 impl Acl {
     /// Builds the classifiers for `rules` (off the hot path).
-    pub fn new(rules: Vec<Rule>, origins: Vec<String>, default: Action, non_ip: Action) -> Self {
+    pub fn new(rules: Vec<Rule>, origins: Vec<String>, default: Action, non_ip: Action, reflect: Reflect) -> Self {
         let of = |fam: Family| -> Vec<u32> {
             (0..rules.len() as u32)
                 .filter(|&i| matches!(rules[i as usize].family(), Some(f) if f == fam || f == Family::Any))
@@ -111,7 +166,8 @@ impl Acl {
         let boxes6 = ids6.iter().map(|&i| rules[i as usize].v6_box()).collect();
         let v4 = (SplitForest::build(boxes4, partition_v4, SplitParams::default()), ids4);
         let v6 = (SplitForest::build(boxes6, partition_v6, SplitParams::default()), ids6);
-        Self { rules, origins, v4, v6, default, non_ip }
+        let reflect = rules.iter().any(|r| r.action == Action::PermitReflect).then_some(reflect);
+        Self { rules, origins, v4, v6, default, non_ip, reflect }
     }
 }
 
@@ -124,7 +180,7 @@ impl StageFactory for AclFactory {
     }
 
     fn summary(&self) -> &'static str {
-        "ACL firewall: first match on addresses, ports, protocol, TCP flags and ingress port; permit or deny"
+        "ACL firewall: first match on addresses, ports, protocol, TCP flags and ingress port; permit, deny, permit-reflect"
     }
 
     fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
@@ -166,10 +222,26 @@ fn resolve(p: AclParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Acl,
             },
         }
     }
+    let t = p.reflect_timeouts;
+    if p.reflect_flows == 0 || [t.tcp, t.tcp_transient, t.other].iter().any(|&s| !(s > 0.0 && s < 1e7)) {
+        errors.push(
+            params
+                .error("reflect-flows", "reflect flows and timeouts must be positive", "here")
+                .help("reflect-flows = 65536, reflect-timeouts = { tcp = 7200, tcp-transient = 120, other = 120 }"),
+        );
+    }
+    if p.default == ActionParam::PermitReflect || p.non_ip == ActionParam::PermitReflect {
+        errors.push(
+            params
+                .error("default", "`permit-reflect` is for rules", "here")
+                .help("the default and non-ip actions are permit or deny"),
+        );
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Acl::new(rules, origins, p.default.into(), p.non_ip.into()))
+    let reflect = Reflect { max_flows: p.reflect_flows, tcp: t.tcp, tcp_transient: t.tcp_transient, other: t.other };
+    Ok(Acl::new(rules, origins, p.default.into(), p.non_ip.into(), reflect))
 }
 
 /// One TOML rule, or what is wrong with it and how to fix it.

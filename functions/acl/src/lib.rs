@@ -11,6 +11,7 @@
 pub mod classbench;
 pub mod classify;
 pub mod config;
+pub mod flows;
 pub mod rule;
 pub mod stage;
 

@@ -15,6 +15,7 @@ use nfv_core::{Batch, Stage, StageCtx};
 
 use crate::classify::{Key, NO_MATCH};
 use crate::config::Acl;
+use crate::flows::{Endpoints, FlowTable, Timeouts};
 use crate::rule::{Action, V4_DIMS, V6_DIMS, v4_key, v6_key};
 
 nfv_core::drop_reasons! {
@@ -30,6 +31,8 @@ nfv_core::drop_reasons! {
 /// What decides a packet, per position in the batch.
 const NON_IP: u32 = u32::MAX - 1;
 const MALFORMED: u32 = u32::MAX - 2;
+/// Passed by a reflect flow.
+const FLOW: u32 = u32::MAX - 3;
 
 /// One worker's ACL.
 pub struct AclStage {
@@ -46,13 +49,25 @@ pub struct AclStage {
     /// before classification, the index into a family's keys.
     decision: Vec<u32>,
     family6: Vec<bool>,
+    /// Reflect flow state (when a rule is `permit-reflect`), and each
+    /// packet's endpoints and TCP flags for it.
+    flows: Option<FlowTable>,
+    endpoints: Vec<(Endpoints, u8)>,
 }
 
 impl AclStage {
     /// An instance over the shared rules.
     pub fn new(acl: Arc<Acl>) -> Self {
         let n = nfv_core::batch::MAX_BATCH;
+        let ticks_per_sec = nfv_core::cycles::ticks_per_ns() * 1e9;
+        let flows = acl.reflect.map(|r| {
+            let t = |secs: f64| (secs * ticks_per_sec) as u64;
+            let timeouts = Timeouts { tcp_established: t(r.tcp), tcp_transient: t(r.tcp_transient), other: t(r.other) };
+            FlowTable::new(r.max_flows, timeouts, t(1.0))
+        });
         Self {
+            flows,
+            endpoints: Vec::with_capacity(n),
             hits: vec![[0; 2]; acl.rules.len()],
             acl,
             default_hits: [0; 2],
@@ -80,14 +95,42 @@ fn l4_fields(d: &[u8], l4: usize, proto_: u8) -> (u16, u16, u8) {
     }
 }
 
+/// A packet's flow endpoints for reflect state. ICMP echo (RFC 792;
+/// RFC 4443 section 4 for ICMPv6) is keyed by its identifier: a request
+/// carries it as source port, a reply as destination port, so a reply
+/// seen from the other side is the request's flow reversed.
+#[inline(always)]
+fn endpoints(d: &[u8], l3: usize, v6: bool, proto_: u8, l4: usize, sport: u16, dport: u16) -> Endpoints {
+    let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
+    if v6 {
+        src.copy_from_slice(&d[l3 + 8..l3 + 24]);
+        dst.copy_from_slice(&d[l3 + 24..l3 + 40]);
+    } else {
+        src[12..].copy_from_slice(&d[l3 + 12..l3 + 16]);
+        dst[12..].copy_from_slice(&d[l3 + 16..l3 + 20]);
+    }
+    let echo_id = || d.get(l4 + 4..l4 + 6).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    let (sport, dport) = match (proto_, sport) {
+        (proto::ICMP, 8) | (proto::ICMPV6, 128) if l4 != 0 => (echo_id(), 0),
+        (proto::ICMP, 0) | (proto::ICMPV6, 129) if l4 != 0 => (0, echo_id()),
+        _ => (sport, dport),
+    };
+    Endpoints { src, dst, sport, dport, proto: proto_ }
+}
+
 impl Stage for AclStage {
-    fn process(&mut self, batch: &mut Batch, _ctx: &mut StageCtx<'_>) {
+    fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         self.keys4.clear();
         self.keys6.clear();
         self.decision.clear();
         self.family6.clear();
+        self.endpoints.clear();
+        let now = ctx.now_ticks;
         for p in batch.iter_mut() {
             let (d, m) = (p.data(), p.meta());
+            if self.flows.is_some() {
+                self.endpoints.push((Endpoints::default(), 0));
+            }
             let v6 = m.ethertype == ethertype::IPV6;
             self.family6.push(v6);
             if m.ethertype != ethertype::IPV4 && !v6 {
@@ -105,6 +148,14 @@ impl Stage for AclStage {
             } else {
                 (0, 0, 0)
             };
+            if let Some(flows) = &mut self.flows {
+                let e = endpoints(d, l3, v6, m.l4_proto, m.l4_off as usize, sport, dport);
+                *self.endpoints.last_mut().expect("pushed above") = (e, tcp_flags);
+                if flows.pass(&e, tcp_flags, now) {
+                    self.decision.push(FLOW);
+                    continue;
+                }
+            }
             if v6 {
                 let src: [u8; 16] = d[l3 + 8..l3 + 24].try_into().unwrap();
                 let dst: [u8; 16] = d[l3 + 24..l3 + 40].try_into().unwrap();
@@ -122,6 +173,7 @@ impl Stage for AclStage {
         for (i, mut p) in batch.iter_mut().enumerate() {
             let at = self.decision[i];
             let action = match at {
+                FLOW => continue,
                 NON_IP => acl.non_ip,
                 MALFORMED => {
                     p.drop_with(AclDrop::MalformedIp);
@@ -147,8 +199,15 @@ impl Stage for AclStage {
                     acl.rules[ids[box_no as usize] as usize].action
                 }
             };
-            if action == Action::Deny {
-                p.drop_with(if at == NON_IP { AclDrop::NonIpDenied } else { AclDrop::DeniedByRule });
+            match action {
+                Action::Deny => p.drop_with(if at == NON_IP { AclDrop::NonIpDenied } else { AclDrop::DeniedByRule }),
+                Action::PermitReflect => {
+                    if let Some(flows) = &mut self.flows {
+                        let (e, tcp_flags) = self.endpoints[i];
+                        flows.open(&e, tcp_flags, now);
+                    }
+                }
+                Action::Permit => {}
             }
         }
     }
@@ -165,6 +224,18 @@ impl Stage for AclStage {
             self.default_hits[0],
             self.default_hits[1]
         );
+        if let Some(f) = &self.flows {
+            let st = f.stats;
+            let _ = writeln!(
+                out,
+                "  reflect flows {} (created {} expired {} refused-full {}), packets passed by a flow {}",
+                f.len(),
+                st.created,
+                st.expired,
+                st.refused_full,
+                st.hits
+            );
+        }
         for (i, [packets, bytes]) in self.hits.iter().enumerate().filter(|(_, h)| h[0] > 0) {
             let _ =
                 writeln!(out, "  rule {} {:?}: {packets} packets {bytes} bytes", acl.origins[i], acl.rules[i].action);

@@ -187,3 +187,71 @@ fn a_classbench_rules_file_loads_after_the_toml_rules() {
     let e = load("stages = [{ kind = \"acl\", rules-file = \"/nonexistent\" }]\n").unwrap_err();
     assert!(e.contains("cannot read `/nonexistent`"), "{e}");
 }
+
+fn packet(
+    src: [u8; 4],
+    dst: [u8; 4],
+    l4: impl FnOnce(etherparse::PacketBuilderStep<etherparse::IpHeaders>) -> Vec<u8>,
+) -> Vec<u8> {
+    l4(PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 1]).ipv4(src, dst, 64))
+}
+
+#[test]
+fn permit_reflect_lets_replies_back_and_nothing_else() {
+    let (cfg, mut s) = acl(
+        "stages = [{ kind = \"acl\", default = \"deny\", rules = [{ action = \"permit-reflect\", ingress = \"in0\" }] }]\n",
+    );
+    let (inside, outside) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let tcp = |src, dst, sport, dport, flags: &str| {
+        packet(src, dst, |b| {
+            let mut t = b.tcp(sport, dport, 1, 1000);
+            if flags.contains('S') {
+                t = t.syn();
+            }
+            if flags.contains('A') {
+                t = t.ack(1);
+            }
+            let mut f = Vec::new();
+            t.write(&mut f, &[]).unwrap();
+            f
+        })
+    };
+    let udp = |src, dst, sport, dport| {
+        packet(src, dst, |b| {
+            let mut f = Vec::new();
+            b.udp(sport, dport).write(&mut f, b"q").unwrap();
+            f
+        })
+    };
+    let echo = |src, dst, request: bool, id| {
+        packet(src, dst, |b| {
+            let h = etherparse::IcmpEchoHeader { id, seq: 1 };
+            let t = if request { etherparse::Icmpv4Type::EchoRequest(h) } else { etherparse::Icmpv4Type::EchoReply(h) };
+            let mut f = Vec::new();
+            b.icmpv4(t).write(&mut f, b"p").unwrap();
+            f
+        })
+    };
+    // Outbound from in0: TCP SYN, UDP, ping.
+    let out = [tcp(inside, outside, 40000, 80, "S"), udp(inside, outside, 5000, 53), echo(inside, outside, true, 7)];
+    assert_eq!(run(&cfg, s.as_mut(), 0, &out), ["pass", "pass", "pass"]);
+    // Their replies on in1 pass; unsolicited traffic on in1 does not.
+    let back = [
+        tcp(outside, inside, 80, 40000, "SA"),
+        udp(outside, inside, 53, 5000),
+        echo(outside, inside, false, 7),
+        tcp(outside, inside, 81, 40000, "SA"),
+        tcp(outside, inside, 40000, 22, "S"),
+        udp(outside, inside, 53, 5001),
+        echo(outside, inside, false, 8),
+        echo(outside, inside, true, 7),
+    ];
+    let got = run(&cfg, s.as_mut(), 1, &back);
+    assert_eq!(got[..3], ["pass", "pass", "pass"]);
+    assert!(got[3..].iter().all(|v| v == "default-deny"), "{got:?}");
+    let report = s.report().unwrap();
+    assert!(
+        report.contains("reflect flows 3 (created 3 expired 0 refused-full 0), packets passed by a flow 3"),
+        "{report}"
+    );
+}
