@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::testbed::{TestBed, privileged};
 
@@ -45,32 +45,6 @@ fn kernel_vtep(bed: &TestBed, v6: bool, zero_csum: bool) {
     bed.exec("sink", &["sysctl", "-qw", "net.ipv6.conf.vx100.disable_ipv6=1"]);
     bed.exec("sink", &["ethtool", "-K", "vx100", "tx", "off"]);
     bed.exec("sink", &["ip", "link", "set", "vx100", "up"]);
-}
-
-/// Sends `data` with nc from `client` to a listener in `server` at
-/// `addr`:`port`; returns what the listener received.
-fn nc_transfer(bed: &TestBed, server: &str, client: &str, addr: &str, port: &str, data: &[u8]) -> Vec<u8> {
-    // Into a file, not a pipe: a pipe nobody reads until the end fills up
-    // and stalls the listener, and TCP with it.
-    let path = std::env::temp_dir().join(format!("{}-{port}.bin", bed.prefix));
-    let listener = Command::new("ip")
-        .args(["netns", "exec", &bed.ns(server), "timeout", "20", "nc", "-l", addr, port])
-        .stdout(std::fs::File::create(&path).unwrap())
-        .spawn()
-        .expect("nc -l");
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let mut sender = Command::new("ip")
-        .args(["netns", "exec", &bed.ns(client), "timeout", "20", "nc", "-N", addr, port])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("nc");
-    use std::io::Write;
-    sender.stdin.take().unwrap().write_all(data).unwrap();
-    assert!(sender.wait().unwrap().success(), "nc client in {client} failed");
-    let _ = listener.wait_with_output();
-    let got = std::fs::read(&path).unwrap_or_default();
-    let _ = std::fs::remove_file(&path);
-    got
 }
 
 #[test]
@@ -130,8 +104,10 @@ fn interop(v6: bool, zero_csum: bool) {
     bed.exec("sink", &["ping", "-c", "2", "-i", "0.3", "-w", "10", "10.10.0.1"]);
     // TCP both ways, 256 KiB each, byte for byte.
     let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
-    let there = nc_transfer(&bed, "sink", "gen", "10.10.0.2", "5000", &data);
-    let back = nc_transfer(&bed, "gen", "sink", "10.10.0.1", "5001", &data);
+    let (there, sent) = bed.nc_transfer("sink", "gen", "10.10.0.2", "5000", &data);
+    assert!(sent, "nc client in gen failed");
+    let (back, sent) = bed.nc_transfer("gen", "sink", "10.10.0.1", "5001", &data);
+    assert!(sent, "nc client in sink failed");
     // A host whose MTU ignores the tunnel learns the path MTU from us.
     if !v6 {
         bed.exec("gen", &["ip", "link", "set", "g0", "mtu", "1500"]);

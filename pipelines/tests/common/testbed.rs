@@ -112,6 +112,37 @@ impl TestBed {
         })
     }
 
+    /// Sends `data` with nc from `client` to a listener in `server` at
+    /// `addr`:`port`; returns what the listener received and whether the
+    /// client succeeded (it gives up connecting after 3 s).
+    pub fn nc_transfer(&self, server: &str, client: &str, addr: &str, port: &str, data: &[u8]) -> (Vec<u8>, bool) {
+        // Into a file, not a pipe: a pipe nobody reads until the end fills
+        // up and stalls the listener, and TCP with it.
+        let path = std::env::temp_dir().join(format!("{}-{port}.bin", self.prefix));
+        let mut listener = Command::new("ip")
+            .args(["netns", "exec", &self.ns(server), "timeout", "20", "nc", "-l", addr, port])
+            .stdout(std::fs::File::create(&path).unwrap())
+            .spawn()
+            .expect("nc -l");
+        std::thread::sleep(Duration::from_millis(300));
+        let mut sender = Command::new("ip")
+            .args(["netns", "exec", &self.ns(client), "timeout", "20", "nc", "-N", "-w", "3", addr, port])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nc");
+        use std::io::Write;
+        let _ = sender.stdin.take().unwrap().write_all(data);
+        let sent = sender.wait().unwrap().success();
+        if !sent {
+            let _ = listener.kill();
+        }
+        let _ = listener.wait();
+        let got = std::fs::read(&path).unwrap_or_default();
+        let _ = std::fs::remove_file(&path);
+        (got, sent)
+    }
+
     /// Starts `nfv run CONFIG` in the DUT namespace and waits until it has
     /// opened `sockets` AF_XDP sockets (one startup note each).
     pub fn start_nfv(&self, config: &str, sockets: usize) -> Dut {
