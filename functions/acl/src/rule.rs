@@ -144,25 +144,6 @@ impl Rule {
     }
 }
 
-/// The packet fields an ACL looks at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fields {
-    /// Source address.
-    pub src: IpAddr,
-    /// Destination address.
-    pub dst: IpAddr,
-    /// Source port (0 when the protocol has none).
-    pub sport: u16,
-    /// Destination port (0 when the protocol has none).
-    pub dport: u16,
-    /// IP protocol / next header.
-    pub proto: u8,
-    /// TCP flags (0 when not TCP).
-    pub tcp_flags: u8,
-    /// Ingress port.
-    pub ingress: PortId,
-}
-
 /// The IPv4 key of source/destination words and the common fields.
 #[inline(always)]
 pub fn v4_key(src: u32, dst: u32, sport: u16, dport: u16, proto: u8, tcp_flags: u8, ingress: PortId) -> Key<V4_DIMS> {
