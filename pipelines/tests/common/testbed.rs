@@ -122,6 +122,7 @@ impl TestBed {
         let mut listener = Command::new("ip")
             .args(["netns", "exec", &self.ns(server), "timeout", "20", "nc", "-l", addr, port])
             .stdout(std::fs::File::create(&path).unwrap())
+            .stderr(Stdio::null())
             .spawn()
             .expect("nc -l");
         std::thread::sleep(Duration::from_millis(300));
@@ -135,7 +136,10 @@ impl TestBed {
         let _ = sender.stdin.take().unwrap().write_all(data);
         let sent = sender.wait().unwrap().success();
         if !sent {
-            let _ = listener.kill();
+            // SIGTERM, not kill(): `timeout` forwards it to nc, while a
+            // SIGKILL would end `timeout` alone and orphan a listener that
+            // waits forever (and holds the test's output pipe open).
+            unsafe { libc::kill(listener.id() as i32, libc::SIGTERM) };
         }
         let _ = listener.wait();
         let got = std::fs::read(&path).unwrap_or_default();
