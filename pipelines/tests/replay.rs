@@ -1,8 +1,9 @@
 //! Offline replay: captures in, chain, capture out.
 //!
 //! 1. Every capture of tcpdump's test corpus (real traffic plus hundreds
-//!    of malformed packets) goes through a chain without a panic, and every
-//!    packet read is either transmitted or dropped under a named reason.
+//!    of malformed packets) goes through a chain (a router, and a stateful
+//!    ACL) without a panic, and every packet read is either transmitted or
+//!    dropped under a named reason.
 //! 2. The slow path answers ARP, ping and Neighbor Solicitations for the
 //!    addresses the config owns; requests are built and replies decoded
 //!    with etherparse, an independent implementation.
@@ -30,12 +31,45 @@ rx = ["eth0"]
 chain = "router"
 "#;
 
+/// A stateful firewall over the corpus: rules on every field kind, IPv4
+/// and IPv6, reflect state, default deny.
+const ACL_CHAIN: &str = r#"
+[[ports]]
+name = "eth0"
+kind = "generator"
+mac = "02:00:00:00:00:aa"
+
+[[chains]]
+name = "fw"
+stages = [
+    { kind = "acl", default = "deny", non-ip = "deny", rules = [
+        { action = "deny", proto = "tcp", dst-port = 23 },
+        { action = "permit-reflect", proto = "tcp", tcp-flags = ["syn", "!ack"] },
+        { action = "permit", proto = "udp", src-port = "53", dst-port = "1024-65535" },
+        { action = "permit-reflect", proto = "udp", dst-port = "0-1023" },
+        { action = "permit", proto = "icmp", src-port = 8 },
+        { action = "deny", src = "10.0.0.0/8" },
+        { action = "permit", dst = "2001:db8::/32" },
+        { action = "permit", proto = "icmpv6", ingress = "eth0" },
+    ] },
+    { kind = "counter" },
+]
+
+[[workers]]
+rx = ["eth0"]
+chain = "fw"
+"#;
+
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/pcaps/tcpdump-tests")
 }
 
 fn try_replay(input: &Path, output: &Path) -> Result<RunReport, String> {
-    let cfg = config::load("chain.toml", CHAIN, &nfv_pipelines::registry()).unwrap();
+    try_replay_through(CHAIN, input, output)
+}
+
+fn try_replay_through(chain: &str, input: &Path, output: &Path) -> Result<RunReport, String> {
+    let cfg = config::load("chain.toml", chain, &nfv_pipelines::registry()).unwrap();
     let cfg = nfv_pipelines::replay_config(cfg, None, input, output).unwrap();
     nfv_pipelines::replay(&cfg).map_err(|e| e.to_string())
 }
@@ -63,8 +97,10 @@ fn assert_accounted(r: &RunReport, what: &str) {
     );
 }
 
-#[test]
-fn the_whole_pcap_corpus_replays_with_every_packet_accounted() {
+/// Replays every capture of the corpus through `chain`: no panic, every
+/// packet accounted. Returns the packets read and the drops by
+/// `stage:reason`.
+fn replay_corpus(chain: &str) -> (u64, std::collections::BTreeMap<String, u64>) {
     let dir = corpus();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e} (the corpus lives in ../shared/data)", dir.display()))
@@ -73,11 +109,11 @@ fn the_whole_pcap_corpus_replays_with_every_packet_accounted() {
         .collect();
     files.sort();
     assert!(files.len() > 500, "corpus looks incomplete: {} files", files.len());
-    let out = std::env::temp_dir().join(format!("nfv-corpus-{}.pcap", std::process::id()));
+    let out = std::env::temp_dir().join(format!("nfv-corpus-{}-{}.pcap", std::process::id(), chain.len()));
     let (mut packets, mut dropped_reasons) = (0u64, std::collections::BTreeMap::new());
     let mut unreadable = Vec::new();
     for f in &files {
-        let r = std::panic::catch_unwind(|| try_replay(f, &out))
+        let r = std::panic::catch_unwind(|| try_replay_through(chain, f, &out))
             .unwrap_or_else(|_| panic!("panic replaying {}", f.display()));
         // A file whose header the pcap reader rejects is refused with a
         // clear error before anything runs; that is the right answer too.
@@ -107,10 +143,26 @@ fn the_whole_pcap_corpus_replays_with_every_packet_accounted() {
     eprintln!("refused at open ({}): {unreadable:#?}", unreadable.len());
     assert!(unreadable.len() * 20 < files.len(), "too many captures refused: {unreadable:#?}");
     assert!(packets > 5_000, "replayed only {packets} packets");
+    (packets, dropped_reasons)
+}
+
+#[test]
+fn the_whole_pcap_corpus_replays_with_every_packet_accounted() {
+    let (_, dropped_reasons) = replay_corpus(CHAIN);
     assert!(
         dropped_reasons.contains_key("ttl-decrement:malformed-ip"),
         "the corpus has malformed IP: {dropped_reasons:?}"
     );
+}
+
+#[test]
+fn the_whole_pcap_corpus_goes_through_a_stateful_acl_with_every_drop_named() {
+    let (packets, dropped_reasons) = replay_corpus(ACL_CHAIN);
+    for reason in ["malformed-ip", "default-deny", "denied-by-rule", "non-ip-denied"] {
+        assert!(dropped_reasons.contains_key(&format!("acl:{reason}")), "no acl:{reason} in {dropped_reasons:?}");
+    }
+    let dropped: u64 = dropped_reasons.values().sum();
+    assert!(dropped < packets, "the rules permit some of the corpus: {dropped} of {packets} dropped");
 }
 
 fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
