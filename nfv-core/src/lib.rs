@@ -20,6 +20,7 @@ pub mod neighbour;
 pub mod packet;
 pub mod parse;
 pub mod port;
+pub mod published;
 pub mod runtime;
 pub mod slowpath;
 pub mod stage;
@@ -29,4 +30,4 @@ pub mod worker_memory;
 
 pub use batch::Batch;
 pub use packet::{DropReason, Meta, PacketMut, PktDesc, PortId, Verdict};
-pub use stage::{BuildCtx, BuildEnv, Stage, StageBuilder, StageCtx, StageFactory, StageRegistry};
+pub use stage::{BuildCtx, BuildEnv, ControlTask, Stage, StageBuilder, StageCtx, StageFactory, StageRegistry};

@@ -17,7 +17,7 @@ use crate::port::pcap::{PCAP_DROP_REASONS, PcapPort};
 use crate::port::sink::Sink;
 use crate::port::{Port, PortInfo};
 use crate::slowpath::{self, LocalAddrs, OwnedAddr, SlowPath, SlowPathCounters, SlowPathLink};
-use crate::stage::BuildCtx;
+use crate::stage::{BuildCtx, ControlTask};
 use crate::telemetry::Telemetry;
 use crate::worker::{SlowMode, Worker};
 use crate::worker_memory::{AFXDP_DROP_REASONS, WorkerMemory};
@@ -52,6 +52,8 @@ pub struct Runtime {
     /// Counters of every stage and port.
     pub telemetry: Telemetry,
     control: Option<(SlowPath, Vec<Arc<SlowPathLink>>)>,
+    /// Stages' control-side work (`chain/stage`, task).
+    stage_tasks: Vec<(String, Box<dyn ControlTask>)>,
     /// Slow-path counters.
     pub slow_counters: Arc<SlowPathCounters>,
     /// The neighbour table.
@@ -149,6 +151,34 @@ fn resolve_macs(cfg: &Config) -> Result<Config, BuildError> {
 /// True when some worker polls queue `queue` of port `pid`.
 fn polled_elsewhere(cfg: &Config, pid: PortId, queue: u16) -> bool {
     cfg.workers.iter().any(|w| w.rx.contains(&(pid, queue)))
+}
+
+/// How often stages' control tasks are polled.
+const STAGE_TASK_PERIOD: Duration = Duration::from_secs(1);
+
+/// Polls the stages' control tasks on their own thread (a rebuild may take
+/// a while; neither workers nor the stats loop wait for it) until `stop`.
+fn spawn_stage_tasks(
+    mut tasks: Vec<(String, Box<dyn ControlTask>)>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("nfv-stage-tasks".into())
+        .spawn(move || {
+            let mut next = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                if Instant::now() >= next {
+                    for (name, task) in &mut tasks {
+                        for line in task.poll() {
+                            eprintln!("nfv: {name}: {line}");
+                        }
+                    }
+                    next = Instant::now() + STAGE_TASK_PERIOD;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .expect("spawn stage task thread")
 }
 
 impl Runtime {
@@ -257,11 +287,18 @@ impl Runtime {
             workers.push(worker);
         }
         let control = (!links.is_empty()).then_some((template, links));
+        let stage_tasks = cfg
+            .chains
+            .iter()
+            .flat_map(|c| c.stages.iter().map(move |s| (c, s)))
+            .filter_map(|(c, s)| Some((format!("{}/{}", c.name, s.name), s.builder.control_task()?)))
+            .collect();
         let secs = |s: f64| (s > 0.0).then(|| Duration::from_secs_f64(s));
         Ok(Self {
             workers,
             telemetry,
             control,
+            stage_tasks,
             slow_counters,
             neighbours,
             duration: secs(cfg.run.duration),
@@ -283,9 +320,10 @@ impl Runtime {
     /// Runs until `stop` is set, the duration passes, or every source is
     /// exhausted. `on_tick` gets the counters every stats interval.
     pub fn run(self, stop: Arc<AtomicBool>, mut on_tick: impl FnMut(&Telemetry, Duration)) -> RunReport {
-        let Self { workers, telemetry, control, slow_counters, duration, stats_interval, .. } = self;
+        let Self { workers, telemetry, control, stage_tasks, slow_counters, duration, stats_interval, .. } = self;
         let control_stop = Arc::new(AtomicBool::new(false));
         let control = control.map(|(sp, links)| slowpath::spawn(sp, links, control_stop.clone()));
+        let tasks = (!stage_tasks.is_empty()).then(|| spawn_stage_tasks(stage_tasks, control_stop.clone()));
         let start = Instant::now();
         let handles: Vec<_> = workers
             .into_iter()
@@ -319,6 +357,9 @@ impl Runtime {
         control_stop.store(true, Ordering::Relaxed);
         if let Some(c) = control {
             let _ = c.join();
+        }
+        if let Some(t) = tasks {
+            let _ = t.join();
         }
         RunReport { elapsed, telemetry, slow: slow_counters, stage_reports }
     }

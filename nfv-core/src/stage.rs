@@ -66,6 +66,20 @@ pub trait StageBuilder: Send + Sync {
 
     /// A fresh instance for one worker (each worker owns its state).
     fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage>;
+
+    /// Work the stage needs done off the hot path while it runs (watch a
+    /// rules file, rebuild and publish a table); the runtime polls it
+    /// about once a second on a control thread. `None` for nothing.
+    fn control_task(&self) -> Option<Box<dyn ControlTask>> {
+        None
+    }
+}
+
+/// Periodic control-side work of a stage, run off the hot path.
+pub trait ControlTask: Send {
+    /// Does what is due; returns lines worth telling the operator (a
+    /// reload, a refused update and why).
+    fn poll(&mut self) -> Vec<String>;
 }
 
 /// What a stage instance learns when it is built on a worker.

@@ -8,19 +8,25 @@
 //!     { action = "deny", tcp-flags = ["syn", "!ack"], ingress = "d1" },
 //! ], rules-file = "fw.classbench", rules-file-action = "deny" }]
 //! ```
+//!
+//! The rules file is watched (`watch-rules-file`, on by default): when it
+//! changes, the new rules replace the running ones without stopping
+//! traffic ([`crate::update`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::{BuildCtx, BuildEnv, Stage, StageBuilder, StageFactory};
+use nfv_core::published::Published;
+use nfv_core::{BuildCtx, BuildEnv, ControlTask, Stage, StageBuilder, StageFactory};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::classbench;
 use crate::classify::split::{SplitForest, SplitParams};
 use crate::rule::{Action, Family, Prefix, Rule, V4_DIMS, V6_DIMS, partition_v4, partition_v6};
+use crate::rules_file::RulesFile;
 use crate::stage::{AclDrop, AclStage};
+use crate::update::{RuleSource, RulesFileWatch};
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
 #[serde(rename_all = "kebab-case")]
@@ -48,9 +54,10 @@ enum NumOrText {
     Text(String),
 }
 
+/// One rule as written in TOML (inline, or in a `.toml` rules file).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RuleParams {
+pub(crate) struct RuleParams {
     action: ActionParam,
     src: Option<String>,
     dst: Option<String>,
@@ -74,6 +81,8 @@ struct AclParams {
     rules_file: Option<String>,
     #[serde(default = "deny")]
     rules_file_action: ActionParam,
+    #[serde(default = "yes")]
+    watch_rules_file: bool,
     #[serde(default = "reflect_flows")]
     reflect_flows: usize,
     #[serde(default)]
@@ -127,6 +136,10 @@ pub struct Reflect {
     pub other: f64,
 }
 
+fn yes() -> bool {
+    true
+}
+
 fn deny() -> ActionParam {
     ActionParam::Deny
 }
@@ -151,6 +164,11 @@ pub struct Acl {
     pub non_ip: Action,
     /// Flow state, when a rule is `permit-reflect`.
     pub reflect: Option<Reflect>,
+    /// 0 for the rules the stage started with, then one more per update.
+    pub version: u64,
+    /// Per rule, its index in version `version - 1` ([`crate::update::carry`]),
+    /// so that counters follow rules across an update; empty at version 0.
+    pub carry: Vec<u32>,
 }
 
 impl Acl {
@@ -167,7 +185,7 @@ impl Acl {
         let v4 = (SplitForest::build(boxes4, partition_v4, SplitParams::default()), ids4);
         let v6 = (SplitForest::build(boxes6, partition_v6, SplitParams::default()), ids6);
         let reflect = rules.iter().any(|r| r.action == Action::PermitReflect).then_some(reflect);
-        Self { rules, origins, v4, v6, default, non_ip, reflect }
+        Self { rules, origins, v4, v6, default, non_ip, reflect, version: 0, carry: Vec::new() }
     }
 }
 
@@ -185,41 +203,24 @@ impl StageFactory for AclFactory {
 
     fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
         let p: AclParams = params.parse().map_err(|e| vec![e])?;
-        resolve(p, params, env).map(|a| Arc::new(AclBuilder(Arc::new(a))) as Arc<dyn StageBuilder>)
+        let watch = p.watch_rules_file;
+        let (source, acl) = resolve(p, params, env)?;
+        let live = Published::new(acl);
+        Ok(Arc::new(AclBuilder { live, source: Arc::new(source), watch }))
     }
 }
 
-fn resolve(p: AclParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Acl, Vec<Diagnostic>> {
+fn resolve(p: AclParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<(RuleSource, Acl), Vec<Diagnostic>> {
     let mut errors = Vec::new();
-    let mut rules = Vec::new();
-    let mut origins = Vec::new();
+    let mut inline = Vec::new();
+    let mut inline_origins = Vec::new();
     for (i, r) in p.rules.iter().enumerate() {
         match rule(r.get_ref(), env) {
             Ok(rule) => {
-                rules.push(rule);
-                origins.push(format!("rules[{i}]"));
+                inline.push(rule);
+                inline_origins.push(format!("rules[{i}]"));
             }
             Err((msg, help)) => errors.push(Diagnostic::new(r.span(), msg, "in this rule").help(help)),
-        }
-    }
-    if let Some(path) = &p.rules_file {
-        match std::fs::read_to_string(path) {
-            Err(e) => errors.push(
-                params
-                    .error("rules-file", format!("cannot read `{path}`: {e}"), "here")
-                    .help("a ClassBench rule file, relative to where nfv runs"),
-            ),
-            Ok(text) => match classbench::parse_rules(&text, p.rules_file_action.into()) {
-                Ok(file_rules) => {
-                    origins.extend((1..=file_rules.len()).map(|n| format!("{path}:{n}")));
-                    rules.extend(file_rules);
-                }
-                Err(e) => errors.push(
-                    params
-                        .error("rules-file", format!("{path}:{}:{}: {}", e.line, e.column, e.message), "in this file")
-                        .help("ClassBench format: @SRC/LEN DST/LEN SPORT_LO : SPORT_HI DPORT_LO : DPORT_HI PROTO/MASK"),
-                ),
-            },
         }
     }
     let t = p.reflect_timeouts;
@@ -237,15 +238,30 @@ fn resolve(p: AclParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Acl,
                 .help("the default and non-ip actions are permit or deny"),
         );
     }
-    if !errors.is_empty() {
-        return Err(errors);
+    let source = RuleSource {
+        inline,
+        inline_origins,
+        file: p.rules_file.map(|path| RulesFile { path, action: p.rules_file_action.into() }),
+        ports: env.ports.to_vec(),
+        default: p.default.into(),
+        non_ip: p.non_ip.into(),
+        reflect: Reflect { max_flows: p.reflect_flows, tcp: t.tcp, tcp_transient: t.tcp_transient, other: t.other },
+    };
+    match source.compile(0) {
+        Ok(acl) if errors.is_empty() => Ok((source, acl)),
+        Ok(_) => Err(errors),
+        Err(file_errors) => {
+            let path = &source.file.as_ref().expect("only the file can fail").path;
+            errors.extend(
+                file_errors.iter().map(|e| params.error("rules-file", e.located(path), "in this file").help(&e.help)),
+            );
+            Err(errors)
+        }
     }
-    let reflect = Reflect { max_flows: p.reflect_flows, tcp: t.tcp, tcp_transient: t.tcp_transient, other: t.other };
-    Ok(Acl::new(rules, origins, p.default.into(), p.non_ip.into(), reflect))
 }
 
 /// One TOML rule, or what is wrong with it and how to fix it.
-fn rule(r: &RuleParams, env: &BuildEnv<'_>) -> Result<Rule, (String, String)> {
+pub(crate) fn rule(r: &RuleParams, env: &BuildEnv<'_>) -> Result<Rule, (String, String)> {
     let src = r.src.as_deref().map(prefix).transpose()?;
     let dst = r.dst.as_deref().map(prefix).transpose()?;
     let proto = match &r.proto {
@@ -365,7 +381,12 @@ fn flags(names: &[String]) -> Result<(u8, u8), (String, String)> {
     Ok((value, mask))
 }
 
-struct AclBuilder(Arc<Acl>);
+/// The running rule set and what rebuilds it.
+struct AclBuilder {
+    live: Arc<Published<Acl>>,
+    source: Arc<RuleSource>,
+    watch: bool,
+}
 
 impl StageBuilder for AclBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {
@@ -373,6 +394,11 @@ impl StageBuilder for AclBuilder {
     }
 
     fn build(&self, _ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
-        Box::new(AclStage::new(self.0.clone()))
+        Box::new(AclStage::new(self.live.clone()))
+    }
+
+    fn control_task(&self) -> Option<Box<dyn ControlTask>> {
+        (self.watch && self.source.file.is_some())
+            .then(|| Box::new(RulesFileWatch::new(self.source.clone(), self.live.clone())) as Box<dyn ControlTask>)
     }
 }

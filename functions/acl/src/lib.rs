@@ -5,15 +5,18 @@
 //!
 //! [`classify`] holds the classifiers (the fast one and the linear
 //! reference), [`rule`] the rule model and its boxes, [`classbench`] the
-//! ClassBench file format, [`config`] the TOML parameters, [`stage`] the
-//! data path.
+//! ClassBench file format, [`config`] the TOML parameters, [`rules_file`]
+//! rules kept in a file, [`update`] rule updates while traffic flows,
+//! [`flows`] the reflect state, [`stage`] the data path.
 
 pub mod classbench;
 pub mod classify;
 pub mod config;
 pub mod flows;
 pub mod rule;
+pub mod rules_file;
 pub mod stage;
+pub mod update;
 
 use nfv_core::StageRegistry;
 

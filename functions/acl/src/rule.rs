@@ -20,7 +20,7 @@ pub const V4_DIMS: usize = 6;
 pub const V6_DIMS: usize = 12;
 
 /// What a matching packet gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Passes.
     Permit,
@@ -32,7 +32,7 @@ pub enum Action {
 }
 
 /// An address prefix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Prefix {
     /// Network address (bits past `len` ignored).
     pub addr: IpAddr,
@@ -52,7 +52,7 @@ pub enum Family {
 }
 
 /// One ACL rule; the first matching rule's action applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Rule {
     /// Source prefix; `None`: any.
     pub src: Option<Prefix>,

@@ -11,12 +11,14 @@ use std::sync::Arc;
 
 use nfv_core::packet::flags;
 use nfv_core::parse::{ethertype, proto};
+use nfv_core::published::{Published, Snapshot};
 use nfv_core::{Batch, Stage, StageCtx};
 
 use crate::classify::{Key, NO_MATCH};
-use crate::config::Acl;
+use crate::config::{Acl, Reflect};
 use crate::flows::{Endpoints, FlowTable, Timeouts};
 use crate::rule::{Action, V4_DIMS, V6_DIMS, v4_key, v6_key};
+use crate::update::NEW_RULE;
 
 nfv_core::drop_reasons! {
     /// Why the ACL dropped a packet.
@@ -36,7 +38,13 @@ const FLOW: u32 = u32::MAX - 3;
 
 /// One worker's ACL.
 pub struct AclStage {
-    acl: Arc<Acl>,
+    /// The rule set in use, replaced between batches when a new one is
+    /// published ([`crate::update`]).
+    acl: Snapshot<Acl>,
+    /// Rule sets taken since the start.
+    updates: u64,
+    /// Packets and bytes of rules that updates removed.
+    retired: [u64; 2],
     /// Packets and bytes per rule.
     hits: Vec<[u64; 2]>,
     /// Packets and bytes that took the default action.
@@ -55,18 +63,22 @@ pub struct AclStage {
     endpoints: Vec<(Endpoints, u8)>,
 }
 
+fn flow_table(r: Reflect) -> FlowTable {
+    let ticks_per_sec = nfv_core::cycles::ticks_per_ns() * 1e9;
+    let t = |secs: f64| (secs * ticks_per_sec) as u64;
+    let timeouts = Timeouts { tcp_established: t(r.tcp), tcp_transient: t(r.tcp_transient), other: t(r.other) };
+    FlowTable::new(r.max_flows, timeouts, t(1.0))
+}
+
 impl AclStage {
-    /// An instance over the shared rules.
-    pub fn new(acl: Arc<Acl>) -> Self {
+    /// An instance following the published rules.
+    pub fn new(rules: Arc<Published<Acl>>) -> Self {
         let n = nfv_core::batch::MAX_BATCH;
-        let ticks_per_sec = nfv_core::cycles::ticks_per_ns() * 1e9;
-        let flows = acl.reflect.map(|r| {
-            let t = |secs: f64| (secs * ticks_per_sec) as u64;
-            let timeouts = Timeouts { tcp_established: t(r.tcp), tcp_transient: t(r.tcp_transient), other: t(r.other) };
-            FlowTable::new(r.max_flows, timeouts, t(1.0))
-        });
+        let acl = Snapshot::new(rules);
         Self {
-            flows,
+            flows: acl.reflect.map(flow_table),
+            updates: 0,
+            retired: [0; 2],
             endpoints: Vec::with_capacity(n),
             hits: vec![[0; 2]; acl.rules.len()],
             acl,
@@ -78,6 +90,31 @@ impl AclStage {
             decision: Vec::with_capacity(n),
             family6: Vec::with_capacity(n),
         }
+    }
+
+    /// Moves to the rule set just taken (version `before` was in use):
+    /// counters follow the rules both sets have; the rest are retired.
+    /// Runs once per update, between batches.
+    #[cold]
+    fn follow_update(&mut self, before: u64) {
+        let acl = &*self.acl;
+        let mut hits = vec![[0u64; 2]; acl.rules.len()];
+        // `carry` maps from the version before this one; a worker that
+        // slept through several updates retires its counters instead.
+        if acl.version == before + 1 {
+            for (new, &old) in acl.carry.iter().enumerate().filter(|(_, c)| **c != NEW_RULE) {
+                hits[new] = std::mem::take(&mut self.hits[old as usize]);
+            }
+        }
+        for [p, b] in &self.hits {
+            self.retired[0] += p;
+            self.retired[1] += b;
+        }
+        self.hits = hits;
+        if self.flows.is_none() {
+            self.flows = acl.reflect.map(flow_table);
+        }
+        self.updates += 1;
     }
 }
 
@@ -120,6 +157,10 @@ fn endpoints(d: &[u8], l3: usize, v6: bool, proto_: u8, l4: usize, sport: u16, d
 
 impl Stage for AclStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        let before = self.acl.version;
+        if self.acl.refresh() {
+            self.follow_update(before);
+        }
         self.keys4.clear();
         self.keys6.clear();
         self.decision.clear();
@@ -216,14 +257,19 @@ impl Stage for AclStage {
         use std::fmt::Write;
         let acl = &*self.acl;
         let mut out = format!(
-            "  {} rules (IPv4 {}, IPv6 {}); default {:?}: {} packets {} bytes\n",
+            "  {} rules (IPv4 {}, IPv6 {}), version {}; default {:?}: {} packets {} bytes\n",
             acl.rules.len(),
             acl.v4.1.len(),
             acl.v6.1.len(),
+            acl.version,
             acl.default,
             self.default_hits[0],
             self.default_hits[1]
         );
+        if self.updates > 0 {
+            let [p, b] = self.retired;
+            let _ = writeln!(out, "  {} rule updates taken; rules since removed: {p} packets {b} bytes", self.updates);
+        }
         if let Some(f) = &self.flows {
             let st = f.stats;
             let _ = writeln!(

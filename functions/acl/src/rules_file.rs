@@ -1,0 +1,127 @@
+//! Rules kept in a file of their own (`rules-file`), read at start and
+//! again whenever it changes: a ClassBench filter set (every rule gets
+//! `rules-file-action`), or, for a name ending in `.toml`, a list of rules
+//! in the same form as the stage's inline `rules`, each with its action.
+//!
+//! ```toml
+//! # fw-rules.toml
+//! rules = [
+//!     { action = "deny", proto = "tcp", dst-port = 23 },
+//!     { action = "permit", src = "10.0.0.0/8" },
+//! ]
+//! ```
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::classbench;
+use crate::config::{RuleParams, rule};
+use crate::rule::{Action, Rule};
+
+/// Where the rules come from and, for ClassBench files, their action.
+#[derive(Clone, Debug)]
+pub struct RulesFile {
+    /// Path as configured (relative to where nfv runs).
+    pub path: String,
+    /// Action of every rule of a ClassBench file.
+    pub action: Action,
+}
+
+/// One problem in a rules file, located.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+    /// What to write instead.
+    pub help: String,
+}
+
+impl FileError {
+    /// `path:line:column: message`, or the message alone when the file
+    /// could not be read at all.
+    pub fn located(&self, path: &str) -> String {
+        if self.line == 0 {
+            self.message.clone()
+        } else {
+            format!("{path}:{}:{}: {}", self.line, self.column, self.message)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlRules {
+    rules: Vec<Spanned<RuleParams>>,
+}
+
+impl RulesFile {
+    /// True for the TOML form.
+    pub fn is_toml(&self) -> bool {
+        self.path.ends_with(".toml")
+    }
+
+    /// Reads and checks the file: its rules in order with their origins
+    /// (`path:line`), or every problem found (nothing half-loaded).
+    /// `ports` resolves `ingress` names.
+    pub fn load(&self, ports: &[String]) -> Result<(Vec<Rule>, Vec<String>), Vec<FileError>> {
+        let text = std::fs::read_to_string(&self.path).map_err(|e| {
+            vec![FileError {
+                line: 0,
+                column: 0,
+                message: format!("cannot read `{}`: {e}", self.path),
+                help: "the path is relative to where nfv runs".into(),
+            }]
+        })?;
+        if self.is_toml() { self.load_toml(&text, ports) } else { self.load_classbench(&text) }
+    }
+
+    fn load_classbench(&self, text: &str) -> Result<(Vec<Rule>, Vec<String>), Vec<FileError>> {
+        let rules = classbench::parse_rules(text, self.action).map_err(|e| {
+            vec![FileError {
+                line: e.line,
+                column: e.column,
+                message: e.message,
+                help: "ClassBench format: @SRC/LEN DST/LEN SPORT_LO : SPORT_HI DPORT_LO : DPORT_HI PROTO/MASK".into(),
+            }]
+        })?;
+        // One rule per line (blank lines are not rules): origin by line.
+        let lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, _)| i + 1);
+        let origins = lines.map(|n| format!("{}:{n}", self.path)).collect();
+        Ok((rules, origins))
+    }
+
+    fn load_toml(&self, text: &str, ports: &[String]) -> Result<(Vec<Rule>, Vec<String>), Vec<FileError>> {
+        let at = |offset: usize| {
+            let before = &text[..offset.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            (line, before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1)
+        };
+        let parsed: TomlRules = toml::from_str(text).map_err(|e| {
+            let (line, column) = at(e.span().map_or(0, |s| s.start));
+            vec![FileError {
+                line,
+                column,
+                message: e.message().trim().to_string(),
+                help: "rules = [{ action = \"permit\", src = \"10.0.0.0/8\", proto = \"tcp\", dst-port = 80 }, ...]"
+                    .into(),
+            }]
+        })?;
+        let env = nfv_core::BuildEnv { ports };
+        let (mut rules, mut origins, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+        for r in &parsed.rules {
+            let (line, column) = at(r.span().start);
+            match rule(r.get_ref(), &env) {
+                Ok(ok) => {
+                    rules.push(ok);
+                    origins.push(format!("{}:{line}", self.path));
+                }
+                Err((message, help)) => errors.push(FileError { line, column, message, help }),
+            }
+        }
+        if errors.is_empty() { Ok((rules, origins)) } else { Err(errors) }
+    }
+}

@@ -1,0 +1,134 @@
+//! A value the control side replaces while workers keep running: rule
+//! sets, tables built off the hot path. Workers hold a [`Snapshot`] and
+//! check one atomic counter per batch; only when it moved do they take the
+//! new value (an `Arc` clone, lock-free through `arc-swap`). A batch is
+//! therefore decided wholly by one version, and nothing waits or drops
+//! while a new version is built.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+
+/// The current version of a `T`: one writer, many readers.
+pub struct Published<T> {
+    current: ArcSwap<T>,
+    generation: AtomicU64,
+}
+
+impl<T> Published<T> {
+    /// Publishes the first version.
+    pub fn new(value: T) -> Arc<Self> {
+        Arc::new(Self { current: ArcSwap::from_pointee(value), generation: AtomicU64::new(0) })
+    }
+
+    /// Replaces the value; readers pick it up at their next check.
+    pub fn publish(&self, value: T) {
+        self.current.store(Arc::new(value));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The current version.
+    pub fn load(&self) -> Arc<T> {
+        self.current.load_full()
+    }
+
+    /// How many times the value was replaced.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
+
+/// A worker's view of a [`Published`] value.
+pub struct Snapshot<T> {
+    shared: Arc<Published<T>>,
+    current: Arc<T>,
+    generation: u64,
+}
+
+impl<T> Snapshot<T> {
+    /// The current version, followed from now on.
+    pub fn new(shared: Arc<Published<T>>) -> Self {
+        // Generation first: a publish in between is then seen as new at
+        // the next refresh rather than missed.
+        let generation = shared.generation();
+        Self { current: shared.load(), shared, generation }
+    }
+
+    /// Takes the newest version if there is one; true when it changed.
+    /// One atomic load when nothing changed.
+    #[inline]
+    pub fn refresh(&mut self) -> bool {
+        let g = self.shared.generation();
+        if g == self.generation {
+            return false;
+        }
+        self.generation = g;
+        self.current = self.shared.load();
+        true
+    }
+
+    /// The version in use, as an `Arc` (to keep it while replacing it).
+    pub fn arc(&self) -> &Arc<T> {
+        &self.current
+    }
+
+    /// Generation of the version in use.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+impl<T> Deref for Snapshot<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_sees_a_new_version_once_and_keeps_it_until_the_next() {
+        let p = Published::new(1u32);
+        let mut s = Snapshot::new(p.clone());
+        assert!(!s.refresh());
+        p.publish(2);
+        assert_eq!(*s, 1, "not before a refresh");
+        assert!(s.refresh());
+        assert_eq!((*s, s.generation()), (2, 1));
+        assert!(!s.refresh());
+        p.publish(3);
+        p.publish(4);
+        assert!(s.refresh());
+        assert_eq!(*s, 4, "the newest, not each one");
+    }
+
+    #[test]
+    fn readers_on_other_threads_only_ever_see_whole_versions() {
+        let p = Published::new(vec![0u64; 64]);
+        let reader = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let mut s = Snapshot::new(p);
+                let mut seen = 0;
+                while s[0] < 500 {
+                    if s.refresh() {
+                        assert!(s.iter().all(|&v| v == s[0]), "torn version");
+                        seen += 1;
+                    }
+                    std::hint::spin_loop();
+                }
+                seen
+            })
+        };
+        for v in 1..=500u64 {
+            p.publish(vec![v; 64]);
+        }
+        assert!(reader.join().unwrap() >= 1);
+    }
+}
