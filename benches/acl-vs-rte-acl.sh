@@ -2,7 +2,8 @@
 # Our ACL classifier against DPDK's rte_acl (dpdk-test-acl) on the same
 # ClassBench rule set and trace, in one run, one core each: lookups/s of
 # rte_acl scalar and of its best SIMD method (avx2, avx512x16, avx512x32:
-# the fastest here), ours (batches of 64), our build time and memory, and a
+# the fastest here), ours (batches of 64; AVX2 where the CPU has it) and
+# ours without SIMD, our build time and memory, and a
 # last line `ratio: N` = ours / rte_acl's best. Each side runs ROUNDS times,
 # alternating, and keeps its best (the VM is shared and noisy).
 #
@@ -32,7 +33,7 @@ rte() { # rules trace alg -> lookups/s
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0) ? a : b }'; }
 
 worst=""
-printf '%-9s %12s %12s %-10s %12s %9s %9s %7s\n' set rte-scalar rte-best method ours build-ms mem-MiB ratio
+printf '%-9s %12s %12s %-10s %12s %12s %9s %9s %7s\n' set rte-scalar rte-best method ours ours-no-simd build-ms mem-MiB ratio
 for set in "${sets[@]}"; do
   rules=$data/$set
   trace=$data/${set}_trace
@@ -51,8 +52,9 @@ for set in "${sets[@]}"; do
   done
   build=$(echo "$line" | sed -n 's/.*build \([0-9.]*\) ms.*/\1/p')
   mem=$(echo "$line" | sed -n 's/.*memory \([0-9.]*\) MiB.*/\1/p')
+  portable=$(echo "$line" | sed -n 's/.*portable \([0-9]*\)).*/\1/p')
   ratio=$(awk -v a="$ours" -v b="$best" 'BEGIN { printf "%.2f", a / b }')
-  printf '%-9s %12.0f %12.0f %-10s %12.0f %9s %9s %7s\n' "$set" "$scalar" "$best" "$method" "$ours" "$build" "$mem" "$ratio"
+  printf '%-9s %12.0f %12.0f %-10s %12.0f %12.0f %9s %9s %7s\n' "$set" "$scalar" "$best" "$method" "$ours" "$portable" "$build" "$mem" "$ratio"
   if [ -z "$worst" ] || awk -v a="$ratio" -v b="$worst" 'BEGIN { exit !(a < b) }'; then worst=$ratio; fi
 done
 echo "ratio: $worst"

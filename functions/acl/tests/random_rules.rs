@@ -96,11 +96,15 @@ fn check<const D: usize>(boxes: Vec<FieldBox<D>>, part: Partition<D>, rng: &mut 
     for (leaf_size, cut_bits) in [(1, 0), (4, 12), (8, 0), (8, 6), (8, 12), (32, 4)] {
         let params = SplitParams { leaf_size, cut_bits, ..SplitParams::default() };
         let forest = SplitForest::build(boxes.clone(), part, params);
+        // The batch path (AVX2 where the CPU has it) and the portable one.
         let mut batch = vec![0; keys.len()];
         forest.classify_batch(&keys, &mut batch);
+        let mut portable = vec![0; keys.len()];
+        forest.classify_batch_portable(&keys, &mut portable);
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(forest.classify(k), want[i], "key {k:?}, {params:?}");
             assert_eq!(batch[i], want[i].unwrap_or(nfv_acl::classify::NO_MATCH), "batch, key {k:?}");
+            assert_eq!(portable[i], batch[i], "portable batch, key {k:?}");
         }
     }
 }
