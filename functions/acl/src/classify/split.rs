@@ -34,9 +34,11 @@ struct BuildNode {
 }
 
 /// A node as looked up: `child[(key[dim] >= thr) as usize]` is next. A
-/// leaf is a node that leads to itself (`dim` 0, `thr` 0, `child[1]` is
-/// the leaf), with `child[0]` its index in the leaves: a walk is then the
-/// tree's depth in steps without a branch, whichever leaf a key reaches.
+/// leaf is a node that leads to itself (both children are the leaf, `dim`
+/// 0): a walk is then the tree's depth in steps without a branch,
+/// whichever leaf a key reaches. A leaf's `thr` is free for the index of
+/// its first chunk ([`NO_CHUNKS`] for an empty leaf), so the scan starts
+/// with no further lookup.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 struct Node {
@@ -45,12 +47,8 @@ struct Node {
     child: [u32; 2],
 }
 
-/// A leaf's rules: `chunks[first..first + count]`.
-#[derive(Clone, Copy, Debug)]
-struct Leaf {
-    first: u32,
-    count: u32,
-}
+/// A leaf's `thr` when it holds no rule.
+const NO_CHUNKS: u32 = u32::MAX;
 
 /// How the trees are built.
 #[derive(Clone, Copy, Debug)]
@@ -112,7 +110,6 @@ struct Tree {
 pub struct SplitForest<const D: usize> {
     nodes: Vec<Node>,
     tables: Vec<u32>,
-    leaves: Vec<Leaf>,
     chunks: Vec<Chunk<D>>,
     trees: Vec<Tree>,
     stats: BuildStats,
@@ -136,6 +133,8 @@ struct Chunk<const D: usize> {
     value: [u32; CHUNK],
     /// Rule number of each lane; unused lanes never match.
     rule: [u32; CHUNK],
+    /// The leaf's last chunk (in the alignment padding: costs no memory).
+    last: bool,
 }
 
 impl<const D: usize> Chunk<D> {
@@ -148,6 +147,7 @@ impl<const D: usize> Chunk<D> {
             mask: [0; CHUNK],
             value: [1; CHUNK],
             rule: [NO_MATCH; CHUNK],
+            last: false,
         };
         for (j, &id) in ids.iter().enumerate() {
             let r = &rules[id as usize];
@@ -251,14 +251,18 @@ impl<const D: usize> SplitForest<D> {
         trees.sort_by_key(|t| t.first_rule);
         let (built, leaf_rules) = (b.nodes, b.leaf_rules);
         // Leaves point at their rule copies, CHUNK at a time.
-        let (mut nodes, mut leaves, mut chunks) = (Vec::with_capacity(built.len()), Vec::new(), Vec::new());
+        let (mut nodes, mut leaves, mut chunks) = (Vec::with_capacity(built.len()), 0, Vec::<Chunk<D>>::new());
         for (at, n) in built.iter().enumerate() {
             if n.dim == LEAF {
                 let ids = &leaf_rules[n.a as usize..(n.a + n.b) as usize];
                 let first = chunks.len() as u32;
                 chunks.extend(ids.chunks(CHUNK).map(|ids| Chunk::new(&rules, ids)));
-                leaves.push(Leaf { first, count: chunks.len() as u32 - first });
-                nodes.push(Node { thr: 0, dim: 0, child: [leaves.len() as u32 - 1, at as u32] });
+                if let Some(c) = chunks.last_mut().filter(|_| !ids.is_empty()) {
+                    c.last = true;
+                }
+                leaves += 1;
+                let thr = if ids.is_empty() { NO_CHUNKS } else { first };
+                nodes.push(Node { thr, dim: 0, child: [at as u32; 2] });
             } else {
                 nodes.push(Node { thr: n.thr, dim: n.dim as u32, child: [n.a, n.b] });
             }
@@ -267,12 +271,11 @@ impl<const D: usize> SplitForest<D> {
             rules: rules.len(),
             trees: trees.len(),
             nodes: nodes.len(),
-            leaves: leaves.len(),
+            leaves,
             leaf_entries: leaf_rules.len(),
             depth: trees.iter().map(|t| t.depth as usize).max().unwrap_or(0),
             bytes: nodes.len() * size_of::<Node>()
                 + tables.len() * size_of::<u32>()
-                + leaves.len() * size_of::<Leaf>()
                 + chunks.len() * size_of::<Chunk<D>>(),
             build_time: start.elapsed(),
         };
@@ -280,7 +283,7 @@ impl<const D: usize> SplitForest<D> {
         let avx2 = std::is_x86_feature_detected!("avx2");
         #[cfg(not(target_arch = "x86_64"))]
         let avx2 = false;
-        Self { nodes, tables, leaves, chunks, trees, stats, avx2 }
+        Self { nodes, tables, chunks, trees, stats, avx2 }
     }
 
     /// What the build cost and made.
@@ -385,13 +388,16 @@ impl<const D: usize> SplitForest<D> {
                 }
                 walked += 1;
                 let mut n = self.root(t, k);
-                while self.nodes[n as usize].child[1] != n {
+                while self.nodes[n as usize].child[0] != n {
                     n = self.step(n, k);
                     steps += 1;
                 }
-                let leaf = self.leaves[self.nodes[n as usize].child[0] as usize];
-                chunks += leaf.count as u64;
-                empty += (leaf.count == 0) as u64;
+                let first = self.nodes[n as usize].thr;
+                if first == NO_CHUNKS {
+                    empty += 1;
+                } else {
+                    chunks += 1 + self.chunks[first as usize..].iter().take_while(|c| !c.last).count() as u64;
+                }
                 *b = self.scan::<false>(n, k, *b);
             }
             lines.push(format!(
@@ -435,10 +441,14 @@ impl<const D: usize> SplitForest<D> {
     /// have them, see [`Self::classify_batch`]).
     #[inline(always)]
     fn scan<const AVX2: bool>(&self, n: u32, k: &Key<D>, best: u32) -> u32 {
-        let leaf = self.leaves[self.nodes[n as usize].child[0] as usize];
-        for c in &self.chunks[leaf.first as usize..(leaf.first + leaf.count) as usize] {
+        let mut at = self.nodes[n as usize].thr;
+        if at == NO_CHUNKS {
+            return best;
+        }
+        loop {
+            let c = &self.chunks[at as usize];
             if c.rule[0] >= best {
-                break;
+                return best;
             }
             #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX2 is true only on the path taken when the CPU has
@@ -449,8 +459,11 @@ impl<const D: usize> SplitForest<D> {
             if hits != 0 {
                 return c.rule[hits.trailing_zeros() as usize].min(best);
             }
+            if c.last {
+                return best;
+            }
+            at += 1;
         }
-        best
     }
 }
 
