@@ -112,9 +112,10 @@ mod tests {
     fn readers_on_other_threads_only_ever_see_whole_versions() {
         let p = Published::new(vec![0u64; 64]);
         let reader = {
-            let p = p.clone();
+            // Taken before any publish: however late the thread starts, it
+            // sees at least one new version.
+            let mut s = Snapshot::new(p.clone());
             std::thread::spawn(move || {
-                let mut s = Snapshot::new(p);
                 let mut seen = 0;
                 while s[0] < 500 {
                     if s.refresh() {
