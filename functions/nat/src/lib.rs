@@ -2,3 +2,4 @@
 //! at a network's edge (RFC 4787, RFC 5382, RFC 5508, RFC 7857).
 
 pub mod index;
+pub mod ports;
