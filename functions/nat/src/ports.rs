@@ -69,7 +69,7 @@ impl PortMap {
         if self.take(want) {
             return Some(want);
         }
-        let parity = if want % 2 == 0 { 0x5555_5555_5555_5555u64 } else { 0xaaaa_aaaa_aaaa_aaaa };
+        let parity = if want.is_multiple_of(2) { 0x5555_5555_5555_5555u64 } else { 0xaaaa_aaaa_aaaa_aaaa };
         for mask in [parity, u64::MAX] {
             for i in 0..self.used.len() {
                 let w = (self.cursor + i) % self.used.len();
