@@ -787,6 +787,10 @@ mod tests {
     const REM: u32 = 0xc633_6402;
     const REM2: u32 = 0xc633_6403;
 
+    fn tu(proto: u8, addr: u32, port: u16, rem_addr: u32, rem_port: u16) -> Tuple {
+        Tuple { proto, addr, port, rem_addr, rem_port }
+    }
+
     fn table(max: usize, when_full: WhenFull) -> NatTable {
         NatTable::new(&TableConfig {
             max_sessions: max,
@@ -804,27 +808,15 @@ mod tests {
     #[test]
     fn mappings_are_endpoint_independent_and_preserve_ports() {
         let mut t = table(100, WhenFull::Refuse);
-        let a = t
-            .open_outbound(&Tuple { proto: proto::UDP, addr: IN1, port: 5000, rem_addr: REM, rem_port: 53 }, 0)
-            .unwrap();
-        let b = t
-            .open_outbound(&Tuple { proto: proto::UDP, addr: IN1, port: 5000, rem_addr: REM2, rem_port: 53 }, 0)
-            .unwrap();
+        let a = t.open_outbound(&tu(proto::UDP, IN1, 5000, REM, 53), 0).unwrap();
+        let b = t.open_outbound(&tu(proto::UDP, IN1, 5000, REM2, 53), 0).unwrap();
         let (sa, sb) = (*t.session(a), *t.session(b));
         assert_eq!((sa.out_addr, sa.out_port), (POOL, 5000), "port preserved");
         assert_eq!((sb.out_addr, sb.out_port), (sa.out_addr, sa.out_port), "same mapping for another remote");
-        assert_eq!(
-            t.find_inside(&Tuple { proto: proto::UDP, addr: IN1, port: 5000, rem_addr: REM2, rem_port: 53 }),
-            Some(b)
-        );
-        assert_eq!(
-            t.find_outside(&Tuple { proto: proto::UDP, addr: POOL, port: 5000, rem_addr: REM, rem_port: 53 }),
-            Some(a)
-        );
+        assert_eq!(t.find_inside(&tu(proto::UDP, IN1, 5000, REM2, 53)), Some(b));
+        assert_eq!(t.find_outside(&tu(proto::UDP, POOL, 5000, REM, 53)), Some(a));
         // Another inside host with the same port gets another port, same parity.
-        let c = t
-            .open_outbound(&Tuple { proto: proto::UDP, addr: IN2, port: 5000, rem_addr: REM, rem_port: 53 }, 0)
-            .unwrap();
+        let c = t.open_outbound(&tu(proto::UDP, IN2, 5000, REM, 53), 0).unwrap();
         let sc = *t.session(c);
         assert!(sc.out_port != 5000 && sc.out_port % 2 == 0, "{}", sc.out_port);
         assert_eq!(t.stats.mappings_created, 2);
@@ -833,62 +825,32 @@ mod tests {
     #[test]
     fn filtering_decides_who_may_come_in_and_forwards_let_anyone() {
         let mut t = table(100, WhenFull::Refuse);
-        t.open_outbound(&Tuple { proto: proto::UDP, addr: IN1, port: 5000, rem_addr: REM, rem_port: 53 }, 0).unwrap();
+        t.open_outbound(&tu(proto::UDP, IN1, 5000, REM, 53), 0).unwrap();
         let adf = Filtering::AddressDependent;
-        assert_eq!(
-            t.open_inbound(&Tuple { proto: proto::UDP, addr: POOL, port: 5000, rem_addr: REM2, rem_port: 9 }, 0, adf),
-            Err(Refusal::Filtered)
-        );
-        assert!(
-            t.open_inbound(&Tuple { proto: proto::UDP, addr: POOL, port: 5000, rem_addr: REM, rem_port: 9999 }, 0, adf)
-                .is_ok(),
-            "same address, other port"
-        );
-        assert!(
-            t.open_inbound(
-                &Tuple { proto: proto::UDP, addr: POOL, port: 5000, rem_addr: REM2, rem_port: 9 },
-                0,
-                Filtering::EndpointIndependent
-            )
-            .is_ok()
-        );
-        assert_eq!(
-            t.open_inbound(&Tuple { proto: proto::UDP, addr: POOL, port: 6000, rem_addr: REM, rem_port: 9 }, 0, adf),
-            Err(Refusal::NoMapping)
-        );
-        let f = t
-            .open_inbound(&Tuple { proto: proto::TCP, addr: POOL, port: 8080, rem_addr: REM2, rem_port: 40000 }, 0, adf)
-            .unwrap();
+        assert_eq!(t.open_inbound(&tu(proto::UDP, POOL, 5000, REM2, 9), 0, adf), Err(Refusal::Filtered));
+        assert!(t.open_inbound(&tu(proto::UDP, POOL, 5000, REM, 9999), 0, adf).is_ok(), "same address, other port");
+        assert!(t.open_inbound(&tu(proto::UDP, POOL, 5000, REM2, 9), 0, Filtering::EndpointIndependent).is_ok());
+        assert_eq!(t.open_inbound(&tu(proto::UDP, POOL, 6000, REM, 9), 0, adf), Err(Refusal::NoMapping));
+        let f = t.open_inbound(&tu(proto::TCP, POOL, 8080, REM2, 40000), 0, adf).unwrap();
         assert_eq!((t.session(f).in_addr, t.session(f).in_port), (IN2, 80), "a port forward");
         // The forwarded server's own outbound flows use its static mapping.
-        let o = t
-            .open_outbound(&Tuple { proto: proto::TCP, addr: IN2, port: 80, rem_addr: REM, rem_port: 443 }, 0)
-            .unwrap();
+        let o = t.open_outbound(&tu(proto::TCP, IN2, 80, REM, 443), 0).unwrap();
         assert_eq!(t.session(o).out_port, 8080);
     }
 
     #[test]
     fn tcp_state_picks_the_timeout_and_sessions_expire_in_order() {
         let mut t = table(100, WhenFull::Refuse);
-        let s = t
-            .open_outbound(&Tuple { proto: proto::TCP, addr: IN1, port: 40000, rem_addr: REM, rem_port: 80 }, 0)
-            .unwrap();
-        let u = t
-            .open_outbound(&Tuple { proto: proto::UDP, addr: IN1, port: 5000, rem_addr: REM, rem_port: 53 }, 0)
-            .unwrap();
+        let s = t.open_outbound(&tu(proto::TCP, IN1, 40000, REM, 80), 0).unwrap();
+        let u = t.open_outbound(&tu(proto::UDP, IN1, 5000, REM, 53), 0).unwrap();
         assert_eq!(t.session(s).class, Class::TcpTransitory);
         t.refresh(s, 10, TCP_SYN | TCP_ACK, false);
         assert_eq!(t.session(s).class, Class::TcpEstablished);
         // UDP expires at 300 s, established TCP lives on.
         assert_eq!(t.expire(299, 100), 0);
         assert_eq!(t.expire(300, 100), 1);
-        assert_eq!(
-            t.find_inside(&Tuple { proto: proto::UDP, addr: IN1, port: 5000, rem_addr: REM, rem_port: 53 }),
-            None
-        );
-        assert!(
-            t.find_outside(&Tuple { proto: proto::UDP, addr: POOL, port: 5000, rem_addr: REM, rem_port: 53 }).is_none()
-        );
+        assert_eq!(t.find_inside(&tu(proto::UDP, IN1, 5000, REM, 53)), None);
+        assert!(t.find_outside(&tu(proto::UDP, POOL, 5000, REM, 53)).is_none());
         let _ = u;
         // FIN both ways: transitory, 240 s from the last packet.
         t.refresh(s, 400, TCP_FIN | TCP_ACK, true);
@@ -900,9 +862,7 @@ mod tests {
         assert!(t.is_empty());
         assert_eq!(t.stats.expired, 2);
         // The mappings went with their last sessions: the ports are free again.
-        let again = t
-            .open_outbound(&Tuple { proto: proto::TCP, addr: IN1, port: 40000, rem_addr: REM, rem_port: 80 }, 700)
-            .unwrap();
+        let again = t.open_outbound(&tu(proto::TCP, IN1, 40000, REM, 80), 700).unwrap();
         assert_eq!(t.session(again).out_port, 40000);
         // A RST closes at once into transitory.
         t.refresh(again, 701, TCP_SYN | TCP_ACK, false);
@@ -913,36 +873,22 @@ mod tests {
     #[test]
     fn a_full_table_evicts_the_least_recently_active_or_refuses() {
         let mut t = table(3, WhenFull::EvictOldest);
-        let a =
-            t.open_outbound(&Tuple { proto: proto::UDP, addr: IN1, port: 1, rem_addr: REM, rem_port: 53 }, 0).unwrap();
-        let _b =
-            t.open_outbound(&Tuple { proto: proto::UDP, addr: IN1, port: 2, rem_addr: REM, rem_port: 53 }, 1).unwrap();
-        let _c =
-            t.open_outbound(&Tuple { proto: proto::UDP, addr: IN1, port: 3, rem_addr: REM, rem_port: 53 }, 2).unwrap();
+        let a = t.open_outbound(&tu(proto::UDP, IN1, 1, REM, 53), 0).unwrap();
+        let _b = t.open_outbound(&tu(proto::UDP, IN1, 2, REM, 53), 1).unwrap();
+        let _c = t.open_outbound(&tu(proto::UDP, IN1, 3, REM, 53), 2).unwrap();
         t.refresh(a, 3, 0, true);
-        t.open_outbound(&Tuple { proto: proto::UDP, addr: IN1, port: 4, rem_addr: REM, rem_port: 53 }, 4).unwrap();
+        t.open_outbound(&tu(proto::UDP, IN1, 4, REM, 53), 4).unwrap();
         assert_eq!(t.len(), 3);
-        assert!(
-            t.find_inside(&Tuple { proto: proto::UDP, addr: IN1, port: 1, rem_addr: REM, rem_port: 53 }).is_some(),
-            "refreshed: kept"
-        );
-        assert!(
-            t.find_inside(&Tuple { proto: proto::UDP, addr: IN1, port: 2, rem_addr: REM, rem_port: 53 }).is_none(),
-            "the oldest went"
-        );
+        assert!(t.find_inside(&tu(proto::UDP, IN1, 1, REM, 53)).is_some(), "refreshed: kept");
+        assert!(t.find_inside(&tu(proto::UDP, IN1, 2, REM, 53)).is_none(), "the oldest went");
         assert_eq!(t.stats.evicted, 1);
         let mut r = table(2, WhenFull::Refuse);
-        r.open_outbound(&Tuple { proto: proto::UDP, addr: IN1, port: 1, rem_addr: REM, rem_port: 53 }, 0).unwrap();
-        r.open_outbound(&Tuple { proto: proto::UDP, addr: IN1, port: 2, rem_addr: REM, rem_port: 53 }, 0).unwrap();
-        assert_eq!(
-            r.open_outbound(&Tuple { proto: proto::UDP, addr: IN1, port: 3, rem_addr: REM, rem_port: 53 }, 0),
-            Err(Refusal::TableFull)
-        );
+        r.open_outbound(&tu(proto::UDP, IN1, 1, REM, 53), 0).unwrap();
+        r.open_outbound(&tu(proto::UDP, IN1, 2, REM, 53), 0).unwrap();
+        assert_eq!(r.open_outbound(&tu(proto::UDP, IN1, 3, REM, 53), 0), Err(Refusal::TableFull));
         assert_eq!(r.stats.refused_full, 1);
         // Past the UDP timeout the expired ones make room first.
-        assert!(
-            r.open_outbound(&Tuple { proto: proto::UDP, addr: IN1, port: 3, rem_addr: REM, rem_port: 53 }, 300).is_ok()
-        );
+        assert!(r.open_outbound(&tu(proto::UDP, IN1, 3, REM, 53), 300).is_ok());
         assert_eq!(r.stats.expired, 2, "one expiry pass took both");
     }
 
@@ -962,31 +908,19 @@ mod tests {
                 let (rem, rport) = ([REM, REM2][rng.usize(0..2)], rng.u16(0..4));
                 match rng.u8(0..10) {
                     0..=4 => {
-                        if t.find_inside(&Tuple { proto: p, addr: inside, port: port, rem_addr: rem, rem_port: rport })
-                            .is_none()
-                        {
-                            let _ = t.open_outbound(
-                                &Tuple { proto: p, addr: inside, port: port, rem_addr: rem, rem_port: rport },
-                                now,
-                            );
+                        if t.find_inside(&tu(p, inside, port, rem, rport)).is_none() {
+                            let _ = t.open_outbound(&tu(p, inside, port, rem, rport), now);
                         }
                     }
                     5 => {
                         let oport = rng.u16(1000..1040);
-                        if t.find_outside(&Tuple { proto: p, addr: POOL, port: oport, rem_addr: rem, rem_port: rport })
-                            .is_none()
-                        {
-                            let _ = t.open_inbound(
-                                &Tuple { proto: p, addr: POOL, port: oport, rem_addr: rem, rem_port: rport },
-                                now,
-                                Filtering::EndpointIndependent,
-                            );
+                        if t.find_outside(&tu(p, POOL, oport, rem, rport)).is_none() {
+                            let _ =
+                                t.open_inbound(&tu(p, POOL, oport, rem, rport), now, Filtering::EndpointIndependent);
                         }
                     }
                     6..=7 => {
-                        if let Some(s) =
-                            t.find_inside(&Tuple { proto: p, addr: inside, port: port, rem_addr: rem, rem_port: rport })
-                        {
+                        if let Some(s) = t.find_inside(&tu(p, inside, port, rem, rport)) {
                             t.refresh(s, now, rng.u8(..), rng.bool());
                         }
                     }
