@@ -102,11 +102,11 @@ mod tests {
         let mut m = PortMap::new(1024, 65535, 0, 1);
         assert_eq!(m.allocate(5000), Some(5000));
         let p = m.allocate(5000).unwrap();
-        assert!(p != 5000 && p % 2 == 0, "{p}");
+        assert!(p != 5000 && p.is_multiple_of(2), "{p}");
         let q = m.allocate(5001).unwrap();
-        assert!(q % 2 == 1);
+        assert!(!q.is_multiple_of(2));
         let r = m.allocate(80).unwrap();
-        assert!(r >= 1024 && r % 2 == 0, "below the range: a free even port in it, not {r}");
+        assert!(r >= 1024 && r.is_multiple_of(2), "below the range: a free even port in it, not {r}");
         let mut seen = std::collections::HashSet::from([5000, p, q, r]);
         while let Some(x) = m.allocate(7) {
             assert!(seen.insert(x), "port {x} twice");

@@ -818,7 +818,7 @@ mod tests {
         // Another inside host with the same port gets another port, same parity.
         let c = t.open_outbound(&tu(proto::UDP, IN2, 5000, REM, 53), 0).unwrap();
         let sc = *t.session(c);
-        assert!(sc.out_port != 5000 && sc.out_port % 2 == 0, "{}", sc.out_port);
+        assert!(sc.out_port != 5000 && sc.out_port.is_multiple_of(2), "{}", sc.out_port);
         assert_eq!(t.stats.mappings_created, 2);
     }
 
