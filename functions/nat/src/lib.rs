@@ -4,3 +4,4 @@
 pub mod index;
 pub mod ports;
 pub mod sessions;
+pub mod translate;
