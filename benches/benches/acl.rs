@@ -67,7 +67,13 @@ fn case(stage: &str, frames: &[Vec<u8>]) -> Case {
     let mut r = StageRegistry::new();
     nfv_acl::register(&mut r);
     let cfg = config::load("bench.toml", &src, &r).unwrap_or_else(|e| panic!("{e}"));
-    let ctx = BuildCtx { worker: 0, port_macs: &[[2, 0, 0, 0, 0, 1]], headers_read_later: false };
+    let ctx = BuildCtx {
+        worker: 0,
+        port_macs: &[[2, 0, 0, 0, 0, 1]],
+        headers_read_later: false,
+        chain_rank: 0,
+        chain_workers: 1,
+    };
     let stage = cfg.chains[0].stages[0].builder.build(&ctx);
     let mut pool = FramePool::new(Arena::heap(FRAMES as u32 + 64));
     let batch = Batch::new(pool.arena().clone(), 64);

@@ -42,8 +42,13 @@ pub fn case_with(geneve: bool, v6: bool, encap: bool, inner_len: usize, zero_udp
     nfv_vtep::register(&mut r);
     let cfg = config::load("bench.toml", &src, &r).unwrap_or_else(|e| panic!("{e}"));
     let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 1, 1]];
-    let stage =
-        cfg.chains[0].stages[0].builder.build(&BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false });
+    let stage = cfg.chains[0].stages[0].builder.build(&BuildCtx {
+        worker: 0,
+        port_macs: &macs,
+        headers_read_later: false,
+        chain_rank: 0,
+        chain_workers: 1,
+    });
     let remote_ip: std::net::IpAddr = remote.parse().unwrap();
     let nb = Neighbours::new([(remote_ip, REMOTE_VTEP_MAC, 0)]).snapshot();
     // The inner frame: UDP/IPv4 of `inner_len` bytes.

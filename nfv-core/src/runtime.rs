@@ -227,7 +227,9 @@ impl Runtime {
             let stages = &cfg.chains[w.chain].stages;
             for (i, s) in stages.iter().enumerate() {
                 let headers_read_later = stages[i + 1..].iter().any(|l| l.builder.reads_headers());
-                let ctx = BuildCtx { worker: wi, port_macs: &port_macs, headers_read_later };
+                let chain_rank = cfg.workers[..wi].iter().filter(|o| o.chain == w.chain).count();
+                let chain_workers = cfg.workers.iter().filter(|o| o.chain == w.chain).count();
+                let ctx = BuildCtx { worker: wi, port_macs: &port_macs, headers_read_later, chain_rank, chain_workers };
                 chain.push(s.name.clone(), s.builder.drop_reasons(), s.builder.build(&ctx));
             }
             // This worker's instance of every port it polls or may send to.

@@ -93,6 +93,12 @@ pub struct BuildCtx<'a> {
     /// packets (a decapsulation) re-parses them only when someone will
     /// read the result.
     pub headers_read_later: bool,
+    /// This worker's rank among the workers running the same chain, and
+    /// how many they are: stages that share out a resource between their
+    /// instances (NAT ports) split it by these.
+    pub chain_rank: usize,
+    /// Workers running the same chain (at least 1).
+    pub chain_workers: usize,
 }
 
 /// Facts about the configuration a stage may need while validating.

@@ -19,6 +19,7 @@ pub fn registry() -> StageRegistry {
     nfv_basic::register(&mut r);
     nfv_vtep::register(&mut r);
     nfv_acl::register(&mut r);
+    nfv_nat::register(&mut r);
     r
 }
 

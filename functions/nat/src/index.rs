@@ -9,8 +9,8 @@
 //! bucket and stops at the first bucket whose `overflow` is 0: nothing
 //! homed at or before it lives further on. Removing an entry decrements
 //! the counts it incremented, so a deleted entry leaves nothing behind.
-//! Sized at twice the entries it must hold (about 0.57 of slots used at
-//! the bound), probes rarely leave the home bucket.
+//! Sized so that at most 70 % of the ways are used at the bound, probes
+//! rarely leave the home bucket.
 
 /// Entries per bucket.
 const WAYS: usize = 7;
@@ -41,10 +41,10 @@ fn tag(hash: u64) -> u32 {
 }
 
 impl FlowIndex {
-    /// An index able to hold `entries` entries (memory: about 18 bytes per
-    /// entry, allocated now).
+    /// An index able to hold `entries` entries, at most 70 % of its ways
+    /// used when full (memory: 13-26 bytes per entry, allocated now).
     pub fn with_capacity(entries: usize) -> Self {
-        let buckets = (entries * 2).div_ceil(WAYS).next_power_of_two().max(1);
+        let buckets = (entries * 10).div_ceil(WAYS * 7).next_power_of_two().max(1);
         Self { buckets: vec![Bucket::default(); buckets], mask: buckets - 1, len: 0 }
     }
 

@@ -1,8 +1,22 @@
 //! `nat44`: source and destination NAT for IPv4 as an operator deploys it
 //! at a network's edge (RFC 4787, RFC 5382, RFC 5508, RFC 7857).
+//!
+//! [`sessions`] holds a worker's mappings and sessions ([`index`] finds
+//! them, [`ports`] hands out outside ports), [`translate`] rewrites
+//! headers and checksums, [`frags`] follows fragments, [`config`] the TOML
+//! parameters, [`stage`] the data path.
 
+pub mod config;
 pub mod frags;
 pub mod index;
 pub mod ports;
 pub mod sessions;
+pub mod stage;
 pub mod translate;
+
+use nfv_core::StageRegistry;
+
+/// Registers the `nat44` stage kind.
+pub fn register(r: &mut StageRegistry) {
+    r.register(Box::new(config::NatFactory));
+}

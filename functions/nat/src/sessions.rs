@@ -317,8 +317,18 @@ impl NatTable {
             m.first = if i + 1 < maps { i as u32 + 1 } else { NONE };
         }
         let (lo, hi) = cfg.port_range;
-        let ports =
-            cfg.pool.iter().map(|_| std::array::from_fn(|_| PortMap::new(lo, hi, cfg.worker, cfg.workers))).collect();
+        // ICMP identifiers are not ports: the whole 16-bit space (but 0),
+        // so that most echo identifiers pass unchanged.
+        let ports = cfg
+            .pool
+            .iter()
+            .map(|_| {
+                std::array::from_fn(|slot| {
+                    let (lo, hi) = if slot == proto_slot(proto::ICMP) { (1, u16::MAX) } else { (lo, hi) };
+                    PortMap::new(lo, hi, cfg.worker, cfg.workers)
+                })
+            })
+            .collect();
         let t = cfg.timeouts;
         let mut table = Self {
             sessions,

@@ -339,6 +339,8 @@ fn vnis_are_separate_bridge_domains() {
         worker: 0,
         port_macs: &macs,
         headers_read_later: true,
+        chain_rank: 0,
+        chain_workers: 1,
     });
     let bcast = inner([0xff; 6], REMOTE_HOST);
     let out = run(s.as_mut(), 0, &[tunnelled(200, &bcast, false, None)], false);

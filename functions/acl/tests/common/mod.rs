@@ -23,7 +23,13 @@ pub fn load(stage: &str) -> Result<Config, String> {
 pub fn acl(stage: &str) -> (Config, Box<dyn Stage>) {
     let cfg = load(stage).unwrap_or_else(|e| panic!("{e}"));
     let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 3]];
-    let s = cfg.chains[0].stages[0].builder.build(&BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false });
+    let s = cfg.chains[0].stages[0].builder.build(&BuildCtx {
+        worker: 0,
+        port_macs: &macs,
+        headers_read_later: false,
+        chain_rank: 0,
+        chain_workers: 1,
+    });
     (cfg, s)
 }
 

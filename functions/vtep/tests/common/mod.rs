@@ -32,8 +32,13 @@ pub fn vtep(extra: &str, v6: bool) -> (Config, Box<dyn Stage>) {
     nfv_vtep::register(&mut r);
     let cfg = config::load("t.toml", &src, &r).unwrap_or_else(|e| panic!("{e}"));
     let macs = [UNDERLAY_MAC, [2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2]];
-    let stage =
-        cfg.chains[0].stages[0].builder.build(&BuildCtx { worker: 0, port_macs: &macs, headers_read_later: true });
+    let stage = cfg.chains[0].stages[0].builder.build(&BuildCtx {
+        worker: 0,
+        port_macs: &macs,
+        headers_read_later: true,
+        chain_rank: 0,
+        chain_workers: 1,
+    });
     (cfg, stage)
 }
 

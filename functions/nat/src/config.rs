@@ -1,0 +1,334 @@
+//! The `nat44` stage's TOML parameters, checked (every problem located,
+//! with what to write instead) and resolved into the [`Nat`] description
+//! every worker's instance shares.
+//!
+//! ```toml
+//! stages = [{ kind = "nat44", inside = ["d0"], outside = "d1",
+//!             pool = ["198.51.100.10"], outside-gateway = "198.51.100.2",
+//!             forwards = [{ proto = "tcp", outside = "198.51.100.10:8080", inside = "10.0.0.2:80" }] }]
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use nfv_core::config::{Diagnostic, Params};
+use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
+use serde::Deserialize;
+
+use crate::sessions::{Filtering, Timeouts, WhenFull, proto};
+use crate::stage::{NatDrop, NatStage};
+
+#[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum FilteringParam {
+    #[default]
+    EndpointIndependent,
+    AddressDependent,
+}
+
+#[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum WhenFullParam {
+    #[default]
+    EvictOldest,
+    Refuse,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct NatParams {
+    inside: Vec<String>,
+    outside: String,
+    pool: Vec<String>,
+    #[serde(default)]
+    inside_prefixes: Vec<String>,
+    #[serde(default = "port_range")]
+    port_range: String,
+    #[serde(default)]
+    filtering: FilteringParam,
+    #[serde(default = "max_sessions")]
+    max_sessions: usize,
+    #[serde(default)]
+    when_full: WhenFullParam,
+    #[serde(default)]
+    timeouts: TimeoutParams,
+    #[serde(default)]
+    forwards: Vec<ForwardParams>,
+    outside_gateway: Option<Ipv4Addr>,
+    #[serde(default = "fragments")]
+    fragments: usize,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct TimeoutParams {
+    udp: Option<u32>,
+    tcp_established: Option<u32>,
+    tcp_transitory: Option<u32>,
+    icmp: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardParams {
+    proto: String,
+    outside: String,
+    inside: String,
+}
+
+fn port_range() -> String {
+    "1024-65535".into()
+}
+
+fn max_sessions() -> usize {
+    1 << 18
+}
+
+fn fragments() -> usize {
+    4096
+}
+
+/// Everything the workers' instances share.
+#[derive(Clone, Debug)]
+pub struct Nat {
+    /// Inside ports.
+    pub inside: Vec<PortId>,
+    /// The outside port.
+    pub outside: PortId,
+    /// Pool addresses (host order).
+    pub pool: Vec<u32>,
+    /// Inside sources translated: (network, mask); empty: all.
+    pub inside_prefixes: Vec<(u32, u32)>,
+    /// Outside ports handed out.
+    pub port_range: (u16, u16),
+    /// Filtering of inbound packets on dynamic mappings.
+    pub filtering: Filtering,
+    /// Sessions per worker.
+    pub max_sessions: usize,
+    /// Policy when full.
+    pub when_full: WhenFull,
+    /// Idle timeouts.
+    pub timeouts: Timeouts,
+    /// Port forwards: (protocol, inside address, inside port, outside
+    /// address, outside port).
+    pub forwards: Vec<(u8, u32, u16, u32, u16)>,
+    /// Next hop for outside destinations without a neighbour entry.
+    pub outside_gateway: Option<u32>,
+    /// Datagrams whose fragments are followed, per worker.
+    pub fragments: usize,
+}
+
+impl Nat {
+    /// True for an address the NAT answers for on the outside (pool or a
+    /// forward's).
+    pub fn is_outside_address(&self, a: u32) -> bool {
+        self.pool.contains(&a) || self.forwards.iter().any(|f| f.3 == a)
+    }
+
+    /// True when `src` is to be translated.
+    pub fn translates(&self, src: u32) -> bool {
+        self.inside_prefixes.is_empty() || self.inside_prefixes.iter().any(|&(n, m)| src & m == n)
+    }
+}
+
+/// Registers `nat44`.
+pub struct NatFactory;
+
+impl StageFactory for NatFactory {
+    fn kind(&self) -> &'static str {
+        "nat44"
+    }
+
+    fn summary(&self) -> &'static str {
+        "NAT44: source NAT to a pool (endpoint-independent mapping), port forwards, ICMP errors, hairpinning"
+    }
+
+    fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
+        let p: NatParams = params.parse().map_err(|e| vec![e])?;
+        resolve(p, params, env).map(|n| Arc::new(NatBuilder(Arc::new(n))) as Arc<dyn StageBuilder>)
+    }
+}
+
+/// `a.b.c.d` or `a.b.c.d/len` as (network, mask).
+fn prefix(s: &str) -> Option<(u32, u32)> {
+    let (a, len) = match s.split_once('/') {
+        Some((a, l)) => (a, l.parse::<u32>().ok().filter(|&l| l <= 32)?),
+        None => (s, 32),
+    };
+    let a = u32::from(a.parse::<Ipv4Addr>().ok()?);
+    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+    Some((a & mask, mask))
+}
+
+/// `a.b.c.d:port`.
+fn endpoint(s: &str) -> Option<(u32, u16)> {
+    let (a, p) = s.rsplit_once(':')?;
+    Some((u32::from(a.parse::<Ipv4Addr>().ok()?), p.parse().ok()?))
+}
+
+fn resolve(p: NatParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Nat, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut err = |key: &str, msg: String, help: String| errors.push(params.error(key, msg, "here").help(help));
+    let known = env.ports.join(", ");
+    let outside = env.port_id(&p.outside);
+    if outside.is_none() {
+        err("outside", format!("no port named `{}`", p.outside), format!("known ports: {known}"));
+    }
+    let mut inside = Vec::new();
+    for name in &p.inside {
+        match env.port_id(name) {
+            Some(id) if Some(id) == outside => {
+                err("inside", format!("`{name}` is the outside port"), "inside and outside are different ports".into())
+            }
+            Some(id) => inside.push(id),
+            None => err("inside", format!("no port named `{name}`"), format!("known ports: {known}")),
+        }
+    }
+    if p.inside.is_empty() {
+        err("inside", "no inside port".into(), "inside = [\"d0\"]".into());
+    }
+    let mut pool = Vec::new();
+    for s in &p.pool {
+        match prefix(s) {
+            // A prefix gives all its addresses (a /32 one).
+            Some((_, mask)) if !mask >= 1024 => {
+                err("pool", format!("`{s}` is more than 1024 addresses"), "a smaller prefix, or a few".into())
+            }
+            Some((net, mask)) => pool.extend((0..=!mask).map(|i| net | i)),
+            None => err(
+                "pool",
+                format!("`{s}` is not an IPv4 address or prefix"),
+                "pool = [\"198.51.100.10\", \"198.51.100.16/30\"]".into(),
+            ),
+        }
+    }
+    if p.pool.is_empty() {
+        err("pool", "the pool is empty".into(), "pool = [\"198.51.100.10\"]: the outside addresses to use".into());
+    }
+    let mut inside_prefixes = Vec::new();
+    for s in &p.inside_prefixes {
+        match prefix(s) {
+            Some(pfx) => inside_prefixes.push(pfx),
+            None => err(
+                "inside-prefixes",
+                format!("`{s}` is not an IPv4 prefix"),
+                "inside-prefixes = [\"10.0.0.0/8\"]".into(),
+            ),
+        }
+    }
+    let range = p
+        .port_range
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)));
+    let port_range = match range {
+        Some((lo, hi)) if lo >= 1 && lo <= hi => (lo, hi),
+        _ => {
+            err("port-range", format!("`{}` is not a port range", p.port_range), "port-range = \"1024-65535\"".into());
+            (1024, 65535)
+        }
+    };
+    if !(1..=1 << 26).contains(&p.max_sessions) {
+        err(
+            "max-sessions",
+            format!("{} sessions per worker", p.max_sessions),
+            "1 to 67108864 (memory: about 160 bytes each)".into(),
+        );
+    }
+    // RFC minimums: what a NAT MUST NOT go below.
+    let d = Timeouts::default();
+    let t = Timeouts {
+        udp: p.timeouts.udp.unwrap_or(d.udp),
+        tcp_established: p.timeouts.tcp_established.unwrap_or(d.tcp_established),
+        tcp_transitory: p.timeouts.tcp_transitory.unwrap_or(d.tcp_transitory),
+        icmp: p.timeouts.icmp.unwrap_or(d.icmp),
+    };
+    for (name, value, min, rfc) in [
+        ("udp", t.udp, 120, "RFC 4787 REQ-5: at least 2 minutes (300 recommended)"),
+        ("tcp-established", t.tcp_established, 7440, "RFC 5382 REQ-5: at least 2 hours 4 minutes"),
+        ("tcp-transitory", t.tcp_transitory, 240, "RFC 5382 REQ-5: 4 minutes"),
+        ("icmp", t.icmp, 60, "RFC 5508 REQ-1: at least 60 seconds"),
+    ] {
+        if value < min {
+            err(
+                "timeouts",
+                format!("{name} timeout {value} s is below the RFC minimum"),
+                format!("{rfc}: {name} = {min} or more"),
+            );
+        }
+    }
+    let mut forwards = Vec::new();
+    for f in &p.forwards {
+        let pr = match f.proto.as_str() {
+            "tcp" => Some(proto::TCP),
+            "udp" => Some(proto::UDP),
+            _ => None,
+        };
+        match (pr, endpoint(&f.outside), endpoint(&f.inside)) {
+            (Some(pr), Some(o), Some(i)) => {
+                if forwards.iter().any(|g: &(u8, u32, u16, u32, u16)| g.0 == pr && (g.3, g.4) == o) {
+                    err(
+                        "forwards",
+                        format!("{} {} is forwarded twice", f.proto, f.outside),
+                        "one forward per outside address and port".into(),
+                    );
+                }
+                forwards.push((pr, i.0, i.1, o.0, o.1));
+            }
+            (None, ..) => {
+                err("forwards", format!("forward protocol `{}`", f.proto), "proto = \"tcp\" or \"udp\"".into())
+            }
+            _ => err(
+                "forwards",
+                format!("forward `{}` -> `{}`: not address:port", f.outside, f.inside),
+                "{ proto = \"tcp\", outside = \"198.51.100.10:8080\", inside = \"10.0.0.2:80\" }".into(),
+            ),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Nat {
+        inside,
+        outside: outside.expect("checked"),
+        pool,
+        inside_prefixes,
+        port_range,
+        filtering: match p.filtering {
+            FilteringParam::EndpointIndependent => Filtering::EndpointIndependent,
+            FilteringParam::AddressDependent => Filtering::AddressDependent,
+        },
+        max_sessions: p.max_sessions,
+        when_full: match p.when_full {
+            WhenFullParam::EvictOldest => WhenFull::EvictOldest,
+            WhenFullParam::Refuse => WhenFull::Refuse,
+        },
+        timeouts: t,
+        forwards,
+        outside_gateway: p.outside_gateway.map(u32::from),
+        fragments: p.fragments.max(1),
+    })
+}
+
+struct NatBuilder(Arc<Nat>);
+
+impl StageBuilder for NatBuilder {
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        NatDrop::NAMES
+    }
+
+    fn owned_addresses(&self) -> Vec<IpAddr> {
+        let mut v: Vec<u32> = self.0.pool.clone();
+        v.extend(self.0.forwards.iter().map(|f| f.3));
+        v.sort_unstable();
+        v.dedup();
+        v.into_iter().map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect()
+    }
+
+    fn wanted_neighbours(&self) -> Vec<IpAddr> {
+        self.0.outside_gateway.map(|g| IpAddr::V4(Ipv4Addr::from(g))).into_iter().collect()
+    }
+
+    fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
+        Box::new(NatStage::new(self.0.clone(), ctx))
+    }
+}

@@ -1,0 +1,421 @@
+//! The `nat44` data path. By ingress port:
+//!
+//! - From an inside port: the source is translated through its session
+//!   (found, or opened through the inside endpoint's mapping); a packet to
+//!   one of our outside addresses is then translated again as if it came
+//!   in (hairpinning, RFC 4787 REQ-9 / RFC 5382 REQ-8: the receiver sees
+//!   the sender's outside address and port); then it leaves by the outside
+//!   port to the destination's neighbour entry, or the outside gateway's.
+//! - From the outside port, to a pool or forward address: the destination
+//!   is translated through its session (found, or opened on a mapping the
+//!   filtering policy lets in, or a port forward) and the packet goes to
+//!   the inside host's neighbour entry.
+//!
+//! ICMP echo uses its identifier as the port; ICMP errors are matched by
+//! the packet they carry and translated with it (RFC 5508), never opening
+//! or refreshing a session. Non-first fragments take their first
+//! fragment's translation ([`crate::frags`]).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use nfv_core::packet::flags;
+use nfv_core::parse::ethertype;
+use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
+
+use crate::config::Nat;
+use crate::frags::{FragKey, Fragments};
+use crate::sessions::{NatTable, Refusal, TableConfig, Tuple, proto};
+use crate::translate::{self, Side};
+
+nfv_core::drop_reasons! {
+    /// Why the NAT dropped a packet.
+    pub enum NatDrop {
+        NotIpv4 => "not-ipv4",
+        Malformed => "malformed",
+        SourceNotInside => "source-not-inside",
+        NotOurAddress => "not-our-address",
+        UnsupportedProtocol => "unsupported-protocol",
+        IcmpNotTranslated => "icmp-type-not-translated",
+        NoMapping => "no-mapping",
+        Filtered => "filtered",
+        TableFull => "table-full",
+        PortsExhausted => "ports-exhausted",
+        IcmpErrorNoSession => "icmp-error-no-session",
+        FragmentWithoutFirst => "fragment-without-first",
+        NoAdjacency => "no-adjacency",
+    }
+}
+
+impl From<Refusal> for NatDrop {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::TableFull => NatDrop::TableFull,
+            Refusal::PortsExhausted => NatDrop::PortsExhausted,
+            Refusal::NoMapping => NatDrop::NoMapping,
+            Refusal::Filtered => NatDrop::Filtered,
+        }
+    }
+}
+
+/// Seconds a fragment's first fragment's translation is trusted.
+const FRAGMENT_LIFETIME: u32 = 5;
+
+/// Sessions expired per batch at most (the rest wait for the next batch).
+const EXPIRE_PER_BATCH: usize = 64;
+
+/// Counters beside the drops.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NatCounters {
+    /// Packets translated inside to outside.
+    pub outbound: u64,
+    /// Packets translated outside to inside.
+    pub inbound: u64,
+    /// Packets that came back in through our own outside address.
+    pub hairpinned: u64,
+    /// ICMP errors translated.
+    pub icmp_errors: u64,
+    /// Non-first fragments translated.
+    pub fragments: u64,
+}
+
+/// One worker's NAT.
+pub struct NatStage {
+    nat: Arc<Nat>,
+    table: NatTable,
+    frags: Fragments,
+    macs: Vec<[u8; 6]>,
+    inside_port: Vec<bool>,
+    ticks_per_sec: f64,
+    /// Counters.
+    pub counters: NatCounters,
+}
+
+#[inline(always)]
+fn rd16(d: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([d[at], d[at + 1]])
+}
+
+#[inline(always)]
+fn rd32(d: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
+}
+
+/// What a packet's L4 header says for the session lookup.
+enum L4 {
+    /// TCP, UDP, or an ICMP echo: the tuple, TCP flags.
+    Flow(Tuple, u8),
+    /// An ICMP error, its ICMP header at this offset.
+    IcmpError(usize),
+    /// A non-first fragment.
+    LaterFragment,
+}
+
+impl NatStage {
+    /// This worker's instance: its own session table (its share of the
+    /// pool's ports), allocated now.
+    pub fn new(nat: Arc<Nat>, ctx: &BuildCtx<'_>) -> Self {
+        let seed = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(ctx.worker);
+            h.finish()
+        };
+        let table = NatTable::new(&TableConfig {
+            max_sessions: nat.max_sessions,
+            when_full: nat.when_full,
+            timeouts: nat.timeouts,
+            pool: nat.pool.clone(),
+            port_range: nat.port_range,
+            worker: ctx.chain_rank as u16,
+            workers: ctx.chain_workers.max(1) as u16,
+            forwards: nat.forwards.clone(),
+            seed,
+        });
+        let mut inside_port = vec![false; ctx.port_macs.len()];
+        for &p in &nat.inside {
+            inside_port[p as usize] = true;
+        }
+        Self {
+            frags: Fragments::new(nat.fragments, FRAGMENT_LIFETIME, seed.rotate_left(17)),
+            table,
+            macs: ctx.port_macs.to_vec(),
+            inside_port,
+            ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
+            nat,
+            counters: NatCounters::default(),
+        }
+    }
+
+    /// The session table (tests, reports).
+    pub fn table(&self) -> &NatTable {
+        &self.table
+    }
+
+    /// What the packet's L4 header gives, from the side whose local
+    /// endpoint is (`local`, at the source when `outbound`).
+    fn l4(d: &[u8], m: &nfv_core::Meta, outbound: bool) -> Result<L4, NatDrop> {
+        let l3 = m.l3_off as usize;
+        let (src, dst) = (rd32(d, l3 + 12), rd32(d, l3 + 16));
+        let (local, remote) = if outbound { (src, dst) } else { (dst, src) };
+        if !matches!(m.l4_proto, proto::TCP | proto::UDP | proto::ICMP) {
+            return Err(NatDrop::UnsupportedProtocol);
+        }
+        if m.flags & flags::L4_OK == 0 {
+            return if m.flags & flags::FRAGMENT != 0 { Ok(L4::LaterFragment) } else { Err(NatDrop::Malformed) };
+        }
+        let l4 = m.l4_off as usize;
+        let flow = |p: u8, lport: u16, rport: u16, tcp: u8| {
+            L4::Flow(Tuple { proto: p, addr: local, port: lport, rem_addr: remote, rem_port: rport }, tcp)
+        };
+        match m.l4_proto {
+            proto::TCP | proto::UDP => {
+                let (sp, dp) = (rd16(d, l4), rd16(d, l4 + 2));
+                let (lp, rp) = if outbound { (sp, dp) } else { (dp, sp) };
+                let tcp = if m.l4_proto == proto::TCP { d.get(l4 + 13).copied().unwrap_or(0) } else { 0 };
+                Ok(flow(m.l4_proto, lp, rp, tcp))
+            }
+            proto::ICMP => match d[l4] {
+                // Echo request or reply: the identifier (RFC 792) is the port.
+                8 | 0 if d.len() >= l4 + 8 => Ok(flow(proto::ICMP, rd16(d, l4 + 4), 0, 0)),
+                t if translate::is_icmp_error(t) => Ok(L4::IcmpError(l4)),
+                _ => Err(NatDrop::IcmpNotTranslated),
+            },
+            _ => Err(NatDrop::UnsupportedProtocol),
+        }
+    }
+
+    /// Ethernet addresses for leaving by `port` to `mac`.
+    #[inline(always)]
+    fn set_l2(&self, p: &mut PacketMut<'_>, port: u16, mac: [u8; 6]) {
+        let d = p.data_mut();
+        d[0..6].copy_from_slice(&mac);
+        d[6..12].copy_from_slice(&self.macs[port as usize]);
+        p.send_to(port);
+    }
+
+    /// Sends toward `dst` on the outside: its neighbour entry there, or
+    /// the gateway's.
+    fn route_outside(&self, p: &mut PacketMut<'_>, dst: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
+        let out = self.nat.outside;
+        let on = |a: u32| ctx.neighbours.lookup(&IpAddr::V4(Ipv4Addr::from(a))).filter(|n| n.port == out);
+        let n = on(dst).or_else(|| self.nat.outside_gateway.and_then(on)).ok_or(NatDrop::NoAdjacency)?;
+        self.set_l2(p, out, n.mac);
+        Ok(())
+    }
+
+    /// Sends to inside host `dst` (its neighbour entry on an inside port).
+    fn route_inside(&self, p: &mut PacketMut<'_>, dst: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
+        let n = ctx
+            .neighbours
+            .lookup(&IpAddr::V4(Ipv4Addr::from(dst)))
+            .filter(|n| self.inside_port.get(n.port as usize) == Some(&true))
+            .ok_or(NatDrop::NoAdjacency)?;
+        self.set_l2(p, n.port, n.mac);
+        Ok(())
+    }
+
+    fn frag_key(d: &[u8], m: &nfv_core::Meta) -> FragKey {
+        let l3 = m.l3_off as usize;
+        FragKey { src: rd32(d, l3 + 12), dst: rd32(d, l3 + 16), id: rd16(d, l3 + 4), proto: m.l4_proto }
+    }
+
+    /// Inside to outside.
+    fn outbound(&mut self, p: &mut PacketMut<'_>, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
+        let m = *p.meta();
+        let l3 = m.l3_off as usize;
+        let src = rd32(p.data(), l3 + 12);
+        let dst = rd32(p.data(), l3 + 16);
+        if !self.nat.translates(src) {
+            return Err(NatDrop::SourceNotInside);
+        }
+        match Self::l4(p.data(), &m, true)? {
+            L4::LaterFragment => {
+                let key = Self::frag_key(p.data(), &m);
+                let (side, addr) = self.frags.lookup(&key, now).ok_or(NatDrop::FragmentWithoutFirst)?;
+                translate::rewrite(p.data_mut(), l3, None, m.l4_proto, side, addr, 0).ok_or(NatDrop::Malformed)?;
+                self.counters.fragments += 1;
+                let dst = rd32(p.data(), l3 + 16);
+                if side == Side::Dst { self.route_inside(p, dst, ctx) } else { self.route_outside(p, dst, ctx) }
+            }
+            L4::IcmpError(icmp) => {
+                // An inside host's error about a packet that came in: the
+                // packet it quotes went remote -> inside.
+                let e = translate::embedded(p.data(), icmp).ok_or(NatDrop::Malformed)?;
+                let t = Tuple { proto: e.proto, addr: e.dst.0, port: e.dst.1, rem_addr: e.src.0, rem_port: e.src.1 };
+                let s = self.table.find_inside(&t).ok_or(NatDrop::IcmpErrorNoSession)?;
+                let s = *self.table.session(s);
+                translate::rewrite_icmp_error(p.data_mut(), l3, icmp, &e, Side::Src, s.out_addr, s.out_port)
+                    .ok_or(NatDrop::Malformed)?;
+                self.counters.icmp_errors += 1;
+                self.route_outside(p, dst, ctx)
+            }
+            L4::Flow(t, tcp) => {
+                let id = match self.table.find_inside(&t) {
+                    Some(id) => id,
+                    None => self.table.open_outbound(&t, now)?,
+                };
+                self.table.refresh(id, now, tcp, true);
+                let s = *self.table.session(id);
+                let l4 = Some(m.l4_off as usize);
+                translate::rewrite(p.data_mut(), l3, l4, t.proto, Side::Src, s.out_addr, s.out_port)
+                    .ok_or(NatDrop::Malformed)?;
+                if m.flags & flags::FRAGMENT != 0 {
+                    self.frags.remember(
+                        FragKey { src, dst, id: rd16(p.data(), l3 + 4), proto: t.proto },
+                        Side::Src,
+                        s.out_addr,
+                        now,
+                    );
+                }
+                self.counters.outbound += 1;
+                if self.nat.is_outside_address(dst) {
+                    // Hairpin: back in, from the sender's outside endpoint.
+                    let back = Tuple {
+                        proto: t.proto,
+                        addr: dst,
+                        port: t.rem_port,
+                        rem_addr: s.out_addr,
+                        rem_port: s.out_port,
+                    };
+                    let back =
+                        if t.proto == proto::ICMP { Tuple { port: s.out_port, rem_port: 0, ..back } } else { back };
+                    self.counters.hairpinned += 1;
+                    return self.deliver_inbound(p, &m, back, tcp, now, ctx);
+                }
+                self.route_outside(p, dst, ctx)
+            }
+        }
+    }
+
+    /// Outside to inside.
+    fn inbound(&mut self, p: &mut PacketMut<'_>, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
+        let m = *p.meta();
+        let l3 = m.l3_off as usize;
+        let dst = rd32(p.data(), l3 + 16);
+        if !self.nat.is_outside_address(dst) {
+            return Err(NatDrop::NotOurAddress);
+        }
+        match Self::l4(p.data(), &m, false)? {
+            L4::LaterFragment => {
+                let key = Self::frag_key(p.data(), &m);
+                let (side, addr) = self.frags.lookup(&key, now).ok_or(NatDrop::FragmentWithoutFirst)?;
+                translate::rewrite(p.data_mut(), l3, None, m.l4_proto, side, addr, 0).ok_or(NatDrop::Malformed)?;
+                self.counters.fragments += 1;
+                self.route_inside(p, addr, ctx)
+            }
+            L4::IcmpError(icmp) => {
+                // A remote's error about a packet we sent out: it quotes
+                // our outside endpoint as the source.
+                let e = translate::embedded(p.data(), icmp).ok_or(NatDrop::Malformed)?;
+                let t = Tuple { proto: e.proto, addr: e.src.0, port: e.src.1, rem_addr: e.dst.0, rem_port: e.dst.1 };
+                let s = self.table.find_outside(&t).ok_or(NatDrop::IcmpErrorNoSession)?;
+                let s = *self.table.session(s);
+                translate::rewrite_icmp_error(p.data_mut(), l3, icmp, &e, Side::Dst, s.in_addr, s.in_port)
+                    .ok_or(NatDrop::Malformed)?;
+                self.counters.icmp_errors += 1;
+                self.route_inside(p, s.in_addr, ctx)
+            }
+            L4::Flow(t, tcp) => self.deliver_inbound(p, &m, t, tcp, now, ctx),
+        }
+    }
+
+    /// Translates the destination of a packet for outside tuple `t` and
+    /// sends it inside.
+    fn deliver_inbound(
+        &mut self,
+        p: &mut PacketMut<'_>,
+        m: &nfv_core::Meta,
+        t: Tuple,
+        tcp: u8,
+        now: u32,
+        ctx: &StageCtx<'_>,
+    ) -> Result<(), NatDrop> {
+        let l3 = m.l3_off as usize;
+        let id = match self.table.find_outside(&t) {
+            Some(id) => id,
+            None => self.table.open_inbound(&t, now, self.nat.filtering)?,
+        };
+        self.table.refresh(id, now, tcp, false);
+        let s = *self.table.session(id);
+        let key = Self::frag_key(p.data(), m);
+        translate::rewrite(p.data_mut(), l3, Some(m.l4_off as usize), t.proto, Side::Dst, s.in_addr, s.in_port)
+            .ok_or(NatDrop::Malformed)?;
+        if m.flags & flags::FRAGMENT != 0 {
+            self.frags.remember(key, Side::Dst, s.in_addr, now);
+        }
+        self.counters.inbound += 1;
+        self.route_inside(p, s.in_addr, ctx)
+    }
+}
+
+impl Stage for NatStage {
+    fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        let now = (ctx.now_ticks as f64 / self.ticks_per_sec) as u32;
+        self.table.expire(now, EXPIRE_PER_BATCH);
+        for mut p in batch.iter_mut() {
+            let m = *p.meta();
+            let result = if m.ethertype != ethertype::IPV4 {
+                Err(NatDrop::NotIpv4)
+            } else if m.flags & flags::L3_OK == 0 {
+                Err(NatDrop::Malformed)
+            } else if self.inside_port.get(m.port as usize) == Some(&true) {
+                self.outbound(&mut p, now, ctx)
+            } else {
+                self.inbound(&mut p, now, ctx)
+            };
+            if let Err(reason) = result {
+                p.drop_with(reason);
+            }
+        }
+    }
+
+    fn report(&self) -> Option<String> {
+        use std::fmt::Write;
+        let t = &self.table;
+        let st = t.stats;
+        let c = self.counters;
+        let mut out = format!(
+            "  sessions {} of {} ({:.1} MiB){}\n  created {} expired {} evicted {} refused-full {} ports-exhausted {} mappings-created {}\n  outbound {} inbound {} hairpinned {} icmp-errors {} fragments {}\n",
+            t.len(),
+            t.capacity(),
+            t.bytes() as f64 / (1 << 20) as f64,
+            t.class_counts().iter().map(|(n, k)| format!(", {n} {k}")).collect::<String>(),
+            st.created,
+            st.expired,
+            st.evicted,
+            st.refused_full,
+            st.ports_exhausted,
+            st.mappings_created,
+            c.outbound,
+            c.inbound,
+            c.hairpinned,
+            c.icmp_errors,
+            c.fragments
+        );
+        const SHOWN: usize = 16;
+        for (s, class) in t.dump().take(SHOWN) {
+            let a = |x: u32| Ipv4Addr::from(x);
+            let _ = writeln!(
+                out,
+                "  {} {}:{} -> {}:{} <-> {}:{} ({class}, seen {} s)",
+                match s.proto {
+                    proto::TCP => "tcp",
+                    proto::UDP => "udp",
+                    _ => "icmp",
+                },
+                a(s.in_addr),
+                s.in_port,
+                a(s.out_addr),
+                s.out_port,
+                a(s.rem_addr),
+                s.rem_port,
+                s.last_seen
+            );
+        }
+        if t.len() > SHOWN {
+            let _ = writeln!(out, "  ... {} more", t.len() - SHOWN);
+        }
+        Some(out)
+    }
+}

@@ -1,0 +1,337 @@
+//! The `nat44` stage on frames built by etherparse, its output decoded and
+//! every checksum verified by etherparse: UDP, TCP and ping out and back,
+//! port forwards, hairpinning, ICMP errors both ways, fragments, filtering,
+//! and every drop named; bad parameters refused at their place.
+
+use etherparse::{Icmpv4Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use nfv_core::config::{self, Config};
+use nfv_core::frame::{Arena, FramePool, HEADROOM};
+use nfv_core::neighbour::{NeighbourTable, Neighbours};
+use nfv_core::packet::VerdictKind;
+use nfv_core::{Batch, BuildCtx, PktDesc, Stage, StageCtx, StageRegistry};
+
+const IN_PORT: u16 = 0;
+const OUT_PORT: u16 = 1;
+const HOST_A: [u8; 4] = [10, 0, 0, 1];
+const HOST_B: [u8; 4] = [10, 0, 0, 2];
+const POOL: [u8; 4] = [198, 51, 100, 10];
+const SERVER: [u8; 4] = [198, 51, 100, 2];
+const FAR: [u8; 4] = [203, 0, 113, 7];
+const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+const MAC_GW: [u8; 6] = [2, 0, 0, 0, 0, 0xee];
+const OUR_IN: [u8; 6] = [2, 0, 0, 0, 1, 0];
+const OUR_OUT: [u8; 6] = [2, 0, 0, 0, 1, 1];
+
+fn load(stage: &str) -> Result<Config, String> {
+    let src = format!(
+        "[[ports]]\nname = \"in\"\nkind = \"generator\"\n\n[[ports]]\nname = \"out\"\nkind = \"generator\"\n\n\
+         [[chains]]\nname = \"c\"\nstages = [{stage}]\n\n[[workers]]\nrx = [\"in\", \"out\"]\nchain = \"c\"\n"
+    );
+    let mut r = StageRegistry::new();
+    nfv_nat::register(&mut r);
+    config::load("nat.toml", &src, &r).map_err(|e| e.render())
+}
+
+const NAT: &str = "{ kind = \"nat44\", inside = [\"in\"], outside = \"out\", pool = [\"198.51.100.10\"], \
+                   outside-gateway = \"198.51.100.1\", inside-prefixes = [\"10.0.0.0/24\"], \
+                   forwards = [{ proto = \"tcp\", outside = \"198.51.100.10:8080\", inside = \"10.0.0.2:80\" }] }";
+
+struct Nat {
+    cfg: Config,
+    stage: Box<dyn Stage>,
+    nb: std::sync::Arc<NeighbourTable>,
+    pool: FramePool,
+    now: u64,
+}
+
+impl Nat {
+    fn new(stage: &str) -> Self {
+        let cfg = load(stage).unwrap_or_else(|e| panic!("{e}"));
+        let macs = [OUR_IN, OUR_OUT];
+        let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
+        let stage = cfg.chains[0].stages[0].builder.build(&ctx);
+        let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
+        let nb = Neighbours::new([
+            (ip(HOST_A), MAC_A, IN_PORT),
+            (ip(HOST_B), MAC_B, IN_PORT),
+            (ip([198, 51, 100, 1]), MAC_GW, OUT_PORT),
+        ])
+        .snapshot();
+        Self { cfg, stage, nb, pool: FramePool::new(Arena::heap(256)), now: 0 }
+    }
+
+    /// One frame through the stage: ("out:PORT" or the drop reason, the
+    /// frame as it left).
+    fn run(&mut self, port: u16, f: &[u8]) -> (String, Vec<u8>) {
+        let mut batch = Batch::new(self.pool.arena().clone(), 64);
+        let id = self.pool.alloc().unwrap();
+        self.pool.frame_mut(id)[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
+        let mut d = PktDesc::new(id, f.len() as u16, port);
+        let _ = nfv_core::parse::classify(f, &mut d.meta);
+        batch.push(d);
+        let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.nb, now_ticks: self.now };
+        self.stage.process(&mut batch, &mut ctx);
+        let mut scratch = [0u64; 32];
+        batch.settle(&mut scratch);
+        let reasons = self.cfg.chains[0].stages[0].builder.drop_reasons();
+        let mut out = (String::new(), Vec::new());
+        let pool = &self.pool;
+        batch.drain(|d| {
+            out.0 = match d.verdict.kind() {
+                VerdictKind::Drop(r) => reasons[r.0 as usize].to_string(),
+                VerdictKind::Out(p) => format!("out:{p}"),
+                other => format!("{other:?}"),
+            };
+            out.1 = pool.frame(d.frame)[HEADROOM..HEADROOM + d.len as usize].to_vec();
+        });
+        self.pool.free(id);
+        out
+    }
+}
+
+fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(MAC_A, OUR_IN).ipv4(src, dst, 64).udp(sport, dport).write(&mut f, b"query").unwrap();
+    f
+}
+
+fn tcp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, syn: bool) -> Vec<u8> {
+    let mut f = Vec::new();
+    let b = PacketBuilder::ethernet2(MAC_A, OUR_IN).ipv4(src, dst, 64).tcp(sport, dport, 1, 1000);
+    let b = if syn { b.syn() } else { b.ack(1) };
+    b.write(&mut f, b"x").unwrap();
+    f
+}
+
+/// (src, sport, dst, dport) of a frame, its checksums verified.
+fn decode(f: &[u8]) -> ([u8; 4], u16, [u8; 4], u16) {
+    let p = SlicedPacket::from_ethernet(f).unwrap();
+    let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!("not IPv4") };
+    let h = ip.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum(), "IP checksum");
+    let (src, dst) = (h.source, h.destination);
+    match &p.transport {
+        Some(TransportSlice::Udp(u)) => {
+            assert_eq!(u.checksum(), u.to_header().calc_checksum_ipv4(&h, u.payload()).unwrap(), "UDP checksum");
+            (src, u.source_port(), dst, u.destination_port())
+        }
+        Some(TransportSlice::Tcp(t)) => {
+            assert_eq!(t.checksum(), t.to_header().calc_checksum_ipv4(&h, t.payload()).unwrap(), "TCP checksum");
+            (src, t.source_port(), dst, t.destination_port())
+        }
+        Some(TransportSlice::Icmpv4(i)) => {
+            assert_eq!(i.checksum(), i.header().icmp_type.calc_checksum(i.payload()), "ICMP checksum");
+            let id = match i.icmp_type() {
+                Icmpv4Type::EchoRequest(e) | Icmpv4Type::EchoReply(e) => e.id,
+                _ => 0,
+            };
+            (src, id, dst, 0)
+        }
+        _ => panic!("no transport"),
+    }
+}
+
+#[test]
+fn udp_goes_out_from_the_pool_and_the_answer_comes_back_to_the_host() {
+    let mut n = Nat::new(NAT);
+    let (v, f) = n.run(IN_PORT, &udp(HOST_A, 5000, SERVER, 53));
+    assert_eq!(v, "out:1");
+    assert_eq!(decode(&f), (POOL, 5000, SERVER, 53), "port preserved");
+    assert_eq!((&f[0..6], &f[6..12]), (&MAC_GW[..], &OUR_OUT[..]), "to the gateway, from our outside MAC");
+    let (v, f) = n.run(OUT_PORT, &udp(SERVER, 53, POOL, 5000));
+    assert_eq!(v, "out:0");
+    assert_eq!(decode(&f), (SERVER, 53, HOST_A, 5000));
+    assert_eq!(&f[0..6], &MAC_A[..]);
+    // Endpoint-independent: another server reaches the same mapping.
+    let (v, f) = n.run(IN_PORT, &udp(HOST_A, 5000, FAR, 53));
+    assert_eq!((v, decode(&f)), ("out:1".to_string(), (POOL, 5000, FAR, 53)));
+    // Another host with the same port: another port, same parity.
+    let (_, f) = n.run(IN_PORT, &udp(HOST_B, 5000, SERVER, 53));
+    let (_, port, _, _) = decode(&f);
+    assert!(port != 5000 && port.is_multiple_of(2), "{port}");
+}
+
+#[test]
+fn tcp_port_forwards_and_hairpinning() {
+    let mut n = Nat::new(NAT);
+    // The outside reaches the inside server through the forward.
+    let (v, f) = n.run(OUT_PORT, &tcp(FAR, 40000, POOL, 8080, true));
+    assert_eq!(v, "out:0");
+    assert_eq!(decode(&f), (FAR, 40000, HOST_B, 80));
+    assert_eq!(&f[0..6], &MAC_B[..]);
+    let (_, f) = n.run(IN_PORT, &tcp(HOST_B, 80, FAR, 40000, false));
+    assert_eq!(decode(&f), (POOL, 8080, FAR, 40000), "the server answers from the forward");
+    // Host A reaches host B by the outside address: hairpinned, and B sees
+    // A's outside endpoint as the source.
+    let (v, f) = n.run(IN_PORT, &tcp(HOST_A, 41000, POOL, 8080, true));
+    assert_eq!(v, "out:0");
+    assert_eq!(decode(&f), (POOL, 41000, HOST_B, 80));
+    let (v, f) = n.run(IN_PORT, &tcp(HOST_B, 80, POOL, 41000, false));
+    assert_eq!(v, "out:0", "B's answer hairpins back to A");
+    assert_eq!(decode(&f), (POOL, 8080, HOST_A, 41000));
+    assert!(n.stage.report().unwrap().contains("hairpinned 2"), "{}", n.stage.report().unwrap());
+}
+
+#[test]
+fn ping_is_translated_by_identifier() {
+    let mut n = Nat::new(NAT);
+    let mut req = Vec::new();
+    PacketBuilder::ethernet2(MAC_A, OUR_IN)
+        .ipv4(HOST_A, SERVER, 64)
+        .icmpv4_echo_request(777, 1)
+        .write(&mut req, b"hi")
+        .unwrap();
+    let (v, f) = n.run(IN_PORT, &req);
+    assert_eq!((v.as_str(), decode(&f)), ("out:1", (POOL, 777, SERVER, 0)));
+    let mut rep = Vec::new();
+    PacketBuilder::ethernet2(MAC_GW, OUR_OUT)
+        .ipv4(SERVER, POOL, 64)
+        .icmpv4_echo_reply(777, 1)
+        .write(&mut rep, b"hi")
+        .unwrap();
+    let (v, f) = n.run(OUT_PORT, &rep);
+    assert_eq!((v.as_str(), decode(&f)), ("out:0", (SERVER, 777, HOST_A, 0)));
+}
+
+#[test]
+fn icmp_errors_are_translated_both_ways_and_never_open_a_session() {
+    let mut n = Nat::new(NAT);
+    let (_, sent) = n.run(IN_PORT, &udp(HOST_A, 5000, SERVER, 33434));
+    // The server's "port unreachable" quotes what it got: from the pool.
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(MAC_GW, OUR_OUT)
+        .ipv4(SERVER, POOL, 64)
+        .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .write(&mut err, &sent[14..])
+        .unwrap();
+    let (v, f) = n.run(OUT_PORT, &err);
+    assert_eq!(v, "out:0");
+    assert_eq!(decode(&f).2, HOST_A);
+    let quoted = SlicedPacket::from_ip(&f[14 + 28..]).unwrap();
+    let Some(NetSlice::Ipv4(ip)) = &quoted.net else { panic!() };
+    assert_eq!(ip.header().source(), HOST_A, "the quoted datagram is the host's own");
+    let Some(TransportSlice::Udp(u)) = &quoted.transport else { panic!() };
+    assert_eq!(u.source_port(), 5000);
+    // An error about a flow we never saw opens nothing.
+    let (_, other) = (0, udp(POOL, 6000, SERVER, 53));
+    let mut stray = Vec::new();
+    PacketBuilder::ethernet2(MAC_GW, OUR_OUT)
+        .ipv4(SERVER, POOL, 64)
+        .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .write(&mut stray, &other[14..])
+        .unwrap();
+    assert_eq!(n.run(OUT_PORT, &stray).0, "icmp-error-no-session");
+    // An inside host's error about an inbound packet goes out translated.
+    let (_, inbound) = n.run(OUT_PORT, &udp(SERVER, 53, POOL, 5000));
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(MAC_A, OUR_IN)
+        .ipv4(HOST_A, SERVER, 64)
+        .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .write(&mut err, &inbound[14..])
+        .unwrap();
+    let (v, f) = n.run(IN_PORT, &err);
+    assert_eq!(v, "out:1");
+    assert_eq!(decode(&f).0, POOL);
+    let quoted = SlicedPacket::from_ip(&f[14 + 28..]).unwrap();
+    let Some(NetSlice::Ipv4(ip)) = &quoted.net else { panic!() };
+    assert_eq!(ip.header().destination(), POOL, "the quoted datagram as the server sent it");
+}
+
+#[test]
+fn fragments_follow_their_first_or_are_dropped() {
+    let mut n = Nat::new(NAT);
+    // A 3000-byte UDP datagram in two fragments, by hand.
+    let payload: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+    let mut whole = Vec::new();
+    PacketBuilder::ethernet2(MAC_A, OUR_IN)
+        .ipv4(HOST_A, SERVER, 64)
+        .udp(7000, 9000)
+        .write(&mut whole, &payload)
+        .unwrap();
+    let ip = &whole[14..];
+    let split = 20 + 1480;
+    let frag = |range: std::ops::Range<usize>, offset: u16, more: bool| {
+        let mut h = ip[..20].to_vec();
+        let len = (20 + range.len()) as u16;
+        h[2..4].copy_from_slice(&len.to_be_bytes());
+        h[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+        let fo = (offset / 8) | if more { 0x2000 } else { 0 };
+        h[6..8].copy_from_slice(&fo.to_be_bytes());
+        h[10..12].copy_from_slice(&[0, 0]);
+        let c = nfv_core::checksum::checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut f = whole[..14].to_vec();
+        f.extend_from_slice(&h);
+        f.extend_from_slice(&ip[range]);
+        f
+    };
+    let first = frag(20..split, 0, true);
+    let second = frag(split..ip.len(), 1480, false);
+    assert_eq!(n.run(IN_PORT, &second).0, "fragment-without-first", "before its first: nothing to go by");
+    let (v1, f1) = n.run(IN_PORT, &first);
+    let (v2, f2) = n.run(IN_PORT, &second);
+    assert_eq!((v1.as_str(), v2.as_str()), ("out:1", "out:1"));
+    assert_eq!(&f1[14 + 12..14 + 16], &POOL);
+    assert_eq!(&f2[14 + 12..14 + 16], &POOL, "the later fragment gets the same source");
+    let h = etherparse::Ipv4HeaderSlice::from_slice(&f2[14..]).unwrap().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    // Reassembled, the datagram's UDP checksum is right for the new source.
+    let mut dgram = f1[14 + 20..].to_vec();
+    dgram.extend_from_slice(&f2[14 + 20..]);
+    let u = etherparse::UdpSlice::from_slice(&dgram).unwrap();
+    let mut ph = h.clone();
+    ph.fragment_offset = 0.try_into().unwrap();
+    assert_eq!(u.checksum(), u.to_header().calc_checksum_ipv4(&ph, u.payload()).unwrap());
+}
+
+#[test]
+fn filtering_and_every_drop_is_named() {
+    let adf = NAT.replace("pool =", "filtering = \"address-dependent\", pool =");
+    let mut n = Nat::new(&adf);
+    n.run(IN_PORT, &udp(HOST_A, 5000, SERVER, 53));
+    assert_eq!(n.run(OUT_PORT, &udp(FAR, 53, POOL, 5000)).0, "filtered", "never sent to FAR");
+    assert_eq!(n.run(OUT_PORT, &udp(SERVER, 99, POOL, 5000)).0, "out:0", "same address, any port");
+    assert_eq!(n.run(OUT_PORT, &udp(SERVER, 53, POOL, 6000)).0, "no-mapping");
+    assert_eq!(n.run(OUT_PORT, &udp(SERVER, 53, [198, 51, 100, 99], 5000)).0, "not-our-address");
+    assert_eq!(n.run(IN_PORT, &udp([10, 9, 9, 9], 5000, SERVER, 53)).0, "source-not-inside");
+    let mut gre = Vec::new();
+    PacketBuilder::ethernet2(MAC_A, OUR_IN)
+        .ipv4(HOST_A, SERVER, 64)
+        .write(&mut gre, etherparse::IpNumber(47), b"gre")
+        .unwrap();
+    assert_eq!(n.run(IN_PORT, &gre).0, "unsupported-protocol");
+    let mut arp = udp(HOST_A, 1, SERVER, 2);
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    assert_eq!(n.run(IN_PORT, &arp).0, "not-ipv4");
+    let mut ts = Vec::new();
+    PacketBuilder::ethernet2(MAC_A, OUR_IN)
+        .ipv4(HOST_A, SERVER, 64)
+        .icmpv4(Icmpv4Type::TimestampRequest(etherparse::icmpv4::TimestampMessage {
+            id: 1,
+            seq: 1,
+            originate_timestamp: 0,
+            receive_timestamp: 0,
+            transmit_timestamp: 0,
+        }))
+        .write(&mut ts, &[])
+        .unwrap();
+    assert_eq!(n.run(IN_PORT, &ts).0, "icmp-type-not-translated");
+    let mut nb = Nat::new(&NAT.replace("outside-gateway = \"198.51.100.1\", ", ""));
+    assert_eq!(nb.run(IN_PORT, &udp(HOST_A, 5000, FAR, 53)).0, "no-adjacency", "no gateway, no entry for FAR");
+}
+
+#[test]
+fn bad_parameters_are_refused_at_their_place() {
+    let e = load(&NAT.replace("inside = [\"in\"]", "inside = [\"inn\"]")).unwrap_err();
+    assert!(e.contains("no port named `inn`") && e.contains("known ports: in, out"), "{e}");
+    let e = load(&NAT.replace("pool = [", "timeouts = { udp = 60 }, pool = [")).unwrap_err();
+    assert!(e.contains("udp timeout 60 s is below the RFC minimum") && e.contains("RFC 4787 REQ-5"), "{e}");
+    let e = load(&NAT.replace("\"198.51.100.10:8080\"", "\"198.51.100.10\"")).unwrap_err();
+    assert!(e.contains("not address:port"), "{e}");
+    let e = load(&NAT.replace("[\"198.51.100.10\"]", "[\"198.51.100.0/16\"]")).unwrap_err();
+    assert!(e.contains("more than 1024 addresses"), "{e}");
+    let e = load(&NAT.replace("outside = \"out\"", "outside = \"in\"")).unwrap_err();
+    assert!(e.contains("`in` is the outside port"), "{e}");
+    assert!(e.contains("nat.toml:"), "located: {e}");
+}
