@@ -112,17 +112,25 @@ pub struct Nat {
     /// Port forwards: (protocol, inside address, inside port, outside
     /// address, outside port).
     pub forwards: Vec<(u8, u32, u16, u32, u16)>,
-    /// Next hop for outside destinations without a neighbour entry.
+    /// Next hop of every outside destination (a NAT's outside is a
+    /// default route); without one, destinations must be neighbours on
+    /// the outside link.
     pub outside_gateway: Option<u32>,
     /// Datagrams whose fragments are followed, per worker.
     pub fragments: usize,
+    /// Pool and forward addresses, sorted: what we answer for outside.
+    pub outside_addrs: Vec<u32>,
 }
 
 impl Nat {
     /// True for an address the NAT answers for on the outside (pool or a
-    /// forward's).
+    /// forward's). Most destinations fall outside the span at once.
+    #[inline]
     pub fn is_outside_address(&self, a: u32) -> bool {
-        self.pool.contains(&a) || self.forwards.iter().any(|f| f.3 == a)
+        match (self.outside_addrs.first(), self.outside_addrs.last()) {
+            (Some(&lo), Some(&hi)) if a >= lo && a <= hi => self.outside_addrs.binary_search(&a).is_ok(),
+            _ => false,
+        }
     }
 
     /// True when `src` is to be translated.
@@ -256,6 +264,13 @@ fn resolve(p: NatParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Nat,
             );
         }
     }
+    if let Some(g) = p.outside_gateway.filter(|g| pool.contains(&u32::from(*g))) {
+        err(
+            "outside-gateway",
+            format!("the gateway {g} is a pool address"),
+            "the pool holds our own addresses; the gateway is the next router".into(),
+        );
+    }
     let mut forwards = Vec::new();
     for f in &p.forwards {
         let pr = match f.proto.as_str() {
@@ -287,7 +302,11 @@ fn resolve(p: NatParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Nat,
     if !errors.is_empty() {
         return Err(errors);
     }
+    let mut outside_addrs: Vec<u32> = pool.iter().copied().chain(forwards.iter().map(|f| f.3)).collect();
+    outside_addrs.sort_unstable();
+    outside_addrs.dedup();
     Ok(Nat {
+        outside_addrs,
         inside,
         outside: outside.expect("checked"),
         pool,
@@ -317,11 +336,7 @@ impl StageBuilder for NatBuilder {
     }
 
     fn owned_addresses(&self) -> Vec<IpAddr> {
-        let mut v: Vec<u32> = self.0.pool.clone();
-        v.extend(self.0.forwards.iter().map(|f| f.3));
-        v.sort_unstable();
-        v.dedup();
-        v.into_iter().map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect()
+        self.0.outside_addrs.iter().map(|&a| IpAddr::V4(Ipv4Addr::from(a))).collect()
     }
 
     fn wanted_neighbours(&self) -> Vec<IpAddr> {

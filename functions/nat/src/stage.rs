@@ -87,6 +87,11 @@ pub struct NatStage {
     macs: Vec<[u8; 6]>,
     inside_port: Vec<bool>,
     ticks_per_sec: f64,
+    /// The outside gateway's MAC, looked up once per batch.
+    gateway_mac: Option<[u8; 6]>,
+    /// Per packet of the batch: its session-index hash (from the first
+    /// pass, which prefetches the index lines), 0 for none.
+    hashes: Vec<u64>,
     /// Counters.
     pub counters: NatCounters,
 }
@@ -142,6 +147,8 @@ impl NatStage {
             macs: ctx.port_macs.to_vec(),
             inside_port,
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
+            gateway_mac: None,
+            hashes: vec![0; nfv_core::batch::MAX_BATCH],
             nat,
             counters: NatCounters::default(),
         }
@@ -194,13 +201,15 @@ impl NatStage {
         p.send_to(port);
     }
 
-    /// Sends toward `dst` on the outside: its neighbour entry there, or
-    /// the gateway's.
+    /// Sends toward `dst` on the outside: to the gateway when there is
+    /// one, else to `dst`'s neighbour entry on the outside port.
     fn route_outside(&self, p: &mut PacketMut<'_>, dst: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
         let out = self.nat.outside;
-        let on = |a: u32| ctx.neighbours.lookup(&IpAddr::V4(Ipv4Addr::from(a))).filter(|n| n.port == out);
-        let n = on(dst).or_else(|| self.nat.outside_gateway.and_then(on)).ok_or(NatDrop::NoAdjacency)?;
-        self.set_l2(p, out, n.mac);
+        let mac = match self.nat.outside_gateway {
+            Some(_) => self.gateway_mac,
+            None => ctx.neighbours.lookup(&IpAddr::V4(Ipv4Addr::from(dst))).filter(|n| n.port == out).map(|n| n.mac),
+        };
+        self.set_l2(p, out, mac.ok_or(NatDrop::NoAdjacency)?);
         Ok(())
     }
 
@@ -221,7 +230,7 @@ impl NatStage {
     }
 
     /// Inside to outside.
-    fn outbound(&mut self, p: &mut PacketMut<'_>, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
+    fn outbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
         let m = *p.meta();
         let l3 = m.l3_off as usize;
         let src = rd32(p.data(), l3 + 12);
@@ -251,7 +260,9 @@ impl NatStage {
                 self.route_outside(p, dst, ctx)
             }
             L4::Flow(t, tcp) => {
-                let id = match self.table.find_inside(&t) {
+                let found =
+                    if hash != 0 { self.table.find_inside_hashed(hash, &t) } else { self.table.find_inside(&t) };
+                let id = match found {
                     Some(id) => id,
                     None => self.table.open_outbound(&t, now)?,
                 };
@@ -281,7 +292,7 @@ impl NatStage {
                     let back =
                         if t.proto == proto::ICMP { Tuple { port: s.out_port, rem_port: 0, ..back } } else { back };
                     self.counters.hairpinned += 1;
-                    return self.deliver_inbound(p, &m, back, tcp, now, ctx);
+                    return self.deliver_inbound(p, &m, back, tcp, 0, now, ctx);
                 }
                 self.route_outside(p, dst, ctx)
             }
@@ -289,7 +300,7 @@ impl NatStage {
     }
 
     /// Outside to inside.
-    fn inbound(&mut self, p: &mut PacketMut<'_>, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
+    fn inbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
         let m = *p.meta();
         let l3 = m.l3_off as usize;
         let dst = rd32(p.data(), l3 + 16);
@@ -316,23 +327,26 @@ impl NatStage {
                 self.counters.icmp_errors += 1;
                 self.route_inside(p, s.in_addr, ctx)
             }
-            L4::Flow(t, tcp) => self.deliver_inbound(p, &m, t, tcp, now, ctx),
+            L4::Flow(t, tcp) => self.deliver_inbound(p, &m, t, tcp, hash, now, ctx),
         }
     }
 
     /// Translates the destination of a packet for outside tuple `t` and
     /// sends it inside.
+    #[allow(clippy::too_many_arguments)]
     fn deliver_inbound(
         &mut self,
         p: &mut PacketMut<'_>,
         m: &nfv_core::Meta,
         t: Tuple,
         tcp: u8,
+        hash: u64,
         now: u32,
         ctx: &StageCtx<'_>,
     ) -> Result<(), NatDrop> {
         let l3 = m.l3_off as usize;
-        let id = match self.table.find_outside(&t) {
+        let found = if hash != 0 { self.table.find_outside_hashed(hash, &t) } else { self.table.find_outside(&t) };
+        let id = match found {
             Some(id) => id,
             None => self.table.open_inbound(&t, now, self.nat.filtering)?,
         };
@@ -353,16 +367,42 @@ impl Stage for NatStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         let now = (ctx.now_ticks as f64 / self.ticks_per_sec) as u32;
         self.table.expire(now, EXPIRE_PER_BATCH);
-        for mut p in batch.iter_mut() {
+        self.gateway_mac = self
+            .nat
+            .outside_gateway
+            .and_then(|g| ctx.neighbours.lookup(&IpAddr::V4(Ipv4Addr::from(g))))
+            .filter(|n| n.port == self.nat.outside)
+            .map(|n| n.mac);
+        // First pass: each flow's index hash, and its index line on the way
+        // into the cache while the rest of the batch is hashed.
+        for (i, p) in batch.iter_mut().enumerate() {
+            let m = p.meta();
+            self.hashes[i] = 0;
+            if m.ethertype != ethertype::IPV4 || m.flags & flags::L3_OK == 0 {
+                continue;
+            }
+            let outbound = self.inside_port.get(m.port as usize) == Some(&true);
+            if let Ok(L4::Flow(t, _)) = Self::l4(p.data(), m, outbound) {
+                let h = if outbound { self.table.inside_hash(&t) } else { self.table.outside_hash(&t) };
+                if outbound {
+                    self.table.prefetch_inside(h);
+                } else {
+                    self.table.prefetch_outside(h);
+                }
+                self.hashes[i] = h;
+            }
+        }
+        for (i, mut p) in batch.iter_mut().enumerate() {
             let m = *p.meta();
+            let hash = self.hashes[i];
             let result = if m.ethertype != ethertype::IPV4 {
                 Err(NatDrop::NotIpv4)
             } else if m.flags & flags::L3_OK == 0 {
                 Err(NatDrop::Malformed)
             } else if self.inside_port.get(m.port as usize) == Some(&true) {
-                self.outbound(&mut p, now, ctx)
+                self.outbound(&mut p, hash, now, ctx)
             } else {
-                self.inbound(&mut p, now, ctx)
+                self.inbound(&mut p, hash, now, ctx)
             };
             if let Err(reason) = result {
                 p.drop_with(reason);
