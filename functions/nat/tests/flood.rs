@@ -1,0 +1,162 @@
+//! A flood of new flows against a session table of a million: the table
+//! fills to its bound and stays there (its memory is allocated once), the
+//! overflow is counted (evicted or refused, by policy), and established
+//! flows that keep talking keep their mappings throughout.
+
+use nfv_core::config;
+use nfv_core::frame::{Arena, FramePool, HEADROOM};
+use nfv_core::neighbour::Neighbours;
+use nfv_core::packet::VerdictKind;
+use nfv_core::{Batch, BuildCtx, PktDesc, Stage, StageRegistry};
+
+const MAX: usize = 1_000_000;
+/// New flows, in batches of 64.
+const FLOOD: u32 = 1_500_032;
+const ESTABLISHED: u32 = 100;
+
+/// A UDP frame from 10.x.y.z:port to 198.51.100.2:53, UDP checksum 0
+/// (none), so patching the source needs only the IP checksum.
+fn frame(src: u32, sport: u16) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 8 + 18];
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip = &mut f[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + 8 + 18) as u16).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&src.to_be_bytes());
+    ip[16..20].copy_from_slice(&[198, 51, 100, 2]);
+    let c = nfv_core::checksum::checksum(ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&53u16.to_be_bytes());
+    f[38..40].copy_from_slice(&((8 + 18) as u16).to_be_bytes());
+    f
+}
+
+struct Rig {
+    stage: Box<dyn Stage>,
+    pool: FramePool,
+    batch: Batch,
+    nb: std::sync::Arc<nfv_core::neighbour::NeighbourTable>,
+    ticks_per_sec: f64,
+}
+
+impl Rig {
+    fn new(when_full: &str) -> Self {
+        let src = format!(
+            "[[ports]]\nname = \"in\"\nkind = \"generator\"\n\n[[ports]]\nname = \"out\"\nkind = \"generator\"\n\n\
+             [[chains]]\nname = \"c\"\nstages = [{{ kind = \"nat44\", inside = [\"in\"], outside = \"out\", \
+             pool = [\"198.51.100.64/27\"], outside-gateway = \"198.51.100.1\", max-sessions = {MAX}, \
+             when-full = \"{when_full}\" }}]\n\n[[workers]]\nrx = [\"in\", \"out\"]\nchain = \"c\"\n"
+        );
+        let mut r = StageRegistry::new();
+        nfv_nat::register(&mut r);
+        let cfg = config::load("flood.toml", &src, &r).unwrap_or_else(|e| panic!("{e}"));
+        let macs = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1]];
+        let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
+        let stage = cfg.chains[0].stages[0].builder.build(&ctx);
+        let gw: std::net::IpAddr = "198.51.100.1".parse().unwrap();
+        let pool = FramePool::new(Arena::heap(128));
+        let batch = Batch::new(pool.arena().clone(), 64);
+        Self {
+            stage,
+            batch,
+            pool,
+            nb: Neighbours::new([(gw, [2, 0, 0, 0, 0, 0xee], 1)]).snapshot(),
+            ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
+        }
+    }
+
+    /// Frames through the stage at second `now`; returns their outside
+    /// source ports (None: dropped).
+    fn send(&mut self, frames: &[Vec<u8>], now: u32) -> Vec<Option<u16>> {
+        let mut ids = Vec::new();
+        for f in frames {
+            let id = self.pool.alloc().unwrap();
+            self.pool.frame_mut(id)[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
+            let mut d = PktDesc::new(id, f.len() as u16, 0);
+            nfv_core::parse::classify(f, &mut d.meta).unwrap();
+            self.batch.push(d);
+            ids.push(id);
+        }
+        let now_ticks = (now as f64 * self.ticks_per_sec) as u64 + 1;
+        let mut ctx = nfv_core::StageCtx { pool: &mut self.pool, neighbours: &self.nb, now_ticks };
+        self.stage.process(&mut self.batch, &mut ctx);
+        let mut scratch = [0u64; 32];
+        self.batch.settle(&mut scratch);
+        let mut out = std::collections::HashMap::new();
+        let pool = &self.pool;
+        self.batch.drain(|d| {
+            let port = matches!(d.verdict.kind(), VerdictKind::Out(1)).then(|| {
+                let f = &pool.frame(d.frame)[HEADROOM..];
+                u16::from_be_bytes([f[34], f[35]])
+            });
+            out.insert(d.frame, port);
+        });
+        let ports = ids.iter().map(|id| out[id]).collect();
+        for id in ids {
+            self.pool.free(id);
+        }
+        ports
+    }
+}
+
+fn counter(report: &str, name: &str) -> u64 {
+    report.split(&format!("{name} ")).nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok()).unwrap()
+}
+
+fn flood(when_full: &str) -> String {
+    let mut rig = Rig::new(when_full);
+    // Established flows first; remember their outside ports.
+    let est: Vec<Vec<u8>> = (0..ESTABLISHED).map(|i| frame(0x0a01_0000 + i, 40000)).collect();
+    let ports: Vec<Option<u16>> = est.chunks(64).flat_map(|c| rig.send(c, 0)).collect();
+    assert!(ports.iter().all(|p| p.is_some()));
+    let mib = |r: &str| r.split('(').nth(1).and_then(|t| t.split(')').next()).unwrap_or_default().to_string();
+    let before = mib(&rig.stage.report().unwrap());
+    let mut template = frame(0x0a80_0000, 1024);
+    let mut now = 0;
+    for n in (0..FLOOD).step_by(64) {
+        if n % 100_000 < 64 {
+            now += 1;
+            // The established flows talk every second: same mapping.
+            let again: Vec<Option<u16>> = est.chunks(64).flat_map(|c| rig.send(c, now)).collect();
+            assert_eq!(again, ports, "established flows keep their mappings at flood packet {n}");
+        }
+        let frames: Vec<Vec<u8>> = (n..n + 64)
+            .map(|k| {
+                // New inside endpoint per packet: 10.128.0.0/9, any port.
+                let src = 0x0a80_0000 | (k >> 4);
+                template[26..30].copy_from_slice(&src.to_be_bytes());
+                template[24..26].copy_from_slice(&[0, 0]);
+                let c = nfv_core::checksum::checksum(&template[14..34]);
+                template[24..26].copy_from_slice(&c.to_be_bytes());
+                template[34..36].copy_from_slice(&(1024 + (k & 0xf) as u16 * 64).to_be_bytes());
+                template.clone()
+            })
+            .collect();
+        rig.send(&frames, now);
+    }
+    let report = rig.stage.report().unwrap();
+    assert_eq!(counter(&report, "sessions"), MAX as u64, "full, not over: {report}");
+    assert_eq!(mib(&report), before, "the table's memory is what it was before the flood");
+    let again: Vec<Option<u16>> = est.chunks(64).flat_map(|c| rig.send(c, now)).collect();
+    assert_eq!(again, ports, "established flows still pass");
+    report
+}
+
+#[test]
+fn a_flood_past_a_million_sessions_evicts_the_oldest_and_established_flows_live_on() {
+    let report = flood("evict-oldest");
+    let overflow = (FLOOD as u64 + ESTABLISHED as u64) - MAX as u64;
+    assert_eq!(counter(&report, "evicted"), overflow, "{report}");
+    assert!(report.contains("refused-full 0"), "{report}");
+}
+
+#[test]
+fn a_flood_past_a_million_sessions_is_refused_and_counted_with_the_refuse_policy() {
+    let report = flood("refuse");
+    let overflow = (FLOOD as u64 + ESTABLISHED as u64) - MAX as u64;
+    assert_eq!(counter(&report, "refused-full"), overflow, "{report}");
+    assert!(report.contains("evicted 0"), "{report}");
+}
