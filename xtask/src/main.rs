@@ -26,6 +26,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("python3-scapy", "VXLAN/Geneve tests compare with scapy's decoding (and build Geneve peers with it)"),
     ("tshark", "protocol tests check our packets against Wireshark's dissectors"),
     ("valgrind", "callgrind counts instructions per packet (benches/loop-cost.sh)"),
+    ("traceroute", "the NAT live test traces a route through the NAT (ICMP errors translated back)"),
+    ("curl", "the NAT live test fetches over HTTP through the NAT"),
+    ("conntrack", "the NAT benchmark reads the kernel's conntrack table of its nftables baseline"),
 ];
 
 fn main() -> ExitCode {

@@ -166,6 +166,12 @@ pub struct Session {
     pub rem_port: u16,
     /// Last activity, seconds.
     pub last_seen: u32,
+    /// The inside host's MAC and port, from its last packet out: the way
+    /// back to it without a neighbour lookup (zero when unknown: a session
+    /// opened from outside).
+    pub host_mac: [u8; 6],
+    /// Inside port the host was seen on.
+    pub host_port: u16,
     prev: u32,
     next: u32,
     mapping: u32,
@@ -292,6 +298,8 @@ impl NatTable {
             out_port: 0,
             rem_port: 0,
             last_seen: 0,
+            host_mac: [0; 6],
+            host_port: 0,
             prev: NONE,
             next: NONE,
             mapping: NONE,
@@ -487,6 +495,16 @@ impl NatTable {
     /// A mapping by number.
     pub fn mapping(&self, id: u32) -> &Mapping {
         &self.mappings[id as usize]
+    }
+
+    /// Remembers where the inside host of session `id` is (from a packet
+    /// it sent).
+    #[inline(always)]
+    pub fn set_host(&mut self, id: u32, mac: [u8; 6], port: u16) {
+        let s = &mut self.sessions[id as usize];
+        if s.host_mac != mac || s.host_port != port {
+            (s.host_mac, s.host_port) = (mac, port);
+        }
     }
 
     /// Records a packet of session `id` at `now` (seconds): its idle timer
@@ -702,6 +720,8 @@ impl NatTable {
             out_port: m.out_port,
             rem_port,
             last_seen: now,
+            host_mac: [0; 6],
+            host_port: 0,
             prev: NONE,
             next: NONE,
             mapping,

@@ -213,14 +213,25 @@ impl NatStage {
         Ok(())
     }
 
-    /// Sends to inside host `dst` (its neighbour entry on an inside port).
-    fn route_inside(&self, p: &mut PacketMut<'_>, dst: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
-        let n = ctx
-            .neighbours
-            .lookup(&IpAddr::V4(Ipv4Addr::from(dst)))
-            .filter(|n| self.inside_port.get(n.port as usize) == Some(&true))
-            .ok_or(NatDrop::NoAdjacency)?;
-        self.set_l2(p, n.port, n.mac);
+    /// Sends to inside host `dst`: where its session last saw it, else
+    /// its neighbour entry on an inside port.
+    fn route_inside(
+        &self,
+        p: &mut PacketMut<'_>,
+        dst: u32,
+        host: Option<([u8; 6], u16)>,
+        ctx: &StageCtx<'_>,
+    ) -> Result<(), NatDrop> {
+        let (mac, port) = match host.filter(|h| h.0 != [0; 6]) {
+            Some(h) => h,
+            None => ctx
+                .neighbours
+                .lookup(&IpAddr::V4(Ipv4Addr::from(dst)))
+                .filter(|n| self.inside_port.get(n.port as usize) == Some(&true))
+                .map(|n| (n.mac, n.port))
+                .ok_or(NatDrop::NoAdjacency)?,
+        };
+        self.set_l2(p, port, mac);
         Ok(())
     }
 
@@ -245,7 +256,7 @@ impl NatStage {
                 translate::rewrite(p.data_mut(), l3, None, m.l4_proto, side, addr, 0).ok_or(NatDrop::Malformed)?;
                 self.counters.fragments += 1;
                 let dst = rd32(p.data(), l3 + 16);
-                if side == Side::Dst { self.route_inside(p, dst, ctx) } else { self.route_outside(p, dst, ctx) }
+                if side == Side::Dst { self.route_inside(p, dst, None, ctx) } else { self.route_outside(p, dst, ctx) }
             }
             L4::IcmpError(icmp) => {
                 // An inside host's error about a packet that came in: the
@@ -267,6 +278,8 @@ impl NatStage {
                     None => self.table.open_outbound(&t, now)?,
                 };
                 self.table.refresh(id, now, tcp, true);
+                let mac: [u8; 6] = p.data()[6..12].try_into().expect("an Ethernet header");
+                self.table.set_host(id, mac, m.port);
                 let s = *self.table.session(id);
                 let l4 = Some(m.l4_off as usize);
                 translate::rewrite(p.data_mut(), l3, l4, t.proto, Side::Src, s.out_addr, s.out_port)
@@ -313,7 +326,7 @@ impl NatStage {
                 let (side, addr) = self.frags.lookup(&key, now).ok_or(NatDrop::FragmentWithoutFirst)?;
                 translate::rewrite(p.data_mut(), l3, None, m.l4_proto, side, addr, 0).ok_or(NatDrop::Malformed)?;
                 self.counters.fragments += 1;
-                self.route_inside(p, addr, ctx)
+                self.route_inside(p, addr, None, ctx)
             }
             L4::IcmpError(icmp) => {
                 // A remote's error about a packet we sent out: it quotes
@@ -325,7 +338,7 @@ impl NatStage {
                 translate::rewrite_icmp_error(p.data_mut(), l3, icmp, &e, Side::Dst, s.in_addr, s.in_port)
                     .ok_or(NatDrop::Malformed)?;
                 self.counters.icmp_errors += 1;
-                self.route_inside(p, s.in_addr, ctx)
+                self.route_inside(p, s.in_addr, Some((s.host_mac, s.host_port)), ctx)
             }
             L4::Flow(t, tcp) => self.deliver_inbound(p, &m, t, tcp, hash, now, ctx),
         }
@@ -359,7 +372,7 @@ impl NatStage {
             self.frags.remember(key, Side::Dst, s.in_addr, now);
         }
         self.counters.inbound += 1;
-        self.route_inside(p, s.in_addr, ctx)
+        self.route_inside(p, s.in_addr, Some((s.host_mac, s.host_port)), ctx)
     }
 }
 
