@@ -1,0 +1,174 @@
+//! Live NAT44: nfv on AF_XDP between an inside network and an outside one
+//! (tests/testbed.sh `line`, re-addressed), `configs/nat44.toml`:
+//!
+//!   gen [g0 10.0.0.1, 10.0.0.3] -- [d0 10.0.0.254] nfv [d1 198.51.100.1] -- [s0 198.51.100.2] sink
+//!   pool 198.51.100.10; forward 198.51.100.10:8080 -> 10.0.0.1:8000
+//!
+//! The kernels' own ping, TCP (std sockets and nc), UDP, curl and
+//! traceroute from the inside reach the outside, which sees only the pool
+//! address; a second inside address shares the pool; the outside reaches
+//! the inside server through the forward; an inside host reaches it too
+//! through the outside address (hairpinning).
+#![cfg(feature = "af-xdp")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::testbed::{TestBed, privileged};
+
+const CONFIG: &str = include_str!("../../configs/nat44.toml");
+
+fn addressed_bed() -> TestBed {
+    let bed = TestBed::up("line", 1);
+    bed.exec("gen", &["ip", "addr", "add", "10.0.0.3/24", "dev", "g0"]);
+    bed.exec("gen", &["ip", "route", "add", "default", "via", "10.0.0.254"]);
+    bed.exec("sink", &["ip", "addr", "flush", "dev", "s0"]);
+    bed.exec("sink", &["ip", "addr", "add", "198.51.100.2/24", "dev", "s0"]);
+    bed
+}
+
+/// A TCP server in `ns` that takes one connection: (its peer, what it
+/// sent), and answers with `reply`.
+fn tcp_server(
+    bed: &TestBed,
+    ns: &str,
+    addr: &str,
+    reply: &'static [u8],
+) -> std::thread::JoinHandle<(SocketAddr, Vec<u8>)> {
+    let addr: SocketAddr = addr.parse().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = bed.spawn_in_ns(ns, move || {
+        let l = TcpListener::bind(addr).unwrap();
+        tx.send(()).unwrap();
+        l.set_nonblocking(false).unwrap();
+        let (mut s, peer) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    if got.ends_with(b"\r\n\r\n") || got.ends_with(b"END") {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = s.write_all(reply);
+        (peer, got)
+    });
+    rx.recv_timeout(Duration::from_secs(5)).expect("server listening");
+    h
+}
+
+fn tcp_client(bed: &TestBed, ns: &str, to: &str, data: Vec<u8>) -> Vec<u8> {
+    let to: SocketAddr = to.parse().unwrap();
+    bed.in_ns(ns, move || {
+        let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(3)).expect("connect through the NAT");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(&data).unwrap();
+        let mut back = Vec::new();
+        let _ = s.read_to_end(&mut back);
+        back
+    })
+}
+
+fn run(bed: &TestBed, ns: &str, cmd: &[&str]) -> (bool, String) {
+    let out = Command::new("ip").args(["netns", "exec", &bed.ns(ns)]).args(cmd).stdin(Stdio::null()).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn inside_hosts_reach_the_outside_through_the_pool_and_the_outside_reaches_the_forward() {
+    if !privileged("inside_hosts_reach_the_outside_through_the_pool_and_the_outside_reaches_the_forward") {
+        return;
+    }
+    let bed = addressed_bed();
+    let dut = bed.start_nfv(CONFIG, 2);
+
+    // ping (ICMP echo, translated by identifier).
+    let (ok, out) = run(&bed, "gen", &["ping", "-c", "3", "-i", "0.3", "-W", "2", "198.51.100.2"]);
+    assert!(ok, "ping through the NAT: {out}");
+
+    // TCP: 256 KiB each way's worth from the inside; the server sees the pool.
+    let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).chain(*b"END").collect();
+    let server = tcp_server(&bed, "sink", "198.51.100.2:6000", b"thanks");
+    let back = tcp_client(&bed, "gen", "198.51.100.2:6000", data.clone());
+    let (peer, got) = server.join().unwrap();
+    assert_eq!(peer.ip().to_string(), "198.51.100.10", "the outside sees the pool address");
+    assert!(got == data, "TCP bytes: {} of {}", got.len(), data.len());
+    assert_eq!(back, b"thanks");
+
+    // UDP request/response.
+    let echo = bed.spawn_in_ns("sink", || {
+        let s = UdpSocket::bind("198.51.100.2:7000").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, peer) = s.recv_from(&mut buf).unwrap();
+        s.send_to(&buf[..n], peer).unwrap();
+        peer
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let answer = bed.in_ns("gen", || {
+        let s = UdpSocket::bind("0.0.0.0:5353").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s.send_to(b"question", "198.51.100.2:7000").unwrap();
+        let mut buf = [0u8; 64];
+        s.recv_from(&mut buf).map(|(n, _)| buf[..n].to_vec()).unwrap_or_default()
+    });
+    let peer = echo.join().unwrap();
+    assert_eq!(answer, b"question", "the UDP answer came back");
+    assert_eq!(peer.to_string(), "198.51.100.10:5353", "port preserved");
+
+    // curl over HTTP.
+    let web = tcp_server(&bed, "sink", "198.51.100.2:8081", b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    let (ok, out) = run(&bed, "gen", &["curl", "-s", "-m", "5", "http://198.51.100.2:8081/"]);
+    let _ = web.join();
+    assert!(ok && out == "hello", "curl: {out}");
+
+    // traceroute (UDP probes): the destination's "port unreachable"
+    // comes back translated to the inside host.
+    let (_, out) = run(&bed, "gen", &["traceroute", "-n", "-q", "1", "-w", "2", "-m", "4", "198.51.100.2"]);
+    assert!(out.lines().skip(1).any(|l| l.contains("198.51.100.2 ")), "traceroute reaches the destination:\n{out}");
+
+    // A second inside address shares the pool.
+    let server = tcp_server(&bed, "sink", "198.51.100.2:6001", b"ok");
+    let (ok, out) =
+        run(&bed, "gen", &["sh", "-c", "printf 'from three END' | nc -N -w 3 -s 10.0.0.3 198.51.100.2 6001"]);
+    let (peer, got) = server.join().unwrap();
+    assert!(ok, "nc from 10.0.0.3: {out}");
+    assert_eq!((peer.ip().to_string(), got.as_slice()), ("198.51.100.10".to_string(), &b"from three END"[..]));
+
+    // The outside reaches the inside server through the forward.
+    let server = tcp_server(&bed, "gen", "10.0.0.1:8000", b"served");
+    let back = tcp_client(&bed, "sink", "198.51.100.10:8080", b"to the forward END".to_vec());
+    let (peer, got) = server.join().unwrap();
+    assert_eq!(peer.ip().to_string(), "198.51.100.2", "the server sees the real client");
+    assert_eq!((got.as_slice(), back.as_slice()), (&b"to the forward END"[..], &b"served"[..]));
+
+    // Hairpinning: 10.0.0.3 reaches the forward by the outside address and
+    // the server sees the pool address as the source.
+    let server = tcp_server(&bed, "gen", "10.0.0.1:8000", b"hairpin ok");
+    let (ok, out) =
+        run(&bed, "gen", &["sh", "-c", "printf 'via the pool END' | nc -N -w 3 -s 10.0.0.3 198.51.100.10 8080"]);
+    let (peer, got) = server.join().unwrap();
+    assert!(ok && out.contains("hairpin ok"), "hairpin client: {out}");
+    assert_eq!((peer.ip().to_string(), got.as_slice()), ("198.51.100.10".to_string(), &b"via the pool END"[..]));
+
+    let report = dut.stop();
+    let text = &report.text;
+    for c in ["hairpinned", "icmp-errors"] {
+        let n: u64 = text
+            .split(&format!("{c} "))
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {c} in\n{text}"));
+        assert!(n > 0, "{c} 0 in\n{text}");
+    }
+}
