@@ -33,6 +33,7 @@ nfv_core::drop_reasons! {
     pub enum NatDrop {
         NotIpv4 => "not-ipv4",
         Malformed => "malformed",
+        BadIpChecksum => "bad-ip-checksum",
         SourceNotInside => "source-not-inside",
         NotOurAddress => "not-our-address",
         UnsupportedProtocol => "unsupported-protocol",
@@ -104,6 +105,14 @@ fn rd16(d: &[u8], at: usize) -> u16 {
 #[inline(always)]
 fn rd32(d: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
+}
+
+/// True when the IPv4 header at `l3` sums to 0xffff (its length was
+/// checked by the parser).
+#[inline(always)]
+fn header_checksum_ok(d: &[u8], l3: usize) -> bool {
+    let ihl = (d[l3] & 0x0f) as usize * 4;
+    nfv_core::checksum::fold(nfv_core::checksum::sum(&d[l3..l3 + ihl], 0)) == 0xffff
 }
 
 /// What a packet's L4 header says for the session lookup.
@@ -412,6 +421,10 @@ impl Stage for NatStage {
                 Err(NatDrop::NotIpv4)
             } else if m.flags & flags::L3_OK == 0 {
                 Err(NatDrop::Malformed)
+            } else if !header_checksum_ok(p.data(), m.l3_off as usize) {
+                // RFC 1812 section 5.2.2: a router verifies it; rewriting
+                // incrementally would carry the error on, disguised.
+                Err(NatDrop::BadIpChecksum)
             } else if self.inside_port.get(m.port as usize) == Some(&true) {
                 self.outbound(&mut p, hash, now, ctx)
             } else {
