@@ -77,8 +77,17 @@ impl FlowIndex {
         }
     }
 
+    /// The first slot in `hash`'s home bucket with its tag, if any: what a
+    /// batch prefetches once the bucket line has arrived.
+    #[inline(always)]
+    pub fn candidate(&self, hash: u64) -> Option<u32> {
+        let t = tag(hash);
+        let bucket = &self.buckets[hash as usize & self.mask];
+        bucket.tags.iter().position(|&x| x == t).map(|w| bucket.slots[w])
+    }
+
     /// The slot whose key has `hash` and for which `is_key` says yes.
-    #[inline]
+    #[inline(always)]
     pub fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
         let t = tag(hash);
         let mut b = hash as usize & self.mask;

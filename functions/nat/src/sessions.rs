@@ -431,6 +431,23 @@ impl NatTable {
         self.by_outside.prefetch(hash);
     }
 
+    /// Starts loading the session an outgoing packet's hash most likely
+    /// names (call once its index line is in: after [`Self::prefetch_inside`]).
+    #[inline(always)]
+    pub fn prefetch_session_inside(&self, hash: u64) {
+        if let Some(i) = self.by_inside.candidate(hash) {
+            prefetch(&self.sessions[i as usize]);
+        }
+    }
+
+    /// [`Self::prefetch_session_inside`] for an incoming packet.
+    #[inline(always)]
+    pub fn prefetch_session_outside(&self, hash: u64) {
+        if let Some(i) = self.by_outside.candidate(hash) {
+            prefetch(&self.sessions[i as usize]);
+        }
+    }
+
     /// The session of a packet going out.
     #[inline]
     pub fn find_inside(&self, t: &Tuple) -> Option<u32> {
@@ -778,6 +795,15 @@ impl NatTable {
         }
         [Class::Udp, Class::TcpTransitory, Class::TcpEstablished, Class::Icmp].map(|c| (c.name(), n[c as usize]))
     }
+}
+
+#[inline(always)]
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch of a valid address has no effect on memory.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const T).cast())
+    };
 }
 
 /// The session's TCP bits after a packet with `flags` (RFC 7857 section

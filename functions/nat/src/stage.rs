@@ -170,6 +170,7 @@ impl NatStage {
 
     /// What the packet's L4 header gives, from the side whose local
     /// endpoint is (`local`, at the source when `outbound`).
+    #[inline(always)]
     fn l4(d: &[u8], m: &nfv_core::Meta, outbound: bool) -> Result<L4, NatDrop> {
         let l3 = m.l3_off as usize;
         let (src, dst) = (rd32(d, l3 + 12), rd32(d, l3 + 16));
@@ -250,6 +251,7 @@ impl NatStage {
     }
 
     /// Inside to outside.
+    #[inline(always)]
     fn outbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
         let m = *p.meta();
         let l3 = m.l3_off as usize;
@@ -322,6 +324,7 @@ impl NatStage {
     }
 
     /// Outside to inside.
+    #[inline(always)]
     fn inbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
         let m = *p.meta();
         let l3 = m.l3_off as usize;
@@ -412,6 +415,18 @@ impl Stage for NatStage {
                     self.table.prefetch_outside(h);
                 }
                 self.hashes[i] = h;
+            }
+        }
+        // Second pass: the index lines are arriving; start on the sessions
+        // they name.
+        for (i, p) in batch.iter_mut().enumerate() {
+            let h = self.hashes[i];
+            if h != 0 {
+                if self.inside_port.get(p.meta().port as usize) == Some(&true) {
+                    self.table.prefetch_session_inside(h);
+                } else {
+                    self.table.prefetch_session_outside(h);
+                }
             }
         }
         for (i, mut p) in batch.iter_mut().enumerate() {

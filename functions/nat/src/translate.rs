@@ -83,6 +83,7 @@ fn fix32(d: &mut [u8], at: usize, zero_is_none: bool, old: u32, new: u32) {
 /// with `l4` (the L4 header is in this packet: not a non-first fragment),
 /// its port (TCP/UDP) or echo identifier (ICMP) to `port`. Returns the old
 /// (address, port).
+#[inline(always)]
 pub fn rewrite(
     d: &mut [u8],
     l3: usize,
