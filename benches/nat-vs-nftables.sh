@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# NAT44 over AF_XDP on veth: nfv's nat44 chain against the kernel's
+# nftables masquerade (forwarding + conntrack), same topology, generator
+# and traffic, in one run.
+#
+#   sudo benches/nat-vs-nftables.sh [TRIALS] [SECONDS] [FLOWS]   (default 5, 3, 1024)
+#
+# Topology (tests/testbed.sh line): generator in gen -> g0=d0 -> DUT -> d1=s0
+# -> sink. The DUT routes from the inside (d0, 10.0.0.254/24) to the outside
+# (d1, 198.51.100.1/24, next hop 198.51.100.2 = the sink, a static
+# neighbour entry on both sides), translating every source to
+# 198.51.100.10:
+#   nfv-nat     nfv on core 1: ttl-decrement, nat44 (AF_XDP ports)
+#   nfv-base    nfv on core 1: ttl-decrement, l2-patch (the same chain with
+#               a cross-connect instead of NAT: what the NAT stage adds)
+#   kernel-nat  the kernel: ip_forward, nftables snat (conntrack) on d1
+#   kernel-fwd  the kernel: ip_forward only
+# One nfv generator on core 0 (an AF_XDP socket on g0) sends 64-byte UDP
+# frames of FLOWS flows (RFC 4814 addresses and ports: FLOWS sessions /
+# conntrack entries) to d0's MAC through every trial. The rate is what
+# arrives at s0 (an nftables ingress rule drops IPv4 there, so the sink's
+# stack spends nothing). DUTs alternate within each trial; trials with CPU
+# steal above 5 % are left out of the medians (all kept if none is clean).
+# Also printed: the NAT stage's share of nfv's cycles per packet (its stage
+# table). Last line: `ratio: nfv-nat/kernel-nat`.
+set -euo pipefail
+
+TRIALS=${1:-5}
+SECS=${2:-3}
+FLOWS=${3:-1024}
+WARMUP=2
+P=nfvnat
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NFV=$ROOT/target/release/nfv
+WORK=$(mktemp -d)
+
+[[ $(id -u) == 0 ]] || { echo "needs root (namespaces, XDP)"; exit 1; }
+for t in ethtool nft taskset conntrack; do
+    command -v $t >/dev/null || { echo "missing $t: run cargo xtask setup"; exit 1; }
+done
+(cd "$ROOT" && cargo build --release -q -p nfv-pipelines --bin nfv)
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    "$ROOT/tests/testbed.sh" down $P || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+"$ROOT/tests/testbed.sh" up $P line 1
+ns() { ip netns exec "$P-$1" "${@:2}"; }
+ns sink ip addr flush dev s0
+ns sink ip addr add 198.51.100.2/24 dev s0
+ns sink nft add table netdev bench
+ns sink nft add chain netdev bench in "{ type filter hook ingress device s0 priority 0; policy accept; }"
+ns sink nft add rule netdev bench in meta protocol ip drop
+S0_MAC=$(ns sink cat /sys/class/net/s0/address)
+D0_MAC=$(ns dut cat /sys/class/net/d0/address)
+
+kernel_on() { # nat|fwd
+    ns dut ip addr add 10.0.0.254/24 dev d0
+    ns dut ip addr add 198.51.100.1/24 dev d1
+    ns dut ip route add default via 198.51.100.2
+    ns dut ip neigh replace 198.51.100.2 lladdr "$S0_MAC" dev d1 nud permanent
+    ns dut sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.d0.rp_filter=0
+    if [[ $1 == nat ]]; then
+        ns dut nft add table ip nat
+        ns dut nft add chain ip nat post "{ type nat hook postrouting priority 100; }"
+        ns dut nft add rule ip nat post oifname d1 snat to 198.51.100.10
+    fi
+}
+kernel_off() {
+    ns dut nft flush ruleset
+    ns dut conntrack -F >/dev/null 2>&1 || true
+    ns dut sysctl -qw net.ipv4.ip_forward=0
+    ns dut ip addr flush dev d0
+    ns dut ip addr flush dev d1
+}
+
+nfv_config() { # second stage
+    cat <<TOML
+[run]
+stats-interval = 0
+
+[[ports]]
+name = "d0"
+kind = "af-xdp"
+interface = "d0"
+addresses = ["10.0.0.254/24"]
+
+[[ports]]
+name = "d1"
+kind = "af-xdp"
+interface = "d1"
+addresses = ["198.51.100.1/24"]
+
+[[neighbours]]
+ip = "198.51.100.2"
+port = "d1"
+mac = "$S0_MAC"
+
+[[chains]]
+name = "c"
+stages = [{ kind = "ttl-decrement" }, $1]
+
+[[workers]]
+core = 1
+rx = ["d0", "d1"]
+chain = "c"
+TOML
+}
+nfv_config '{ kind = "nat44", inside = ["d0"], outside = "d1", pool = ["198.51.100.10"], outside-gateway = "198.51.100.2" }' \
+    >"$WORK/nfv-nat.toml"
+nfv_config '{ kind = "l2-patch", pairs = [["d0", "d1"]] }' >"$WORK/nfv-base.toml"
+
+cat > "$WORK/gen.toml" <<TOML
+[run]
+stats-interval = 0
+
+[[ports]]
+name = "gen"
+kind = "generator"
+frame-size = 64
+flows = $FLOWS
+dst-mac = "$D0_MAC"
+
+[[ports]]
+name = "g0"
+kind = "af-xdp"
+interface = "g0"
+
+[[chains]]
+name = "gen"
+stages = []
+
+[[workers]]
+core = 0
+rx = ["gen"]
+chain = "gen"
+tx = "g0"
+TOML
+ip netns exec "$P-gen" "$NFV" run "$WORK/gen.toml" --duration 0 --quiet >"$WORK/gen.out" 2>&1 &
+PIDS+=($!)
+sleep 1
+
+tx_g0() { ns gen cat /sys/class/net/g0/statistics/tx_packets; }
+rx_s0() { ns sink cat /sys/class/net/s0/statistics/rx_packets; }
+steal() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+
+# Runs one DUT for WARMUP+SECS seconds; writes "Mpps steal% offered" to $WORK/result.
+measure() {
+    local dut=$1 pid=""
+    case $dut in
+        nfv*)
+            # Not through `ns`: $! must be nfv itself (ip execs it) for the SIGINT.
+            ip netns exec "$P-dut" "$NFV" run "$WORK/$dut.toml" --duration 0 --quiet >"$WORK/$dut.out" 2>&1 &
+            pid=$!
+            PIDS+=($pid)
+            ;;
+        kernel-nat) kernel_on nat ;;
+        kernel-fwd) kernel_on fwd ;;
+    esac
+    sleep $WARMUP
+    local a g0 s0 t0 b g1 s1 t1
+    a=$(rx_s0); g0=$(tx_g0); read -r s0 t0 < <(steal)
+    sleep "$SECS"
+    b=$(rx_s0); g1=$(tx_g0); read -r s1 t1 < <(steal)
+    if [[ -n $pid ]]; then
+        if kill -INT $pid 2>/dev/null; then
+            wait $pid || true
+        else
+            echo "$dut exited early:" >&2
+            cat "$WORK/$dut.out" >&2
+            exit 1
+        fi
+    else
+        if [[ $dut == kernel-nat ]]; then ns dut conntrack -C >"$WORK/conntrack" 2>/dev/null || true; fi
+        kernel_off
+    fi
+    awk -v d=$((b - a)) -v o=$((g1 - g0)) -v s="$SECS" -v ds=$((s1 - s0)) -v dt=$((t1 - t0)) \
+        'BEGIN { printf "%.3f %.1f %.3f\n", d / s / 1e6, (dt > 0 ? 100 * ds / dt : 0), o / s / 1e6 }' >"$WORK/result"
+}
+
+declare -A RES
+DUTS=(nfv-nat kernel-nat nfv-base kernel-fwd)
+for t in $(seq 1 "$TRIALS"); do
+    for dut in "${DUTS[@]}"; do
+        measure "$dut"
+        read -r mpps st offered <"$WORK/result"
+        printf 'trial %d %-10s %7.3f Mpps  (offered %.3f)  steal %4.1f%%\n' "$t" "$dut" "$mpps" "$offered" "$st"
+        RES[$dut]+="$mpps $st;"
+    done
+done
+
+median() {
+    local rows clean
+    rows=$(echo "${RES[$1]}" | tr ';' '\n' | awk 'NF')
+    clean=$(echo "$rows" | awk '$2 <= 5 { print $1 }')
+    [[ -n $clean ]] || clean=$(echo "$rows" | awk '{ print $1 }')
+    echo "$clean" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+echo
+echo "nfv-nat report of the last trial:"
+sed -n '/^stage/,/^$/p' "$WORK/nfv-nat.out"
+grep -A2 '^  sessions' "$WORK/nfv-nat.out" | head -3 || true
+echo "kernel conntrack entries (last kernel-nat trial): $(cat "$WORK/conntrack" 2>/dev/null || echo '?')"
+# The NAT stage's share of the chain's cycles per packet (ticks/pkt column).
+awk '/^stage/ { f = 1; next } f && NF == 0 { f = 0 } f { t += $6; if ($1 == "nat44") n = $6 }
+     END { if (t > 0) printf "nat44 share of nfv cycles per packet: %.1f%% (%.1f of %.1f ticks)\n", 100 * n / t, n, t }' \
+    "$WORK/nfv-nat.out"
+for d in "${DUTS[@]}"; do printf 'median %-10s %s Mpps\n' "$d" "$(median "$d")"; done
+awk -v a="$(median nfv-nat)" -v b="$(median nfv-base)" 'BEGIN { printf "nfv-nat/nfv-base: %.2f\n", (b > 0 ? a / b : 0) }'
+awk -v a="$(median kernel-nat)" -v b="$(median kernel-fwd)" 'BEGIN { printf "kernel-nat/kernel-fwd: %.2f\n", (b > 0 ? a / b : 0) }'
+awk -v a="$(median nfv-nat)" -v b="$(median kernel-nat)" 'BEGIN { printf "ratio: %.2f\n", (b > 0 ? a / b : 0) }'
