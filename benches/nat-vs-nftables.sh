@@ -13,8 +13,10 @@
 #   nfv-nat     nfv on core 1: ttl-decrement, nat44 (AF_XDP ports)
 #   nfv-base    nfv on core 1: ttl-decrement, l2-patch (the same chain with
 #               a cross-connect instead of NAT: what the NAT stage adds)
-#   kernel-nat  the kernel: ip_forward, nftables snat (conntrack) on d1
-#   kernel-fwd  the kernel: ip_forward only
+#   kernel-nat  the kernel: ip_forward, nftables snat (conntrack) on d1,
+#               RPS moving d0's receive work to core 1 (a veth delivers on
+#               the sender's CPU, the generator's)
+#   kernel-fwd  the kernel: ip_forward only (RPS likewise)
 # One nfv generator on core 0 (an AF_XDP socket on g0) sends 64-byte UDP
 # frames of FLOWS flows (RFC 4814 addresses and ports: FLOWS sessions /
 # conntrack entries) to d0's MAC through every trial. The rate is what
@@ -63,6 +65,9 @@ kernel_on() { # nat|fwd
     ns dut ip route add default via 198.51.100.2
     ns dut ip neigh replace 198.51.100.2 lladdr "$S0_MAC" dev d1 nud permanent
     ns dut sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.d0.rp_filter=0
+    # A veth delivers on the sender's CPU (the generator's core 0): RPS
+    # moves the kernel's forwarding to core 1, where nfv runs.
+    ns dut sh -c 'echo 2 > /sys/class/net/d0/queues/rx-0/rps_cpus' 
     if [[ $1 == nat ]]; then
         ns dut nft add table ip nat
         ns dut nft add chain ip nat post "{ type nat hook postrouting priority 100; }"
@@ -70,6 +75,7 @@ kernel_on() { # nat|fwd
     fi
 }
 kernel_off() {
+    ns dut sh -c 'echo 0 > /sys/class/net/d0/queues/rx-0/rps_cpus'
     ns dut nft flush ruleset
     ns dut conntrack -F >/dev/null 2>&1 || true
     ns dut sysctl -qw net.ipv4.ip_forward=0
