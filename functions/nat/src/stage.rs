@@ -99,12 +99,12 @@ pub struct NatStage {
 
 #[inline(always)]
 fn rd16(d: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([d[at], d[at + 1]])
+    u16::from_be_bytes(d[at..at + 2].try_into().expect("2 bytes"))
 }
 
 #[inline(always)]
 fn rd32(d: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
+    u32::from_be_bytes(d[at..at + 4].try_into().expect("4 bytes"))
 }
 
 /// True when the IPv4 header at `l3` sums to 0xffff (its length was
@@ -112,6 +112,15 @@ fn rd32(d: &[u8], at: usize) -> u32 {
 #[inline(always)]
 fn header_checksum_ok(d: &[u8], l3: usize) -> bool {
     let ihl = (d[l3] & 0x0f) as usize * 4;
+    if ihl == 20 {
+        // The usual header, no options: five words, one fold.
+        let h: &[u8; 20] = d[l3..l3 + 20].try_into().expect("checked by the parser");
+        let w = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]) as u64;
+        let mut acc = w(0) + w(4) + w(8) + w(12) + w(16);
+        acc = (acc & 0xffff_ffff) + (acc >> 32);
+        acc = (acc & 0xffff_ffff) + (acc >> 32);
+        return nfv_core::checksum::fold(acc as u32) == 0xffff;
+    }
     nfv_core::checksum::fold(nfv_core::checksum::sum(&d[l3..l3 + ihl], 0)) == 0xffff
 }
 
@@ -289,32 +298,26 @@ impl NatStage {
                     None => self.table.open_outbound(&t, now)?,
                 };
                 self.table.refresh(id, now, tcp, true);
-                let mac: [u8; 6] = p.data()[6..12].try_into().expect("an Ethernet header");
+                let d = p.data_mut();
+                let mac: [u8; 6] = d[6..12].try_into().expect("an Ethernet header");
                 self.table.set_host(id, mac, m.port);
-                let s = *self.table.session(id);
-                let l4 = Some(m.l4_off as usize);
-                translate::rewrite(p.data_mut(), l3, l4, t.proto, Side::Src, s.out_addr, s.out_port)
+                let (out_addr, out_port) = {
+                    let s = self.table.session(id);
+                    (s.out_addr, s.out_port)
+                };
+                translate::rewrite(d, l3, Some(m.l4_off as usize), t.proto, Side::Src, out_addr, out_port)
                     .ok_or(NatDrop::Malformed)?;
                 if m.flags & flags::FRAGMENT != 0 {
-                    self.frags.remember(
-                        FragKey { src, dst, id: rd16(p.data(), l3 + 4), proto: t.proto },
-                        Side::Src,
-                        s.out_addr,
-                        now,
-                    );
+                    let id = rd16(d, l3 + 4);
+                    self.frags.remember(FragKey { src, dst, id, proto: t.proto }, Side::Src, out_addr, now);
                 }
                 self.counters.outbound += 1;
                 if self.nat.is_outside_address(dst) {
                     // Hairpin: back in, from the sender's outside endpoint.
-                    let back = Tuple {
-                        proto: t.proto,
-                        addr: dst,
-                        port: t.rem_port,
-                        rem_addr: s.out_addr,
-                        rem_port: s.out_port,
-                    };
                     let back =
-                        if t.proto == proto::ICMP { Tuple { port: s.out_port, rem_port: 0, ..back } } else { back };
+                        Tuple { proto: t.proto, addr: dst, port: t.rem_port, rem_addr: out_addr, rem_port: out_port };
+                    let back =
+                        if t.proto == proto::ICMP { Tuple { port: out_port, rem_port: 0, ..back } } else { back };
                     self.counters.hairpinned += 1;
                     return self.deliver_inbound(p, &m, back, tcp, 0, now, ctx);
                 }

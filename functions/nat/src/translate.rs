@@ -29,7 +29,7 @@ pub enum Side {
 
 #[inline(always)]
 fn rd16(d: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([d[at], d[at + 1]])
+    u16::from_be_bytes(d[at..at + 2].try_into().expect("2 bytes"))
 }
 
 #[inline(always)]
@@ -39,7 +39,7 @@ fn wr16(d: &mut [u8], at: usize, v: u16) {
 
 #[inline(always)]
 fn rd32(d: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
+    u32::from_be_bytes(d[at..at + 4].try_into().expect("4 bytes"))
 }
 
 #[inline(always)]
