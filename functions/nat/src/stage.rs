@@ -93,6 +93,8 @@ pub struct NatStage {
     /// Per packet of the batch: its session-index hash (from the first
     /// pass, which prefetches the index lines), 0 for none.
     hashes: Vec<u64>,
+    /// Per packet of the batch: its tuple and TCP flags (first pass).
+    flows: Vec<(Tuple, u8)>,
     /// Counters.
     pub counters: NatCounters,
 }
@@ -167,6 +169,10 @@ impl NatStage {
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
             gateway_mac: None,
             hashes: vec![0; nfv_core::batch::MAX_BATCH],
+            flows: vec![
+                (Tuple { proto: 0, addr: 0, port: 0, rem_addr: 0, rem_port: 0 }, 0);
+                nfv_core::batch::MAX_BATCH
+            ],
             nat,
             counters: NatCounters::default(),
         }
@@ -326,6 +332,86 @@ impl NatStage {
         }
     }
 
+    /// The common case going out, straight through: an established
+    /// TCP/UDP/echo flow, not a fragment, not hairpinned, with a gateway.
+    /// `None`: not that case (nothing done), the general path takes it.
+    #[inline(always)]
+    fn fast_outbound(
+        &mut self,
+        p: &mut PacketMut<'_>,
+        m: &nfv_core::Meta,
+        i: usize,
+        hash: u64,
+        now: u32,
+    ) -> Option<Result<(), NatDrop>> {
+        let (t, tcp) = self.flows[i];
+        if m.flags & flags::FRAGMENT != 0 || !self.nat.translates(t.addr) || self.nat.is_outside_address(t.rem_addr) {
+            return None;
+        }
+        let gw = self.gateway_mac?;
+        let id = self.table.find_inside_hashed(hash, &t)?;
+        let l3 = m.l3_off as usize;
+        let out = self.nat.outside;
+        let d = p.data_mut();
+        if !header_checksum_ok(d, l3) {
+            return Some(Err(NatDrop::BadIpChecksum));
+        }
+        self.table.refresh(id, now, tcp, true);
+        let host: [u8; 6] = d[6..12].try_into().expect("an Ethernet header");
+        self.table.set_host(id, host, m.port);
+        let (out_addr, out_port) = {
+            let s = self.table.session(id);
+            (s.out_addr, s.out_port)
+        };
+        if translate::rewrite(d, l3, Some(m.l4_off as usize), t.proto, Side::Src, out_addr, out_port).is_none() {
+            return Some(Err(NatDrop::Malformed));
+        }
+        d[0..6].copy_from_slice(&gw);
+        d[6..12].copy_from_slice(&self.macs[out as usize]);
+        p.send_to(out);
+        self.counters.outbound += 1;
+        Some(Ok(()))
+    }
+
+    /// The common case coming in: an established flow to a host whose
+    /// session knows where it is, not a fragment.
+    #[inline(always)]
+    fn fast_inbound(
+        &mut self,
+        p: &mut PacketMut<'_>,
+        m: &nfv_core::Meta,
+        i: usize,
+        hash: u64,
+        now: u32,
+    ) -> Option<Result<(), NatDrop>> {
+        let (t, tcp) = self.flows[i];
+        if m.flags & flags::FRAGMENT != 0 {
+            return None;
+        }
+        let id = self.table.find_outside_hashed(hash, &t)?;
+        let (in_addr, in_port, mac, port) = {
+            let s = self.table.session(id);
+            (s.in_addr, s.in_port, s.host_mac, s.host_port)
+        };
+        if mac == [0; 6] {
+            return None;
+        }
+        let l3 = m.l3_off as usize;
+        let d = p.data_mut();
+        if !header_checksum_ok(d, l3) {
+            return Some(Err(NatDrop::BadIpChecksum));
+        }
+        self.table.refresh(id, now, tcp, false);
+        if translate::rewrite(d, l3, Some(m.l4_off as usize), t.proto, Side::Dst, in_addr, in_port).is_none() {
+            return Some(Err(NatDrop::Malformed));
+        }
+        d[0..6].copy_from_slice(&mac);
+        d[6..12].copy_from_slice(&self.macs[port as usize]);
+        p.send_to(port);
+        self.counters.inbound += 1;
+        Some(Ok(()))
+    }
+
     /// Outside to inside.
     #[inline(always)]
     fn inbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
@@ -410,7 +496,8 @@ impl Stage for NatStage {
                 continue;
             }
             let outbound = self.inside_port.get(m.port as usize) == Some(&true);
-            if let Ok(L4::Flow(t, _)) = Self::l4(p.data(), m, outbound) {
+            if let Ok(L4::Flow(t, tcp)) = Self::l4(p.data(), m, outbound) {
+                self.flows[i] = (t, tcp);
                 let h = if outbound { self.table.inside_hash(&t) } else { self.table.outside_hash(&t) };
                 if outbound {
                     self.table.prefetch_inside(h);
@@ -435,6 +522,21 @@ impl Stage for NatStage {
         for (i, mut p) in batch.iter_mut().enumerate() {
             let m = *p.meta();
             let hash = self.hashes[i];
+            if hash != 0 {
+                let fast = if self.inside_port.get(m.port as usize) == Some(&true) {
+                    self.fast_outbound(&mut p, &m, i, hash, now)
+                } else {
+                    self.fast_inbound(&mut p, &m, i, hash, now)
+                };
+                match fast {
+                    Some(Ok(())) => continue,
+                    Some(Err(reason)) => {
+                        p.drop_with(reason);
+                        continue;
+                    }
+                    None => {}
+                }
+            }
             let result = if m.ethertype != ethertype::IPV4 {
                 Err(NatDrop::NotIpv4)
             } else if m.flags & flags::L3_OK == 0 {
