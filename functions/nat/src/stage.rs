@@ -363,14 +363,30 @@ impl NatStage {
             let s = self.table.session(id);
             (s.out_addr, s.out_port)
         };
-        if translate::rewrite(d, l3, Some(m.l4_off as usize), t.proto, Side::Src, out_addr, out_port).is_none() {
-            return Some(Err(NatDrop::Malformed));
-        }
-        d[0..6].copy_from_slice(&gw);
-        d[6..12].copy_from_slice(&self.macs[out as usize]);
-        p.send_to(out);
-        self.counters.outbound += 1;
-        Some(Ok(()))
+        let r = self.translate_and_send(p, m, t.proto, Side::Src, (out_addr, out_port), (gw, out));
+        self.counters.outbound += r.is_ok() as u64;
+        Some(r)
+    }
+
+    /// The fast paths' end: `side` becomes `to`, the frame leaves by
+    /// `via.1` to MAC `via.0`.
+    #[inline(always)]
+    fn translate_and_send(
+        &self,
+        p: &mut PacketMut<'_>,
+        m: &nfv_core::Meta,
+        proto_: u8,
+        side: Side,
+        to: (u32, u16),
+        via: ([u8; 6], u16),
+    ) -> Result<(), NatDrop> {
+        let d = p.data_mut();
+        translate::rewrite(d, m.l3_off as usize, Some(m.l4_off as usize), proto_, side, to.0, to.1)
+            .ok_or(NatDrop::Malformed)?;
+        d[0..6].copy_from_slice(&via.0);
+        d[6..12].copy_from_slice(&self.macs[via.1 as usize]);
+        p.send_to(via.1);
+        Ok(())
     }
 
     /// The common case coming in: an established flow to a host whose
@@ -402,14 +418,9 @@ impl NatStage {
             return Some(Err(NatDrop::BadIpChecksum));
         }
         self.table.refresh(id, now, tcp, false);
-        if translate::rewrite(d, l3, Some(m.l4_off as usize), t.proto, Side::Dst, in_addr, in_port).is_none() {
-            return Some(Err(NatDrop::Malformed));
-        }
-        d[0..6].copy_from_slice(&mac);
-        d[6..12].copy_from_slice(&self.macs[port as usize]);
-        p.send_to(port);
-        self.counters.inbound += 1;
-        Some(Ok(()))
+        let r = self.translate_and_send(p, m, t.proto, Side::Dst, (in_addr, in_port), (mac, port));
+        self.counters.inbound += r.is_ok() as u64;
+        Some(r)
     }
 
     /// Outside to inside.
