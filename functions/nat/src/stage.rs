@@ -62,6 +62,10 @@ impl From<Refusal> for NatDrop {
 /// Seconds a fragment's first fragment's translation is trusted.
 const FRAGMENT_LIFETIME: u32 = 5;
 
+/// How many packets ahead of the one being translated its session is
+/// prefetched.
+const SESSION_LAG: usize = 4;
+
 /// Sessions expired per batch at most (the rest wait for the next batch).
 const EXPIRE_PER_BATCH: usize = 64;
 
@@ -332,6 +336,19 @@ impl NatStage {
         }
     }
 
+    /// Starts loading packet `i`'s session, if its flow has one in view.
+    #[inline(always)]
+    fn prefetch_session(&self, i: usize, outbound: bool) {
+        let h = self.hashes[i];
+        if h != 0 {
+            if outbound {
+                self.table.prefetch_session_inside(h);
+            } else {
+                self.table.prefetch_session_outside(h);
+            }
+        }
+    }
+
     /// The common case going out, straight through: an established
     /// TCP/UDP/echo flow, not a fragment, not hairpinned, with a gateway.
     /// `None`: not that case (nothing done), the general path takes it.
@@ -498,15 +515,19 @@ impl Stage for NatStage {
             .and_then(|g| ctx.neighbours.lookup(&IpAddr::V4(Ipv4Addr::from(g))))
             .filter(|n| n.port == self.nat.outside)
             .map(|n| n.mac);
+        // A batch holds the packets of one rx port: one direction.
+        let Some(first) = batch.active().first() else { return };
+        let outbound = self.inside_port.get(first.meta.port as usize) == Some(&true);
         // First pass: each flow's index hash, and its index line on the way
         // into the cache while the rest of the batch is hashed.
+        let mut n = 0;
         for (i, p) in batch.iter_mut().enumerate() {
             let m = p.meta();
             self.hashes[i] = 0;
+            n = i + 1;
             if m.ethertype != ethertype::IPV4 || m.flags & flags::L3_OK == 0 {
                 continue;
             }
-            let outbound = self.inside_port.get(m.port as usize) == Some(&true);
             if let Ok(L4::Flow(t, tcp)) = Self::l4(p.data(), m, outbound) {
                 self.flows[i] = (t, tcp);
                 let h = if outbound { self.table.inside_hash(&t) } else { self.table.outside_hash(&t) };
@@ -518,19 +539,15 @@ impl Stage for NatStage {
                 self.hashes[i] = h;
             }
         }
-        // Second pass: the index lines are arriving; start on the sessions
-        // they name.
-        for (i, p) in batch.iter_mut().enumerate() {
-            let h = self.hashes[i];
-            if h != 0 {
-                if self.inside_port.get(p.meta().port as usize) == Some(&true) {
-                    self.table.prefetch_session_inside(h);
-                } else {
-                    self.table.prefetch_session_outside(h);
-                }
-            }
+        // Sessions are prefetched SESSION_LAG packets ahead of the one
+        // being translated: by then their index lines have arrived.
+        for i in 0..SESSION_LAG.min(n) {
+            self.prefetch_session(i, outbound);
         }
         for (i, mut p) in batch.iter_mut().enumerate() {
+            if i + SESSION_LAG < n {
+                self.prefetch_session(i + SESSION_LAG, outbound);
+            }
             let m = *p.meta();
             let hash = self.hashes[i];
             if hash != 0 {

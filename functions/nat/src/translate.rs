@@ -14,7 +14,7 @@
 //! Functions return `None`, changing nothing, when the packet is too short
 //! for the fields they touch: the caller drops it as malformed.
 
-use nfv_core::checksum::{update16, update32};
+use nfv_core::checksum::{fold, update16, update32};
 
 use crate::sessions::proto;
 
@@ -109,20 +109,25 @@ pub fn rewrite(
     if d.len() < end {
         return None;
     }
+    // RFC 1624 eqn. 3 with every change summed first: HC' = ~(~HC + ~m + m')
+    // over each 16-bit word m that changes, one fold per checksum.
     let old_addr = rd32(d, a_at);
     wr32(d, a_at, addr);
-    fix32(d, l3 + 10, false, old_addr, addr);
+    let addr_delta = (!(old_addr >> 16) & 0xffff) + (!old_addr & 0xffff) + (addr >> 16) + (addr & 0xffff);
+    let ip_c = rd16(d, l3 + 10);
+    wr16(d, l3 + 10, !fold(!ip_c as u32 + addr_delta));
     let mut old_port = 0;
+    let mut delta = if p == proto::ICMP { 0 } else { addr_delta };
     if let Some(at) = port_at {
         old_port = rd16(d, at);
         wr16(d, at, port);
+        delta += (!old_port as u32) + port as u32;
     }
-    if let Some((c, zero_is_none)) = csum {
-        if p != proto::ICMP {
-            fix32(d, c, zero_is_none, old_addr, addr);
-        }
-        if port_at.is_some() {
-            fix16(d, c, zero_is_none, old_port, port);
+    if let Some((c_at, zero_is_none)) = csum {
+        let c = rd16(d, c_at);
+        if !(zero_is_none && c == 0) {
+            let n = !fold(!c as u32 + delta);
+            wr16(d, c_at, if zero_is_none && n == 0 { 0xffff } else { n });
         }
     }
     Some((old_addr, old_port))
