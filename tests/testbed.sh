@@ -5,6 +5,7 @@
 #   tests/testbed.sh up   PREFIX line|loop [QUEUES]
 #   tests/testbed.sh down PREFIX
 #   tests/testbed.sh info PREFIX        # MACs, one "ns/if mac" per line
+#   tests/testbed.sh add-host PREFIX ADDR/LEN GW   # a second host beside gen (PREFIX-gen2)
 #
 # line: PREFIX-gen [g0] <-> [d0] PREFIX-dut [d1] <-> [s0] PREFIX-sink
 #       g0 10.0.0.1/24 and s0 10.0.0.2/24 share one subnet: an L2
@@ -27,7 +28,8 @@ die() { echo "testbed: $*" >&2; exit 1; }
 
 down() {
     local p=$1 ns
-    for ns in "$p-gen" "$p-dut" "$p-sink"; do
+    # gen2: a second host some tests hang on gen's side (see add_host).
+    for ns in "$p-gen" "$p-gen2" "$p-dut" "$p-sink"; do
         ip netns del "$ns" 2>/dev/null || true
     done
 }
@@ -70,6 +72,28 @@ up() {
     trap - ERR
 }
 
+# A second host on gen's link: gen's g0 goes into a bridge (its address
+# with it) and PREFIX-gen2 hangs on that bridge by a veth pair (h0 in
+# gen2). ADDR is gen2's address/prefix, GW its default gateway.
+add_host() {
+    local p=$1 addr=$2 gw=$3
+    ip netns add "$p-gen2"
+    in_ns "$p-gen2" ip link set lo up
+    local a; a=$(in_ns "$p-gen" ip -4 -o addr show dev g0 | awk '{ print $4 }')
+    in_ns "$p-gen" ip link add br0 type bridge
+    in_ns "$p-gen" ip link set g0 master br0
+    in_ns "$p-gen" ip addr flush dev g0
+    in_ns "$p-gen" ip addr add "$a" dev br0
+    in_ns "$p-gen" sysctl -qw net.ipv6.conf.br0.disable_ipv6=1
+    in_ns "$p-gen" ip link set br0 up
+    ip link add h0 netns "$p-gen2" type veth peer hb netns "$p-gen"
+    quiet_link "$p-gen2" h0
+    quiet_link "$p-gen" hb
+    in_ns "$p-gen" ip link set hb master br0
+    in_ns "$p-gen2" ip addr add "$addr" dev h0
+    in_ns "$p-gen2" ip route add default via "$gw"
+}
+
 info() {
     local p=$1 ns ifc
     for pair in gen/g0 dut/d0 dut/d1 sink/s0; do
@@ -86,5 +110,6 @@ case $cmd in
     up) [[ $# -ge 2 ]] || die "usage: $0 up PREFIX line|loop [QUEUES]"; up "$@" ;;
     down) [[ $# -eq 1 ]] || die "usage: $0 down PREFIX"; down "$1" ;;
     info) [[ $# -eq 1 ]] || die "usage: $0 info PREFIX"; info "$1" ;;
-    *) die "usage: $0 up PREFIX line|loop [QUEUES] | down PREFIX | info PREFIX" ;;
+    add-host) [[ $# -eq 3 ]] || die "usage: $0 add-host PREFIX ADDR/LEN GW"; add_host "$@" ;;
+    *) die "usage: $0 up PREFIX line|loop [QUEUES] | down PREFIX | info PREFIX | add-host PREFIX ADDR/LEN GW" ;;
 esac

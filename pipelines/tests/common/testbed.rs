@@ -67,6 +67,17 @@ impl TestBed {
         bed
     }
 
+    /// Adds a second host beside gen, namespace role `gen2`, with address
+    /// `addr` (`10.0.0.3/24`) and default gateway `gw`.
+    pub fn add_host(&self, addr: &str, gw: &str) {
+        let out = Command::new("bash")
+            .arg(script())
+            .args(["add-host", &self.prefix, addr, gw])
+            .output()
+            .expect("run testbed.sh");
+        assert!(out.status.success(), "add-host failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Full namespace name of `role` (`gen`, `dut`, `sink`).
     pub fn ns(&self, role: &str) -> String {
         format!("{}-{role}", self.prefix)
