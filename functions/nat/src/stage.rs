@@ -398,8 +398,10 @@ impl NatStage {
         via: ([u8; 6], u16),
     ) -> Result<(), NatDrop> {
         let d = p.data_mut();
-        translate::rewrite(d, m.l3_off as usize, Some(m.l4_off as usize), proto_, side, to.0, to.1)
-            .ok_or(NatDrop::Malformed)?;
+        let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
+        if l4 != l3 + 20 || !translate::rewrite_plain(d, l3, proto_, side, to.0, to.1) {
+            translate::rewrite(d, l3, Some(l4), proto_, side, to.0, to.1).ok_or(NatDrop::Malformed)?;
+        }
         d[0..6].copy_from_slice(&via.0);
         d[6..12].copy_from_slice(&self.macs[via.1 as usize]);
         p.send_to(via.1);
