@@ -192,6 +192,25 @@ impl NatStage {
     #[inline(always)]
     fn l4(d: &[u8], m: &nfv_core::Meta, outbound: bool) -> Result<L4, NatDrop> {
         let l3 = m.l3_off as usize;
+        // The usual packet: TCP or UDP right after an option-less IPv4
+        // header, read through one fixed-size view.
+        if m.flags & (flags::L4_OK | flags::FRAGMENT) == flags::L4_OK
+            && m.l4_off == m.l3_off + 20
+            && matches!(m.l4_proto, proto::TCP | proto::UDP)
+            && let Some(h) = d.get(l3..l3 + 34).and_then(|h| <&[u8; 34]>::try_from(h).ok())
+        {
+            let src = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
+            let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+            let sp = u16::from_be_bytes([h[20], h[21]]);
+            let dp = u16::from_be_bytes([h[22], h[23]]);
+            let tcp = if m.l4_proto == proto::TCP { h[33] } else { 0 };
+            let t = if outbound {
+                Tuple { proto: m.l4_proto, addr: src, port: sp, rem_addr: dst, rem_port: dp }
+            } else {
+                Tuple { proto: m.l4_proto, addr: dst, port: dp, rem_addr: src, rem_port: sp }
+            };
+            return Ok(L4::Flow(t, tcp));
+        }
         let (src, dst) = (rd32(d, l3 + 12), rd32(d, l3 + 16));
         let (local, remote) = if outbound { (src, dst) } else { (dst, src) };
         if !matches!(m.l4_proto, proto::TCP | proto::UDP | proto::ICMP) {
