@@ -45,7 +45,7 @@ impl FlowIndex {
     /// used when full (memory: 13-26 bytes per entry, allocated now).
     pub fn with_capacity(entries: usize) -> Self {
         let buckets = (entries * 10).div_ceil(WAYS * 7).next_power_of_two().max(1);
-        Self { buckets: vec![Bucket::default(); buckets], mask: buckets - 1, len: 0 }
+        Self { buckets: crate::mem::huge_vec(buckets, Bucket::default()), mask: buckets - 1, len: 0 }
     }
 
     /// Entries held.

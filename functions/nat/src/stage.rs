@@ -64,7 +64,7 @@ const FRAGMENT_LIFETIME: u32 = 5;
 
 /// How many packets ahead of the one being translated its session is
 /// prefetched.
-const SESSION_LAG: usize = 4;
+const SESSION_LAG: usize = 8;
 
 /// Sessions expired per batch at most (the rest wait for the next batch).
 const EXPIRE_PER_BATCH: usize = 64;

@@ -1,0 +1,27 @@
+//! Big tables in transparent huge pages where the kernel offers them
+//! (`madvise` mode): a million sessions are ~80 MiB touched at random, and
+//! with 4 KiB pages every lookup would also miss the TLB. The advice is
+//! given before the memory is first written, so the first touch already
+//! gets 2 MiB pages; without THP it changes nothing.
+
+/// A vector of `n` copies of `value`, its memory advised as huge pages.
+pub fn huge_vec<T: Clone>(n: usize, value: T) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    advise_huge(v.as_mut_ptr().cast(), n * size_of::<T>());
+    v.resize(n, value);
+    v
+}
+
+fn advise_huge(ptr: *mut u8, len: usize) {
+    const PAGE: usize = 4096;
+    if len < 2 << 20 {
+        return;
+    }
+    let start = ptr as usize & !(PAGE - 1);
+    let end = ptr as usize + len;
+    // SAFETY: advice on pages of an allocation we own; it cannot change
+    // their contents, and failure (no THP) is harmless.
+    unsafe {
+        libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+    }
+}
