@@ -66,6 +66,11 @@ const FRAGMENT_LIFETIME: u32 = 5;
 /// prefetched.
 const SESSION_LAG: usize = 8;
 
+/// How many packets ahead of the one being translated its index line is
+/// prefetched (twice the session's distance: the line must be in before
+/// the session prefetch reads it).
+const BUCKET_LAG: usize = 16;
+
 /// Sessions expired per batch at most (the rest wait for the next batch).
 const EXPIRE_PER_BATCH: usize = 64;
 
@@ -355,6 +360,16 @@ impl NatStage {
         }
     }
 
+    /// Starts loading the index line of hash `h`.
+    #[inline(always)]
+    fn prefetch_bucket(&self, h: u64, outbound: bool) {
+        if outbound {
+            self.table.prefetch_inside(h);
+        } else {
+            self.table.prefetch_outside(h);
+        }
+    }
+
     /// Starts loading packet `i`'s session, if its flow has one in view.
     #[inline(always)]
     fn prefetch_session(&self, i: usize, outbound: bool) {
@@ -539,8 +554,9 @@ impl Stage for NatStage {
         // A batch holds the packets of one rx port: one direction.
         let Some(first) = batch.active().first() else { return };
         let outbound = self.inside_port.get(first.meta.port as usize) == Some(&true);
-        // First pass: each flow's index hash, and its index line on the way
-        // into the cache while the rest of the batch is hashed.
+        // First pass: each flow's index hash (the first BUCKET_LAG index
+        // lines start loading at once; the rest are prefetched that many
+        // packets ahead in the translation pass, as are the sessions).
         let mut n = 0;
         for (i, p) in batch.iter_mut().enumerate() {
             let m = p.meta();
@@ -552,10 +568,8 @@ impl Stage for NatStage {
             if let Ok(L4::Flow(t, tcp)) = Self::l4(p.data(), m, outbound) {
                 self.flows[i] = (t, tcp);
                 let h = if outbound { self.table.inside_hash(&t) } else { self.table.outside_hash(&t) };
-                if outbound {
-                    self.table.prefetch_inside(h);
-                } else {
-                    self.table.prefetch_outside(h);
+                if i < BUCKET_LAG {
+                    self.prefetch_bucket(h, outbound);
                 }
                 self.hashes[i] = h;
             }
@@ -566,6 +580,9 @@ impl Stage for NatStage {
             self.prefetch_session(i, outbound);
         }
         for (i, mut p) in batch.iter_mut().enumerate() {
+            if i + BUCKET_LAG < n && self.hashes[i + BUCKET_LAG] != 0 {
+                self.prefetch_bucket(self.hashes[i + BUCKET_LAG], outbound);
+            }
             if i + SESSION_LAG < n {
                 self.prefetch_session(i + SESSION_LAG, outbound);
             }
