@@ -528,9 +528,20 @@ impl NatTable {
 
     /// Records a packet of session `id` at `now` (seconds): its idle timer
     /// restarts and TCP flags move its state. `outbound`: the packet goes
-    /// from inside to outside.
-    #[inline]
+    /// from inside to outside. Most packets change nothing that needs
+    /// work (same second, no state-changing flag): that test is inlined.
+    #[inline(always)]
     pub fn refresh(&mut self, id: u32, now: u32, tcp_flags: u8, outbound: bool) {
+        let s = &self.sessions[id as usize];
+        const STATE_FLAGS: u8 = TCP_SYN | TCP_FIN | TCP_RST;
+        if s.last_seen == now && (s.proto != proto::TCP || tcp_flags & STATE_FLAGS == 0) {
+            return;
+        }
+        self.refresh_slow(id, now, tcp_flags, outbound);
+    }
+
+    #[inline(never)]
+    fn refresh_slow(&mut self, id: u32, now: u32, tcp_flags: u8, outbound: bool) {
         let s = &mut self.sessions[id as usize];
         let mut class = s.class;
         if s.proto == proto::TCP {

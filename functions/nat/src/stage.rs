@@ -589,7 +589,7 @@ impl Stage for NatStage {
             let m = *p.meta();
             let hash = self.hashes[i];
             if hash != 0 {
-                let fast = if self.inside_port.get(m.port as usize) == Some(&true) {
+                let fast = if outbound {
                     self.fast_outbound(&mut p, &m, i, hash, now)
                 } else {
                     self.fast_inbound(&mut p, &m, i, hash, now)
