@@ -9,6 +9,8 @@
 //! rules kept in a file, [`update`] rule updates while traffic flows,
 //! [`flows`] the reflect state, [`stage`] the data path.
 
+#![warn(missing_docs)]
+
 pub mod classbench;
 pub mod classify;
 pub mod config;

@@ -6,6 +6,8 @@
 //! headers and checksums, [`frags`] follows fragments, [`config`] the TOML
 //! parameters, [`stage`] the data path.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod frags;
 pub mod index;
