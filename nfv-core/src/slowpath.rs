@@ -119,7 +119,16 @@ pub struct SlowPathCounters {
     pub learned: Counter,
     /// Punted frames that needed no answer or could not be parsed.
     pub ignored: Counter,
+    /// ICMP time exceeded sent for packets whose TTL ran out here.
+    pub time_exceeded: Counter,
+    /// ICMP errors not sent: over the rate limit (RFC 1812 4.3.2.8).
+    pub rate_limited: Counter,
 }
+
+/// ICMP errors sent per second at most (RFC 1812 section 4.3.2.8: a
+/// router SHOULD limit them; a flood of expiring packets must not become a
+/// flood of errors).
+const ICMP_ERRORS_PER_SEC: u32 = 200;
 
 /// The responder and resolver, independent of threads so replay and tests
 /// can drive it directly.
@@ -130,6 +139,8 @@ pub struct SlowPath {
     wanted: HashMap<IpAddr, PortId>,
     /// Counters.
     pub counters: Arc<SlowPathCounters>,
+    /// ICMP errors left in the current second, and when it started.
+    error_budget: (u32, Instant),
 }
 
 const BROADCAST: EthernetAddress = EthernetAddress([0xff; 6]);
@@ -137,7 +148,13 @@ const BROADCAST: EthernetAddress = EthernetAddress([0xff; 6]);
 impl SlowPath {
     /// A slow path answering for `local`, writing adjacencies to `neighbours`.
     pub fn new(local: LocalAddrs, neighbours: Arc<Neighbours>) -> Self {
-        Self { local, neighbours, wanted: HashMap::new(), counters: Arc::default() }
+        Self {
+            local,
+            neighbours,
+            wanted: HashMap::new(),
+            counters: Arc::default(),
+            error_budget: (ICMP_ERRORS_PER_SEC, Instant::now()),
+        }
     }
 
     /// Asks for `ip` to be resolved and kept resolved (a dynamic
@@ -247,6 +264,9 @@ impl SlowPath {
         let caps = ChecksumCapabilities::default();
         let ip = Ipv4Packet::new_checked(payload).ok()?;
         let ip_repr = Ipv4Repr::parse(&ip, &caps).ok()?;
+        if ip_repr.hop_limit <= 1 && !self.local.owns(port, IpAddr::V4(ip_repr.dst_addr)) {
+            return self.time_exceeded(port, our_mac, peer, ip, ip_repr);
+        }
         if ip_repr.next_header != IpProtocol::Icmp || !self.local.owns(port, IpAddr::V4(ip_repr.dst_addr)) {
             return None;
         }
@@ -268,6 +288,58 @@ impl SlowPath {
         out_ip.emit(&mut ipp, &caps);
         reply.emit(&mut Icmpv4Packet::new_unchecked(ipp.payload_mut()), &caps);
         self.counters.echo_replies.add(1);
+        Some(buf)
+    }
+
+    /// RFC 792 time exceeded (code 0, TTL expired in transit) to the sender
+    /// of `ip`, from our address on the port it came in by, quoting its
+    /// header and first 8 data bytes. Not for ICMP errors themselves (RFC
+    /// 1812 4.3.2.7), and within the rate limit.
+    fn time_exceeded(
+        &mut self,
+        port: PortId,
+        our_mac: EthernetAddress,
+        peer: EthernetAddress,
+        ip: Ipv4Packet<&[u8]>,
+        ip_repr: Ipv4Repr,
+    ) -> Option<Vec<u8>> {
+        let caps = ChecksumCapabilities::default();
+        let data = ip.payload();
+        if ip_repr.next_header == IpProtocol::Icmp && data.first().is_some_and(|&t| !matches!(t, 0 | 8 | 13 | 14)) {
+            return None;
+        }
+        let IpAddr::V4(src) = self.source_for(port, &IpAddr::V4(ip_repr.src_addr))? else { return None };
+        let now = Instant::now();
+        if now.duration_since(self.error_budget.1) >= Duration::from_secs(1) {
+            self.error_budget = (ICMP_ERRORS_PER_SEC, now);
+        }
+        if self.error_budget.0 == 0 {
+            self.counters.rate_limited.add(1);
+            return None;
+        }
+        self.error_budget.0 -= 1;
+        // The ICMP message: type 11, code 0, checksum, 4 unused bytes, then
+        // the offending datagram's header as received and 8 data bytes.
+        let header_len = ip.header_len() as usize;
+        let raw = ip.into_inner();
+        let quoted = &raw[..(header_len + 8).min(raw.len())];
+        let mut icmp = vec![11u8, 0, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(quoted);
+        let c = crate::checksum::checksum(&icmp);
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        let out_ip = Ipv4Repr {
+            src_addr: src,
+            dst_addr: ip_repr.src_addr,
+            next_header: IpProtocol::Icmp,
+            payload_len: icmp.len(),
+            hop_limit: 64,
+        };
+        let mut buf = vec![0u8; 14 + out_ip.buffer_len() + icmp.len()];
+        emit_eth(&mut buf, our_mac, peer, EthernetProtocol::Ipv4);
+        let mut ipp = Ipv4Packet::new_unchecked(&mut buf[14..]);
+        out_ip.emit(&mut ipp, &caps);
+        ipp.payload_mut()[..icmp.len()].copy_from_slice(&icmp);
+        self.counters.time_exceeded.add(1);
         Some(buf)
     }
 
@@ -437,4 +509,75 @@ pub fn spawn(mut sp: SlowPath, links: Vec<Arc<SlowPathLink>>, stop: Arc<AtomicBo
             }
         })
         .expect("spawn control thread")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{Icmpv4Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+
+    const PEER: [u8; 6] = [2, 0, 0, 0, 0, 1];
+    const OURS: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
+
+    fn slow_path() -> SlowPath {
+        let local = LocalAddrs {
+            ports: vec![(OURS, vec![OwnedAddr { addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254)), prefix: 24 }])],
+        };
+        SlowPath::new(local, Neighbours::new([]))
+    }
+
+    fn udp(ttl: u8) -> Vec<u8> {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(PEER, OURS)
+            .ipv4([10, 0, 0, 1], [198, 51, 100, 2], ttl)
+            .udp(40000, 33434)
+            .write(&mut f, &[7; 20])
+            .unwrap();
+        f
+    }
+
+    /// What traceroute needs from a hop: an RFC 792 time exceeded from the
+    /// hop's address, quoting the probe's header and its UDP ports.
+    #[test]
+    fn an_expired_packet_gets_a_time_exceeded_quoting_it() {
+        let mut sp = slow_path();
+        let probe = udp(1);
+        let out = sp.handle(0, &probe);
+        assert_eq!(out.len(), 1);
+        let f = &out[0].data;
+        assert_eq!(&f[0..6], &PEER);
+        let p = SlicedPacket::from_ethernet(f).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+        let h = ip.header().to_header();
+        assert_eq!((h.source, h.destination), ([10, 0, 0, 254], [10, 0, 0, 1]));
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        let Some(TransportSlice::Icmpv4(icmp)) = &p.transport else { panic!() };
+        assert!(matches!(icmp.icmp_type(), Icmpv4Type::TimeExceeded(_)), "{:?}", icmp.icmp_type());
+        assert_eq!(icmp.checksum(), icmp.header().icmp_type.calc_checksum(icmp.payload()));
+        assert_eq!(icmp.payload(), &probe[14..14 + 28], "the probe's header as received and 8 bytes");
+        assert_eq!(sp.counters.time_exceeded.get(), 1);
+    }
+
+    #[test]
+    fn no_error_about_an_error_for_our_own_address_or_past_the_rate_limit() {
+        let mut sp = slow_path();
+        let mut err = Vec::new();
+        PacketBuilder::ethernet2(PEER, OURS)
+            .ipv4([10, 0, 0, 1], [198, 51, 100, 2], 1)
+            .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+            .write(&mut err, &[0; 28])
+            .unwrap();
+        assert!(sp.handle(0, &err).is_empty(), "RFC 1812 4.3.2.7: no error about an error");
+        let mut to_us = udp(1);
+        to_us[14 + 16..14 + 20].copy_from_slice(&[10, 0, 0, 254]);
+        to_us[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
+        let c = crate::checksum::checksum(&to_us[14..34]);
+        to_us[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(sp.counters.time_exceeded.get(), 0);
+        let _ = sp.handle(0, &to_us);
+        assert_eq!(sp.counters.time_exceeded.get(), 0, "addressed to us: delivered, not expired");
+        let sent = (0..ICMP_ERRORS_PER_SEC + 50).filter(|_| !sp.handle(0, &udp(1)).is_empty()).count();
+        assert_eq!(sent as u32, ICMP_ERRORS_PER_SEC, "at most the budget within a second");
+        assert_eq!(sp.counters.rate_limited.get(), 50);
+    }
 }

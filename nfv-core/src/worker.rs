@@ -291,6 +291,11 @@ impl Worker {
             }
         }
         self.transmit();
+        // An idle worker kicks its tx rings only when asked: without this
+        // a reply built while no traffic flows waited for the next packet
+        // (a traceroute hop answered a second late, after its probe timed
+        // out).
+        self.flush_pending = true;
     }
 
     /// Flushes every port (kicks TX, reclaims completions).

@@ -129,7 +129,7 @@ pub fn render_report(r: &RunReport) -> String {
     let tx = r.telemetry.total_tx();
     let s = &r.slow;
     format!(
-        "\nran {secs:.2} s: rx {rx} packets ({:.3} Mpps), tx {tx} packets ({:.3} Mpps)\n\n{}\n{}\nslow path: arp-replies={} echo-replies={} nd-adverts={} resolutions-sent={} learned={} ignored={}\n{}",
+        "\nran {secs:.2} s: rx {rx} packets ({:.3} Mpps), tx {tx} packets ({:.3} Mpps)\n\n{}\n{}\nslow path: arp-replies={} echo-replies={} nd-adverts={} resolutions-sent={} learned={} ignored={} time-exceeded={} rate-limited={}\n{}",
         rx as f64 / secs.max(1e-9) / 1e6,
         tx as f64 / secs.max(1e-9) / 1e6,
         render_stage_table(&stages, secs, cycles::ticks_per_ns()),
@@ -140,6 +140,8 @@ pub fn render_report(r: &RunReport) -> String {
         s.resolutions_sent.get(),
         s.learned.get(),
         s.ignored.get(),
+        s.time_exceeded.get(),
+        s.rate_limited.get(),
         r.stage_reports.iter().map(|t| format!("\n{t}")).collect::<String>(),
     )
 }

@@ -146,6 +146,7 @@ fn inside_hosts_reach_the_outside_through_the_pool_and_the_outside_reaches_the_f
     // comes back translated to the inside host.
     let (_, out) = run(&bed, "gen", &["traceroute", "-n", "-q", "1", "-w", "2", "-m", "4", "198.51.100.2"]);
     assert!(out.lines().skip(1).any(|l| l.contains("198.51.100.2 ")), "traceroute reaches the destination:\n{out}");
+    assert!(out.lines().nth(1).is_some_and(|l| l.contains("10.0.0.254")), "the first hop is nfv:\n{out}");
 
     // A second inside host shares the pool.
     let server = tcp_server(&bed, "sink", "198.51.100.2:6001", b"ok");

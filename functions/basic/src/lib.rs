@@ -22,13 +22,7 @@ pub fn register(r: &mut StageRegistry) {
         reads_headers: true,
         make: || Box::new(macswap::MacSwap),
     }));
-    r.register(Box::new(NoParams {
-        kind: "ttl-decrement",
-        summary: "decrement IPv4 TTL / IPv6 hop limit, RFC 1624 checksum update, drop on expiry",
-        reasons: ttl::TtlDrop::NAMES,
-        reads_headers: true,
-        make: || Box::new(ttl::TtlDecrement),
-    }));
+    r.register(Box::new(ttl::TtlFactory));
     r.register(Box::new(NoParams {
         kind: "counter",
         summary: "count packets and bytes passing this point",

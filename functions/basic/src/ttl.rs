@@ -1,7 +1,10 @@
 //! `ttl-decrement`: what a router does to every forwarded packet.
 //! IPv4 TTL (RFC 791, RFC 1812 section 5.3.1) with the header checksum
 //! updated incrementally (RFC 1624 eqn. 3); IPv6 hop limit (RFC 8200
-//! section 3, no checksum). A packet that would leave with 0 is dropped.
+//! section 3, no checksum). A packet that would leave with 0 is dropped,
+//! or, with `time-exceeded = true`, an IPv4 one is handed to the slow path,
+//! which answers the sender with ICMP time exceeded (RFC 792, RFC 1812
+//! section 4.3.2, rate-limited): traceroute then sees this hop.
 //! Non-IP frames pass untouched; IP packets whose header is malformed are
 //! dropped, since no TTL can be trusted there.
 
@@ -20,7 +23,51 @@ nfv_core::drop_reasons! {
 }
 
 /// The TTL-decrement stage.
-pub struct TtlDecrement;
+#[derive(Clone, Copy, Default)]
+pub struct TtlDecrement {
+    /// Expired IPv4 packets go to the slow path for an ICMP time exceeded.
+    pub time_exceeded: bool,
+}
+
+/// `{ kind = "ttl-decrement", time-exceeded = true }`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct TtlParams {
+    #[serde(default)]
+    time_exceeded: bool,
+}
+
+/// Registers `ttl-decrement`.
+pub struct TtlFactory;
+
+impl nfv_core::StageFactory for TtlFactory {
+    fn kind(&self) -> &'static str {
+        "ttl-decrement"
+    }
+
+    fn summary(&self) -> &'static str {
+        "decrement IPv4 TTL / IPv6 hop limit, RFC 1624 checksum update; on expiry drop, or answer ICMP time exceeded"
+    }
+
+    fn configure(
+        &self,
+        params: &nfv_core::config::Params<'_>,
+        _env: &nfv_core::BuildEnv<'_>,
+    ) -> Result<std::sync::Arc<dyn nfv_core::StageBuilder>, Vec<nfv_core::config::Diagnostic>> {
+        let p: TtlParams = params.parse().map_err(|e| vec![e])?;
+        Ok(std::sync::Arc::new(TtlDecrement { time_exceeded: p.time_exceeded }))
+    }
+}
+
+impl nfv_core::StageBuilder for TtlDecrement {
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        TtlDrop::NAMES
+    }
+
+    fn build(&self, _ctx: &nfv_core::BuildCtx<'_>) -> Box<dyn Stage> {
+        Box::new(*self)
+    }
+}
 
 impl Stage for TtlDecrement {
     fn process(&mut self, batch: &mut Batch, _ctx: &mut StageCtx<'_>) {
@@ -39,7 +86,11 @@ impl Stage for TtlDecrement {
             if ip4 {
                 let ttl = d[l3 + 8];
                 if ttl <= 1 {
-                    p.drop_with(TtlDrop::Expired);
+                    if self.time_exceeded {
+                        p.punt();
+                    } else {
+                        p.drop_with(TtlDrop::Expired);
+                    }
                     continue;
                 }
                 // TTL shares a 16-bit word with the protocol field.
@@ -80,7 +131,7 @@ mod tests {
     #[test]
     fn ipv4_checksum_stays_valid_per_etherparse() {
         for ttl in [2u8, 64, 128, 255] {
-            let out = testutil::run(&mut TtlDecrement, &[v4(ttl)]);
+            let out = testutil::run(&mut TtlDecrement::default(), &[v4(ttl)]);
             let sliced = SlicedPacket::from_ethernet(&out[0].0).unwrap();
             let Some(etherparse::NetSlice::Ipv4(ip)) = sliced.net else { panic!("not ipv4") };
             let h = ip.header().to_header();
@@ -96,7 +147,7 @@ mod tests {
         let mut arp = vec![0xff; 12];
         arp.extend_from_slice(&[0x08, 0x06]);
         arp.resize(60, 0);
-        let out = testutil::run(&mut TtlDecrement, &[v4(1), v4(0), f6, arp]);
+        let out = testutil::run(&mut TtlDecrement::default(), &[v4(1), v4(0), f6, arp]);
         let expired = VerdictKind::Drop(DropReason(TtlDrop::Expired as u8));
         assert_eq!(out[0].1, expired);
         assert_eq!(out[1].1, expired);
@@ -112,7 +163,7 @@ mod tests {
             .tcp(1, 2, 3, 4)
             .write(&mut f6, b"x")
             .unwrap();
-        let out = testutil::run(&mut TtlDecrement, &[f6]);
+        let out = testutil::run(&mut TtlDecrement::default(), &[f6]);
         let sliced = SlicedPacket::from_ethernet(&out[0].0).unwrap();
         let Some(etherparse::NetSlice::Ipv6(ip)) = sliced.net else { panic!("not ipv6") };
         assert_eq!(ip.header().hop_limit(), 63);
