@@ -308,6 +308,12 @@ impl SlowPath {
         if ip_repr.next_header == IpProtocol::Icmp && data.first().is_some_and(|&t| !matches!(t, 0 | 8 | 13 | 14)) {
             return None;
         }
+        // RFC 1812 4.3.2.7: nor about multicast or broadcast, nor to a
+        // source that is not one host.
+        let (src_ip, dst_ip) = (ip_repr.src_addr, ip_repr.dst_addr);
+        if dst_ip.is_multicast() || dst_ip.is_broadcast() || !is_unicast(src_ip) {
+            return None;
+        }
         let IpAddr::V4(src) = self.source_for(port, &IpAddr::V4(ip_repr.src_addr))? else { return None };
         let now = Instant::now();
         if now.duration_since(self.error_budget.1) >= Duration::from_secs(1) {
@@ -405,6 +411,11 @@ impl SlowPath {
         };
         Some(icmpv6_frame(our_mac, dst_mac, src_ip, dst_ip, &reply))
     }
+}
+
+/// One host's address: not 0.0.0.0, broadcast, multicast or loopback.
+fn is_unicast(a: Ipv4Addr) -> bool {
+    !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())
 }
 
 fn emit_eth(buf: &mut [u8], src: EthernetAddress, dst: EthernetAddress, ethertype: EthernetProtocol) {
@@ -568,6 +579,12 @@ mod tests {
             .write(&mut err, &[0; 28])
             .unwrap();
         assert!(sp.handle(0, &err).is_empty(), "RFC 1812 4.3.2.7: no error about an error");
+        let mut igmp = Vec::new();
+        PacketBuilder::ethernet2(PEER, [1, 0, 0x5e, 0, 0, 0x16])
+            .ipv4([10, 0, 0, 1], [224, 0, 0, 22], 1)
+            .write(&mut igmp, etherparse::IpNumber(2), &[0x22, 0, 0, 0, 0, 0, 0, 0])
+            .unwrap();
+        assert!(sp.handle(0, &igmp).is_empty(), "nor about multicast");
         let mut to_us = udp(1);
         to_us[14 + 16..14 + 20].copy_from_slice(&[10, 0, 0, 254]);
         to_us[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
