@@ -73,18 +73,38 @@ pub fn checksum(data: &[u8]) -> u16 {
     !fold(sum(data, 0))
 }
 
+/// RFC 1624 eqn. 3 is HC' = ~(~HC + ~m + m'): this is the `~m + m'` term
+/// of a 16-bit field going from `old` to `new`. Terms of several fields add
+/// up, so a rewrite of many fields folds once ([`adjust`]).
+#[inline(always)]
+pub fn delta16(old: u16, new: u16) -> u32 {
+    (!old as u32) + new as u32
+}
+
+/// [`delta16`] for a 32-bit field (an IPv4 address), as two words.
+#[inline(always)]
+pub fn delta32(old: u32, new: u32) -> u32 {
+    (!(old >> 16) & 0xffff) + (!old & 0xffff) + (new >> 16) + (new & 0xffff)
+}
+
+/// The checksum `csum` after the changes summed in `delta` (at most a few
+/// dozen terms: the sum fits in 32 bits).
+#[inline(always)]
+pub fn adjust(csum: u16, delta: u32) -> u16 {
+    !fold((!csum as u32) + delta)
+}
+
 /// RFC 1624 eqn. 3: new checksum after a 16-bit field goes from `old` to
-/// `new`: HC' = ~(~HC + ~m + m').
+/// `new`.
 #[inline(always)]
 pub fn update16(csum: u16, old: u16, new: u16) -> u16 {
-    !fold((!csum as u32) + (!old as u32) + new as u32)
+    adjust(csum, delta16(old, new))
 }
 
 /// RFC 1624 update for a 32-bit field (an IPv4 address), as two words.
 #[inline(always)]
 pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
-    let acc = (!csum as u32) + (!(old >> 16) as u16 as u32) + (!(old as u16) as u32) + (new >> 16) + (new & 0xffff);
-    !fold(acc)
+    adjust(csum, delta32(old, new))
 }
 
 #[cfg(test)]

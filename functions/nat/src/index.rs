@@ -67,14 +67,7 @@ impl FlowIndex {
     /// hashes first, prefetches, then looks up: the misses overlap).
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let b = &self.buckets[hash as usize & self.mask];
-            // SAFETY: a prefetch of a valid address has no effect on memory.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((b as *const Bucket).cast())
-            };
-        }
+        crate::mem::prefetch(&self.buckets[hash as usize & self.mask]);
     }
 
     /// The first slot in `hash`'s home bucket with its tag, if any: what a

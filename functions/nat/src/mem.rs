@@ -1,3 +1,5 @@
+//! Memory helpers of the big tables: transparent huge pages, prefetch.
+//!
 //! Big tables in transparent huge pages where the kernel offers them
 //! (`madvise` mode): a million sessions are ~80 MiB touched at random, and
 //! with 4 KiB pages every lookup would also miss the TLB. The advice is
@@ -24,4 +26,17 @@ fn advise_huge(ptr: *mut u8, len: usize) {
     unsafe {
         libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
     }
+}
+
+/// Hints the CPU to start loading the cache line holding `x` (a batch
+/// asks for its lookups' lines ahead of the lookups, so the misses overlap).
+#[inline(always)]
+pub fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch of a valid address has no effect on memory.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const T).cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
 }

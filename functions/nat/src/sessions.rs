@@ -24,6 +24,7 @@
 //! the port and 0 as the remote port.
 
 use crate::index::FlowIndex;
+use crate::mem::prefetch;
 use crate::ports::PortMap;
 
 /// No session / mapping / list link.
@@ -808,15 +809,6 @@ impl NatTable {
         }
         [Class::Udp, Class::TcpTransitory, Class::TcpEstablished, Class::Icmp].map(|c| (c.name(), n[c as usize]))
     }
-}
-
-#[inline(always)]
-fn prefetch<T>(x: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch of a valid address has no effect on memory.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const T).cast())
-    };
 }
 
 /// The session's TCP bits after a packet with `flags` (RFC 7857 section

@@ -293,6 +293,24 @@ impl NatStage {
         FragKey { src: rd32(d, l3 + 12), dst: rd32(d, l3 + 16), id: rd16(d, l3 + 4), proto: m.l4_proto }
     }
 
+    /// A non-first fragment, either way: its first fragment's translation
+    /// (a new destination sends it inside, a new source outside).
+    fn later_fragment(
+        &mut self,
+        p: &mut PacketMut<'_>,
+        m: &nfv_core::Meta,
+        now: u32,
+        ctx: &StageCtx<'_>,
+    ) -> Result<(), NatDrop> {
+        let l3 = m.l3_off as usize;
+        let key = Self::frag_key(p.data(), m);
+        let (side, addr) = self.frags.lookup(&key, now).ok_or(NatDrop::FragmentWithoutFirst)?;
+        translate::rewrite(p.data_mut(), l3, None, m.l4_proto, side, addr, 0).ok_or(NatDrop::Malformed)?;
+        self.counters.fragments += 1;
+        let dst = rd32(p.data(), l3 + 16);
+        if side == Side::Dst { self.route_inside(p, dst, None, ctx) } else { self.route_outside(p, dst, ctx) }
+    }
+
     /// Inside to outside.
     #[inline(always)]
     fn outbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
@@ -304,14 +322,7 @@ impl NatStage {
             return Err(NatDrop::SourceNotInside);
         }
         match Self::l4(p.data(), &m, true)? {
-            L4::LaterFragment => {
-                let key = Self::frag_key(p.data(), &m);
-                let (side, addr) = self.frags.lookup(&key, now).ok_or(NatDrop::FragmentWithoutFirst)?;
-                translate::rewrite(p.data_mut(), l3, None, m.l4_proto, side, addr, 0).ok_or(NatDrop::Malformed)?;
-                self.counters.fragments += 1;
-                let dst = rd32(p.data(), l3 + 16);
-                if side == Side::Dst { self.route_inside(p, dst, None, ctx) } else { self.route_outside(p, dst, ctx) }
-            }
+            L4::LaterFragment => self.later_fragment(p, &m, now, ctx),
             L4::IcmpError(icmp) => {
                 // An inside host's error about a packet that came in: the
                 // packet it quotes went remote -> inside.
@@ -486,13 +497,7 @@ impl NatStage {
             return Err(NatDrop::NotOurAddress);
         }
         match Self::l4(p.data(), &m, false)? {
-            L4::LaterFragment => {
-                let key = Self::frag_key(p.data(), &m);
-                let (side, addr) = self.frags.lookup(&key, now).ok_or(NatDrop::FragmentWithoutFirst)?;
-                translate::rewrite(p.data_mut(), l3, None, m.l4_proto, side, addr, 0).ok_or(NatDrop::Malformed)?;
-                self.counters.fragments += 1;
-                self.route_inside(p, addr, None, ctx)
-            }
+            L4::LaterFragment => self.later_fragment(p, &m, now, ctx),
             L4::IcmpError(icmp) => {
                 // A remote's error about a packet we sent out: it quotes
                 // our outside endpoint as the source.

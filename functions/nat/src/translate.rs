@@ -14,7 +14,7 @@
 //! Functions return `None`, changing nothing, when the packet is too short
 //! for the fields they touch: the caller drops it as malformed.
 
-use nfv_core::checksum::{fold, update16, update32};
+use nfv_core::checksum::{adjust, delta16, delta32};
 
 use crate::sessions::proto;
 
@@ -57,25 +57,15 @@ fn l4_checksum_at(p: u8) -> Option<(usize, bool)> {
     }
 }
 
-/// Applies a 16-bit checksum change from `old` to `new` words, keeping a
-/// UDP "no checksum" 0 as it is and never producing 0 for UDP.
+/// Applies the change summed in `delta` to the checksum at `at`, keeping a
+/// UDP "no checksum" 0 as it is and never producing 0 for UDP (RFC 768).
 #[inline(always)]
-fn fix16(d: &mut [u8], at: usize, zero_is_none: bool, old: u16, new: u16) {
+fn fix(d: &mut [u8], at: usize, zero_is_none: bool, delta: u32) {
     let c = rd16(d, at);
     if zero_is_none && c == 0 {
         return;
     }
-    let n = update16(c, old, new);
-    wr16(d, at, if zero_is_none && n == 0 { 0xffff } else { n });
-}
-
-#[inline(always)]
-fn fix32(d: &mut [u8], at: usize, zero_is_none: bool, old: u32, new: u32) {
-    let c = rd16(d, at);
-    if zero_is_none && c == 0 {
-        return;
-    }
-    let n = update32(c, old, new);
+    let n = adjust(c, delta);
     wr16(d, at, if zero_is_none && n == 0 { 0xffff } else { n });
 }
 
@@ -113,22 +103,17 @@ pub fn rewrite(
     // over each 16-bit word m that changes, one fold per checksum.
     let old_addr = rd32(d, a_at);
     wr32(d, a_at, addr);
-    let addr_delta = (!(old_addr >> 16) & 0xffff) + (!old_addr & 0xffff) + (addr >> 16) + (addr & 0xffff);
-    let ip_c = rd16(d, l3 + 10);
-    wr16(d, l3 + 10, !fold(!ip_c as u32 + addr_delta));
+    let addr_delta = delta32(old_addr, addr);
+    fix(d, l3 + 10, false, addr_delta);
     let mut old_port = 0;
     let mut delta = if p == proto::ICMP { 0 } else { addr_delta };
     if let Some(at) = port_at {
         old_port = rd16(d, at);
         wr16(d, at, port);
-        delta += (!old_port as u32) + port as u32;
+        delta += delta16(old_port, port);
     }
     if let Some((c_at, zero_is_none)) = csum {
-        let c = rd16(d, c_at);
-        if !(zero_is_none && c == 0) {
-            let n = !fold(!c as u32 + delta);
-            wr16(d, c_at, if zero_is_none && n == 0 { 0xffff } else { n });
-        }
+        fix(d, c_at, zero_is_none, delta);
     }
     Some((old_addr, old_port))
 }
@@ -172,15 +157,15 @@ fn fixed<const N: usize>(
     let a_at = if src { 12 } else { 16 };
     let old_addr = u32::from_be_bytes([h[a_at], h[a_at + 1], h[a_at + 2], h[a_at + 3]]);
     h[a_at..a_at + 4].copy_from_slice(&addr.to_be_bytes());
-    let addr_delta = (!(old_addr >> 16) & 0xffff) + (!old_addr & 0xffff) + (addr >> 16) + (addr & 0xffff);
+    let addr_delta = delta32(old_addr, addr);
     let ip_c = u16::from_be_bytes([h[10], h[11]]);
-    h[10..12].copy_from_slice(&(!fold(!ip_c as u32 + addr_delta)).to_be_bytes());
+    h[10..12].copy_from_slice(&adjust(ip_c, addr_delta).to_be_bytes());
     let old_port = u16::from_be_bytes([h[port_at], h[port_at + 1]]);
     h[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
     let c = u16::from_be_bytes([h[csum_at], h[csum_at + 1]]);
     if !(zero_is_none && c == 0) {
-        let delta = if pseudo { addr_delta } else { 0 } + (!old_port as u32) + port as u32;
-        let n = !fold(!c as u32 + delta);
+        let delta = if pseudo { addr_delta } else { 0 } + delta16(old_port, port);
+        let n = adjust(c, delta);
         let n = if zero_is_none && n == 0 { 0xffff } else { n };
         h[csum_at..csum_at + 2].copy_from_slice(&n.to_be_bytes());
     }
@@ -256,20 +241,17 @@ pub fn rewrite_icmp_error(
     // The embedded packet: address, port or identifier, its checksums.
     let (old_addr, old_port) = rewrite_embedded(d, e, inner, addr, port)?;
     // The ICMP checksum covers the embedded bytes: follow every change.
-    let mut c = rd16(d, c_at);
-    c = update32(c, old_addr, addr);
-    c = update16(c, old_port, port);
-    c = update16(c, old_emb_ip_csum, rd16(d, e.l3 + 10));
+    let mut delta = delta32(old_addr, addr) + delta16(old_port, port) + delta16(old_emb_ip_csum, rd16(d, e.l3 + 10));
     if let (Some((at, _)), Some(old)) = (emb_csum, old_emb_csum) {
-        c = update16(c, old, rd16(d, at));
+        delta += delta16(old, rd16(d, at));
     }
-    wr16(d, c_at, c);
+    fix(d, c_at, false, delta);
     // The outer header: its address and IP checksum (ICMP has no
     // pseudo-header).
     let a_at = l3 + if outer == Side::Src { 12 } else { 16 };
     let old_outer = rd32(d, a_at);
     wr32(d, a_at, addr);
-    fix32(d, l3 + 10, false, old_outer, addr);
+    fix(d, l3 + 10, false, delta32(old_outer, addr));
     Some(())
 }
 
@@ -289,15 +271,15 @@ fn rewrite_embedded(d: &mut [u8], e: &Embedded, side: Side, addr: u32, port: u16
     let old_addr = rd32(d, a_at);
     let old_port = rd16(d, port_at);
     wr32(d, a_at, addr);
-    fix32(d, e.l3 + 10, false, old_addr, addr);
+    fix(d, e.l3 + 10, false, delta32(old_addr, addr));
     wr16(d, port_at, port);
     if let Some((o, zero_is_none)) = l4_checksum_at(e.proto) {
         let at = l4 + o;
         if d.len() >= at + 2 {
             if e.proto != proto::ICMP {
-                fix32(d, at, zero_is_none, old_addr, addr);
+                fix(d, at, zero_is_none, delta32(old_addr, addr));
             }
-            fix16(d, at, zero_is_none, old_port, port);
+            fix(d, at, zero_is_none, delta16(old_port, port));
         }
     }
     Some((old_addr, old_port))
