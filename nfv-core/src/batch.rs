@@ -116,6 +116,11 @@ impl Batch {
         &self.done
     }
 
+    /// The same, writable (the chain completes handoff verdicts).
+    pub(crate) fn done_mut(&mut self) -> &mut [PktDesc] {
+        &mut self.done
+    }
+
     /// Iterates the packets still in the chain, in order.
     #[inline(always)]
     pub fn iter_mut(&mut self) -> impl Iterator<Item = PacketMut<'_>> {

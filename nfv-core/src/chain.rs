@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::batch::Batch;
 use crate::cycles;
-use crate::packet::VerdictKind;
+use crate::packet::{Verdict, VerdictKind};
 use crate::stage::{Stage, StageCtx};
 use crate::telemetry::StageCounters;
 
@@ -63,7 +63,14 @@ impl Chain {
     /// the batch's done list; the rest go on.
     #[inline]
     pub fn run(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
-        for slot in self.slots.iter_mut() {
+        self.run_from(0, batch, ctx);
+    }
+
+    /// Runs the stages from chain position `first` on (packets another
+    /// worker handed off resume where they left its chain).
+    #[inline]
+    pub fn run_from(&mut self, first: usize, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        for (position, slot) in self.slots.iter_mut().enumerate().skip(first) {
             let n_in = batch.len();
             if n_in == 0 {
                 break;
@@ -80,10 +87,15 @@ impl Chain {
                     }
                 }
                 let (mut out, mut punt) = (0, 0);
-                for d in &batch.done()[done_before..] {
+                for d in &mut batch.done_mut()[done_before..] {
                     match d.verdict.kind() {
                         VerdictKind::Out(_) => out += 1,
                         VerdictKind::Punt => punt += 1,
+                        VerdictKind::Handoff { worker, .. } => {
+                            // The receiver resumes at this stage.
+                            d.verdict = Verdict::handoff(worker, position as u8);
+                            out += 1;
+                        }
                         _ => {}
                     }
                 }

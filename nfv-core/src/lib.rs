@@ -4,7 +4,8 @@
 //! frames from the worker's [`frame::FramePool`]; the [`input`] stage
 //! parses L2-L4 once into [`packet::Meta`]; the [`chain::Chain`] runs each
 //! [`stage::Stage`] over the whole batch in place; the [`worker::Worker`]
-//! transmits, drops or punts each packet by its [`packet::Verdict`].
+//! transmits, drops, punts or hands off (to the chain's worker that holds
+//! the flow's state, [`handoff`]) each packet by its [`packet::Verdict`].
 //! This crate knows no network function by name.
 
 #![warn(missing_docs)]
@@ -15,6 +16,7 @@ pub mod checksum;
 pub mod config;
 pub mod cycles;
 pub mod frame;
+pub mod handoff;
 pub mod input;
 pub mod neighbour;
 pub mod packet;

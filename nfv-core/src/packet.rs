@@ -18,6 +18,8 @@ pub struct Meta {
     /// Port the packet arrived on. Stages read it, never change it: a batch
     /// holds packets of one rx port, and dispatch sends its `Next` packets
     /// by that port (or the worker's `tx`) without looking at each one.
+    /// (One exception: a stage handing a packet off to another worker may
+    /// set the port it should be taken as coming from there.)
     pub port: PortId,
     /// Offset of the L3 header from the start of data (after VLAN tags).
     pub l3_off: u16,
@@ -65,6 +67,7 @@ impl Verdict {
     const OUT: u32 = 1;
     const DROP: u32 = 2;
     const PUNT: u32 = 3;
+    const HANDOFF: u32 = 4;
 
     /// Continue to the next stage (and to the worker's default port after the last).
     pub const fn next() -> Self {
@@ -82,6 +85,12 @@ impl Verdict {
     pub const fn punt() -> Self {
         Self(Self::PUNT << 16)
     }
+    /// Leave this worker: the chain's worker of rank `worker` runs the
+    /// packet from chain position `stage` on (the chain stamps the
+    /// position of the stage that handed it off).
+    pub const fn handoff(worker: u8, stage: u8) -> Self {
+        Self((Self::HANDOFF << 16) | (stage as u32) << 8 | worker as u32)
+    }
     /// True for [`Verdict::next`].
     #[inline(always)]
     pub const fn is_next(self) -> bool {
@@ -93,6 +102,7 @@ impl Verdict {
             Self::NEXT => VerdictKind::Next,
             Self::OUT => VerdictKind::Out(self.0 as u16),
             Self::DROP => VerdictKind::Drop(DropReason(self.0 as u8)),
+            Self::HANDOFF => VerdictKind::Handoff { worker: self.0 as u8, stage: (self.0 >> 8) as u8 },
             _ => VerdictKind::Punt,
         }
     }
@@ -115,6 +125,14 @@ pub enum VerdictKind {
     Drop(DropReason),
     /// Send to the slow path.
     Punt,
+    /// Continue on another worker of the same chain (the one holding the
+    /// packet's flow state), at chain position `stage`.
+    Handoff {
+        /// Rank of the worker among the chain's workers.
+        worker: u8,
+        /// Chain position to resume at.
+        stage: u8,
+    },
 }
 
 /// The descriptor of one packet in a batch.
@@ -274,6 +292,15 @@ impl<'a> PacketMut<'a> {
     #[inline(always)]
     pub fn punt(&mut self) {
         self.finish(Verdict::punt());
+    }
+
+    /// Hands the packet to the chain's worker of rank `worker`, whose
+    /// instance of this stage runs it from the start (software steering:
+    /// the flow's state lives there). The frame is copied across; see
+    /// [`crate::handoff`].
+    #[inline(always)]
+    pub fn hand_off(&mut self, worker: usize) {
+        self.finish(Verdict::handoff(worker as u8, 0));
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::chain::Chain;
 use crate::config::{Config, PortKind};
 use crate::frame::FramePool;
+use crate::handoff::Handoff;
 use crate::input::{INPUT_STAGE, Input, InputDrop};
 use crate::neighbour::Neighbours;
 use crate::packet::PortId;
@@ -24,6 +25,8 @@ use crate::worker_memory::{AFXDP_DROP_REASONS, WorkerMemory};
 
 /// Depth of each worker's punt and inject queues.
 const SLOW_QUEUE_DEPTH: usize = 256;
+/// Depth of each worker's handoff inbox.
+const HANDOFF_DEPTH: usize = crate::handoff::INBOX_DEPTH;
 
 /// How the slow path runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,6 +216,14 @@ impl Runtime {
         let mut links = Vec::new();
         let mut notes = Vec::new();
         let mut tx_taken = std::collections::HashSet::new();
+        // Chains run by several workers get handoff inboxes, so stages can
+        // steer a packet to the worker holding its flow's state.
+        let handoffs: Vec<Option<Arc<Handoff>>> = (0..cfg.chains.len())
+            .map(|c| {
+                let n = cfg.workers.iter().filter(|w| w.chain == c).count();
+                (n > 1).then(|| Handoff::new(n, HANDOFF_DEPTH))
+            })
+            .collect();
         for (wi, w) in cfg.workers.iter().enumerate() {
             let mut memory = WorkerMemory::new(cfg, wi)?;
             let pool = FramePool::new(memory.arena());
@@ -225,10 +236,10 @@ impl Runtime {
                 chain.push(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local.clone())));
             }
             let stages = &cfg.chains[w.chain].stages;
+            let chain_rank = cfg.workers[..wi].iter().filter(|o| o.chain == w.chain).count();
+            let chain_workers = cfg.workers.iter().filter(|o| o.chain == w.chain).count();
             for (i, s) in stages.iter().enumerate() {
                 let headers_read_later = stages[i + 1..].iter().any(|l| l.builder.reads_headers());
-                let chain_rank = cfg.workers[..wi].iter().filter(|o| o.chain == w.chain).count();
-                let chain_workers = cfg.workers.iter().filter(|o| o.chain == w.chain).count();
                 let ctx = BuildCtx { worker: wi, port_macs: &port_macs, headers_read_later, chain_rank, chain_workers };
                 chain.push(s.name.clone(), s.builder.drop_reasons(), s.builder.build(&ctx));
             }
@@ -281,8 +292,11 @@ impl Runtime {
                 }
             };
             let rx = w.rx.iter().map(|r| r.0).collect();
-            let worker =
+            let mut worker =
                 Worker::new(wi, w.core, pool, cfg.run.batch_size, chain, ports, rx, w.tx, slow, neighbours.clone());
+            if let Some(h) = &handoffs[w.chain] {
+                worker.set_handoff(h.clone(), chain_rank);
+            }
             notes.extend(std::mem::take(&mut memory.notes));
             telemetry.stages.push(worker.stage_counters());
             telemetry.ports.extend(worker.port_counters());
@@ -366,15 +380,15 @@ impl Runtime {
         RunReport { elapsed, telemetry, slow: slow_counters, stage_reports }
     }
 
-    /// Runs worker 0 on the calling thread without pinning or threads
-    /// (benchmarks and tests): polls until its sources are exhausted.
+    /// Runs the workers on the calling thread, in turn, without pinning
+    /// or threads (replays, benchmarks and tests): polls until every
+    /// source is exhausted.
     pub fn run_inline(mut self) -> RunReport {
         let start = Instant::now();
-        let stop = AtomicBool::new(false);
         let workers = std::mem::take(&mut self.workers);
         let mut stage_reports = Vec::new();
-        for w in workers {
-            stage_reports.extend(w.run(&stop).stage_reports());
+        for w in Worker::run_interleaved(workers) {
+            stage_reports.extend(w.stage_reports());
         }
         RunReport { elapsed: start.elapsed(), telemetry: self.telemetry, slow: self.slow_counters, stage_reports }
     }

@@ -10,6 +10,7 @@ use crate::batch::Batch;
 use crate::chain::Chain;
 use crate::cycles;
 use crate::frame::{FramePool, HEADROOM, MAX_DATA};
+use crate::handoff::Handoff;
 use crate::neighbour::{NeighbourTable, Neighbours};
 use crate::packet::{PktDesc, PortId, VerdictKind};
 use crate::port::Port;
@@ -24,6 +25,8 @@ crate::drop_reasons! {
         PuntQueueFull => "punt-queue-full",
         NoSlowPath => "no-slow-path",
         InjectNoFrame => "inject-no-frame",
+        HandoffFull => "handoff-full",
+        HandoffNoFrame => "handoff-no-frame",
     }
 }
 
@@ -31,6 +34,9 @@ crate::drop_reasons! {
 pub const DISPATCH_STAGE: &str = "dispatch";
 /// Pseudo-stage timing the ports' receive calls (rings, refills, kicks).
 pub const RX_STAGE: &str = "port-rx";
+/// Pseudo-stage counting packets other workers of the chain handed to
+/// this one, and the time to copy them in ([`crate::handoff`]).
+pub const HANDOFF_STAGE: &str = "handoff-rx";
 /// Pseudo-stage timing the ports' transmit calls (rings, completions,
 /// kicks: in AF_XDP copy mode the kernel's copy runs inside these).
 pub const TX_STAGE: &str = "port-tx";
@@ -66,6 +72,19 @@ pub struct Worker {
     rx_time: Arc<StageCounters>,
     tx_time: Arc<StageCounters>,
     flush_pending: bool,
+    handoff: Option<HandoffLink>,
+}
+
+/// A worker's end of its chain's [`Handoff`] inboxes.
+struct HandoffLink {
+    ring: Arc<Handoff>,
+    /// This worker's rank among the chain's workers.
+    rank: usize,
+    /// Received packets waiting to be run: (chain position, descriptor).
+    staged: Vec<(u8, PktDesc)>,
+    counters: Arc<StageCounters>,
+    /// This worker told the others its sources are exhausted.
+    announced: bool,
 }
 
 /// Consecutive empty polls before the worker yields its core, and before
@@ -116,13 +135,29 @@ impl Worker {
             rx_time: Arc::new(StageCounters::new(RX_STAGE, &[])),
             tx_time: Arc::new(StageCounters::new(TX_STAGE, &[])),
             flush_pending: false,
+            handoff: None,
         }
     }
 
-    /// Counters in the order a packet meets them: port receive, the
-    /// chain's stages, dispatch, port transmit.
+    /// Joins the worker to its chain's handoff inboxes as worker `rank`:
+    /// stages may then hand packets to the chain's other workers, and
+    /// this one runs what they hand to it.
+    pub fn set_handoff(&mut self, ring: Arc<Handoff>, rank: usize) {
+        let capacity = self.batch.capacity();
+        self.handoff = Some(HandoffLink {
+            ring,
+            rank,
+            staged: Vec::with_capacity(capacity),
+            counters: Arc::new(StageCounters::new(HANDOFF_STAGE, &[])),
+            announced: false,
+        });
+    }
+
+    /// Counters in the order a packet meets them: port receive (and
+    /// handoff receive), the chain's stages, dispatch, port transmit.
     pub fn stage_counters(&self) -> Vec<Arc<StageCounters>> {
         let mut v = vec![self.rx_time.clone()];
+        v.extend(self.handoff.as_ref().map(|h| h.counters.clone()));
         v.extend(self.chain.counters());
         v.push(self.dispatch.clone());
         v.push(self.tx_time.clone());
@@ -166,8 +201,65 @@ impl Worker {
             self.chain.run(&mut self.batch, &mut ctx);
             self.dispatch_batch(pid as PortId);
         }
+        got += self.receive_handoffs();
         self.service_slow_path();
         got
+    }
+
+    /// Runs what other workers of the chain handed to this one (a batch's
+    /// worth at most): copied into frames of this worker's pool, then run
+    /// from the chain position each left its sender's chain at, grouped
+    /// by (arrival port, position) in arrival order. Returns the packets
+    /// taken from the inbox.
+    fn receive_handoffs(&mut self) -> usize {
+        let Some(link) = self.handoff.as_mut() else { return 0 };
+        if link.ring.is_empty(link.rank) {
+            return 0;
+        }
+        let t0 = cycles::now();
+        let mut staged = std::mem::take(&mut link.staged);
+        let (mut taken, mut no_frame) = (0, 0u64);
+        while staged.len() < self.batch.capacity() {
+            let Some(f) = link.ring.receive(link.rank) else { break };
+            taken += 1;
+            match self.pool.alloc() {
+                Some(id) if f.data.len() <= MAX_DATA => {
+                    self.pool.frame_mut(id)[HEADROOM..HEADROOM + f.data.len()].copy_from_slice(&f.data);
+                    let mut d = PktDesc::new(id, f.data.len() as u16, f.meta.port);
+                    d.meta = f.meta;
+                    staged.push((f.stage, d));
+                }
+                Some(id) => {
+                    self.pool.free(id);
+                    no_frame += 1;
+                }
+                None => no_frame += 1,
+            }
+            link.ring.recycle(f.data);
+        }
+        let c = &link.counters;
+        c.calls.add(1);
+        c.pkts_in.add(taken as u64);
+        c.ticks.add(cycles::now().wrapping_sub(t0));
+        self.dispatch.drops[DispatchDrop::HandoffNoFrame as usize].add(no_frame);
+        while let Some(&(stage, first)) = staged.first() {
+            let port = first.meta.port;
+            let batch = &mut self.batch;
+            staged.retain(|(s, d)| {
+                let same = *s == stage && d.meta.port == port;
+                if same {
+                    batch.push(*d);
+                }
+                !same
+            });
+            let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.nb_snapshot, now_ticks: cycles::now() };
+            self.chain.run_from(stage as usize, &mut self.batch, &mut ctx);
+            self.dispatch_batch(port);
+        }
+        if let Some(link) = self.handoff.as_mut() {
+            link.staged = staged;
+        }
+        taken
     }
 
     /// Hands every packet of the finished batch (received on `rx_port`)
@@ -191,7 +283,8 @@ impl Worker {
             self.transmit();
             return;
         }
-        let Self { batch, tx_queues, pool, slow, tx_default, dispatch, .. } = self;
+        let Self { batch, tx_queues, pool, slow, tx_default, dispatch, handoff, .. } = self;
+        let mut handoff_full = 0u64;
         let mut no_port = 0u64;
         let mut punt_full = 0u64;
         let mut no_slow = 0u64;
@@ -235,6 +328,14 @@ impl Worker {
                     pool.free(d.frame);
                     return;
                 }
+                VerdictKind::Handoff { worker, stage } => {
+                    let data = &pool.frame(d.frame)[d.data_range()];
+                    let sent =
+                        handoff.as_ref().is_some_and(|h| h.ring.send(worker as usize, d.meta, stage, data).is_ok());
+                    handoff_full += !sent as u64;
+                    pool.free(d.frame);
+                    return;
+                }
             };
             match tx_queues.get_mut(port as usize) {
                 Some(q) => q.push(*d),
@@ -251,6 +352,7 @@ impl Worker {
         c.drops[DispatchDrop::NoTxPort as usize].add(no_port);
         c.drops[DispatchDrop::PuntQueueFull as usize].add(punt_full);
         c.drops[DispatchDrop::NoSlowPath as usize].add(no_slow);
+        c.drops[DispatchDrop::HandoffFull as usize].add(handoff_full);
         self.dispatch.ticks.add(cycles::now().wrapping_sub(t0));
         self.transmit();
     }
@@ -316,6 +418,21 @@ impl Worker {
         self.rx.iter().all(|&p| self.ports[p as usize].as_ref().is_none_or(|p| p.exhausted()))
     }
 
+    /// True when this worker, its sources exhausted, can leave: no other
+    /// worker of its chain can hand it anything any more. Tells the
+    /// others, once, that its own sources are done.
+    fn finished(&mut self) -> bool {
+        if !self.sources_exhausted() {
+            return false;
+        }
+        let Some(link) = self.handoff.as_mut() else { return true };
+        if !link.announced {
+            link.announced = true;
+            link.ring.mark_exhausted();
+        }
+        link.ring.all_exhausted() && link.ring.is_empty(link.rank)
+    }
+
     /// The poll loop: pins to the core, polls until `stop` or until every
     /// source is exhausted, then drains and returns.
     pub fn run(mut self, stop: &AtomicBool) -> Self {
@@ -342,7 +459,7 @@ impl Worker {
                 }
                 continue;
             }
-            if self.sources_exhausted() {
+            if self.finished() {
                 break;
             }
             idle = idle.saturating_add(1);
@@ -358,7 +475,34 @@ impl Worker {
                 std::thread::sleep(IDLE_SLEEP);
             }
         }
-        // Let the control thread's last replies out, then drain.
+        self.drain()
+    }
+
+    /// Runs several workers of one process in turn on the calling thread
+    /// (replays and tests: no threads, no pinning), until every source is
+    /// exhausted and nothing is left in a handoff inbox; then drains each.
+    pub fn run_interleaved(mut workers: Vec<Worker>) -> Vec<Worker> {
+        loop {
+            let mut got = 0;
+            for w in workers.iter_mut() {
+                got += w.poll_once();
+            }
+            if got == 0 {
+                workers.iter_mut().for_each(Worker::flush);
+                // Every worker must get to say it is finished: no `all`.
+                let finished = workers.iter_mut().fold(true, |all, w| w.finished() & all);
+                if finished {
+                    break;
+                }
+            }
+        }
+        workers.into_iter().map(Worker::drain).collect()
+    }
+
+    /// Runs what other workers handed over, lets the control thread's
+    /// last replies out, and finishes every port.
+    fn drain(mut self) -> Self {
+        while self.receive_handoffs() > 0 {}
         self.service_slow_path();
         self.transmit();
         for p in self.ports.iter_mut().flatten() {
