@@ -7,6 +7,11 @@
 //! its first, or after its entry was overwritten, has nothing to go by: it
 //! is dropped and counted, never guessed.
 //!
+//! With several workers, the first fragment may belong to another worker
+//! (its ports say which); the worker it arrived at remembers where it
+//! handed it, and hands the later ones, which carry no ports, the same way
+//! (a NIC hashes every fragment of a datagram alike, on its addresses).
+//!
 //! The table is a ring of fixed size: a new datagram takes the oldest
 //! entry's place. Entries also lapse after a few seconds (RFC 791's
 //! reassembly timer is the receiver's; ours only bounds how long an
@@ -28,11 +33,19 @@ pub struct FragKey {
     pub proto: u8,
 }
 
+/// What became of a datagram's first fragment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Its `Side` address was translated to this one.
+    Translated(Side, u32),
+    /// It was handed to this worker of the chain, which holds its session.
+    HandedTo(u16),
+}
+
 #[derive(Clone, Copy)]
 struct Entry {
     key: FragKey,
-    side: Side,
-    addr: u32,
+    fate: Fate,
     hash: u64,
     at: u32,
     live: bool,
@@ -52,8 +65,7 @@ impl Fragments {
     pub fn new(entries: usize, lifetime: u32, seed: u64) -> Self {
         let empty = Entry {
             key: FragKey { src: 0, dst: 0, id: 0, proto: 0 },
-            side: Side::Src,
-            addr: 0,
+            fate: Fate::HandedTo(0),
             hash: 0,
             at: 0,
             live: false,
@@ -68,13 +80,12 @@ impl Fragments {
         h ^ (h >> 31)
     }
 
-    /// Remembers that the first fragment of `key` had its `side` set to
-    /// `addr`.
-    pub fn remember(&mut self, key: FragKey, side: Side, addr: u32, now: u32) {
+    /// Remembers what became of the first fragment of `key`.
+    pub fn remember(&mut self, key: FragKey, fate: Fate, now: u32) {
         let h = self.hash(&key);
         if let Some(i) = self.index.find(h, |i| self.ring[i as usize].key == key) {
             let e = &mut self.ring[i as usize];
-            (e.side, e.addr, e.at) = (side, addr, now);
+            (e.fate, e.at) = (fate, now);
             return;
         }
         let slot = self.next;
@@ -83,16 +94,16 @@ impl Fragments {
         if old.live {
             self.index.remove(old.hash, slot as u32);
         }
-        self.ring[slot] = Entry { key, side, addr, hash: h, at: now, live: true };
+        self.ring[slot] = Entry { key, fate, hash: h, at: now, live: true };
         self.index.insert(h, slot as u32);
     }
 
-    /// What the first fragment of `key` was given, if known and recent.
-    pub fn lookup(&self, key: &FragKey, now: u32) -> Option<(Side, u32)> {
+    /// What became of the first fragment of `key`, if known and recent.
+    pub fn lookup(&self, key: &FragKey, now: u32) -> Option<Fate> {
         let h = self.hash(key);
         let i = self.index.find(h, |i| self.ring[i as usize].key == *key)?;
         let e = &self.ring[i as usize];
-        (now.saturating_sub(e.at) <= self.lifetime).then_some((e.side, e.addr))
+        (now.saturating_sub(e.at) <= self.lifetime).then_some(e.fate)
     }
 }
 
@@ -108,14 +119,14 @@ mod tests {
     fn later_fragments_find_the_first_ones_translation_until_it_lapses_or_is_overwritten() {
         let mut f = Fragments::new(4, 5, 1);
         assert_eq!(f.lookup(&key(1), 0), None, "no first fragment yet");
-        f.remember(key(1), Side::Src, 99, 10);
-        assert_eq!(f.lookup(&key(1), 12), Some((Side::Src, 99)));
+        f.remember(key(1), Fate::Translated(Side::Src, 99), 10);
+        assert_eq!(f.lookup(&key(1), 12), Some(Fate::Translated(Side::Src, 99)));
         assert_eq!(f.lookup(&key(1), 16), None, "lapsed");
         for id in 2..=5 {
-            f.remember(key(id), Side::Dst, id as u32, 20);
+            f.remember(key(id), Fate::HandedTo(id), 20);
         }
         assert_eq!(f.lookup(&key(1), 20), None, "overwritten by the ring");
-        assert_eq!(f.lookup(&key(5), 20), Some((Side::Dst, 5)));
+        assert_eq!(f.lookup(&key(5), 20), Some(Fate::HandedTo(5)));
         assert_eq!(f.index.len(), 4);
     }
 }

@@ -4,7 +4,8 @@
 //! [`sessions`] holds a worker's mappings and sessions ([`index`] finds
 //! them, [`ports`] hands out outside ports), [`translate`] rewrites
 //! headers and checksums, [`frags`] follows fragments, [`config`] the TOML
-//! parameters, [`stage`] the data path.
+//! parameters, [`stage`] the data path, [`steer`] which worker holds a
+//! packet's state when several run the chain.
 
 #![warn(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod mem;
 pub mod ports;
 pub mod sessions;
 pub mod stage;
+pub mod steer;
 pub mod translate;
 
 use nfv_core::StageRegistry;

@@ -8,6 +8,13 @@
 /// Ports are shared out between workers in blocks of this many.
 pub const BLOCK: u16 = 64;
 
+/// The worker (of `workers`) whose share holds `port`, of a range
+/// starting at `lo`: blocks of [`BLOCK`] dealt out in turn.
+#[inline(always)]
+pub fn block_owner(port: u16, lo: u16, workers: u16) -> u16 {
+    ((port - lo) / BLOCK) % workers
+}
+
 /// Free/used outside ports for one (address, protocol).
 pub struct PortMap {
     used: Vec<u64>,
@@ -38,7 +45,7 @@ impl PortMap {
 
     /// True when `port` is in range and this worker's.
     pub fn owns(&self, port: u16) -> bool {
-        port >= self.lo && port <= self.hi && ((port - self.lo) / BLOCK) % self.workers == self.worker
+        port >= self.lo && port <= self.hi && block_owner(port, self.lo, self.workers) == self.worker
     }
 
     /// Ports this worker can still hand out.

@@ -11,6 +11,9 @@
 //!   filtering policy lets in, or a port forward) and the packet goes to
 //!   the inside host's neighbour entry.
 //!
+//! With several workers, a packet whose state another worker holds is
+//! handed to it first ([`crate::steer`]).
+//!
 //! ICMP echo uses its identifier as the port; ICMP errors are matched by
 //! the packet they carry and translated with it (RFC 5508), never opening
 //! or refreshing a session. Non-first fragments take their first
@@ -24,8 +27,9 @@ use nfv_core::parse::ethertype;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
 
 use crate::config::Nat;
-use crate::frags::{FragKey, Fragments};
+use crate::frags::{Fate, FragKey, Fragments};
 use crate::sessions::{NatTable, Refusal, TableConfig, Tuple, proto};
+use crate::steer::Steering;
 use crate::translate::{self, Side};
 
 nfv_core::drop_reasons! {
@@ -87,6 +91,8 @@ pub struct NatCounters {
     pub icmp_errors: u64,
     /// Non-first fragments translated.
     pub fragments: u64,
+    /// Packets handed to the worker holding their state.
+    pub handed_off: u64,
 }
 
 /// One worker's NAT.
@@ -94,6 +100,7 @@ pub struct NatStage {
     nat: Arc<Nat>,
     table: NatTable,
     frags: Fragments,
+    steer: Steering,
     macs: Vec<[u8; 6]>,
     inside_port: Vec<bool>,
     ticks_per_sec: f64,
@@ -172,6 +179,7 @@ impl NatStage {
         }
         Self {
             frags: Fragments::new(nat.fragments, FRAGMENT_LIFETIME, seed.rotate_left(17)),
+            steer: Steering::new(nat.port_range, &nat.forwards, ctx.chain_rank, ctx.chain_workers),
             table,
             macs: ctx.port_macs.to_vec(),
             inside_port,
@@ -304,11 +312,24 @@ impl NatStage {
     ) -> Result<(), NatDrop> {
         let l3 = m.l3_off as usize;
         let key = Self::frag_key(p.data(), m);
-        let (side, addr) = self.frags.lookup(&key, now).ok_or(NatDrop::FragmentWithoutFirst)?;
+        let (side, addr) = match self.frags.lookup(&key, now).ok_or(NatDrop::FragmentWithoutFirst)? {
+            Fate::Translated(side, addr) => (side, addr),
+            Fate::HandedTo(w) => {
+                self.hand_off(p, w as usize);
+                return Ok(());
+            }
+        };
         translate::rewrite(p.data_mut(), l3, None, m.l4_proto, side, addr, 0).ok_or(NatDrop::Malformed)?;
         self.counters.fragments += 1;
         let dst = rd32(p.data(), l3 + 16);
         if side == Side::Dst { self.route_inside(p, dst, None, ctx) } else { self.route_outside(p, dst, ctx) }
+    }
+
+    /// Hands the packet to worker `w`, which holds its state.
+    #[inline(always)]
+    fn hand_off(&mut self, p: &mut PacketMut<'_>, w: usize) {
+        self.counters.handed_off += 1;
+        p.hand_off(w);
     }
 
     /// Inside to outside.
@@ -320,6 +341,10 @@ impl NatStage {
         let dst = rd32(p.data(), l3 + 16);
         if !self.nat.translates(src) {
             return Err(NatDrop::SourceNotInside);
+        }
+        if let Some(w) = self.steer.elsewhere(self.steer.inside_owner(src)) {
+            self.hand_off(p, w);
+            return Ok(());
         }
         match Self::l4(p.data(), &m, true)? {
             L4::LaterFragment => self.later_fragment(p, &m, now, ctx),
@@ -354,7 +379,8 @@ impl NatStage {
                     .ok_or(NatDrop::Malformed)?;
                 if m.flags & flags::FRAGMENT != 0 {
                     let id = rd16(d, l3 + 4);
-                    self.frags.remember(FragKey { src, dst, id, proto: t.proto }, Side::Src, out_addr, now);
+                    let fate = Fate::Translated(Side::Src, out_addr);
+                    self.frags.remember(FragKey { src, dst, id, proto: t.proto }, fate, now);
                 }
                 self.counters.outbound += 1;
                 if self.nat.is_outside_address(dst) {
@@ -364,6 +390,13 @@ impl NatStage {
                     let back =
                         if t.proto == proto::ICMP { Tuple { port: out_port, rem_port: 0, ..back } } else { back };
                     self.counters.hairpinned += 1;
+                    if let Some(w) = self.steer.elsewhere(self.steer.outside_owner(t.proto, dst, back.port)) {
+                        // The destination's mapping is another worker's:
+                        // it takes the packet as if it came in.
+                        p.meta_mut().port = self.nat.outside;
+                        self.hand_off(p, w);
+                        return Ok(());
+                    }
                     return self.deliver_inbound(p, &m, back, tcp, 0, now, ctx);
                 }
                 self.route_outside(p, dst, ctx)
@@ -487,6 +520,29 @@ impl NatStage {
         Some(r)
     }
 
+    /// Hands packet `i` (a TCP/UDP/echo flow) to the worker holding its
+    /// mapping, if that is another; true if it did. A first fragment
+    /// coming in leaves word of where it went, for the later ones.
+    fn steer_flow(&mut self, p: &mut PacketMut<'_>, m: &nfv_core::Meta, i: usize, outbound: bool, now: u32) -> bool {
+        let (t, _) = self.flows[i];
+        let owner = if outbound {
+            if !self.nat.translates(t.addr) {
+                return false;
+            }
+            self.steer.inside_owner(t.addr)
+        } else if self.nat.is_outside_address(t.addr) {
+            self.steer.outside_owner(t.proto, t.addr, t.port)
+        } else {
+            return false;
+        };
+        let Some(w) = self.steer.elsewhere(owner) else { return false };
+        if !outbound && m.flags & flags::FRAGMENT != 0 {
+            self.frags.remember(Self::frag_key(p.data(), m), Fate::HandedTo(owner), now);
+        }
+        self.hand_off(p, w);
+        true
+    }
+
     /// Outside to inside.
     #[inline(always)]
     fn inbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
@@ -502,6 +558,10 @@ impl NatStage {
                 // A remote's error about a packet we sent out: it quotes
                 // our outside endpoint as the source.
                 let e = translate::embedded(p.data(), icmp).ok_or(NatDrop::Malformed)?;
+                if let Some(w) = self.steer.elsewhere(self.steer.outside_owner(e.proto, e.src.0, e.src.1)) {
+                    self.hand_off(p, w);
+                    return Ok(());
+                }
                 let t = Tuple { proto: e.proto, addr: e.src.0, port: e.src.1, rem_addr: e.dst.0, rem_port: e.dst.1 };
                 let s = self.table.find_outside(&t).ok_or(NatDrop::IcmpErrorNoSession)?;
                 let s = *self.table.session(s);
@@ -539,7 +599,7 @@ impl NatStage {
         translate::rewrite(p.data_mut(), l3, Some(m.l4_off as usize), t.proto, Side::Dst, s.in_addr, s.in_port)
             .ok_or(NatDrop::Malformed)?;
         if m.flags & flags::FRAGMENT != 0 {
-            self.frags.remember(key, Side::Dst, s.in_addr, now);
+            self.frags.remember(key, Fate::Translated(Side::Dst, s.in_addr), now);
         }
         self.counters.inbound += 1;
         self.route_inside(p, s.in_addr, Some((s.host_mac, s.host_port)), ctx)
@@ -593,6 +653,9 @@ impl Stage for NatStage {
             }
             let m = *p.meta();
             let hash = self.hashes[i];
+            if hash != 0 && !self.steer.single() && self.steer_flow(&mut p, &m, i, outbound, now) {
+                continue;
+            }
             if hash != 0 {
                 let fast = if outbound {
                     self.fast_outbound(&mut p, &m, i, hash, now)
@@ -633,7 +696,7 @@ impl Stage for NatStage {
         let st = t.stats;
         let c = self.counters;
         let mut out = format!(
-            "  sessions {} of {} ({:.1} MiB){}\n  created {} expired {} evicted {} refused-full {} ports-exhausted {} mappings-created {}\n  outbound {} inbound {} hairpinned {} icmp-errors {} fragments {}\n",
+            "  sessions {} of {} ({:.1} MiB){}\n  created {} expired {} evicted {} refused-full {} ports-exhausted {} mappings-created {}\n  outbound {} inbound {} hairpinned {} icmp-errors {} fragments {} handed-off {}\n",
             t.len(),
             t.capacity(),
             t.bytes() as f64 / (1 << 20) as f64,
@@ -648,7 +711,8 @@ impl Stage for NatStage {
             c.inbound,
             c.hairpinned,
             c.icmp_errors,
-            c.fragments
+            c.fragments,
+            c.handed_off
         );
         const SHOWN: usize = 16;
         for (s, class) in t.dump().take(SHOWN) {

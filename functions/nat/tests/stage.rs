@@ -37,9 +37,11 @@ const NAT: &str = "{ kind = \"nat44\", inside = [\"in\"], outside = \"out\", poo
                    outside-gateway = \"198.51.100.1\", inside-prefixes = [\"10.0.0.0/24\"], \
                    forwards = [{ proto = \"tcp\", outside = \"198.51.100.10:8080\", inside = \"10.0.0.2:80\" }] }";
 
+/// The stage as the workers of one chain run it (one, unless a test
+/// says), packets handed between them as the runtime would.
 struct Nat {
     cfg: Config,
-    stage: Box<dyn Stage>,
+    stages: Vec<Box<dyn Stage>>,
     nb: std::sync::Arc<NeighbourTable>,
     pool: FramePool,
     now: u64,
@@ -47,10 +49,24 @@ struct Nat {
 
 impl Nat {
     fn new(stage: &str) -> Self {
+        Self::with_workers(stage, 1)
+    }
+
+    fn with_workers(stage: &str, workers: usize) -> Self {
         let cfg = load(stage).unwrap_or_else(|e| panic!("{e}"));
         let macs = [OUR_IN, OUR_OUT];
-        let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
-        let stage = cfg.chains[0].stages[0].builder.build(&ctx);
+        let stages = (0..workers)
+            .map(|w| {
+                let ctx = BuildCtx {
+                    worker: w,
+                    port_macs: &macs,
+                    headers_read_later: false,
+                    chain_rank: w,
+                    chain_workers: workers,
+                };
+                cfg.chains[0].stages[0].builder.build(&ctx)
+            })
+            .collect();
         let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
         let nb = Neighbours::new([
             (ip(HOST_A), MAC_A, IN_PORT),
@@ -58,12 +74,40 @@ impl Nat {
             (ip([198, 51, 100, 1]), MAC_GW, OUT_PORT),
         ])
         .snapshot();
-        Self { cfg, stage, nb, pool: FramePool::new(Arena::heap(256)), now: 0 }
+        Self { cfg, stages, nb, pool: FramePool::new(Arena::heap(256)), now: 0 }
     }
 
-    /// One frame through the stage: ("out:PORT" or the drop reason, the
-    /// frame as it left).
+    /// One frame through worker 0's stage: ("out:PORT" or the drop
+    /// reason, the frame as it left).
     fn run(&mut self, port: u16, f: &[u8]) -> (String, Vec<u8>) {
+        let (v, f, _) = self.run_at(0, port, f);
+        (v, f)
+    }
+
+    /// One frame arriving at worker `w`, followed through handoffs: the
+    /// verdict, the frame as it left, the workers that held it.
+    fn run_at(&mut self, mut w: usize, mut port: u16, f: &[u8]) -> (String, Vec<u8>, Vec<usize>) {
+        let mut f = f.to_vec();
+        let mut path = vec![w];
+        loop {
+            let (v, out, next_port) = self.run_once(w, port, &f);
+            match v {
+                VerdictKind::Handoff { worker, .. } => {
+                    assert!(path.len() < 3, "handed around: {path:?}");
+                    (w, port, f) = (worker as usize, next_port, out);
+                    path.push(w);
+                }
+                VerdictKind::Drop(r) => {
+                    return (self.cfg.chains[0].stages[0].builder.drop_reasons()[r.0 as usize].into(), out, path);
+                }
+                VerdictKind::Out(p) => return (format!("out:{p}"), out, path),
+                other => return (format!("{other:?}"), out, path),
+            }
+        }
+    }
+
+    /// One frame through worker `w`'s stage: its verdict, bytes, port.
+    fn run_once(&mut self, w: usize, port: u16, f: &[u8]) -> (VerdictKind, Vec<u8>, u16) {
         let mut batch = Batch::new(self.pool.arena().clone(), 64);
         let id = self.pool.alloc().unwrap();
         self.pool.frame_mut(id)[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
@@ -71,19 +115,13 @@ impl Nat {
         let _ = nfv_core::parse::classify(f, &mut d.meta);
         batch.push(d);
         let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.nb, now_ticks: self.now };
-        self.stage.process(&mut batch, &mut ctx);
+        self.stages[w].process(&mut batch, &mut ctx);
         let mut scratch = [0u64; 32];
         batch.settle(&mut scratch);
-        let reasons = self.cfg.chains[0].stages[0].builder.drop_reasons();
-        let mut out = (String::new(), Vec::new());
+        let mut out = (VerdictKind::Next, Vec::new(), port);
         let pool = &self.pool;
         batch.drain(|d| {
-            out.0 = match d.verdict.kind() {
-                VerdictKind::Drop(r) => reasons[r.0 as usize].to_string(),
-                VerdictKind::Out(p) => format!("out:{p}"),
-                other => format!("{other:?}"),
-            };
-            out.1 = pool.frame(d.frame)[HEADROOM..HEADROOM + d.len as usize].to_vec();
+            out = (d.verdict.kind(), pool.frame(d.frame)[HEADROOM..HEADROOM + d.len as usize].to_vec(), d.meta.port);
         });
         self.pool.free(id);
         out
@@ -170,7 +208,7 @@ fn tcp_port_forwards_and_hairpinning() {
     let (v, f) = n.run(IN_PORT, &tcp(HOST_B, 80, POOL, 41000, false));
     assert_eq!(v, "out:0", "B's answer hairpins back to A");
     assert_eq!(decode(&f), (POOL, 8080, HOST_A, 41000));
-    assert!(n.stage.report().unwrap().contains("hairpinned 2"), "{}", n.stage.report().unwrap());
+    assert!(n.stages[0].report().unwrap().contains("hairpinned 2"), "{}", n.stages[0].report().unwrap());
 }
 
 #[test]
@@ -249,6 +287,27 @@ fn fragments_follow_their_first_or_are_dropped() {
         .udp(7000, 9000)
         .write(&mut whole, &payload)
         .unwrap();
+    let (first, second) = fragments(&whole);
+    assert_eq!(n.run(IN_PORT, &second).0, "fragment-without-first", "before its first: nothing to go by");
+    let (v1, f1) = n.run(IN_PORT, &first);
+    let (v2, f2) = n.run(IN_PORT, &second);
+    assert_eq!((v1.as_str(), v2.as_str()), ("out:1", "out:1"));
+    assert_eq!(&f1[14 + 12..14 + 16], &POOL);
+    assert_eq!(&f2[14 + 12..14 + 16], &POOL, "the later fragment gets the same source");
+    let h = etherparse::Ipv4HeaderSlice::from_slice(&f2[14..]).unwrap().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    // Reassembled, the datagram's UDP checksum is right for the new source.
+    let mut dgram = f1[14 + 20..].to_vec();
+    dgram.extend_from_slice(&f2[14 + 20..]);
+    let u = etherparse::UdpSlice::from_slice(&dgram).unwrap();
+    let mut ph = h.clone();
+    ph.fragment_offset = 0.try_into().unwrap();
+    assert_eq!(u.checksum(), u.to_header().calc_checksum_ipv4(&ph, u.payload()).unwrap());
+}
+
+/// A frame's IP datagram in two fragments (1480 bytes, then the rest),
+/// by hand.
+fn fragments(whole: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let ip = &whole[14..];
     let split = 20 + 1480;
     let frag = |range: std::ops::Range<usize>, offset: u16, more: bool| {
@@ -266,23 +325,83 @@ fn fragments_follow_their_first_or_are_dropped() {
         f.extend_from_slice(&ip[range]);
         f
     };
-    let first = frag(20..split, 0, true);
-    let second = frag(split..ip.len(), 1480, false);
-    assert_eq!(n.run(IN_PORT, &second).0, "fragment-without-first", "before its first: nothing to go by");
-    let (v1, f1) = n.run(IN_PORT, &first);
-    let (v2, f2) = n.run(IN_PORT, &second);
-    assert_eq!((v1.as_str(), v2.as_str()), ("out:1", "out:1"));
-    assert_eq!(&f1[14 + 12..14 + 16], &POOL);
-    assert_eq!(&f2[14 + 12..14 + 16], &POOL, "the later fragment gets the same source");
-    let h = etherparse::Ipv4HeaderSlice::from_slice(&f2[14..]).unwrap().to_header();
-    assert_eq!(h.header_checksum, h.calc_header_checksum());
-    // Reassembled, the datagram's UDP checksum is right for the new source.
-    let mut dgram = f1[14 + 20..].to_vec();
-    dgram.extend_from_slice(&f2[14 + 20..]);
-    let u = etherparse::UdpSlice::from_slice(&dgram).unwrap();
-    let mut ph = h.clone();
-    ph.fragment_offset = 0.try_into().unwrap();
-    assert_eq!(u.checksum(), u.to_header().calc_checksum_ipv4(&ph, u.payload()).unwrap());
+    (frag(20..split, 0, true), frag(split..ip.len(), 1480, false))
+}
+
+/// Two workers, each packet arriving at either (the NIC's RSS knows
+/// nothing of NAT state): every one is translated as one worker would,
+/// handed at most once to the worker holding its state.
+#[test]
+fn two_workers_translate_as_one_whatever_worker_a_packet_reaches() {
+    let mut n = Nat::with_workers(NAT, 2);
+    let mut handoffs = 0;
+    let mut hop = |path: Vec<usize>| handoffs += path.len() - 1;
+    // Endpoint-independent across workers: one mapping for A's port 5000.
+    let (v, f, path) = n.run_at(0, IN_PORT, &udp(HOST_A, 5000, SERVER, 53));
+    let owner_a = *path.last().unwrap();
+    hop(path);
+    let (_, a_port, _, _) = decode(&f);
+    assert_eq!((v.as_str(), decode(&f)), ("out:1", (POOL, a_port, SERVER, 53)));
+    let (v, f, path) = n.run_at(1, IN_PORT, &udp(HOST_A, 5000, FAR, 53));
+    hop(path);
+    assert_eq!((v.as_str(), decode(&f)), ("out:1", (POOL, a_port, FAR, 53)), "the same mapping");
+    let (_, f, path) = n.run_at(1, IN_PORT, &udp(HOST_B, 5000, SERVER, 53));
+    hop(path);
+    let (_, b_port, _, _) = decode(&f);
+    assert_ne!(b_port, a_port, "B has its own mapping");
+    for w in [0, 1] {
+        let (v, f, path) = n.run_at(w, OUT_PORT, &udp(SERVER, 53, POOL, a_port));
+        hop(path);
+        assert_eq!((v.as_str(), decode(&f)), ("out:0", (SERVER, 53, HOST_A, 5000)), "answer reaching worker {w}");
+        let (v, f, path) = n.run_at(w, OUT_PORT, &udp(SERVER, 53, POOL, b_port));
+        hop(path);
+        assert_eq!((v.as_str(), decode(&f)), ("out:0", (SERVER, 53, HOST_B, 5000)), "answer reaching worker {w}");
+        // The port forward, its answer reaching the other worker.
+        let far_port = 40000 + w as u16;
+        let (v, f, path) = n.run_at(w, OUT_PORT, &tcp(FAR, far_port, POOL, 8080, true));
+        hop(path);
+        assert_eq!((v.as_str(), decode(&f)), ("out:0", (FAR, far_port, HOST_B, 80)));
+        let (_, f, path) = n.run_at(1 - w, IN_PORT, &tcp(HOST_B, 80, FAR, far_port, false));
+        hop(path);
+        assert_eq!(decode(&f), (POOL, 8080, FAR, far_port), "the server answers from the forward");
+        // Hairpinning A -> B by the forward, whatever worker A's packet
+        // reaches: B sees A's outside endpoint.
+        let (v, f, path) = n.run_at(w, IN_PORT, &tcp(HOST_A, 41000 + w as u16, POOL, 8080, true));
+        hop(path);
+        let (src, sport, dst, dport) = decode(&f);
+        assert_eq!((v.as_str(), src, dst, dport), ("out:0", POOL, HOST_B, 80));
+        let (v, f, path) = n.run_at(1 - w, IN_PORT, &tcp(HOST_B, 80, POOL, sport, false));
+        hop(path);
+        assert_eq!((v.as_str(), decode(&f)), ("out:0", (POOL, 8080, HOST_A, 41000 + w as u16)), "hairpinned back");
+    }
+    // The server's ICMP error about A's flow, reaching the worker that
+    // does not hold it.
+    let (_, sent, _) = n.run_at(owner_a, IN_PORT, &udp(HOST_A, 5000, SERVER, 33434));
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(MAC_GW, OUR_OUT)
+        .ipv4(SERVER, POOL, 64)
+        .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .write(&mut err, &sent[14..])
+        .unwrap();
+    let (v, f, path) = n.run_at(1 - owner_a, OUT_PORT, &err);
+    assert_eq!((v.as_str(), decode(&f).2, path), ("out:0", HOST_A, vec![1 - owner_a, owner_a]));
+    // A fragmented answer, both fragments reaching that worker: the
+    // first is handed by its ports, the second follows it.
+    let mut whole = Vec::new();
+    PacketBuilder::ethernet2(MAC_GW, OUR_OUT)
+        .ipv4(SERVER, POOL, 64)
+        .udp(53, a_port)
+        .write(&mut whole, &[7u8; 3000])
+        .unwrap();
+    let (first, second) = fragments(&whole);
+    for (what, frag) in [("first", first), ("second", second)] {
+        let (v, f, path) = n.run_at(1 - owner_a, OUT_PORT, &frag);
+        assert_eq!((v.as_str(), path), ("out:0", vec![1 - owner_a, owner_a]), "{what} fragment");
+        assert_eq!(&f[14 + 16..14 + 20], &HOST_A, "{what} fragment to A");
+    }
+    assert!(handoffs >= 8, "every flow met the worker without its state at least once: {handoffs}");
+    let reports: String = n.stages.iter().filter_map(|s| s.report()).collect();
+    assert!(reports.contains("handed-off"), "{reports}");
 }
 
 #[test]
