@@ -142,6 +142,18 @@ fn tcp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, syn: bool) -> Vec<u8>
     f
 }
 
+/// An ICMP port unreachable from `ip.0` to `ip.1` quoting `frame`'s IP
+/// datagram.
+fn port_unreachable(mac: ([u8; 6], [u8; 6]), ip: ([u8; 4], [u8; 4]), frame: &[u8]) -> Vec<u8> {
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(mac.0, mac.1)
+        .ipv4(ip.0, ip.1, 64)
+        .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .write(&mut err, &frame[14..])
+        .unwrap();
+    err
+}
+
 /// (src, sport, dst, dport) of a frame, its checksums verified.
 fn decode(f: &[u8]) -> ([u8; 4], u16, [u8; 4], u16) {
     let p = SlicedPacket::from_ethernet(f).unwrap();
@@ -237,12 +249,7 @@ fn icmp_errors_are_translated_both_ways_and_never_open_a_session() {
     let mut n = Nat::new(NAT);
     let (_, sent) = n.run(IN_PORT, &udp(HOST_A, 5000, SERVER, 33434));
     // The server's "port unreachable" quotes what it got: from the pool.
-    let mut err = Vec::new();
-    PacketBuilder::ethernet2(MAC_GW, OUR_OUT)
-        .ipv4(SERVER, POOL, 64)
-        .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
-        .write(&mut err, &sent[14..])
-        .unwrap();
+    let err = port_unreachable((MAC_GW, OUR_OUT), (SERVER, POOL), &sent);
     let (v, f) = n.run(OUT_PORT, &err);
     assert_eq!(v, "out:0");
     assert_eq!(decode(&f).2, HOST_A);
@@ -253,21 +260,11 @@ fn icmp_errors_are_translated_both_ways_and_never_open_a_session() {
     assert_eq!(u.source_port(), 5000);
     // An error about a flow we never saw opens nothing.
     let (_, other) = (0, udp(POOL, 6000, SERVER, 53));
-    let mut stray = Vec::new();
-    PacketBuilder::ethernet2(MAC_GW, OUR_OUT)
-        .ipv4(SERVER, POOL, 64)
-        .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
-        .write(&mut stray, &other[14..])
-        .unwrap();
+    let stray = port_unreachable((MAC_GW, OUR_OUT), (SERVER, POOL), &other);
     assert_eq!(n.run(OUT_PORT, &stray).0, "icmp-error-no-session");
     // An inside host's error about an inbound packet goes out translated.
     let (_, inbound) = n.run(OUT_PORT, &udp(SERVER, 53, POOL, 5000));
-    let mut err = Vec::new();
-    PacketBuilder::ethernet2(MAC_A, OUR_IN)
-        .ipv4(HOST_A, SERVER, 64)
-        .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
-        .write(&mut err, &inbound[14..])
-        .unwrap();
+    let err = port_unreachable((MAC_A, OUR_IN), (HOST_A, SERVER), &inbound);
     let (v, f) = n.run(IN_PORT, &err);
     assert_eq!(v, "out:1");
     assert_eq!(decode(&f).0, POOL);
@@ -377,12 +374,7 @@ fn two_workers_translate_as_one_whatever_worker_a_packet_reaches() {
     // The server's ICMP error about A's flow, reaching the worker that
     // does not hold it.
     let (_, sent, _) = n.run_at(owner_a, IN_PORT, &udp(HOST_A, 5000, SERVER, 33434));
-    let mut err = Vec::new();
-    PacketBuilder::ethernet2(MAC_GW, OUR_OUT)
-        .ipv4(SERVER, POOL, 64)
-        .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
-        .write(&mut err, &sent[14..])
-        .unwrap();
+    let err = port_unreachable((MAC_GW, OUR_OUT), (SERVER, POOL), &sent);
     let (v, f, path) = n.run_at(1 - owner_a, OUT_PORT, &err);
     assert_eq!((v.as_str(), decode(&f).2, path), ("out:0", HOST_A, vec![1 - owner_a, owner_a]));
     // A fragmented answer, both fragments reaching that worker: the
