@@ -107,12 +107,16 @@ impl Worker {
         pool: FramePool,
         batch_size: usize,
         chain: Chain,
-        ports: Vec<Option<Box<dyn Port>>>,
+        mut ports: Vec<Option<Box<dyn Port>>>,
         rx: Vec<PortId>,
         tx_default: Option<PortId>,
         slow: SlowMode,
         neighbours: Arc<Neighbours>,
     ) -> Self {
+        let mut pool = pool;
+        for p in ports.iter_mut().flatten() {
+            p.prime(&mut pool);
+        }
         let batch = Batch::new(pool.arena().clone(), batch_size);
         let tx_queues = ports.iter().map(|_| Vec::with_capacity(2 * crate::batch::MAX_BATCH)).collect();
         let nb_snapshot = neighbours.snapshot();

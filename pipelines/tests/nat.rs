@@ -23,8 +23,8 @@ use common::testbed::{TestBed, privileged};
 
 const CONFIG: &str = include_str!("../../configs/nat44.toml");
 
-fn addressed_bed() -> TestBed {
-    let bed = TestBed::up("line", 1);
+fn addressed_bed(queues: u32) -> TestBed {
+    let bed = TestBed::up("line", queues);
     bed.add_host("10.0.0.3/24", "10.0.0.254");
     bed.exec("gen", &["ip", "route", "add", "default", "via", "10.0.0.254"]);
     bed.exec("sink", &["ip", "addr", "flush", "dev", "s0"]);
@@ -99,7 +99,7 @@ fn inside_hosts_reach_the_outside_through_the_pool_and_the_outside_reaches_the_f
     if !privileged("inside_hosts_reach_the_outside_through_the_pool_and_the_outside_reaches_the_forward") {
         return;
     }
-    let bed = addressed_bed();
+    let bed = addressed_bed(1);
     let dut = bed.start_nfv(CONFIG, 2);
 
     // ping (ICMP echo, translated by identifier).
@@ -171,13 +171,109 @@ fn inside_hosts_reach_the_outside_through_the_pool_and_the_outside_reaches_the_f
     assert_eq!((peer.ip().to_string(), got.as_slice()), ("198.51.100.10".to_string(), &b"via the pool END"[..]));
 
     let report = dut.stop();
-    let text = &report.text;
     for c in ["hairpinned", "icmp-errors"] {
-        let n: u64 = text
-            .split(&format!("{c} "))
-            .nth(1)
-            .and_then(|t| t.split_whitespace().next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no {c} in\n{text}"));
-        assert!(n > 0, "{c} 0 in\n{text}");
+        assert!(counter(&report.text, c) > 0, "{c} 0 in\n{}", report.text);
     }
+}
+
+/// The sum over workers of NAT report counter `name`.
+fn counter(text: &str, name: &str) -> u64 {
+    let found: Vec<u64> = text
+        .split(&format!(" {name} "))
+        .skip(1)
+        .map(|t| t.split_whitespace().next().and_then(|n| n.parse().ok()).expect("a number"))
+        .collect();
+    assert!(!found.is_empty(), "no {name} in\n{text}");
+    found.iter().sum()
+}
+
+/// `configs/nat44.toml` on two queues per port, one worker per queue.
+fn two_worker_config() -> String {
+    let cfg = CONFIG
+        .replace("interface = \"d0\"\n", "interface = \"d0\"\nqueues = 2\n")
+        .replace("interface = \"d1\"\n", "interface = \"d1\"\nqueues = 2\n");
+    let (head, _) = cfg.split_once("[[workers]]").expect("a workers table");
+    format!(
+        "{head}[[workers]]\nrx = [\"d0:0\", \"d1:0\"]\nchain = \"nat\"\n\n\
+         [[workers]]\nrx = [\"d0:1\", \"d1:1\"]\nchain = \"nat\"\n"
+    )
+}
+
+/// Two workers, each polling one queue of each port: the kernels spread
+/// flows over the queues by their own hash, so a flow's return traffic
+/// often reaches the worker without its session; it is handed to the
+/// worker that has it, and every flow works as with one worker.
+#[test]
+fn two_workers_hand_return_traffic_to_the_worker_holding_the_session() {
+    if !privileged("two_workers_hand_return_traffic_to_the_worker_holding_the_session") {
+        return;
+    }
+    let bed = addressed_bed(2);
+    let dut = bed.start_nfv(&two_worker_config(), 4);
+    let (ok, out) = run(&bed, "gen", &["ping", "-c", "3", "-i", "0.3", "-W", "2", "198.51.100.2"]);
+    if !ok {
+        panic!("ping through the NAT: {out}\n{}", dut.stop().text);
+    }
+
+    // UDP: 64 inside sockets (64 flows, spread over both queues each way),
+    // each asks once; every answer comes back to its socket.
+    const FLOWS: usize = 64;
+    let echo = bed.spawn_in_ns("sink", || {
+        let s = UdpSocket::bind("198.51.100.2:7000").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut peers = std::collections::HashSet::new();
+        let mut buf = [0u8; 64];
+        while let Ok((n, peer)) = s.recv_from(&mut buf) {
+            s.send_to(&buf[..n], peer).unwrap();
+            peers.insert(peer);
+        }
+        peers
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let answered = bed.in_ns("gen", || {
+        let socks: Vec<UdpSocket> = (0..FLOWS).map(|_| UdpSocket::bind("0.0.0.0:0").unwrap()).collect();
+        for (i, s) in socks.iter().enumerate() {
+            s.send_to(format!("question {i}").as_bytes(), "198.51.100.2:7000").unwrap();
+        }
+        socks
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                let mut buf = [0u8; 64];
+                s.recv(&mut buf).is_ok_and(|n| buf[..n] == *format!("question {i}").as_bytes())
+            })
+            .count()
+    });
+    let peers = echo.join().unwrap();
+    assert_eq!(answered, FLOWS, "UDP answers that came back");
+    assert_eq!(peers.len(), FLOWS, "one mapping per flow");
+    assert!(peers.iter().all(|p| p.ip().to_string() == "198.51.100.10"), "{peers:?}");
+
+    // TCP connections, each from a new port, from both inside hosts; and
+    // from the outside to the forward; and hairpinned.
+    for i in 0..8 {
+        let server = tcp_server(&bed, "sink", "198.51.100.2:6000", b"thanks");
+        let back = tcp_client(&bed, "gen", "198.51.100.2:6000", format!("connection {i} END").into_bytes());
+        let (peer, got) = server.join().unwrap();
+        assert_eq!((peer.ip().to_string(), back.as_slice()), ("198.51.100.10".to_string(), &b"thanks"[..]));
+        assert_eq!(got, format!("connection {i} END").into_bytes());
+
+        let server = tcp_server(&bed, "gen", "10.0.0.1:8000", b"served");
+        let back = tcp_client(&bed, "sink", "198.51.100.10:8080", b"to the forward END".to_vec());
+        let (peer, _) = server.join().unwrap();
+        assert_eq!((peer.ip().to_string(), back.as_slice()), ("198.51.100.2".to_string(), &b"served"[..]));
+
+        let server = tcp_server(&bed, "gen", "10.0.0.1:8000", b"hairpin ok");
+        let (ok, out) = run(&bed, "gen2", &["sh", "-c", "printf 'via the pool END' | nc -N -w 3 198.51.100.10 8080"]);
+        let (peer, _) = server.join().unwrap();
+        assert!(ok && out.contains("hairpin ok"), "hairpin {i}: {out}");
+        assert_eq!(peer.ip().to_string(), "198.51.100.10");
+    }
+
+    let report = dut.stop();
+    let text = &report.text;
+    assert!(counter(text, "handed-off") > 0, "no packet needed a handoff: the test proves nothing\n{text}");
+    assert!(text.contains("handoff-rx"), "{text}");
+    assert!(!text.contains("handoff-full"), "{text}");
 }

@@ -51,6 +51,11 @@ pub trait Port: Send {
     /// cannot send are freed to `pool` and counted under a reason.
     fn tx_burst(&mut self, pool: &mut FramePool, pkts: &mut Vec<PktDesc>);
 
+    /// Lends the kernel frames to receive into before the worker starts
+    /// polling, so what arrives before its first poll (a neighbour's
+    /// answer to the slow path's first resolution) is not dropped.
+    fn prime(&mut self, _pool: &mut FramePool) {}
+
     /// Pushes out anything buffered and reclaims completed frames; called
     /// when the worker is idle, every few busy polls, and at shutdown.
     /// Returns true while frames still wait to be sent, so the worker

@@ -76,6 +76,8 @@ pub struct AfXdpPort {
     refill_chunk: u32,
     polls: u32,
     last_stats: [u64; 5],
+    /// Sends only: its fill ring is never read, so it is never filled.
+    tx_only: bool,
 }
 
 pub(crate) struct XskHandle {
@@ -128,7 +130,8 @@ impl AfXdpPort {
         );
         let _ = info.counters.mode.set(format!("af-xdp {}{}", xsk.mode, if busy_poll { ", busy poll" } else { "" }));
         let fd = xsk.fd();
-        let port = Self::with_queues(info, q, Some(XskHandle { xsk, _lock: lock }), fd, busy_poll, batch);
+        let mut port = Self::with_queues(info, q, Some(XskHandle { xsk, _lock: lock }), fd, busy_poll, batch);
+        port.tx_only = tx_only;
         Ok((port, summary))
     }
 
@@ -140,18 +143,23 @@ impl AfXdpPort {
         busy_poll: bool,
         batch: usize,
     ) -> Self {
-        Self { xsk, q, info, fd, busy_poll, refill_chunk: batch as u32, polls: 0, last_stats: [0; 5] }
+        Self { xsk, q, info, fd, busy_poll, refill_chunk: batch as u32, polls: 0, last_stats: [0; 5], tx_only: false }
     }
 
     /// Gives the kernel empty frames to receive into, in chunks of at
-    /// least a batch (a reserve is all or nothing).
+    /// least a batch (a reserve is all or nothing). Two batches' worth
+    /// stay in the pool: the fill rings of a worker's ports may together
+    /// lend more frames than it has, and a worker also needs frames for
+    /// what it sends without receiving it (slow-path replies, packets
+    /// handed over by other workers).
     #[inline]
     fn refill(&mut self, pool: &mut FramePool) {
         let free = self.q.fill.free(self.refill_chunk);
         if free < self.refill_chunk {
             return;
         }
-        let n = free.min(pool.available() as u32);
+        let spare = pool.available().saturating_sub(2 * self.refill_chunk as usize);
+        let n = free.min(spare as u32);
         if n == 0 {
             return;
         }
@@ -223,6 +231,12 @@ impl AfXdpPort {
 impl Port for AfXdpPort {
     fn info(&self) -> &PortInfo {
         &self.info
+    }
+
+    fn prime(&mut self, pool: &mut FramePool) {
+        if !self.tx_only {
+            self.refill(pool);
+        }
     }
 
     #[inline]
