@@ -18,6 +18,7 @@ pub mod cycles;
 pub mod frame;
 pub mod handoff;
 pub mod input;
+pub mod mem;
 pub mod neighbour;
 pub mod packet;
 pub mod parse;

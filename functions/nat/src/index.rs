@@ -45,7 +45,7 @@ impl FlowIndex {
     /// used when full (memory: 13-26 bytes per entry, allocated now).
     pub fn with_capacity(entries: usize) -> Self {
         let buckets = (entries * 10).div_ceil(WAYS * 7).next_power_of_two().max(1);
-        Self { buckets: crate::mem::huge_vec(buckets, Bucket::default()), mask: buckets - 1, len: 0 }
+        Self { buckets: nfv_core::mem::huge_vec(buckets, Bucket::default()), mask: buckets - 1, len: 0 }
     }
 
     /// Entries held.
@@ -67,7 +67,7 @@ impl FlowIndex {
     /// hashes first, prefetches, then looks up: the misses overlap).
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
-        crate::mem::prefetch(&self.buckets[hash as usize & self.mask]);
+        nfv_core::mem::prefetch(&self.buckets[hash as usize & self.mask]);
     }
 
     /// The first slot in `hash`'s home bucket with its tag, if any: what a

@@ -12,7 +12,6 @@
 pub mod config;
 pub mod frags;
 pub mod index;
-pub mod mem;
 pub mod ports;
 pub mod sessions;
 pub mod stage;

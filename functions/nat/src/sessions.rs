@@ -24,8 +24,8 @@
 //! the port and 0 as the remote port.
 
 use crate::index::FlowIndex;
-use crate::mem::prefetch;
 use crate::ports::PortMap;
+use nfv_core::mem::prefetch;
 
 /// No session / mapping / list link.
 pub const NONE: u32 = u32::MAX;
@@ -309,7 +309,7 @@ impl NatTable {
             map_prev: NONE,
             map_next: NONE,
         };
-        let mut sessions = crate::mem::huge_vec(max, empty_session);
+        let mut sessions = nfv_core::mem::huge_vec(max, empty_session);
         for (i, s) in sessions.iter_mut().enumerate() {
             s.next = if i + 1 < max { i as u32 + 1 } else { NONE };
         }
@@ -323,7 +323,7 @@ impl NatTable {
             sessions: 0,
             first: NONE,
         };
-        let mut mappings = crate::mem::huge_vec(maps, empty_mapping);
+        let mut mappings = nfv_core::mem::huge_vec(maps, empty_mapping);
         for (i, m) in mappings.iter_mut().enumerate() {
             m.first = if i + 1 < maps { i as u32 + 1 } else { NONE };
         }

@@ -68,12 +68,12 @@ const FRAGMENT_LIFETIME: u32 = 5;
 
 /// How many packets ahead of the one being translated its session is
 /// prefetched.
-const SESSION_LAG: usize = 8;
+const SESSION_LAG: usize = 12;
 
 /// How many packets ahead of the one being translated its index line is
 /// prefetched (twice the session's distance: the line must be in before
 /// the session prefetch reads it).
-const BUCKET_LAG: usize = 16;
+const BUCKET_LAG: usize = 24;
 
 /// Sessions expired per batch at most (the rest wait for the next batch).
 const EXPIRE_PER_BATCH: usize = 64;

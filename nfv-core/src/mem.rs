@@ -1,10 +1,11 @@
-//! Memory helpers of the big tables: transparent huge pages, prefetch.
+//! Memory helpers of the data path: transparent huge pages, prefetch.
 //!
-//! Big tables in transparent huge pages where the kernel offers them
-//! (`madvise` mode): a million sessions are ~80 MiB touched at random, and
-//! with 4 KiB pages every lookup would also miss the TLB. The advice is
-//! given before the memory is first written, so the first touch already
-//! gets 2 MiB pages; without THP it changes nothing.
+//! Big tables (a NAT's million sessions, ~80 MiB touched at random) and
+//! frame arenas (every packet touches its frame) in transparent huge pages
+//! where the kernel offers them (`madvise` mode): with 4 KiB pages every
+//! lookup would also miss the TLB, as DPDK's hugepage mbuf pools avoid.
+//! The advice is given before the memory is first written, so the first
+//! touch already gets 2 MiB pages; without THP it changes nothing.
 
 /// A vector of `n` copies of `value`, its memory advised as huge pages.
 pub fn huge_vec<T: Clone>(n: usize, value: T) -> Vec<T> {
@@ -14,7 +15,9 @@ pub fn huge_vec<T: Clone>(n: usize, value: T) -> Vec<T> {
     v
 }
 
-fn advise_huge(ptr: *mut u8, len: usize) {
+/// Advises `len` bytes at `ptr` (not yet written) as huge pages; regions
+/// under 2 MiB are left alone.
+pub fn advise_huge(ptr: *mut u8, len: usize) {
     const PAGE: usize = 4096;
     if len < 2 << 20 {
         return;
