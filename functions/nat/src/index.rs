@@ -27,6 +27,33 @@ struct Bucket {
     _pad: u32,
 }
 
+impl Bucket {
+    /// Bit `w` set for every way whose tag is `t`: two SSE2 compares of
+    /// the line's first half (tags and the overflow count, which is masked
+    /// off) instead of seven compare-and-branch steps.
+    #[inline(always)]
+    fn matches(&self, t: u32) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::*;
+            // SAFETY: SSE2 is part of x86_64; the bucket is 64-byte
+            // aligned and repr(C), its first 32 bytes the seven tags and
+            // the overflow count, read as two aligned 16-byte lanes.
+            unsafe {
+                let p = (self as *const Bucket).cast::<__m128i>();
+                let needle = _mm_set1_epi32(t as i32);
+                let lo = _mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(p), needle));
+                let hi = _mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(p.add(1)), needle));
+                ((_mm_movemask_ps(lo) | _mm_movemask_ps(hi) << 4) as u32) & ((1 << WAYS) - 1)
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            (0..WAYS).filter(|&w| self.tags[w] == t).fold(0, |m, w| m | 1 << w)
+        }
+    }
+}
+
 /// The index. Keys live in the caller's slab: `find` asks the caller to
 /// confirm a tag hit by its slot number.
 pub struct FlowIndex {
@@ -74,9 +101,9 @@ impl FlowIndex {
     /// batch prefetches once the bucket line has arrived.
     #[inline(always)]
     pub fn candidate(&self, hash: u64) -> Option<u32> {
-        let t = tag(hash);
         let bucket = &self.buckets[hash as usize & self.mask];
-        bucket.tags.iter().position(|&x| x == t).map(|w| bucket.slots[w])
+        let m = bucket.matches(tag(hash));
+        (m != 0).then(|| bucket.slots[m.trailing_zeros() as usize])
     }
 
     /// The slot whose key has `hash` and for which `is_key` says yes.
@@ -86,10 +113,13 @@ impl FlowIndex {
         let mut b = hash as usize & self.mask;
         for _ in 0..self.buckets.len() {
             let bucket = &self.buckets[b];
-            for w in 0..WAYS {
-                if bucket.tags[w] == t && is_key(bucket.slots[w]) {
-                    return Some(bucket.slots[w]);
+            let mut m = bucket.matches(t);
+            while m != 0 {
+                let slot = bucket.slots[m.trailing_zeros() as usize];
+                if is_key(slot) {
+                    return Some(slot);
                 }
+                m &= m - 1;
             }
             if bucket.overflow == 0 {
                 return None;
@@ -109,7 +139,9 @@ impl FlowIndex {
         let mut b = hash as usize & self.mask;
         loop {
             let bucket = &mut self.buckets[b];
-            if let Some(w) = bucket.tags.iter().position(|&x| x == 0) {
+            let free = bucket.matches(0);
+            if free != 0 {
+                let w = free.trailing_zeros() as usize;
                 bucket.tags[w] = t;
                 bucket.slots[w] = slot;
                 self.len += 1;
