@@ -6,6 +6,10 @@
 //! no-op stages (`counter`: a loop over the batch that touches each
 //! descriptor, the least any real stage does), and `macswap` (touches
 //! each frame). The per-stage cost is the slope between 1 and 5 no-ops.
+//!
+//! `handoff`: the cost of handing 64-byte packets to another worker
+//! (nfv-core's handoff inboxes: copy in, queue, dequeue, buffer back), on
+//! one core, so without the cross-core cache transfer a real handoff adds.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nfv_core::config;
@@ -54,6 +58,22 @@ fn chain_overhead(c: &mut Criterion) {
         let mut w = worker(&stages);
         g.bench_function(name, |b| b.iter(|| assert_eq!(w.poll_once(), 64)));
     }
+    let ring = nfv_core::handoff::Handoff::new(2, nfv_core::handoff::INBOX_DEPTH, 64);
+    let frame = [0x5au8; 64];
+    let meta = nfv_core::Meta::default();
+    g.bench_function("handoff", |b| {
+        b.iter(|| {
+            let mut out = ring.batch().unwrap();
+            for _ in 0..64 {
+                out.push(meta, 2, &frame);
+            }
+            assert!(ring.send(1, out).is_ok());
+            let incoming = ring.receive(1).unwrap();
+            let bytes: usize = incoming.iter().map(|(_, _, d)| d.len()).sum();
+            ring.recycle(incoming);
+            bytes
+        })
+    });
     g.finish();
 }
 

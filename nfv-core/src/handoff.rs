@@ -7,12 +7,15 @@
 //! owning worker's instance of the same stage takes it from there, like
 //! VPP's handoff nodes.
 //!
-//! Each worker has a bounded inbox (a lock-free `crossbeam` queue). Workers
-//! own separate frame pools (an AF_XDP UMEM each), so the bytes are copied
-//! into a buffer from a shared free list, and out of it into a frame of
-//! the receiver's pool: no allocation once the buffers exist, no lock, no
-//! system call. A full inbox or an empty free list drops the packet, and
-//! the dispatcher counts it.
+//! Each worker has a bounded inbox of batches (a lock-free `crossbeam`
+//! queue). Workers own separate frame pools (an AF_XDP UMEM each), so the
+//! bytes are copied: a sender gathers what one of its batches hands to a
+//! worker into one [`HandoffBatch`] from a shared free list, and queues it
+//! once; the receiver copies each packet into a frame of its own pool.
+//! Per batch, not per packet: four queue operations; per packet, two
+//! copies of its bytes. No allocation once the buffers exist, no lock, no
+//! system call. A full inbox or an empty free list drops the packets, and
+//! the dispatcher counts them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,48 +25,86 @@ use crossbeam::queue::ArrayQueue;
 use crate::frame::MAX_DATA;
 use crate::packet::Meta;
 
-/// Packets each worker's inbox holds (four full batches).
-pub const INBOX_DEPTH: usize = 1024;
+/// Batches each worker's inbox holds.
+pub const INBOX_DEPTH: usize = 16;
 
-/// One packet on its way to another worker.
-pub struct HandoffFrame {
-    /// Its metadata (parsed offsets stay true: the bytes are copied as
-    /// they are), the port it counts as arriving on included.
-    pub meta: Meta,
-    /// Chain position the receiver resumes at.
-    pub stage: u8,
-    /// The packet's bytes (a buffer of the free list).
-    pub data: Vec<u8>,
+/// Packets one sender's batch hands to one worker.
+pub struct HandoffBatch {
+    /// (metadata, chain position to resume at, end of its bytes).
+    pkts: Vec<(Meta, u8, u32)>,
+    bytes: Vec<u8>,
+}
+
+impl HandoffBatch {
+    /// Room for `pkts` full-sized packets, reserved now.
+    fn with_capacity(pkts: usize) -> Self {
+        Self { pkts: Vec::with_capacity(pkts), bytes: Vec::with_capacity(pkts * MAX_DATA) }
+    }
+
+    /// Adds a packet: its metadata (the port it counts as arriving on
+    /// included; parsed offsets stay true, the bytes are copied as they
+    /// are), the chain position to resume at, its bytes.
+    #[inline]
+    pub fn push(&mut self, meta: Meta, stage: u8, data: &[u8]) {
+        self.bytes.extend_from_slice(data);
+        self.pkts.push((meta, stage, self.bytes.len() as u32));
+    }
+
+    /// Packets held.
+    pub fn len(&self) -> usize {
+        self.pkts.len()
+    }
+
+    /// True when it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.pkts.is_empty()
+    }
+
+    /// The packets, in the order they were added: (metadata, chain
+    /// position, bytes).
+    pub fn iter(&self) -> impl Iterator<Item = (Meta, u8, &[u8])> {
+        let mut start = 0;
+        self.pkts.iter().map(move |&(meta, stage, end)| {
+            let data = &self.bytes[start..end as usize];
+            start = end as usize;
+            (meta, stage, data)
+        })
+    }
+
+    fn clear(&mut self) {
+        self.pkts.clear();
+        self.bytes.clear();
+    }
 }
 
 /// The inboxes of one chain's workers, indexed by rank.
 pub struct Handoff {
-    inboxes: Vec<ArrayQueue<HandoffFrame>>,
-    free: ArrayQueue<Vec<u8>>,
+    inboxes: Vec<ArrayQueue<HandoffBatch>>,
+    free: ArrayQueue<HandoffBatch>,
     /// Workers whose sources are exhausted (finite runs): a worker leaves
     /// only when every one is, and its inbox is empty, so nothing handed
     /// to it is left behind.
     exhausted: AtomicUsize,
 }
 
-/// Why a packet could not be handed off.
+/// Why a batch could not be handed off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HandoffError {
     /// No worker has that rank.
     NoWorker,
-    /// The receiver's inbox is full (it is slower than its senders), or
-    /// every buffer is in flight.
+    /// The receiver's inbox is full (it is slower than its senders).
     Full,
 }
 
 impl Handoff {
-    /// Inboxes for `workers` workers, `depth` packets each, and the
-    /// buffers to fill them all.
-    pub fn new(workers: usize, depth: usize) -> Arc<Self> {
-        let buffers = workers * depth;
+    /// Inboxes of `depth` batches for `workers` workers, and the buffers
+    /// to fill them all and one more per worker, each with room for
+    /// `batch` packets.
+    pub fn new(workers: usize, depth: usize, batch: usize) -> Arc<Self> {
+        let buffers = workers * (depth + 1);
         let free = ArrayQueue::new(buffers);
         for _ in 0..buffers {
-            let _ = free.push(Vec::with_capacity(MAX_DATA));
+            let _ = free.push(HandoffBatch::with_capacity(batch));
         }
         let inboxes = (0..workers).map(|_| ArrayQueue::new(depth)).collect();
         Arc::new(Self { inboxes, free, exhausted: AtomicUsize::new(0) })
@@ -74,22 +115,25 @@ impl Handoff {
         self.inboxes.len()
     }
 
-    /// Copies `data` into the inbox of worker `to`.
+    /// An empty batch to fill, if a buffer is free.
     #[inline]
-    pub fn send(&self, to: usize, meta: Meta, stage: u8, data: &[u8]) -> Result<(), HandoffError> {
-        let inbox = self.inboxes.get(to).ok_or(HandoffError::NoWorker)?;
-        let mut buf = self.free.pop().ok_or(HandoffError::Full)?;
-        buf.clear();
-        buf.extend_from_slice(data);
-        inbox.push(HandoffFrame { meta, stage, data: buf }).map_err(|f| {
-            let _ = self.free.push(f.data);
-            HandoffError::Full
-        })
+    pub fn batch(&self) -> Option<HandoffBatch> {
+        self.free.pop()
     }
 
-    /// The next packet for worker `rank`, if any.
+    /// Queues `batch` for worker `to`; on failure, gives it back (the
+    /// caller counts its packets and recycles it).
     #[inline]
-    pub fn receive(&self, rank: usize) -> Option<HandoffFrame> {
+    pub fn send(&self, to: usize, batch: HandoffBatch) -> Result<(), (HandoffError, HandoffBatch)> {
+        match self.inboxes.get(to) {
+            Some(inbox) => inbox.push(batch).map_err(|b| (HandoffError::Full, b)),
+            None => Err((HandoffError::NoWorker, batch)),
+        }
+    }
+
+    /// The next batch for worker `rank`, if any.
+    #[inline]
+    pub fn receive(&self, rank: usize) -> Option<HandoffBatch> {
         self.inboxes[rank].pop()
     }
 
@@ -97,6 +141,13 @@ impl Handoff {
     #[inline]
     pub fn is_empty(&self, rank: usize) -> bool {
         self.inboxes[rank].is_empty()
+    }
+
+    /// Gives a batch buffer back, emptied.
+    #[inline]
+    pub fn recycle(&self, mut batch: HandoffBatch) {
+        batch.clear();
+        let _ = self.free.push(batch);
     }
 
     /// Says (once per worker) that a worker's own sources are exhausted.
@@ -109,12 +160,6 @@ impl Handoff {
     pub fn all_exhausted(&self) -> bool {
         self.exhausted.load(Ordering::Acquire) >= self.inboxes.len()
     }
-
-    /// Gives a received packet's buffer back.
-    #[inline]
-    pub fn recycle(&self, buf: Vec<u8>) {
-        let _ = self.free.push(buf);
-    }
 }
 
 #[cfg(test)]
@@ -122,21 +167,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn packets_reach_their_worker_in_order_and_a_full_inbox_refuses() {
-        let h = Handoff::new(2, 4);
-        let meta = Meta { port: 3, ..Meta::default() };
-        for i in 0..4u8 {
-            h.send(1, meta, 2, &[i; 60]).unwrap();
+    fn batches_reach_their_worker_in_order_and_a_full_inbox_refuses() {
+        let h = Handoff::new(2, 2, 64);
+        let meta = |port| Meta { port, ..Meta::default() };
+        for round in 0..2u8 {
+            let mut b = h.batch().unwrap();
+            for i in 0..3u8 {
+                b.push(meta(i as u16), 2, &vec![round * 10 + i; 60 + i as usize]);
+            }
+            h.send(1, b).map_err(|e| e.0).unwrap();
         }
-        assert_eq!(h.send(1, meta, 2, &[9; 60]), Err(HandoffError::Full));
-        assert_eq!(h.send(2, meta, 2, &[9; 60]), Err(HandoffError::NoWorker));
+        let b = h.batch().unwrap();
+        let (e, b) = h.send(1, b).unwrap_err();
+        assert_eq!(e, HandoffError::Full);
+        let (e, b) = h.send(2, b).unwrap_err();
+        assert_eq!(e, HandoffError::NoWorker);
+        h.recycle(b);
         assert!(h.is_empty(0));
-        for i in 0..4u8 {
-            let f = h.receive(1).unwrap();
-            assert_eq!((f.meta.port, f.stage, f.data[0], f.data.len()), (3, 2, i, 60));
-            h.recycle(f.data);
+        for round in 0..2u8 {
+            let b = h.receive(1).unwrap();
+            let got: Vec<(u16, u8, u8, usize)> = b.iter().map(|(m, s, d)| (m.port, s, d[0], d.len())).collect();
+            let r = round * 10;
+            assert_eq!(got, vec![(0, 2, r, 60), (1, 2, r + 1, 61), (2, 2, r + 2, 62)]);
+            h.recycle(b);
         }
         assert!(h.receive(1).is_none());
-        assert_eq!(h.free.len(), 8, "every buffer back");
+        assert_eq!(h.free.len(), 6, "every buffer back");
     }
 }

@@ -221,7 +221,7 @@ impl Runtime {
         let handoffs: Vec<Option<Arc<Handoff>>> = (0..cfg.chains.len())
             .map(|c| {
                 let n = cfg.workers.iter().filter(|w| w.chain == c).count();
-                (n > 1).then(|| Handoff::new(n, HANDOFF_DEPTH))
+                (n > 1).then(|| Handoff::new(n, HANDOFF_DEPTH, cfg.run.batch_size))
             })
             .collect();
         for (wi, w) in cfg.workers.iter().enumerate() {

@@ -10,7 +10,7 @@ use crate::batch::Batch;
 use crate::chain::Chain;
 use crate::cycles;
 use crate::frame::{FramePool, HEADROOM, MAX_DATA};
-use crate::handoff::Handoff;
+use crate::handoff::{Handoff, HandoffBatch};
 use crate::neighbour::{NeighbourTable, Neighbours};
 use crate::packet::{PktDesc, PortId, VerdictKind};
 use crate::port::Port;
@@ -82,6 +82,9 @@ struct HandoffLink {
     rank: usize,
     /// Received packets waiting to be run: (chain position, descriptor).
     staged: Vec<(u8, PktDesc)>,
+    /// What the batch being dispatched hands to each worker (by rank),
+    /// queued once at the end of the dispatch.
+    outgoing: Vec<Option<HandoffBatch>>,
     counters: Arc<StageCounters>,
     /// This worker told the others its sources are exhausted.
     announced: bool,
@@ -147,11 +150,11 @@ impl Worker {
     /// stages may then hand packets to the chain's other workers, and
     /// this one runs what they hand to it.
     pub fn set_handoff(&mut self, ring: Arc<Handoff>, rank: usize) {
-        let capacity = self.batch.capacity();
         self.handoff = Some(HandoffLink {
+            outgoing: (0..ring.workers()).map(|_| None).collect(),
             ring,
             rank,
-            staged: Vec::with_capacity(capacity),
+            staged: Vec::with_capacity(crate::batch::MAX_BATCH),
             counters: Arc::new(StageCounters::new(HANDOFF_STAGE, &[])),
             announced: false,
         });
@@ -210,28 +213,24 @@ impl Worker {
         got
     }
 
-    /// Runs what other workers of the chain handed to this one (a batch's
-    /// worth at most): copied into frames of this worker's pool, then run
+    /// Runs what other workers of the chain handed to this one (one of
+    /// their batches): copied into frames of this worker's pool, then run
     /// from the chain position each left its sender's chain at, grouped
     /// by (arrival port, position) in arrival order. Returns the packets
     /// taken from the inbox.
     fn receive_handoffs(&mut self) -> usize {
         let Some(link) = self.handoff.as_mut() else { return 0 };
-        if link.ring.is_empty(link.rank) {
-            return 0;
-        }
+        let Some(incoming) = link.ring.receive(link.rank) else { return 0 };
         let t0 = cycles::now();
         let mut staged = std::mem::take(&mut link.staged);
-        let (mut taken, mut no_frame) = (0, 0u64);
-        while staged.len() < self.batch.capacity() {
-            let Some(f) = link.ring.receive(link.rank) else { break };
-            taken += 1;
+        let mut no_frame = 0u64;
+        for (meta, stage, data) in incoming.iter() {
             match self.pool.alloc() {
-                Some(id) if f.data.len() <= MAX_DATA => {
-                    self.pool.frame_mut(id)[HEADROOM..HEADROOM + f.data.len()].copy_from_slice(&f.data);
-                    let mut d = PktDesc::new(id, f.data.len() as u16, f.meta.port);
-                    d.meta = f.meta;
-                    staged.push((f.stage, d));
+                Some(id) if data.len() <= MAX_DATA => {
+                    self.pool.frame_mut(id)[HEADROOM..HEADROOM + data.len()].copy_from_slice(data);
+                    let mut d = PktDesc::new(id, data.len() as u16, meta.port);
+                    d.meta = meta;
+                    staged.push((stage, d));
                 }
                 Some(id) => {
                     self.pool.free(id);
@@ -239,8 +238,9 @@ impl Worker {
                 }
                 None => no_frame += 1,
             }
-            link.ring.recycle(f.data);
         }
+        let taken = incoming.len();
+        link.ring.recycle(incoming);
         let c = &link.counters;
         c.calls.add(1);
         c.pkts_in.add(taken as u64);
@@ -289,6 +289,7 @@ impl Worker {
         }
         let Self { batch, tx_queues, pool, slow, tx_default, dispatch, handoff, .. } = self;
         let mut handoff_full = 0u64;
+        let mut handed = false;
         let mut no_port = 0u64;
         let mut punt_full = 0u64;
         let mut no_slow = 0u64;
@@ -333,10 +334,20 @@ impl Worker {
                     return;
                 }
                 VerdictKind::Handoff { worker, stage } => {
-                    let data = &pool.frame(d.frame)[d.data_range()];
-                    let sent =
-                        handoff.as_ref().is_some_and(|h| h.ring.send(worker as usize, d.meta, stage, data).is_ok());
-                    handoff_full += !sent as u64;
+                    let out = handoff.as_mut().and_then(|h| {
+                        let slot = h.outgoing.get_mut(worker as usize)?;
+                        if slot.is_none() {
+                            *slot = h.ring.batch();
+                        }
+                        slot.as_mut()
+                    });
+                    match out {
+                        Some(b) => {
+                            b.push(d.meta, stage, &pool.frame(d.frame)[d.data_range()]);
+                            handed = true;
+                        }
+                        None => handoff_full += 1,
+                    }
                     pool.free(d.frame);
                     return;
                 }
@@ -356,6 +367,16 @@ impl Worker {
         c.drops[DispatchDrop::NoTxPort as usize].add(no_port);
         c.drops[DispatchDrop::PuntQueueFull as usize].add(punt_full);
         c.drops[DispatchDrop::NoSlowPath as usize].add(no_slow);
+        if handed && let Some(h) = handoff.as_mut() {
+            for (to, slot) in h.outgoing.iter_mut().enumerate() {
+                if let Some(b) = slot.take()
+                    && let Err((_, b)) = h.ring.send(to, b)
+                {
+                    handoff_full += b.len() as u64;
+                    h.ring.recycle(b);
+                }
+            }
+        }
         c.drops[DispatchDrop::HandoffFull as usize].add(handoff_full);
         self.dispatch.ticks.add(cycles::now().wrapping_sub(t0));
         self.transmit();
