@@ -46,7 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 "$ROOT/tests/testbed.sh" up $P line 1
-ns() { ip netns exec "$P-$1" "${@:2}"; }
+source "$ROOT/benches/bed-lib.sh"
 ns sink nft add table netdev bench
 ns sink nft add chain netdev bench in "{ type filter hook ingress device s0 priority 0; policy drop; }"
 
@@ -97,52 +97,16 @@ if [[ ${GEN:-nfv} == trafgen ]]; then
     ip netns exec "$P-gen" taskset -c 0 trafgen --dev g0 --conf "$WORK/udp.trafgen" --cpus 1 --no-cpu-stats \
         >/dev/null 2>&1 &
     PIDS+=($!)
+    sleep 1
 else
-    cat > "$WORK/gen.toml" <<EOF
-[run]
-stats-interval = 0
-
-[[ports]]
-name = "gen"
-kind = "generator"
-frame-size = 64
-flows = 1
-dst-mac = "$(ns sink cat /sys/class/net/s0/address)"
-
-[[ports]]
-name = "g0"
-kind = "af-xdp"
-interface = "g0"
-
-[[chains]]
-name = "gen"
-stages = []
-
-[[workers]]
-core = 0
-rx = ["gen"]
-chain = "gen"
-tx = "g0"
-EOF
-    ip netns exec "$P-gen" "$NFV" run "$WORK/gen.toml" --duration 0 --quiet >"$WORK/gen.out" 2>&1 &
-    PIDS+=($!)
+    start_generator 1 "$(ns sink cat /sys/class/net/s0/address)"
 fi
-sleep 1
-tx_g0() { ns gen cat /sys/class/net/g0/statistics/tx_packets; }
 
-rx_s0() { ns sink cat /sys/class/net/s0/statistics/rx_packets; }
-steal() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
-
-# Runs one DUT for WARMUP+SECS seconds; writes "Mpps steal%" to $WORK/result.
+# Runs one DUT for WARMUP+SECS seconds; writes "Mpps steal% offered" to $WORK/result.
 measure() {
     local dut=$1 pid
     case $dut in
-        nfv*)
-            # Not through `ns`: $! must be nfv itself (ip execs it) for the SIGINT.
-            ip netns exec "$P-dut" "$NFV" run "$WORK/$dut.toml" --duration 0 --quiet >"$WORK/$dut.out" 2>&1 &
-            pid=$!
-            PIDS+=($pid)
-            ;;
+        nfv*) start_nfv "$dut" ;;
         testpmd)
             # testpmd exits on a newline on stdin; the sleep holds it open.
             (sleep $((WARMUP + SECS + 1)); echo) | ip netns exec "$P-dut" dpdk-testpmd -l 0,1 -m 512 --no-huge --no-pci \
@@ -152,22 +116,8 @@ measure() {
             PIDS+=($pid)
             ;;
     esac
-    sleep $WARMUP
-    local a s0 t0 b s1 t1
-    a=$(rx_s0); g0=$(tx_g0); read -r s0 t0 < <(steal)
-    sleep "$SECS"
-    b=$(rx_s0); g1=$(tx_g0); read -r s1 t1 < <(steal)
-    if [[ $dut == testpmd ]]; then
-        wait $pid || true
-    elif kill -INT $pid 2>/dev/null; then
-        wait $pid || true
-    else
-        echo "$dut exited early:" >&2
-        cat "$WORK/$dut.out" >&2
-        exit 1
-    fi
-    awk -v d=$((b - a)) -v o=$((g1 - g0)) -v s="$SECS" -v ds=$((s1 - s0)) -v dt=$((t1 - t0)) \
-        'BEGIN { printf "%.3f %.1f %.3f\n", d / s / 1e6, (dt > 0 ? 100 * ds / dt : 0), o / s / 1e6 }' >"$WORK/result"
+    sample >"$WORK/result"
+    if [[ $dut == testpmd ]]; then wait "$pid" || true; else stop_nfv "$dut" "$NFV_PID"; fi
 }
 
 declare -A RES SHARE
@@ -182,14 +132,8 @@ for t in $(seq 1 "$TRIALS"); do
     done
 done
 
-median() { # DUT [SHARE]
-    # Clean trials (steal <= 5 %) if any, else all.
-    local rows clean
-    if [[ ${2:-} == share ]]; then rows=${SHARE[$1]}; else rows=${RES[$1]}; fi
-    rows=$(echo "$rows" | tr ';' '\n' | awk 'NF')
-    clean=$(echo "$rows" | awk '$2 <= 5 { print $1 }')
-    [[ -n $clean ]] || clean=$(echo "$rows" | awk '{ print $1 }')
-    echo "$clean" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+median() { # DUT [share]
+    if [[ ${2:-} == share ]]; then median_of "${SHARE[$1]}"; else median_of "${RES[$1]}"; fi
 }
 echo
 echo "nfv report of the last trial (ticks/pkt: cycles per packet per stage):"

@@ -50,7 +50,7 @@ cleanup() {
 }
 trap cleanup EXIT
 "$ROOT/tests/testbed.sh" up $P line 1
-ns() { ip netns exec "$P-$1" "${@:2}"; }
+source "$ROOT/benches/bed-lib.sh"
 ns sink ip addr flush dev s0
 ns sink ip addr add 198.51.100.2/24 dev s0
 ns sink nft add table netdev bench
@@ -119,72 +119,24 @@ nfv_config '{ kind = "nat44", inside = ["d0"], outside = "d1", pool = ["198.51.1
     >"$WORK/nfv-nat.toml"
 nfv_config '{ kind = "l2-patch", pairs = [["d0", "d1"]] }' >"$WORK/nfv-base.toml"
 
-cat > "$WORK/gen.toml" <<TOML
-[run]
-stats-interval = 0
-
-[[ports]]
-name = "gen"
-kind = "generator"
-frame-size = 64
-flows = $FLOWS
-dst-mac = "$D0_MAC"
-
-[[ports]]
-name = "g0"
-kind = "af-xdp"
-interface = "g0"
-
-[[chains]]
-name = "gen"
-stages = []
-
-[[workers]]
-core = 0
-rx = ["gen"]
-chain = "gen"
-tx = "g0"
-TOML
-ip netns exec "$P-gen" "$NFV" run "$WORK/gen.toml" --duration 0 --quiet >"$WORK/gen.out" 2>&1 &
-PIDS+=($!)
-sleep 1
-
-tx_g0() { ns gen cat /sys/class/net/g0/statistics/tx_packets; }
-rx_s0() { ns sink cat /sys/class/net/s0/statistics/rx_packets; }
-steal() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+start_generator "$FLOWS" "$D0_MAC"
 
 # Runs one DUT for WARMUP+SECS seconds; writes "Mpps steal% offered" to $WORK/result.
 measure() {
-    local dut=$1 pid=""
+    local dut=$1
     case $dut in
-        nfv*)
-            # Not through `ns`: $! must be nfv itself (ip execs it) for the SIGINT.
-            ip netns exec "$P-dut" "$NFV" run "$WORK/$dut.toml" --duration 0 --quiet >"$WORK/$dut.out" 2>&1 &
-            pid=$!
-            PIDS+=($pid)
-            ;;
+        nfv*) start_nfv "$dut" ;;
         kernel-nat) kernel_on nat ;;
         kernel-fwd) kernel_on fwd ;;
     esac
-    sleep $WARMUP
-    local a g0 s0 t0 b g1 s1 t1
-    a=$(rx_s0); g0=$(tx_g0); read -r s0 t0 < <(steal)
-    sleep "$SECS"
-    b=$(rx_s0); g1=$(tx_g0); read -r s1 t1 < <(steal)
-    if [[ -n $pid ]]; then
-        if kill -INT $pid 2>/dev/null; then
-            wait $pid || true
-        else
-            echo "$dut exited early:" >&2
-            cat "$WORK/$dut.out" >&2
-            exit 1
-        fi
-    else
-        if [[ $dut == kernel-nat ]]; then ns dut conntrack -C >"$WORK/conntrack" 2>/dev/null || true; fi
-        kernel_off
-    fi
-    awk -v d=$((b - a)) -v o=$((g1 - g0)) -v s="$SECS" -v ds=$((s1 - s0)) -v dt=$((t1 - t0)) \
-        'BEGIN { printf "%.3f %.1f %.3f\n", d / s / 1e6, (dt > 0 ? 100 * ds / dt : 0), o / s / 1e6 }' >"$WORK/result"
+    sample >"$WORK/result"
+    case $dut in
+        nfv*) stop_nfv "$dut" "$NFV_PID" ;;
+        *)
+            if [[ $dut == kernel-nat ]]; then ns dut conntrack -C >"$WORK/conntrack" 2>/dev/null || true; fi
+            kernel_off
+            ;;
+    esac
 }
 
 declare -A RES
@@ -198,13 +150,7 @@ for t in $(seq 1 "$TRIALS"); do
     done
 done
 
-median() {
-    local rows clean
-    rows=$(echo "${RES[$1]}" | tr ';' '\n' | awk 'NF')
-    clean=$(echo "$rows" | awk '$2 <= 5 { print $1 }')
-    [[ -n $clean ]] || clean=$(echo "$rows" | awk '{ print $1 }')
-    echo "$clean" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
-}
+median() { median_of "${RES[$1]}"; }
 echo
 echo "nfv-nat report of the last trial:"
 sed -n '/^stage/,/^$/p' "$WORK/nfv-nat.out"
