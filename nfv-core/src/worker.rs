@@ -107,7 +107,7 @@ impl Worker {
     pub fn new(
         index: usize,
         core: Option<usize>,
-        pool: FramePool,
+        mut pool: FramePool,
         batch_size: usize,
         chain: Chain,
         mut ports: Vec<Option<Box<dyn Port>>>,
@@ -116,7 +116,6 @@ impl Worker {
         slow: SlowMode,
         neighbours: Arc<Neighbours>,
     ) -> Self {
-        let mut pool = pool;
         for p in ports.iter_mut().flatten() {
             p.prime(&mut pool);
         }
