@@ -1,9 +1,9 @@
 //! `nat44`: source and destination NAT for IPv4 as an operator deploys it
 //! at a network's edge (RFC 4787, RFC 5382, RFC 5508, RFC 7857).
 //!
-//! [`sessions`] holds a worker's mappings and sessions ([`index`] finds
-//! them, [`ports`] hands out outside ports), [`translate`] rewrites
-//! headers and checksums, [`frags`] follows fragments, [`config`] the TOML
+//! [`sessions`] holds a worker's mappings and sessions (nfv-core's
+//! `flowindex` finds them, [`ports`] hands out outside ports),
+//! [`translate`] rewrites headers and checksums, [`frags`] follows fragments, [`config`] the TOML
 //! parameters, [`stage`] the data path, [`steer`] which worker holds a
 //! packet's state when several run the chain.
 
@@ -11,7 +11,6 @@
 
 pub mod config;
 pub mod frags;
-pub mod index;
 pub mod ports;
 pub mod sessions;
 pub mod stage;

@@ -23,8 +23,8 @@
 //! for packets coming in. ICMP query sessions use the echo identifier as
 //! the port and 0 as the remote port.
 
-use crate::index::FlowIndex;
 use crate::ports::PortMap;
+use nfv_core::flowindex::FlowIndex;
 use nfv_core::mem::prefetch;
 
 /// No session / mapping / list link.

@@ -1,5 +1,6 @@
-//! A fixed-size hash index from flow keys to slot numbers, for tables of
-//! millions of sessions on the hot path: no allocation after creation, no
+//! A fixed-size hash index from flow keys to slot numbers, for the flow
+//! tables of network functions (NAT sessions, LB connections) that hold
+//! millions of entries on the hot path: no allocation after creation, no
 //! tombstones, no rehash, ever.
 //!
 //! Buckets are one cache line: seven (tag, slot) pairs and an overflow
@@ -72,7 +73,7 @@ impl FlowIndex {
     /// used when full (memory: 13-26 bytes per entry, allocated now).
     pub fn with_capacity(entries: usize) -> Self {
         let buckets = (entries * 10).div_ceil(WAYS * 7).next_power_of_two().max(1);
-        Self { buckets: nfv_core::mem::huge_vec(buckets, Bucket::default()), mask: buckets - 1, len: 0 }
+        Self { buckets: crate::mem::huge_vec(buckets, Bucket::default()), mask: buckets - 1, len: 0 }
     }
 
     /// Entries held.
@@ -94,7 +95,7 @@ impl FlowIndex {
     /// hashes first, prefetches, then looks up: the misses overlap).
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
-        nfv_core::mem::prefetch(&self.buckets[hash as usize & self.mask]);
+        crate::mem::prefetch(&self.buckets[hash as usize & self.mask]);
     }
 
     /// The first slot in `hash`'s home bucket with its tag, if any: what a
