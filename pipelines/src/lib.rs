@@ -20,6 +20,7 @@ pub fn registry() -> StageRegistry {
     nfv_vtep::register(&mut r);
     nfv_acl::register(&mut r);
     nfv_nat::register(&mut r);
+    nfv_lb::register(&mut r);
     r
 }
 

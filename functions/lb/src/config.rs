@@ -1,0 +1,248 @@
+//! The `lb` stage's TOML parameters, checked (every problem located, with
+//! what to write instead) and resolved into the [`Lb`] every worker's
+//! instance shares.
+//!
+//! ```toml
+//! stages = [{ kind = "lb", clients = ["d0"], backends-port = "d1", tunnel-source = "10.1.0.1",
+//!             vips = [{ vip = "192.0.2.10:80", proto = "tcp", mode = "ipip",
+//!                       backends = [{ addr = "10.1.0.2" }, { addr = "10.1.0.3", weight = 2 }] }] }]
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use nfv_core::config::{Diagnostic, Params};
+use nfv_core::published::Published;
+use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
+use serde::Deserialize;
+
+use crate::conntrack::Timeouts;
+use crate::maglev::{DEFAULT_SIZE, is_prime};
+use crate::services::{Mode, Services, Vip, Wanted, proto};
+use crate::stage::{LbDrop, LbStage};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct LbParams {
+    clients: Vec<String>,
+    backends_port: String,
+    vips: Vec<VipParams>,
+    tunnel_source: Option<Ipv4Addr>,
+    client_gateway: Option<Ipv4Addr>,
+    #[serde(default = "max_connections")]
+    max_connections: usize,
+    #[serde(default)]
+    timeouts: TimeoutParams,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct VipParams {
+    vip: String,
+    #[serde(default = "tcp")]
+    proto: String,
+    #[serde(default = "dsr")]
+    mode: String,
+    #[serde(default = "table_size")]
+    table_size: u32,
+    backends: Vec<BackendParams>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackendParams {
+    addr: Ipv4Addr,
+    #[serde(default = "one")]
+    weight: u32,
+    #[serde(default)]
+    drain: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TimeoutParams {
+    tcp: Option<u32>,
+    udp: Option<u32>,
+}
+
+fn max_connections() -> usize {
+    1 << 18
+}
+fn tcp() -> String {
+    "tcp".into()
+}
+fn dsr() -> String {
+    "dsr".into()
+}
+fn table_size() -> u32 {
+    DEFAULT_SIZE
+}
+fn one() -> u32 {
+    1
+}
+
+/// Everything the workers' instances share.
+pub struct Lb {
+    /// Ports clients reach the VIPs on.
+    pub clients: Vec<PortId>,
+    /// The port the backends are on.
+    pub backends_port: PortId,
+    /// Outer source address of IP-in-IP packets.
+    pub tunnel_source: u32,
+    /// Next hop of the traffic going back to clients (DSR and IP-in-IP
+    /// answers come from the backends through us); without one, clients
+    /// must be neighbours on a client port.
+    pub client_gateway: Option<u32>,
+    /// Connections tracked per worker.
+    pub max_connections: usize,
+    /// Idle timeouts.
+    pub timeouts: Timeouts,
+    /// The VIPs and backends, replaced at run time by updates.
+    pub services: Arc<Published<Services>>,
+}
+
+/// Registers `lb`.
+pub struct LbFactory;
+
+impl StageFactory for LbFactory {
+    fn kind(&self) -> &'static str {
+        "lb"
+    }
+
+    fn summary(&self) -> &'static str {
+        "L4 load balancer: VIPs over weighted backends by Maglev hashing, connection tracking, DSR or IP-in-IP"
+    }
+
+    fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
+        let p: LbParams = params.parse().map_err(|e| vec![e])?;
+        resolve(p, params, env).map(|lb| Arc::new(LbBuilder(Arc::new(lb))) as Arc<dyn StageBuilder>)
+    }
+}
+
+/// `a.b.c.d:port`.
+fn endpoint(s: &str) -> Option<(u32, u16)> {
+    let (a, p) = s.rsplit_once(':')?;
+    Some((u32::from(a.parse::<Ipv4Addr>().ok()?), p.parse().ok()?))
+}
+
+fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut err = |key: &str, msg: String, help: String| errors.push(params.error(key, msg, "here").help(help));
+    let known = env.ports.join(", ");
+    let backends_port = env.port_id(&p.backends_port);
+    if backends_port.is_none() {
+        err("backends-port", format!("no port named `{}`", p.backends_port), format!("known ports: {known}"));
+    }
+    let mut clients = Vec::new();
+    for name in &p.clients {
+        match env.port_id(name) {
+            Some(id) if Some(id) == backends_port => err(
+                "clients",
+                format!("`{name}` is the backends' port"),
+                "clients and backends are on different ports".into(),
+            ),
+            Some(id) => clients.push(id),
+            None => err("clients", format!("no port named `{name}`"), format!("known ports: {known}")),
+        }
+    }
+    if p.clients.is_empty() {
+        err("clients", "no client port".into(), "clients = [\"d0\"]".into());
+    }
+    if !(1..=1 << 26).contains(&p.max_connections) {
+        err("max-connections", format!("{} connections per worker", p.max_connections), "1 to 67108864".into());
+    }
+    let mut vips: Vec<Vip> = Vec::new();
+    for v in &p.vips {
+        let pr = match v.proto.as_str() {
+            "tcp" => proto::TCP,
+            "udp" => proto::UDP,
+            other => {
+                err("vips", format!("VIP protocol `{other}`"), "proto = \"tcp\" or \"udp\"".into());
+                continue;
+            }
+        };
+        let mode = match v.mode.as_str() {
+            "dsr" => Mode::Dsr,
+            "ipip" => Mode::Ipip,
+            other => {
+                err("vips", format!("forwarding mode `{other}`"), "mode = \"dsr\" or \"ipip\"".into());
+                continue;
+            }
+        };
+        let Some((addr, port)) = endpoint(&v.vip) else {
+            err("vips", format!("VIP `{}` is not address:port", v.vip), "vip = \"192.0.2.10:80\"".into());
+            continue;
+        };
+        if !is_prime(v.table_size) || (v.table_size as usize) <= v.backends.len().max(1) * 100 {
+            err(
+                "vips",
+                format!("VIP {}: table size {}", v.vip, v.table_size),
+                "a prime above 100 times the backends (65537, 655373 for thousands of backends)".into(),
+            );
+            continue;
+        }
+        if mode == Mode::Ipip && p.tunnel_source.is_none() {
+            err(
+                "tunnel-source",
+                format!("VIP {} is IP-in-IP but no tunnel source is set", v.vip),
+                "tunnel-source = \"10.1.0.1\": our address on the backends' network".into(),
+            );
+        }
+        if vips.iter().any(|o| (o.addr, o.port, o.proto) == (addr, port, pr)) {
+            err("vips", format!("VIP {} {} twice", v.proto, v.vip), "one entry per address, port and protocol".into());
+        }
+        let wanted: Vec<Wanted> =
+            v.backends.iter().map(|b| Wanted { addr: u32::from(b.addr), weight: b.weight, drain: b.drain }).collect();
+        vips.push(Vip::new(addr, port, pr, mode, v.table_size, &wanted));
+    }
+    if p.vips.is_empty() {
+        err(
+            "vips",
+            "no VIP".into(),
+            "vips = [{ vip = \"192.0.2.10:80\", backends = [{ addr = \"10.1.0.2\" }] }]".into(),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let d = Timeouts::default();
+    Ok(Lb {
+        clients,
+        backends_port: backends_port.expect("checked"),
+        tunnel_source: p.tunnel_source.map_or(0, u32::from),
+        client_gateway: p.client_gateway.map(u32::from),
+        max_connections: p.max_connections,
+        timeouts: Timeouts { tcp: p.timeouts.tcp.unwrap_or(d.tcp), udp: p.timeouts.udp.unwrap_or(d.udp) },
+        services: Published::new(Services { vips, version: 0 }),
+    })
+}
+
+struct LbBuilder(Arc<Lb>);
+
+impl StageBuilder for LbBuilder {
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        LbDrop::NAMES
+    }
+
+    fn owned_addresses(&self) -> Vec<IpAddr> {
+        let s = self.0.services.load();
+        let mut a: Vec<u32> = s.vips.iter().map(|v| v.addr).collect();
+        a.extend((self.0.tunnel_source != 0).then_some(self.0.tunnel_source));
+        a.sort_unstable();
+        a.dedup();
+        a.into_iter().map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect()
+    }
+
+    fn wanted_neighbours(&self) -> Vec<IpAddr> {
+        let s = self.0.services.load();
+        let mut a: Vec<u32> = s.vips.iter().flat_map(|v| v.backends.iter().map(|b| b.addr)).collect();
+        a.extend(self.0.client_gateway);
+        a.sort_unstable();
+        a.dedup();
+        a.into_iter().map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect()
+    }
+
+    fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
+        Box::new(LbStage::new(self.0.clone(), ctx))
+    }
+}
