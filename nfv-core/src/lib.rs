@@ -15,6 +15,7 @@ pub mod chain;
 pub mod checksum;
 pub mod config;
 pub mod cycles;
+pub mod filewatch;
 pub mod flowindex;
 pub mod frame;
 pub mod handoff;

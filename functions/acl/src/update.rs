@@ -11,9 +11,9 @@
 //! entries) and expire by their timeouts.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use nfv_core::ControlTask;
+use nfv_core::filewatch::FileWatch;
 use nfv_core::published::Published;
 use rustc_hash::FxHashMap;
 
@@ -69,28 +69,12 @@ pub fn carry(old: &[Rule], new: &[Rule]) -> Vec<u32> {
     new.iter().map(|r| by_rule.get_mut(r).and_then(|v| v.pop()).unwrap_or(NEW_RULE)).collect()
 }
 
-/// What identifies a version of a file on disk: a Kubernetes ConfigMap
-/// update swaps a symlink, an editor may rewrite in place; either changes
-/// one of these.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Stamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
-}
-
-fn stamp(path: &str) -> Option<Stamp> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some(Stamp { modified: m.modified().ok(), len: m.len(), inode: m.ino() })
-}
-
 /// Watches the rules file; on a change, compiles and publishes the new
 /// rule set, or reports why not and keeps the running one.
 pub struct RulesFileWatch {
     source: Arc<RuleSource>,
     live: Arc<Published<Acl>>,
-    seen: Option<Stamp>,
+    watch: Option<FileWatch>,
     /// Replaced rule sets, held until no worker uses them so that they are
     /// freed here rather than by the last worker (a free of megabytes,
     /// maybe an munmap, on the hot path).
@@ -100,8 +84,8 @@ pub struct RulesFileWatch {
 impl RulesFileWatch {
     /// A watch over `source`'s file; the running set is `live`.
     pub fn new(source: Arc<RuleSource>, live: Arc<Published<Acl>>) -> Self {
-        let seen = source.file.as_ref().and_then(|f| stamp(&f.path));
-        Self { source, live, seen, replaced: Vec::new() }
+        let watch = source.file.as_ref().map(|f| FileWatch::new(&f.path));
+        Self { source, live, watch, replaced: Vec::new() }
     }
 
     /// Builds and publishes the next version now; on error, nothing
@@ -133,11 +117,9 @@ impl ControlTask for RulesFileWatch {
         self.replaced.retain(|acl| Arc::strong_count(acl) > 1);
         let source = self.source.clone();
         let Some(file) = &source.file else { return Vec::new() };
-        let now = stamp(&file.path);
-        if now == self.seen {
+        if !self.watch.as_mut().is_some_and(|w| w.changed()) {
             return Vec::new();
         }
-        self.seen = now;
         match self.reload() {
             Ok(line) => vec![format!("{}: {line}", file.path)],
             Err(errors) => {

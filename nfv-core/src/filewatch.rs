@@ -1,0 +1,74 @@
+//! Noticing that a file changed, for stages that take updates from a file
+//! while they run (ACL rules, load-balancer backends): its modification
+//! time, length and inode, polled by a control task. A Kubernetes
+//! ConfigMap update swaps a symlink and an editor may rewrite in place;
+//! either changes one of these.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp { modified: m.modified().ok(), len: m.len(), inode: m.ino() })
+}
+
+/// A file and the version of it last seen.
+pub struct FileWatch {
+    path: PathBuf,
+    seen: Option<Stamp>,
+}
+
+impl FileWatch {
+    /// Watches `path`, as it is now (its current version counts as seen).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let seen = stamp(&path);
+        Self { path, seen }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True once per change of the file since the last call (a file that
+    /// disappears counts as a change, and so does its return).
+    pub fn changed(&mut self) -> bool {
+        let now = stamp(&self.path);
+        let changed = now != self.seen;
+        self.seen = now;
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rewrite_a_replacement_and_a_removal_are_changes() {
+        let dir = std::env::temp_dir().join(format!("nfv-filewatch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("backends.toml");
+        std::fs::write(&f, "a").unwrap();
+        let mut w = FileWatch::new(&f);
+        assert!(!w.changed(), "as it was");
+        std::fs::write(&f, "ab").unwrap();
+        assert!(w.changed() && !w.changed(), "rewritten, once");
+        let tmp = dir.join("new");
+        std::fs::write(&tmp, "xy").unwrap();
+        std::fs::rename(&tmp, &f).unwrap();
+        assert!(w.changed(), "replaced (another inode)");
+        std::fs::remove_file(&f).unwrap();
+        assert!(w.changed(), "gone");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
