@@ -49,6 +49,38 @@ impl FileWatch {
     }
 }
 
+/// A problem in a file read while running, located.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+    /// What to write instead.
+    pub help: String,
+}
+
+impl FileError {
+    /// `path:line:column: message`, or the message alone when the file
+    /// could not be read at all (line 0).
+    pub fn located(&self, path: &str) -> String {
+        if self.line == 0 {
+            self.message.clone()
+        } else {
+            format!("{path}:{}:{}: {}", self.line, self.column, self.message)
+        }
+    }
+}
+
+/// The 1-based (line, column) of byte `offset` of `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    (line, before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +101,7 @@ mod tests {
         assert!(w.changed(), "replaced (another inode)");
         std::fs::remove_file(&f).unwrap();
         assert!(w.changed(), "gone");
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -27,30 +27,7 @@ pub struct RulesFile {
     pub action: Action,
 }
 
-/// One problem in a rules file, located.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileError {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
-    /// What to write instead.
-    pub help: String,
-}
-
-impl FileError {
-    /// `path:line:column: message`, or the message alone when the file
-    /// could not be read at all.
-    pub fn located(&self, path: &str) -> String {
-        if self.line == 0 {
-            self.message.clone()
-        } else {
-            format!("{path}:{}:{}: {}", self.line, self.column, self.message)
-        }
-    }
-}
+pub use nfv_core::filewatch::FileError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,11 +72,7 @@ impl RulesFile {
     }
 
     fn load_toml(&self, text: &str, ports: &[String]) -> Result<(Vec<Rule>, Vec<String>), Vec<FileError>> {
-        let at = |offset: usize| {
-            let before = &text[..offset.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            (line, before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1)
-        };
+        let at = |offset: usize| nfv_core::filewatch::line_column(text, offset);
         let parsed: TomlRules = toml::from_str(text).map_err(|e| {
             let (line, column) = at(e.span().map_or(0, |s| s.start));
             vec![FileError {
