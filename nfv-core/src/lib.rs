@@ -30,6 +30,7 @@ pub mod runtime;
 pub mod slowpath;
 pub mod stage;
 pub mod telemetry;
+pub mod testkit;
 pub mod worker;
 pub mod worker_memory;
 

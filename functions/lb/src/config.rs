@@ -13,13 +13,14 @@ use std::sync::Arc;
 
 use nfv_core::config::{Diagnostic, Params};
 use nfv_core::published::Published;
-use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
+use nfv_core::{BuildCtx, BuildEnv, ControlTask, PortId, Stage, StageBuilder, StageFactory};
 use serde::Deserialize;
 
 use crate::conntrack::Timeouts;
 use crate::maglev::{DEFAULT_SIZE, is_prime};
 use crate::services::{Mode, Services, Vip, Wanted, proto};
 use crate::stage::{LbDrop, LbStage};
+use crate::update::BackendsWatch;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -33,6 +34,7 @@ struct LbParams {
     max_connections: usize,
     #[serde(default)]
     timeouts: TimeoutParams,
+    backends_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -48,14 +50,15 @@ struct VipParams {
     backends: Vec<BackendParams>,
 }
 
+/// One backend as the configuration and the backends file write it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BackendParams {
-    addr: Ipv4Addr,
+pub(crate) struct BackendParams {
+    pub(crate) addr: Ipv4Addr,
     #[serde(default = "one")]
-    weight: u32,
+    pub(crate) weight: u32,
     #[serde(default)]
-    drain: bool,
+    pub(crate) drain: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -99,6 +102,8 @@ pub struct Lb {
     pub timeouts: Timeouts,
     /// The VIPs and backends, replaced at run time by updates.
     pub services: Arc<Published<Services>>,
+    /// The backends file watched for updates.
+    pub backends_file: Option<String>,
 }
 
 /// Registers `lb`.
@@ -120,7 +125,7 @@ impl StageFactory for LbFactory {
 }
 
 /// `a.b.c.d:port`.
-fn endpoint(s: &str) -> Option<(u32, u16)> {
+pub(crate) fn endpoint(s: &str) -> Option<(u32, u16)> {
     let (a, p) = s.rsplit_once(':')?;
     Some((u32::from(a.parse::<Ipv4Addr>().ok()?), p.parse().ok()?))
 }
@@ -205,6 +210,25 @@ fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, V
     if !errors.is_empty() {
         return Err(errors);
     }
+    let mut services = Services { vips, version: 0 };
+    if let Some(path) = &p.backends_file {
+        // The file as it is now is part of the configuration: checked
+        // before anything starts.
+        let result =
+            std::fs::read_to_string(path).map_err(|e| vec![format!("cannot read `{path}`: {e}")]).and_then(|text| {
+                crate::update::apply(&text, &services)
+                    .map_err(|es| es.iter().map(|e| format!("{} ({})", e.located(path), e.help)).collect())
+            });
+        match result {
+            Ok(s) => services = Services { version: 0, ..s },
+            Err(lines) => {
+                return Err(lines
+                    .into_iter()
+                    .map(|l| params.error("backends-file", l, "this file").help("fix the backends file"))
+                    .collect());
+            }
+        }
+    }
     let d = Timeouts::default();
     Ok(Lb {
         clients,
@@ -213,7 +237,8 @@ fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, V
         client_gateway: p.client_gateway.map(u32::from),
         max_connections: p.max_connections,
         timeouts: Timeouts { tcp: p.timeouts.tcp.unwrap_or(d.tcp), udp: p.timeouts.udp.unwrap_or(d.udp) },
-        services: Published::new(Services { vips, version: 0 }),
+        services: Published::new(services),
+        backends_file: p.backends_file,
     })
 }
 
@@ -244,5 +269,10 @@ impl StageBuilder for LbBuilder {
 
     fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
         Box::new(LbStage::new(self.0.clone(), ctx))
+    }
+
+    fn control_task(&self) -> Option<Box<dyn ControlTask>> {
+        let path = self.0.backends_file.as_ref()?;
+        Some(Box::new(BackendsWatch::new(path, self.0.services.clone())))
     }
 }

@@ -4,7 +4,8 @@
 //! [`maglev`] builds the lookup tables, [`services`] holds the VIPs and
 //! backends the workers share (replaced whole on a change),
 //! [`conntrack`] each worker's connections, [`config`] the TOML
-//! parameters, [`stage`] the data path.
+//! parameters, [`update`] backend changes at run time, [`stage`] the data
+//! path.
 
 #![warn(missing_docs)]
 
@@ -13,6 +14,7 @@ pub mod conntrack;
 pub mod maglev;
 pub mod services;
 pub mod stage;
+pub mod update;
 
 use nfv_core::StageRegistry;
 

@@ -4,11 +4,10 @@
 //! and every drop named; bad parameters refused at their place.
 
 use etherparse::{Icmpv4Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
-use nfv_core::config::{self, Config};
-use nfv_core::frame::{Arena, FramePool, HEADROOM};
-use nfv_core::neighbour::{NeighbourTable, Neighbours};
+use nfv_core::config::Config;
 use nfv_core::packet::VerdictKind;
-use nfv_core::{Batch, BuildCtx, PktDesc, Stage, StageCtx, StageRegistry};
+use nfv_core::testkit::{FrameRunner, two_port_config};
+use nfv_core::{BuildCtx, Stage};
 
 const IN_PORT: u16 = 0;
 const OUT_PORT: u16 = 1;
@@ -24,13 +23,7 @@ const OUR_IN: [u8; 6] = [2, 0, 0, 0, 1, 0];
 const OUR_OUT: [u8; 6] = [2, 0, 0, 0, 1, 1];
 
 fn load(stage: &str) -> Result<Config, String> {
-    let src = format!(
-        "[[ports]]\nname = \"in\"\nkind = \"generator\"\n\n[[ports]]\nname = \"out\"\nkind = \"generator\"\n\n\
-         [[chains]]\nname = \"c\"\nstages = [{stage}]\n\n[[workers]]\nrx = [\"in\", \"out\"]\nchain = \"c\"\n"
-    );
-    let mut r = StageRegistry::new();
-    nfv_nat::register(&mut r);
-    config::load("nat.toml", &src, &r).map_err(|e| e.render())
+    two_port_config("nat.toml", ["in", "out"], stage, nfv_nat::register)
 }
 
 const NAT: &str = "{ kind = \"nat44\", inside = [\"in\"], outside = \"out\", pool = [\"198.51.100.10\"], \
@@ -42,9 +35,7 @@ const NAT: &str = "{ kind = \"nat44\", inside = [\"in\"], outside = \"out\", poo
 struct Nat {
     cfg: Config,
     stages: Vec<Box<dyn Stage>>,
-    nb: std::sync::Arc<NeighbourTable>,
-    pool: FramePool,
-    now: u64,
+    runner: FrameRunner,
 }
 
 impl Nat {
@@ -68,13 +59,12 @@ impl Nat {
             })
             .collect();
         let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
-        let nb = Neighbours::new([
+        let runner = FrameRunner::new([
             (ip(HOST_A), MAC_A, IN_PORT),
             (ip(HOST_B), MAC_B, IN_PORT),
             (ip([198, 51, 100, 1]), MAC_GW, OUT_PORT),
-        ])
-        .snapshot();
-        Self { cfg, stages, nb, pool: FramePool::new(Arena::heap(256)), now: 0 }
+        ]);
+        Self { cfg, stages, runner }
     }
 
     /// One frame through worker 0's stage: ("out:PORT" or the drop
@@ -108,23 +98,8 @@ impl Nat {
 
     /// One frame through worker `w`'s stage: its verdict, bytes, port.
     fn run_once(&mut self, w: usize, port: u16, f: &[u8]) -> (VerdictKind, Vec<u8>, u16) {
-        let mut batch = Batch::new(self.pool.arena().clone(), 64);
-        let id = self.pool.alloc().unwrap();
-        self.pool.frame_mut(id)[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
-        let mut d = PktDesc::new(id, f.len() as u16, port);
-        let _ = nfv_core::parse::classify(f, &mut d.meta);
-        batch.push(d);
-        let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.nb, now_ticks: self.now };
-        self.stages[w].process(&mut batch, &mut ctx);
-        let mut scratch = [0u64; 32];
-        batch.settle(&mut scratch);
-        let mut out = (VerdictKind::Next, Vec::new(), port);
-        let pool = &self.pool;
-        batch.drain(|d| {
-            out = (d.verdict.kind(), pool.frame(d.frame)[HEADROOM..HEADROOM + d.len as usize].to_vec(), d.meta.port);
-        });
-        self.pool.free(id);
-        out
+        let (v, meta, out) = self.runner.run(&mut *self.stages[w], port, f);
+        (v, out, meta.port)
     }
 }
 

@@ -1,0 +1,272 @@
+//! The `lb` stage on frames built by etherparse, its output decoded by
+//! etherparse: DSR and IP-in-IP forwarding, spread by weight, connections
+//! kept across backend changes (added, drained, removed through the
+//! backends file), ICMP "fragmentation needed" to the flow's backend, the
+//! backends' answers routed back, every drop named, bad parameters
+//! refused at their place.
+
+use std::collections::HashMap;
+
+use etherparse::{IpNumber, NetSlice, PacketBuilder, SlicedPacket};
+use nfv_core::config::Config;
+use nfv_core::packet::VerdictKind;
+use nfv_core::testkit::{FrameRunner, two_port_config};
+use nfv_core::{BuildCtx, ControlTask, Stage};
+
+const CLIENT_PORT: u16 = 0;
+const BACKEND_PORT: u16 = 1;
+const VIP: [u8; 4] = [192, 0, 2, 10];
+const CLIENT: [u8; 4] = [203, 0, 113, 7];
+const OUR_C: [u8; 6] = [2, 0, 0, 0, 1, 0];
+const OUR_B: [u8; 6] = [2, 0, 0, 0, 1, 1];
+const MAC_CLIENT: [u8; 6] = [2, 0, 0, 0, 0, 0xc];
+
+fn backend(last: u8) -> [u8; 4] {
+    [10, 1, 0, last]
+}
+
+fn backend_mac(last: u8) -> [u8; 6] {
+    [2, 0, 0, 0, 0xb, last]
+}
+
+fn load(stage: &str) -> Result<Config, String> {
+    two_port_config("lb.toml", ["c", "b"], stage, nfv_lb::register)
+}
+
+fn lb_params(backends_file: &str) -> String {
+    format!(
+        "{{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", tunnel-source = \"10.1.0.1\", {backends_file} \
+         vips = [{{ vip = \"192.0.2.10:80\", backends = [{{ addr = \"10.1.0.2\" }}, {{ addr = \"10.1.0.3\", weight = 2 }}] }}, \
+                 {{ vip = \"192.0.2.10:53\", proto = \"udp\", mode = \"ipip\", backends = [{{ addr = \"10.1.0.4\" }}, {{ addr = \"10.1.0.5\" }}] }}] }}"
+    )
+}
+
+struct Lb {
+    cfg: Config,
+    stage: Box<dyn Stage>,
+    runner: FrameRunner,
+}
+
+impl Lb {
+    fn new(stage: &str) -> Self {
+        let cfg = load(stage).unwrap_or_else(|e| panic!("{e}"));
+        let macs = [OUR_C, OUR_B];
+        let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
+        let stage = cfg.chains[0].stages[0].builder.build(&ctx);
+        let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
+        let mut entries: Vec<_> = (2..=6).map(|l| (ip(backend(l)), backend_mac(l), BACKEND_PORT)).collect();
+        entries.push((ip(CLIENT), MAC_CLIENT, CLIENT_PORT));
+        Self { cfg, stage, runner: FrameRunner::new(entries) }
+    }
+
+    /// One frame through the stage: ("out:PORT" or the drop reason, the
+    /// frame as it left).
+    fn run(&mut self, port: u16, f: &[u8]) -> (String, Vec<u8>) {
+        let (v, _, out) = self.runner.run(&mut *self.stage, port, f);
+        let verdict = match v {
+            VerdictKind::Drop(r) => self.cfg.chains[0].stages[0].builder.drop_reasons()[r.0 as usize].to_string(),
+            VerdictKind::Out(p) => format!("out:{p}"),
+            other => format!("{other:?}"),
+        };
+        (verdict, out)
+    }
+
+    /// The backend (last address byte) a DSR frame went to.
+    fn dsr_backend(&mut self, f: &[u8]) -> u8 {
+        let (v, out) = self.run(CLIENT_PORT, f);
+        assert_eq!(v, "out:1");
+        assert_eq!(&out[6..12], &OUR_B, "from our MAC on the backends' port");
+        assert_eq!(&out[12..], &f[12..], "DSR leaves the packet as it was");
+        assert_eq!(&out[0..5], &backend_mac(0)[0..5]);
+        out[5]
+    }
+}
+
+fn tcp(src_port: u16, dport: u16, syn: bool) -> Vec<u8> {
+    let mut f = Vec::new();
+    let b = PacketBuilder::ethernet2(MAC_CLIENT, OUR_C).ipv4(CLIENT, VIP, 64).tcp(src_port, dport, 1, 1000);
+    let b = if syn { b.syn() } else { b.ack(1) };
+    b.write(&mut f, b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    f
+}
+
+fn tcp_from(client: [u8; 4], src_port: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(MAC_CLIENT, OUR_C)
+        .ipv4(client, VIP, 64)
+        .tcp(src_port, 80, 1, 1000)
+        .syn()
+        .write(&mut f, &[])
+        .unwrap();
+    f
+}
+
+#[test]
+fn dsr_sends_each_flow_to_one_backend_spread_by_weight() {
+    let mut lb = Lb::new(&lb_params(""));
+    let first = lb.dsr_backend(&tcp(40000, 80, true));
+    for _ in 0..5 {
+        assert_eq!(lb.dsr_backend(&tcp(40000, 80, false)), first, "a flow keeps its backend");
+    }
+    let mut count = HashMap::new();
+    for i in 0..30_000u32 {
+        let client = [198, 18, (i >> 8) as u8, i as u8];
+        *count.entry(lb.dsr_backend(&tcp_from(client, 1024 + (i % 50000) as u16))).or_insert(0) += 1;
+    }
+    let share = count[&3] as f64 / 30_000.0;
+    assert!((share - 2.0 / 3.0).abs() < 0.02, "weight 2 of 3: {share} ({count:?})");
+    let report = lb.stage.report().unwrap();
+    assert!(report.contains("connections 30001") && report.contains("weight 2 Active"), "{report}");
+}
+
+#[test]
+fn ipip_wraps_the_packet_for_the_backend() {
+    let mut lb = Lb::new(&lb_params(""));
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(MAC_CLIENT, OUR_C).ipv4(CLIENT, VIP, 64).udp(5353, 53).write(&mut f, b"query").unwrap();
+    let (v, out) = lb.run(CLIENT_PORT, &f);
+    assert_eq!(v, "out:1");
+    let p = SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(NetSlice::Ipv4(outer)) = &p.net else { panic!("not IPv4") };
+    let h = outer.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum(), "outer checksum");
+    assert_eq!((h.protocol, h.source, h.time_to_live), (IpNumber::IPV4, [10, 1, 0, 1], 64));
+    assert!(h.destination == backend(4) || h.destination == backend(5));
+    assert_eq!(&out[0..6], &backend_mac(h.destination[3]), "to the backend's MAC");
+    assert_eq!(outer.payload().payload, &f[14..], "the inner datagram as the client sent it");
+    assert_eq!(h.total_len as usize, f.len() - 14 + 20);
+}
+
+#[test]
+fn backend_changes_keep_connections_and_move_only_a_removed_backends_flows() {
+    let dir = std::env::temp_dir().join(format!("nfv-lb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("backends.toml");
+    let write = |backends: &str| {
+        std::fs::write(&file, format!("[[vips]]\nvip = \"192.0.2.10:80\"\nbackends = [{backends}]\n")).unwrap();
+    };
+    write("{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\" }, { addr = \"10.1.0.6\" }");
+    let params = lb_params(&format!("backends-file = \"{}\",", file.display()));
+    let mut lb = Lb::new(&params);
+    let mut task = lb.cfg.chains[0].stages[0].builder.control_task().expect("a watch on the backends file");
+    let flows: Vec<Vec<u8>> = (0..3000u32).map(|i| tcp_from([198, 18, (i >> 8) as u8, i as u8], 2000)).collect();
+    let before: Vec<u8> = flows.iter().map(|f| lb.dsr_backend(f)).collect();
+    assert!([2, 3, 6].iter().all(|b| before.contains(b)), "the file's backends, not the configuration's");
+    let poll = |task: &mut Box<dyn ControlTask>| {
+        // A new stamp: same length files written within a second differ
+        // in mtime only, so wait a little.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        task.poll()
+    };
+
+    // Drain 10.1.0.3, add 10.1.0.5: every connection keeps its backend.
+    write(
+        "{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\", drain = true }, { addr = \"10.1.0.6\" }, { addr = \"10.1.0.5\" }",
+    );
+    let lines = poll(&mut task);
+    assert!(lines.iter().any(|l| l.contains("backends version 1")), "{lines:?}");
+    let after: Vec<u8> = flows.iter().map(|f| lb.dsr_backend(f)).collect();
+    assert_eq!(after, before, "established connections stay where they are");
+    let fresh: Vec<u8> =
+        (0..3000u32).map(|i| lb.dsr_backend(&tcp_from([198, 19, (i >> 8) as u8, i as u8], 2000))).collect();
+    assert!(!fresh.contains(&3), "a drained backend takes no new flow");
+    assert!(fresh.contains(&5), "the new backend takes new flows");
+
+    // Remove 10.1.0.6: only its connections move.
+    write("{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\", drain = true }, { addr = \"10.1.0.5\" }");
+    poll(&mut task);
+    let moved: Vec<u8> = flows.iter().map(|f| lb.dsr_backend(f)).collect();
+    for (b, a) in before.iter().zip(&moved) {
+        if *b == 6 {
+            assert!(*a == 2 || *a == 5, "a removed backend's flow moves to an active one, not {a}");
+        } else {
+            assert_eq!(a, b, "other flows stay");
+        }
+    }
+    assert!(lb.stage.report().unwrap().contains("rescheduled"), "counted");
+
+    // A broken file is refused, located, and the running backends kept.
+    std::fs::write(&file, "[[vips]]\nvip = \"192.0.2.10:81\"\nbackends = []\n").unwrap();
+    let lines = poll(&mut task);
+    assert!(lines.iter().any(|l| l.contains("backends.toml:1:1") && l.contains("not a configured VIP")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("update refused")), "{lines:?}");
+    assert_eq!(flows.iter().map(|f| lb.dsr_backend(f)).collect::<Vec<_>>(), moved);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn fragmentation_needed_reaches_the_backend_of_the_flow() {
+    let mut lb = Lb::new(&lb_params(""));
+    let b = lb.dsr_backend(&tcp(40001, 80, true));
+    // What the backend sent the client (from the VIP), quoted by a router.
+    let mut answer = Vec::new();
+    PacketBuilder::ethernet2(OUR_B, MAC_CLIENT)
+        .ipv4(VIP, CLIENT, 64)
+        .tcp(80, 40001, 1, 1000)
+        .ack(1)
+        .write(&mut answer, &[0; 1400])
+        .unwrap();
+    let mut icmp = Vec::new();
+    PacketBuilder::ethernet2(MAC_CLIENT, OUR_C)
+        .ipv4([203, 0, 113, 1], VIP, 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1280 },
+        ))
+        .write(&mut icmp, &answer[14..14 + 28])
+        .unwrap();
+    let (v, out) = lb.run(CLIENT_PORT, &icmp);
+    assert_eq!((v.as_str(), out[5]), ("out:1", b), "to the flow's backend");
+    assert!(lb.stage.report().unwrap().contains("icmp-too-big 1"));
+}
+
+#[test]
+fn answers_from_backends_go_back_to_the_client_and_drops_are_named() {
+    let mut lb = Lb::new(&lb_params(""));
+    let mut answer = Vec::new();
+    PacketBuilder::ethernet2(backend_mac(2), OUR_B)
+        .ipv4(VIP, CLIENT, 64)
+        .tcp(80, 40000, 1, 1000)
+        .ack(1)
+        .write(&mut answer, b"ok")
+        .unwrap();
+    let (v, out) = lb.run(BACKEND_PORT, &answer);
+    assert_eq!((v.as_str(), &out[0..6], &out[6..12]), ("out:0", &MAC_CLIENT[..], &OUR_C[..]));
+    let mut elsewhere = answer.clone();
+    elsewhere[14 + 16..14 + 20].copy_from_slice(&[198, 51, 100, 99]);
+    assert_eq!(lb.run(BACKEND_PORT, &elsewhere).0, "no-route-to-client");
+    assert_eq!(lb.run(CLIENT_PORT, &tcp(40000, 8080, true)).0, "not-a-vip");
+    let mut frag = tcp(40000, 80, true);
+    frag[14 + 6] = 0x20; // more fragments
+    let c = nfv_core::checksum::checksum(&{
+        let mut h = frag[14..34].to_vec();
+        h[10..12].copy_from_slice(&[0, 0]);
+        h
+    });
+    frag[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(lb.run(CLIENT_PORT, &frag).0, "fragment");
+    let mut arp = tcp(1, 80, true);
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    assert_eq!(lb.run(CLIENT_PORT, &arp).0, "not-ipv4");
+    let mut drained = Lb::new(&lb_params("").replace(
+        "{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\", weight = 2 }",
+        "{ addr = \"10.1.0.2\", drain = true }",
+    ));
+    assert_eq!(drained.run(CLIENT_PORT, &tcp(40000, 80, true)).0, "no-backend");
+}
+
+#[test]
+fn bad_parameters_are_refused_at_their_place() {
+    let p = lb_params("");
+    let e = load(&p.replace("clients = [\"c\"]", "clients = [\"x\"]")).unwrap_err();
+    assert!(e.contains("no port named `x`") && e.contains("lb.toml:"), "{e}");
+    let e = load(&p.replace("mode = \"ipip\"", "mode = \"gre\"")).unwrap_err();
+    assert!(e.contains("forwarding mode `gre`"), "{e}");
+    let e = load(&p.replace("tunnel-source = \"10.1.0.1\", ", "")).unwrap_err();
+    assert!(e.contains("no tunnel source"), "{e}");
+    let e = load(&p.replace("vip = \"192.0.2.10:80\",", "vip = \"192.0.2.10:80\", table-size = 65536,")).unwrap_err();
+    assert!(e.contains("table size 65536") && e.contains("a prime"), "{e}");
+    let e = load(&p.replace("\"192.0.2.10:53\"", "\"192.0.2.10\"")).unwrap_err();
+    assert!(e.contains("not address:port"), "{e}");
+    let e = load(&lb_params("backends-file = \"/nonexistent/backends.toml\",")).unwrap_err();
+    assert!(e.contains("cannot read `/nonexistent/backends.toml`"), "{e}");
+}
