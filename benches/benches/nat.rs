@@ -9,7 +9,7 @@
 mod nat_case;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use nat_case::{FRAMES, case, filled, run};
+use nat_case::{FRAMES, case, filled, new_flows, run};
 
 fn nat(c: &mut Criterion) {
     let mut g = c.benchmark_group("nat44");
@@ -25,19 +25,9 @@ fn nat(c: &mut Criterion) {
     }
     // New flows only, at a full 100k table: setup (and eviction).
     let mut fresh = case(100_000, &(0..FRAMES as u32).collect::<Vec<_>>());
-    let mut base = 0u32;
     g.bench_function("new-session", |b| {
         b.iter(|| {
-            // Fresh source ports each round: new flows every time.
-            for i in 0..64 {
-                let at = (fresh.next + i) % FRAMES;
-                let p = &mut fresh.pristine[at];
-                let sport = u16::from_be_bytes([p[34], p[35]]).wrapping_add(1).max(1024);
-                p[34..36].copy_from_slice(&sport.to_be_bytes());
-                // The UDP checksum field is zeroed: no checksum to keep right.
-                p[40..42].copy_from_slice(&[0, 0]);
-            }
-            base = base.wrapping_add(1);
+            new_flows(&mut fresh);
             run(&mut fresh, true)
         })
     });

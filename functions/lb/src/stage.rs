@@ -44,12 +44,12 @@ nfv_core::drop_reasons! {
 const IPIP: u8 = 4;
 const ICMP: u8 = 1;
 
-/// Packets ahead of the one being handled: index lines, connections.
-const INDEX_LAG: usize = 24;
-const CONN_LAG: usize = 12;
+/// Packets ahead of the one being handled whose connection bucket is
+/// prefetched.
+const PREFETCH_LAG: usize = 16;
 
-/// Idle connections expired per batch at most.
-const EXPIRE_PER_BATCH: usize = 64;
+/// Connection buckets swept for dead entries per batch.
+const SWEEP_PER_BATCH: usize = 16;
 
 /// Counters beside the drops.
 #[derive(Clone, Copy, Debug, Default)]
@@ -238,7 +238,7 @@ impl LbStage {
         now: u32,
     ) -> Result<u16, LbDrop> {
         let vip = &self.services.vips[vi];
-        if let Some(id) = self.conns.find(index_hash, key) {
+        if let Some(id) = self.conns.find(index_hash, key, now) {
             let b = self.conns.get(id).backend;
             self.conns.touch(id, now);
             if vip.backends.get(b as usize).is_some_and(|b| b.state != State::Removed) {
@@ -251,7 +251,7 @@ impl LbStage {
             return Ok(nb);
         }
         let b = vip.pick(flow_hash as u32).ok_or(LbDrop::NoBackend)?;
-        self.conns.insert(index_hash, *key, vi as u16, b, now);
+        self.conns.insert(index_hash, *key, b, now);
         self.counters.new_connections += 1;
         self.vip_stats[vi].connections += 1;
         self.backend_stats[vi][b as usize].connections += 1;
@@ -371,7 +371,7 @@ impl Stage for LbStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         let now = (ctx.now_ticks as f64 / self.ticks_per_sec) as u32;
         self.refresh(ctx);
-        self.conns.expire(now, EXPIRE_PER_BATCH);
+        self.conns.expire(now, SWEEP_PER_BATCH);
         let Some(first) = batch.active().first() else { return };
         if self.client_port.get(first.meta.port as usize) != Some(&true) {
             for mut p in batch.iter_mut() {
@@ -381,30 +381,25 @@ impl Stage for LbStage {
             }
             return;
         }
-        // First pass: keys and hashes; the first index lines start loading.
+        // First pass: keys and hashes; the first buckets start loading,
+        // the rest PREFETCH_LAG packets ahead of their lookup.
         let mut n = 0;
         for (i, p) in batch.iter_mut().enumerate() {
             n = i + 1;
             self.flows[i] = client_key(p.data(), p.meta()).ok().map(|k| {
                 let h = k.hash();
                 let ih = self.conns.index_hash(h);
-                if i < INDEX_LAG {
-                    self.conns.prefetch_index(ih);
+                if i < PREFETCH_LAG {
+                    self.conns.prefetch(ih);
                 }
                 (k, h, ih)
             });
         }
-        for i in 0..CONN_LAG.min(n) {
-            if let Some((_, _, ih)) = self.flows[i] {
-                self.conns.prefetch_conn(ih);
-            }
-        }
         for (i, mut p) in batch.iter_mut().enumerate() {
-            if let Some(Some((_, _, ih))) = self.flows.get(i + INDEX_LAG).filter(|_| i + INDEX_LAG < n) {
-                self.conns.prefetch_index(*ih);
-            }
-            if let Some(Some((_, _, ih))) = self.flows.get(i + CONN_LAG).filter(|_| i + CONN_LAG < n) {
-                self.conns.prefetch_conn(*ih);
+            if i + PREFETCH_LAG < n
+                && let Some((_, _, ih)) = self.flows[i + PREFETCH_LAG]
+            {
+                self.conns.prefetch(ih);
             }
             let result = match self.flows[i] {
                 Some((key, h, ih)) => match self.services.find(key.proto, key.vip, key.vip_port) {
@@ -427,7 +422,7 @@ impl Stage for LbStage {
         let t = &self.conns;
         let c = self.counters;
         let mut out = format!(
-            "  connections {} of {} ({:.1} MiB), created {} expired {} evicted {}\n  forwarded {} new-connections {} rescheduled {} icmp-too-big {} returned {}\n",
+            "  connections {} in {} ways ({:.1} MiB), created {} expired {} evicted {}\n  forwarded {} new-connections {} rescheduled {} icmp-too-big {} returned {}\n",
             t.len(),
             t.capacity(),
             t.bytes() as f64 / (1 << 20) as f64,

@@ -116,7 +116,7 @@ fn dsr_sends_each_flow_to_one_backend_spread_by_weight() {
     let share = count[&3] as f64 / 30_000.0;
     assert!((share - 2.0 / 3.0).abs() < 0.02, "weight 2 of 3: {share} ({count:?})");
     let report = lb.stage.report().unwrap();
-    assert!(report.contains("connections 30001") && report.contains("weight 2 Active"), "{report}");
+    assert!(report.contains("created 30001") && report.contains("weight 2 Active"), "{report}");
 }
 
 #[test]
