@@ -6,6 +6,7 @@
 #   tests/testbed.sh down PREFIX
 #   tests/testbed.sh info PREFIX        # MACs, one "ns/if mac" per line
 #   tests/testbed.sh add-host PREFIX ADDR/LEN GW   # a second host beside gen (PREFIX-gen2)
+#   tests/testbed.sh add-backend PREFIX NAME ADDR/LEN GW   # a host beside sink (PREFIX-NAME)
 #
 # line: PREFIX-gen [g0] <-> [d0] PREFIX-dut [d1] <-> [s0] PREFIX-sink
 #       g0 10.0.0.1/24 and s0 10.0.0.2/24 share one subnet: an L2
@@ -28,8 +29,9 @@ die() { echo "testbed: $*" >&2; exit 1; }
 
 down() {
     local p=$1 ns
-    # gen2: a second host some tests hang on gen's side (see add_host).
-    for ns in "$p-gen" "$p-gen2" "$p-dut" "$p-sink"; do
+    # Every namespace of the bed, the hosts add_host and add_backend hung
+    # on it included.
+    for ns in $(ip netns list | awk '{ print $1 }' | grep "^$p-"); do
         ip netns del "$ns" 2>/dev/null || true
     done
 }
@@ -94,6 +96,31 @@ add_host() {
     in_ns "$p-gen2" ip route add default via "$gw"
 }
 
+# A host on sink's link (line topology): sink's s0 goes into a bridge
+# (br1, its address with it) on the first call, and PREFIX-NAME hangs on
+# it by a veth pair (e0 in NAME). ADDR is its address/prefix, GW its
+# default gateway.
+add_backend() {
+    local p=$1 name=$2 addr=$3 gw=$4
+    if ! in_ns "$p-sink" ip link show br1 >/dev/null 2>&1; then
+        local a; a=$(in_ns "$p-sink" ip -4 -o addr show dev s0 | awk '{ print $4 }')
+        in_ns "$p-sink" ip link add br1 type bridge
+        in_ns "$p-sink" ip link set s0 master br1
+        in_ns "$p-sink" ip addr flush dev s0
+        [[ -z $a ]] || in_ns "$p-sink" ip addr add "$a" dev br1
+        in_ns "$p-sink" sysctl -qw net.ipv6.conf.br1.disable_ipv6=1
+        in_ns "$p-sink" ip link set br1 up
+    fi
+    ip netns add "$p-$name"
+    in_ns "$p-$name" ip link set lo up
+    ip link add e0 netns "$p-$name" type veth peer "v$name" netns "$p-sink"
+    quiet_link "$p-$name" e0
+    quiet_link "$p-sink" "v$name"
+    in_ns "$p-sink" ip link set "v$name" master br1
+    in_ns "$p-$name" ip addr add "$addr" dev e0
+    in_ns "$p-$name" ip route add default via "$gw"
+}
+
 info() {
     local p=$1 ns ifc
     for pair in gen/g0 dut/d0 dut/d1 sink/s0; do
@@ -111,5 +138,6 @@ case $cmd in
     down) [[ $# -eq 1 ]] || die "usage: $0 down PREFIX"; down "$1" ;;
     info) [[ $# -eq 1 ]] || die "usage: $0 info PREFIX"; info "$1" ;;
     add-host) [[ $# -eq 3 ]] || die "usage: $0 add-host PREFIX ADDR/LEN GW"; add_host "$@" ;;
-    *) die "usage: $0 up PREFIX line|loop [QUEUES] | down PREFIX | info PREFIX | add-host PREFIX ADDR/LEN GW" ;;
+    add-backend) [[ $# -eq 4 ]] || die "usage: $0 add-backend PREFIX NAME ADDR/LEN GW"; add_backend "$@" ;;
+    *) die "usage: $0 up PREFIX line|loop [QUEUES] | down PREFIX | info PREFIX | add-host PREFIX ADDR/LEN GW | add-backend PREFIX NAME ADDR/LEN GW" ;;
 esac

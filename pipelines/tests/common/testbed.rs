@@ -70,12 +70,19 @@ impl TestBed {
     /// Adds a second host beside gen, namespace role `gen2`, with address
     /// `addr` (`10.0.0.3/24`) and default gateway `gw`.
     pub fn add_host(&self, addr: &str, gw: &str) {
-        let out = Command::new("bash")
-            .arg(script())
-            .args(["add-host", &self.prefix, addr, gw])
-            .output()
-            .expect("run testbed.sh");
-        assert!(out.status.success(), "add-host failed: {}", String::from_utf8_lossy(&out.stderr));
+        self.script(&["add-host", &self.prefix, addr, gw]);
+    }
+
+    /// A host `name` on sink's link (its own namespace, `ns(name)`), at
+    /// `addr` (`a.b.c.d/len`), default route via `gw`.
+    pub fn add_backend(&self, name: &str, addr: &str, gw: &str) {
+        self.script(&["add-backend", &self.prefix, name, addr, gw]);
+    }
+
+    /// Runs `tests/testbed.sh ARGS`, failing the test if it fails.
+    fn script(&self, args: &[&str]) {
+        let out = Command::new("bash").arg(script()).args(args).output().expect("run testbed.sh");
+        assert!(out.status.success(), "testbed.sh {}: {}", args[0], String::from_utf8_lossy(&out.stderr));
     }
 
     /// Full namespace name of `role` (`gen`, `dut`, `sink`).

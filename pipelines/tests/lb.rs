@@ -1,0 +1,160 @@
+//! Live L4 load balancing: nfv on AF_XDP between clients and three
+//! backend namespaces, `configs/lb.toml` (direct server return):
+//!
+//!   gen [10.0.0.1] -- [d0 10.0.0.254] nfv [d1 10.1.0.1] -- sink (bridge)
+//!                                                         +- b1 [10.1.0.11]
+//!                                                         +- b2 [10.1.0.12]
+//!                                                         +- b3 [10.1.0.13] (weight 2)
+//!   VIP 192.0.2.10:80 on every backend's loopback
+//!
+//! Real kernel TCP clients and servers: connections spread by weight;
+//! a backend drained through the backends file keeps its open connection
+//! and gets no new one; a removed backend's connection moves (and breaks:
+//! the new backend knows nothing of it) while the others' carry on.
+#![cfg(feature = "af-xdp")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::testbed::{TestBed, privileged};
+
+const CONFIG: &str = include_str!("../../configs/lb.toml");
+const BACKENDS: [(&str, &str); 3] = [("b1", "10.1.0.11"), ("b2", "10.1.0.12"), ("b3", "10.1.0.13")];
+
+/// A server in backend `name`'s namespace on port 80 (the VIP is local):
+/// every line a client sends is answered with the backend's name.
+fn serve(bed: &TestBed, name: &'static str, stop: Arc<AtomicBool>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    bed.spawn_in_ns(name, move || {
+        let l = TcpListener::bind("0.0.0.0:80").unwrap();
+        l.set_nonblocking(true).unwrap();
+        tx.send(()).unwrap();
+        while !stop.load(Ordering::Relaxed) {
+            match l.accept() {
+                Ok((s, _)) => {
+                    std::thread::spawn(move || {
+                        s.set_nonblocking(false).unwrap();
+                        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                        let mut w = s.try_clone().unwrap();
+                        for line in BufReader::new(s).lines() {
+                            let Ok(_) = line else { break };
+                            if w.write_all(format!("{name}\n").as_bytes()).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(5)).expect("server listening");
+}
+
+/// A client connection to the VIP, asking which backend serves it.
+struct Conn(BufReader<TcpStream>);
+
+impl Conn {
+    fn ask(&mut self) -> Option<String> {
+        self.0.get_mut().write_all(b"who\n").ok()?;
+        let mut line = String::new();
+        match self.0.read_line(&mut line) {
+            Ok(n) if n > 0 => Some(line.trim().to_string()),
+            _ => None,
+        }
+    }
+}
+
+fn connect(bed: &TestBed) -> Conn {
+    bed.in_ns("gen", || {
+        let s = TcpStream::connect_timeout(&"192.0.2.10:80".parse().unwrap(), Duration::from_secs(3))
+            .expect("connect to the VIP");
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        Conn(BufReader::new(s))
+    })
+}
+
+fn backends_file(path: &std::path::Path, backends: &[(&str, &str)]) {
+    let list: Vec<String> = backends.iter().map(|(addr, extra)| format!("{{ addr = \"{addr}\"{extra} }}")).collect();
+    std::fs::write(path, format!("[[vips]]\nvip = \"192.0.2.10:80\"\nbackends = [{}]\n", list.join(", "))).unwrap();
+    // The control task polls once a second.
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+#[test]
+fn connections_spread_by_weight_and_survive_drains_and_removals_of_other_backends() {
+    if !privileged("connections_spread_by_weight_and_survive_drains_and_removals_of_other_backends") {
+        return;
+    }
+    let bed = TestBed::up("line", 1);
+    bed.exec("gen", &["ip", "route", "add", "default", "via", "10.0.0.254"]);
+    bed.exec("sink", &["ip", "addr", "flush", "dev", "s0"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    for (name, addr) in BACKENDS {
+        bed.add_backend(name, &format!("{addr}/24"), "10.1.0.1");
+        bed.exec(name, &["ip", "addr", "add", "192.0.2.10/32", "dev", "lo"]);
+        // The VIP is for this host only: no ARP answers for it.
+        bed.exec(name, &["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2"]);
+        serve(&bed, name, stop.clone());
+    }
+    let file = std::env::temp_dir().join(format!("nfv-lb-backends-{}.toml", std::process::id()));
+    backends_file(&file, &[("10.1.0.11", ""), ("10.1.0.12", ""), ("10.1.0.13", ", weight = 2")]);
+    let config = CONFIG.replace(
+        "tunnel-source = \"10.1.0.1\",",
+        &format!("tunnel-source = \"10.1.0.1\", backends-file = \"{}\",", file.display()),
+    );
+    let dut = bed.start_nfv(&config, 2);
+
+    // 200 connections, each asking once.
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for _ in 0..200 {
+        let mut c = connect(&bed);
+        *count.entry(c.ask().expect("an answer")).or_default() += 1;
+    }
+    eprintln!("200 connections: {count:?}");
+    let share = |b: &str| count.get(b).copied().unwrap_or(0) as f64 / 200.0;
+    assert!((share("b3") - 0.5).abs() < 0.13, "weight 2 of 4: {count:?}");
+    assert!((share("b1") - 0.25).abs() < 0.11 && (share("b2") - 0.25).abs() < 0.11, "{count:?}");
+
+    // One open connection on each backend.
+    let mut open: HashMap<String, Conn> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while open.len() < 3 && Instant::now() < deadline {
+        let mut c = connect(&bed);
+        let b = c.ask().expect("an answer");
+        open.entry(b).or_insert(c);
+    }
+    assert_eq!(open.len(), 3, "a connection on every backend");
+
+    // Drain b1: its open connection carries on, no new one lands there.
+    backends_file(&file, &[("10.1.0.11", ", drain = true"), ("10.1.0.12", ""), ("10.1.0.13", ", weight = 2")]);
+    for (b, c) in open.iter_mut() {
+        assert_eq!(c.ask().as_deref(), Some(b.as_str()), "{b}'s open connection after the drain");
+    }
+    for _ in 0..60 {
+        assert_ne!(connect(&bed).ask().as_deref(), Some("b1"), "a drained backend takes no new connection");
+    }
+
+    // Remove b2: its connection moves to another backend, which knows
+    // nothing of it (reset); b1's (drained) and b3's carry on.
+    backends_file(&file, &[("10.1.0.11", ", drain = true"), ("10.1.0.13", ", weight = 2")]);
+    assert_eq!(open.get_mut("b1").unwrap().ask().as_deref(), Some("b1"));
+    assert_eq!(open.get_mut("b3").unwrap().ask().as_deref(), Some("b3"));
+    assert_eq!(open.get_mut("b2").unwrap().ask(), None, "b2's connection moved away from b2");
+    for _ in 0..30 {
+        assert_eq!(connect(&bed).ask().as_deref(), Some("b3"), "only b3 takes new connections");
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    let report = dut.stop();
+    let text = &report.text;
+    eprintln!("{text}");
+    assert!(text.contains("rescheduled") && text.contains("backend 10.1.0.12 weight 1 Removed"), "{text}");
+    let _ = std::fs::remove_file(&file);
+}
