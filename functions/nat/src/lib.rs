@@ -2,8 +2,8 @@
 //! at a network's edge (RFC 4787, RFC 5382, RFC 5508, RFC 7857).
 //!
 //! [`sessions`] holds a worker's mappings and sessions (nfv-core's
-//! `flowindex` finds them, [`ports`] hands out outside ports),
-//! [`translate`] rewrites headers and checksums, [`frags`] follows fragments, [`config`] the TOML
+//! `flowindex` finds them, its `portmap` hands out outside ports, its
+//! `rewrite` rewrites headers and checksums), [`frags`] follows fragments, [`config`] the TOML
 //! parameters, [`stage`] the data path, [`steer`] which worker holds a
 //! packet's state when several run the chain.
 
@@ -11,11 +11,9 @@
 
 pub mod config;
 pub mod frags;
-pub mod ports;
 pub mod sessions;
 pub mod stage;
 pub mod steer;
-pub mod translate;
 
 use nfv_core::StageRegistry;
 

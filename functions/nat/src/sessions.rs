@@ -23,9 +23,9 @@
 //! for packets coming in. ICMP query sessions use the echo identifier as
 //! the port and 0 as the remote port.
 
-use crate::ports::PortMap;
 use nfv_core::flowindex::FlowIndex;
 use nfv_core::mem::prefetch;
+use nfv_core::portmap::PortMap;
 
 /// No session / mapping / list link.
 pub const NONE: u32 = u32::MAX;

@@ -30,7 +30,7 @@ use crate::config::Nat;
 use crate::frags::{Fate, FragKey, Fragments};
 use crate::sessions::{NatTable, Refusal, TableConfig, Tuple, proto};
 use crate::steer::Steering;
-use crate::translate::{self, Side};
+use nfv_core::rewrite::{self, Side};
 
 nfv_core::drop_reasons! {
     /// Why the NAT dropped a packet.
@@ -246,7 +246,7 @@ impl NatStage {
             proto::ICMP => match d[l4] {
                 // Echo request or reply: the identifier (RFC 792) is the port.
                 8 | 0 if d.len() >= l4 + 8 => Ok(flow(proto::ICMP, rd16(d, l4 + 4), 0, 0)),
-                t if translate::is_icmp_error(t) => Ok(L4::IcmpError(l4)),
+                t if rewrite::is_icmp_error(t) => Ok(L4::IcmpError(l4)),
                 _ => Err(NatDrop::IcmpNotTranslated),
             },
             _ => Err(NatDrop::UnsupportedProtocol),
@@ -319,7 +319,7 @@ impl NatStage {
                 return Ok(());
             }
         };
-        translate::rewrite(p.data_mut(), l3, None, m.l4_proto, side, addr, 0).ok_or(NatDrop::Malformed)?;
+        rewrite::rewrite(p.data_mut(), l3, None, m.l4_proto, side, addr, 0).ok_or(NatDrop::Malformed)?;
         self.counters.fragments += 1;
         let dst = rd32(p.data(), l3 + 16);
         if side == Side::Dst { self.route_inside(p, dst, None, ctx) } else { self.route_outside(p, dst, ctx) }
@@ -351,11 +351,11 @@ impl NatStage {
             L4::IcmpError(icmp) => {
                 // An inside host's error about a packet that came in: the
                 // packet it quotes went remote -> inside.
-                let e = translate::embedded(p.data(), icmp).ok_or(NatDrop::Malformed)?;
+                let e = rewrite::embedded(p.data(), icmp).ok_or(NatDrop::Malformed)?;
                 let t = Tuple { proto: e.proto, addr: e.dst.0, port: e.dst.1, rem_addr: e.src.0, rem_port: e.src.1 };
                 let s = self.table.find_inside(&t).ok_or(NatDrop::IcmpErrorNoSession)?;
                 let s = *self.table.session(s);
-                translate::rewrite_icmp_error(p.data_mut(), l3, icmp, &e, Side::Src, s.out_addr, s.out_port)
+                rewrite::rewrite_icmp_error(p.data_mut(), l3, icmp, &e, Side::Src, s.out_addr, s.out_port)
                     .ok_or(NatDrop::Malformed)?;
                 self.counters.icmp_errors += 1;
                 self.route_outside(p, dst, ctx)
@@ -375,7 +375,7 @@ impl NatStage {
                     let s = self.table.session(id);
                     (s.out_addr, s.out_port)
                 };
-                translate::rewrite(d, l3, Some(m.l4_off as usize), t.proto, Side::Src, out_addr, out_port)
+                rewrite::rewrite(d, l3, Some(m.l4_off as usize), t.proto, Side::Src, out_addr, out_port)
                     .ok_or(NatDrop::Malformed)?;
                 if m.flags & flags::FRAGMENT != 0 {
                     let id = rd16(d, l3 + 4);
@@ -477,8 +477,8 @@ impl NatStage {
     ) -> Result<(), NatDrop> {
         let d = p.data_mut();
         let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
-        if l4 != l3 + 20 || !translate::rewrite_plain(d, l3, proto_, side, to.0, to.1) {
-            translate::rewrite(d, l3, Some(l4), proto_, side, to.0, to.1).ok_or(NatDrop::Malformed)?;
+        if l4 != l3 + 20 || !rewrite::rewrite_plain(d, l3, proto_, side, to.0, to.1) {
+            rewrite::rewrite(d, l3, Some(l4), proto_, side, to.0, to.1).ok_or(NatDrop::Malformed)?;
         }
         d[0..6].copy_from_slice(&via.0);
         d[6..12].copy_from_slice(&self.macs[via.1 as usize]);
@@ -557,7 +557,7 @@ impl NatStage {
             L4::IcmpError(icmp) => {
                 // A remote's error about a packet we sent out: it quotes
                 // our outside endpoint as the source.
-                let e = translate::embedded(p.data(), icmp).ok_or(NatDrop::Malformed)?;
+                let e = rewrite::embedded(p.data(), icmp).ok_or(NatDrop::Malformed)?;
                 if let Some(w) = self.steer.elsewhere(self.steer.outside_owner(e.proto, e.src.0, e.src.1)) {
                     self.hand_off(p, w);
                     return Ok(());
@@ -565,7 +565,7 @@ impl NatStage {
                 let t = Tuple { proto: e.proto, addr: e.src.0, port: e.src.1, rem_addr: e.dst.0, rem_port: e.dst.1 };
                 let s = self.table.find_outside(&t).ok_or(NatDrop::IcmpErrorNoSession)?;
                 let s = *self.table.session(s);
-                translate::rewrite_icmp_error(p.data_mut(), l3, icmp, &e, Side::Dst, s.in_addr, s.in_port)
+                rewrite::rewrite_icmp_error(p.data_mut(), l3, icmp, &e, Side::Dst, s.in_addr, s.in_port)
                     .ok_or(NatDrop::Malformed)?;
                 self.counters.icmp_errors += 1;
                 self.route_inside(p, s.in_addr, Some((s.host_mac, s.host_port)), ctx)
@@ -596,7 +596,7 @@ impl NatStage {
         self.table.refresh(id, now, tcp, false);
         let s = *self.table.session(id);
         let key = Self::frag_key(p.data(), m);
-        translate::rewrite(p.data_mut(), l3, Some(m.l4_off as usize), t.proto, Side::Dst, s.in_addr, s.in_port)
+        rewrite::rewrite(p.data_mut(), l3, Some(m.l4_off as usize), t.proto, Side::Dst, s.in_addr, s.in_port)
             .ok_or(NatDrop::Malformed)?;
         if m.flags & flags::FRAGMENT != 0 {
             self.frags.remember(key, Fate::Translated(Side::Dst, s.in_addr), now);

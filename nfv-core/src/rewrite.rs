@@ -5,18 +5,18 @@
 //! as 0xffff); ICMP's, which covers the identifier but no pseudo-header
 //! (RFC 792).
 //!
-//! ICMP errors (RFC 5508 section 4.2) carry the IP header and the first
-//! bytes of the packet that caused them: the NAT translates the outer
-//! header and that embedded packet, the embedded IP checksum and, when
+//! For the stages that translate addresses: NAT44, the load balancer's
+//! NAT mode. ICMP errors (RFC 5508 section 4.2) carry the IP header and
+//! the first bytes of the packet that caused them: a translator rewrites
+//! the outer header and that embedded packet, the embedded IP checksum and, when
 //! present, the embedded transport checksum, and the ICMP checksum, which
 //! covers all of them, follows each change.
 //!
 //! Functions return `None`, changing nothing, when the packet is too short
 //! for the fields they touch: the caller drops it as malformed.
 
-use nfv_core::checksum::{adjust, delta16, delta32};
-
-use crate::sessions::proto;
+use crate::checksum::{adjust, delta16, delta32};
+use crate::parse::proto;
 
 /// Which endpoint of a packet changes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

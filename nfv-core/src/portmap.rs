@@ -1,6 +1,8 @@
-//! Outside ports per pool address and protocol: a bitmap of the 65,536
-//! ports (8 KiB), of which each worker owns its share, so two workers never
-//! hand out the same (address, port). RFC 4787 REQ-3 and RFC 5382 REQ-?:
+//! Ports of one translated address and protocol (a NAT's pool address, a
+//! load balancer's source address): a bitmap of the 65,536 ports (8 KiB),
+//! of which each worker owns its share, so two workers never hand out the
+//! same (address, port), and return traffic can be steered to the worker
+//! that owns its port. RFC 4787 REQ-3 and RFC 5382 REQ-?:
 //! the inside port is kept when it is free (port preservation), else a port
 //! of the same parity is taken (RTP/RTCP pairs stay even/odd), next-fit
 //! from where the last search ended.
