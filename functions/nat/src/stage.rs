@@ -24,13 +24,13 @@ use std::sync::Arc;
 
 use nfv_core::packet::flags;
 use nfv_core::parse::ethertype;
+use nfv_core::rewrite::{self, Side};
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
 
 use crate::config::Nat;
 use crate::frags::{Fate, FragKey, Fragments};
 use crate::sessions::{NatTable, Refusal, TableConfig, Tuple, proto};
 use crate::steer::Steering;
-use nfv_core::rewrite::{self, Side};
 
 nfv_core::drop_reasons! {
     /// Why the NAT dropped a packet.
