@@ -32,7 +32,7 @@ pub fn case(max_connections: usize, flows: &[u32], mode: &str) -> Case {
     let src = format!(
         "[[ports]]\nname = \"c\"\nkind = \"generator\"\n\n[[ports]]\nname = \"b\"\nkind = \"generator\"\n\n\
          [[chains]]\nname = \"x\"\nstages = [{{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", \
-         tunnel-source = \"10.1.0.254\", max-connections = {max_connections}, \
+         source-address = \"10.1.0.254\", max-connections = {max_connections}, \
          vips = [{{ vip = \"192.0.2.10:80\", mode = \"{mode}\", backends = [{}] }}] }}]\n\n\
          [[workers]]\nrx = [\"c\", \"b\"]\nchain = \"x\"\n",
         backends.join(", ")

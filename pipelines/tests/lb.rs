@@ -10,7 +10,9 @@
 //! Real kernel TCP clients and servers: connections spread by weight;
 //! a backend drained through the backends file keeps its open connection
 //! and gets no new one; a removed backend's connection moves (and breaks:
-//! the new backend knows nothing of it) while the others' carry on.
+//! the new backend knows nothing of it) while the others' carry on. In
+//! NAT mode (192.0.2.10:8080) backends without the VIP serve clients they
+//! see as nfv's address.
 #![cfg(feature = "af-xdp")]
 
 mod common;
@@ -27,24 +29,26 @@ use common::testbed::{TestBed, privileged};
 const CONFIG: &str = include_str!("../../configs/lb.toml");
 const BACKENDS: [(&str, &str); 3] = [("b1", "10.1.0.11"), ("b2", "10.1.0.12"), ("b3", "10.1.0.13")];
 
-/// A server in backend `name`'s namespace on port 80 (the VIP is local):
-/// every line a client sends is answered with the backend's name.
-fn serve(bed: &TestBed, name: &'static str, stop: Arc<AtomicBool>) {
+/// A server in backend `name`'s namespace on `port`: every line a client
+/// sends is answered with the backend's name (and, with `peer`, the
+/// client's address as the backend sees it).
+fn serve(bed: &TestBed, name: &'static str, port: u16, peer: bool, stop: Arc<AtomicBool>) {
     let (tx, rx) = std::sync::mpsc::channel();
     bed.spawn_in_ns(name, move || {
-        let l = TcpListener::bind("0.0.0.0:80").unwrap();
+        let l = TcpListener::bind(("0.0.0.0", port)).unwrap();
         l.set_nonblocking(true).unwrap();
         tx.send(()).unwrap();
         while !stop.load(Ordering::Relaxed) {
             match l.accept() {
-                Ok((s, _)) => {
+                Ok((s, from)) => {
+                    let answer = if peer { format!("{name} {}\n", from.ip()) } else { format!("{name}\n") };
                     std::thread::spawn(move || {
                         s.set_nonblocking(false).unwrap();
                         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
                         let mut w = s.try_clone().unwrap();
                         for line in BufReader::new(s).lines() {
                             let Ok(_) = line else { break };
-                            if w.write_all(format!("{name}\n").as_bytes()).is_err() {
+                            if w.write_all(answer.as_bytes()).is_err() {
                                 break;
                             }
                         }
@@ -72,8 +76,12 @@ impl Conn {
 }
 
 fn connect(bed: &TestBed) -> Conn {
-    bed.in_ns("gen", || {
-        let s = TcpStream::connect_timeout(&"192.0.2.10:80".parse().unwrap(), Duration::from_secs(3))
+    connect_to(bed, 80)
+}
+
+fn connect_to(bed: &TestBed, port: u16) -> Conn {
+    bed.in_ns("gen", move || {
+        let s = TcpStream::connect_timeout(&(([192, 0, 2, 10], port).into()), Duration::from_secs(3))
             .expect("connect to the VIP");
         s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         Conn(BufReader::new(s))
@@ -87,27 +95,61 @@ fn backends_file(path: &std::path::Path, backends: &[(&str, &str)]) {
     std::thread::sleep(Duration::from_millis(1500));
 }
 
-#[test]
-fn connections_spread_by_weight_and_survive_drains_and_removals_of_other_backends() {
-    if !privileged("connections_spread_by_weight_and_survive_drains_and_removals_of_other_backends") {
-        return;
-    }
+/// The bed: gen routes through nfv, three backends on sink's link, each
+/// serving port 80 (with the VIP on its loopback, for DSR) and 8080 (NAT
+/// mode, answering with the client address it sees).
+fn lb_bed(stop: &Arc<AtomicBool>) -> TestBed {
     let bed = TestBed::up("line", 1);
     bed.exec("gen", &["ip", "route", "add", "default", "via", "10.0.0.254"]);
     bed.exec("sink", &["ip", "addr", "flush", "dev", "s0"]);
-    let stop = Arc::new(AtomicBool::new(false));
     for (name, addr) in BACKENDS {
         bed.add_backend(name, &format!("{addr}/24"), "10.1.0.1");
         bed.exec(name, &["ip", "addr", "add", "192.0.2.10/32", "dev", "lo"]);
         // The VIP is for this host only: no ARP answers for it.
         bed.exec(name, &["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2"]);
-        serve(&bed, name, stop.clone());
+        serve(&bed, name, 80, false, stop.clone());
+        serve(&bed, name, 8080, true, stop.clone());
     }
+    bed
+}
+
+#[test]
+fn nat_mode_serves_clients_from_backends_that_see_only_nfv() {
+    if !privileged("nat_mode_serves_clients_from_backends_that_see_only_nfv") {
+        return;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let bed = lb_bed(&stop);
+    let dut = bed.start_nfv(CONFIG, 2);
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for i in 0..60 {
+        let mut c = connect_to(&bed, 8080);
+        let answer = c.ask().unwrap_or_else(|| panic!("connection {i}: no answer"));
+        let (name, peer) = answer.split_once(' ').expect("name and peer");
+        assert_eq!(peer, "10.1.0.1", "the backend sees nfv's address");
+        *count.entry(name.to_string()).or_default() += 1;
+        // A second exchange on the same connection: the same backend.
+        assert_eq!(c.ask().as_deref(), Some(answer.as_str()));
+    }
+    eprintln!("60 NAT-mode connections: {count:?}");
+    assert_eq!(count.len(), 3, "every backend served some: {count:?}");
+    stop.store(true, Ordering::Relaxed);
+    let report = dut.stop();
+    assert!(report.text.contains("vip tcp 192.0.2.10:8080 (Nat)"), "{}", report.text);
+}
+
+#[test]
+fn connections_spread_by_weight_and_survive_drains_and_removals_of_other_backends() {
+    if !privileged("connections_spread_by_weight_and_survive_drains_and_removals_of_other_backends") {
+        return;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let bed = lb_bed(&stop);
     let file = std::env::temp_dir().join(format!("nfv-lb-backends-{}.toml", std::process::id()));
     backends_file(&file, &[("10.1.0.11", ""), ("10.1.0.12", ""), ("10.1.0.13", ", weight = 2")]);
     let config = CONFIG.replace(
-        "tunnel-source = \"10.1.0.1\",",
-        &format!("tunnel-source = \"10.1.0.1\", backends-file = \"{}\",", file.display()),
+        "source-address = \"10.1.0.1\",",
+        &format!("source-address = \"10.1.0.1\", backends-file = \"{}\",", file.display()),
     );
     let dut = bed.start_nfv(&config, 2);
 

@@ -3,7 +3,7 @@
 //! instance shares.
 //!
 //! ```toml
-//! stages = [{ kind = "lb", clients = ["d0"], backends-port = "d1", tunnel-source = "10.1.0.1",
+//! stages = [{ kind = "lb", clients = ["d0"], backends-port = "d1", source-address = "10.1.0.1",
 //!             vips = [{ vip = "192.0.2.10:80", proto = "tcp", mode = "ipip",
 //!                       backends = [{ addr = "10.1.0.2" }, { addr = "10.1.0.3", weight = 2 }] }] }]
 //! ```
@@ -28,7 +28,7 @@ struct LbParams {
     clients: Vec<String>,
     backends_port: String,
     vips: Vec<VipParams>,
-    tunnel_source: Option<Ipv4Addr>,
+    source_address: Option<Ipv4Addr>,
     client_gateway: Option<Ipv4Addr>,
     #[serde(default = "max_connections")]
     max_connections: usize,
@@ -90,8 +90,9 @@ pub struct Lb {
     pub clients: Vec<PortId>,
     /// The port the backends are on.
     pub backends_port: PortId,
-    /// Outer source address of IP-in-IP packets.
-    pub tunnel_source: u32,
+    /// Our address on the backends' network: the outer source of IP-in-IP
+    /// packets, the source of NAT-mode connections.
+    pub source_address: u32,
     /// Next hop of the traffic going back to clients (DSR and IP-in-IP
     /// answers come from the backends through us); without one, clients
     /// must be neighbours on a client port.
@@ -153,6 +154,9 @@ fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, V
     if p.clients.is_empty() {
         err("clients", "no client port".into(), "clients = [\"d0\"]".into());
     }
+    if let Some(t) = [p.timeouts.tcp, p.timeouts.udp].into_iter().flatten().find(|&t| !(1..=65535).contains(&t)) {
+        err("timeouts", format!("a timeout of {t} s"), "1 to 65535 seconds".into());
+    }
     if !(1..=1 << 26).contains(&p.max_connections) {
         err("max-connections", format!("{} connections per worker", p.max_connections), "1 to 67108864".into());
     }
@@ -169,8 +173,9 @@ fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, V
         let mode = match v.mode.as_str() {
             "dsr" => Mode::Dsr,
             "ipip" => Mode::Ipip,
+            "nat" => Mode::Nat,
             other => {
-                err("vips", format!("forwarding mode `{other}`"), "mode = \"dsr\" or \"ipip\"".into());
+                err("vips", format!("forwarding mode `{other}`"), "mode = \"dsr\", \"ipip\" or \"nat\"".into());
                 continue;
             }
         };
@@ -186,11 +191,11 @@ fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, V
             );
             continue;
         }
-        if mode == Mode::Ipip && p.tunnel_source.is_none() {
+        if mode != Mode::Dsr && p.source_address.is_none() {
             err(
-                "tunnel-source",
-                format!("VIP {} is IP-in-IP but no tunnel source is set", v.vip),
-                "tunnel-source = \"10.1.0.1\": our address on the backends' network".into(),
+                "source-address",
+                format!("VIP {} is in {} mode but no source address is set", v.vip, v.mode),
+                "source-address = \"10.1.0.1\": our address on the backends' network".into(),
             );
         }
         if vips.iter().any(|o| (o.addr, o.port, o.proto) == (addr, port, pr)) {
@@ -233,7 +238,7 @@ fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, V
     Ok(Lb {
         clients,
         backends_port: backends_port.expect("checked"),
-        tunnel_source: p.tunnel_source.map_or(0, u32::from),
+        source_address: p.source_address.map_or(0, u32::from),
         client_gateway: p.client_gateway.map(u32::from),
         max_connections: p.max_connections,
         timeouts: Timeouts { tcp: p.timeouts.tcp.unwrap_or(d.tcp), udp: p.timeouts.udp.unwrap_or(d.udp) },
@@ -252,7 +257,7 @@ impl StageBuilder for LbBuilder {
     fn owned_addresses(&self) -> Vec<IpAddr> {
         let s = self.0.services.load();
         let mut a: Vec<u32> = s.vips.iter().map(|v| v.addr).collect();
-        a.extend((self.0.tunnel_source != 0).then_some(self.0.tunnel_source));
+        a.extend((self.0.source_address != 0).then_some(self.0.source_address));
         a.sort_unstable();
         a.dedup();
         a.into_iter().map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect()

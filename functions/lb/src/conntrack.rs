@@ -63,8 +63,10 @@ pub struct Conn {
     _pad: u8,
     /// Its backend (index among the VIP's backends).
     pub backend: u16,
-    /// Seconds, last packet.
-    pub last_seen: u32,
+    /// Our port toward the backend (NAT mode), 0 for none.
+    pub nat_port: u16,
+    /// Seconds of the last packet, modulo 65536 (timeouts are shorter).
+    last_seen: u16,
 }
 
 impl Conn {
@@ -193,7 +195,13 @@ impl ConnTable {
 
     #[inline(always)]
     fn live(&self, c: &Conn, now: u32) -> bool {
-        c.proto != 0 && now.saturating_sub(c.last_seen) < self.timeout(c.proto)
+        c.proto != 0 && ((now as u16).wrapping_sub(c.last_seen) as u32) < self.timeout(c.proto)
+    }
+
+    /// True when connection `id` is alive at `now`.
+    #[inline(always)]
+    pub fn is_live(&self, id: u32, now: u32) -> bool {
+        self.live(self.get(id), now)
     }
 
     /// The live connection of `key`, as a number for [`Self::get`].
@@ -219,8 +227,8 @@ impl ConnTable {
     #[inline(always)]
     pub fn touch(&mut self, id: u32, now: u32) {
         let c = self.get_mut(id);
-        if c.last_seen != now {
-            c.last_seen = now;
+        if c.last_seen != now as u16 {
+            c.last_seen = now as u16;
         }
     }
 
@@ -229,10 +237,18 @@ impl ConnTable {
         self.get_mut(id).backend = backend;
     }
 
-    /// Adds `key` -> `backend` (not already present): into a free way, a
-    /// dead one (counted expired), or the bucket's least recently active
-    /// (counted evicted).
-    pub fn insert(&mut self, index_hash: u64, key: ConnKey, backend: u16, now: u32) -> u32 {
+    /// Adds `key` -> (`backend`, `nat_port`) (not already present): into
+    /// a free way, a dead one (counted expired), or the bucket's least
+    /// recently active (counted evicted). Returns its number and the
+    /// connection it replaced, if any (whose NAT port the caller frees).
+    pub fn insert(
+        &mut self,
+        index_hash: u64,
+        key: ConnKey,
+        backend: u16,
+        nat_port: u16,
+        now: u32,
+    ) -> (u32, Option<Conn>) {
         let b = index_hash as usize & self.mask;
         let ways = &self.buckets[b].ways;
         let w = match (0..WAYS).find(|&w| ways[w].proto == 0) {
@@ -247,10 +263,12 @@ impl ConnTable {
                 }
                 None => {
                     self.stats.evicted += 1;
-                    (0..WAYS).min_by_key(|&w| ways[w].last_seen).expect("ways")
+                    let age = |w: usize| (now as u16).wrapping_sub(ways[w].last_seen);
+                    (0..WAYS).max_by_key(|&w| age(w)).expect("ways")
                 }
             },
         };
+        let old = self.buckets[b].ways[w];
         self.buckets[b].ways[w] = Conn {
             client: key.client,
             vip: key.vip,
@@ -259,15 +277,17 @@ impl ConnTable {
             proto: key.proto,
             _pad: 0,
             backend,
-            last_seen: now,
+            nat_port,
+            last_seen: now as u16,
         };
         self.stats.created += 1;
-        (b * WAYS + w) as u32
+        ((b * WAYS + w) as u32, (old.proto != 0).then_some(old))
     }
 
     /// Clears dead connections in the next `buckets` buckets (a sweep
-    /// round the table, a few buckets per batch); returns how many.
-    pub fn expire(&mut self, now: u32, buckets: usize) -> usize {
+    /// round the table, a few buckets per batch), telling `gone` of each;
+    /// returns how many.
+    pub fn expire(&mut self, now: u32, buckets: usize, mut gone: impl FnMut(&Conn)) -> usize {
         let mut n = 0;
         for _ in 0..buckets.min(self.buckets.len()) {
             let b = self.sweep;
@@ -275,6 +295,7 @@ impl ConnTable {
             for w in 0..WAYS {
                 let c = self.buckets[b].ways[w];
                 if c.proto != 0 && !self.live(&c, now) {
+                    gone(&c);
                     self.buckets[b].ways[w].proto = 0;
                     self.len -= 1;
                     n += 1;
@@ -296,7 +317,7 @@ mod tests {
 
     fn add(t: &mut ConnTable, k: ConnKey, now: u32) -> u32 {
         let h = t.index_hash(k.hash());
-        t.insert(h, k, (k.client & 7) as u16, now)
+        t.insert(h, k, (k.client & 7) as u16, 0, now).0
     }
 
     fn find(t: &ConnTable, k: &ConnKey, now: u32) -> Option<u32> {
@@ -315,7 +336,9 @@ mod tests {
         assert!(find(&t, &a, 30).is_some(), "TCP lives 300 s");
         t.touch(find(&t, &a, 200).unwrap(), 200);
         assert!(find(&t, &a, 450).is_some(), "touched at 200");
-        assert_eq!(t.expire(450, t.buckets.len()), 1, "the sweep clears the UDP flow");
+        let mut gone = Vec::new();
+        assert_eq!(t.expire(450, t.buckets.len(), |c| gone.push(c.key())), 1, "the sweep clears the UDP flow");
+        assert_eq!(gone, vec![b]);
         assert_eq!((t.len(), t.stats.expired), (1, 1));
     }
 
@@ -357,7 +380,7 @@ mod tests {
                     assert!(find(&t, &k, now).is_some(), "step {step}: just added");
                 }
             }
-            t.expire(now, 4);
+            t.expire(now, 4, |_| {});
             assert!(t.len() <= t.capacity());
         }
         let live = t.buckets.iter().flat_map(|b| b.ways.iter()).filter(|c| c.proto != 0).count();

@@ -28,6 +28,11 @@ pub enum Mode {
     /// IP-in-IP (RFC 2003) to the backend, as Katran does; the backend
     /// decapsulates and answers the client directly.
     Ipip,
+    /// Full NAT: the destination becomes the backend (the VIP's port),
+    /// the source our source address and a port of ours; the backend
+    /// answers us and we translate back (backends need no VIP, and see
+    /// the load balancer as their client).
+    Nat,
 }
 
 /// A backend's standing.

@@ -3,12 +3,16 @@
 //! - From a client port, to a VIP: the connection table gives the flow's
 //!   backend (or the VIP's Maglev table does, for a new flow, and the
 //!   table remembers it); the packet goes to the backend by MAC rewrite
-//!   (DSR) or in an IP-in-IP tunnel (RFC 2003). An ICMP "fragmentation
-//!   needed" (RFC 1191) about a VIP's packet goes to the backend that sent
-//!   it: the quoted packet names the flow.
-//! - From the backends' port: the backends' answers (DSR and IP-in-IP
-//!   answer the client directly, from the VIP) are routed back to the
-//!   client side.
+//!   (DSR), in an IP-in-IP tunnel (RFC 2003), or translated (NAT mode:
+//!   to the backend, from our source address and a port of ours). An
+//!   ICMP "fragmentation needed" (RFC 1191) about a DSR or IP-in-IP
+//!   VIP's packet goes to the backend that sent it: the quoted packet
+//!   names the flow.
+//! - From the backends' port: answers to our source address (NAT mode)
+//!   are translated back to the VIP and the client, by the port; the rest
+//!   (DSR and IP-in-IP backends answer the client directly, from the VIP)
+//!   are routed back to the client side. With several workers, a NAT
+//!   answer is handed to the worker whose block holds its port.
 //!
 //! Per batch: the services snapshot is refreshed (one atomic load), idle
 //! connections expire, and flows are hashed and their index lines
@@ -23,7 +27,10 @@ use nfv_core::published::Snapshot;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
 
 use crate::config::Lb;
-use crate::conntrack::{ConnKey, ConnTable};
+use nfv_core::portmap::{PortMap, block_owner};
+use nfv_core::rewrite::{self, Side};
+
+use crate::conntrack::{Conn, ConnKey, ConnTable};
 use crate::services::{Mode, Services, State, Vip, proto};
 
 nfv_core::drop_reasons! {
@@ -37,6 +44,56 @@ nfv_core::drop_reasons! {
         NoBackend => "no-backend",
         NoAdjacency => "no-adjacency",
         NoRouteToClient => "no-route-to-client",
+        PortsExhausted => "ports-exhausted",
+        NoConnection => "no-connection",
+        IcmpNotTranslated => "icmp-not-translated",
+    }
+}
+
+/// NAT mode's ports on our source address, per protocol (TCP, UDP), and
+/// the connection each port in use belongs to.
+struct NatPorts {
+    maps: [PortMap; 2],
+    conn: [Vec<u32>; 2],
+    rank: u16,
+    workers: u16,
+}
+
+const NO_CONN: u32 = u32::MAX;
+/// NAT ports handed out (the low ones stay for services of the host).
+const NAT_PORTS: (u16, u16) = (1024, 65535);
+
+fn port_slot(p: u8) -> usize {
+    (p == proto::UDP) as usize
+}
+
+impl NatPorts {
+    fn new(rank: usize, workers: usize) -> Self {
+        let map = || PortMap::new(NAT_PORTS.0, NAT_PORTS.1, rank as u16, workers.max(1) as u16);
+        Self {
+            maps: [map(), map()],
+            conn: [vec![NO_CONN; 65536], vec![NO_CONN; 65536]],
+            rank: rank as u16,
+            workers: workers.max(1) as u16,
+        }
+    }
+
+    /// Frees the port of a connection that is gone.
+    fn release(&mut self, c: &Conn) {
+        if c.nat_port != 0 {
+            let s = port_slot(c.key().proto);
+            self.maps[s].release(c.nat_port);
+            self.conn[s][c.nat_port as usize] = NO_CONN;
+        }
+    }
+
+    /// The worker whose block holds `port`, when it is another.
+    fn elsewhere(&self, port: u16) -> Option<usize> {
+        if self.workers == 1 || !(NAT_PORTS.0..=NAT_PORTS.1).contains(&port) {
+            return None;
+        }
+        let w = block_owner(port, NAT_PORTS.0, self.workers);
+        (w != self.rank).then_some(w as usize)
     }
 }
 
@@ -97,6 +154,8 @@ pub struct LbStage {
     gateway: Option<([u8; 6], u16)>,
     /// Per packet of the batch: its key, flow hash and index hash.
     flows: Vec<Option<(ConnKey, u64, u64)>>,
+    /// NAT mode's ports (when a VIP uses NAT mode).
+    nat: Option<NatPorts>,
     vip_stats: Vec<VipStats>,
     backend_stats: Vec<Vec<BackendStats>>,
     /// Counters.
@@ -161,6 +220,7 @@ impl LbStage {
             h.write_usize(ctx.worker);
             h.finish()
         };
+        let nat = lb.services.load().vips.iter().any(|v| v.mode == Mode::Nat);
         let mut client_port = vec![false; ctx.port_macs.len()];
         for &p in &lb.clients {
             client_port[p as usize] = true;
@@ -175,6 +235,7 @@ impl LbStage {
             macs_from: (0, u64::MAX),
             gateway: None,
             flows: vec![None; nfv_core::batch::MAX_BATCH],
+            nat: nat.then(|| NatPorts::new(ctx.chain_rank, ctx.chain_workers)),
             vip_stats: Vec::new(),
             backend_stats: Vec::new(),
             counters: LbCounters::default(),
@@ -226,8 +287,9 @@ impl LbStage {
         }
     }
 
-    /// The backend of connection `key` (to VIP `vi`): remembered, or
-    /// picked by the Maglev table and remembered.
+    /// The backend of connection `key` (to VIP `vi`) and its NAT port
+    /// (NAT mode, else 0): remembered, or picked by the Maglev table (and
+    /// a port allocated) and remembered.
     #[inline(always)]
     fn backend_of(
         &mut self,
@@ -236,31 +298,47 @@ impl LbStage {
         flow_hash: u64,
         index_hash: u64,
         now: u32,
-    ) -> Result<u16, LbDrop> {
+    ) -> Result<(u16, u16), LbDrop> {
         let vip = &self.services.vips[vi];
         if let Some(id) = self.conns.find(index_hash, key, now) {
-            let b = self.conns.get(id).backend;
+            let c = self.conns.get(id);
+            let (b, port) = (c.backend, c.nat_port);
             self.conns.touch(id, now);
             if vip.backends.get(b as usize).is_some_and(|b| b.state != State::Removed) {
-                return Ok(b);
+                return Ok((b, port));
             }
             // Its backend is gone: the flow moves (the only flows that do).
             let nb = vip.pick(flow_hash as u32).ok_or(LbDrop::NoBackend)?;
             self.conns.set_backend(id, nb);
             self.counters.rescheduled += 1;
-            return Ok(nb);
+            return Ok((nb, port));
         }
         let b = vip.pick(flow_hash as u32).ok_or(LbDrop::NoBackend)?;
-        self.conns.insert(index_hash, *key, b, now);
+        let port = match (vip.mode, self.nat.as_mut()) {
+            (Mode::Nat, Some(n)) => {
+                n.maps[port_slot(key.proto)].allocate(key.client_port).ok_or(LbDrop::PortsExhausted)?
+            }
+            _ => 0,
+        };
+        let (id, replaced) = self.conns.insert(index_hash, *key, b, port, now);
+        if let Some(n) = self.nat.as_mut() {
+            if let Some(old) = replaced {
+                n.release(&old);
+            }
+            if port != 0 {
+                n.conn[port_slot(key.proto)][port as usize] = id;
+            }
+        }
         self.counters.new_connections += 1;
         self.vip_stats[vi].connections += 1;
         self.backend_stats[vi][b as usize].connections += 1;
-        Ok(b)
+        Ok((b, port))
     }
 
-    /// Sends the packet to backend `b` of VIP `vi` by the VIP's mode.
+    /// Sends the packet to backend `b` of VIP `vi` by the VIP's mode
+    /// (NAT mode: from our port `nat_port`).
     #[inline(always)]
-    fn forward(&mut self, p: &mut PacketMut<'_>, vi: usize, b: u16) -> Result<(), LbDrop> {
+    fn forward(&mut self, p: &mut PacketMut<'_>, vi: usize, (b, nat_port): (u16, u16)) -> Result<(), LbDrop> {
         let vip: &Vip = &self.services.vips[vi];
         let mac = self.backend_macs[vi][b as usize].ok_or(LbDrop::NoAdjacency)?;
         let port = self.lb.backends_port;
@@ -272,7 +350,18 @@ impl LbStage {
                 d[6..12].copy_from_slice(&self.macs[port as usize]);
             }
             Mode::Ipip => {
-                encapsulate(p, self.lb.tunnel_source, vip.backends[b as usize].addr, mac, self.macs[port as usize])?
+                encapsulate(p, self.lb.source_address, vip.backends[b as usize].addr, mac, self.macs[port as usize])?
+            }
+            Mode::Nat => {
+                let m = *p.meta();
+                let (l3, l4) = (m.l3_off as usize, Some(m.l4_off as usize));
+                let d = p.data_mut();
+                let to = vip.backends[b as usize].addr;
+                rewrite::rewrite(d, l3, l4, m.l4_proto, Side::Dst, to, vip.port).ok_or(LbDrop::Malformed)?;
+                rewrite::rewrite(d, l3, l4, m.l4_proto, Side::Src, self.lb.source_address, nat_port)
+                    .ok_or(LbDrop::Malformed)?;
+                d[0..6].copy_from_slice(&mac);
+                d[6..12].copy_from_slice(&self.macs[port as usize]);
             }
         }
         p.send_to(port);
@@ -294,14 +383,51 @@ impl LbStage {
         }
         let Some(key) = too_big_key(p.data(), &m) else { return Err(why) };
         let vi = self.services.find(key.proto, key.vip, key.vip_port).ok_or(LbDrop::NotAVip)?;
+        if self.services.vips[vi].mode == Mode::Nat {
+            // The backend saw the flow from us: the quoted packet would
+            // need translating (not done).
+            return Err(LbDrop::IcmpNotTranslated);
+        }
         let h = key.hash();
         let b = self.backend_of(vi, &key, h, self.conns.index_hash(h), now)?;
         self.counters.icmp_too_big += 1;
         self.forward(p, vi, b)
     }
 
-    /// A backend's answer: back to the client side.
-    fn return_path(&mut self, p: &mut PacketMut<'_>, ctx: &StageCtx<'_>) -> Result<(), LbDrop> {
+    /// A NAT-mode answer (to our source address, at `port`): back to the
+    /// VIP's client, as from the VIP. `Ok(false)`: handed to the worker
+    /// holding the connection.
+    fn nat_answer(&mut self, p: &mut PacketMut<'_>, port: u16, now: u32) -> Result<bool, LbDrop> {
+        let m = *p.meta();
+        let nat = self.nat.as_ref().ok_or(LbDrop::NoConnection)?;
+        if let Some(w) = nat.elsewhere(port) {
+            p.hand_off(w);
+            return Ok(false);
+        }
+        let id = nat.conn[port_slot(m.l4_proto)][port as usize];
+        if id == NO_CONN || !self.conns.is_live(id, now) {
+            return Err(LbDrop::NoConnection);
+        }
+        let c = *self.conns.get(id);
+        let key = c.key();
+        let vip = self.services.find(key.proto, key.vip, key.vip_port).map(|vi| &self.services.vips[vi]);
+        let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
+        let d = p.data_mut();
+        let src = u32::from_be_bytes([d[l3 + 12], d[l3 + 13], d[l3 + 14], d[l3 + 15]]);
+        let from_backend = vip.and_then(|v| v.backends.get(c.backend as usize)).is_some_and(|b| b.addr == src);
+        if c.nat_port != port || key.proto != m.l4_proto || !from_backend {
+            return Err(LbDrop::NoConnection);
+        }
+        rewrite::rewrite(d, l3, Some(l4), key.proto, Side::Src, key.vip, key.vip_port).ok_or(LbDrop::Malformed)?;
+        rewrite::rewrite(d, l3, Some(l4), key.proto, Side::Dst, key.client, key.client_port)
+            .ok_or(LbDrop::Malformed)?;
+        self.conns.touch(id, now);
+        Ok(true)
+    }
+
+    /// A backend's answer: back to the client side (translated first if
+    /// it answers a NAT-mode connection).
+    fn return_path(&mut self, p: &mut PacketMut<'_>, ctx: &StageCtx<'_>, now: u32) -> Result<(), LbDrop> {
         let m = *p.meta();
         if m.ethertype != ethertype::IPV4 {
             return Err(LbDrop::NotIpv4);
@@ -310,6 +436,15 @@ impl LbStage {
             return Err(LbDrop::Malformed);
         }
         let l3 = m.l3_off as usize;
+        let d = p.data();
+        let to_us = d[l3 + 16..l3 + 20] == self.lb.source_address.to_be_bytes();
+        let plain_l4 = m.flags & (flags::L4_OK | flags::FRAGMENT) == flags::L4_OK;
+        if to_us && self.nat.is_some() && plain_l4 && matches!(m.l4_proto, proto::TCP | proto::UDP) {
+            let port = u16::from_be_bytes([d[m.l4_off as usize + 2], d[m.l4_off as usize + 3]]);
+            if !self.nat_answer(p, port, now)? {
+                return Ok(());
+            }
+        }
         let d = p.data();
         let dst = Ipv4Addr::new(d[l3 + 16], d[l3 + 17], d[l3 + 18], d[l3 + 19]);
         let (mac, port) = match self.gateway {
@@ -371,11 +506,16 @@ impl Stage for LbStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         let now = (ctx.now_ticks as f64 / self.ticks_per_sec) as u32;
         self.refresh(ctx);
-        self.conns.expire(now, SWEEP_PER_BATCH);
+        let nat = &mut self.nat;
+        self.conns.expire(now, SWEEP_PER_BATCH, |c| {
+            if let Some(n) = nat.as_mut() {
+                n.release(c);
+            }
+        });
         let Some(first) = batch.active().first() else { return };
         if self.client_port.get(first.meta.port as usize) != Some(&true) {
             for mut p in batch.iter_mut() {
-                if let Err(r) = self.return_path(&mut p, ctx) {
+                if let Err(r) = self.return_path(&mut p, ctx, now) {
                     p.drop_with(r);
                 }
             }

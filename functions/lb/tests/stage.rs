@@ -35,9 +35,10 @@ fn load(stage: &str) -> Result<Config, String> {
 
 fn lb_params(backends_file: &str) -> String {
     format!(
-        "{{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", tunnel-source = \"10.1.0.1\", {backends_file} \
+        "{{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", source-address = \"10.1.0.1\", {backends_file} \
          vips = [{{ vip = \"192.0.2.10:80\", backends = [{{ addr = \"10.1.0.2\" }}, {{ addr = \"10.1.0.3\", weight = 2 }}] }}, \
-                 {{ vip = \"192.0.2.10:53\", proto = \"udp\", mode = \"ipip\", backends = [{{ addr = \"10.1.0.4\" }}, {{ addr = \"10.1.0.5\" }}] }}] }}"
+                 {{ vip = \"192.0.2.10:53\", proto = \"udp\", mode = \"ipip\", backends = [{{ addr = \"10.1.0.4\" }}, {{ addr = \"10.1.0.5\" }}] }}, \
+                 {{ vip = \"192.0.2.10:8080\", mode = \"nat\", backends = [{{ addr = \"10.1.0.6\" }}] }}] }}"
     )
 }
 
@@ -194,6 +195,55 @@ fn backend_changes_keep_connections_and_move_only_a_removed_backends_flows() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// (src, sport, dst, dport) of a TCP frame, its checksums verified by
+/// etherparse.
+fn tcp_endpoints(f: &[u8]) -> ([u8; 4], u16, [u8; 4], u16) {
+    let p = SlicedPacket::from_ethernet(f).unwrap();
+    let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!("not IPv4") };
+    let h = ip.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum(), "IP checksum");
+    let Some(etherparse::TransportSlice::Tcp(t)) = &p.transport else { panic!("not TCP") };
+    assert_eq!(t.checksum(), t.to_header().calc_checksum_ipv4(&h, t.payload()).unwrap(), "TCP checksum");
+    (h.source, t.source_port(), h.destination, t.destination_port())
+}
+
+#[test]
+fn nat_mode_translates_both_ways_and_answers_only_from_the_connections_backend() {
+    let mut lb = Lb::new(&lb_params(""));
+    let (v, out) = lb.run(CLIENT_PORT, &tcp(40000, 8080, true));
+    assert_eq!((v.as_str(), &out[0..6], &out[6..12]), ("out:1", &backend_mac(6)[..], &OUR_B[..]));
+    let (src, port, dst, dport) = tcp_endpoints(&out);
+    assert_eq!((src, dst, dport), ([10, 1, 0, 1], backend(6), 8080), "from us to the backend");
+    assert_eq!(port, 40000, "the client's port kept when free");
+    let answer = |from: [u8; 4], to_port: u16| {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(backend_mac(6), OUR_B)
+            .ipv4(from, [10, 1, 0, 1], 64)
+            .tcp(8080, to_port, 1, 1000)
+            .syn()
+            .ack(2)
+            .write(&mut f, b"hi")
+            .unwrap();
+        f
+    };
+    let (v, back) = lb.run(BACKEND_PORT, &answer(backend(6), port));
+    assert_eq!((v.as_str(), &back[0..6]), ("out:0", &MAC_CLIENT[..]));
+    assert_eq!(tcp_endpoints(&back), (VIP, 8080, CLIENT, 40000), "from the VIP to the client");
+    assert_eq!(lb.run(BACKEND_PORT, &answer(backend(5), port)).0, "no-connection", "not the connection's backend");
+    assert_eq!(lb.run(BACKEND_PORT, &answer(backend(6), port + 1)).0, "no-connection", "no connection there");
+    // The same client port from another client: another port of ours.
+    let mut other = tcp(40000, 8080, true);
+    other[14 + 12..14 + 16].copy_from_slice(&[203, 0, 113, 8]);
+    let c = nfv_core::checksum::checksum(&{
+        let mut h = other[14..34].to_vec();
+        h[10..12].copy_from_slice(&[0, 0]);
+        h
+    });
+    other[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    let (_, out2) = lb.run(CLIENT_PORT, &other);
+    assert_ne!(out2[14 + 20..14 + 22], out[14 + 20..14 + 22], "two connections, two ports");
+}
+
 #[test]
 fn fragmentation_needed_reaches_the_backend_of_the_flow() {
     let mut lb = Lb::new(&lb_params(""));
@@ -234,7 +284,7 @@ fn answers_from_backends_go_back_to_the_client_and_drops_are_named() {
     let mut elsewhere = answer.clone();
     elsewhere[14 + 16..14 + 20].copy_from_slice(&[198, 51, 100, 99]);
     assert_eq!(lb.run(BACKEND_PORT, &elsewhere).0, "no-route-to-client");
-    assert_eq!(lb.run(CLIENT_PORT, &tcp(40000, 8080, true)).0, "not-a-vip");
+    assert_eq!(lb.run(CLIENT_PORT, &tcp(40000, 8081, true)).0, "not-a-vip");
     let mut frag = tcp(40000, 80, true);
     frag[14 + 6] = 0x20; // more fragments
     let c = nfv_core::checksum::checksum(&{
@@ -261,8 +311,8 @@ fn bad_parameters_are_refused_at_their_place() {
     assert!(e.contains("no port named `x`") && e.contains("lb.toml:"), "{e}");
     let e = load(&p.replace("mode = \"ipip\"", "mode = \"gre\"")).unwrap_err();
     assert!(e.contains("forwarding mode `gre`"), "{e}");
-    let e = load(&p.replace("tunnel-source = \"10.1.0.1\", ", "")).unwrap_err();
-    assert!(e.contains("no tunnel source"), "{e}");
+    let e = load(&p.replace("source-address = \"10.1.0.1\", ", "")).unwrap_err();
+    assert!(e.contains("no source address is set"), "{e}");
     let e = load(&p.replace("vip = \"192.0.2.10:80\",", "vip = \"192.0.2.10:80\", table-size = 65536,")).unwrap_err();
     assert!(e.contains("table size 65536") && e.contains("a prime"), "{e}");
     let e = load(&p.replace("\"192.0.2.10:53\"", "\"192.0.2.10\"")).unwrap_err();
