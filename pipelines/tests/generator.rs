@@ -357,3 +357,30 @@ tx = "cap"
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `dst`: every flow to one endpoint (a VIP), flows told apart by source.
+#[test]
+fn a_fixed_destination_is_every_flows_destination() {
+    let dir = std::env::temp_dir().join(format!("nfv-gen-dst-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let frames = generate("dst = \"192.0.2.10:53\"", &dir.join("dst.pcap"));
+    let mut sources = std::collections::HashSet::new();
+    for f in &frames {
+        let p = SlicedPacket::from_ethernet(f).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!("not IPv4") };
+        let h = ip.header().to_header();
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        let Some(TransportSlice::Udp(u)) = &p.transport else { panic!("not UDP") };
+        assert_eq!(u.checksum(), u.to_header().calc_checksum_ipv4(&h, u.payload()).unwrap());
+        assert_eq!((h.destination, u.destination_port()), ([192, 0, 2, 10], 53));
+        sources.insert((h.source, u.source_port()));
+    }
+    assert_eq!(sources.len(), 32, "32 flows, by source address and port");
+    let err = config::load(
+        "bad.toml",
+        "[[ports]]\nname = \"g\"\nkind = \"generator\"\ndst = \"192.0.2.10\"\n",
+        &nfv_pipelines::registry(),
+    );
+    assert!(err.is_err_and(|r| r.render().contains("a.b.c.d:port")));
+    let _ = std::fs::remove_dir_all(&dir);
+}

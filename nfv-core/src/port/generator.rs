@@ -76,6 +76,10 @@ pub struct GeneratorConfig {
     pub vni: u32,
     /// Destination MAC written in generated frames.
     pub dst_mac: String,
+    /// One destination for every flow, `a.b.c.d:port` (IPv4 only; a
+    /// load balancer's VIP): flows then differ by source address and
+    /// port. Empty: RFC 2544 destinations, one per flow.
+    pub dst: String,
 }
 
 impl Default for GeneratorConfig {
@@ -90,6 +94,7 @@ impl Default for GeneratorConfig {
             seed: 4814,
             vni: 100,
             dst_mac: "02:00:00:00:00:02".into(),
+            dst: String::new(),
         }
     }
 }
@@ -116,7 +121,16 @@ impl GeneratorConfig {
             return Err(("vni", "a VNI has 24 bits: expected 0..=16777215".into()));
         }
         crate::config::parse_mac(&self.dst_mac).map_err(|e| ("dst-mac", e))?;
+        if !self.dst.is_empty() && (self.ip_version != 4 || self.fixed_dst().is_none()) {
+            return Err(("dst", format!("`{}`: expected an IPv4 a.b.c.d:port (with ip-version = 4)", self.dst)));
+        }
         Ok(())
+    }
+
+    /// The fixed destination, if one is set and valid.
+    fn fixed_dst(&self) -> Option<([u8; 4], u16)> {
+        let a: std::net::SocketAddrV4 = self.dst.parse().ok()?;
+        Some((a.ip().octets(), a.port()))
     }
 
     fn sizes(&self) -> Vec<u16> {
@@ -304,7 +318,11 @@ fn random_flow(rng: &mut fastrand::Rng, cfg: &GeneratorConfig) -> Flow {
         rng.fill(&mut dst[8..]);
     }
     let sport = rng.u16(1024..=65535);
-    let dport = rng.u16(1..=49151);
+    let mut dport = rng.u16(1..=49151);
+    if let Some((a, p)) = cfg.fixed_dst() {
+        dst[..4].copy_from_slice(&a);
+        dport = p;
+    }
     let addr_sum = checksum::sum(&src[..al], checksum::sum(&dst[..al], 0));
     let port_sum = sport as u32 + dport as u32;
     let mut meta = crate::packet::Meta {
