@@ -9,8 +9,9 @@ ns() { ip netns exec "$P-$1" "${@:2}"; }
 # nfv's generator on core 0 of gen: 64-byte UDP frames of FLOWS flows
 # (RFC 4814 addresses and ports) to DST_MAC, sent through an AF_XDP
 # socket on g0 for the whole run (it offers more than a copy-mode DUT can
-# forward, so every DUT sees the same load).
-start_generator() { # FLOWS DST_MAC
+# forward, so every DUT sees the same load). EXTRA: more generator
+# parameters (dst = "192.0.2.10:53").
+start_generator() { # FLOWS DST_MAC [EXTRA]
     cat > "$WORK/gen.toml" <<TOML
 [run]
 stats-interval = 0
@@ -21,6 +22,7 @@ kind = "generator"
 frame-size = 64
 flows = $1
 dst-mac = "$2"
+${3:-}
 
 [[ports]]
 name = "g0"
