@@ -230,6 +230,16 @@ pub fn rewrite_icmp_error(
     port: u16,
 ) -> Option<()> {
     let inner = if outer == Side::Src { Side::Dst } else { Side::Src };
+    rewrite_icmp_embedded(d, icmp, e, inner, addr, port)?;
+    rewrite_outer(d, l3, outer, addr);
+    Some(())
+}
+
+/// The embedded packet of the ICMP error at `icmp`: its `side` becomes
+/// `addr`:`port`, its checksums and the ICMP checksum follow. (A load
+/// balancer's NAT mode changes both sides of the quoted packet.) `None`,
+/// nothing changed, if the frame is too short.
+pub fn rewrite_icmp_embedded(d: &mut [u8], icmp: usize, e: &Embedded, side: Side, addr: u32, port: u16) -> Option<()> {
     let c_at = icmp + 2;
     if d.len() < c_at + 2 {
         return None;
@@ -239,20 +249,23 @@ pub fn rewrite_icmp_error(
     let old_emb_csum = emb_csum.map(|(at, _)| rd16(d, at));
     let old_emb_ip_csum = rd16(d, e.l3 + 10);
     // The embedded packet: address, port or identifier, its checksums.
-    let (old_addr, old_port) = rewrite_embedded(d, e, inner, addr, port)?;
+    let (old_addr, old_port) = rewrite_embedded(d, e, side, addr, port)?;
     // The ICMP checksum covers the embedded bytes: follow every change.
     let mut delta = delta32(old_addr, addr) + delta16(old_port, port) + delta16(old_emb_ip_csum, rd16(d, e.l3 + 10));
     if let (Some((at, _)), Some(old)) = (emb_csum, old_emb_csum) {
         delta += delta16(old, rd16(d, at));
     }
     fix(d, c_at, false, delta);
-    // The outer header: its address and IP checksum (ICMP has no
-    // pseudo-header).
-    let a_at = l3 + if outer == Side::Src { 12 } else { 16 };
+    Some(())
+}
+
+/// The outer IPv4 header's `side` becomes `addr`, its checksum following
+/// (an ICMP message has no pseudo-header).
+pub fn rewrite_outer(d: &mut [u8], l3: usize, side: Side, addr: u32) {
+    let a_at = l3 + if side == Side::Src { 12 } else { 16 };
     let old_outer = rd32(d, a_at);
     wr32(d, a_at, addr);
     fix(d, l3 + 10, false, delta32(old_outer, addr));
-    Some(())
 }
 
 /// The embedded packet's `side` to `addr`:`port`, with its IP checksum and

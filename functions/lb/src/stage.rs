@@ -5,9 +5,9 @@
 //!   table remembers it); the packet goes to the backend by MAC rewrite
 //!   (DSR), in an IP-in-IP tunnel (RFC 2003), or translated (NAT mode:
 //!   to the backend, from our source address and a port of ours). An
-//!   ICMP "fragmentation needed" (RFC 1191) about a DSR or IP-in-IP
-//!   VIP's packet goes to the backend that sent it: the quoted packet
-//!   names the flow.
+//!   ICMP "fragmentation needed" (RFC 1191) about a VIP's packet goes to
+//!   the backend that sent it (the quoted packet names the flow; in NAT
+//!   mode it is translated to what that backend sent, RFC 5508 style).
 //! - From the backends' port: answers to our source address (NAT mode)
 //!   are translated back to the VIP and the client, by the port; the rest
 //!   (DSR and IP-in-IP backends answer the client directly, from the VIP)
@@ -46,7 +46,6 @@ nfv_core::drop_reasons! {
         NoRouteToClient => "no-route-to-client",
         PortsExhausted => "ports-exhausted",
         NoConnection => "no-connection",
-        IcmpNotTranslated => "icmp-not-translated",
     }
 }
 
@@ -383,15 +382,40 @@ impl LbStage {
         }
         let Some(key) = too_big_key(p.data(), &m) else { return Err(why) };
         let vi = self.services.find(key.proto, key.vip, key.vip_port).ok_or(LbDrop::NotAVip)?;
-        if self.services.vips[vi].mode == Mode::Nat {
-            // The backend saw the flow from us: the quoted packet would
-            // need translating (not done).
-            return Err(LbDrop::IcmpNotTranslated);
-        }
         let h = key.hash();
-        let b = self.backend_of(vi, &key, h, self.conns.index_hash(h), now)?;
+        let ih = self.conns.index_hash(h);
+        let chosen = if self.services.vips[vi].mode == Mode::Nat {
+            // The backend saw the flow from us: the quoted packet (VIP ->
+            // client) becomes what the backend sent (backend -> our source
+            // address and the connection's port), and the error goes to it.
+            let id = self.conns.find(ih, &key, now).ok_or(LbDrop::NoConnection)?;
+            let c = *self.conns.get(id);
+            let to = self.services.vips[vi].backends.get(c.backend as usize).ok_or(LbDrop::NoBackend)?.addr;
+            let l3 = m.l3_off as usize;
+            let icmp = m.l4_off as usize;
+            let d = p.data_mut();
+            let e = rewrite::embedded(d, icmp).ok_or(LbDrop::Malformed)?;
+            rewrite::rewrite_icmp_embedded(d, icmp, &e, Side::Src, to, key.vip_port).ok_or(LbDrop::Malformed)?;
+            rewrite::rewrite_icmp_embedded(d, icmp, &e, Side::Dst, self.lb.source_address, c.nat_port)
+                .ok_or(LbDrop::Malformed)?;
+            rewrite::rewrite_outer(d, l3, Side::Dst, to);
+            (c.backend, 0)
+        } else {
+            self.backend_of(vi, &key, h, ih, now)?
+        };
         self.counters.icmp_too_big += 1;
-        self.forward(p, vi, b)
+        // NAT mode: the packet is translated already; deliver it as DSR.
+        let mode = self.services.vips[vi].mode;
+        if mode == Mode::Nat {
+            let mac = self.backend_macs[vi][chosen.0 as usize].ok_or(LbDrop::NoAdjacency)?;
+            let port = self.lb.backends_port;
+            let d = p.data_mut();
+            d[0..6].copy_from_slice(&mac);
+            d[6..12].copy_from_slice(&self.macs[port as usize]);
+            p.send_to(port);
+            return Ok(());
+        }
+        self.forward(p, vi, chosen)
     }
 
     /// A NAT-mode answer (to our source address, at `port`): back to the

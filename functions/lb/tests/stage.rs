@@ -244,6 +244,46 @@ fn nat_mode_translates_both_ways_and_answers_only_from_the_connections_backend()
     assert_ne!(out2[14 + 20..14 + 22], out[14 + 20..14 + 22], "two connections, two ports");
 }
 
+/// NAT mode: a router's "fragmentation needed" about what the client got
+/// (VIP -> client) reaches the backend as about what it sent (backend ->
+/// our address and port), every checksum right (etherparse).
+#[test]
+fn fragmentation_needed_is_translated_for_a_nat_backend() {
+    let mut lb = Lb::new(&lb_params(""));
+    let (_, out) = lb.run(CLIENT_PORT, &tcp(40002, 8080, true));
+    let (_, port, _, _) = tcp_endpoints(&out);
+    let mut sent = Vec::new();
+    PacketBuilder::ethernet2(OUR_C, MAC_CLIENT)
+        .ipv4(VIP, CLIENT, 64)
+        .tcp(8080, 40002, 1, 1000)
+        .ack(1)
+        .write(&mut sent, &[0; 1400])
+        .unwrap();
+    let mut icmp = Vec::new();
+    PacketBuilder::ethernet2(MAC_CLIENT, OUR_C)
+        .ipv4([203, 0, 113, 1], VIP, 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1280 },
+        ))
+        .write(&mut icmp, &sent[14..14 + 28])
+        .unwrap();
+    let (v, got) = lb.run(CLIENT_PORT, &icmp);
+    assert_eq!((v.as_str(), &got[0..6]), ("out:1", &backend_mac(6)[..]));
+    let p = SlicedPacket::from_ethernet(&got).unwrap();
+    let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+    let h = ip.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    assert_eq!(h.destination, backend(6), "to the backend");
+    let Some(etherparse::TransportSlice::Icmpv4(i)) = &p.transport else { panic!() };
+    assert_eq!(i.checksum(), i.header().icmp_type.calc_checksum(i.payload()), "ICMP checksum");
+    let q = etherparse::Ipv4HeaderSlice::from_slice(i.payload()).unwrap().to_header();
+    assert_eq!(q.header_checksum, q.calc_header_checksum(), "quoted IP checksum");
+    assert_eq!((q.source, q.destination), (backend(6), [10, 1, 0, 1]), "what the backend sent");
+    let ports = &i.payload()[20..24];
+    assert_eq!(ports, [&8080u16.to_be_bytes()[..], &port.to_be_bytes()[..]].concat(), "its ports");
+    assert!(lb.stage.report().unwrap().contains("icmp-too-big 1"));
+}
+
 #[test]
 fn fragmentation_needed_reaches_the_backend_of_the_flow() {
     let mut lb = Lb::new(&lb_params(""));
