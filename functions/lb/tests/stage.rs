@@ -195,6 +195,28 @@ fn backend_changes_keep_connections_and_move_only_a_removed_backends_flows() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A router's "fragmentation needed" to the VIP, quoting what the client
+/// was sent from VIP:`vip_port` to its `client_port` (a 1400-byte TCP
+/// segment; the IP header and 8 bytes quoted, RFC 792).
+fn too_big(vip_port: u16, client_port: u16) -> Vec<u8> {
+    let mut sent = Vec::new();
+    PacketBuilder::ethernet2(OUR_C, MAC_CLIENT)
+        .ipv4(VIP, CLIENT, 64)
+        .tcp(vip_port, client_port, 1, 1000)
+        .ack(1)
+        .write(&mut sent, &[0; 1400])
+        .unwrap();
+    let mut icmp = Vec::new();
+    PacketBuilder::ethernet2(MAC_CLIENT, OUR_C)
+        .ipv4([203, 0, 113, 1], VIP, 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1280 },
+        ))
+        .write(&mut icmp, &sent[14..14 + 28])
+        .unwrap();
+    icmp
+}
+
 /// (src, sport, dst, dport) of a TCP frame, its checksums verified by
 /// etherparse.
 fn tcp_endpoints(f: &[u8]) -> ([u8; 4], u16, [u8; 4], u16) {
@@ -252,22 +274,7 @@ fn fragmentation_needed_is_translated_for_a_nat_backend() {
     let mut lb = Lb::new(&lb_params(""));
     let (_, out) = lb.run(CLIENT_PORT, &tcp(40002, 8080, true));
     let (_, port, _, _) = tcp_endpoints(&out);
-    let mut sent = Vec::new();
-    PacketBuilder::ethernet2(OUR_C, MAC_CLIENT)
-        .ipv4(VIP, CLIENT, 64)
-        .tcp(8080, 40002, 1, 1000)
-        .ack(1)
-        .write(&mut sent, &[0; 1400])
-        .unwrap();
-    let mut icmp = Vec::new();
-    PacketBuilder::ethernet2(MAC_CLIENT, OUR_C)
-        .ipv4([203, 0, 113, 1], VIP, 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1280 },
-        ))
-        .write(&mut icmp, &sent[14..14 + 28])
-        .unwrap();
-    let (v, got) = lb.run(CLIENT_PORT, &icmp);
+    let (v, got) = lb.run(CLIENT_PORT, &too_big(8080, 40002));
     assert_eq!((v.as_str(), &got[0..6]), ("out:1", &backend_mac(6)[..]));
     let p = SlicedPacket::from_ethernet(&got).unwrap();
     let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!() };
@@ -288,23 +295,7 @@ fn fragmentation_needed_is_translated_for_a_nat_backend() {
 fn fragmentation_needed_reaches_the_backend_of_the_flow() {
     let mut lb = Lb::new(&lb_params(""));
     let b = lb.dsr_backend(&tcp(40001, 80, true));
-    // What the backend sent the client (from the VIP), quoted by a router.
-    let mut answer = Vec::new();
-    PacketBuilder::ethernet2(OUR_B, MAC_CLIENT)
-        .ipv4(VIP, CLIENT, 64)
-        .tcp(80, 40001, 1, 1000)
-        .ack(1)
-        .write(&mut answer, &[0; 1400])
-        .unwrap();
-    let mut icmp = Vec::new();
-    PacketBuilder::ethernet2(MAC_CLIENT, OUR_C)
-        .ipv4([203, 0, 113, 1], VIP, 64)
-        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
-            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1280 },
-        ))
-        .write(&mut icmp, &answer[14..14 + 28])
-        .unwrap();
-    let (v, out) = lb.run(CLIENT_PORT, &icmp);
+    let (v, out) = lb.run(CLIENT_PORT, &too_big(80, 40001));
     assert_eq!((v.as_str(), out[5]), ("out:1", b), "to the flow's backend");
     assert!(lb.stage.report().unwrap().contains("icmp-too-big 1"));
 }
