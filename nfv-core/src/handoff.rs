@@ -9,13 +9,14 @@
 //!
 //! Each worker has a bounded inbox of batches (a lock-free `crossbeam`
 //! queue). Workers own separate frame pools (an AF_XDP UMEM each), so the
-//! bytes are copied: a sender gathers what one of its batches hands to a
-//! worker into one [`HandoffBatch`] from a shared free list, and queues it
-//! once; the receiver copies each packet into a frame of its own pool.
-//! Per batch, not per packet: four queue operations; per packet, two
-//! copies of its bytes. No allocation once the buffers exist, no lock, no
-//! system call. A full inbox or an empty free list drops the packets, and
-//! the dispatcher counts them.
+//! bytes are copied: a sender gathers what one poll (all its rx batches)
+//! hands to a worker into one [`HandoffBatch`] from a shared free list,
+//! and queues it once; the receiver copies each packet into a frame of its
+//! own pool. Per batch, not per packet: four queue operations; per packet,
+//! two copies of its bytes. No allocation once the buffers exist, no lock,
+//! no system call. A full inbox or an empty free list drops the packets,
+//! and the dispatcher counts them. Buffers reserve room for full batches,
+//! but memory is only touched as packets fill it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,8 +26,9 @@ use crossbeam::queue::ArrayQueue;
 use crate::frame::MAX_DATA;
 use crate::packet::Meta;
 
-/// Batches each worker's inbox holds.
-pub const INBOX_DEPTH: usize = 16;
+/// Batches each worker's inbox holds (polls' worth: a receiver that
+/// naps while idle must not lose a burst of sparse traffic).
+pub const INBOX_DEPTH: usize = 64;
 
 /// Packets one sender's batch hands to one worker.
 pub struct HandoffBatch {
@@ -53,6 +55,12 @@ impl HandoffBatch {
     /// Packets held.
     pub fn len(&self) -> usize {
         self.pkts.len()
+    }
+
+    /// True when it holds as many packets as it has room for (the sender
+    /// queues it then and starts another: it never grows).
+    pub fn is_full(&self) -> bool {
+        self.pkts.len() == self.pkts.capacity()
     }
 
     /// True when it holds none.

@@ -208,8 +208,26 @@ impl Worker {
             self.dispatch_batch(pid as PortId);
         }
         got += self.receive_handoffs();
+        self.send_handoffs();
         self.service_slow_path();
         got
+    }
+
+    /// Queues what this poll's batches handed to other workers: one batch
+    /// per worker per poll (few queue operations, and an inbox holds many
+    /// polls' worth even when traffic is sparse).
+    fn send_handoffs(&mut self) {
+        let Some(h) = self.handoff.as_mut() else { return };
+        let mut full = 0u64;
+        for (to, slot) in h.outgoing.iter_mut().enumerate() {
+            if let Some(b) = slot.take()
+                && let Err((_, b)) = h.ring.send(to, b)
+            {
+                full += b.len() as u64;
+                h.ring.recycle(b);
+            }
+        }
+        self.dispatch.drops[DispatchDrop::HandoffFull as usize].add(full);
     }
 
     /// Runs what other workers of the chain handed to this one (one of
@@ -288,7 +306,6 @@ impl Worker {
         }
         let Self { batch, tx_queues, pool, slow, tx_default, dispatch, handoff, .. } = self;
         let mut handoff_full = 0u64;
-        let mut handed = false;
         let mut no_port = 0u64;
         let mut punt_full = 0u64;
         let mut no_slow = 0u64;
@@ -343,7 +360,14 @@ impl Worker {
                     match out {
                         Some(b) => {
                             b.push(d.meta, stage, &pool.frame(d.frame)[d.data_range()]);
-                            handed = true;
+                            if b.is_full()
+                                && let Some(h) = handoff.as_mut()
+                                && let Some(full) = h.outgoing[worker as usize].take()
+                                && let Err((_, full)) = h.ring.send(worker as usize, full)
+                            {
+                                handoff_full += full.len() as u64;
+                                h.ring.recycle(full);
+                            }
                         }
                         None => handoff_full += 1,
                     }
@@ -366,16 +390,6 @@ impl Worker {
         c.drops[DispatchDrop::NoTxPort as usize].add(no_port);
         c.drops[DispatchDrop::PuntQueueFull as usize].add(punt_full);
         c.drops[DispatchDrop::NoSlowPath as usize].add(no_slow);
-        if handed && let Some(h) = handoff.as_mut() {
-            for (to, slot) in h.outgoing.iter_mut().enumerate() {
-                if let Some(b) = slot.take()
-                    && let Err((_, b)) = h.ring.send(to, b)
-                {
-                    handoff_full += b.len() as u64;
-                    h.ring.recycle(b);
-                }
-            }
-        }
         c.drops[DispatchDrop::HandoffFull as usize].add(handoff_full);
         self.dispatch.ticks.add(cycles::now().wrapping_sub(t0));
         self.transmit();
@@ -526,6 +540,7 @@ impl Worker {
     /// Runs what other workers handed over, lets the control thread's
     /// last replies out, and finishes every port.
     fn drain(mut self) -> Self {
+        self.send_handoffs();
         while self.receive_handoffs() > 0 {}
         self.service_slow_path();
         self.transmit();

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::testbed::{TestBed, privileged};
+use common::testbed::{TestBed, privileged, two_workers};
 
 const CONFIG: &str = include_str!("../../configs/lb.toml");
 const BACKENDS: [(&str, &str); 3] = [("b1", "10.1.0.11"), ("b2", "10.1.0.12"), ("b3", "10.1.0.13")];
@@ -98,8 +98,8 @@ fn backends_file(path: &std::path::Path, backends: &[(&str, &str)]) {
 /// The bed: gen routes through nfv, three backends on sink's link, each
 /// serving port 80 (with the VIP on its loopback, for DSR) and 8080 (NAT
 /// mode, answering with the client address it sees).
-fn lb_bed(stop: &Arc<AtomicBool>) -> TestBed {
-    let bed = TestBed::up("line", 1);
+fn lb_bed(stop: &Arc<AtomicBool>, queues: u32) -> TestBed {
+    let bed = TestBed::up("line", queues);
     bed.exec("gen", &["ip", "route", "add", "default", "via", "10.0.0.254"]);
     bed.exec("sink", &["ip", "addr", "flush", "dev", "s0"]);
     for (name, addr) in BACKENDS {
@@ -119,11 +119,43 @@ fn nat_mode_serves_clients_from_backends_that_see_only_nfv() {
         return;
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let bed = lb_bed(&stop);
+    let bed = lb_bed(&stop, 1);
     let dut = bed.start_nfv(CONFIG, 2);
+    nat_mode_connections(&bed);
+    stop.store(true, Ordering::Relaxed);
+    let report = dut.stop();
+    assert!(report.text.contains("vip tcp 192.0.2.10:8080 (Nat)"), "{}", report.text);
+}
+
+/// Two workers, one queue of each port each: a NAT-mode answer reaching
+/// the worker without its connection is handed to the one whose block
+/// holds its port.
+#[test]
+fn nat_mode_answers_find_their_connection_on_two_workers() {
+    if !privileged("nat_mode_answers_find_their_connection_on_two_workers") {
+        return;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let bed = lb_bed(&stop, 2);
+    let dut = bed.start_nfv(&two_workers(CONFIG, "lb"), 4);
+    nat_mode_connections(&bed);
+    stop.store(true, Ordering::Relaxed);
+    let text = dut.stop().text;
+    let handed: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("handoff-rx"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    assert!(handed > 0, "no answer needed a handoff: the test proves nothing\n{text}");
+    assert!(!text.contains("handoff-full"), "{text}");
+}
+
+/// 60 connections to the NAT-mode VIP, two exchanges each: every backend
+/// serves some, and sees nfv's address as the client.
+fn nat_mode_connections(bed: &TestBed) {
     let mut count: HashMap<String, usize> = HashMap::new();
     for i in 0..60 {
-        let mut c = connect_to(&bed, 8080);
+        let mut c = connect_to(bed, 8080);
         let answer = c.ask().unwrap_or_else(|| panic!("connection {i}: no answer"));
         let (name, peer) = answer.split_once(' ').expect("name and peer");
         assert_eq!(peer, "10.1.0.1", "the backend sees nfv's address");
@@ -133,9 +165,6 @@ fn nat_mode_serves_clients_from_backends_that_see_only_nfv() {
     }
     eprintln!("60 NAT-mode connections: {count:?}");
     assert_eq!(count.len(), 3, "every backend served some: {count:?}");
-    stop.store(true, Ordering::Relaxed);
-    let report = dut.stop();
-    assert!(report.text.contains("vip tcp 192.0.2.10:8080 (Nat)"), "{}", report.text);
 }
 
 #[test]
@@ -144,7 +173,7 @@ fn connections_spread_by_weight_and_survive_drains_and_removals_of_other_backend
         return;
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let bed = lb_bed(&stop);
+    let bed = lb_bed(&stop, 1);
     let file = std::env::temp_dir().join(format!("nfv-lb-backends-{}.toml", std::process::id()));
     backends_file(&file, &[("10.1.0.11", ""), ("10.1.0.12", ""), ("10.1.0.13", ", weight = 2")]);
     let config = CONFIG.replace(

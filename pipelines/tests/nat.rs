@@ -19,7 +19,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::testbed::{TestBed, privileged};
+use common::testbed::{TestBed, privileged, two_workers};
 
 const CONFIG: &str = include_str!("../../configs/nat44.toml");
 
@@ -187,18 +187,6 @@ fn counter(text: &str, name: &str) -> u64 {
     found.iter().sum()
 }
 
-/// `configs/nat44.toml` on two queues per port, one worker per queue.
-fn two_worker_config() -> String {
-    let cfg = CONFIG
-        .replace("interface = \"d0\"\n", "interface = \"d0\"\nqueues = 2\n")
-        .replace("interface = \"d1\"\n", "interface = \"d1\"\nqueues = 2\n");
-    let (head, _) = cfg.split_once("[[workers]]").expect("a workers table");
-    format!(
-        "{head}[[workers]]\nrx = [\"d0:0\", \"d1:0\"]\nchain = \"nat\"\n\n\
-         [[workers]]\nrx = [\"d0:1\", \"d1:1\"]\nchain = \"nat\"\n"
-    )
-}
-
 /// Two workers, each polling one queue of each port: the kernels spread
 /// flows over the queues by their own hash, so a flow's return traffic
 /// often reaches the worker without its session; it is handed to the
@@ -209,7 +197,7 @@ fn two_workers_hand_return_traffic_to_the_worker_holding_the_session() {
         return;
     }
     let bed = addressed_bed(2);
-    let dut = bed.start_nfv(&two_worker_config(), 4);
+    let dut = bed.start_nfv(&two_workers(CONFIG, "nat"), 4);
     let (ok, out) = run(&bed, "gen", &["ping", "-c", "3", "-i", "0.3", "-W", "2", "198.51.100.2"]);
     if !ok {
         panic!("ping through the NAT: {out}\n{}", dut.stop().text);
@@ -246,7 +234,9 @@ fn two_workers_hand_return_traffic_to_the_worker_holding_the_session() {
             .count()
     });
     let peers = echo.join().unwrap();
-    assert_eq!(answered, FLOWS, "UDP answers that came back");
+    if answered != FLOWS {
+        panic!("{answered} of {FLOWS} UDP answers came back; {} asked\n{}", peers.len(), dut.stop().text);
+    }
     assert_eq!(peers.len(), FLOWS, "one mapping per flow");
     assert!(peers.iter().all(|p| p.ip().to_string() == "198.51.100.10"), "{peers:?}");
 

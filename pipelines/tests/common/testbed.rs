@@ -325,3 +325,16 @@ pub fn big_receive_buffer(sock: &std::net::UdpSocket) {
         );
     }
 }
+
+/// `config` (AF_XDP ports d0 and d1, one worker running `chain`) on two
+/// queues per port, one worker per queue.
+pub fn two_workers(config: &str, chain: &str) -> String {
+    let cfg = config
+        .replace("interface = \"d0\"\n", "interface = \"d0\"\nqueues = 2\n")
+        .replace("interface = \"d1\"\n", "interface = \"d1\"\nqueues = 2\n");
+    let (head, _) = cfg.split_once("[[workers]]").expect("a workers table");
+    format!(
+        "{head}[[workers]]\nrx = [\"d0:0\", \"d1:0\"]\nchain = \"{chain}\"\n\n\
+         [[workers]]\nrx = [\"d0:1\", \"d1:1\"]\nchain = \"{chain}\"\n"
+    )
+}
