@@ -1,7 +1,7 @@
 //! `lb` cost per packet. Hit path: established TCP flows to a DSR VIP over
 //! 16 backends, at 1k and 1M tracked connections, the batch's 64 packets
 //! drawn at random among all the connections (at 1M, lookups miss the
-//! caches as in a real table); the same at 1k in IP-in-IP mode. New
+//! caches as in a real table); the same at 1k in IP-in-IP and NAT mode. New
 //! connection: every packet a new flow (a Maglev table lookup and an
 //! insertion; the table full, the least recent connection is evicted).
 //! Each iteration first restores the 42 header bytes; `baseline` is that
@@ -24,9 +24,11 @@ fn lb(c: &mut Criterion) {
         assert_eq!(run(&mut hit, true), 64, "established flows pass");
         g.bench_with_input(BenchmarkId::new("hit", conns), &conns, |b, _| b.iter(|| run(&mut hit, true)));
     }
-    let mut ipip = filled(1000, "ipip");
-    assert_eq!(run(&mut ipip, true), 64);
-    g.bench_function("hit-ipip/1000", |b| b.iter(|| run(&mut ipip, true)));
+    for mode in ["ipip", "nat"] {
+        let mut hit = filled(1000, mode);
+        assert_eq!(run(&mut hit, true), 64);
+        g.bench_function(format!("hit-{mode}/1000"), |b| b.iter(|| run(&mut hit, true)));
+    }
     // New flows only, at a full 1M table: lookup, insertion, eviction.
     let mut fresh = filled(1_000_000, "dsr");
     g.bench_function("new-connection", |b| {
