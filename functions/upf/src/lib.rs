@@ -1,0 +1,9 @@
+//! `upf`: a 5G user-plane function: GTP-U tunnels (3GPP TS 29.281)
+//! between gNBs (N3) and a data network (N6), forwarding by the packet
+//! detection, forwarding, QoS and usage rules of TS 29.244.
+//!
+//! [`gtpu`] reads and writes GTP-U headers.
+
+#![warn(missing_docs)]
+
+pub mod gtpu;
