@@ -2,8 +2,10 @@
 //! between gNBs (N3) and a data network (N6), forwarding by the packet
 //! detection, forwarding, QoS and usage rules of TS 29.244.
 //!
-//! [`gtpu`] reads and writes GTP-U headers.
+//! [`gtpu`] reads and writes GTP-U headers, [`sdf`] parses and matches
+//! service data flow filters.
 
 #![warn(missing_docs)]
 
 pub mod gtpu;
+pub mod sdf;
