@@ -3,9 +3,10 @@
 //! detection, forwarding, QoS and usage rules of TS 29.244.
 //!
 //! [`gtpu`] reads and writes GTP-U headers, [`sdf`] parses and matches
-//! service data flow filters.
+//! service data flow filters, [`rules`] holds sessions' PDRs and FARs.
 
 #![warn(missing_docs)]
 
 pub mod gtpu;
+pub mod rules;
 pub mod sdf;
