@@ -21,6 +21,7 @@ pub fn registry() -> StageRegistry {
     nfv_acl::register(&mut r);
     nfv_nat::register(&mut r);
     nfv_lb::register(&mut r);
+    nfv_upf::register(&mut r);
     r
 }
 

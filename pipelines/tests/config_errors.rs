@@ -61,7 +61,7 @@ fn unknown_stage_lists_known_kinds_and_suggests() {
     let out = check(&GOOD.replace("macswap\" }", "macswp\" }"));
     assert!(out.contains("unknown stage kind `macswp`"), "{out}");
     assert!(out.contains("did you mean `macswap`?"), "{out}");
-    assert!(out.contains("acl, counter, drop, l2-patch, lb, macswap, nat44, ttl-decrement, vtep"), "{out}");
+    assert!(out.contains("acl, counter, drop, l2-patch, lb, macswap, nat44, ttl-decrement, upf, vtep"), "{out}");
     assert!(out.contains("bad.toml:12:20"), "{out}");
 }
 

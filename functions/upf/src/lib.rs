@@ -3,10 +3,20 @@
 //! detection, forwarding, QoS and usage rules of TS 29.244.
 //!
 //! [`gtpu`] reads and writes GTP-U headers, [`sdf`] parses and matches
-//! service data flow filters, [`rules`] holds sessions' PDRs and FARs.
+//! service data flow filters, [`rules`] holds sessions' PDRs and FARs,
+//! [`config`] the TOML parameters, [`stage`] the data path.
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod gtpu;
 pub mod rules;
 pub mod sdf;
+pub mod stage;
+
+use nfv_core::StageRegistry;
+
+/// Registers the `upf` stage kind.
+pub fn register(r: &mut StageRegistry) {
+    r.register(Box::new(config::UpfFactory));
+}

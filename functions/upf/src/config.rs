@@ -1,0 +1,160 @@
+//! The `upf` stage's TOML parameters, checked (every problem located,
+//! with what to write instead): the N3 and N6 ports, our N3 address, the
+//! N6 next hop, and static sessions for labs without an SMF.
+//!
+//! ```toml
+//! stages = [{ kind = "upf", n3 = "d0", n3-address = "10.10.0.1", n6 = "d1", n6-gateway = "198.51.100.1",
+//!             sessions = [{ seid = 1, ue = "10.45.0.7", uplink-teid = 4660,
+//!                           gnb = "10.10.0.2", downlink-teid = 43981, qfi = 9 }] }]
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use nfv_core::config::{Diagnostic, Params};
+use nfv_core::published::Published;
+use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
+use serde::Deserialize;
+
+use crate::rules::{Action, Far, Interface, OuterHeader, Pdi, Pdr, Session, Sessions};
+use crate::stage::{UpfDrop, UpfStage};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct UpfParams {
+    n3: String,
+    n3_address: Ipv4Addr,
+    n6: String,
+    n6_gateway: Ipv4Addr,
+    #[serde(default)]
+    sessions: Vec<StaticSession>,
+}
+
+/// A lab session: one uplink and one downlink rule.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct StaticSession {
+    seid: u64,
+    ue: Ipv4Addr,
+    uplink_teid: u32,
+    gnb: Ipv4Addr,
+    downlink_teid: u32,
+    qfi: Option<u8>,
+}
+
+/// Everything the workers' instances share.
+pub struct Upf {
+    /// The N3 (gNB side) port.
+    pub n3: PortId,
+    /// Our GTP-U address on N3.
+    pub n3_address: u32,
+    /// The N6 (data network side) port.
+    pub n6: PortId,
+    /// The next hop of all N6 traffic.
+    pub n6_gateway: u32,
+    /// The sessions, replaced on a change.
+    pub sessions: Arc<Published<Sessions>>,
+}
+
+/// Registers `upf`.
+pub struct UpfFactory;
+
+impl StageFactory for UpfFactory {
+    fn kind(&self) -> &'static str {
+        "upf"
+    }
+
+    fn summary(&self) -> &'static str {
+        "5G UPF: GTP-U uplink decap and downlink encap by PDR/FAR rules (static sessions)"
+    }
+
+    fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
+        let p: UpfParams = params.parse().map_err(|e| vec![e])?;
+        let mut errors = Vec::new();
+        let known = env.ports.join(", ");
+        let mut port = |key: &str, name: &str| {
+            let id = env.port_id(name);
+            if id.is_none() {
+                errors.push(
+                    params.error(key, format!("no port named `{name}`"), "here").help(format!("known ports: {known}")),
+                );
+            }
+            id
+        };
+        let (n3, n6) = (port("n3", &p.n3), port("n6", &p.n6));
+        if n3.is_some() && n3 == n6 {
+            errors.push(
+                params
+                    .error("n6", "N3 and N6 are one port", "here")
+                    .help("two ports: gNBs on N3, the data network on N6"),
+            );
+        }
+        let sessions = p
+            .sessions
+            .iter()
+            .map(|s| {
+                let ue = u32::from(s.ue);
+                let pdr = |id, source, teid, far| Pdr {
+                    id,
+                    precedence: 100,
+                    pdi: Pdi { source: Some(source), teid, ue_ip: Some(ue), sdf: Vec::new(), qfi: None },
+                    remove_outer_header: source == Interface::Access,
+                    far,
+                };
+                let far = |id, destination, outer| Far { id, action: Action::Forward, destination, outer, qfi: s.qfi };
+                Session::new(
+                    s.seid,
+                    vec![pdr(1, Interface::Access, Some(s.uplink_teid), 1), pdr(2, Interface::Core, None, 2)],
+                    vec![
+                        far(1, Interface::Core, None),
+                        far(2, Interface::Access, Some(OuterHeader { teid: s.downlink_teid, peer: u32::from(s.gnb) })),
+                    ],
+                )
+            })
+            .collect();
+        let sessions = Sessions::new(sessions, 0)
+            .map_err(|e| {
+                errors.push(params.error("sessions", e, "here").help("one TEID and one UE address per session"))
+            })
+            .ok();
+        if p.sessions.iter().any(|s| s.qfi.is_some_and(|q| q > 63)) {
+            errors.push(params.error("sessions", "a QFI above 63", "here").help("QFI has 6 bits: 0 to 63"));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Arc::new(UpfBuilder(Arc::new(Upf {
+            n3: n3.expect("checked"),
+            n3_address: u32::from(p.n3_address),
+            n6: n6.expect("checked"),
+            n6_gateway: u32::from(p.n6_gateway),
+            sessions: Published::new(sessions.expect("checked")),
+        }))))
+    }
+}
+
+struct UpfBuilder(Arc<Upf>);
+
+impl StageBuilder for UpfBuilder {
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        UpfDrop::NAMES
+    }
+
+    fn owned_addresses(&self) -> Vec<IpAddr> {
+        vec![IpAddr::V4(Ipv4Addr::from(self.0.n3_address))]
+    }
+
+    fn wanted_neighbours(&self) -> Vec<IpAddr> {
+        let s = self.0.sessions.load();
+        let mut a: Vec<u32> =
+            s.list.iter().flat_map(|s| s.fars.iter().filter_map(|f| f.outer.map(|o| o.peer))).collect();
+        a.push(self.0.n6_gateway);
+        a.sort_unstable();
+        a.dedup();
+        a.into_iter().map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect()
+    }
+
+    fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
+        Box::new(UpfStage::new(self.0.clone(), ctx))
+    }
+}

@@ -1,0 +1,283 @@
+//! The `upf` data path. By ingress port:
+//!
+//! - N3 (from gNBs), GTP-U to our N3 address: a G-PDU's session is found
+//!   by its TEID, its PDR by precedence (TS 29.244 5.2.1: the inner
+//!   packet's flow, the QFI of its PDU Session Container); the FAR
+//!   forwards it to N6 without its outer headers (uplink), or drops it.
+//!   An Echo Request is answered (TS 29.281 7.2.2).
+//! - N6 (from the data network), to a UE address: the session is found by
+//!   the address, the PDR by precedence; the FAR's outer header creation
+//!   puts the packet in the gNB's tunnel (GTP-U over UDP/IPv4, a PDU
+//!   Session Container with the QFI) and sends it out N3 (downlink).
+//!
+//! Sessions come as a published snapshot (static ones from the
+//! configuration now; PFCP later), taken up between batches.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use nfv_core::packet::flags;
+use nfv_core::parse::{ethertype, proto};
+use nfv_core::published::Snapshot;
+use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
+
+use crate::config::Upf;
+use crate::gtpu::{self, msg, pdu_type};
+use crate::rules::{Action, Interface, Sessions};
+use crate::sdf::FlowView;
+
+nfv_core::drop_reasons! {
+    /// Why the UPF dropped a packet.
+    pub enum UpfDrop {
+        NotIpv4 => "not-ipv4",
+        Malformed => "malformed",
+        NotGtpu => "not-gtpu",
+        MalformedGtpu => "malformed-gtpu",
+        UnsupportedGtpuMessage => "unsupported-gtpu-message",
+        EndMarker => "end-marker",
+        UnknownTeid => "unknown-teid",
+        UnknownUe => "unknown-ue",
+        NoPdr => "no-pdr",
+        FarDrop => "far-drop",
+        FarBuffer => "far-buffer",
+        NoAdjacency => "no-adjacency",
+    }
+}
+
+/// Counters beside the drops.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UpfCounters {
+    /// Uplink packets decapsulated and sent to N6.
+    pub uplink: u64,
+    /// Downlink packets encapsulated and sent to N3.
+    pub downlink: u64,
+    /// Echo Requests answered.
+    pub echo: u64,
+}
+
+/// One worker's UPF.
+pub struct UpfStage {
+    upf: Arc<Upf>,
+    sessions: Snapshot<Sessions>,
+    macs: Vec<[u8; 6]>,
+    /// The N6 gateway's MAC, read per batch.
+    n6_gateway: Option<[u8; 6]>,
+    /// Counters.
+    pub counters: UpfCounters,
+}
+
+#[inline(always)]
+fn rd16(d: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([d[at], d[at + 1]])
+}
+
+#[inline(always)]
+fn rd32(d: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
+}
+
+/// An address and a port.
+type Endpoint = (u32, u16);
+
+/// (protocol, source, destination) of the IPv4 packet at `ip`, with the
+/// ports of TCP and UDP (0 otherwise, or when cut short).
+fn inner_flow(d: &[u8], ip: usize) -> Option<(u8, Endpoint, Endpoint)> {
+    let h = d.get(ip..ip + 20)?;
+    if h[0] >> 4 != 4 {
+        return None;
+    }
+    let ihl = (h[0] & 0x0f) as usize * 4;
+    let p = h[9];
+    let first = rd16(h, 6) & 0x1fff == 0;
+    let (sp, dp) = match (p, d.get(ip + ihl..ip + ihl + 4)) {
+        (proto::TCP | proto::UDP, Some(l4)) if first => (rd16(l4, 0), rd16(l4, 2)),
+        _ => (0, 0),
+    };
+    Some((p, (rd32(h, 12), sp), (rd32(h, 16), dp)))
+}
+
+impl UpfStage {
+    /// This worker's instance.
+    pub fn new(upf: Arc<Upf>, ctx: &BuildCtx<'_>) -> Self {
+        Self {
+            sessions: Snapshot::new(upf.sessions.clone()),
+            macs: ctx.port_macs.to_vec(),
+            n6_gateway: None,
+            counters: UpfCounters::default(),
+            upf,
+        }
+    }
+
+    /// From N3: GTP-U to our address.
+    fn n3_packet(&mut self, p: &mut PacketMut<'_>) -> Result<(), UpfDrop> {
+        let m = *p.meta();
+        if m.ethertype != ethertype::IPV4 {
+            return Err(UpfDrop::NotIpv4);
+        }
+        if m.flags & flags::L3_OK == 0 {
+            return Err(UpfDrop::Malformed);
+        }
+        let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
+        let d = p.data();
+        let to_us = rd32(d, l3 + 16) == self.upf.n3_address;
+        if !to_us || m.l4_proto != proto::UDP || m.flags & flags::L4_OK == 0 || rd16(d, l4 + 2) != gtpu::PORT {
+            return Err(UpfDrop::NotGtpu);
+        }
+        let g = l4 + 8;
+        let h = gtpu::parse(&d[g..]).map_err(|_| UpfDrop::MalformedGtpu)?;
+        match h.msg_type {
+            msg::G_PDU => self.uplink(p, g, h),
+            msg::ECHO_REQUEST => self.echo(p, l3, l4),
+            msg::END_MARKER => Err(UpfDrop::EndMarker),
+            _ => Err(UpfDrop::UnsupportedGtpuMessage),
+        }
+    }
+
+    /// An uplink G-PDU (its GTP-U header at `g`): to N6 without its
+    /// outer headers.
+    fn uplink(&mut self, p: &mut PacketMut<'_>, g: usize, h: gtpu::Header) -> Result<(), UpfDrop> {
+        let inner = g + h.header_len;
+        let (pr, ue, remote) = inner_flow(p.data(), inner).ok_or(UpfDrop::Malformed)?;
+        let s = self.sessions.by_teid(h.teid).ok_or(UpfDrop::UnknownTeid)?;
+        let flow = FlowView { proto: pr, remote, ue };
+        let qfi = h.session.map(|(_, q)| q);
+        let pdr = s.detect(Interface::Access, Some(h.teid), qfi, &flow).ok_or(UpfDrop::NoPdr)?;
+        let far = s.far(pdr.far).ok_or(UpfDrop::NoPdr)?;
+        match far.action {
+            Action::Drop => return Err(UpfDrop::FarDrop),
+            Action::Buffer => return Err(UpfDrop::FarBuffer),
+            Action::Forward => {}
+        }
+        let mac = self.n6_gateway.ok_or(UpfDrop::NoAdjacency)?;
+        let n6 = self.upf.n6;
+        // The inner packet keeps its place; the last 14 octets before it
+        // become its Ethernet header.
+        p.pull_front(inner - 14).map_err(|_| UpfDrop::Malformed)?;
+        p.set_len(14 + h.payload_len).map_err(|_| UpfDrop::Malformed)?;
+        let d = p.data_mut();
+        d[0..6].copy_from_slice(&mac);
+        d[6..12].copy_from_slice(&self.macs[n6 as usize]);
+        d[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+        let (data, meta) = p.data_and_meta_mut();
+        let _ = nfv_core::parse::classify(data, meta);
+        p.send_to(n6);
+        self.counters.uplink += 1;
+        Ok(())
+    }
+
+    /// Answers an Echo Request in place: back to its sender.
+    fn echo(&mut self, p: &mut PacketMut<'_>, l3: usize, l4: usize) -> Result<(), UpfDrop> {
+        let g = l4 + 8;
+        let len = p.len() - g;
+        p.set_len(g + 14).map_err(|_| UpfDrop::Malformed)?;
+        let d = p.data_mut();
+        let n = gtpu::echo_response(&mut d[g..], len).ok_or(UpfDrop::Malformed)?;
+        // Ethernet, IP and UDP turned around.
+        let (dst, src): ([u8; 6], [u8; 6]) = (d[0..6].try_into().expect("6"), d[6..12].try_into().expect("6"));
+        d[0..6].copy_from_slice(&src);
+        d[6..12].copy_from_slice(&dst);
+        let (a, b) = (rd32(d, l3 + 12), rd32(d, l3 + 16));
+        d[l3 + 12..l3 + 16].copy_from_slice(&b.to_be_bytes());
+        d[l3 + 16..l3 + 20].copy_from_slice(&a.to_be_bytes());
+        let ihl = l4 - l3;
+        d[l3 + 2..l3 + 4].copy_from_slice(&((ihl + 8 + n) as u16).to_be_bytes());
+        d[l3 + 8] = 64;
+        d[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
+        let c = nfv_core::checksum::checksum(&d[l3..l4]);
+        d[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+        let (sp, dp) = (rd16(d, l4), rd16(d, l4 + 2));
+        d[l4..l4 + 2].copy_from_slice(&dp.to_be_bytes());
+        d[l4 + 2..l4 + 4].copy_from_slice(&sp.to_be_bytes());
+        d[l4 + 4..l4 + 6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
+        d[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]); // no UDP checksum (RFC 768, IPv4)
+        p.set_len(g + n).map_err(|_| UpfDrop::Malformed)?;
+        p.send_to(self.upf.n3);
+        self.counters.echo += 1;
+        Ok(())
+    }
+
+    /// From N6, to a UE: into its gNB's tunnel.
+    fn n6_packet(&mut self, p: &mut PacketMut<'_>, ctx: &StageCtx<'_>) -> Result<(), UpfDrop> {
+        let m = *p.meta();
+        if m.ethertype != ethertype::IPV4 {
+            return Err(UpfDrop::NotIpv4);
+        }
+        if m.flags & flags::L3_OK == 0 || m.l3_off != 14 {
+            return Err(UpfDrop::Malformed);
+        }
+        let (pr, remote, ue) = inner_flow(p.data(), 14).ok_or(UpfDrop::Malformed)?;
+        let s = self.sessions.by_ue(ue.0).ok_or(UpfDrop::UnknownUe)?;
+        let flow = FlowView { proto: pr, remote, ue };
+        let pdr = s.detect(Interface::Core, None, None, &flow).ok_or(UpfDrop::NoPdr)?;
+        let far = s.far(pdr.far).ok_or(UpfDrop::NoPdr)?;
+        let outer = match far.action {
+            Action::Drop => return Err(UpfDrop::FarDrop),
+            Action::Buffer => return Err(UpfDrop::FarBuffer),
+            Action::Forward => far.outer.ok_or(UpfDrop::NoPdr)?,
+        };
+        let n3 = self.upf.n3;
+        let mac = ctx
+            .neighbours
+            .lookup(&IpAddr::V4(Ipv4Addr::from(outer.peer)))
+            .filter(|n| n.port == n3)
+            .map(|n| n.mac)
+            .ok_or(UpfDrop::NoAdjacency)?;
+        let session = far.qfi.map(|q| (pdu_type::DOWNLINK, q));
+        let inner_len = p.len() - 14;
+        let g = gtpu::gpdu_header_len(session.is_some());
+        // The new headers take the old Ethernet header's place and more.
+        let d = p.push_front(20 + 8 + g).map_err(|_| UpfDrop::Malformed)?;
+        d[0..6].copy_from_slice(&mac);
+        d[6..12].copy_from_slice(&self.macs[n3 as usize]);
+        d[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+        let ip = &mut d[14..34];
+        ip.copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto::UDP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        ip[2..4].copy_from_slice(&((20 + 8 + g + inner_len) as u16).to_be_bytes());
+        ip[12..16].copy_from_slice(&self.upf.n3_address.to_be_bytes());
+        ip[16..20].copy_from_slice(&outer.peer.to_be_bytes());
+        let c = nfv_core::checksum::checksum(ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let udp = &mut d[34..42];
+        udp[0..2].copy_from_slice(&gtpu::PORT.to_be_bytes());
+        udp[2..4].copy_from_slice(&gtpu::PORT.to_be_bytes());
+        udp[4..6].copy_from_slice(&((8 + g + inner_len) as u16).to_be_bytes());
+        udp[6..8].copy_from_slice(&[0, 0]); // no UDP checksum (RFC 768, IPv4)
+        gtpu::write_gpdu(&mut d[42..], outer.teid, inner_len, session);
+        let (data, meta) = p.data_and_meta_mut();
+        let _ = nfv_core::parse::classify(data, meta);
+        p.send_to(n3);
+        self.counters.downlink += 1;
+        Ok(())
+    }
+}
+
+impl Stage for UpfStage {
+    fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        self.sessions.refresh();
+        self.n6_gateway = ctx
+            .neighbours
+            .lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)))
+            .filter(|n| n.port == self.upf.n6)
+            .map(|n| n.mac);
+        let Some(first) = batch.active().first() else { return };
+        let from_n3 = first.meta.port == self.upf.n3;
+        for mut p in batch.iter_mut() {
+            let r = if from_n3 { self.n3_packet(&mut p) } else { self.n6_packet(&mut p, ctx) };
+            if let Err(reason) = r {
+                p.drop_with(reason);
+            }
+        }
+    }
+
+    fn report(&self) -> Option<String> {
+        let c = self.counters;
+        Some(format!(
+            "  sessions {} (version {})\n  uplink {} downlink {} echo {}\n",
+            self.sessions.list.len(),
+            self.sessions.version,
+            c.uplink,
+            c.downlink,
+            c.echo
+        ))
+    }
+}
