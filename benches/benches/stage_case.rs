@@ -23,17 +23,30 @@ pub struct Case {
     pool: FramePool,
     batch: Batch,
     descs: Vec<PktDesc>,
-    pub pristine: Vec<[u8; HEADER]>,
+    pub pristine: Vec<Vec<u8>>,
     pub next: usize,
     nb: std::sync::Arc<NeighbourTable>,
 }
 
-/// `stage` with `frames` arriving on `port`, its neighbours `neighbours`.
+/// `stage` with `frames` arriving on `port`, its neighbours `neighbours`;
+/// each round restores the first [`HEADER`] octets.
 pub fn case_of(
     stage: Box<dyn Stage>,
     frames: impl IntoIterator<Item = Vec<u8>>,
     port: PortId,
     neighbours: impl IntoIterator<Item = (IpAddr, [u8; 6], PortId)>,
+) -> Case {
+    case_restoring(stage, frames, port, neighbours, HEADER)
+}
+
+/// [`case_of`], restoring the first `restore` octets of each frame
+/// (stages that rewrite deeper: a tunnel header removed).
+pub fn case_restoring(
+    stage: Box<dyn Stage>,
+    frames: impl IntoIterator<Item = Vec<u8>>,
+    port: PortId,
+    neighbours: impl IntoIterator<Item = (IpAddr, [u8; 6], PortId)>,
+    restore: usize,
 ) -> Case {
     let frames: Vec<Vec<u8>> = frames.into_iter().collect();
     let nb = Neighbours::new(neighbours).snapshot();
@@ -43,7 +56,7 @@ pub fn case_of(
     let descs = frames
         .iter()
         .map(|f| {
-            pristine.push(f[..HEADER].try_into().unwrap());
+            pristine.push(f[..restore.min(f.len())].to_vec());
             let id = pool.alloc().unwrap();
             pool.frame_mut(id)[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
             let mut d = PktDesc::new(id, f.len() as u16, port);
@@ -61,7 +74,8 @@ pub fn run(c: &mut Case, with_stage: bool) -> usize {
     for i in 0..64 {
         let at = (c.next + i) % n;
         let d = c.descs[at];
-        c.pool.frame_mut(d.frame)[HEADROOM..HEADROOM + HEADER].copy_from_slice(&c.pristine[at]);
+        let head = &c.pristine[at];
+        c.pool.frame_mut(d.frame)[HEADROOM..HEADROOM + head.len()].copy_from_slice(head);
         c.batch.push(d);
     }
     c.next = (c.next + 64) % n;
