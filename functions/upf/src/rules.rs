@@ -124,6 +124,93 @@ impl Session {
     }
 }
 
+/// The usual session's rule for one direction, flattened: what a packet
+/// needs when the session has a single PDR for that direction with no
+/// SDF filter and no QFI condition (the common case), one cache line
+/// read per packet instead of a walk over the session's vectors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Fast {
+    /// The key: uplink TEID or UE address; 0 with `session == NONE`: empty.
+    pub key: u32,
+    /// The session (index in the list), or [`Fast::GENERAL`] when its
+    /// rules need the general walk.
+    pub session: u32,
+    /// The UE address the PDR requires (uplink: the inner source).
+    pub ue: u32,
+    /// The peer's TEID (downlink outer header creation).
+    pub teid: u32,
+    /// The peer's address (downlink).
+    pub peer: u32,
+    /// The FAR's action: 0 forward, 1 drop, 2 buffer.
+    pub action: u8,
+    /// The QFI to mark, `NO_QFI` for none.
+    pub qfi: u8,
+}
+
+impl Fast {
+    /// `session` value of a key whose session needs the general walk.
+    pub const GENERAL: u32 = u32::MAX - 1;
+    const NONE: u32 = u32::MAX;
+    /// `qfi` value for no PDU Session Container.
+    pub const NO_QFI: u8 = 0xff;
+}
+
+/// An open-addressing table of [`Fast`] entries (linear probing, at most
+/// half full), built with the snapshot and only read by the workers.
+#[derive(Clone, Debug, Default)]
+pub struct FastTable {
+    slots: Vec<Fast>,
+    mask: usize,
+}
+
+#[inline(always)]
+fn slot_of(key: u32, mask: usize) -> usize {
+    ((key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & mask
+}
+
+impl FastTable {
+    fn new(entries: &[Fast]) -> Self {
+        let n = (entries.len() * 2).next_power_of_two().max(2);
+        let mut t = Self { slots: vec![Fast { session: Fast::NONE, ..Fast::default() }; n], mask: n - 1 };
+        for e in entries {
+            let mut i = slot_of(e.key, t.mask);
+            while t.slots[i].session != Fast::NONE {
+                i = (i + 1) & t.mask;
+            }
+            t.slots[i] = *e;
+        }
+        t
+    }
+
+    /// Starts loading `key`'s home slot.
+    #[inline(always)]
+    pub fn prefetch(&self, key: u32) {
+        if !self.slots.is_empty() {
+            nfv_core::mem::prefetch(&self.slots[slot_of(key, self.mask)]);
+        }
+    }
+
+    /// `key`'s entry.
+    #[inline(always)]
+    pub fn get(&self, key: u32) -> Option<&Fast> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mut i = slot_of(key, self.mask);
+        loop {
+            let e = &self.slots[i];
+            if e.session == Fast::NONE {
+                return None;
+            }
+            if e.key == key {
+                return Some(e);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
 /// Every session, indexed for the data path; one version.
 #[derive(Clone, Debug, Default)]
 pub struct Sessions {
@@ -131,8 +218,35 @@ pub struct Sessions {
     pub list: Vec<Session>,
     by_teid: FxHashMap<u32, u32>,
     by_ue: FxHashMap<u32, u32>,
+    /// Uplink by TEID, flattened.
+    pub fast_uplink: FastTable,
+    /// Downlink by UE address, flattened.
+    pub fast_downlink: FastTable,
     /// Incremented by every change.
     pub version: u64,
+}
+
+/// The flattened rule of `s` for packets from `source` keyed `key`: its
+/// only PDR for that source, when it has no SDF filter and no QFI
+/// condition; else a pointer to the general walk.
+fn flatten(s: &Session, i: u32, source: Interface, key: u32) -> Fast {
+    let mut pdrs = s.pdrs.iter().filter(|p| p.pdi.source == Some(source));
+    let general = Fast { key, session: Fast::GENERAL, ..Fast::default() };
+    let (Some(p), None) = (pdrs.next(), pdrs.next()) else { return general };
+    let Some(far) = s.far(p.far) else { return general };
+    if !p.pdi.sdf.is_empty() || p.pdi.qfi.is_some() || (source == Interface::Core && p.pdi.ue_ip != Some(key)) {
+        return general;
+    }
+    let action = match far.action {
+        Action::Forward => 0,
+        Action::Drop => 1,
+        Action::Buffer => 2,
+    };
+    let (teid, peer) = far.outer.map_or((0, 0), |o| (o.teid, o.peer));
+    if source == Interface::Core && action == 0 && far.outer.is_none() {
+        return general;
+    }
+    Fast { key, session: i, ue: p.pdi.ue_ip.unwrap_or(0), teid, peer, action, qfi: far.qfi.unwrap_or(Fast::NO_QFI) }
 }
 
 impl Sessions {
@@ -161,7 +275,11 @@ impl Sessions {
                 }
             }
         }
-        Ok(Self { list, by_teid, by_ue, version })
+        let ul: Vec<Fast> =
+            by_teid.iter().map(|(&k, &i)| flatten(&list[i as usize], i, Interface::Access, k)).collect();
+        let dl: Vec<Fast> = by_ue.iter().map(|(&k, &i)| flatten(&list[i as usize], i, Interface::Core, k)).collect();
+        let (fast_uplink, fast_downlink) = (FastTable::new(&ul), FastTable::new(&dl));
+        Ok(Self { list, by_teid, by_ue, fast_uplink, fast_downlink, version })
     }
 
     /// The session whose uplink tunnel is `teid`.
@@ -226,6 +344,34 @@ mod tests {
         assert_eq!(ul.detect(Interface::Access, Some(0x1234), Some(9), &web).unwrap().far, 1);
         assert!(ul.detect(Interface::Access, Some(0x9999), None, &web).is_none(), "another tunnel");
         assert!(s.by_teid(0x9999).is_none() && s.by_ue(1).is_none());
+    }
+
+    #[test]
+    fn usual_sessions_flatten_and_the_rest_take_the_general_walk() {
+        let s = Sessions::new(vec![session()], 0).unwrap();
+        let ul = s.fast_uplink.get(0x1234).unwrap();
+        assert_eq!((ul.session, ul.ue, ul.action), (0, 0x0a2d_0007, 0), "one uplink PDR: flat");
+        let dl = s.fast_downlink.get(0x0a2d_0007).unwrap();
+        assert_eq!(dl.session, Fast::GENERAL, "two downlink PDRs, one with an SDF filter: the general walk");
+        assert!(s.fast_uplink.get(0x9999).is_none() && s.fast_downlink.get(1).is_none());
+        let many: Vec<Session> = (0..1000u32)
+            .map(|i| {
+                let mut x = session();
+                x.seid = i as u64;
+                x.pdrs.retain(|p| p.id != 3);
+                for p in &mut x.pdrs {
+                    p.pdi.ue_ip = Some(0x0a2d_0000 + i);
+                    p.pdi.teid = p.pdi.teid.map(|_| 0x10_0000 + i);
+                }
+                x
+            })
+            .collect();
+        let s = Sessions::new(many, 0).unwrap();
+        for i in 0..1000u32 {
+            let d = s.fast_downlink.get(0x0a2d_0000 + i).unwrap();
+            assert_eq!((d.session, d.teid, d.peer, d.qfi), (i, 0xabcd, 0x0a0a_0002, 9));
+            assert_eq!(s.fast_uplink.get(0x10_0000 + i).unwrap().session, i);
+        }
     }
 
     #[test]

@@ -23,7 +23,9 @@ use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
 
 use crate::config::Upf;
 use crate::gtpu::{self, msg, pdu_type};
-use crate::rules::{Action, Interface, Sessions};
+use rustc_hash::FxHashMap;
+
+use crate::rules::{Action, Fast, Interface, Sessions};
 use crate::sdf::FlowView;
 
 nfv_core::drop_reasons! {
@@ -62,6 +64,9 @@ pub struct UpfStage {
     macs: Vec<[u8; 6]>,
     /// The N6 gateway's MAC, read per batch.
     n6_gateway: Option<[u8; 6]>,
+    /// gNB MACs looked up so far, for the neighbour table version `peers_of`.
+    peer_macs: FxHashMap<u32, [u8; 6]>,
+    peers_of: usize,
     /// Counters.
     pub counters: UpfCounters,
 }
@@ -103,6 +108,8 @@ impl UpfStage {
             sessions: Snapshot::new(upf.sessions.clone()),
             macs: ctx.port_macs.to_vec(),
             n6_gateway: None,
+            peer_macs: FxHashMap::default(),
+            peers_of: 0,
             counters: UpfCounters::default(),
             upf,
         }
@@ -137,6 +144,18 @@ impl UpfStage {
     /// outer headers.
     fn uplink(&mut self, p: &mut PacketMut<'_>, g: usize, h: gtpu::Header) -> Result<(), UpfDrop> {
         let inner = g + h.header_len;
+        if let Some(f) = self.sessions.fast_uplink.get(h.teid).filter(|f| f.session != Fast::GENERAL) {
+            // The usual session: one PDR, no filter: its UE address and FAR.
+            let src = p.data().get(inner + 12..inner + 16).ok_or(UpfDrop::Malformed)?;
+            if f.ue != 0 && rd32(src, 0) != f.ue {
+                return Err(UpfDrop::NoPdr);
+            }
+            return match f.action {
+                0 => self.decapsulate(p, inner, h.payload_len),
+                1 => Err(UpfDrop::FarDrop),
+                _ => Err(UpfDrop::FarBuffer),
+            };
+        }
         let (pr, ue, remote) = inner_flow(p.data(), inner).ok_or(UpfDrop::Malformed)?;
         let s = self.sessions.by_teid(h.teid).ok_or(UpfDrop::UnknownTeid)?;
         let flow = FlowView { proto: pr, remote, ue };
@@ -148,12 +167,18 @@ impl UpfStage {
             Action::Buffer => return Err(UpfDrop::FarBuffer),
             Action::Forward => {}
         }
+        self.decapsulate(p, inner, h.payload_len)
+    }
+
+    /// Sends the inner packet at `inner` (`len` octets) to N6.
+    #[inline]
+    fn decapsulate(&mut self, p: &mut PacketMut<'_>, inner: usize, len: usize) -> Result<(), UpfDrop> {
         let mac = self.n6_gateway.ok_or(UpfDrop::NoAdjacency)?;
         let n6 = self.upf.n6;
         // The inner packet keeps its place; the last 14 octets before it
         // become its Ethernet header.
         p.pull_front(inner - 14).map_err(|_| UpfDrop::Malformed)?;
-        p.set_len(14 + h.payload_len).map_err(|_| UpfDrop::Malformed)?;
+        p.set_len(14 + len).map_err(|_| UpfDrop::Malformed)?;
         let d = p.data_mut();
         d[0..6].copy_from_slice(&mac);
         d[6..12].copy_from_slice(&self.macs[n6 as usize]);
@@ -205,6 +230,17 @@ impl UpfStage {
         if m.flags & flags::L3_OK == 0 || m.l3_off != 14 {
             return Err(UpfDrop::Malformed);
         }
+        let dst = rd32(p.data().get(14..34).ok_or(UpfDrop::Malformed)?, 16);
+        if let Some(&f) = self.sessions.fast_downlink.get(dst).filter(|f| f.session != Fast::GENERAL) {
+            return match f.action {
+                0 => {
+                    let qfi = (f.qfi != Fast::NO_QFI).then_some(f.qfi);
+                    self.encapsulate(p, ctx, f.teid, f.peer, qfi)
+                }
+                1 => Err(UpfDrop::FarDrop),
+                _ => Err(UpfDrop::FarBuffer),
+            };
+        }
         let (pr, remote, ue) = inner_flow(p.data(), 14).ok_or(UpfDrop::Malformed)?;
         let s = self.sessions.by_ue(ue.0).ok_or(UpfDrop::UnknownUe)?;
         let flow = FlowView { proto: pr, remote, ue };
@@ -215,14 +251,38 @@ impl UpfStage {
             Action::Buffer => return Err(UpfDrop::FarBuffer),
             Action::Forward => far.outer.ok_or(UpfDrop::NoPdr)?,
         };
+        let qfi = far.qfi;
+        self.encapsulate(p, ctx, outer.teid, outer.peer, qfi)
+    }
+
+    /// The gNB `peer`'s MAC on N3 (a map filled as gNBs are met, emptied
+    /// when the neighbour table changes).
+    #[inline]
+    fn peer_mac(&mut self, peer: u32, ctx: &StageCtx<'_>) -> Option<[u8; 6]> {
+        if let Some(m) = self.peer_macs.get(&peer) {
+            return Some(*m);
+        }
         let n3 = self.upf.n3;
-        let mac = ctx
-            .neighbours
-            .lookup(&IpAddr::V4(Ipv4Addr::from(outer.peer)))
-            .filter(|n| n.port == n3)
-            .map(|n| n.mac)
-            .ok_or(UpfDrop::NoAdjacency)?;
-        let session = far.qfi.map(|q| (pdu_type::DOWNLINK, q));
+        let mac = ctx.neighbours.lookup(&IpAddr::V4(Ipv4Addr::from(peer))).filter(|n| n.port == n3).map(|n| n.mac)?;
+        self.peer_macs.insert(peer, mac);
+        Some(mac)
+    }
+
+    /// Puts the packet (an Ethernet frame of an IPv4 packet) in the
+    /// tunnel (`teid`, `peer`), with a PDU Session Container when a QFI is
+    /// given, and sends it out N3.
+    #[inline]
+    fn encapsulate(
+        &mut self,
+        p: &mut PacketMut<'_>,
+        ctx: &StageCtx<'_>,
+        teid: u32,
+        peer: u32,
+        qfi: Option<u8>,
+    ) -> Result<(), UpfDrop> {
+        let n3 = self.upf.n3;
+        let mac = self.peer_mac(peer, ctx).ok_or(UpfDrop::NoAdjacency)?;
+        let session = qfi.map(|q| (pdu_type::DOWNLINK, q));
         let inner_len = p.len() - 14;
         let g = gtpu::gpdu_header_len(session.is_some());
         // The new headers take the old Ethernet header's place and more.
@@ -234,7 +294,7 @@ impl UpfStage {
         ip.copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto::UDP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         ip[2..4].copy_from_slice(&((20 + 8 + g + inner_len) as u16).to_be_bytes());
         ip[12..16].copy_from_slice(&self.upf.n3_address.to_be_bytes());
-        ip[16..20].copy_from_slice(&outer.peer.to_be_bytes());
+        ip[16..20].copy_from_slice(&peer.to_be_bytes());
         let c = nfv_core::checksum::checksum(ip);
         ip[10..12].copy_from_slice(&c.to_be_bytes());
         let udp = &mut d[34..42];
@@ -242,7 +302,7 @@ impl UpfStage {
         udp[2..4].copy_from_slice(&gtpu::PORT.to_be_bytes());
         udp[4..6].copy_from_slice(&((8 + g + inner_len) as u16).to_be_bytes());
         udp[6..8].copy_from_slice(&[0, 0]); // no UDP checksum (RFC 768, IPv4)
-        gtpu::write_gpdu(&mut d[42..], outer.teid, inner_len, session);
+        gtpu::write_gpdu(&mut d[42..], teid, inner_len, session);
         let (data, meta) = p.data_and_meta_mut();
         let _ = nfv_core::parse::classify(data, meta);
         p.send_to(n3);
@@ -259,8 +319,31 @@ impl Stage for UpfStage {
             .lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)))
             .filter(|n| n.port == self.upf.n6)
             .map(|n| n.mac);
+        let nb = ctx.neighbours as *const _ as usize;
+        if nb != self.peers_of {
+            self.peers_of = nb;
+            self.peer_macs.clear();
+        }
         let Some(first) = batch.active().first() else { return };
         let from_n3 = first.meta.port == self.upf.n3;
+        // First pass: each packet's fast-table key, its slot prefetched
+        // (a million-session table is DRAM; the lookups then overlap).
+        let fast = if from_n3 { &self.sessions.fast_uplink } else { &self.sessions.fast_downlink };
+        for p in batch.iter_mut() {
+            let (m, d) = (p.meta(), p.data());
+            let l3 = m.l3_off as usize;
+            let key = if from_n3 {
+                // TEID of an option-less IPv4/UDP/GTP-U packet.
+                (m.l4_off as usize == l3 + 20 && m.l4_proto == proto::UDP)
+                    .then(|| d.get(l3 + 32..l3 + 36).map(|t| rd32(t, 0)))
+                    .flatten()
+            } else {
+                d.get(l3 + 16..l3 + 20).map(|t| rd32(t, 0))
+            };
+            if let Some(k) = key {
+                fast.prefetch(k);
+            }
+        }
         for mut p in batch.iter_mut() {
             let r = if from_n3 { self.n3_packet(&mut p) } else { self.n6_packet(&mut p, ctx) };
             if let Err(reason) = r {
