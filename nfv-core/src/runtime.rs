@@ -216,12 +216,13 @@ impl Runtime {
         let mut links = Vec::new();
         let mut notes = Vec::new();
         let mut tx_taken = std::collections::HashSet::new();
-        // Chains run by several workers get handoff inboxes, so stages can
-        // steer a packet to the worker holding its flow's state.
+        // Chains run by several workers, with a stage that steers packets
+        // to the worker holding their flow's state, get handoff inboxes.
         let handoffs: Vec<Option<Arc<Handoff>>> = (0..cfg.chains.len())
             .map(|c| {
                 let n = cfg.workers.iter().filter(|w| w.chain == c).count();
-                (n > 1).then(|| Handoff::new(n, HANDOFF_DEPTH, cfg.run.batch_size))
+                let needed = cfg.chains[c].stages.iter().any(|s| s.builder.hands_off());
+                (n > 1 && needed).then(|| Handoff::new(n, HANDOFF_DEPTH, cfg.run.batch_size))
             })
             .collect();
         for (wi, w) in cfg.workers.iter().enumerate() {

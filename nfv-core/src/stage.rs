@@ -64,6 +64,13 @@ pub trait StageBuilder: Send + Sync {
         Vec::new()
     }
 
+    /// True when instances may hand packets to another worker of the
+    /// chain ([`crate::PacketMut::hand_off`]): the runtime then gives the
+    /// chain's workers handoff inboxes.
+    fn hands_off(&self) -> bool {
+        false
+    }
+
     /// A fresh instance for one worker (each worker owns its state).
     fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage>;
 

@@ -260,6 +260,9 @@ impl nfv_core::StageBuilder for PassOnFactory {
     fn drop_reasons(&self) -> &'static [&'static str] {
         &[]
     }
+    fn hands_off(&self) -> bool {
+        true
+    }
     fn build(&self, ctx: &nfv_core::BuildCtx<'_>) -> Box<dyn nfv_core::Stage> {
         Box::new(PassOn { rank: ctx.chain_rank, workers: ctx.chain_workers })
     }

@@ -272,6 +272,11 @@ impl StageBuilder for LbBuilder {
         a.into_iter().map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect()
     }
 
+    fn hands_off(&self) -> bool {
+        // NAT-mode answers go to the worker owning their port.
+        self.0.services.load().vips.iter().any(|v| v.mode == crate::services::Mode::Nat)
+    }
+
     fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
         Box::new(LbStage::new(self.0.clone(), ctx))
     }

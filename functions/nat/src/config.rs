@@ -343,6 +343,10 @@ impl StageBuilder for NatBuilder {
         self.0.outside_gateway.map(|g| IpAddr::V4(Ipv4Addr::from(g))).into_iter().collect()
     }
 
+    fn hands_off(&self) -> bool {
+        true
+    }
+
     fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
         Box::new(NatStage::new(self.0.clone(), ctx))
     }
