@@ -156,11 +156,9 @@ fn polled_elsewhere(cfg: &Config, pid: PortId, queue: u16) -> bool {
     cfg.workers.iter().any(|w| w.rx.contains(&(pid, queue)))
 }
 
-/// How often stages' control tasks are polled.
-const STAGE_TASK_PERIOD: Duration = Duration::from_secs(1);
-
-/// Polls the stages' control tasks on their own thread (a rebuild may take
-/// a while; neither workers nor the stats loop wait for it) until `stop`.
+/// Polls the stages' control tasks on their own thread, each at its own
+/// period (a rebuild may take a while; neither workers nor the stats loop
+/// wait for it) until `stop`.
 fn spawn_stage_tasks(
     mut tasks: Vec<(String, Box<dyn ControlTask>)>,
     stop: Arc<AtomicBool>,
@@ -168,17 +166,19 @@ fn spawn_stage_tasks(
     std::thread::Builder::new()
         .name("nfv-stage-tasks".into())
         .spawn(move || {
-            let mut next = Instant::now();
+            let mut due: Vec<Instant> = tasks.iter().map(|_| Instant::now()).collect();
             while !stop.load(Ordering::Relaxed) {
-                if Instant::now() >= next {
-                    for (name, task) in &mut tasks {
+                for ((name, task), next) in tasks.iter_mut().zip(due.iter_mut()) {
+                    if Instant::now() >= *next {
                         for line in task.poll() {
                             eprintln!("nfv: {name}: {line}");
                         }
+                        *next = Instant::now() + task.period();
                     }
-                    next = Instant::now() + STAGE_TASK_PERIOD;
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                let wake = due.iter().min().copied().unwrap_or_else(Instant::now);
+                let nap = wake.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
+                std::thread::sleep(nap.max(Duration::from_micros(200)));
             }
         })
         .expect("spawn stage task thread")

@@ -87,6 +87,12 @@ pub trait ControlTask: Send {
     /// Does what is due; returns lines worth telling the operator (a
     /// reload, a refused update and why).
     fn poll(&mut self) -> Vec<String>;
+
+    /// How often to poll: a file watch once a second, a protocol endpoint
+    /// (PFCP) often enough to answer promptly.
+    fn period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
 }
 
 /// What a stage instance learns when it is built on a worker.

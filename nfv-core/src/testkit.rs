@@ -71,3 +71,24 @@ impl FrameRunner {
         out
     }
 }
+
+/// True when every command of `needed` (a program and its arguments, such
+/// as `["tshark", "--version"]`) runs and succeeds: a test using outside
+/// tools (scapy, tshark) goes on. Otherwise it says why and is skipped,
+/// except under `NFV_REQUIRE_PRIV=1` (CI, where `cargo xtask setup`
+/// installed them), where the test fails.
+pub fn tools_or_skip(test: &str, needed: &[&[&str]]) -> bool {
+    let missing: Vec<String> = needed
+        .iter()
+        .filter(|cmd| !std::process::Command::new(cmd[0]).args(&cmd[1..]).output().is_ok_and(|o| o.status.success()))
+        .map(|cmd| cmd.join(" "))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("NFV_REQUIRE_PRIV").as_deref() == Ok("1") {
+        panic!("{test}: needs {}: run cargo xtask setup", missing.join(", "));
+    }
+    eprintln!("SKIPPED {test}: {} failed (cargo xtask setup installs the tools)", missing.join(", "));
+    false
+}

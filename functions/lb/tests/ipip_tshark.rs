@@ -7,27 +7,16 @@ use std::process::Command;
 use etherparse::PacketBuilder;
 use nfv_core::BuildCtx;
 use nfv_core::packet::VerdictKind;
-use nfv_core::testkit::{FrameRunner, two_port_config};
+use nfv_core::testkit::{FrameRunner, tools_or_skip, two_port_config};
 use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 
 const LB: &str = "{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", source-address = \"10.1.0.1\", \
                   vips = [{ vip = \"192.0.2.10:53\", proto = \"udp\", mode = \"ipip\", backends = [{ addr = \"10.1.0.4\" }] }] }";
 
-fn tshark_or_skip(test: &str) -> bool {
-    let ok = Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("NFV_REQUIRE_PRIV").as_deref() == Ok("1") {
-            panic!("{test}: tshark is needed: run cargo xtask setup");
-        }
-        eprintln!("SKIPPED {test}: tshark not installed (cargo xtask setup)");
-    }
-    ok
-}
-
 #[test]
 fn tshark_reads_our_ip_in_ip_as_the_clients_datagram_inside_ours() {
-    if !tshark_or_skip("tshark_reads_our_ip_in_ip_as_the_clients_datagram_inside_ours") {
+    if !tools_or_skip("tshark_reads_our_ip_in_ip_as_the_clients_datagram_inside_ours", &[&["tshark", "--version"]]) {
         return;
     }
     let cfg = two_port_config("lb.toml", ["c", "b"], LB, nfv_lb::register).unwrap_or_else(|e| panic!("{e}"));

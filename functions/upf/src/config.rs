@@ -4,6 +4,7 @@
 //!
 //! ```toml
 //! stages = [{ kind = "upf", n3 = "d0", n3-address = "10.10.0.1", n6 = "d1", n6-gateway = "198.51.100.1",
+//!             n4 = "10.10.0.1:8805",   # PFCP from an SMF (node-level procedures so far)
 //!             sessions = [{ seid = 1, ue = "10.45.0.7", uplink-teid = 4660,
 //!                           gnb = "10.10.0.2", downlink-teid = 43981, qfi = 9 }] }]
 //! ```
@@ -13,9 +14,10 @@ use std::sync::Arc;
 
 use nfv_core::config::{Diagnostic, Params};
 use nfv_core::published::Published;
-use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
+use nfv_core::{BuildCtx, BuildEnv, ControlTask, PortId, Stage, StageBuilder, StageFactory};
 use serde::Deserialize;
 
+use crate::pfcp::PfcpEndpoint;
 use crate::rules::{Action, Far, Interface, OuterHeader, Pdi, Pdr, Session, Sessions};
 use crate::stage::{UpfDrop, UpfStage};
 
@@ -26,6 +28,7 @@ struct UpfParams {
     n3_address: Ipv4Addr,
     n6: String,
     n6_gateway: Ipv4Addr,
+    n4: Option<std::net::SocketAddrV4>,
     #[serde(default)]
     sessions: Vec<StaticSession>,
 }
@@ -54,6 +57,8 @@ pub struct Upf {
     pub n6_gateway: u32,
     /// The sessions, replaced on a change.
     pub sessions: Arc<Published<Sessions>>,
+    /// The N4 (PFCP) address to listen on, if an SMF drives us.
+    pub n4: Option<std::net::SocketAddrV4>,
 }
 
 /// Registers `upf`.
@@ -129,6 +134,7 @@ impl StageFactory for UpfFactory {
             n6: n6.expect("checked"),
             n6_gateway: u32::from(p.n6_gateway),
             sessions: Published::new(sessions.expect("checked")),
+            n4: p.n4,
         }))))
     }
 }
@@ -156,5 +162,18 @@ impl StageBuilder for UpfBuilder {
 
     fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
         Box::new(UpfStage::new(self.0.clone(), ctx))
+    }
+
+    fn control_task(&self) -> Option<Box<dyn ControlTask>> {
+        let n4 = self.0.n4?;
+        // Our node id: the N4 address, or the N3 one when listening on any.
+        let node = if n4.ip().is_unspecified() { Ipv4Addr::from(self.0.n3_address) } else { *n4.ip() };
+        match PfcpEndpoint::bind(std::net::SocketAddr::V4(n4), node) {
+            Ok(e) => Some(Box::new(e)),
+            Err(e) => {
+                eprintln!("nfv: upf: cannot listen for PFCP on {n4}: {e}");
+                None
+            }
+        }
     }
 }

@@ -4,12 +4,14 @@
 //!
 //! [`gtpu`] reads and writes GTP-U headers, [`sdf`] parses and matches
 //! service data flow filters, [`rules`] holds sessions' PDRs and FARs,
-//! [`config`] the TOML parameters, [`stage`] the data path.
+//! [`config`] the TOML parameters, [`stage`] the data path, [`pfcp`] the
+//! N4 endpoint.
 
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod gtpu;
+pub mod pfcp;
 pub mod rules;
 pub mod sdf;
 pub mod stage;

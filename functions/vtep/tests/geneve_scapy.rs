@@ -25,22 +25,17 @@ fn tool(args: &[&str]) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// None (after printing why) when scapy or tshark is missing outside CI.
-fn tools_or_skip(test: &str) -> bool {
-    let ok = tool(&["/usr/bin/python3", "-c", "import scapy.contrib.geneve"]).is_some()
-        && tool(&["tshark", "--version"]).is_some();
-    if !ok {
-        if std::env::var("NFV_REQUIRE_PRIV").as_deref() == Ok("1") {
-            panic!("{test}: scapy and tshark are needed: run cargo xtask setup");
-        }
-        eprintln!("SKIPPED {test}: scapy or tshark not installed (cargo xtask setup)");
-    }
-    ok
+/// False (after printing why) when scapy or tshark is missing outside CI.
+fn tools_ok(test: &str) -> bool {
+    nfv_core::testkit::tools_or_skip(
+        test,
+        &[&["/usr/bin/python3", "-c", "import scapy.contrib.geneve"], &["tshark", "--version"]],
+    )
 }
 
 #[test]
 fn scapy_geneve_decapsulates_to_scapys_inner_frames() {
-    if !tools_or_skip("scapy_geneve_decapsulates_to_scapys_inner_frames") {
+    if !tools_ok("scapy_geneve_decapsulates_to_scapys_inner_frames") {
         return;
     }
     let pcap = std::env::temp_dir().join(format!("nfv-geneve-in-{}.pcap", std::process::id()));
@@ -65,7 +60,7 @@ fn scapy_geneve_decapsulates_to_scapys_inner_frames() {
 
 #[test]
 fn our_geneve_decodes_in_scapy_and_tshark() {
-    if !tools_or_skip("our_geneve_decodes_in_scapy_and_tshark") {
+    if !tools_ok("our_geneve_decodes_in_scapy_and_tshark") {
         return;
     }
     let (_cfg, mut s) = vtep(GENEVE, false);

@@ -1,0 +1,92 @@
+//! The N4 endpoint against scapy's PFCP layer playing the SMF over a real
+//! UDP socket (tests/scapy/pfcp_smf.py): heartbeat, association setup and
+//! release, a request missing its mandatory node id, a release without an
+//! association, garbage; the answers decoded by scapy, then by tshark's
+//! PFCP dissector without a warning.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nfv_core::ControlTask;
+use nfv_core::testkit::tools_or_skip;
+use nfv_upf::pfcp::PfcpEndpoint;
+
+#[test]
+fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
+    let tools: &[&[&str]] = &[&["/usr/bin/python3", "-c", "import scapy.contrib.pfcp"], &["tshark", "--version"]];
+    if !tools_or_skip("scapys_smf_associates_and_every_answer_decodes_cleanly", tools) {
+        return;
+    }
+    let mut n4 = PfcpEndpoint::bind("127.0.0.1:0".parse().unwrap(), Ipv4Addr::new(10, 10, 0, 1)).unwrap();
+    let addr: SocketAddr = n4.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                n4.poll();
+                std::thread::sleep(n4.period());
+            }
+            n4.counters
+        })
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scapy/pfcp_smf.py");
+    let out =
+        Command::new("/usr/bin/python3").arg(&script).args(["127.0.0.1", &addr.port().to_string()]).output().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let counters = poller.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let line = |name: &str| {
+        text.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{name}: {text}"))
+    };
+    // name, message type, sequence, S flag, cause, node id.
+    assert_eq!(line("heartbeat"), "heartbeat 2 1 0 none none", "Heartbeat Response");
+    assert_eq!(line("setup"), "setup 6 2 0 1 10.10.0.1", "Association Setup Response, accepted, our node id");
+    assert_eq!(line("setup-no-node-id"), "setup-no-node-id 6 3 0 66 10.10.0.1", "66: mandatory IE missing");
+    assert_eq!(line("release"), "release 10 4 0 1 10.10.0.1", "Association Release Response, accepted");
+    assert_eq!(line("release-again"), "release-again 10 5 0 72 10.10.0.1", "72: no established association");
+    assert_eq!(line("garbage"), "garbage -", "not PFCP: no answer");
+    assert_eq!((counters.heartbeats, counters.associations, counters.releases), (1, 1, 1));
+    assert_eq!((counters.rejected, counters.ignored), (1, 1));
+    // tshark's dissector on every answer, wrapped in IP/UDP from port 8805.
+    let pcap = std::env::temp_dir().join(format!("nfv-pfcp-{}.pcap", std::process::id()));
+    let mut file = Vec::new();
+    file.extend_from_slice(&[
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 101, 0, 0, 0,
+    ]);
+    for raw in text.lines().filter_map(|l| l.strip_prefix("raw ")) {
+        let pfcp: Vec<u8> =
+            (0..raw.len()).step_by(2).map(|i| u8::from_str_radix(&raw[i..i + 2], 16).unwrap()).collect();
+        let udp_len = (8 + pfcp.len()) as u16;
+        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 10, 0, 1, 10, 10, 0, 2];
+        ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
+        let c = nfv_core::checksum::checksum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        ip.extend_from_slice(&8805u16.to_be_bytes());
+        ip.extend_from_slice(&8805u16.to_be_bytes());
+        ip.extend_from_slice(&udp_len.to_be_bytes());
+        ip.extend_from_slice(&[0, 0]);
+        ip.extend_from_slice(&pfcp);
+        let n = (ip.len() as u32).to_le_bytes();
+        file.extend_from_slice(&[0; 8]);
+        file.extend_from_slice(&n);
+        file.extend_from_slice(&n);
+        file.extend_from_slice(&ip);
+    }
+    std::fs::write(&pcap, &file).unwrap();
+    let t = Command::new("tshark")
+        .args(["-r", pcap.to_str().unwrap(), "-V", "-d", "udp.port==8805,pfcp"])
+        .output()
+        .unwrap();
+    let decoded = String::from_utf8_lossy(&t.stdout);
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    assert_eq!(decoded.matches("Packet Forwarding Control Protocol").count(), 5, "{decoded}");
+    for bad in ["Expert Info (Warning", "Expert Info (Error", "Malformed"] {
+        assert!(!decoded.contains(bad), "tshark: {bad}\n{decoded}");
+    }
+    let _ = std::fs::remove_file(pcap);
+}
