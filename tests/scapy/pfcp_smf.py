@@ -10,13 +10,23 @@ Sends, in order, and prints one line per answer as scapy decodes it
   release            Association Release Request
   release-again      the same, no association left
   garbage            8 bytes that are not PFCP
+  establish          Session Establishment: an uplink PDR (F-TEID CHOOSE,
+                     UE 10.45.0.9, outer header removal) and a downlink one
+                     (UE 10.45.0.9), their FARs (forward to Core; forward to
+                     Access in TEID 0x5555 to 10.10.0.2)
+  delete             Session Deletion of the session established
+  delete-again       the same, no such session
 Then prints `raw HEX` for every answer, for tshark.
 """
 import socket
 import sys
 
-from scapy.contrib.pfcp import (PFCP, IE_NodeId, IE_RecoveryTimeStamp, PFCPAssociationReleaseRequest,
-                                PFCPAssociationSetupRequest, PFCPHeartbeatRequest)
+from scapy.contrib.pfcp import (PFCP, IE_ApplyAction, IE_CreateFAR, IE_CreatePDR, IE_DestinationInterface,
+                                IE_FAR_Id, IE_ForwardingParameters, IE_FSEID, IE_FTEID, IE_NodeId,
+                                IE_OuterHeaderCreation, IE_OuterHeaderRemoval, IE_PDI, IE_PDR_Id, IE_Precedence,
+                                IE_RecoveryTimeStamp, IE_SourceInterface, IE_UE_IP_Address,
+                                PFCPAssociationReleaseRequest, PFCPAssociationSetupRequest, PFCPHeartbeatRequest,
+                                PFCPSessionDeletionRequest, PFCPSessionEstablishmentRequest)
 
 host, port = sys.argv[1], int(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -32,7 +42,46 @@ requests = [
     ("release-again", PFCP(S=0, seq=5) / PFCPAssociationReleaseRequest(IE_list=[node])),
     ("garbage", b"\x00\x01\x02\x03\x04\x05\x06\x07"),
 ]
+uplink = IE_CreatePDR(IE_list=[
+    IE_PDR_Id(id=1), IE_Precedence(precedence=200),
+    IE_PDI(IE_list=[IE_SourceInterface(interface=0), IE_FTEID(CH=1, V4=1),
+                    IE_UE_IP_Address(V4=1, ipv4="10.45.0.9")]),
+    IE_OuterHeaderRemoval(header=0), IE_FAR_Id(id=1)])
+downlink = IE_CreatePDR(IE_list=[
+    IE_PDR_Id(id=2), IE_Precedence(precedence=200),
+    IE_PDI(IE_list=[IE_SourceInterface(interface=1), IE_UE_IP_Address(SD=1, V4=1, ipv4="10.45.0.9")]),
+    IE_FAR_Id(id=2)])
+far_up = IE_CreateFAR(IE_list=[IE_FAR_Id(id=1), IE_ApplyAction(FORW=1),
+                               IE_ForwardingParameters(IE_list=[IE_DestinationInterface(interface=1)])])
+far_down = IE_CreateFAR(IE_list=[IE_FAR_Id(id=2), IE_ApplyAction(FORW=1),
+                                 IE_ForwardingParameters(IE_list=[
+                                     IE_DestinationInterface(interface=0),
+                                     IE_OuterHeaderCreation(GTPUUDPIPV4=1, TEID=0x5555, ipv4="10.10.0.2")])])
+cp_fseid = IE_FSEID(v4=1, seid=0x1111, ipv4="127.0.0.2")
+requests.append(("setup2", PFCP(S=0, seq=6) / PFCPAssociationSetupRequest(IE_list=[node, ts])))
+requests.append(("establish", PFCP(S=1, seid=0, seq=7) / PFCPSessionEstablishmentRequest(
+    IE_list=[node, cp_fseid, uplink, downlink, far_up, far_down])))
 raws = []
+up_seid = None
+
+
+def show(name, r):
+    """One line: name, type, sequence, S, cause, node id, then for an
+    establishment our F-SEID and the Created PDR's F-TEID."""
+    ies = getattr(r.payload, "IE_list", [])
+    causes = [ie.cause for ie in ies if ie.__class__.__name__ == "IE_Cause"]
+    nodes = [ie.ipv4 for ie in ies if ie.__class__.__name__ == "IE_NodeId"]
+    extra = ""
+    for ie in ies:
+        if ie.__class__.__name__ == "IE_FSEID":
+            extra += " fseid=%d@%s" % (ie.seid, ie.ipv4)
+        if ie.__class__.__name__ == "IE_CreatedPDR":
+            for sub in ie.IE_list:
+                if sub.__class__.__name__ == "IE_PDR_Id":
+                    extra += " created-pdr=%d" % sub.id
+                if sub.__class__.__name__ == "IE_FTEID":
+                    extra += " fteid=%#x@%s" % (sub.TEID, sub.ipv4)
+    print(name, r.message_type, r.seq, r.S, causes[0] if causes else "none", nodes[0] if nodes else "none", extra.strip() or "-")
 for name, req in requests:
     s.sendto(bytes(req), (host, port))
     try:
@@ -42,8 +91,13 @@ for name, req in requests:
         continue
     raws.append(data)
     r = PFCP(data)
-    causes = [ie.cause for ie in getattr(r.payload, "IE_list", []) if ie.__class__.__name__ == "IE_Cause"]
-    nodes = [ie.ipv4 for ie in getattr(r.payload, "IE_list", []) if ie.__class__.__name__ == "IE_NodeId"]
-    print(name, r.message_type, r.seq, r.S, causes[0] if causes else "none", nodes[0] if nodes else "none")
+    show(name, r)
+    if name == "establish":
+        up_seid = [ie.seid for ie in r.payload.IE_list if ie.__class__.__name__ == "IE_FSEID"][0]
+for name, seid in (("delete", up_seid), ("delete-again", up_seid)):
+    s.sendto(bytes(PFCP(S=1, seid=seid, seq=8) / PFCPSessionDeletionRequest()), (host, port))
+    data = s.recv(65535)
+    raws.append(data)
+    show(name, PFCP(data))
 for data in raws:
     print("raw", data.hex())

@@ -59,6 +59,8 @@ pub struct Upf {
     pub sessions: Arc<Published<Sessions>>,
     /// The N4 (PFCP) address to listen on, if an SMF drives us.
     pub n4: Option<std::net::SocketAddrV4>,
+    /// The configured sessions (PFCP's go beside them).
+    pub statics: Vec<Session>,
 }
 
 /// Registers `upf`.
@@ -117,7 +119,8 @@ impl StageFactory for UpfFactory {
                 )
             })
             .collect();
-        let sessions = Sessions::new(sessions, 0)
+        let statics: Vec<Session> = sessions;
+        let sessions = Sessions::new(statics.clone(), 0)
             .map_err(|e| {
                 errors.push(params.error("sessions", e, "here").help("one TEID and one UE address per session"))
             })
@@ -135,6 +138,7 @@ impl StageFactory for UpfFactory {
             n6_gateway: u32::from(p.n6_gateway),
             sessions: Published::new(sessions.expect("checked")),
             n4: p.n4,
+            statics,
         }))))
     }
 }
@@ -169,7 +173,10 @@ impl StageBuilder for UpfBuilder {
         // Our node id: the N4 address, or the N3 one when listening on any.
         let node = if n4.ip().is_unspecified() { Ipv4Addr::from(self.0.n3_address) } else { *n4.ip() };
         match PfcpEndpoint::bind(std::net::SocketAddr::V4(n4), node) {
-            Ok(e) => Some(Box::new(e)),
+            Ok(mut e) => {
+                e.serve_sessions(self.0.sessions.clone(), self.0.statics.clone(), Ipv4Addr::from(self.0.n3_address));
+                Some(Box::new(e))
+            }
             Err(e) => {
                 eprintln!("nfv: upf: cannot listen for PFCP on {n4}: {e}");
                 None

@@ -11,8 +11,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nfv_core::ControlTask;
+use nfv_core::published::Published;
 use nfv_core::testkit::tools_or_skip;
 use nfv_upf::pfcp::PfcpEndpoint;
+use nfv_upf::rules::{Interface, Sessions};
+use nfv_upf::sdf::FlowView;
+
+/// A downlink packet to the session's UE.
+fn flow() -> FlowView {
+    FlowView { proto: 17, remote: (0xc633_6409, 53), ue: (0x0a2d_0009, 4000) }
+}
 
 #[test]
 fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
@@ -21,13 +29,28 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
         return;
     }
     let mut n4 = PfcpEndpoint::bind("127.0.0.1:0".parse().unwrap(), Ipv4Addr::new(10, 10, 0, 1)).unwrap();
+    let table = Published::new(Sessions::default());
+    n4.serve_sessions(table.clone(), Vec::new(), Ipv4Addr::new(10, 10, 0, 1));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let addr: SocketAddr = n4.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let poller = {
-        let stop = stop.clone();
+        let (stop, table, seen) = (stop.clone(), table.clone(), seen.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 n4.poll();
+                // What the workers would see: the table after each change.
+                let t = table.load();
+                let mut seen = seen.lock().unwrap();
+                if seen.last().is_none_or(|(v, _, _)| *v != t.version) {
+                    let dl = t.by_ue(0x0a2d_0009).map(|s| {
+                        let far = s.far(s.detect(Interface::Core, None, None, &flow()).unwrap().far).unwrap();
+                        (far.outer.unwrap().teid, far.outer.unwrap().peer)
+                    });
+                    let ul = t.by_teid(0x8000_0000).map(|s| s.seid);
+                    seen.push((t.version, dl, ul));
+                }
+                drop(seen);
                 std::thread::sleep(n4.period());
             }
             n4.counters
@@ -44,14 +67,32 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
         text.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{name}: {text}"))
     };
     // name, message type, sequence, S flag, cause, node id.
-    assert_eq!(line("heartbeat"), "heartbeat 2 1 0 none none", "Heartbeat Response");
-    assert_eq!(line("setup"), "setup 6 2 0 1 10.10.0.1", "Association Setup Response, accepted, our node id");
-    assert_eq!(line("setup-no-node-id"), "setup-no-node-id 6 3 0 66 10.10.0.1", "66: mandatory IE missing");
-    assert_eq!(line("release"), "release 10 4 0 1 10.10.0.1", "Association Release Response, accepted");
-    assert_eq!(line("release-again"), "release-again 10 5 0 72 10.10.0.1", "72: no established association");
+    assert_eq!(line("heartbeat"), "heartbeat 2 1 0 none none -", "Heartbeat Response");
+    assert_eq!(line("setup"), "setup 6 2 0 1 10.10.0.1 -", "Association Setup Response, accepted, our node id");
+    assert_eq!(line("setup-no-node-id"), "setup-no-node-id 6 3 0 66 10.10.0.1 -", "66: mandatory IE missing");
+    assert_eq!(line("release"), "release 10 4 0 1 10.10.0.1 -", "Association Release Response, accepted");
+    assert_eq!(line("release-again"), "release-again 10 5 0 72 10.10.0.1 -", "72: no established association");
     assert_eq!(line("garbage"), "garbage -", "not PFCP: no answer");
-    assert_eq!((counters.heartbeats, counters.associations, counters.releases), (1, 1, 1));
-    assert_eq!((counters.rejected, counters.ignored), (1, 1));
+    // Session Establishment Response (51) to the SMF's SEID, accepted, our
+    // F-SEID, the F-TEID we chose for the uplink PDR.
+    assert_eq!(
+        line("establish"),
+        "establish 51 7 1 1 10.10.0.1 fseid=1@10.10.0.1 created-pdr=1 fteid=0x80000000@10.10.0.1",
+        "{text}"
+    );
+    assert_eq!(line("delete"), "delete 55 8 1 1 none -", "Session Deletion Response, accepted");
+    assert_eq!(line("delete-again"), "delete-again 55 8 1 65 none -", "65: session context not found");
+    assert_eq!((counters.heartbeats, counters.associations, counters.releases), (1, 2, 1));
+    assert_eq!((counters.established, counters.deleted), (1, 1));
+    assert_eq!((counters.rejected, counters.ignored), (2, 1));
+    // The workers' table: empty, then the session (downlink into TEID
+    // 0x5555 toward 10.10.0.2, uplink by the chosen TEID), then empty.
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![(0, None, None), (1, Some((0x5555, 0x0a0a_0002)), Some(1)), (2, None, None)],
+        "table versions"
+    );
     // tshark's dissector on every answer, wrapped in IP/UDP from port 8805.
     let pcap = std::env::temp_dir().join(format!("nfv-pfcp-{}.pcap", std::process::id()));
     let mut file = Vec::new();
@@ -84,7 +125,7 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
         .unwrap();
     let decoded = String::from_utf8_lossy(&t.stdout);
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
-    assert_eq!(decoded.matches("Packet Forwarding Control Protocol").count(), 5, "{decoded}");
+    assert_eq!(decoded.matches("Packet Forwarding Control Protocol").count(), 9, "{decoded}");
     for bad in ["Expert Info (Warning", "Expert Info (Error", "Malformed"] {
         assert!(!decoded.contains(bad), "tshark: {bad}\n{decoded}");
     }
