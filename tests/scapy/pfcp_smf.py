@@ -14,6 +14,9 @@ Sends, in order, and prints one line per answer as scapy decodes it
                      UE 10.45.0.9, outer header removal) and a downlink one
                      (UE 10.45.0.9), their FARs (forward to Core; forward to
                      Access in TEID 0x5555 to 10.10.0.2)
+  modify             Session Modification: Update FAR 2 into TEID 0x6666 to
+                     10.10.0.3 (a handover to another gNB)
+  modify-bad-far     Session Modification updating a FAR the session lacks
   delete             Session Deletion of the session established
   delete-again       the same, no such session
 Then prints `raw HEX` for every answer, for tshark.
@@ -26,7 +29,8 @@ from scapy.contrib.pfcp import (PFCP, IE_ApplyAction, IE_CreateFAR, IE_CreatePDR
                                 IE_OuterHeaderCreation, IE_OuterHeaderRemoval, IE_PDI, IE_PDR_Id, IE_Precedence,
                                 IE_RecoveryTimeStamp, IE_SourceInterface, IE_UE_IP_Address,
                                 PFCPAssociationReleaseRequest, PFCPAssociationSetupRequest, PFCPHeartbeatRequest,
-                                PFCPSessionDeletionRequest, PFCPSessionEstablishmentRequest)
+                                IE_UpdateFAR, IE_UpdateForwardingParameters, PFCPSessionDeletionRequest,
+                                PFCPSessionEstablishmentRequest, PFCPSessionModificationRequest)
 
 host, port = sys.argv[1], int(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -94,6 +98,17 @@ for name, req in requests:
     show(name, r)
     if name == "establish":
         up_seid = [ie.seid for ie in r.payload.IE_list if ie.__class__.__name__ == "IE_FSEID"][0]
+def handover(far_id, teid, gnb):
+    return PFCPSessionModificationRequest(IE_list=[IE_UpdateFAR(IE_list=[
+        IE_FAR_Id(id=far_id), IE_ApplyAction(FORW=1),
+        IE_UpdateForwardingParameters(IE_list=[IE_OuterHeaderCreation(GTPUUDPIPV4=1, TEID=teid, ipv4=gnb)])])])
+
+
+for name, body in (("modify", handover(2, 0x6666, "10.10.0.3")), ("modify-bad-far", handover(9, 1, "10.10.0.4"))):
+    s.sendto(bytes(PFCP(S=1, seid=up_seid, seq=9) / body), (host, port))
+    data = s.recv(65535)
+    raws.append(data)
+    show(name, PFCP(data))
 for name, seid in (("delete", up_seid), ("delete-again", up_seid)):
     s.sendto(bytes(PFCP(S=1, seid=seid, seq=8) / PFCPSessionDeletionRequest()), (host, port))
     data = s.recv(65535)

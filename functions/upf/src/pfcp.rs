@@ -6,7 +6,9 @@
 //! (7.4.4.3). Session procedures: Establishment (7.5.2: Create PDR and
 //! Create FAR turned into the data path's rules, an F-TEID allocated when
 //! the SMF asks CHOOSE and returned in a Created PDR, the session table
-//! rebuilt and published to the workers) and Deletion (7.5.6). A message that cannot be decoded is answered when
+//! rebuilt and published to the workers), Modification (7.5.4: Remove,
+//! Create and Update of PDRs and FARs, published as one new version) and
+//! Deletion (7.5.6). A message that cannot be decoded is answered when
 //! its header allows (the cause Table 8.2.1-1 names: 66 "Mandatory IE
 //! missing", 68 "Invalid length", 64 "Request rejected"), else dropped and
 //! counted; a message type we do not serve is counted, never a crash.
@@ -24,10 +26,15 @@ use rs_pfcp::ie::created_pdr::CreatedPdr;
 use rs_pfcp::ie::destination_interface::Interface as PfcpInterface;
 use rs_pfcp::ie::f_teid::Fteid;
 use rs_pfcp::ie::fseid::Fseid;
+use rs_pfcp::ie::remove_far::RemoveFar;
+use rs_pfcp::ie::remove_pdr::RemovePdr;
 use rs_pfcp::ie::source_interface::SourceInterfaceValue;
+use rs_pfcp::ie::update_far::UpdateFar;
 use rs_pfcp::message::session_deletion_response::SessionDeletionResponseBuilder;
 use rs_pfcp::message::session_establishment_request::SessionEstablishmentRequest;
 use rs_pfcp::message::session_establishment_response::SessionEstablishmentResponseBuilder;
+use rs_pfcp::message::session_modification_request::SessionModificationRequest;
+use rs_pfcp::message::session_modification_response::SessionModificationResponseBuilder;
 
 use crate::rules::{Action, Far, Interface, OuterHeader, Pdi, Pdr, Session, Sessions};
 
@@ -54,6 +61,8 @@ pub struct PfcpCounters {
     pub releases: u64,
     /// Sessions established.
     pub established: u64,
+    /// Sessions modified.
+    pub modified: u64,
     /// Sessions deleted.
     pub deleted: u64,
     /// Requests refused with a cause (malformed, missing IEs).
@@ -158,68 +167,11 @@ impl PfcpEndpoint {
     /// The rules of an establishment request, checked, held and
     /// published: our SEID and the Created PDRs to report.
     fn create(&mut self, req: &SessionEstablishmentRequest, cp_seid: u64) -> Result<(u64, Vec<CreatedPdr>), Refusal> {
-        let mut fars = Vec::new();
-        for ie in &req.create_fars {
-            let f = CreateFar::unmarshal(&ie.payload).map_err(|_| CauseValue::MandatoryIeIncorrect)?;
-            let action = if f.apply_action.contains(ApplyAction::FORW) {
-                Action::Forward
-            } else if f.apply_action.contains(ApplyAction::BUFF) {
-                Action::Buffer
-            } else {
-                Action::Drop
-            };
-            let fp = f.forwarding_parameters.as_ref();
-            let destination = match fp.map(|p| p.destination_interface.interface) {
-                Some(PfcpInterface::Access) => Interface::Access,
-                _ => Interface::Core,
-            };
-            let outer = fp
-                .and_then(|p| p.outer_header_creation.as_ref())
-                .and_then(|o| Some(OuterHeader { teid: o.teid?.0, peer: u32::from(o.ipv4_address?) }));
-            fars.push(Far { id: f.far_id.value, action, destination, outer, qfi: None });
-        }
-        let mut pdrs = Vec::new();
+        let fars = req.create_fars.iter().map(|ie| far_of(&ie.payload)).collect::<Result<Vec<_>, _>>()?;
         let mut created = Vec::new();
+        let mut pdrs = Vec::new();
         for ie in &req.create_pdrs {
-            let p = CreatePdr::unmarshal(&ie.payload).map_err(|_| CauseValue::MandatoryIeIncorrect)?;
-            let source = match p.pdi.source_interface.value {
-                SourceInterfaceValue::Access => Interface::Access,
-                SourceInterfaceValue::Core => Interface::Core,
-                _ => return Err(CauseValue::RequestRejected),
-            };
-            let teid = match &p.pdi.f_teid {
-                Some(f) if f.ch => {
-                    let teid = self.next_teid;
-                    self.next_teid = self.next_teid.wrapping_add(1).max(0x8000_0000);
-                    let mut c = CreatedPdr::new(p.pdr_id);
-                    c.f_teid = Some(Fteid::new(true, false, teid, Some(self.n3), None, 0));
-                    created.push(c);
-                    Some(teid)
-                }
-                Some(f) => Some(f.teid.0),
-                None => None,
-            };
-            let sdf = p
-                .pdi
-                .sdf_filters
-                .iter()
-                .map(|f| crate::sdf::parse(&f.flow_description))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| CauseValue::MandatoryIeIncorrect)?;
-            let far = p.far_id.as_ref().ok_or(CauseValue::MandatoryIeMissing)?.value;
-            pdrs.push(Pdr {
-                id: p.pdr_id.value,
-                precedence: p.precedence.value,
-                pdi: Pdi {
-                    source: Some(source),
-                    teid,
-                    ue_ip: p.pdi.ue_ip_addresses.first().and_then(|u| u.ipv4_address).map(u32::from),
-                    sdf,
-                    qfi: p.pdi.qfis.first().map(|q| q.value()),
-                },
-                remove_outer_header: p.outer_header_removal.is_some(),
-                far,
-            });
+            pdrs.push(self.pdr_of(&ie.payload, &mut created)?);
         }
         let up_seid = self.next_seid;
         self.next_seid += 1;
@@ -229,6 +181,123 @@ impl PfcpEndpoint {
             return Err(CauseValue::RuleCreationModificationFailure);
         }
         Ok((up_seid, created))
+    }
+
+    /// A Create PDR's rule; a TEID chosen when it asks CHOOSE, reported
+    /// in `created`.
+    fn pdr_of(&mut self, payload: &[u8], created: &mut Vec<CreatedPdr>) -> Result<Pdr, Refusal> {
+        let p = CreatePdr::unmarshal(payload).map_err(|_| CauseValue::MandatoryIeIncorrect)?;
+        let source = match p.pdi.source_interface.value {
+            SourceInterfaceValue::Access => Interface::Access,
+            SourceInterfaceValue::Core => Interface::Core,
+            _ => return Err(CauseValue::RequestRejected),
+        };
+        let teid = match &p.pdi.f_teid {
+            Some(f) if f.ch => {
+                let teid = self.next_teid;
+                self.next_teid = self.next_teid.wrapping_add(1).max(0x8000_0000);
+                let mut c = CreatedPdr::new(p.pdr_id);
+                c.f_teid = Some(Fteid::new(true, false, teid, Some(self.n3), None, 0));
+                created.push(c);
+                Some(teid)
+            }
+            Some(f) => Some(f.teid.0),
+            None => None,
+        };
+        let sdf = p
+            .pdi
+            .sdf_filters
+            .iter()
+            .map(|f| crate::sdf::parse(&f.flow_description))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| CauseValue::MandatoryIeIncorrect)?;
+        let far = p.far_id.as_ref().ok_or(CauseValue::MandatoryIeMissing)?.value;
+        Ok(Pdr {
+            id: p.pdr_id.value,
+            precedence: p.precedence.value,
+            pdi: Pdi {
+                source: Some(source),
+                teid,
+                ue_ip: p.pdi.ue_ip_addresses.first().and_then(|u| u.ipv4_address).map(u32::from),
+                sdf,
+                qfi: p.pdi.qfis.first().map(|q| q.value()),
+            },
+            remove_outer_header: p.outer_header_removal.is_some(),
+            far,
+        })
+    }
+
+    /// Session Modification (7.5.4) of our session `seid`: Remove PDR and
+    /// FAR, Create PDR and FAR, Update FAR (apply action, destination,
+    /// outer header creation: a handover moves the downlink tunnel). The
+    /// new rules replace the old in one published version: no packet sees
+    /// half of a change, none is lost to it.
+    fn modify(&mut self, data: &[u8], seid: u64, seq: u32) -> Vec<u8> {
+        let Some((cp, old)) = self.sessions.get(&seid).cloned() else {
+            self.counters.rejected += 1;
+            return SessionModificationResponseBuilder::new(0, seq).cause(CauseValue::SessionContextNotFound).marshal();
+        };
+        let result = SessionModificationRequest::unmarshal(data)
+            .map_err(|_| CauseValue::MandatoryIeMissing)
+            .and_then(|req| self.changed(old.clone(), &req));
+        match result {
+            Ok((new, created)) => {
+                self.sessions.insert(seid, (cp, new));
+                if self.publish().is_err() {
+                    self.sessions.insert(seid, (cp, old));
+                    self.counters.rejected += 1;
+                    return SessionModificationResponseBuilder::new(cp, seq)
+                        .cause(CauseValue::RuleCreationModificationFailure)
+                        .marshal();
+                }
+                self.counters.modified += 1;
+                let ies = created.iter().map(|c| c.to_ie()).collect();
+                SessionModificationResponseBuilder::accepted(cp, seq).created_pdrs(ies).marshal()
+            }
+            Err(cause) => {
+                self.counters.rejected += 1;
+                SessionModificationResponseBuilder::new(cp, seq).cause(cause).marshal()
+            }
+        }
+    }
+
+    /// `s` with a modification request's changes, and the Created PDRs.
+    fn changed(&mut self, s: Session, req: &SessionModificationRequest) -> Result<(Session, Vec<CreatedPdr>), Refusal> {
+        let (mut pdrs, mut fars) = (s.pdrs, s.fars);
+        let all = |v: &Option<Vec<rs_pfcp::ie::Ie>>| v.clone().unwrap_or_default();
+        for ie in all(&req.remove_pdrs) {
+            let r = RemovePdr::unmarshal(&ie.payload).map_err(|_| CauseValue::MandatoryIeIncorrect)?;
+            pdrs.retain(|p| p.id != r.pdr_id.value);
+        }
+        for ie in all(&req.remove_fars) {
+            let r = RemoveFar::unmarshal(&ie.payload).map_err(|_| CauseValue::MandatoryIeIncorrect)?;
+            fars.retain(|f| f.id != r.far_id.value);
+        }
+        for ie in all(&req.create_fars) {
+            fars.push(far_of(&ie.payload)?);
+        }
+        let mut created = Vec::new();
+        for ie in all(&req.create_pdrs) {
+            pdrs.push(self.pdr_of(&ie.payload, &mut created)?);
+        }
+        for ie in all(&req.update_fars) {
+            let u = UpdateFar::unmarshal(&ie.payload).map_err(|_| CauseValue::MandatoryIeIncorrect)?;
+            // 7.5.4.3: an update of a rule the session lacks fails it.
+            let far =
+                fars.iter_mut().find(|f| f.id == u.far_id.value).ok_or(CauseValue::RuleCreationModificationFailure)?;
+            if let Some(a) = &u.apply_action {
+                far.action = action_of(a);
+            }
+            if let Some(p) = &u.update_forwarding_parameters {
+                if let Some(d) = &p.destination_interface {
+                    far.destination = interface_of(d.interface);
+                }
+                if let Some(o) = &p.outer_header_creation {
+                    far.outer = outer_of(o);
+                }
+            }
+        }
+        Ok((Session::new(s.seid, pdrs, fars), created))
     }
 
     /// Session Deletion (7.5.6) of our session `seid`.
@@ -290,6 +359,7 @@ impl PfcpEndpoint {
                 )
             }
             MsgType::SessionEstablishmentRequest => Some(self.establish(data, seq.into())),
+            MsgType::SessionModificationRequest => Some(self.modify(data, msg.seid().map_or(0, |s| s.0), seq.into())),
             MsgType::SessionDeletionRequest => Some(self.delete(msg.seid().map_or(0, |s| s.0), seq.into())),
             _ => {
                 self.counters.ignored += 1;
@@ -336,23 +406,68 @@ impl PfcpEndpoint {
     }
 }
 
+/// A Create FAR's rule.
+fn far_of(payload: &[u8]) -> Result<Far, Refusal> {
+    let f = CreateFar::unmarshal(payload).map_err(|_| CauseValue::MandatoryIeIncorrect)?;
+    let fp = f.forwarding_parameters.as_ref();
+    Ok(Far {
+        id: f.far_id.value,
+        action: action_of(&f.apply_action),
+        destination: fp.map_or(Interface::Core, |p| interface_of(p.destination_interface.interface)),
+        outer: fp.and_then(|p| p.outer_header_creation.as_ref()).and_then(outer_of),
+        qfi: None,
+    })
+}
+
+/// Apply Action (8.2.26): forward, buffer, else drop.
+fn action_of(a: &ApplyAction) -> Action {
+    if a.contains(ApplyAction::FORW) {
+        Action::Forward
+    } else if a.contains(ApplyAction::BUFF) {
+        Action::Buffer
+    } else {
+        Action::Drop
+    }
+}
+
+/// Destination Interface (8.2.24): Access toward gNBs, anything else Core.
+fn interface_of(i: PfcpInterface) -> Interface {
+    if i == PfcpInterface::Access { Interface::Access } else { Interface::Core }
+}
+
+/// Outer Header Creation (8.2.56) of a GTP-U/UDP/IPv4 tunnel.
+fn outer_of(o: &rs_pfcp::ie::outer_header_creation::OuterHeaderCreation) -> Option<OuterHeader> {
+    Some(OuterHeader { teid: o.teid?.0, peer: u32::from(o.ipv4_address?) })
+}
+
+impl PfcpEndpoint {
+    /// Answers the next waiting datagram, if any; `Err` tells of a socket
+    /// problem. (The control task calls it until nothing waits.)
+    pub fn poll_once(&mut self) -> Result<bool, String> {
+        let (n, from) = match self.socket.recv_from(&mut self.buf) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(format!("N4 receive: {e}")),
+        };
+        let data = self.buf[..n].to_vec();
+        if let Some(reply) = self.handle(&data, from) {
+            self.socket.send_to(&reply, from).map_err(|e| format!("N4 send to {from}: {e}"))?;
+        }
+        Ok(true)
+    }
+}
+
 impl ControlTask for PfcpEndpoint {
     fn poll(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
         loop {
-            let (n, from) = match self.socket.recv_from(&mut self.buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            match self.poll_once() {
+                Ok(true) => {}
+                Ok(false) => break,
                 Err(e) => {
-                    lines.push(format!("N4 receive: {e}"));
+                    lines.push(e);
                     break;
                 }
-            };
-            let data = self.buf[..n].to_vec();
-            if let Some(reply) = self.handle(&data, from)
-                && let Err(e) = self.socket.send_to(&reply, from)
-            {
-                lines.push(format!("N4 send to {from}: {e}"));
             }
         }
         lines

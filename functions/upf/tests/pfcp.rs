@@ -10,7 +10,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use nfv_core::ControlTask;
 use nfv_core::published::Published;
 use nfv_core::testkit::tools_or_skip;
 use nfv_upf::pfcp::PfcpEndpoint;
@@ -38,7 +37,8 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
         let (stop, table, seen) = (stop.clone(), table.clone(), seen.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                n4.poll();
+                // One request at a time, so every version is seen.
+                n4.poll_once().unwrap();
                 // What the workers would see: the table after each change.
                 let t = table.load();
                 let mut seen = seen.lock().unwrap();
@@ -51,7 +51,7 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
                     seen.push((t.version, dl, ul));
                 }
                 drop(seen);
-                std::thread::sleep(n4.period());
+                std::thread::sleep(std::time::Duration::from_micros(200));
             }
             n4.counters
         })
@@ -80,17 +80,25 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
         "establish 51 7 1 1 10.10.0.1 fseid=1@10.10.0.1 created-pdr=1 fteid=0x80000000@10.10.0.1",
         "{text}"
     );
+    assert_eq!(line("modify"), "modify 53 9 1 1 none -", "Session Modification Response, accepted");
+    assert_eq!(line("modify-bad-far"), "modify-bad-far 53 9 1 73 none -", "73: rule modification failure");
     assert_eq!(line("delete"), "delete 55 8 1 1 none -", "Session Deletion Response, accepted");
     assert_eq!(line("delete-again"), "delete-again 55 8 1 65 none -", "65: session context not found");
     assert_eq!((counters.heartbeats, counters.associations, counters.releases), (1, 2, 1));
-    assert_eq!((counters.established, counters.deleted), (1, 1));
-    assert_eq!((counters.rejected, counters.ignored), (2, 1));
-    // The workers' table: empty, then the session (downlink into TEID
-    // 0x5555 toward 10.10.0.2, uplink by the chosen TEID), then empty.
+    assert_eq!((counters.established, counters.modified, counters.deleted), (1, 1, 1));
+    assert_eq!((counters.rejected, counters.ignored), (3, 1));
+    // The workers' table: empty, the session (downlink into TEID 0x5555
+    // toward 10.10.0.2, uplink by the chosen TEID), after the handover
+    // (TEID 0x6666 toward 10.10.0.3, in one version), empty.
     let seen = seen.lock().unwrap().clone();
     assert_eq!(
         seen,
-        vec![(0, None, None), (1, Some((0x5555, 0x0a0a_0002)), Some(1)), (2, None, None)],
+        vec![
+            (0, None, None),
+            (1, Some((0x5555, 0x0a0a_0002)), Some(1)),
+            (2, Some((0x6666, 0x0a0a_0003)), Some(1)),
+            (3, None, None)
+        ],
         "table versions"
     );
     // tshark's dissector on every answer, wrapped in IP/UDP from port 8805.
@@ -125,7 +133,7 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
         .unwrap();
     let decoded = String::from_utf8_lossy(&t.stdout);
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
-    assert_eq!(decoded.matches("Packet Forwarding Control Protocol").count(), 9, "{decoded}");
+    assert_eq!(decoded.matches("Packet Forwarding Control Protocol").count(), 11, "{decoded}");
     for bad in ["Expert Info (Warning", "Expert Info (Error", "Malformed"] {
         assert!(!decoded.contains(bad), "tshark: {bad}\n{decoded}");
     }
