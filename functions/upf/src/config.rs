@@ -18,7 +18,7 @@ use nfv_core::{BuildCtx, BuildEnv, ControlTask, PortId, Stage, StageBuilder, Sta
 use serde::Deserialize;
 
 use crate::pfcp::PfcpEndpoint;
-use crate::rules::{Action, Far, Interface, OuterHeader, Pdi, Pdr, Session, Sessions};
+use crate::rules::{Action, Far, Interface, Limit, NO_BUCKET, OuterHeader, Pdi, Pdr, Session, Sessions};
 use crate::stage::{UpfDrop, UpfStage};
 
 #[derive(Deserialize)]
@@ -43,6 +43,9 @@ struct StaticSession {
     gnb: Ipv4Addr,
     downlink_teid: u32,
     qfi: Option<u8>,
+    /// Maximum bit rates, kbit/s (a QER's MBR).
+    mbr_ul: Option<u64>,
+    mbr_dl: Option<u64>,
 }
 
 /// Everything the workers' instances share.
@@ -107,6 +110,13 @@ impl StageFactory for UpfFactory {
                     pdi: Pdi { source: Some(source), teid, ue_ip: Some(ue), sdf: Vec::new(), qfi: None },
                     remove_outer_header: source == Interface::Access,
                     far,
+                    limit: match (source, s.mbr_ul, s.mbr_dl) {
+                        (Interface::Access, Some(k), _) | (Interface::Core, _, Some(k)) => {
+                            Some(Limit { open: true, bytes_per_sec: k * 1000 / 8 })
+                        }
+                        _ => None,
+                    },
+                    bucket: NO_BUCKET,
                 };
                 let far = |id, destination, outer| Far { id, action: Action::Forward, destination, outer, qfi: s.qfi };
                 Session::new(

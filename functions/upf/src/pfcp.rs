@@ -36,7 +36,7 @@ use rs_pfcp::message::session_establishment_response::SessionEstablishmentRespon
 use rs_pfcp::message::session_modification_request::SessionModificationRequest;
 use rs_pfcp::message::session_modification_response::SessionModificationResponseBuilder;
 
-use crate::rules::{Action, Far, Interface, OuterHeader, Pdi, Pdr, Session, Sessions};
+use crate::rules::{Action, Far, Interface, NO_BUCKET, OuterHeader, Pdi, Pdr, Session, Sessions};
 
 use nfv_core::ControlTask;
 use rs_pfcp::error::PfcpError;
@@ -224,6 +224,8 @@ impl PfcpEndpoint {
             },
             remove_outer_header: p.outer_header_removal.is_some(),
             far,
+            limit: None,
+            bucket: NO_BUCKET,
         })
     }
 

@@ -35,6 +35,20 @@ pub struct Pdi {
     pub qfi: Option<u8>,
 }
 
+/// What a QER (TS 29.244 5.4.5, 8.2.7 Gate Status, 8.2.8 MBR) asks of
+/// one direction: the gate, and the maximum bit rate as bytes per second
+/// (0: no limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limit {
+    /// The gate is open.
+    pub open: bool,
+    /// Maximum bytes per second; 0 for none.
+    pub bytes_per_sec: u64,
+}
+
+/// No rate limit (the index of no bucket).
+pub const NO_BUCKET: u32 = u32::MAX;
+
 /// A packet detection rule.
 #[derive(Clone, Debug)]
 pub struct Pdr {
@@ -48,6 +62,11 @@ pub struct Pdr {
     pub remove_outer_header: bool,
     /// Its FAR's id.
     pub far: u32,
+    /// Its QER's gate and rate for this PDR's direction.
+    pub limit: Option<Limit>,
+    /// The rate bucket the data path keeps for it ([`NO_BUCKET`] for
+    /// none); numbered when the session table is built.
+    pub bucket: u32,
 }
 
 /// Apply Action (TS 29.244 section 8.2.26).
@@ -146,6 +165,8 @@ pub struct Fast {
     pub action: u8,
     /// The QFI to mark, `NO_QFI` for none.
     pub qfi: u8,
+    /// The PDR's rate bucket, [`NO_BUCKET`] for none.
+    pub bucket: u32,
 }
 
 impl Fast {
@@ -222,6 +243,8 @@ pub struct Sessions {
     pub fast_uplink: FastTable,
     /// Downlink by UE address, flattened.
     pub fast_downlink: FastTable,
+    /// Every rate-limited PDR's limit, by bucket number.
+    pub limits: Vec<Limit>,
     /// Incremented by every change.
     pub version: u64,
 }
@@ -246,13 +269,32 @@ fn flatten(s: &Session, i: u32, source: Interface, key: u32) -> Fast {
     if source == Interface::Core && action == 0 && far.outer.is_none() {
         return general;
     }
-    Fast { key, session: i, ue: p.pdi.ue_ip.unwrap_or(0), teid, peer, action, qfi: far.qfi.unwrap_or(Fast::NO_QFI) }
+    Fast {
+        key,
+        session: i,
+        ue: p.pdi.ue_ip.unwrap_or(0),
+        teid,
+        peer,
+        action,
+        qfi: far.qfi.unwrap_or(Fast::NO_QFI),
+        bucket: p.bucket,
+    }
 }
 
 impl Sessions {
     /// Indexes `list`; refuses a TEID or UE address claimed twice, or a
     /// PDR naming a FAR the session lacks.
-    pub fn new(list: Vec<Session>, version: u64) -> Result<Self, String> {
+    pub fn new(mut list: Vec<Session>, version: u64) -> Result<Self, String> {
+        let mut limits = Vec::new();
+        for p in list.iter_mut().flat_map(|s| s.pdrs.iter_mut()) {
+            p.bucket = match p.limit {
+                Some(l) => {
+                    limits.push(l);
+                    (limits.len() - 1) as u32
+                }
+                None => NO_BUCKET,
+            };
+        }
         let (mut by_teid, mut by_ue) = (FxHashMap::default(), FxHashMap::default());
         for (i, s) in list.iter().enumerate() {
             for p in &s.pdrs {
@@ -279,7 +321,7 @@ impl Sessions {
             by_teid.iter().map(|(&k, &i)| flatten(&list[i as usize], i, Interface::Access, k)).collect();
         let dl: Vec<Fast> = by_ue.iter().map(|(&k, &i)| flatten(&list[i as usize], i, Interface::Core, k)).collect();
         let (fast_uplink, fast_downlink) = (FastTable::new(&ul), FastTable::new(&dl));
-        Ok(Self { list, by_teid, by_ue, fast_uplink, fast_downlink, version })
+        Ok(Self { list, by_teid, by_ue, fast_uplink, fast_downlink, limits, version })
     }
 
     /// The session whose uplink tunnel is `teid`.
@@ -314,6 +356,8 @@ mod tests {
             },
             remove_outer_header: source == Interface::Access,
             far,
+            limit: None,
+            bucket: NO_BUCKET,
         };
         let far = |id, action, destination, outer| Far { id, action, destination, outer, qfi: Some(9) };
         Session::new(

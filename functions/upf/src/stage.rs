@@ -43,7 +43,19 @@ nfv_core::drop_reasons! {
         FarDrop => "far-drop",
         FarBuffer => "far-buffer",
         NoAdjacency => "no-adjacency",
+        GateClosed => "gate-closed",
+        MbrExceeded => "mbr-exceeded",
     }
+}
+
+/// One worker's token bucket for a rate-limited PDR (its QER's maximum
+/// bit rate): bytes available, refilled at the rate, holding at most a
+/// tenth of a second's worth (two full frames at least).
+#[derive(Clone, Copy, Debug, Default)]
+struct Bucket {
+    /// Bytes available (fractions kept: a slow rate earns them).
+    tokens: f64,
+    at: u64,
 }
 
 /// Counters beside the drops.
@@ -67,6 +79,11 @@ pub struct UpfStage {
     /// gNB MACs looked up so far, for the neighbour table version `peers_of`.
     peer_macs: FxHashMap<u32, [u8; 6]>,
     peers_of: usize,
+    /// Rate buckets by number, for the sessions version `buckets_of`.
+    buckets: Vec<Bucket>,
+    buckets_of: u64,
+    now_ticks: u64,
+    ticks_per_sec: f64,
     /// Counters.
     pub counters: UpfCounters,
 }
@@ -110,9 +127,43 @@ impl UpfStage {
             n6_gateway: None,
             peer_macs: FxHashMap::default(),
             peers_of: 0,
+            buckets: Vec::new(),
+            buckets_of: u64::MAX,
+            now_ticks: 0,
+            ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
             counters: UpfCounters::default(),
             upf,
         }
+    }
+
+    /// Lets a packet of `len` octets through bucket `b` (a QER's gate and
+    /// MBR, TS 29.244 5.4.5), or says why not.
+    #[inline]
+    fn admit(&mut self, b: u32, len: usize) -> Result<(), UpfDrop> {
+        if b == crate::rules::NO_BUCKET {
+            return Ok(());
+        }
+        let l = self.sessions.limits[b as usize];
+        if !l.open {
+            return Err(UpfDrop::GateClosed);
+        }
+        if l.bytes_per_sec == 0 {
+            return Ok(());
+        }
+        let cap = (l.bytes_per_sec / 10).max(3000) as f64;
+        let now = self.now_ticks;
+        let bucket = &mut self.buckets[b as usize];
+        if bucket.at == 0 {
+            *bucket = Bucket { tokens: cap, at: now };
+        }
+        let earned = now.saturating_sub(bucket.at) as f64 * l.bytes_per_sec as f64 / self.ticks_per_sec;
+        bucket.tokens = (bucket.tokens + earned).min(cap);
+        bucket.at = now;
+        if bucket.tokens < len as f64 {
+            return Err(UpfDrop::MbrExceeded);
+        }
+        bucket.tokens -= len as f64;
+        Ok(())
     }
 
     /// From N3: GTP-U to our address.
@@ -150,7 +201,9 @@ impl UpfStage {
             if f.ue != 0 && rd32(src, 0) != f.ue {
                 return Err(UpfDrop::NoPdr);
             }
-            return match f.action {
+            let (action, bucket) = (f.action, f.bucket);
+            self.admit(bucket, h.payload_len)?;
+            return match action {
                 0 => self.decapsulate(p, inner, h.payload_len),
                 1 => Err(UpfDrop::FarDrop),
                 _ => Err(UpfDrop::FarBuffer),
@@ -162,7 +215,9 @@ impl UpfStage {
         let qfi = h.session.map(|(_, q)| q);
         let pdr = s.detect(Interface::Access, Some(h.teid), qfi, &flow).ok_or(UpfDrop::NoPdr)?;
         let far = s.far(pdr.far).ok_or(UpfDrop::NoPdr)?;
-        match far.action {
+        let (action, bucket) = (far.action, pdr.bucket);
+        self.admit(bucket, h.payload_len)?;
+        match action {
             Action::Drop => return Err(UpfDrop::FarDrop),
             Action::Buffer => return Err(UpfDrop::FarBuffer),
             Action::Forward => {}
@@ -232,6 +287,7 @@ impl UpfStage {
         }
         let dst = rd32(p.data().get(14..34).ok_or(UpfDrop::Malformed)?, 16);
         if let Some(&f) = self.sessions.fast_downlink.get(dst).filter(|f| f.session != Fast::GENERAL) {
+            self.admit(f.bucket, p.len() - 14)?;
             return match f.action {
                 0 => {
                     let qfi = (f.qfi != Fast::NO_QFI).then_some(f.qfi);
@@ -246,6 +302,8 @@ impl UpfStage {
         let flow = FlowView { proto: pr, remote, ue };
         let pdr = s.detect(Interface::Core, None, None, &flow).ok_or(UpfDrop::NoPdr)?;
         let far = s.far(pdr.far).ok_or(UpfDrop::NoPdr)?;
+        let (far, bucket) = (far.clone(), pdr.bucket);
+        self.admit(bucket, p.len() - 14)?;
         let outer = match far.action {
             Action::Drop => return Err(UpfDrop::FarDrop),
             Action::Buffer => return Err(UpfDrop::FarBuffer),
@@ -314,6 +372,13 @@ impl UpfStage {
 impl Stage for UpfStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         self.sessions.refresh();
+        self.now_ticks = ctx.now_ticks.max(1);
+        if self.buckets_of != self.sessions.version {
+            // A new version (a session created, modified, deleted): fresh
+            // buckets for its limits.
+            self.buckets_of = self.sessions.version;
+            self.buckets = vec![Bucket::default(); self.sessions.limits.len()];
+        }
         self.n6_gateway = ctx
             .neighbours
             .lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)))

@@ -146,6 +146,33 @@ fn scapys_echo_request_is_answered() {
     assert_eq!(got, "2 7 14 0", "Echo Response, the request's sequence, Recovery 0");
 }
 
+/// A static session's downlink MBR (a QER's, TS 29.244 5.4.5): a
+/// tenth of a second's worth (three full frames at least) passes at
+/// once, then the rate: 80 kbit/s is 10,000 bytes a second.
+#[test]
+fn a_maximum_bit_rate_holds_the_downlink_to_its_rate() {
+    let mut u = Upf::new(&UPF.replace("qfi = 5 }", "qfi = 5, mbr-dl = 80 }"));
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(GW_MAC, OUR_N6)
+        .ipv4([198, 51, 100, 9], [10, 45, 0, 7], 63)
+        .udp(53, 4000)
+        .write(&mut f, &[0; 972])
+        .unwrap();
+    assert_eq!(f.len() - 14, 1000, "1000-byte packets");
+    let ticks_per_sec = nfv_core::cycles::ticks_per_ns() * 1e9;
+    let passed = |u: &mut Upf, at_secs: f64, n: usize| {
+        u.runner.now_ticks = (at_secs * ticks_per_sec) as u64 + 1;
+        (0..n).filter(|_| u.run(N6, &f).0 == "out:0").count()
+    };
+    assert_eq!(passed(&mut u, 1.0, 10), 3, "the burst: 3000 bytes");
+    // (Times a hair past the even ones: tick counts are whole.)
+    assert_eq!(passed(&mut u, 1.2001, 10), 2, "0.2 s later: 2000 bytes more");
+    assert_eq!(passed(&mut u, 11.2001, 10), 3, "10 s idle: the burst again, not 100,000 bytes");
+    let sent: usize = (1..=50).map(|i| passed(&mut u, 11.2001 + i as f64 * 0.1001, 5)).sum();
+    assert_eq!(sent, 50, "5 s at 10,000 bytes a second: 50 packets of 1000");
+    assert!(u.run(N6, &f).0 == "mbr-exceeded");
+}
+
 #[test]
 fn drops_are_named() {
     let mut u = Upf::new(UPF);
