@@ -13,7 +13,8 @@ Sends, in order, and prints one line per answer as scapy decodes it
   establish          Session Establishment: an uplink PDR (F-TEID CHOOSE,
                      UE 10.45.0.9, outer header removal) and a downlink one
                      (UE 10.45.0.9), their FARs (forward to Core; forward to
-                     Access in TEID 0x5555 to 10.10.0.2)
+                     Access in TEID 0x5555 to 10.10.0.2), and a QER both
+                     use (gates open, MBR 8000 kbit/s up, 16000 down, QFI 9)
   modify             Session Modification: Update FAR 2 into TEID 0x6666 to
                      10.10.0.3 (a handover to another gNB)
   modify-bad-far     Session Modification updating a FAR the session lacks
@@ -24,9 +25,10 @@ Then prints `raw HEX` for every answer, for tshark.
 import socket
 import sys
 
-from scapy.contrib.pfcp import (PFCP, IE_ApplyAction, IE_CreateFAR, IE_CreatePDR, IE_DestinationInterface,
+from scapy.contrib.pfcp import (PFCP, IE_ApplyAction, IE_CreateFAR, IE_CreatePDR, IE_CreateQER, IE_DestinationInterface,
+                                IE_GateStatus, IE_MBR, IE_QFI,
                                 IE_FAR_Id, IE_ForwardingParameters, IE_FSEID, IE_FTEID, IE_NodeId,
-                                IE_OuterHeaderCreation, IE_OuterHeaderRemoval, IE_PDI, IE_PDR_Id, IE_Precedence,
+                                IE_OuterHeaderCreation, IE_OuterHeaderRemoval, IE_PDI, IE_PDR_Id, IE_Precedence, IE_QER_Id,
                                 IE_RecoveryTimeStamp, IE_SourceInterface, IE_UE_IP_Address,
                                 PFCPAssociationReleaseRequest, PFCPAssociationSetupRequest, PFCPHeartbeatRequest,
                                 IE_UpdateFAR, IE_UpdateForwardingParameters, PFCPSessionDeletionRequest,
@@ -50,11 +52,12 @@ uplink = IE_CreatePDR(IE_list=[
     IE_PDR_Id(id=1), IE_Precedence(precedence=200),
     IE_PDI(IE_list=[IE_SourceInterface(interface=0), IE_FTEID(CH=1, V4=1),
                     IE_UE_IP_Address(V4=1, ipv4="10.45.0.9")]),
-    IE_OuterHeaderRemoval(header=0), IE_FAR_Id(id=1)])
+    IE_OuterHeaderRemoval(header=0), IE_FAR_Id(id=1), IE_QER_Id(id=1)])
 downlink = IE_CreatePDR(IE_list=[
     IE_PDR_Id(id=2), IE_Precedence(precedence=200),
     IE_PDI(IE_list=[IE_SourceInterface(interface=1), IE_UE_IP_Address(SD=1, V4=1, ipv4="10.45.0.9")]),
-    IE_FAR_Id(id=2)])
+    IE_FAR_Id(id=2), IE_QER_Id(id=1)])
+qer = IE_CreateQER(IE_list=[IE_QER_Id(id=1), IE_GateStatus(ul=0, dl=0), IE_MBR(ul=8000, dl=16000), IE_QFI(QFI=9)])
 far_up = IE_CreateFAR(IE_list=[IE_FAR_Id(id=1), IE_ApplyAction(FORW=1),
                                IE_ForwardingParameters(IE_list=[IE_DestinationInterface(interface=1)])])
 far_down = IE_CreateFAR(IE_list=[IE_FAR_Id(id=2), IE_ApplyAction(FORW=1),
@@ -64,7 +67,7 @@ far_down = IE_CreateFAR(IE_list=[IE_FAR_Id(id=2), IE_ApplyAction(FORW=1),
 cp_fseid = IE_FSEID(v4=1, seid=0x1111, ipv4="127.0.0.2")
 requests.append(("setup2", PFCP(S=0, seq=6) / PFCPAssociationSetupRequest(IE_list=[node, ts])))
 requests.append(("establish", PFCP(S=1, seid=0, seq=7) / PFCPSessionEstablishmentRequest(
-    IE_list=[node, cp_fseid, uplink, downlink, far_up, far_down])))
+    IE_list=[node, cp_fseid, uplink, downlink, far_up, far_down, qer])))
 raws = []
 up_seid = None
 

@@ -36,7 +36,7 @@ use rs_pfcp::message::session_establishment_response::SessionEstablishmentRespon
 use rs_pfcp::message::session_modification_request::SessionModificationRequest;
 use rs_pfcp::message::session_modification_response::SessionModificationResponseBuilder;
 
-use crate::rules::{Action, Far, Interface, NO_BUCKET, OuterHeader, Pdi, Pdr, Session, Sessions};
+use crate::rules::{Action, Far, Interface, Limit, NO_BUCKET, OuterHeader, Pdi, Pdr, Session, Sessions};
 
 use nfv_core::ControlTask;
 use rs_pfcp::error::PfcpError;
@@ -167,11 +167,19 @@ impl PfcpEndpoint {
     /// The rules of an establishment request, checked, held and
     /// published: our SEID and the Created PDRs to report.
     fn create(&mut self, req: &SessionEstablishmentRequest, cp_seid: u64) -> Result<(u64, Vec<CreatedPdr>), Refusal> {
-        let fars = req.create_fars.iter().map(|ie| far_of(&ie.payload)).collect::<Result<Vec<_>, _>>()?;
+        let mut fars = req.create_fars.iter().map(|ie| far_of(&ie.payload)).collect::<Result<Vec<_>, _>>()?;
+        let qers = req.create_qers.iter().map(|ie| qer_of(&ie.payload)).collect::<Result<Vec<_>, _>>()?;
         let mut created = Vec::new();
         let mut pdrs = Vec::new();
         for ie in &req.create_pdrs {
-            pdrs.push(self.pdr_of(&ie.payload, &mut created)?);
+            let (pdr, qer) = self.pdr_of(&ie.payload, &mut created, &qers)?;
+            // A downlink PDR's QER names the QFI its FAR marks (5.4.5).
+            if let (Some(Interface::Core), Some(q)) = (pdr.pdi.source, qer.and_then(|q| q.qfi))
+                && let Some(f) = fars.iter_mut().find(|f| f.id == pdr.far)
+            {
+                f.qfi = Some(q);
+            }
+            pdrs.push(pdr);
         }
         let up_seid = self.next_seid;
         self.next_seid += 1;
@@ -183,9 +191,15 @@ impl PfcpEndpoint {
         Ok((up_seid, created))
     }
 
-    /// A Create PDR's rule; a TEID chosen when it asks CHOOSE, reported
-    /// in `created`.
-    fn pdr_of(&mut self, payload: &[u8], created: &mut Vec<CreatedPdr>) -> Result<Pdr, Refusal> {
+    /// A Create PDR's rule (its first QER's gate and rate for its
+    /// direction, among `qers`) and that QER; a TEID chosen when it asks
+    /// CHOOSE, reported in `created`.
+    fn pdr_of(
+        &mut self,
+        payload: &[u8],
+        created: &mut Vec<CreatedPdr>,
+        qers: &[Qer],
+    ) -> Result<(Pdr, Option<Qer>), Refusal> {
         let p = CreatePdr::unmarshal(payload).map_err(|_| CauseValue::MandatoryIeIncorrect)?;
         let source = match p.pdi.source_interface.value {
             SourceInterfaceValue::Access => Interface::Access,
@@ -212,7 +226,14 @@ impl PfcpEndpoint {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| CauseValue::MandatoryIeIncorrect)?;
         let far = p.far_id.as_ref().ok_or(CauseValue::MandatoryIeMissing)?.value;
-        Ok(Pdr {
+        let qer = match p.qer_ids.first() {
+            Some(id) => {
+                Some(*qers.iter().find(|q| q.id == id.value).ok_or(CauseValue::RuleCreationModificationFailure)?)
+            }
+            None => None,
+        };
+        let limit = qer.map(|q| if source == Interface::Access { q.uplink } else { q.downlink });
+        let pdr = Pdr {
             id: p.pdr_id.value,
             precedence: p.precedence.value,
             pdi: Pdi {
@@ -224,9 +245,10 @@ impl PfcpEndpoint {
             },
             remove_outer_header: p.outer_header_removal.is_some(),
             far,
-            limit: None,
+            limit,
             bucket: NO_BUCKET,
-        })
+        };
+        Ok((pdr, qer))
     }
 
     /// Session Modification (7.5.4) of our session `seid`: Remove PDR and
@@ -280,7 +302,9 @@ impl PfcpEndpoint {
         }
         let mut created = Vec::new();
         for ie in all(&req.create_pdrs) {
-            pdrs.push(self.pdr_of(&ie.payload, &mut created)?);
+            // QERs of a modification are not read yet: its new PDRs have
+            // none (a PDR naming one is refused).
+            pdrs.push(self.pdr_of(&ie.payload, &mut created, &[])?.0);
         }
         for ie in all(&req.update_fars) {
             let u = UpdateFar::unmarshal(&ie.payload).map_err(|_| CauseValue::MandatoryIeIncorrect)?;
@@ -406,6 +430,37 @@ impl PfcpEndpoint {
         }
         reply
     }
+}
+
+/// A QER as the data path uses it: its id, each direction's gate and
+/// rate, the QFI it marks.
+#[derive(Clone, Copy, Debug)]
+struct Qer {
+    id: u32,
+    uplink: Limit,
+    downlink: Limit,
+    qfi: Option<u8>,
+}
+
+/// A Create QER (TS 29.244 7.5.2.5): Gate Status (8.2.7, open when
+/// absent), MBR (8.2.8, kbit/s; 0 or absent: none), QFI.
+fn qer_of(payload: &[u8]) -> Result<Qer, Refusal> {
+    use rs_pfcp::ie::gate_status::GateStatusValue;
+    let q = rs_pfcp::ie::create_qer::CreateQer::unmarshal(payload).map_err(|_| CauseValue::MandatoryIeIncorrect)?;
+    let open = |g: Option<GateStatusValue>| !matches!(g, Some(GateStatusValue::Closed));
+    let rate = |kbps: Option<u64>| kbps.unwrap_or(0) * 1000 / 8;
+    Ok(Qer {
+        id: q.qer_id.value,
+        uplink: Limit {
+            open: open(q.gate_status.as_ref().map(|g| g.uplink_gate)),
+            bytes_per_sec: rate(q.mbr.as_ref().map(|m| m.uplink)),
+        },
+        downlink: Limit {
+            open: open(q.gate_status.as_ref().map(|g| g.downlink_gate)),
+            bytes_per_sec: rate(q.mbr.as_ref().map(|m| m.downlink)),
+        },
+        qfi: q.qfi.map(|f| f.value()),
+    })
 }
 
 /// A Create FAR's rule.

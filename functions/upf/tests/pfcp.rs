@@ -44,7 +44,11 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
                 let mut seen = seen.lock().unwrap();
                 if seen.last().is_none_or(|(v, _, _)| *v != t.version) {
                     let dl = t.by_ue(0x0a2d_0009).map(|s| {
-                        let far = s.far(s.detect(Interface::Core, None, None, &flow()).unwrap().far).unwrap();
+                        let pdr = s.detect(Interface::Core, None, None, &flow()).unwrap();
+                        let far = s.far(pdr.far).unwrap();
+                        // The QER: 16000 kbit/s down, QFI 9 marked.
+                        assert_eq!(pdr.limit.map(|l| (l.open, l.bytes_per_sec)), Some((true, 2_000_000)));
+                        assert_eq!(far.qfi, Some(9));
                         (far.outer.unwrap().teid, far.outer.unwrap().peer)
                     });
                     let ul = t.by_teid(0x8000_0000).map(|s| s.seid);
