@@ -175,6 +175,25 @@ pub fn echo_response(d: &mut [u8], len: usize) -> Option<usize> {
     Some(out)
 }
 
+/// Writes, at the start of `d`, the Error Indication (TS 29.281 section
+/// 7.3.1) for a G-PDU that arrived for `teid`, which we do not know, at
+/// our address `ours`: TEID 0, Tunnel Endpoint Identifier Data I (8.3)
+/// and GTP-U Peer Address (8.4) IEs. Returns its length, or `None` if `d`
+/// cannot hold it.
+pub fn error_indication(d: &mut [u8], teid: u32, ours: u32) -> Option<usize> {
+    const LEN: usize = 12 + 5 + 7;
+    let d = d.get_mut(..LEN)?;
+    d[0] = 0x32; // version 1, PT, S
+    d[1] = msg::ERROR_INDICATION;
+    d[2..4].copy_from_slice(&((LEN - 8) as u16).to_be_bytes());
+    d[4..12].copy_from_slice(&[0; 8]);
+    d[12] = 16;
+    d[13..17].copy_from_slice(&teid.to_be_bytes());
+    d[17..20].copy_from_slice(&[133, 0, 4]);
+    d[20..24].copy_from_slice(&ours.to_be_bytes());
+    Some(LEN)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

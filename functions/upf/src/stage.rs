@@ -67,7 +67,14 @@ pub struct UpfCounters {
     pub downlink: u64,
     /// Echo Requests answered.
     pub echo: u64,
+    /// Error Indications sent for unknown TEIDs.
+    pub error_indications: u64,
 }
+
+/// Error Indications a worker sends per second at most (TS 29.281 7.3.1
+/// leaves the pace to the implementation; a flood of stale tunnels must
+/// not become a flood back).
+const ERROR_INDICATIONS_PER_SEC: u32 = 100;
 
 /// One worker's UPF.
 pub struct UpfStage {
@@ -84,6 +91,8 @@ pub struct UpfStage {
     buckets_of: u64,
     now_ticks: u64,
     ticks_per_sec: f64,
+    /// Error Indications sent in the current second, and its start.
+    indications: (u32, u64),
     /// Counters.
     pub counters: UpfCounters,
 }
@@ -131,6 +140,7 @@ impl UpfStage {
             buckets_of: u64::MAX,
             now_ticks: 0,
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
+            indications: (0, 0),
             counters: UpfCounters::default(),
             upf,
         }
@@ -209,6 +219,9 @@ impl UpfStage {
                 _ => Err(UpfDrop::FarBuffer),
             };
         }
+        if self.sessions.by_teid(h.teid).is_none() {
+            return self.unknown_teid(p, g, h.teid);
+        }
         let (pr, ue, remote) = inner_flow(p.data(), inner).ok_or(UpfDrop::Malformed)?;
         let s = self.sessions.by_teid(h.teid).ok_or(UpfDrop::UnknownTeid)?;
         let flow = FlowView { proto: pr, remote, ue };
@@ -246,13 +259,43 @@ impl UpfStage {
     }
 
     /// Answers an Echo Request in place: back to its sender.
-    fn echo(&mut self, p: &mut PacketMut<'_>, l3: usize, l4: usize) -> Result<(), UpfDrop> {
+    fn echo(&mut self, p: &mut PacketMut<'_>, _l3: usize, l4: usize) -> Result<(), UpfDrop> {
         let g = l4 + 8;
         let len = p.len() - g;
         p.set_len(g + 14).map_err(|_| UpfDrop::Malformed)?;
+        let n = gtpu::echo_response(&mut p.data_mut()[g..], len).ok_or(UpfDrop::Malformed)?;
+        self.turn_around(p, g, n)?;
+        self.counters.echo += 1;
+        Ok(())
+    }
+
+    /// A G-PDU for a TEID we do not know: an Error Indication back to its
+    /// sender (TS 29.281 7.3.1), at most [`ERROR_INDICATIONS_PER_SEC`] a
+    /// second, else dropped; both counted.
+    fn unknown_teid(&mut self, p: &mut PacketMut<'_>, g: usize, teid: u32) -> Result<(), UpfDrop> {
+        let (sent, since) = &mut self.indications;
+        if self.now_ticks.saturating_sub(*since) as f64 >= self.ticks_per_sec {
+            (*sent, *since) = (0, self.now_ticks);
+        }
+        if *sent >= ERROR_INDICATIONS_PER_SEC {
+            return Err(UpfDrop::UnknownTeid);
+        }
+        *sent += 1;
+        p.set_len(g + 24).map_err(|_| UpfDrop::Malformed)?;
+        let n = gtpu::error_indication(&mut p.data_mut()[g..], teid, self.upf.n3_address).ok_or(UpfDrop::Malformed)?;
+        self.turn_around(p, g, n)?;
+        self.counters.error_indications += 1;
+        Ok(())
+    }
+
+    /// Sends a GTP-U message of `n` octets (written at `g`, after the
+    /// UDP header) back where the packet came from: Ethernet, IPv4 and
+    /// UDP turned around, lengths and the IP checksum set, no UDP
+    /// checksum (RFC 768 allows none over IPv4).
+    fn turn_around(&mut self, p: &mut PacketMut<'_>, g: usize, n: usize) -> Result<(), UpfDrop> {
+        let m = *p.meta();
+        let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
         let d = p.data_mut();
-        let n = gtpu::echo_response(&mut d[g..], len).ok_or(UpfDrop::Malformed)?;
-        // Ethernet, IP and UDP turned around.
         let (dst, src): ([u8; 6], [u8; 6]) = (d[0..6].try_into().expect("6"), d[6..12].try_into().expect("6"));
         d[0..6].copy_from_slice(&src);
         d[6..12].copy_from_slice(&dst);
@@ -269,10 +312,9 @@ impl UpfStage {
         d[l4..l4 + 2].copy_from_slice(&dp.to_be_bytes());
         d[l4 + 2..l4 + 4].copy_from_slice(&sp.to_be_bytes());
         d[l4 + 4..l4 + 6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
-        d[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]); // no UDP checksum (RFC 768, IPv4)
+        d[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]);
         p.set_len(g + n).map_err(|_| UpfDrop::Malformed)?;
         p.send_to(self.upf.n3);
-        self.counters.echo += 1;
         Ok(())
     }
 
@@ -420,12 +462,13 @@ impl Stage for UpfStage {
     fn report(&self) -> Option<String> {
         let c = self.counters;
         Some(format!(
-            "  sessions {} (version {})\n  uplink {} downlink {} echo {}\n",
+            "  sessions {} (version {})\n  uplink {} downlink {} echo {} error-indications {}\n",
             self.sessions.list.len(),
             self.sessions.version,
             c.uplink,
             c.downlink,
-            c.echo
+            c.echo,
+            c.error_indications
         ))
     }
 }

@@ -173,12 +173,42 @@ fn a_maximum_bit_rate_holds_the_downlink_to_its_rate() {
     assert!(u.run(N6, &f).0 == "mbr-exceeded");
 }
 
+/// A G-PDU for a TEID we do not know gets an Error Indication (TS 29.281
+/// 7.3.1) back to its sender, as scapy reads it: TEID Data I names the
+/// tunnel, the GTP-U peer address is ours.
+#[test]
+fn an_unknown_tunnel_gets_an_error_indication() {
+    let mut u = Upf::new(UPF);
+    let mut f = eth(OUR_N3, GNB_MAC, &unhex(UL));
+    f[14 + 28 + 4..14 + 28 + 8].copy_from_slice(&0x0bad_beefu32.to_be_bytes());
+    let (v, out) = u.run(N3, &f);
+    assert_eq!((v.as_str(), &out[0..6]), ("out:0", &GNB_MAC[..]));
+    let p = SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+    let h = ip.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    assert_eq!((h.source, h.destination), ([10, 10, 0, 1], [10, 10, 0, 2]));
+    let Some(got) = scapy(
+        &out,
+        "p[GTP_U_Header].gtp_type, p[GTP_U_Header].teid, hex(p[IE_TEIDI].TEIDI), p[IE_GSNAddress].ipv4_address",
+    ) else {
+        return;
+    };
+    assert_eq!(got, "26 0 0xbadbeef 10.10.0.1", "Error Indication, TEID Data I, GTP-U peer address");
+    assert!(u.stage.report().unwrap().contains("error-indications 1"));
+}
+
 #[test]
 fn drops_are_named() {
     let mut u = Upf::new(UPF);
     let ul = unhex(UL);
     let mut other_teid = eth(OUR_N3, GNB_MAC, &ul);
     other_teid[14 + 28 + 7] = 0x99;
+    // 100 Error Indications a second, then drops.
+    u.runner.now_ticks = 1;
+    for _ in 0..100 {
+        assert_eq!(u.run(N3, &other_teid).0, "out:0");
+    }
     assert_eq!(u.run(N3, &other_teid).0, "unknown-teid");
     let mut bad = eth(OUR_N3, GNB_MAC, &ul);
     bad[14 + 28] = 0x54;
