@@ -330,6 +330,24 @@ impl Sessions {
         self.by_teid.get(&teid).map(|&i| &self.list[i as usize])
     }
 
+    /// Bytes the table holds (sessions, their rules, the indexes), about:
+    /// what a worker's snapshot costs.
+    pub fn bytes(&self) -> usize {
+        let rules: usize = self
+            .list
+            .iter()
+            .map(|s| {
+                size_of::<Session>()
+                    + s.pdrs.capacity() * size_of::<Pdr>()
+                    + s.fars.capacity() * size_of::<Far>()
+                    + s.pdrs.iter().map(|p| p.pdi.sdf.capacity() * size_of::<crate::sdf::SdfFilter>()).sum::<usize>()
+            })
+            .sum();
+        let index = (self.by_teid.capacity() + self.by_ue.capacity()) * (size_of::<(u32, u32)>() + 1);
+        let fast = (self.fast_uplink.slots.len() + self.fast_downlink.slots.len()) * size_of::<Fast>();
+        rules + index + fast + self.limits.capacity() * size_of::<Limit>()
+    }
+
     /// The session of UE address `ip`.
     #[inline]
     pub fn by_ue(&self, ip: u32) -> Option<&Session> {
@@ -416,6 +434,34 @@ mod tests {
             assert_eq!((d.session, d.teid, d.peer, d.qfi), (i, 0xabcd, 0x0a0a_0002, 9));
             assert_eq!(s.fast_uplink.get(0x10_0000 + i).unwrap().session, i);
         }
+    }
+
+    /// 100,000 sessions (the scale): every one found both ways,
+    /// flattened, and the memory it takes reported.
+    #[test]
+    fn a_hundred_thousand_sessions_are_indexed_and_their_memory_told() {
+        let n = 100_000u32;
+        let list: Vec<Session> = (0..n)
+            .map(|i| {
+                let mut x = session();
+                x.seid = i as u64;
+                x.pdrs.retain(|p| p.id != 3);
+                x.fars.retain(|f| f.id != 3);
+                for p in &mut x.pdrs {
+                    p.pdi.ue_ip = Some(0x0a00_0000 + i);
+                    p.pdi.teid = p.pdi.teid.map(|_| 0x10_0000 + i);
+                }
+                x
+            })
+            .collect();
+        let s = Sessions::new(list, 0).unwrap();
+        for i in (0..n).step_by(997) {
+            assert_eq!(s.by_teid(0x10_0000 + i).unwrap().seid, i as u64);
+            assert_eq!(s.fast_downlink.get(0x0a00_0000 + i).unwrap().session, i);
+        }
+        let mib = s.bytes() as f64 / (1 << 20) as f64;
+        eprintln!("100000 sessions: {mib:.1} MiB ({} bytes each)", s.bytes() / n as usize);
+        assert!(mib < 200.0, "{mib} MiB");
     }
 
     #[test]

@@ -462,9 +462,10 @@ impl Stage for UpfStage {
     fn report(&self) -> Option<String> {
         let c = self.counters;
         Some(format!(
-            "  sessions {} (version {})\n  uplink {} downlink {} echo {} error-indications {}\n",
+            "  sessions {} (version {}, {:.1} MiB)\n  uplink {} downlink {} echo {} error-indications {}\n",
             self.sessions.list.len(),
             self.sessions.version,
+            self.sessions.bytes() as f64 / (1 << 20) as f64,
             c.uplink,
             c.downlink,
             c.echo,
