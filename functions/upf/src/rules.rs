@@ -416,32 +416,19 @@ mod tests {
         let dl = s.fast_downlink.get(0x0a2d_0007).unwrap();
         assert_eq!(dl.session, Fast::GENERAL, "two downlink PDRs, one with an SDF filter: the general walk");
         assert!(s.fast_uplink.get(0x9999).is_none() && s.fast_downlink.get(1).is_none());
-        let many: Vec<Session> = (0..1000u32)
-            .map(|i| {
-                let mut x = session();
-                x.seid = i as u64;
-                x.pdrs.retain(|p| p.id != 3);
-                for p in &mut x.pdrs {
-                    p.pdi.ue_ip = Some(0x0a2d_0000 + i);
-                    p.pdi.teid = p.pdi.teid.map(|_| 0x10_0000 + i);
-                }
-                x
-            })
-            .collect();
+        let many = usual_sessions(1000);
         let s = Sessions::new(many, 0).unwrap();
         for i in 0..1000u32 {
-            let d = s.fast_downlink.get(0x0a2d_0000 + i).unwrap();
+            let d = s.fast_downlink.get(0x0a00_0000 + i).unwrap();
             assert_eq!((d.session, d.teid, d.peer, d.qfi), (i, 0xabcd, 0x0a0a_0002, 9));
             assert_eq!(s.fast_uplink.get(0x10_0000 + i).unwrap().session, i);
         }
     }
 
-    /// 100,000 sessions (the scale): every one found both ways,
-    /// flattened, and the memory it takes reported.
-    #[test]
-    fn a_hundred_thousand_sessions_are_indexed_and_their_memory_told() {
-        let n = 100_000u32;
-        let list: Vec<Session> = (0..n)
+    /// `n` sessions of the usual shape (one uplink, one downlink PDR):
+    /// UE 10.0.x.y and uplink TEID 0x100000 + i for session i.
+    fn usual_sessions(n: u32) -> Vec<Session> {
+        (0..n)
             .map(|i| {
                 let mut x = session();
                 x.seid = i as u64;
@@ -453,7 +440,15 @@ mod tests {
                 }
                 x
             })
-            .collect();
+            .collect()
+    }
+
+    /// 100,000 sessions (the scale): every one found both ways,
+    /// flattened, and the memory it takes reported.
+    #[test]
+    fn a_hundred_thousand_sessions_are_indexed_and_their_memory_told() {
+        let n = 100_000u32;
+        let list = usual_sessions(n);
         let s = Sessions::new(list, 0).unwrap();
         for i in (0..n).step_by(997) {
             assert_eq!(s.by_teid(0x10_0000 + i).unwrap().seid, i as u64);
