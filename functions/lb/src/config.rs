@@ -11,14 +11,16 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use nfv_core::config::{Diagnostic, Params};
+use nfv_core::config::{Diagnostic, Params, ipv4_endpoint};
 use nfv_core::published::Published;
 use nfv_core::{BuildCtx, BuildEnv, ControlTask, PortId, Stage, StageBuilder, StageFactory};
 use serde::Deserialize;
 
 use crate::conntrack::Timeouts;
 use crate::maglev::{DEFAULT_SIZE, is_prime};
-use crate::services::{Mode, Services, Vip, Wanted, proto};
+use nfv_core::parse::proto;
+
+use crate::services::{Mode, Services, Vip, Wanted};
 use crate::stage::{LbDrop, LbStage};
 use crate::update::BackendsWatch;
 
@@ -125,12 +127,6 @@ impl StageFactory for LbFactory {
     }
 }
 
-/// `a.b.c.d:port`.
-pub(crate) fn endpoint(s: &str) -> Option<(u32, u16)> {
-    let (a, p) = s.rsplit_once(':')?;
-    Some((u32::from(a.parse::<Ipv4Addr>().ok()?), p.parse().ok()?))
-}
-
 fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut err = |key: &str, msg: String, help: String| errors.push(params.error(key, msg, "here").help(help));
@@ -179,7 +175,7 @@ fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, V
                 continue;
             }
         };
-        let Some((addr, port)) = endpoint(&v.vip) else {
+        let Some((addr, port)) = ipv4_endpoint(&v.vip) else {
             err("vips", format!("VIP `{}` is not address:port", v.vip), "vip = \"192.0.2.10:80\"".into());
             continue;
         };

@@ -20,7 +20,7 @@
 
 use nfv_core::mem::{huge_vec, prefetch};
 
-use crate::services::proto;
+use nfv_core::parse::proto;
 
 /// A client flow as it reaches the VIP.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

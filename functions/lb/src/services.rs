@@ -9,14 +9,8 @@
 //! keeps its index and its connections, and takes no new flow.
 
 use crate::maglev::{self, Member, NO_BACKEND};
-
-/// IP protocol numbers.
-pub mod proto {
-    /// TCP.
-    pub const TCP: u8 = 6;
-    /// UDP.
-    pub const UDP: u8 = 17;
-}
+#[cfg(test)]
+use nfv_core::parse::proto;
 
 /// How packets reach a VIP's backends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -31,7 +31,9 @@ use nfv_core::portmap::{PortMap, block_owner};
 use nfv_core::rewrite::{self, Side};
 
 use crate::conntrack::{Conn, ConnKey, ConnTable};
-use crate::services::{Mode, Services, State, Vip, proto};
+use nfv_core::parse::proto;
+
+use crate::services::{Mode, Services, State, Vip};
 
 nfv_core::drop_reasons! {
     /// Why the load balancer dropped a packet.
@@ -98,7 +100,6 @@ impl NatPorts {
 
 /// IP-in-IP (RFC 2003): protocol 4.
 const IPIP: u8 = 4;
-const ICMP: u8 = 1;
 
 /// Packets ahead of the one being handled whose connection bucket is
 /// prefetched.
@@ -148,7 +149,7 @@ pub struct LbStage {
     /// Backend MACs per VIP (from the neighbour table), and the table
     /// version and services version they were read from.
     backend_macs: Vec<Vec<Option<[u8; 6]>>>,
-    macs_from: (usize, u64),
+    macs_from: (u64, u64),
     /// The client gateway's (MAC, port), read per batch.
     gateway: Option<([u8; 6], u16)>,
     /// Per packet of the batch: its key, flow hash and index hash.
@@ -196,7 +197,7 @@ fn client_key(d: &[u8], m: &nfv_core::Meta) -> Result<ConnKey, LbDrop> {
 /// it quotes went VIP -> client (RFC 792: the IP header and 8 bytes).
 fn too_big_key(d: &[u8], m: &nfv_core::Meta) -> Option<ConnKey> {
     let l4 = m.l4_off as usize;
-    if m.l4_proto != ICMP || m.flags & flags::L4_OK == 0 || d.get(l4..l4 + 2) != Some(&[3, 4]) {
+    if m.l4_proto != proto::ICMP || m.flags & flags::L4_OK == 0 || d.get(l4..l4 + 2) != Some(&[3, 4]) {
         return None;
     }
     let e = l4 + 8;
@@ -231,7 +232,7 @@ impl LbStage {
             client_port,
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
             backend_macs: Vec::new(),
-            macs_from: (0, u64::MAX),
+            macs_from: (u64::MAX, u64::MAX),
             gateway: None,
             flows: vec![None; nfv_core::batch::MAX_BATCH],
             nat: nat.then(|| NatPorts::new(ctx.chain_rank, ctx.chain_workers)),
@@ -251,7 +252,7 @@ impl LbStage {
     /// batch needs, counters sized for the VIPs and backends.
     fn refresh(&mut self, ctx: &StageCtx<'_>) {
         self.services.refresh();
-        let nb = ctx.neighbours as *const _ as usize;
+        let nb = ctx.neighbours.version();
         if self.macs_from != (nb, self.services.version) {
             self.macs_from = (nb, self.services.version);
             let port = self.lb.backends_port;

@@ -25,8 +25,12 @@ use nfv_core::published::Published;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::{BackendParams, endpoint};
-use crate::services::{Services, Wanted, proto};
+use nfv_core::config::ipv4_endpoint;
+
+use crate::config::BackendParams;
+use nfv_core::parse::proto;
+
+use crate::services::{Services, Wanted};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,7 +78,7 @@ pub fn apply(text: &str, current: &Services) -> Result<Services, Vec<FileError>>
                 continue;
             }
         };
-        let Some((addr, port)) = endpoint(&v.vip) else {
+        let Some((addr, port)) = ipv4_endpoint(&v.vip) else {
             err(format!("`{}` is not address:port", v.vip), "vip = \"192.0.2.10:80\"");
             continue;
         };

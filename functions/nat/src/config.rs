@@ -11,7 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use nfv_core::config::{Diagnostic, Params};
+use nfv_core::config::{Diagnostic, Params, ipv4_endpoint, ipv4_prefix};
 use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
 use serde::Deserialize;
 
@@ -157,23 +157,6 @@ impl StageFactory for NatFactory {
     }
 }
 
-/// `a.b.c.d` or `a.b.c.d/len` as (network, mask).
-fn prefix(s: &str) -> Option<(u32, u32)> {
-    let (a, len) = match s.split_once('/') {
-        Some((a, l)) => (a, l.parse::<u32>().ok().filter(|&l| l <= 32)?),
-        None => (s, 32),
-    };
-    let a = u32::from(a.parse::<Ipv4Addr>().ok()?);
-    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
-    Some((a & mask, mask))
-}
-
-/// `a.b.c.d:port`.
-fn endpoint(s: &str) -> Option<(u32, u16)> {
-    let (a, p) = s.rsplit_once(':')?;
-    Some((u32::from(a.parse::<Ipv4Addr>().ok()?), p.parse().ok()?))
-}
-
 fn resolve(p: NatParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Nat, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut err = |key: &str, msg: String, help: String| errors.push(params.error(key, msg, "here").help(help));
@@ -197,7 +180,7 @@ fn resolve(p: NatParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Nat,
     }
     let mut pool = Vec::new();
     for s in &p.pool {
-        match prefix(s) {
+        match ipv4_prefix(s) {
             // A prefix gives all its addresses (a /32 one).
             Some((_, mask)) if !mask >= 1024 => {
                 err("pool", format!("`{s}` is more than 1024 addresses"), "a smaller prefix, or a few".into())
@@ -215,7 +198,7 @@ fn resolve(p: NatParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Nat,
     }
     let mut inside_prefixes = Vec::new();
     for s in &p.inside_prefixes {
-        match prefix(s) {
+        match ipv4_prefix(s) {
             Some(pfx) => inside_prefixes.push(pfx),
             None => err(
                 "inside-prefixes",
@@ -278,7 +261,7 @@ fn resolve(p: NatParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Nat,
             "udp" => Some(proto::UDP),
             _ => None,
         };
-        match (pr, endpoint(&f.outside), endpoint(&f.inside)) {
+        match (pr, ipv4_endpoint(&f.outside), ipv4_endpoint(&f.inside)) {
             (Some(pr), Some(o), Some(i)) => {
                 if forwards.iter().any(|g: &(u8, u32, u16, u32, u16)| g.0 == pr && (g.3, g.4) == o) {
                     err(

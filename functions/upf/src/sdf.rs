@@ -62,13 +62,7 @@ fn address(s: &str) -> Result<(u32, u32), String> {
     if s == "any" {
         return Ok((0, 0));
     }
-    let (a, len) = match s.split_once('/') {
-        Some((a, l)) => (a, l.parse::<u32>().ok().filter(|&l| l <= 32).ok_or(format!("bad prefix length in `{s}`"))?),
-        None => (s, 32),
-    };
-    let a: std::net::Ipv4Addr = a.parse().map_err(|_| format!("`{s}` is not an IPv4 address or prefix"))?;
-    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
-    Ok((u32::from(a) & mask, mask))
+    nfv_core::config::ipv4_prefix(s).ok_or(format!("`{s}` is not an IPv4 address or prefix (prefix length 0 to 32)"))
 }
 
 /// Port ranges `80`, `1000-2000`, `80,443` (comma-separated).

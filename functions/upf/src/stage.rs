@@ -85,7 +85,7 @@ pub struct UpfStage {
     n6_gateway: Option<[u8; 6]>,
     /// gNB MACs looked up so far, for the neighbour table version `peers_of`.
     peer_macs: FxHashMap<u32, [u8; 6]>,
-    peers_of: usize,
+    peers_of: u64,
     /// Rate buckets by number, for the sessions version `buckets_of`.
     buckets: Vec<Bucket>,
     buckets_of: u64,
@@ -426,7 +426,7 @@ impl Stage for UpfStage {
             .lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)))
             .filter(|n| n.port == self.upf.n6)
             .map(|n| n.mac);
-        let nb = ctx.neighbours as *const _ as usize;
+        let nb = ctx.neighbours.version();
         if nb != self.peers_of {
             self.peers_of = nb;
             self.peer_macs.clear();

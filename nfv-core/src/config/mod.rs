@@ -20,6 +20,25 @@ pub use schema::{
 /// in-memory generator through a real chain into a sink.
 pub const QUICKSTART: &str = include_str!("../../../configs/quickstart.toml");
 
+/// Parses an IPv4 address or prefix, `a.b.c.d` or `a.b.c.d/len`, into
+/// (network, mask) in host order (the address alone is a /32).
+pub fn ipv4_prefix(s: &str) -> Option<(u32, u32)> {
+    let (a, len) = match s.split_once('/') {
+        Some((a, l)) => (a, l.parse::<u32>().ok().filter(|&l| l <= 32)?),
+        None => (s, 32),
+    };
+    let a = u32::from(a.parse::<std::net::Ipv4Addr>().ok()?);
+    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+    Some((a & mask, mask))
+}
+
+/// Parses an IPv4 endpoint, `a.b.c.d:port`, into (address, port) in
+/// host order.
+pub fn ipv4_endpoint(s: &str) -> Option<(u32, u16)> {
+    let (a, p) = s.rsplit_once(':')?;
+    Some((u32::from(a.parse::<std::net::Ipv4Addr>().ok()?), p.parse().ok()?))
+}
+
 /// Parses `aa:bb:cc:dd:ee:ff`.
 pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     let parts: Vec<&str> = s.split(':').collect();
