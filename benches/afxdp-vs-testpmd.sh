@@ -30,23 +30,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NFV=$ROOT/target/release/nfv
 WORK=$(mktemp -d)
 
-[[ $(id -u) == 0 ]] || { echo "needs root (namespaces, XDP)"; exit 1; }
-for t in dpdk-testpmd ethtool nft taskset; do
-    command -v $t >/dev/null || { echo "missing $t: run cargo xtask setup"; exit 1; }
-done
-(cd "$ROOT" && cargo build --release -q -p nfv-pipelines --bin nfv)
-
-PIDS=()
-cleanup() {
-    # Every process this script started (deleting a namespace does not
-    # end the processes inside it).
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    "$ROOT/tests/testbed.sh" down $P || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-"$ROOT/tests/testbed.sh" up $P line 1
 source "$ROOT/benches/bed-lib.sh"
+bed_up dpdk-testpmd ethtool nft taskset
 ns sink nft add table netdev bench
 ns sink nft add chain netdev bench in "{ type filter hook ingress device s0 priority 0; policy drop; }"
 
@@ -120,21 +105,9 @@ measure() {
     if [[ $dut == testpmd ]]; then wait "$pid" || true; else stop_nfv "$dut" "$NFV_PID"; fi
 }
 
-declare -A RES SHARE
 DUTS=(nfv testpmd nfv-sep nfv-bp)
-for t in $(seq 1 "$TRIALS"); do
-    for dut in "${DUTS[@]}"; do
-        measure "$dut"
-        read -r mpps st offered <"$WORK/result"
-        printf 'trial %d %-8s %7.3f Mpps  (offered %.3f)  steal %4.1f%%\n' "$t" "$dut" "$mpps" "$offered" "$st"
-        RES[$dut]+="$mpps $st;"
-        SHARE[$dut]+="$(awk -v a="$mpps" -v o="$offered" 'BEGIN { printf "%.3f", (o > 0 ? a / o : 0) }') $st;"
-    done
-done
+run_trials "${DUTS[@]}"
 
-median() { # DUT [share]
-    if [[ ${2:-} == share ]]; then median_of "${SHARE[$1]}"; else median_of "${RES[$1]}"; fi
-}
 echo
 echo "nfv report of the last trial (ticks/pkt: cycles per packet per stage):"
 sed -n '/^stage/,/^slow/p' "$WORK/nfv.out" | grep -v '^slow' 

@@ -89,3 +89,59 @@ median_of() { # ROWS
     [[ -n $clean ]] || clean=$(echo "$rows" | awk '{ print $1 }')
     echo "$clean" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
+
+# The preamble of every comparison: root, the TOOLs it needs, nfv built,
+# a fresh line bed $P, and on exit everything it started killed (deleting
+# a namespace does not end the processes inside it) and the bed removed.
+bed_up() { # TOOL...
+    [[ $(id -u) == 0 ]] || { echo "needs root (namespaces, XDP)"; exit 1; }
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null || { echo "missing $t: run cargo xtask setup"; exit 1; }
+    done
+    (cd "$ROOT" && cargo build --release -q -p nfv-pipelines --bin nfv)
+    PIDS=()
+    trap bed_cleanup EXIT
+    "$ROOT/tests/testbed.sh" up "$P" line 1
+}
+
+bed_cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    "$ROOT/tests/testbed.sh" down "$P" || true
+    rm -rf "$WORK"
+}
+
+# TRIALS rounds of the script's `measure DUT` over the DUTs in turn (so
+# each sees the same conditions): a line per run; RES[DUT] keeps "Mpps
+# steal" rows, SHARE[DUT] "forwarded/offered steal" rows.
+declare -A RES SHARE
+run_trials() { # DUT...
+    local t dut mpps st offered
+    for t in $(seq 1 "$TRIALS"); do
+        for dut in "$@"; do
+            measure "$dut"
+            read -r mpps st offered <"$WORK/result"
+            printf 'trial %d %-11s %7.3f Mpps  (offered %.3f)  steal %4.1f%%\n' "$t" "$dut" "$mpps" "$offered" "$st"
+            RES[$dut]+="$mpps $st;"
+            SHARE[$dut]+="$(awk -v a="$mpps" -v o="$offered" 'BEGIN { printf "%.3f", (o > 0 ? a / o : 0) }') $st;"
+        done
+    done
+}
+
+# A DUT's median rate (or, with `share`, forwarded/offered).
+median() { # DUT [share]
+    if [[ ${2:-} == share ]]; then median_of "${SHARE[$1]}"; else median_of "${RES[$1]}"; fi
+}
+
+# `NAME: N`, the ratio of two DUTs' medians.
+ratio_line() { # NAME DUT_A DUT_B
+    awk -v n="$1" -v a="$(median "$2")" -v b="$(median "$3")" 'BEGIN { printf "%s: %.2f\n", n, (b > 0 ? a / b : 0) }'
+}
+
+# The share of nfv's cycles per packet STAGE takes, from the stage table
+# (ticks/pkt column) of an nfv report.
+stage_share() { # STAGE REPORT
+    awk -v s="$1" '/^stage/ { f = 1; next } f && NF == 0 { f = 0 } f { t += $6; if ($1 == s) n = $6 }
+        END { if (t > 0) printf "%s share of nfv cycles per packet: %.1f%% (%.1f of %.1f ticks)\n", s, 100 * n / t, n, t }' "$2"
+}

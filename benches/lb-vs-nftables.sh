@@ -34,21 +34,8 @@ NFV=$ROOT/target/release/nfv
 WORK=$(mktemp -d)
 BACKENDS=(10.1.0.11 10.1.0.12 10.1.0.13)
 
-[[ $(id -u) == 0 ]] || { echo "needs root (namespaces, XDP)"; exit 1; }
-for t in ethtool nft taskset conntrack; do
-    command -v $t >/dev/null || { echo "missing $t: run cargo xtask setup"; exit 1; }
-done
-(cd "$ROOT" && cargo build --release -q -p nfv-pipelines --bin nfv)
-
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    "$ROOT/tests/testbed.sh" down $P || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-"$ROOT/tests/testbed.sh" up $P line 1
 source "$ROOT/benches/bed-lib.sh"
+bed_up ethtool nft taskset conntrack
 ns sink ip addr flush dev s0
 for b in "${BACKENDS[@]}"; do ns sink ip addr add "$b/24" dev s0; done
 ns sink nft add table netdev bench
@@ -143,26 +130,14 @@ measure() {
     esac
 }
 
-declare -A RES
 DUTS=(nfv-nat kernel-dnat nfv-dsr kernel-ecmp)
-for t in $(seq 1 "$TRIALS"); do
-    for dut in "${DUTS[@]}"; do
-        measure "$dut"
-        read -r mpps st offered <"$WORK/result"
-        printf 'trial %d %-11s %7.3f Mpps  (offered %.3f)  steal %4.1f%%\n' "$t" "$dut" "$mpps" "$offered" "$st"
-        RES[$dut]+="$mpps $st;"
-    done
-done
-
-median() { median_of "${RES[$1]}"; }
+run_trials "${DUTS[@]}"
 echo
 echo "nfv-nat report of the last trial:"
 sed -n '/^stage/,/^$/p' "$WORK/nfv-nat.out"
 grep -A6 '^  connections' "$WORK/nfv-nat.out" | head -7 || true
 echo "kernel conntrack entries (last kernel-dnat trial): $(cat "$WORK/conntrack" 2>/dev/null || echo '?')"
-awk '/^stage/ { f = 1; next } f && NF == 0 { f = 0 } f { t += $6; if ($1 == "lb") n = $6 }
-     END { if (t > 0) printf "lb share of nfv cycles per packet: %.1f%% (%.1f of %.1f ticks)\n", 100 * n / t, n, t }' \
-    "$WORK/nfv-nat.out"
+stage_share lb "$WORK/nfv-nat.out"
 for d in "${DUTS[@]}"; do printf 'median %-11s %s Mpps\n' "$d" "$(median "$d")"; done
-awk -v a="$(median nfv-dsr)" -v b="$(median kernel-ecmp)" 'BEGIN { printf "nfv-dsr/kernel-ecmp: %.2f\n", (b > 0 ? a / b : 0) }'
-awk -v a="$(median nfv-nat)" -v b="$(median kernel-dnat)" 'BEGIN { printf "ratio: %.2f\n", (b > 0 ? a / b : 0) }'
+ratio_line nfv-dsr/kernel-ecmp nfv-dsr kernel-ecmp
+ratio_line ratio nfv-nat kernel-dnat

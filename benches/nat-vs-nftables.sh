@@ -36,21 +36,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NFV=$ROOT/target/release/nfv
 WORK=$(mktemp -d)
 
-[[ $(id -u) == 0 ]] || { echo "needs root (namespaces, XDP)"; exit 1; }
-for t in ethtool nft taskset conntrack; do
-    command -v $t >/dev/null || { echo "missing $t: run cargo xtask setup"; exit 1; }
-done
-(cd "$ROOT" && cargo build --release -q -p nfv-pipelines --bin nfv)
-
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    "$ROOT/tests/testbed.sh" down $P || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-"$ROOT/tests/testbed.sh" up $P line 1
 source "$ROOT/benches/bed-lib.sh"
+bed_up ethtool nft taskset conntrack
 ns sink ip addr flush dev s0
 ns sink ip addr add 198.51.100.2/24 dev s0
 ns sink nft add table netdev bench
@@ -139,28 +126,15 @@ measure() {
     esac
 }
 
-declare -A RES
 DUTS=(nfv-nat kernel-nat nfv-base kernel-fwd)
-for t in $(seq 1 "$TRIALS"); do
-    for dut in "${DUTS[@]}"; do
-        measure "$dut"
-        read -r mpps st offered <"$WORK/result"
-        printf 'trial %d %-10s %7.3f Mpps  (offered %.3f)  steal %4.1f%%\n' "$t" "$dut" "$mpps" "$offered" "$st"
-        RES[$dut]+="$mpps $st;"
-    done
-done
-
-median() { median_of "${RES[$1]}"; }
+run_trials "${DUTS[@]}"
 echo
 echo "nfv-nat report of the last trial:"
 sed -n '/^stage/,/^$/p' "$WORK/nfv-nat.out"
 grep -A2 '^  sessions' "$WORK/nfv-nat.out" | head -3 || true
 echo "kernel conntrack entries (last kernel-nat trial): $(cat "$WORK/conntrack" 2>/dev/null || echo '?')"
-# The NAT stage's share of the chain's cycles per packet (ticks/pkt column).
-awk '/^stage/ { f = 1; next } f && NF == 0 { f = 0 } f { t += $6; if ($1 == "nat44") n = $6 }
-     END { if (t > 0) printf "nat44 share of nfv cycles per packet: %.1f%% (%.1f of %.1f ticks)\n", 100 * n / t, n, t }' \
-    "$WORK/nfv-nat.out"
+stage_share nat44 "$WORK/nfv-nat.out"
 for d in "${DUTS[@]}"; do printf 'median %-10s %s Mpps\n' "$d" "$(median "$d")"; done
-awk -v a="$(median nfv-nat)" -v b="$(median nfv-base)" 'BEGIN { printf "nfv-nat/nfv-base: %.2f\n", (b > 0 ? a / b : 0) }'
-awk -v a="$(median kernel-nat)" -v b="$(median kernel-fwd)" 'BEGIN { printf "kernel-nat/kernel-fwd: %.2f\n", (b > 0 ? a / b : 0) }'
-awk -v a="$(median nfv-nat)" -v b="$(median kernel-nat)" 'BEGIN { printf "ratio: %.2f\n", (b > 0 ? a / b : 0) }'
+ratio_line nfv-nat/nfv-base nfv-nat nfv-base
+ratio_line kernel-nat/kernel-fwd kernel-nat kernel-fwd
+ratio_line ratio nfv-nat kernel-nat
