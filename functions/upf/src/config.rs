@@ -20,6 +20,7 @@ use serde::Deserialize;
 use crate::pfcp::PfcpEndpoint;
 use crate::rules::{Action, Far, Interface, Limit, NO_BUCKET, OuterHeader, Pdi, Pdr, Session, Sessions};
 use crate::stage::{UpfDrop, UpfStage};
+use crate::usage::Usage;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -29,9 +30,17 @@ struct UpfParams {
     n6: String,
     n6_gateway: Ipv4Addr,
     n4: Option<std::net::SocketAddrV4>,
+    /// URRs the SMF may create at once (each worker keeps 32 octets of
+    /// counters per URR).
+    max_urrs: Option<u32>,
     #[serde(default)]
     sessions: Vec<StaticSession>,
 }
+
+/// URRs an N4 endpoint holds at once unless told otherwise: one per
+/// session at the 100k sessions, with room to spare (4 MiB of
+/// counters per worker).
+const DEFAULT_MAX_URRS: u32 = 131_072;
 
 /// A lab session: one uplink and one downlink rule.
 #[derive(Deserialize)]
@@ -64,6 +73,8 @@ pub struct Upf {
     pub n4: Option<std::net::SocketAddrV4>,
     /// The configured sessions (PFCP's go beside them).
     pub statics: Vec<Session>,
+    /// The URRs' counters (none without N4).
+    pub usage: Arc<Usage>,
 }
 
 /// Registers `upf`.
@@ -117,6 +128,7 @@ impl StageFactory for UpfFactory {
                         _ => None,
                     },
                     bucket: NO_BUCKET,
+                    urrs: Vec::new(),
                 };
                 let far = |id, destination, outer| Far { id, action: Action::Forward, destination, outer, qfi: s.qfi };
                 Session::new(
@@ -149,6 +161,7 @@ impl StageFactory for UpfFactory {
             sessions: Published::new(sessions.expect("checked")),
             n4: p.n4,
             statics,
+            usage: Usage::new(if p.n4.is_some() { p.max_urrs.unwrap_or(DEFAULT_MAX_URRS) } else { 0 }),
         }))))
     }
 }
@@ -184,7 +197,12 @@ impl StageBuilder for UpfBuilder {
         let node = if n4.ip().is_unspecified() { Ipv4Addr::from(self.0.n3_address) } else { *n4.ip() };
         match PfcpEndpoint::bind(std::net::SocketAddr::V4(n4), node) {
             Ok(mut e) => {
-                e.serve_sessions(self.0.sessions.clone(), self.0.statics.clone(), Ipv4Addr::from(self.0.n3_address));
+                e.serve_sessions(
+                    self.0.sessions.clone(),
+                    self.0.statics.clone(),
+                    Ipv4Addr::from(self.0.n3_address),
+                    self.0.usage.clone(),
+                );
                 Some(Box::new(e))
             }
             Err(e) => {

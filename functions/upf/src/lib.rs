@@ -4,8 +4,8 @@
 //!
 //! [`gtpu`] reads and writes GTP-U headers, [`sdf`] parses and matches
 //! service data flow filters, [`rules`] holds sessions' PDRs and FARs,
-//! [`config`] the TOML parameters, [`stage`] the data path, [`pfcp`] the
-//! N4 endpoint.
+//! [`config`] the TOML parameters, [`stage`] the data path, [`usage`] the
+//! URRs' counters, [`pfcp`] the N4 endpoint.
 
 #![warn(missing_docs)]
 
@@ -15,6 +15,7 @@ pub mod pfcp;
 pub mod rules;
 pub mod sdf;
 pub mod stage;
+pub mod usage;
 
 use nfv_core::StageRegistry;
 

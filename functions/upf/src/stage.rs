@@ -25,8 +25,9 @@ use crate::config::Upf;
 use crate::gtpu::{self, msg, pdu_type};
 use rustc_hash::FxHashMap;
 
-use crate::rules::{Action, Fast, Interface, Sessions};
+use crate::rules::{Action, Fast, Interface, Limit, Sessions};
 use crate::sdf::FlowView;
+use crate::usage::Lane;
 
 nfv_core::drop_reasons! {
     /// Why the UPF dropped a packet.
@@ -58,6 +59,58 @@ struct Bucket {
     at: u64,
 }
 
+/// One worker's QER enforcement: a token bucket per rate-limited PDR,
+/// numbered by the sessions version they were made for.
+#[derive(Debug, Default)]
+struct Meter {
+    buckets: Vec<Bucket>,
+    /// The sessions version the buckets are for.
+    of: u64,
+    now: u64,
+    ticks_per_sec: f64,
+}
+
+impl Meter {
+    /// Fresh buckets for a new sessions version with `n` limits (a
+    /// session created, modified, deleted).
+    fn renew(&mut self, version: u64, n: usize) {
+        if self.of != version || self.buckets.len() != n {
+            self.of = version;
+            self.buckets = vec![Bucket::default(); n];
+        }
+    }
+
+    /// Lets a packet of `len` octets through bucket `b` (a QER's gate and
+    /// MBR, TS 29.244 5.4.5), or says why not.
+    #[inline]
+    fn admit(&mut self, limits: &[Limit], b: u32, len: usize) -> Result<(), UpfDrop> {
+        if b == crate::rules::NO_BUCKET {
+            return Ok(());
+        }
+        let l = limits[b as usize];
+        if !l.open {
+            return Err(UpfDrop::GateClosed);
+        }
+        if l.bytes_per_sec == 0 {
+            return Ok(());
+        }
+        let cap = (l.bytes_per_sec / 10).max(3000) as f64;
+        let now = self.now;
+        let bucket = &mut self.buckets[b as usize];
+        if bucket.at == 0 {
+            *bucket = Bucket { tokens: cap, at: now };
+        }
+        let earned = now.saturating_sub(bucket.at) as f64 * l.bytes_per_sec as f64 / self.ticks_per_sec;
+        bucket.tokens = (bucket.tokens + earned).min(cap);
+        bucket.at = now;
+        if bucket.tokens < len as f64 {
+            return Err(UpfDrop::MbrExceeded);
+        }
+        bucket.tokens -= len as f64;
+        Ok(())
+    }
+}
+
 /// Counters beside the drops.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UpfCounters {
@@ -86,9 +139,10 @@ pub struct UpfStage {
     /// gNB MACs looked up so far, for the neighbour table version `peers_of`.
     peer_macs: FxHashMap<u32, [u8; 6]>,
     peers_of: u64,
-    /// Rate buckets by number, for the sessions version `buckets_of`.
-    buckets: Vec<Bucket>,
-    buckets_of: u64,
+    /// QER enforcement.
+    meter: Meter,
+    /// This worker's URR counters.
+    usage: Arc<Lane>,
     now_ticks: u64,
     ticks_per_sec: f64,
     /// Error Indications sent in the current second, and its start.
@@ -136,44 +190,14 @@ impl UpfStage {
             n6_gateway: None,
             peer_macs: FxHashMap::default(),
             peers_of: 0,
-            buckets: Vec::new(),
-            buckets_of: u64::MAX,
+            meter: Meter { of: u64::MAX, ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9, ..Meter::default() },
+            usage: upf.usage.lane(),
             now_ticks: 0,
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
             indications: (0, 0),
             counters: UpfCounters::default(),
             upf,
         }
-    }
-
-    /// Lets a packet of `len` octets through bucket `b` (a QER's gate and
-    /// MBR, TS 29.244 5.4.5), or says why not.
-    #[inline]
-    fn admit(&mut self, b: u32, len: usize) -> Result<(), UpfDrop> {
-        if b == crate::rules::NO_BUCKET {
-            return Ok(());
-        }
-        let l = self.sessions.limits[b as usize];
-        if !l.open {
-            return Err(UpfDrop::GateClosed);
-        }
-        if l.bytes_per_sec == 0 {
-            return Ok(());
-        }
-        let cap = (l.bytes_per_sec / 10).max(3000) as f64;
-        let now = self.now_ticks;
-        let bucket = &mut self.buckets[b as usize];
-        if bucket.at == 0 {
-            *bucket = Bucket { tokens: cap, at: now };
-        }
-        let earned = now.saturating_sub(bucket.at) as f64 * l.bytes_per_sec as f64 / self.ticks_per_sec;
-        bucket.tokens = (bucket.tokens + earned).min(cap);
-        bucket.at = now;
-        if bucket.tokens < len as f64 {
-            return Err(UpfDrop::MbrExceeded);
-        }
-        bucket.tokens -= len as f64;
-        Ok(())
     }
 
     /// From N3: GTP-U to our address.
@@ -211,10 +235,12 @@ impl UpfStage {
             if f.ue != 0 && rd32(src, 0) != f.ue {
                 return Err(UpfDrop::NoPdr);
             }
-            let (action, bucket) = (f.action, f.bucket);
-            self.admit(bucket, h.payload_len)?;
-            return match action {
-                0 => self.decapsulate(p, inner, h.payload_len),
+            self.meter.admit(&self.sessions.limits, f.bucket, h.payload_len)?;
+            return match f.action {
+                0 => {
+                    self.usage.count(f.urr, false, h.payload_len as u64);
+                    self.decapsulate(p, inner, h.payload_len)
+                }
                 1 => Err(UpfDrop::FarDrop),
                 _ => Err(UpfDrop::FarBuffer),
             };
@@ -228,12 +254,14 @@ impl UpfStage {
         let qfi = h.session.map(|(_, q)| q);
         let pdr = s.detect(Interface::Access, Some(h.teid), qfi, &flow).ok_or(UpfDrop::NoPdr)?;
         let far = s.far(pdr.far).ok_or(UpfDrop::NoPdr)?;
-        let (action, bucket) = (far.action, pdr.bucket);
-        self.admit(bucket, h.payload_len)?;
-        match action {
+        self.meter.admit(&self.sessions.limits, pdr.bucket, h.payload_len)?;
+        match far.action {
             Action::Drop => return Err(UpfDrop::FarDrop),
             Action::Buffer => return Err(UpfDrop::FarBuffer),
             Action::Forward => {}
+        }
+        for &u in &pdr.urrs {
+            self.usage.count(u, false, h.payload_len as u64);
         }
         self.decapsulate(p, inner, h.payload_len)
     }
@@ -328,10 +356,12 @@ impl UpfStage {
             return Err(UpfDrop::Malformed);
         }
         let dst = rd32(p.data().get(14..34).ok_or(UpfDrop::Malformed)?, 16);
+        let len = p.len() - 14;
         if let Some(&f) = self.sessions.fast_downlink.get(dst).filter(|f| f.session != Fast::GENERAL) {
-            self.admit(f.bucket, p.len() - 14)?;
+            self.meter.admit(&self.sessions.limits, f.bucket, len)?;
             return match f.action {
                 0 => {
+                    self.usage.count(f.urr, true, len as u64);
                     let qfi = (f.qfi != Fast::NO_QFI).then_some(f.qfi);
                     self.encapsulate(p, ctx, f.teid, f.peer, qfi)
                 }
@@ -344,13 +374,15 @@ impl UpfStage {
         let flow = FlowView { proto: pr, remote, ue };
         let pdr = s.detect(Interface::Core, None, None, &flow).ok_or(UpfDrop::NoPdr)?;
         let far = s.far(pdr.far).ok_or(UpfDrop::NoPdr)?;
-        let (far, bucket) = (far.clone(), pdr.bucket);
-        self.admit(bucket, p.len() - 14)?;
+        self.meter.admit(&self.sessions.limits, pdr.bucket, len)?;
         let outer = match far.action {
             Action::Drop => return Err(UpfDrop::FarDrop),
             Action::Buffer => return Err(UpfDrop::FarBuffer),
             Action::Forward => far.outer.ok_or(UpfDrop::NoPdr)?,
         };
+        for &u in &pdr.urrs {
+            self.usage.count(u, true, len as u64);
+        }
         let qfi = far.qfi;
         self.encapsulate(p, ctx, outer.teid, outer.peer, qfi)
     }
@@ -415,12 +447,8 @@ impl Stage for UpfStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         self.sessions.refresh();
         self.now_ticks = ctx.now_ticks.max(1);
-        if self.buckets_of != self.sessions.version {
-            // A new version (a session created, modified, deleted): fresh
-            // buckets for its limits.
-            self.buckets_of = self.sessions.version;
-            self.buckets = vec![Bucket::default(); self.sessions.limits.len()];
-        }
+        self.meter.now = self.now_ticks;
+        self.meter.renew(self.sessions.version, self.sessions.limits.len());
         self.n6_gateway = ctx
             .neighbours
             .lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)))

@@ -29,7 +29,7 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
     }
     let mut n4 = PfcpEndpoint::bind("127.0.0.1:0".parse().unwrap(), Ipv4Addr::new(10, 10, 0, 1)).unwrap();
     let table = Published::new(Sessions::default());
-    n4.serve_sessions(table.clone(), Vec::new(), Ipv4Addr::new(10, 10, 0, 1));
+    n4.serve_sessions(table.clone(), Vec::new(), Ipv4Addr::new(10, 10, 0, 1), nfv_upf::usage::Usage::new(16));
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let addr: SocketAddr = n4.local_addr();
     let stop = Arc::new(AtomicBool::new(false));

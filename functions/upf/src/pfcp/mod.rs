@@ -1,0 +1,659 @@
+//! The N4 endpoint: PFCP (TS 29.244) over UDP 8805, on the control side
+//! (a control task polled every millisecond), the codec from `rs-pfcp`.
+//!
+//! Node-level procedures: Heartbeat (7.4.2), Association Setup (7.4.4.1:
+//! an SMF's node remembered; a setup with a new recovery time stamp from a
+//! node we knew means it restarted: its sessions go), Update (7.4.4.2) and
+//! Release (7.4.4.3: its sessions go). Session procedures, for an
+//! associated SMF only (72 otherwise): Establishment (7.5.2), Modification
+//! (7.5.4) and Deletion (7.5.6) of PDRs, FARs, QERs and URRs
+//! ([`session`]), and Session Reports (7.5.8) of URRs whose volume
+//! threshold or measurement period came ([`urr`]), sent again after T1
+//! until answered or N1 tries (7.6). A removed URR's or deleted session's
+//! last usage goes in the response.
+//!
+//! Requests waiting in one poll are answered together: the session table
+//! is published to the workers once, then the responses go out (a
+//! response never precedes the rules it accepts). A TEID or UE address
+//! claimed by another session is refused at the request (73), so one
+//! request cannot spoil a batch. A message that cannot be decoded is
+//! answered when its header allows (Table 8.2.1-1: 66 "Mandatory IE
+//! missing", 68 "Invalid length", 64 "Request rejected"), else dropped and
+//! counted; a message type we do not serve is counted, never a crash.
+
+mod session;
+mod urr;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use nfv_core::ControlTask;
+use nfv_core::published::Published;
+use rs_pfcp::error::PfcpError;
+use rs_pfcp::ie::cause::CauseValue;
+use rs_pfcp::ie::node_id::NodeId;
+use rs_pfcp::ie::usage_report_trigger::UsageReportTrigger;
+use rs_pfcp::message::association_release_response::AssociationReleaseResponseBuilder;
+use rs_pfcp::message::association_setup_response::AssociationSetupResponseBuilder;
+use rs_pfcp::message::association_update_response::AssociationUpdateResponseBuilder;
+use rs_pfcp::message::heartbeat_response::HeartbeatResponseBuilder;
+use rs_pfcp::message::session_deletion_response::SessionDeletionResponseBuilder;
+use rs_pfcp::message::session_establishment_request::SessionEstablishmentRequest;
+use rs_pfcp::message::session_establishment_response::SessionEstablishmentResponseBuilder;
+use rs_pfcp::message::session_modification_request::SessionModificationRequest;
+use rs_pfcp::message::session_modification_response::SessionModificationResponseBuilder;
+use rs_pfcp::message::session_report_request::SessionReportRequestBuilder;
+use rs_pfcp::message::{Message, MsgType};
+use rustc_hash::FxHashMap;
+
+use crate::rules::{Session, Sessions};
+use crate::usage::Usage;
+use session::{N4Session, Outcome, Refusal, TeidPool};
+
+/// The PFCP port (TS 29.244 section 4.2).
+pub const PORT: u16 = 8805;
+
+/// T1 and N1 (7.6): how long a request of ours waits for its response
+/// before it is sent again, and how many times it is sent at most.
+const T1: Duration = Duration::from_secs(3);
+const N1: u32 = 3;
+
+/// How often URRs are checked for a report due.
+const URR_SCAN: Duration = Duration::from_millis(50);
+
+/// Datagrams answered per poll before the table is published.
+const REQUESTS_PER_POLL: usize = 1024;
+
+/// What the endpoint has done, for the report and the tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PfcpCounters {
+    /// Heartbeats answered.
+    pub heartbeats: u64,
+    /// Associations set up.
+    pub associations: u64,
+    /// Associations updated.
+    pub association_updates: u64,
+    /// Associations released.
+    pub releases: u64,
+    /// Sessions established.
+    pub established: u64,
+    /// Sessions modified.
+    pub modified: u64,
+    /// Sessions deleted (by the SMF, or with their association).
+    pub deleted: u64,
+    /// Requests refused with a cause (malformed, missing IEs, no
+    /// association, conflicting rules, no resources).
+    pub rejected: u64,
+    /// Datagrams that were not PFCP at all, or a type we do not serve.
+    pub ignored: u64,
+    /// Session Report Requests sent (first transmissions).
+    pub reports_sent: u64,
+    /// Session Report Requests sent again after T1.
+    pub report_retransmissions: u64,
+    /// Session Report Responses received.
+    pub reports_answered: u64,
+    /// Session Report Requests given up after N1 tries.
+    pub reports_unanswered: u64,
+}
+
+/// An SMF associated with us.
+#[derive(Clone, Debug)]
+struct Association {
+    node: NodeId,
+    /// Its Recovery Time Stamp (8.2.65), seconds.
+    recovery: Option<u32>,
+}
+
+/// A request of ours awaiting its response.
+#[derive(Debug)]
+struct Pending {
+    seq: u32,
+    bytes: Vec<u8>,
+    to: SocketAddr,
+    sent: Instant,
+    tries: u32,
+}
+
+/// The endpoint.
+pub struct PfcpEndpoint {
+    socket: UdpSocket,
+    node_id: Ipv4Addr,
+    recovery: SystemTime,
+    associations: Vec<Association>,
+    buf: Vec<u8>,
+    /// Where sessions go: the data path's table, with the static ones.
+    table: Option<(Arc<Published<Sessions>>, Vec<Session>)>,
+    usage: Arc<Usage>,
+    /// Sessions by our (UP) SEID, with their data path rules.
+    sessions: BTreeMap<u64, (N4Session, Session)>,
+    /// Which session holds each uplink TEID and UE address.
+    teid_owner: FxHashMap<u32, u64>,
+    ue_owner: FxHashMap<u32, u64>,
+    next_seid: u64,
+    teids: TeidPool,
+    /// The table needs publishing.
+    dirty: bool,
+    /// Responses held until the table they speak of is published.
+    outbox: Vec<(Vec<u8>, SocketAddr)>,
+    /// Our next request's sequence number (24 bits, 7.2.2.2).
+    next_seq: u32,
+    pending: Vec<Pending>,
+    last_scan: Instant,
+    /// Counters.
+    pub counters: PfcpCounters,
+}
+
+/// Owner value of a static session's TEID or UE address.
+const STATIC: u64 = 0;
+
+impl PfcpEndpoint {
+    /// Binds `addr` (the N4 address and port); our node id is `node_id`.
+    pub fn bind(addr: SocketAddr, node_id: Ipv4Addr) -> std::io::Result<Self> {
+        let socket = UdpSocket::bind(addr)?;
+        socket.set_nonblocking(true)?;
+        Ok(Self {
+            socket,
+            node_id,
+            recovery: SystemTime::now(),
+            associations: Vec::new(),
+            buf: vec![0; 65536],
+            table: None,
+            usage: Usage::new(0),
+            sessions: BTreeMap::new(),
+            teid_owner: FxHashMap::default(),
+            ue_owner: FxHashMap::default(),
+            next_seid: 1,
+            teids: TeidPool::new(node_id),
+            dirty: false,
+            outbox: Vec::new(),
+            next_seq: 1,
+            pending: Vec::new(),
+            last_scan: Instant::now(),
+            counters: PfcpCounters::default(),
+        })
+    }
+
+    /// Sessions established over N4 go into `table` beside the `statics`
+    /// (configured ones); F-TEIDs we allocate carry `n3`; URRs count in
+    /// `usage`.
+    pub fn serve_sessions(
+        &mut self,
+        table: Arc<Published<Sessions>>,
+        statics: Vec<Session>,
+        n3: Ipv4Addr,
+        usage: Arc<Usage>,
+    ) {
+        for s in &statics {
+            for p in &s.pdrs {
+                if let Some(t) = p.pdi.teid {
+                    self.teid_owner.insert(t, STATIC);
+                }
+                if let Some(u) = p.pdi.ue_ip {
+                    self.ue_owner.insert(u, STATIC);
+                }
+            }
+        }
+        self.table = Some((table, statics));
+        self.teids = TeidPool::new(n3);
+        self.usage = usage;
+    }
+
+    /// The bound address (tests bind port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.socket.local_addr().expect("a bound socket")
+    }
+
+    /// Sessions held (established over N4).
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Publishes the sessions now held (static and established), once per
+    /// poll.
+    fn publish(&mut self) {
+        let Some((table, statics)) = &self.table else { return };
+        let mut all = statics.clone();
+        all.extend(self.sessions.values().map(|(_, s)| s.clone()));
+        match Sessions::new(all, table.load().version + 1) {
+            Ok(next) => table.publish(next),
+            // Claims are checked per request, so this is a bug, told.
+            Err(e) => eprintln!("nfv: upf: N4 sessions not published: {e}"),
+        }
+        self.dirty = false;
+    }
+
+    /// Checks that `rules` claim no TEID or UE address another session
+    /// holds, then records its claims in place of what `seid` held.
+    fn claim(&mut self, seid: u64, rules: &Session) -> Result<(), Refusal> {
+        let keys = |s: &Session| s.pdrs.iter().map(|p| (p.pdi.teid, p.pdi.ue_ip)).collect::<Vec<_>>();
+        for (t, u) in keys(rules) {
+            let taken = |m: &FxHashMap<u32, u64>, k: Option<u32>| k.and_then(|k| m.get(&k)).is_some_and(|&o| o != seid);
+            if taken(&self.teid_owner, t) || taken(&self.ue_owner, u) {
+                return Err(CauseValue::RuleCreationModificationFailure);
+            }
+        }
+        self.unclaim(seid);
+        for (t, u) in keys(rules) {
+            if let Some(t) = t {
+                self.teid_owner.insert(t, seid);
+            }
+            if let Some(u) = u {
+                self.ue_owner.insert(u, seid);
+            }
+        }
+        Ok(())
+    }
+
+    fn unclaim(&mut self, seid: u64) {
+        if let Some((_, old)) = self.sessions.get(&seid) {
+            for p in &old.pdrs {
+                if let Some(t) = p.pdi.teid
+                    && self.teid_owner.get(&t) == Some(&seid)
+                {
+                    self.teid_owner.remove(&t);
+                }
+                if let Some(u) = p.pdi.ue_ip
+                    && self.ue_owner.get(&u) == Some(&seid)
+                {
+                    self.ue_owner.remove(&u);
+                }
+            }
+        }
+    }
+
+    /// Removes session `seid` and gives its counters back; its rules leave
+    /// the data path at the next publish.
+    fn drop_session(&mut self, seid: u64) -> Option<N4Session> {
+        self.unclaim(seid);
+        let (s, _) = self.sessions.remove(&seid)?;
+        for u in &s.urrs {
+            self.usage.free(u.slot);
+        }
+        self.dirty = true;
+        Some(s)
+    }
+
+    fn associated(&self, node: &NodeId) -> bool {
+        self.associations.iter().any(|a| a.node == *node)
+    }
+
+    /// Sessions of `node` gone (its association released, or it
+    /// restarted).
+    fn drop_sessions_of(&mut self, node: &NodeId) {
+        let theirs: Vec<u64> = self.sessions.iter().filter(|(_, (s, _))| s.node == *node).map(|(k, _)| *k).collect();
+        for seid in theirs {
+            self.drop_session(seid);
+            self.counters.deleted += 1;
+        }
+    }
+
+    /// Session Establishment (7.5.2): the response, accepted or with the
+    /// cause that refused it.
+    fn establish(&mut self, data: &[u8], seq: u32, from: SocketAddr) -> Vec<u8> {
+        let node = IpAddr::V4(self.node_id);
+        let (cp_seid, result) = match SessionEstablishmentRequest::unmarshal(data) {
+            Err(_) => (0, Err(CauseValue::MandatoryIeMissing)),
+            Ok(req) => match rs_pfcp::ie::fseid::Fseid::unmarshal(&req.fseid.payload) {
+                Err(_) => (0, Err(CauseValue::MandatoryIeIncorrect)),
+                Ok(cp) => (cp.seid.0, self.create(&req, cp.seid.0, from)),
+            },
+        };
+        match result {
+            Ok((up_seid, created)) => {
+                self.counters.established += 1;
+                let mut r =
+                    SessionEstablishmentResponseBuilder::accepted(cp_seid, seq).node_id(node).fseid(up_seid, node);
+                for c in created {
+                    r = r.created_pdr(c.to_ie());
+                }
+                r.marshal().unwrap_or_default()
+            }
+            Err(cause) => {
+                self.counters.rejected += 1;
+                SessionEstablishmentResponseBuilder::new(cp_seid, seq, cause)
+                    .node_id(node)
+                    .marshal()
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// The session of an establishment request, checked and held: our
+    /// SEID and the Created PDRs to report.
+    fn create(
+        &mut self,
+        req: &SessionEstablishmentRequest,
+        cp_seid: u64,
+        from: SocketAddr,
+    ) -> Result<(u64, Vec<rs_pfcp::ie::created_pdr::CreatedPdr>), Refusal> {
+        let node = NodeId::unmarshal(&req.node_id.payload).map_err(|_| CauseValue::MandatoryIeIncorrect)?;
+        // 7.5.2.2: a request from a node without an association.
+        if !self.associated(&node) {
+            return Err(CauseValue::NoEstablishedPfcpAssociation);
+        }
+        let mut out = Outcome::default();
+        let up_seid = self.next_seid;
+        let made = N4Session::establish(req, cp_seid, node, from, &mut self.teids, &self.usage, &mut out)
+            .and_then(|s| s.rules(up_seid).map(|r| (s, r)))
+            .and_then(|(s, r)| self.claim(up_seid, &r).map(|_| (s, r)));
+        match made {
+            Ok(session) => {
+                self.next_seid += 1;
+                self.sessions.insert(up_seid, session);
+                self.dirty = true;
+                Ok((up_seid, out.created))
+            }
+            Err(cause) => {
+                out.undo(&self.usage);
+                Err(cause)
+            }
+        }
+    }
+
+    /// Session Modification (7.5.4) of our session `seid`: the changed
+    /// rules replace the old in one published version (no packet sees
+    /// half of a change, none is lost to it); removed URRs' and queried
+    /// URRs' usage in the response.
+    fn modify(&mut self, data: &[u8], seid: u64, seq: u32) -> Vec<u8> {
+        let Some((old, _)) = self.sessions.get(&seid) else {
+            self.counters.rejected += 1;
+            return SessionModificationResponseBuilder::new(0, seq).cause(CauseValue::SessionContextNotFound).marshal();
+        };
+        let cp = old.cp_seid;
+        let mut out = Outcome::default();
+        let result = SessionModificationRequest::unmarshal(data)
+            .map_err(|_| CauseValue::MandatoryIeMissing)
+            .and_then(|req| {
+                let new = old.modify(&req, &mut self.teids, &self.usage, &mut out)?;
+                let rules = new.rules(seid)?;
+                Ok((req, new, rules))
+            })
+            .and_then(|(req, new, rules)| self.claim(seid, &rules).map(|_| (req, new, rules)));
+        match result {
+            Ok((req, mut new, rules)) => {
+                let mut reports: Vec<_> = out
+                    .removed_urrs
+                    .iter_mut()
+                    .map(|u| u.report_from(&self.usage, UsageReportTrigger::TERMR))
+                    .collect();
+                for u in &out.removed_urrs {
+                    self.usage.free(u.slot);
+                }
+                // Query URR (7.5.4.10): an immediate report.
+                for ie in req.query_urrs.iter().flatten() {
+                    if let Ok(q) = rs_pfcp::ie::query_urr::QueryUrr::unmarshal(&ie.payload)
+                        && let Some(u) = new.urrs.iter_mut().find(|u| u.id == q.urr_id)
+                    {
+                        reports.push(u.report_from(&self.usage, UsageReportTrigger::IMMER));
+                    }
+                }
+                self.sessions.insert(seid, (new, rules));
+                self.dirty = true;
+                self.counters.modified += 1;
+                let created = out.created.iter().map(|c| c.to_ie()).collect();
+                let usage = reports.into_iter().map(|r| rs_pfcp::ie::usage_report_smr::UsageReportSmr::new(r).to_ie());
+                SessionModificationResponseBuilder::accepted(cp, seq)
+                    .created_pdrs(created)
+                    .usage_reports(usage.collect())
+                    .marshal()
+            }
+            Err(cause) => {
+                out.undo(&self.usage);
+                self.counters.rejected += 1;
+                SessionModificationResponseBuilder::new(cp, seq).cause(cause).marshal()
+            }
+        }
+    }
+
+    /// Session Deletion (7.5.6) of our session `seid`, with the last
+    /// usage of each of its URRs (7.5.7: Usage Report, trigger TERMR).
+    fn delete(&mut self, seid: u64, seq: u32) -> Vec<u8> {
+        let reports: Vec<_> = match self.sessions.get_mut(&seid) {
+            Some((s, _)) => s.urrs.iter_mut().map(|u| u.report_from(&self.usage, UsageReportTrigger::TERMR)).collect(),
+            None => {
+                self.counters.rejected += 1;
+                return SessionDeletionResponseBuilder::new(0, seq).cause(CauseValue::SessionContextNotFound).marshal();
+            }
+        };
+        let s = self.drop_session(seid).expect("present");
+        self.counters.deleted += 1;
+        let usage = reports.into_iter().map(|r| rs_pfcp::ie::usage_report_sdr::UsageReportSdr::new(r).to_ie());
+        SessionDeletionResponseBuilder::accepted(s.cp_seid, seq).usage_reports(usage.collect()).marshal()
+    }
+
+    /// Answers `data` from `from`; `None` when there is nothing to send.
+    fn handle(&mut self, data: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
+        let msg = match rs_pfcp::message::parse(data) {
+            Ok(m) => m,
+            Err(e) => return self.refuse(data, &e),
+        };
+        let seq = msg.sequence();
+        let our_node = NodeId::new_ipv4(self.node_id).to_ie();
+        match msg.msg_type() {
+            MsgType::HeartbeatRequest => {
+                self.counters.heartbeats += 1;
+                Some(HeartbeatResponseBuilder::new(seq).recovery_time_stamp(self.recovery).marshal())
+            }
+            MsgType::AssociationSetupRequest => {
+                let req = rs_pfcp::message::association_setup_request::AssociationSetupRequest::unmarshal(data).ok()?;
+                let node = NodeId::unmarshal(&req.node_id.payload).ok()?;
+                let recovery =
+                    req.recovery_time_stamp.payload.get(..4).map(|b| u32::from_be_bytes(b.try_into().expect("4")));
+                // 7.4.4.1.2: a known node with a new recovery time stamp
+                // restarted; the sessions it had are gone.
+                if let Some(a) = self.associations.iter().find(|a| a.node == node)
+                    && a.recovery != recovery
+                {
+                    self.drop_sessions_of(&node);
+                }
+                self.associations.retain(|a| a.node != node);
+                self.associations.push(Association { node, recovery });
+                self.counters.associations += 1;
+                Some(
+                    AssociationSetupResponseBuilder::new(seq)
+                        .cause_accepted()
+                        .node_id(IpAddr::V4(self.node_id))
+                        .recovery_time_stamp(self.recovery)
+                        .marshal(),
+                )
+            }
+            MsgType::AssociationUpdateRequest => {
+                let node =
+                    msg.ies(rs_pfcp::ie::IeType::NodeId).next().and_then(|ie| NodeId::unmarshal(&ie.payload).ok());
+                let known = node.is_some_and(|n| self.associated(&n));
+                self.counters.association_updates += known as u64;
+                let cause = if known { CauseValue::RequestAccepted } else { CauseValue::NoEstablishedPfcpAssociation };
+                Some(AssociationUpdateResponseBuilder::new(seq).cause(cause).node_id(our_node).marshal())
+            }
+            MsgType::AssociationReleaseRequest => {
+                let node =
+                    msg.ies(rs_pfcp::ie::IeType::NodeId).next().and_then(|ie| NodeId::unmarshal(&ie.payload).ok());
+                let known = node.as_ref().is_some_and(|n| self.associated(n));
+                if let Some(n) = node.filter(|_| known) {
+                    self.associations.retain(|a| a.node != n);
+                    // 7.4.4.3.2: the association's sessions are deleted.
+                    self.drop_sessions_of(&n);
+                }
+                self.counters.releases += known as u64;
+                // 7.4.4.3: release of an association that does not exist.
+                let cause = if known { CauseValue::RequestAccepted } else { CauseValue::NoEstablishedPfcpAssociation };
+                Some(AssociationReleaseResponseBuilder::new(seq).cause(cause).node_id(our_node).marshal())
+            }
+            MsgType::SessionEstablishmentRequest => Some(self.establish(data, seq.into(), from)),
+            MsgType::SessionModificationRequest => Some(self.modify(data, msg.seid().map_or(0, |s| s.0), seq.into())),
+            MsgType::SessionDeletionRequest => Some(self.delete(msg.seid().map_or(0, |s| s.0), seq.into())),
+            MsgType::SessionReportResponse => {
+                let seq: u32 = seq.into();
+                if let Some(i) = self.pending.iter().position(|p| p.seq == seq) {
+                    self.pending.remove(i);
+                    self.counters.reports_answered += 1;
+                } else {
+                    self.counters.ignored += 1;
+                }
+                None
+            }
+            _ => {
+                self.counters.ignored += 1;
+                None
+            }
+        }
+    }
+
+    /// A request that did not decode: answered with the cause TS 29.244
+    /// section 7.2.3 names when its header says which response to send.
+    fn refuse(&mut self, data: &[u8], e: &PfcpError) -> Option<Vec<u8>> {
+        let Ok(header) = rs_pfcp::message::header::Header::unmarshal(data) else {
+            self.counters.ignored += 1;
+            return None;
+        };
+        let cause = match e {
+            PfcpError::MissingMandatoryIe { .. } => CauseValue::MandatoryIeMissing,
+            PfcpError::InvalidLength { .. } => CauseValue::InvalidLength,
+            _ => CauseValue::RequestRejected,
+        };
+        let seq = header.sequence_number;
+        let node = NodeId::new_ipv4(self.node_id).to_ie();
+        let reply = match header.message_type {
+            MsgType::AssociationSetupRequest => Some(
+                AssociationSetupResponseBuilder::new(seq)
+                    .cause(cause)
+                    .node_id(IpAddr::V4(self.node_id))
+                    .recovery_time_stamp(self.recovery)
+                    .marshal(),
+            ),
+            MsgType::AssociationUpdateRequest => {
+                Some(AssociationUpdateResponseBuilder::new(seq).cause(cause).node_id(node).marshal())
+            }
+            MsgType::AssociationReleaseRequest => {
+                Some(AssociationReleaseResponseBuilder::new(seq).cause(cause).node_id(node).marshal())
+            }
+            MsgType::SessionEstablishmentRequest => {
+                SessionEstablishmentResponseBuilder::new(0, seq, cause).node_id(IpAddr::V4(self.node_id)).marshal().ok()
+            }
+            MsgType::SessionModificationRequest => {
+                Some(SessionModificationResponseBuilder::new(0, seq).cause(cause).marshal())
+            }
+            MsgType::SessionDeletionRequest => Some(SessionDeletionResponseBuilder::new(0, seq).cause(cause).marshal()),
+            _ => None,
+        };
+        if reply.is_some() {
+            self.counters.rejected += 1
+        } else {
+            self.counters.ignored += 1
+        }
+        reply
+    }
+
+    /// Session Report Requests (7.5.8) for every URR with a report due,
+    /// one per session, to the SMF that established it.
+    fn report_usage(&mut self) {
+        let now = Instant::now();
+        let mut requests = Vec::new();
+        for (s, _) in self.sessions.values_mut() {
+            let mut reports = Vec::new();
+            for u in s.urrs.iter_mut().filter(|u| u.watched()) {
+                if let Some(trigger) = u.due(self.usage.read(u.slot), now) {
+                    reports.push(u.report_from(&self.usage, trigger).to_ie());
+                }
+            }
+            if !reports.is_empty() {
+                requests.push((s.cp_seid, s.smf, reports));
+            }
+        }
+        for (cp_seid, smf, reports) in requests {
+            let seq = self.next_seq;
+            self.next_seq = (self.next_seq + 1) & 0x00ff_ffff;
+            let bytes =
+                SessionReportRequestBuilder::new(cp_seid, seq).report_type_usage().usage_reports(reports).marshal();
+            let _ = self.socket.send_to(&bytes, smf);
+            self.counters.reports_sent += 1;
+            self.pending.push(Pending { seq, bytes, to: smf, sent: now, tries: 1 });
+        }
+    }
+
+    /// Requests of ours unanswered after T1 sent again, up to N1 times.
+    fn retransmit(&mut self) {
+        let now = Instant::now();
+        let mut lost = 0;
+        self.pending.retain_mut(|p| {
+            if now.duration_since(p.sent) < T1 {
+                return true;
+            }
+            if p.tries >= N1 {
+                lost += 1;
+                return false;
+            }
+            let _ = self.socket.send_to(&p.bytes, p.to);
+            p.tries += 1;
+            p.sent = now;
+            self.counters.report_retransmissions += 1;
+            true
+        });
+        self.counters.reports_unanswered += lost;
+    }
+
+    /// Answers up to `max` waiting datagrams, publishes the table once if
+    /// they changed it, then sends the responses; `Ok(n)` datagrams read.
+    fn serve(&mut self, max: usize) -> Result<usize, String> {
+        let mut n = 0;
+        let mut error = None;
+        while n < max {
+            let (len, from) = match self.socket.recv_from(&mut self.buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    error = Some(format!("N4 receive: {e}"));
+                    break;
+                }
+            };
+            n += 1;
+            let data = self.buf[..len].to_vec();
+            if let Some(reply) = self.handle(&data, from) {
+                self.outbox.push((reply, from));
+            }
+        }
+        if self.dirty {
+            self.publish();
+        }
+        for (reply, to) in std::mem::take(&mut self.outbox) {
+            if let Err(e) = self.socket.send_to(&reply, to) {
+                error.get_or_insert(format!("N4 send to {to}: {e}"));
+            }
+        }
+        if self.last_scan.elapsed() >= URR_SCAN {
+            self.last_scan = Instant::now();
+            self.report_usage();
+            self.retransmit();
+        }
+        error.map_or(Ok(n), Err)
+    }
+
+    /// Answers the next waiting datagram, if any (and sends the usage
+    /// reports due); `Err` tells of a socket problem.
+    pub fn poll_once(&mut self) -> Result<bool, String> {
+        self.serve(1).map(|n| n > 0)
+    }
+}
+
+impl ControlTask for PfcpEndpoint {
+    fn poll(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            match self.serve(REQUESTS_PER_POLL) {
+                Ok(n) if n == REQUESTS_PER_POLL => {}
+                Ok(_) => break,
+                Err(e) => {
+                    lines.push(e);
+                    break;
+                }
+            }
+        }
+        lines
+    }
+
+    fn period(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+}

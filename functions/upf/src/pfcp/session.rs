@@ -1,0 +1,468 @@
+//! A PFCP session as the SMF wrote it (TS 29.244 5.2): PDRs naming their
+//! FAR, QERs and URRs by id, and those rules; Create, Update and Remove
+//! IEs applied to it (7.5.2, 7.5.4); the data path's flattened
+//! [`Session`] derived from it after every change.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use rs_pfcp::ie::apply_action::ApplyAction;
+use rs_pfcp::ie::cause::CauseValue;
+use rs_pfcp::ie::created_pdr::CreatedPdr;
+use rs_pfcp::ie::destination_interface::Interface as PfcpInterface;
+use rs_pfcp::ie::f_teid::Fteid;
+use rs_pfcp::ie::node_id::NodeId;
+use rs_pfcp::ie::source_interface::SourceInterfaceValue;
+
+use crate::rules::{Action, Far, Interface, Limit, NO_BUCKET, OuterHeader, Pdi, Pdr, Session};
+use crate::usage::Usage;
+
+use super::urr::Urr;
+
+/// Why a request is refused: its cause (TS 29.244 Table 8.2.1-1).
+pub type Refusal = CauseValue;
+
+/// A PDR and the ids of the rules it names.
+#[derive(Clone, Debug)]
+pub struct N4Pdr {
+    /// The rule (its limit and URR slots filled at derivation).
+    pub pdr: Pdr,
+    /// Its QERs' ids (the first one that exists governs).
+    pub qers: Vec<u32>,
+    /// Its URRs' ids.
+    pub urrs: Vec<u32>,
+}
+
+/// A QER as the data path uses it: its id, each direction's gate and
+/// rate, the QFI it marks (TS 29.244 5.4.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Qer {
+    /// QER ID.
+    pub id: u32,
+    /// Gate and MBR uplink.
+    pub uplink: Limit,
+    /// Gate and MBR downlink.
+    pub downlink: Limit,
+    /// QFI to mark downlink.
+    pub qfi: Option<u8>,
+}
+
+/// One session on the N4 side.
+#[derive(Clone, Debug)]
+pub struct N4Session {
+    /// The SMF's SEID (in every message we send about it).
+    pub cp_seid: u64,
+    /// The SMF's node, whose association it belongs to.
+    pub node: NodeId,
+    /// Where its Session Reports go: the address its establishment came
+    /// from.
+    pub smf: SocketAddr,
+    /// Rules.
+    pub pdrs: Vec<N4Pdr>,
+    /// FARs.
+    pub fars: Vec<Far>,
+    /// QERs.
+    pub qers: Vec<Qer>,
+    /// URRs, with their measurement state.
+    pub urrs: Vec<Urr>,
+}
+
+/// TEIDs we hand out when the SMF asks CHOOSE (TS 29.244 5.5.3).
+#[derive(Debug)]
+pub struct TeidPool {
+    /// Our N3 address, in the F-TEIDs we report.
+    pub n3: Ipv4Addr,
+    next: u32,
+}
+
+impl TeidPool {
+    /// TEIDs from 0x80000000, above those a configuration would use.
+    pub fn new(n3: Ipv4Addr) -> Self {
+        Self { n3, next: 0x8000_0000 }
+    }
+
+    fn take(&mut self) -> u32 {
+        let t = self.next;
+        self.next = self.next.wrapping_add(1).max(0x8000_0000);
+        t
+    }
+}
+
+/// A grouped IE's payload decoded by `f`, or the cause for an IE that
+/// does not decode (TS 29.244 7.2.3.3: mandatory IE incorrect).
+fn decode<T>(payload: &[u8], f: impl Fn(&[u8]) -> Result<T, rs_pfcp::error::PfcpError>) -> Result<T, Refusal> {
+    f(payload).map_err(|_| CauseValue::MandatoryIeIncorrect)
+}
+
+/// Payloads of a list of IEs a modification may carry or not.
+fn payloads(v: &Option<Vec<rs_pfcp::ie::Ie>>) -> impl Iterator<Item = &[u8]> {
+    v.iter().flatten().map(|ie| ie.payload.as_slice())
+}
+
+/// The rule of a PDI (8.2.x): source interface, F-TEID (a TEID chosen from
+/// `teids` when it asks CHOOSE, reported in `created` for `pdr_id`), UE
+/// address, SDF filters, QFI.
+fn pdi_of(
+    p: &rs_pfcp::ie::pdi::Pdi,
+    pdr_id: rs_pfcp::ie::pdr_id::PdrId,
+    teids: &mut TeidPool,
+    created: &mut Vec<CreatedPdr>,
+) -> Result<Pdi, Refusal> {
+    let source = match p.source_interface.value {
+        SourceInterfaceValue::Access => Interface::Access,
+        SourceInterfaceValue::Core => Interface::Core,
+        _ => return Err(CauseValue::RequestRejected),
+    };
+    let teid = match &p.f_teid {
+        Some(f) if f.ch => {
+            let teid = teids.take();
+            let mut c = CreatedPdr::new(pdr_id);
+            c.f_teid = Some(Fteid::new(true, false, teid, Some(teids.n3), None, 0));
+            created.push(c);
+            Some(teid)
+        }
+        Some(f) => Some(f.teid.0),
+        None => None,
+    };
+    let sdf = p
+        .sdf_filters
+        .iter()
+        .map(|f| crate::sdf::parse(&f.flow_description))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| CauseValue::MandatoryIeIncorrect)?;
+    Ok(Pdi {
+        source: Some(source),
+        teid,
+        ue_ip: p.ue_ip_addresses.first().and_then(|u| u.ipv4_address).map(u32::from),
+        sdf,
+        qfi: p.qfis.first().map(|q| q.value()),
+    })
+}
+
+/// A Create PDR (7.5.2.2).
+fn create_pdr(payload: &[u8], teids: &mut TeidPool, created: &mut Vec<CreatedPdr>) -> Result<N4Pdr, Refusal> {
+    let p = decode(payload, rs_pfcp::ie::create_pdr::CreatePdr::unmarshal)?;
+    let pdi = pdi_of(&p.pdi, p.pdr_id, teids, created)?;
+    let far = p.far_id.as_ref().ok_or(CauseValue::MandatoryIeMissing)?.value;
+    Ok(N4Pdr {
+        pdr: Pdr {
+            id: p.pdr_id.value,
+            precedence: p.precedence.value,
+            pdi,
+            remove_outer_header: p.outer_header_removal.is_some(),
+            far,
+            limit: None,
+            bucket: NO_BUCKET,
+            urrs: Vec::new(),
+        },
+        qers: p.qer_ids.iter().map(|q| q.value).collect(),
+        urrs: p.urr_ids.iter().map(|u| u.id).collect(),
+    })
+}
+
+/// A Create QER (7.5.2.5): Gate Status (8.2.7, open when absent), MBR
+/// (8.2.8, kbit/s; 0 or absent: none), QFI.
+fn create_qer(payload: &[u8]) -> Result<Qer, Refusal> {
+    let q = decode(payload, rs_pfcp::ie::create_qer::CreateQer::unmarshal)?;
+    let mut qer = Qer {
+        id: q.qer_id.value,
+        uplink: Limit { open: true, bytes_per_sec: 0 },
+        downlink: Limit { open: true, bytes_per_sec: 0 },
+        qfi: q.qfi.map(|f| f.value()),
+    };
+    set_gate_and_rate(&mut qer, q.gate_status.as_ref(), q.mbr.as_ref());
+    Ok(qer)
+}
+
+/// The gate and MBR of a Create or Update QER, where given.
+fn set_gate_and_rate(
+    qer: &mut Qer,
+    gate: Option<&rs_pfcp::ie::gate_status::GateStatus>,
+    mbr: Option<&rs_pfcp::ie::mbr::Mbr>,
+) {
+    use rs_pfcp::ie::gate_status::GateStatusValue;
+    if let Some(g) = gate {
+        qer.uplink.open = !matches!(g.uplink_gate, GateStatusValue::Closed);
+        qer.downlink.open = !matches!(g.downlink_gate, GateStatusValue::Closed);
+    }
+    if let Some(m) = mbr {
+        qer.uplink.bytes_per_sec = m.uplink * 1000 / 8;
+        qer.downlink.bytes_per_sec = m.downlink * 1000 / 8;
+    }
+}
+
+/// A Create FAR (7.5.2.3).
+fn create_far(payload: &[u8]) -> Result<Far, Refusal> {
+    let f = decode(payload, rs_pfcp::ie::create_far::CreateFar::unmarshal)?;
+    let fp = f.forwarding_parameters.as_ref();
+    Ok(Far {
+        id: f.far_id.value,
+        action: action_of(&f.apply_action),
+        destination: fp.map_or(Interface::Core, |p| interface_of(p.destination_interface.interface)),
+        outer: fp.and_then(|p| p.outer_header_creation.as_ref()).and_then(outer_of),
+        qfi: None,
+    })
+}
+
+/// Apply Action (8.2.26): forward, buffer, else drop.
+fn action_of(a: &ApplyAction) -> Action {
+    if a.contains(ApplyAction::FORW) {
+        Action::Forward
+    } else if a.contains(ApplyAction::BUFF) {
+        Action::Buffer
+    } else {
+        Action::Drop
+    }
+}
+
+/// Destination Interface (8.2.24): Access toward gNBs, anything else Core.
+fn interface_of(i: PfcpInterface) -> Interface {
+    if i == PfcpInterface::Access { Interface::Access } else { Interface::Core }
+}
+
+/// Outer Header Creation (8.2.56) of a GTP-U/UDP/IPv4 tunnel.
+fn outer_of(o: &rs_pfcp::ie::outer_header_creation::OuterHeaderCreation) -> Option<OuterHeader> {
+    Some(OuterHeader { teid: o.teid?.0, peer: u32::from(o.ipv4_address?) })
+}
+
+/// What a change did beyond the rules: the Created PDRs to report, the
+/// URRs it removed (their final reports are due), the usage counter
+/// slots it took (given back if the change is refused).
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Created PDRs with the F-TEIDs we chose.
+    pub created: Vec<CreatedPdr>,
+    /// URRs removed, with their last measurement state.
+    pub removed_urrs: Vec<Urr>,
+    /// Counter slots taken by new URRs.
+    pub slots_taken: Vec<u32>,
+}
+
+impl Outcome {
+    /// Gives back the slots a refused change took.
+    pub fn undo(&self, usage: &Usage) {
+        for &s in &self.slots_taken {
+            usage.free(s);
+        }
+    }
+}
+
+impl N4Session {
+    /// A new session from an establishment request's rules (7.5.2).
+    pub fn establish(
+        req: &rs_pfcp::message::session_establishment_request::SessionEstablishmentRequest,
+        cp_seid: u64,
+        node: NodeId,
+        smf: SocketAddr,
+        teids: &mut TeidPool,
+        usage: &Usage,
+        out: &mut Outcome,
+    ) -> Result<Self, Refusal> {
+        let mut s = Self { cp_seid, node, smf, pdrs: Vec::new(), fars: Vec::new(), qers: Vec::new(), urrs: Vec::new() };
+        for ie in &req.create_fars {
+            s.add_far(create_far(&ie.payload)?)?;
+        }
+        for ie in &req.create_qers {
+            s.add_qer(create_qer(&ie.payload)?)?;
+        }
+        for ie in &req.create_urrs {
+            s.add_urr(&ie.payload, usage, out)?;
+        }
+        for ie in &req.create_pdrs {
+            s.add_pdr(create_pdr(&ie.payload, teids, &mut out.created)?)?;
+        }
+        Ok(s)
+    }
+
+    /// The session with a modification request's changes (7.5.4):
+    /// removals first, then creations, then updates, so that a new PDR
+    /// may name a QER or URR the same request creates.
+    pub fn modify(
+        &self,
+        req: &rs_pfcp::message::session_modification_request::SessionModificationRequest,
+        teids: &mut TeidPool,
+        usage: &Usage,
+        out: &mut Outcome,
+    ) -> Result<Self, Refusal> {
+        use rs_pfcp::ie::{remove_far::RemoveFar, remove_pdr::RemovePdr, remove_qer::RemoveQer, remove_urr::RemoveUrr};
+        let mut s = self.clone();
+        for p in payloads(&req.remove_pdrs) {
+            let id = decode(p, RemovePdr::unmarshal)?.pdr_id.value;
+            s.pdrs.retain(|x| x.pdr.id != id);
+        }
+        for p in payloads(&req.remove_fars) {
+            let id = decode(p, RemoveFar::unmarshal)?.far_id.value;
+            s.fars.retain(|x| x.id != id);
+        }
+        for p in payloads(&req.remove_qers) {
+            let id = decode(p, RemoveQer::unmarshal)?.qer_id.value;
+            s.qers.retain(|x| x.id != id);
+        }
+        for p in payloads(&req.remove_urrs) {
+            let id = decode(p, RemoveUrr::unmarshal)?.urr_id.id;
+            if let Some(i) = s.urrs.iter().position(|u| u.id == id) {
+                out.removed_urrs.push(s.urrs.remove(i));
+            }
+        }
+        for p in payloads(&req.create_fars) {
+            s.add_far(create_far(p)?)?;
+        }
+        for p in payloads(&req.create_qers) {
+            s.add_qer(create_qer(p)?)?;
+        }
+        for p in payloads(&req.create_urrs) {
+            s.add_urr(p, usage, out)?;
+        }
+        for p in payloads(&req.create_pdrs) {
+            s.add_pdr(create_pdr(p, teids, &mut out.created)?)?;
+        }
+        for p in payloads(&req.update_fars) {
+            s.update_far(p)?;
+        }
+        for p in payloads(&req.update_qers) {
+            let u = decode(p, rs_pfcp::ie::update_qer::UpdateQer::unmarshal)?;
+            let qer = s
+                .qers
+                .iter_mut()
+                .find(|q| q.id == u.qer_id.value)
+                .ok_or(CauseValue::RuleCreationModificationFailure)?;
+            set_gate_and_rate(qer, u.gate_status.as_ref(), u.mbr.as_ref());
+        }
+        for p in payloads(&req.update_urrs) {
+            let u = decode(p, rs_pfcp::ie::update_urr::UpdateUrr::unmarshal)?;
+            let urr =
+                s.urrs.iter_mut().find(|x| x.id == u.urr_id.id).ok_or(CauseValue::RuleCreationModificationFailure)?;
+            urr.update(&u);
+        }
+        for p in payloads(&req.update_pdrs) {
+            s.update_pdr(p, teids, &mut out.created)?;
+        }
+        Ok(s)
+    }
+
+    fn add_far(&mut self, far: Far) -> Result<(), Refusal> {
+        // 7.5.2.2 / 7.5.4.2: a rule id already in the session is an error.
+        if self.fars.iter().any(|f| f.id == far.id) {
+            return Err(CauseValue::RuleCreationModificationFailure);
+        }
+        self.fars.push(far);
+        Ok(())
+    }
+
+    fn add_qer(&mut self, qer: Qer) -> Result<(), Refusal> {
+        if self.qers.iter().any(|q| q.id == qer.id) {
+            return Err(CauseValue::RuleCreationModificationFailure);
+        }
+        self.qers.push(qer);
+        Ok(())
+    }
+
+    fn add_urr(&mut self, payload: &[u8], usage: &Usage, out: &mut Outcome) -> Result<(), Refusal> {
+        let c = decode(payload, rs_pfcp::ie::create_urr::CreateUrr::unmarshal)?;
+        if self.urrs.iter().any(|u| u.id == c.urr_id.id) {
+            return Err(CauseValue::RuleCreationModificationFailure);
+        }
+        let slot = usage.allocate().ok_or(CauseValue::NoResourcesAvailable)?;
+        out.slots_taken.push(slot);
+        self.urrs.push(Urr::new(&c, slot, usage.read(slot)));
+        Ok(())
+    }
+
+    fn add_pdr(&mut self, pdr: N4Pdr) -> Result<(), Refusal> {
+        if self.pdrs.iter().any(|p| p.pdr.id == pdr.pdr.id) {
+            return Err(CauseValue::RuleCreationModificationFailure);
+        }
+        self.pdrs.push(pdr);
+        Ok(())
+    }
+
+    /// Update FAR (7.5.4.3): apply action, destination, outer header
+    /// creation (a handover moves the downlink tunnel).
+    fn update_far(&mut self, payload: &[u8]) -> Result<(), Refusal> {
+        let u = decode(payload, rs_pfcp::ie::update_far::UpdateFar::unmarshal)?;
+        // An update of a rule the session lacks fails the request.
+        let far =
+            self.fars.iter_mut().find(|f| f.id == u.far_id.value).ok_or(CauseValue::RuleCreationModificationFailure)?;
+        if let Some(a) = &u.apply_action {
+            far.action = action_of(a);
+        }
+        if let Some(p) = &u.update_forwarding_parameters {
+            if let Some(d) = &p.destination_interface {
+                far.destination = interface_of(d.interface);
+            }
+            if let Some(o) = &p.outer_header_creation {
+                far.outer = outer_of(o);
+            }
+        }
+        Ok(())
+    }
+
+    /// Update PDR (7.5.4.2): precedence, PDI, outer header removal, FAR,
+    /// QERs and URRs replaced where given.
+    fn update_pdr(
+        &mut self,
+        payload: &[u8],
+        teids: &mut TeidPool,
+        created: &mut Vec<CreatedPdr>,
+    ) -> Result<(), Refusal> {
+        let u = decode(payload, rs_pfcp::ie::update_pdr::UpdatePdr::unmarshal)?;
+        let pdr = self
+            .pdrs
+            .iter_mut()
+            .find(|p| p.pdr.id == u.pdr_id.value)
+            .ok_or(CauseValue::RuleCreationModificationFailure)?;
+        if let Some(p) = &u.precedence {
+            pdr.pdr.precedence = p.value;
+        }
+        if let Some(pdi) = &u.pdi {
+            pdr.pdr.pdi = pdi_of(pdi, u.pdr_id, teids, created)?;
+        }
+        if let Some(o) = &u.outer_header_removal {
+            pdr.pdr.remove_outer_header = o.description == 0 || o.description == 1 || o.description == 6;
+        }
+        if let Some(f) = &u.far_id {
+            pdr.pdr.far = f.value;
+        }
+        if !u.qer_ids.is_empty() {
+            pdr.qers = u.qer_ids.iter().map(|q| q.value).collect();
+        }
+        if !u.urr_ids.is_empty() {
+            pdr.urrs = u.urr_ids.iter().map(|q| q.id).collect();
+        }
+        Ok(())
+    }
+
+    /// The data path's rules of this session (our SEID `seid`): each PDR
+    /// with its first QER's gate and rate for its direction and its URRs'
+    /// counter slots; a downlink PDR's QER names the QFI its FAR marks
+    /// (5.4.5). A PDR naming a rule the session lacks is refused.
+    pub fn rules(&self, seid: u64) -> Result<Session, Refusal> {
+        let mut fars = self.fars.clone();
+        let mut pdrs = Vec::with_capacity(self.pdrs.len());
+        for p in &self.pdrs {
+            let mut pdr = p.pdr.clone();
+            if !fars.iter().any(|f| f.id == pdr.far) {
+                return Err(CauseValue::RuleCreationModificationFailure);
+            }
+            let qer = match p.qers.first() {
+                Some(id) => {
+                    Some(*self.qers.iter().find(|q| q.id == *id).ok_or(CauseValue::RuleCreationModificationFailure)?)
+                }
+                None => None,
+            };
+            pdr.limit = qer.map(|q| if pdr.pdi.source == Some(Interface::Access) { q.uplink } else { q.downlink });
+            if let (Some(Interface::Core), Some(q)) = (pdr.pdi.source, qer.and_then(|q| q.qfi))
+                && let Some(f) = fars.iter_mut().find(|f| f.id == pdr.far)
+            {
+                f.qfi = Some(q);
+            }
+            pdr.urrs = p
+                .urrs
+                .iter()
+                .map(|id| self.urrs.iter().find(|u| u.id == *id).map(|u| u.slot))
+                .collect::<Option<Vec<_>>>()
+                .ok_or(CauseValue::RuleCreationModificationFailure)?;
+            pdrs.push(pdr);
+        }
+        Ok(Session::new(seid, pdrs, fars))
+    }
+}
