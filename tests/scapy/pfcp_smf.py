@@ -25,14 +25,13 @@ Then prints `raw HEX` for every answer, for tshark.
 import socket
 import sys
 
-from scapy.contrib.pfcp import (PFCP, IE_ApplyAction, IE_CreateFAR, IE_CreatePDR, IE_CreateQER, IE_DestinationInterface,
-                                IE_GateStatus, IE_MBR, IE_QFI,
-                                IE_FAR_Id, IE_ForwardingParameters, IE_FSEID, IE_FTEID, IE_NodeId,
-                                IE_OuterHeaderCreation, IE_OuterHeaderRemoval, IE_PDI, IE_PDR_Id, IE_Precedence, IE_QER_Id,
-                                IE_RecoveryTimeStamp, IE_SourceInterface, IE_UE_IP_Address,
+from scapy.contrib.pfcp import (PFCP, IE_ApplyAction, IE_CreateQER, IE_GateStatus, IE_MBR, IE_QFI, IE_FAR_Id,
+                                IE_FSEID, IE_NodeId, IE_OuterHeaderCreation, IE_QER_Id, IE_RecoveryTimeStamp,
                                 PFCPAssociationReleaseRequest, PFCPAssociationSetupRequest, PFCPHeartbeatRequest,
                                 IE_UpdateFAR, IE_UpdateForwardingParameters, PFCPSessionDeletionRequest,
                                 PFCPSessionEstablishmentRequest, PFCPSessionModificationRequest)
+
+from smf_rules import usual_rules
 
 host, port = sys.argv[1], int(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -48,26 +47,12 @@ requests = [
     ("release-again", PFCP(S=0, seq=5) / PFCPAssociationReleaseRequest(IE_list=[node])),
     ("garbage", b"\x00\x01\x02\x03\x04\x05\x06\x07"),
 ]
-uplink = IE_CreatePDR(IE_list=[
-    IE_PDR_Id(id=1), IE_Precedence(precedence=200),
-    IE_PDI(IE_list=[IE_SourceInterface(interface=0), IE_FTEID(CH=1, V4=1),
-                    IE_UE_IP_Address(V4=1, ipv4="10.45.0.9")]),
-    IE_OuterHeaderRemoval(header=0), IE_FAR_Id(id=1), IE_QER_Id(id=1)])
-downlink = IE_CreatePDR(IE_list=[
-    IE_PDR_Id(id=2), IE_Precedence(precedence=200),
-    IE_PDI(IE_list=[IE_SourceInterface(interface=1), IE_UE_IP_Address(SD=1, V4=1, ipv4="10.45.0.9")]),
-    IE_FAR_Id(id=2), IE_QER_Id(id=1)])
+rules = usual_rules("10.45.0.9", 0x5555, "10.10.0.2", [IE_QER_Id(id=1)])
 qer = IE_CreateQER(IE_list=[IE_QER_Id(id=1), IE_GateStatus(ul=0, dl=0), IE_MBR(ul=8000, dl=16000), IE_QFI(QFI=9)])
-far_up = IE_CreateFAR(IE_list=[IE_FAR_Id(id=1), IE_ApplyAction(FORW=1),
-                               IE_ForwardingParameters(IE_list=[IE_DestinationInterface(interface=1)])])
-far_down = IE_CreateFAR(IE_list=[IE_FAR_Id(id=2), IE_ApplyAction(FORW=1),
-                                 IE_ForwardingParameters(IE_list=[
-                                     IE_DestinationInterface(interface=0),
-                                     IE_OuterHeaderCreation(GTPUUDPIPV4=1, TEID=0x5555, ipv4="10.10.0.2")])])
 cp_fseid = IE_FSEID(v4=1, seid=0x1111, ipv4="127.0.0.2")
 requests.append(("setup2", PFCP(S=0, seq=6) / PFCPAssociationSetupRequest(IE_list=[node, ts])))
 requests.append(("establish", PFCP(S=1, seid=0, seq=7) / PFCPSessionEstablishmentRequest(
-    IE_list=[node, cp_fseid, uplink, downlink, far_up, far_down, qer])))
+    IE_list=[node, cp_fseid, *rules, qer])))
 raws = []
 up_seid = None
 

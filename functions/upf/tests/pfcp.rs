@@ -10,6 +10,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod common;
+
 use nfv_core::published::Published;
 use nfv_core::testkit::tools_or_skip;
 use nfv_upf::pfcp::PfcpEndpoint;
@@ -105,41 +107,7 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
         ],
         "table versions"
     );
-    // tshark's dissector on every answer, wrapped in IP/UDP from port 8805.
-    let pcap = std::env::temp_dir().join(format!("nfv-pfcp-{}.pcap", std::process::id()));
-    let mut file = Vec::new();
-    file.extend_from_slice(&[
-        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 101, 0, 0, 0,
-    ]);
-    for raw in text.lines().filter_map(|l| l.strip_prefix("raw ")) {
-        let pfcp: Vec<u8> =
-            (0..raw.len()).step_by(2).map(|i| u8::from_str_radix(&raw[i..i + 2], 16).unwrap()).collect();
-        let udp_len = (8 + pfcp.len()) as u16;
-        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 10, 0, 1, 10, 10, 0, 2];
-        ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
-        let c = nfv_core::checksum::checksum(&ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        ip.extend_from_slice(&8805u16.to_be_bytes());
-        ip.extend_from_slice(&8805u16.to_be_bytes());
-        ip.extend_from_slice(&udp_len.to_be_bytes());
-        ip.extend_from_slice(&[0, 0]);
-        ip.extend_from_slice(&pfcp);
-        let n = (ip.len() as u32).to_le_bytes();
-        file.extend_from_slice(&[0; 8]);
-        file.extend_from_slice(&n);
-        file.extend_from_slice(&n);
-        file.extend_from_slice(&ip);
-    }
-    std::fs::write(&pcap, &file).unwrap();
-    let t = Command::new("tshark")
-        .args(["-r", pcap.to_str().unwrap(), "-V", "-d", "udp.port==8805,pfcp"])
-        .output()
-        .unwrap();
-    let decoded = String::from_utf8_lossy(&t.stdout);
-    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
-    assert_eq!(decoded.matches("Packet Forwarding Control Protocol").count(), 11, "{decoded}");
-    for bad in ["Expert Info (Warning", "Expert Info (Error", "Malformed"] {
-        assert!(!decoded.contains(bad), "tshark: {bad}\n{decoded}");
-    }
-    let _ = std::fs::remove_file(pcap);
+    // tshark's dissector on every answer.
+    let raws: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("raw ")).collect();
+    common::pfcp_in_tshark(&raws, "pfcp");
 }

@@ -7,17 +7,12 @@
 
 use std::process::Command;
 
-use etherparse::{NetSlice, PacketBuilder, SlicedPacket};
-use nfv_core::BuildCtx;
-use nfv_core::packet::VerdictKind;
-use nfv_core::testkit::{FrameRunner, two_port_config};
+mod common;
 
-const N3: u16 = 0;
-const N6: u16 = 1;
-const OUR_N3: [u8; 6] = [2, 0, 0, 0, 3, 3];
-const OUR_N6: [u8; 6] = [2, 0, 0, 0, 6, 6];
-const GNB_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x9b];
-const GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x66];
+use common::*;
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket};
+use nfv_core::testkit::two_port_config;
+
 const UPF: &str = "{ kind = \"upf\", n3 = \"n3\", n3-address = \"10.10.0.1\", n6 = \"n6\", n6-gateway = \"198.51.100.1\", \
                    sessions = [{ seid = 1, ue = \"10.45.0.7\", uplink-teid = 4660, gnb = \"10.10.0.2\", downlink-teid = 43981, qfi = 5 }] }";
 
@@ -26,50 +21,6 @@ const UPF: &str = "{ kind = \"upf\", n3 = \"n3\", n3-address = \"10.10.0.1\", n6
 // an Echo Request, sequence 7.
 const UL: &str = "4500004a000100004011668c0a0a00020a0a0001086808680036bd3934ff00260000123400000085011009004500001e000100004011465e0a2d0007c63364090fa00035000a532b6869";
 const ECHO: &str = "4500002800010000401166ae0a0a00020a0a0001086808680014a8d3320100040000000000070000";
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn eth(dst: [u8; 6], src: [u8; 6], ip: &[u8]) -> Vec<u8> {
-    [&dst[..], &src[..], &[0x08, 0x00], ip].concat()
-}
-
-struct Upf {
-    stage: Box<dyn nfv_core::Stage>,
-    reasons: &'static [&'static str],
-    runner: FrameRunner,
-}
-
-impl Upf {
-    fn new(params: &str) -> Self {
-        let cfg =
-            two_port_config("upf.toml", ["n3", "n6"], params, nfv_upf::register).unwrap_or_else(|e| panic!("{e}"));
-        let macs = [OUR_N3, OUR_N6];
-        let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
-        let b = &cfg.chains[0].stages[0].builder;
-        let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
-        Self {
-            stage: b.build(&ctx),
-            reasons: b.drop_reasons(),
-            runner: FrameRunner::new([(ip([10, 10, 0, 2]), GNB_MAC, N3), (ip([198, 51, 100, 1]), GW_MAC, N6)]),
-        }
-    }
-
-    fn run(&mut self, port: u16, f: &[u8]) -> (String, Vec<u8>) {
-        let (v, _, out) = self.runner.run(&mut *self.stage, port, f);
-        let v = match v {
-            VerdictKind::Drop(r) => self.reasons[r.0 as usize].to_string(),
-            VerdictKind::Out(p) => format!("out:{p}"),
-            other => format!("{other:?}"),
-        };
-        (v, out)
-    }
-}
 
 /// scapy's reading of frame `f`, one line (None after saying why, when
 /// scapy is missing outside CI).

@@ -312,10 +312,7 @@ impl PfcpEndpoint {
             }
             Err(cause) => {
                 self.counters.rejected += 1;
-                SessionEstablishmentResponseBuilder::new(cp_seid, seq, cause)
-                    .node_id(node)
-                    .marshal()
-                    .unwrap_or_default()
+                establishment_refusal(cp_seid, seq, cause, self.node_id)
             }
         }
     }
@@ -383,8 +380,8 @@ impl PfcpEndpoint {
                 }
                 // Query URR (7.5.4.10): an immediate report.
                 for ie in req.query_urrs.iter().flatten() {
-                    if let Ok(q) = rs_pfcp::ie::query_urr::QueryUrr::unmarshal(&ie.payload)
-                        && let Some(u) = new.urrs.iter_mut().find(|u| u.id == q.urr_id)
+                    if let Ok(id) = session::rule_id(&ie.payload, rs_pfcp::ie::IeType::UrrId)
+                        && let Some(u) = new.urrs.iter_mut().find(|u| u.id == id)
                     {
                         reports.push(u.report_from(&self.usage, UsageReportTrigger::IMMER));
                     }
@@ -635,6 +632,17 @@ impl PfcpEndpoint {
     pub fn poll_once(&mut self) -> Result<bool, String> {
         self.serve(1).map(|n| n > 0)
     }
+}
+
+/// A Session Establishment Response refusing a request (7.5.3.1): Node
+/// ID and Cause only (the UP F-SEID is present on success only; the
+/// codec's builder insists on one, so the message is put together here).
+fn establishment_refusal(cp_seid: u64, seq: u32, cause: CauseValue, node: Ipv4Addr) -> Vec<u8> {
+    let ies = [NodeId::new_ipv4(node).to_ie(), rs_pfcp::ie::Ie::new(rs_pfcp::ie::IeType::Cause, vec![cause as u8])];
+    let body: Vec<u8> = ies.iter().flat_map(|ie| ie.marshal()).collect();
+    let mut h = rs_pfcp::message::header::Header::new(MsgType::SessionEstablishmentResponse, true, cp_seid, seq);
+    h.length = h.len() + body.len() as u16 - 4;
+    [h.marshal(), body].concat()
 }
 
 impl ControlTask for PfcpEndpoint {

@@ -12,6 +12,7 @@ use rs_pfcp::ie::destination_interface::Interface as PfcpInterface;
 use rs_pfcp::ie::f_teid::Fteid;
 use rs_pfcp::ie::node_id::NodeId;
 use rs_pfcp::ie::source_interface::SourceInterfaceValue;
+use rs_pfcp::ie::{IeIterator, IeType};
 
 use crate::rules::{Action, Far, Interface, Limit, NO_BUCKET, OuterHeader, Pdi, Pdr, Session};
 use crate::usage::Usage;
@@ -91,6 +92,22 @@ impl TeidPool {
 /// does not decode (TS 29.244 7.2.3.3: mandatory IE incorrect).
 fn decode<T>(payload: &[u8], f: impl Fn(&[u8]) -> Result<T, rs_pfcp::error::PfcpError>) -> Result<T, Refusal> {
     f(payload).map_err(|_| CauseValue::MandatoryIeIncorrect)
+}
+
+/// The rule id inside a grouped Remove PDR/FAR/QER/URR or Query URR IE
+/// (7.5.4.6 et seq.: one PDR ID (8.2.36, 2 octets), FAR ID (8.2.74), QER
+/// ID (8.2.75) or URR ID (8.2.54, 4 octets) IE). Decoded here: `rs-pfcp`
+/// 0.5 reads these groups' payload as the bare id.
+pub fn rule_id(group: &[u8], id_type: IeType) -> Result<u32, Refusal> {
+    let ie = IeIterator::new(group)
+        .filter_map(Result::ok)
+        .find(|ie| ie.ie_type == id_type)
+        .ok_or(CauseValue::MandatoryIeMissing)?;
+    match ie.payload.as_slice() {
+        [a, b] if id_type == IeType::PdrId => Ok(u16::from_be_bytes([*a, *b]) as u32),
+        [a, b, c, d, ..] if id_type != IeType::PdrId => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => Err(CauseValue::MandatoryIeIncorrect),
+    }
 }
 
 /// Payloads of a list of IEs a modification may carry or not.
@@ -283,22 +300,21 @@ impl N4Session {
         usage: &Usage,
         out: &mut Outcome,
     ) -> Result<Self, Refusal> {
-        use rs_pfcp::ie::{remove_far::RemoveFar, remove_pdr::RemovePdr, remove_qer::RemoveQer, remove_urr::RemoveUrr};
         let mut s = self.clone();
         for p in payloads(&req.remove_pdrs) {
-            let id = decode(p, RemovePdr::unmarshal)?.pdr_id.value;
-            s.pdrs.retain(|x| x.pdr.id != id);
+            let id = rule_id(p, IeType::PdrId)?;
+            s.pdrs.retain(|x| x.pdr.id as u32 != id);
         }
         for p in payloads(&req.remove_fars) {
-            let id = decode(p, RemoveFar::unmarshal)?.far_id.value;
+            let id = rule_id(p, IeType::FarId)?;
             s.fars.retain(|x| x.id != id);
         }
         for p in payloads(&req.remove_qers) {
-            let id = decode(p, RemoveQer::unmarshal)?.qer_id.value;
+            let id = rule_id(p, IeType::QerId)?;
             s.qers.retain(|x| x.id != id);
         }
         for p in payloads(&req.remove_urrs) {
-            let id = decode(p, RemoveUrr::unmarshal)?.urr_id.id;
+            let id = rule_id(p, IeType::UrrId)?;
             if let Some(i) = s.urrs.iter().position(|u| u.id == id) {
                 out.removed_urrs.push(s.urrs.remove(i));
             }
@@ -464,5 +480,19 @@ impl N4Session {
             pdrs.push(pdr);
         }
         Ok(Session::new(seid, pdrs, fars))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_ids_come_out_of_their_groups() {
+        let urr = [0, 81, 0, 4, 0, 0, 0, 1];
+        assert_eq!(rule_id(&urr, IeType::UrrId), Ok(1));
+        assert_eq!(rule_id(&[0, 56, 0, 2, 0, 7], IeType::PdrId), Ok(7));
+        assert_eq!(rule_id(&urr, IeType::FarId), Err(CauseValue::MandatoryIeMissing));
+        assert_eq!(rule_id(&[0, 81, 0, 2, 0, 1], IeType::UrrId), Err(CauseValue::MandatoryIeIncorrect));
     }
 }

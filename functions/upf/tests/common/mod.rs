@@ -1,0 +1,117 @@
+//! Shared by the UPF's tests: a `upf` stage built from TOML and run one
+//! frame at a time, frame helpers, and tshark's PFCP dissector on what our
+//! N4 endpoint sent.
+
+#![allow(dead_code)]
+
+use std::process::Command;
+
+use nfv_core::BuildCtx;
+use nfv_core::packet::VerdictKind;
+use nfv_core::testkit::{FrameRunner, two_port_config};
+
+use pcap_file::DataLink;
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+
+/// The N3 and N6 ports of [`Upf`], their MACs, the gNB's and the N6
+/// gateway's.
+pub const N3: u16 = 0;
+pub const N6: u16 = 1;
+pub const OUR_N3: [u8; 6] = [2, 0, 0, 0, 3, 3];
+pub const OUR_N6: [u8; 6] = [2, 0, 0, 0, 6, 6];
+pub const GNB_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x9b];
+pub const GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x66];
+
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn eth(dst: [u8; 6], src: [u8; 6], ip: &[u8]) -> Vec<u8> {
+    [&dst[..], &src[..], &[0x08, 0x00], ip].concat()
+}
+
+/// One `upf` stage (its parameters as an inline TOML table) between N3
+/// and N6, the gNB 10.10.0.2 and gateway 198.51.100.1 its neighbours.
+pub struct Upf {
+    pub stage: Box<dyn nfv_core::Stage>,
+    pub reasons: &'static [&'static str],
+    pub runner: FrameRunner,
+}
+
+impl Upf {
+    /// The stage of `params` (an inline TOML table).
+    pub fn new(params: &str) -> Self {
+        Self::of(&Self::config(params))
+    }
+
+    /// The configuration of a chain of the stage `params`.
+    pub fn config(params: &str) -> nfv_core::config::Config {
+        two_port_config("upf.toml", ["n3", "n6"], params, nfv_upf::register).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The stage of `cfg` (from [`Upf::config`]).
+    pub fn of(cfg: &nfv_core::config::Config) -> Self {
+        let macs = [OUR_N3, OUR_N6];
+        let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
+        let b = &cfg.chains[0].stages[0].builder;
+        let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
+        Self {
+            stage: b.build(&ctx),
+            reasons: b.drop_reasons(),
+            runner: FrameRunner::new([(ip([10, 10, 0, 2]), GNB_MAC, N3), (ip([198, 51, 100, 1]), GW_MAC, N6)]),
+        }
+    }
+
+    /// Frame `f` arriving on `port`: the verdict (`out:PORT` or the drop
+    /// reason) and the frame as it left.
+    pub fn run(&mut self, port: u16, f: &[u8]) -> (String, Vec<u8>) {
+        let (v, _, out) = self.runner.run(&mut *self.stage, port, f);
+        let v = match v {
+            VerdictKind::Drop(r) => self.reasons[r.0 as usize].to_string(),
+            VerdictKind::Out(p) => format!("out:{p}"),
+            other => format!("{other:?}"),
+        };
+        (v, out)
+    }
+}
+
+/// tshark's verbose decoding of PFCP messages (given as hex), each in
+/// IPv4/UDP from and to port 8805; fails the test on a dissector warning,
+/// an error or a malformed message, and unless every message decodes as
+/// PFCP.
+pub fn pfcp_in_tshark(messages: &[&str], name: &str) -> String {
+    let pcap = std::env::temp_dir().join(format!("nfv-{name}-{}.pcap", std::process::id()));
+    let header = PcapHeader { datalink: DataLink::RAW, ..PcapHeader::default() };
+    let mut w = PcapWriter::with_header(std::fs::File::create(&pcap).unwrap(), header).unwrap();
+    for raw in messages {
+        let pfcp: Vec<u8> =
+            (0..raw.len()).step_by(2).map(|i| u8::from_str_radix(&raw[i..i + 2], 16).unwrap()).collect();
+        let udp_len = (8 + pfcp.len()) as u16;
+        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 10, 0, 1, 10, 10, 0, 2];
+        ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
+        let c = nfv_core::checksum::checksum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        for field in [8805u16, 8805, udp_len, 0] {
+            ip.extend_from_slice(&field.to_be_bytes());
+        }
+        ip.extend_from_slice(&pfcp);
+        w.write_packet(&PcapPacket::new(std::time::Duration::ZERO, ip.len() as u32, &ip)).unwrap();
+    }
+    drop(w);
+    let t = Command::new("tshark")
+        .args(["-r", pcap.to_str().unwrap(), "-V", "-d", "udp.port==8805,pfcp"])
+        .output()
+        .unwrap();
+    let decoded = String::from_utf8_lossy(&t.stdout).to_string();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    assert_eq!(decoded.matches("Packet Forwarding Control Protocol").count(), messages.len(), "{decoded}");
+    for bad in ["Expert Info (Warning", "Expert Info (Error", "Malformed"] {
+        assert!(!decoded.contains(bad), "tshark: {bad}\n{decoded}");
+    }
+    let _ = std::fs::remove_file(pcap);
+    decoded
+}
