@@ -2,7 +2,8 @@
 //! G-PDU with a PDU Session Container: GTP-U read, session by TEID, PDR
 //! by precedence, outer headers removed) and downlink (session by UE
 //! address, PDR, GTP-U/UDP/IPv4 and a PDU Session Container put on), 64
-//! packets per batch from sessions drawn at random. Each iteration first
+//! packets per batch from sessions drawn at random; `+urr`: each session
+//! counted by a URR (usage counters per packet). Each iteration first
 //! restores the header octets the stage rewrote; `baseline` is that alone.
 
 #[path = "stage_case.rs"]
@@ -10,7 +11,14 @@ mod stage_case;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use etherparse::PacketBuilder;
-use nfv_core::{BuildCtx, StageRegistry, config};
+use std::sync::Arc;
+
+use nfv_core::BuildCtx;
+use nfv_core::published::Published;
+use nfv_upf::config::{StaticSession, Upf};
+use nfv_upf::rules::{Session, Sessions};
+use nfv_upf::stage::UpfStage;
+use nfv_upf::usage::Usage;
 use stage_case::{Case, FRAMES, case_restoring, run};
 
 const N3_MAC: [u8; 6] = [2, 0, 0, 0, 3, 3];
@@ -21,41 +29,51 @@ fn ue(i: u32) -> [u8; 4] {
 }
 
 /// A `upf` stage with `n` sessions: UE 10.45.x.y, uplink TEID 1000 + i,
-/// downlink TEID 500000 + i, all behind one gNB, QFI 9.
-fn stage(n: u32) -> Box<dyn nfv_core::Stage> {
-    let sessions: Vec<String> = (0..n)
+/// downlink TEID 500000 + i, all behind one gNB, QFI 9; with `urr`, each
+/// session's two PDRs count into a URR of its own (as a session an SMF
+/// establishes for charging does).
+fn stage(n: u32, urr: bool) -> Box<dyn nfv_core::Stage> {
+    let usage = Usage::new(if urr { n } else { 0 });
+    let sessions: Vec<Session> = (0..n)
         .map(|i| {
-            let u = ue(i);
-            format!(
-                "{{ seid = {i}, ue = \"{}.{}.{}.{}\", uplink-teid = {}, gnb = \"10.10.0.2\", downlink-teid = {}, qfi = 9 }}",
-                u[0],
-                u[1],
-                u[2],
-                u[3],
-                1000 + i,
-                500_000 + i
-            )
+            let mut s = StaticSession {
+                seid: i as u64,
+                ue: ue(i).into(),
+                uplink_teid: 1000 + i,
+                gnb: [10, 10, 0, 2].into(),
+                downlink_teid: 500_000 + i,
+                qfi: Some(9),
+                mbr_ul: None,
+                mbr_dl: None,
+            }
+            .rules();
+            if urr {
+                let slot = usage.allocate().expect("a slot per session");
+                s.pdrs.iter_mut().for_each(|p| p.urrs = vec![slot]);
+            }
+            s
         })
         .collect();
-    let src = format!(
-        "[[ports]]\nname = \"n3\"\nkind = \"generator\"\n\n[[ports]]\nname = \"n6\"\nkind = \"generator\"\n\n\
-         [[chains]]\nname = \"c\"\nstages = [{{ kind = \"upf\", n3 = \"n3\", n3-address = \"10.10.0.1\", n6 = \"n6\", \
-         n6-gateway = \"198.51.100.1\", sessions = [{}] }}]\n\n[[workers]]\nrx = [\"n3\", \"n6\"]\nchain = \"c\"\n",
-        sessions.join(", ")
-    );
-    let mut r = StageRegistry::new();
-    nfv_upf::register(&mut r);
-    let cfg = config::load("bench.toml", &src, &r).unwrap_or_else(|e| panic!("{e}"));
+    let upf = Upf {
+        n3: 0,
+        n3_address: u32::from_be_bytes([10, 10, 0, 1]),
+        n6: 1,
+        n6_gateway: u32::from_be_bytes([198, 51, 100, 1]),
+        sessions: Published::new(Sessions::new(sessions, 0).expect("sessions")),
+        n4: None,
+        statics: Vec::new(),
+        usage,
+    };
     let macs = [N3_MAC, N6_MAC];
     let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
-    cfg.chains[0].stages[0].builder.build(&ctx)
+    Box::new(UpfStage::new(Arc::new(upf), &ctx))
 }
 
 fn neighbours() -> [(std::net::IpAddr, [u8; 6], u16); 2] {
     [([10, 10, 0, 2].into(), [2, 0, 0, 0, 0, 0x9b], 0), ([198, 51, 100, 1].into(), [2, 0, 0, 0, 0, 0x66], 1)]
 }
 
-fn uplink(n: u32, picks: &[u32]) -> Case {
+fn uplink(n: u32, picks: &[u32], urr: bool) -> Case {
     let frames = picks.iter().map(|&i| {
         let mut inner = Vec::new();
         PacketBuilder::ipv4(ue(i), [198, 51, 100, 9], 64).udp(4000, 53).write(&mut inner, &[0; 18]).unwrap();
@@ -69,10 +87,10 @@ fn uplink(n: u32, picks: &[u32]) -> Case {
             .unwrap();
         f
     });
-    case_restoring(stage(n), frames, 0, neighbours(), 14 + 20 + 8 + 16)
+    case_restoring(stage(n, urr), frames, 0, neighbours(), 14 + 20 + 8 + 16)
 }
 
-fn downlink(n: u32, picks: &[u32]) -> Case {
+fn downlink(n: u32, picks: &[u32], urr: bool) -> Case {
     let frames = picks.iter().map(|&i| {
         let mut f = Vec::new();
         PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x66], N6_MAC)
@@ -82,7 +100,7 @@ fn downlink(n: u32, picks: &[u32]) -> Case {
             .unwrap();
         f
     });
-    case_restoring(stage(n), frames, 1, neighbours(), 42)
+    case_restoring(stage(n, urr), frames, 1, neighbours(), 42)
 }
 
 fn upf(c: &mut Criterion) {
@@ -90,17 +108,21 @@ fn upf(c: &mut Criterion) {
     g.throughput(Throughput::Elements(64));
     g.warm_up_time(std::time::Duration::from_millis(500));
     g.measurement_time(std::time::Duration::from_secs(2));
-    let mut base = downlink(1, &[0; 64]);
+    let mut base = downlink(1, &[0; 64], false);
     g.bench_function("baseline", |b| b.iter(|| run(&mut base, false)));
     for n in [1_000u32, 100_000] {
         let mut rng = fastrand::Rng::with_seed(3);
         let picks: Vec<u32> = (0..FRAMES.min(n as usize * 4)).map(|_| rng.u32(0..n)).collect();
-        let mut up = uplink(n, &picks);
-        assert_eq!(run(&mut up, true), 64, "uplink packets pass");
-        g.bench_with_input(BenchmarkId::new("uplink", n), &n, |b, _| b.iter(|| run(&mut up, true)));
-        let mut down = downlink(n, &picks);
-        assert_eq!(run(&mut down, true), 64, "downlink packets pass");
-        g.bench_with_input(BenchmarkId::new("downlink", n), &n, |b, _| b.iter(|| run(&mut down, true)));
+        for (urr, suffix) in [(false, ""), (true, "+urr")] {
+            let mut up = uplink(n, &picks, urr);
+            assert_eq!(run(&mut up, true), 64, "uplink packets pass");
+            let id = BenchmarkId::new(format!("uplink{suffix}"), n);
+            g.bench_with_input(id, &n, |b, _| b.iter(|| run(&mut up, true)));
+            let mut down = downlink(n, &picks, urr);
+            assert_eq!(run(&mut down, true), 64, "downlink packets pass");
+            let id = BenchmarkId::new(format!("downlink{suffix}"), n);
+            g.bench_with_input(id, &n, |b, _| b.iter(|| run(&mut down, true)));
+        }
     }
     g.finish();
 }

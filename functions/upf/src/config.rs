@@ -42,19 +42,61 @@ struct UpfParams {
 /// counters per worker).
 const DEFAULT_MAX_URRS: u32 = 131_072;
 
-/// A lab session: one uplink and one downlink rule.
-#[derive(Deserialize)]
+/// A lab session (for labs without an SMF, and benches): one uplink and
+/// one downlink rule.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct StaticSession {
-    seid: u64,
-    ue: Ipv4Addr,
-    uplink_teid: u32,
-    gnb: Ipv4Addr,
-    downlink_teid: u32,
-    qfi: Option<u8>,
+pub struct StaticSession {
+    /// SEID.
+    pub seid: u64,
+    /// The UE's address.
+    pub ue: Ipv4Addr,
+    /// Our TEID for the uplink.
+    pub uplink_teid: u32,
+    /// The gNB's GTP-U address.
+    pub gnb: Ipv4Addr,
+    /// The gNB's TEID for the downlink.
+    pub downlink_teid: u32,
+    /// The QFI marked downlink.
+    pub qfi: Option<u8>,
     /// Maximum bit rates, kbit/s (a QER's MBR).
-    mbr_ul: Option<u64>,
-    mbr_dl: Option<u64>,
+    pub mbr_ul: Option<u64>,
+    /// Downlink.
+    pub mbr_dl: Option<u64>,
+}
+
+impl StaticSession {
+    /// Its rules: PDR 1 (uplink by TEID, outer header removed) to FAR 1
+    /// (forward to N6), PDR 2 (downlink by UE address) to FAR 2 (into the
+    /// gNB's tunnel), the MBRs as the PDRs' limits.
+    pub fn rules(&self) -> Session {
+        let s = self;
+        let ue = u32::from(s.ue);
+        let pdr = |id, source, teid, far| Pdr {
+            id,
+            precedence: 100,
+            pdi: Pdi { source: Some(source), teid, ue_ip: Some(ue), sdf: Vec::new(), qfi: None },
+            remove_outer_header: source == Interface::Access,
+            far,
+            limit: match (source, s.mbr_ul, s.mbr_dl) {
+                (Interface::Access, Some(k), _) | (Interface::Core, _, Some(k)) => {
+                    Some(Limit { open: true, bytes_per_sec: k * 1000 / 8 })
+                }
+                _ => None,
+            },
+            bucket: NO_BUCKET,
+            urrs: Vec::new(),
+        };
+        let far = |id, destination, outer| Far { id, action: Action::Forward, destination, outer, qfi: s.qfi };
+        Session::new(
+            s.seid,
+            vec![pdr(1, Interface::Access, Some(s.uplink_teid), 1), pdr(2, Interface::Core, None, 2)],
+            vec![
+                far(1, Interface::Core, None),
+                far(2, Interface::Access, Some(OuterHeader { teid: s.downlink_teid, peer: u32::from(s.gnb) })),
+            ],
+        )
+    }
 }
 
 /// Everything the workers' instances share.
@@ -110,38 +152,7 @@ impl StageFactory for UpfFactory {
                     .help("two ports: gNBs on N3, the data network on N6"),
             );
         }
-        let sessions = p
-            .sessions
-            .iter()
-            .map(|s| {
-                let ue = u32::from(s.ue);
-                let pdr = |id, source, teid, far| Pdr {
-                    id,
-                    precedence: 100,
-                    pdi: Pdi { source: Some(source), teid, ue_ip: Some(ue), sdf: Vec::new(), qfi: None },
-                    remove_outer_header: source == Interface::Access,
-                    far,
-                    limit: match (source, s.mbr_ul, s.mbr_dl) {
-                        (Interface::Access, Some(k), _) | (Interface::Core, _, Some(k)) => {
-                            Some(Limit { open: true, bytes_per_sec: k * 1000 / 8 })
-                        }
-                        _ => None,
-                    },
-                    bucket: NO_BUCKET,
-                    urrs: Vec::new(),
-                };
-                let far = |id, destination, outer| Far { id, action: Action::Forward, destination, outer, qfi: s.qfi };
-                Session::new(
-                    s.seid,
-                    vec![pdr(1, Interface::Access, Some(s.uplink_teid), 1), pdr(2, Interface::Core, None, 2)],
-                    vec![
-                        far(1, Interface::Core, None),
-                        far(2, Interface::Access, Some(OuterHeader { teid: s.downlink_teid, peer: u32::from(s.gnb) })),
-                    ],
-                )
-            })
-            .collect();
-        let statics: Vec<Session> = sessions;
+        let statics: Vec<Session> = p.sessions.iter().map(StaticSession::rules).collect();
         let sessions = Sessions::new(statics.clone(), 0)
             .map_err(|e| {
                 errors.push(params.error("sessions", e, "here").help("one TEID and one UE address per session"))
