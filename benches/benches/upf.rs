@@ -59,6 +59,7 @@ fn stage(n: u32, urr: bool) -> Box<dyn nfv_core::Stage> {
         n3_address: u32::from_be_bytes([10, 10, 0, 1]),
         n6: 1,
         n6_gateway: u32::from_be_bytes([198, 51, 100, 1]),
+        n3_gateway: None,
         sessions: Published::new(Sessions::new(sessions, 0).expect("sessions")),
         n4: None,
         statics: Vec::new(),

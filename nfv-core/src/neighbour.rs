@@ -4,8 +4,8 @@
 //! pick up a new one between batches.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
@@ -32,11 +32,19 @@ pub struct Neighbour {
     pub origin: Origin,
 }
 
+/// Next hops a stage met unresolved, for the slow path to resolve (like
+/// VPP's glean adjacency): bounded, each address once.
+type Requests = Arc<Mutex<Vec<IpAddr>>>;
+
+/// Requests held at most until the slow path takes them.
+const MAX_REQUESTS: usize = 1024;
+
 /// An immutable snapshot of the table.
 #[derive(Clone, Debug, Default)]
 pub struct NeighbourTable {
     entries: FxHashMap<IpAddr, Neighbour>,
     version: u64,
+    requests: Requests,
 }
 
 impl NeighbourTable {
@@ -51,6 +59,17 @@ impl NeighbourTable {
     #[inline]
     pub fn lookup(&self, ip: &IpAddr) -> Option<&Neighbour> {
         self.entries.get(ip)
+    }
+
+    /// Asks the slow path to resolve `ip` (a next hop a stage learned of
+    /// at run time: a gNB named by a new PFCP session) and keep it
+    /// resolved. Takes a lock: a stage asks once per address and second,
+    /// not per packet. Addresses on no port's subnet are ignored there.
+    pub fn request(&self, ip: IpAddr) {
+        let mut r = self.requests.lock().expect("neighbour requests");
+        if r.len() < MAX_REQUESTS && !r.contains(&ip) {
+            r.push(ip);
+        }
     }
 
     /// Entries sorted by address, for dumps.
@@ -83,9 +102,14 @@ impl Neighbours {
         let entries =
             statics.into_iter().map(|(ip, mac, port)| (ip, Neighbour { mac, port, origin: Origin::Static })).collect();
         Arc::new(Self {
-            current: ArcSwap::from_pointee(NeighbourTable { entries, version: 0 }),
+            current: ArcSwap::from_pointee(NeighbourTable { entries, version: 0, requests: Requests::default() }),
             generation: AtomicU64::new(0),
         })
+    }
+
+    /// The addresses stages asked to resolve since the last call.
+    pub fn take_requests(&self) -> Vec<IpAddr> {
+        std::mem::take(&mut *self.current.load().requests.lock().expect("neighbour requests"))
     }
 
     /// The current snapshot.

@@ -178,6 +178,18 @@ impl SlowPath {
         addrs.iter().find(|a| a.on_link(ip)).map(|a| a.addr)
     }
 
+    /// Takes up the next hops stages asked for at run time
+    /// ([`NeighbourTable::request`]); true when there were any (their
+    /// resolution is due now).
+    pub fn adopt_requests(&mut self) -> bool {
+        let asked = self.neighbours.take_requests();
+        let mut any = false;
+        for ip in asked {
+            any |= !self.wanted.contains_key(&ip) && self.want(ip);
+        }
+        any
+    }
+
     /// Requests (ARP / NS) for wanted next hops not yet in the table.
     pub fn resolution_requests(&self) -> Vec<SlowFrame> {
         let snap = self.neighbours.snapshot();
@@ -506,7 +518,7 @@ pub fn spawn(mut sp: SlowPath, links: Vec<Arc<SlowPathLink>>, stop: Arc<AtomicBo
                         let _ = link.free.push(buf);
                     }
                 }
-                if last_resolve.elapsed() >= Duration::from_secs(1) {
+                if sp.adopt_requests() || last_resolve.elapsed() >= Duration::from_secs(1) {
                     last_resolve = Instant::now();
                     if let Some(link) = links.first() {
                         for req in sp.resolution_requests() {
@@ -535,6 +547,22 @@ mod tests {
             ports: vec![(OURS, vec![OwnedAddr { addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254)), prefix: 24 }])],
         };
         SlowPath::new(local, Neighbours::new([]))
+    }
+
+    #[test]
+    fn a_next_hop_a_stage_asks_for_is_resolved_and_one_off_link_ignored() {
+        let mut sp = slow_path();
+        assert!(!sp.adopt_requests(), "nothing asked");
+        let snapshot = sp.neighbours.snapshot();
+        for ip in ["10.0.0.9", "10.0.0.9", "192.0.2.1"] {
+            snapshot.request(ip.parse().unwrap());
+        }
+        assert!(sp.adopt_requests(), "10.0.0.9 is on d0's subnet");
+        let arps = sp.resolution_requests();
+        assert_eq!(arps.len(), 1, "once, and not the off-link one");
+        assert_eq!(&arps[0].data[38..42], &[10, 0, 0, 9], "ARP target");
+        snapshot.request("10.0.0.9".parse().unwrap());
+        assert!(!sp.adopt_requests(), "already wanted");
     }
 
     fn udp(ttl: u8) -> Vec<u8> {

@@ -35,6 +35,7 @@ pub fn two_port_config(
 /// Frames, a neighbour table and a clock for running stages by hand.
 pub struct FrameRunner {
     pool: FramePool,
+    table: Arc<Neighbours>,
     neighbours: Arc<NeighbourTable>,
     /// The batch's "now" in cycle-counter ticks.
     pub now_ticks: u64,
@@ -45,9 +46,21 @@ impl FrameRunner {
     pub fn new(neighbours: impl IntoIterator<Item = (IpAddr, [u8; 6], PortId)>) -> Self {
         Self {
             pool: FramePool::new(Arena::heap(256)),
-            neighbours: Neighbours::new(neighbours).snapshot(),
+            table: Neighbours::new(neighbours),
+            neighbours: Arc::default(),
             now_ticks: 0,
         }
+    }
+
+    /// The next hops stages asked to resolve since the last call.
+    pub fn requested(&self) -> Vec<IpAddr> {
+        self.table.take_requests()
+    }
+
+    /// Teaches the table an adjacency (as the slow path would on an ARP
+    /// answer).
+    pub fn learn(&self, ip: IpAddr, mac: [u8; 6], port: PortId) {
+        self.table.learn(ip, mac, port);
     }
 
     /// One frame arriving on `port` through `stage`: its verdict (`Next`
@@ -60,6 +73,7 @@ impl FrameRunner {
         let mut d = PktDesc::new(id, frame.len() as u16, port);
         let _ = crate::parse::classify(frame, &mut d.meta);
         batch.push(d);
+        self.neighbours = self.table.snapshot();
         let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.neighbours, now_ticks: self.now_ticks };
         stage.process(&mut batch, &mut ctx);
         let mut scratch = [0u64; 64];

@@ -4,7 +4,9 @@
 //!
 //! ```toml
 //! stages = [{ kind = "upf", n3 = "d0", n3-address = "10.10.0.1", n6 = "d1", n6-gateway = "198.51.100.1",
-//!             n4 = "10.10.0.1:8805",   # PFCP from an SMF (node-level procedures so far)
+//!             n3-gateway = "10.10.0.254",   # optional: gNBs behind a router
+//!             n4 = "10.10.0.1:8805",   # PFCP from an SMF
+//!             max-urrs = 131072,       # URRs at once (32 octets per worker each)
 //!             sessions = [{ seid = 1, ue = "10.45.0.7", uplink-teid = 4660,
 //!                           gnb = "10.10.0.2", downlink-teid = 43981, qfi = 9 }] }]
 //! ```
@@ -29,6 +31,7 @@ struct UpfParams {
     n3_address: Ipv4Addr,
     n6: String,
     n6_gateway: Ipv4Addr,
+    n3_gateway: Option<Ipv4Addr>,
     n4: Option<std::net::SocketAddrV4>,
     /// URRs the SMF may create at once (each worker keeps 32 octets of
     /// counters per URR).
@@ -109,6 +112,9 @@ pub struct Upf {
     pub n6: PortId,
     /// The next hop of all N6 traffic.
     pub n6_gateway: u32,
+    /// The next hop toward every gNB, when they are not on N3's link (a
+    /// router on the N3 network); `None`: gNBs are on-link.
+    pub n3_gateway: Option<u32>,
     /// The sessions, replaced on a change.
     pub sessions: Arc<Published<Sessions>>,
     /// The N4 (PFCP) address to listen on, if an SMF drives us.
@@ -169,6 +175,7 @@ impl StageFactory for UpfFactory {
             n3_address: u32::from(p.n3_address),
             n6: n6.expect("checked"),
             n6_gateway: u32::from(p.n6_gateway),
+            n3_gateway: p.n3_gateway.map(u32::from),
             sessions: Published::new(sessions.expect("checked")),
             n4: p.n4,
             statics,
@@ -193,6 +200,7 @@ impl StageBuilder for UpfBuilder {
         let mut a: Vec<u32> =
             s.list.iter().flat_map(|s| s.fars.iter().filter_map(|f| f.outer.map(|o| o.peer))).collect();
         a.push(self.0.n6_gateway);
+        a.extend(self.0.n3_gateway);
         a.sort_unstable();
         a.dedup();
         a.into_iter().map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect()

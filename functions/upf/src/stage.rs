@@ -139,6 +139,8 @@ pub struct UpfStage {
     /// gNB MACs looked up so far, for the neighbour table version `peers_of`.
     peer_macs: FxHashMap<u32, [u8; 6]>,
     peers_of: u64,
+    /// Next hops asked of the slow path, and when.
+    asked: FxHashMap<IpAddr, u64>,
     /// QER enforcement.
     meter: Meter,
     /// This worker's URR counters.
@@ -190,6 +192,7 @@ impl UpfStage {
             n6_gateway: None,
             peer_macs: FxHashMap::default(),
             peers_of: 0,
+            asked: FxHashMap::default(),
             meter: Meter { of: u64::MAX, ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9, ..Meter::default() },
             usage: upf.usage.lane(),
             now_ticks: 0,
@@ -387,17 +390,33 @@ impl UpfStage {
         self.encapsulate(p, ctx, outer.teid, outer.peer, qfi)
     }
 
-    /// The gNB `peer`'s MAC on N3 (a map filled as gNBs are met, emptied
-    /// when the neighbour table changes).
+    /// The MAC of the next hop toward gNB `peer` on N3 (the N3 gateway
+    /// when one is configured, else the gNB itself): a map filled as gNBs
+    /// are met, emptied when the neighbour table changes. An unresolved
+    /// next hop is asked of the slow path, once a second at most.
     #[inline]
     fn peer_mac(&mut self, peer: u32, ctx: &StageCtx<'_>) -> Option<[u8; 6]> {
         if let Some(m) = self.peer_macs.get(&peer) {
             return Some(*m);
         }
-        let n3 = self.upf.n3;
-        let mac = ctx.neighbours.lookup(&IpAddr::V4(Ipv4Addr::from(peer))).filter(|n| n.port == n3).map(|n| n.mac)?;
-        self.peer_macs.insert(peer, mac);
-        Some(mac)
+        let (n3, hop) = (self.upf.n3, IpAddr::V4(Ipv4Addr::from(self.upf.n3_gateway.unwrap_or(peer))));
+        match ctx.neighbours.lookup(&hop).filter(|n| n.port == n3) {
+            Some(n) => {
+                self.peer_macs.insert(peer, n.mac);
+                Some(n.mac)
+            }
+            None => {
+                if self.asked.len() >= 4096 {
+                    self.asked.clear();
+                }
+                let at = self.asked.entry(hop).or_insert(0);
+                if *at == 0 || self.now_ticks.saturating_sub(*at) as f64 >= self.ticks_per_sec {
+                    *at = self.now_ticks;
+                    ctx.neighbours.request(hop);
+                }
+                None
+            }
+        }
     }
 
     /// Puts the packet (an Ethernet frame of an IPv4 packet) in the
@@ -458,6 +477,7 @@ impl Stage for UpfStage {
         if nb != self.peers_of {
             self.peers_of = nb;
             self.peer_macs.clear();
+            self.asked.clear();
         }
         let Some(first) = batch.active().first() else { return };
         let from_n3 = first.meta.port == self.upf.n3;

@@ -149,6 +149,41 @@ fn an_unknown_tunnel_gets_an_error_indication() {
     assert!(u.stage.report().unwrap().contains("error-indications 1"));
 }
 
+/// A gNB the neighbour table lacks: the downlink is dropped and its
+/// resolution asked of the slow path (once a second at most); resolved,
+/// the packets go. Behind an N3 gateway, an off-link gNB's tunnel goes to
+/// the gateway's MAC.
+#[test]
+fn an_unresolved_gnb_is_asked_for_and_an_n3_gateway_carries_off_link_ones() {
+    let down = || {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(GW_MAC, OUR_N6)
+            .ipv4([198, 51, 100, 9], [10, 45, 0, 7], 63)
+            .udp(53, 4000)
+            .write(&mut f, b"x")
+            .unwrap();
+        f
+    };
+    let mut u = Upf::new(&UPF.replace("gnb = \"10.10.0.2\"", "gnb = \"10.10.0.3\""));
+    u.runner.now_ticks = 1;
+    assert_eq!(u.run(N6, &down()).0, "no-adjacency");
+    assert_eq!(u.run(N6, &down()).0, "no-adjacency");
+    assert_eq!(u.runner.requested(), vec![std::net::IpAddr::from([10, 10, 0, 3])], "asked once");
+    let other_gnb = [2, 0, 0, 0, 0, 0x9c];
+    u.runner.learn([10, 10, 0, 3].into(), other_gnb, N3);
+    let (v, out) = u.run(N6, &down());
+    assert_eq!((v.as_str(), &out[0..6], &out[30..34]), ("out:0", &other_gnb[..], &[10u8, 10, 0, 3][..]));
+    let routed = UPF.replace("gnb = \"10.10.0.2\"", "gnb = \"10.20.0.9\"");
+    let mut u = Upf::new(&routed.replace("n6-gateway", "n3-gateway = \"10.10.0.2\", n6-gateway"));
+    let (v, out) = u.run(N6, &down());
+    assert_eq!(
+        (v.as_str(), &out[0..6], &out[30..34]),
+        ("out:0", &GNB_MAC[..], &[10u8, 20, 0, 9][..]),
+        "to the gateway"
+    );
+    assert!(u.runner.requested().is_empty());
+}
+
 #[test]
 fn drops_are_named() {
     let mut u = Upf::new(UPF);
