@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::*;
-use etherparse::PacketBuilder;
 use nfv_core::testkit::tools_or_skip;
 
 #[test]
@@ -71,16 +70,7 @@ fn scapys_smf_gets_usage_reports_of_the_traffic_and_changes_qers_and_urrs() {
     assert_eq!(next("establish-unassociated"), "establish-unassociated 72", "no association: 72");
     assert_eq!(next("establish"), "establish 1 0x80000000", "accepted, the TEID we chose");
     let gpdu = unhex(next("gpdu").strip_prefix("gpdu ").unwrap());
-    let to_port = |port| {
-        let mut f = Vec::new();
-        PacketBuilder::ethernet2(GW_MAC, OUR_N6)
-            .ipv4([198, 51, 100, 9], [10, 45, 0, 9], 63)
-            .udp(53, port)
-            .write(&mut f, &[0xd; 100])
-            .unwrap();
-        f
-    };
-    let (downlink, other_port) = (to_port(4000), to_port(4001));
+    let (downlink, other_port) = (to_ue([10, 45, 0, 9], 4000, &[0xd; 100]), to_ue([10, 45, 0, 9], 4001, &[0xd; 100]));
     next("wait");
     // 3 x 128 octets down, then 3 x 972 up: the 3000-octet threshold is
     // crossed by the last packet only, so the report is of all six.

@@ -10,7 +10,7 @@ use std::process::Command;
 mod common;
 
 use common::*;
-use etherparse::{NetSlice, PacketBuilder, SlicedPacket};
+use etherparse::{NetSlice, SlicedPacket};
 use nfv_core::testkit::two_port_config;
 
 const UPF: &str = "{ kind = \"upf\", n3 = \"n3\", n3-address = \"10.10.0.1\", n6 = \"n6\", n6-gateway = \"198.51.100.1\", \
@@ -55,12 +55,7 @@ fn scapys_uplink_comes_out_on_n6_as_the_inner_packet() {
 #[test]
 fn our_downlink_decodes_in_scapy_to_the_sessions_tunnel_and_qfi() {
     let mut u = Upf::new(UPF);
-    let mut f = Vec::new();
-    PacketBuilder::ethernet2(GW_MAC, OUR_N6)
-        .ipv4([198, 51, 100, 9], [10, 45, 0, 7], 63)
-        .udp(53, 4000)
-        .write(&mut f, b"answer")
-        .unwrap();
+    let f = to_ue([10, 45, 0, 7], 4000, b"answer");
     let (v, out) = u.run(N6, &f);
     assert_eq!((v.as_str(), &out[0..6], &out[6..12]), ("out:0", &GNB_MAC[..], &OUR_N3[..]));
     let p = SlicedPacket::from_ethernet(&out).unwrap();
@@ -103,12 +98,7 @@ fn scapys_echo_request_is_answered() {
 #[test]
 fn a_maximum_bit_rate_holds_the_downlink_to_its_rate() {
     let mut u = Upf::new(&UPF.replace("qfi = 5 }", "qfi = 5, mbr-dl = 80 }"));
-    let mut f = Vec::new();
-    PacketBuilder::ethernet2(GW_MAC, OUR_N6)
-        .ipv4([198, 51, 100, 9], [10, 45, 0, 7], 63)
-        .udp(53, 4000)
-        .write(&mut f, &[0; 972])
-        .unwrap();
+    let f = to_ue([10, 45, 0, 7], 4000, &[0; 972]);
     assert_eq!(f.len() - 14, 1000, "1000-byte packets");
     let ticks_per_sec = nfv_core::cycles::ticks_per_ns() * 1e9;
     let passed = |u: &mut Upf, at_secs: f64, n: usize| {
@@ -155,15 +145,7 @@ fn an_unknown_tunnel_gets_an_error_indication() {
 /// the gateway's MAC.
 #[test]
 fn an_unresolved_gnb_is_asked_for_and_an_n3_gateway_carries_off_link_ones() {
-    let down = || {
-        let mut f = Vec::new();
-        PacketBuilder::ethernet2(GW_MAC, OUR_N6)
-            .ipv4([198, 51, 100, 9], [10, 45, 0, 7], 63)
-            .udp(53, 4000)
-            .write(&mut f, b"x")
-            .unwrap();
-        f
-    };
+    let down = || to_ue([10, 45, 0, 7], 4000, b"x");
     let mut u = Upf::new(&UPF.replace("gnb = \"10.10.0.2\"", "gnb = \"10.10.0.3\""));
     u.runner.now_ticks = 1;
     assert_eq!(u.run(N6, &down()).0, "no-adjacency");
@@ -205,12 +187,7 @@ fn drops_are_named() {
     let mut end = eth(OUR_N3, GNB_MAC, &ul);
     end[14 + 29] = 254;
     assert_eq!(u.run(N3, &end).0, "end-marker");
-    let mut f = Vec::new();
-    PacketBuilder::ethernet2(GW_MAC, OUR_N6)
-        .ipv4([198, 51, 100, 9], [10, 45, 0, 8], 63)
-        .udp(53, 4000)
-        .write(&mut f, b"x")
-        .unwrap();
+    let f = to_ue([10, 45, 0, 8], 4000, b"x");
     assert_eq!(u.run(N6, &f).0, "unknown-ue");
     let mut arp = f.clone();
     arp[12..14].copy_from_slice(&[8, 6]);

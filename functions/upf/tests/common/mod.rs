@@ -34,6 +34,18 @@ pub fn eth(dst: [u8; 6], src: [u8; 6], ip: &[u8]) -> Vec<u8> {
     [&dst[..], &src[..], &[0x08, 0x00], ip].concat()
 }
 
+/// A downlink frame from the data network (198.51.100.9:53, through the
+/// N6 gateway) to UE address `ue`, UDP port `port`, carrying `payload`.
+pub fn to_ue(ue: [u8; 4], port: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    etherparse::PacketBuilder::ethernet2(GW_MAC, OUR_N6)
+        .ipv4([198, 51, 100, 9], ue, 63)
+        .udp(53, port)
+        .write(&mut f, payload)
+        .unwrap();
+    f
+}
+
 /// One `upf` stage (its parameters as an inline TOML table) between N3
 /// and N6, the gNB 10.10.0.2 and gateway 198.51.100.1 its neighbours.
 pub struct Upf {
