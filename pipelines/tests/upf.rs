@@ -21,6 +21,13 @@ use common::testbed::{TestBed, privileged};
 
 const CONFIG: &str = include_str!("../../configs/upf.toml");
 
+/// Whether `test` can run here: root, and scapy's `scapy.contrib.MODULE`
+/// (else skipped, said why; a failure under NFV_REQUIRE_PRIV=1).
+fn runnable(test: &str, module: &str) -> bool {
+    let import = format!("import scapy.contrib.{module}");
+    privileged(test) && nfv_core::testkit::tools_or_skip(test, &[&["/usr/bin/python3", "-c", &import]])
+}
+
 /// The line bed re-addressed: the gNB 10.10.0.2 on gen's g0, the data
 /// network's server 198.51.100.2 on sink's s0, UEs routed through nfv.
 fn upf_bed() -> TestBed {
@@ -107,11 +114,7 @@ fn paced_downlink(
 
 #[test]
 fn a_scapy_gnbs_uplink_reaches_the_data_network_and_the_answers_come_back_tunnelled() {
-    if !privileged("a_scapy_gnbs_uplink_reaches_the_data_network_and_the_answers_come_back_tunnelled") {
-        return;
-    }
-    let tools: &[&[&str]] = &[&["/usr/bin/python3", "-c", "import scapy.contrib.gtp"]];
-    if !nfv_core::testkit::tools_or_skip("upf live", tools) {
+    if !runnable("a_scapy_gnbs_uplink_reaches_the_data_network_and_the_answers_come_back_tunnelled", "gtp") {
         return;
     }
     let bed = upf_bed();
@@ -203,11 +206,7 @@ fn an_mbr_limited_session_is_held_to_its_rate_within_five_percent() {
 /// gNB, those after at the second, none lost.
 #[test]
 fn a_handover_moves_the_downlink_tunnel_with_traffic_flowing_and_loses_nothing() {
-    if !privileged("a_handover_moves_the_downlink_tunnel_with_traffic_flowing_and_loses_nothing") {
-        return;
-    }
-    let tools: &[&[&str]] = &[&["/usr/bin/python3", "-c", "import scapy.contrib.pfcp"]];
-    if !nfv_core::testkit::tools_or_skip("upf handover", tools) {
+    if !runnable("a_handover_moves_the_downlink_tunnel_with_traffic_flowing_and_loses_nothing", "pfcp") {
         return;
     }
     let bed = upf_bed();
@@ -248,6 +247,7 @@ fn a_handover_moves_the_downlink_tunnel_with_traffic_flowing_and_loses_nothing()
     let (at_a, at_b) = (a.join().unwrap(), b.join().unwrap());
     std::io::Write::write_all(&mut to_smf, b"go\n").unwrap();
     assert_eq!(said(), "deleted 1");
+    assert!(smf.wait().unwrap().success());
     let report = dut.stop();
     let numbers = |got: &[Arrival], teid: u32| -> Vec<u32> {
         assert!(got.iter().all(|g| g.teid == teid), "TEID {teid:#x} only");
