@@ -30,6 +30,7 @@ pub mod published;
 pub mod rewrite;
 pub mod runtime;
 pub mod slowpath;
+pub mod sockopt;
 pub mod stage;
 pub mod telemetry;
 pub mod testkit;

@@ -313,17 +313,7 @@ pub fn count_udp(sock: &std::net::UdpSocket, want: usize, quiet: Duration) -> us
 /// while; what the tests measure is delivery, not how fast a starved
 /// reader drains its socket.
 pub fn big_receive_buffer(sock: &std::net::UdpSocket) {
-    let size: libc::c_int = 8 << 20;
-    // SAFETY: setsockopt on a socket we own, with a c_int value.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            &size as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    nfv_core::sockopt::receive_buffer(sock, 8 << 20);
 }
 
 /// `config` (AF_XDP ports d0 and d1, one worker running `chain`) on two

@@ -63,6 +63,9 @@ const N1: u32 = 3;
 /// How often URRs are checked for a report due.
 const URR_SCAN: Duration = Duration::from_millis(50);
 
+/// The N4 socket's receive buffer: a thousand requests or so.
+const N4_RECEIVE_BUFFER: usize = 4 << 20;
+
 /// Datagrams answered per poll before the table is published.
 const REQUESTS_PER_POLL: usize = 1024;
 
@@ -153,6 +156,8 @@ impl PfcpEndpoint {
     pub fn bind(addr: SocketAddr, node_id: Ipv4Addr) -> std::io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
         socket.set_nonblocking(true)?;
+        // An SMF establishing sessions by the thousand sends bursts.
+        nfv_core::sockopt::receive_buffer(&socket, N4_RECEIVE_BUFFER);
         Ok(Self {
             socket,
             node_id,
