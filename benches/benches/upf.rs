@@ -57,6 +57,7 @@ fn stage(n: u32, urr: bool) -> Box<dyn nfv_core::Stage> {
     let upf = Upf {
         n3: 0,
         n3_address: u32::from_be_bytes([10, 10, 0, 1]),
+        n3_address6: None,
         n6: 1,
         n6_gateway: u32::from_be_bytes([198, 51, 100, 1]),
         n3_gateway: None,

@@ -8,8 +8,9 @@ prints a line and, where it says `wait`, reads one from stdin (the test
 has run the traffic asked for) before going on. Lines:
 
   establish-unassociated CAUSE   a session from a node with no association
-  establish CAUSE TEID           association, then a session: an uplink PDR
-                                 (F-TEID CHOOSE) and a downlink PDR for UE
+  establish CAUSE TEID V4 V6     association, then a session: an uplink PDR
+                                 (F-TEID CHOOSE, either family; the F-TEID
+                                 we chose, its addresses) and a downlink PDR for UE
                                  10.45.0.9, both counted by URR 1 (volume
                                  and duration, volume threshold 3000 octets
                                  total), both under QER 1 (gates open)
@@ -111,9 +112,10 @@ say("establish-unassociated", cause(r))
 ask(PFCP(S=0, seq=2) / PFCPAssociationSetupRequest(IE_list=[node, ts]))
 r = ask(PFCP(S=1, seid=0, seq=3) / establish)
 up_seid = ies(r.payload, "IE_FSEID")[0].seid
-teid = [sub.TEID for c in ies(r.payload, "IE_CreatedPDR") for sub in c.IE_list
-        if sub.__class__.__name__ == "IE_FTEID"][0]
-say("establish", cause(r), "%#x" % teid)
+fteid = [sub for c in ies(r.payload, "IE_CreatedPDR") for sub in c.IE_list
+         if sub.__class__.__name__ == "IE_FTEID"][0]
+teid = fteid.TEID
+say("establish", cause(r), "%#x" % teid, fteid.ipv4 if fteid.V4 else "-", fteid.ipv6 if fteid.V6 else "-")
 inner = IP(src="10.45.0.9", dst="198.51.100.9") / UDP(sport=4000, dport=53) / (b"u" * 944)
 gpdu = (IP(src="10.10.0.2", dst="10.10.0.1") / UDP(sport=2152, dport=2152) /
         GTP_U_Header(teid=teid, next_ex=0x85) / GTPPDUSessionContainer(type=1, QFI=9) / inner)

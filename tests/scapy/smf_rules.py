@@ -1,6 +1,6 @@
 """The usual PDU session's rules as an SMF writes them, in scapy's PFCP
 layer, for the SMF scripts beside this file: an uplink PDR (F-TEID
-CHOOSE, outer header removal) and a downlink PDR for one UE, their FARs
+CHOOSE, IPv4 or IPv6, outer header removal) and a downlink PDR for one UE, their FARs
 (forward to Core; forward to Access in a gNB's tunnel)."""
 from scapy.contrib.pfcp import (IE_ApplyAction, IE_CreateFAR, IE_CreatePDR, IE_DestinationInterface, IE_FAR_Id,
                                 IE_ForwardingParameters, IE_FTEID, IE_OuterHeaderCreation, IE_OuterHeaderRemoval,
@@ -13,7 +13,7 @@ def usual_rules(ue, teid, gnb, pdr_extra):
     appended to both PDRs."""
     uplink = IE_CreatePDR(IE_list=[
         IE_PDR_Id(id=1), IE_Precedence(precedence=200),
-        IE_PDI(IE_list=[IE_SourceInterface(interface=0), IE_FTEID(CH=1, V4=1), IE_UE_IP_Address(V4=1, ipv4=ue)]),
+        IE_PDI(IE_list=[IE_SourceInterface(interface=0), IE_FTEID(CH=1, V4=1, V6=1), IE_UE_IP_Address(V4=1, ipv4=ue)]),
         IE_OuterHeaderRemoval(header=0), IE_FAR_Id(id=1)] + pdr_extra)
     downlink = IE_CreatePDR(IE_list=[
         IE_PDR_Id(id=2), IE_Precedence(precedence=200),

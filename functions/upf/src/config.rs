@@ -4,6 +4,7 @@
 //!
 //! ```toml
 //! stages = [{ kind = "upf", n3 = "d0", n3-address = "10.10.0.1", n6 = "d1", n6-gateway = "198.51.100.1",
+//!             n3-address6 = "fd00::1",      # optional: GTP-U over IPv6 too
 //!             n3-gateway = "10.10.0.254",   # optional: gNBs behind a router
 //!             n4 = "10.10.0.1:8805",   # PFCP from an SMF
 //!             max-urrs = 131072,       # URRs at once (32 octets per worker each)
@@ -29,6 +30,7 @@ use crate::usage::Usage;
 struct UpfParams {
     n3: String,
     n3_address: Ipv4Addr,
+    n3_address6: Option<std::net::Ipv6Addr>,
     n6: String,
     n6_gateway: Ipv4Addr,
     n3_gateway: Option<Ipv4Addr>,
@@ -56,8 +58,8 @@ pub struct StaticSession {
     pub ue: Ipv4Addr,
     /// Our TEID for the uplink.
     pub uplink_teid: u32,
-    /// The gNB's GTP-U address.
-    pub gnb: Ipv4Addr,
+    /// The gNB's GTP-U address (IPv4, or IPv6 with `n3-address6`).
+    pub gnb: IpAddr,
     /// The gNB's TEID for the downlink.
     pub downlink_teid: u32,
     /// The QFI marked downlink.
@@ -96,7 +98,7 @@ impl StaticSession {
             vec![pdr(1, Interface::Access, Some(s.uplink_teid), 1), pdr(2, Interface::Core, None, 2)],
             vec![
                 far(1, Interface::Core, None),
-                far(2, Interface::Access, Some(OuterHeader { teid: s.downlink_teid, peer: u32::from(s.gnb) })),
+                far(2, Interface::Access, Some(OuterHeader { teid: s.downlink_teid, peer: s.gnb })),
             ],
         )
     }
@@ -108,6 +110,8 @@ pub struct Upf {
     pub n3: PortId,
     /// Our GTP-U address on N3.
     pub n3_address: u32,
+    /// Our GTP-U address on N3 over IPv6 (IPv6 underlay), if any.
+    pub n3_address6: Option<[u8; 16]>,
     /// The N6 (data network side) port.
     pub n6: PortId,
     /// The next hop of all N6 traffic.
@@ -164,6 +168,13 @@ impl StageFactory for UpfFactory {
                 errors.push(params.error("sessions", e, "here").help("one TEID and one UE address per session"))
             })
             .ok();
+        if p.n3_address6.is_none() && p.sessions.iter().any(|s| s.gnb.is_ipv6()) {
+            errors.push(
+                params
+                    .error("sessions", "a gNB over IPv6 without our IPv6 address", "here")
+                    .help("give `n3-address6`, our GTP-U address on N3 over IPv6"),
+            );
+        }
         if p.sessions.iter().any(|s| s.qfi.is_some_and(|q| q > 63)) {
             errors.push(params.error("sessions", "a QFI above 63", "here").help("QFI has 6 bits: 0 to 63"));
         }
@@ -173,6 +184,7 @@ impl StageFactory for UpfFactory {
         Ok(Arc::new(UpfBuilder(Arc::new(Upf {
             n3: n3.expect("checked"),
             n3_address: u32::from(p.n3_address),
+            n3_address6: p.n3_address6.map(|a| a.octets()),
             n6: n6.expect("checked"),
             n6_gateway: u32::from(p.n6_gateway),
             n3_gateway: p.n3_gateway.map(u32::from),
@@ -192,18 +204,19 @@ impl StageBuilder for UpfBuilder {
     }
 
     fn owned_addresses(&self) -> Vec<IpAddr> {
-        vec![IpAddr::V4(Ipv4Addr::from(self.0.n3_address))]
+        let v6 = self.0.n3_address6.map(IpAddr::from);
+        [IpAddr::V4(Ipv4Addr::from(self.0.n3_address))].into_iter().chain(v6).collect()
     }
 
     fn wanted_neighbours(&self) -> Vec<IpAddr> {
         let s = self.0.sessions.load();
-        let mut a: Vec<u32> =
+        let mut a: Vec<IpAddr> =
             s.list.iter().flat_map(|s| s.fars.iter().filter_map(|f| f.outer.map(|o| o.peer))).collect();
-        a.push(self.0.n6_gateway);
-        a.extend(self.0.n3_gateway);
+        a.push(Ipv4Addr::from(self.0.n6_gateway).into());
+        a.extend(self.0.n3_gateway.map(|g| IpAddr::from(Ipv4Addr::from(g))));
         a.sort_unstable();
         a.dedup();
-        a.into_iter().map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect()
+        a
     }
 
     fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
@@ -219,7 +232,7 @@ impl StageBuilder for UpfBuilder {
                 e.serve_sessions(
                     self.0.sessions.clone(),
                     self.0.statics.clone(),
-                    Ipv4Addr::from(self.0.n3_address),
+                    (Ipv4Addr::from(self.0.n3_address), self.0.n3_address6.map(std::net::Ipv6Addr::from)),
                     self.0.usage.clone(),
                 );
                 Some(Box::new(e))

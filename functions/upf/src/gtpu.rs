@@ -180,18 +180,25 @@ pub fn echo_response(d: &mut [u8], len: usize) -> Option<usize> {
 /// our address `ours`: TEID 0, Tunnel Endpoint Identifier Data I (8.3)
 /// and GTP-U Peer Address (8.4) IEs. Returns its length, or `None` if `d`
 /// cannot hold it.
-pub fn error_indication(d: &mut [u8], teid: u32, ours: u32) -> Option<usize> {
-    const LEN: usize = 12 + 5 + 7;
-    let d = d.get_mut(..LEN)?;
+pub fn error_indication(d: &mut [u8], teid: u32, ours: &[u8]) -> Option<usize> {
+    let len = error_indication_len(ours);
+    let d = d.get_mut(..len)?;
     d[0] = 0x32; // version 1, PT, S
     d[1] = msg::ERROR_INDICATION;
-    d[2..4].copy_from_slice(&((LEN - 8) as u16).to_be_bytes());
+    d[2..4].copy_from_slice(&((len - 8) as u16).to_be_bytes());
     d[4..12].copy_from_slice(&[0; 8]);
     d[12] = 16;
     d[13..17].copy_from_slice(&teid.to_be_bytes());
-    d[17..20].copy_from_slice(&[133, 0, 4]);
-    d[20..24].copy_from_slice(&ours.to_be_bytes());
-    Some(LEN)
+    d[17] = 133;
+    d[18..20].copy_from_slice(&(ours.len() as u16).to_be_bytes());
+    d[20..].copy_from_slice(ours);
+    Some(len)
+}
+
+/// The length of an Error Indication naming our address `ours` (4 or 16
+/// octets).
+pub fn error_indication_len(ours: &[u8]) -> usize {
+    12 + 5 + 3 + ours.len()
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //! TEID and by UE address, and is replaced whole on a change (workers
 //! pick up the new version between batches).
 
+use std::net::IpAddr;
+
 use rustc_hash::FxHashMap;
 
 use crate::sdf::{FlowView, SdfFilter};
@@ -84,13 +86,14 @@ pub enum Action {
     Buffer,
 }
 
-/// Outer Header Creation (TS 29.244 section 8.2.56): GTP-U/UDP/IPv4.
+/// Outer Header Creation (TS 29.244 section 8.2.56): GTP-U/UDP/IPv4 or
+/// GTP-U/UDP/IPv6.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OuterHeader {
     /// The peer's TEID.
     pub teid: u32,
-    /// The peer's (gNB's) address.
-    pub peer: u32,
+    /// The peer's (gNB's) address: IPv4 or IPv6 underlay.
+    pub peer: IpAddr,
 }
 
 /// A forwarding action rule.
@@ -276,7 +279,12 @@ fn flatten(s: &Session, i: u32, source: Interface, key: u32) -> Fast {
         Action::Drop => 1,
         Action::Buffer => 2,
     };
-    let (teid, peer) = far.outer.map_or((0, 0), |o| (o.teid, o.peer));
+    let (teid, peer) = match far.outer.map(|o| (o.teid, o.peer)) {
+        Some((t, IpAddr::V4(a))) => (t, u32::from(a)),
+        // The flat entry holds an IPv4 peer; IPv6 underlay takes the walk.
+        Some((_, IpAddr::V6(_))) => return general,
+        None => (0, 0),
+    };
     if source == Interface::Core && action == 0 && far.outer.is_none() {
         return general;
     }
@@ -403,7 +411,12 @@ mod tests {
             ],
             vec![
                 far(1, Action::Forward, Interface::Core, None),
-                far(2, Action::Forward, Interface::Access, Some(OuterHeader { teid: 0xabcd, peer: 0x0a0a_0002 })),
+                far(
+                    2,
+                    Action::Forward,
+                    Interface::Access,
+                    Some(OuterHeader { teid: 0xabcd, peer: [10, 10, 0, 2].into() }),
+                ),
                 far(3, Action::Drop, Interface::Access, None),
             ],
         )

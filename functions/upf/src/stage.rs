@@ -137,7 +137,7 @@ pub struct UpfStage {
     /// The N6 gateway's MAC, read per batch.
     n6_gateway: Option<[u8; 6]>,
     /// gNB MACs looked up so far, for the neighbour table version `peers_of`.
-    peer_macs: FxHashMap<u32, [u8; 6]>,
+    peer_macs: FxHashMap<IpAddr, [u8; 6]>,
     peers_of: u64,
     /// Next hops asked of the slow path, and when.
     asked: FxHashMap<IpAddr, u64>,
@@ -206,7 +206,8 @@ impl UpfStage {
     /// From N3: GTP-U to our address.
     fn n3_packet(&mut self, p: &mut PacketMut<'_>) -> Result<(), UpfDrop> {
         let m = *p.meta();
-        if m.ethertype != ethertype::IPV4 {
+        let v6 = m.ethertype == ethertype::IPV6 && self.upf.n3_address6.is_some();
+        if m.ethertype != ethertype::IPV4 && !v6 {
             return Err(UpfDrop::NotIpv4);
         }
         if m.flags & flags::L3_OK == 0 {
@@ -214,7 +215,11 @@ impl UpfStage {
         }
         let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
         let d = p.data();
-        let to_us = rd32(d, l3 + 16) == self.upf.n3_address;
+        let to_us = if v6 {
+            d.get(l3 + 24..l3 + 40) == self.upf.n3_address6.as_ref().map(|a| &a[..])
+        } else {
+            rd32(d, l3 + 16) == self.upf.n3_address
+        };
         if !to_us || m.l4_proto != proto::UDP || m.flags & flags::L4_OK == 0 || rd16(d, l4 + 2) != gtpu::PORT {
             return Err(UpfDrop::NotGtpu);
         }
@@ -312,39 +317,54 @@ impl UpfStage {
             return Err(UpfDrop::UnknownTeid);
         }
         *sent += 1;
-        p.set_len(g + 24).map_err(|_| UpfDrop::Malformed)?;
-        let n = gtpu::error_indication(&mut p.data_mut()[g..], teid, self.upf.n3_address).ok_or(UpfDrop::Malformed)?;
+        let v4 = self.upf.n3_address.to_be_bytes();
+        let ours: &[u8] = match self.upf.n3_address6 {
+            Some(ref a) if p.meta().ethertype == ethertype::IPV6 => a,
+            _ => &v4,
+        };
+        p.set_len(g + gtpu::error_indication_len(ours)).map_err(|_| UpfDrop::Malformed)?;
+        let n = gtpu::error_indication(&mut p.data_mut()[g..], teid, ours).ok_or(UpfDrop::Malformed)?;
         self.turn_around(p, g, n)?;
         self.counters.error_indications += 1;
         Ok(())
     }
 
     /// Sends a GTP-U message of `n` octets (written at `g`, after the
-    /// UDP header) back where the packet came from: Ethernet, IPv4 and
-    /// UDP turned around, lengths and the IP checksum set, no UDP
-    /// checksum (RFC 768 allows none over IPv4).
+    /// UDP header) back where the packet came from: Ethernet, IP and UDP
+    /// turned around, lengths set; over IPv4 the IP checksum and no UDP
+    /// checksum (RFC 768 allows none), over IPv6 the UDP checksum (RFC
+    /// 8200 8.1 requires it).
     fn turn_around(&mut self, p: &mut PacketMut<'_>, g: usize, n: usize) -> Result<(), UpfDrop> {
         let m = *p.meta();
         let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
+        p.set_len(g + n).map_err(|_| UpfDrop::Malformed)?;
         let d = p.data_mut();
         let (dst, src): ([u8; 6], [u8; 6]) = (d[0..6].try_into().expect("6"), d[6..12].try_into().expect("6"));
         d[0..6].copy_from_slice(&src);
         d[6..12].copy_from_slice(&dst);
-        let (a, b) = (rd32(d, l3 + 12), rd32(d, l3 + 16));
-        d[l3 + 12..l3 + 16].copy_from_slice(&b.to_be_bytes());
-        d[l3 + 16..l3 + 20].copy_from_slice(&a.to_be_bytes());
-        let ihl = l4 - l3;
-        d[l3 + 2..l3 + 4].copy_from_slice(&((ihl + 8 + n) as u16).to_be_bytes());
-        d[l3 + 8] = 64;
-        d[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
-        let c = nfv_core::checksum::checksum(&d[l3..l4]);
-        d[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
         let (sp, dp) = (rd16(d, l4), rd16(d, l4 + 2));
         d[l4..l4 + 2].copy_from_slice(&dp.to_be_bytes());
         d[l4 + 2..l4 + 4].copy_from_slice(&sp.to_be_bytes());
         d[l4 + 4..l4 + 6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
         d[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]);
-        p.set_len(g + n).map_err(|_| UpfDrop::Malformed)?;
+        if m.ethertype == ethertype::IPV6 {
+            let (a, b) = (l3 + 8, l3 + 24);
+            let (src, rest) = d[a..b + 16].split_at_mut(16);
+            src.swap_with_slice(rest);
+            d[l3 + 4..l3 + 6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
+            d[l3 + 7] = 64;
+            let c = udp6_checksum(&d[l3..l3 + 40], &d[l4..g + n]);
+            d[l4 + 6..l4 + 8].copy_from_slice(&c.to_be_bytes());
+        } else {
+            let (a, b) = (rd32(d, l3 + 12), rd32(d, l3 + 16));
+            d[l3 + 12..l3 + 16].copy_from_slice(&b.to_be_bytes());
+            d[l3 + 16..l3 + 20].copy_from_slice(&a.to_be_bytes());
+            d[l3 + 2..l3 + 4].copy_from_slice(&((l4 - l3 + 8 + n) as u16).to_be_bytes());
+            d[l3 + 8] = 64;
+            d[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
+            let c = nfv_core::checksum::checksum(&d[l3..l4]);
+            d[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+        }
         p.send_to(self.upf.n3);
         Ok(())
     }
@@ -366,7 +386,7 @@ impl UpfStage {
                 0 => {
                     self.usage.count(f.urr, true, len as u64);
                     let qfi = (f.qfi != Fast::NO_QFI).then_some(f.qfi);
-                    self.encapsulate(p, ctx, f.teid, f.peer, qfi)
+                    self.encapsulate(p, ctx, f.teid, IpAddr::V4(Ipv4Addr::from(f.peer)), qfi)
                 }
                 1 => Err(UpfDrop::FarDrop),
                 _ => Err(UpfDrop::FarBuffer),
@@ -395,12 +415,15 @@ impl UpfStage {
     /// are met, emptied when the neighbour table changes. An unresolved
     /// next hop is asked of the slow path, once a second at most.
     #[inline]
-    fn peer_mac(&mut self, peer: u32, ctx: &StageCtx<'_>) -> Option<[u8; 6]> {
+    fn peer_mac(&mut self, peer: IpAddr, ctx: &StageCtx<'_>) -> Option<[u8; 6]> {
         if let Some(m) = self.peer_macs.get(&peer) {
             return Some(*m);
         }
-        let (n3, hop) = (self.upf.n3, IpAddr::V4(Ipv4Addr::from(self.upf.n3_gateway.unwrap_or(peer))));
-        match ctx.neighbours.lookup(&hop).filter(|n| n.port == n3) {
+        let hop = match (peer, self.upf.n3_gateway) {
+            (IpAddr::V4(_), Some(g)) => IpAddr::V4(Ipv4Addr::from(g)),
+            _ => peer,
+        };
+        match ctx.neighbours.lookup(&hop).filter(|n| n.port == self.upf.n3) {
             Some(n) => {
                 self.peer_macs.insert(peer, n.mac);
                 Some(n.mac)
@@ -420,15 +443,16 @@ impl UpfStage {
     }
 
     /// Puts the packet (an Ethernet frame of an IPv4 packet) in the
-    /// tunnel (`teid`, `peer`), with a PDU Session Container when a QFI is
-    /// given, and sends it out N3.
+    /// tunnel (`teid`, `peer`): GTP-U (a PDU Session Container when a QFI
+    /// is given) over UDP over IPv4 or IPv6 (the peer's family), and sends
+    /// it out N3.
     #[inline]
     fn encapsulate(
         &mut self,
         p: &mut PacketMut<'_>,
         ctx: &StageCtx<'_>,
         teid: u32,
-        peer: u32,
+        peer: IpAddr,
         qfi: Option<u8>,
     ) -> Result<(), UpfDrop> {
         let n3 = self.upf.n3;
@@ -436,29 +460,66 @@ impl UpfStage {
         let session = qfi.map(|q| (pdu_type::DOWNLINK, q));
         let inner_len = p.len() - 14;
         let g = gtpu::gpdu_header_len(session.is_some());
+        let udp_len = (8 + g + inner_len) as u16;
+        let ip_len = match peer {
+            IpAddr::V4(_) => 20,
+            IpAddr::V6(_) => 40,
+        };
+        let ours6 = self.upf.n3_address6;
         // The new headers take the old Ethernet header's place and more.
-        let d = p.push_front(20 + 8 + g).map_err(|_| UpfDrop::Malformed)?;
+        let d = p.push_front(ip_len + 8 + g).map_err(|_| UpfDrop::Malformed)?;
         d[0..6].copy_from_slice(&mac);
         d[6..12].copy_from_slice(&self.macs[n3 as usize]);
-        d[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
-        let ip = &mut d[14..34];
-        ip.copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto::UDP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        ip[2..4].copy_from_slice(&((20 + 8 + g + inner_len) as u16).to_be_bytes());
-        ip[12..16].copy_from_slice(&self.upf.n3_address.to_be_bytes());
-        ip[16..20].copy_from_slice(&peer.to_be_bytes());
-        let c = nfv_core::checksum::checksum(ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        let udp = &mut d[34..42];
-        udp[0..2].copy_from_slice(&gtpu::PORT.to_be_bytes());
-        udp[2..4].copy_from_slice(&gtpu::PORT.to_be_bytes());
-        udp[4..6].copy_from_slice(&((8 + g + inner_len) as u16).to_be_bytes());
-        udp[6..8].copy_from_slice(&[0, 0]); // no UDP checksum (RFC 768, IPv4)
-        gtpu::write_gpdu(&mut d[42..], teid, inner_len, session);
+        let u = 14 + ip_len;
+        d[u..u + 2].copy_from_slice(&gtpu::PORT.to_be_bytes());
+        d[u + 2..u + 4].copy_from_slice(&gtpu::PORT.to_be_bytes());
+        d[u + 4..u + 6].copy_from_slice(&udp_len.to_be_bytes());
+        d[u + 6..u + 8].copy_from_slice(&[0, 0]);
+        gtpu::write_gpdu(&mut d[u + 8..], teid, inner_len, session);
+        match peer {
+            IpAddr::V4(a) => {
+                d[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+                let ip = &mut d[14..34];
+                ip.copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto::UDP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+                ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
+                ip[12..16].copy_from_slice(&self.upf.n3_address.to_be_bytes());
+                ip[16..20].copy_from_slice(&a.octets());
+                let c = nfv_core::checksum::checksum(ip);
+                ip[10..12].copy_from_slice(&c.to_be_bytes());
+                // No UDP checksum (RFC 768, IPv4).
+            }
+            IpAddr::V6(a) => {
+                let ours = ours6.ok_or(UpfDrop::NoAdjacency)?;
+                d[12..14].copy_from_slice(&ethertype::IPV6.to_be_bytes());
+                let ip = &mut d[14..54];
+                ip[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
+                ip[4..6].copy_from_slice(&udp_len.to_be_bytes());
+                ip[6] = proto::UDP;
+                ip[7] = 64;
+                ip[8..24].copy_from_slice(&ours);
+                ip[24..40].copy_from_slice(&a.octets());
+                let c = udp6_checksum(&d[14..54], &d[54..]);
+                d[60..62].copy_from_slice(&c.to_be_bytes());
+            }
+        }
         let (data, meta) = p.data_and_meta_mut();
         let _ = nfv_core::parse::classify(data, meta);
         p.send_to(n3);
         self.counters.downlink += 1;
         Ok(())
+    }
+}
+
+/// The UDP checksum over IPv6 (RFC 8200 8.1): the pseudo-header of the
+/// IPv6 header `ip6` (addresses, upper-layer length, next header 17) and
+/// `udp` (header, its checksum field zero, and payload); 0 sent as 0xffff.
+fn udp6_checksum(ip6: &[u8], udp: &[u8]) -> u16 {
+    use nfv_core::checksum::{fold, sum};
+    let len = udp.len() as u32;
+    let acc = sum(&ip6[8..40], 0) + (len >> 16) + (len & 0xffff) + proto::UDP as u32;
+    match !fold(sum(udp, acc)) {
+        0 => 0xffff,
+        c => c,
     }
 }
 

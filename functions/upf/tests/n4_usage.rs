@@ -30,7 +30,7 @@ fn scapys_smf_gets_usage_reports_of_the_traffic_and_changes_qers_and_urrs() {
     let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let params = format!(
         "{{ kind = \"upf\", n3 = \"n3\", n3-address = \"10.10.0.1\", n6 = \"n6\", n6-gateway = \"198.51.100.1\", \
-         n4 = \"127.0.0.1:{port}\", max-urrs = 64 }}"
+         n3-address6 = \"fd00::1\", n4 = \"127.0.0.1:{port}\", max-urrs = 64 }}"
     );
     let cfg = Upf::config(&params);
     let mut n4 = cfg.chains[0].stages[0].builder.control_task().expect("an N4 endpoint");
@@ -68,7 +68,11 @@ fn scapys_smf_gets_usage_reports_of_the_traffic_and_changes_qers_and_urrs() {
         }
     };
     assert_eq!(next("establish-unassociated"), "establish-unassociated 72", "no association: 72");
-    assert_eq!(next("establish"), "establish 1 0x80000000", "accepted, the TEID we chose");
+    assert_eq!(
+        next("establish"),
+        "establish 1 0x80000000 10.10.0.1 fd00::1",
+        "accepted, the F-TEID we chose, both families"
+    );
     let gpdu = unhex(next("gpdu").strip_prefix("gpdu ").unwrap());
     let (downlink, other_port) = (to_ue([10, 45, 0, 9], 4000, &[0xd; 100]), to_ue([10, 45, 0, 9], 4001, &[0xd; 100]));
     next("wait");

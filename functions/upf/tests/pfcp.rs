@@ -31,7 +31,7 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
     }
     let mut n4 = PfcpEndpoint::bind("127.0.0.1:0".parse().unwrap(), Ipv4Addr::new(10, 10, 0, 1)).unwrap();
     let table = Published::new(Sessions::default());
-    n4.serve_sessions(table.clone(), Vec::new(), Ipv4Addr::new(10, 10, 0, 1), nfv_upf::usage::Usage::new(16));
+    n4.serve_sessions(table.clone(), Vec::new(), (Ipv4Addr::new(10, 10, 0, 1), None), nfv_upf::usage::Usage::new(16));
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let addr: SocketAddr = n4.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
@@ -101,8 +101,8 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
         seen,
         vec![
             (0, None, None),
-            (1, Some((0x5555, 0x0a0a_0002)), Some(1)),
-            (2, Some((0x6666, 0x0a0a_0003)), Some(1)),
+            (1, Some((0x5555, [10, 10, 0, 2].into())), Some(1)),
+            (2, Some((0x6666, [10, 10, 0, 3].into())), Some(1)),
             (3, None, None)
         ],
         "table versions"

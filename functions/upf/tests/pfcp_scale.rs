@@ -69,7 +69,7 @@ fn a_hundred_thousand_sessions_are_established_over_n4() {
     let usage = Usage::new(SESSIONS);
     // One worker's counters, as a one-worker UPF would hold.
     let _lane = usage.lane();
-    n4.serve_sessions(table.clone(), Vec::new(), Ipv4Addr::new(10, 10, 0, 1), usage.clone());
+    n4.serve_sessions(table.clone(), Vec::new(), (Ipv4Addr::new(10, 10, 0, 1), None), usage.clone());
     let addr = n4.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let control = {

@@ -26,7 +26,7 @@ const ECHO: &str = "4500002800010000401166ae0a0a00020a0a0001086808680014a8d33201
 /// scapy is missing outside CI).
 fn scapy(f: &[u8], expr: &str) -> Option<String> {
     let script = format!(
-        "import sys\nfrom scapy.all import Ether, IP, UDP\nfrom scapy.contrib.gtp import *\np = Ether(bytes.fromhex(sys.argv[1]))\nprint({expr})"
+        "import sys\nfrom scapy.all import Ether, IP, IPv6, UDP\nfrom scapy.contrib.gtp import *\np = Ether(bytes.fromhex(sys.argv[1]))\nprint({expr})"
     );
     match Command::new("/usr/bin/python3").args(["-c", &script, &hex(f)]).output() {
         Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).trim().to_string()),
@@ -137,6 +137,74 @@ fn an_unknown_tunnel_gets_an_error_indication() {
     };
     assert_eq!(got, "26 0 0xbadbeef 10.10.0.1", "Error Indication, TEID Data I, GTP-U peer address");
     assert!(u.stage.report().unwrap().contains("error-indications 1"));
+}
+
+/// scapy's frame of expression `expr` (None after saying why, when scapy
+/// is missing outside CI).
+fn scapy_frame(expr: &str) -> Option<Vec<u8>> {
+    let zero = [0u8; 14];
+    scapy(&zero, &format!("({expr}).build().hex()")).map(|h| unhex(&h))
+}
+
+/// The UPF with an IPv6 underlay (our N3 address fd00::1), its session's
+/// gNB at fd00::2.
+fn upf6() -> Upf {
+    Upf::new(
+        &UPF.replace("n6 = \"n6\"", "n3-address6 = \"fd00::1\", n6 = \"n6\"").replace("\"10.10.0.2\"", "\"fd00::2\""),
+    )
+}
+
+/// GTP-U over IPv6 (the underlay TS 29.281 4.3 allows), against scapy:
+/// its uplink G-PDU over IPv6 comes out on N6 as the inner packet; our
+/// downlink goes out over IPv6 to the gNB with a valid UDP checksum (RFC
+/// 8200 8.1), the session's TEID and QFI; its Echo Request over IPv6 is
+/// answered over IPv6; an unknown TEID's Error Indication names our IPv6
+/// address.
+#[test]
+fn gtpu_over_ipv6_both_ways_against_scapy() {
+    const ETH: &str = "Ether(dst='02:00:00:00:03:03', src='02:00:00:00:00:9b')";
+    const OUTER: &str = "IPv6(src='fd00::2', dst='fd00::1') / UDP(sport=2152, dport=2152)";
+    let mut u = upf6();
+    let inner = "IP(src='10.45.0.7', dst='198.51.100.9') / UDP(sport=4000, dport=53) / b'over six'";
+    let expr = format!(
+        "{ETH} / {OUTER} / GTP_U_Header(teid=4660, next_ex=0x85) / GTPPDUSessionContainer(type=1, QFI=9) / {inner}"
+    );
+    let Some(ul) = scapy_frame(&expr) else { return };
+    let (v, out) = u.run(N3, &ul);
+    assert_eq!(v, "out:1");
+    assert_eq!(&out[14..], &ul[ul.len() - (out.len() - 14)..], "the inner packet scapy put in");
+    assert_eq!(&out[14 + 12..14 + 16], &[10, 45, 0, 7]);
+
+    let down = to_ue([10, 45, 0, 7], 4000, b"answer");
+    let (v, out) = u.run(N6, &down);
+    assert_eq!((v.as_str(), &out[0..6], &out[12..14]), ("out:0", &GNB_MAC[..], &[0x86u8, 0xdd][..]));
+    let got = scapy(
+        &out,
+        "p[IPv6].src, p[IPv6].dst, p[UDP].dport, p[GTP_U_Header].teid, p[GTPPDUSessionContainer].QFI, \
+         bytes(p[GTPPDUSessionContainer].payload).hex(), (lambda c: (setattr(p[UDP], 'chksum', None), \
+         Ether(bytes(p))[UDP].chksum == c)[1])(p[UDP].chksum)",
+    );
+    let want = format!("fd00::1 fd00::2 2152 43981 5 {} True", hex(&down[14..]));
+    assert_eq!(got.unwrap(), want, "addresses, port, TEID, QFI, the packet sent, the UDP checksum over IPv6");
+
+    let echo =
+        scapy_frame(&format!("{ETH} / {OUTER} / GTP_U_Header(gtp_type=1, S=1, seq=9) / GTPEchoRequest()")).unwrap();
+    let (v, out) = u.run(N3, &echo);
+    assert_eq!(v, "out:0");
+    let got = scapy(
+        &out,
+        "p[IPv6].src, p[IPv6].dst, p[GTP_U_Header].gtp_type, p[GTP_U_Header].seq,         (lambda c: (setattr(p[UDP], 'chksum', None), Ether(bytes(p))[UDP].chksum == c)[1])(p[UDP].chksum)",
+    );
+    assert_eq!(got.as_deref(), Some("fd00::1 fd00::2 2 9 True"), "Echo Response over IPv6");
+
+    let stale = format!("{ETH} / {OUTER} / GTP_U_Header(teid=0xbadbeef) / {inner}");
+    let (v, out) = u.run(N3, &scapy_frame(&stale).unwrap());
+    assert_eq!(v, "out:0");
+    let got = scapy(
+        &out,
+        "p[GTP_U_Header].gtp_type, hex(p[IE_TEIDI].TEIDI), p[IE_GSNAddress].ipv6_address,         (lambda c: (setattr(p[UDP], 'chksum', None), Ether(bytes(p))[UDP].chksum == c)[1])(p[UDP].chksum)",
+    );
+    assert_eq!(got.as_deref(), Some("26 0xbadbeef fd00::1 True"), "Error Indication over IPv6");
 }
 
 /// A gNB the neighbour table lacks: the downlink is dropped and its

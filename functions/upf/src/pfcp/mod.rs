@@ -181,13 +181,13 @@ impl PfcpEndpoint {
     }
 
     /// Sessions established over N4 go into `table` beside the `statics`
-    /// (configured ones); F-TEIDs we allocate carry `n3`; URRs count in
-    /// `usage`.
+    /// (configured ones); F-TEIDs we allocate carry our N3 addresses `n3`
+    /// (IPv4, and IPv6 when the underlay has it); URRs count in `usage`.
     pub fn serve_sessions(
         &mut self,
         table: Arc<Published<Sessions>>,
         statics: Vec<Session>,
-        n3: Ipv4Addr,
+        n3: (Ipv4Addr, Option<std::net::Ipv6Addr>),
         usage: Arc<Usage>,
     ) {
         for s in &statics {
@@ -201,7 +201,8 @@ impl PfcpEndpoint {
             }
         }
         self.table = Some((table, statics));
-        self.teids = TeidPool::new(n3);
+        self.teids = TeidPool::new(n3.0);
+        self.teids.n3_6 = n3.1;
         self.usage = usage;
     }
 

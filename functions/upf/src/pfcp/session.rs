@@ -3,7 +3,7 @@
 //! IEs applied to it (7.5.2, 7.5.4); the data path's flattened
 //! [`Session`] derived from it after every change.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use rs_pfcp::ie::apply_action::ApplyAction;
 use rs_pfcp::ie::cause::CauseValue;
@@ -72,13 +72,15 @@ pub struct N4Session {
 pub struct TeidPool {
     /// Our N3 address, in the F-TEIDs we report.
     pub n3: Ipv4Addr,
+    /// Our N3 address over IPv6, if the underlay has one.
+    pub n3_6: Option<Ipv6Addr>,
     next: u32,
 }
 
 impl TeidPool {
     /// TEIDs from 0x80000000, above those a configuration would use.
     pub fn new(n3: Ipv4Addr) -> Self {
-        Self { n3, next: 0x8000_0000 }
+        Self { n3, n3_6: None, next: 0x8000_0000 }
     }
 
     fn take(&mut self) -> u32 {
@@ -131,9 +133,13 @@ fn pdi_of(
     };
     let teid = match &p.f_teid {
         Some(f) if f.ch => {
+            // 5.5.3: the addresses of the families asked for that we have
+            // (IPv4 when asked for neither we have).
+            let v6 = teids.n3_6.filter(|_| f.v6);
+            let v4 = (f.v4 || v6.is_none()).then_some(teids.n3);
             let teid = teids.take();
             let mut c = CreatedPdr::new(pdr_id);
-            c.f_teid = Some(Fteid::new(true, false, teid, Some(teids.n3), None, 0));
+            c.f_teid = Some(Fteid::new(v4.is_some(), v6.is_some(), teid, v4, v6, 0));
             created.push(c);
             Some(teid)
         }
@@ -236,9 +242,11 @@ fn interface_of(i: PfcpInterface) -> Interface {
     if i == PfcpInterface::Access { Interface::Access } else { Interface::Core }
 }
 
-/// Outer Header Creation (8.2.56) of a GTP-U/UDP/IPv4 tunnel.
+/// Outer Header Creation (8.2.56) of a GTP-U/UDP/IPv4 or GTP-U/UDP/IPv6
+/// tunnel (IPv4 when both are given).
 fn outer_of(o: &rs_pfcp::ie::outer_header_creation::OuterHeaderCreation) -> Option<OuterHeader> {
-    Some(OuterHeader { teid: o.teid?.0, peer: u32::from(o.ipv4_address?) })
+    let peer = o.ipv4_address.map(IpAddr::V4).or(o.ipv6_address.map(IpAddr::V6))?;
+    Some(OuterHeader { teid: o.teid?.0, peer })
 }
 
 /// What a change did beyond the rules: the Created PDRs to report, the

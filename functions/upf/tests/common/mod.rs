@@ -46,8 +46,12 @@ pub fn to_ue(ue: [u8; 4], port: u16, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// The gNB's address over IPv6 (fd00::2).
+pub const GNB6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
 /// One `upf` stage (its parameters as an inline TOML table) between N3
-/// and N6, the gNB 10.10.0.2 and gateway 198.51.100.1 its neighbours.
+/// and N6, the gNB 10.10.0.2 (and fd00::2) and gateway 198.51.100.1 its
+/// neighbours.
 pub struct Upf {
     pub stage: Box<dyn nfv_core::Stage>,
     pub reasons: &'static [&'static str],
@@ -74,7 +78,11 @@ impl Upf {
         Self {
             stage: b.build(&ctx),
             reasons: b.drop_reasons(),
-            runner: FrameRunner::new([(ip([10, 10, 0, 2]), GNB_MAC, N3), (ip([198, 51, 100, 1]), GW_MAC, N6)]),
+            runner: FrameRunner::new([
+                (ip([10, 10, 0, 2]), GNB_MAC, N3),
+                (std::net::IpAddr::from(GNB6), GNB_MAC, N3),
+                (ip([198, 51, 100, 1]), GW_MAC, N6),
+            ]),
         }
     }
 
