@@ -136,8 +136,10 @@ pub struct UpfStage {
     macs: Vec<[u8; 6]>,
     /// The N6 gateway's MAC, read per batch.
     n6_gateway: Option<[u8; 6]>,
-    /// gNB MACs looked up so far, for the neighbour table version `peers_of`.
-    peer_macs: FxHashMap<IpAddr, [u8; 6]>,
+    /// gNB MACs looked up so far (IPv4 by address, the rare IPv6 ones
+    /// apart), for the neighbour table version `peers_of`.
+    peer_macs: FxHashMap<u32, [u8; 6]>,
+    peer_macs6: FxHashMap<[u8; 16], [u8; 6]>,
     peers_of: u64,
     /// Next hops asked of the slow path, and when.
     asked: FxHashMap<IpAddr, u64>,
@@ -145,6 +147,8 @@ pub struct UpfStage {
     meter: Meter,
     /// This worker's URR counters.
     usage: Arc<Lane>,
+    /// The batch's fast-table keys (kept for its capacity).
+    keys: Vec<u32>,
     now_ticks: u64,
     ticks_per_sec: f64,
     /// Error Indications sent in the current second, and its start.
@@ -191,10 +195,12 @@ impl UpfStage {
             macs: ctx.port_macs.to_vec(),
             n6_gateway: None,
             peer_macs: FxHashMap::default(),
+            peer_macs6: FxHashMap::default(),
             peers_of: 0,
             asked: FxHashMap::default(),
             meter: Meter { of: u64::MAX, ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9, ..Meter::default() },
             usage: upf.usage.lane(),
+            keys: Vec::with_capacity(256),
             now_ticks: 0,
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
             indications: (0, 0),
@@ -416,7 +422,11 @@ impl UpfStage {
     /// next hop is asked of the slow path, once a second at most.
     #[inline]
     fn peer_mac(&mut self, peer: IpAddr, ctx: &StageCtx<'_>) -> Option<[u8; 6]> {
-        if let Some(m) = self.peer_macs.get(&peer) {
+        let known = match peer {
+            IpAddr::V4(a) => self.peer_macs.get(&a.to_bits()),
+            IpAddr::V6(a) => self.peer_macs6.get(&a.octets()),
+        };
+        if let Some(m) = known {
             return Some(*m);
         }
         let hop = match (peer, self.upf.n3_gateway) {
@@ -425,7 +435,10 @@ impl UpfStage {
         };
         match ctx.neighbours.lookup(&hop).filter(|n| n.port == self.upf.n3) {
             Some(n) => {
-                self.peer_macs.insert(peer, n.mac);
+                match peer {
+                    IpAddr::V4(a) => self.peer_macs.insert(a.to_bits(), n.mac),
+                    IpAddr::V6(a) => self.peer_macs6.insert(a.octets(), n.mac),
+                };
                 Some(n.mac)
             }
             None => {
@@ -538,13 +551,17 @@ impl Stage for UpfStage {
         if nb != self.peers_of {
             self.peers_of = nb;
             self.peer_macs.clear();
+            self.peer_macs6.clear();
             self.asked.clear();
         }
         let Some(first) = batch.active().first() else { return };
         let from_n3 = first.meta.port == self.upf.n3;
         // First pass: each packet's fast-table key, its slot prefetched
         // (a million-session table is DRAM; the lookups then overlap).
+        // Second: the entries, landed by then, and their URR counters
+        // prefetched in turn.
         let fast = if from_n3 { &self.sessions.fast_uplink } else { &self.sessions.fast_downlink };
+        self.keys.clear();
         for p in batch.iter_mut() {
             let (m, d) = (p.meta(), p.data());
             let l3 = m.l3_off as usize;
@@ -558,6 +575,14 @@ impl Stage for UpfStage {
             };
             if let Some(k) = key {
                 fast.prefetch(k);
+                self.keys.push(k);
+            }
+        }
+        if self.usage.counts_anything() {
+            for &k in &self.keys {
+                if let Some(f) = fast.get(k) {
+                    self.usage.prefetch(f.urr);
+                }
             }
         }
         for mut p in batch.iter_mut() {

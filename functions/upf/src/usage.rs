@@ -75,6 +75,20 @@ impl Lane {
         p.store(p.load(Relaxed) + 1, Relaxed);
     }
 
+    /// Whether it has slots at all (none without N4: nothing to prefetch).
+    #[inline(always)]
+    pub fn counts_anything(&self) -> bool {
+        !self.slots.is_empty()
+    }
+
+    /// Starts loading `slot`'s counters (a batch's first pass).
+    #[inline(always)]
+    pub fn prefetch(&self, slot: u32) {
+        if let Some(s) = self.slots.get(slot as usize) {
+            nfv_core::mem::prefetch(s);
+        }
+    }
+
     fn read(&self, slot: u32) -> Counts {
         self.slots.get(slot as usize).map_or_else(Counts::default, |s| Counts {
             ul_bytes: s.ul_bytes.load(Relaxed),
