@@ -65,6 +65,8 @@ fn stage(n: u32, urr: bool) -> Box<dyn nfv_core::Stage> {
         n4: None,
         statics: Vec::new(),
         usage,
+        buffer_packets: 0,
+        buffering: Arc::new(crossbeam::queue::ArrayQueue::new(1)),
     };
     let macs = [N3_MAC, N6_MAC];
     let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };

@@ -67,6 +67,19 @@ impl FrameRunner {
     /// if the stage left it alone), the metadata it left with (a stage
     /// handing it off may have changed its port), its bytes as it left.
     pub fn run(&mut self, stage: &mut dyn Stage, port: PortId, frame: &[u8]) -> (VerdictKind, Meta, Vec<u8>) {
+        let (first, _) = self.run_all(stage, port, frame);
+        first
+    }
+
+    /// The same, and every packet the stage added to the batch (packets
+    /// it held and released, replicas), in batch order.
+    #[allow(clippy::type_complexity)]
+    pub fn run_all(
+        &mut self,
+        stage: &mut dyn Stage,
+        port: PortId,
+        frame: &[u8],
+    ) -> ((VerdictKind, Meta, Vec<u8>), Vec<(VerdictKind, Meta, Vec<u8>)>) {
         let mut batch = Batch::new(self.pool.arena().clone(), 64);
         let id = self.pool.alloc().expect("a free frame");
         self.pool.frame_mut(id)[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
@@ -78,11 +91,18 @@ impl FrameRunner {
         stage.process(&mut batch, &mut ctx);
         let mut scratch = [0u64; 64];
         batch.settle(&mut scratch);
-        let mut out = (VerdictKind::Next, Meta::default(), Vec::new());
+        let (mut first, mut added, mut frames) =
+            ((VerdictKind::Next, Meta::default(), Vec::new()), Vec::new(), Vec::new());
         let pool = &self.pool;
-        batch.drain(|d| out = (d.verdict.kind(), d.meta, pool.frame(d.frame)[d.data_range()].to_vec()));
-        self.pool.free(id);
-        out
+        batch.drain(|d| {
+            let got = (d.verdict.kind(), d.meta, pool.frame(d.frame)[d.data_range()].to_vec());
+            frames.push(d.frame);
+            if d.frame == id { first = got } else { added.push(got) }
+        });
+        for f in frames {
+            self.pool.free(f);
+        }
+        (first, added)
     }
 }
 

@@ -17,7 +17,7 @@ from scapy.contrib.pfcp import (PFCP, IE_ApplyAction, IE_FAR_Id, IE_FSEID, IE_No
                                 PFCPAssociationSetupRequest, PFCPSessionDeletionRequest,
                                 PFCPSessionEstablishmentRequest, PFCPSessionModificationRequest)
 
-from smf_rules import usual_rules
+from smf import usual_rules
 
 host, port = sys.argv[1], int(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

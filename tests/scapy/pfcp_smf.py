@@ -31,7 +31,7 @@ from scapy.contrib.pfcp import (PFCP, IE_ApplyAction, IE_CreateQER, IE_GateStatu
                                 IE_UpdateFAR, IE_UpdateForwardingParameters, PFCPSessionDeletionRequest,
                                 PFCPSessionEstablishmentRequest, PFCPSessionModificationRequest)
 
-from smf_rules import usual_rules
+from smf import usual_rules
 
 host, port = sys.argv[1], int(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -10,7 +10,7 @@ from scapy.contrib.pfcp import (PFCP, IE_CreateURR, IE_FSEID, IE_MeasurementMeth
                                 IE_ReportingTriggers, IE_URR_Id, IE_VolumeThreshold, PFCPAssociationSetupRequest,
                                 PFCPSessionEstablishmentRequest)
 
-from smf_rules import usual_rules
+from smf import usual_rules
 
 node = IE_NodeId(id_type=0, ipv4="127.0.0.2")
 setup = PFCP(S=0, seq=1) / PFCPAssociationSetupRequest(IE_list=[node, IE_RecoveryTimeStamp(timestamp=3900000000)])

@@ -38,7 +38,6 @@ has run the traffic asked for) before going on. Lines:
   delete CAUSE URR SEQN TRIGGER TOTAL UL DL   deletion, URR 2's last usage
 Then `raw HEX` for every message the UPF sent, for tshark.
 """
-import socket
 import sys
 
 from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
@@ -51,33 +50,9 @@ from scapy.contrib.pfcp import (PFCP, IE_ApplyAction, IE_CreateFAR, IE_CreatePDR
                                 PFCPSessionEstablishmentRequest, PFCPSessionModificationRequest,
                                 PFCPSessionReportResponse)
 from scapy.layers.inet import IP, UDP
-from smf_rules import usual_rules
+from smf import N4, cause, ies, say, usual_rules
 
-host, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-s.settimeout(10.0)
-raws = []
-
-
-def say(*words):
-    print(*words, flush=True)
-
-
-def ask(req):
-    s.sendto(bytes(req), (host, port))
-    data = s.recv(65535)
-    raws.append(data)
-    return PFCP(data)
-
-
-def ies(msg, name):
-    return [ie for ie in getattr(msg, "IE_list", []) if ie.__class__.__name__ == name]
-
-
-def cause(r):
-    c = ies(r.payload, "IE_Cause")
-    return c[0].cause if c else "none"
+n4 = N4()
 
 
 def usage(report):
@@ -107,10 +82,10 @@ def urr(n, threshold):
 
 establish = PFCPSessionEstablishmentRequest(IE_list=[node, cp_fseid, *rules, qer,
                                                      urr(1, 3000)])
-r = ask(PFCP(S=1, seid=0, seq=1) / establish)
+r = n4.ask(PFCP(S=1, seid=0, seq=1) / establish)
 say("establish-unassociated", cause(r))
-ask(PFCP(S=0, seq=2) / PFCPAssociationSetupRequest(IE_list=[node, ts]))
-r = ask(PFCP(S=1, seid=0, seq=3) / establish)
+n4.ask(PFCP(S=0, seq=2) / PFCPAssociationSetupRequest(IE_list=[node, ts]))
+r = n4.ask(PFCP(S=1, seid=0, seq=3) / establish)
 up_seid = ies(r.payload, "IE_FSEID")[0].seid
 fteid = [sub for c in ies(r.payload, "IE_CreatedPDR") for sub in c.IE_list
          if sub.__class__.__name__ == "IE_FTEID"][0]
@@ -124,16 +99,12 @@ say("wait")
 sys.stdin.readline()
 
 # The report: decoded, left unanswered, so the UPF must send it again.
-data = s.recv(65535)
-raws.append(data)
-rep = PFCP(data)
+rep = n4.receive()
 rt = ies(rep.payload, "IE_ReportType")[0]
 say("report", "%#x" % rep.seid, "USAR" if rt.USAR else "other", usage(ies(rep.payload, "IE_UsageReport_SRR")[0]))
-data = s.recv(65535)
-again = PFCP(data)
+again = n4.receive()
 say("again", int(again.seq == rep.seq), usage(ies(again.payload, "IE_UsageReport_SRR")[0]))
-s.sendto(bytes(PFCP(S=1, seid=rep.seid, seq=rep.seq) / PFCPSessionReportResponse(IE_list=[IE_Cause(cause=1)])),
-         (host, port))
+n4.send(PFCP(S=1, seid=rep.seid, seq=rep.seq) / PFCPSessionReportResponse(IE_list=[IE_Cause(cause=1)]))
 
 modify = PFCPSessionModificationRequest(IE_list=[
     IE_RemoveURR(IE_list=[IE_URR_Id(id=1)]),
@@ -142,7 +113,7 @@ modify = PFCPSessionModificationRequest(IE_list=[
     IE_UpdatePDR(IE_list=[IE_PDR_Id(id=2), IE_URR_Id(id=2)]),
     IE_UpdateQER(IE_list=[IE_QER_Id(id=1), IE_GateStatus(ul=0, dl=1)]),
 ])
-r = ask(PFCP(S=1, seid=up_seid, seq=4) / modify)
+r = n4.ask(PFCP(S=1, seid=up_seid, seq=4) / modify)
 say("modify", cause(r), " ".join(usage(u) for u in ies(r.payload, "IE_UsageReport_SMR")))
 say("wait")
 sys.stdin.readline()
@@ -157,7 +128,7 @@ modify = PFCPSessionModificationRequest(IE_list=[
         IE_FAR_Id(id=3), IE_URR_Id(id=2)]),
     IE_UpdateQER(IE_list=[IE_QER_Id(id=1), IE_GateStatus(ul=0, dl=0)]),
 ])
-r = ask(PFCP(S=1, seid=up_seid, seq=6) / modify)
+r = n4.ask(PFCP(S=1, seid=up_seid, seq=6) / modify)
 say("filter", cause(r))
 say("wait")
 sys.stdin.readline()
@@ -165,11 +136,10 @@ modify = PFCPSessionModificationRequest(IE_list=[
     IE_RemovePDR(IE_list=[IE_PDR_Id(id=3)]),
     IE_RemoveFAR(IE_list=[IE_FAR_Id(id=3)]),
 ])
-r = ask(PFCP(S=1, seid=up_seid, seq=7) / modify)
+r = n4.ask(PFCP(S=1, seid=up_seid, seq=7) / modify)
 say("unfilter", cause(r))
 say("wait")
 sys.stdin.readline()
-r = ask(PFCP(S=1, seid=up_seid, seq=5) / PFCPSessionDeletionRequest())
+r = n4.ask(PFCP(S=1, seid=up_seid, seq=5) / PFCPSessionDeletionRequest())
 say("delete", cause(r), " ".join(usage(u) for u in ies(r.payload, "IE_UsageReport_SDR")))
-for data in raws:
-    say("raw", data.hex())
+n4.print_raws()

@@ -8,6 +8,7 @@
 //!             n3-gateway = "10.10.0.254",   # optional: gNBs behind a router
 //!             n4 = "10.10.0.1:8805",   # PFCP from an SMF
 //!             max-urrs = 131072,       # URRs at once (32 octets per worker each)
+//!             buffer-packets = 1024,   # downlink packets a worker holds for buffering FARs
 //!             sessions = [{ seid = 1, ue = "10.45.0.7", uplink-teid = 4660,
 //!                           gnb = "10.10.0.2", downlink-teid = 43981, qfi = 9 }] }]
 //! ```
@@ -15,6 +16,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use crossbeam::queue::ArrayQueue;
 use nfv_core::config::{Diagnostic, Params};
 use nfv_core::published::Published;
 use nfv_core::{BuildCtx, BuildEnv, ControlTask, PortId, Stage, StageBuilder, StageFactory};
@@ -38,6 +40,8 @@ struct UpfParams {
     /// URRs the SMF may create at once (each worker keeps 32 octets of
     /// counters per URR).
     max_urrs: Option<u32>,
+    /// Downlink packets each worker may hold for buffering FARs.
+    buffer_packets: Option<usize>,
     #[serde(default)]
     sessions: Vec<StaticSession>,
 }
@@ -92,7 +96,8 @@ impl StaticSession {
             bucket: NO_BUCKET,
             urrs: Vec::new(),
         };
-        let far = |id, destination, outer| Far { id, action: Action::Forward, destination, outer, qfi: s.qfi };
+        let far =
+            |id, destination, outer| Far { id, action: Action::Forward, destination, outer, qfi: s.qfi, notify: false };
         Session::new(
             s.seid,
             vec![pdr(1, Interface::Access, Some(s.uplink_teid), 1), pdr(2, Interface::Core, None, 2)],
@@ -127,7 +132,17 @@ pub struct Upf {
     pub statics: Vec<Session>,
     /// The URRs' counters (none without N4).
     pub usage: Arc<Usage>,
+    /// Downlink packets each worker may hold for buffering FARs (1536
+    /// octets each, allocated at start).
+    pub buffer_packets: usize,
+    /// UEs whose first packet a worker held: the N4 side reports them to
+    /// the SMF (Downlink Data Report).
+    pub buffering: Arc<ArrayQueue<u32>>,
 }
+
+/// Packets a worker holds for buffering FARs unless told otherwise (1.5
+/// MiB); an N4-less UPF has no buffering FARs and holds none.
+const DEFAULT_BUFFER_PACKETS: usize = 1024;
 
 /// Registers `upf`.
 pub struct UpfFactory;
@@ -192,6 +207,8 @@ impl StageFactory for UpfFactory {
             n4: p.n4,
             statics,
             usage: Usage::new(if p.n4.is_some() { p.max_urrs.unwrap_or(DEFAULT_MAX_URRS) } else { 0 }),
+            buffer_packets: if p.n4.is_some() { p.buffer_packets.unwrap_or(DEFAULT_BUFFER_PACKETS) } else { 0 },
+            buffering: Arc::new(ArrayQueue::new(1024)),
         }))))
     }
 }
@@ -235,6 +252,7 @@ impl StageBuilder for UpfBuilder {
                     (Ipv4Addr::from(self.0.n3_address), self.0.n3_address6.map(std::net::Ipv6Addr::from)),
                     self.0.usage.clone(),
                 );
+                e.hear_buffering(self.0.buffering.clone());
                 Some(Box::new(e))
             }
             Err(e) => {

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod gtpu;
+pub mod held;
 pub mod pfcp;
 pub mod rules;
 pub mod sdf;

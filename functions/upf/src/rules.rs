@@ -109,6 +109,8 @@ pub struct Far {
     pub outer: Option<OuterHeader>,
     /// QFI to mark in the PDU Session Container (from the QER).
     pub qfi: Option<u8>,
+    /// Notify the SMF when buffering starts (Apply Action NOCP, 5.2.3.1).
+    pub notify: bool,
 }
 
 /// One PFCP session.
@@ -401,7 +403,7 @@ mod tests {
             bucket: NO_BUCKET,
             urrs: Vec::new(),
         };
-        let far = |id, action, destination, outer| Far { id, action, destination, outer, qfi: Some(9) };
+        let far = |id, action, destination, outer| Far { id, action, destination, outer, qfi: Some(9), notify: false };
         Session::new(
             1,
             vec![

@@ -16,6 +16,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use nfv_core::frame::HEADROOM;
+use nfv_core::packet::PktDesc;
 use nfv_core::packet::flags;
 use nfv_core::parse::{ethertype, proto};
 use nfv_core::published::Snapshot;
@@ -25,6 +27,7 @@ use crate::config::Upf;
 use crate::gtpu::{self, msg, pdu_type};
 use rustc_hash::FxHashMap;
 
+use crate::held::Held;
 use crate::rules::{Action, Fast, Interface, Limit, Sessions};
 use crate::sdf::FlowView;
 use crate::usage::Lane;
@@ -43,6 +46,8 @@ nfv_core::drop_reasons! {
         NoPdr => "no-pdr",
         FarDrop => "far-drop",
         FarBuffer => "far-buffer",
+        Buffered => "buffered",
+        BufferFull => "buffer-full",
         NoAdjacency => "no-adjacency",
         GateClosed => "gate-closed",
         MbrExceeded => "mbr-exceeded",
@@ -122,12 +127,55 @@ pub struct UpfCounters {
     pub echo: u64,
     /// Error Indications sent for unknown TEIDs.
     pub error_indications: u64,
+    /// Downlink packets held for a buffering FAR.
+    pub held: u64,
+    /// Held packets sent on when their FAR came to forward.
+    pub held_released: u64,
+    /// Held packets dropped: the FAR came to drop, or the session went.
+    pub held_discarded: u64,
+    /// Held packets dropped after [`HOLD_LIMIT_SECS`].
+    pub held_expired: u64,
+    /// First-held notices the N4 side's queue had no room for.
+    pub notices_lost: u64,
 }
 
 /// Error Indications a worker sends per second at most (TS 29.281 7.3.1
 /// leaves the pace to the implementation; a flood of stale tunnels must
 /// not become a flood back).
 const ERROR_INDICATIONS_PER_SEC: u32 = 100;
+
+/// How long a packet may stay held (its session's FAR buffering) before
+/// it is dropped (`held_expired`): a UE that does not answer paging.
+const HOLD_LIMIT_SECS: f64 = 10.0;
+
+/// What becomes of a held packet, by its session's rules now.
+enum Fate {
+    Keep,
+    Release,
+    Discard,
+}
+
+/// A held downlink frame's fate: its session's downlink FAR forwards
+/// (release), buffers (keep), or drops, or the session is gone (discard).
+fn held_fate(sessions: &Sessions, frame: &[u8]) -> Fate {
+    let Some((proto, remote, ue)) = inner_flow(frame, 14) else { return Fate::Discard };
+    let action = match sessions.fast_downlink.get(ue.0).filter(|f| f.session != Fast::GENERAL) {
+        Some(f) => [Action::Forward, Action::Drop, Action::Buffer][f.action.min(2) as usize],
+        None => {
+            let Some(s) = sessions.by_ue(ue.0) else { return Fate::Discard };
+            let flow = FlowView { proto, remote, ue };
+            match s.detect(Interface::Core, None, None, &flow).and_then(|p| s.far(p.far)) {
+                Some(f) => f.action,
+                None => return Fate::Discard,
+            }
+        }
+    };
+    match action {
+        Action::Forward => Fate::Release,
+        Action::Buffer => Fate::Keep,
+        Action::Drop => Fate::Discard,
+    }
+}
 
 /// One worker's UPF.
 pub struct UpfStage {
@@ -145,6 +193,11 @@ pub struct UpfStage {
     asked: FxHashMap<IpAddr, u64>,
     /// QER enforcement.
     meter: Meter,
+    /// Downlink packets held for buffering FARs, the sessions version
+    /// they were last checked against, and when.
+    held: Held,
+    held_of: u64,
+    held_swept: u64,
     /// This worker's URR counters.
     usage: Arc<Lane>,
     /// The batch's fast-table keys (kept for its capacity).
@@ -200,6 +253,9 @@ impl UpfStage {
             asked: FxHashMap::default(),
             meter: Meter { of: u64::MAX, ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9, ..Meter::default() },
             usage: upf.usage.lane(),
+            held: Held::new(upf.buffer_packets),
+            held_of: 0,
+            held_swept: 0,
             keys: Vec::with_capacity(256),
             now_ticks: 0,
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
@@ -386,7 +442,14 @@ impl UpfStage {
         }
         let dst = rd32(p.data().get(14..34).ok_or(UpfDrop::Malformed)?, 16);
         let len = p.len() - 14;
+        // A UE with packets held: this one joins them (order kept).
+        if !self.held.is_empty() && self.held.holds_for(dst) {
+            return self.hold(p, dst);
+        }
         if let Some(&f) = self.sessions.fast_downlink.get(dst).filter(|f| f.session != Fast::GENERAL) {
+            if f.action == 2 {
+                return self.hold(p, dst);
+            }
             self.meter.admit(&self.sessions.limits, f.bucket, len)?;
             return match f.action {
                 0 => {
@@ -394,8 +457,7 @@ impl UpfStage {
                     let qfi = (f.qfi != Fast::NO_QFI).then_some(f.qfi);
                     self.encapsulate(p, ctx, f.teid, IpAddr::V4(Ipv4Addr::from(f.peer)), qfi)
                 }
-                1 => Err(UpfDrop::FarDrop),
-                _ => Err(UpfDrop::FarBuffer),
+                _ => Err(UpfDrop::FarDrop),
             };
         }
         let (pr, remote, ue) = inner_flow(p.data(), 14).ok_or(UpfDrop::Malformed)?;
@@ -403,17 +465,89 @@ impl UpfStage {
         let flow = FlowView { proto: pr, remote, ue };
         let pdr = s.detect(Interface::Core, None, None, &flow).ok_or(UpfDrop::NoPdr)?;
         let far = s.far(pdr.far).ok_or(UpfDrop::NoPdr)?;
+        if far.action == Action::Buffer {
+            return self.hold(p, ue.0);
+        }
         self.meter.admit(&self.sessions.limits, pdr.bucket, len)?;
         let outer = match far.action {
-            Action::Drop => return Err(UpfDrop::FarDrop),
-            Action::Buffer => return Err(UpfDrop::FarBuffer),
             Action::Forward => far.outer.ok_or(UpfDrop::NoPdr)?,
+            _ => return Err(UpfDrop::FarDrop),
         };
         for &u in &pdr.urrs {
             self.usage.count(u, true, len as u64);
         }
         let qfi = far.qfi;
         self.encapsulate(p, ctx, outer.teid, outer.peer, qfi)
+    }
+
+    /// Holds a downlink packet for UE `ue` (its FAR buffers, TS 29.244
+    /// 5.2.3.1): a copy kept, the frame let go (as `buffered`); the
+    /// session's first held packet is told to the N4 side (a Downlink
+    /// Data Report when the FAR asks NOCP).
+    fn hold(&mut self, p: &mut PacketMut<'_>, ue: u32) -> Result<(), UpfDrop> {
+        match self.held.hold(ue, p.data(), self.now_ticks) {
+            Ok(first) => {
+                if first && self.upf.buffering.push(ue).is_err() {
+                    self.counters.notices_lost += 1;
+                }
+                self.counters.held += 1;
+                Err(UpfDrop::Buffered)
+            }
+            Err(_) => Err(UpfDrop::BufferFull),
+        }
+    }
+
+    /// Held packets whose session's FAR now forwards go out (into this
+    /// batch, through the downlink path, in the order they came), those
+    /// whose session is gone or drops them are dropped, and those held
+    /// longer than [`HOLD_LIMIT_SECS`] expire: checked when the rules
+    /// change and once a second.
+    fn release_held(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        if self.held.is_empty() {
+            return;
+        }
+        let now = self.now_ticks;
+        let second = now.saturating_sub(self.held_swept) as f64 >= self.ticks_per_sec;
+        if self.held_of == self.sessions.version && !second {
+            return;
+        }
+        let (sessions, n6, limit) = (&self.sessions, self.upf.n6, (HOLD_LIMIT_SECS * self.ticks_per_sec) as u64);
+        let (start, c) = (batch.len(), &mut self.counters);
+        let mut all = true;
+        self.held.sweep(batch.capacity(), |e, bytes| match held_fate(sessions, bytes) {
+            Fate::Keep if now.saturating_sub(e.at) < limit => true,
+            Fate::Keep => {
+                c.held_expired += 1;
+                false
+            }
+            Fate::Discard => {
+                c.held_discarded += 1;
+                false
+            }
+            Fate::Release => match ctx.pool.alloc() {
+                Some(id) => {
+                    ctx.pool.frame_mut(id)[HEADROOM..HEADROOM + bytes.len()].copy_from_slice(bytes);
+                    let mut d = PktDesc::new(id, bytes.len() as u16, n6);
+                    let _ = nfv_core::parse::classify(bytes, &mut d.meta);
+                    batch.push(d);
+                    c.held_released += 1;
+                    false
+                }
+                None => {
+                    all = false;
+                    true
+                }
+            },
+        });
+        if all && self.held.len() < batch.capacity() {
+            self.held_of = self.sessions.version;
+        }
+        self.held_swept = now;
+        for mut p in batch.iter_mut().skip(start) {
+            if let Err(reason) = self.n6_packet(&mut p, ctx) {
+                p.drop_with(reason);
+            }
+        }
     }
 
     /// The MAC of the next hop toward gNB `peer` on N3 (the N3 gateway
@@ -591,19 +725,26 @@ impl Stage for UpfStage {
                 p.drop_with(reason);
             }
         }
+        self.release_held(batch, ctx);
     }
 
     fn report(&self) -> Option<String> {
         let c = self.counters;
         Some(format!(
-            "  sessions {} (version {}, {:.1} MiB)\n  uplink {} downlink {} echo {} error-indications {}\n",
+            "  sessions {} (version {}, {:.1} MiB)\n  uplink {} downlink {} echo {} error-indications {}\n  \
+             held {} (now {}) released {} discarded {} expired {}\n",
             self.sessions.list.len(),
             self.sessions.version,
             self.sessions.bytes() as f64 / (1 << 20) as f64,
             c.uplink,
             c.downlink,
             c.echo,
-            c.error_indications
+            c.error_indications,
+            c.held,
+            self.held.len(),
+            c.held_released,
+            c.held_discarded,
+            c.held_expired
         ))
     }
 }

@@ -93,6 +93,8 @@ pub struct PfcpCounters {
     pub ignored: u64,
     /// Session Report Requests sent (first transmissions).
     pub reports_sent: u64,
+    /// Of which Downlink Data Reports.
+    pub downlink_data_reports: u64,
     /// Session Report Requests sent again after T1.
     pub report_retransmissions: u64,
     /// Session Report Responses received.
@@ -144,6 +146,8 @@ pub struct PfcpEndpoint {
     next_seq: u32,
     pending: Vec<Pending>,
     last_scan: Instant,
+    /// UEs whose first downlink packet a worker held.
+    buffering: Option<Arc<crossbeam::queue::ArrayQueue<u32>>>,
     /// Counters.
     pub counters: PfcpCounters,
 }
@@ -176,6 +180,7 @@ impl PfcpEndpoint {
             next_seq: 1,
             pending: Vec::new(),
             last_scan: Instant::now(),
+            buffering: None,
             counters: PfcpCounters::default(),
         })
     }
@@ -204,6 +209,12 @@ impl PfcpEndpoint {
         self.teids = TeidPool::new(n3.0);
         self.teids.n3_6 = n3.1;
         self.usage = usage;
+    }
+
+    /// Where the workers tell of UEs whose first downlink packet they held
+    /// (a buffering FAR): each becomes a Downlink Data Report.
+    pub fn hear_buffering(&mut self, queue: Arc<crossbeam::queue::ArrayQueue<u32>>) {
+        self.buffering = Some(queue);
     }
 
     /// The bound address (tests bind port 0).
@@ -566,13 +577,51 @@ impl PfcpEndpoint {
             }
         }
         for (cp_seid, smf, reports) in requests {
-            let seq = self.next_seq;
-            self.next_seq = (self.next_seq + 1) & 0x00ff_ffff;
+            let seq = self.take_seq();
             let bytes =
                 SessionReportRequestBuilder::new(cp_seid, seq).report_type_usage().usage_reports(reports).marshal();
-            let _ = self.socket.send_to(&bytes, smf);
-            self.counters.reports_sent += 1;
-            self.pending.push(Pending { seq, bytes, to: smf, sent: now, tries: 1 });
+            self.request(seq, bytes, smf);
+        }
+    }
+
+    /// Our next request's sequence number.
+    fn take_seq(&mut self) -> u32 {
+        let seq = self.next_seq;
+        self.next_seq = (self.next_seq + 1) & 0x00ff_ffff;
+        seq
+    }
+
+    /// Sends a Session Report Request of ours and keeps it until answered.
+    fn request(&mut self, seq: u32, bytes: Vec<u8>, to: SocketAddr) {
+        let _ = self.socket.send_to(&bytes, to);
+        self.counters.reports_sent += 1;
+        self.pending.push(Pending { seq, bytes, to, sent: Instant::now(), tries: 1 });
+    }
+
+    /// Downlink Data Reports (5.2.3.1, 7.5.8.2: report type DLDR, the
+    /// downlink PDR whose FAR buffers) for UEs whose first packet a worker
+    /// held, when that FAR asks to notify (NOCP).
+    fn report_buffering(&mut self) {
+        let Some(queue) = self.buffering.clone() else { return };
+        while let Some(ue) = queue.pop() {
+            let Some(seid) = self.ue_owner.get(&ue).copied().filter(|&s| s != STATIC) else { continue };
+            let Some((s, rules)) = self.sessions.get(&seid) else { continue };
+            let buffering = rules
+                .pdrs
+                .iter()
+                .filter(|p| p.pdi.source == Some(crate::rules::Interface::Core))
+                .find(|p| rules.far(p.far).is_some_and(|f| f.action == crate::rules::Action::Buffer && f.notify));
+            let Some(pdr) = buffering else { continue };
+            let (cp_seid, smf) = (s.cp_seid, s.smf);
+            let report =
+                rs_pfcp::ie::downlink_data_report::DownlinkDataReport::new(rs_pfcp::ie::pdr_id::PdrId::new(pdr.id));
+            let seq = self.take_seq();
+            let bytes = SessionReportRequestBuilder::new(cp_seid, seq)
+                .report_type(rs_pfcp::ie::report_type::ReportType::downlink_data_report().to_ie())
+                .downlink_data_report(report.to_ie())
+                .marshal();
+            self.request(seq, bytes, smf);
+            self.counters.downlink_data_reports += 1;
         }
     }
 
@@ -625,6 +674,7 @@ impl PfcpEndpoint {
                 error.get_or_insert(format!("N4 send to {to}: {e}"));
             }
         }
+        self.report_buffering();
         if self.last_scan.elapsed() >= URR_SCAN {
             self.last_scan = Instant::now();
             self.report_usage();

@@ -223,6 +223,7 @@ fn create_far(payload: &[u8]) -> Result<Far, Refusal> {
         destination: fp.map_or(Interface::Core, |p| interface_of(p.destination_interface.interface)),
         outer: fp.and_then(|p| p.outer_header_creation.as_ref()).and_then(outer_of),
         qfi: None,
+        notify: f.apply_action.contains(ApplyAction::NOCP),
     })
 }
 
@@ -408,6 +409,7 @@ impl N4Session {
             self.fars.iter_mut().find(|f| f.id == u.far_id.value).ok_or(CauseValue::RuleCreationModificationFailure)?;
         if let Some(a) = &u.apply_action {
             far.action = action_of(a);
+            far.notify = a.contains(ApplyAction::NOCP);
         }
         if let Some(p) = &u.update_forwarding_parameters {
             if let Some(d) = &p.destination_interface {

@@ -135,3 +135,100 @@ pub fn pfcp_in_tshark(messages: &[&str], name: &str) -> String {
     let _ = std::fs::remove_file(pcap);
     decoded
 }
+
+/// A `upf` stage whose configuration (`extra`: more inline TOML keys)
+/// runs an N4 endpoint on a free local port, polled every millisecond on
+/// its own thread as the runtime would, and an SMF script
+/// (`tests/scapy/SCRIPT HOST PORT`) talking to it line by line.
+pub struct N4Bed {
+    /// The stage, run by hand.
+    pub upf: Upf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    control: Option<std::thread::JoinHandle<()>>,
+    smf: std::process::Child,
+    to_smf: std::process::ChildStdin,
+    from_smf: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    said: Vec<String>,
+}
+
+impl N4Bed {
+    /// Starts the endpoint and the script for `test`; `None` (after saying
+    /// why) when scapy or tshark is missing outside CI.
+    pub fn start(test: &str, extra: &str, script: &str) -> Option<Self> {
+        use std::io::BufRead;
+        let tools: &[&[&str]] = &[&["/usr/bin/python3", "-c", "import scapy.contrib.pfcp"], &["tshark", "--version"]];
+        if !nfv_core::testkit::tools_or_skip(test, tools) {
+            return None;
+        }
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let params = format!(
+            "{{ kind = \"upf\", n3 = \"n3\", n3-address = \"10.10.0.1\", n6 = \"n6\", n6-gateway = \"198.51.100.1\", \
+             n4 = \"127.0.0.1:{port}\", {extra} }}"
+        );
+        let cfg = Upf::config(&params);
+        let mut n4 = cfg.chains[0].stages[0].builder.control_task().expect("an N4 endpoint");
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let control = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for line in n4.poll() {
+                        eprintln!("n4: {line}");
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            })
+        };
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scapy").join(script);
+        let mut smf = Command::new("/usr/bin/python3")
+            .arg(&path)
+            .args(["127.0.0.1", &port.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (to_smf, from_smf) =
+            (smf.stdin.take().unwrap(), std::io::BufReader::new(smf.stdout.take().unwrap()).lines());
+        Some(Self { upf: Upf::of(&cfg), stop, control: Some(control), smf, to_smf, from_smf, said: Vec::new() })
+    }
+
+    /// The script's next line starting with `want` (earlier ones kept
+    /// for the failure message).
+    pub fn next(&mut self, want: &str) -> String {
+        loop {
+            let Some(l) = self.from_smf.next() else { panic!("the SMF ended before `{want}`: {:?}", self.said) };
+            let l = l.unwrap();
+            self.said.push(l.clone());
+            if l.split(' ').next() == Some(want) {
+                return l;
+            }
+        }
+    }
+
+    /// Lets the script go on past its `wait`.
+    pub fn go(&mut self) {
+        use std::io::Write;
+        writeln!(self.to_smf, "go").unwrap();
+    }
+
+    /// Waits for the script to end; the `raw` messages it printed.
+    pub fn finish(mut self) -> Vec<String> {
+        let mut raws = Vec::new();
+        for l in self.from_smf.by_ref() {
+            raws.push(l.unwrap().strip_prefix("raw ").expect("raw lines at the end").to_string());
+        }
+        assert!(self.smf.wait().unwrap().success(), "the SMF script failed: {:?}", self.said);
+        raws
+    }
+}
+
+impl Drop for N4Bed {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(c) = self.control.take() {
+            let _ = c.join();
+        }
+        let _ = self.smf.kill();
+    }
+}
