@@ -10,6 +10,7 @@ Sends, in order, and prints one line per answer as scapy decodes it
   release            Association Release Request
   release-again      the same, no association left
   garbage            8 bytes that are not PFCP
+  version-2          a Heartbeat Request of PFCP version 2
   establish          Session Establishment: an uplink PDR (F-TEID CHOOSE,
                      UE 10.45.0.9, outer header removal) and a downlink one
                      (UE 10.45.0.9), their FARs (forward to Core; forward to
@@ -46,6 +47,7 @@ requests = [
     ("release", PFCP(S=0, seq=4) / PFCPAssociationReleaseRequest(IE_list=[node])),
     ("release-again", PFCP(S=0, seq=5) / PFCPAssociationReleaseRequest(IE_list=[node])),
     ("garbage", b"\x00\x01\x02\x03\x04\x05\x06\x07"),
+    ("version-2", PFCP(version=2, S=0, seq=11) / PFCPHeartbeatRequest(IE_list=[ts])),
 ]
 rules = usual_rules("10.45.0.9", 0x5555, "10.10.0.2", [IE_QER_Id(id=1)])
 qer = IE_CreateQER(IE_list=[IE_QER_Id(id=1), IE_GateStatus(ul=0, dl=0), IE_MBR(ul=8000, dl=16000), IE_QFI(QFI=9)])

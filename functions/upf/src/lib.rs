@@ -5,7 +5,8 @@
 //! [`gtpu`] reads and writes GTP-U headers, [`sdf`] parses and matches
 //! service data flow filters, [`rules`] holds sessions' PDRs and FARs,
 //! [`config`] the TOML parameters, [`stage`] the data path, [`usage`] the
-//! URRs' counters, [`pfcp`] the N4 endpoint.
+//! URRs' counters, [`held`] the packets of buffering FARs, [`pfcp`] the N4
+//! endpoint.
 
 #![warn(missing_docs)]
 

@@ -79,6 +79,7 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
     assert_eq!(line("release"), "release 10 4 0 1 10.10.0.1 -", "Association Release Response, accepted");
     assert_eq!(line("release-again"), "release-again 10 5 0 72 10.10.0.1 -", "72: no established association");
     assert_eq!(line("garbage"), "garbage -", "not PFCP: no answer");
+    assert_eq!(line("version-2"), "version-2 11 11 0 none none -", "Version Not Supported Response, its sequence");
     // Session Establishment Response (51) to the SMF's SEID, accepted, our
     // F-SEID, the F-TEID we chose for the uplink PDR.
     assert_eq!(
@@ -92,7 +93,7 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
     assert_eq!(line("delete-again"), "delete-again 55 8 1 65 none -", "65: session context not found");
     assert_eq!((counters.heartbeats, counters.associations, counters.releases), (1, 2, 1));
     assert_eq!((counters.established, counters.modified, counters.deleted), (1, 1, 1));
-    assert_eq!((counters.rejected, counters.ignored), (3, 1));
+    assert_eq!((counters.rejected, counters.ignored), (4, 1));
     // The workers' table: empty, the session (downlink into TEID 0x5555
     // toward 10.10.0.2, uplink by the chosen TEID), after the handover
     // (TEID 0x6666 toward 10.10.0.3, in one version), empty.

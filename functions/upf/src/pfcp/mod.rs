@@ -19,7 +19,9 @@
 //! request cannot spoil a batch. A message that cannot be decoded is
 //! answered when its header allows (Table 8.2.1-1: 66 "Mandatory IE
 //! missing", 68 "Invalid length", 64 "Request rejected"), else dropped and
-//! counted; a message type we do not serve is counted, never a crash.
+//! counted; a message type we do not serve is counted, never a crash; a
+//! request of another PFCP version gets a Version Not Supported Response
+//! (7.2.2.1).
 
 mod session;
 mod urr;
@@ -439,6 +441,9 @@ impl PfcpEndpoint {
 
     /// Answers `data` from `from`; `None` when there is nothing to send.
     fn handle(&mut self, data: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
+        if let Some(reply) = self.other_version(data) {
+            return reply;
+        }
         let msg = match rs_pfcp::message::parse(data) {
             Ok(m) => m,
             Err(e) => return self.refuse(data, &e),
@@ -511,6 +516,33 @@ impl PfcpEndpoint {
             _ => {
                 self.counters.ignored += 1;
                 None
+            }
+        }
+    }
+
+    /// A message of a PFCP version other than 1: `Some(answer)` (7.2.2.1:
+    /// a request gets a Version Not Supported Response with its sequence
+    /// number; anything else is dropped), `None` for a version 1 message.
+    fn other_version(&mut self, data: &[u8]) -> Option<Option<Vec<u8>>> {
+        let (&flags, &kind) = (data.first()?, data.get(1)?);
+        if flags >> 5 == 1 {
+            return None;
+        }
+        // A PFCP header at all: its length field covers the datagram.
+        let framed = data.get(2..4).is_some_and(|l| u16::from_be_bytes([l[0], l[1]]) as usize + 4 == data.len());
+        // Requests: node-level odd types, session-level even ones from 50.
+        let request = framed && matches!(kind, 1 | 3 | 5 | 7 | 9 | 12 | 14 | 16 | 50 | 52 | 54 | 56);
+        let at = if flags & 0x01 != 0 { 12 } else { 4 };
+        let seq = data.get(at..at + 3).map(|b| u32::from_be_bytes([0, b[0], b[1], b[2]]));
+        match seq.filter(|_| request) {
+            Some(seq) => {
+                self.counters.rejected += 1;
+                let r = rs_pfcp::message::version_not_supported_response::VersionNotSupportedResponse::new(seq);
+                Some(Some(r.marshal()))
+            }
+            None => {
+                self.counters.ignored += 1;
+                Some(None)
             }
         }
     }
