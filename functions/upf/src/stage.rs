@@ -514,7 +514,8 @@ impl UpfStage {
         let (sessions, n6, limit) = (&self.sessions, self.upf.n6, (HOLD_LIMIT_SECS * self.ticks_per_sec) as u64);
         let (start, c) = (batch.len(), &mut self.counters);
         let mut all = true;
-        self.held.sweep(batch.capacity(), |e, bytes| match held_fate(sessions, bytes) {
+        let max = batch.capacity();
+        let taken = self.held.sweep(max, |e, bytes| match held_fate(sessions, bytes) {
             Fate::Keep if now.saturating_sub(e.at) < limit => true,
             Fate::Keep => {
                 c.held_expired += 1;
@@ -539,7 +540,8 @@ impl UpfStage {
                 }
             },
         });
-        if all && self.held.len() < batch.capacity() {
+        // Done with this version unless frames ran out or more may leave.
+        if all && taken < max {
             self.held_of = self.sessions.version;
         }
         self.held_swept = now;

@@ -637,13 +637,17 @@ impl PfcpEndpoint {
         let Some(queue) = self.buffering.clone() else { return };
         while let Some(ue) = queue.pop() {
             let Some(seid) = self.ue_owner.get(&ue).copied().filter(|&s| s != STATIC) else { continue };
-            let Some((s, rules)) = self.sessions.get(&seid) else { continue };
+            let Some((s, rules)) = self.sessions.get_mut(&seid) else { continue };
+            if s.buffering_reported {
+                continue;
+            }
             let buffering = rules
                 .pdrs
                 .iter()
                 .filter(|p| p.pdi.source == Some(crate::rules::Interface::Core))
                 .find(|p| rules.far(p.far).is_some_and(|f| f.action == crate::rules::Action::Buffer && f.notify));
             let Some(pdr) = buffering else { continue };
+            s.buffering_reported = true;
             let (cp_seid, smf) = (s.cp_seid, s.smf);
             let report =
                 rs_pfcp::ie::downlink_data_report::DownlinkDataReport::new(rs_pfcp::ie::pdr_id::PdrId::new(pdr.id));

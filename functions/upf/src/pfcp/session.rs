@@ -65,6 +65,9 @@ pub struct N4Session {
     pub qers: Vec<Qer>,
     /// URRs, with their measurement state.
     pub urrs: Vec<Urr>,
+    /// A Downlink Data Report went since the last modification (one per
+    /// buffering episode, however many workers held a first packet).
+    pub buffering_reported: bool,
 }
 
 /// TEIDs we hand out when the SMF asks CHOOSE (TS 29.244 5.5.3).
@@ -283,7 +286,16 @@ impl N4Session {
         usage: &Usage,
         out: &mut Outcome,
     ) -> Result<Self, Refusal> {
-        let mut s = Self { cp_seid, node, smf, pdrs: Vec::new(), fars: Vec::new(), qers: Vec::new(), urrs: Vec::new() };
+        let mut s = Self {
+            cp_seid,
+            node,
+            smf,
+            pdrs: Vec::new(),
+            fars: Vec::new(),
+            qers: Vec::new(),
+            urrs: Vec::new(),
+            buffering_reported: false,
+        };
         for ie in &req.create_fars {
             s.add_far(create_far(&ie.payload)?)?;
         }
@@ -310,6 +322,7 @@ impl N4Session {
         out: &mut Outcome,
     ) -> Result<Self, Refusal> {
         let mut s = self.clone();
+        s.buffering_reported = false;
         for p in payloads(&req.remove_pdrs) {
             let id = rule_id(p, IeType::PdrId)?;
             s.pdrs.retain(|x| x.pdr.id as u32 != id);
