@@ -107,3 +107,83 @@ fn the_capture_corpus_goes_through_without_a_panic_and_every_drop_is_named() {
     assert!(out > 100, "tunnelled corpus packets to the UE reach N6 or are dropped by name: {out}");
     assert_eq!(passes, out + drops.values().sum::<u64>());
 }
+
+/// N4 against the corpus and corruption: every UDP payload of the corpus,
+/// then 20,000 corruptions (bytes changed, cut short, lengthened) of
+/// scapy's association and session establishment requests, answered one
+/// by one: no panic, every answer a PFCP message, and the endpoint still
+/// answers a heartbeat and accepts a clean establishment after.
+#[test]
+fn n4_survives_the_corpus_and_corrupted_requests() {
+    use nfv_upf::pfcp::PfcpEndpoint;
+    let tools: &[&[&str]] = &[&["/usr/bin/python3", "-c", "import scapy.contrib.pfcp"]];
+    if !nfv_core::testkit::tools_or_skip("n4_survives_the_corpus_and_corrupted_requests", tools) {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scapy/pfcp_template.py");
+    let out = std::process::Command::new("/usr/bin/python3").arg(&script).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let template = |name: &str| -> Vec<u8> {
+        let h = text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap_or_else(|| panic!("{text}"));
+        (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
+    };
+    let (associate, establish) = (template("associate"), template("establish"));
+    let mut n4 = PfcpEndpoint::bind("127.0.0.1:0".parse().unwrap(), std::net::Ipv4Addr::new(10, 10, 0, 1)).unwrap();
+    let table = nfv_core::published::Published::new(nfv_upf::rules::Sessions::default());
+    let usage = nfv_upf::usage::Usage::new(4096);
+    n4.serve_sessions(table.clone(), Vec::new(), (std::net::Ipv4Addr::new(10, 10, 0, 1), None), usage);
+    let smf: std::net::SocketAddr = "127.0.0.2:8805".parse().unwrap();
+    let answered = |r: Option<Vec<u8>>| {
+        if let Some(r) = r {
+            assert!(r.len() >= 8 && r[0] >> 5 == 1, "a PFCP answer: {r:02x?}");
+        }
+    };
+    let mut payloads = 0;
+    for path in corpus() {
+        let Ok(mut reader) = PcapReader::new(std::fs::File::open(&path).unwrap()) else { continue };
+        if reader.header().datalink != DataLink::ETHERNET {
+            continue;
+        }
+        while let Some(Ok(pkt)) = reader.next_packet() {
+            let f = &pkt.data;
+            if f.len() > 42 && f[12..14] == [8, 0] && f[23] == 17 {
+                let ihl = (f[14] & 0x0f) as usize * 4;
+                if let Some(payload) = f.get(14 + ihl + 8..) {
+                    payloads += 1;
+                    answered(n4.answer(payload, smf));
+                }
+            }
+        }
+    }
+    answered(n4.answer(&associate, smf));
+    let mut rng = fastrand::Rng::with_seed(8805);
+    for i in 0..20_000 {
+        let mut m = if i % 4 == 0 { associate.clone() } else { establish.clone() };
+        match rng.u8(0..4) {
+            0 => m.truncate(rng.usize(0..m.len())),
+            1 => m.extend((0..rng.usize(1..16)).map(|_| rng.u8(..))),
+            _ => {
+                for _ in 0..rng.usize(1..4) {
+                    let at = rng.usize(0..m.len());
+                    m[at] = rng.u8(..);
+                }
+            }
+        }
+        answered(n4.answer(&m, smf));
+    }
+    // Still serving: a heartbeat (Recovery Time Stamp), a clean session.
+    let heartbeat = [0x20, 1, 0, 12, 0, 0, 9, 0, 0, 96, 0, 4, 0xe8, 0x75, 0x8a, 0x00];
+    let r = n4.answer(&heartbeat, smf).expect("a heartbeat response");
+    assert_eq!((r[1], &r[4..7]), (2, &[0, 0, 9][..]));
+    answered(n4.answer(&associate, smf));
+    let mut clean = establish.clone();
+    let ue = clean.windows(4).position(|w| w == [10, 45, 0, 9]).unwrap();
+    let ue2 = ue + 1 + clean[ue + 1..].windows(4).position(|w| w == [10, 45, 0, 9]).unwrap();
+    for at in [ue, ue2] {
+        clean[at..at + 4].copy_from_slice(&[10, 99, 99, 99]);
+    }
+    let r = n4.answer(&clean, smf).expect("an establishment response");
+    assert_eq!(r[1], 51);
+    assert!(table.load().by_ue(u32::from_be_bytes([10, 99, 99, 99])).is_some(), "{:?}", n4.counters);
+    eprintln!("{payloads} corpus UDP payloads and 20000 corruptions: {:?}", n4.counters);
+}

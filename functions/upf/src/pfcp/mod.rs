@@ -439,6 +439,17 @@ impl PfcpEndpoint {
         SessionDeletionResponseBuilder::accepted(s.cp_seid, seq).usage_reports(usage.collect()).marshal()
     }
 
+    /// Answers one datagram `data` from `from` as a poll would (the table
+    /// published if it changed); `None` when there is nothing to send. For
+    /// tests and tools that hold no socket to the endpoint.
+    pub fn answer(&mut self, data: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
+        let reply = self.handle(data, from);
+        if self.dirty {
+            self.publish();
+        }
+        reply
+    }
+
     /// Answers `data` from `from`; `None` when there is nothing to send.
     fn handle(&mut self, data: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
         if let Some(reply) = self.other_version(data) {
