@@ -61,7 +61,7 @@ fn stage(n: u32, urr: bool) -> Box<dyn nfv_core::Stage> {
         n6: 1,
         n6_gateway: u32::from_be_bytes([198, 51, 100, 1]),
         n3_gateway: None,
-        sessions: Published::new(Sessions::new(sessions, 0).expect("sessions")),
+        sessions: Published::new(Sessions::new(sessions.into_iter().map(Arc::new).collect(), 0).expect("sessions")),
         n4: None,
         statics: Vec::new(),
         usage,

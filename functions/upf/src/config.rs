@@ -129,7 +129,7 @@ pub struct Upf {
     /// The N4 (PFCP) address to listen on, if an SMF drives us.
     pub n4: Option<std::net::SocketAddrV4>,
     /// The configured sessions (PFCP's go beside them).
-    pub statics: Vec<Session>,
+    pub statics: Vec<Arc<Session>>,
     /// The URRs' counters (none without N4).
     pub usage: Arc<Usage>,
     /// Downlink packets each worker may hold for buffering FARs (1536
@@ -177,7 +177,7 @@ impl StageFactory for UpfFactory {
                     .help("two ports: gNBs on N3, the data network on N6"),
             );
         }
-        let statics: Vec<Session> = p.sessions.iter().map(StaticSession::rules).collect();
+        let statics: Vec<Arc<Session>> = p.sessions.iter().map(|s| Arc::new(s.rules())).collect();
         let sessions = Sessions::new(statics.clone(), 0)
             .map_err(|e| {
                 errors.push(params.error("sessions", e, "here").help("one TEID and one UE address per session"))
@@ -227,8 +227,7 @@ impl StageBuilder for UpfBuilder {
 
     fn wanted_neighbours(&self) -> Vec<IpAddr> {
         let s = self.0.sessions.load();
-        let mut a: Vec<IpAddr> =
-            s.list.iter().flat_map(|s| s.fars.iter().filter_map(|f| f.outer.map(|o| o.peer))).collect();
+        let mut a: Vec<IpAddr> = s.iter().flat_map(|s| s.fars.iter().filter_map(|f| f.outer.map(|o| o.peer))).collect();
         a.push(Ipv4Addr::from(self.0.n6_gateway).into());
         a.extend(self.0.n3_gateway.map(|g| IpAddr::from(Ipv4Addr::from(g))));
         a.sort_unstable();

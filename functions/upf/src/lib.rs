@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod fast;
 pub mod gtpu;
 pub mod held;
 pub mod pfcp;

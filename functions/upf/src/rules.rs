@@ -8,11 +8,12 @@
 //! pick up the new version between batches).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::fast::{FastTable, flatten};
 use crate::sdf::{FlowView, SdfFilter};
-use crate::usage::NO_URR;
 
 /// Source and destination interface values (TS 29.244 section 8.2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,8 +68,9 @@ pub struct Pdr {
     pub far: u32,
     /// Its QER's gate and rate for this PDR's direction.
     pub limit: Option<Limit>,
-    /// The rate bucket the data path keeps for it ([`NO_BUCKET`] for
-    /// none); numbered when the session table is built.
+    /// Its rate bucket's rank among its session's limited PDRs
+    /// ([`NO_BUCKET`] for none), numbered by [`Session::new`]; the data
+    /// path's bucket is its session's base plus this.
     pub bucket: u32,
     /// The usage counter slots of its URRs (TS 29.244 5.2.2), counted
     /// for every packet it forwards.
@@ -128,6 +130,16 @@ impl Session {
     /// A session with its PDRs put in precedence order.
     pub fn new(seid: u64, mut pdrs: Vec<Pdr>, fars: Vec<Far>) -> Self {
         pdrs.sort_by_key(|p| p.precedence);
+        let mut rank = 0;
+        for p in &mut pdrs {
+            p.bucket = match p.limit {
+                Some(_) => {
+                    rank += 1;
+                    rank - 1
+                }
+                None => NO_BUCKET,
+            };
+        }
         Self { seid, pdrs, fars }
     }
 
@@ -152,211 +164,201 @@ impl Session {
     }
 }
 
-/// The usual session's rule for one direction, flattened: what a packet
-/// needs when the session has a single PDR for that direction with no
-/// SDF filter, no QFI condition and at most one URR (the common case),
-/// half a cache line read per packet instead of a walk over the
-/// session's vectors.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C)]
-pub struct Fast {
-    /// The key: uplink TEID or UE address; 0 with `session == NONE`: empty.
-    pub key: u32,
-    /// The session (index in the list), or [`Fast::GENERAL`] when its
-    /// rules need the general walk.
-    pub session: u32,
-    /// The UE address the PDR requires (uplink: the inner source).
-    pub ue: u32,
-    /// The peer's TEID (downlink outer header creation).
-    pub teid: u32,
-    /// The peer's address (downlink).
-    pub peer: u32,
-    /// The FAR's action: 0 forward, 1 drop, 2 buffer.
-    pub action: u8,
-    /// The QFI to mark, `NO_QFI` for none.
-    pub qfi: u8,
-    /// The PDR's rate bucket, [`NO_BUCKET`] for none.
-    pub bucket: u32,
-    /// The PDR's URR's counter slot, [`NO_URR`] for none.
-    pub urr: u32,
-}
-
-impl Fast {
-    /// `session` value of a key whose session needs the general walk.
-    pub const GENERAL: u32 = u32::MAX - 1;
-    const NONE: u32 = u32::MAX;
-    /// `qfi` value for no PDU Session Container.
-    pub const NO_QFI: u8 = 0xff;
-}
-
-/// An open-addressing table of [`Fast`] entries (linear probing, at most
-/// half full), built with the snapshot and only read by the workers.
-#[derive(Clone, Debug, Default)]
-pub struct FastTable {
-    slots: Vec<Fast>,
-    mask: usize,
-}
-
-#[inline(always)]
-fn slot_of(key: u32, mask: usize) -> usize {
-    ((key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & mask
-}
-
-impl FastTable {
-    fn new(entries: &[Fast]) -> Self {
-        let n = (entries.len() * 2).next_power_of_two().max(2);
-        let mut t = Self { slots: vec![Fast { session: Fast::NONE, ..Fast::default() }; n], mask: n - 1 };
-        for e in entries {
-            let mut i = slot_of(e.key, t.mask);
-            while t.slots[i].session != Fast::NONE {
-                i = (i + 1) & t.mask;
-            }
-            t.slots[i] = *e;
-        }
-        t
-    }
-
-    /// Starts loading `key`'s home slot.
-    #[inline(always)]
-    pub fn prefetch(&self, key: u32) {
-        if !self.slots.is_empty() {
-            nfv_core::mem::prefetch(&self.slots[slot_of(key, self.mask)]);
-        }
-    }
-
-    /// `key`'s entry.
-    #[inline(always)]
-    pub fn get(&self, key: u32) -> Option<&Fast> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let mut i = slot_of(key, self.mask);
-        loop {
-            let e = &self.slots[i];
-            if e.session == Fast::NONE {
-                return None;
-            }
-            if e.key == key {
-                return Some(e);
-            }
-            i = (i + 1) & self.mask;
-        }
-    }
-}
-
-/// Every session, indexed for the data path; one version.
+/// Every session, indexed for the data path; one version. A new version
+/// is the previous one with the changed sessions taken out and put back
+/// ([`Sessions::changed`]): the sessions are shared, the indexes copied
+/// and patched, so a change costs a copy of the indexes, not a rebuild
+/// of every session's entries.
 #[derive(Clone, Debug, Default)]
 pub struct Sessions {
-    /// The sessions.
-    pub list: Vec<Session>,
+    /// The sessions by slot (a removed session's slot is reused).
+    slots: Vec<Option<Arc<Session>>>,
+    free: Vec<u32>,
+    by_seid: FxHashMap<u64, u32>,
     by_teid: FxHashMap<u32, u32>,
     by_ue: FxHashMap<u32, u32>,
     /// Uplink by TEID, flattened.
     pub fast_uplink: FastTable,
     /// Downlink by UE address, flattened.
     pub fast_downlink: FastTable,
-    /// Every rate-limited PDR's limit, by bucket number.
+    /// Every rate-limited PDR's limit, by bucket number (a session's
+    /// buckets follow its slot's base; a replaced session's old ones stay
+    /// unused until the numbering is redone).
     pub limits: Vec<Limit>,
+    bucket_base: Vec<u32>,
+    /// Limits still named by a session.
+    live_limits: usize,
+    /// Changes when buckets are renumbered (workers then start their
+    /// rate buckets afresh; otherwise they keep them across versions).
+    pub bucket_epoch: u64,
     /// Incremented by every change.
     pub version: u64,
 }
 
-/// The flattened rule of `s` for packets from `source` keyed `key`: its
-/// only PDR for that source, when it has no SDF filter and no QFI
-/// condition; else a pointer to the general walk.
-fn flatten(s: &Session, i: u32, source: Interface, key: u32) -> Fast {
-    let mut pdrs = s.pdrs.iter().filter(|p| p.pdi.source == Some(source));
-    let general = Fast { key, session: Fast::GENERAL, ..Fast::default() };
-    let (Some(p), None) = (pdrs.next(), pdrs.next()) else { return general };
-    let Some(far) = s.far(p.far) else { return general };
-    if !p.pdi.sdf.is_empty()
-        || p.pdi.qfi.is_some()
-        || p.urrs.len() > 1
-        || (source == Interface::Core && p.pdi.ue_ip != Some(key))
-    {
-        return general;
-    }
-    let action = match far.action {
-        Action::Forward => 0,
-        Action::Drop => 1,
-        Action::Buffer => 2,
-    };
-    let (teid, peer) = match far.outer.map(|o| (o.teid, o.peer)) {
-        Some((t, IpAddr::V4(a))) => (t, u32::from(a)),
-        // The flat entry holds an IPv4 peer; IPv6 underlay takes the walk.
-        Some((_, IpAddr::V6(_))) => return general,
-        None => (0, 0),
-    };
-    if source == Interface::Core && action == 0 && far.outer.is_none() {
-        return general;
-    }
-    Fast {
-        key,
-        session: i,
-        ue: p.pdi.ue_ip.unwrap_or(0),
-        teid,
-        peer,
-        action,
-        qfi: far.qfi.unwrap_or(Fast::NO_QFI),
-        bucket: p.bucket,
-        urr: p.urrs.first().copied().unwrap_or(NO_URR),
-    }
-}
+/// Leftover limits tolerated beyond twice the live ones before buckets
+/// are renumbered (small in tests, so that they renumber).
+const RENUMBER_SLACK: usize = if cfg!(test) { 16 } else { 4096 };
 
 impl Sessions {
-    /// Indexes `list`; refuses a TEID or UE address claimed twice, or a
-    /// PDR naming a FAR the session lacks.
-    pub fn new(mut list: Vec<Session>, version: u64) -> Result<Self, String> {
-        let mut limits = Vec::new();
-        for p in list.iter_mut().flat_map(|s| s.pdrs.iter_mut()) {
-            p.bucket = match p.limit {
-                Some(l) => {
-                    limits.push(l);
-                    (limits.len() - 1) as u32
-                }
-                None => NO_BUCKET,
-            };
+    /// Indexes `list`; refuses a TEID, UE address or SEID claimed twice,
+    /// or a PDR naming a FAR the session lacks.
+    pub fn new(list: Vec<Arc<Session>>, version: u64) -> Result<Self, String> {
+        let mut t = Self {
+            fast_uplink: FastTable::with_capacity(list.len()),
+            fast_downlink: FastTable::with_capacity(list.len()),
+            bucket_epoch: version,
+            version,
+            ..Self::default()
+        };
+        t.by_seid.reserve(list.len());
+        t.by_teid.reserve(list.len());
+        t.by_ue.reserve(list.len());
+        for s in list {
+            t.add(s)?;
         }
-        let (mut by_teid, mut by_ue) = (FxHashMap::default(), FxHashMap::default());
-        for (i, s) in list.iter().enumerate() {
-            for p in &s.pdrs {
-                if s.far(p.far).is_none() {
-                    return Err(format!("session {}: PDR {} names FAR {}, which it lacks", s.seid, p.id, p.far));
-                }
-                for (map, key, what) in [(&mut by_teid, p.pdi.teid, "TEID"), (&mut by_ue, p.pdi.ue_ip, "UE address")] {
-                    if let Some(k) = key
-                        && let Some(&other) = map.get(&k)
-                        && other != i as u32
-                    {
-                        return Err(format!(
-                            "sessions {} and {}: {what} {k:#x} twice",
-                            list[other as usize].seid, s.seid
-                        ));
-                    }
-                    if let Some(k) = key {
-                        map.insert(k, i as u32);
-                    }
+        Ok(t)
+    }
+
+    /// This version with `changes` (SEID, its new rules or `None` for
+    /// gone), as version `version`: all or nothing.
+    pub fn changed(
+        &self,
+        changes: impl IntoIterator<Item = (u64, Option<Arc<Session>>)>,
+        version: u64,
+    ) -> Result<Self, String> {
+        let mut t = self.clone();
+        t.version = version;
+        for (seid, new) in changes {
+            t.remove(seid);
+            if let Some(s) = new {
+                t.add(s)?;
+            }
+        }
+        // Renumber the buckets once most are left over from replaced
+        // sessions.
+        if t.limits.len() > 2 * t.live_limits + RENUMBER_SLACK {
+            return Self::new(t.iter().cloned().collect(), version);
+        }
+        Ok(t)
+    }
+
+    fn add(&mut self, s: Arc<Session>) -> Result<(), String> {
+        // Checked first: a refused session leaves nothing behind.
+        if self.by_seid.contains_key(&s.seid) {
+            return Err(format!("SEID {} twice", s.seid));
+        }
+        for p in &s.pdrs {
+            if s.far(p.far).is_none() {
+                return Err(format!("session {}: PDR {} names FAR {}, which it lacks", s.seid, p.id, p.far));
+            }
+            for (map, key, what) in [(&self.by_teid, p.pdi.teid, "TEID"), (&self.by_ue, p.pdi.ue_ip, "UE address")] {
+                if let Some(k) = key
+                    && let Some(&other) = map.get(&k)
+                {
+                    let other = self.slots[other as usize].as_ref().map_or(0, |o| o.seid);
+                    return Err(format!("sessions {other} and {}: {what} {k:#x} twice", s.seid));
                 }
             }
         }
-        let ul: Vec<Fast> =
-            by_teid.iter().map(|(&k, &i)| flatten(&list[i as usize], i, Interface::Access, k)).collect();
-        let dl: Vec<Fast> = by_ue.iter().map(|(&k, &i)| flatten(&list[i as usize], i, Interface::Core, k)).collect();
-        let (fast_uplink, fast_downlink) = (FastTable::new(&ul), FastTable::new(&dl));
-        Ok(Self { list, by_teid, by_ue, fast_uplink, fast_downlink, limits, version })
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.bucket_base.push(0);
+            (self.slots.len() - 1) as u32
+        });
+        let base = self.limits.len() as u32;
+        self.bucket_base[slot as usize] = base;
+        let limits = s.pdrs.iter().filter_map(|p| p.limit);
+        let before = self.limits.len();
+        self.limits.extend(limits);
+        self.live_limits += self.limits.len() - before;
+        for p in &s.pdrs {
+            if let Some(t) = p.pdi.teid {
+                self.by_teid.insert(t, slot);
+                self.fast_uplink.insert(flatten(&s, slot, base, Interface::Access, t));
+            }
+            if let Some(u) = p.pdi.ue_ip {
+                self.by_ue.insert(u, slot);
+                self.fast_downlink.insert(flatten(&s, slot, base, Interface::Core, u));
+            }
+        }
+        self.by_seid.insert(s.seid, slot);
+        self.slots[slot as usize] = Some(s);
+        Ok(())
+    }
+
+    fn remove(&mut self, seid: u64) {
+        let Some(slot) = self.by_seid.remove(&seid) else { return };
+        let Some(s) = self.slots[slot as usize].take() else { return };
+        for p in &s.pdrs {
+            if let Some(t) = p.pdi.teid
+                && self.by_teid.get(&t) == Some(&slot)
+            {
+                self.by_teid.remove(&t);
+                self.fast_uplink.remove(t);
+            }
+            if let Some(u) = p.pdi.ue_ip
+                && self.by_ue.get(&u) == Some(&slot)
+            {
+                self.by_ue.remove(&u);
+                self.fast_downlink.remove(u);
+            }
+        }
+        self.live_limits -= s.pdrs.iter().filter(|p| p.limit.is_some()).count();
+        self.free.push(slot);
+    }
+
+    /// Sessions held.
+    pub fn len(&self) -> usize {
+        self.by_seid.len()
+    }
+
+    /// No sessions.
+    pub fn is_empty(&self) -> bool {
+        self.by_seid.is_empty()
+    }
+
+    /// The sessions, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Session>> {
+        self.slots.iter().flatten()
+    }
+
+    /// The data path's rate bucket of PDR `pdr` of the session in slot
+    /// `i`.
+    #[inline]
+    pub fn bucket(&self, i: u32, pdr: &Pdr) -> u32 {
+        if pdr.bucket == NO_BUCKET { NO_BUCKET } else { self.bucket_base[i as usize] + pdr.bucket }
+    }
+
+    /// The session whose uplink tunnel is `teid`, and its slot.
+    #[inline]
+    pub fn numbered_by_teid(&self, teid: u32) -> Option<(u32, &Session)> {
+        let &i = self.by_teid.get(&teid)?;
+        self.slots[i as usize].as_deref().map(|s| (i, s))
+    }
+
+    /// The session of UE address `ip`, and its slot.
+    #[inline]
+    pub fn numbered_by_ue(&self, ip: u32) -> Option<(u32, &Session)> {
+        let &i = self.by_ue.get(&ip)?;
+        self.slots[i as usize].as_deref().map(|s| (i, s))
     }
 
     /// The session whose uplink tunnel is `teid`.
     #[inline]
     pub fn by_teid(&self, teid: u32) -> Option<&Session> {
-        self.by_teid.get(&teid).map(|&i| &self.list[i as usize])
+        self.numbered_by_teid(teid).map(|(_, s)| s)
     }
 
-    /// Bytes the table holds (sessions, their rules, the indexes), about:
+    /// The session of UE address `ip`.
+    #[inline]
+    pub fn by_ue(&self, ip: u32) -> Option<&Session> {
+        self.numbered_by_ue(ip).map(|(_, s)| s)
+    }
+
+    /// Octets the table holds (sessions, their rules, the indexes), about:
     /// what a worker's snapshot costs.
     pub fn bytes(&self) -> usize {
         let rules: usize = self
-            .list
             .iter()
             .map(|s| {
                 size_of::<Session>()
@@ -368,21 +370,19 @@ impl Sessions {
                         .sum::<usize>()
             })
             .sum();
-        let index = (self.by_teid.capacity() + self.by_ue.capacity()) * (size_of::<(u32, u32)>() + 1);
-        let fast = (self.fast_uplink.slots.len() + self.fast_downlink.slots.len()) * size_of::<Fast>();
+        let index = (self.by_teid.capacity() + self.by_ue.capacity()) * (size_of::<(u32, u32)>() + 1)
+            + self.by_seid.capacity() * (size_of::<(u64, u32)>() + 1)
+            + self.slots.capacity() * size_of::<Option<Arc<Session>>>()
+            + self.bucket_base.capacity() * 4;
+        let fast = self.fast_uplink.bytes() + self.fast_downlink.bytes();
         rules + index + fast + self.limits.capacity() * size_of::<Limit>()
-    }
-
-    /// The session of UE address `ip`.
-    #[inline]
-    pub fn by_ue(&self, ip: u32) -> Option<&Session> {
-        self.by_ue.get(&ip).map(|&i| &self.list[i as usize])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fast::Fast;
     use crate::sdf;
 
     fn session() -> Session {
@@ -426,7 +426,7 @@ mod tests {
 
     #[test]
     fn the_lowest_precedence_match_wins_and_sessions_are_found_by_teid_and_ue() {
-        let s = Sessions::new(vec![session()], 0).unwrap();
+        let s = Sessions::new(vec![Arc::new(session())], 0).unwrap();
         let ue = (0x0a2d_0007, 40000);
         let smtp = FlowView { proto: 6, remote: (0x0808_0808, 25), ue };
         let web = FlowView { proto: 6, remote: (0x0808_0808, 443), ue };
@@ -441,14 +441,14 @@ mod tests {
 
     #[test]
     fn usual_sessions_flatten_and_the_rest_take_the_general_walk() {
-        let s = Sessions::new(vec![session()], 0).unwrap();
+        let s = Sessions::new(vec![Arc::new(session())], 0).unwrap();
         let ul = s.fast_uplink.get(0x1234).unwrap();
         assert_eq!((ul.session, ul.ue, ul.action), (0, 0x0a2d_0007, 0), "one uplink PDR: flat");
         let dl = s.fast_downlink.get(0x0a2d_0007).unwrap();
         assert_eq!(dl.session, Fast::GENERAL, "two downlink PDRs, one with an SDF filter: the general walk");
         assert!(s.fast_uplink.get(0x9999).is_none() && s.fast_downlink.get(1).is_none());
         let many = usual_sessions(1000);
-        let s = Sessions::new(many, 0).unwrap();
+        let s = Sessions::new(many.into_iter().map(Arc::new).collect(), 0).unwrap();
         for i in 0..1000u32 {
             let d = s.fast_downlink.get(0x0a00_0000 + i).unwrap();
             assert_eq!((d.session, d.teid, d.peer, d.qfi), (i, 0xabcd, 0x0a0a_0002, 9));
@@ -480,7 +480,7 @@ mod tests {
     fn a_hundred_thousand_sessions_are_indexed_and_their_memory_told() {
         let n = 100_000u32;
         let list = usual_sessions(n);
-        let s = Sessions::new(list, 0).unwrap();
+        let s = Sessions::new(list.into_iter().map(Arc::new).collect(), 0).unwrap();
         for i in (0..n).step_by(997) {
             assert_eq!(s.by_teid(0x10_0000 + i).unwrap().seid, i as u64);
             assert_eq!(s.fast_downlink.get(0x0a00_0000 + i).unwrap().session, i);
@@ -494,15 +494,89 @@ mod tests {
     fn conflicts_and_dangling_fars_are_refused() {
         let mut other = session();
         other.seid = 2;
-        let e = Sessions::new(vec![session(), other.clone()], 0).unwrap_err();
+        let e = Sessions::new(vec![Arc::new(session()), Arc::new(other.clone())], 0).unwrap_err();
         assert!(e.contains("UE address 0xa2d0007 twice"), "{e}");
         for p in &mut other.pdrs {
             p.pdi.ue_ip = Some(0x0a2d_0008);
         }
-        let e = Sessions::new(vec![session(), other], 0).unwrap_err();
+        let e = Sessions::new(vec![Arc::new(session()), Arc::new(other)], 0).unwrap_err();
         assert!(e.contains("TEID 0x1234 twice"), "{e}");
         let mut dangling = session();
         dangling.fars.pop();
-        assert!(Sessions::new(vec![dangling], 0).unwrap_err().contains("PDR 3 names FAR 3"));
+        assert!(Sessions::new(vec![Arc::new(dangling)], 0).unwrap_err().contains("PDR 3 names FAR 3"));
+    }
+
+    /// Versions made by changes agree with a table built whole from the
+    /// same sessions: every session found by TEID and UE address, the
+    /// same flat entries and limits; a refused change leaves the version
+    /// it came from as it was.
+    #[test]
+    fn changed_versions_agree_with_a_table_built_whole() {
+        let mut rng = fastrand::Rng::with_seed(29244);
+        let mut live: std::collections::BTreeMap<u64, Arc<Session>> = Default::default();
+        let mut t = Sessions::default();
+        for round in 0..400 {
+            let mut changes = Vec::new();
+            for _ in 0..rng.usize(1..8) {
+                let seid = rng.u64(0..64);
+                if rng.u8(0..3) == 0 {
+                    changes.push((seid, None));
+                    live.remove(&seid);
+                } else {
+                    // UE and TEID tied to the SEID (no conflicts), a limit
+                    // on some, another peer now and then.
+                    let mut x = usual_sessions(1).pop().unwrap();
+                    x.seid = seid;
+                    for p in &mut x.pdrs {
+                        p.pdi.ue_ip = Some(0x0a00_0000 + seid as u32);
+                        p.pdi.teid = p.pdi.teid.map(|_| 0x10_0000 + seid as u32);
+                        p.limit = rng.bool().then_some(Limit { open: true, bytes_per_sec: seid * 1000 });
+                    }
+                    x.fars[1].outer = Some(OuterHeader { teid: round, peer: [10, 10, 0, rng.u8(2..4)].into() });
+                    let x = Arc::new(Session::new(x.seid, x.pdrs, x.fars));
+                    changes.push((seid, Some(x.clone())));
+                    live.insert(seid, x);
+                }
+            }
+            t = t.changed(changes, round as u64 + 1).unwrap();
+            let whole = Sessions::new(live.values().cloned().collect(), 0).unwrap();
+            assert_eq!(t.len(), whole.len());
+            for seid in 0..64u64 {
+                let (teid, ue) = (0x10_0000 + seid as u32, 0x0a00_0000 + seid as u32);
+                assert_eq!(t.by_teid(teid).map(|s| s.seid), whole.by_teid(teid).map(|s| s.seid));
+                assert_eq!(t.by_ue(ue).map(|s| s.seid), whole.by_ue(ue).map(|s| s.seid));
+                for (a, b) in [
+                    (t.fast_uplink.get(teid), whole.fast_uplink.get(teid)),
+                    (t.fast_downlink.get(ue), whole.fast_downlink.get(ue)),
+                ] {
+                    let same = |f: &Fast, limits: &[Limit]| {
+                        (
+                            f.key,
+                            f.ue,
+                            f.teid,
+                            f.peer,
+                            f.action,
+                            f.qfi,
+                            f.urr,
+                            (f.bucket != NO_BUCKET).then(|| limits[f.bucket as usize]),
+                        )
+                    };
+                    assert_eq!(
+                        a.map(|f| same(f, &t.limits)),
+                        b.map(|f| same(f, &whole.limits)),
+                        "SEID {seid}, round {round}"
+                    );
+                }
+            }
+        }
+        // A conflict: refused whole, the version unchanged.
+        let mut other = usual_sessions(1).pop().unwrap();
+        other.seid = 999;
+        for p in &mut other.pdrs {
+            p.pdi.ue_ip = t.iter().next().and_then(|s| s.pdrs[0].pdi.ue_ip);
+        }
+        let before = t.len();
+        assert!(t.changed([(999, Some(Arc::new(other)))], 1000).unwrap_err().contains("twice"));
+        assert_eq!(t.len(), before);
     }
 }

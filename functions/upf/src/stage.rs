@@ -27,8 +27,9 @@ use crate::config::Upf;
 use crate::gtpu::{self, msg, pdu_type};
 use rustc_hash::FxHashMap;
 
+use crate::fast::Fast;
 use crate::held::Held;
-use crate::rules::{Action, Fast, Interface, Limit, Sessions};
+use crate::rules::{Action, Interface, Limit, Sessions};
 use crate::sdf::FlowView;
 use crate::usage::Lane;
 
@@ -69,19 +70,24 @@ struct Bucket {
 #[derive(Debug, Default)]
 struct Meter {
     buckets: Vec<Bucket>,
-    /// The sessions version the buckets are for.
+    /// The bucket numbering (sessions' `bucket_epoch`) they are for.
     of: u64,
     now: u64,
     ticks_per_sec: f64,
 }
 
 impl Meter {
-    /// Fresh buckets for a new sessions version with `n` limits (a
-    /// session created, modified, deleted).
-    fn renew(&mut self, version: u64, n: usize) {
-        if self.of != version || self.buckets.len() != n {
-            self.of = version;
-            self.buckets = vec![Bucket::default(); n];
+    /// Buckets for `n` limits numbered in `epoch`: kept across versions
+    /// (a session's buckets keep their numbers while it lives; a new or
+    /// changed one's are new numbers, fresh buckets), all afresh when the
+    /// numbering is redone.
+    fn renew(&mut self, epoch: u64, n: usize) {
+        if self.of != epoch {
+            self.of = epoch;
+            self.buckets.clear();
+        }
+        if self.buckets.len() < n {
+            self.buckets.resize(n, Bucket::default());
         }
     }
 
@@ -319,12 +325,12 @@ impl UpfStage {
             return self.unknown_teid(p, g, h.teid);
         }
         let (pr, ue, remote) = inner_flow(p.data(), inner).ok_or(UpfDrop::Malformed)?;
-        let s = self.sessions.by_teid(h.teid).ok_or(UpfDrop::UnknownTeid)?;
+        let (i, s) = self.sessions.numbered_by_teid(h.teid).ok_or(UpfDrop::UnknownTeid)?;
         let flow = FlowView { proto: pr, remote, ue };
         let qfi = h.session.map(|(_, q)| q);
         let pdr = s.detect(Interface::Access, Some(h.teid), qfi, &flow).ok_or(UpfDrop::NoPdr)?;
         let far = s.far(pdr.far).ok_or(UpfDrop::NoPdr)?;
-        self.meter.admit(&self.sessions.limits, pdr.bucket, h.payload_len)?;
+        self.meter.admit(&self.sessions.limits, self.sessions.bucket(i, pdr), h.payload_len)?;
         match far.action {
             Action::Drop => return Err(UpfDrop::FarDrop),
             Action::Buffer => return Err(UpfDrop::FarBuffer),
@@ -461,14 +467,14 @@ impl UpfStage {
             };
         }
         let (pr, remote, ue) = inner_flow(p.data(), 14).ok_or(UpfDrop::Malformed)?;
-        let s = self.sessions.by_ue(ue.0).ok_or(UpfDrop::UnknownUe)?;
+        let (i, s) = self.sessions.numbered_by_ue(ue.0).ok_or(UpfDrop::UnknownUe)?;
         let flow = FlowView { proto: pr, remote, ue };
         let pdr = s.detect(Interface::Core, None, None, &flow).ok_or(UpfDrop::NoPdr)?;
         let far = s.far(pdr.far).ok_or(UpfDrop::NoPdr)?;
         if far.action == Action::Buffer {
             return self.hold(p, ue.0);
         }
-        self.meter.admit(&self.sessions.limits, pdr.bucket, len)?;
+        self.meter.admit(&self.sessions.limits, self.sessions.bucket(i, pdr), len)?;
         let outer = match far.action {
             Action::Forward => far.outer.ok_or(UpfDrop::NoPdr)?,
             _ => return Err(UpfDrop::FarDrop),
@@ -677,7 +683,7 @@ impl Stage for UpfStage {
         self.sessions.refresh();
         self.now_ticks = ctx.now_ticks.max(1);
         self.meter.now = self.now_ticks;
-        self.meter.renew(self.sessions.version, self.sessions.limits.len());
+        self.meter.renew(self.sessions.bucket_epoch, self.sessions.limits.len());
         self.n6_gateway = ctx
             .neighbours
             .lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)))
@@ -735,7 +741,7 @@ impl Stage for UpfStage {
         Some(format!(
             "  sessions {} (version {}, {:.1} MiB)\n  uplink {} downlink {} echo {} error-indications {}\n  \
              held {} (now {}) released {} discarded {} expired {}\n",
-            self.sessions.list.len(),
+            self.sessions.len(),
             self.sessions.version,
             self.sessions.bytes() as f64 / (1 << 20) as f64,
             c.uplink,

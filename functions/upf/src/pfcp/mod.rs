@@ -123,6 +123,9 @@ struct Pending {
     tries: u32,
 }
 
+/// The configured sessions (beside those of N4, in one table).
+type Statics = Vec<Arc<Session>>;
+
 /// The endpoint.
 pub struct PfcpEndpoint {
     socket: UdpSocket,
@@ -131,17 +134,17 @@ pub struct PfcpEndpoint {
     associations: Vec<Association>,
     buf: Vec<u8>,
     /// Where sessions go: the data path's table, with the static ones.
-    table: Option<(Arc<Published<Sessions>>, Vec<Session>)>,
+    table: Option<(Arc<Published<Sessions>>, Statics)>,
     usage: Arc<Usage>,
     /// Sessions by our (UP) SEID, with their data path rules.
-    sessions: BTreeMap<u64, (N4Session, Session)>,
+    sessions: BTreeMap<u64, (N4Session, Arc<Session>)>,
     /// Which session holds each uplink TEID and UE address.
     teid_owner: FxHashMap<u32, u64>,
     ue_owner: FxHashMap<u32, u64>,
     next_seid: u64,
     teids: TeidPool,
-    /// The table needs publishing.
-    dirty: bool,
+    /// Changes not yet published: a session's new rules, or `None` gone.
+    changes: Vec<(u64, Option<Arc<Session>>)>,
     /// Responses held until the table they speak of is published.
     outbox: Vec<(Vec<u8>, SocketAddr)>,
     /// Our next request's sequence number (24 bits, 7.2.2.2).
@@ -177,7 +180,7 @@ impl PfcpEndpoint {
             ue_owner: FxHashMap::default(),
             next_seid: 1,
             teids: TeidPool::new(node_id),
-            dirty: false,
+            changes: Vec::new(),
             outbox: Vec::new(),
             next_seq: 1,
             pending: Vec::new(),
@@ -193,10 +196,12 @@ impl PfcpEndpoint {
     pub fn serve_sessions(
         &mut self,
         table: Arc<Published<Sessions>>,
-        statics: Vec<Session>,
+        statics: Statics,
         n3: (Ipv4Addr, Option<std::net::Ipv6Addr>),
         usage: Arc<Usage>,
     ) {
+        // Our SEIDs above the configured sessions' (one table holds both).
+        self.next_seid = self.next_seid.max(statics.iter().map(|s| s.seid + 1).max().unwrap_or(1));
         for s in &statics {
             for p in &s.pdrs {
                 if let Some(t) = p.pdi.teid {
@@ -232,15 +237,20 @@ impl PfcpEndpoint {
     /// Publishes the sessions now held (static and established), once per
     /// poll.
     fn publish(&mut self) {
+        let changes = std::mem::take(&mut self.changes);
         let Some((table, statics)) = &self.table else { return };
-        let mut all = statics.clone();
-        all.extend(self.sessions.values().map(|(_, s)| s.clone()));
-        match Sessions::new(all, table.load().version + 1) {
+        let current = table.load();
+        let next = current.changed(changes, current.version + 1).or_else(|e| {
+            // Claims are checked per request, so this is a bug: told, and
+            // the table rebuilt from what the endpoint holds.
+            eprintln!("nfv: upf: N4 changes refused by the table ({e}); rebuilding it");
+            let all = statics.iter().cloned().chain(self.sessions.values().map(|(_, s)| s.clone()));
+            Sessions::new(all.collect(), current.version + 1)
+        });
+        match next {
             Ok(next) => table.publish(next),
-            // Claims are checked per request, so this is a bug, told.
             Err(e) => eprintln!("nfv: upf: N4 sessions not published: {e}"),
         }
-        self.dirty = false;
     }
 
     /// Checks that `rules` claim no TEID or UE address another session
@@ -290,7 +300,7 @@ impl PfcpEndpoint {
         for u in &s.urrs {
             self.usage.free(u.slot);
         }
-        self.dirty = true;
+        self.changes.push((seid, None));
         Some(s)
     }
 
@@ -357,8 +367,9 @@ impl PfcpEndpoint {
         match made {
             Ok(session) => {
                 self.next_seid += 1;
-                self.sessions.insert(up_seid, session);
-                self.dirty = true;
+                let rules = Arc::new(session.1);
+                self.changes.push((up_seid, Some(rules.clone())));
+                self.sessions.insert(up_seid, (session.0, rules));
                 Ok((up_seid, out.created))
             }
             Err(cause) => {
@@ -405,8 +416,9 @@ impl PfcpEndpoint {
                         reports.push(u.report_from(&self.usage, UsageReportTrigger::IMMER));
                     }
                 }
+                let rules = Arc::new(rules);
+                self.changes.push((seid, Some(rules.clone())));
                 self.sessions.insert(seid, (new, rules));
-                self.dirty = true;
                 self.counters.modified += 1;
                 let created = out.created.iter().map(|c| c.to_ie()).collect();
                 let usage = reports.into_iter().map(|r| rs_pfcp::ie::usage_report_smr::UsageReportSmr::new(r).to_ie());
@@ -444,7 +456,7 @@ impl PfcpEndpoint {
     /// tests and tools that hold no socket to the endpoint.
     pub fn answer(&mut self, data: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
         let reply = self.handle(data, from);
-        if self.dirty {
+        if !self.changes.is_empty() {
             self.publish();
         }
         reply
@@ -713,7 +725,7 @@ impl PfcpEndpoint {
                 self.outbox.push((reply, from));
             }
         }
-        if self.dirty {
+        if !self.changes.is_empty() {
             self.publish();
         }
         for (reply, to) in std::mem::take(&mut self.outbox) {
