@@ -438,6 +438,7 @@ impl UpfStage {
     }
 
     /// From N6, to a UE: into its gNB's tunnel.
+    #[inline(always)]
     fn n6_packet(&mut self, p: &mut PacketMut<'_>, ctx: &StageCtx<'_>) -> Result<(), UpfDrop> {
         let m = *p.meta();
         if m.ethertype != ethertype::IPV4 {
@@ -490,6 +491,8 @@ impl UpfStage {
     /// 5.2.3.1): a copy kept, the frame let go (as `buffered`); the
     /// session's first held packet is told to the N4 side (a Downlink
     /// Data Report when the FAR asks NOCP).
+    #[cold]
+    #[inline(never)]
     fn hold(&mut self, p: &mut PacketMut<'_>, ue: u32) -> Result<(), UpfDrop> {
         match self.held.hold(ue, p.data(), self.now_ticks) {
             Ok(first) => {
@@ -508,10 +511,17 @@ impl UpfStage {
     /// whose session is gone or drops them are dropped, and those held
     /// longer than [`HOLD_LIMIT_SECS`] expire: checked when the rules
     /// change and once a second.
+    #[inline]
     fn release_held(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         if self.held.is_empty() {
             return;
         }
+        self.release_held_now(batch, ctx);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_held_now(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         let now = self.now_ticks;
         let second = now.saturating_sub(self.held_swept) as f64 >= self.ticks_per_sec;
         if self.held_of == self.sessions.version && !second {
@@ -704,6 +714,7 @@ impl Stage for UpfStage {
         // prefetched in turn.
         let fast = if from_n3 { &self.sessions.fast_uplink } else { &self.sessions.fast_downlink };
         self.keys.clear();
+        let counting = self.usage.counts_anything();
         for p in batch.iter_mut() {
             let (m, d) = (p.meta(), p.data());
             let l3 = m.l3_off as usize;
@@ -717,10 +728,12 @@ impl Stage for UpfStage {
             };
             if let Some(k) = key {
                 fast.prefetch(k);
-                self.keys.push(k);
+                if counting {
+                    self.keys.push(k);
+                }
             }
         }
-        if self.usage.counts_anything() {
+        if counting {
             for &k in &self.keys {
                 if let Some(f) = fast.get(k) {
                     self.usage.prefetch(f.urr);
