@@ -21,16 +21,22 @@ Sends, in order, and prints one line per answer as scapy decodes it
   modify-bad-far     Session Modification updating a FAR the session lacks
   delete             Session Deletion of the session established
   delete-again       the same, no such session
+  establish-again    the establishment sent again (same sequence)
+  modify-foreign     a modification from another host (127.0.0.5)
+  choose-id          a session whose two uplink PDRs ask CHOOSE with one
+                     CHOOSE ID
 Then prints `raw HEX` for every answer, for tshark.
 """
 import socket
 import sys
 
-from scapy.contrib.pfcp import (PFCP, IE_ApplyAction, IE_CreateQER, IE_GateStatus, IE_MBR, IE_QFI, IE_FAR_Id,
-                                IE_FSEID, IE_NodeId, IE_OuterHeaderCreation, IE_QER_Id, IE_RecoveryTimeStamp,
+from scapy.contrib.pfcp import (PFCP, IE_ApplyAction, IE_CreatePDR, IE_CreateQER, IE_FAR_Id, IE_FSEID, IE_FTEID,
+                                IE_GateStatus, IE_MBR, IE_NodeId, IE_OuterHeaderCreation, IE_OuterHeaderRemoval,
+                                IE_PDI, IE_PDR_Id, IE_Precedence, IE_QER_Id, IE_QFI, IE_RecoveryTimeStamp,
+                                IE_SourceInterface, IE_UE_IP_Address, IE_UpdateFAR, IE_UpdateForwardingParameters,
                                 PFCPAssociationReleaseRequest, PFCPAssociationSetupRequest, PFCPHeartbeatRequest,
-                                IE_UpdateFAR, IE_UpdateForwardingParameters, PFCPSessionDeletionRequest,
-                                PFCPSessionEstablishmentRequest, PFCPSessionModificationRequest)
+                                PFCPSessionDeletionRequest, PFCPSessionEstablishmentRequest,
+                                PFCPSessionModificationRequest)
 
 from smf import usual_rules
 
@@ -88,21 +94,55 @@ for name, req in requests:
     show(name, r)
     if name == "establish":
         up_seid = [ie.seid for ie in r.payload.IE_list if ie.__class__.__name__ == "IE_FSEID"][0]
+# The establishment sent again (its response lost, say): the same answer,
+# not a second session.
+s.sendto(bytes(requests[-1][1]), (host, port))
+data = s.recv(65535)
+raws.append(data)
+show("establish-again", PFCP(data))
 def handover(far_id, teid, gnb):
     return PFCPSessionModificationRequest(IE_list=[IE_UpdateFAR(IE_list=[
         IE_FAR_Id(id=far_id), IE_ApplyAction(FORW=1),
         IE_UpdateForwardingParameters(IE_list=[IE_OuterHeaderCreation(GTPUUDPIPV4=1, TEID=teid, ipv4=gnb)])])])
 
 
-for name, body in (("modify", handover(2, 0x6666, "10.10.0.3")), ("modify-bad-far", handover(9, 1, "10.10.0.4"))):
-    s.sendto(bytes(PFCP(S=1, seid=up_seid, seq=9) / body), (host, port))
+# A host that is not the SMF: as if the session did not exist.
+foreign = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+foreign.bind(("127.0.0.5", 0))
+foreign.settimeout(1.0)
+foreign.sendto(bytes(PFCP(S=1, seid=up_seid, seq=9) / handover(2, 0x9999, "10.10.0.9")), (host, port))
+data = foreign.recv(65535)
+raws.append(data)
+show("modify-foreign", PFCP(data))
+for seq, (name, body) in enumerate((("modify", handover(2, 0x6666, "10.10.0.3")),
+                                    ("modify-bad-far", handover(9, 1, "10.10.0.4"))), 9):
+    s.sendto(bytes(PFCP(S=1, seid=up_seid, seq=seq) / body), (host, port))
     data = s.recv(65535)
     raws.append(data)
     show(name, PFCP(data))
-for name, seid in (("delete", up_seid), ("delete-again", up_seid)):
-    s.sendto(bytes(PFCP(S=1, seid=seid, seq=8) / PFCPSessionDeletionRequest()), (host, port))
+for seq, name in enumerate(("delete", "delete-again"), 12):
+    s.sendto(bytes(PFCP(S=1, seid=up_seid, seq=seq) / PFCPSessionDeletionRequest()), (host, port))
     data = s.recv(65535)
     raws.append(data)
     show(name, PFCP(data))
+# Two uplink PDRs asking CHOOSE with one CHOOSE ID (QoS flows of one PDU
+# session on one N3 tunnel): one F-TEID for both.
+uplink, downlink, far_up, far_down = usual_rules("10.45.0.11", 0x5555, "10.10.0.2", [])
+second = IE_CreatePDR(IE_list=[
+    IE_PDR_Id(id=3), IE_Precedence(precedence=100),
+    IE_PDI(IE_list=[IE_SourceInterface(interface=0), IE_FTEID(CH=1, CHID=1, V4=1, choose_id=5),
+                    IE_UE_IP_Address(V4=1, ipv4="10.45.0.11"), IE_QFI(QFI=5)]),
+    IE_OuterHeaderRemoval(header=0), IE_FAR_Id(id=1)])
+for sub in uplink.IE_list:
+    if sub.__class__.__name__ == "IE_PDI":
+        for f in sub.IE_list:
+            if f.__class__.__name__ == "IE_FTEID":
+                f.CHID, f.choose_id, f.V6 = 1, 5, 0
+s.sendto(bytes(PFCP(S=1, seid=0, seq=14) / PFCPSessionEstablishmentRequest(
+    IE_list=[node, IE_FSEID(v4=1, seid=0x1112, ipv4="127.0.0.2"), uplink, second, downlink, far_up, far_down])),
+    (host, port))
+data = s.recv(65535)
+raws.append(data)
+show("choose-id", PFCP(data))
 for data in raws:
     print("raw", data.hex())

@@ -52,7 +52,7 @@ from scapy.contrib.pfcp import (PFCP, IE_ApplyAction, IE_CreateFAR, IE_CreatePDR
 from scapy.layers.inet import IP, UDP
 from smf import N4, cause, ies, say, usual_rules
 
-n4 = N4()
+n4 = N4(local="127.0.0.2")
 
 
 def usage(report):

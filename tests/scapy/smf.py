@@ -50,13 +50,15 @@ def cause(r):
 
 
 class N4:
-    """A UDP socket to the UPF at HOST PORT (the script's arguments);
-    every message received kept in `raws`."""
+    """A UDP socket to the UPF at HOST PORT (the script's arguments), from
+    `local`:8805 when given (where the UPF sends its requests: the SMF's
+    F-SEID address, TS 29.244 4.2.2), else an ephemeral port; every
+    message received kept in `raws`."""
 
-    def __init__(self, timeout=10.0):
+    def __init__(self, local=None, timeout=10.0):
         self.to = (sys.argv[1], int(sys.argv[2]))
         self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind(("127.0.0.1", 0))
+        self.s.bind((local, 8805) if local else ("127.0.0.1", 0))
         self.s.settimeout(timeout)
         self.raws = []
 

@@ -204,6 +204,8 @@ pub struct UpfStage {
     held: Held,
     held_of: u64,
     held_swept: u64,
+    /// Held packets are going through the downlink path.
+    releasing: bool,
     /// This worker's URR counters.
     usage: Arc<Lane>,
     /// The batch's fast-table keys (kept for its capacity).
@@ -262,6 +264,7 @@ impl UpfStage {
             held: Held::new(upf.buffer_packets),
             held_of: 0,
             held_swept: 0,
+            releasing: false,
             keys: Vec::with_capacity(256),
             now_ticks: 0,
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
@@ -349,6 +352,10 @@ impl UpfStage {
         let n6 = self.upf.n6;
         // The inner packet keeps its place; the last 14 octets before it
         // become its Ethernet header.
+        // Inner IPv6 (an IPv6 PDU session) is not served.
+        if p.data().get(inner).is_none_or(|v| v >> 4 != 4) {
+            return Err(UpfDrop::NotIpv4);
+        }
         p.pull_front(inner - 14).map_err(|_| UpfDrop::Malformed)?;
         p.set_len(14 + len).map_err(|_| UpfDrop::Malformed)?;
         let d = p.data_mut();
@@ -368,7 +375,7 @@ impl UpfStage {
         let len = p.len() - g;
         p.set_len(g + 14).map_err(|_| UpfDrop::Malformed)?;
         let n = gtpu::echo_response(&mut p.data_mut()[g..], len).ok_or(UpfDrop::Malformed)?;
-        self.turn_around(p, g, n)?;
+        self.turn_around(p, g, n, None)?;
         self.counters.echo += 1;
         Ok(())
     }
@@ -392,17 +399,20 @@ impl UpfStage {
         };
         p.set_len(g + gtpu::error_indication_len(ours)).map_err(|_| UpfDrop::Malformed)?;
         let n = gtpu::error_indication(&mut p.data_mut()[g..], teid, ours).ok_or(UpfDrop::Malformed)?;
-        self.turn_around(p, g, n)?;
+        // TS 29.281 4.4.2.4: to the GTP-U port, whatever the G-PDU came
+        // from (an Echo Response goes back to its request's port, 4.4.2.2).
+        self.turn_around(p, g, n, Some(gtpu::PORT))?;
         self.counters.error_indications += 1;
         Ok(())
     }
 
     /// Sends a GTP-U message of `n` octets (written at `g`, after the
     /// UDP header) back where the packet came from: Ethernet, IP and UDP
-    /// turned around, lengths set; over IPv4 the IP checksum and no UDP
+    /// turned around (to `to_port` when given, else the source port),
+    /// lengths set; over IPv4 the IP checksum and no UDP
     /// checksum (RFC 768 allows none), over IPv6 the UDP checksum (RFC
     /// 8200 8.1 requires it).
-    fn turn_around(&mut self, p: &mut PacketMut<'_>, g: usize, n: usize) -> Result<(), UpfDrop> {
+    fn turn_around(&mut self, p: &mut PacketMut<'_>, g: usize, n: usize, to_port: Option<u16>) -> Result<(), UpfDrop> {
         let m = *p.meta();
         let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
         p.set_len(g + n).map_err(|_| UpfDrop::Malformed)?;
@@ -412,7 +422,7 @@ impl UpfStage {
         d[6..12].copy_from_slice(&dst);
         let (sp, dp) = (rd16(d, l4), rd16(d, l4 + 2));
         d[l4..l4 + 2].copy_from_slice(&dp.to_be_bytes());
-        d[l4 + 2..l4 + 4].copy_from_slice(&sp.to_be_bytes());
+        d[l4 + 2..l4 + 4].copy_from_slice(&to_port.unwrap_or(sp).to_be_bytes());
         d[l4 + 4..l4 + 6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
         d[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]);
         if m.ethertype == ethertype::IPV6 {
@@ -447,10 +457,19 @@ impl UpfStage {
         if m.flags & flags::L3_OK == 0 || m.l3_off != 14 {
             return Err(UpfDrop::Malformed);
         }
-        let dst = rd32(p.data().get(14..34).ok_or(UpfDrop::Malformed)?, 16);
-        let len = p.len() - 14;
-        // A UE with packets held: this one joins them (order kept).
-        if !self.held.is_empty() && self.held.holds_for(dst) {
+        let h = p.data().get(14..34).ok_or(UpfDrop::Malformed)?;
+        let (dst, len) = (rd32(h, 16), rd16(h, 2) as usize);
+        // The IP packet without the Ethernet padding of a short frame (it
+        // would travel in the tunnel and count as usage).
+        if len < 20 || len > p.len() - 14 {
+            return Err(UpfDrop::Malformed);
+        }
+        if len < p.len() - 14 {
+            p.set_len(14 + len).map_err(|_| UpfDrop::Malformed)?;
+        }
+        // A UE with packets held: this one joins them (order kept); held
+        // packets being released go out ahead of the rest.
+        if !self.releasing && !self.held.is_empty() && self.held.holds_for(dst) {
             return self.hold(p, dst);
         }
         if let Some(&f) = self.sessions.fast_downlink.get(dst).filter(|f| f.session != Fast::GENERAL) {
@@ -561,11 +580,13 @@ impl UpfStage {
             self.held_of = self.sessions.version;
         }
         self.held_swept = now;
+        self.releasing = true;
         for mut p in batch.iter_mut().skip(start) {
             if let Err(reason) = self.n6_packet(&mut p, ctx) {
                 p.drop_with(reason);
             }
         }
+        self.releasing = false;
     }
 
     /// The MAC of the next hop toward gNB `peer` on N3 (the N3 gateway
@@ -594,8 +615,10 @@ impl UpfStage {
                 Some(n.mac)
             }
             None => {
-                if self.asked.len() >= 4096 {
-                    self.asked.clear();
+                // Past 4096 unresolved next hops, no more are asked until
+                // the neighbour table changes (a lock per packet otherwise).
+                if self.asked.len() >= 4096 && !self.asked.contains_key(&hop) {
+                    return None;
                 }
                 let at = self.asked.entry(hop).or_insert(0);
                 if *at == 0 || self.now_ticks.saturating_sub(*at) as f64 >= self.ticks_per_sec {

@@ -157,8 +157,16 @@ fn n4_survives_the_corpus_and_corrupted_requests() {
     }
     answered(n4.answer(&associate, smf));
     let mut rng = fastrand::Rng::with_seed(8805);
+    // Each with its own sequence number (else it is a retransmission,
+    // answered from memory) before it is corrupted.
+    let numbered = |m: &[u8], seq: u32| {
+        let mut m = m.to_vec();
+        let at = if m[0] & 1 != 0 { 12 } else { 4 };
+        m[at..at + 3].copy_from_slice(&seq.to_be_bytes()[1..]);
+        m
+    };
     for i in 0..20_000 {
-        let mut m = if i % 4 == 0 { associate.clone() } else { establish.clone() };
+        let mut m = numbered(if i % 4 == 0 { &associate } else { &establish }, 100 + i);
         match rng.u8(0..4) {
             0 => m.truncate(rng.usize(0..m.len())),
             1 => m.extend((0..rng.usize(1..16)).map(|_| rng.u8(..))),
@@ -175,8 +183,8 @@ fn n4_survives_the_corpus_and_corrupted_requests() {
     let heartbeat = [0x20, 1, 0, 12, 0, 0, 9, 0, 0, 96, 0, 4, 0xe8, 0x75, 0x8a, 0x00];
     let r = n4.answer(&heartbeat, smf).expect("a heartbeat response");
     assert_eq!((r[1], &r[4..7]), (2, &[0, 0, 9][..]));
-    answered(n4.answer(&associate, smf));
-    let mut clean = establish.clone();
+    answered(n4.answer(&numbered(&associate, 30_001), smf));
+    let mut clean = numbered(&establish, 30_002);
     let ue = clean.windows(4).position(|w| w == [10, 45, 0, 9]).unwrap();
     let ue2 = ue + 1 + clean[ue + 1..].windows(4).position(|w| w == [10, 45, 0, 9]).unwrap();
     for at in [ue, ue2] {

@@ -1,63 +1,82 @@
-//! A UE in idle mode (TS 23.502 4.2.3.3, network triggered service
-//! request), against scapy's SMF (tests/scapy/pfcp_paging.py): the
-//! session's downlink FAR buffers and asks to be notified (BUFF, NOCP);
-//! downlink packets are held and the SMF gets one Downlink Data Report
-//! naming the downlink PDR; once its modification makes the FAR forward
-//! into the gNB's tunnel, the held packets come out in the order they
-//! came, before the packet that found them; every message the UPF sent
+//! UEs in idle mode (TS 23.502 4.2.3.3, network triggered service
+//! request), against scapy's SMF (tests/scapy/pfcp_paging.py, listening
+//! on 127.0.0.3:8805 where our Session Reports go): two sessions whose
+//! downlink FARs buffer and ask to be notified (BUFF, NOCP); their
+//! downlink packets are held and the SMF gets one Downlink Data Report per
+//! session naming the downlink PDR; once its modifications make the FARs
+//! forward into the gNB's tunnels, the held packets come out, each UE's in
+//! the order they came and ahead of the packets that found them, over two
+//! batches (82 held, at most 64 released per batch); every message the UPF sent
 //! decodes in tshark without a warning.
 
 mod common;
 
 use common::*;
+use nfv_core::packet::VerdictKind;
 
 #[test]
-fn an_idle_ues_downlink_is_held_reported_and_released_in_order() {
+fn idle_ues_downlink_is_held_reported_and_released_in_order() {
     let Some(mut bed) = N4Bed::start(
-        "an_idle_ues_downlink_is_held_reported_and_released_in_order",
-        "buffer-packets = 16",
+        "idle_ues_downlink_is_held_reported_and_released_in_order",
+        "buffer-packets = 128",
         "pfcp_paging.py",
     ) else {
         return;
     };
-    assert_eq!(bed.next("established"), "established 1");
+    assert_eq!(bed.next("established"), "established 1 1");
     bed.next("wait");
-    let numbered = |i: u8| to_ue([10, 45, 0, 9], 4000, &[i; 40]);
-    for i in 0..3 {
-        assert_eq!(bed.upf.run(N6, &numbered(i)).0, "buffered", "held, the frame let go");
+    // 40 numbered packets for each UE, interleaved.
+    let numbered = |ue: u8, i: u8| to_ue([10, 45, 0, ue], 4000, &[i; 40]);
+    for i in 0..40 {
+        for ue in [9, 10] {
+            assert_eq!(bed.upf.run(N6, &numbered(ue, i)).0, "buffered", "held, the frame let go");
+        }
     }
     bed.go();
-    // One report for the session's first held packet, not one per packet.
-    assert_eq!(bed.next("report"), "report 0x4444 DLDR 2", "Downlink Data Report, the downlink PDR");
-    assert_eq!(bed.next("forwarding"), "forwarding 1");
+    // One report per session for its first held packet, not per packet.
+    let mut reports = vec![bed.next("report"), bed.next("report")];
+    reports.sort();
+    assert_eq!(reports, ["report 0x4444 DLDR 2", "report 0x4445 DLDR 2"], "Downlink Data Reports, the downlink PDR");
+    assert_eq!(bed.next("forwarding"), "forwarding 1 1");
     bed.next("wait");
-    let (first, released) = bed.upf.runner.run_all(&mut *bed.upf.stage, N6, &numbered(3));
-    assert_eq!(
-        bed.upf.reasons[match first.0 {
-            nfv_core::packet::VerdictKind::Drop(r) => r.0 as usize,
-            other => panic!("{other:?}"),
-        }],
-        "buffered",
-        "it joins the held ones, behind them"
-    );
-    let out: Vec<(u32, u8)> = released
-        .iter()
-        .map(|(v, _, f)| {
-            assert_eq!(*v, nfv_core::packet::VerdictKind::Out(N3), "out to the gNB");
-            // Outer IPv4/UDP, GTP-U with a TEID at 46, inner from 50.
-            (u32::from_be_bytes(f[46..50].try_into().unwrap()), f[f.len() - 1])
-        })
-        .collect();
-    assert_eq!(out, vec![(0x7777, 0), (0x7777, 1), (0x7777, 2), (0x7777, 3)], "in the order they came");
-    assert_eq!(bed.upf.run(N6, &numbered(4)).0, "out:0", "nothing held: straight through");
+    // What leaves, per tunnel (0x7777 for UE .9, 0x7778 for .10), by number.
+    let mut out: [Vec<u8>; 2] = Default::default();
+    let mut take = |got: Vec<(VerdictKind, nfv_core::packet::Meta, Vec<u8>)>| {
+        for (v, _, f) in got {
+            assert_eq!(v, VerdictKind::Out(N3), "out to the gNB");
+            let teid = u32::from_be_bytes(f[46..50].try_into().unwrap());
+            out[(teid - 0x7777) as usize].push(f[f.len() - 1]);
+        }
+    };
+    // A packet for UE .10: the first 64 held leave (32 of each), this one
+    // joins .10's other 8, behind them.
+    let (first, released) = bed.upf.runner.run_all(&mut *bed.upf.stage, N6, &numbered(10, 40));
+    assert_eq!(bed.upf.reasons[drop_reason(&first.0)], "buffered");
+    assert_eq!(released.len(), 64);
+    take(released);
+    // The next batch: one for .9 joins its last 8; all 18 left leave.
+    let (first, released) = bed.upf.runner.run_all(&mut *bed.upf.stage, N6, &numbered(9, 40));
+    assert_eq!(bed.upf.reasons[drop_reason(&first.0)], "buffered");
+    assert_eq!(released.len(), 18);
+    take(released);
+    let in_order: Vec<u8> = (0..=40).collect();
+    assert_eq!(out, [in_order.clone(), in_order], "each UE's packets in the order they came, none lost");
+    assert_eq!(bed.upf.run(N6, &numbered(10, 41)).0, "out:0", "nothing held: straight through");
     let report = bed.upf.stage.report().unwrap_or_default();
-    assert!(report.contains("held 4 (now 0) released 4 discarded 0 expired 0"), "{report}");
+    assert!(report.contains("held 82 (now 0) released 82 discarded 0 expired 0"), "{report}");
     bed.go();
-    assert_eq!(bed.next("deleted"), "deleted 1");
+    assert_eq!(bed.next("deleted"), "deleted 1 1");
     let raws = bed.finish();
     let raws: Vec<&str> = raws.iter().map(String::as_str).collect();
     let decoded = pfcp_in_tshark(&raws, "paging");
     for field in ["Downlink Data Report", "DLDR"] {
         assert!(decoded.contains(field), "tshark lacks {field}:\n{decoded}");
+    }
+}
+
+fn drop_reason(v: &VerdictKind) -> usize {
+    match v {
+        VerdictKind::Drop(r) => r.0 as usize,
+        other => panic!("{other:?}"),
     }
 }

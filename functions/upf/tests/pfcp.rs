@@ -1,8 +1,10 @@
 //! The N4 endpoint against scapy's PFCP layer playing the SMF over a real
 //! UDP socket (tests/scapy/pfcp_smf.py): heartbeat, association setup and
 //! release, a request missing its mandatory node id, a release without an
-//! association, garbage; the answers decoded by scapy, then by tshark's
-//! PFCP dissector without a warning.
+//! association, garbage, another PFCP version, sessions (established,
+//! established again by a retransmission, modified by another host and
+//! by the SMF, deleted twice, two PDRs sharing a CHOOSE ID); the answers
+//! decoded by scapy, then by tshark's PFCP dissector without a warning.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -87,16 +89,29 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
         "establish 51 7 1 1 10.10.0.1 fseid=1@10.10.0.1 created-pdr=1 fteid=0x80000000@10.10.0.1",
         "{text}"
     );
+    assert_eq!(
+        line("establish-again"),
+        "establish-again 51 7 1 1 10.10.0.1 fseid=1@10.10.0.1 created-pdr=1 fteid=0x80000000@10.10.0.1",
+        "a retransmitted request: the same answer (6.4), no second session"
+    );
+    assert_eq!(line("modify-foreign"), "modify-foreign 53 9 1 65 none -", "another host: no such session");
     assert_eq!(line("modify"), "modify 53 9 1 1 none -", "Session Modification Response, accepted");
-    assert_eq!(line("modify-bad-far"), "modify-bad-far 53 9 1 73 none -", "73: rule modification failure");
-    assert_eq!(line("delete"), "delete 55 8 1 1 none -", "Session Deletion Response, accepted");
-    assert_eq!(line("delete-again"), "delete-again 55 8 1 65 none -", "65: session context not found");
+    assert_eq!(line("modify-bad-far"), "modify-bad-far 53 10 1 73 none -", "73: rule modification failure");
+    assert_eq!(line("delete"), "delete 55 12 1 1 none -", "Session Deletion Response, accepted");
+    assert_eq!(line("delete-again"), "delete-again 55 13 1 65 none -", "65: session context not found");
+    assert_eq!(
+        line("choose-id"),
+        "choose-id 51 14 1 1 10.10.0.1 fseid=2@10.10.0.1 created-pdr=1 fteid=0x80000001@10.10.0.1 created-pdr=3 \
+         fteid=0x80000001@10.10.0.1",
+        "one CHOOSE ID, one F-TEID (5.5.3)"
+    );
     assert_eq!((counters.heartbeats, counters.associations, counters.releases), (1, 2, 1));
-    assert_eq!((counters.established, counters.modified, counters.deleted), (1, 1, 1));
-    assert_eq!((counters.rejected, counters.ignored), (4, 1));
+    assert_eq!((counters.established, counters.modified, counters.deleted), (2, 1, 1));
+    assert_eq!((counters.rejected, counters.ignored, counters.retransmitted_requests), (5, 1, 1));
     // The workers' table: empty, the session (downlink into TEID 0x5555
     // toward 10.10.0.2, uplink by the chosen TEID), after the handover
-    // (TEID 0x6666 toward 10.10.0.3, in one version), empty.
+    // (TEID 0x6666 toward 10.10.0.3, in one version), empty, another UE's
+    // session.
     let seen = seen.lock().unwrap().clone();
     assert_eq!(
         seen,
@@ -104,7 +119,8 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
             (0, None, None),
             (1, Some((0x5555, [10, 10, 0, 2].into())), Some(1)),
             (2, Some((0x6666, [10, 10, 0, 3].into())), Some(1)),
-            (3, None, None)
+            (3, None, None),
+            (4, None, None)
         ],
         "table versions"
     );

@@ -94,7 +94,7 @@ fn a_hundred_thousand_sessions_are_established_over_n4() {
     while accepted < SESSIONS {
         while sent < SESSIONS && sent - accepted < WINDOW {
             let i = sent + 1;
-            req[13..16].copy_from_slice(&i.to_be_bytes()[1..]);
+            req[12..15].copy_from_slice(&i.to_be_bytes()[1..]);
             req[seid_at[0]..seid_at[0] + 8].copy_from_slice(&(0x1_0000_0000 + i as u64).to_be_bytes());
             let ue = (Ipv4Addr::new(10, 64, 0, 0).to_bits() + i).to_be_bytes();
             for &at in &ue_at {
@@ -112,7 +112,7 @@ fn a_hundred_thousand_sessions_are_established_over_n4() {
     // publish of the whole table.
     let one_by_one = Instant::now();
     for i in SESSIONS + 1..=SESSIONS + 20 {
-        req[13..16].copy_from_slice(&i.to_be_bytes()[1..]);
+        req[12..15].copy_from_slice(&i.to_be_bytes()[1..]);
         req[seid_at[0]..seid_at[0] + 8].copy_from_slice(&(0x1_0000_0000 + i as u64).to_be_bytes());
         for &at in &ue_at {
             req[at..at + 4].copy_from_slice(&(Ipv4Addr::new(10, 64, 0, 0).to_bits() + i).to_be_bytes());

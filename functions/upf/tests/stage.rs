@@ -114,6 +114,21 @@ fn a_maximum_bit_rate_holds_the_downlink_to_its_rate() {
     assert!(u.run(N6, &f).0 == "mbr-exceeded");
 }
 
+/// A short downlink frame's Ethernet padding stays out of the tunnel (it
+/// is not the UE's packet, nor its usage).
+#[test]
+fn ethernet_padding_is_not_tunnelled() {
+    let mut u = Upf::new(UPF);
+    let mut f = to_ue([10, 45, 0, 7], 4000, b"");
+    assert_eq!(f.len(), 14 + 28);
+    f.resize(60, 0);
+    let (v, out) = u.run(N6, &f);
+    assert_eq!(v, "out:0");
+    // IPv4 20 + UDP 8 + GTP-U with its PDU Session Container 16 + 28.
+    assert_eq!((out.len(), u16::from_be_bytes([out[16], out[17]])), (14 + 72, 72));
+    assert_eq!(&out[14 + 44..], &f[14..42], "the UE's packet, no more");
+}
+
 /// A G-PDU for a TEID we do not know gets an Error Indication (TS 29.281
 /// 7.3.1) back to its sender, as scapy reads it: TEID Data I names the
 /// tunnel, the GTP-U peer address is ours.
@@ -122,6 +137,11 @@ fn an_unknown_tunnel_gets_an_error_indication() {
     let mut u = Upf::new(UPF);
     let mut f = eth(OUR_N3, GNB_MAC, &unhex(UL));
     f[14 + 28 + 4..14 + 28 + 8].copy_from_slice(&0x0bad_beefu32.to_be_bytes());
+    // From another source port (its UDP checksum cleared: optional over
+    // IPv4): the Error Indication still goes to port 2152 (TS 29.281
+    // 4.4.2.4).
+    f[14 + 20..14 + 22].copy_from_slice(&40000u16.to_be_bytes());
+    f[14 + 26..14 + 28].copy_from_slice(&[0, 0]);
     let (v, out) = u.run(N3, &f);
     assert_eq!((v.as_str(), &out[0..6]), ("out:0", &GNB_MAC[..]));
     let p = SlicedPacket::from_ethernet(&out).unwrap();
@@ -131,11 +151,15 @@ fn an_unknown_tunnel_gets_an_error_indication() {
     assert_eq!((h.source, h.destination), ([10, 10, 0, 1], [10, 10, 0, 2]));
     let Some(got) = scapy(
         &out,
-        "p[GTP_U_Header].gtp_type, p[GTP_U_Header].teid, hex(p[IE_TEIDI].TEIDI), p[IE_GSNAddress].ipv4_address",
+        "p[UDP].sport, p[UDP].dport, p[GTP_U_Header].gtp_type, p[GTP_U_Header].teid, hex(p[IE_TEIDI].TEIDI), \
+         p[IE_GSNAddress].ipv4_address",
     ) else {
         return;
     };
-    assert_eq!(got, "26 0 0xbadbeef 10.10.0.1", "Error Indication, TEID Data I, GTP-U peer address");
+    assert_eq!(
+        got, "2152 2152 26 0 0xbadbeef 10.10.0.1",
+        "Error Indication to port 2152, TEID Data I, GTP-U peer address"
+    );
     assert!(u.stage.report().unwrap().contains("error-indications 1"));
 }
 

@@ -68,6 +68,10 @@ const URR_SCAN: Duration = Duration::from_millis(50);
 /// The N4 socket's receive buffer: a thousand requests or so.
 const N4_RECEIVE_BUFFER: usize = 4 << 20;
 
+/// How long a replaced table version is kept before the control side
+/// frees it (a worker takes up a new version between two batches).
+const RETIRE_AFTER: Duration = Duration::from_millis(100);
+
 /// Datagrams answered per poll before the table is published.
 const REQUESTS_PER_POLL: usize = 1024;
 
@@ -91,6 +95,8 @@ pub struct PfcpCounters {
     /// Requests refused with a cause (malformed, missing IEs, no
     /// association, conflicting rules, no resources).
     pub rejected: u64,
+    /// Requests sent again by their SMF, answered as the first time.
+    pub retransmitted_requests: u64,
     /// Datagrams that were not PFCP at all, or a type we do not serve.
     pub ignored: u64,
     /// Session Report Requests sent (first transmissions).
@@ -109,9 +115,16 @@ pub struct PfcpCounters {
 #[derive(Clone, Debug)]
 struct Association {
     node: NodeId,
+    /// The address it set the association up from: its session requests
+    /// come from there.
+    addr: IpAddr,
     /// Its Recovery Time Stamp (8.2.65), seconds.
     recovery: Option<u32>,
 }
+
+/// Associations held at most (SMFs are few; a flood of made-up node ids
+/// must not grow the list).
+const MAX_ASSOCIATIONS: usize = 64;
 
 /// A request of ours awaiting its response.
 #[derive(Debug)]
@@ -125,6 +138,28 @@ struct Pending {
 
 /// The configured sessions (beside those of N4, in one table).
 type Statics = Vec<Arc<Session>>;
+
+/// A request as its sender identifies it: (sender, sequence number,
+/// message type).
+type RequestKey = (SocketAddr, u32, u8);
+
+/// How long an answer is kept for a retransmitted request (beyond T1 x
+/// N1 of a usual SMF), and how many are kept at most.
+const ANSWER_KEPT: Duration = Duration::from_secs(20);
+const ANSWERS_KEPT: usize = 16384;
+
+/// The request types (node-level odd, session-level even from 50).
+fn is_request(kind: u8) -> bool {
+    matches!(kind, 1 | 3 | 5 | 7 | 9 | 12 | 14 | 16 | 50 | 52 | 54 | 56)
+}
+
+/// The key of a request datagram, if it is one.
+fn request_key(data: &[u8], from: SocketAddr) -> Option<RequestKey> {
+    let (&flags, &kind) = (data.first()?, data.get(1)?);
+    let at = if flags & 0x01 != 0 { 12 } else { 4 };
+    let seq = data.get(at..at + 3).map(|b| u32::from_be_bytes([0, b[0], b[1], b[2]]))?;
+    is_request(kind).then_some((from, seq, kind))
+}
 
 /// The endpoint.
 pub struct PfcpEndpoint {
@@ -153,6 +188,13 @@ pub struct PfcpEndpoint {
     last_scan: Instant,
     /// UEs whose first downlink packet a worker held.
     buffering: Option<Arc<crossbeam::queue::ArrayQueue<u32>>>,
+    /// Answers to recent requests, for their retransmissions (6.4: a
+    /// request sent again gets the same answer, not a second run).
+    answered: FxHashMap<RequestKey, Vec<u8>>,
+    answered_order: std::collections::VecDeque<(Instant, RequestKey)>,
+    /// Table versions replaced lately: freed here, not by the worker that
+    /// happens to let go of one last.
+    retired: std::collections::VecDeque<(Instant, Arc<Sessions>)>,
     /// Counters.
     pub counters: PfcpCounters,
 }
@@ -186,6 +228,9 @@ impl PfcpEndpoint {
             pending: Vec::new(),
             last_scan: Instant::now(),
             buffering: None,
+            answered: FxHashMap::default(),
+            answered_order: std::collections::VecDeque::new(),
+            retired: std::collections::VecDeque::new(),
             counters: PfcpCounters::default(),
         })
     }
@@ -248,8 +293,26 @@ impl PfcpEndpoint {
             Sessions::new(all.collect(), current.version + 1)
         });
         match next {
-            Ok(next) => table.publish(next),
+            Ok(next) => {
+                table.publish(next);
+                // Kept a while: workers move to the new version between
+                // batches, and the last one to let go of the old would
+                // otherwise free it (tens of MiB at scale) on the data path.
+                self.retired.push_back((Instant::now(), current));
+                self.free_retired();
+            }
             Err(e) => eprintln!("nfv: upf: N4 sessions not published: {e}"),
+        }
+    }
+
+    /// Frees replaced table versions no worker can still hold: older than
+    /// [`RETIRE_AFTER`], or beyond the last two (a version costs its
+    /// indexes: about 16 MiB at 100,000 sessions).
+    fn free_retired(&mut self) {
+        let now = Instant::now();
+        while self.retired.len() > 2 || self.retired.front().is_some_and(|(t, _)| now.duration_since(*t) > RETIRE_AFTER)
+        {
+            self.retired.pop_front();
         }
     }
 
@@ -304,8 +367,16 @@ impl PfcpEndpoint {
         Some(s)
     }
 
-    fn associated(&self, node: &NodeId) -> bool {
-        self.associations.iter().any(|a| a.node == *node)
+    /// Whether `node` is associated, from address `from`.
+    fn associated(&self, node: &NodeId, from: IpAddr) -> bool {
+        self.associations.iter().any(|a| a.node == *node && a.addr == from)
+    }
+
+    /// Our session `seid`, if the request about it comes from the SMF
+    /// that holds it (its association's address): another host cannot
+    /// modify or delete a session by guessing its SEID.
+    fn owned(&self, seid: u64, from: IpAddr) -> bool {
+        self.sessions.get(&seid).is_some_and(|(s, _)| self.associated(&s.node, from))
     }
 
     /// Sessions of `node` gone (its association released, or it
@@ -326,7 +397,13 @@ impl PfcpEndpoint {
             Err(_) => (0, Err(CauseValue::MandatoryIeMissing)),
             Ok(req) => match rs_pfcp::ie::fseid::Fseid::unmarshal(&req.fseid.payload) {
                 Err(_) => (0, Err(CauseValue::MandatoryIeIncorrect)),
-                Ok(cp) => (cp.seid.0, self.create(&req, cp.seid.0, from)),
+                Ok(cp) => {
+                    // 4.2.2: our requests go to port 8805 of the address
+                    // in the SMF's F-SEID (else the one it sent from).
+                    let ip = cp.ipv4_address.map(IpAddr::V4).or(cp.ipv6_address.map(IpAddr::V6));
+                    let report_to = SocketAddr::new(ip.unwrap_or(from.ip()), PORT);
+                    (cp.seid.0, self.create(&req, cp.seid.0, from, report_to))
+                }
             },
         };
         match result {
@@ -353,15 +430,16 @@ impl PfcpEndpoint {
         req: &SessionEstablishmentRequest,
         cp_seid: u64,
         from: SocketAddr,
+        report_to: SocketAddr,
     ) -> Result<(u64, Vec<rs_pfcp::ie::created_pdr::CreatedPdr>), Refusal> {
         let node = NodeId::unmarshal(&req.node_id.payload).map_err(|_| CauseValue::MandatoryIeIncorrect)?;
         // 7.5.2.2: a request from a node without an association.
-        if !self.associated(&node) {
+        if !self.associated(&node, from.ip()) {
             return Err(CauseValue::NoEstablishedPfcpAssociation);
         }
         let mut out = Outcome::default();
         let up_seid = self.next_seid;
-        let made = N4Session::establish(req, cp_seid, node, from, &mut self.teids, &self.usage, &mut out)
+        let made = N4Session::establish(req, cp_seid, node, report_to, &mut self.teids, &self.usage, &mut out)
             .and_then(|s| s.rules(up_seid).map(|r| (s, r)))
             .and_then(|(s, r)| self.claim(up_seid, &r).map(|_| (s, r)));
         match made {
@@ -455,9 +533,32 @@ impl PfcpEndpoint {
     /// published if it changed); `None` when there is nothing to send. For
     /// tests and tools that hold no socket to the endpoint.
     pub fn answer(&mut self, data: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
-        let reply = self.handle(data, from);
+        let reply = self.respond(data, from);
         if !self.changes.is_empty() {
             self.publish();
+        }
+        reply
+    }
+
+    /// Answers `data` from `from`, a retransmitted request with the
+    /// answer it had; `None` when there is nothing to send.
+    fn respond(&mut self, data: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
+        let key = request_key(data, from);
+        if let Some(r) = key.and_then(|k| self.answered.get(&k)) {
+            self.counters.retransmitted_requests += 1;
+            return Some(r.clone());
+        }
+        let reply = self.handle(data, from);
+        if let (Some(k), Some(r)) = (key, &reply) {
+            let now = Instant::now();
+            while self.answered_order.len() >= ANSWERS_KEPT
+                || self.answered_order.front().is_some_and(|(t, _)| now.duration_since(*t) > ANSWER_KEPT)
+            {
+                let (_, old) = self.answered_order.pop_front().expect("non-empty");
+                self.answered.remove(&old);
+            }
+            self.answered.insert(k, r.clone());
+            self.answered_order.push_back((now, k));
         }
         reply
     }
@@ -483,19 +584,30 @@ impl PfcpEndpoint {
                 let node = NodeId::unmarshal(&req.node_id.payload).ok()?;
                 let recovery =
                     req.recovery_time_stamp.payload.get(..4).map(|b| u32::from_be_bytes(b.try_into().expect("4")));
-                // 7.4.4.1.2: a known node with a new recovery time stamp
-                // restarted; the sessions it had are gone.
-                if let Some(a) = self.associations.iter().find(|a| a.node == node)
-                    && a.recovery != recovery
-                {
-                    self.drop_sessions_of(&node);
+                let known = self.associations.iter().find(|a| a.node == node).cloned();
+                let cause = match known {
+                    // Another host naming a node we know: refused, its
+                    // sessions untouched (an SMF moving address releases
+                    // first).
+                    Some(ref a) if a.addr != from.ip() => CauseValue::RequestRejected,
+                    None if self.associations.len() >= MAX_ASSOCIATIONS => CauseValue::NoResourcesAvailable,
+                    _ => CauseValue::RequestAccepted,
+                };
+                if cause == CauseValue::RequestAccepted {
+                    // 7.4.4.1.2: a known node with a new recovery time
+                    // stamp restarted; the sessions it had are gone.
+                    if known.is_some_and(|a| a.recovery != recovery) {
+                        self.drop_sessions_of(&node);
+                    }
+                    self.associations.retain(|a| a.node != node);
+                    self.associations.push(Association { node, addr: from.ip(), recovery });
+                    self.counters.associations += 1;
+                } else {
+                    self.counters.rejected += 1;
                 }
-                self.associations.retain(|a| a.node != node);
-                self.associations.push(Association { node, recovery });
-                self.counters.associations += 1;
                 Some(
                     AssociationSetupResponseBuilder::new(seq)
-                        .cause_accepted()
+                        .cause(cause)
                         .node_id(IpAddr::V4(self.node_id))
                         .recovery_time_stamp(self.recovery)
                         .marshal(),
@@ -504,7 +616,7 @@ impl PfcpEndpoint {
             MsgType::AssociationUpdateRequest => {
                 let node =
                     msg.ies(rs_pfcp::ie::IeType::NodeId).next().and_then(|ie| NodeId::unmarshal(&ie.payload).ok());
-                let known = node.is_some_and(|n| self.associated(&n));
+                let known = node.is_some_and(|n| self.associated(&n, from.ip()));
                 self.counters.association_updates += known as u64;
                 let cause = if known { CauseValue::RequestAccepted } else { CauseValue::NoEstablishedPfcpAssociation };
                 Some(AssociationUpdateResponseBuilder::new(seq).cause(cause).node_id(our_node).marshal())
@@ -512,7 +624,7 @@ impl PfcpEndpoint {
             MsgType::AssociationReleaseRequest => {
                 let node =
                     msg.ies(rs_pfcp::ie::IeType::NodeId).next().and_then(|ie| NodeId::unmarshal(&ie.payload).ok());
-                let known = node.as_ref().is_some_and(|n| self.associated(n));
+                let known = node.as_ref().is_some_and(|n| self.associated(n, from.ip()));
                 if let Some(n) = node.filter(|_| known) {
                     self.associations.retain(|a| a.node != n);
                     // 7.4.4.3.2: the association's sessions are deleted.
@@ -524,8 +636,18 @@ impl PfcpEndpoint {
                 Some(AssociationReleaseResponseBuilder::new(seq).cause(cause).node_id(our_node).marshal())
             }
             MsgType::SessionEstablishmentRequest => Some(self.establish(data, seq.into(), from)),
-            MsgType::SessionModificationRequest => Some(self.modify(data, msg.seid().map_or(0, |s| s.0), seq.into())),
-            MsgType::SessionDeletionRequest => Some(self.delete(msg.seid().map_or(0, |s| s.0), seq.into())),
+            MsgType::SessionModificationRequest => {
+                let seid = msg.seid().map_or(0, |s| s.0);
+                // Another host's request about a session is as if it
+                // did not exist (65): nothing told, nothing changed.
+                let seid = if self.owned(seid, from.ip()) { seid } else { 0 };
+                Some(self.modify(data, seid, seq.into()))
+            }
+            MsgType::SessionDeletionRequest => {
+                let seid = msg.seid().map_or(0, |s| s.0);
+                let seid = if self.owned(seid, from.ip()) { seid } else { 0 };
+                Some(self.delete(seid, seq.into()))
+            }
             MsgType::SessionReportResponse => {
                 let seq: u32 = seq.into();
                 if let Some(i) = self.pending.iter().position(|p| p.seq == seq) {
@@ -554,7 +676,7 @@ impl PfcpEndpoint {
         // A PFCP header at all: its length field covers the datagram.
         let framed = data.get(2..4).is_some_and(|l| u16::from_be_bytes([l[0], l[1]]) as usize + 4 == data.len());
         // Requests: node-level odd types, session-level even ones from 50.
-        let request = framed && matches!(kind, 1 | 3 | 5 | 7 | 9 | 12 | 14 | 16 | 50 | 52 | 54 | 56);
+        let request = framed && is_request(kind);
         let at = if flags & 0x01 != 0 { 12 } else { 4 };
         let seq = data.get(at..at + 3).map(|b| u32::from_be_bytes([0, b[0], b[1], b[2]]));
         match seq.filter(|_| request) {
@@ -598,9 +720,7 @@ impl PfcpEndpoint {
             MsgType::AssociationReleaseRequest => {
                 Some(AssociationReleaseResponseBuilder::new(seq).cause(cause).node_id(node).marshal())
             }
-            MsgType::SessionEstablishmentRequest => {
-                SessionEstablishmentResponseBuilder::new(0, seq, cause).node_id(IpAddr::V4(self.node_id)).marshal().ok()
-            }
+            MsgType::SessionEstablishmentRequest => Some(establishment_refusal(0, seq.into(), cause, self.node_id)),
             MsgType::SessionModificationRequest => {
                 Some(SessionModificationResponseBuilder::new(0, seq).cause(cause).marshal())
             }
@@ -721,7 +841,7 @@ impl PfcpEndpoint {
             };
             n += 1;
             let data = self.buf[..len].to_vec();
-            if let Some(reply) = self.handle(&data, from) {
+            if let Some(reply) = self.respond(&data, from) {
                 self.outbox.push((reply, from));
             }
         }
@@ -738,6 +858,7 @@ impl PfcpEndpoint {
             self.last_scan = Instant::now();
             self.report_usage();
             self.retransmit();
+            self.free_retired();
         }
         error.map_or(Ok(n), Err)
     }
@@ -763,7 +884,9 @@ fn establishment_refusal(cp_seid: u64, seq: u32, cause: CauseValue, node: Ipv4Ad
 impl ControlTask for PfcpEndpoint {
     fn poll(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
-        loop {
+        // A few rounds at most: a flood must not hold the control thread
+        // (its other tasks run between polls).
+        for _ in 0..8 {
             match self.serve(REQUESTS_PER_POLL) {
                 Ok(n) if n == REQUESTS_PER_POLL => {}
                 Ok(_) => break,

@@ -54,8 +54,8 @@ pub struct N4Session {
     pub cp_seid: u64,
     /// The SMF's node, whose association it belongs to.
     pub node: NodeId,
-    /// Where its Session Reports go: the address its establishment came
-    /// from.
+    /// Where its Session Reports go: port 8805 of the SMF's F-SEID
+    /// address (TS 29.244 4.2.2).
     pub smf: SocketAddr,
     /// Rules.
     pub pdrs: Vec<N4Pdr>,
@@ -121,13 +121,13 @@ fn payloads(v: &Option<Vec<rs_pfcp::ie::Ie>>) -> impl Iterator<Item = &[u8]> {
 }
 
 /// The rule of a PDI (8.2.x): source interface, F-TEID (a TEID chosen from
-/// `teids` when it asks CHOOSE, reported in `created` for `pdr_id`), UE
+/// `teids` when it asks CHOOSE, reported in `out` for `pdr_id`), UE
 /// address, SDF filters, QFI.
 fn pdi_of(
     p: &rs_pfcp::ie::pdi::Pdi,
     pdr_id: rs_pfcp::ie::pdr_id::PdrId,
     teids: &mut TeidPool,
-    created: &mut Vec<CreatedPdr>,
+    out: &mut Outcome,
 ) -> Result<Pdi, Refusal> {
     let source = match p.source_interface.value {
         SourceInterfaceValue::Access => Interface::Access,
@@ -137,13 +137,18 @@ fn pdi_of(
     let teid = match &p.f_teid {
         Some(f) if f.ch => {
             // 5.5.3: the addresses of the families asked for that we have
-            // (IPv4 when asked for neither we have).
+            // (IPv4 when asked for neither we have); PDRs giving one
+            // CHOOSE ID get one F-TEID.
             let v6 = teids.n3_6.filter(|_| f.v6);
             let v4 = (f.v4 || v6.is_none()).then_some(teids.n3);
-            let teid = teids.take();
+            let shared = out.chosen.iter().find(|(id, _)| f.chid && *id == f.choose_id).map(|&(_, t)| t);
+            let teid = shared.unwrap_or_else(|| teids.take());
+            if f.chid && shared.is_none() {
+                out.chosen.push((f.choose_id, teid));
+            }
             let mut c = CreatedPdr::new(pdr_id);
             c.f_teid = Some(Fteid::new(v4.is_some(), v6.is_some(), teid, v4, v6, 0));
-            created.push(c);
+            out.created.push(c);
             Some(teid)
         }
         Some(f) => Some(f.teid.0),
@@ -165,9 +170,9 @@ fn pdi_of(
 }
 
 /// A Create PDR (7.5.2.2).
-fn create_pdr(payload: &[u8], teids: &mut TeidPool, created: &mut Vec<CreatedPdr>) -> Result<N4Pdr, Refusal> {
+fn create_pdr(payload: &[u8], teids: &mut TeidPool, out: &mut Outcome) -> Result<N4Pdr, Refusal> {
     let p = decode(payload, rs_pfcp::ie::create_pdr::CreatePdr::unmarshal)?;
-    let pdi = pdi_of(&p.pdi, p.pdr_id, teids, created)?;
+    let pdi = pdi_of(&p.pdi, p.pdr_id, teids, out)?;
     let far = p.far_id.as_ref().ok_or(CauseValue::MandatoryIeMissing)?.value;
     Ok(N4Pdr {
         pdr: Pdr {
@@ -264,6 +269,8 @@ pub struct Outcome {
     pub removed_urrs: Vec<Urr>,
     /// Counter slots taken by new URRs.
     pub slots_taken: Vec<u32>,
+    /// TEIDs chosen in this request, by CHOOSE ID.
+    pub chosen: Vec<(u8, u32)>,
 }
 
 impl Outcome {
@@ -306,7 +313,7 @@ impl N4Session {
             s.add_urr(&ie.payload, usage, out)?;
         }
         for ie in &req.create_pdrs {
-            s.add_pdr(create_pdr(&ie.payload, teids, &mut out.created)?)?;
+            s.add_pdr(create_pdr(&ie.payload, teids, out)?)?;
         }
         Ok(s)
     }
@@ -322,7 +329,9 @@ impl N4Session {
         out: &mut Outcome,
     ) -> Result<Self, Refusal> {
         let mut s = self.clone();
-        s.buffering_reported = false;
+        // A new buffering episode may start when FARs change.
+        let fars_change = [&req.create_fars, &req.update_fars, &req.remove_fars].iter().any(|v| v.is_some());
+        s.buffering_reported &= !fars_change;
         for p in payloads(&req.remove_pdrs) {
             let id = rule_id(p, IeType::PdrId)?;
             s.pdrs.retain(|x| x.pdr.id as u32 != id);
@@ -351,7 +360,7 @@ impl N4Session {
             s.add_urr(p, usage, out)?;
         }
         for p in payloads(&req.create_pdrs) {
-            s.add_pdr(create_pdr(p, teids, &mut out.created)?)?;
+            s.add_pdr(create_pdr(p, teids, out)?)?;
         }
         for p in payloads(&req.update_fars) {
             s.update_far(p)?;
@@ -372,7 +381,7 @@ impl N4Session {
             urr.update(&u);
         }
         for p in payloads(&req.update_pdrs) {
-            s.update_pdr(p, teids, &mut out.created)?;
+            s.update_pdr(p, teids, out)?;
         }
         Ok(s)
     }
@@ -437,12 +446,7 @@ impl N4Session {
 
     /// Update PDR (7.5.4.2): precedence, PDI, outer header removal, FAR,
     /// QERs and URRs replaced where given.
-    fn update_pdr(
-        &mut self,
-        payload: &[u8],
-        teids: &mut TeidPool,
-        created: &mut Vec<CreatedPdr>,
-    ) -> Result<(), Refusal> {
+    fn update_pdr(&mut self, payload: &[u8], teids: &mut TeidPool, out: &mut Outcome) -> Result<(), Refusal> {
         let u = decode(payload, rs_pfcp::ie::update_pdr::UpdatePdr::unmarshal)?;
         let pdr = self
             .pdrs
@@ -453,7 +457,7 @@ impl N4Session {
             pdr.pdr.precedence = p.value;
         }
         if let Some(pdi) = &u.pdi {
-            pdr.pdr.pdi = pdi_of(pdi, u.pdr_id, teids, created)?;
+            pdr.pdr.pdi = pdi_of(pdi, u.pdr_id, teids, out)?;
         }
         if let Some(o) = &u.outer_header_removal {
             pdr.pdr.remove_outer_header = o.description == 0 || o.description == 1 || o.description == 6;
