@@ -36,6 +36,13 @@ pub trait Stage: Send {
     fn report(&self) -> Option<String> {
         None
     }
+
+    /// Called about once a millisecond with an empty batch, whether
+    /// traffic flows or not: the stage may add packets of its own (held
+    /// packets released, signalling such as GTP-U End Markers); they go
+    /// through the stages after it and out like received ones. The same
+    /// rules as `process`: no allocation, lock or system call.
+    fn tick(&mut self, _batch: &mut Batch, _ctx: &mut StageCtx<'_>) {}
 }
 
 /// A validated stage configuration, able to build per-worker instances.

@@ -89,20 +89,38 @@ impl FrameRunner {
         self.neighbours = self.table.snapshot();
         let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.neighbours, now_ticks: self.now_ticks };
         stage.process(&mut batch, &mut ctx);
-        let mut scratch = [0u64; 64];
-        batch.settle(&mut scratch);
-        let (mut first, mut added, mut frames) =
-            ((VerdictKind::Next, Meta::default(), Vec::new()), Vec::new(), Vec::new());
-        let pool = &self.pool;
-        batch.drain(|d| {
-            let got = (d.verdict.kind(), d.meta, pool.frame(d.frame)[d.data_range()].to_vec());
-            frames.push(d.frame);
-            if d.frame == id { first = got } else { added.push(got) }
-        });
-        for f in frames {
-            self.pool.free(f);
+        let (mut first, mut added) = ((VerdictKind::Next, Meta::default(), Vec::new()), Vec::new());
+        for (frame, got) in self.settle_and_free(&mut batch) {
+            if frame == id { first = got } else { added.push(got) }
         }
         (first, added)
+    }
+}
+
+impl FrameRunner {
+    /// `stage`'s tick ([`Stage::tick`]): the packets it added, settled, in
+    /// batch order.
+    pub fn tick(&mut self, stage: &mut dyn Stage) -> Vec<(VerdictKind, Meta, Vec<u8>)> {
+        let mut batch = Batch::new(self.pool.arena().clone(), 64);
+        self.neighbours = self.table.snapshot();
+        let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.neighbours, now_ticks: self.now_ticks };
+        stage.tick(&mut batch, &mut ctx);
+        self.settle_and_free(&mut batch).into_iter().map(|(_, got)| got).collect()
+    }
+
+    /// The batch's packets settled, drained and their frames freed: (frame,
+    /// (verdict, metadata, bytes)) in batch order.
+    #[allow(clippy::type_complexity)]
+    fn settle_and_free(&mut self, batch: &mut Batch) -> Vec<(crate::frame::FrameId, (VerdictKind, Meta, Vec<u8>))> {
+        let mut scratch = [0u64; 64];
+        batch.settle(&mut scratch);
+        let mut all = Vec::new();
+        let pool = &self.pool;
+        batch.drain(|d| all.push((d.frame, (d.verdict.kind(), d.meta, pool.frame(d.frame)[d.data_range()].to_vec()))));
+        for (f, _) in &all {
+            self.pool.free(*f);
+        }
+        all
     }
 }
 

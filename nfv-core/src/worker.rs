@@ -71,6 +71,10 @@ pub struct Worker {
     dispatch: Arc<StageCounters>,
     rx_time: Arc<StageCounters>,
     tx_time: Arc<StageCounters>,
+    /// When the chain's stages last had their [`crate::Stage::tick`], and
+    /// how often they get it (a millisecond, in cycle-counter ticks).
+    last_tick: u64,
+    tick_every: u64,
     flush_pending: bool,
     handoff: Option<HandoffLink>,
 }
@@ -142,6 +146,8 @@ impl Worker {
             tx_time: Arc::new(StageCounters::new(TX_STAGE, &[])),
             flush_pending: false,
             handoff: None,
+            last_tick: cycles::now(),
+            tick_every: (cycles::ticks_per_ns() * 1e6) as u64,
         }
     }
 
@@ -210,7 +216,28 @@ impl Worker {
         got += self.receive_handoffs();
         self.send_handoffs();
         self.service_slow_path();
+        let now = cycles::now();
+        if now.wrapping_sub(self.last_tick) >= self.tick_every {
+            self.last_tick = now;
+            got += self.tick();
+        }
         got
+    }
+
+    /// Gives every stage its tick; what a stage adds runs through the rest
+    /// of the chain and is dispatched. Returns the packets added.
+    fn tick(&mut self) -> usize {
+        let mut added = 0;
+        for position in 0..self.chain.len() {
+            let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.nb_snapshot, now_ticks: cycles::now() };
+            if self.chain.tick(position, &mut self.batch, &mut ctx) {
+                added += self.batch.len() + self.batch.done().len();
+                let first = self.batch.done().first().or(self.batch.active().first());
+                let port = first.map_or(0, |d| d.meta.port);
+                self.dispatch_batch(port);
+            }
+        }
+        added
     }
 
     /// Queues what this poll's batches handed to other workers: one batch

@@ -175,6 +175,18 @@ pub fn echo_response(d: &mut [u8], len: usize) -> Option<usize> {
     Some(out)
 }
 
+/// The mandatory GTP-U header's length (TS 29.281 5.1).
+pub const HEADER_LEN: usize = 8;
+
+/// Writes, at the start of `d`, an End Marker (TS 29.281 7.3.2) for
+/// tunnel `teid`: the mandatory header alone, no sequence number.
+pub fn write_end_marker(d: &mut [u8], teid: u32) {
+    d[0] = 0x30; // version 1, PT
+    d[1] = msg::END_MARKER;
+    d[2..4].copy_from_slice(&[0, 0]);
+    d[4..8].copy_from_slice(&teid.to_be_bytes());
+}
+
 /// Writes, at the start of `d`, the Error Indication (TS 29.281 section
 /// 7.3.1) for a G-PDU that arrived for `teid`, which we do not know, at
 /// our address `ours`: TEID 0, Tunnel Endpoint Identifier Data I (8.3)

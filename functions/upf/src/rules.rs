@@ -193,7 +193,15 @@ pub struct Sessions {
     pub bucket_epoch: u64,
     /// Incremented by every change.
     pub version: u64,
+    /// Tunnels the SMF switched away from asking for End Markers, by the
+    /// version that switched (the last [`END_MARKERS_KEPT`]): each worker
+    /// sends those of versions it has not yet.
+    pub end_markers: Vec<(u64, OuterHeader)>,
 }
+
+/// End Marker requests a table carries (workers take them up within a
+/// millisecond; older ones are dropped).
+pub const END_MARKERS_KEPT: usize = 256;
 
 /// Leftover limits tolerated beyond twice the live ones before buckets
 /// are renumbered (small in tests, so that they renumber).
@@ -240,6 +248,16 @@ impl Sessions {
             return Self::new(t.iter().cloned().collect(), version);
         }
         Ok(t)
+    }
+
+    /// Records End Markers due into `tunnels` (switched away from in this
+    /// version).
+    pub fn with_end_markers(mut self, tunnels: impl IntoIterator<Item = OuterHeader>) -> Self {
+        let v = self.version;
+        self.end_markers.extend(tunnels.into_iter().map(|t| (v, t)));
+        let over = self.end_markers.len().saturating_sub(END_MARKERS_KEPT);
+        self.end_markers.drain(..over);
+        self
     }
 
     fn add(&mut self, s: Arc<Session>) -> Result<(), String> {

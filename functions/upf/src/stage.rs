@@ -143,6 +143,10 @@ pub struct UpfCounters {
     pub held_expired: u64,
     /// First-held notices the N4 side's queue had no room for.
     pub notices_lost: u64,
+    /// End Markers sent into tunnels the SMF switched away from.
+    pub end_markers: u64,
+    /// End Markers not sent (the old gNB unresolved, no frame).
+    pub end_markers_unsent: u64,
 }
 
 /// Error Indications a worker sends per second at most (TS 29.281 7.3.1
@@ -206,6 +210,8 @@ pub struct UpfStage {
     held_swept: u64,
     /// Held packets are going through the downlink path.
     releasing: bool,
+    /// The sessions version up to which this worker sent End Markers.
+    ended_through: u64,
     /// This worker's URR counters.
     usage: Arc<Lane>,
     /// The batch's fast-table keys (kept for its capacity).
@@ -265,6 +271,7 @@ impl UpfStage {
             held_of: 0,
             held_swept: 0,
             releasing: false,
+            ended_through: upf.sessions.load().version,
             keys: Vec::with_capacity(256),
             now_ticks: 0,
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
@@ -648,23 +655,42 @@ impl UpfStage {
         let session = qfi.map(|q| (pdu_type::DOWNLINK, q));
         let inner_len = p.len() - 14;
         let g = gtpu::gpdu_header_len(session.is_some());
-        let udp_len = (8 + g + inner_len) as u16;
         let ip_len = match peer {
             IpAddr::V4(_) => 20,
             IpAddr::V6(_) => 40,
         };
-        let ours6 = self.upf.n3_address6;
+        if peer.is_ipv6() && self.upf.n3_address6.is_none() {
+            return Err(UpfDrop::NoAdjacency);
+        }
         // The new headers take the old Ethernet header's place and more.
         let d = p.push_front(ip_len + 8 + g).map_err(|_| UpfDrop::Malformed)?;
+        let at = self.tunnel_headers(d, mac, peer, g + inner_len);
+        gtpu::write_gpdu(&mut d[at..], teid, inner_len, session);
+        if peer.is_ipv6() {
+            let c = udp6_checksum(&d[14..54], &d[54..]);
+            d[60..62].copy_from_slice(&c.to_be_bytes());
+        }
+        let (data, meta) = p.data_and_meta_mut();
+        let _ = nfv_core::parse::classify(data, meta);
+        p.send_to(n3);
+        self.counters.downlink += 1;
+        Ok(())
+    }
+}
+
+impl UpfStage {
+    /// Writes, at the start of `d`, the Ethernet (to `mac`), IP (ours to
+    /// `peer`, of its family) and UDP (2152 both ways) headers of a GTP-U
+    /// message of `gtp` octets; returns where the GTP-U message starts.
+    /// Over IPv6 the UDP checksum is left to the caller, once the message
+    /// is written.
+    #[inline]
+    fn tunnel_headers(&self, d: &mut [u8], mac: [u8; 6], peer: IpAddr, gtp: usize) -> usize {
+        let n3 = self.upf.n3;
         d[0..6].copy_from_slice(&mac);
         d[6..12].copy_from_slice(&self.macs[n3 as usize]);
-        let u = 14 + ip_len;
-        d[u..u + 2].copy_from_slice(&gtpu::PORT.to_be_bytes());
-        d[u + 2..u + 4].copy_from_slice(&gtpu::PORT.to_be_bytes());
-        d[u + 4..u + 6].copy_from_slice(&udp_len.to_be_bytes());
-        d[u + 6..u + 8].copy_from_slice(&[0, 0]);
-        gtpu::write_gpdu(&mut d[u + 8..], teid, inner_len, session);
-        match peer {
+        let udp_len = (8 + gtp) as u16;
+        let u = match peer {
             IpAddr::V4(a) => {
                 d[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
                 let ip = &mut d[14..34];
@@ -674,27 +700,26 @@ impl UpfStage {
                 ip[16..20].copy_from_slice(&a.octets());
                 let c = nfv_core::checksum::checksum(ip);
                 ip[10..12].copy_from_slice(&c.to_be_bytes());
-                // No UDP checksum (RFC 768, IPv4).
+                34
             }
             IpAddr::V6(a) => {
-                let ours = ours6.ok_or(UpfDrop::NoAdjacency)?;
                 d[12..14].copy_from_slice(&ethertype::IPV6.to_be_bytes());
                 let ip = &mut d[14..54];
                 ip[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
                 ip[4..6].copy_from_slice(&udp_len.to_be_bytes());
                 ip[6] = proto::UDP;
                 ip[7] = 64;
-                ip[8..24].copy_from_slice(&ours);
+                ip[8..24].copy_from_slice(&self.upf.n3_address6.unwrap_or_default());
                 ip[24..40].copy_from_slice(&a.octets());
-                let c = udp6_checksum(&d[14..54], &d[54..]);
-                d[60..62].copy_from_slice(&c.to_be_bytes());
+                54
             }
-        }
-        let (data, meta) = p.data_and_meta_mut();
-        let _ = nfv_core::parse::classify(data, meta);
-        p.send_to(n3);
-        self.counters.downlink += 1;
-        Ok(())
+        };
+        d[u..u + 2].copy_from_slice(&gtpu::PORT.to_be_bytes());
+        d[u + 2..u + 4].copy_from_slice(&gtpu::PORT.to_be_bytes());
+        d[u + 4..u + 6].copy_from_slice(&udp_len.to_be_bytes());
+        // No UDP checksum over IPv4 (RFC 768); over IPv6 the caller's.
+        d[u + 6..u + 8].copy_from_slice(&[0, 0]);
+        u + 8
     }
 }
 
@@ -711,8 +736,11 @@ fn udp6_checksum(ip6: &[u8], udp: &[u8]) -> u16 {
     }
 }
 
-impl Stage for UpfStage {
-    fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+impl UpfStage {
+    /// Takes up what changed since the last batch: the sessions version,
+    /// the time, the neighbour table.
+    #[inline]
+    fn prepare(&mut self, ctx: &StageCtx<'_>) {
         self.sessions.refresh();
         self.now_ticks = ctx.now_ticks.max(1);
         self.meter.now = self.now_ticks;
@@ -729,6 +757,59 @@ impl Stage for UpfStage {
             self.peer_macs6.clear();
             self.asked.clear();
         }
+    }
+
+    /// End Markers (TS 29.281 7.3.2) into the tunnels the SMF switched
+    /// away from asking for them (SNDEM), since this worker last sent
+    /// some: each follows this worker's last G-PDU into the old tunnel (it
+    /// forwards into the new one from the version that switched).
+    #[cold]
+    #[inline(never)]
+    fn send_end_markers(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        let sessions = self.sessions.arc().clone();
+        let start = batch.len();
+        let since = self.ended_through;
+        for &(_, old) in sessions.end_markers.iter().filter(|(v, _)| *v > since) {
+            let Some(mac) = self.peer_mac(old.peer, ctx) else {
+                self.counters.end_markers_unsent += 1;
+                continue;
+            };
+            let Some(id) = ctx.pool.alloc() else {
+                self.counters.end_markers_unsent += 1;
+                continue;
+            };
+            let frame = &mut ctx.pool.frame_mut(id)[HEADROOM..];
+            let at = self.tunnel_headers(frame, mac, old.peer, gtpu::HEADER_LEN);
+            gtpu::write_end_marker(&mut frame[at..], old.teid);
+            let len = at + gtpu::HEADER_LEN;
+            if old.peer.is_ipv6() {
+                let c = udp6_checksum(&frame[14..54], &frame[54..len]);
+                frame[60..62].copy_from_slice(&c.to_be_bytes());
+            }
+            let mut d = PktDesc::new(id, len as u16, self.upf.n3);
+            let _ = nfv_core::parse::classify(&frame[..len], &mut d.meta);
+            batch.push(d);
+            self.counters.end_markers += 1;
+        }
+        self.ended_through = sessions.version;
+        for mut p in batch.iter_mut().skip(start) {
+            p.send_to(self.upf.n3);
+        }
+    }
+}
+
+impl Stage for UpfStage {
+    fn tick(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        self.prepare(ctx);
+        if self.ended_through != self.sessions.version {
+            self.send_end_markers(batch, ctx);
+        }
+        // Held packets leave when their FAR forwards, traffic or not.
+        self.release_held(batch, ctx);
+    }
+
+    fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        self.prepare(ctx);
         let Some(first) = batch.active().first() else { return };
         let from_n3 = first.meta.port == self.upf.n3;
         // First pass: each packet's fast-table key, its slot prefetched
@@ -776,7 +857,7 @@ impl Stage for UpfStage {
         let c = self.counters;
         Some(format!(
             "  sessions {} (version {}, {:.1} MiB)\n  uplink {} downlink {} echo {} error-indications {}\n  \
-             held {} (now {}) released {} discarded {} expired {}\n",
+             held {} (now {}) released {} discarded {} expired {}\n  end-markers {} (unsent {})\n",
             self.sessions.len(),
             self.sessions.version,
             self.sessions.bytes() as f64 / (1 << 20) as f64,
@@ -788,7 +869,9 @@ impl Stage for UpfStage {
             self.held.len(),
             c.held_released,
             c.held_discarded,
-            c.held_expired
+            c.held_expired,
+            c.end_markers,
+            c.end_markers_unsent
         ))
     }
 }

@@ -5,8 +5,9 @@
 //! downlink packets are held and the SMF gets one Downlink Data Report per
 //! session naming the downlink PDR; once its modifications make the FARs
 //! forward into the gNB's tunnels, the held packets come out, each UE's in
-//! the order they came and ahead of the packets that found them, over two
-//! batches (82 held, at most 64 released per batch); every message the UPF sent
+//! the order they came and ahead of the packets that found them, on the
+//! worker's tick and with the next batch (81 held, at most 64 released at
+//! a time); every message the UPF sent
 //! decodes in tshark without a warning.
 
 mod common;
@@ -48,22 +49,26 @@ fn idle_ues_downlink_is_held_reported_and_released_in_order() {
             out[(teid - 0x7777) as usize].push(f[f.len() - 1]);
         }
     };
-    // A packet for UE .10: the first 64 held leave (32 of each), this one
-    // joins .10's other 8, behind them.
-    let (first, released) = bed.upf.runner.run_all(&mut *bed.upf.stage, N6, &numbered(10, 40));
-    assert_eq!(bed.upf.reasons[drop_reason(&first.0)], "buffered");
+    // The worker's tick, traffic or not: the first 64 held leave (32 of
+    // each UE).
+    let released = bed.upf.runner.tick(&mut *bed.upf.stage);
     assert_eq!(released.len(), 64);
     take(released);
-    // The next batch: one for .9 joins its last 8; all 18 left leave.
-    let (first, released) = bed.upf.runner.run_all(&mut *bed.upf.stage, N6, &numbered(9, 40));
+    // A packet for UE .10 joins its last 8, behind them; all 17 left of
+    // both leave with it.
+    let (first, released) = bed.upf.runner.run_all(&mut *bed.upf.stage, N6, &numbered(10, 40));
     assert_eq!(bed.upf.reasons[drop_reason(&first.0)], "buffered");
-    assert_eq!(released.len(), 18);
+    assert_eq!(released.len(), 17);
     take(released);
+    // Nothing held: straight through.
+    let (first, released) = bed.upf.runner.run_all(&mut *bed.upf.stage, N6, &numbered(9, 40));
+    assert!(released.is_empty());
+    take(vec![first]);
     let in_order: Vec<u8> = (0..=40).collect();
     assert_eq!(out, [in_order.clone(), in_order], "each UE's packets in the order they came, none lost");
     assert_eq!(bed.upf.run(N6, &numbered(10, 41)).0, "out:0", "nothing held: straight through");
     let report = bed.upf.stage.report().unwrap_or_default();
-    assert!(report.contains("held 82 (now 0) released 82 discarded 0 expired 0"), "{report}");
+    assert!(report.contains("held 81 (now 0) released 81 discarded 0 expired 0"), "{report}");
     bed.go();
     assert_eq!(bed.next("deleted"), "deleted 1 1");
     let raws = bed.finish();

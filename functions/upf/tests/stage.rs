@@ -5,8 +5,6 @@
 //! TEID and QFI around the packet sent; scapy's Echo Request is answered;
 //! every drop named; bad parameters located.
 
-use std::process::Command;
-
 mod common;
 
 use common::*;
@@ -21,26 +19,6 @@ const UPF: &str = "{ kind = \"upf\", n3 = \"n3\", n3-address = \"10.10.0.1\", n6
 // an Echo Request, sequence 7.
 const UL: &str = "4500004a000100004011668c0a0a00020a0a0001086808680036bd3934ff00260000123400000085011009004500001e000100004011465e0a2d0007c63364090fa00035000a532b6869";
 const ECHO: &str = "4500002800010000401166ae0a0a00020a0a0001086808680014a8d3320100040000000000070000";
-
-/// scapy's reading of frame `f`, one line (None after saying why, when
-/// scapy is missing outside CI).
-fn scapy(f: &[u8], expr: &str) -> Option<String> {
-    let script = format!(
-        "import sys\nfrom scapy.all import Ether, IP, IPv6, UDP\nfrom scapy.contrib.gtp import *\np = Ether(bytes.fromhex(sys.argv[1]))\nprint({expr})"
-    );
-    match Command::new("/usr/bin/python3").args(["-c", &script, &hex(f)]).output() {
-        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).trim().to_string()),
-        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named 'scapy'") => {
-            if std::env::var("NFV_REQUIRE_PRIV").as_deref() == Ok("1") {
-                panic!("scapy is needed: run cargo xtask setup");
-            }
-            eprintln!("SKIPPED: scapy not installed (cargo xtask setup)");
-            None
-        }
-        Ok(o) => panic!("scapy: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) => panic!("python3: {e}"),
-    }
-}
 
 #[test]
 fn scapys_uplink_comes_out_on_n6_as_the_inner_packet() {
@@ -63,7 +41,7 @@ fn our_downlink_decodes_in_scapy_to_the_sessions_tunnel_and_qfi() {
     let h = ip.header().to_header();
     assert_eq!(h.header_checksum, h.calc_header_checksum(), "outer IP checksum");
     assert_eq!((h.source, h.destination), ([10, 10, 0, 1], [10, 10, 0, 2]));
-    let Some(got) = scapy(
+    let Some(got) = scapy_reads(
         &out,
         "p[UDP].dport, p[GTP_U_Header].teid, p[GTP_U_Header].gtp_type, p[GTPPDUSessionContainer].type, p[GTPPDUSessionContainer].QFI, bytes(p[GTPPDUSessionContainer].payload).hex()",
     ) else {
@@ -83,7 +61,7 @@ fn scapys_echo_request_is_answered() {
     let h = ip.header().to_header();
     assert_eq!(h.header_checksum, h.calc_header_checksum());
     assert_eq!((h.source, h.destination), ([10, 10, 0, 1], [10, 10, 0, 2]), "back to the sender");
-    let Some(got) = scapy(
+    let Some(got) = scapy_reads(
         &out,
         "p[GTP_U_Header].gtp_type, p[GTP_U_Header].seq, p[GTPEchoResponse].IE_list[0].ietype, p[GTPEchoResponse].IE_list[0].restart_counter",
     ) else {
@@ -149,7 +127,7 @@ fn an_unknown_tunnel_gets_an_error_indication() {
     let h = ip.header().to_header();
     assert_eq!(h.header_checksum, h.calc_header_checksum());
     assert_eq!((h.source, h.destination), ([10, 10, 0, 1], [10, 10, 0, 2]));
-    let Some(got) = scapy(
+    let Some(got) = scapy_reads(
         &out,
         "p[UDP].sport, p[UDP].dport, p[GTP_U_Header].gtp_type, p[GTP_U_Header].teid, hex(p[IE_TEIDI].TEIDI), \
          p[IE_GSNAddress].ipv4_address",
@@ -167,7 +145,7 @@ fn an_unknown_tunnel_gets_an_error_indication() {
 /// is missing outside CI).
 fn scapy_frame(expr: &str) -> Option<Vec<u8>> {
     let zero = [0u8; 14];
-    scapy(&zero, &format!("({expr}).build().hex()")).map(|h| unhex(&h))
+    scapy_reads(&zero, &format!("({expr}).build().hex()")).map(|h| unhex(&h))
 }
 
 /// The UPF with an IPv6 underlay (our N3 address fd00::1), its session's
@@ -185,7 +163,7 @@ fn upf6() -> Upf {
 /// answered over IPv6; an unknown TEID's Error Indication names our IPv6
 /// address.
 #[test]
-fn gtpu_over_ipv6_both_ways_against_scapy() {
+fn gtpu_over_ipv6_both_ways_against_scapy_reads() {
     const ETH: &str = "Ether(dst='02:00:00:00:03:03', src='02:00:00:00:00:9b')";
     const OUTER: &str = "IPv6(src='fd00::2', dst='fd00::1') / UDP(sport=2152, dport=2152)";
     let mut u = upf6();
@@ -202,7 +180,7 @@ fn gtpu_over_ipv6_both_ways_against_scapy() {
     let down = to_ue([10, 45, 0, 7], 4000, b"answer");
     let (v, out) = u.run(N6, &down);
     assert_eq!((v.as_str(), &out[0..6], &out[12..14]), ("out:0", &GNB_MAC[..], &[0x86u8, 0xdd][..]));
-    let got = scapy(
+    let got = scapy_reads(
         &out,
         "p[IPv6].src, p[IPv6].dst, p[UDP].dport, p[GTP_U_Header].teid, p[GTPPDUSessionContainer].QFI, \
          bytes(p[GTPPDUSessionContainer].payload).hex(), (lambda c: (setattr(p[UDP], 'chksum', None), \
@@ -215,7 +193,7 @@ fn gtpu_over_ipv6_both_ways_against_scapy() {
         scapy_frame(&format!("{ETH} / {OUTER} / GTP_U_Header(gtp_type=1, S=1, seq=9) / GTPEchoRequest()")).unwrap();
     let (v, out) = u.run(N3, &echo);
     assert_eq!(v, "out:0");
-    let got = scapy(
+    let got = scapy_reads(
         &out,
         "p[IPv6].src, p[IPv6].dst, p[GTP_U_Header].gtp_type, p[GTP_U_Header].seq,         (lambda c: (setattr(p[UDP], 'chksum', None), Ether(bytes(p))[UDP].chksum == c)[1])(p[UDP].chksum)",
     );
@@ -224,7 +202,7 @@ fn gtpu_over_ipv6_both_ways_against_scapy() {
     let stale = format!("{ETH} / {OUTER} / GTP_U_Header(teid=0xbadbeef) / {inner}");
     let (v, out) = u.run(N3, &scapy_frame(&stale).unwrap());
     assert_eq!(v, "out:0");
-    let got = scapy(
+    let got = scapy_reads(
         &out,
         "p[GTP_U_Header].gtp_type, hex(p[IE_TEIDI].TEIDI), p[IE_GSNAddress].ipv6_address,         (lambda c: (setattr(p[UDP], 'chksum', None), Ether(bytes(p))[UDP].chksum == c)[1])(p[UDP].chksum)",
     );

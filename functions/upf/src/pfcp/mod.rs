@@ -180,6 +180,9 @@ pub struct PfcpEndpoint {
     teids: TeidPool,
     /// Changes not yet published: a session's new rules, or `None` gone.
     changes: Vec<(u64, Option<Arc<Session>>)>,
+    /// Tunnels switched away from, End Markers asked for, not yet
+    /// published.
+    end_markers: Vec<crate::rules::OuterHeader>,
     /// Responses held until the table they speak of is published.
     outbox: Vec<(Vec<u8>, SocketAddr)>,
     /// Our next request's sequence number (24 bits, 7.2.2.2).
@@ -223,6 +226,7 @@ impl PfcpEndpoint {
             next_seid: 1,
             teids: TeidPool::new(node_id),
             changes: Vec::new(),
+            end_markers: Vec::new(),
             outbox: Vec::new(),
             next_seq: 1,
             pending: Vec::new(),
@@ -285,6 +289,7 @@ impl PfcpEndpoint {
         let changes = std::mem::take(&mut self.changes);
         let Some((table, statics)) = &self.table else { return };
         let current = table.load();
+        let end_markers = std::mem::take(&mut self.end_markers);
         let next = current.changed(changes, current.version + 1).or_else(|e| {
             // Claims are checked per request, so this is a bug: told, and
             // the table rebuilt from what the endpoint holds.
@@ -292,7 +297,7 @@ impl PfcpEndpoint {
             let all = statics.iter().cloned().chain(self.sessions.values().map(|(_, s)| s.clone()));
             Sessions::new(all.collect(), current.version + 1)
         });
-        match next {
+        match next.map(|n| n.with_end_markers(end_markers)) {
             Ok(next) => {
                 table.publish(next);
                 // Kept a while: workers move to the new version between
@@ -496,6 +501,7 @@ impl PfcpEndpoint {
                 }
                 let rules = Arc::new(rules);
                 self.changes.push((seid, Some(rules.clone())));
+                self.end_markers.append(&mut out.end_markers);
                 self.sessions.insert(seid, (new, rules));
                 self.counters.modified += 1;
                 let created = out.created.iter().map(|c| c.to_ie()).collect();

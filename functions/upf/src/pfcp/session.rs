@@ -115,6 +115,19 @@ pub fn rule_id(group: &[u8], id_type: IeType) -> Result<u32, Refusal> {
     }
 }
 
+/// Whether an Update FAR's Update Forwarding Parameters carry
+/// PFCPSMReq-Flags with SNDEM (8.2.58: send End Marker packets toward the
+/// old F-TEID). Read here: `rs-pfcp` 0.5 does not decode that IE there.
+fn sends_end_marker(update_far: &[u8]) -> bool {
+    const UPDATE_FORWARDING_PARAMETERS: u16 = 11;
+    const PFCPSMREQ_FLAGS: u16 = 49;
+    const SNDEM: u8 = 0x02;
+    let child = |group: &[u8], t: u16| IeIterator::new(group).filter_map(Result::ok).find(|ie| ie.raw_type() == t);
+    child(update_far, UPDATE_FORWARDING_PARAMETERS)
+        .and_then(|ufp| child(&ufp.payload, PFCPSMREQ_FLAGS))
+        .is_some_and(|f| f.payload.first().is_some_and(|b| b & SNDEM != 0))
+}
+
 /// Payloads of a list of IEs a modification may carry or not.
 fn payloads(v: &Option<Vec<rs_pfcp::ie::Ie>>) -> impl Iterator<Item = &[u8]> {
     v.iter().flatten().map(|ie| ie.payload.as_slice())
@@ -271,6 +284,8 @@ pub struct Outcome {
     pub slots_taken: Vec<u32>,
     /// TEIDs chosen in this request, by CHOOSE ID.
     pub chosen: Vec<(u8, u32)>,
+    /// Tunnels switched away from with End Markers asked for.
+    pub end_markers: Vec<OuterHeader>,
 }
 
 impl Outcome {
@@ -363,7 +378,7 @@ impl N4Session {
             s.add_pdr(create_pdr(p, teids, out)?)?;
         }
         for p in payloads(&req.update_fars) {
-            s.update_far(p)?;
+            s.update_far(p, out)?;
         }
         for p in payloads(&req.update_qers) {
             let u = decode(p, rs_pfcp::ie::update_qer::UpdateQer::unmarshal)?;
@@ -424,7 +439,7 @@ impl N4Session {
 
     /// Update FAR (7.5.4.3): apply action, destination, outer header
     /// creation (a handover moves the downlink tunnel).
-    fn update_far(&mut self, payload: &[u8]) -> Result<(), Refusal> {
+    fn update_far(&mut self, payload: &[u8], out: &mut Outcome) -> Result<(), Refusal> {
         let u = decode(payload, rs_pfcp::ie::update_far::UpdateFar::unmarshal)?;
         // An update of a rule the session lacks fails the request.
         let far =
@@ -438,7 +453,12 @@ impl N4Session {
                 far.destination = interface_of(d.interface);
             }
             if let Some(o) = &p.outer_header_creation {
+                let old = far.outer;
                 far.outer = outer_of(o);
+                // 8.2.58 SNDEM: End Markers into the tunnel left.
+                if let Some(old) = old.filter(|o| Some(*o) != far.outer && sends_end_marker(payload)) {
+                    out.end_markers.push(old);
+                }
             }
         }
         Ok(())

@@ -34,6 +34,26 @@ pub fn eth(dst: [u8; 6], src: [u8; 6], ip: &[u8]) -> Vec<u8> {
     [&dst[..], &src[..], &[0x08, 0x00], ip].concat()
 }
 
+/// scapy's reading of frame `f`, one line (None after saying why, when
+/// scapy is missing outside CI).
+pub fn scapy_reads(f: &[u8], expr: &str) -> Option<String> {
+    let script = format!(
+        "import sys\nfrom scapy.all import Ether, IP, IPv6, UDP\nfrom scapy.contrib.gtp import *\np = Ether(bytes.fromhex(sys.argv[1]))\nprint({expr})"
+    );
+    match Command::new("/usr/bin/python3").args(["-c", &script, &hex(f)]).output() {
+        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named 'scapy'") => {
+            if std::env::var("NFV_REQUIRE_PRIV").as_deref() == Ok("1") {
+                panic!("scapy is needed: run cargo xtask setup");
+            }
+            eprintln!("SKIPPED: scapy not installed (cargo xtask setup)");
+            None
+        }
+        Ok(o) => panic!("scapy: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => panic!("python3: {e}"),
+    }
+}
+
 /// A downlink frame from the data network (198.51.100.9:53, through the
 /// N6 gateway) to UE address `ue`, UDP port `port`, carrying `payload`.
 pub fn to_ue(ue: [u8; 4], port: u16, payload: &[u8]) -> Vec<u8> {
