@@ -39,6 +39,7 @@ fn stage(n: u32, urr: bool) -> Box<dyn nfv_core::Stage> {
             let mut s = StaticSession {
                 seid: i as u64,
                 ue: ue(i).into(),
+                ue6: None,
                 uplink_teid: 1000 + i,
                 gnb: [10, 10, 0, 2].into(),
                 downlink_teid: 500_000 + i,

@@ -23,8 +23,8 @@ Sends, in order, and prints one line per answer as scapy decodes it
   delete-again       the same, no such session
   establish-again    the establishment sent again (same sequence)
   modify-foreign     a modification from another host (127.0.0.5)
-  choose-id          a session whose two uplink PDRs ask CHOOSE with one
-                     CHOOSE ID
+  choose-id          a dual-stack session (UE 10.45.0.11 and 2001:db8:11::1)
+                     whose two uplink PDRs ask CHOOSE with one CHOOSE ID
 Then prints `raw HEX` for every answer, for tshark.
 """
 import socket
@@ -138,6 +138,14 @@ for sub in uplink.IE_list:
         for f in sub.IE_list:
             if f.__class__.__name__ == "IE_FTEID":
                 f.CHID, f.choose_id, f.V6 = 1, 5, 0
+# A dual-stack PDU session: the UE's IPv6 address too (its /64 is the
+# session's).
+for pdr in (uplink, second, downlink):
+    for sub in pdr.IE_list:
+        if sub.__class__.__name__ == "IE_PDI":
+            for f in sub.IE_list:
+                if f.__class__.__name__ == "IE_UE_IP_Address":
+                    f.V6, f.ipv6 = 1, "2001:db8:11::1"
 s.sendto(bytes(PFCP(S=1, seid=0, seq=14) / PFCPSessionEstablishmentRequest(
     IE_list=[node, IE_FSEID(v4=1, seid=0x1112, ipv4="127.0.0.2"), uplink, second, downlink, far_up, far_down])),
     (host, port))

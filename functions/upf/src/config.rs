@@ -60,6 +60,10 @@ pub struct StaticSession {
     pub seid: u64,
     /// The UE's address.
     pub ue: Ipv4Addr,
+    /// The UE's IPv6 address (its /64 is the session's), for a
+    /// dual-stack session.
+    #[serde(default)]
+    pub ue6: Option<std::net::Ipv6Addr>,
     /// Our TEID for the uplink.
     pub uplink_teid: u32,
     /// The gNB's GTP-U address (IPv4, or IPv6 with `n3-address6`).
@@ -84,7 +88,14 @@ impl StaticSession {
         let pdr = |id, source, teid, far| Pdr {
             id,
             precedence: 100,
-            pdi: Pdi { source: Some(source), teid, ue_ip: Some(ue), sdf: Vec::new(), qfi: None },
+            pdi: Pdi {
+                source: Some(source),
+                teid,
+                ue_ip: Some(ue),
+                ue_ip6: s.ue6.map(|a| (a.to_bits() >> 64) as u64),
+                sdf: Vec::new(),
+                qfi: None,
+            },
             remove_outer_header: source == Interface::Access,
             far,
             limit: match (source, s.mbr_ul, s.mbr_dl) {
@@ -135,9 +146,9 @@ pub struct Upf {
     /// Downlink packets each worker may hold for buffering FARs (1536
     /// octets each, allocated at start).
     pub buffer_packets: usize,
-    /// UEs whose first packet a worker held: the N4 side reports them to
-    /// the SMF (Downlink Data Report).
-    pub buffering: Arc<ArrayQueue<u32>>,
+    /// UEs whose first packet a worker held (IPv4 address, or IPv6 /64):
+    /// the N4 side reports them to the SMF (Downlink Data Report).
+    pub buffering: Arc<ArrayQueue<u64>>,
 }
 
 /// Packets a worker holds for buffering FARs unless told otherwise (1.5

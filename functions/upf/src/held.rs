@@ -24,8 +24,8 @@ pub const SLOT: usize = 1536;
 /// when it came (cycle counter).
 #[derive(Clone, Copy, Debug)]
 pub struct Entry {
-    /// The UE's address (the session's key downlink).
-    pub ue: u32,
+    /// The UE's key downlink: its IPv4 address, or its IPv6 /64.
+    pub ue: u64,
     slot: u32,
     /// Frame length.
     pub len: u16,
@@ -48,7 +48,7 @@ pub struct Held {
     bytes: Vec<u8>,
     free: Vec<u32>,
     order: VecDeque<Entry>,
-    per_ue: FxHashMap<u32, u16>,
+    per_ue: FxHashMap<u64, u16>,
 }
 
 impl Held {
@@ -72,13 +72,13 @@ impl Held {
 
     /// Packets held for UE `ue`.
     #[inline]
-    pub fn holds_for(&self, ue: u32) -> bool {
+    pub fn holds_for(&self, ue: u64) -> bool {
         self.per_ue.contains_key(&ue)
     }
 
     /// Holds a copy of `frame` for `ue`, arrived at `at`; `Ok(true)` when
     /// it is the session's first held packet (the SMF is to hear of it).
-    pub fn hold(&mut self, ue: u32, frame: &[u8], at: u64) -> Result<bool, Refused> {
+    pub fn hold(&mut self, ue: u64, frame: &[u8], at: u64) -> Result<bool, Refused> {
         if frame.len() > SLOT {
             return Err(Refused::TooLarge);
         }

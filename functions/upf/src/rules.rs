@@ -31,8 +31,10 @@ pub struct Pdi {
     pub source: Option<Interface>,
     /// The local F-TEID's TEID (uplink).
     pub teid: Option<u32>,
-    /// The UE's address.
+    /// The UE's IPv4 address.
     pub ue_ip: Option<u32>,
+    /// The UE's IPv6 /64 prefix (upper 64 bits): an IPv6 PDU session.
+    pub ue_ip6: Option<u64>,
     /// Service data flow filters; empty: any.
     pub sdf: Vec<SdfFilter>,
     /// The QFI the packet must carry.
@@ -151,7 +153,12 @@ impl Session {
             let d = &p.pdi;
             d.source == Some(source)
                 && (d.teid.is_none() || d.teid == teid)
-                && d.ue_ip.is_none_or(|ip| ip == flow.ue.0)
+                && match flow.ue6 {
+                    // A PDR with only the other family's address is not
+                    // for this packet.
+                    None => d.ue_ip.map_or(d.ue_ip6.is_none(), |ip| ip == flow.ue.0),
+                    Some(prefix) => d.ue_ip6.map_or(d.ue_ip.is_none(), |p| p == prefix),
+                }
                 && (d.qfi.is_none() || d.qfi == qfi)
                 && (d.sdf.is_empty() || d.sdf.iter().any(|f| f.matches(flow)))
         })
@@ -177,6 +184,7 @@ pub struct Sessions {
     by_seid: FxHashMap<u64, u32>,
     by_teid: FxHashMap<u32, u32>,
     by_ue: FxHashMap<u32, u32>,
+    by_ue6: FxHashMap<u64, u32>,
     /// Uplink by TEID, flattened.
     pub fast_uplink: FastTable,
     /// Downlink by UE address, flattened.
@@ -277,6 +285,12 @@ impl Sessions {
                     return Err(format!("sessions {other} and {}: {what} {k:#x} twice", s.seid));
                 }
             }
+            if let Some(k) = p.pdi.ue_ip6
+                && let Some(&other) = self.by_ue6.get(&k)
+            {
+                let other = self.slots[other as usize].as_ref().map_or(0, |o| o.seid);
+                return Err(format!("sessions {other} and {}: UE IPv6 prefix {k:#x}::/64 twice", s.seid));
+            }
         }
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
@@ -297,6 +311,9 @@ impl Sessions {
             if let Some(u) = p.pdi.ue_ip {
                 self.by_ue.insert(u, slot);
                 self.fast_downlink.insert(flatten(&s, slot, base, Interface::Core, u));
+            }
+            if let Some(u) = p.pdi.ue_ip6 {
+                self.by_ue6.insert(u, slot);
             }
         }
         self.by_seid.insert(s.seid, slot);
@@ -319,6 +336,11 @@ impl Sessions {
             {
                 self.by_ue.remove(&u);
                 self.fast_downlink.remove(u);
+            }
+            if let Some(u) = p.pdi.ue_ip6
+                && self.by_ue6.get(&u) == Some(&slot)
+            {
+                self.by_ue6.remove(&u);
             }
         }
         self.live_limits -= s.pdrs.iter().filter(|p| p.limit.is_some()).count();
@@ -361,6 +383,14 @@ impl Sessions {
         self.slots[i as usize].as_deref().map(|s| (i, s))
     }
 
+    /// The session of UE IPv6 prefix `prefix` (upper 64 bits), and its
+    /// slot.
+    #[inline]
+    pub fn numbered_by_ue6(&self, prefix: u64) -> Option<(u32, &Session)> {
+        let &i = self.by_ue6.get(&prefix)?;
+        self.slots[i as usize].as_deref().map(|s| (i, s))
+    }
+
     /// The session whose uplink tunnel is `teid`.
     #[inline]
     pub fn by_teid(&self, teid: u32) -> Option<&Session> {
@@ -389,6 +419,7 @@ impl Sessions {
             })
             .sum();
         let index = (self.by_teid.capacity() + self.by_ue.capacity()) * (size_of::<(u32, u32)>() + 1)
+            + self.by_ue6.capacity() * (size_of::<(u64, u32)>() + 1)
             + self.by_seid.capacity() * (size_of::<(u64, u32)>() + 1)
             + self.slots.capacity() * size_of::<Option<Arc<Session>>>()
             + self.bucket_base.capacity() * 4;
@@ -412,6 +443,7 @@ mod tests {
                 source: Some(source),
                 teid,
                 ue_ip: Some(ue),
+                ue_ip6: None,
                 sdf: sdf.into_iter().map(|s| sdf::parse(s).unwrap()).collect(),
                 qfi: None,
             },
@@ -446,8 +478,8 @@ mod tests {
     fn the_lowest_precedence_match_wins_and_sessions_are_found_by_teid_and_ue() {
         let s = Sessions::new(vec![Arc::new(session())], 0).unwrap();
         let ue = (0x0a2d_0007, 40000);
-        let smtp = FlowView { proto: 6, remote: (0x0808_0808, 25), ue };
-        let web = FlowView { proto: 6, remote: (0x0808_0808, 443), ue };
+        let smtp = FlowView { proto: 6, remote: (0x0808_0808, 25), ue, ue6: None };
+        let web = FlowView { proto: 6, remote: (0x0808_0808, 443), ue, ue6: None };
         let dl = s.by_ue(0x0a2d_0007).unwrap();
         assert_eq!(dl.detect(Interface::Core, None, None, &smtp).unwrap().far, 3, "precedence 100 first");
         assert_eq!(dl.detect(Interface::Core, None, None, &web).unwrap().far, 2);

@@ -28,14 +28,17 @@ pub struct SdfFilter {
 }
 
 /// One packet's fields as a filter sees them (downlink orientation).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct FlowView {
-    /// IP protocol.
+    /// IP protocol (IPv6: the first next header).
     pub proto: u8,
-    /// The data network's address and port.
+    /// The data network's address (IPv4; 0 for IPv6) and port.
     pub remote: (u32, u16),
-    /// The UE's address and port.
+    /// The UE's address (IPv4; 0 for IPv6) and port.
     pub ue: (u32, u16),
+    /// An IPv6 packet's UE /64 prefix (its upper 64 bits); `None` for
+    /// IPv4.
+    pub ue6: Option<u64>,
 }
 
 fn in_ranges(ranges: &[(u16, u16)], p: u16) -> bool {
@@ -46,6 +49,11 @@ impl SdfFilter {
     /// True when the packet matches (ports only checked for TCP and UDP).
     #[inline]
     pub fn matches(&self, f: &FlowView) -> bool {
+        // IPv4 addresses in the filter do not match an IPv6 packet; "any"
+        // and "assigned" do.
+        if f.ue6.is_some() && (self.remote.1 != 0 || self.ue.is_some_and(|(_, m)| m != 0)) {
+            return false;
+        }
         if self.proto.is_some_and(|p| p != f.proto) || f.remote.0 & self.remote.1 != self.remote.0 {
             return false;
         }
@@ -122,7 +130,7 @@ mod tests {
     use super::*;
 
     fn view(proto: u8, remote: [u8; 4], rport: u16, ue: [u8; 4], uport: u16) -> FlowView {
-        FlowView { proto, remote: (u32::from_be_bytes(remote), rport), ue: (u32::from_be_bytes(ue), uport) }
+        FlowView { proto, remote: (u32::from_be_bytes(remote), rport), ue: (u32::from_be_bytes(ue), uport), ue6: None }
     }
 
     #[test]

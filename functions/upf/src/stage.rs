@@ -29,7 +29,7 @@ use rustc_hash::FxHashMap;
 
 use crate::fast::Fast;
 use crate::held::Held;
-use crate::rules::{Action, Interface, Limit, Sessions};
+use crate::rules::{Action, Far, Interface, Limit, Pdr, Sessions};
 use crate::sdf::FlowView;
 use crate::usage::Lane;
 
@@ -168,23 +168,34 @@ enum Fate {
 /// A held downlink frame's fate: its session's downlink FAR forwards
 /// (release), buffers (keep), or drops, or the session is gone (discard).
 fn held_fate(sessions: &Sessions, frame: &[u8]) -> Fate {
-    let Some((proto, remote, ue)) = inner_flow(frame, 14) else { return Fate::Discard };
-    let action = match sessions.fast_downlink.get(ue.0).filter(|f| f.session != Fast::GENERAL) {
+    let Some(flow) = flow_of(frame, 14, true) else { return Fate::Discard };
+    let fast = sessions.fast_downlink.get(flow.ue.0).filter(|f| flow.ue6.is_none() && f.session != Fast::GENERAL);
+    let action = match fast {
         Some(f) => [Action::Forward, Action::Drop, Action::Buffer][f.action.min(2) as usize],
-        None => {
-            let Some(s) = sessions.by_ue(ue.0) else { return Fate::Discard };
-            let flow = FlowView { proto, remote, ue };
-            match s.detect(Interface::Core, None, None, &flow).and_then(|p| s.far(p.far)) {
-                Some(f) => f.action,
-                None => return Fate::Discard,
+        None => match downlink_rule(sessions, &flow) {
+            Some((_, pdr, far)) => {
+                let _ = pdr;
+                far.action
             }
-        }
+            None => return Fate::Discard,
+        },
     };
     match action {
         Action::Forward => Fate::Release,
         Action::Buffer => Fate::Keep,
         Action::Drop => Fate::Discard,
     }
+}
+
+/// The downlink PDR and FAR for `flow` by the general walk, with the
+/// session's slot: by UE address (IPv4) or /64 (IPv6).
+fn downlink_rule<'a>(sessions: &'a Sessions, flow: &FlowView) -> Option<(u32, &'a Pdr, &'a Far)> {
+    let (i, s) = match flow.ue6 {
+        Some(prefix) => sessions.numbered_by_ue6(prefix)?,
+        None => sessions.numbered_by_ue(flow.ue.0)?,
+    };
+    let pdr = s.detect(Interface::Core, None, None, flow)?;
+    Some((i, pdr, s.far(pdr.far)?))
 }
 
 /// One worker's UPF.
@@ -234,24 +245,41 @@ fn rd32(d: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
 }
 
-/// An address and a port.
-type Endpoint = (u32, u16);
-
-/// (protocol, source, destination) of the IPv4 packet at `ip`, with the
-/// ports of TCP and UDP (0 otherwise, or when cut short).
-fn inner_flow(d: &[u8], ip: usize) -> Option<(u8, Endpoint, Endpoint)> {
-    let h = d.get(ip..ip + 20)?;
-    if h[0] >> 4 != 4 {
-        return None;
-    }
-    let ihl = (h[0] & 0x0f) as usize * 4;
-    let p = h[9];
-    let first = rd16(h, 6) & 0x1fff == 0;
-    let (sp, dp) = match (p, d.get(ip + ihl..ip + ihl + 4)) {
+/// The flow of the IP packet at `ip` as SDF filters see it (TS 29.244
+/// 5.2.1A: downlink orientation, an uplink packet's ends swapped): IPv4
+/// addresses and ports, or an IPv6 packet's UE /64 and ports (TCP and UDP
+/// right after the fixed header; 0 otherwise, for later fragments, or
+/// when cut short).
+fn flow_of(d: &[u8], ip: usize, downlink: bool) -> Option<FlowView> {
+    let ports = |p: u8, at: usize, first: bool| match (p, d.get(at..at + 4)) {
         (proto::TCP | proto::UDP, Some(l4)) if first => (rd16(l4, 0), rd16(l4, 2)),
         _ => (0, 0),
     };
-    Some((p, (rd32(h, 12), sp), (rd32(h, 16), dp)))
+    let h = d.get(ip..ip + 20)?;
+    let (src, dst, flow) = match h[0] >> 4 {
+        4 => {
+            let ihl = (h[0] & 0x0f) as usize * 4;
+            let (sp, dp) = ports(h[9], ip + ihl, rd16(h, 6) & 0x1fff == 0);
+            let f = FlowView { proto: h[9], ..FlowView::default() };
+            ((rd32(h, 12), sp), (rd32(h, 16), dp), f)
+        }
+        6 => {
+            let h = d.get(ip..ip + 40)?;
+            let (sp, dp) = ports(h[6], ip + 40, true);
+            let prefix = |at: usize| u64::from_be_bytes(h[at..at + 8].try_into().expect("8"));
+            let ue6 = Some(if downlink { prefix(24) } else { prefix(8) });
+            ((0, sp), (0, dp), FlowView { proto: h[6], ue6, ..FlowView::default() })
+        }
+        _ => return None,
+    };
+    let (remote, ue) = if downlink { (src, dst) } else { (dst, src) };
+    Some(FlowView { remote, ue, ..flow })
+}
+
+/// The key a held packet is kept under: the UE's IPv4 address, or its
+/// IPv6 /64 (at or above 2^32: no global prefix has 32 leading zeros).
+fn held_key(f: &FlowView) -> u64 {
+    f.ue6.unwrap_or(f.ue.0 as u64)
 }
 
 impl UpfStage {
@@ -315,7 +343,8 @@ impl UpfStage {
     /// outer headers.
     fn uplink(&mut self, p: &mut PacketMut<'_>, g: usize, h: gtpu::Header) -> Result<(), UpfDrop> {
         let inner = g + h.header_len;
-        if let Some(f) = self.sessions.fast_uplink.get(h.teid).filter(|f| f.session != Fast::GENERAL) {
+        let inner_v4 = p.data().get(inner).is_some_and(|b| b >> 4 == 4);
+        if let Some(f) = self.sessions.fast_uplink.get(h.teid).filter(|f| inner_v4 && f.session != Fast::GENERAL) {
             // The usual session: one PDR, no filter: its UE address and FAR.
             let src = p.data().get(inner + 12..inner + 16).ok_or(UpfDrop::Malformed)?;
             if f.ue != 0 && rd32(src, 0) != f.ue {
@@ -334,9 +363,8 @@ impl UpfStage {
         if self.sessions.by_teid(h.teid).is_none() {
             return self.unknown_teid(p, g, h.teid);
         }
-        let (pr, ue, remote) = inner_flow(p.data(), inner).ok_or(UpfDrop::Malformed)?;
+        let flow = flow_of(p.data(), inner, false).ok_or(UpfDrop::Malformed)?;
         let (i, s) = self.sessions.numbered_by_teid(h.teid).ok_or(UpfDrop::UnknownTeid)?;
-        let flow = FlowView { proto: pr, remote, ue };
         let qfi = h.session.map(|(_, q)| q);
         let pdr = s.detect(Interface::Access, Some(h.teid), qfi, &flow).ok_or(UpfDrop::NoPdr)?;
         let far = s.far(pdr.far).ok_or(UpfDrop::NoPdr)?;
@@ -359,16 +387,17 @@ impl UpfStage {
         let n6 = self.upf.n6;
         // The inner packet keeps its place; the last 14 octets before it
         // become its Ethernet header.
-        // Inner IPv6 (an IPv6 PDU session) is not served.
-        if p.data().get(inner).is_none_or(|v| v >> 4 != 4) {
-            return Err(UpfDrop::NotIpv4);
-        }
+        let kind = match p.data().get(inner).map(|v| v >> 4) {
+            Some(4) => ethertype::IPV4,
+            Some(6) => ethertype::IPV6,
+            _ => return Err(UpfDrop::NotIpv4),
+        };
         p.pull_front(inner - 14).map_err(|_| UpfDrop::Malformed)?;
         p.set_len(14 + len).map_err(|_| UpfDrop::Malformed)?;
         let d = p.data_mut();
         d[0..6].copy_from_slice(&mac);
         d[6..12].copy_from_slice(&self.macs[n6 as usize]);
-        d[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+        d[12..14].copy_from_slice(&kind.to_be_bytes());
         let (data, meta) = p.data_and_meta_mut();
         let _ = nfv_core::parse::classify(data, meta);
         p.send_to(n6);
@@ -458,6 +487,9 @@ impl UpfStage {
     #[inline(always)]
     fn n6_packet(&mut self, p: &mut PacketMut<'_>, ctx: &StageCtx<'_>) -> Result<(), UpfDrop> {
         let m = *p.meta();
+        if m.ethertype == ethertype::IPV6 {
+            return self.n6_packet6(p, ctx);
+        }
         if m.ethertype != ethertype::IPV4 {
             return Err(UpfDrop::NotIpv4);
         }
@@ -476,12 +508,12 @@ impl UpfStage {
         }
         // A UE with packets held: this one joins them (order kept); held
         // packets being released go out ahead of the rest.
-        if !self.releasing && !self.held.is_empty() && self.held.holds_for(dst) {
-            return self.hold(p, dst);
+        if !self.releasing && !self.held.is_empty() && self.held.holds_for(dst as u64) {
+            return self.hold(p, dst as u64);
         }
         if let Some(&f) = self.sessions.fast_downlink.get(dst).filter(|f| f.session != Fast::GENERAL) {
             if f.action == 2 {
-                return self.hold(p, dst);
+                return self.hold(p, dst as u64);
             }
             self.meter.admit(&self.sessions.limits, f.bucket, len)?;
             return match f.action {
@@ -493,13 +525,52 @@ impl UpfStage {
                 _ => Err(UpfDrop::FarDrop),
             };
         }
-        let (pr, remote, ue) = inner_flow(p.data(), 14).ok_or(UpfDrop::Malformed)?;
-        let (i, s) = self.sessions.numbered_by_ue(ue.0).ok_or(UpfDrop::UnknownUe)?;
-        let flow = FlowView { proto: pr, remote, ue };
-        let pdr = s.detect(Interface::Core, None, None, &flow).ok_or(UpfDrop::NoPdr)?;
-        let far = s.far(pdr.far).ok_or(UpfDrop::NoPdr)?;
+        let flow = flow_of(p.data(), 14, true).ok_or(UpfDrop::Malformed)?;
+        self.downlink_walk(p, ctx, &flow, len)
+    }
+
+    /// An IPv6 packet from N6: an IPv6 PDU session's, by the UE's /64.
+    #[cold]
+    #[inline(never)]
+    fn n6_packet6(&mut self, p: &mut PacketMut<'_>, ctx: &StageCtx<'_>) -> Result<(), UpfDrop> {
+        let m = *p.meta();
+        if m.flags & flags::L3_OK == 0 || m.l3_off != 14 {
+            return Err(UpfDrop::Malformed);
+        }
+        let h = p.data().get(14..54).ok_or(UpfDrop::Malformed)?;
+        let len = 40 + rd16(h, 4) as usize;
+        if len > p.len() - 14 {
+            return Err(UpfDrop::Malformed);
+        }
+        if len < p.len() - 14 {
+            p.set_len(14 + len).map_err(|_| UpfDrop::Malformed)?;
+        }
+        let flow = flow_of(p.data(), 14, true).ok_or(UpfDrop::Malformed)?;
+        let key = held_key(&flow);
+        if !self.releasing && !self.held.is_empty() && self.held.holds_for(key) {
+            return self.hold(p, key);
+        }
+        self.downlink_walk(p, ctx, &flow, len)
+    }
+
+    /// A downlink packet (`len` octets of IP) by the general PDR walk.
+    fn downlink_walk(
+        &mut self,
+        p: &mut PacketMut<'_>,
+        ctx: &StageCtx<'_>,
+        flow: &FlowView,
+        len: usize,
+    ) -> Result<(), UpfDrop> {
+        let known = match flow.ue6 {
+            Some(prefix) => self.sessions.numbered_by_ue6(prefix).is_some(),
+            None => self.sessions.numbered_by_ue(flow.ue.0).is_some(),
+        };
+        if !known {
+            return Err(UpfDrop::UnknownUe);
+        }
+        let (i, pdr, far) = downlink_rule(&self.sessions, flow).ok_or(UpfDrop::NoPdr)?;
         if far.action == Action::Buffer {
-            return self.hold(p, ue.0);
+            return self.hold(p, held_key(flow));
         }
         self.meter.admit(&self.sessions.limits, self.sessions.bucket(i, pdr), len)?;
         let outer = match far.action {
@@ -519,7 +590,7 @@ impl UpfStage {
     /// Data Report when the FAR asks NOCP).
     #[cold]
     #[inline(never)]
-    fn hold(&mut self, p: &mut PacketMut<'_>, ue: u32) -> Result<(), UpfDrop> {
+    fn hold(&mut self, p: &mut PacketMut<'_>, ue: u64) -> Result<(), UpfDrop> {
         match self.held.hold(ue, p.data(), self.now_ticks) {
             Ok(first) => {
                 if first && self.upf.buffering.push(ue).is_err() {

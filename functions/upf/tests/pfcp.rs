@@ -22,7 +22,7 @@ use nfv_upf::sdf::FlowView;
 
 /// A downlink packet to the session's UE.
 fn flow() -> FlowView {
-    FlowView { proto: 17, remote: (0xc633_6409, 53), ue: (0x0a2d_0009, 4000) }
+    FlowView { proto: 17, remote: (0xc633_6409, 53), ue: (0x0a2d_0009, 4000), ue6: None }
 }
 
 #[test]
@@ -124,6 +124,10 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
         ],
         "table versions"
     );
+    // The dual-stack session: found by its IPv6 /64 too.
+    let t = table.load();
+    let (_, dual) = t.numbered_by_ue6(0x2001_0db8_0011_0000).expect("the session by its IPv6 /64");
+    assert_eq!(dual.pdrs.iter().filter(|p| p.pdi.ue_ip == Some(0x0a2d_000b)).count(), 3);
     // tshark's dissector on every answer.
     let raws: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("raw ")).collect();
     common::pfcp_in_tshark(&raws, "pfcp");

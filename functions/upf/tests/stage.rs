@@ -209,6 +209,46 @@ fn gtpu_over_ipv6_both_ways_against_scapy_reads() {
     assert_eq!(got.as_deref(), Some("26 0xbadbeef fd00::1 True"), "Error Indication over IPv6");
 }
 
+/// An IPv6 PDU session (TS 23.501 5.8.2.2: the UE's /64): scapy's
+/// G-PDU carrying IPv6 from the UE's prefix comes out on N6 as that IPv6
+/// packet; from another prefix it matches no PDR; IPv6 from the data
+/// network to the prefix goes into the session's tunnel, as scapy reads
+/// it; to another prefix it is an unknown UE.
+#[test]
+fn an_ipv6_pdu_session_both_ways_against_scapy() {
+    let mut u = Upf::new(&UPF.replace("ue = \"10.45.0.7\",", "ue = \"10.45.0.7\", ue6 = \"2001:db8:45:7::1\","));
+    let gpdu = |src: &str| {
+        format!(
+            "Ether(dst='02:00:00:00:03:03', src='02:00:00:00:00:9b') / IP(src='10.10.0.2', dst='10.10.0.1') / \
+             UDP(sport=2152, dport=2152) / GTP_U_Header(teid=4660, next_ex=0x85) / GTPPDUSessionContainer(type=1, QFI=9) / \
+             IPv6(src='{src}', dst='2001:db8::53') / UDP(sport=4000, dport=53) / b'six'"
+        )
+    };
+    let Some(ul) = scapy_frame(&gpdu("2001:db8:45:7::1")) else { return };
+    let (v, out) = u.run(N3, &ul);
+    assert_eq!((v.as_str(), &out[12..14]), ("out:1", &[0x86u8, 0xdd][..]), "IPv6 out on N6");
+    assert_eq!(&out[14..], &ul[ul.len() - (out.len() - 14)..], "the inner packet scapy put in");
+    assert_eq!(out.len() - 14, 40 + 8 + 3);
+    assert_eq!(u.run(N3, &scapy_frame(&gpdu("2001:db8:99::1")).unwrap()).0, "no-pdr", "not the UE's prefix");
+
+    let down = |dst: &str| {
+        scapy_frame(&format!(
+            "Ether(dst='02:00:00:00:06:06', src='02:00:00:00:00:66') / IPv6(src='2001:db8::53', dst='{dst}') / \
+             UDP(sport=53, dport=4000) / b'answer6'"
+        ))
+        .unwrap()
+    };
+    let (v, out) = u.run(N6, &down("2001:db8:45:7::1"));
+    assert_eq!(v, "out:0");
+    let got = scapy_reads(
+        &out,
+        "p[GTP_U_Header].teid, p[GTPPDUSessionContainer].QFI, p[GTPPDUSessionContainer].payload.dst, \
+         bytes(p[GTPPDUSessionContainer].payload[UDP].payload)",
+    );
+    assert_eq!(got.as_deref(), Some("43981 5 2001:db8:45:7::1 b'answer6'"), "TEID, QFI, the IPv6 packet");
+    assert_eq!(u.run(N6, &down("2001:db8:46::1")).0, "unknown-ue");
+}
+
 /// A gNB the neighbour table lacks: the downlink is dropped and its
 /// resolution asked of the slow path (once a second at most); resolved,
 /// the packets go. Behind an N3 gateway, an off-link gNB's tunnel goes to

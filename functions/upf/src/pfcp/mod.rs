@@ -175,7 +175,8 @@ pub struct PfcpEndpoint {
     sessions: BTreeMap<u64, (N4Session, Arc<Session>)>,
     /// Which session holds each uplink TEID and UE address.
     teid_owner: FxHashMap<u32, u64>,
-    ue_owner: FxHashMap<u32, u64>,
+    /// (UE IPv4 addresses, and IPv6 /64s, which lie above 2^32.)
+    ue_owner: FxHashMap<u64, u64>,
     next_seid: u64,
     teids: TeidPool,
     /// Changes not yet published: a session's new rules, or `None` gone.
@@ -190,7 +191,7 @@ pub struct PfcpEndpoint {
     pending: Vec<Pending>,
     last_scan: Instant,
     /// UEs whose first downlink packet a worker held.
-    buffering: Option<Arc<crossbeam::queue::ArrayQueue<u32>>>,
+    buffering: Option<Arc<crossbeam::queue::ArrayQueue<u64>>>,
     /// Answers to recent requests, for their retransmissions (6.4: a
     /// request sent again gets the same answer, not a second run).
     answered: FxHashMap<RequestKey, Vec<u8>>,
@@ -257,6 +258,9 @@ impl PfcpEndpoint {
                     self.teid_owner.insert(t, STATIC);
                 }
                 if let Some(u) = p.pdi.ue_ip {
+                    self.ue_owner.insert(u as u64, STATIC);
+                }
+                if let Some(u) = p.pdi.ue_ip6 {
                     self.ue_owner.insert(u, STATIC);
                 }
             }
@@ -269,7 +273,7 @@ impl PfcpEndpoint {
 
     /// Where the workers tell of UEs whose first downlink packet they held
     /// (a buffering FAR): each becomes a Downlink Data Report.
-    pub fn hear_buffering(&mut self, queue: Arc<crossbeam::queue::ArrayQueue<u32>>) {
+    pub fn hear_buffering(&mut self, queue: Arc<crossbeam::queue::ArrayQueue<u64>>) {
         self.buffering = Some(queue);
     }
 
@@ -324,19 +328,23 @@ impl PfcpEndpoint {
     /// Checks that `rules` claim no TEID or UE address another session
     /// holds, then records its claims in place of what `seid` held.
     fn claim(&mut self, seid: u64, rules: &Session) -> Result<(), Refusal> {
-        let keys = |s: &Session| s.pdrs.iter().map(|p| (p.pdi.teid, p.pdi.ue_ip)).collect::<Vec<_>>();
-        for (t, u) in keys(rules) {
-            let taken = |m: &FxHashMap<u32, u64>, k: Option<u32>| k.and_then(|k| m.get(&k)).is_some_and(|&o| o != seid);
-            if taken(&self.teid_owner, t) || taken(&self.ue_owner, u) {
+        let keys = |s: &Session| {
+            s.pdrs.iter().map(|p| (p.pdi.teid, [p.pdi.ue_ip.map(u64::from), p.pdi.ue_ip6])).collect::<Vec<_>>()
+        };
+        for (t, ues) in keys(rules) {
+            let other = |o: Option<&u64>| o.is_some_and(|&o| o != seid);
+            if other(t.and_then(|t| self.teid_owner.get(&t)))
+                || ues.iter().flatten().any(|u| other(self.ue_owner.get(u)))
+            {
                 return Err(CauseValue::RuleCreationModificationFailure);
             }
         }
         self.unclaim(seid);
-        for (t, u) in keys(rules) {
+        for (t, ues) in keys(rules) {
             if let Some(t) = t {
                 self.teid_owner.insert(t, seid);
             }
-            if let Some(u) = u {
+            for u in ues.into_iter().flatten() {
                 self.ue_owner.insert(u, seid);
             }
         }
@@ -351,10 +359,10 @@ impl PfcpEndpoint {
                 {
                     self.teid_owner.remove(&t);
                 }
-                if let Some(u) = p.pdi.ue_ip
-                    && self.ue_owner.get(&u) == Some(&seid)
-                {
-                    self.ue_owner.remove(&u);
+                for u in [p.pdi.ue_ip.map(u64::from), p.pdi.ue_ip6].into_iter().flatten() {
+                    if self.ue_owner.get(&u) == Some(&seid) {
+                        self.ue_owner.remove(&u);
+                    }
                 }
             }
         }
