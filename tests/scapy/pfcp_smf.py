@@ -25,6 +25,8 @@ Sends, in order, and prints one line per answer as scapy decodes it
   modify-foreign     a modification from another host (127.0.0.5)
   choose-id          a dual-stack session (UE 10.45.0.11 and 2001:db8:11::1)
                      whose two uplink PDRs ask CHOOSE with one CHOOSE ID
+  establish-reused-seq  another session, its sequence number the first
+                     establishment's
 Then prints `raw HEX` for every answer, for tshark.
 """
 import socket
@@ -152,5 +154,13 @@ s.sendto(bytes(PFCP(S=1, seid=0, seq=14) / PFCPSessionEstablishmentRequest(
 data = s.recv(65535)
 raws.append(data)
 show("choose-id", PFCP(data))
+# Another establishment that reuses an earlier sequence number (an SMF
+# that restarted, say): a new request, not a retransmission.
+s.sendto(bytes(PFCP(S=1, seid=0, seq=7) / PFCPSessionEstablishmentRequest(
+    IE_list=[node, IE_FSEID(v4=1, seid=0x1113, ipv4="127.0.0.2"),
+             *usual_rules("10.45.0.13", 0x5555, "10.10.0.2", [])])), (host, port))
+data = s.recv(65535)
+raws.append(data)
+show("establish-reused-seq", PFCP(data))
 for data in raws:
     print("raw", data.hex())

@@ -181,6 +181,8 @@ pub fn flatten(s: &Session, i: u32, base: u32, source: Interface, key: u32) -> F
         || p.pdi.qfi.is_some()
         || p.urrs.len() > 1
         || (source == Interface::Core && p.pdi.ue_ip != Some(key))
+        // An IPv6-only PDR: the flat entry's source check is IPv4's.
+        || (p.pdi.ue_ip.is_none() && p.pdi.ue_ip6.is_some())
     {
         return general;
     }

@@ -253,7 +253,9 @@ impl Sessions {
         // Renumber the buckets once most are left over from replaced
         // sessions.
         if t.limits.len() > 2 * t.live_limits + RENUMBER_SLACK {
-            return Self::new(t.iter().cloned().collect(), version);
+            let mut renumbered = Self::new(t.iter().cloned().collect(), version)?;
+            renumbered.end_markers = t.end_markers;
+            return Ok(renumbered);
         }
         Ok(t)
     }
@@ -504,6 +506,26 @@ mod tests {
             assert_eq!((d.session, d.teid, d.peer, d.qfi), (i, 0xabcd, 0x0a0a_0002, 9));
             assert_eq!(s.fast_uplink.get(0x10_0000 + i).unwrap().session, i);
         }
+    }
+
+    /// An IPv6-only uplink PDR is not flattened: the flat entry checks an
+    /// IPv4 source, and would let any IPv4 source through.
+    #[test]
+    fn an_ipv6_only_pdr_takes_the_general_walk() {
+        let mut x = usual_sessions(1).pop().unwrap();
+        for p in &mut x.pdrs {
+            p.pdi.ue_ip6 = Some(0x2001_0db8_0045_0007);
+            if p.pdi.source == Some(Interface::Access) {
+                p.pdi.ue_ip = None;
+            }
+        }
+        let s = Sessions::new(vec![Arc::new(x)], 0).unwrap();
+        assert_eq!(s.fast_uplink.get(0x10_0000).unwrap().session, Fast::GENERAL);
+        let v4 = FlowView { proto: 17, remote: (1, 53), ue: (0x0a63_0001, 4000), ue6: None };
+        let uplink = s.by_teid(0x10_0000).unwrap();
+        assert!(uplink.detect(Interface::Access, Some(0x10_0000), None, &v4).is_none(), "IPv4 from anyone: no PDR");
+        let v6 = FlowView { ue6: Some(0x2001_0db8_0045_0007), ..v4 };
+        assert!(uplink.detect(Interface::Access, Some(0x10_0000), None, &v6).is_some());
     }
 
     /// `n` sessions of the usual shape (one uplink, one downlink PDR):

@@ -173,11 +173,8 @@ fn held_fate(sessions: &Sessions, frame: &[u8]) -> Fate {
     let action = match fast {
         Some(f) => [Action::Forward, Action::Drop, Action::Buffer][f.action.min(2) as usize],
         None => match downlink_rule(sessions, &flow) {
-            Some((_, pdr, far)) => {
-                let _ = pdr;
-                far.action
-            }
-            None => return Fate::Discard,
+            Ok((_, _, far)) => far.action,
+            Err(_) => return Fate::Discard,
         },
     };
     match action {
@@ -189,13 +186,14 @@ fn held_fate(sessions: &Sessions, frame: &[u8]) -> Fate {
 
 /// The downlink PDR and FAR for `flow` by the general walk, with the
 /// session's slot: by UE address (IPv4) or /64 (IPv6).
-fn downlink_rule<'a>(sessions: &'a Sessions, flow: &FlowView) -> Option<(u32, &'a Pdr, &'a Far)> {
+fn downlink_rule<'a>(sessions: &'a Sessions, flow: &FlowView) -> Result<(u32, &'a Pdr, &'a Far), UpfDrop> {
     let (i, s) = match flow.ue6 {
-        Some(prefix) => sessions.numbered_by_ue6(prefix)?,
-        None => sessions.numbered_by_ue(flow.ue.0)?,
-    };
-    let pdr = s.detect(Interface::Core, None, None, flow)?;
-    Some((i, pdr, s.far(pdr.far)?))
+        Some(prefix) => sessions.numbered_by_ue6(prefix),
+        None => sessions.numbered_by_ue(flow.ue.0),
+    }
+    .ok_or(UpfDrop::UnknownUe)?;
+    let pdr = s.detect(Interface::Core, None, None, flow).ok_or(UpfDrop::NoPdr)?;
+    Ok((i, pdr, s.far(pdr.far).ok_or(UpfDrop::NoPdr)?))
 }
 
 /// One worker's UPF.
@@ -561,14 +559,7 @@ impl UpfStage {
         flow: &FlowView,
         len: usize,
     ) -> Result<(), UpfDrop> {
-        let known = match flow.ue6 {
-            Some(prefix) => self.sessions.numbered_by_ue6(prefix).is_some(),
-            None => self.sessions.numbered_by_ue(flow.ue.0).is_some(),
-        };
-        if !known {
-            return Err(UpfDrop::UnknownUe);
-        }
-        let (i, pdr, far) = downlink_rule(&self.sessions, flow).ok_or(UpfDrop::NoPdr)?;
+        let (i, pdr, far) = downlink_rule(&self.sessions, flow)?;
         if far.action == Action::Buffer {
             return self.hold(p, held_key(flow));
         }
@@ -841,6 +832,10 @@ impl UpfStage {
         let start = batch.len();
         let since = self.ended_through;
         for &(_, old) in sessions.end_markers.iter().filter(|(v, _)| *v > since) {
+            if old.peer.is_ipv6() && self.upf.n3_address6.is_none() {
+                self.counters.end_markers_unsent += 1;
+                continue;
+            }
             let Some(mac) = self.peer_mac(old.peer, ctx) else {
                 self.counters.end_markers_unsent += 1;
                 continue;

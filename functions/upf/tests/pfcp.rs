@@ -106,7 +106,12 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
         "one CHOOSE ID, one F-TEID (5.5.3)"
     );
     assert_eq!((counters.heartbeats, counters.associations, counters.releases), (1, 2, 1));
-    assert_eq!((counters.established, counters.modified, counters.deleted), (2, 1, 1));
+    assert_eq!(
+        line("establish-reused-seq"),
+        "establish-reused-seq 51 7 1 1 10.10.0.1 fseid=3@10.10.0.1 created-pdr=1 fteid=0x80000002@10.10.0.1",
+        "a sequence number seen before, another request: a new session"
+    );
+    assert_eq!((counters.established, counters.modified, counters.deleted), (3, 1, 1));
     assert_eq!((counters.rejected, counters.ignored, counters.retransmitted_requests), (5, 1, 1));
     // The workers' table: empty, the session (downlink into TEID 0x5555
     // toward 10.10.0.2, uplink by the chosen TEID), after the handover
@@ -120,7 +125,8 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
             (1, Some((0x5555, [10, 10, 0, 2].into())), Some(1)),
             (2, Some((0x6666, [10, 10, 0, 3].into())), Some(1)),
             (3, None, None),
-            (4, None, None)
+            (4, None, None),
+            (5, None, None)
         ],
         "table versions"
     );

@@ -194,7 +194,7 @@ pub struct PfcpEndpoint {
     buffering: Option<Arc<crossbeam::queue::ArrayQueue<u64>>>,
     /// Answers to recent requests, for their retransmissions (6.4: a
     /// request sent again gets the same answer, not a second run).
-    answered: FxHashMap<RequestKey, Vec<u8>>,
+    answered: FxHashMap<RequestKey, (u64, Vec<u8>)>,
     answered_order: std::collections::VecDeque<(Instant, RequestKey)>,
     /// Table versions replaced lately: freed here, not by the worker that
     /// happens to let go of one last.
@@ -558,7 +558,13 @@ impl PfcpEndpoint {
     /// answer it had; `None` when there is nothing to send.
     fn respond(&mut self, data: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
         let key = request_key(data, from);
-        if let Some(r) = key.and_then(|k| self.answered.get(&k)) {
+        // The same request (its bytes too): not a new one that happens to
+        // reuse a sequence number (an SMF restarted, say).
+        let digest = {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(data)
+        };
+        if let Some((_, r)) = key.and_then(|k| self.answered.get(&k)).filter(|(d, _)| *d == digest) {
             self.counters.retransmitted_requests += 1;
             return Some(r.clone());
         }
@@ -571,7 +577,7 @@ impl PfcpEndpoint {
                 let (_, old) = self.answered_order.pop_front().expect("non-empty");
                 self.answered.remove(&old);
             }
-            self.answered.insert(k, r.clone());
+            self.answered.insert(k, (digest, r.clone()));
             self.answered_order.push_back((now, k));
         }
         reply
@@ -664,7 +670,7 @@ impl PfcpEndpoint {
             }
             MsgType::SessionReportResponse => {
                 let seq: u32 = seq.into();
-                if let Some(i) = self.pending.iter().position(|p| p.seq == seq) {
+                if let Some(i) = self.pending.iter().position(|p| p.seq == seq && p.to.ip() == from.ip()) {
                     self.pending.remove(i);
                     self.counters.reports_answered += 1;
                 } else {

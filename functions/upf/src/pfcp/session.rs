@@ -176,9 +176,10 @@ fn pdi_of(
     Ok(Pdi {
         source: Some(source),
         teid,
-        ue_ip: p.ue_ip_addresses.first().and_then(|u| u.ipv4_address).map(u32::from),
+        // In one UE IP Address IE or two (one per family).
+        ue_ip: p.ue_ip_addresses.iter().find_map(|u| u.ipv4_address).map(u32::from),
         // An IPv6 PDU session: the UE's /64 (TS 23.501 5.8.2.2.3).
-        ue_ip6: p.ue_ip_addresses.first().and_then(|u| u.ipv6_address).map(|a| (a.to_bits() >> 64) as u64),
+        ue_ip6: p.ue_ip_addresses.iter().find_map(|u| u.ipv6_address).map(|a| (a.to_bits() >> 64) as u64),
         sdf,
         qfi: p.qfis.first().map(|q| q.value()),
     })
