@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod be;
 pub mod chain;
 pub mod checksum;
 pub mod config;

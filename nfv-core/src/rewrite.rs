@@ -27,25 +27,7 @@ pub enum Side {
     Dst,
 }
 
-#[inline(always)]
-fn rd16(d: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes(d[at..at + 2].try_into().expect("2 bytes"))
-}
-
-#[inline(always)]
-fn wr16(d: &mut [u8], at: usize, v: u16) {
-    d[at..at + 2].copy_from_slice(&v.to_be_bytes());
-}
-
-#[inline(always)]
-fn rd32(d: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes(d[at..at + 4].try_into().expect("4 bytes"))
-}
-
-#[inline(always)]
-fn wr32(d: &mut [u8], at: usize, v: u32) {
-    d[at..at + 4].copy_from_slice(&v.to_be_bytes());
-}
+use crate::be::{rd16, rd32, wr16, wr32};
 
 /// Offset of the checksum in an L4 header, and whether 0 means "none".
 fn l4_checksum_at(p: u8) -> Option<(usize, bool)> {

@@ -115,15 +115,7 @@ pub struct NatStage {
     pub counters: NatCounters,
 }
 
-#[inline(always)]
-fn rd16(d: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes(d[at..at + 2].try_into().expect("2 bytes"))
-}
-
-#[inline(always)]
-fn rd32(d: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes(d[at..at + 4].try_into().expect("4 bytes"))
-}
+use nfv_core::be::{rd16, rd32};
 
 /// True when the IPv4 header at `l3` sums to 0xffff (its length was
 /// checked by the parser).

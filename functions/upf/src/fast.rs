@@ -27,8 +27,8 @@ pub struct Fast {
     pub teid: u32,
     /// The peer's address (downlink).
     pub peer: u32,
-    /// The FAR's action: 0 forward, 1 drop, 2 buffer.
-    pub action: u8,
+    /// The FAR's action.
+    pub action: Action,
     /// The QFI to mark, `NO_QFI` for none.
     pub qfi: u8,
     /// The PDR's rate bucket, [`NO_BUCKET`] for none.
@@ -61,7 +61,8 @@ fn slot_of(key: u32, mask: usize) -> usize {
     ((key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & mask
 }
 
-const EMPTY: Fast = Fast { key: 0, session: Fast::NONE, ue: 0, teid: 0, peer: 0, action: 0, qfi: 0, bucket: 0, urr: 0 };
+const EMPTY: Fast =
+    Fast { key: 0, session: Fast::NONE, ue: 0, teid: 0, peer: 0, action: Action::Forward, qfi: 0, bucket: 0, urr: 0 };
 
 impl FastTable {
     /// A table for about `n` entries.
@@ -186,18 +187,14 @@ pub fn flatten(s: &Session, i: u32, base: u32, source: Interface, key: u32) -> F
     {
         return general;
     }
-    let action = match far.action {
-        Action::Forward => 0,
-        Action::Drop => 1,
-        Action::Buffer => 2,
-    };
+    let action = far.action;
     let (teid, peer) = match far.outer.map(|o| (o.teid, o.peer)) {
         Some((t, IpAddr::V4(a))) => (t, u32::from(a)),
         // The flat entry holds an IPv4 peer; IPv6 underlay takes the walk.
         Some((_, IpAddr::V6(_))) => return general,
         None => (0, 0),
     };
-    if source == Interface::Core && action == 0 && far.outer.is_none() {
+    if source == Interface::Core && action == Action::Forward && far.outer.is_none() {
         return general;
     }
     Fast {

@@ -76,10 +76,7 @@ pub struct Header {
     pub payload_len: usize,
 }
 
-#[inline(always)]
-fn rd16(d: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([d[at], d[at + 1]])
-}
+use nfv_core::be::rd16;
 
 /// Reads the GTP-U header at the start of `d` (the UDP payload).
 pub fn parse(d: &[u8]) -> Result<Header, GtpuError> {

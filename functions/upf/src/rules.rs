@@ -80,9 +80,11 @@ pub struct Pdr {
 }
 
 /// Apply Action (TS 29.244 section 8.2.26).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Action {
     /// Forward.
+    #[default]
     Forward,
     /// Drop.
     Drop,
@@ -495,7 +497,7 @@ mod tests {
     fn usual_sessions_flatten_and_the_rest_take_the_general_walk() {
         let s = Sessions::new(vec![Arc::new(session())], 0).unwrap();
         let ul = s.fast_uplink.get(0x1234).unwrap();
-        assert_eq!((ul.session, ul.ue, ul.action), (0, 0x0a2d_0007, 0), "one uplink PDR: flat");
+        assert_eq!((ul.session, ul.ue, ul.action), (0, 0x0a2d_0007, Action::Forward), "one uplink PDR: flat");
         let dl = s.fast_downlink.get(0x0a2d_0007).unwrap();
         assert_eq!(dl.session, Fast::GENERAL, "two downlink PDRs, one with an SDF filter: the general walk");
         assert!(s.fast_uplink.get(0x9999).is_none() && s.fast_downlink.get(1).is_none());

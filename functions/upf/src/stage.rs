@@ -171,7 +171,7 @@ fn held_fate(sessions: &Sessions, frame: &[u8]) -> Fate {
     let Some(flow) = flow_of(frame, 14, true) else { return Fate::Discard };
     let fast = sessions.fast_downlink.get(flow.ue.0).filter(|f| flow.ue6.is_none() && f.session != Fast::GENERAL);
     let action = match fast {
-        Some(f) => [Action::Forward, Action::Drop, Action::Buffer][f.action.min(2) as usize],
+        Some(f) => f.action,
         None => match downlink_rule(sessions, &flow) {
             Ok((_, _, far)) => far.action,
             Err(_) => return Fate::Discard,
@@ -201,7 +201,7 @@ pub struct UpfStage {
     upf: Arc<Upf>,
     sessions: Snapshot<Sessions>,
     macs: Vec<[u8; 6]>,
-    /// The N6 gateway's MAC, read per batch.
+    /// The N6 gateway's MAC, for the neighbour table version `peers_of`.
     n6_gateway: Option<[u8; 6]>,
     /// gNB MACs looked up so far (IPv4 by address, the rare IPv6 ones
     /// apart), for the neighbour table version `peers_of`.
@@ -229,19 +229,14 @@ pub struct UpfStage {
     ticks_per_sec: f64,
     /// Error Indications sent in the current second, and its start.
     indications: (u32, u64),
+    /// The one's-complement sum of the constant part of our tunnels' IPv4
+    /// headers: 0x4500, TTL 64 and UDP, our N3 address.
+    ip_sum: u32,
     /// Counters.
     pub counters: UpfCounters,
 }
 
-#[inline(always)]
-fn rd16(d: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([d[at], d[at + 1]])
-}
-
-#[inline(always)]
-fn rd32(d: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
-}
+use nfv_core::be::{rd16, rd32};
 
 /// The flow of the IP packet at `ip` as SDF filters see it (TS 29.244
 /// 5.2.1A: downlink orientation, an uplink packet's ends swapped): IPv4
@@ -289,7 +284,7 @@ impl UpfStage {
             n6_gateway: None,
             peer_macs: FxHashMap::default(),
             peer_macs6: FxHashMap::default(),
-            peers_of: 0,
+            peers_of: u64::MAX,
             asked: FxHashMap::default(),
             meter: Meter { of: u64::MAX, ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9, ..Meter::default() },
             usage: upf.usage.lane(),
@@ -303,6 +298,7 @@ impl UpfStage {
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
             indications: (0, 0),
             counters: UpfCounters::default(),
+            ip_sum: 0x4500 + ((64 << 8) | proto::UDP as u32) + (upf.n3_address >> 16) + (upf.n3_address & 0xffff),
             upf,
         }
     }
@@ -350,12 +346,12 @@ impl UpfStage {
             }
             self.meter.admit(&self.sessions.limits, f.bucket, h.payload_len)?;
             return match f.action {
-                0 => {
+                Action::Forward => {
                     self.usage.count(f.urr, false, h.payload_len as u64);
                     self.decapsulate(p, inner, h.payload_len)
                 }
-                1 => Err(UpfDrop::FarDrop),
-                _ => Err(UpfDrop::FarBuffer),
+                Action::Drop => Err(UpfDrop::FarDrop),
+                Action::Buffer => Err(UpfDrop::FarBuffer),
             };
         }
         if self.sessions.by_teid(h.teid).is_none() {
@@ -396,8 +392,7 @@ impl UpfStage {
         d[0..6].copy_from_slice(&mac);
         d[6..12].copy_from_slice(&self.macs[n6 as usize]);
         d[12..14].copy_from_slice(&kind.to_be_bytes());
-        let (data, meta) = p.data_and_meta_mut();
-        let _ = nfv_core::parse::classify(data, meta);
+        // Finished here: no stage reads its headers again, none re-parsed.
         p.send_to(n6);
         self.counters.uplink += 1;
         Ok(())
@@ -465,7 +460,7 @@ impl UpfStage {
             src.swap_with_slice(rest);
             d[l3 + 4..l3 + 6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
             d[l3 + 7] = 64;
-            let c = udp6_checksum(&d[l3..l3 + 40], &d[l4..g + n]);
+            let c = nfv_core::checksum::udp_checksum(&d[l3..l3 + 40], false, &d[l4..g + n]);
             d[l4 + 6..l4 + 8].copy_from_slice(&c.to_be_bytes());
         } else {
             let (a, b) = (rd32(d, l3 + 12), rd32(d, l3 + 16));
@@ -510,12 +505,12 @@ impl UpfStage {
             return self.hold(p, dst as u64);
         }
         if let Some(&f) = self.sessions.fast_downlink.get(dst).filter(|f| f.session != Fast::GENERAL) {
-            if f.action == 2 {
+            if f.action == Action::Buffer {
                 return self.hold(p, dst as u64);
             }
             self.meter.admit(&self.sessions.limits, f.bucket, len)?;
             return match f.action {
-                0 => {
+                Action::Forward => {
                     self.usage.count(f.urr, true, len as u64);
                     let qfi = (f.qfi != Fast::NO_QFI).then_some(f.qfi);
                     self.encapsulate(p, ctx, f.teid, IpAddr::V4(Ipv4Addr::from(f.peer)), qfi)
@@ -729,11 +724,10 @@ impl UpfStage {
         let at = self.tunnel_headers(d, mac, peer, g + inner_len);
         gtpu::write_gpdu(&mut d[at..], teid, inner_len, session);
         if peer.is_ipv6() {
-            let c = udp6_checksum(&d[14..54], &d[54..]);
+            let c = nfv_core::checksum::udp_checksum(&d[14..54], false, &d[54..]);
             d[60..62].copy_from_slice(&c.to_be_bytes());
         }
-        let (data, meta) = p.data_and_meta_mut();
-        let _ = nfv_core::parse::classify(data, meta);
+        // Finished here: no stage reads its headers again, none re-parsed.
         p.send_to(n3);
         self.counters.downlink += 1;
         Ok(())
@@ -756,12 +750,15 @@ impl UpfStage {
             IpAddr::V4(a) => {
                 d[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
                 let ip = &mut d[14..34];
+                let (total, dst) = (20 + udp_len, a.to_bits());
                 ip.copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto::UDP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-                ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
+                ip[2..4].copy_from_slice(&total.to_be_bytes());
                 ip[12..16].copy_from_slice(&self.upf.n3_address.to_be_bytes());
                 ip[16..20].copy_from_slice(&a.octets());
-                let c = nfv_core::checksum::checksum(ip);
-                ip[10..12].copy_from_slice(&c.to_be_bytes());
+                // The header sum from its constant part (version, TTL,
+                // protocol, our address) and what varies, not the 20 octets.
+                let acc = self.ip_sum + total as u32 + (dst >> 16) + (dst & 0xffff);
+                ip[10..12].copy_from_slice(&(!nfv_core::checksum::fold(acc)).to_be_bytes());
                 34
             }
             IpAddr::V6(a) => {
@@ -785,19 +782,6 @@ impl UpfStage {
     }
 }
 
-/// The UDP checksum over IPv6 (RFC 8200 8.1): the pseudo-header of the
-/// IPv6 header `ip6` (addresses, upper-layer length, next header 17) and
-/// `udp` (header, its checksum field zero, and payload); 0 sent as 0xffff.
-fn udp6_checksum(ip6: &[u8], udp: &[u8]) -> u16 {
-    use nfv_core::checksum::{fold, sum};
-    let len = udp.len() as u32;
-    let acc = sum(&ip6[8..40], 0) + (len >> 16) + (len & 0xffff) + proto::UDP as u32;
-    match !fold(sum(udp, acc)) {
-        0 => 0xffff,
-        c => c,
-    }
-}
-
 impl UpfStage {
     /// Takes up what changed since the last batch: the sessions version,
     /// the time, the neighbour table.
@@ -807,14 +791,14 @@ impl UpfStage {
         self.now_ticks = ctx.now_ticks.max(1);
         self.meter.now = self.now_ticks;
         self.meter.renew(self.sessions.bucket_epoch, self.sessions.limits.len());
-        self.n6_gateway = ctx
-            .neighbours
-            .lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)))
-            .filter(|n| n.port == self.upf.n6)
-            .map(|n| n.mac);
         let nb = ctx.neighbours.version();
         if nb != self.peers_of {
             self.peers_of = nb;
+            self.n6_gateway = ctx
+                .neighbours
+                .lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)))
+                .filter(|n| n.port == self.upf.n6)
+                .map(|n| n.mac);
             self.peer_macs.clear();
             self.peer_macs6.clear();
             self.asked.clear();
@@ -849,12 +833,10 @@ impl UpfStage {
             gtpu::write_end_marker(&mut frame[at..], old.teid);
             let len = at + gtpu::HEADER_LEN;
             if old.peer.is_ipv6() {
-                let c = udp6_checksum(&frame[14..54], &frame[54..len]);
+                let c = nfv_core::checksum::udp_checksum(&frame[14..54], false, &frame[54..len]);
                 frame[60..62].copy_from_slice(&c.to_be_bytes());
             }
-            let mut d = PktDesc::new(id, len as u16, self.upf.n3);
-            let _ = nfv_core::parse::classify(&frame[..len], &mut d.meta);
-            batch.push(d);
+            batch.push(PktDesc::new(id, len as u16, self.upf.n3));
             self.counters.end_markers += 1;
         }
         self.ended_through = sessions.version;

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use nfv_core::checksum::{fold, sum};
+use nfv_core::checksum::{fold, sum, udp_pseudo_sum};
 use nfv_core::frame::HEADROOM;
 use nfv_core::neighbour::NeighbourTable;
 use nfv_core::packet::{PacketMut, flags};
@@ -735,7 +735,7 @@ pub fn parse_tunnel_packet(
         if !v4 && !accept_zero_udp6_checksum {
             return Err(VtepDrop::ZeroUdp6Checksum);
         }
-    } else if fold(pseudo_sum(&d[l3..], v4, udp_len) + sum(&d[l4..end], 0)) != 0xffff {
+    } else if fold(udp_pseudo_sum(&d[l3..], v4, udp_len) + sum(&d[l4..end], 0)) != 0xffff {
         return Err(VtepDrop::BadUdpChecksum);
     }
     let h = tunnel.parse(&d[l4 + 8..end], known)?;
@@ -772,14 +772,6 @@ fn write_udp(u: &mut [u8], sport: u16, dport: u16, len: u16) {
     let [d0, d1] = dport.to_be_bytes();
     let [l0, l1] = len.to_be_bytes();
     u.copy_from_slice(&[s0, s1, d0, d1, l0, l1, 0, 0]);
-}
-
-/// Sum of the UDP pseudo-header (RFC 768; RFC 8200 section 8.1) of the IP
-/// header at the start of `ip`.
-#[inline]
-fn pseudo_sum(ip: &[u8], v4: bool, udp_len: usize) -> u32 {
-    let addrs = if v4 { &ip[12..20] } else { &ip[8..40] };
-    sum(addrs, proto::UDP as u32 + udp_len as u32)
 }
 
 impl Stage for VtepStage {

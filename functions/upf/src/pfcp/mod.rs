@@ -136,6 +136,17 @@ struct Pending {
     tries: u32,
 }
 
+/// The Node ID a message carries.
+fn node_of(msg: &dyn Message) -> Option<NodeId> {
+    msg.ies(rs_pfcp::ie::IeType::NodeId).next().and_then(|ie| NodeId::unmarshal(&ie.payload).ok())
+}
+
+/// An association update's or release's cause: accepted for a known
+/// association, else 72 (7.4.4.2, 7.4.4.3: none established).
+fn association_cause(known: bool) -> CauseValue {
+    if known { CauseValue::RequestAccepted } else { CauseValue::NoEstablishedPfcpAssociation }
+}
+
 /// The configured sessions (beside those of N4, in one table).
 type Statics = Vec<Arc<Session>>;
 
@@ -593,7 +604,6 @@ impl PfcpEndpoint {
             Err(e) => return self.refuse(data, &e),
         };
         let seq = msg.sequence();
-        let our_node = NodeId::new_ipv4(self.node_id).to_ie();
         match msg.msg_type() {
             MsgType::HeartbeatRequest => {
                 self.counters.heartbeats += 1;
@@ -625,25 +635,15 @@ impl PfcpEndpoint {
                 } else {
                     self.counters.rejected += 1;
                 }
-                Some(
-                    AssociationSetupResponseBuilder::new(seq)
-                        .cause(cause)
-                        .node_id(IpAddr::V4(self.node_id))
-                        .recovery_time_stamp(self.recovery)
-                        .marshal(),
-                )
+                self.node_response(MsgType::AssociationSetupRequest, seq, cause)
             }
             MsgType::AssociationUpdateRequest => {
-                let node =
-                    msg.ies(rs_pfcp::ie::IeType::NodeId).next().and_then(|ie| NodeId::unmarshal(&ie.payload).ok());
-                let known = node.is_some_and(|n| self.associated(&n, from.ip()));
+                let known = node_of(&*msg).is_some_and(|n| self.associated(&n, from.ip()));
                 self.counters.association_updates += known as u64;
-                let cause = if known { CauseValue::RequestAccepted } else { CauseValue::NoEstablishedPfcpAssociation };
-                Some(AssociationUpdateResponseBuilder::new(seq).cause(cause).node_id(our_node).marshal())
+                self.node_response(MsgType::AssociationUpdateRequest, seq, association_cause(known))
             }
             MsgType::AssociationReleaseRequest => {
-                let node =
-                    msg.ies(rs_pfcp::ie::IeType::NodeId).next().and_then(|ie| NodeId::unmarshal(&ie.payload).ok());
+                let node = node_of(&*msg);
                 let known = node.as_ref().is_some_and(|n| self.associated(n, from.ip()));
                 if let Some(n) = node.filter(|_| known) {
                     self.associations.retain(|a| a.node != n);
@@ -651,9 +651,7 @@ impl PfcpEndpoint {
                     self.drop_sessions_of(&n);
                 }
                 self.counters.releases += known as u64;
-                // 7.4.4.3: release of an association that does not exist.
-                let cause = if known { CauseValue::RequestAccepted } else { CauseValue::NoEstablishedPfcpAssociation };
-                Some(AssociationReleaseResponseBuilder::new(seq).cause(cause).node_id(our_node).marshal())
+                self.node_response(MsgType::AssociationReleaseRequest, seq, association_cause(known))
             }
             MsgType::SessionEstablishmentRequest => Some(self.establish(data, seq.into(), from)),
             MsgType::SessionModificationRequest => {
@@ -712,6 +710,32 @@ impl PfcpEndpoint {
         }
     }
 
+    /// The response to an association request of type `request` (setup,
+    /// update, release: 7.4.4) with `cause` and our node id (and our
+    /// recovery time stamp for a setup).
+    fn node_response(
+        &self,
+        request: MsgType,
+        seq: rs_pfcp::types::SequenceNumber,
+        cause: CauseValue,
+    ) -> Option<Vec<u8>> {
+        let node = NodeId::new_ipv4(self.node_id).to_ie();
+        Some(match request {
+            MsgType::AssociationSetupRequest => AssociationSetupResponseBuilder::new(seq)
+                .cause(cause)
+                .node_id(IpAddr::V4(self.node_id))
+                .recovery_time_stamp(self.recovery)
+                .marshal(),
+            MsgType::AssociationUpdateRequest => {
+                AssociationUpdateResponseBuilder::new(seq).cause(cause).node_id(node).marshal()
+            }
+            MsgType::AssociationReleaseRequest => {
+                AssociationReleaseResponseBuilder::new(seq).cause(cause).node_id(node).marshal()
+            }
+            _ => return None,
+        })
+    }
+
     /// A request that did not decode: answered with the cause TS 29.244
     /// section 7.2.3 names when its header says which response to send.
     fn refuse(&mut self, data: &[u8], e: &PfcpError) -> Option<Vec<u8>> {
@@ -725,21 +749,10 @@ impl PfcpEndpoint {
             _ => CauseValue::RequestRejected,
         };
         let seq = header.sequence_number;
-        let node = NodeId::new_ipv4(self.node_id).to_ie();
         let reply = match header.message_type {
-            MsgType::AssociationSetupRequest => Some(
-                AssociationSetupResponseBuilder::new(seq)
-                    .cause(cause)
-                    .node_id(IpAddr::V4(self.node_id))
-                    .recovery_time_stamp(self.recovery)
-                    .marshal(),
-            ),
-            MsgType::AssociationUpdateRequest => {
-                Some(AssociationUpdateResponseBuilder::new(seq).cause(cause).node_id(node).marshal())
-            }
-            MsgType::AssociationReleaseRequest => {
-                Some(AssociationReleaseResponseBuilder::new(seq).cause(cause).node_id(node).marshal())
-            }
+            t @ (MsgType::AssociationSetupRequest
+            | MsgType::AssociationUpdateRequest
+            | MsgType::AssociationReleaseRequest) => self.node_response(t, seq, cause),
             MsgType::SessionEstablishmentRequest => Some(establishment_refusal(0, seq.into(), cause, self.node_id)),
             MsgType::SessionModificationRequest => {
                 Some(SessionModificationResponseBuilder::new(0, seq).cause(cause).marshal())
