@@ -11,7 +11,7 @@ use etherparse::PacketBuilder;
 use nfv_acl::classbench::{generate_trace, parse_rules, parse_trace};
 use nfv_acl::rule::Action;
 use nfv_core::frame::{Arena, FramePool, HEADROOM};
-use nfv_core::neighbour::{NeighbourTable, Neighbours};
+use nfv_core::neighbour::Neighbours;
 use nfv_core::{Batch, BuildCtx, PktDesc, Stage, StageCtx, StageRegistry, config};
 
 const FRAMES: usize = 1024;
@@ -22,7 +22,7 @@ struct Case {
     batch: Batch,
     descs: Vec<PktDesc>,
     next: usize,
-    nb: std::sync::Arc<NeighbourTable>,
+    nb: nfv_core::adjacency::Adjacency,
 }
 
 fn data(name: &str) -> String {
@@ -87,7 +87,14 @@ fn case(stage: &str, frames: &[Vec<u8>]) -> Case {
             d
         })
         .collect();
-    Case { stage, pool, batch, descs, next: 0, nb: Neighbours::new([]).snapshot() }
+    Case {
+        stage,
+        pool,
+        batch,
+        descs,
+        next: 0,
+        nb: nfv_core::adjacency::Adjacency::new(Neighbours::new([]), Default::default()),
+    }
 }
 
 /// One batch of 64 through the stage (or not); returns the packets that
@@ -96,7 +103,7 @@ fn run(c: &mut Case, with_stage: bool) -> usize {
     c.batch.extend(c.descs[c.next..c.next + 64].iter().copied());
     c.next = (c.next + 64) % FRAMES;
     if with_stage {
-        let mut ctx = StageCtx { pool: &mut c.pool, neighbours: &c.nb, now_ticks: 1 };
+        let mut ctx = StageCtx { pool: &mut c.pool, adjacency: &mut c.nb, now_ticks: 1 };
         c.stage.process(&mut c.batch, &mut ctx);
     }
     let mut scratch = [0u64; 32];

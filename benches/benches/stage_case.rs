@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use nfv_core::frame::{Arena, FramePool, HEADROOM};
-use nfv_core::neighbour::{NeighbourTable, Neighbours};
+use nfv_core::neighbour::Neighbours;
 use nfv_core::packet::{PortId, VerdictKind};
 use nfv_core::{Batch, PktDesc, Stage, StageCtx};
 
@@ -25,7 +25,7 @@ pub struct Case {
     descs: Vec<PktDesc>,
     pub pristine: Vec<Vec<u8>>,
     pub next: usize,
-    nb: std::sync::Arc<NeighbourTable>,
+    nb: nfv_core::adjacency::Adjacency,
 }
 
 /// `stage` with `frames` arriving on `port`, its neighbours `neighbours`;
@@ -49,7 +49,7 @@ pub fn case_restoring(
     restore: usize,
 ) -> Case {
     let frames: Vec<Vec<u8>> = frames.into_iter().collect();
-    let nb = Neighbours::new(neighbours).snapshot();
+    let nb = nfv_core::adjacency::Adjacency::new(Neighbours::new(neighbours), Default::default());
     let mut pool = FramePool::new(Arena::heap(frames.len() as u32 + 64));
     let batch = Batch::new(pool.arena().clone(), 64);
     let mut pristine = Vec::new();
@@ -80,7 +80,7 @@ pub fn run(c: &mut Case, with_stage: bool) -> usize {
     }
     c.next = (c.next + 64) % n;
     if with_stage {
-        let mut ctx = StageCtx { pool: &mut c.pool, neighbours: &c.nb, now_ticks: 1 };
+        let mut ctx = StageCtx { pool: &mut c.pool, adjacency: &mut c.nb, now_ticks: 1 };
         c.stage.process(&mut c.batch, &mut ctx);
     }
     let mut scratch = [0u64; 32];

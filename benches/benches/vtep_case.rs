@@ -18,7 +18,7 @@ pub struct Case {
     pool: FramePool,
     batch: Batch,
     descs: Vec<PktDesc>,
-    nb: std::sync::Arc<nfv_core::neighbour::NeighbourTable>,
+    nb: nfv_core::adjacency::Adjacency,
 }
 
 pub fn case(geneve: bool, v6: bool, encap: bool, inner_len: usize) -> Case {
@@ -50,7 +50,8 @@ pub fn case_with(geneve: bool, v6: bool, encap: bool, inner_len: usize, zero_udp
         chain_workers: 1,
     });
     let remote_ip: std::net::IpAddr = remote.parse().unwrap();
-    let nb = Neighbours::new([(remote_ip, REMOTE_VTEP_MAC, 0)]).snapshot();
+    let nb =
+        nfv_core::adjacency::Adjacency::new(Neighbours::new([(remote_ip, REMOTE_VTEP_MAC, 0)]), Default::default());
     // The inner frame: UDP/IPv4 of `inner_len` bytes.
     let mut inner = Vec::new();
     let payload = vec![0x5a; inner_len - 14 - 20 - 8];
@@ -100,7 +101,7 @@ pub fn case_with(geneve: bool, v6: bool, encap: bool, inner_len: usize, zero_udp
 pub fn run(c: &mut Case, with_stage: bool) -> usize {
     c.batch.extend(c.descs.iter().copied());
     if with_stage {
-        let mut ctx = StageCtx { pool: &mut c.pool, neighbours: &c.nb, now_ticks: 0 };
+        let mut ctx = StageCtx { pool: &mut c.pool, adjacency: &mut c.nb, now_ticks: 0 };
         c.stage.process(&mut c.batch, &mut ctx);
     }
     let mut scratch = [0u64; 32];

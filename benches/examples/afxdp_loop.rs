@@ -12,7 +12,9 @@
 
 use std::sync::Arc;
 
+use nfv_core::adjacency::Adjacency;
 use nfv_core::chain::Chain;
+use nfv_core::config::Tx;
 use nfv_core::frame::{Arena, FramePool};
 use nfv_core::input::{INPUT_STAGE, Input, InputDrop};
 use nfv_core::neighbour::Neighbours;
@@ -65,9 +67,9 @@ fn main() {
         chain,
         ports,
         vec![0],
-        None,
+        Tx::InPort,
         SlowMode::None,
-        Neighbours::new(std::iter::empty()),
+        Adjacency::new(Neighbours::new(std::iter::empty()), Default::default()),
     );
     // Prime: the first poll fills the fill ring, the kernel then receives.
     poll_dut(&mut w);

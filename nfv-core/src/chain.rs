@@ -138,8 +138,9 @@ fn settle(slot: &mut Slot, position: usize, batch: &mut Batch) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adjacency::Adjacency;
     use crate::frame::{Arena, FramePool};
-    use crate::neighbour::NeighbourTable;
+    use crate::neighbour::Neighbours;
     use crate::packet::PktDesc;
 
     /// Adds one packet on its tick.
@@ -173,8 +174,8 @@ mod tests {
         let last = chain.push("out-again", &[], Box::new(Out));
         let mut pool = FramePool::new(Arena::heap(8));
         let mut batch = Batch::new(pool.arena().clone(), 8);
-        let nb = NeighbourTable::default();
-        let mut ctx = StageCtx { pool: &mut pool, neighbours: &nb, now_ticks: 0 };
+        let mut adjacency = Adjacency::new(Neighbours::new([]), Default::default());
+        let mut ctx = StageCtx { pool: &mut pool, adjacency: &mut adjacency, now_ticks: 0 };
         assert!(!chain.tick(0, &mut batch, &mut ctx), "the first stage adds nothing");
         assert!(chain.tick(1, &mut batch, &mut ctx));
         assert_eq!(batch.done().len(), 1);

@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod adjacency;
 pub mod batch;
 pub mod be;
 pub mod chain;

@@ -68,6 +68,7 @@ impl Verdict {
     const DROP: u32 = 2;
     const PUNT: u32 = 3;
     const HANDOFF: u32 = 4;
+    const HELD: u32 = 5;
 
     /// Continue to the next stage (and to the worker's default port after the last).
     pub const fn next() -> Self {
@@ -91,6 +92,11 @@ impl Verdict {
     pub const fn handoff(worker: u8, stage: u8) -> Self {
         Self((Self::HANDOFF << 16) | (stage as u32) << 8 | worker as u32)
     }
+    /// Leave the chain now, held by the worker until its next hop
+    /// resolves ([`crate::adjacency`]); the frame is the worker's.
+    pub const fn held() -> Self {
+        Self(Self::HELD << 16)
+    }
     /// True for [`Verdict::next`].
     #[inline(always)]
     pub const fn is_next(self) -> bool {
@@ -103,6 +109,7 @@ impl Verdict {
             Self::OUT => VerdictKind::Out(self.0 as u16),
             Self::DROP => VerdictKind::Drop(DropReason(self.0 as u8)),
             Self::HANDOFF => VerdictKind::Handoff { worker: self.0 as u8, stage: (self.0 >> 8) as u8 },
+            Self::HELD => VerdictKind::Held,
             _ => VerdictKind::Punt,
         }
     }
@@ -133,6 +140,8 @@ pub enum VerdictKind {
         /// Chain position to resume at.
         stage: u8,
     },
+    /// Held until its next hop resolves; the worker sends or drops it.
+    Held,
 }
 
 /// The descriptor of one packet in a batch.
@@ -294,6 +303,13 @@ impl<'a> PacketMut<'a> {
         self.finish(Verdict::punt());
     }
 
+    /// Gives the packet to the worker's held packets (only
+    /// [`crate::adjacency::Adjacency`] does, having copied the descriptor).
+    #[inline]
+    pub(crate) fn hold(&mut self) {
+        self.finish(Verdict::held());
+    }
+
     /// Hands the packet to the chain's worker of rank `worker`, whose
     /// instance of this stage runs it from the start (software steering:
     /// the flow's state lives there). The frame is copied across; see
@@ -345,6 +361,7 @@ mod tests {
         assert_eq!(Verdict::out(513).kind(), VerdictKind::Out(513));
         assert_eq!(Verdict::drop(DropReason(7)).kind(), VerdictKind::Drop(DropReason(7)));
         assert_eq!(Verdict::punt().kind(), VerdictKind::Punt);
+        assert_eq!(Verdict::held().kind(), VerdictKind::Held);
         assert!(!Verdict::out(0).is_next());
     }
 }

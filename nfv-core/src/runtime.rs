@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::adjacency::Adjacency;
 use crate::chain::Chain;
 use crate::config::{Config, PortKind};
 use crate::frame::FramePool;
@@ -293,8 +294,8 @@ impl Runtime {
                 }
             };
             let rx = w.rx.iter().map(|r| r.0).collect();
-            let mut worker =
-                Worker::new(wi, w.core, pool, cfg.run.batch_size, chain, ports, rx, w.tx, slow, neighbours.clone());
+            let adjacency = Adjacency::new(neighbours.clone(), local.clone());
+            let mut worker = Worker::new(wi, w.core, pool, cfg.run.batch_size, chain, ports, rx, w.tx, slow, adjacency);
             if let Some(h) = &handoffs[w.chain] {
                 worker.set_handoff(h.clone(), chain_rank);
             }

@@ -67,6 +67,17 @@ impl LocalAddrs {
         self.ports.get(port as usize).is_some_and(|(_, a)| a.iter().any(|o| o.addr == ip))
     }
 
+    /// True if `ip` is on one of `port`'s subnets.
+    #[inline]
+    pub fn on_link(&self, port: PortId, ip: &IpAddr) -> bool {
+        self.ports.get(port as usize).is_some_and(|(_, a)| a.iter().any(|o| o.on_link(ip)))
+    }
+
+    /// The first port with `ip` on one of its subnets.
+    pub fn on_link_port(&self, ip: &IpAddr) -> Option<PortId> {
+        (0..self.ports.len() as PortId).find(|&p| self.on_link(p, ip))
+    }
+
     /// True if `port` owns any address (it is an L3 endpoint).
     #[inline]
     pub fn has_any(&self, port: PortId) -> bool {
@@ -137,6 +148,9 @@ pub struct SlowPath {
     neighbours: Arc<Neighbours>,
     /// Next hops to keep resolved: ip -> port it is on-link for.
     wanted: HashMap<IpAddr, PortId>,
+    /// Next hops workers asked for at run time (a packet waits for
+    /// each): ip -> (port, when last asked, a request is due).
+    asked: HashMap<IpAddr, (PortId, Instant, bool)>,
     /// Counters.
     pub counters: Arc<SlowPathCounters>,
     /// ICMP errors left in the current second, and when it started.
@@ -152,6 +166,7 @@ impl SlowPath {
             local,
             neighbours,
             wanted: HashMap::new(),
+            asked: HashMap::new(),
             counters: Arc::default(),
             error_budget: (ICMP_ERRORS_PER_SEC, Instant::now()),
         }
@@ -170,7 +185,7 @@ impl SlowPath {
     }
 
     fn on_link_port(&self, ip: &IpAddr) -> Option<PortId> {
-        self.local.ports.iter().position(|(_, addrs)| addrs.iter().any(|a| a.on_link(ip))).map(|p| p as PortId)
+        self.local.on_link_port(ip)
     }
 
     fn source_for(&self, port: PortId, ip: &IpAddr) -> Option<IpAddr> {
@@ -178,23 +193,44 @@ impl SlowPath {
         addrs.iter().find(|a| a.on_link(ip)).map(|a| a.addr)
     }
 
-    /// Takes up the next hops stages asked for at run time
-    /// ([`NeighbourTable::request`]); true when there were any (their
-    /// resolution is due now).
+    /// Takes up the next hops workers asked for at run time
+    /// ([`crate::neighbour::NeighbourTable::request`], a packet waiting
+    /// for each): one request each now, at most one a second however many
+    /// workers ask; true when some are due. Not kept resolved: a worker
+    /// asks again while packets wait.
     pub fn adopt_requests(&mut self) -> bool {
-        let asked = self.neighbours.take_requests();
+        let now = Instant::now();
+        self.asked.retain(|_, (_, at, _)| now.duration_since(*at) < Duration::from_secs(10));
         let mut any = false;
-        for ip in asked {
-            any |= !self.wanted.contains_key(&ip) && self.want(ip);
+        for ip in self.neighbours.take_requests() {
+            if self.wanted.contains_key(&ip) {
+                continue;
+            }
+            let Some(port) = self.on_link_port(&ip) else { continue };
+            match self.asked.get_mut(&ip) {
+                Some((_, at, _)) if now.duration_since(*at) < Duration::from_secs(1) => {}
+                _ => {
+                    self.asked.insert(ip, (port, now, true));
+                    any = true;
+                }
+            }
         }
         any
     }
 
-    /// Requests (ARP / NS) for wanted next hops not yet in the table.
-    pub fn resolution_requests(&self) -> Vec<SlowFrame> {
+    /// Requests (ARP / NS) for next hops asked for whose request is due,
+    /// and with `wanted`, for the next hops to keep resolved that are not
+    /// in the table (once a second).
+    pub fn resolution_requests(&mut self, wanted: bool) -> Vec<SlowFrame> {
         let snap = self.neighbours.snapshot();
+        let due = self.asked.iter_mut().filter_map(|(ip, (port, _, due))| std::mem::take(due).then_some((*ip, *port)));
+        let mut hops: Vec<(IpAddr, PortId)> = due.collect();
+        if wanted {
+            hops.extend(self.wanted.iter().map(|(ip, port)| (*ip, *port)));
+        }
         let mut out = Vec::new();
-        for (ip, &port) in &self.wanted {
+        for (ip, port) in &hops {
+            let (ip, port) = (ip, *port);
             if snap.lookup(ip).is_some() {
                 continue;
             }
@@ -248,7 +284,7 @@ impl SlowPath {
         };
         let sender = IpAddr::V4(source_protocol_addr);
         let for_us = self.local.owns(port, IpAddr::V4(target_protocol_addr));
-        if for_us || self.wanted.contains_key(&sender) {
+        if for_us || self.wanted.contains_key(&sender) || self.asked.contains_key(&sender) {
             self.learn(sender, source_hardware_addr, port);
         }
         if operation != ArpOperation::Request || !for_us {
@@ -402,7 +438,10 @@ impl SlowPath {
             Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert { target_addr, lladdr, .. }) => {
                 if let Some(ll) = lladdr {
                     let ip = IpAddr::V6(target_addr);
-                    if self.wanted.contains_key(&ip) || self.neighbours.snapshot().lookup(&ip).is_some() {
+                    if self.wanted.contains_key(&ip)
+                        || self.asked.contains_key(&ip)
+                        || self.neighbours.snapshot().lookup(&ip).is_some()
+                    {
                         self.learn(ip, EthernetAddress::from_bytes(ll.as_bytes()), port);
                     }
                 }
@@ -518,10 +557,14 @@ pub fn spawn(mut sp: SlowPath, links: Vec<Arc<SlowPathLink>>, stop: Arc<AtomicBo
                         let _ = link.free.push(buf);
                     }
                 }
-                if sp.adopt_requests() || last_resolve.elapsed() >= Duration::from_secs(1) {
-                    last_resolve = Instant::now();
+                let asked = sp.adopt_requests();
+                let periodic = last_resolve.elapsed() >= Duration::from_secs(1);
+                if asked || periodic {
+                    if periodic {
+                        last_resolve = Instant::now();
+                    }
                     if let Some(link) = links.first() {
-                        for req in sp.resolution_requests() {
+                        for req in sp.resolution_requests(periodic) {
                             let _ = link.inject.push(req);
                         }
                     }
@@ -558,11 +601,28 @@ mod tests {
             snapshot.request(ip.parse().unwrap());
         }
         assert!(sp.adopt_requests(), "10.0.0.9 is on d0's subnet");
-        let arps = sp.resolution_requests();
+        let arps = sp.resolution_requests(true);
         assert_eq!(arps.len(), 1, "once, and not the off-link one");
         assert_eq!(&arps[0].data[38..42], &[10, 0, 0, 9], "ARP target");
+        assert!(sp.resolution_requests(true).is_empty(), "asked for once, not kept resolved");
         snapshot.request("10.0.0.9".parse().unwrap());
-        assert!(!sp.adopt_requests(), "already wanted");
+        assert!(!sp.adopt_requests(), "asked within the second: not again");
+        sp.asked.get_mut(&"10.0.0.9".parse().unwrap()).unwrap().1 -= Duration::from_secs(1);
+        snapshot.request("10.0.0.9".parse().unwrap());
+        assert!(sp.adopt_requests(), "a second later, again");
+        assert_eq!(sp.resolution_requests(true).len(), 1);
+        // The answer is learned (it is addressed to us anyway), and so is a
+        // request from the host itself.
+        let reply = arp_frame(
+            ArpOperation::Reply,
+            EthernetAddress(PEER),
+            Ipv4Addr::new(10, 0, 0, 9),
+            EthernetAddress(OURS),
+            Ipv4Addr::new(10, 0, 0, 254),
+            EthernetAddress(OURS),
+        );
+        assert!(sp.handle(0, &reply).is_empty());
+        assert_eq!(sp.neighbours.snapshot().lookup(&"10.0.0.9".parse().unwrap()).map(|n| n.mac), Some(PEER));
     }
 
     fn udp(ttl: u8) -> Vec<u8> {

@@ -4,10 +4,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::adjacency::Adjacency;
 use crate::batch::Batch;
 use crate::config::{Diagnostic, Params};
 use crate::frame::FramePool;
-use crate::neighbour::NeighbourTable;
 use crate::packet::PortId;
 
 /// What a stage may use besides the batch.
@@ -15,8 +15,9 @@ pub struct StageCtx<'a> {
     /// The worker's frame pool, for stages that create packets (replication,
     /// replies) or free frames.
     pub pool: &'a mut FramePool,
-    /// Neighbour (adjacency) table snapshot for building L2 headers.
-    pub neighbours: &'a NeighbourTable,
+    /// Next hops: the neighbour table as of this batch, and where packets
+    /// to unresolved next hops wait ([`Adjacency::send`]).
+    pub adjacency: &'a mut Adjacency,
     /// Cycle counter at the start of the batch, a cheap "now".
     pub now_ticks: u64,
 }

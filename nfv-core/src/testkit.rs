@@ -7,10 +7,12 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::adjacency::Adjacency;
 use crate::config::{self, Config};
 use crate::frame::{Arena, FramePool, HEADROOM};
-use crate::neighbour::{NeighbourTable, Neighbours};
+use crate::neighbour::Neighbours;
 use crate::packet::{Meta, PktDesc, PortId, VerdictKind};
+use crate::slowpath::{LocalAddrs, OwnedAddr};
 use crate::{Batch, Stage, StageCtx, StageRegistry};
 
 /// A configuration of two generator ports named `ports` and one chain of
@@ -36,20 +38,66 @@ pub fn two_port_config(
 pub struct FrameRunner {
     pool: FramePool,
     table: Arc<Neighbours>,
-    neighbours: Arc<NeighbourTable>,
+    ports: LocalAddrs,
+    adjacency: Adjacency,
     /// The batch's "now" in cycle-counter ticks.
     pub now_ticks: u64,
 }
 
 impl FrameRunner {
-    /// A runner whose stages see these (address, MAC, port) neighbours.
+    /// A runner whose stages see these (address, MAC, port) neighbours,
+    /// on ports with the MACs a configuration gives ports without one,
+    /// every address on-link on every port (see [`FrameRunner::set_port`]).
     pub fn new(neighbours: impl IntoIterator<Item = (IpAddr, [u8; 6], PortId)>) -> Self {
+        let table = Neighbours::new(neighbours);
+        let anywhere = vec![
+            OwnedAddr { addr: IpAddr::from([0, 0, 0, 0]), prefix: 0 },
+            OwnedAddr { addr: IpAddr::from([0u16; 8]), prefix: 0 },
+        ];
+        let ports = LocalAddrs { ports: (0..16).map(|i| (config::default_port_mac(i), anywhere.clone())).collect() };
         Self {
             pool: FramePool::new(Arena::heap(256)),
-            table: Neighbours::new(neighbours),
-            neighbours: Arc::default(),
+            adjacency: Adjacency::new(table.clone(), Arc::new(ports.clone())),
+            ports,
+            table,
             now_ticks: 0,
         }
+    }
+
+    /// Gives `port` this MAC and these subnets (`"10.0.0.254/24"`): next
+    /// hops elsewhere are not asked for on it.
+    pub fn set_port(&mut self, port: PortId, mac: [u8; 6], subnets: &[&str]) {
+        let subnets = subnets
+            .iter()
+            .map(|s| {
+                let (a, l) = s.split_once('/').expect("address/length");
+                OwnedAddr { addr: a.parse().expect("an address"), prefix: l.parse().expect("a length") }
+            })
+            .collect();
+        self.ports.ports[port as usize] = (mac, subnets);
+        self.adjacency = Adjacency::new(self.table.clone(), Arc::new(self.ports.clone()));
+    }
+
+    /// Packets held for their next hop that may leave now (the table
+    /// learned it since), as the worker would send them: settled, in the
+    /// order they were held.
+    pub fn release(&mut self) -> Vec<(VerdictKind, Meta, Vec<u8>)> {
+        self.adjacency.refresh(self.now_ticks);
+        let mut tx: Vec<Vec<PktDesc>> = (0..16).map(|_| Vec::new()).collect();
+        self.adjacency.release(&mut self.pool, &mut tx);
+        let mut out = Vec::new();
+        for d in tx.into_iter().flatten() {
+            out.push((d.verdict.kind(), d.meta, self.pool.frame(d.frame)[d.data_range()].to_vec()));
+            self.pool.free(d.frame);
+        }
+        out
+    }
+
+    /// Held packets given up on at `now_ticks` (dropped, frames freed);
+    /// true while packets are still held.
+    pub fn expire(&mut self) -> bool {
+        self.adjacency.expire(&mut self.pool, self.now_ticks);
+        self.adjacency.holds()
     }
 
     /// The next hops stages asked to resolve since the last call.
@@ -86,8 +134,8 @@ impl FrameRunner {
         let mut d = PktDesc::new(id, frame.len() as u16, port);
         let _ = crate::parse::classify(frame, &mut d.meta);
         batch.push(d);
-        self.neighbours = self.table.snapshot();
-        let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.neighbours, now_ticks: self.now_ticks };
+        self.adjacency.refresh(self.now_ticks);
+        let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: self.now_ticks };
         stage.process(&mut batch, &mut ctx);
         let (mut first, mut added) = ((VerdictKind::Next, Meta::default(), Vec::new()), Vec::new());
         for (frame, got) in self.settle_and_free(&mut batch) {
@@ -102,8 +150,8 @@ impl FrameRunner {
     /// batch order.
     pub fn tick(&mut self, stage: &mut dyn Stage) -> Vec<(VerdictKind, Meta, Vec<u8>)> {
         let mut batch = Batch::new(self.pool.arena().clone(), 64);
-        self.neighbours = self.table.snapshot();
-        let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.neighbours, now_ticks: self.now_ticks };
+        self.adjacency.refresh(self.now_ticks);
+        let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: self.now_ticks };
         stage.tick(&mut batch, &mut ctx);
         self.settle_and_free(&mut batch).into_iter().map(|(_, got)| got).collect()
     }
@@ -117,8 +165,11 @@ impl FrameRunner {
         let mut all = Vec::new();
         let pool = &self.pool;
         batch.drain(|d| all.push((d.frame, (d.verdict.kind(), d.meta, pool.frame(d.frame)[d.data_range()].to_vec()))));
-        for (f, _) in &all {
-            self.pool.free(*f);
+        for (f, (v, _, _)) in &all {
+            // A held frame is the adjacency's until released.
+            if *v != VerdictKind::Held {
+                self.pool.free(*f);
+            }
         }
         all
     }

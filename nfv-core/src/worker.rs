@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::adjacency::Adjacency;
 use crate::batch::Batch;
 use crate::chain::Chain;
+use crate::config::Tx;
 use crate::cycles;
 use crate::frame::{FramePool, HEADROOM, MAX_DATA};
 use crate::handoff::{Handoff, HandoffBatch};
-use crate::neighbour::{NeighbourTable, Neighbours};
 use crate::packet::{PktDesc, PortId, VerdictKind};
 use crate::port::Port;
 use crate::slowpath::{SlowFrame, SlowPath, SlowPathLink};
@@ -27,6 +28,7 @@ crate::drop_reasons! {
         InjectNoFrame => "inject-no-frame",
         HandoffFull => "handoff-full",
         HandoffNoFrame => "handoff-no-frame",
+        Unhandled => "unhandled",
     }
 }
 
@@ -62,12 +64,10 @@ pub struct Worker {
     chain: Chain,
     ports: Vec<Option<Box<dyn Port>>>,
     rx: Vec<PortId>,
-    tx_default: Option<PortId>,
+    tx: Tx,
     tx_queues: Vec<Vec<PktDesc>>,
     slow: SlowMode,
-    neighbours: Arc<Neighbours>,
-    nb_snapshot: Arc<NeighbourTable>,
-    nb_generation: u64,
+    adjacency: Adjacency,
     dispatch: Arc<StageCounters>,
     rx_time: Arc<StageCounters>,
     tx_time: Arc<StageCounters>,
@@ -116,17 +116,15 @@ impl Worker {
         chain: Chain,
         mut ports: Vec<Option<Box<dyn Port>>>,
         rx: Vec<PortId>,
-        tx_default: Option<PortId>,
+        tx: Tx,
         slow: SlowMode,
-        neighbours: Arc<Neighbours>,
+        adjacency: Adjacency,
     ) -> Self {
         for p in ports.iter_mut().flatten() {
             p.prime(&mut pool);
         }
         let batch = Batch::new(pool.arena().clone(), batch_size);
         let tx_queues = ports.iter().map(|_| Vec::with_capacity(2 * crate::batch::MAX_BATCH)).collect();
-        let nb_snapshot = neighbours.snapshot();
-        let nb_generation = neighbours.generation();
         Self {
             index,
             core,
@@ -135,12 +133,10 @@ impl Worker {
             chain,
             ports,
             rx,
-            tx_default,
+            tx,
             tx_queues,
             slow,
-            neighbours,
-            nb_snapshot,
-            nb_generation,
+            adjacency,
             dispatch: Arc::new(StageCounters::new(DISPATCH_STAGE, DispatchDrop::NAMES)),
             rx_time: Arc::new(StageCounters::new(RX_STAGE, &[])),
             tx_time: Arc::new(StageCounters::new(TX_STAGE, &[])),
@@ -166,12 +162,14 @@ impl Worker {
     }
 
     /// Counters in the order a packet meets them: port receive (and
-    /// handoff receive), the chain's stages, dispatch, port transmit.
+    /// handoff receive), the chain's stages, dispatch, packets held for
+    /// their next hop, port transmit.
     pub fn stage_counters(&self) -> Vec<Arc<StageCounters>> {
         let mut v = vec![self.rx_time.clone()];
         v.extend(self.handoff.as_ref().map(|h| h.counters.clone()));
         v.extend(self.chain.counters());
         v.push(self.dispatch.clone());
+        v.push(self.adjacency.counters().clone());
         v.push(self.tx_time.clone());
         v
     }
@@ -191,9 +189,11 @@ impl Worker {
     /// public for benchmarks and tests.
     #[inline]
     pub fn poll_once(&mut self) -> usize {
-        if self.neighbours.generation() != self.nb_generation {
-            self.nb_generation = self.neighbours.generation();
-            self.nb_snapshot = self.neighbours.snapshot();
+        if self.adjacency.refresh(cycles::now()) {
+            // Packets held for a next hop the slow path just resolved go
+            // before anything received now.
+            self.adjacency.release(&mut self.pool, &mut self.tx_queues);
+            self.transmit();
         }
         let mut got = 0;
         for i in 0..self.rx.len() {
@@ -209,7 +209,7 @@ impl Worker {
             c.calls.add(1);
             c.pkts_in.add(n as u64);
             got += n;
-            let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.nb_snapshot, now_ticks: cycles::now() };
+            let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: cycles::now() };
             self.chain.run(&mut self.batch, &mut ctx);
             self.dispatch_batch(pid as PortId);
         }
@@ -219,6 +219,7 @@ impl Worker {
         let now = cycles::now();
         if now.wrapping_sub(self.last_tick) >= self.tick_every {
             self.last_tick = now;
+            self.adjacency.expire(&mut self.pool, now);
             got += self.tick();
         }
         got
@@ -229,7 +230,7 @@ impl Worker {
     fn tick(&mut self) -> usize {
         let mut added = 0;
         for position in 0..self.chain.len() {
-            let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.nb_snapshot, now_ticks: cycles::now() };
+            let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: cycles::now() };
             if self.chain.tick(position, &mut self.batch, &mut ctx) {
                 added += self.batch.len() + self.batch.done().len();
                 let first = self.batch.done().first().or(self.batch.active().first());
@@ -300,7 +301,7 @@ impl Worker {
                 }
                 !same
             });
-            let mut ctx = StageCtx { pool: &mut self.pool, neighbours: &self.nb_snapshot, now_ticks: cycles::now() };
+            let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: cycles::now() };
             self.chain.run_from(stage as usize, &mut self.batch, &mut ctx);
             self.dispatch_batch(port);
         }
@@ -317,9 +318,10 @@ impl Worker {
         // Fast path: the whole batch goes to one port (io forwarding, a
         // chain that did not finish packets early, a cross-connect): one
         // copy of the descriptors, no per-packet decision.
-        let target = match self.batch.uniform_verdict().map(|v| v.kind()) {
-            Some(VerdictKind::Next) => Some(self.tx_default.unwrap_or(rx_port)),
-            Some(VerdictKind::Out(p)) => Some(p),
+        let target = match (self.batch.uniform_verdict().map(|v| v.kind()), self.tx) {
+            (Some(VerdictKind::Next), Tx::Port(p)) => Some(p),
+            (Some(VerdictKind::Next), Tx::InPort) => Some(rx_port),
+            (Some(VerdictKind::Out(p)), _) => Some(p),
             _ => None,
         };
         if let Some(q) = target.and_then(|p| self.tx_queues.get_mut(p as usize)) {
@@ -331,8 +333,9 @@ impl Worker {
             self.transmit();
             return;
         }
-        let Self { batch, tx_queues, pool, slow, tx_default, dispatch, handoff, .. } = self;
+        let Self { batch, tx_queues, pool, slow, tx, dispatch, handoff, .. } = self;
         let mut handoff_full = 0u64;
+        let mut unhandled = 0u64;
         let mut no_port = 0u64;
         let mut punt_full = 0u64;
         let mut no_slow = 0u64;
@@ -340,12 +343,22 @@ impl Worker {
         let n = batch.len() + batch.done().len();
         batch.drain(|d| {
             let port = match d.verdict.kind() {
-                VerdictKind::Next => tx_default.unwrap_or(d.meta.port),
+                VerdictKind::Next => match tx {
+                    Tx::Port(p) => *p,
+                    Tx::InPort => d.meta.port,
+                    Tx::Drop => {
+                        unhandled += 1;
+                        pool.free(d.frame);
+                        return;
+                    }
+                },
                 VerdictKind::Out(p) => p,
                 VerdictKind::Drop(_) => {
                     pool.free(d.frame);
                     return;
                 }
+                // The frame is the adjacency's until its next hop resolves.
+                VerdictKind::Held => return,
                 VerdictKind::Punt => {
                     punted += 1;
                     let data = &pool.frame(d.frame)[d.data_range()];
@@ -418,6 +431,7 @@ impl Worker {
         c.drops[DispatchDrop::PuntQueueFull as usize].add(punt_full);
         c.drops[DispatchDrop::NoSlowPath as usize].add(no_slow);
         c.drops[DispatchDrop::HandoffFull as usize].add(handoff_full);
+        c.drops[DispatchDrop::Unhandled as usize].add(unhandled);
         self.dispatch.ticks.add(cycles::now().wrapping_sub(t0));
         self.transmit();
     }
@@ -570,6 +584,7 @@ impl Worker {
         self.send_handoffs();
         while self.receive_handoffs() > 0 {}
         self.service_slow_path();
+        self.adjacency.drop_all(&mut self.pool);
         self.transmit();
         for p in self.ports.iter_mut().flatten() {
             p.finish(&mut self.pool);

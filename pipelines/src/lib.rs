@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use nfv_core::config::{self, Config, PcapConfig, PortKind, PortSpec, Report, WorkerSpec};
+use nfv_core::config::{self, Config, PcapConfig, PortKind, PortSpec, Report, Tx, WorkerSpec};
 use nfv_core::cycles;
 use nfv_core::runtime::{BuildError, RunReport, Runtime, SlowPathMode};
 use nfv_core::telemetry::{Telemetry, render_port_table, render_stage_table};
@@ -78,7 +78,13 @@ pub fn replay_config(mut cfg: Config, chain: Option<&str>, input: &Path, output:
         mac_configured: true,
         addresses,
     });
-    cfg.workers = vec![WorkerSpec { core: None, rx: vec![(pid, 0)], chain: chain_idx, tx: Some(pid) }];
+    // Packets the chain leaves undecided go where the chain's worker
+    // sends them live: dropped (no `tx`), or out, into the capture.
+    let tx = match cfg.workers.iter().find(|w| w.chain == chain_idx).map_or(Tx::Drop, |w| w.tx) {
+        Tx::Drop => Tx::Drop,
+        Tx::Port(_) | Tx::InPort => Tx::Port(pid),
+    };
+    cfg.workers = vec![WorkerSpec { core: None, rx: vec![(pid, 0)], chain: chain_idx, tx }];
     cfg.run.duration = 0.0;
     Ok(cfg)
 }

@@ -29,6 +29,7 @@ stages = [{ kind = "ttl-decrement" }, { kind = "macswap" }, { kind = "counter" }
 [[workers]]
 rx = ["eth0"]
 chain = "router"
+tx = "in-port"
 "#;
 
 /// A stateful firewall over the corpus: rules on every field kind, IPv4
@@ -58,6 +59,7 @@ stages = [
 [[workers]]
 rx = ["eth0"]
 chain = "fw"
+tx = "in-port"
 "#;
 
 fn corpus() -> PathBuf {

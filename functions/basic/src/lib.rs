@@ -85,8 +85,9 @@ impl StageBuilder for NoParams {
 pub(crate) mod testutil {
     //! Runs one stage over frames built by etherparse (an independent
     //! encoder) and returns the frames and verdicts.
+    use nfv_core::adjacency::Adjacency;
     use nfv_core::frame::{Arena, FramePool, HEADROOM};
-    use nfv_core::neighbour::NeighbourTable;
+    use nfv_core::neighbour::Neighbours;
     use nfv_core::packet::VerdictKind;
     use nfv_core::{Batch, PktDesc, Stage, StageCtx};
 
@@ -100,8 +101,8 @@ pub(crate) mod testutil {
             nfv_core::parse::classify(f, &mut d.meta).unwrap();
             batch.push(d);
         }
-        let table = NeighbourTable::default();
-        let mut ctx = StageCtx { pool: &mut pool, neighbours: &table, now_ticks: 0 };
+        let mut adjacency = Adjacency::new(Neighbours::new([]), Default::default());
+        let mut ctx = StageCtx { pool: &mut pool, adjacency: &mut adjacency, now_ticks: 0 };
         stage.process(&mut batch, &mut ctx);
         let mut out = Vec::new();
         let mut scratch = [0u64; 8];

@@ -252,7 +252,7 @@ impl LbStage {
     /// batch needs, counters sized for the VIPs and backends.
     fn refresh(&mut self, ctx: &StageCtx<'_>) {
         self.services.refresh();
-        let nb = ctx.neighbours.version();
+        let nb = ctx.adjacency.version();
         if self.macs_from != (nb, self.services.version) {
             self.macs_from = (nb, self.services.version);
             let port = self.lb.backends_port;
@@ -261,21 +261,13 @@ impl LbStage {
                 .vips
                 .iter()
                 .map(|v| {
-                    v.backends
-                        .iter()
-                        .map(|b| {
-                            ctx.neighbours
-                                .lookup(&IpAddr::V4(Ipv4Addr::from(b.addr)))
-                                .filter(|n| n.port == port)
-                                .map(|n| n.mac)
-                        })
-                        .collect()
+                    v.backends.iter().map(|b| ctx.adjacency.lookup(&IpAddr::V4(Ipv4Addr::from(b.addr)), port)).collect()
                 })
                 .collect();
             self.gateway = self
                 .lb
                 .client_gateway
-                .and_then(|g| ctx.neighbours.lookup(&IpAddr::V4(Ipv4Addr::from(g))))
+                .and_then(|g| ctx.adjacency.table().lookup(&IpAddr::V4(Ipv4Addr::from(g))))
                 .filter(|n| self.client_port.get(n.port as usize) == Some(&true))
                 .map(|n| (n.mac, n.port));
             let vips = &self.services.vips;
@@ -336,11 +328,19 @@ impl LbStage {
     }
 
     /// Sends the packet to backend `b` of VIP `vi` by the VIP's mode
-    /// (NAT mode: from our port `nat_port`).
+    /// (NAT mode: from our port `nat_port`); held while the backend is
+    /// unresolved.
     #[inline(always)]
-    fn forward(&mut self, p: &mut PacketMut<'_>, vi: usize, (b, nat_port): (u16, u16)) -> Result<(), LbDrop> {
+    fn forward(
+        &mut self,
+        p: &mut PacketMut<'_>,
+        vi: usize,
+        (b, nat_port): (u16, u16),
+        ctx: &mut StageCtx<'_>,
+    ) -> Result<(), LbDrop> {
         let vip: &Vip = &self.services.vips[vi];
-        let mac = self.backend_macs[vi][b as usize].ok_or(LbDrop::NoAdjacency)?;
+        let resolved = self.backend_macs[vi][b as usize];
+        let mac = resolved.unwrap_or_default();
         let port = self.lb.backends_port;
         let len = p.len() as u64;
         match vip.mode {
@@ -364,7 +364,13 @@ impl LbStage {
                 d[6..12].copy_from_slice(&self.macs[port as usize]);
             }
         }
-        p.send_to(port);
+        match resolved {
+            Some(_) => p.send_to(port),
+            None => {
+                let hop = IpAddr::V4(Ipv4Addr::from(vip.backends[b as usize].addr));
+                ctx.adjacency.hold(p, port, hop).map_err(|_| LbDrop::NoAdjacency)?;
+            }
+        }
         let s = &mut self.vip_stats[vi];
         s.packets += 1;
         s.bytes += len;
@@ -376,7 +382,13 @@ impl LbStage {
     /// A packet from a client port that is not a plain TCP/UDP packet:
     /// an ICMP "fragmentation needed" about a VIP's flow goes to its
     /// backend; anything else is dropped with `why`.
-    fn client_other(&mut self, p: &mut PacketMut<'_>, why: LbDrop, now: u32) -> Result<(), LbDrop> {
+    fn client_other(
+        &mut self,
+        p: &mut PacketMut<'_>,
+        why: LbDrop,
+        now: u32,
+        ctx: &mut StageCtx<'_>,
+    ) -> Result<(), LbDrop> {
         let m = *p.meta();
         if m.ethertype != ethertype::IPV4 || m.flags & flags::FRAGMENT != 0 {
             return Err(why);
@@ -408,15 +420,13 @@ impl LbStage {
         // NAT mode: the packet is translated already; deliver it as DSR.
         let mode = self.services.vips[vi].mode;
         if mode == Mode::Nat {
-            let mac = self.backend_macs[vi][chosen.0 as usize].ok_or(LbDrop::NoAdjacency)?;
-            let port = self.lb.backends_port;
-            let d = p.data_mut();
-            d[0..6].copy_from_slice(&mac);
-            d[6..12].copy_from_slice(&self.macs[port as usize]);
-            p.send_to(port);
-            return Ok(());
+            let to = self.services.vips[vi].backends[chosen.0 as usize].addr;
+            return ctx
+                .adjacency
+                .send(p, self.lb.backends_port, IpAddr::V4(Ipv4Addr::from(to)))
+                .map_err(|_| LbDrop::NoAdjacency);
         }
-        self.forward(p, vi, chosen)
+        self.forward(p, vi, chosen, ctx)
     }
 
     /// A NAT-mode answer (to our source address, at `port`): back to the
@@ -452,7 +462,7 @@ impl LbStage {
 
     /// A backend's answer: back to the client side (translated first if
     /// it answers a NAT-mode connection).
-    fn return_path(&mut self, p: &mut PacketMut<'_>, ctx: &StageCtx<'_>, now: u32) -> Result<(), LbDrop> {
+    fn return_path(&mut self, p: &mut PacketMut<'_>, ctx: &mut StageCtx<'_>, now: u32) -> Result<(), LbDrop> {
         let m = *p.meta();
         if m.ethertype != ethertype::IPV4 {
             return Err(LbDrop::NotIpv4);
@@ -470,21 +480,23 @@ impl LbStage {
                 return Ok(());
             }
         }
+        if let Some((mac, port)) = self.gateway {
+            let d = p.data_mut();
+            d[0..6].copy_from_slice(&mac);
+            d[6..12].copy_from_slice(&self.macs[port as usize]);
+            p.send_to(port);
+            self.counters.returned += 1;
+            return Ok(());
+        }
+        // To the client itself, on its port (asked for when unknown: after
+        // a restart, clients whose caches still hold our MAC never ARP).
         let d = p.data();
-        let dst = Ipv4Addr::new(d[l3 + 16], d[l3 + 17], d[l3 + 18], d[l3 + 19]);
-        let (mac, port) = match self.gateway {
-            Some(g) => g,
-            None => ctx
-                .neighbours
-                .lookup(&IpAddr::V4(dst))
-                .filter(|n| self.client_port.get(n.port as usize) == Some(&true))
-                .map(|n| (n.mac, n.port))
-                .ok_or(LbDrop::NoRouteToClient)?,
+        let dst = IpAddr::V4(Ipv4Addr::new(d[l3 + 16], d[l3 + 17], d[l3 + 18], d[l3 + 19]));
+        let port = match self.lb.clients[..] {
+            [one] => one,
+            _ => nfv_core::adjacency::ANY_PORT,
         };
-        let d = p.data_mut();
-        d[0..6].copy_from_slice(&mac);
-        d[6..12].copy_from_slice(&self.macs[port as usize]);
-        p.send_to(port);
+        ctx.adjacency.send(p, port, dst).map_err(|_| LbDrop::NoRouteToClient)?;
         self.counters.returned += 1;
         Ok(())
     }
@@ -568,12 +580,12 @@ impl Stage for LbStage {
             }
             let result = match self.flows[i] {
                 Some((key, h, ih)) => match self.services.find(key.proto, key.vip, key.vip_port) {
-                    Some(vi) => self.backend_of(vi, &key, h, ih, now).and_then(|b| self.forward(&mut p, vi, b)),
+                    Some(vi) => self.backend_of(vi, &key, h, ih, now).and_then(|b| self.forward(&mut p, vi, b, ctx)),
                     None => Err(LbDrop::NotAVip),
                 },
                 None => {
                     let why = client_key(p.data(), p.meta()).err().unwrap_or(LbDrop::Malformed);
-                    self.client_other(&mut p, why, now)
+                    self.client_other(&mut p, why, now, ctx)
                 }
             };
             if let Err(r) = result {

@@ -57,7 +57,10 @@ impl Lb {
         let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
         let mut entries: Vec<_> = (2..=6).map(|l| (ip(backend(l)), backend_mac(l), BACKEND_PORT)).collect();
         entries.push((ip(CLIENT), MAC_CLIENT, CLIENT_PORT));
-        Self { cfg, stage, runner: FrameRunner::new(entries) }
+        let mut runner = FrameRunner::new(entries);
+        runner.set_port(CLIENT_PORT, OUR_C, &["203.0.113.1/24"]);
+        runner.set_port(BACKEND_PORT, OUR_B, &["10.1.0.1/24"]);
+        Self { cfg, stage, runner }
     }
 
     /// One frame through the stage: ("out:PORT" or the drop reason, the

@@ -737,8 +737,14 @@ impl NatTable {
         m.first = id;
         m.sessions += 1;
         let m = *m;
+        // The mapping's other sessions know where its inside host is (its
+        // packets out came from there): a session a remote opens on an
+        // endpoint-independent mapping reaches the host at once.
+        let (mut host_mac, mut host_port) = ([0; 6], 0);
         if first != NONE {
-            self.sessions[first as usize].map_prev = id;
+            let f = &mut self.sessions[first as usize];
+            f.map_prev = id;
+            (host_mac, host_port) = (f.host_mac, f.host_port);
         }
         self.sessions[id as usize] = Session {
             proto: m.proto,
@@ -751,8 +757,8 @@ impl NatTable {
             out_port: m.out_port,
             rem_port,
             last_seen: now,
-            host_mac: [0; 6],
-            host_port: 0,
+            host_mac,
+            host_port,
             prev: NONE,
             next: NONE,
             mapping,

@@ -255,37 +255,38 @@ impl NatStage {
     }
 
     /// Sends toward `dst` on the outside: to the gateway when there is
-    /// one, else to `dst`'s neighbour entry on the outside port.
-    fn route_outside(&self, p: &mut PacketMut<'_>, dst: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
+    /// one, else to `dst` itself (held while unresolved).
+    fn route_outside(&self, p: &mut PacketMut<'_>, dst: u32, ctx: &mut StageCtx<'_>) -> Result<(), NatDrop> {
         let out = self.nat.outside;
-        let mac = match self.nat.outside_gateway {
-            Some(_) => self.gateway_mac,
-            None => ctx.neighbours.lookup(&IpAddr::V4(Ipv4Addr::from(dst))).filter(|n| n.port == out).map(|n| n.mac),
-        };
-        self.set_l2(p, out, mac.ok_or(NatDrop::NoAdjacency)?);
-        Ok(())
+        if let Some(mac) = self.gateway_mac {
+            self.set_l2(p, out, mac);
+            return Ok(());
+        }
+        let hop = self.nat.outside_gateway.unwrap_or(dst);
+        ctx.adjacency.send(p, out, IpAddr::V4(Ipv4Addr::from(hop))).map_err(|_| NatDrop::NoAdjacency)
     }
 
-    /// Sends to inside host `dst`: where its session last saw it, else
-    /// its neighbour entry on an inside port.
+    /// Sends to inside host `dst`: where its session last saw it (or its
+    /// mapping's other sessions did), else by its address on the inside
+    /// (held while unresolved: a port forward's server that has not
+    /// spoken since a restart is asked for, not lost).
     fn route_inside(
         &self,
         p: &mut PacketMut<'_>,
         dst: u32,
         host: Option<([u8; 6], u16)>,
-        ctx: &StageCtx<'_>,
+        ctx: &mut StageCtx<'_>,
     ) -> Result<(), NatDrop> {
-        let (mac, port) = match host.filter(|h| h.0 != [0; 6]) {
-            Some(h) => h,
-            None => ctx
-                .neighbours
-                .lookup(&IpAddr::V4(Ipv4Addr::from(dst)))
-                .filter(|n| self.inside_port.get(n.port as usize) == Some(&true))
-                .map(|n| (n.mac, n.port))
-                .ok_or(NatDrop::NoAdjacency)?,
+        if let Some((mac, port)) = host.filter(|h| h.0 != [0; 6]) {
+            self.set_l2(p, port, mac);
+            return Ok(());
+        }
+        let port = match self.nat.inside[..] {
+            [one] => one,
+            // Several inside ports: whichever the host is found on.
+            _ => nfv_core::adjacency::ANY_PORT,
         };
-        self.set_l2(p, port, mac);
-        Ok(())
+        ctx.adjacency.send(p, port, IpAddr::V4(Ipv4Addr::from(dst))).map_err(|_| NatDrop::NoAdjacency)
     }
 
     fn frag_key(d: &[u8], m: &nfv_core::Meta) -> FragKey {
@@ -300,7 +301,7 @@ impl NatStage {
         p: &mut PacketMut<'_>,
         m: &nfv_core::Meta,
         now: u32,
-        ctx: &StageCtx<'_>,
+        ctx: &mut StageCtx<'_>,
     ) -> Result<(), NatDrop> {
         let l3 = m.l3_off as usize;
         let key = Self::frag_key(p.data(), m);
@@ -326,7 +327,7 @@ impl NatStage {
 
     /// Inside to outside.
     #[inline(always)]
-    fn outbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
+    fn outbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &mut StageCtx<'_>) -> Result<(), NatDrop> {
         let m = *p.meta();
         let l3 = m.l3_off as usize;
         let src = rd32(p.data(), l3 + 12);
@@ -537,7 +538,7 @@ impl NatStage {
 
     /// Outside to inside.
     #[inline(always)]
-    fn inbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &StageCtx<'_>) -> Result<(), NatDrop> {
+    fn inbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &mut StageCtx<'_>) -> Result<(), NatDrop> {
         let m = *p.meta();
         let l3 = m.l3_off as usize;
         let dst = rd32(p.data(), l3 + 16);
@@ -577,7 +578,7 @@ impl NatStage {
         tcp: u8,
         hash: u64,
         now: u32,
-        ctx: &StageCtx<'_>,
+        ctx: &mut StageCtx<'_>,
     ) -> Result<(), NatDrop> {
         let l3 = m.l3_off as usize;
         let found = if hash != 0 { self.table.find_outside_hashed(hash, &t) } else { self.table.find_outside(&t) };
@@ -605,9 +606,7 @@ impl Stage for NatStage {
         self.gateway_mac = self
             .nat
             .outside_gateway
-            .and_then(|g| ctx.neighbours.lookup(&IpAddr::V4(Ipv4Addr::from(g))))
-            .filter(|n| n.port == self.nat.outside)
-            .map(|n| n.mac);
+            .and_then(|g| ctx.adjacency.lookup(&IpAddr::V4(Ipv4Addr::from(g)), self.nat.outside));
         // A batch holds the packets of one rx port: one direction.
         let Some(first) = batch.active().first() else { return };
         let outbound = self.inside_port.get(first.meta.port as usize) == Some(&true);
@@ -707,11 +706,13 @@ impl Stage for NatStage {
             c.handed_off
         );
         const SHOWN: usize = 16;
+        // Session times are seconds of the cycle counter: shown as an age.
+        let now = (nfv_core::cycles::now() as f64 / self.ticks_per_sec) as u32;
         for (s, class) in t.dump().take(SHOWN) {
             let a = |x: u32| Ipv4Addr::from(x);
             let _ = writeln!(
                 out,
-                "  {} {}:{} -> {}:{} <-> {}:{} ({class}, seen {} s)",
+                "  {} {}:{} -> {}:{} <-> {}:{} ({class}, last packet {} s ago)",
                 match s.proto {
                     proto::TCP => "tcp",
                     proto::UDP => "udp",
@@ -723,7 +724,7 @@ impl Stage for NatStage {
                 s.out_port,
                 a(s.rem_addr),
                 s.rem_port,
-                s.last_seen
+                now.wrapping_sub(s.last_seen)
             );
         }
         if t.len() > SHOWN {

@@ -33,7 +33,8 @@ fn the_capture_corpus_goes_through_both_ways_without_a_panic_and_every_drop_is_n
     let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
     let mut stage = cfg.chains[0].stages[0].builder.build(&ctx);
     let gw: std::net::IpAddr = "198.51.100.1".parse().unwrap();
-    let nb = Neighbours::new([(gw, [2, 0, 0, 0, 0, 0xee], 1)]).snapshot();
+    let mut nb =
+        nfv_core::adjacency::Adjacency::new(Neighbours::new([(gw, [2, 0, 0, 0, 0, 0xee], 1)]), Default::default());
     let mut pool = FramePool::new(Arena::heap(8));
     let mut files: Vec<PathBuf> = std::fs::read_dir(corpus())
         .expect("the pcap corpus (../shared/data)")
@@ -59,7 +60,7 @@ fn the_capture_corpus_goes_through_both_ways_without_a_panic_and_every_drop_is_n
                     continue;
                 }
                 batch.push(d);
-                let mut sctx = StageCtx { pool: &mut pool, neighbours: &nb, now_ticks: packets };
+                let mut sctx = StageCtx { pool: &mut pool, adjacency: &mut nb, now_ticks: packets };
                 stage.process(&mut batch, &mut sctx);
                 let mut scratch = [0u64; 32];
                 batch.settle(&mut scratch);

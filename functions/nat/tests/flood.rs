@@ -38,7 +38,7 @@ struct Rig {
     stage: Box<dyn Stage>,
     pool: FramePool,
     batch: Batch,
-    nb: std::sync::Arc<nfv_core::neighbour::NeighbourTable>,
+    nb: nfv_core::adjacency::Adjacency,
     ticks_per_sec: f64,
 }
 
@@ -63,7 +63,10 @@ impl Rig {
             stage,
             batch,
             pool,
-            nb: Neighbours::new([(gw, [2, 0, 0, 0, 0, 0xee], 1)]).snapshot(),
+            nb: nfv_core::adjacency::Adjacency::new(
+                Neighbours::new([(gw, [2, 0, 0, 0, 0, 0xee], 1)]),
+                Default::default(),
+            ),
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
         }
     }
@@ -81,7 +84,7 @@ impl Rig {
             ids.push(id);
         }
         let now_ticks = (now as f64 * self.ticks_per_sec) as u64 + 1;
-        let mut ctx = nfv_core::StageCtx { pool: &mut self.pool, neighbours: &self.nb, now_ticks };
+        let mut ctx = nfv_core::StageCtx { pool: &mut self.pool, adjacency: &mut self.nb, now_ticks };
         self.stage.process(&mut self.batch, &mut ctx);
         let mut scratch = [0u64; 32];
         self.batch.settle(&mut scratch);

@@ -59,11 +59,13 @@ impl Nat {
             })
             .collect();
         let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
-        let runner = FrameRunner::new([
+        let mut runner = FrameRunner::new([
             (ip(HOST_A), MAC_A, IN_PORT),
             (ip(HOST_B), MAC_B, IN_PORT),
             (ip([198, 51, 100, 1]), MAC_GW, OUT_PORT),
         ]);
+        runner.set_port(IN_PORT, OUR_IN, &["10.0.0.254/24"]);
+        runner.set_port(OUT_PORT, OUR_OUT, &["198.51.100.254/24"]);
         Self { cfg, stages, runner }
     }
 

@@ -204,12 +204,11 @@ pub struct UpfStage {
     /// The N6 gateway's MAC, for the neighbour table version `peers_of`.
     n6_gateway: Option<[u8; 6]>,
     /// gNB MACs looked up so far (IPv4 by address, the rare IPv6 ones
-    /// apart), for the neighbour table version `peers_of`.
+    /// apart), for the neighbour table version `peers_of`: what the
+    /// adjacency said, keyed so a downlink packet hashes four octets.
     peer_macs: FxHashMap<u32, [u8; 6]>,
     peer_macs6: FxHashMap<[u8; 16], [u8; 6]>,
     peers_of: u64,
-    /// Next hops asked of the slow path, and when.
-    asked: FxHashMap<IpAddr, u64>,
     /// QER enforcement.
     meter: Meter,
     /// Downlink packets held for buffering FARs, the sessions version
@@ -285,7 +284,6 @@ impl UpfStage {
             peer_macs: FxHashMap::default(),
             peer_macs6: FxHashMap::default(),
             peers_of: u64::MAX,
-            asked: FxHashMap::default(),
             meter: Meter { of: u64::MAX, ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9, ..Meter::default() },
             usage: upf.usage.lane(),
             held: Held::new(upf.buffer_packets),
@@ -304,7 +302,7 @@ impl UpfStage {
     }
 
     /// From N3: GTP-U to our address.
-    fn n3_packet(&mut self, p: &mut PacketMut<'_>) -> Result<(), UpfDrop> {
+    fn n3_packet(&mut self, p: &mut PacketMut<'_>, ctx: &mut StageCtx<'_>) -> Result<(), UpfDrop> {
         let m = *p.meta();
         let v6 = m.ethertype == ethertype::IPV6 && self.upf.n3_address6.is_some();
         if m.ethertype != ethertype::IPV4 && !v6 {
@@ -326,7 +324,7 @@ impl UpfStage {
         let g = l4 + 8;
         let h = gtpu::parse(&d[g..]).map_err(|_| UpfDrop::MalformedGtpu)?;
         match h.msg_type {
-            msg::G_PDU => self.uplink(p, g, h),
+            msg::G_PDU => self.uplink(p, g, h, ctx),
             msg::ECHO_REQUEST => self.echo(p, l3, l4),
             msg::END_MARKER => Err(UpfDrop::EndMarker),
             _ => Err(UpfDrop::UnsupportedGtpuMessage),
@@ -335,7 +333,13 @@ impl UpfStage {
 
     /// An uplink G-PDU (its GTP-U header at `g`): to N6 without its
     /// outer headers.
-    fn uplink(&mut self, p: &mut PacketMut<'_>, g: usize, h: gtpu::Header) -> Result<(), UpfDrop> {
+    fn uplink(
+        &mut self,
+        p: &mut PacketMut<'_>,
+        g: usize,
+        h: gtpu::Header,
+        ctx: &mut StageCtx<'_>,
+    ) -> Result<(), UpfDrop> {
         let inner = g + h.header_len;
         let inner_v4 = p.data().get(inner).is_some_and(|b| b >> 4 == 4);
         if let Some(f) = self.sessions.fast_uplink.get(h.teid).filter(|f| inner_v4 && f.session != Fast::GENERAL) {
@@ -348,7 +352,7 @@ impl UpfStage {
             return match f.action {
                 Action::Forward => {
                     self.usage.count(f.urr, false, h.payload_len as u64);
-                    self.decapsulate(p, inner, h.payload_len)
+                    self.decapsulate(p, inner, h.payload_len, ctx)
                 }
                 Action::Drop => Err(UpfDrop::FarDrop),
                 Action::Buffer => Err(UpfDrop::FarBuffer),
@@ -371,13 +375,19 @@ impl UpfStage {
         for &u in &pdr.urrs {
             self.usage.count(u, false, h.payload_len as u64);
         }
-        self.decapsulate(p, inner, h.payload_len)
+        self.decapsulate(p, inner, h.payload_len, ctx)
     }
 
-    /// Sends the inner packet at `inner` (`len` octets) to N6.
+    /// Sends the inner packet at `inner` (`len` octets) to N6 (held
+    /// while the N6 gateway is unresolved).
     #[inline]
-    fn decapsulate(&mut self, p: &mut PacketMut<'_>, inner: usize, len: usize) -> Result<(), UpfDrop> {
-        let mac = self.n6_gateway.ok_or(UpfDrop::NoAdjacency)?;
+    fn decapsulate(
+        &mut self,
+        p: &mut PacketMut<'_>,
+        inner: usize,
+        len: usize,
+        ctx: &mut StageCtx<'_>,
+    ) -> Result<(), UpfDrop> {
         let n6 = self.upf.n6;
         // The inner packet keeps its place; the last 14 octets before it
         // become its Ethernet header.
@@ -389,11 +399,19 @@ impl UpfStage {
         p.pull_front(inner - 14).map_err(|_| UpfDrop::Malformed)?;
         p.set_len(14 + len).map_err(|_| UpfDrop::Malformed)?;
         let d = p.data_mut();
-        d[0..6].copy_from_slice(&mac);
         d[6..12].copy_from_slice(&self.macs[n6 as usize]);
         d[12..14].copy_from_slice(&kind.to_be_bytes());
         // Finished here: no stage reads its headers again, none re-parsed.
-        p.send_to(n6);
+        match self.n6_gateway {
+            Some(mac) => {
+                p.data_mut()[0..6].copy_from_slice(&mac);
+                p.send_to(n6);
+            }
+            None => {
+                let gw = IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway));
+                ctx.adjacency.hold(p, n6, gw).map_err(|_| UpfDrop::NoAdjacency)?;
+            }
+        }
         self.counters.uplink += 1;
         Ok(())
     }
@@ -478,7 +496,7 @@ impl UpfStage {
 
     /// From N6, to a UE: into its gNB's tunnel.
     #[inline(always)]
-    fn n6_packet(&mut self, p: &mut PacketMut<'_>, ctx: &StageCtx<'_>) -> Result<(), UpfDrop> {
+    fn n6_packet(&mut self, p: &mut PacketMut<'_>, ctx: &mut StageCtx<'_>) -> Result<(), UpfDrop> {
         let m = *p.meta();
         if m.ethertype == ethertype::IPV6 {
             return self.n6_packet6(p, ctx);
@@ -525,7 +543,7 @@ impl UpfStage {
     /// An IPv6 packet from N6: an IPv6 PDU session's, by the UE's /64.
     #[cold]
     #[inline(never)]
-    fn n6_packet6(&mut self, p: &mut PacketMut<'_>, ctx: &StageCtx<'_>) -> Result<(), UpfDrop> {
+    fn n6_packet6(&mut self, p: &mut PacketMut<'_>, ctx: &mut StageCtx<'_>) -> Result<(), UpfDrop> {
         let m = *p.meta();
         if m.flags & flags::L3_OK == 0 || m.l3_off != 14 {
             return Err(UpfDrop::Malformed);
@@ -550,7 +568,7 @@ impl UpfStage {
     fn downlink_walk(
         &mut self,
         p: &mut PacketMut<'_>,
-        ctx: &StageCtx<'_>,
+        ctx: &mut StageCtx<'_>,
         flow: &FlowView,
         len: usize,
     ) -> Result<(), UpfDrop> {
@@ -653,10 +671,19 @@ impl UpfStage {
         self.releasing = false;
     }
 
-    /// The MAC of the next hop toward gNB `peer` on N3 (the N3 gateway
-    /// when one is configured, else the gNB itself): a map filled as gNBs
-    /// are met, emptied when the neighbour table changes. An unresolved
-    /// next hop is asked of the slow path, once a second at most.
+    /// The next hop toward gNB `peer` on N3: the N3 gateway when one is
+    /// configured (IPv4), else the gNB itself.
+    #[inline]
+    fn n3_hop(&self, peer: IpAddr) -> IpAddr {
+        match (peer, self.upf.n3_gateway) {
+            (IpAddr::V4(_), Some(g)) => IpAddr::V4(Ipv4Addr::from(g)),
+            _ => peer,
+        }
+    }
+
+    /// The MAC of the next hop toward gNB `peer` (see [`Self::n3_hop`]),
+    /// when resolved: a map filled as gNBs are met, emptied when the
+    /// neighbour table changes.
     #[inline]
     fn peer_mac(&mut self, peer: IpAddr, ctx: &StageCtx<'_>) -> Option<[u8; 6]> {
         let known = match peer {
@@ -666,32 +693,12 @@ impl UpfStage {
         if let Some(m) = known {
             return Some(*m);
         }
-        let hop = match (peer, self.upf.n3_gateway) {
-            (IpAddr::V4(_), Some(g)) => IpAddr::V4(Ipv4Addr::from(g)),
-            _ => peer,
+        let mac = ctx.adjacency.lookup(&self.n3_hop(peer), self.upf.n3)?;
+        match peer {
+            IpAddr::V4(a) => self.peer_macs.insert(a.to_bits(), mac),
+            IpAddr::V6(a) => self.peer_macs6.insert(a.octets(), mac),
         };
-        match ctx.neighbours.lookup(&hop).filter(|n| n.port == self.upf.n3) {
-            Some(n) => {
-                match peer {
-                    IpAddr::V4(a) => self.peer_macs.insert(a.to_bits(), n.mac),
-                    IpAddr::V6(a) => self.peer_macs6.insert(a.octets(), n.mac),
-                };
-                Some(n.mac)
-            }
-            None => {
-                // Past 4096 unresolved next hops, no more are asked until
-                // the neighbour table changes (a lock per packet otherwise).
-                if self.asked.len() >= 4096 && !self.asked.contains_key(&hop) {
-                    return None;
-                }
-                let at = self.asked.entry(hop).or_insert(0);
-                if *at == 0 || self.now_ticks.saturating_sub(*at) as f64 >= self.ticks_per_sec {
-                    *at = self.now_ticks;
-                    ctx.neighbours.request(hop);
-                }
-                None
-            }
-        }
+        Some(mac)
     }
 
     /// Puts the packet (an Ethernet frame of an IPv4 packet) in the
@@ -702,13 +709,13 @@ impl UpfStage {
     fn encapsulate(
         &mut self,
         p: &mut PacketMut<'_>,
-        ctx: &StageCtx<'_>,
+        ctx: &mut StageCtx<'_>,
         teid: u32,
         peer: IpAddr,
         qfi: Option<u8>,
     ) -> Result<(), UpfDrop> {
         let n3 = self.upf.n3;
-        let mac = self.peer_mac(peer, ctx).ok_or(UpfDrop::NoAdjacency)?;
+        let mac = self.peer_mac(peer, ctx);
         let session = qfi.map(|q| (pdu_type::DOWNLINK, q));
         let inner_len = p.len() - 14;
         let g = gtpu::gpdu_header_len(session.is_some());
@@ -721,14 +728,18 @@ impl UpfStage {
         }
         // The new headers take the old Ethernet header's place and more.
         let d = p.push_front(ip_len + 8 + g).map_err(|_| UpfDrop::Malformed)?;
-        let at = self.tunnel_headers(d, mac, peer, g + inner_len);
+        let at = self.tunnel_headers(d, mac.unwrap_or_default(), peer, g + inner_len);
         gtpu::write_gpdu(&mut d[at..], teid, inner_len, session);
         if peer.is_ipv6() {
             let c = nfv_core::checksum::udp_checksum(&d[14..54], false, &d[54..]);
             d[60..62].copy_from_slice(&c.to_be_bytes());
         }
         // Finished here: no stage reads its headers again, none re-parsed.
-        p.send_to(n3);
+        match mac {
+            Some(_) => p.send_to(n3),
+            // At set-up and after a handover: held until the gNB answers.
+            None => ctx.adjacency.hold(p, n3, self.n3_hop(peer)).map_err(|_| UpfDrop::NoAdjacency)?,
+        }
         self.counters.downlink += 1;
         Ok(())
     }
@@ -786,22 +797,17 @@ impl UpfStage {
     /// Takes up what changed since the last batch: the sessions version,
     /// the time, the neighbour table.
     #[inline]
-    fn prepare(&mut self, ctx: &StageCtx<'_>) {
+    fn prepare(&mut self, ctx: &mut StageCtx<'_>) {
         self.sessions.refresh();
         self.now_ticks = ctx.now_ticks.max(1);
         self.meter.now = self.now_ticks;
         self.meter.renew(self.sessions.bucket_epoch, self.sessions.limits.len());
-        let nb = ctx.neighbours.version();
+        let nb = ctx.adjacency.version();
         if nb != self.peers_of {
             self.peers_of = nb;
-            self.n6_gateway = ctx
-                .neighbours
-                .lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)))
-                .filter(|n| n.port == self.upf.n6)
-                .map(|n| n.mac);
+            self.n6_gateway = ctx.adjacency.lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)), self.upf.n6);
             self.peer_macs.clear();
             self.peer_macs6.clear();
-            self.asked.clear();
         }
     }
 
@@ -820,16 +826,13 @@ impl UpfStage {
                 self.counters.end_markers_unsent += 1;
                 continue;
             }
-            let Some(mac) = self.peer_mac(old.peer, ctx) else {
-                self.counters.end_markers_unsent += 1;
-                continue;
-            };
+            let mac = self.peer_mac(old.peer, ctx);
             let Some(id) = ctx.pool.alloc() else {
                 self.counters.end_markers_unsent += 1;
                 continue;
             };
             let frame = &mut ctx.pool.frame_mut(id)[HEADROOM..];
-            let at = self.tunnel_headers(frame, mac, old.peer, gtpu::HEADER_LEN);
+            let at = self.tunnel_headers(frame, mac.unwrap_or_default(), old.peer, gtpu::HEADER_LEN);
             gtpu::write_end_marker(&mut frame[at..], old.teid);
             let len = at + gtpu::HEADER_LEN;
             if old.peer.is_ipv6() {
@@ -841,7 +844,18 @@ impl UpfStage {
         }
         self.ended_through = sessions.version;
         for mut p in batch.iter_mut().skip(start) {
-            p.send_to(self.upf.n3);
+            // To the old gNB as written (an unresolved one is waited for).
+            let d = p.data();
+            let peer = match u16::from_be_bytes([d[12], d[13]]) {
+                ethertype::IPV4 => IpAddr::from(<[u8; 4]>::try_from(&d[30..34]).expect("written above")),
+                _ => IpAddr::from(<[u8; 16]>::try_from(&d[38..54]).expect("written above")),
+            };
+            let hop = self.n3_hop(peer);
+            if ctx.adjacency.send(&mut p, self.upf.n3, hop).is_err() {
+                self.counters.end_markers -= 1;
+                self.counters.end_markers_unsent += 1;
+                p.drop_with(UpfDrop::NoAdjacency);
+            }
         }
     }
 }
@@ -893,7 +907,7 @@ impl Stage for UpfStage {
             }
         }
         for mut p in batch.iter_mut() {
-            let r = if from_n3 { self.n3_packet(&mut p) } else { self.n6_packet(&mut p, ctx) };
+            let r = if from_n3 { self.n3_packet(&mut p, ctx) } else { self.n6_packet(&mut p, ctx) };
             if let Err(reason) = r {
                 p.drop_with(reason);
             }

@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use etherparse::{NetSlice, SlicedPacket};
+use nfv_core::packet::VerdictKind;
 use nfv_core::testkit::two_port_config;
 
 const UPF: &str = "{ kind = \"upf\", n3 = \"n3\", n3-address = \"10.10.0.1\", n6 = \"n6\", n6-gateway = \"198.51.100.1\", \
@@ -249,25 +250,31 @@ fn an_ipv6_pdu_session_both_ways_against_scapy() {
     assert_eq!(u.run(N6, &down("2001:db8:46::1")).0, "unknown-ue");
 }
 
-/// A gNB the neighbour table lacks: the downlink is dropped and its
-/// resolution asked of the slow path (once a second at most); resolved,
-/// the packets go. Behind an N3 gateway, an off-link gNB's tunnel goes to
-/// the gateway's MAC.
+/// A gNB the neighbour table lacks (at set-up, right after a handover):
+/// the downlink is held, not lost, and the gNB asked for once; resolved,
+/// the held packets leave first, in order, to its MAC. Behind an N3
+/// gateway, an off-link gNB's tunnel goes to the gateway's MAC.
 #[test]
 fn an_unresolved_gnb_is_asked_for_and_an_n3_gateway_carries_off_link_ones() {
-    let down = || to_ue([10, 45, 0, 7], 4000, b"x");
+    let down = |b: &[u8]| to_ue([10, 45, 0, 7], 4000, b);
     let mut u = Upf::new(&UPF.replace("gnb = \"10.10.0.2\"", "gnb = \"10.10.0.3\""));
     u.runner.now_ticks = 1;
-    assert_eq!(u.run(N6, &down()).0, "no-adjacency");
-    assert_eq!(u.run(N6, &down()).0, "no-adjacency");
+    assert_eq!(u.run(N6, &down(b"1")).0, "Held");
+    assert_eq!(u.run(N6, &down(b"2")).0, "Held");
     assert_eq!(u.runner.requested(), vec![std::net::IpAddr::from([10, 10, 0, 3])], "asked once");
+    assert!(u.runner.release().is_empty(), "nothing resolved yet");
     let other_gnb = [2, 0, 0, 0, 0, 0x9c];
     u.runner.learn([10, 10, 0, 3].into(), other_gnb, N3);
-    let (v, out) = u.run(N6, &down());
+    let released = u.runner.release();
+    let seen: Vec<_> =
+        released.iter().map(|(v, _, f)| (*v, f[0..6].to_vec(), f[30..34].to_vec(), f[f.len() - 1])).collect();
+    let one = |b: u8| (VerdictKind::Out(N3), other_gnb.to_vec(), vec![10, 10, 0, 3], b);
+    assert_eq!(seen, vec![one(b'1'), one(b'2')], "both, in order, into the tunnel to the gNB's MAC");
+    let (v, out) = u.run(N6, &down(b"3"));
     assert_eq!((v.as_str(), &out[0..6], &out[30..34]), ("out:0", &other_gnb[..], &[10u8, 10, 0, 3][..]));
     let routed = UPF.replace("gnb = \"10.10.0.2\"", "gnb = \"10.20.0.9\"");
     let mut u = Upf::new(&routed.replace("n6-gateway", "n3-gateway = \"10.10.0.2\", n6-gateway"));
-    let (v, out) = u.run(N6, &down());
+    let (v, out) = u.run(N6, &down(b"x"));
     assert_eq!(
         (v.as_str(), &out[0..6], &out[30..34]),
         ("out:0", &GNB_MAC[..], &[10u8, 20, 0, 9][..]),

@@ -89,6 +89,11 @@ struct Template {
     /// inner frame, not the headers just written (a load spanning fresh
     /// narrower stores stalls on store forwarding).
     partial: u32,
+    /// False when the next hop was unresolved as it was built (its
+    /// Ethernet destination is zero): packets through it wait for the
+    /// next hop ([`nfv_core::adjacency`]); the template is built again
+    /// when the neighbour table changes.
+    resolved: bool,
 }
 
 /// One worker's VTEP.
@@ -350,11 +355,17 @@ impl VtepStage {
     /// Sends the packet to `t`: out of a local port, or encapsulated
     /// toward a remote VTEP.
     #[inline(always)]
-    fn deliver(&mut self, p: &mut PacketMut<'_>, t: Target, vni: u32, nb: &NeighbourTable) {
+    fn deliver(&mut self, p: &mut PacketMut<'_>, t: Target, vni: u32, ctx: &mut StageCtx<'_>) {
         match t {
             Target::Port(q) => p.send_to(q),
-            Target::Remote(ip) => match self.encap(p, ip, vni, nb) {
-                Ok(()) => p.send_to(self.v.underlay),
+            Target::Remote(ip) => match self.encap(p, ip, vni, ctx.adjacency.table()) {
+                Ok(true) => p.send_to(self.v.underlay),
+                Ok(false) => {
+                    let hop = self.v.next_hop(self.remotes[ip as usize]);
+                    if ctx.adjacency.hold(p, self.v.underlay, hop).is_err() {
+                        p.drop_with(VtepDrop::NoAdjacency);
+                    }
+                }
                 Err(VtepDrop::TooBig) if self.too_big_reply(p) => {
                     self.stats.too_big_replies += 1;
                     let port = p.meta().port;
@@ -366,8 +377,9 @@ impl VtepStage {
     }
 
     /// The header template toward `remote` for `vni`, built on first use
-    /// and whenever the neighbour table changed.
-    fn template(&mut self, remote: RemoteId, vni: u32, nb: &NeighbourTable) -> Result<&Template, VtepDrop> {
+    /// and whenever the neighbour table changed. The next hop's MAC is the
+    /// table's, else the one tunnel packets from it came from.
+    fn template(&mut self, remote: RemoteId, vni: u32, nb: &NeighbourTable) -> &Template {
         if nb.version() != self.templates_version {
             self.templates.clear();
             self.template_index.clear();
@@ -378,26 +390,31 @@ impl VtepStage {
             && r == remote
             && v == vni
         {
-            return Ok(&self.templates[i]);
+            return &self.templates[i];
         }
         let i = match self.template_index.get(&(remote, vni)) {
             Some(&i) => i,
             None => {
                 let ip = self.remotes[remote as usize];
                 let hop = self.v.next_hop(ip);
-                let dmac = nb.lookup(&hop).map(|n| n.mac).or_else(|| self.remote_macs.get(&hop).copied());
-                let t = build_template(&self.v, self.underlay_mac, dmac.ok_or(VtepDrop::NoAdjacency)?, ip, vni);
+                let dmac = nb
+                    .lookup(&hop)
+                    .filter(|n| n.port == self.v.underlay)
+                    .map(|n| n.mac)
+                    .or_else(|| self.remote_macs.get(&hop).copied());
+                let t = build_template(&self.v, self.underlay_mac, dmac, ip, vni);
                 self.templates.push(t);
                 self.template_index.insert((remote, vni), self.templates.len() - 1);
                 self.templates.len() - 1
             }
         };
         self.last_template = Some((remote, vni, i));
-        Ok(&self.templates[i])
+        &self.templates[i]
     }
 
     /// Puts the outer Ethernet, IP, UDP and tunnel headers in front of the
-    /// inner frame (RFC 7348 section 5, RFC 8926 section 3).
+    /// inner frame (RFC 7348 section 5, RFC 8926 section 3); false when
+    /// the next hop is unresolved (the Ethernet destination left zero).
     #[inline(always)]
     fn encap(
         &mut self,
@@ -405,7 +422,7 @@ impl VtepStage {
         remote: RemoteId,
         vni: u32,
         nb: &NeighbourTable,
-    ) -> Result<(), VtepDrop> {
+    ) -> Result<bool, VtepDrop> {
         let inner_len = p.len();
         let (mtu, (lo, hi), v4) = (self.v.mtu as usize, self.v.src_ports, self.v.local_ip.is_ipv4());
         // RFC 7348 section 5: source port from a hash of the inner frame,
@@ -413,13 +430,13 @@ impl VtepStage {
         let hash = entropy(p);
         // Into [lo, hi] by multiply-shift (no division).
         let sport = lo + ((hash as u64 * (hi - lo) as u64 + hash as u64) >> 32) as u16;
-        let t = self.template(remote, vni, nb)?;
+        let t = self.template(remote, vni, nb);
         let total = t.hdr.len();
         let ip_len = total - 14 + inner_len;
         if ip_len > mtu {
             return Err(VtepDrop::TooBig);
         }
-        let partial = t.partial;
+        let (partial, resolved) = (t.partial, t.resolved);
         let h = p.push_front(total).map_err(|_| VtepDrop::TooBig)?;
         // The usual header sizes as fixed-size copies: a few moves instead
         // of a call to memcpy.
@@ -463,7 +480,7 @@ impl VtepStage {
         m.l4_proto = proto::UDP;
         m.flags = (m.flags & (flags::TRACE | flags::CSUM_OFFLOAD)) | flags::L3_OK | flags::L4_OK;
         self.stats.encapsulated += 1;
-        Ok(())
+        Ok(resolved)
     }
 }
 
@@ -620,11 +637,11 @@ fn write_eth(d: &mut [u8], to: [u8; 6], from: [u8; 6], ethertype: u16) {
 
 /// Outer Ethernet + IP + UDP + tunnel header toward `remote`, with lengths,
 /// source port and checksums left zero.
-fn build_template(v: &Vtep, smac: [u8; 6], dmac: [u8; 6], remote: IpAddr, vni: u32) -> Template {
+fn build_template(v: &Vtep, smac: [u8; 6], dmac: Option<[u8; 6]>, remote: IpAddr, vni: u32) -> Template {
     let tun = v.tunnel.header_len(v.geneve_options.len());
     let iph = v.ip_header_len();
     let mut h = vec![0u8; 14 + iph + 8 + tun];
-    h[..6].copy_from_slice(&dmac);
+    h[..6].copy_from_slice(&dmac.unwrap_or_default());
     h[6..12].copy_from_slice(&smac);
     let partial = match (v.local_ip, remote) {
         (IpAddr::V4(s), IpAddr::V4(r)) => {
@@ -651,7 +668,7 @@ fn build_template(v: &Vtep, smac: [u8; 6], dmac: [u8; 6], remote: IpAddr, vni: u
     // tunnel header join the pseudo-header sum. Both are whole 16-bit
     // words, so the inner frame starts on a word boundary of the sum.
     let partial = if iph == 40 { sum(&h[udp..], partial) } else { partial };
-    Template { hdr: h.into_boxed_slice(), partial }
+    Template { hdr: h.into_boxed_slice(), partial, resolved: dmac.is_some() }
 }
 
 /// A tunnel packet, validated up to the inner frame.
@@ -683,6 +700,11 @@ pub fn parse_tunnel_packet(
     accept_zero_udp6_checksum: bool,
     known: impl Fn(u16, u8) -> bool,
 ) -> Result<Option<TunnelPacket>, VtepDrop> {
+    if m.flags & flags::L3_OK == 0 && matches!(m.ethertype, ethertype::IPV4 | ethertype::IPV6) {
+        // An IP header the parser refused (a total length past the end of
+        // the frame, a bad IHL): whoever it is for, it is not forwarded.
+        return Err(VtepDrop::Truncated);
+    }
     if m.flags & flags::L4_OK == 0 || m.l4_proto != proto::UDP {
         return Ok(None);
     }
@@ -796,7 +818,6 @@ impl Stage for VtepStage {
         if !from_underlay && local_bd.is_none() {
             return;
         }
-        let nb = ctx.neighbours;
         for mut p in batch.iter_mut() {
             let bd = if from_underlay {
                 match self.decap(&mut p, now) {
@@ -838,7 +859,7 @@ impl Stage for VtepStage {
                     continue;
                 }
             };
-            self.deliver(&mut p, t, vni, nb);
+            self.deliver(&mut p, t, vni, ctx);
         }
         if self.replicas.is_empty() {
             return;
@@ -849,7 +870,7 @@ impl Stage for VtepStage {
             batch.push(*d);
         }
         for (mut p, &(_, t, vni)) in batch.iter_mut().skip(start).zip(replicas.iter()) {
-            self.deliver(&mut p, t, vni, nb);
+            self.deliver(&mut p, t, vni, ctx);
         }
         replicas.clear();
         self.replicas = replicas;

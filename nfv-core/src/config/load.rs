@@ -216,6 +216,13 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
                 continue;
             }
         };
+        if c.name == TX_IN_PORT {
+            diags.push(
+                Diagnostic::new(common.span_of("name"), format!("`{TX_IN_PORT}` cannot name a port"), "reserved name")
+                    .help(format!("tx = \"{TX_IN_PORT}\" means the port a packet came in on; pick another name")),
+            );
+            continue;
+        }
         if let Some(i) = ports.iter().position(|p| p.name == c.name) {
             diags.push(
                 Diagnostic::new(
@@ -252,8 +259,7 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
         };
         let mac = match &c.mac {
             Some(m) => crate::config::parse_mac(m).map_err(|e| common.error("mac", e, "bad MAC address")),
-            // Locally administered, unique per port index.
-            None => Ok([0x02, 0x6e, 0x66, 0x76, 0x00, ports.len() as u8 + 1]),
+            None => Ok(crate::config::default_port_mac(ports.len())),
         };
         let mut addresses = Vec::new();
         for a in &c.addresses {
@@ -459,9 +465,13 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
                 None
             }
         };
-        let tx = w.tx.as_ref().map(|t| resolve_port(t, &mut diags));
-        if let (Some(chain), Some(tx)) = (chain, tx.unwrap_or(Some(PortId::MAX))) {
-            workers.push(WorkerSpec { core: w.core, rx, chain, tx: (tx != PortId::MAX).then_some(tx) });
+        let tx = match &w.tx {
+            None => Some(Tx::Drop),
+            Some(t) if t.get_ref() == TX_IN_PORT => Some(Tx::InPort),
+            Some(t) => resolve_port(t, &mut diags).map(Tx::Port),
+        };
+        if let (Some(chain), Some(tx)) = (chain, tx) {
+            workers.push(WorkerSpec { core: w.core, rx, chain, tx });
         }
     }
 

@@ -12,8 +12,8 @@ mod schema;
 pub use diag::{Diagnostic, Report};
 pub use load::{Params, load};
 pub use schema::{
-    AfXdpConfig, ChainSpec, Config, NeighbourSpec, PcapConfig, PortKind, PortSpec, RunSection, StageSpec, UmemSharing,
-    WorkerSpec, XdpMode,
+    AfXdpConfig, ChainSpec, Config, NeighbourSpec, PcapConfig, PortKind, PortSpec, RunSection, StageSpec, TX_IN_PORT,
+    Tx, UmemSharing, WorkerSpec, XdpMode,
 };
 
 /// The embedded default configuration (`nfv run` with no file): the
@@ -37,6 +37,13 @@ pub fn ipv4_prefix(s: &str) -> Option<(u32, u32)> {
 pub fn ipv4_endpoint(s: &str) -> Option<(u32, u16)> {
     let (a, p) = s.rsplit_once(':')?;
     Some((u32::from(a.parse::<std::net::Ipv4Addr>().ok()?), p.parse().ok()?))
+}
+
+/// The MAC of port `index` when the configuration gives none (and it
+/// has no interface to take one from): locally administered, unique per
+/// port.
+pub fn default_port_mac(index: usize) -> [u8; 6] {
+    [0x02, 0x6e, 0x66, 0x76, 0x00, index as u8 + 1]
 }
 
 /// Parses `aa:bb:cc:dd:ee:ff`.

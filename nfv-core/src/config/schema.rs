@@ -208,10 +208,31 @@ pub struct WorkerSpec {
     pub rx: Vec<(PortId, u16)>,
     /// Index into [`Config::chains`].
     pub chain: usize,
-    /// Where packets that finish the chain go; `None`: back out the port
-    /// they came in on.
-    pub tx: Option<PortId>,
+    /// Where packets that finish the chain without a verdict go.
+    pub tx: Tx,
 }
+
+/// Where a worker sends the packets its chain finished without deciding
+/// (no stage sent, dropped or punted them): `tx` in `[[workers]]`.
+///
+/// The default drops them, counted as `unhandled` (VPP's `error-drop`):
+/// a packet nobody handled must not go back out where it came from (two
+/// instances on one segment would reflect broadcasts at each other).
+/// Labs that want testpmd's macswap/io behaviour say so.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tx {
+    /// Dropped and counted (no `tx`).
+    #[default]
+    Drop,
+    /// Out of this port (`tx = "PORT"`).
+    Port(PortId),
+    /// Back out of the port each packet came in on (`tx = "in-port"`).
+    InPort,
+}
+
+/// The `tx` value that sends packets back out of their ingress port; no
+/// port may take this name.
+pub const TX_IN_PORT: &str = "in-port";
 
 /// A validated stage.
 #[derive(Clone)]

@@ -46,8 +46,8 @@ pub fn run(cfg: &Config, s: &mut dyn Stage, port: u16, frames: &[Vec<u8>]) -> Ve
         let _ = nfv_core::parse::classify(f, &mut d.meta);
         batch.push(d);
     }
-    let nb = Neighbours::new([]).snapshot();
-    let mut ctx = StageCtx { pool: &mut pool, neighbours: &nb, now_ticks: 0 };
+    let mut nb = nfv_core::adjacency::Adjacency::new(Neighbours::new([]), Default::default());
+    let mut ctx = StageCtx { pool: &mut pool, adjacency: &mut nb, now_ticks: 0 };
     s.process(&mut batch, &mut ctx);
     let mut scratch = [0u64; 32];
     batch.settle(&mut scratch);

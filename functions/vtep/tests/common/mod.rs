@@ -67,8 +67,9 @@ pub fn run_with_meta(
         nfv_core::parse::classify(f, &mut d.meta).unwrap();
         batch.push(d);
     }
-    let nb = Neighbours::new([(remote_ip(v6), REMOTE_VTEP_MAC, 0)]).snapshot();
-    let mut ctx = StageCtx { pool: &mut pool, neighbours: &nb, now_ticks: 1_000 };
+    let mut nb =
+        nfv_core::adjacency::Adjacency::new(Neighbours::new([(remote_ip(v6), REMOTE_VTEP_MAC, 0)]), Default::default());
+    let mut ctx = StageCtx { pool: &mut pool, adjacency: &mut nb, now_ticks: 1_000 };
     stage.process(&mut batch, &mut ctx);
     let mut scratch = [0u64; 32];
     batch.settle(&mut scratch);

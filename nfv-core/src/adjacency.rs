@@ -1,0 +1,422 @@
+//! A worker's adjacencies: the published neighbour table as stages read
+//! it, and the packets held while a next hop resolves.
+//!
+//! A stage that sends to a next hop (a NAT's inside host, a backend, a
+//! gNB, a remote VTEP) asks [`Adjacency::send`]: a resolved next hop gets
+//! the packet's Ethernet addresses written and the packet goes out; an
+//! unresolved one gets the packet held here and the slow path asked to
+//! resolve it (ARP or Neighbor Solicitation), once a second per next hop
+//! and worker at most. When the slow path learns the address and
+//! publishes a new table, the worker releases the held packets in the
+//! order they came, ahead of anything it receives next (as the kernel's
+//! `arp_queue` does, where VPP's glean node drops them). A next hop still
+//! unresolved after [`HOLD_TIME_MS`] has its packets dropped, counted as
+//! `unresolved`; past [`MAX_HELD`] packets or [`MAX_PENDING`] next hops
+//! waiting, or for a next hop on none of the port's subnets (nobody to
+//! ask), [`Adjacency::send`] refuses at once and the stage drops the
+//! packet under its own reason.
+//!
+//! After a restart nothing has to ARP for us first: a host whose cache
+//! still holds our MAC is asked, answers, and is reached.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::frame::FramePool;
+use crate::neighbour::{NeighbourTable, Neighbours};
+use crate::packet::{PacketMut, PktDesc, PortId, Verdict};
+use crate::slowpath::LocalAddrs;
+use crate::telemetry::StageCounters;
+
+/// Name of the pseudo-stage counting held packets in tables: `packets`
+/// is how many were held, `out` how many left once resolved.
+pub const ADJACENCY_STAGE: &str = "adjacency";
+
+crate::drop_reasons! {
+    /// Why a held packet was dropped.
+    pub enum AdjacencyDrop {
+        Unresolved => "unresolved",
+    }
+}
+
+/// How long a packet waits for its next hop (the kernel gives up after
+/// three probes a second apart).
+pub const HOLD_TIME_MS: u64 = 3000;
+/// Packets a worker holds at most, over all next hops.
+pub const MAX_HELD: usize = 256;
+/// Packets held for one next hop at most (the kernel's `unres_qlen` is of
+/// this order).
+pub const MAX_HELD_PER_HOP: u16 = 64;
+/// Next hops a worker waits for at once at most.
+pub const MAX_PENDING: usize = 64;
+
+/// As the port of [`Adjacency::send`]: the port whose subnet holds the
+/// next hop (a stage with several ports toward hosts it cannot tell apart
+/// by address).
+pub const ANY_PORT: PortId = PortId::MAX;
+
+/// The next hop could not be waited for: it is on none of the port's
+/// subnets, or too many packets or next hops are waiting already. The
+/// stage drops the packet under its own reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unresolved;
+
+/// A next hop some held packets wait for.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    hop: IpAddr,
+    port: PortId,
+    /// When the first packet was held (cycle-counter ticks).
+    since: u64,
+    /// When the slow path was last asked.
+    asked: u64,
+    held: u16,
+}
+
+/// A held packet: its descriptor as it will leave, and what it waits for.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    desc: PktDesc,
+    hop: IpAddr,
+    port: PortId,
+}
+
+/// One worker's view of the neighbour table and its held packets.
+pub struct Adjacency {
+    source: Arc<Neighbours>,
+    table: Arc<NeighbourTable>,
+    generation: u64,
+    ports: Arc<LocalAddrs>,
+    pending: Vec<Pending>,
+    held: Vec<Held>,
+    now: u64,
+    ticks_per_ms: u64,
+    counters: Arc<StageCounters>,
+}
+
+impl Adjacency {
+    /// A view of `source` for a worker whose ports have these MACs and
+    /// addresses (their subnets are where next hops can be asked for).
+    pub fn new(source: Arc<Neighbours>, ports: Arc<LocalAddrs>) -> Self {
+        Self {
+            table: source.snapshot(),
+            generation: source.generation(),
+            source,
+            ports,
+            pending: Vec::with_capacity(MAX_PENDING),
+            held: Vec::with_capacity(MAX_HELD),
+            now: crate::cycles::now(),
+            ticks_per_ms: ((crate::cycles::ticks_per_ns() * 1e6) as u64).max(1),
+            counters: Arc::new(StageCounters::new(ADJACENCY_STAGE, AdjacencyDrop::NAMES)),
+        }
+    }
+
+    /// Counters: held (`pkts_in`), released (`pkts_out`), dropped.
+    pub fn counters(&self) -> &Arc<StageCounters> {
+        &self.counters
+    }
+
+    /// The table as published when the current batch started.
+    #[inline]
+    pub fn table(&self) -> &NeighbourTable {
+        &self.table
+    }
+
+    /// Grows with every published change of the table: a stage caching
+    /// what it derived from adjacencies (header templates, a gateway's
+    /// MAC) derives again when it sees a new version.
+    #[inline]
+    pub fn version(&self) -> u64 {
+        self.table.version()
+    }
+
+    /// The MAC of next hop `hop` when it is resolved on `port`.
+    #[inline]
+    pub fn lookup(&self, hop: &IpAddr, port: PortId) -> Option<[u8; 6]> {
+        self.table.lookup(hop).filter(|n| n.port == port).map(|n| n.mac)
+    }
+
+    /// (MAC, port) of `hop` resolved on `port` (or on any, [`ANY_PORT`]).
+    #[inline]
+    fn resolved(table: &NeighbourTable, hop: &IpAddr, port: PortId) -> Option<([u8; 6], PortId)> {
+        table.lookup(hop).filter(|n| port == ANY_PORT || n.port == port).map(|n| (n.mac, n.port))
+    }
+
+    /// The MAC of `port`.
+    #[inline]
+    fn mac_of(&self, port: PortId) -> [u8; 6] {
+        self.ports.ports.get(port as usize).map_or([0; 6], |p| p.0)
+    }
+
+    /// Sends `p` (an Ethernet frame) out of `port` to next hop `hop`: its
+    /// Ethernet destination and source written now when `hop` is
+    /// resolved, or once it is (the packet held meanwhile). `Err` when it
+    /// cannot be held: the stage drops it.
+    #[inline]
+    pub fn send(&mut self, p: &mut PacketMut<'_>, port: PortId, hop: IpAddr) -> Result<(), Unresolved> {
+        if p.len() < 12 {
+            return Err(Unresolved);
+        }
+        match Self::resolved(&self.table, &hop, port) {
+            Some((mac, port)) => {
+                let src = self.mac_of(port);
+                let d = p.data_mut();
+                d[0..6].copy_from_slice(&mac);
+                d[6..12].copy_from_slice(&src);
+                p.send_to(port);
+                Ok(())
+            }
+            None => self.hold(p, port, hop),
+        }
+    }
+
+    /// Holds `p`, finished but for its Ethernet addresses, until `hop`
+    /// resolves on `port` (see [`Adjacency::send`]).
+    #[cold]
+    pub fn hold(&mut self, p: &mut PacketMut<'_>, port: PortId, hop: IpAddr) -> Result<(), Unresolved> {
+        if self.held.len() >= MAX_HELD || p.len() < 12 {
+            return Err(Unresolved);
+        }
+        let port = match port {
+            ANY_PORT => self.ports.on_link_port(&hop).ok_or(Unresolved)?,
+            p if self.ports.on_link(p, &hop) => p,
+            _ => return Err(Unresolved),
+        };
+        let i = match self.pending.iter().position(|w| w.hop == hop && w.port == port) {
+            Some(i) => i,
+            None if self.pending.len() < MAX_PENDING => {
+                self.table.request(hop);
+                self.pending.push(Pending { hop, port, since: self.now, asked: self.now, held: 0 });
+                self.pending.len() - 1
+            }
+            None => return Err(Unresolved),
+        };
+        let w = &mut self.pending[i];
+        if w.held >= MAX_HELD_PER_HOP {
+            return Err(Unresolved);
+        }
+        w.held += 1;
+        self.held.push(Held { desc: *p.desc, hop, port });
+        p.hold();
+        self.counters.pkts_in.add(1);
+        Ok(())
+    }
+
+    /// True when packets are held.
+    #[inline]
+    pub fn holds(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Takes up a newly published table (between batches); true when
+    /// held packets may now leave ([`Adjacency::release`]).
+    #[inline]
+    pub fn refresh(&mut self, now: u64) -> bool {
+        self.now = now;
+        let g = self.source.generation();
+        if g == self.generation {
+            return false;
+        }
+        self.generation = g;
+        self.table = self.source.snapshot();
+        self.holds()
+    }
+
+    /// Queues the held packets whose next hop resolved on `tx[port]`, in
+    /// the order they were held, their Ethernet addresses written.
+    pub fn release(&mut self, pool: &mut FramePool, tx: &mut [Vec<PktDesc>]) -> usize {
+        let (table, ports) = (&self.table, &self.ports.ports);
+        let mut released = 0;
+        self.held.retain(|h| {
+            let Some((mac, port)) = Self::resolved(table, &h.hop, h.port) else { return true };
+            let d = &mut pool.frame_mut(h.desc.frame)[h.desc.data_range()];
+            d[0..6].copy_from_slice(&mac);
+            d[6..12].copy_from_slice(&ports.get(port as usize).map_or([0; 6], |p| p.0));
+            match tx.get_mut(port as usize) {
+                Some(q) => q.push(PktDesc { verdict: Verdict::out(port), ..h.desc }),
+                None => pool.free(h.desc.frame),
+            }
+            released += 1;
+            false
+        });
+        self.pending.retain(|w| Self::resolved(table, &w.hop, w.port).is_none());
+        self.counters.pkts_out.add(released as u64);
+        released
+    }
+
+    /// Drops packets whose next hop stayed unresolved for
+    /// [`HOLD_TIME_MS`], and asks again for the others once a second.
+    /// Called about once a millisecond; costs nothing with nothing held.
+    pub fn expire(&mut self, pool: &mut FramePool, now: u64) {
+        self.now = now;
+        if self.pending.is_empty() {
+            return;
+        }
+        let (hold, again) = (HOLD_TIME_MS * self.ticks_per_ms, 1000 * self.ticks_per_ms);
+        let mut gone = Vec::new();
+        for w in &mut self.pending {
+            if now.wrapping_sub(w.since) >= hold {
+                gone.push((w.hop, w.port));
+            } else if now.wrapping_sub(w.asked) >= again {
+                w.asked = now;
+                self.table.request(w.hop);
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        self.pending.retain(|w| !gone.contains(&(w.hop, w.port)));
+        self.drop_held(pool, |h| gone.contains(&(h.hop, h.port)));
+    }
+
+    /// Drops every held packet (the worker is stopping).
+    pub fn drop_all(&mut self, pool: &mut FramePool) {
+        self.pending.clear();
+        self.drop_held(pool, |_| true);
+    }
+
+    fn drop_held(&mut self, pool: &mut FramePool, which: impl Fn(&Held) -> bool) {
+        let mut dropped = 0;
+        self.held.retain(|h| {
+            if which(h) {
+                pool.free(h.desc.frame);
+                dropped += 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.counters.drops[AdjacencyDrop::Unresolved as usize].add(dropped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Batch;
+    use crate::frame::{Arena, HEADROOM};
+    use crate::packet::VerdictKind;
+    use crate::slowpath::OwnedAddr;
+
+    const HOP: [u8; 4] = [10, 0, 0, 9];
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 9];
+    const OURS: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
+
+    fn setup() -> (Arc<Neighbours>, Adjacency, FramePool) {
+        let n = Neighbours::new([]);
+        let on = |a: [u8; 4], prefix| OwnedAddr { addr: IpAddr::from(a), prefix };
+        let ports =
+            vec![([0; 6], vec![]), (OURS, vec![on([10, 0, 0, 254], 16)]), ([0; 6], vec![on([10, 2, 0, 1], 24)])];
+        let mut a = Adjacency::new(n.clone(), Arc::new(LocalAddrs { ports }));
+        a.refresh(0);
+        (n, a, FramePool::new(Arena::heap(512)))
+    }
+
+    /// Sends `count` frames (their first data byte after the Ethernet
+    /// header numbered) to HOP out of port 1; returns their verdicts.
+    fn send(a: &mut Adjacency, pool: &mut FramePool, count: u8) -> Vec<Result<VerdictKind, Unresolved>> {
+        let mut b = Batch::new(pool.arena().clone(), 64);
+        for i in 0..count {
+            let f = pool.alloc().unwrap();
+            pool.frame_mut(f)[HEADROOM + 14] = i;
+            b.push(PktDesc::new(f, 60, 0));
+        }
+        let mut out = Vec::new();
+        for mut p in b.iter_mut() {
+            out.push(a.send(&mut p, 1, IpAddr::from(HOP)).map(|()| p.verdict().kind()));
+        }
+        b.settle(&mut [0; 4]);
+        b.drain(|d| {
+            if !matches!(d.verdict.kind(), VerdictKind::Held) {
+                pool.free(d.frame)
+            }
+        });
+        out
+    }
+
+    #[test]
+    fn a_resolved_next_hop_gets_its_addresses_written() {
+        let (n, mut a, mut pool) = setup();
+        n.learn(IpAddr::from(HOP), MAC, 1);
+        a.refresh(0);
+        assert_eq!(send(&mut a, &mut pool, 1), vec![Ok(VerdictKind::Out(1))]);
+        assert!(!a.holds());
+    }
+
+    #[test]
+    fn held_packets_leave_in_order_once_resolved_and_the_slow_path_is_asked_once() {
+        let (n, mut a, mut pool) = setup();
+        assert_eq!(send(&mut a, &mut pool, 3), vec![Ok(VerdictKind::Held); 3]);
+        assert_eq!(n.take_requests(), vec![IpAddr::from(HOP)], "asked once for three packets");
+        assert!(!a.refresh(0), "nothing new published");
+        n.learn(IpAddr::from(HOP), MAC, 1);
+        assert!(a.refresh(0));
+        let mut tx = vec![Vec::new(), Vec::new()];
+        assert_eq!(a.release(&mut pool, &mut tx), 3);
+        let order: Vec<u8> = tx[1].iter().map(|d| pool.frame(d.frame)[d.head as usize + 14]).collect();
+        assert_eq!(order, [0, 1, 2]);
+        for d in &tx[1] {
+            let f = &pool.frame(d.frame)[d.data_range()];
+            assert_eq!((&f[0..6], &f[6..12]), (&MAC[..], &OURS[..]));
+            assert_eq!(d.verdict.kind(), VerdictKind::Out(1));
+        }
+        assert_eq!((a.counters.pkts_in.get(), a.counters.pkts_out.get()), (3, 3));
+        assert!(!a.holds() && a.pending.is_empty());
+    }
+
+    #[test]
+    fn an_unresolved_next_hop_is_asked_again_each_second_then_given_up() {
+        let (n, mut a, mut pool) = setup();
+        let free = pool.available();
+        let ms = a.ticks_per_ms;
+        send(&mut a, &mut pool, 2);
+        assert_eq!(n.take_requests().len(), 1);
+        a.expire(&mut pool, 500 * ms);
+        assert!(n.take_requests().is_empty(), "not within the second");
+        a.expire(&mut pool, 1000 * ms);
+        assert_eq!(n.take_requests().len(), 1, "again after a second");
+        a.expire(&mut pool, HOLD_TIME_MS * ms);
+        assert!(!a.holds());
+        assert_eq!(a.counters.drops[0].get(), 2);
+        assert_eq!(pool.available(), free, "every frame back");
+    }
+
+    #[test]
+    fn past_the_limits_a_packet_is_refused() {
+        let (_n, mut a, mut pool) = setup();
+        let got = send(&mut a, &mut pool, MAX_HELD_PER_HOP as u8 + 2);
+        assert_eq!(got.iter().filter(|r| r.is_err()).count(), 2);
+        let mut b = Batch::new(pool.arena().clone(), 64);
+        for hop in 0..MAX_PENDING as u8 + 1 {
+            let f = pool.alloc().unwrap();
+            b.push(PktDesc::new(f, 60, 0));
+            let mut p = b.iter_mut().last().unwrap();
+            let r = a.send(&mut p, 1, IpAddr::from([10, 0, 1, hop]));
+            assert_eq!(r.is_ok(), hop < MAX_PENDING as u8 - 1, "next hop {hop}");
+        }
+        a.drop_all(&mut pool);
+        assert!(!a.holds());
+    }
+
+    #[test]
+    fn a_next_hop_off_every_subnet_is_refused_and_any_port_finds_its_subnet() {
+        let (n, mut a, mut pool) = setup();
+        let mut b = Batch::new(pool.arena().clone(), 64);
+        for _ in 0..3 {
+            b.push(PktDesc::new(pool.alloc().unwrap(), 60, 0));
+        }
+        let mut it = b.iter_mut();
+        let off_link = IpAddr::from([192, 0, 2, 1]);
+        assert_eq!(a.send(&mut it.next().unwrap(), 1, off_link), Err(Unresolved), "nobody to ask");
+        assert_eq!(a.send(&mut it.next().unwrap(), ANY_PORT, off_link), Err(Unresolved));
+        let mut p = it.next().unwrap();
+        assert_eq!(a.send(&mut p, ANY_PORT, IpAddr::from([10, 2, 0, 7])), Ok(()));
+        assert_eq!(p.verdict().kind(), VerdictKind::Held);
+        drop(it);
+        n.learn(IpAddr::from([10, 2, 0, 7]), MAC, 2);
+        a.refresh(0);
+        let mut tx = vec![Vec::new(), Vec::new(), Vec::new()];
+        assert_eq!(a.release(&mut pool, &mut tx), 1);
+        assert_eq!(tx[2][0].verdict.kind(), VerdictKind::Out(2), "out of the port whose subnet holds it");
+    }
+}
