@@ -25,7 +25,7 @@ fn main() {
         std::process::exit(2);
     }
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{p}: {e}"));
-    let rules = parse_rules(&read(&args[1]), Action::Permit).unwrap_or_else(|e| panic!("{}:{e}", args[1]));
+    let rules = parse_rules(&read(&args[1]), Action::Permit).unwrap_or_else(|e| panic!("{}:{}", args[1], e[0]));
     let trace = if std::path::Path::new(&args[2]).exists() {
         parse_trace(&read(&args[2])).unwrap_or_else(|e| panic!("{}:{e}", args[2]))
     } else {

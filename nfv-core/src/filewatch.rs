@@ -7,6 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Stamp {
     modified: Option<SystemTime>,
@@ -72,6 +76,46 @@ impl FileError {
             format!("{path}:{}:{}: {}", self.line, self.column, self.message)
         }
     }
+}
+
+/// The entries of the array `key` (`key = [...]` or `[[key]]` tables) of
+/// the TOML file `text`, each kept with its place so it can be read on
+/// its own ([`entry`]): one bad entry does not hide the next. Syntax
+/// errors, a missing `key` and unknown keys come back, every one, located.
+pub fn entries<'a>(text: &'a str, key: &str, help: &str) -> Result<Vec<Spanned<DeValue<'a>>>, Vec<FileError>> {
+    let at = |offset: usize, message: String| {
+        let (line, column) = line_column(text, offset);
+        FileError { line, column, message, help: help.into() }
+    };
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        return Err(syntax
+            .iter()
+            .map(|e| at(e.span().map_or(0, |s| s.start), e.message().trim().to_string()))
+            .collect());
+    }
+    let (mut found, mut errors) = (None, Vec::new());
+    for (k, v) in doc.into_inner() {
+        match (k.get_ref().as_ref() == key, v.into_inner()) {
+            (true, DeValue::Array(a)) => found = Some(a),
+            (true, _) => errors.push(at(k.span().start, format!("`{key}` must be an array"))),
+            (false, _) => errors.push(at(k.span().start, format!("unknown key `{}`", k.get_ref()))),
+        }
+    }
+    match found {
+        Some(a) if errors.is_empty() => Ok(a.into_iter().collect()),
+        None if errors.is_empty() => Err(vec![at(0, format!("no `{key}`"))]),
+        _ => Err(errors),
+    }
+}
+
+/// Reads one entry of [`entries`] as `T` (use `deny_unknown_fields`),
+/// the error located at the offending key or value.
+pub fn entry<T: DeserializeOwned>(text: &str, item: &Spanned<DeValue<'_>>, help: &str) -> Result<T, FileError> {
+    T::deserialize(ValueDeserializer::from(item.clone())).map_err(|e| {
+        let (line, column) = line_column(text, e.span().map_or(item.span().start, |s| s.start));
+        FileError { line, column, message: e.message().trim().to_string(), help: help.into() }
+    })
 }
 
 /// The 1-based (line, column) of byte `offset` of `text`.

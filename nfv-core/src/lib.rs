@@ -29,6 +29,7 @@ pub mod parse;
 pub mod port;
 pub mod portmap;
 pub mod published;
+pub mod reject;
 pub mod rewrite;
 pub mod runtime;
 pub mod slowpath;

@@ -40,14 +40,26 @@ fn fields(line: &str) -> impl Iterator<Item = (usize, &str)> {
     line.split_ascii_whitespace().map(move |f| (f.as_ptr() as usize - line.as_ptr() as usize + 1, f))
 }
 
-/// Parses a ClassBench rule file; every rule gets `action`.
-pub fn parse_rules(text: &str, action: Action) -> Result<Vec<Rule>, ParseError> {
-    let mut rules = Vec::new();
+/// Parses a ClassBench rule file; every rule gets `action`. Every bad
+/// line is reported (its first problem), not only the first.
+pub fn parse_rules(text: &str, action: Action) -> Result<Vec<Rule>, Vec<ParseError>> {
+    let (mut rules, mut errors) = (Vec::new(), Vec::new());
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let err = |column: usize, message: String| ParseError { line: n + 1, column, message };
+        match parse_rule(n + 1, line, action) {
+            Ok(r) => rules.push(r),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() { Ok(rules) } else { Err(errors) }
+}
+
+/// Line `n` (1-based) of a ClassBench rule file.
+fn parse_rule(n: usize, line: &str, action: Action) -> Result<Rule, ParseError> {
+    {
+        let err = |column: usize, message: String| ParseError { line: n, column, message };
         let f: Vec<(usize, &str)> = fields(line).collect();
         if f.len() < 9 {
             return Err(err(
@@ -97,7 +109,7 @@ pub fn parse_rules(text: &str, action: Action) -> Result<Vec<Rule>, ParseError> 
             hex(col, v)?;
             hex(col, m)?;
         }
-        rules.push(Rule {
+        Ok(Rule {
             src: prefix((f[0].0 + 1, src))?,
             dst: prefix(f[1])?,
             sport: range(f[2], f[3], f[4])?,
@@ -106,9 +118,8 @@ pub fn parse_rules(text: &str, action: Action) -> Result<Vec<Rule>, ParseError> 
             tcp_flags: (0, 0),
             ingress: None,
             action,
-        });
+        })
     }
-    Ok(rules)
 }
 
 /// One header of a trace.
@@ -224,12 +235,16 @@ mod tests {
 
     #[test]
     fn bad_lines_are_located_and_explained() {
-        let e = parse_rules(&format!("{RULE}@10.0.0.0/8\t192.0.2.1/33\t0 : 65535\t80 : 80\t0x06/0xFF\n"), Action::Deny)
-            .unwrap_err();
-        assert_eq!((e.line, e.column), (2, 13));
-        assert!(e.message.contains("prefix length 0-32"), "{e}");
-        let e = parse_rules("@10.0.0.0/8\t0.0.0.0/0\t0 : 65535\t90 : 80\t0x06/0xFF\n", Action::Deny).unwrap_err();
-        assert!(e.message.contains("90 : 80 is empty"), "{e}");
+        let e = parse_rules(
+            &format!("{RULE}@10.0.0.0/8\t192.0.2.1/33\t0 : 65535\t80 : 80\t0x06/0xFF\n{RULE}@10.0.0.0/8\t0.0.0.0/0\t0 : 65535\t90 : 80\t0x06/0xFF\n"),
+            Action::Deny,
+        )
+        .unwrap_err();
+        assert_eq!(e.len(), 2, "every bad line: {e:?}");
+        assert_eq!((e[0].line, e[0].column), (2, 13));
+        assert!(e[0].message.contains("prefix length 0-32"), "{}", e[0]);
+        assert_eq!(e[1].line, 4);
+        assert!(e[1].message.contains("90 : 80 is empty"), "{}", e[1]);
         let e = parse_trace("1 2 3 70000 6 0 1\n").unwrap_err();
         assert_eq!((e.line, e.column), (1, 7));
         assert!(e.message.contains("0-65535"), "{e}");

@@ -11,8 +11,7 @@
 //! ]
 //! ```
 
-use serde::Deserialize;
-use toml::Spanned;
+use nfv_core::filewatch::{entries, entry, line_column};
 
 use crate::classbench;
 use crate::config::{RuleParams, rule};
@@ -28,12 +27,6 @@ pub struct RulesFile {
 }
 
 pub use nfv_core::filewatch::FileError;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TomlRules {
-    rules: Vec<Spanned<RuleParams>>,
-}
 
 impl RulesFile {
     /// True for the TOML form.
@@ -57,13 +50,17 @@ impl RulesFile {
     }
 
     fn load_classbench(&self, text: &str) -> Result<(Vec<Rule>, Vec<String>), Vec<FileError>> {
-        let rules = classbench::parse_rules(text, self.action).map_err(|e| {
-            vec![FileError {
-                line: e.line,
-                column: e.column,
-                message: e.message,
-                help: "ClassBench format: @SRC/LEN DST/LEN SPORT_LO : SPORT_HI DPORT_LO : DPORT_HI PROTO/MASK".into(),
-            }]
+        let rules = classbench::parse_rules(text, self.action).map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| FileError {
+                    line: e.line,
+                    column: e.column,
+                    message: e.message,
+                    help: "ClassBench format: @SRC/LEN DST/LEN SPORT_LO : SPORT_HI DPORT_LO : DPORT_HI PROTO/MASK"
+                        .into(),
+                })
+                .collect::<Vec<_>>()
         })?;
         // One rule per line (blank lines are not rules): origin by line.
         let lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, _)| i + 1);
@@ -72,22 +69,21 @@ impl RulesFile {
     }
 
     fn load_toml(&self, text: &str, ports: &[String]) -> Result<(Vec<Rule>, Vec<String>), Vec<FileError>> {
-        let at = |offset: usize| nfv_core::filewatch::line_column(text, offset);
-        let parsed: TomlRules = toml::from_str(text).map_err(|e| {
-            let (line, column) = at(e.span().map_or(0, |s| s.start));
-            vec![FileError {
-                line,
-                column,
-                message: e.message().trim().to_string(),
-                help: "rules = [{ action = \"permit\", src = \"10.0.0.0/8\", proto = \"tcp\", dst-port = 80 }, ...]"
-                    .into(),
-            }]
-        })?;
+        const HELP: &str =
+            "rules = [{ action = \"permit\", src = \"10.0.0.0/8\", proto = \"tcp\", dst-port = 80 }, ...]";
         let env = nfv_core::BuildEnv { ports };
         let (mut rules, mut origins, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-        for r in &parsed.rules {
-            let (line, column) = at(r.span().start);
-            match rule(r.get_ref(), &env) {
+        // Each rule read on its own: every bad one is reported.
+        for item in entries(text, "rules", HELP)? {
+            let (line, column) = line_column(text, item.span().start);
+            let r: RuleParams = match entry(text, &item, HELP) {
+                Ok(r) => r,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            match rule(&r, &env) {
                 Ok(ok) => {
                     rules.push(ok);
                     origins.push(format!("{}:{line}", self.path));

@@ -106,11 +106,15 @@ fn a_bad_update_is_refused_with_its_place_and_the_running_rules_stay() {
     let (cfg, mut stage) = acl(&file.stage());
     let mut watch = control(&cfg);
     file.replace(
-        "rules = [\n  { action = \"deny\", proto = \"udp\" },\n  { action = \"deny\", tcp-flags = [\"sin\"] },\n]\n",
+        "rules = [\n  { action = \"deny\", proto = \"udp\" },\n  { action = \"deny\", tcp-flags = [\"sin\"] },\n  \
+         { action = \"deny\", prot = \"udp\" },\n  { action = \"dney\" },\n]\n",
     );
     let lines = watch.poll();
     let path = file.path.display().to_string();
+    // Every bad rule, each at its place.
     assert!(lines[0].starts_with(&format!("{path}:3:3: unknown TCP flag `sin`")), "{lines:#?}");
+    assert!(lines[1].starts_with(&format!("{path}:4:22: unknown field `prot`")), "{lines:#?}");
+    assert!(lines[2].starts_with(&format!("{path}:5:14: unknown variant `dney`")), "{lines:#?}");
     assert!(lines.last().unwrap().contains("update refused, still running rules version 0 (1 rules)"), "{lines:#?}");
     file.replace("rules = [ { action = \"deny\", proto = \"udp\" ");
     let lines = watch.poll();

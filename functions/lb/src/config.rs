@@ -278,7 +278,6 @@ impl StageBuilder for LbBuilder {
     }
 
     fn control_task(&self) -> Option<Box<dyn ControlTask>> {
-        let path = self.0.backends_file.as_ref()?;
-        Some(Box::new(BackendsWatch::new(path, self.0.services.clone())))
+        Some(Box::new(BackendsWatch::new(self.0.backends_file.as_deref(), self.0.services.clone())))
     }
 }

@@ -60,7 +60,9 @@ pub struct Conn {
     vip_port: u16,
     /// Protocol; 0 marks a free way.
     proto: u8,
-    _pad: u8,
+    /// Only the client's SYNs were seen so far: a SYN now is the same
+    /// connection opening again (a retransmission), not a new one.
+    pub opening: bool,
     /// Its backend (index among the VIP's backends).
     pub backend: u16,
     /// Our port toward the backend (NAT mode), 0 for none.
@@ -232,9 +234,16 @@ impl ConnTable {
         }
     }
 
-    /// Gives connection `id` another backend (its own went away).
+    /// Gives connection `id` another backend (its own went away, or a
+    /// SYN opened the flow anew).
     pub fn set_backend(&mut self, id: u32, backend: u16) {
         self.get_mut(id).backend = backend;
+    }
+
+    /// Marks connection `id` as opening (only SYNs seen) or open.
+    #[inline(always)]
+    pub fn set_opening(&mut self, id: u32, opening: bool) {
+        self.get_mut(id).opening = opening;
     }
 
     /// Adds `key` -> (`backend`, `nat_port`) (not already present): into
@@ -248,6 +257,7 @@ impl ConnTable {
         backend: u16,
         nat_port: u16,
         now: u32,
+        opening: bool,
     ) -> (u32, Option<Conn>) {
         let b = index_hash as usize & self.mask;
         let ways = &self.buckets[b].ways;
@@ -275,7 +285,7 @@ impl ConnTable {
             client_port: key.client_port,
             vip_port: key.vip_port,
             proto: key.proto,
-            _pad: 0,
+            opening,
             backend,
             nat_port,
             last_seen: now as u16,
@@ -317,7 +327,7 @@ mod tests {
 
     fn add(t: &mut ConnTable, k: ConnKey, now: u32) -> u32 {
         let h = t.index_hash(k.hash());
-        t.insert(h, k, (k.client & 7) as u16, 0, now).0
+        t.insert(h, k, (k.client & 7) as u16, 0, now, false).0
     }
 
     fn find(t: &ConnTable, k: &ConnKey, now: u32) -> Option<u32> {

@@ -28,6 +28,7 @@ use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
 
 use crate::config::Lb;
 use nfv_core::portmap::{PortMap, block_owner};
+use nfv_core::reject;
 use nfv_core::rewrite::{self, Side};
 
 use crate::conntrack::{Conn, ConnKey, ConnTable};
@@ -113,7 +114,8 @@ const SWEEP_PER_BATCH: usize = 16;
 pub struct LbCounters {
     /// Packets sent to a backend.
     pub forwarded: u64,
-    /// Connections given a backend by the Maglev table.
+    /// Connections given a backend by the Maglev table: each TCP SYN
+    /// (a retransmitted one aside) and each new UDP or mid-stream flow.
     pub new_connections: u64,
     /// Connections whose backend was removed, given another.
     pub rescheduled: u64,
@@ -121,6 +123,9 @@ pub struct LbCounters {
     pub icmp_too_big: u64,
     /// Backend answers routed back to clients.
     pub returned: u64,
+    /// Packets to a VIP without an active backend answered with a TCP
+    /// reset or an ICMP port unreachable.
+    pub rejected: u64,
 }
 
 /// Per VIP: packets, bytes, new connections.
@@ -138,6 +143,16 @@ struct BackendStats {
     connections: u64,
 }
 
+/// A client packet's flow, from the first pass over a batch.
+#[derive(Clone, Copy)]
+struct Flow {
+    key: ConnKey,
+    /// Flow hash and connection-index hash.
+    hashes: (u64, u64),
+    /// A TCP SYN without ACK: a connection opening.
+    syn: bool,
+}
+
 /// One worker's load balancer.
 pub struct LbStage {
     lb: Arc<Lb>,
@@ -152,12 +167,14 @@ pub struct LbStage {
     macs_from: (u64, u64),
     /// The client gateway's (MAC, port), read per batch.
     gateway: Option<([u8; 6], u16)>,
-    /// Per packet of the batch: its key, flow hash and index hash.
-    flows: Vec<Option<(ConnKey, u64, u64)>>,
+    /// Per packet of the batch: its flow (first pass).
+    flows: Vec<Option<Flow>>,
     /// NAT mode's ports (when a VIP uses NAT mode).
     nat: Option<NatPorts>,
     vip_stats: Vec<VipStats>,
     backend_stats: Vec<Vec<BackendStats>>,
+    /// Refusals left in the current second, and when it started (ticks).
+    reject_budget: (u32, u64),
     /// Counters.
     pub counters: LbCounters,
 }
@@ -192,6 +209,16 @@ fn client_key(d: &[u8], m: &nfv_core::Meta) -> Result<ConnKey, LbDrop> {
         proto: m.l4_proto,
     })
 }
+
+/// True for a TCP segment with SYN and without ACK: a connection opening.
+#[inline(always)]
+fn is_syn(d: &[u8], m: &nfv_core::Meta) -> bool {
+    m.l4_proto == proto::TCP && d.get(m.l4_off as usize + 13).is_some_and(|f| f & 0x12 == 0x02)
+}
+
+/// Refusals (resets, port unreachables) a worker sends a second at most;
+/// past them packets to a VIP without backends are dropped (`no-backend`).
+const REJECTS_PER_SEC: u32 = 1000;
 
 /// The flow an ICMP "fragmentation needed" to a VIP is about: the packet
 /// it quotes went VIP -> client (RFC 792: the IP header and 8 bytes).
@@ -238,6 +265,7 @@ impl LbStage {
             nat: nat.then(|| NatPorts::new(ctx.chain_rank, ctx.chain_workers)),
             vip_stats: Vec::new(),
             backend_stats: Vec::new(),
+            reject_budget: (REJECTS_PER_SEC, 0),
             counters: LbCounters::default(),
             lb,
         }
@@ -279,23 +307,51 @@ impl LbStage {
         }
     }
 
+    /// Counts a connection given backend `b` of VIP `vi`.
+    #[inline(always)]
+    fn count_connection(&mut self, vi: usize, b: u16) {
+        self.counters.new_connections += 1;
+        self.vip_stats[vi].connections += 1;
+        self.backend_stats[vi][b as usize].connections += 1;
+    }
+
     /// The backend of connection `key` (to VIP `vi`) and its NAT port
     /// (NAT mode, else 0): remembered, or picked by the Maglev table (and
-    /// a port allocated) and remembered.
+    /// a port allocated) and remembered. A TCP SYN (`syn`) opens a
+    /// connection (RFC 9293 3.5): it is scheduled over the current
+    /// backends even when its 5-tuple is remembered (a client port reused
+    /// within the idle timeout), as Katran skips its connection table for
+    /// SYNs, so a drained or removed backend gets no new connection; the
+    /// entry takes the new backend.
     #[inline(always)]
     fn backend_of(
         &mut self,
         vi: usize,
         key: &ConnKey,
-        flow_hash: u64,
-        index_hash: u64,
+        (flow_hash, index_hash): (u64, u64),
+        syn: bool,
         now: u32,
     ) -> Result<(u16, u16), LbDrop> {
         let vip = &self.services.vips[vi];
         if let Some(id) = self.conns.find(index_hash, key, now) {
-            let c = self.conns.get(id);
+            let c = *self.conns.get(id);
             let (b, port) = (c.backend, c.nat_port);
             self.conns.touch(id, now);
+            if syn {
+                let nb = vip.pick(flow_hash as u32).ok_or(LbDrop::NoBackend)?;
+                if nb != b {
+                    self.conns.set_backend(id, nb);
+                }
+                // A retransmitted SYN is the same connection opening.
+                if !c.opening {
+                    self.conns.set_opening(id, true);
+                    self.count_connection(vi, nb);
+                }
+                return Ok((nb, port));
+            }
+            if c.opening {
+                self.conns.set_opening(id, false);
+            }
             if vip.backends.get(b as usize).is_some_and(|b| b.state != State::Removed) {
                 return Ok((b, port));
             }
@@ -312,7 +368,7 @@ impl LbStage {
             }
             _ => 0,
         };
-        let (id, replaced) = self.conns.insert(index_hash, *key, b, port, now);
+        let (id, replaced) = self.conns.insert(index_hash, *key, b, port, now, syn);
         if let Some(n) = self.nat.as_mut() {
             if let Some(old) = replaced {
                 n.release(&old);
@@ -321,9 +377,7 @@ impl LbStage {
                 n.conn[port_slot(key.proto)][port as usize] = id;
             }
         }
-        self.counters.new_connections += 1;
-        self.vip_stats[vi].connections += 1;
-        self.backend_stats[vi][b as usize].connections += 1;
+        self.count_connection(vi, b);
         Ok((b, port))
     }
 
@@ -414,7 +468,7 @@ impl LbStage {
             rewrite::rewrite_outer(d, l3, Side::Dst, to);
             (c.backend, 0)
         } else {
-            self.backend_of(vi, &key, h, ih, now)?
+            self.backend_of(vi, &key, (h, ih), false, now)?
         };
         self.counters.icmp_too_big += 1;
         // NAT mode: the packet is translated already; deliver it as DSR.
@@ -458,6 +512,31 @@ impl LbStage {
             .ok_or(LbDrop::Malformed)?;
         self.conns.touch(id, now);
         Ok(true)
+    }
+
+    /// A packet to a VIP with no active backend (an empty list, all
+    /// drained): refused back to the client as kube-proxy refuses for a
+    /// Service without endpoints: a TCP reset, an ICMP port unreachable
+    /// for UDP; within a budget a second, else dropped.
+    #[cold]
+    fn reject(&mut self, p: &mut PacketMut<'_>, now_ticks: u64) -> Result<(), LbDrop> {
+        if now_ticks.wrapping_sub(self.reject_budget.1) as f64 >= self.ticks_per_sec {
+            self.reject_budget = (REJECTS_PER_SEC, now_ticks);
+        }
+        if self.reject_budget.0 == 0 {
+            return Err(LbDrop::NoBackend);
+        }
+        let port = p.meta().port;
+        let mac = self.macs[port as usize];
+        let refused = match p.meta().l4_proto {
+            proto::TCP => reject::tcp_reset(p, mac),
+            l4 => reject::icmp_unreachable(p, l4, reject::code::PORT_UNREACHABLE, mac),
+        };
+        refused.map_err(|_| LbDrop::NoBackend)?;
+        self.reject_budget.0 -= 1;
+        self.counters.rejected += 1;
+        p.send_to(port);
+        Ok(())
     }
 
     /// A backend's answer: back to the client side (translated first if
@@ -569,18 +648,22 @@ impl Stage for LbStage {
                 if i < PREFETCH_LAG {
                     self.conns.prefetch(ih);
                 }
-                (k, h, ih)
+                Flow { key: k, hashes: (h, ih), syn: is_syn(p.data(), p.meta()) }
             });
         }
         for (i, mut p) in batch.iter_mut().enumerate() {
             if i + PREFETCH_LAG < n
-                && let Some((_, _, ih)) = self.flows[i + PREFETCH_LAG]
+                && let Some(f) = self.flows[i + PREFETCH_LAG]
             {
-                self.conns.prefetch(ih);
+                self.conns.prefetch(f.hashes.1);
             }
             let result = match self.flows[i] {
-                Some((key, h, ih)) => match self.services.find(key.proto, key.vip, key.vip_port) {
-                    Some(vi) => self.backend_of(vi, &key, h, ih, now).and_then(|b| self.forward(&mut p, vi, b, ctx)),
+                Some(Flow { key, hashes, syn }) => match self.services.find(key.proto, key.vip, key.vip_port) {
+                    Some(vi) => match self.backend_of(vi, &key, hashes, syn, now) {
+                        Ok(b) => self.forward(&mut p, vi, b, ctx),
+                        Err(LbDrop::NoBackend) => self.reject(&mut p, ctx.now_ticks),
+                        Err(e) => Err(e),
+                    },
                     None => Err(LbDrop::NotAVip),
                 },
                 None => {
@@ -599,7 +682,7 @@ impl Stage for LbStage {
         let t = &self.conns;
         let c = self.counters;
         let mut out = format!(
-            "  connections {} in {} ways ({:.1} MiB), created {} expired {} evicted {}\n  forwarded {} new-connections {} rescheduled {} icmp-too-big {} returned {}\n",
+            "  connection table {} entries in {} ways ({:.1} MiB), created {} expired {} evicted {}\n  forwarded {} connections {} rescheduled {} icmp-too-big {} returned {} rejected {}\n",
             t.len(),
             t.capacity(),
             t.bytes() as f64 / (1 << 20) as f64,
@@ -610,7 +693,8 @@ impl Stage for LbStage {
             c.new_connections,
             c.rescheduled,
             c.icmp_too_big,
-            c.returned
+            c.returned,
+            c.rejected
         );
         for (vi, v) in self.services.vips.iter().enumerate() {
             let s = self.vip_stats.get(vi).copied().unwrap_or_default();

@@ -20,32 +20,37 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use nfv_core::ControlTask;
-use nfv_core::filewatch::{FileError, FileWatch, line_column};
+use nfv_core::filewatch::{FileError, FileWatch, entries, entry, line_column};
 use nfv_core::published::Published;
 use serde::Deserialize;
 use toml::Spanned;
+use toml::de::DeValue;
 
 use nfv_core::config::ipv4_endpoint;
 
 use crate::config::BackendParams;
 use nfv_core::parse::proto;
 
-use crate::services::{Services, Wanted};
+use crate::services::{Services, State, Wanted};
 
+/// A VIP entry without its backends (each backend is read on its own,
+/// so that one bad backend does not hide the next).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BackendsFile {
-    vips: Vec<Spanned<VipBackends>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VipBackends {
+struct VipHead {
     vip: String,
     #[serde(default = "tcp")]
     proto: String,
-    backends: Vec<BackendParams>,
 }
+
+/// A problem at byte `offset` of `text`.
+fn at(text: &str, offset: usize, message: String, help: &str) -> FileError {
+    let (line, column) = line_column(text, offset);
+    FileError { line, column, message, help: help.into() }
+}
+
+const BACKEND_HELP: &str = "{ addr = \"10.1.0.2\", weight = 1, drain = false }";
+const VIP_HELP: &str = "[[vips]] vip = \"192.0.2.10:80\" backends = [{ addr = \"10.1.0.2\", weight = 1 }]";
 
 fn tcp() -> String {
     "tcp".into()
@@ -54,22 +59,41 @@ fn tcp() -> String {
 /// `current` with the backends `text` (a backends file) lists, its
 /// version one more; or every problem, located.
 pub fn apply(text: &str, current: &Services) -> Result<Services, Vec<FileError>> {
-    let parsed: BackendsFile = toml::from_str(text).map_err(|e| {
-        let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
-        vec![FileError {
-            line,
-            column,
-            message: e.message().trim().to_string(),
-            help: "[[vips]] vip = \"192.0.2.10:80\" backends = [{ addr = \"10.1.0.2\", weight = 1 }]".into(),
-        }]
-    })?;
+    let items = entries(text, "vips", VIP_HELP)?;
+    let mut errors = Vec::new();
     let mut next = current.clone();
     next.version += 1;
-    let mut errors = Vec::new();
-    for v in &parsed.vips {
-        let (line, column) = line_column(text, v.span().start);
-        let v = v.get_ref();
-        let mut err = |message: String, help: &str| errors.push(FileError { line, column, message, help: help.into() });
+    for item in &items {
+        let start = item.span().start;
+        let DeValue::Table(t) = item.get_ref() else {
+            errors.push(at(text, start, "each `vips` entry must be a table".into(), VIP_HELP));
+            continue;
+        };
+        // The backends read one by one, the rest of the entry as a head.
+        let (listed, head): (Vec<_>, Vec<_>) = t.iter().partition(|(k, _)| k.get_ref() == "backends");
+        let head: toml::de::DeTable = head.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let v = match entry::<VipHead>(text, &Spanned::new(item.span(), DeValue::Table(head)), VIP_HELP) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let Some(DeValue::Array(list)) = listed.first().map(|(_, l)| l.get_ref()) else {
+            errors.push(at(text, start, "`backends` missing or not an array".into(), VIP_HELP));
+            continue;
+        };
+        let mut backends = Vec::new();
+        for b in list {
+            match entry::<BackendParams>(text, b, BACKEND_HELP) {
+                Ok(p) => backends.push(p),
+                Err(e) => errors.push(e),
+            }
+        }
+        if backends.len() < list.len() {
+            continue;
+        }
+        let mut err = |message: String, help: &str| errors.push(at(text, start, message, help));
         let pr = match v.proto.as_str() {
             "tcp" => proto::TCP,
             "udp" => proto::UDP,
@@ -89,7 +113,7 @@ pub fn apply(text: &str, current: &Services) -> Result<Services, Vec<FileError>>
             continue;
         };
         let wanted: Vec<Wanted> =
-            v.backends.iter().map(|b| Wanted { addr: u32::from(b.addr), weight: b.weight, drain: b.drain }).collect();
+            backends.iter().map(|b| Wanted { addr: u32::from(b.addr), weight: b.weight, drain: b.drain }).collect();
         if next.vips[vi].size as usize <= wanted.len() * 100 {
             err(format!("{} backends for a table of {}", wanted.len(), next.vips[vi].size), "a bigger table-size");
             continue;
@@ -99,30 +123,63 @@ pub fn apply(text: &str, current: &Services) -> Result<Services, Vec<FileError>>
     if errors.is_empty() { Ok(next) } else { Err(errors) }
 }
 
-/// Watches the backends file; on a change, publishes the services it
-/// describes, or reports why not and keeps the running ones.
+/// What a version of the services is, one line: per VIP, its backends
+/// by state, and a warning for a VIP without an active backend.
+pub fn summary(services: &Services) -> String {
+    let vips: Vec<String> = services
+        .vips
+        .iter()
+        .map(|v| {
+            let count = |s: State| v.backends.iter().filter(|b| b.state == s).count();
+            let (active, draining) = (count(State::Active), count(State::Drained));
+            let vip =
+                format!("{} {}:{}", if v.proto == proto::TCP { "tcp" } else { "udp" }, Ipv4Addr::from(v.addr), v.port);
+            match (active, draining) {
+                (0, _) => format!(
+                    "{vip} no active backend ({draining} draining): new connections refused with {}",
+                    if v.proto == proto::TCP { "a TCP reset" } else { "ICMP port unreachable" }
+                ),
+                (a, 0) => format!("{vip} {a} active"),
+                (a, d) => format!("{vip} {a} active, {d} draining"),
+            }
+        })
+        .collect();
+    format!("backends version {}: {}", services.version, vips.join("; "))
+}
+
+/// Tells what the running backends are when the run starts, then watches
+/// the backends file (when there is one); on a change, publishes the
+/// services it describes, or reports why not and keeps the running ones.
 pub struct BackendsWatch {
-    watch: FileWatch,
+    watch: Option<FileWatch>,
     live: Arc<Published<Services>>,
+    announced: bool,
     /// Replaced versions, held until no worker uses them (their tables
     /// are then freed here, not on a worker).
     replaced: Vec<Arc<Services>>,
 }
 
 impl BackendsWatch {
-    /// A watch over `path`; the running services are `live`.
-    pub fn new(path: &str, live: Arc<Published<Services>>) -> Self {
-        Self { watch: FileWatch::new(path), live, replaced: Vec::new() }
+    /// A watch over `path` (none: the configuration's backends only); the
+    /// running services are `live`.
+    pub fn new(path: Option<&str>, live: Arc<Published<Services>>) -> Self {
+        Self { watch: path.map(FileWatch::new), live, announced: false, replaced: Vec::new() }
     }
 }
 
 impl ControlTask for BackendsWatch {
     fn poll(&mut self) -> Vec<String> {
         self.replaced.retain(|s| Arc::strong_count(s) > 1);
-        if !self.watch.changed() {
-            return Vec::new();
+        let mut lines = Vec::new();
+        if !std::mem::replace(&mut self.announced, true) {
+            let from = self.watch.as_ref().map_or("the configuration".into(), |w| w.path().display().to_string());
+            lines.push(format!("{from}: {}", summary(&self.live.load())));
         }
-        let path = self.watch.path().display().to_string();
+        let Some(watch) = self.watch.as_mut() else { return lines };
+        if !watch.changed() {
+            return lines;
+        }
+        let path = watch.path().display().to_string();
         let old = self.live.load();
         let result = std::fs::read_to_string(&path)
             .map_err(|e| {
@@ -136,34 +193,19 @@ impl ControlTask for BackendsWatch {
             .and_then(|text| apply(&text, &old));
         match result {
             Ok(next) => {
-                let line = format!(
-                    "{path}: backends version {}: {}",
-                    next.version,
-                    next.vips
-                        .iter()
-                        .map(|v| {
-                            let active =
-                                v.backends.iter().filter(|b| b.state == crate::services::State::Active).count();
-                            format!("{}:{} {} active of {}", Ipv4Addr::from(v.addr), v.port, active, v.backends.len())
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
+                lines.push(format!("{path}: {}", summary(&next)));
                 self.live.publish(next);
                 self.replaced.push(old);
-                vec![line]
+                lines
             }
             Err(errors) => {
-                let mut lines: Vec<String> = errors
-                    .iter()
-                    .map(|e| {
-                        if e.help.is_empty() {
-                            e.located(&path)
-                        } else {
-                            format!("{} (help: {})", e.located(&path), e.help)
-                        }
-                    })
-                    .collect();
+                lines.extend(errors.iter().map(|e| {
+                    if e.help.is_empty() {
+                        e.located(&path)
+                    } else {
+                        format!("{} (help: {})", e.located(&path), e.help)
+                    }
+                }));
                 lines.push(format!("{path}: update refused, still running backends version {}", old.version));
                 lines
             }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use etherparse::{IpNumber, NetSlice, PacketBuilder, SlicedPacket};
+use etherparse::{IpNumber, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use nfv_core::config::Config;
 use nfv_core::packet::VerdictKind;
 use nfv_core::testkit::{FrameRunner, two_port_config};
@@ -94,6 +94,7 @@ fn tcp(src_port: u16, dport: u16, syn: bool) -> Vec<u8> {
     f
 }
 
+/// A SYN from `client`: a connection opening.
 fn tcp_from(client: [u8; 4], src_port: u16) -> Vec<u8> {
     let mut f = Vec::new();
     PacketBuilder::ethernet2(MAC_CLIENT, OUR_C)
@@ -102,6 +103,13 @@ fn tcp_from(client: [u8; 4], src_port: u16) -> Vec<u8> {
         .syn()
         .write(&mut f, &[])
         .unwrap();
+    f
+}
+
+/// The same flow's next segment (ACK, data): the connection established.
+fn established(syn: &[u8]) -> Vec<u8> {
+    let mut f = syn.to_vec();
+    f[14 + 20 + 13] = 0x18; // PSH, ACK
     f
 }
 
@@ -153,8 +161,10 @@ fn backend_changes_keep_connections_and_move_only_a_removed_backends_flows() {
     let params = lb_params(&format!("backends-file = \"{}\",", file.display()));
     let mut lb = Lb::new(&params);
     let mut task = lb.cfg.chains[0].stages[0].builder.control_task().expect("a watch on the backends file");
-    let flows: Vec<Vec<u8>> = (0..3000u32).map(|i| tcp_from([198, 18, (i >> 8) as u8, i as u8], 2000)).collect();
-    let before: Vec<u8> = flows.iter().map(|f| lb.dsr_backend(f)).collect();
+    let syns: Vec<Vec<u8>> = (0..3000u32).map(|i| tcp_from([198, 18, (i >> 8) as u8, i as u8], 2000)).collect();
+    let before: Vec<u8> = syns.iter().map(|f| lb.dsr_backend(f)).collect();
+    let flows: Vec<Vec<u8>> = syns.iter().map(|f| established(f)).collect();
+    assert_eq!(flows.iter().map(|f| lb.dsr_backend(f)).collect::<Vec<_>>(), before, "established on their backends");
     assert!([2, 3, 6].iter().all(|b| before.contains(b)), "the file's backends, not the configuration's");
     let poll = |task: &mut Box<dyn ControlTask>| {
         // A new stamp: same length files written within a second differ
@@ -168,19 +178,32 @@ fn backend_changes_keep_connections_and_move_only_a_removed_backends_flows() {
         "{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\", drain = true }, { addr = \"10.1.0.6\" }, { addr = \"10.1.0.5\" }",
     );
     let lines = poll(&mut task);
-    assert!(lines.iter().any(|l| l.contains("backends version 1")), "{lines:?}");
+    assert!(lines[0].ends_with("backends.toml: backends version 0: tcp 192.0.2.10:80 3 active; udp 192.0.2.10:53 2 active; tcp 192.0.2.10:8080 1 active"), "what runs is told first: {lines:?}");
+    assert!(lines[1].ends_with("backends version 1: tcp 192.0.2.10:80 3 active, 1 draining; udp 192.0.2.10:53 2 active; tcp 192.0.2.10:8080 1 active"), "{lines:?}");
     let after: Vec<u8> = flows.iter().map(|f| lb.dsr_backend(f)).collect();
     assert_eq!(after, before, "established connections stay where they are");
     let fresh: Vec<u8> =
         (0..3000u32).map(|i| lb.dsr_backend(&tcp_from([198, 19, (i >> 8) as u8, i as u8], 2000))).collect();
     assert!(!fresh.contains(&3), "a drained backend takes no new flow");
     assert!(fresh.contains(&5), "the new backend takes new flows");
+    // New connections from client ports used a moment ago (their entries
+    // live): scheduled anew, none to the drained backend; the entry takes
+    // the new backend, so the connection stays there.
+    let reused: Vec<u8> = syns.iter().map(|f| lb.dsr_backend(f)).collect();
+    assert!(!reused.contains(&3) && before.contains(&3), "a SYN from a reused port skips the drained backend");
+    assert_eq!(flows.iter().map(|f| lb.dsr_backend(f)).collect::<Vec<_>>(), reused, "and keeps its new backend");
+    let opened = |lb: &Lb| lb.stage.report().unwrap().lines().find(|l| l.contains("forwarded")).unwrap().to_string();
+    assert!(opened(&lb).contains("connections 9000 "), "3000 + 3000 fresh + 3000 reused: {}", opened(&lb));
+    // Those that stayed established on the drained backend carry on: back
+    // to the connections as they were, then established packets only.
+    let back: Vec<u8> = syns.iter().map(|f| lb.dsr_backend(&established(f))).collect();
+    assert_eq!(back, reused);
 
     // Remove 10.1.0.6: only its connections move.
     write("{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\", drain = true }, { addr = \"10.1.0.5\" }");
     poll(&mut task);
     let moved: Vec<u8> = flows.iter().map(|f| lb.dsr_backend(f)).collect();
-    for (b, a) in before.iter().zip(&moved) {
+    for (b, a) in reused.iter().zip(&moved) {
         if *b == 6 {
             assert!(*a == 2 || *a == 5, "a removed backend's flow moves to an active one, not {a}");
         } else {
@@ -189,11 +212,21 @@ fn backend_changes_keep_connections_and_move_only_a_removed_backends_flows() {
     }
     assert!(lb.stage.report().unwrap().contains("rescheduled"), "counted");
 
-    // A broken file is refused, located, and the running backends kept.
-    std::fs::write(&file, "[[vips]]\nvip = \"192.0.2.10:81\"\nbackends = []\n").unwrap();
+    // A broken file is refused, every problem located, and the running
+    // backends kept.
+    std::fs::write(
+        &file,
+        "[[vips]]\nvip = \"192.0.2.10:81\"\nbackends = []\n\n[[vips]]\nvip = \"192.0.2.10:80\"\n\
+         backends = [{ addr = \"10.1.0.300\" }, { addr = \"10.1.0.2\", wieght = 2 }]\n\n[[vips]]\nvip = \"192.0.2.10:53\"\nproto = \"sctp\"\nbackends = []\n",
+    )
+    .unwrap();
     let lines = poll(&mut task);
-    assert!(lines.iter().any(|l| l.contains("backends.toml:1:1") && l.contains("not a configured VIP")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("update refused")), "{lines:?}");
+    let located = |at: &str, what: &str| lines.iter().any(|l| l.contains(at) && l.contains(what));
+    assert!(located("backends.toml:1:1", "not a configured VIP"), "{lines:?}");
+    assert!(located("backends.toml:7:22", "invalid IPv4 address"), "{lines:?}");
+    assert!(located("backends.toml:7:59", "unknown field `wieght`"), "{lines:?}");
+    assert!(located("backends.toml:9:1", "protocol `sctp`"), "{lines:?}");
+    assert!(lines.last().unwrap().contains("update refused"), "{lines:?}");
     assert_eq!(flows.iter().map(|f| lb.dsr_backend(f)).collect::<Vec<_>>(), moved);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -303,6 +336,36 @@ fn fragmentation_needed_reaches_the_backend_of_the_flow() {
     assert!(lb.stage.report().unwrap().contains("icmp-too-big 1"));
 }
 
+/// A VIP with no backend is what kube-proxy calls a Service without
+/// endpoints: clients are refused at once (a TCP reset, ICMP port
+/// unreachable for UDP), counted, and the run says so at its start.
+#[test]
+fn a_vip_without_backends_refuses_connections() {
+    let mut lb = Lb::new(
+        &lb_params("")
+            .replace("backends = [{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\", weight = 2 }]", "backends = []"),
+    );
+    let (v, out) = lb.run(CLIENT_PORT, &tcp(40000, 80, true));
+    assert_eq!(v, "out:0", "back to the client");
+    let p = SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!("{p:?}") };
+    // RFC 9293 3.10.7.1: ACK = SEG.SEQ (1) + SEG.LEN (the SYN and 18 octets).
+    assert!(t.rst() && t.ack() && t.acknowledgment_number() == 20 && t.source_port() == 80, "{t:?}");
+    assert_eq!((&out[0..6], &out[6..12]), (&MAC_CLIENT[..], &OUR_C[..]));
+    let mut udp = Vec::new();
+    PacketBuilder::ethernet2(MAC_CLIENT, OUR_C).ipv4(CLIENT, VIP, 64).udp(5353, 53).write(&mut udp, b"q").unwrap();
+    assert_eq!(lb.run(CLIENT_PORT, &udp).0, "out:1", "the UDP VIP has backends");
+    let report = lb.stage.report().unwrap();
+    assert!(report.contains("rejected 1"), "{report}");
+    let mut task = lb.cfg.chains[0].stages[0].builder.control_task().expect("the start is told");
+    let lines = task.poll();
+    assert!(
+        lines[0].contains("tcp 192.0.2.10:80 no active backend (0 draining): new connections refused with a TCP reset"),
+        "{lines:?}"
+    );
+    assert!(task.poll().is_empty(), "once");
+}
+
 #[test]
 fn answers_from_backends_go_back_to_the_client_and_drops_are_named() {
     let mut lb = Lb::new(&lb_params(""));
@@ -335,7 +398,10 @@ fn answers_from_backends_go_back_to_the_client_and_drops_are_named() {
         "{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\", weight = 2 }",
         "{ addr = \"10.1.0.2\", drain = true }",
     ));
-    assert_eq!(drained.run(CLIENT_PORT, &tcp(40000, 80, true)).0, "no-backend");
+    assert_eq!(drained.run(CLIENT_PORT, &tcp(40000, 80, true)).0, "out:0", "refused: its only backend drains");
+    let mut rst = tcp(40000, 80, false);
+    rst[14 + 20 + 13] = 0x04;
+    assert_eq!(drained.run(CLIENT_PORT, &rst).0, "no-backend", "a reset is not answered");
 }
 
 #[test]

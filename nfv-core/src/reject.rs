@@ -1,0 +1,246 @@
+//! Refusals written into the refused packet's own frame, back to its
+//! sender: a TCP reset (RFC 9293 section 3.10.7.1) or an ICMP destination
+//! unreachable (RFC 792) — what the kernel's `REJECT` target sends, and
+//! what kube-proxy answers for a Service without endpoints. IPv4. The
+//! caller sends the packet back out of the port it came in on.
+
+use crate::checksum;
+use crate::packet::{PacketMut, flags};
+use crate::parse::{ethertype, proto};
+
+/// Why a packet gets no refusal (the caller drops it instead).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoRefusal {
+    /// Not a parsed IPv4 packet of the protocol asked for, or a later
+    /// fragment.
+    NotApplicable,
+    /// A reset is never answered (RFC 9293 3.10.7.1), nor is an ICMP
+    /// error or a packet to a group address (RFC 1812 4.3.2.7).
+    WouldAnswerARefusal,
+}
+
+/// ICMP destination unreachable codes (RFC 792, RFC 1812 5.2.7.1).
+pub mod code {
+    /// The host's port is closed (a UDP service without servers).
+    pub const PORT_UNREACHABLE: u8 = 3;
+    /// Administratively prohibited (RFC 1812).
+    pub const ADMIN_PROHIBITED: u8 = 13;
+}
+
+/// TCP control bits (RFC 9293 3.1).
+mod tcp {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const ACK: u8 = 0x10;
+}
+
+/// The sender's and the receiver's IPv4 addresses, the header length and
+/// the total length of `p`'s IPv4 packet.
+fn ipv4(p: &PacketMut<'_>, l4_proto: u8) -> Result<([u8; 4], [u8; 4], usize, usize), NoRefusal> {
+    let m = p.meta();
+    let whole = flags::L3_OK | flags::L4_OK;
+    if m.ethertype != ethertype::IPV4 || m.flags & whole != whole || m.l4_proto != l4_proto {
+        return Err(NoRefusal::NotApplicable);
+    }
+    let d = &p.data()[m.l3_off as usize..];
+    let (src, dst): ([u8; 4], [u8; 4]) = (d[12..16].try_into().expect("parsed"), d[16..20].try_into().expect("parsed"));
+    if dst[0] >= 224 || dst == [255; 4] || src[0] >= 224 || src == [0; 4] {
+        return Err(NoRefusal::WouldAnswerARefusal);
+    }
+    Ok((src, dst, (d[0] & 0x0f) as usize * 4, u16::from_be_bytes([d[2], d[3]]) as usize))
+}
+
+/// Writes, at the start of `d`, an option-less IPv4 header from `src` to
+/// `dst` for `payload` octets of protocol `proto` (TTL 64, DF).
+fn ipv4_header(d: &mut [u8], src: [u8; 4], dst: [u8; 4], proto: u8, payload: usize) {
+    let h = &mut d[..20];
+    h.copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    h[2..4].copy_from_slice(&((20 + payload) as u16).to_be_bytes());
+    h[12..16].copy_from_slice(&src);
+    h[16..20].copy_from_slice(&dst);
+    let c = checksum::checksum(h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Back to the sender: Ethernet destination its source, source `our_mac`.
+fn turn_ethernet(d: &mut [u8], our_mac: [u8; 6]) {
+    d.copy_within(6..12, 0);
+    d[6..12].copy_from_slice(&our_mac);
+}
+
+/// Turns the TCP segment `p` into the reset its sender gets from its
+/// destination (RFC 9293 3.10.7.1): to a segment with ACK, `<SEQ=SEG.ACK>
+/// <CTL=RST>`; else `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
+pub fn tcp_reset(p: &mut PacketMut<'_>, our_mac: [u8; 6]) -> Result<(), NoRefusal> {
+    let (src, dst, ihl, total) = ipv4(p, proto::TCP)?;
+    let (l3, l4) = (p.meta().l3_off as usize, p.meta().l4_off as usize);
+    let d = p.data();
+    let t = d.get(l4..l4 + 20).ok_or(NoRefusal::NotApplicable)?;
+    let ctl = t[13];
+    if ctl & tcp::RST != 0 {
+        return Err(NoRefusal::WouldAnswerARefusal);
+    }
+    let (sport, dport) = ([t[0], t[1]], [t[2], t[3]]);
+    let seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+    let ack = u32::from_be_bytes([t[8], t[9], t[10], t[11]]);
+    let data = total.saturating_sub(ihl + (t[12] >> 4) as usize * 4) as u32;
+    let (seq, ack, ctl) = if ctl & tcp::ACK != 0 {
+        (ack, 0, tcp::RST)
+    } else {
+        let len = data + (ctl & tcp::SYN != 0) as u32 + (ctl & tcp::FIN != 0) as u32;
+        (0, seq.wrapping_add(len), tcp::RST | tcp::ACK)
+    };
+    p.set_len(l3 + 40).map_err(|_| NoRefusal::NotApplicable)?;
+    let d = p.data_mut();
+    turn_ethernet(d, our_mac);
+    ipv4_header(&mut d[l3..], dst, src, proto::TCP, 20);
+    let h = &mut d[l3 + 20..l3 + 40];
+    h[0..2].copy_from_slice(&dport);
+    h[2..4].copy_from_slice(&sport);
+    h[4..8].copy_from_slice(&seq.to_be_bytes());
+    h[8..12].copy_from_slice(&ack.to_be_bytes());
+    h[12..20].copy_from_slice(&[5 << 4, ctl, 0, 0, 0, 0, 0, 0]);
+    let pseudo = checksum::sum(&dst, checksum::sum(&src, proto::TCP as u32 + 20));
+    let c = !checksum::fold(checksum::sum(h, pseudo));
+    h[16..18].copy_from_slice(&c.to_be_bytes());
+    let m = p.meta_mut();
+    m.l4_off = (l3 + 20) as u16;
+    m.flags &= !flags::HASH_OK;
+    Ok(())
+}
+
+/// Turns `p` (of protocol `l4_proto`) into the ICMP destination
+/// unreachable (`code`) its sender gets from its destination, quoting its
+/// IP header and first eight octets of data (RFC 792).
+pub fn icmp_unreachable(p: &mut PacketMut<'_>, l4_proto: u8, code: u8, our_mac: [u8; 6]) -> Result<(), NoRefusal> {
+    let (src, dst, ihl, total) = ipv4(p, l4_proto)?;
+    if l4_proto == proto::ICMP {
+        return Err(NoRefusal::WouldAnswerARefusal);
+    }
+    let l3 = p.meta().l3_off as usize;
+    let mut quoted = [0u8; 68];
+    let q = (ihl + 8).min(total);
+    quoted[..q].copy_from_slice(&p.data()[l3..l3 + q]);
+    p.set_len(l3 + 28 + q).map_err(|_| NoRefusal::NotApplicable)?;
+    let d = p.data_mut();
+    turn_ethernet(d, our_mac);
+    ipv4_header(&mut d[l3..], dst, src, proto::ICMP, 8 + q);
+    let icmp = &mut d[l3 + 20..l3 + 28 + q];
+    icmp[..8].copy_from_slice(&[3, code, 0, 0, 0, 0, 0, 0]);
+    icmp[8..].copy_from_slice(&quoted[..q]);
+    let c = checksum::checksum(icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let m = p.meta_mut();
+    (m.l4_off, m.l4_proto) = ((l3 + 20) as u16, proto::ICMP);
+    m.flags &= !(flags::HASH_OK | flags::FRAGMENT);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::FrameRunner;
+    use crate::{Batch, Stage, StageCtx};
+    use etherparse::{Icmpv4Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+
+    const US: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
+    const PEER: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+    /// Refuses everything with a reset or a port unreachable.
+    struct Refuse;
+
+    impl Stage for Refuse {
+        fn process(&mut self, batch: &mut Batch, _: &mut StageCtx<'_>) {
+            for mut p in batch.iter_mut() {
+                let r = match p.meta().l4_proto {
+                    proto::TCP => tcp_reset(&mut p, US),
+                    l4 => icmp_unreachable(&mut p, l4, code::PORT_UNREACHABLE, US),
+                };
+                if r.is_ok() {
+                    p.send_to(0);
+                }
+            }
+        }
+    }
+
+    fn refuse(f: &[u8]) -> Option<Vec<u8>> {
+        let (v, _, out) = FrameRunner::new([]).run(&mut Refuse, 0, f);
+        (v == crate::packet::VerdictKind::Out(0)).then_some(out)
+    }
+
+    fn ip_checked(f: &[u8]) -> SlicedPacket<'_> {
+        let p = SlicedPacket::from_ethernet(f).unwrap();
+        assert_eq!((&f[0..6], &f[6..12]), (&PEER[..], &US[..]), "back to the sender");
+        let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+        let h = ip.header().to_header();
+        assert_eq!((h.source, h.destination, h.time_to_live), ([192, 0, 2, 10], [10, 0, 0, 1], 64));
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        p
+    }
+
+    #[test]
+    fn a_syn_gets_a_reset_acking_it_and_a_segment_with_ack_one_at_its_ack() {
+        let mut syn = Vec::new();
+        PacketBuilder::ethernet2(PEER, US)
+            .ipv4([10, 0, 0, 1], [192, 0, 2, 10], 64)
+            .tcp(40000, 80, 1000, 64240)
+            .syn()
+            .write(&mut syn, &[])
+            .unwrap();
+        let out = refuse(&syn).unwrap();
+        let p = ip_checked(&out);
+        let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!() };
+        assert_eq!(
+            (t.source_port(), t.destination_port(), t.sequence_number(), t.acknowledgment_number()),
+            (80, 40000, 0, 1001)
+        );
+        assert!(t.rst() && t.ack() && !t.syn());
+        let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+        assert_eq!(t.calc_checksum_ipv4(ip.header().source(), ip.header().destination()).unwrap(), t.checksum());
+        let mut data = Vec::new();
+        PacketBuilder::ethernet2(PEER, US)
+            .ipv4([10, 0, 0, 1], [192, 0, 2, 10], 64)
+            .tcp(40000, 80, 5, 64240)
+            .ack(777)
+            .write(&mut data, b"hello")
+            .unwrap();
+        let out = refuse(&data).unwrap();
+        let Some(TransportSlice::Tcp(t)) = &ip_checked(&out).transport else { panic!() };
+        assert_eq!((t.sequence_number(), t.rst(), t.ack()), (777, true, false));
+        let mut rst = Vec::new();
+        PacketBuilder::ethernet2(PEER, US)
+            .ipv4([10, 0, 0, 1], [192, 0, 2, 10], 64)
+            .tcp(40000, 80, 5, 0)
+            .rst()
+            .write(&mut rst, &[])
+            .unwrap();
+        assert_eq!(refuse(&rst), None, "a reset is never answered");
+    }
+
+    #[test]
+    fn a_datagram_gets_a_port_unreachable_quoting_it() {
+        let mut udp = Vec::new();
+        PacketBuilder::ethernet2(PEER, US)
+            .ipv4([10, 0, 0, 1], [192, 0, 2, 10], 64)
+            .udp(5353, 53)
+            .write(&mut udp, b"a question longer than eight")
+            .unwrap();
+        let out = refuse(&udp).unwrap();
+        let p = ip_checked(&out);
+        let Some(TransportSlice::Icmpv4(icmp)) = &p.transport else { panic!() };
+        assert!(matches!(
+            icmp.icmp_type(),
+            Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port)
+        ));
+        assert_eq!(icmp.checksum(), icmp.header().icmp_type.calc_checksum(icmp.payload()));
+        assert_eq!(icmp.payload(), &udp[14..14 + 28], "the header and eight octets");
+        let mut to_group = Vec::new();
+        PacketBuilder::ethernet2(PEER, US)
+            .ipv4([10, 0, 0, 1], [224, 0, 0, 251], 64)
+            .udp(5353, 5353)
+            .write(&mut to_group, b"q")
+            .unwrap();
+        assert_eq!(refuse(&to_group), None, "nothing about a group address");
+    }
+}
