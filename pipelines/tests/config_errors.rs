@@ -133,3 +133,25 @@ fn af_xdp_interfaces_and_queues_are_not_shared() {
     assert!(out.contains("this worker already polls queue 0 of `a`"), "{out}");
     assert!(out.contains("bad.toml:17:14"), "{out}");
 }
+
+#[test]
+fn a_tx_of_in_port_is_the_only_reserved_name_and_a_jumbo_mtu_is_refused() {
+    let mut cfg =
+        config::load("good.toml", &GOOD.replace("tx = \"out0\"", "tx = \"in-port\""), &nfv_pipelines::registry())
+            .expect("tx = \"in-port\" sends packets back out of their port");
+    assert_eq!(cfg.workers[0].tx, config::Tx::InPort);
+    cfg = config::load("good.toml", &GOOD.replace("tx = \"out0\"\n", ""), &nfv_pipelines::registry()).unwrap();
+    assert_eq!(cfg.workers[0].tx, config::Tx::Drop, "no tx: undecided packets are dropped");
+    let out = check(&GOOD.replace("name = \"out0\"", "name = \"in-port\""));
+    assert!(out.contains("`in-port` cannot name a port"), "{out}");
+    // Frames are 2 KiB: a tunnel MTU a frame cannot carry is refused.
+    let vtep = GOOD.replace(
+        "stages = [{ kind = \"macswap\" }]",
+        "stages = [{ kind = \"vtep\", underlay = \"gen0\", local-ip = \"192.0.2.1\", mtu = 9000, \
+         bridge-domains = [{ vni = 1, ports = [\"out0\"] }] }]",
+    );
+    let out = check(&vtep);
+    assert!(out.contains("underlay MTU 9000 does not fit a frame: frames hold 1792 octets of data"), "{out}");
+    assert!(out.contains("at most mtu = 1778") && out.contains("bad.toml:12:77"), "{out}");
+    config::load("ok.toml", &vtep.replace("mtu = 9000", "mtu = 1778"), &nfv_pipelines::registry()).unwrap();
+}

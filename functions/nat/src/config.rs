@@ -137,6 +137,13 @@ impl Nat {
     pub fn translates(&self, src: u32) -> bool {
         self.inside_prefixes.is_empty() || self.inside_prefixes.iter().any(|&(n, m)| src & m == n)
     }
+
+    /// True when `dst` is in an inside prefix (none configured: never):
+    /// traffic between inside hosts is not the NAT's to translate.
+    #[inline]
+    pub fn is_inside(&self, dst: u32) -> bool {
+        self.inside_prefixes.iter().any(|&(n, m)| dst & m == n)
+    }
 }
 
 /// Registers `nat44`.

@@ -49,6 +49,8 @@ nfv_core::drop_reasons! {
         IcmpErrorNoSession => "icmp-error-no-session",
         FragmentWithoutFirst => "fragment-without-first",
         NoAdjacency => "no-adjacency",
+        BroadcastOrMulticast => "broadcast-or-multicast",
+        DestinationInside => "destination-inside",
     }
 }
 
@@ -334,6 +336,14 @@ impl NatStage {
         let dst = rd32(p.data(), l3 + 16);
         if !self.nat.translates(src) {
             return Err(NatDrop::SourceNotInside);
+        }
+        // RFC 1812 5.3.5.1: a limited broadcast is never forwarded; group
+        // traffic is not translated here (no RFC 5135 multicast NAT).
+        if dst == u32::MAX || dst >> 28 == 0xe {
+            return Err(NatDrop::BroadcastOrMulticast);
+        }
+        if self.nat.is_inside(dst) {
+            return Err(NatDrop::DestinationInside);
         }
         if let Some(w) = self.steer.elsewhere(self.steer.inside_owner(src)) {
             self.hand_off(p, w);

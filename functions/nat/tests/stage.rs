@@ -179,6 +179,36 @@ fn udp_goes_out_from_the_pool_and_the_answer_comes_back_to_the_host() {
     assert!(port != 5000 && port.is_multiple_of(2), "{port}");
 }
 
+/// After a restart the neighbour table is empty and hosts whose caches
+/// still hold our MAC never ARP for us: a port forward's server that only
+/// receives is asked for (the SYN held meanwhile, then delivered), and a
+/// remote reaching an inside host's endpoint-independent mapping finds the
+/// host where its packets out came from, asking nobody.
+#[test]
+fn after_a_restart_nothing_waits_for_hosts_to_speak_first() {
+    let mut n = Nat::new(NAT);
+    n.runner = FrameRunner::new([(std::net::IpAddr::from([198, 51, 100, 1]), MAC_GW, OUT_PORT)]);
+    n.runner.set_port(IN_PORT, OUR_IN, &["10.0.0.254/24"]);
+    n.runner.set_port(OUT_PORT, OUR_OUT, &["198.51.100.254/24"]);
+    let (v, _) = n.run(OUT_PORT, &tcp(FAR, 40000, POOL, 8080, true));
+    assert_eq!(v, "Held", "the server is asked for, the SYN kept");
+    assert_eq!(n.runner.requested(), vec![std::net::IpAddr::from(HOST_B)]);
+    n.runner.learn(HOST_B.into(), MAC_B, IN_PORT);
+    let out = n.runner.release();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, VerdictKind::Out(IN_PORT));
+    assert_eq!((&out[0].2[0..6], &out[0].2[6..12]), (&MAC_B[..], &OUR_IN[..]), "to the server, from our MAC");
+    assert_eq!(decode(&out[0].2), (FAR, 40000, HOST_B, 80));
+    // STUN's filtering test: the host talks to SERVER; FAR answers on the
+    // same mapping. Host A is in no table: its session told where it is.
+    let (v, _) = n.run(IN_PORT, &udp(HOST_A, 5000, SERVER, 3478));
+    assert_eq!(v, "out:1");
+    let (v, f) = n.run(OUT_PORT, &udp(FAR, 3479, POOL, 5000));
+    assert_eq!(v, "out:0", "endpoint-independent filtering, at once");
+    assert_eq!((&f[0..6], decode(&f)), (&MAC_A[..], (FAR, 3479, HOST_A, 5000)));
+    assert!(n.runner.requested().is_empty(), "nobody asked for");
+}
+
 #[test]
 fn tcp_port_forwards_and_hairpinning() {
     let mut n = Nat::new(NAT);
@@ -406,7 +436,10 @@ fn filtering_and_every_drop_is_named() {
         .unwrap();
     assert_eq!(n.run(IN_PORT, &ts).0, "icmp-type-not-translated");
     let mut nb = Nat::new(&NAT.replace("outside-gateway = \"198.51.100.1\", ", ""));
-    assert_eq!(nb.run(IN_PORT, &udp(HOST_A, 5000, FAR, 53)).0, "no-adjacency", "no gateway, no entry for FAR");
+    assert_eq!(nb.run(IN_PORT, &udp(HOST_A, 5000, FAR, 53)).0, "no-adjacency", "no gateway, FAR off every subnet");
+    assert_eq!(n.run(IN_PORT, &udp(HOST_A, 68, [255; 4], 67)).0, "broadcast-or-multicast", "RFC 1812 5.3.5.1");
+    assert_eq!(n.run(IN_PORT, &udp(HOST_A, 5353, [224, 0, 0, 251], 5353)).0, "broadcast-or-multicast");
+    assert_eq!(n.run(IN_PORT, &udp(HOST_A, 5353, HOST_B, 9)).0, "destination-inside", "not the NAT's to translate");
 }
 
 #[test]

@@ -364,12 +364,30 @@ fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Vte
     if p.fdb_ageing.is_nan() || p.fdb_ageing <= 0.0 {
         err("fdb-ageing", "fdb-ageing must be positive seconds".into(), "not positive", "default 300".into());
     }
+    // A tunnel packet of the whole MTU, with its Ethernet header, must fit
+    // a frame (no multi-buffer AF_XDP): a larger MTU would be accepted here
+    // and every packet past the frame lost in the kernel's copy.
+    let largest = nfv_core::frame::MAX_DATA - 14;
     if p.mtu < 576 {
         err(
             "mtu",
             format!("underlay MTU {} is below 576", p.mtu),
             "too small",
             "the underlay IP MTU, usually 1500".into(),
+        );
+    } else if p.mtu as usize > largest {
+        err(
+            "mtu",
+            format!(
+                "underlay MTU {} does not fit a frame: frames hold {} octets of data",
+                p.mtu,
+                nfv_core::frame::MAX_DATA
+            ),
+            "too big",
+            format!(
+                "at most mtu = {largest} (the frame's {} octets less the Ethernet header); jumbo frames are not supported",
+                nfv_core::frame::MAX_DATA
+            ),
         );
     }
     let tunnel = match p.protocol {

@@ -50,6 +50,13 @@ impl Capture {
         }
     }
 
+    /// Sends `frame` as it is out of the interface.
+    pub fn send(&self, frame: &[u8]) {
+        // SAFETY: send from a local buffer on the bound socket.
+        let n = unsafe { libc::send(self.fd, frame.as_ptr() as *const libc::c_void, frame.len(), 0) };
+        assert_eq!(n, frame.len() as isize, "AF_PACKET send: {}", std::io::Error::last_os_error());
+    }
+
     /// Counts incoming frames `keep` accepts until `want` or `quiet` of
     /// silence. Frames this host sends are not counted.
     pub fn count(&self, want: usize, quiet: Duration, keep: impl Fn(&[u8]) -> bool) -> usize {
