@@ -229,3 +229,125 @@ fn connections_spread_by_weight_and_survive_drains_and_removals_of_other_backend
     assert!(text.contains("rescheduled") && text.contains("backend 10.1.0.12 weight 1 Removed"), "{text}");
     let _ = std::fs::remove_file(&file);
 }
+
+/// A connection to the VIP from client port `sport` (reused at once: the
+/// socket closes with a reset, leaving no TIME_WAIT behind), or the error
+/// connecting gave.
+fn connect_from(bed: &TestBed, sport: u16) -> std::io::Result<Conn> {
+    use std::os::fd::FromRawFd;
+    bed.in_ns("gen", move || {
+        // SAFETY: a fresh socket configured and connected with checked
+        // calls, then owned by the TcpStream.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0);
+            let s = TcpStream::from_raw_fd(fd);
+            let set = |opt: i32, v: *const libc::c_void, len: usize| {
+                assert_eq!(libc::setsockopt(fd, libc::SOL_SOCKET, opt, v, len as u32), 0, "setsockopt {opt}");
+            };
+            let one: i32 = 1;
+            set(libc::SO_REUSEADDR, &one as *const _ as _, 4);
+            let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+            set(libc::SO_LINGER, &linger as *const _ as _, std::mem::size_of::<libc::linger>());
+            let timeout = libc::timeval { tv_sec: 3, tv_usec: 0 };
+            set(libc::SO_SNDTIMEO, &timeout as *const _ as _, std::mem::size_of::<libc::timeval>());
+            let addr = |ip: [u8; 4], port: u16| libc::sockaddr_in {
+                sin_family: libc::AF_INET as u16,
+                sin_port: port.to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(ip) },
+                sin_zero: [0; 8],
+            };
+            let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+            let local = addr([0; 4], sport);
+            if libc::bind(fd, &local as *const _ as *const libc::sockaddr, len) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let vip = addr([192, 0, 2, 10], 80);
+            if libc::connect(fd, &vip as *const _ as *const libc::sockaddr, len) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            Ok(Conn(BufReader::new(s)))
+        }
+    })
+}
+
+/// What the client measured: with a backend drained, new
+/// connections from client ports used seconds before (their entries still
+/// in nfv's table) must not reach it, while its established connection
+/// carries on; undrained, it takes new connections again; with no backend
+/// at all, clients are refused at once with a reset.
+#[test]
+fn a_drained_backend_gets_no_connection_from_reused_client_ports_and_no_backends_refuse() {
+    if !privileged("a_drained_backend_gets_no_connection_from_reused_client_ports_and_no_backends_refuse") {
+        return;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let bed = lb_bed(&stop, 1);
+    let file = std::env::temp_dir().join(format!("nfv-lb-reuse-{}.toml", std::process::id()));
+    let all = [("10.1.0.11", ""), ("10.1.0.12", ""), ("10.1.0.13", "")];
+    backends_file(&file, &all);
+    let config = CONFIG.replace(
+        "source-address = \"10.1.0.1\",",
+        &format!("source-address = \"10.1.0.1\", backends-file = \"{}\",", file.display()),
+    );
+    let dut = bed.start_nfv(&config, 2);
+    let ports: Vec<u16> = (30000..30060).collect();
+    let first: Vec<String> =
+        ports.iter().map(|&p| connect_from(&bed, p).expect("connect").ask().expect("an answer")).collect();
+    assert!(first.iter().any(|b| b == "b1"), "b1 served some of {first:?}");
+    let mut established = loop {
+        let mut c = connect(&bed);
+        if c.ask().as_deref() == Some("b1") {
+            break c;
+        }
+    };
+
+    backends_file(&file, &[("10.1.0.11", ", drain = true"), all[1], all[2]]);
+    let again: Vec<String> =
+        ports.iter().map(|&p| connect_from(&bed, p).expect("connect").ask().expect("an answer")).collect();
+    let to_b1 = first.iter().zip(&again).filter(|(_, b)| *b == "b1").count();
+    assert_eq!(to_b1, 0, "reused ports reached the drained backend: {again:?}");
+    assert_eq!(established.ask().as_deref(), Some("b1"), "the drained backend's connection carries on");
+
+    backends_file(&file, &all);
+    let back: Vec<String> =
+        ports.iter().map(|&p| connect_from(&bed, p).expect("connect").ask().expect("an answer")).collect();
+    assert_eq!(back, first, "undrained: the same ports go where Maglev first sent them");
+
+    std::fs::write(&file, "[[vips]]\nvip = \"192.0.2.10:80\"\nbackends = []\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let refused = connect_from(&bed, 31000).err().map(|e| e.kind());
+    assert_eq!(refused, Some(std::io::ErrorKind::ConnectionRefused), "a reset, as kube-proxy refuses");
+    assert!(started.elapsed() < Duration::from_secs(1), "at once, not after a timeout");
+
+    stop.store(true, Ordering::Relaxed);
+    let text = dut.stop().text;
+    assert!(text.contains("rejected 1"), "{text}");
+    assert!(text.contains("vip tcp 192.0.2.10:80 (Dsr): packets"), "{text}");
+    let _ = std::fs::remove_file(&file);
+}
+
+/// A restart with the clients' ARP caches untouched: the backends'
+/// direct answers, routed back through nfv, reach a client that never
+/// ARPs for nfv again (nfv asks for it, the answer held meanwhile).
+#[test]
+fn after_a_restart_direct_server_return_answers_reach_the_client() {
+    if !privileged("after_a_restart_direct_server_return_answers_reach_the_client") {
+        return;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let bed = lb_bed(&stop, 1);
+    let dut = bed.start_nfv(CONFIG, 2);
+    assert!(connect(&bed).ask().is_some(), "before the restart");
+    dut.stop();
+    let dut = bed.start_nfv(CONFIG, 2);
+    let answers: Vec<Option<String>> = (0..5).map(|_| connect(&bed).ask()).collect();
+    stop.store(true, Ordering::Relaxed);
+    let text = dut.stop().text;
+    assert!(answers.iter().all(Option::is_some), "{answers:?}\n{text}");
+    assert!(!text.contains("no-route-to-client"), "{text}");
+    let adjacency = text.lines().find(|l| l.starts_with("adjacency")).expect("the adjacency row");
+    assert!(!adjacency.contains("unresolved"), "{adjacency}");
+}

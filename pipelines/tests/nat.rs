@@ -267,3 +267,63 @@ fn two_workers_hand_return_traffic_to_the_worker_holding_the_session() {
     assert!(text.contains("handoff-rx"), "{text}");
     assert!(!text.contains("handoff-full"), "{text}");
 }
+
+/// A restart with the hosts' ARP caches untouched: nfv's neighbour table
+/// starts empty and nobody ARPs for nfv. A server behind a port forward
+/// that only receives is reached by curl at once (nfv asks for it, the
+/// SYN held meanwhile), and a STUN-style exchange sees the endpoint-
+/// independent filtering the configuration asks for: a second outside
+/// address reaches the inside host's mapping right after its first packet
+/// out (the session knows its MAC).
+#[test]
+fn after_a_restart_a_receive_only_server_and_a_mapping_are_reached() {
+    if !privileged("after_a_restart_a_receive_only_server_and_a_mapping_are_reached") {
+        return;
+    }
+    let bed = addressed_bed(1);
+    bed.exec("sink", &["ip", "addr", "add", "198.51.100.3/24", "dev", "s0"]);
+    let dut = bed.start_nfv(CONFIG, 2);
+    // Everyone learns everyone's MAC, then nfv goes away and comes back.
+    let (ok, out) = run(&bed, "gen", &["ping", "-c", "2", "-i", "0.3", "-W", "2", "198.51.100.2"]);
+    assert!(ok, "ping through the NAT: {out}");
+    dut.stop();
+    let dut = bed.start_nfv(CONFIG, 2);
+
+    let server = tcp_server(&bed, "gen", "10.0.0.1:8000", b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nserved");
+    let (ok, out) = run(&bed, "sink", &["curl", "-s", "-m", "5", "http://198.51.100.10:8080/"]);
+    let (peer, _) = server.join().unwrap();
+    assert!(ok && out == "served", "curl to the forward after the restart: {out}");
+    assert_eq!(peer.ip().to_string(), "198.51.100.2");
+
+    // STUN's filtering test: the client asks 198.51.100.2:3478; the
+    // answer comes from another address and port to the same mapping.
+    let other = bed.spawn_in_ns("sink", || {
+        let s = UdpSocket::bind("198.51.100.2:3478").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 64];
+        let (_, mapped) = s.recv_from(&mut buf).unwrap();
+        let alt = UdpSocket::bind("198.51.100.3:3479").unwrap();
+        alt.send_to(b"from another address", mapped).unwrap();
+        mapped
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let got = bed.in_ns("gen", || {
+        let s = UdpSocket::bind("0.0.0.0:5000").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s.send_to(b"binding request", "198.51.100.2:3478").unwrap();
+        let mut buf = [0u8; 64];
+        s.recv_from(&mut buf).map(|(n, from)| (buf[..n].to_vec(), from.to_string())).ok()
+    });
+    let mapped = other.join().unwrap();
+    assert_eq!(mapped.to_string(), "198.51.100.10:5000");
+    let text = dut.stop().text;
+    assert_eq!(
+        got,
+        Some((b"from another address".to_vec(), "198.51.100.3:3479".to_string())),
+        "endpoint-independent filtering after the restart\n{text}"
+    );
+    assert!(!text.contains("no-adjacency"), "{text}");
+    let adjacency = text.lines().find(|l| l.starts_with("adjacency")).expect("the adjacency row");
+    let held: u64 = adjacency.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(held >= 1 && !adjacency.contains("unresolved"), "the SYN waited for the server: {adjacency}");
+}
