@@ -28,8 +28,9 @@ use crate::packet::{PacketMut, PktDesc, PortId, Verdict};
 use crate::slowpath::LocalAddrs;
 use crate::telemetry::StageCounters;
 
-/// Name of the pseudo-stage counting held packets in tables: `packets`
-/// is how many were held, `out` how many left once resolved.
+/// Name of the pseudo-stage counting held packets in tables (shown when
+/// it held any): `packets` is how many were held, `out` how many left
+/// once resolved, drops those given up on.
 pub const ADJACENCY_STAGE: &str = "adjacency";
 
 crate::drop_reasons! {
@@ -50,14 +51,10 @@ pub const MAX_HELD_PER_HOP: u16 = 64;
 /// Next hops a worker waits for at once at most.
 pub const MAX_PENDING: usize = 64;
 
-/// As the port of [`Adjacency::send`]: the port whose subnet holds the
-/// next hop (a stage with several ports toward hosts it cannot tell apart
-/// by address).
-pub const ANY_PORT: PortId = PortId::MAX;
-
-/// The next hop could not be waited for: it is on none of the port's
-/// subnets, or too many packets or next hops are waiting already. The
-/// stage drops the packet under its own reason.
+/// The next hop could not be waited for: it is on none of the ports'
+/// subnets, the table has it on another port, or too many packets or next
+/// hops are waiting already. The stage drops the packet under its own
+/// reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unresolved;
 
@@ -136,10 +133,10 @@ impl Adjacency {
         self.table.lookup(hop).filter(|n| n.port == port).map(|n| n.mac)
     }
 
-    /// (MAC, port) of `hop` resolved on `port` (or on any, [`ANY_PORT`]).
+    /// (MAC, port) of `hop` resolved on one of `ports`.
     #[inline]
-    fn resolved(table: &NeighbourTable, hop: &IpAddr, port: PortId) -> Option<([u8; 6], PortId)> {
-        table.lookup(hop).filter(|n| port == ANY_PORT || n.port == port).map(|n| (n.mac, n.port))
+    fn resolved(table: &NeighbourTable, hop: &IpAddr, ports: &[PortId]) -> Option<([u8; 6], PortId)> {
+        table.lookup(hop).filter(|n| ports.contains(&n.port)).map(|n| (n.mac, n.port))
     }
 
     /// The MAC of `port`.
@@ -148,16 +145,18 @@ impl Adjacency {
         self.ports.ports.get(port as usize).map_or([0; 6], |p| p.0)
     }
 
-    /// Sends `p` (an Ethernet frame) out of `port` to next hop `hop`: its
-    /// Ethernet destination and source written now when `hop` is
-    /// resolved, or once it is (the packet held meanwhile). `Err` when it
+    /// Sends `p` (an Ethernet frame) to next hop `hop` out of the one of
+    /// `ports` it is on (most stages name one; a NAT with several inside
+    /// ports names them all): its Ethernet destination and source written
+    /// now when `hop` is resolved, or once it is (the packet held
+    /// meanwhile, behind any held for the same next hop). `Err` when it
     /// cannot be held: the stage drops it.
     #[inline]
-    pub fn send(&mut self, p: &mut PacketMut<'_>, port: PortId, hop: IpAddr) -> Result<(), Unresolved> {
+    pub fn send(&mut self, p: &mut PacketMut<'_>, ports: &[PortId], hop: IpAddr) -> Result<(), Unresolved> {
         if p.len() < 12 {
             return Err(Unresolved);
         }
-        match Self::resolved(&self.table, &hop, port) {
+        match Self::resolved(&self.table, &hop, ports) {
             Some((mac, port)) => {
                 let src = self.mac_of(port);
                 let d = p.data_mut();
@@ -166,22 +165,32 @@ impl Adjacency {
                 p.send_to(port);
                 Ok(())
             }
-            None => self.hold(p, port, hop),
+            None => self.hold(p, ports, hop),
         }
     }
 
+    /// True when packets wait for `hop`: a stage that knows the next hop's
+    /// MAC by other means (a session saw the host) sends behind them
+    /// ([`Adjacency::hold`]) rather than overtake them. Costs one branch
+    /// with nothing held.
+    #[inline]
+    pub fn waits_for(&self, hop: &IpAddr) -> bool {
+        !self.held.is_empty() && self.pending.iter().any(|w| w.hop == *hop)
+    }
+
     /// Holds `p`, finished but for its Ethernet addresses, until `hop`
-    /// resolves on `port` (see [`Adjacency::send`]).
+    /// resolves on the one of `ports` whose subnet holds it (see
+    /// [`Adjacency::send`]).
     #[cold]
-    pub fn hold(&mut self, p: &mut PacketMut<'_>, port: PortId, hop: IpAddr) -> Result<(), Unresolved> {
+    pub fn hold(&mut self, p: &mut PacketMut<'_>, ports: &[PortId], hop: IpAddr) -> Result<(), Unresolved> {
         if self.held.len() >= MAX_HELD || p.len() < 12 {
             return Err(Unresolved);
         }
-        let port = match port {
-            ANY_PORT => self.ports.on_link_port(&hop).ok_or(Unresolved)?,
-            p if self.ports.on_link(p, &hop) => p,
-            _ => return Err(Unresolved),
-        };
+        let port = *ports.iter().find(|&&q| self.ports.on_link(q, &hop)).ok_or(Unresolved)?;
+        // Known on another port: nobody will answer for it on this one.
+        if self.table.lookup(&hop).is_some_and(|n| n.port != port) {
+            return Err(Unresolved);
+        }
         let i = match self.pending.iter().position(|w| w.hop == hop && w.port == port) {
             Some(i) => i,
             None if self.pending.len() < MAX_PENDING => {
@@ -228,18 +237,20 @@ impl Adjacency {
         let (table, ports) = (&self.table, &self.ports.ports);
         let mut released = 0;
         self.held.retain(|h| {
-            let Some((mac, port)) = Self::resolved(table, &h.hop, h.port) else { return true };
+            let Some((mac, port)) = Self::resolved(table, &h.hop, &[h.port]) else { return true };
             let d = &mut pool.frame_mut(h.desc.frame)[h.desc.data_range()];
             d[0..6].copy_from_slice(&mac);
             d[6..12].copy_from_slice(&ports.get(port as usize).map_or([0; 6], |p| p.0));
             match tx.get_mut(port as usize) {
-                Some(q) => q.push(PktDesc { verdict: Verdict::out(port), ..h.desc }),
+                Some(q) => {
+                    q.push(PktDesc { verdict: Verdict::out(port), ..h.desc });
+                    released += 1;
+                }
                 None => pool.free(h.desc.frame),
             }
-            released += 1;
             false
         });
-        self.pending.retain(|w| Self::resolved(table, &w.hop, w.port).is_none());
+        self.pending.retain(|w| Self::resolved(table, &w.hop, &[w.port]).is_none());
         self.counters.pkts_out.add(released as u64);
         released
     }
@@ -323,7 +334,7 @@ mod tests {
         }
         let mut out = Vec::new();
         for mut p in b.iter_mut() {
-            out.push(a.send(&mut p, 1, IpAddr::from(HOP)).map(|()| p.verdict().kind()));
+            out.push(a.send(&mut p, &[1], IpAddr::from(HOP)).map(|()| p.verdict().kind()));
         }
         b.settle(&mut [0; 4]);
         b.drain(|d| {
@@ -391,7 +402,7 @@ mod tests {
             let f = pool.alloc().unwrap();
             b.push(PktDesc::new(f, 60, 0));
             let mut p = b.iter_mut().last().unwrap();
-            let r = a.send(&mut p, 1, IpAddr::from([10, 0, 1, hop]));
+            let r = a.send(&mut p, &[1], IpAddr::from([10, 0, 1, hop]));
             assert_eq!(r.is_ok(), hop < MAX_PENDING as u8 - 1, "next hop {hop}");
         }
         a.drop_all(&mut pool);
@@ -399,18 +410,23 @@ mod tests {
     }
 
     #[test]
-    fn a_next_hop_off_every_subnet_is_refused_and_any_port_finds_its_subnet() {
+    fn a_next_hop_off_every_subnet_or_on_another_port_is_refused_and_among_ports_its_subnets_is_used() {
         let (n, mut a, mut pool) = setup();
         let mut b = Batch::new(pool.arena().clone(), 64);
-        for _ in 0..3 {
+        for _ in 0..4 {
             b.push(PktDesc::new(pool.alloc().unwrap(), 60, 0));
         }
         let mut it = b.iter_mut();
         let off_link = IpAddr::from([192, 0, 2, 1]);
-        assert_eq!(a.send(&mut it.next().unwrap(), 1, off_link), Err(Unresolved), "nobody to ask");
-        assert_eq!(a.send(&mut it.next().unwrap(), ANY_PORT, off_link), Err(Unresolved));
+        assert_eq!(a.send(&mut it.next().unwrap(), &[1], off_link), Err(Unresolved), "nobody to ask");
+        assert_eq!(a.send(&mut it.next().unwrap(), &[1, 2], off_link), Err(Unresolved));
+        n.learn(IpAddr::from([10, 0, 0, 8]), MAC, 2);
+        a.refresh(0);
+        let r = a.send(&mut it.next().unwrap(), &[1], IpAddr::from([10, 0, 0, 8]));
+        assert_eq!(r, Err(Unresolved), "known on another port: nobody answers on this one");
         let mut p = it.next().unwrap();
-        assert_eq!(a.send(&mut p, ANY_PORT, IpAddr::from([10, 2, 0, 7])), Ok(()));
+        assert_eq!(a.send(&mut p, &[1, 2], IpAddr::from([10, 2, 0, 7])), Ok(()));
+        assert!(a.waits_for(&IpAddr::from([10, 2, 0, 7])) && !a.waits_for(&IpAddr::from(HOP)));
         assert_eq!(p.verdict().kind(), VerdictKind::Held);
         drop(it);
         n.learn(IpAddr::from([10, 2, 0, 7]), MAC, 2);

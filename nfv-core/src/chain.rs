@@ -22,7 +22,7 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// An empty chain (packets pass straight to the default port).
+    /// An empty chain (packets go straight to the worker's `tx`).
     pub fn new() -> Self {
         Self::default()
     }

@@ -61,10 +61,10 @@ impl NeighbourTable {
         self.entries.get(ip)
     }
 
-    /// Asks the slow path to resolve `ip` (a next hop a stage learned of
-    /// at run time: a gNB named by a new PFCP session) and keep it
-    /// resolved. Takes a lock: a stage asks once per address and second,
-    /// not per packet. Addresses on no port's subnet are ignored there.
+    /// Asks the slow path to resolve `ip` now, once (a packet waits for
+    /// it: [`crate::adjacency`] asks again each second while one does).
+    /// Takes a lock: asked once per address and second, not per packet.
+    /// Addresses on no port's subnet are ignored there.
     pub fn request(&self, ip: IpAddr) {
         let mut r = self.requests.lock().expect("neighbour requests");
         if r.len() < MAX_REQUESTS && !r.contains(&ip) {

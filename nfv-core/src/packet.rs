@@ -70,7 +70,8 @@ impl Verdict {
     const HANDOFF: u32 = 4;
     const HELD: u32 = 5;
 
-    /// Continue to the next stage (and to the worker's default port after the last).
+    /// Continue to the next stage; after the last, the worker's `tx`
+    /// decides (a port, the ingress port, or dropped as `unhandled`).
     pub const fn next() -> Self {
         Self(Self::NEXT << 16)
     }

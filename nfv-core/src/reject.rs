@@ -40,7 +40,8 @@ mod tcp {
 fn ipv4(p: &PacketMut<'_>, l4_proto: u8) -> Result<([u8; 4], [u8; 4], usize, usize), NoRefusal> {
     let m = p.meta();
     let whole = flags::L3_OK | flags::L4_OK;
-    if m.ethertype != ethertype::IPV4 || m.flags & whole != whole || m.l4_proto != l4_proto {
+    // A fragment is not refused: what it quotes or acknowledges is partial.
+    if m.ethertype != ethertype::IPV4 || m.flags & (whole | flags::FRAGMENT) != whole || m.l4_proto != l4_proto {
         return Err(NoRefusal::NotApplicable);
     }
     let d = &p.data()[m.l3_off as usize..];

@@ -208,7 +208,9 @@ impl SlowPath {
             }
             let Some(port) = self.on_link_port(&ip) else { continue };
             match self.asked.get_mut(&ip) {
-                Some((_, at, _)) if now.duration_since(*at) < Duration::from_secs(1) => {}
+                // Workers ask again each second: half of that apart, so a
+                // worker's own repeat is never taken for another's.
+                Some((_, at, _)) if now.duration_since(*at) < Duration::from_millis(500) => {}
                 _ => {
                     self.asked.insert(ip, (port, now, true));
                     any = true;
@@ -284,7 +286,10 @@ impl SlowPath {
         };
         let sender = IpAddr::V4(source_protocol_addr);
         let for_us = self.local.owns(port, IpAddr::V4(target_protocol_addr));
-        if for_us || self.wanted.contains_key(&sender) || self.asked.contains_key(&sender) {
+        // Asked for, kept resolved, or known already (a gratuitous ARP
+        // after a failover moves it).
+        let known = self.asked.contains_key(&sender) || self.neighbours.snapshot().lookup(&sender).is_some();
+        if for_us || self.wanted.contains_key(&sender) || known {
             self.learn(sender, source_hardware_addr, port);
         }
         if operation != ArpOperation::Request || !for_us {
@@ -606,10 +611,10 @@ mod tests {
         assert_eq!(&arps[0].data[38..42], &[10, 0, 0, 9], "ARP target");
         assert!(sp.resolution_requests(true).is_empty(), "asked for once, not kept resolved");
         snapshot.request("10.0.0.9".parse().unwrap());
-        assert!(!sp.adopt_requests(), "asked within the second: not again");
-        sp.asked.get_mut(&"10.0.0.9".parse().unwrap()).unwrap().1 -= Duration::from_secs(1);
+        assert!(!sp.adopt_requests(), "asked within half a second (another worker): not again");
+        sp.asked.get_mut(&"10.0.0.9".parse().unwrap()).unwrap().1 -= Duration::from_millis(500);
         snapshot.request("10.0.0.9".parse().unwrap());
-        assert!(sp.adopt_requests(), "a second later, again");
+        assert!(sp.adopt_requests(), "later, again");
         assert_eq!(sp.resolution_requests(true).len(), 1);
         // The answer is learned (it is addressed to us anyway), and so is a
         // request from the host itself.

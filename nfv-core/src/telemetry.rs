@@ -269,7 +269,8 @@ pub fn render_stage_table(stages: &[StageSummary], secs: f64, ticks_per_ns: f64)
         "{:<18} {:>12} {:>10} {:>9} {:>9} {:>10} {:>10}  drops by reason",
         "stage", "packets", "Mpps", "pkt/call", "ns/pkt", "ticks/pkt", "dropped"
     );
-    for st in stages {
+    // The adjacency's row only when it held something.
+    for st in stages.iter().filter(|st| st.name != crate::adjacency::ADJACENCY_STAGE || st.pkts_in > 0) {
         let per = |v: u64| if st.pkts_in == 0 { 0.0 } else { v as f64 / st.pkts_in as f64 };
         let reasons: Vec<String> = st.drops.iter().map(|(r, n)| format!("{r}={n}")).collect();
         let _ = writeln!(

@@ -194,6 +194,9 @@ impl Worker {
             // before anything received now.
             self.adjacency.release(&mut self.pool, &mut self.tx_queues);
             self.transmit();
+            // An idle worker kicks its rings only when asked: a released
+            // SYN must not wait for the client's retransmission.
+            self.flush_pending = true;
         }
         let mut got = 0;
         for i in 0..self.rx.len() {

@@ -422,7 +422,7 @@ impl LbStage {
             Some(_) => p.send_to(port),
             None => {
                 let hop = IpAddr::V4(Ipv4Addr::from(vip.backends[b as usize].addr));
-                ctx.adjacency.hold(p, port, hop).map_err(|_| LbDrop::NoAdjacency)?;
+                ctx.adjacency.hold(p, &[port], hop).map_err(|_| LbDrop::NoAdjacency)?;
             }
         }
         let s = &mut self.vip_stats[vi];
@@ -477,7 +477,7 @@ impl LbStage {
             let to = self.services.vips[vi].backends[chosen.0 as usize].addr;
             return ctx
                 .adjacency
-                .send(p, self.lb.backends_port, IpAddr::V4(Ipv4Addr::from(to)))
+                .send(p, &[self.lb.backends_port], IpAddr::V4(Ipv4Addr::from(to)))
                 .map_err(|_| LbDrop::NoAdjacency);
         }
         self.forward(p, vi, chosen, ctx)
@@ -567,15 +567,13 @@ impl LbStage {
             self.counters.returned += 1;
             return Ok(());
         }
-        // To the client itself, on its port (asked for when unknown: after
-        // a restart, clients whose caches still hold our MAC never ARP).
+        // To the client gateway, or the client itself, on a client port
+        // (asked for when unknown: after a restart, clients whose caches
+        // still hold our MAC never ARP).
         let d = p.data();
-        let dst = IpAddr::V4(Ipv4Addr::new(d[l3 + 16], d[l3 + 17], d[l3 + 18], d[l3 + 19]));
-        let port = match self.lb.clients[..] {
-            [one] => one,
-            _ => nfv_core::adjacency::ANY_PORT,
-        };
-        ctx.adjacency.send(p, port, dst).map_err(|_| LbDrop::NoRouteToClient)?;
+        let dst = u32::from_be_bytes([d[l3 + 16], d[l3 + 17], d[l3 + 18], d[l3 + 19]]);
+        let hop = IpAddr::V4(Ipv4Addr::from(self.lb.client_gateway.unwrap_or(dst)));
+        ctx.adjacency.send(p, &self.lb.clients, hop).map_err(|_| LbDrop::NoRouteToClient)?;
         self.counters.returned += 1;
         Ok(())
     }

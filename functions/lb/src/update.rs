@@ -72,17 +72,13 @@ pub fn apply(text: &str, current: &Services) -> Result<Services, Vec<FileError>>
         // The backends read one by one, the rest of the entry as a head.
         let (listed, head): (Vec<_>, Vec<_>) = t.iter().partition(|(k, _)| k.get_ref() == "backends");
         let head: toml::de::DeTable = head.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let v = match entry::<VipHead>(text, &Spanned::new(item.span(), DeValue::Table(head)), VIP_HELP) {
-            Ok(v) => v,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
+        let head = entry::<VipHead>(text, &Spanned::new(item.span(), DeValue::Table(head)), VIP_HELP);
         let Some(DeValue::Array(list)) = listed.first().map(|(_, l)| l.get_ref()) else {
+            errors.extend(head.err());
             errors.push(at(text, start, "`backends` missing or not an array".into(), VIP_HELP));
             continue;
         };
+        // Every backend is read, whatever is wrong with the rest.
         let mut backends = Vec::new();
         for b in list {
             match entry::<BackendParams>(text, b, BACKEND_HELP) {
@@ -90,9 +86,14 @@ pub fn apply(text: &str, current: &Services) -> Result<Services, Vec<FileError>>
                 Err(e) => errors.push(e),
             }
         }
-        if backends.len() < list.len() {
-            continue;
-        }
+        let v = match head {
+            Ok(v) if backends.len() == list.len() => v,
+            Ok(_) => continue,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         let mut err = |message: String, help: &str| errors.push(at(text, start, message, help));
         let pr = match v.proto.as_str() {
             "tcp" => proto::TCP,
@@ -120,7 +121,12 @@ pub fn apply(text: &str, current: &Services) -> Result<Services, Vec<FileError>>
         }
         next.vips[vi].set_backends(&wanted);
     }
-    if errors.is_empty() { Ok(next) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(next)
+    } else {
+        errors.sort_by_key(|e| (e.line, e.column));
+        Err(errors)
+    }
 }
 
 /// What a version of the services is, one line: per VIP, its backends

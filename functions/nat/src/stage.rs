@@ -265,7 +265,7 @@ impl NatStage {
             return Ok(());
         }
         let hop = self.nat.outside_gateway.unwrap_or(dst);
-        ctx.adjacency.send(p, out, IpAddr::V4(Ipv4Addr::from(hop))).map_err(|_| NatDrop::NoAdjacency)
+        ctx.adjacency.send(p, &[out], IpAddr::V4(Ipv4Addr::from(hop))).map_err(|_| NatDrop::NoAdjacency)
     }
 
     /// Sends to inside host `dst`: where its session last saw it (or its
@@ -279,16 +279,16 @@ impl NatStage {
         host: Option<([u8; 6], u16)>,
         ctx: &mut StageCtx<'_>,
     ) -> Result<(), NatDrop> {
+        let hop = IpAddr::V4(Ipv4Addr::from(dst));
         if let Some((mac, port)) = host.filter(|h| h.0 != [0; 6]) {
+            if ctx.adjacency.waits_for(&hop) {
+                // Behind the packets held for it: nothing overtakes them.
+                return ctx.adjacency.hold(p, &[port], hop).map_err(|_| NatDrop::NoAdjacency);
+            }
             self.set_l2(p, port, mac);
             return Ok(());
         }
-        let port = match self.nat.inside[..] {
-            [one] => one,
-            // Several inside ports: whichever the host is found on.
-            _ => nfv_core::adjacency::ANY_PORT,
-        };
-        ctx.adjacency.send(p, port, IpAddr::V4(Ipv4Addr::from(dst))).map_err(|_| NatDrop::NoAdjacency)
+        ctx.adjacency.send(p, &self.nat.inside, hop).map_err(|_| NatDrop::NoAdjacency)
     }
 
     fn frag_key(d: &[u8], m: &nfv_core::Meta) -> FragKey {

@@ -409,7 +409,7 @@ impl UpfStage {
             }
             None => {
                 let gw = IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway));
-                ctx.adjacency.hold(p, n6, gw).map_err(|_| UpfDrop::NoAdjacency)?;
+                ctx.adjacency.hold(p, &[n6], gw).map_err(|_| UpfDrop::NoAdjacency)?;
             }
         }
         self.counters.uplink += 1;
@@ -738,7 +738,7 @@ impl UpfStage {
         match mac {
             Some(_) => p.send_to(n3),
             // At set-up and after a handover: held until the gNB answers.
-            None => ctx.adjacency.hold(p, n3, self.n3_hop(peer)).map_err(|_| UpfDrop::NoAdjacency)?,
+            None => ctx.adjacency.hold(p, &[n3], self.n3_hop(peer)).map_err(|_| UpfDrop::NoAdjacency)?,
         }
         self.counters.downlink += 1;
         Ok(())
@@ -851,7 +851,7 @@ impl UpfStage {
                 _ => IpAddr::from(<[u8; 16]>::try_from(&d[38..54]).expect("written above")),
             };
             let hop = self.n3_hop(peer);
-            if ctx.adjacency.send(&mut p, self.upf.n3, hop).is_err() {
+            if ctx.adjacency.send(&mut p, &[self.upf.n3], hop).is_err() {
                 self.counters.end_markers -= 1;
                 self.counters.end_markers_unsent += 1;
                 p.drop_with(UpfDrop::NoAdjacency);

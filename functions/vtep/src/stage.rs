@@ -359,10 +359,14 @@ impl VtepStage {
         match t {
             Target::Port(q) => p.send_to(q),
             Target::Remote(ip) => match self.encap(p, ip, vni, ctx.adjacency.table()) {
-                Ok(true) => p.send_to(self.v.underlay),
-                Ok(false) => {
+                Ok(true) if !ctx.adjacency.holds() => p.send_to(self.v.underlay),
+                // Unresolved, or resolved (its MAC came from its tunnel
+                // packets) while packets still wait for it: behind them.
+                Ok(resolved) => {
                     let hop = self.v.next_hop(self.remotes[ip as usize]);
-                    if ctx.adjacency.hold(p, self.v.underlay, hop).is_err() {
+                    if resolved && !ctx.adjacency.waits_for(&hop) {
+                        p.send_to(self.v.underlay);
+                    } else if ctx.adjacency.hold(p, &[self.v.underlay], hop).is_err() {
                         p.drop_with(VtepDrop::NoAdjacency);
                     }
                 }
