@@ -54,8 +54,11 @@ pub fn filled(conns: usize, mode: &str) -> Case {
         conns,
         |max, flows| case(max, flows, mode),
         |report| {
-            let held: usize =
-                report.split("connections ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok()).unwrap();
+            let held: usize = report
+                .split("connection table ")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next()?.parse().ok())
+                .unwrap();
             // A bucket of three overflows now and then: about 2 % are evicted.
             assert!(held >= conns * 96 / 100, "{report}");
         },

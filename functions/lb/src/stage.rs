@@ -182,7 +182,7 @@ pub struct LbStage {
 /// The key of a TCP/UDP packet to a VIP, from its headers (the parser
 /// checked the lengths); `Err` names why there is none.
 #[inline(always)]
-fn client_key(d: &[u8], m: &nfv_core::Meta) -> Result<ConnKey, LbDrop> {
+fn client_key(d: &[u8], m: &nfv_core::Meta) -> Result<(ConnKey, bool), LbDrop> {
     if m.ethertype != ethertype::IPV4 {
         return Err(LbDrop::NotIpv4);
     }
@@ -201,19 +201,16 @@ fn client_key(d: &[u8], m: &nfv_core::Meta) -> Result<ConnKey, LbDrop> {
     let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
     let rd32 = |at: usize| u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
     let rd16 = |at: usize| u16::from_be_bytes([d[at], d[at + 1]]);
-    Ok(ConnKey {
+    let key = ConnKey {
         client: rd32(l3 + 12),
         vip: rd32(l3 + 16),
         client_port: rd16(l4),
         vip_port: rd16(l4 + 2),
         proto: m.l4_proto,
-    })
-}
-
-/// True for a TCP segment with SYN and without ACK: a connection opening.
-#[inline(always)]
-fn is_syn(d: &[u8], m: &nfv_core::Meta) -> bool {
-    m.l4_proto == proto::TCP && d.get(m.l4_off as usize + 13).is_some_and(|f| f & 0x12 == 0x02)
+    };
+    // SYN without ACK (RFC 9293 3.1): a connection opening.
+    let syn = m.l4_proto == proto::TCP && d[l4 + 13] & 0x12 == 0x02;
+    Ok((key, syn))
 }
 
 /// Refusals (resets, port unreachables) a worker sends a second at most;
@@ -392,11 +389,51 @@ impl LbStage {
         (b, nat_port): (u16, u16),
         ctx: &mut StageCtx<'_>,
     ) -> Result<(), LbDrop> {
-        let vip: &Vip = &self.services.vips[vi];
-        let resolved = self.backend_macs[vi][b as usize];
-        let mac = resolved.unwrap_or_default();
         let port = self.lb.backends_port;
         let len = p.len() as u64;
+        match self.backend_macs[vi][b as usize] {
+            Some(mac) => {
+                self.rewrite_for_backend(p, vi, (b, nat_port), mac)?;
+                p.send_to(port);
+            }
+            None => self.forward_unresolved(p, vi, (b, nat_port), ctx)?,
+        }
+        let s = &mut self.vip_stats[vi];
+        s.packets += 1;
+        s.bytes += len;
+        self.backend_stats[vi][b as usize].packets += 1;
+        self.counters.forwarded += 1;
+        Ok(())
+    }
+
+    /// Backend `b` of VIP `vi` not resolved yet: the packet is made ready
+    /// for it and held until it is ([`nfv_core::adjacency`]).
+    #[cold]
+    #[inline(never)]
+    fn forward_unresolved(
+        &mut self,
+        p: &mut PacketMut<'_>,
+        vi: usize,
+        b: (u16, u16),
+        ctx: &mut StageCtx<'_>,
+    ) -> Result<(), LbDrop> {
+        self.rewrite_for_backend(p, vi, b, [0; 6])?;
+        let hop = IpAddr::V4(Ipv4Addr::from(self.services.vips[vi].backends[b.0 as usize].addr));
+        ctx.adjacency.hold(p, &[self.lb.backends_port], hop).map_err(|_| LbDrop::NoAdjacency)
+    }
+
+    /// Rewrites the packet for backend `b` of VIP `vi` (at `mac`) by the
+    /// VIP's mode (NAT mode: from our port `nat_port`).
+    #[inline(always)]
+    fn rewrite_for_backend(
+        &self,
+        p: &mut PacketMut<'_>,
+        vi: usize,
+        (b, nat_port): (u16, u16),
+        mac: [u8; 6],
+    ) -> Result<(), LbDrop> {
+        let vip: &Vip = &self.services.vips[vi];
+        let port = self.lb.backends_port;
         match vip.mode {
             Mode::Dsr => {
                 let d = p.data_mut();
@@ -418,18 +455,6 @@ impl LbStage {
                 d[6..12].copy_from_slice(&self.macs[port as usize]);
             }
         }
-        match resolved {
-            Some(_) => p.send_to(port),
-            None => {
-                let hop = IpAddr::V4(Ipv4Addr::from(vip.backends[b as usize].addr));
-                ctx.adjacency.hold(p, &[port], hop).map_err(|_| LbDrop::NoAdjacency)?;
-            }
-        }
-        let s = &mut self.vip_stats[vi];
-        s.packets += 1;
-        s.bytes += len;
-        self.backend_stats[vi][b as usize].packets += 1;
-        self.counters.forwarded += 1;
         Ok(())
     }
 
@@ -640,13 +665,13 @@ impl Stage for LbStage {
         let mut n = 0;
         for (i, p) in batch.iter_mut().enumerate() {
             n = i + 1;
-            self.flows[i] = client_key(p.data(), p.meta()).ok().map(|k| {
-                let h = k.hash();
+            self.flows[i] = client_key(p.data(), p.meta()).ok().map(|(key, syn)| {
+                let h = key.hash();
                 let ih = self.conns.index_hash(h);
                 if i < PREFETCH_LAG {
                     self.conns.prefetch(ih);
                 }
-                Flow { key: k, hashes: (h, ih), syn: is_syn(p.data(), p.meta()) }
+                Flow { key, hashes: (h, ih), syn }
             });
         }
         for (i, mut p) in batch.iter_mut().enumerate() {

@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
-# Instructions per packet of the nat44 hit path (callgrind, only the stage
+# Instructions per packet of a stage's hit path (callgrind, only the stage
 # pass counted; 2000 - 1000 rounds of 64 packets, so set-up cancels out),
 # less the same loop without the stage. Repeatable on a noisy VM: compare
-# before and after a change. usage: benches/nat-cost.sh [SESSIONS] (1000)
+# before and after a change.
+# usage: benches/stage-cost.sh nat|lb [ENTRIES] (1000 sessions/connections)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind missing: cargo xtask setup" >&2; exit 1; }
-cargo build -q --release -p nfv-benches --example nat_cost
-bin=target/release/examples/nat_cost
-sessions=${1:-1000}
+cargo build -q --release -p nfv-benches --example stage_cost
+bin=${CARGO_TARGET_DIR:-target}/release/examples/stage_cost
+stage=${1:?usage: stage-cost.sh nat|lb [ENTRIES]}
+entries=${2:-1000}
 ir() {
   local out; out=$(mktemp)
   valgrind --tool=callgrind --toggle-collect='*stage_pass*' --callgrind-out-file="$out" "$bin" "$@" >/dev/null 2>&1
   callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}'
   rm -f "$out"
 }
-a=$(ir baseline "$sessions" 1000); b=$(ir baseline "$sessions" 2000)
+a=$(ir "$stage" baseline "$entries" 1000); b=$(ir "$stage" baseline "$entries" 2000)
 base=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", (b - a) / (1000 * 64) }')
 echo "harness (header restore, batch refill, settle, drain): $base instructions/packet, subtracted below"
-a=$(ir hit "$sessions" 1000); b=$(ir hit "$sessions" 2000)
-awk -v s="$sessions" -v a="$a" -v b="$b" -v base="$base" \
-  'BEGIN { printf "hit path, %d sessions: %.1f instructions/packet\n", s, (b - a) / (1000 * 64) - base }'
+a=$(ir "$stage" hit "$entries" 1000); b=$(ir "$stage" hit "$entries" 2000)
+awk -v s="$stage" -v n="$entries" -v a="$a" -v b="$b" -v base="$base" \
+  'BEGIN { printf "%s hit path, %d entries: %.1f instructions/packet\n", s, n, (b - a) / (1000 * 64) - base }'

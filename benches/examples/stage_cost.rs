@@ -1,0 +1,47 @@
+//! Instructions per packet of a stage's hit path (callgrind,
+//! `benches/stage-cost.sh`): one batch of 64 established-flow packets
+//! through the stage per round, only `stage_pass` counted. Repeatable where
+//! wall time on a shared VM is not; cache misses are the criterion benches'
+//! business (`benches/nat.rs`, `benches/lb.rs`), this counts the work.
+//!
+//! usage: stage_cost nat|lb hit|baseline ENTRIES ROUNDS
+//! (ENTRIES: NAT sessions or LB connections in the table)
+
+// Each case module carries the shared stage harness (`stage_case.rs`), as
+// its criterion bench needs it alone: two copies here, one per stage.
+#![allow(clippy::duplicate_mod)]
+
+#[path = "../benches/lb_case.rs"]
+mod lb_case;
+#[path = "../benches/nat_case.rs"]
+mod nat_case;
+
+#[inline(never)]
+fn stage_pass(pass: &mut dyn FnMut() -> usize) -> usize {
+    pass()
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    if a.len() != 5 {
+        eprintln!("usage: stage_cost nat|lb hit|baseline ENTRIES ROUNDS");
+        std::process::exit(2);
+    }
+    let with_stage = a[2] == "hit";
+    let (entries, rounds): (usize, u64) = (a[3].parse().unwrap(), a[4].parse().unwrap());
+    let mut pass: Box<dyn FnMut() -> usize> = match a[1].as_str() {
+        "nat" => {
+            let mut c = nat_case::filled(entries);
+            Box::new(move || nat_case::run(&mut c, with_stage))
+        }
+        "lb" => {
+            let mut c = lb_case::filled(entries, "dsr");
+            Box::new(move || lb_case::run(&mut c, with_stage))
+        }
+        other => panic!("unknown stage {other}"),
+    };
+    for _ in 0..rounds {
+        let n = stage_pass(&mut pass);
+        assert!(n == 64 || !with_stage);
+    }
+}
