@@ -630,6 +630,37 @@ mod tests {
         assert_eq!(sp.neighbours.snapshot().lookup(&"10.0.0.9".parse().unwrap()).map(|n| n.mac), Some(PEER));
     }
 
+    /// The same for an IPv6 next hop: one Neighbor Solicitation to its
+    /// solicited-node group (RFC 4861 7.2.2), and its advertisement learned.
+    #[test]
+    fn an_ipv6_next_hop_asked_for_is_solicited_and_its_advertisement_learned() {
+        let ours6: Ipv6Addr = "fd00::1".parse().unwrap();
+        let local = LocalAddrs { ports: vec![(OURS, vec![OwnedAddr { addr: IpAddr::V6(ours6), prefix: 64 }])] };
+        let mut sp = SlowPath::new(local, Neighbours::new([]));
+        let hop: Ipv6Addr = "fd00::2:3".parse().unwrap();
+        sp.neighbours.snapshot().request(IpAddr::V6(hop));
+        assert!(sp.adopt_requests());
+        let ns = sp.resolution_requests(false);
+        assert_eq!(ns.len(), 1);
+        let p = SlicedPacket::from_ethernet(&ns[0].data).unwrap();
+        let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!() };
+        assert_eq!(ip.header().destination_addr(), "ff02::1:ff02:3".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(&ns[0].data[0..6], &[0x33, 0x33, 0xff, 0x02, 0x00, 0x03]);
+        let na = icmpv6_frame(
+            EthernetAddress(PEER),
+            EthernetAddress(OURS),
+            hop,
+            ours6,
+            &Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+                flags: NdiscNeighborFlags::SOLICITED,
+                target_addr: hop,
+                lladdr: Some(RawHardwareAddress::from(EthernetAddress(PEER))),
+            }),
+        );
+        assert!(sp.handle(0, &na).is_empty());
+        assert_eq!(sp.neighbours.snapshot().lookup(&IpAddr::V6(hop)).map(|n| n.mac), Some(PEER));
+    }
+
     fn udp(ttl: u8) -> Vec<u8> {
         let mut f = Vec::new();
         PacketBuilder::ethernet2(PEER, OURS)
