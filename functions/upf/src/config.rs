@@ -238,7 +238,10 @@ impl StageBuilder for UpfBuilder {
 
     fn wanted_neighbours(&self) -> Vec<IpAddr> {
         let s = self.0.sessions.load();
-        let mut a: Vec<IpAddr> = s.iter().flat_map(|s| s.fars.iter().filter_map(|f| f.outer.map(|o| o.peer))).collect();
+        let peers = s.iter().flat_map(|s| s.fars.iter().filter_map(|f| f.outer.map(|o| o.peer)));
+        // Behind an N3 gateway, IPv4 gNBs are reached through it: it is the
+        // next hop to keep resolved, not the (off-link) gNBs.
+        let mut a: Vec<IpAddr> = peers.filter(|p| p.is_ipv6() || self.0.n3_gateway.is_none()).collect();
         a.push(Ipv4Addr::from(self.0.n6_gateway).into());
         a.extend(self.0.n3_gateway.map(|g| IpAddr::from(Ipv4Addr::from(g))));
         a.sort_unstable();

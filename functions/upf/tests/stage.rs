@@ -273,7 +273,13 @@ fn an_unresolved_gnb_is_asked_for_and_an_n3_gateway_carries_off_link_ones() {
     let (v, out) = u.run(N6, &down(b"3"));
     assert_eq!((v.as_str(), &out[0..6], &out[30..34]), ("out:0", &other_gnb[..], &[10u8, 10, 0, 3][..]));
     let routed = UPF.replace("gnb = \"10.10.0.2\"", "gnb = \"10.20.0.9\"");
-    let mut u = Upf::new(&routed.replace("n6-gateway", "n3-gateway = \"10.10.0.2\", n6-gateway"));
+    let routed = routed.replace("n6-gateway", "n3-gateway = \"10.10.0.2\", n6-gateway");
+    // The gateway is the next hop kept resolved, not the off-link gNB
+    // (which no port's subnet holds: asking for it would refuse the run).
+    let cfg = two_port_config("upf.toml", ["n3", "n6"], &routed, nfv_upf::register).unwrap();
+    let wanted = cfg.chains[0].stages[0].builder.wanted_neighbours();
+    assert!(wanted.contains(&[10, 10, 0, 2].into()) && !wanted.contains(&[10, 20, 0, 9].into()), "{wanted:?}");
+    let mut u = Upf::new(&routed);
     let (v, out) = u.run(N6, &down(b"x"));
     assert_eq!(
         (v.as_str(), &out[0..6], &out[30..34]),
