@@ -139,12 +139,6 @@ impl Adjacency {
         table.lookup(hop).filter(|n| ports.contains(&n.port)).map(|n| (n.mac, n.port))
     }
 
-    /// The MAC of `port`.
-    #[inline]
-    fn mac_of(&self, port: PortId) -> [u8; 6] {
-        self.ports.ports.get(port as usize).map_or([0; 6], |p| p.0)
-    }
-
     /// Sends `p` (an Ethernet frame) to next hop `hop` out of the one of
     /// `ports` it is on (most stages name one; a NAT with several inside
     /// ports names them all): its Ethernet destination and source written
@@ -158,7 +152,7 @@ impl Adjacency {
         }
         match Self::resolved(&self.table, &hop, ports) {
             Some((mac, port)) => {
-                let src = self.mac_of(port);
+                let src = self.ports.mac(port);
                 let d = p.data_mut();
                 d[0..6].copy_from_slice(&mac);
                 d[6..12].copy_from_slice(&src);
@@ -220,8 +214,7 @@ impl Adjacency {
     /// Takes up a newly published table (between batches); true when
     /// held packets may now leave ([`Adjacency::release`]).
     #[inline]
-    pub fn refresh(&mut self, now: u64) -> bool {
-        self.now = now;
+    pub fn refresh(&mut self) -> bool {
         let g = self.source.generation();
         if g == self.generation {
             return false;
@@ -234,13 +227,13 @@ impl Adjacency {
     /// Queues the held packets whose next hop resolved on `tx[port]`, in
     /// the order they were held, their Ethernet addresses written.
     pub fn release(&mut self, pool: &mut FramePool, tx: &mut [Vec<PktDesc>]) -> usize {
-        let (table, ports) = (&self.table, &self.ports.ports);
+        let (table, ports) = (&self.table, &self.ports);
         let mut released = 0;
         self.held.retain(|h| {
             let Some((mac, port)) = Self::resolved(table, &h.hop, &[h.port]) else { return true };
             let d = &mut pool.frame_mut(h.desc.frame)[h.desc.data_range()];
             d[0..6].copy_from_slice(&mac);
-            d[6..12].copy_from_slice(&ports.get(port as usize).map_or([0; 6], |p| p.0));
+            d[6..12].copy_from_slice(&ports.mac(port));
             match tx.get_mut(port as usize) {
                 Some(q) => {
                     q.push(PktDesc { verdict: Verdict::out(port), ..h.desc });
@@ -255,50 +248,45 @@ impl Adjacency {
         released
     }
 
-    /// Drops packets whose next hop stayed unresolved for
-    /// [`HOLD_TIME_MS`], and asks again for the others once a second.
-    /// Called about once a millisecond; costs nothing with nothing held.
+    /// The worker's clock (about once a millisecond, its tick): drops
+    /// packets whose next hop stayed unresolved for [`HOLD_TIME_MS`], and
+    /// asks again for the others once a second. Costs nothing with
+    /// nothing held; what it holds is stamped with this time.
     pub fn expire(&mut self, pool: &mut FramePool, now: u64) {
         self.now = now;
-        if self.pending.is_empty() {
-            return;
-        }
         let (hold, again) = (HOLD_TIME_MS * self.ticks_per_ms, 1000 * self.ticks_per_ms);
-        let mut gone = Vec::new();
-        for w in &mut self.pending {
+        let Self { pending, held, table, counters, .. } = self;
+        pending.retain_mut(|w| {
             if now.wrapping_sub(w.since) >= hold {
-                gone.push((w.hop, w.port));
-            } else if now.wrapping_sub(w.asked) >= again {
-                w.asked = now;
-                self.table.request(w.hop);
+                drop_held(held, pool, counters, |h| (h.hop, h.port) == (w.hop, w.port));
+                return false;
             }
-        }
-        if gone.is_empty() {
-            return;
-        }
-        self.pending.retain(|w| !gone.contains(&(w.hop, w.port)));
-        self.drop_held(pool, |h| gone.contains(&(h.hop, h.port)));
+            if now.wrapping_sub(w.asked) >= again {
+                w.asked = now;
+                table.request(w.hop);
+            }
+            true
+        });
     }
 
     /// Drops every held packet (the worker is stopping).
     pub fn drop_all(&mut self, pool: &mut FramePool) {
         self.pending.clear();
-        self.drop_held(pool, |_| true);
+        drop_held(&mut self.held, pool, &self.counters, |_| true);
     }
+}
 
-    fn drop_held(&mut self, pool: &mut FramePool, which: impl Fn(&Held) -> bool) {
-        let mut dropped = 0;
-        self.held.retain(|h| {
-            if which(h) {
-                pool.free(h.desc.frame);
-                dropped += 1;
-                false
-            } else {
-                true
-            }
-        });
-        self.counters.drops[AdjacencyDrop::Unresolved as usize].add(dropped);
-    }
+/// Drops the held packets `which` picks, counted as `unresolved`.
+fn drop_held(held: &mut Vec<Held>, pool: &mut FramePool, counters: &StageCounters, which: impl Fn(&Held) -> bool) {
+    let before = held.len();
+    held.retain(|h| {
+        let drop = which(h);
+        if drop {
+            pool.free(h.desc.frame);
+        }
+        !drop
+    });
+    counters.drops[AdjacencyDrop::Unresolved as usize].add((before - held.len()) as u64);
 }
 
 #[cfg(test)]
@@ -319,8 +307,9 @@ mod tests {
         let ports =
             vec![([0; 6], vec![]), (OURS, vec![on([10, 0, 0, 254], 16)]), ([0; 6], vec![on([10, 2, 0, 1], 24)])];
         let mut a = Adjacency::new(n.clone(), Arc::new(LocalAddrs { ports }));
-        a.refresh(0);
-        (n, a, FramePool::new(Arena::heap(512)))
+        let mut pool = FramePool::new(Arena::heap(512));
+        a.expire(&mut pool, 0);
+        (n, a, pool)
     }
 
     /// Sends `count` frames (their first data byte after the Ethernet
@@ -349,7 +338,7 @@ mod tests {
     fn a_resolved_next_hop_gets_its_addresses_written() {
         let (n, mut a, mut pool) = setup();
         n.learn(IpAddr::from(HOP), MAC, 1);
-        a.refresh(0);
+        a.refresh();
         assert_eq!(send(&mut a, &mut pool, 1), vec![Ok(VerdictKind::Out(1))]);
         assert!(!a.holds());
     }
@@ -359,9 +348,9 @@ mod tests {
         let (n, mut a, mut pool) = setup();
         assert_eq!(send(&mut a, &mut pool, 3), vec![Ok(VerdictKind::Held); 3]);
         assert_eq!(n.take_requests(), vec![IpAddr::from(HOP)], "asked once for three packets");
-        assert!(!a.refresh(0), "nothing new published");
+        assert!(!a.refresh(), "nothing new published");
         n.learn(IpAddr::from(HOP), MAC, 1);
-        assert!(a.refresh(0));
+        assert!(a.refresh());
         let mut tx = vec![Vec::new(), Vec::new()];
         assert_eq!(a.release(&mut pool, &mut tx), 3);
         let order: Vec<u8> = tx[1].iter().map(|d| pool.frame(d.frame)[d.head as usize + 14]).collect();
@@ -421,7 +410,7 @@ mod tests {
         assert_eq!(a.send(&mut it.next().unwrap(), &[1], off_link), Err(Unresolved), "nobody to ask");
         assert_eq!(a.send(&mut it.next().unwrap(), &[1, 2], off_link), Err(Unresolved));
         n.learn(IpAddr::from([10, 0, 0, 8]), MAC, 2);
-        a.refresh(0);
+        a.refresh();
         let r = a.send(&mut it.next().unwrap(), &[1], IpAddr::from([10, 0, 0, 8]));
         assert_eq!(r, Err(Unresolved), "known on another port: nobody answers on this one");
         let mut p = it.next().unwrap();
@@ -430,7 +419,7 @@ mod tests {
         assert_eq!(p.verdict().kind(), VerdictKind::Held);
         drop(it);
         n.learn(IpAddr::from([10, 2, 0, 7]), MAC, 2);
-        a.refresh(0);
+        a.refresh();
         let mut tx = vec![Vec::new(), Vec::new(), Vec::new()];
         assert_eq!(a.release(&mut pool, &mut tx), 1);
         assert_eq!(tx[2][0].verdict.kind(), VerdictKind::Out(2), "out of the port whose subnet holds it");

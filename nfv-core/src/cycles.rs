@@ -40,3 +40,35 @@ pub fn ticks_per_ns() -> f64 {
         ((c1.wrapping_sub(c0)) as f64 / ns).max(1e-6)
     })
 }
+
+/// At most `limit` events a second by the cycle counter: the rate limits
+/// of ICMP errors (RFC 1812 4.3.2.8), refusals and GTP-U Error
+/// Indications. One writer, no lock, no system call: fit for a worker.
+#[derive(Clone, Copy, Debug)]
+pub struct PerSecond {
+    limit: u32,
+    left: u32,
+    since: u64,
+    second: u64,
+}
+
+impl PerSecond {
+    /// A limiter of `limit` events a second, the first second's whole.
+    pub fn new(limit: u32) -> Self {
+        Self { limit, left: limit, since: 0, second: (ticks_per_ns() * 1e9) as u64 }
+    }
+
+    /// True (and counted) when one more event fits the second that
+    /// started last at or before `now` (counter ticks).
+    #[inline]
+    pub fn allow(&mut self, now: u64) -> bool {
+        if now.wrapping_sub(self.since) >= self.second {
+            (self.left, self.since) = (self.limit, now);
+        }
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
+}

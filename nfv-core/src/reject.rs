@@ -1,11 +1,14 @@
 //! Refusals written into the refused packet's own frame, back to its
 //! sender: a TCP reset (RFC 9293 section 3.10.7.1) or an ICMP destination
-//! unreachable (RFC 792) — what the kernel's `REJECT` target sends, and
-//! what kube-proxy answers for a Service without endpoints. IPv4. The
-//! caller sends the packet back out of the port it came in on.
+//! unreachable (RFC 792; "fragmentation needed" with its next-hop MTU,
+//! RFC 1191) — what the kernel's `REJECT` target sends, what kube-proxy
+//! answers for a Service without endpoints, what a tunnel endpoint tells a
+//! sender whose packet is too big for the tunnel. IPv4, and the rules on
+//! when an ICMP error may be sent for either family. The caller sends the
+//! packet back out of the port it came in on.
 
 use crate::checksum;
-use crate::packet::{PacketMut, flags};
+use crate::packet::{Meta, PacketMut, flags};
 use crate::parse::{ethertype, proto};
 
 /// Why a packet gets no refusal (the caller drops it instead).
@@ -23,6 +26,8 @@ pub enum NoRefusal {
 pub mod code {
     /// The host's port is closed (a UDP service without servers).
     pub const PORT_UNREACHABLE: u8 = 3;
+    /// Too big to forward with DF set (RFC 1191: with the next-hop MTU).
+    pub const FRAGMENTATION_NEEDED: u8 = 4;
     /// Administratively prohibited (RFC 1812).
     pub const ADMIN_PROHIBITED: u8 = 13;
 }
@@ -35,20 +40,46 @@ mod tcp {
     pub const ACK: u8 = 0x10;
 }
 
+/// True when the packet (`d`, parsed into `m`) may be answered with an
+/// ICMP error: not about an ICMP error, nor a non-first fragment, nor from
+/// an address that is not one host (RFC 1812 4.3.2.7; RFC 4443 2.4(e)),
+/// nor, over IPv4, to a broadcast or group address (IPv6 answers those
+/// with Packet Too Big, RFC 4443 2.4(e.3)).
+pub fn may_answer_with_icmp_error(d: &[u8], m: &Meta) -> bool {
+    let l3 = m.l3_off as usize;
+    let l4 = m.l4_off as usize;
+    let icmp_type = (m.flags & flags::L4_OK != 0).then(|| d.get(l4).copied()).flatten();
+    match m.ethertype {
+        ethertype::IPV4 => {
+            let src = [d[l3 + 12], d[l3 + 13], d[l3 + 14], d[l3 + 15]];
+            let dst = [d[l3 + 16], d[l3 + 17], d[l3 + 18], d[l3 + 19]];
+            let non_first = u16::from_be_bytes([d[l3 + 6], d[l3 + 7]]) & 0x1fff != 0;
+            let icmp_error = m.l4_proto == proto::ICMP && !matches!(icmp_type, Some(0 | 8 | 13 | 14));
+            let not_one_host = |a: [u8; 4]| a[0] >= 224 || a == [0; 4] || a == [255; 4];
+            !(non_first || icmp_error || not_one_host(src) || not_one_host(dst))
+        }
+        ethertype::IPV6 => {
+            let src0 = d[l3 + 8];
+            let unspecified = d[l3 + 8..l3 + 24] == [0; 16];
+            let icmp_error = m.l4_proto == proto::ICMPV6 && icmp_type.is_none_or(|t| t < 128);
+            !(icmp_error || src0 == 0xff || unspecified || m.flags & flags::FRAGMENT != 0 && m.l4_off == 0)
+        }
+        _ => false,
+    }
+}
+
 /// The sender's and the receiver's IPv4 addresses, the header length and
-/// the total length of `p`'s IPv4 packet.
-fn ipv4(p: &PacketMut<'_>, l4_proto: u8) -> Result<([u8; 4], [u8; 4], usize, usize), NoRefusal> {
+/// the total length of `p`'s IPv4 packet, when it may be refused.
+fn ipv4(p: &PacketMut<'_>) -> Result<([u8; 4], [u8; 4], usize, usize), NoRefusal> {
     let m = p.meta();
-    let whole = flags::L3_OK | flags::L4_OK;
-    // A fragment is not refused: what it quotes or acknowledges is partial.
-    if m.ethertype != ethertype::IPV4 || m.flags & (whole | flags::FRAGMENT) != whole || m.l4_proto != l4_proto {
+    if m.ethertype != ethertype::IPV4 || m.flags & flags::L3_OK == 0 {
         return Err(NoRefusal::NotApplicable);
+    }
+    if !may_answer_with_icmp_error(p.data(), m) {
+        return Err(NoRefusal::WouldAnswerARefusal);
     }
     let d = &p.data()[m.l3_off as usize..];
     let (src, dst): ([u8; 4], [u8; 4]) = (d[12..16].try_into().expect("parsed"), d[16..20].try_into().expect("parsed"));
-    if dst[0] >= 224 || dst == [255; 4] || src[0] >= 224 || src == [0; 4] {
-        return Err(NoRefusal::WouldAnswerARefusal);
-    }
     Ok((src, dst, (d[0] & 0x0f) as usize * 4, u16::from_be_bytes([d[2], d[3]]) as usize))
 }
 
@@ -74,7 +105,12 @@ fn turn_ethernet(d: &mut [u8], our_mac: [u8; 6]) {
 /// destination (RFC 9293 3.10.7.1): to a segment with ACK, `<SEQ=SEG.ACK>
 /// <CTL=RST>`; else `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
 pub fn tcp_reset(p: &mut PacketMut<'_>, our_mac: [u8; 6]) -> Result<(), NoRefusal> {
-    let (src, dst, ihl, total) = ipv4(p, proto::TCP)?;
+    let m = p.meta();
+    // A fragment is not reset: what it acknowledges would be partial.
+    if m.l4_proto != proto::TCP || m.flags & (flags::L4_OK | flags::FRAGMENT) != flags::L4_OK {
+        return Err(NoRefusal::NotApplicable);
+    }
+    let (src, dst, ihl, total) = ipv4(p)?;
     let (l3, l4) = (p.meta().l3_off as usize, p.meta().l4_off as usize);
     let d = p.data();
     let t = d.get(l4..l4 + 20).ok_or(NoRefusal::NotApplicable)?;
@@ -111,27 +147,40 @@ pub fn tcp_reset(p: &mut PacketMut<'_>, our_mac: [u8; 6]) -> Result<(), NoRefusa
     Ok(())
 }
 
-/// Turns `p` (of protocol `l4_proto`) into the ICMP destination
-/// unreachable (`code`) its sender gets from its destination, quoting its
-/// IP header and first eight octets of data (RFC 792).
-pub fn icmp_unreachable(p: &mut PacketMut<'_>, l4_proto: u8, code: u8, our_mac: [u8; 6]) -> Result<(), NoRefusal> {
-    let (src, dst, ihl, total) = ipv4(p, l4_proto)?;
-    if l4_proto == proto::ICMP {
-        return Err(NoRefusal::WouldAnswerARefusal);
-    }
+/// What an ICMP destination unreachable says, besides what it quotes.
+#[derive(Clone, Copy, Debug)]
+pub struct Unreachable {
+    /// The code ([`code`]).
+    pub code: u8,
+    /// Its source: `None` for the refused packet's destination (a host
+    /// refusing), else a router's address.
+    pub from: Option<[u8; 4]>,
+    /// The next-hop MTU of "fragmentation needed" (RFC 1191), else 0.
+    pub mtu: u16,
+    /// Octets of the refused packet to quote: at least its header and
+    /// eight octets (RFC 792), at most all of it; a router quotes as much
+    /// as fits 576 octets (RFC 1812 4.3.2.3): 548.
+    pub quote: usize,
+}
+
+/// Turns `p` into the ICMP destination unreachable `u` its sender gets,
+/// quoting its IP packet as received.
+pub fn icmp_unreachable(p: &mut PacketMut<'_>, u: Unreachable, our_mac: [u8; 6]) -> Result<(), NoRefusal> {
+    let (src, dst, ihl, total) = ipv4(p)?;
     let l3 = p.meta().l3_off as usize;
-    let mut quoted = [0u8; 68];
-    let q = (ihl + 8).min(total);
-    quoted[..q].copy_from_slice(&p.data()[l3..l3 + q]);
-    p.set_len(l3 + 28 + q).map_err(|_| NoRefusal::NotApplicable)?;
+    let q = u.quote.max(ihl + 8).min(total);
+    let len = p.len();
+    p.set_len(len.max(l3 + 28 + q)).map_err(|_| NoRefusal::NotApplicable)?;
     let d = p.data_mut();
+    d.copy_within(l3..l3 + q, l3 + 28);
     turn_ethernet(d, our_mac);
-    ipv4_header(&mut d[l3..], dst, src, proto::ICMP, 8 + q);
+    ipv4_header(&mut d[l3..], u.from.unwrap_or(dst), src, proto::ICMP, 8 + q);
     let icmp = &mut d[l3 + 20..l3 + 28 + q];
-    icmp[..8].copy_from_slice(&[3, code, 0, 0, 0, 0, 0, 0]);
-    icmp[8..].copy_from_slice(&quoted[..q]);
+    let [m0, m1] = u.mtu.to_be_bytes();
+    icmp[..8].copy_from_slice(&[3, u.code, 0, 0, 0, 0, m0, m1]);
     let c = checksum::checksum(icmp);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    p.set_len(l3 + 28 + q).map_err(|_| NoRefusal::NotApplicable)?;
     let m = p.meta_mut();
     (m.l4_off, m.l4_proto) = ((l3 + 20) as u16, proto::ICMP);
     m.flags &= !(flags::HASH_OK | flags::FRAGMENT);
@@ -156,7 +205,10 @@ mod tests {
             for mut p in batch.iter_mut() {
                 let r = match p.meta().l4_proto {
                     proto::TCP => tcp_reset(&mut p, US),
-                    l4 => icmp_unreachable(&mut p, l4, code::PORT_UNREACHABLE, US),
+                    _ => {
+                        let u = Unreachable { code: code::PORT_UNREACHABLE, from: None, mtu: 0, quote: 0 };
+                        icmp_unreachable(&mut p, u, US)
+                    }
                 };
                 if r.is_ok() {
                     p.send_to(0);

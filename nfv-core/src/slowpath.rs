@@ -22,6 +22,7 @@ use smoltcp::wire::{
     NdiscRepr, RawHardwareAddress,
 };
 
+use crate::cycles::PerSecond;
 use crate::frame::MAX_DATA;
 use crate::neighbour::Neighbours;
 use crate::packet::PortId;
@@ -65,6 +66,12 @@ impl LocalAddrs {
     #[inline]
     pub fn owns(&self, port: PortId, ip: IpAddr) -> bool {
         self.ports.get(port as usize).is_some_and(|(_, a)| a.iter().any(|o| o.addr == ip))
+    }
+
+    /// The MAC of `port` (zero for a port it does not know).
+    #[inline]
+    pub fn mac(&self, port: PortId) -> [u8; 6] {
+        self.ports.get(port as usize).map_or([0; 6], |p| p.0)
     }
 
     /// True if `ip` is on one of `port`'s subnets.
@@ -153,8 +160,8 @@ pub struct SlowPath {
     asked: HashMap<IpAddr, (PortId, Instant, bool)>,
     /// Counters.
     pub counters: Arc<SlowPathCounters>,
-    /// ICMP errors left in the current second, and when it started.
-    error_budget: (u32, Instant),
+    /// ICMP errors sent a second at most.
+    error_budget: PerSecond,
 }
 
 const BROADCAST: EthernetAddress = EthernetAddress([0xff; 6]);
@@ -168,7 +175,7 @@ impl SlowPath {
             wanted: HashMap::new(),
             asked: HashMap::new(),
             counters: Arc::default(),
-            error_budget: (ICMP_ERRORS_PER_SEC, Instant::now()),
+            error_budget: PerSecond::new(ICMP_ERRORS_PER_SEC),
         }
     }
 
@@ -231,16 +238,15 @@ impl SlowPath {
             hops.extend(self.wanted.iter().map(|(ip, port)| (*ip, *port)));
         }
         let mut out = Vec::new();
-        for (ip, port) in &hops {
-            let (ip, port) = (ip, *port);
-            if snap.lookup(ip).is_some() {
+        for (ip, port) in hops {
+            if snap.lookup(&ip).is_some() {
                 continue;
             }
-            let Some(src) = self.source_for(port, ip) else { continue };
-            let mac = EthernetAddress(self.local.ports[port as usize].0);
+            let Some(src) = self.source_for(port, &ip) else { continue };
+            let mac = EthernetAddress(self.local.mac(port));
             let frame = match (src, ip) {
-                (IpAddr::V4(s), IpAddr::V4(t)) => arp_frame(ArpOperation::Request, mac, s, BROADCAST, *t, BROADCAST),
-                (IpAddr::V6(s), IpAddr::V6(t)) => neighbor_solicit(mac, s, *t),
+                (IpAddr::V4(s), IpAddr::V4(t)) => arp_frame(ArpOperation::Request, mac, s, BROADCAST, t, BROADCAST),
+                (IpAddr::V6(s), IpAddr::V6(t)) => neighbor_solicit(mac, s, t),
                 _ => continue,
             };
             self.counters.resolutions_sent.add(1);
@@ -368,15 +374,10 @@ impl SlowPath {
             return None;
         }
         let IpAddr::V4(src) = self.source_for(port, &IpAddr::V4(ip_repr.src_addr))? else { return None };
-        let now = Instant::now();
-        if now.duration_since(self.error_budget.1) >= Duration::from_secs(1) {
-            self.error_budget = (ICMP_ERRORS_PER_SEC, now);
-        }
-        if self.error_budget.0 == 0 {
+        if !self.error_budget.allow(crate::cycles::now()) {
             self.counters.rate_limited.add(1);
             return None;
         }
-        self.error_budget.0 -= 1;
         // The ICMP message: type 11, code 0, checksum, 4 unused bytes, then
         // the offending datagram's header as received and 8 data bytes.
         let header_len = ip.header_len() as usize;
@@ -618,14 +619,19 @@ mod tests {
         assert_eq!(sp.resolution_requests(true).len(), 1);
         // The answer is learned (it is addressed to us anyway), and so is a
         // request from the host itself.
-        let reply = arp_frame(
-            ArpOperation::Reply,
-            EthernetAddress(PEER),
-            Ipv4Addr::new(10, 0, 0, 9),
-            EthernetAddress(OURS),
-            Ipv4Addr::new(10, 0, 0, 254),
-            EthernetAddress(OURS),
-        );
+        // The reply as etherparse writes it.
+        let arp = etherparse::ArpPacket::new(
+            etherparse::ArpHardwareId::ETHERNET,
+            etherparse::EtherType::IPV4,
+            etherparse::ArpOperation::REPLY,
+            &PEER,
+            &[10, 0, 0, 9],
+            &OURS,
+            &[10, 0, 0, 254],
+        )
+        .unwrap();
+        let mut reply = Vec::new();
+        PacketBuilder::ethernet2(PEER, OURS).arp(arp).write(&mut reply).unwrap();
         assert!(sp.handle(0, &reply).is_empty());
         assert_eq!(sp.neighbours.snapshot().lookup(&"10.0.0.9".parse().unwrap()).map(|n| n.mac), Some(PEER));
     }
@@ -646,17 +652,19 @@ mod tests {
         let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!() };
         assert_eq!(ip.header().destination_addr(), "ff02::1:ff02:3".parse::<Ipv6Addr>().unwrap());
         assert_eq!(&ns[0].data[0..6], &[0x33, 0x33, 0xff, 0x02, 0x00, 0x03]);
-        let na = icmpv6_frame(
-            EthernetAddress(PEER),
-            EthernetAddress(OURS),
-            hop,
-            ours6,
-            &Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
-                flags: NdiscNeighborFlags::SOLICITED,
-                target_addr: hop,
-                lladdr: Some(RawHardwareAddress::from(EthernetAddress(PEER))),
-            }),
-        );
+        // The advertisement as etherparse writes it (RFC 4861 4.4): the
+        // target, then its link-layer address option (type 2, 8 octets).
+        let mut na = Vec::new();
+        let mut body = hop.octets().to_vec();
+        body.extend_from_slice(&[2, 1]);
+        body.extend_from_slice(&PEER);
+        let solicited =
+            etherparse::icmpv6::NeighborAdvertisementHeader { router: false, solicited: true, r#override: true };
+        PacketBuilder::ethernet2(PEER, OURS)
+            .ipv6(hop.octets(), ours6.octets(), 255)
+            .icmpv6(etherparse::Icmpv6Type::NeighborAdvertisement(solicited))
+            .write(&mut na, &body)
+            .unwrap();
         assert!(sp.handle(0, &na).is_empty());
         assert_eq!(sp.neighbours.snapshot().lookup(&IpAddr::V6(hop)).map(|n| n.mac), Some(PEER));
     }

@@ -82,7 +82,8 @@ impl FrameRunner {
     /// learned it since), as the worker would send them: settled, in the
     /// order they were held.
     pub fn release(&mut self) -> Vec<(VerdictKind, Meta, Vec<u8>)> {
-        self.adjacency.refresh(self.now_ticks);
+        self.adjacency.expire(&mut self.pool, self.now_ticks);
+        self.adjacency.refresh();
         let mut tx: Vec<Vec<PktDesc>> = (0..16).map(|_| Vec::new()).collect();
         self.adjacency.release(&mut self.pool, &mut tx);
         let mut out = Vec::new();
@@ -134,7 +135,8 @@ impl FrameRunner {
         let mut d = PktDesc::new(id, frame.len() as u16, port);
         let _ = crate::parse::classify(frame, &mut d.meta);
         batch.push(d);
-        self.adjacency.refresh(self.now_ticks);
+        self.adjacency.expire(&mut self.pool, self.now_ticks);
+        self.adjacency.refresh();
         let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: self.now_ticks };
         stage.process(&mut batch, &mut ctx);
         let (mut first, mut added) = ((VerdictKind::Next, Meta::default(), Vec::new()), Vec::new());
@@ -150,7 +152,8 @@ impl FrameRunner {
     /// batch order.
     pub fn tick(&mut self, stage: &mut dyn Stage) -> Vec<(VerdictKind, Meta, Vec<u8>)> {
         let mut batch = Batch::new(self.pool.arena().clone(), 64);
-        self.adjacency.refresh(self.now_ticks);
+        self.adjacency.expire(&mut self.pool, self.now_ticks);
+        self.adjacency.refresh();
         let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: self.now_ticks };
         stage.tick(&mut batch, &mut ctx);
         self.settle_and_free(&mut batch).into_iter().map(|(_, got)| got).collect()

@@ -189,7 +189,7 @@ impl Worker {
     /// public for benchmarks and tests.
     #[inline]
     pub fn poll_once(&mut self) -> usize {
-        if self.adjacency.refresh(cycles::now()) {
+        if self.adjacency.refresh() {
             // Packets held for a next hop the slow path just resolved go
             // before anything received now.
             self.adjacency.release(&mut self.pool, &mut self.tx_queues);

@@ -173,8 +173,8 @@ pub struct LbStage {
     nat: Option<NatPorts>,
     vip_stats: Vec<VipStats>,
     backend_stats: Vec<Vec<BackendStats>>,
-    /// Refusals left in the current second, and when it started (ticks).
-    reject_budget: (u32, u64),
+    /// Refusals sent a second at most.
+    rejects: nfv_core::cycles::PerSecond,
     /// Counters.
     pub counters: LbCounters,
 }
@@ -262,7 +262,7 @@ impl LbStage {
             nat: nat.then(|| NatPorts::new(ctx.chain_rank, ctx.chain_workers)),
             vip_stats: Vec::new(),
             backend_stats: Vec::new(),
-            reject_budget: (REJECTS_PER_SEC, 0),
+            rejects: nfv_core::cycles::PerSecond::new(REJECTS_PER_SEC),
             counters: LbCounters::default(),
             lb,
         }
@@ -545,20 +545,19 @@ impl LbStage {
     /// for UDP; within a budget a second, else dropped.
     #[cold]
     fn reject(&mut self, p: &mut PacketMut<'_>, now_ticks: u64) -> Result<(), LbDrop> {
-        if now_ticks.wrapping_sub(self.reject_budget.1) as f64 >= self.ticks_per_sec {
-            self.reject_budget = (REJECTS_PER_SEC, now_ticks);
-        }
-        if self.reject_budget.0 == 0 {
+        if !self.rejects.allow(now_ticks) {
             return Err(LbDrop::NoBackend);
         }
         let port = p.meta().port;
         let mac = self.macs[port as usize];
         let refused = match p.meta().l4_proto {
             proto::TCP => reject::tcp_reset(p, mac),
-            l4 => reject::icmp_unreachable(p, l4, reject::code::PORT_UNREACHABLE, mac),
+            _ => {
+                let u = reject::Unreachable { code: reject::code::PORT_UNREACHABLE, from: None, mtu: 0, quote: 0 };
+                reject::icmp_unreachable(p, u, mac)
+            }
         };
         refused.map_err(|_| LbDrop::NoBackend)?;
-        self.reject_budget.0 -= 1;
         self.counters.rejected += 1;
         p.send_to(port);
         Ok(())

@@ -5,11 +5,12 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use nfv_core::adjacency::Adjacency;
 use nfv_core::checksum::{fold, sum, udp_pseudo_sum};
 use nfv_core::frame::HEADROOM;
-use nfv_core::neighbour::NeighbourTable;
 use nfv_core::packet::{PacketMut, flags};
 use nfv_core::parse::{self, ethertype, proto};
+use nfv_core::reject;
 use nfv_core::{Batch, PktDesc, PortId, Stage, StageCtx, Verdict};
 use rustc_hash::FxHashMap;
 
@@ -358,7 +359,7 @@ impl VtepStage {
     fn deliver(&mut self, p: &mut PacketMut<'_>, t: Target, vni: u32, ctx: &mut StageCtx<'_>) {
         match t {
             Target::Port(q) => p.send_to(q),
-            Target::Remote(ip) => match self.encap(p, ip, vni, ctx.adjacency.table()) {
+            Target::Remote(ip) => match self.encap(p, ip, vni, ctx.adjacency) {
                 Ok(true) if !ctx.adjacency.holds() => p.send_to(self.v.underlay),
                 // Unresolved, or resolved (its MAC came from its tunnel
                 // packets) while packets still wait for it: behind them.
@@ -383,12 +384,12 @@ impl VtepStage {
     /// The header template toward `remote` for `vni`, built on first use
     /// and whenever the neighbour table changed. The next hop's MAC is the
     /// table's, else the one tunnel packets from it came from.
-    fn template(&mut self, remote: RemoteId, vni: u32, nb: &NeighbourTable) -> &Template {
-        if nb.version() != self.templates_version {
+    fn template(&mut self, remote: RemoteId, vni: u32, adj: &Adjacency) -> &Template {
+        if adj.version() != self.templates_version {
             self.templates.clear();
             self.template_index.clear();
             self.last_template = None;
-            self.templates_version = nb.version();
+            self.templates_version = adj.version();
         }
         if let Some((r, v, i)) = self.last_template
             && r == remote
@@ -401,11 +402,7 @@ impl VtepStage {
             None => {
                 let ip = self.remotes[remote as usize];
                 let hop = self.v.next_hop(ip);
-                let dmac = nb
-                    .lookup(&hop)
-                    .filter(|n| n.port == self.v.underlay)
-                    .map(|n| n.mac)
-                    .or_else(|| self.remote_macs.get(&hop).copied());
+                let dmac = adj.lookup(&hop, self.v.underlay).or_else(|| self.remote_macs.get(&hop).copied());
                 let t = build_template(&self.v, self.underlay_mac, dmac, ip, vni);
                 self.templates.push(t);
                 self.template_index.insert((remote, vni), self.templates.len() - 1);
@@ -420,13 +417,7 @@ impl VtepStage {
     /// inner frame (RFC 7348 section 5, RFC 8926 section 3); false when
     /// the next hop is unresolved (the Ethernet destination left zero).
     #[inline(always)]
-    fn encap(
-        &mut self,
-        p: &mut PacketMut<'_>,
-        remote: RemoteId,
-        vni: u32,
-        nb: &NeighbourTable,
-    ) -> Result<bool, VtepDrop> {
+    fn encap(&mut self, p: &mut PacketMut<'_>, remote: RemoteId, vni: u32, adj: &Adjacency) -> Result<bool, VtepDrop> {
         let inner_len = p.len();
         let (mtu, (lo, hi), v4) = (self.v.mtu as usize, self.v.src_ports, self.v.local_ip.is_ipv4());
         // RFC 7348 section 5: source port from a hash of the inner frame,
@@ -434,7 +425,7 @@ impl VtepStage {
         let hash = entropy(p);
         // Into [lo, hi] by multiply-shift (no division).
         let sport = lo + ((hash as u64 * (hi - lo) as u64 + hash as u64) >> 32) as u16;
-        let t = self.template(remote, vni, nb);
+        let t = self.template(remote, vni, adj);
         let total = t.hdr.len();
         let ip_len = total - 14 + inner_len;
         if ip_len > mtu {
@@ -508,7 +499,7 @@ impl VtepStage {
         // VLAN tags travel inside the tunnel too.
         let inner_mtu = (self.v.mtu as usize).saturating_sub(self.v.overhead() + (l3 - 14)) as u32;
         let d = p.data();
-        if !may_answer_with_icmp_error(d, &m) {
+        if !reject::may_answer_with_icmp_error(d, &m) {
             return false;
         }
         let (mac_src, mac_dst): ([u8; 6], [u8; 6]) = (d[6..12].try_into().unwrap(), d[..6].try_into().unwrap());
@@ -518,26 +509,13 @@ impl VtepStage {
                 if d[l3 + 6] & 0x40 == 0 {
                     return false; // DF clear: the sender allows fragmentation; we still do not fragment
                 }
-                let to: [u8; 4] = d[l3 + 12..l3 + 16].try_into().unwrap();
-                let quote = (d.len() - l3).min(576 - 28);
-                let total = 28 + quote;
-                if p.set_len(d.len().max(14 + total)).is_err() {
-                    return false;
-                }
-                let d = p.data_mut();
-                d.copy_within(l3..l3 + quote, 14 + 28);
-                write_eth(d, mac_src, mac_dst, ethertype::IPV4);
-                let [t0, t1] = (total as u16).to_be_bytes();
-                d[14..26].copy_from_slice(&[0x45, 0, t0, t1, 0, 0, 0, 0, 64, proto::ICMP, 0, 0]);
-                d[26..30].copy_from_slice(&from.octets());
-                d[30..34].copy_from_slice(&to);
-                let c = !fold(sum(&d[14..34], 0));
-                d[24..26].copy_from_slice(&c.to_be_bytes());
-                let [m0, m1] = (inner_mtu as u16).to_be_bytes();
-                d[34..42].copy_from_slice(&[3, 4, 0, 0, 0, 0, m0, m1]);
-                let c = !fold(sum(&d[34..14 + total], 0));
-                d[36..38].copy_from_slice(&c.to_be_bytes());
-                p.set_len(14 + total).is_ok()
+                let u = reject::Unreachable {
+                    code: reject::code::FRAGMENTATION_NEEDED,
+                    from: Some(from.octets()),
+                    mtu: inner_mtu as u16,
+                    quote: 576 - 28,
+                };
+                reject::icmp_unreachable(p, u, mac_dst).is_ok()
             }
             ethertype::IPV6 => {
                 let Some(from) = self.v.too_big_v6 else { return false };
@@ -605,30 +583,6 @@ impl VtepStage {
         self.stats.arp_suppressed += 1;
         p.send_to(port);
         true
-    }
-}
-
-/// RFC 1812 section 4.3.2.7 / RFC 4443 section 2.4(e): no ICMP error
-/// about an ICMP error, a non-first fragment, or a packet from a
-/// multicast, broadcast or unspecified source.
-fn may_answer_with_icmp_error(d: &[u8], m: &nfv_core::Meta) -> bool {
-    let l3 = m.l3_off as usize;
-    let l4 = m.l4_off as usize;
-    let icmp_type = (m.flags & flags::L4_OK != 0).then(|| d.get(l4).copied()).flatten();
-    match m.ethertype {
-        ethertype::IPV4 => {
-            let src = [d[l3 + 12], d[l3 + 13], d[l3 + 14], d[l3 + 15]];
-            let non_first = u16::from_be_bytes([d[l3 + 6], d[l3 + 7]]) & 0x1fff != 0;
-            let icmp_error = m.l4_proto == proto::ICMP && !matches!(icmp_type, Some(0 | 8 | 13 | 14));
-            !(non_first || icmp_error || src[0] >= 224 || src == [0; 4] || src == [255; 4])
-        }
-        ethertype::IPV6 => {
-            let src0 = d[l3 + 8];
-            let unspecified = d[l3 + 8..l3 + 24] == [0; 16];
-            let icmp_error = m.l4_proto == proto::ICMPV6 && icmp_type.is_none_or(|t| t < 128);
-            !(icmp_error || src0 == 0xff || unspecified || m.flags & flags::FRAGMENT != 0 && m.l4_off == 0)
-        }
-        _ => false,
     }
 }
 
