@@ -11,7 +11,9 @@
 //!   Session Container with the QFI) and sends it out N3 (downlink).
 //!
 //! Sessions come as a published snapshot (static ones from the
-//! configuration now; PFCP later), taken up between batches.
+//! configuration and PFCP's), taken up between batches. `meter` holds
+//! the QERs' token buckets, `tunnel` the way toward gNBs (next hops,
+//! tunnel headers, End Markers).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -24,14 +26,19 @@ use nfv_core::published::Snapshot;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
 
 use crate::config::Upf;
-use crate::gtpu::{self, msg, pdu_type};
+use crate::gtpu::{self, msg};
 use rustc_hash::FxHashMap;
 
 use crate::fast::Fast;
 use crate::held::Held;
-use crate::rules::{Action, Far, Interface, Limit, Pdr, Sessions};
+use crate::rules::{Action, Far, Interface, Pdr, Sessions};
 use crate::sdf::FlowView;
 use crate::usage::Lane;
+
+mod meter;
+mod tunnel;
+
+use meter::Meter;
 
 nfv_core::drop_reasons! {
     /// Why the UPF dropped a packet.
@@ -52,73 +59,6 @@ nfv_core::drop_reasons! {
         NoAdjacency => "no-adjacency",
         GateClosed => "gate-closed",
         MbrExceeded => "mbr-exceeded",
-    }
-}
-
-/// One worker's token bucket for a rate-limited PDR (its QER's maximum
-/// bit rate): bytes available, refilled at the rate, holding at most a
-/// tenth of a second's worth (two full frames at least).
-#[derive(Clone, Copy, Debug, Default)]
-struct Bucket {
-    /// Bytes available (fractions kept: a slow rate earns them).
-    tokens: f64,
-    at: u64,
-}
-
-/// One worker's QER enforcement: a token bucket per rate-limited PDR,
-/// numbered by the sessions version they were made for.
-#[derive(Debug, Default)]
-struct Meter {
-    buckets: Vec<Bucket>,
-    /// The bucket numbering (sessions' `bucket_epoch`) they are for.
-    of: u64,
-    now: u64,
-    ticks_per_sec: f64,
-}
-
-impl Meter {
-    /// Buckets for `n` limits numbered in `epoch`: kept across versions
-    /// (a session's buckets keep their numbers while it lives; a new or
-    /// changed one's are new numbers, fresh buckets), all afresh when the
-    /// numbering is redone.
-    fn renew(&mut self, epoch: u64, n: usize) {
-        if self.of != epoch {
-            self.of = epoch;
-            self.buckets.clear();
-        }
-        if self.buckets.len() < n {
-            self.buckets.resize(n, Bucket::default());
-        }
-    }
-
-    /// Lets a packet of `len` octets through bucket `b` (a QER's gate and
-    /// MBR, TS 29.244 5.4.5), or says why not.
-    #[inline]
-    fn admit(&mut self, limits: &[Limit], b: u32, len: usize) -> Result<(), UpfDrop> {
-        if b == crate::rules::NO_BUCKET {
-            return Ok(());
-        }
-        let l = limits[b as usize];
-        if !l.open {
-            return Err(UpfDrop::GateClosed);
-        }
-        if l.bytes_per_sec == 0 {
-            return Ok(());
-        }
-        let cap = (l.bytes_per_sec / 10).max(3000) as f64;
-        let now = self.now;
-        let bucket = &mut self.buckets[b as usize];
-        if bucket.at == 0 {
-            *bucket = Bucket { tokens: cap, at: now };
-        }
-        let earned = now.saturating_sub(bucket.at) as f64 * l.bytes_per_sec as f64 / self.ticks_per_sec;
-        bucket.tokens = (bucket.tokens + earned).min(cap);
-        bucket.at = now;
-        if bucket.tokens < len as f64 {
-            return Err(UpfDrop::MbrExceeded);
-        }
-        bucket.tokens -= len as f64;
-        Ok(())
     }
 }
 
@@ -226,8 +166,8 @@ pub struct UpfStage {
     keys: Vec<u32>,
     now_ticks: u64,
     ticks_per_sec: f64,
-    /// Error Indications sent in the current second, and its start.
-    indications: (u32, u64),
+    /// Error Indications sent a second at most.
+    indications: nfv_core::cycles::PerSecond,
     /// The one's-complement sum of the constant part of our tunnels' IPv4
     /// headers: 0x4500, TTL 64 and UDP, our N3 address.
     ip_sum: u32,
@@ -284,7 +224,7 @@ impl UpfStage {
             peer_macs: FxHashMap::default(),
             peer_macs6: FxHashMap::default(),
             peers_of: u64::MAX,
-            meter: Meter { of: u64::MAX, ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9, ..Meter::default() },
+            meter: Meter::new(),
             usage: upf.usage.lane(),
             held: Held::new(upf.buffer_packets),
             held_of: 0,
@@ -294,7 +234,7 @@ impl UpfStage {
             keys: Vec::with_capacity(256),
             now_ticks: 0,
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
-            indications: (0, 0),
+            indications: nfv_core::cycles::PerSecond::new(ERROR_INDICATIONS_PER_SEC),
             counters: UpfCounters::default(),
             ip_sum: 0x4500 + ((64 << 8) | proto::UDP as u32) + (upf.n3_address >> 16) + (upf.n3_address & 0xffff),
             upf,
@@ -431,14 +371,9 @@ impl UpfStage {
     /// sender (TS 29.281 7.3.1), at most [`ERROR_INDICATIONS_PER_SEC`] a
     /// second, else dropped; both counted.
     fn unknown_teid(&mut self, p: &mut PacketMut<'_>, g: usize, teid: u32) -> Result<(), UpfDrop> {
-        let (sent, since) = &mut self.indications;
-        if self.now_ticks.saturating_sub(*since) as f64 >= self.ticks_per_sec {
-            (*sent, *since) = (0, self.now_ticks);
-        }
-        if *sent >= ERROR_INDICATIONS_PER_SEC {
+        if !self.indications.allow(self.now_ticks) {
             return Err(UpfDrop::UnknownTeid);
         }
-        *sent += 1;
         let v4 = self.upf.n3_address.to_be_bytes();
         let ours: &[u8] = match self.upf.n3_address6 {
             Some(ref a) if p.meta().ethertype == ethertype::IPV6 => a,
@@ -670,127 +605,6 @@ impl UpfStage {
         }
         self.releasing = false;
     }
-
-    /// The next hop toward gNB `peer` on N3: the N3 gateway when one is
-    /// configured (IPv4), else the gNB itself.
-    #[inline]
-    fn n3_hop(&self, peer: IpAddr) -> IpAddr {
-        match (peer, self.upf.n3_gateway) {
-            (IpAddr::V4(_), Some(g)) => IpAddr::V4(Ipv4Addr::from(g)),
-            _ => peer,
-        }
-    }
-
-    /// The MAC of the next hop toward gNB `peer` (see [`Self::n3_hop`]),
-    /// when resolved: a map filled as gNBs are met, emptied when the
-    /// neighbour table changes.
-    #[inline]
-    fn peer_mac(&mut self, peer: IpAddr, ctx: &StageCtx<'_>) -> Option<[u8; 6]> {
-        let known = match peer {
-            IpAddr::V4(a) => self.peer_macs.get(&a.to_bits()),
-            IpAddr::V6(a) => self.peer_macs6.get(&a.octets()),
-        };
-        if let Some(m) = known {
-            return Some(*m);
-        }
-        let mac = ctx.adjacency.lookup(&self.n3_hop(peer), self.upf.n3)?;
-        match peer {
-            IpAddr::V4(a) => self.peer_macs.insert(a.to_bits(), mac),
-            IpAddr::V6(a) => self.peer_macs6.insert(a.octets(), mac),
-        };
-        Some(mac)
-    }
-
-    /// Puts the packet (an Ethernet frame of an IPv4 packet) in the
-    /// tunnel (`teid`, `peer`): GTP-U (a PDU Session Container when a QFI
-    /// is given) over UDP over IPv4 or IPv6 (the peer's family), and sends
-    /// it out N3.
-    #[inline]
-    fn encapsulate(
-        &mut self,
-        p: &mut PacketMut<'_>,
-        ctx: &mut StageCtx<'_>,
-        teid: u32,
-        peer: IpAddr,
-        qfi: Option<u8>,
-    ) -> Result<(), UpfDrop> {
-        let n3 = self.upf.n3;
-        let mac = self.peer_mac(peer, ctx);
-        let session = qfi.map(|q| (pdu_type::DOWNLINK, q));
-        let inner_len = p.len() - 14;
-        let g = gtpu::gpdu_header_len(session.is_some());
-        let ip_len = match peer {
-            IpAddr::V4(_) => 20,
-            IpAddr::V6(_) => 40,
-        };
-        if peer.is_ipv6() && self.upf.n3_address6.is_none() {
-            return Err(UpfDrop::NoAdjacency);
-        }
-        // The new headers take the old Ethernet header's place and more.
-        let d = p.push_front(ip_len + 8 + g).map_err(|_| UpfDrop::Malformed)?;
-        let at = self.tunnel_headers(d, mac.unwrap_or_default(), peer, g + inner_len);
-        gtpu::write_gpdu(&mut d[at..], teid, inner_len, session);
-        if peer.is_ipv6() {
-            let c = nfv_core::checksum::udp_checksum(&d[14..54], false, &d[54..]);
-            d[60..62].copy_from_slice(&c.to_be_bytes());
-        }
-        // Finished here: no stage reads its headers again, none re-parsed.
-        match mac {
-            Some(_) => p.send_to(n3),
-            // At set-up and after a handover: held until the gNB answers.
-            None => ctx.adjacency.hold(p, &[n3], self.n3_hop(peer)).map_err(|_| UpfDrop::NoAdjacency)?,
-        }
-        self.counters.downlink += 1;
-        Ok(())
-    }
-}
-
-impl UpfStage {
-    /// Writes, at the start of `d`, the Ethernet (to `mac`), IP (ours to
-    /// `peer`, of its family) and UDP (2152 both ways) headers of a GTP-U
-    /// message of `gtp` octets; returns where the GTP-U message starts.
-    /// Over IPv6 the UDP checksum is left to the caller, once the message
-    /// is written.
-    #[inline]
-    fn tunnel_headers(&self, d: &mut [u8], mac: [u8; 6], peer: IpAddr, gtp: usize) -> usize {
-        let n3 = self.upf.n3;
-        d[0..6].copy_from_slice(&mac);
-        d[6..12].copy_from_slice(&self.macs[n3 as usize]);
-        let udp_len = (8 + gtp) as u16;
-        let u = match peer {
-            IpAddr::V4(a) => {
-                d[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
-                let ip = &mut d[14..34];
-                let (total, dst) = (20 + udp_len, a.to_bits());
-                ip.copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto::UDP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-                ip[2..4].copy_from_slice(&total.to_be_bytes());
-                ip[12..16].copy_from_slice(&self.upf.n3_address.to_be_bytes());
-                ip[16..20].copy_from_slice(&a.octets());
-                // The header sum from its constant part (version, TTL,
-                // protocol, our address) and what varies, not the 20 octets.
-                let acc = self.ip_sum + total as u32 + (dst >> 16) + (dst & 0xffff);
-                ip[10..12].copy_from_slice(&(!nfv_core::checksum::fold(acc)).to_be_bytes());
-                34
-            }
-            IpAddr::V6(a) => {
-                d[12..14].copy_from_slice(&ethertype::IPV6.to_be_bytes());
-                let ip = &mut d[14..54];
-                ip[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
-                ip[4..6].copy_from_slice(&udp_len.to_be_bytes());
-                ip[6] = proto::UDP;
-                ip[7] = 64;
-                ip[8..24].copy_from_slice(&self.upf.n3_address6.unwrap_or_default());
-                ip[24..40].copy_from_slice(&a.octets());
-                54
-            }
-        };
-        d[u..u + 2].copy_from_slice(&gtpu::PORT.to_be_bytes());
-        d[u + 2..u + 4].copy_from_slice(&gtpu::PORT.to_be_bytes());
-        d[u + 4..u + 6].copy_from_slice(&udp_len.to_be_bytes());
-        // No UDP checksum over IPv4 (RFC 768); over IPv6 the caller's.
-        d[u + 6..u + 8].copy_from_slice(&[0, 0]);
-        u + 8
-    }
 }
 
 impl UpfStage {
@@ -808,54 +622,6 @@ impl UpfStage {
             self.n6_gateway = ctx.adjacency.lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)), self.upf.n6);
             self.peer_macs.clear();
             self.peer_macs6.clear();
-        }
-    }
-
-    /// End Markers (TS 29.281 7.3.2) into the tunnels the SMF switched
-    /// away from asking for them (SNDEM), since this worker last sent
-    /// some: each follows this worker's last G-PDU into the old tunnel (it
-    /// forwards into the new one from the version that switched).
-    #[cold]
-    #[inline(never)]
-    fn send_end_markers(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
-        let sessions = self.sessions.arc().clone();
-        let start = batch.len();
-        let since = self.ended_through;
-        for &(_, old) in sessions.end_markers.iter().filter(|(v, _)| *v > since) {
-            if old.peer.is_ipv6() && self.upf.n3_address6.is_none() {
-                self.counters.end_markers_unsent += 1;
-                continue;
-            }
-            let mac = self.peer_mac(old.peer, ctx);
-            let Some(id) = ctx.pool.alloc() else {
-                self.counters.end_markers_unsent += 1;
-                continue;
-            };
-            let frame = &mut ctx.pool.frame_mut(id)[HEADROOM..];
-            let at = self.tunnel_headers(frame, mac.unwrap_or_default(), old.peer, gtpu::HEADER_LEN);
-            gtpu::write_end_marker(&mut frame[at..], old.teid);
-            let len = at + gtpu::HEADER_LEN;
-            if old.peer.is_ipv6() {
-                let c = nfv_core::checksum::udp_checksum(&frame[14..54], false, &frame[54..len]);
-                frame[60..62].copy_from_slice(&c.to_be_bytes());
-            }
-            batch.push(PktDesc::new(id, len as u16, self.upf.n3));
-            self.counters.end_markers += 1;
-        }
-        self.ended_through = sessions.version;
-        for mut p in batch.iter_mut().skip(start) {
-            // To the old gNB as written (an unresolved one is waited for).
-            let d = p.data();
-            let peer = match u16::from_be_bytes([d[12], d[13]]) {
-                ethertype::IPV4 => IpAddr::from(<[u8; 4]>::try_from(&d[30..34]).expect("written above")),
-                _ => IpAddr::from(<[u8; 16]>::try_from(&d[38..54]).expect("written above")),
-            };
-            let hop = self.n3_hop(peer);
-            if ctx.adjacency.send(&mut p, &[self.upf.n3], hop).is_err() {
-                self.counters.end_markers -= 1;
-                self.counters.end_markers_unsent += 1;
-                p.drop_with(UpfDrop::NoAdjacency);
-            }
         }
     }
 }
