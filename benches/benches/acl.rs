@@ -10,19 +10,15 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use etherparse::PacketBuilder;
 use nfv_acl::classbench::{generate_trace, parse_rules, parse_trace};
 use nfv_acl::rule::Action;
-use nfv_core::frame::{Arena, FramePool, HEADROOM};
-use nfv_core::neighbour::Neighbours;
-use nfv_core::{Batch, BuildCtx, PktDesc, Stage, StageCtx, StageRegistry, config};
+use nfv_core::packet::VerdictKind;
+use nfv_core::{BuildCtx, Stage, StageRegistry, config};
+use nfv_testkit::Rounds;
 
 const FRAMES: usize = 1024;
 
 struct Case {
     stage: Box<dyn Stage>,
-    pool: FramePool,
-    batch: Batch,
-    descs: Vec<PktDesc>,
-    next: usize,
-    nb: nfv_core::adjacency::Adjacency,
+    rounds: Rounds,
 }
 
 fn data(name: &str) -> String {
@@ -75,42 +71,14 @@ fn case(stage: &str, frames: &[Vec<u8>]) -> Case {
         chain_workers: 1,
     };
     let stage = cfg.chains[0].stages[0].builder.build(&ctx);
-    let mut pool = FramePool::new(Arena::heap(FRAMES as u32 + 64));
-    let batch = Batch::new(pool.arena().clone(), 64);
-    let descs = frames
-        .iter()
-        .map(|f| {
-            let id = pool.alloc().unwrap();
-            pool.frame_mut(id)[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
-            let mut d = PktDesc::new(id, f.len() as u16, 0);
-            nfv_core::parse::classify(f, &mut d.meta).unwrap();
-            d
-        })
-        .collect();
-    Case {
-        stage,
-        pool,
-        batch,
-        descs,
-        next: 0,
-        nb: nfv_core::adjacency::Adjacency::new(Neighbours::new([]), Default::default()),
-    }
+    Case { stage, rounds: Rounds::new(frames.to_vec(), 0, []) }
 }
 
 /// One batch of 64 through the stage (or not); returns the packets that
 /// passed.
 fn run(c: &mut Case, with_stage: bool) -> usize {
-    c.batch.extend(c.descs[c.next..c.next + 64].iter().copied());
-    c.next = (c.next + 64) % FRAMES;
-    if with_stage {
-        let mut ctx = StageCtx { pool: &mut c.pool, adjacency: &mut c.nb, now_ticks: 1 };
-        c.stage.process(&mut c.batch, &mut ctx);
-    }
-    let mut scratch = [0u64; 32];
-    c.batch.settle(&mut scratch);
-    let mut n = 0;
-    c.batch.drain(|d| n += matches!(d.verdict.kind(), nfv_core::packet::VerdictKind::Next) as usize);
-    n
+    let stage = with_stage.then_some(&mut *c.stage as &mut dyn Stage);
+    c.rounds.round(stage, 64, |v| v == VerdictKind::Next)
 }
 
 fn acl(c: &mut Criterion) {

@@ -19,7 +19,7 @@ use nfv_upf::config::{StaticSession, Upf};
 use nfv_upf::rules::{Session, Sessions};
 use nfv_upf::stage::UpfStage;
 use nfv_upf::usage::Usage;
-use stage_case::{Case, FRAMES, case_restoring, run};
+use stage_case::{Case, FRAMES, case_of, run};
 
 const N3_MAC: [u8; 6] = [2, 0, 0, 0, 3, 3];
 const N6_MAC: [u8; 6] = [2, 0, 0, 0, 6, 6];
@@ -92,7 +92,7 @@ fn uplink(n: u32, picks: &[u32], urr: bool) -> Case {
             .unwrap();
         f
     });
-    case_restoring(stage(n, urr), frames, 0, neighbours(), 14 + 20 + 8 + 16)
+    case_of(stage(n, urr), frames, 0, neighbours())
 }
 
 fn downlink(n: u32, picks: &[u32], urr: bool) -> Case {
@@ -105,7 +105,7 @@ fn downlink(n: u32, picks: &[u32], urr: bool) -> Case {
             .unwrap();
         f
     });
-    case_restoring(stage(n, urr), frames, 1, neighbours(), 42)
+    case_of(stage(n, urr), frames, 1, neighbours())
 }
 
 fn upf(c: &mut Criterion) {

@@ -1,13 +1,13 @@
 //! The VTEP benchmark cases, shared by the criterion bench and the
 //! callgrind example: a `vtep` stage from TOML and 64 frames to push
-//! through it (descriptors reset each round, so encapsulation always
+//! through it (fresh copies each round, so encapsulation always
 //! starts from the inner frame).
 #![allow(dead_code)]
 
 use etherparse::PacketBuilder;
-use nfv_core::frame::{Arena, FramePool, HEADROOM};
-use nfv_core::neighbour::Neighbours;
-use nfv_core::{Batch, BuildCtx, PktDesc, Stage, StageCtx, StageRegistry, config};
+use nfv_core::packet::VerdictKind;
+use nfv_core::{BuildCtx, Stage, StageRegistry, config};
+use nfv_testkit::Rounds;
 
 const HOST: [u8; 6] = [2, 0, 0, 0, 0, 0xa1];
 const REMOTE_HOST: [u8; 6] = [2, 0, 0, 0, 0, 0xc3];
@@ -15,10 +15,7 @@ const REMOTE_VTEP_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xee];
 
 pub struct Case {
     stage: Box<dyn Stage>,
-    pool: FramePool,
-    batch: Batch,
-    descs: Vec<PktDesc>,
-    nb: nfv_core::adjacency::Adjacency,
+    rounds: Rounds,
 }
 
 pub fn case(geneve: bool, v6: bool, encap: bool, inner_len: usize) -> Case {
@@ -50,8 +47,6 @@ pub fn case_with(geneve: bool, v6: bool, encap: bool, inner_len: usize, zero_udp
         chain_workers: 1,
     });
     let remote_ip: std::net::IpAddr = remote.parse().unwrap();
-    let nb =
-        nfv_core::adjacency::Adjacency::new(Neighbours::new([(remote_ip, REMOTE_VTEP_MAC, 0)]), Default::default());
     // The inner frame: UDP/IPv4 of `inner_len` bytes.
     let mut inner = Vec::new();
     let payload = vec![0x5a; inner_len - 14 - 20 - 8];
@@ -83,30 +78,12 @@ pub fn case_with(geneve: bool, v6: bool, encap: bool, inner_len: usize, zero_udp
         }
         f
     };
-    let mut pool = FramePool::new(Arena::heap(256));
-    let batch = Batch::new(pool.arena().clone(), 64);
     let port = if encap { 1 } else { 0 };
-    let descs = (0..64)
-        .map(|_| {
-            let id = pool.alloc().unwrap();
-            pool.frame_mut(id)[HEADROOM..HEADROOM + frame.len()].copy_from_slice(&frame);
-            let mut d = PktDesc::new(id, frame.len() as u16, port);
-            nfv_core::parse::classify(&frame, &mut d.meta).unwrap();
-            d
-        })
-        .collect();
-    Case { stage, pool, batch, descs, nb }
+    let rounds = Rounds::new(vec![frame; 64], port, [(remote_ip, REMOTE_VTEP_MAC, 0)]);
+    Case { stage, rounds }
 }
 
 pub fn run(c: &mut Case, with_stage: bool) -> usize {
-    c.batch.extend(c.descs.iter().copied());
-    if with_stage {
-        let mut ctx = StageCtx { pool: &mut c.pool, adjacency: &mut c.nb, now_ticks: 0 };
-        c.stage.process(&mut c.batch, &mut ctx);
-    }
-    let mut scratch = [0u64; 32];
-    c.batch.settle(&mut scratch);
-    let mut n = 0;
-    c.batch.drain(|d| n += matches!(d.verdict.kind(), nfv_core::packet::VerdictKind::Out(_)) as usize);
-    n
+    let stage = with_stage.then_some(&mut *c.stage as &mut dyn Stage);
+    c.rounds.round(stage, 64, |v| matches!(v, VerdictKind::Out(_)))
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use nfv_core::adjacency::Adjacency;
 use nfv_core::chain::Chain;
 use nfv_core::config::Tx;
-use nfv_core::frame::{Arena, FramePool};
+use nfv_core::frame::FramePool;
 use nfv_core::input::{INPUT_STAGE, Input, InputDrop};
 use nfv_core::neighbour::Neighbours;
 use nfv_core::port::afxdp::AfXdpDrop;
@@ -39,8 +39,8 @@ fn main() {
         eprintln!("usage: afxdp_loop io|input|macswap BATCHES");
         std::process::exit(2);
     };
-    let arena = Arena::heap(8192);
-    let pool = FramePool::new(arena.clone());
+    let pool = FramePool::heap(8192);
+    let arena = pool.arena().clone();
     // 64-byte UDP/IPv4 frame (60 bytes without FCS), as trafgen sends.
     let frame = udp_frame();
     let info = PortInfo::new(0, "xsk0", [2, 0, 0, 0, 0, 1], AfXdpDrop::NAMES);

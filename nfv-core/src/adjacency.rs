@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use crate::frame::FramePool;
 use crate::neighbour::{NeighbourTable, Neighbours};
-use crate::packet::{PacketMut, PktDesc, PortId, Verdict};
+use crate::packet::{Finished, FrameTag, PacketMut, PktDesc, PortId, Verdict};
 use crate::slowpath::LocalAddrs;
 use crate::telemetry::StageCounters;
 
@@ -71,9 +71,12 @@ struct Pending {
 }
 
 /// A held packet: its descriptor as it will leave, and what it waits for.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 struct Held {
     desc: PktDesc,
+    /// The arena of the frame, checked against the pool that later
+    /// writes, sends or frees it.
+    arena: u32,
     hop: IpAddr,
     port: PortId,
 }
@@ -199,7 +202,7 @@ impl Adjacency {
             return Err(Unresolved);
         }
         w.held += 1;
-        self.held.push(Held { desc: *p.desc, hop, port });
+        self.held.push(Held { desc: p.desc.dup(), arena: p.arena, hop, port });
         p.hold();
         self.counters.pkts_in.add(1);
         Ok(())
@@ -226,11 +229,12 @@ impl Adjacency {
 
     /// Queues the held packets whose next hop resolved on `tx[port]`, in
     /// the order they were held, their Ethernet addresses written.
-    pub fn release(&mut self, pool: &mut FramePool, tx: &mut [Vec<PktDesc>]) -> usize {
+    pub(crate) fn release(&mut self, pool: &mut FramePool, tx: &mut [Vec<PktDesc>]) -> usize {
         let (table, ports) = (&self.table, &self.ports);
         let mut released = 0;
         self.held.retain(|h| {
             let Some((mac, port)) = Self::resolved(table, &h.hop, &[h.port]) else { return true };
+            assert_eq!(h.arena, pool.arena().id(), "held packets released into another arena's pool");
             let d = &mut pool.frame_mut(h.desc.frame)[h.desc.data_range()];
             d[0..6].copy_from_slice(&mac);
             d[6..12].copy_from_slice(&ports.mac(port));
@@ -246,6 +250,21 @@ impl Adjacency {
         self.pending.retain(|w| Self::resolved(table, &w.hop, &[w.port]).is_none());
         self.counters.pkts_out.add(released as u64);
         released
+    }
+
+    /// [`Adjacency::release`] where no worker transmits (test runners):
+    /// `f` gets each released packet (verdict `Out` to its port, bytes with
+    /// their Ethernet addresses written), then its frame goes back to
+    /// `pool`.
+    pub fn release_into(&mut self, pool: &mut FramePool, mut f: impl FnMut(Finished<'_>)) -> usize {
+        let mut tx: Vec<Vec<PktDesc>> = (0..self.ports.ports.len()).map(|_| Vec::new()).collect();
+        let n = self.release(pool, &mut tx);
+        for d in tx.into_iter().flatten() {
+            let data = &pool.frame(d.frame)[d.data_range()];
+            f(Finished { tag: FrameTag(d.frame), verdict: d.verdict.kind(), meta: &d.meta, data });
+            pool.free(d.frame);
+        }
+        n
     }
 
     /// The worker's clock (about once a millisecond, its tick): drops
@@ -282,6 +301,7 @@ fn drop_held(held: &mut Vec<Held>, pool: &mut FramePool, counters: &StageCounter
     held.retain(|h| {
         let drop = which(h);
         if drop {
+            assert_eq!(h.arena, pool.arena().id(), "held packets dropped into another arena's pool");
             pool.free(h.desc.frame);
         }
         !drop
@@ -293,8 +313,7 @@ fn drop_held(held: &mut Vec<Held>, pool: &mut FramePool, counters: &StageCounter
 mod tests {
     use super::*;
     use crate::batch::Batch;
-    use crate::frame::{Arena, HEADROOM};
-    use crate::packet::VerdictKind;
+    use crate::packet::{Meta, VerdictKind};
     use crate::slowpath::OwnedAddr;
 
     const HOP: [u8; 4] = [10, 0, 0, 9];
@@ -307,7 +326,7 @@ mod tests {
         let ports =
             vec![([0; 6], vec![]), (OURS, vec![on([10, 0, 0, 254], 16)]), ([0; 6], vec![on([10, 2, 0, 1], 24)])];
         let mut a = Adjacency::new(n.clone(), Arc::new(LocalAddrs { ports }));
-        let mut pool = FramePool::new(Arena::heap(512));
+        let mut pool = FramePool::heap(512);
         a.expire(&mut pool, 0);
         (n, a, pool)
     }
@@ -317,20 +336,16 @@ mod tests {
     fn send(a: &mut Adjacency, pool: &mut FramePool, count: u8) -> Vec<Result<VerdictKind, Unresolved>> {
         let mut b = Batch::new(pool.arena().clone(), 64);
         for i in 0..count {
-            let f = pool.alloc().unwrap();
-            pool.frame_mut(f)[HEADROOM + 14] = i;
-            b.push(PktDesc::new(f, 60, 0));
+            let mut data = [0u8; 60];
+            data[14] = i;
+            b.push(pool.packet_from(&data, Meta::default()).unwrap());
         }
         let mut out = Vec::new();
         for mut p in b.iter_mut() {
             out.push(a.send(&mut p, &[1], IpAddr::from(HOP)).map(|()| p.verdict().kind()));
         }
         b.settle(&mut [0; 4]);
-        b.drain(|d| {
-            if !matches!(d.verdict.kind(), VerdictKind::Held) {
-                pool.free(d.frame)
-            }
-        });
+        b.finish_into(pool, |_| {});
         out
     }
 
@@ -351,15 +366,16 @@ mod tests {
         assert!(!a.refresh(), "nothing new published");
         n.learn(IpAddr::from(HOP), MAC, 1);
         assert!(a.refresh());
-        let mut tx = vec![Vec::new(), Vec::new()];
-        assert_eq!(a.release(&mut pool, &mut tx), 3);
-        let order: Vec<u8> = tx[1].iter().map(|d| pool.frame(d.frame)[d.head as usize + 14]).collect();
+        let mut order = Vec::new();
+        assert_eq!(
+            a.release_into(&mut pool, |p| {
+                assert_eq!((&p.data[0..6], &p.data[6..12]), (&MAC[..], &OURS[..]));
+                assert_eq!(p.verdict, VerdictKind::Out(1));
+                order.push(p.data[14]);
+            }),
+            3
+        );
         assert_eq!(order, [0, 1, 2]);
-        for d in &tx[1] {
-            let f = &pool.frame(d.frame)[d.data_range()];
-            assert_eq!((&f[0..6], &f[6..12]), (&MAC[..], &OURS[..]));
-            assert_eq!(d.verdict.kind(), VerdictKind::Out(1));
-        }
         assert_eq!((a.counters.pkts_in.get(), a.counters.pkts_out.get()), (3, 3));
         assert!(!a.holds() && a.pending.is_empty());
     }
@@ -388,8 +404,7 @@ mod tests {
         assert_eq!(got.iter().filter(|r| r.is_err()).count(), 2);
         let mut b = Batch::new(pool.arena().clone(), 64);
         for hop in 0..MAX_PENDING as u8 + 1 {
-            let f = pool.alloc().unwrap();
-            b.push(PktDesc::new(f, 60, 0));
+            b.push(pool.packet_from(&[0; 60], Meta::default()).unwrap());
             let mut p = b.iter_mut().last().unwrap();
             let r = a.send(&mut p, &[1], IpAddr::from([10, 0, 1, hop]));
             assert_eq!(r.is_ok(), hop < MAX_PENDING as u8 - 1, "next hop {hop}");
@@ -403,7 +418,7 @@ mod tests {
         let (n, mut a, mut pool) = setup();
         let mut b = Batch::new(pool.arena().clone(), 64);
         for _ in 0..4 {
-            b.push(PktDesc::new(pool.alloc().unwrap(), 60, 0));
+            b.push(pool.packet_from(&[0; 60], Meta::default()).unwrap());
         }
         let mut it = b.iter_mut();
         let off_link = IpAddr::from([192, 0, 2, 1]);

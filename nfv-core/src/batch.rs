@@ -8,8 +8,8 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use crate::frame::{Arena, FRAME_SIZE};
-use crate::packet::{PacketMut, PktDesc, Verdict, VerdictKind};
+use crate::frame::{Arena, FRAME_SIZE, FramePool};
+use crate::packet::{Finished, FrameTag, NewPacket, PacketMut, PktDesc, PortId, Verdict, VerdictKind};
 
 /// Largest batch the runtime accepts.
 pub const MAX_BATCH: usize = 256;
@@ -23,6 +23,7 @@ pub struct Batch {
     done: Vec<PktDesc>,
     finished: Cell<u32>,
     capacity: usize,
+    rx_port: PortId,
 }
 
 // SAFETY: the batch exclusively owns the frames its descriptors name; the
@@ -40,6 +41,7 @@ impl Batch {
             done: Vec::with_capacity(2 * MAX_BATCH),
             finished: Cell::new(0),
             capacity,
+            rx_port: 0,
         }
     }
 
@@ -66,17 +68,53 @@ impl Batch {
         self.capacity.saturating_sub(self.active.len())
     }
 
-    /// Adds a packet whose frame the caller gives up to the batch.
+    /// The port every packet of the batch arrived on. A batch holds one
+    /// port's burst (or one handoff group, or one stage's tick), so stages
+    /// choose per-port behaviour once per batch; packets a stage adds
+    /// keep their own `meta.port`.
     #[inline(always)]
-    pub fn push(&mut self, desc: PktDesc) {
+    pub fn rx_port(&self) -> PortId {
+        self.rx_port
+    }
+
+    /// Says which port the packets about to be added arrived on: the
+    /// worker before each burst, a test runner before it feeds packets.
+    #[inline(always)]
+    pub fn set_rx_port(&mut self, port: PortId) {
+        self.rx_port = port;
+    }
+
+    /// Adds a packet made from the pool of this batch's arena (a replica,
+    /// a released packet, a test frame). It enters as `Next`.
+    ///
+    /// # Panics
+    /// If the packet's frame belongs to another arena: its frame index
+    /// would name some other packet's frame here.
+    #[inline]
+    pub fn push(&mut self, p: NewPacket) {
+        assert_eq!(p.arena(), self.arena.id(), "a packet pushed into a batch of another pool's arena");
+        self.active.push(p.into_desc());
+    }
+
+    /// Checks that `pool` hands out frames of this batch's arena: a port
+    /// receiving from one into the other would name foreign frames.
+    #[inline(always)]
+    pub(crate) fn assert_pool(&self, pool: &FramePool) {
+        assert_eq!(pool.arena().id(), self.arena.id(), "a port received from a pool into a batch of another arena");
+    }
+
+    /// Adds a descriptor whose frame the caller (a port, the worker) gives
+    /// up to the batch.
+    #[inline(always)]
+    pub(crate) fn push_desc(&mut self, desc: PktDesc) {
         debug_assert!(desc.verdict.is_next(), "packets enter a batch as Next; finish them through PacketMut");
         self.active.push(desc);
     }
 
     /// Adds many packets at once (an rx ring's worth); cheaper than
-    /// `push` in a loop when the iterator knows its length.
+    /// `push_desc` in a loop when the iterator knows its length.
     #[inline(always)]
-    pub fn extend(&mut self, descs: impl IntoIterator<Item = PktDesc>) {
+    pub(crate) fn extend(&mut self, descs: impl IntoIterator<Item = PktDesc>) {
         self.active.extend(descs);
     }
 
@@ -98,11 +136,9 @@ impl Batch {
 
     /// Moves every packet, finished ones first, to the end of `out`.
     #[inline]
-    pub fn move_all_to(&mut self, out: &mut Vec<PktDesc>) {
-        out.extend_from_slice(&self.done);
-        out.extend_from_slice(&self.active);
-        self.done.clear();
-        self.active.clear();
+    pub(crate) fn move_all_to(&mut self, out: &mut Vec<PktDesc>) {
+        out.append(&mut self.done);
+        out.append(&mut self.active);
         self.finished.set(0);
     }
 
@@ -125,13 +161,14 @@ impl Batch {
     #[inline(always)]
     pub fn iter_mut(&mut self) -> impl Iterator<Item = PacketMut<'_>> {
         let arena = &self.arena;
+        let arena_id = arena.id();
         let finished = &self.finished;
         self.active.iter_mut().map(move |desc| {
             // SAFETY: each descriptor names a distinct frame owned by this
             // batch (one-owner invariant), so the mutable frame borrows do
             // not alias; they live no longer than `&mut self`.
             let frame = unsafe { &mut *(arena.frame_ptr(desc.frame) as *mut [u8; FRAME_SIZE]) };
-            PacketMut { desc, frame, finished }
+            PacketMut { desc, frame, finished, arena: arena_id }
         })
     }
 
@@ -168,7 +205,7 @@ impl Batch {
             {
                 *c += 1;
             }
-            done.push(*d);
+            done.push(d.dup());
             false
         });
         n
@@ -176,14 +213,36 @@ impl Batch {
 
     /// Takes both lists for dispatch after the chain; the batch is empty
     /// afterwards. `f` gets every descriptor, the finished ones first.
-    pub fn drain(&mut self, mut f: impl FnMut(&PktDesc)) {
+    pub(crate) fn drain(&mut self, mut f: impl FnMut(PktDesc)) {
         for d in self.done.drain(..) {
-            f(&d);
+            f(d);
         }
         for d in self.active.drain(..) {
-            f(&d);
+            f(d);
         }
         self.finished.set(0);
+    }
+
+    /// Empties the batch where no worker dispatches it (test runners,
+    /// benchmarks): `f` gets each packet's verdict, metadata and bytes,
+    /// finished packets first, and its frame goes back to `pool` (a held
+    /// packet's frame stays with the adjacency holding it).
+    ///
+    /// # Panics
+    /// If `pool` is not the pool of this batch's arena.
+    pub fn finish_into(&mut self, pool: &mut FramePool, mut f: impl FnMut(Finished<'_>)) {
+        assert_eq!(pool.arena().id(), self.arena.id(), "a batch finished into another arena's pool");
+        let arena = self.arena.clone();
+        self.drain(|d| {
+            // SAFETY: the batch owned the frame until now; shared borrow
+            // for the call, before the frame goes back to the pool.
+            let frame = unsafe { &*(arena.frame_ptr(d.frame) as *const [u8; FRAME_SIZE]) };
+            let verdict = d.verdict.kind();
+            f(Finished { tag: FrameTag(d.frame), verdict, meta: &d.meta, data: &frame[d.data_range()] });
+            if d.verdict.kind() != VerdictKind::Held {
+                pool.free(d.frame);
+            }
+        });
     }
 
     /// The arena the batch's frames live in.
@@ -195,16 +254,15 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::FramePool;
-    use crate::packet::DropReason;
+    use crate::packet::{DropReason, Meta};
 
     fn batch_of(n: u16) -> (FramePool, Batch) {
-        let mut pool = FramePool::new(Arena::heap(64));
+        let mut pool = FramePool::heap(64);
         let mut b = Batch::new(pool.arena().clone(), 64);
         for i in 0..n {
-            let f = pool.alloc().unwrap();
-            pool.frame_mut(f)[crate::frame::HEADROOM] = i as u8;
-            b.push(PktDesc::new(f, 60, 0));
+            let mut data = [0u8; 60];
+            data[0] = i as u8;
+            b.push(pool.packet_from(&data, Meta::default()).unwrap());
         }
         (pool, b)
     }

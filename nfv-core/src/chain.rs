@@ -93,9 +93,10 @@ impl Chain {
     pub fn tick(&mut self, position: usize, batch: &mut Batch, ctx: &mut StageCtx<'_>) -> bool {
         let Some(slot) = self.slots.get_mut(position) else { return false };
         slot.stage.tick(batch, ctx);
-        if batch.is_empty() {
-            return false;
-        }
+        let Some(first) = batch.active().first() else { return false };
+        // What a stage adds on its tick arrives from where its first
+        // packet says.
+        batch.set_rx_port(first.meta.port);
         settle(slot, position, batch);
         self.run_from(position + 1, batch, ctx);
         true
@@ -139,9 +140,9 @@ fn settle(slot: &mut Slot, position: usize, batch: &mut Batch) {
 mod tests {
     use super::*;
     use crate::adjacency::Adjacency;
-    use crate::frame::{Arena, FramePool};
+    use crate::frame::FramePool;
     use crate::neighbour::Neighbours;
-    use crate::packet::PktDesc;
+    use crate::packet::Meta;
 
     /// Adds one packet on its tick.
     struct Ticker;
@@ -150,8 +151,7 @@ mod tests {
         fn process(&mut self, _: &mut Batch, _: &mut StageCtx<'_>) {}
 
         fn tick(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
-            let id = ctx.pool.alloc().expect("a frame");
-            batch.push(PktDesc::new(id, 60, 0));
+            batch.push(ctx.pool.packet_from(&[0; 60], Meta::default()).expect("a frame"));
         }
     }
 
@@ -172,7 +172,7 @@ mod tests {
         let out = chain.push("out", &[], Box::new(Out));
         chain.push("ticker", &[], Box::new(Ticker));
         let last = chain.push("out-again", &[], Box::new(Out));
-        let mut pool = FramePool::new(Arena::heap(8));
+        let mut pool = FramePool::heap(8);
         let mut batch = Batch::new(pool.arena().clone(), 8);
         let mut adjacency = Adjacency::new(Neighbours::new([]), Default::default());
         let mut ctx = StageCtx { pool: &mut pool, adjacency: &mut adjacency, now_ticks: 0 };

@@ -12,6 +12,9 @@
 use std::any::Any;
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::packet::{Meta, NewPacket, PktDesc};
 
 /// Bytes per frame. 2048 holds a 1518-byte frame plus encapsulation headroom
 /// and is a valid AF_XDP chunk size.
@@ -31,6 +34,9 @@ pub type FrameId = u32;
 pub struct Arena {
     base: NonNull<u8>,
     frames: u32,
+    /// Distinguishes arenas, so a packet made from one pool cannot enter a
+    /// batch whose frames live in another ([`crate::Batch::push`]).
+    id: u32,
     // Keeps the memory alive: a heap buffer here, an mmap'ed UMEM for AF_XDP.
     _owner: Box<dyn Any + Send + Sync>,
 }
@@ -45,7 +51,7 @@ impl Arena {
     pub fn heap(frames: u32) -> Arc<Self> {
         let mut buf = crate::mem::huge_vec(frames as usize * FRAME_SIZE, 0u8).into_boxed_slice();
         let base = NonNull::new(buf.as_mut_ptr()).expect("non-null heap buffer");
-        Arc::new(Self { base, frames, _owner: Box::new(buf) })
+        Arc::new(Self { base, frames, id: next_arena_id(), _owner: Box::new(buf) })
     }
 
     /// Wraps memory owned elsewhere (an AF_XDP UMEM).
@@ -56,7 +62,13 @@ impl Arena {
     /// protocol may write to them (the kernel only touches frames it was
     /// handed through a ring).
     pub unsafe fn from_raw(base: NonNull<u8>, frames: u32, owner: Box<dyn Any + Send + Sync>) -> Arc<Self> {
-        Arc::new(Self { base, frames, _owner: owner })
+        Arc::new(Self { base, frames, id: next_arena_id(), _owner: owner })
+    }
+
+    /// This arena's identity among the arenas of the process.
+    #[inline(always)]
+    pub(crate) fn id(&self) -> u32 {
+        self.id
     }
 
     /// Number of frames in the arena.
@@ -78,6 +90,11 @@ impl Arena {
     }
 }
 
+fn next_arena_id() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// The frames of an arena that nobody holds right now.
 ///
 /// Ports take frames here to receive into and give them back when a packet
@@ -89,16 +106,16 @@ pub struct FramePool {
 }
 
 impl FramePool {
-    /// A pool owning every frame of `arena`.
-    pub fn new(arena: Arc<Arena>) -> Self {
-        let free = (0..arena.frames()).rev().collect();
-        Self { arena, free }
+    /// A pool over a fresh heap arena of `frames` frames: the pool of an
+    /// in-memory worker, a test or a benchmark.
+    pub fn heap(frames: u32) -> Self {
+        Self::new(Arena::heap(frames))
     }
 
-    /// A pool over `arena` that starts empty, for backends (AF_XDP) whose
-    /// frames begin in the kernel's rings and come back later.
-    pub fn empty(arena: Arc<Arena>) -> Self {
-        let free = Vec::with_capacity(arena.frames() as usize);
+    /// A pool owning every frame of `arena`. Crate-private: two pools over
+    /// one arena would hand out the same frames twice.
+    pub(crate) fn new(arena: Arc<Arena>) -> Self {
+        let free = (0..arena.frames()).rev().collect();
         Self { arena, free }
     }
 
@@ -109,13 +126,13 @@ impl FramePool {
 
     /// Takes a free frame, or `None` when every frame is in use.
     #[inline]
-    pub fn alloc(&mut self) -> Option<FrameId> {
+    pub(crate) fn alloc(&mut self) -> Option<FrameId> {
         self.free.pop()
     }
 
     /// Returns a frame to the pool. The caller gives up every reference to it.
     #[inline]
-    pub fn free(&mut self, id: FrameId) {
+    pub(crate) fn free(&mut self, id: FrameId) {
         debug_assert!(self.free.len() < self.arena.frames() as usize, "double free of frame {id}");
         self.free.push(id);
     }
@@ -123,14 +140,14 @@ impl FramePool {
     /// Takes `n` free frames at once (`n <= available()`), for a port that
     /// lends a chunk of frames to a kernel ring.
     #[inline]
-    pub fn alloc_bulk(&mut self, n: usize) -> std::vec::Drain<'_, FrameId> {
+    pub(crate) fn alloc_bulk(&mut self, n: usize) -> std::vec::Drain<'_, FrameId> {
         let len = self.free.len();
         self.free.drain(len - n..)
     }
 
     /// Returns many frames at once (an AF_XDP completion ring's worth).
     #[inline]
-    pub fn free_bulk(&mut self, ids: impl IntoIterator<Item = FrameId>) {
+    pub(crate) fn free_bulk(&mut self, ids: impl IntoIterator<Item = FrameId>) {
         self.free.extend(ids);
         debug_assert!(self.free.len() <= self.arena.frames() as usize, "double free");
     }
@@ -142,7 +159,7 @@ impl FramePool {
 
     /// The whole frame, for a port filling a frame it just allocated.
     #[inline]
-    pub fn frame_mut(&mut self, id: FrameId) -> &mut [u8; FRAME_SIZE] {
+    pub(crate) fn frame_mut(&mut self, id: FrameId) -> &mut [u8; FRAME_SIZE] {
         // SAFETY: the caller holds `id` (taken from this pool), so no other
         // reference to the frame exists; `&mut self` prevents a second
         // borrow through the pool.
@@ -151,8 +168,49 @@ impl FramePool {
 
     /// The whole frame, read-only, for a port transmitting it.
     #[inline]
-    pub fn frame(&self, id: FrameId) -> &[u8; FRAME_SIZE] {
+    pub(crate) fn frame(&self, id: FrameId) -> &[u8; FRAME_SIZE] {
         // SAFETY: as for `frame_mut`; shared access while the caller holds id.
         unsafe { &*(self.arena.frame_ptr(id) as *const [u8; FRAME_SIZE]) }
+    }
+
+    /// A new packet holding a copy of `data`, with metadata `meta` (its
+    /// port, and what a parser found), for a stage that replicates or
+    /// releases packets. `None` when no frame is free or `data` does not
+    /// fit one.
+    #[inline]
+    pub fn packet_from(&mut self, data: &[u8], meta: Meta) -> Option<NewPacket> {
+        if data.len() > MAX_DATA {
+            return None;
+        }
+        self.build_packet(meta, |f| {
+            f[..data.len()].copy_from_slice(data);
+            data.len()
+        })
+    }
+
+    /// A new packet whose bytes `fill` writes into a fresh frame (the
+    /// [`MAX_DATA`] bytes after the headroom, not zeroed), returning their
+    /// length; a length over `MAX_DATA` gives the frame back and `None`,
+    /// as does an exhausted pool.
+    #[inline]
+    pub fn build_packet(&mut self, meta: Meta, fill: impl FnOnce(&mut [u8; MAX_DATA]) -> usize) -> Option<NewPacket> {
+        let id = self.alloc()?;
+        let frame = self.frame_mut(id);
+        let room: &mut [u8; MAX_DATA] = (&mut frame[HEADROOM..]).try_into().expect("frame minus headroom");
+        let len = fill(room);
+        if len > MAX_DATA {
+            self.free(id);
+            return None;
+        }
+        let mut desc = PktDesc::new(id, len as u16, meta.port);
+        desc.meta = meta;
+        Some(NewPacket::new(desc, self.arena.id()))
+    }
+
+    /// Gives a packet that will not be sent back to the pool.
+    #[inline]
+    pub fn discard(&mut self, p: NewPacket) {
+        assert_eq!(p.arena(), self.arena.id(), "a packet given back to a pool it did not come from");
+        self.free(p.into_desc().frame);
     }
 }

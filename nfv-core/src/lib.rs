@@ -36,10 +36,9 @@ pub mod slowpath;
 pub mod sockopt;
 pub mod stage;
 pub mod telemetry;
-pub mod testkit;
 pub mod worker;
 pub mod worker_memory;
 
 pub use batch::Batch;
-pub use packet::{DropReason, Meta, PacketMut, PktDesc, PortId, Verdict};
+pub use packet::{DropReason, Meta, NewPacket, PacketMut, PktDesc, PortId, Verdict};
 pub use stage::{BuildCtx, BuildEnv, ControlTask, Stage, StageBuilder, StageCtx, StageFactory, StageRegistry};

@@ -146,12 +146,18 @@ pub enum VerdictKind {
 }
 
 /// The descriptor of one packet in a batch.
-#[derive(Clone, Copy, Debug)]
+///
+/// Only this crate makes descriptors (from frames its ports and pool hand
+/// out), and outside it a descriptor can be neither built nor copied
+/// (no constructor, private fields, no `Clone`): safe code elsewhere sees
+/// descriptors only by reference and cannot make a second owner of a
+/// frame. Packets made elsewhere are [`NewPacket`]s, which own their frame.
+#[derive(Debug)]
 pub struct PktDesc {
     /// Frame holding the bytes.
-    pub frame: FrameId,
+    pub(crate) frame: FrameId,
     /// Offset of the first data byte inside the frame.
-    pub head: u16,
+    pub(crate) head: u16,
     /// Data length.
     pub len: u16,
     /// Parsed metadata.
@@ -161,15 +167,98 @@ pub struct PktDesc {
 }
 
 impl PktDesc {
+    /// A second descriptor of the same frame, for the crate's own moves
+    /// between lists (batch, done list, tx queue, held packets), each of
+    /// which gives up its copy.
+    #[inline(always)]
+    pub(crate) fn dup(&self) -> Self {
+        Self { frame: self.frame, head: self.head, len: self.len, meta: self.meta, verdict: self.verdict }
+    }
+
     /// A descriptor for `len` bytes starting at the default headroom.
-    pub fn new(frame: FrameId, len: u16, port: PortId) -> Self {
+    #[inline(always)]
+    pub(crate) fn new(frame: FrameId, len: u16, port: PortId) -> Self {
         Self { frame, head: HEADROOM as u16, len, meta: Meta { port, ..Meta::default() }, verdict: Verdict::next() }
     }
 
     /// Range of the data inside the frame.
     #[inline(always)]
-    pub fn data_range(&self) -> std::ops::Range<usize> {
+    pub(crate) fn data_range(&self) -> std::ops::Range<usize> {
         self.head as usize..self.head as usize + self.len as usize
+    }
+}
+
+/// The name of a packet's frame, comparable and nothing more: test runners
+/// tell the packet they fed from those a stage added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameTag(pub(crate) FrameId);
+
+/// A packet leaving a batch that no worker dispatches
+/// ([`crate::Batch::finish_into`]).
+pub struct Finished<'a> {
+    /// Its frame's name ([`NewPacket::tag`]).
+    pub tag: FrameTag,
+    /// What the chain decided.
+    pub verdict: VerdictKind,
+    /// Its metadata as it left.
+    pub meta: &'a Meta,
+    /// Its bytes as it left.
+    pub data: &'a [u8],
+}
+
+/// A packet a stage (or a test) made, owning its frame until it enters a
+/// batch ([`crate::Batch::push`]) or goes back to its pool
+/// ([`crate::frame::FramePool::discard`]). Neither `Copy` nor `Clone`: the
+/// compiler sees to it that one frame enters a batch once.
+#[must_use = "a new packet owns a frame: push it into a batch or discard it"]
+#[derive(Debug)]
+pub struct NewPacket {
+    desc: PktDesc,
+    /// The arena of the pool it came from, checked when it enters a batch.
+    arena: u32,
+}
+
+impl NewPacket {
+    #[inline(always)]
+    pub(crate) fn new(desc: PktDesc, arena: u32) -> Self {
+        Self { desc, arena }
+    }
+
+    #[inline(always)]
+    pub(crate) fn arena(&self) -> u32 {
+        self.arena
+    }
+
+    /// Gives up ownership to the caller inside the crate (a batch, a pool).
+    #[inline(always)]
+    pub(crate) fn into_desc(self) -> PktDesc {
+        self.desc
+    }
+
+    /// Names its frame, to recognise the packet when it leaves a batch
+    /// ([`crate::Batch::finish_into`]); gives no access to the frame.
+    pub fn tag(&self) -> FrameTag {
+        FrameTag(self.desc.frame)
+    }
+
+    /// Its metadata (port, parsed headers).
+    pub fn meta(&self) -> &Meta {
+        &self.desc.meta
+    }
+
+    /// Its metadata, writable: a stage sets what the parser would find.
+    pub fn meta_mut(&mut self) -> &mut Meta {
+        &mut self.desc.meta
+    }
+
+    /// Data length in bytes.
+    pub fn len(&self) -> usize {
+        self.desc.len as usize
+    }
+
+    /// True for an empty packet.
+    pub fn is_empty(&self) -> bool {
+        self.desc.len == 0
     }
 }
 
@@ -189,6 +278,8 @@ pub struct PacketMut<'a> {
     pub(crate) desc: &'a mut PktDesc,
     pub(crate) frame: &'a mut [u8; FRAME_SIZE],
     pub(crate) finished: &'a Cell<u32>,
+    /// The arena of `frame` (see [`crate::adjacency::Adjacency::hold`]).
+    pub(crate) arena: u32,
 }
 
 impl<'a> PacketMut<'a> {

@@ -203,6 +203,7 @@ impl Worker {
             let pid = self.rx[i] as usize;
             let Some(port) = self.ports[pid].as_mut() else { continue };
             let t0 = cycles::now();
+            self.batch.set_rx_port(pid as PortId);
             let n = port.rx_burst(&mut self.pool, &mut self.batch);
             if n == 0 {
                 continue;
@@ -214,7 +215,7 @@ impl Worker {
             got += n;
             let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: cycles::now() };
             self.chain.run(&mut self.batch, &mut ctx);
-            self.dispatch_batch(pid as PortId);
+            self.dispatch_batch();
         }
         got += self.receive_handoffs();
         self.send_handoffs();
@@ -236,9 +237,7 @@ impl Worker {
             let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: cycles::now() };
             if self.chain.tick(position, &mut self.batch, &mut ctx) {
                 added += self.batch.len() + self.batch.done().len();
-                let first = self.batch.done().first().or(self.batch.active().first());
-                let port = first.map_or(0, |d| d.meta.port);
-                self.dispatch_batch(port);
+                self.dispatch_batch();
             }
         }
         added
@@ -294,19 +293,20 @@ impl Worker {
         c.pkts_in.add(taken as u64);
         c.ticks.add(cycles::now().wrapping_sub(t0));
         self.dispatch.drops[DispatchDrop::HandoffNoFrame as usize].add(no_frame);
-        while let Some(&(stage, first)) = staged.first() {
+        while let Some(&(stage, ref first)) = staged.first() {
             let port = first.meta.port;
             let batch = &mut self.batch;
+            batch.set_rx_port(port);
             staged.retain(|(s, d)| {
                 let same = *s == stage && d.meta.port == port;
                 if same {
-                    batch.push(*d);
+                    batch.push_desc(d.dup());
                 }
                 !same
             });
             let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: cycles::now() };
             self.chain.run_from(stage as usize, &mut self.batch, &mut ctx);
-            self.dispatch_batch(port);
+            self.dispatch_batch();
         }
         if let Some(link) = self.handoff.as_mut() {
             link.staged = staged;
@@ -314,10 +314,10 @@ impl Worker {
         taken
     }
 
-    /// Hands every packet of the finished batch (received on `rx_port`)
-    /// on: transmit, free, punt.
-    fn dispatch_batch(&mut self, rx_port: PortId) {
+    /// Hands every packet of the finished batch on: transmit, free, punt.
+    fn dispatch_batch(&mut self) {
         let t0 = cycles::now();
+        let rx_port = self.batch.rx_port();
         // Fast path: the whole batch goes to one port (io forwarding, a
         // chain that did not finish packets early, a cross-connect): one
         // copy of the descriptors, no per-packet decision.
@@ -419,7 +419,7 @@ impl Worker {
                 }
             };
             match tx_queues.get_mut(port as usize) {
-                Some(q) => q.push(*d),
+                Some(q) => q.push(d),
                 None => {
                     no_port += 1;
                     pool.free(d.frame);

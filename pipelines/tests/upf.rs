@@ -25,7 +25,7 @@ const CONFIG: &str = include_str!("../../configs/upf.toml");
 /// (else skipped, said why; a failure under NFV_REQUIRE_PRIV=1).
 fn runnable(test: &str, module: &str) -> bool {
     let import = format!("import scapy.contrib.{module}");
-    privileged(test) && nfv_core::testkit::tools_or_skip(test, &[&["/usr/bin/python3", "-c", &import]])
+    privileged(test) && nfv_testkit::tools_or_skip(test, &[&["/usr/bin/python3", "-c", &import]])
 }
 
 /// The line bed re-addressed: the gNB 10.10.0.2 on gen's g0, the data

@@ -85,30 +85,14 @@ impl StageBuilder for NoParams {
 pub(crate) mod testutil {
     //! Runs one stage over frames built by etherparse (an independent
     //! encoder) and returns the frames and verdicts.
-    use nfv_core::adjacency::Adjacency;
-    use nfv_core::frame::{Arena, FramePool, HEADROOM};
-    use nfv_core::neighbour::Neighbours;
+    use nfv_core::Stage;
     use nfv_core::packet::VerdictKind;
-    use nfv_core::{Batch, PktDesc, Stage, StageCtx};
+    use nfv_testkit::FrameRunner;
 
+    /// In the order the frames were given.
     pub fn run(stage: &mut dyn Stage, frames: &[Vec<u8>]) -> Vec<(Vec<u8>, VerdictKind)> {
-        let mut pool = FramePool::new(Arena::heap(64));
-        let mut batch = Batch::new(pool.arena().clone(), 64);
-        for f in frames {
-            let id = pool.alloc().unwrap();
-            pool.frame_mut(id)[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
-            let mut d = PktDesc::new(id, f.len() as u16, 0);
-            nfv_core::parse::classify(f, &mut d.meta).unwrap();
-            batch.push(d);
-        }
-        let mut adjacency = Adjacency::new(Neighbours::new([]), Default::default());
-        let mut ctx = StageCtx { pool: &mut pool, adjacency: &mut adjacency, now_ticks: 0 };
-        stage.process(&mut batch, &mut ctx);
-        let mut out = Vec::new();
-        let mut scratch = [0u64; 8];
-        batch.settle(&mut scratch);
-        batch.drain(|d| out.push((d.frame, d.data_range(), d.verdict.kind())));
-        out.sort_by_key(|o| o.0);
-        out.into_iter().map(|(id, r, v)| (pool.frame(id)[r].to_vec(), v)).collect()
+        let mut out = FrameRunner::new([]).run_batch(stage, 0, frames.iter().map(|f| &f[..]));
+        out.sort_by_key(|o| o.fed);
+        out.into_iter().map(|o| (o.data, o.verdict)).collect()
     }
 }

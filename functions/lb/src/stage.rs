@@ -650,8 +650,10 @@ impl Stage for LbStage {
                 n.release(c);
             }
         });
-        let Some(first) = batch.active().first() else { return };
-        if self.client_port.get(first.meta.port as usize) != Some(&true) {
+        if batch.is_empty() {
+            return;
+        }
+        if self.client_port.get(batch.rx_port() as usize) != Some(&true) {
             for mut p in batch.iter_mut() {
                 if let Err(r) = self.return_path(&mut p, ctx, now) {
                     p.drop_with(r);

@@ -7,7 +7,7 @@ use std::process::Command;
 use etherparse::PacketBuilder;
 use nfv_core::BuildCtx;
 use nfv_core::packet::VerdictKind;
-use nfv_core::testkit::{FrameRunner, tools_or_skip, two_port_config};
+use nfv_testkit::{FrameRunner, tools_or_skip, two_port_config};
 use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use etherparse::{IpNumber, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use nfv_core::config::Config;
 use nfv_core::packet::VerdictKind;
-use nfv_core::testkit::{FrameRunner, two_port_config};
 use nfv_core::{BuildCtx, ControlTask, Stage};
+use nfv_testkit::{FrameRunner, two_port_config};
 
 const CLIENT_PORT: u16 = 0;
 const BACKEND_PORT: u16 = 1;

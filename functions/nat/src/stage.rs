@@ -618,8 +618,10 @@ impl Stage for NatStage {
             .outside_gateway
             .and_then(|g| ctx.adjacency.lookup(&IpAddr::V4(Ipv4Addr::from(g)), self.nat.outside));
         // A batch holds the packets of one rx port: one direction.
-        let Some(first) = batch.active().first() else { return };
-        let outbound = self.inside_port.get(first.meta.port as usize) == Some(&true);
+        if batch.is_empty() {
+            return;
+        }
+        let outbound = self.inside_port.get(batch.rx_port() as usize) == Some(&true);
         // First pass: each flow's index hash (the first BUCKET_LAG index
         // lines start loading at once; the rest are prefetched that many
         // packets ahead in the translation pass, as are the sessions).

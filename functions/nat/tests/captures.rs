@@ -8,10 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use nfv_core::config;
-use nfv_core::frame::{Arena, FramePool, HEADROOM};
-use nfv_core::neighbour::Neighbours;
-use nfv_core::packet::VerdictKind;
-use nfv_core::{Batch, BuildCtx, PktDesc, StageCtx, StageRegistry};
+use nfv_core::frame::MAX_DATA;
+use nfv_core::packet::{Meta, VerdictKind};
+use nfv_core::{BuildCtx, StageRegistry};
+use nfv_testkit::FrameRunner;
 use pcap_file::DataLink;
 use pcap_file::pcap::PcapReader;
 
@@ -33,9 +33,7 @@ fn the_capture_corpus_goes_through_both_ways_without_a_panic_and_every_drop_is_n
     let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
     let mut stage = cfg.chains[0].stages[0].builder.build(&ctx);
     let gw: std::net::IpAddr = "198.51.100.1".parse().unwrap();
-    let mut nb =
-        nfv_core::adjacency::Adjacency::new(Neighbours::new([(gw, [2, 0, 0, 0, 0, 0xee], 1)]), Default::default());
-    let mut pool = FramePool::new(Arena::heap(8));
+    let mut runner = FrameRunner::new([(gw, [2, 0, 0, 0, 0, 0xee], 1)]);
     let mut files: Vec<PathBuf> = std::fs::read_dir(corpus())
         .expect("the pcap corpus (../shared/data)")
         .map(|e| e.unwrap().path())
@@ -49,27 +47,17 @@ fn the_capture_corpus_goes_through_both_ways_without_a_panic_and_every_drop_is_n
             continue;
         }
         while let Some(Ok(pkt)) = reader.next_packet() {
-            let f = &pkt.data[..pkt.data.len().min(2048 - HEADROOM)];
+            let f = &pkt.data[..pkt.data.len().min(MAX_DATA)];
             for port in [0u16, 1] {
-                let mut batch = Batch::new(pool.arena().clone(), 64);
-                let id = pool.alloc().unwrap();
-                pool.frame_mut(id)[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
-                let mut d = PktDesc::new(id, f.len() as u16, port);
-                if nfv_core::parse::classify(f, &mut d.meta).is_err() {
-                    pool.free(id);
+                if nfv_core::parse::classify(f, &mut Meta::default()).is_err() {
                     continue;
                 }
-                batch.push(d);
-                let mut sctx = StageCtx { pool: &mut pool, adjacency: &mut nb, now_ticks: packets };
-                stage.process(&mut batch, &mut sctx);
-                let mut scratch = [0u64; 32];
-                batch.settle(&mut scratch);
-                let p = &pool;
-                batch.drain(|d| match d.verdict.kind() {
+                runner.now_ticks = packets;
+                let (verdict, meta, data) = runner.run(&mut *stage, port, f);
+                match verdict {
                     VerdictKind::Out(_) => {
                         out += 1;
-                        let data = &p.frame(d.frame)[HEADROOM..HEADROOM + d.len as usize];
-                        let l3 = d.meta.l3_off as usize;
+                        let l3 = meta.l3_off as usize;
                         let ihl = (data[l3] & 0x0f) as usize * 4;
                         assert_eq!(
                             nfv_core::checksum::checksum(&data[l3..l3 + ihl]),
@@ -80,8 +68,7 @@ fn the_capture_corpus_goes_through_both_ways_without_a_panic_and_every_drop_is_n
                     }
                     VerdictKind::Drop(r) => *drops.entry(reasons[r.0 as usize].to_string()).or_default() += 1,
                     other => panic!("{}: verdict {other:?}", path.display()),
-                });
-                pool.free(id);
+                }
                 packets += 1;
             }
         }

@@ -4,10 +4,9 @@
 //! flows that keep talking keep their mappings throughout.
 
 use nfv_core::config;
-use nfv_core::frame::{Arena, FramePool, HEADROOM};
-use nfv_core::neighbour::Neighbours;
 use nfv_core::packet::VerdictKind;
-use nfv_core::{Batch, BuildCtx, PktDesc, Stage, StageRegistry};
+use nfv_core::{BuildCtx, StageRegistry};
+use nfv_testkit::FrameRunner;
 
 const MAX: usize = 1_000_000;
 /// New flows, in batches of 64.
@@ -35,10 +34,8 @@ fn frame(src: u32, sport: u16) -> Vec<u8> {
 }
 
 struct Rig {
-    stage: Box<dyn Stage>,
-    pool: FramePool,
-    batch: Batch,
-    nb: nfv_core::adjacency::Adjacency,
+    stage: Box<dyn nfv_core::Stage>,
+    runner: FrameRunner,
     ticks_per_sec: f64,
 }
 
@@ -57,16 +54,9 @@ impl Rig {
         let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
         let stage = cfg.chains[0].stages[0].builder.build(&ctx);
         let gw: std::net::IpAddr = "198.51.100.1".parse().unwrap();
-        let pool = FramePool::new(Arena::heap(128));
-        let batch = Batch::new(pool.arena().clone(), 64);
         Self {
             stage,
-            batch,
-            pool,
-            nb: nfv_core::adjacency::Adjacency::new(
-                Neighbours::new([(gw, [2, 0, 0, 0, 0, 0xee], 1)]),
-                Default::default(),
-            ),
+            runner: FrameRunner::new([(gw, [2, 0, 0, 0, 0, 0xee], 1)]),
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
         }
     }
@@ -74,32 +64,12 @@ impl Rig {
     /// Frames through the stage at second `now`; returns their outside
     /// source ports (None: dropped).
     fn send(&mut self, frames: &[Vec<u8>], now: u32) -> Vec<Option<u16>> {
-        let mut ids = Vec::new();
-        for f in frames {
-            let id = self.pool.alloc().unwrap();
-            self.pool.frame_mut(id)[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
-            let mut d = PktDesc::new(id, f.len() as u16, 0);
-            nfv_core::parse::classify(f, &mut d.meta).unwrap();
-            self.batch.push(d);
-            ids.push(id);
-        }
-        let now_ticks = (now as f64 * self.ticks_per_sec) as u64 + 1;
-        let mut ctx = nfv_core::StageCtx { pool: &mut self.pool, adjacency: &mut self.nb, now_ticks };
-        self.stage.process(&mut self.batch, &mut ctx);
-        let mut scratch = [0u64; 32];
-        self.batch.settle(&mut scratch);
-        let mut out = std::collections::HashMap::new();
-        let pool = &self.pool;
-        self.batch.drain(|d| {
-            let port = matches!(d.verdict.kind(), VerdictKind::Out(1)).then(|| {
-                let f = &pool.frame(d.frame)[HEADROOM..];
-                u16::from_be_bytes([f[34], f[35]])
-            });
-            out.insert(d.frame, port);
-        });
-        let ports = ids.iter().map(|id| out[id]).collect();
-        for id in ids {
-            self.pool.free(id);
+        self.runner.now_ticks = (now as f64 * self.ticks_per_sec) as u64 + 1;
+        let mut ports = vec![None; frames.len()];
+        for o in self.runner.run_batch(&mut *self.stage, 0, frames.iter().map(|f| &f[..])) {
+            if o.verdict == VerdictKind::Out(1) {
+                ports[o.fed.expect("the NAT adds no packet")] = Some(u16::from_be_bytes([o.data[34], o.data[35]]));
+            }
         }
         ports
     }

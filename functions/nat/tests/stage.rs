@@ -6,8 +6,8 @@
 use etherparse::{Icmpv4Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use nfv_core::config::Config;
 use nfv_core::packet::VerdictKind;
-use nfv_core::testkit::{FrameRunner, two_port_config};
 use nfv_core::{BuildCtx, Stage};
+use nfv_testkit::{FrameRunner, two_port_config};
 
 const IN_PORT: u16 = 0;
 const OUT_PORT: u16 = 1;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use nfv_core::BuildCtx;
 use nfv_core::frame::HEADROOM;
 use nfv_core::packet::VerdictKind;
-use nfv_core::testkit::{FrameRunner, two_port_config};
+use nfv_testkit::{FrameRunner, two_port_config};
 use nfv_upf::gtpu;
 use pcap_file::DataLink;
 use pcap_file::pcap::PcapReader;
@@ -117,7 +117,7 @@ fn the_capture_corpus_goes_through_without_a_panic_and_every_drop_is_named() {
 fn n4_survives_the_corpus_and_corrupted_requests() {
     use nfv_upf::pfcp::PfcpEndpoint;
     let tools: &[&[&str]] = &[&["/usr/bin/python3", "-c", "import scapy.contrib.pfcp"]];
-    if !nfv_core::testkit::tools_or_skip("n4_survives_the_corpus_and_corrupted_requests", tools) {
+    if !nfv_testkit::tools_or_skip("n4_survives_the_corpus_and_corrupted_requests", tools) {
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scapy/pfcp_template.py");

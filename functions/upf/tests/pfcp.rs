@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 mod common;
 
 use nfv_core::published::Published;
-use nfv_core::testkit::tools_or_skip;
+use nfv_testkit::tools_or_skip;
 use nfv_upf::pfcp::PfcpEndpoint;
 use nfv_upf::rules::{Interface, Sessions};
 use nfv_upf::sdf::FlowView;

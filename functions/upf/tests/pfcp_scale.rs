@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use nfv_core::ControlTask;
 use nfv_core::published::Published;
-use nfv_core::testkit::tools_or_skip;
+use nfv_testkit::tools_or_skip;
 use nfv_upf::pfcp::PfcpEndpoint;
 use nfv_upf::rules::Sessions;
 use nfv_upf::usage::Usage;

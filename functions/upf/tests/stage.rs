@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use etherparse::{NetSlice, SlicedPacket};
 use nfv_core::packet::VerdictKind;
-use nfv_core::testkit::two_port_config;
+use nfv_testkit::two_port_config;
 
 const UPF: &str = "{ kind = \"upf\", n3 = \"n3\", n3-address = \"10.10.0.1\", n6 = \"n6\", n6-gateway = \"198.51.100.1\", \
                    sessions = [{ seid = 1, ue = \"10.45.0.7\", uplink-teid = 4660, gnb = \"10.10.0.2\", downlink-teid = 43981, qfi = 5 }] }";

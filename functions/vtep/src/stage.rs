@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use nfv_core::adjacency::Adjacency;
 use nfv_core::checksum::{fold, sum, udp_pseudo_sum};
-use nfv_core::frame::HEADROOM;
-use nfv_core::packet::{PacketMut, flags};
+use nfv_core::packet::{NewPacket, PacketMut, flags};
 use nfv_core::parse::{self, ethertype, proto};
 use nfv_core::reject;
-use nfv_core::{Batch, PktDesc, PortId, Stage, StageCtx, Verdict};
+use nfv_core::{Batch, PortId, Stage, StageCtx};
 use rustc_hash::FxHashMap;
 
 use crate::config::{StaticDest, Vtep};
@@ -128,7 +127,9 @@ pub struct VtepStage {
     /// Last source learned in this batch.
     last_src: Option<(u32, [u8; 6], Dest)>,
     /// Copies made while flooding, applied after the pass over the batch.
-    replicas: Vec<(PktDesc, Target, u32)>,
+    replicas: Vec<(NewPacket, Target, u32)>,
+    /// Where each replica pushed this batch goes, in push order.
+    replica_targets: Vec<(Target, u32)>,
     targets: Vec<Target>,
     ticks_per_sec: f64,
     stats: Stats,
@@ -166,6 +167,7 @@ impl VtepStage {
             last_dst: None,
             last_src: None,
             replicas: Vec::with_capacity(MAX_REPLICAS),
+            replica_targets: Vec::with_capacity(MAX_REPLICAS),
             targets: Vec::with_capacity(16),
             ticks_per_sec,
             stats: Stats::default(),
@@ -341,13 +343,8 @@ impl VtepStage {
             if self.replicas.len() >= MAX_REPLICAS {
                 return Err(VtepDrop::NoReplica);
             }
-            let Some(id) = ctx.pool.alloc() else { return Err(VtepDrop::NoReplica) };
-            let data = p.data();
-            ctx.pool.frame_mut(id)[HEADROOM..HEADROOM + data.len()].copy_from_slice(data);
-            let mut desc = PktDesc::new(id, data.len() as u16, p.meta().port);
-            desc.meta = *p.meta();
-            desc.verdict = Verdict::next();
-            self.replicas.push((desc, t, vni));
+            let Some(copy) = ctx.pool.packet_from(p.data(), *p.meta()) else { return Err(VtepDrop::NoReplica) };
+            self.replicas.push((copy, t, vni));
             self.stats.replicas += 1;
         }
         Ok(())
@@ -756,8 +753,10 @@ fn write_udp(u: &mut [u8], sport: u16, dport: u16, len: u16) {
 
 impl Stage for VtepStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
-        let Some(first) = batch.active().first() else { return };
-        let ingress = first.meta.port;
+        if batch.is_empty() {
+            return;
+        }
+        let ingress = batch.rx_port();
         let now = ctx.now_ticks;
         self.last_now = now;
         // The last-hit caches live for one batch.
@@ -823,15 +822,16 @@ impl Stage for VtepStage {
             return;
         }
         let start = batch.len();
-        let mut replicas = std::mem::take(&mut self.replicas);
-        for (d, _, _) in &replicas {
-            batch.push(*d);
+        let mut targets = std::mem::take(&mut self.replica_targets);
+        for (copy, t, vni) in self.replicas.drain(..) {
+            batch.push(copy);
+            targets.push((t, vni));
         }
-        for (mut p, &(_, t, vni)) in batch.iter_mut().skip(start).zip(replicas.iter()) {
+        for (mut p, &(t, vni)) in batch.iter_mut().skip(start).zip(targets.iter()) {
             self.deliver(&mut p, t, vni, ctx);
         }
-        replicas.clear();
-        self.replicas = replicas;
+        targets.clear();
+        self.replica_targets = targets;
     }
 
     fn report(&self) -> Option<String> {

@@ -27,7 +27,7 @@ fn tool(args: &[&str]) -> Option<String> {
 
 /// False (after printing why) when scapy or tshark is missing outside CI.
 fn tools_ok(test: &str) -> bool {
-    nfv_core::testkit::tools_or_skip(
+    nfv_testkit::tools_or_skip(
         test,
         &[&["/usr/bin/python3", "-c", "import scapy.contrib.geneve"], &["tshark", "--version"]],
     )

@@ -261,6 +261,7 @@ impl Port for Generator {
     }
 
     fn rx_burst(&mut self, pool: &mut FramePool, batch: &mut Batch) -> usize {
+        batch.assert_pool(pool);
         let mut want = batch.room();
         if let Some(r) = self.remaining {
             want = want.min(r as usize);
@@ -274,7 +275,7 @@ impl Port for Generator {
             let mut d = PktDesc::new(id, len as u16, self.info.id);
             d.meta.hash = flow_hash;
             d.meta.flags |= flags::HASH_OK;
-            batch.push(d);
+            batch.push_desc(d);
             bytes += len as u64;
             n += 1;
         }

@@ -180,6 +180,7 @@ impl Port for PcapPort {
     }
 
     fn rx_burst(&mut self, pool: &mut FramePool, batch: &mut Batch) -> usize {
+        batch.assert_pool(pool);
         let mut n = 0;
         let mut bytes = 0;
         while batch.room() > 0 {
@@ -193,7 +194,7 @@ impl Port for PcapPort {
                     None => self.info.counters.count_drop(NO_FRAME, 1),
                     Some(id) => {
                         pool.frame_mut(id)[HEADROOM..HEADROOM + scratch.len()].copy_from_slice(&scratch);
-                        batch.push(PktDesc::new(id, scratch.len() as u16, self.info.id));
+                        batch.push_desc(PktDesc::new(id, scratch.len() as u16, self.info.id));
                         bytes += scratch.len() as u64;
                         n += 1;
                     }

@@ -5,10 +5,9 @@
 
 use etherparse::PacketBuilder;
 use nfv_core::config::{self, Config};
-use nfv_core::frame::{Arena, FramePool, HEADROOM};
-use nfv_core::neighbour::Neighbours;
 use nfv_core::packet::VerdictKind;
-use nfv_core::{Batch, BuildCtx, PktDesc, Stage, StageCtx, StageRegistry};
+use nfv_core::{BuildCtx, Stage, StageRegistry};
+use nfv_testkit::FrameRunner;
 
 pub const HEAD: &str = "[[ports]]\nname = \"in0\"\nkind = \"generator\"\n\n[[ports]]\nname = \"in1\"\nkind = \"generator\"\n\n\
                     [[ports]]\nname = \"out\"\nkind = \"sink\"\n\n[[chains]]\nname = \"c\"\n";
@@ -35,34 +34,18 @@ pub fn acl(stage: &str) -> (Config, Box<dyn Stage>) {
 
 /// Verdicts for frames arriving on `port`, with drop reasons by name.
 pub fn run(cfg: &Config, s: &mut dyn Stage, port: u16, frames: &[Vec<u8>]) -> Vec<String> {
-    let mut pool = FramePool::new(Arena::heap(256));
-    let mut batch = Batch::new(pool.arena().clone(), 64);
-    let mut ids = Vec::new();
-    for f in frames {
-        let id = pool.alloc().unwrap();
-        ids.push(id);
-        pool.frame_mut(id)[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
-        let mut d = PktDesc::new(id, f.len() as u16, port);
-        let _ = nfv_core::parse::classify(f, &mut d.meta);
-        batch.push(d);
-    }
-    let mut nb = nfv_core::adjacency::Adjacency::new(Neighbours::new([]), Default::default());
-    let mut ctx = StageCtx { pool: &mut pool, adjacency: &mut nb, now_ticks: 0 };
-    s.process(&mut batch, &mut ctx);
-    let mut scratch = [0u64; 32];
-    batch.settle(&mut scratch);
+    let out = FrameRunner::new([]).run_batch(s, port, frames.iter().map(|f| &f[..]));
     let reasons = cfg.chains[0].stages[0].builder.drop_reasons();
-    let mut out = std::collections::HashMap::new();
-    batch.drain(|d| {
-        let v = match d.verdict.kind() {
+    let mut by_fed = vec![String::new(); frames.len()];
+    for o in out {
+        by_fed[o.fed.expect("the ACL adds no packet")] = match o.verdict {
             VerdictKind::Drop(r) => reasons[r.0 as usize].to_string(),
             VerdictKind::Next => "pass".to_string(),
             other => format!("{other:?}"),
         };
-        out.insert(d.frame, v);
-    });
+    }
     // In the order the frames were given (settling puts drops first).
-    ids.iter().map(|id| out[id].clone()).collect()
+    by_fed
 }
 
 pub fn tcp(src: [u8; 4], dst: [u8; 4], dport: u16, syn: bool, ack: bool) -> Vec<u8> {

@@ -18,8 +18,6 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use nfv_core::frame::HEADROOM;
-use nfv_core::packet::PktDesc;
 use nfv_core::packet::flags;
 use nfv_core::parse::{ethertype, proto};
 use nfv_core::published::Snapshot;
@@ -103,6 +101,14 @@ enum Fate {
     Keep,
     Release,
     Discard,
+}
+
+/// The metadata of a held packet released toward N6, parsed as on
+/// arrival.
+fn released_meta(bytes: &[u8], n6: nfv_core::PortId) -> nfv_core::Meta {
+    let mut meta = nfv_core::Meta { port: n6, ..Default::default() };
+    let _ = nfv_core::parse::classify(bytes, &mut meta);
+    meta
 }
 
 /// A held downlink frame's fate: its session's downlink FAR forwards
@@ -577,12 +583,9 @@ impl UpfStage {
                 c.held_discarded += 1;
                 false
             }
-            Fate::Release => match ctx.pool.alloc() {
-                Some(id) => {
-                    ctx.pool.frame_mut(id)[HEADROOM..HEADROOM + bytes.len()].copy_from_slice(bytes);
-                    let mut d = PktDesc::new(id, bytes.len() as u16, n6);
-                    let _ = nfv_core::parse::classify(bytes, &mut d.meta);
-                    batch.push(d);
+            Fate::Release => match ctx.pool.packet_from(bytes, released_meta(bytes, n6)) {
+                Some(p) => {
+                    batch.push(p);
                     c.held_released += 1;
                     false
                 }
@@ -638,8 +641,10 @@ impl Stage for UpfStage {
 
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         self.prepare(ctx);
-        let Some(first) = batch.active().first() else { return };
-        let from_n3 = first.meta.port == self.upf.n3;
+        if batch.is_empty() {
+            return;
+        }
+        let from_n3 = batch.rx_port() == self.upf.n3;
         // First pass: each packet's fast-table key, its slot prefetched
         // (a million-session table is DRAM; the lookups then overlap).
         // Second: the entries, landed by then, and their URR counters

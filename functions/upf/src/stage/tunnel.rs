@@ -4,8 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use nfv_core::frame::HEADROOM;
-use nfv_core::packet::PktDesc;
+use nfv_core::packet::Meta;
 use nfv_core::parse::{ethertype, proto};
 use nfv_core::{Batch, PacketMut, StageCtx};
 
@@ -102,19 +101,22 @@ impl UpfStage {
                 continue;
             }
             let mac = self.peer_mac(old.peer, ctx);
-            let Some(id) = ctx.pool.alloc() else {
+            let meta = Meta { port: self.upf.n3, ..Meta::default() };
+            let packet = ctx.pool.build_packet(meta, |frame| {
+                let at = self.tunnel_headers(frame, mac.unwrap_or_default(), old.peer, gtpu::HEADER_LEN);
+                gtpu::write_end_marker(&mut frame[at..], old.teid);
+                let len = at + gtpu::HEADER_LEN;
+                if old.peer.is_ipv6() {
+                    let c = nfv_core::checksum::udp_checksum(&frame[14..54], false, &frame[54..len]);
+                    frame[60..62].copy_from_slice(&c.to_be_bytes());
+                }
+                len
+            });
+            let Some(packet) = packet else {
                 self.counters.end_markers_unsent += 1;
                 continue;
             };
-            let frame = &mut ctx.pool.frame_mut(id)[HEADROOM..];
-            let at = self.tunnel_headers(frame, mac.unwrap_or_default(), old.peer, gtpu::HEADER_LEN);
-            gtpu::write_end_marker(&mut frame[at..], old.teid);
-            let len = at + gtpu::HEADER_LEN;
-            if old.peer.is_ipv6() {
-                let c = nfv_core::checksum::udp_checksum(&frame[14..54], false, &frame[54..len]);
-                frame[60..62].copy_from_slice(&c.to_be_bytes());
-            }
-            batch.push(PktDesc::new(id, len as u16, self.upf.n3));
+            batch.push(packet);
             self.counters.end_markers += 1;
         }
         self.ended_through = sessions.version;

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use nfv_core::BuildCtx;
 use nfv_core::packet::VerdictKind;
-use nfv_core::testkit::{FrameRunner, two_port_config};
+use nfv_testkit::{FrameRunner, two_port_config};
 
 use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
@@ -177,7 +177,7 @@ impl N4Bed {
     pub fn start(test: &str, extra: &str, script: &str) -> Option<Self> {
         use std::io::BufRead;
         let tools: &[&[&str]] = &[&["/usr/bin/python3", "-c", "import scapy.contrib.pfcp"], &["tshark", "--version"]];
-        if !nfv_core::testkit::tools_or_skip(test, tools) {
+        if !nfv_testkit::tools_or_skip(test, tools) {
             return None;
         }
         use std::sync::atomic::{AtomicBool, Ordering};

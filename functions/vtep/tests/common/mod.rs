@@ -6,10 +6,9 @@ use std::net::IpAddr;
 
 use etherparse::PacketBuilder;
 use nfv_core::config::{self, Config};
-use nfv_core::frame::{Arena, FramePool, HEADROOM};
-use nfv_core::neighbour::Neighbours;
 use nfv_core::packet::VerdictKind;
-use nfv_core::{Batch, BuildCtx, PktDesc, Stage, StageCtx, StageRegistry};
+use nfv_core::{BuildCtx, Stage, StageRegistry};
+use nfv_testkit::FrameRunner;
 
 pub const HOST_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa1];
 pub const HOST_B: [u8; 6] = [2, 0, 0, 0, 0, 0xb2];
@@ -58,24 +57,10 @@ pub fn run_with_meta(
     frames: &[Vec<u8>],
     v6: bool,
 ) -> Vec<(Vec<u8>, VerdictKind, nfv_core::Meta)> {
-    let mut pool = FramePool::new(Arena::heap(256));
-    let mut batch = Batch::new(pool.arena().clone(), 64);
-    for f in frames {
-        let id = pool.alloc().unwrap();
-        pool.frame_mut(id)[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
-        let mut d = PktDesc::new(id, f.len() as u16, port);
-        nfv_core::parse::classify(f, &mut d.meta).unwrap();
-        batch.push(d);
-    }
-    let mut nb =
-        nfv_core::adjacency::Adjacency::new(Neighbours::new([(remote_ip(v6), REMOTE_VTEP_MAC, 0)]), Default::default());
-    let mut ctx = StageCtx { pool: &mut pool, adjacency: &mut nb, now_ticks: 1_000 };
-    stage.process(&mut batch, &mut ctx);
-    let mut scratch = [0u64; 32];
-    batch.settle(&mut scratch);
-    let mut out = Vec::new();
-    batch.drain(|d| out.push((d.frame, d.data_range(), d.verdict.kind(), d.meta)));
-    out.into_iter().map(|(id, r, v, m)| (pool.frame(id)[r].to_vec(), v, m)).collect()
+    let mut runner = FrameRunner::new([(remote_ip(v6), REMOTE_VTEP_MAC, 0)]);
+    runner.now_ticks = 1_000;
+    let out = runner.run_batch(stage, port, frames.iter().map(|f| &f[..]));
+    out.into_iter().map(|o| (o.data, o.verdict, o.meta)).collect()
 }
 
 pub fn inner(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {

@@ -47,7 +47,9 @@ impl Loopback {
             received: 0,
             transmitted: 0,
         };
-        (AfXdpPort::with_queues(info, user, None, -1, false, batch), kernel)
+        let mut port = AfXdpPort::with_queues(info, user, None, -1, false, batch);
+        port.arena = Some(kernel.arena.id());
+        (port, kernel)
     }
 
     /// One turn of the kernel: completes every transmitted frame, then
@@ -96,8 +98,8 @@ mod tests {
 
     #[test]
     fn every_frame_comes_back_and_bytes_arrive_intact() {
-        let arena = Arena::heap(512);
-        let mut pool = FramePool::new(arena.clone());
+        let mut pool = FramePool::heap(512);
+        let arena = pool.arena().clone();
         let template: Vec<u8> = (0..64u8).collect();
         let info = PortInfo::new(0, "lo", [2, 0, 0, 0, 0, 1], super::super::AfXdpDrop::NAMES);
         let (mut port, mut kernel) = Loopback::port(info, arena.clone(), 128, 32, &template);
@@ -110,7 +112,7 @@ mod tests {
             for i in 0..n {
                 assert_eq!(batch.data(i), &template[..]);
             }
-            batch.drain(|d| out.push(*d));
+            batch.drain(|d| out.push(d));
             port.tx_burst(&mut pool, &mut out);
         }
         kernel.step(0);

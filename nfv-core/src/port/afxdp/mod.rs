@@ -78,6 +78,10 @@ pub struct AfXdpPort {
     last_stats: [u64; 5],
     /// Sends only: its fill ring is never read, so it is never filled.
     tx_only: bool,
+    /// The arena whose frames its kernel side writes, where a safe caller
+    /// chooses it ([`loopback::Loopback`]): the pool lending frames to
+    /// the fill ring must be that arena's.
+    arena: Option<u32>,
 }
 
 pub(crate) struct XskHandle {
@@ -143,7 +147,18 @@ impl AfXdpPort {
         busy_poll: bool,
         batch: usize,
     ) -> Self {
-        Self { xsk, q, info, fd, busy_poll, refill_chunk: batch as u32, polls: 0, last_stats: [0; 5], tx_only: false }
+        Self {
+            xsk,
+            q,
+            info,
+            fd,
+            busy_poll,
+            refill_chunk: batch as u32,
+            polls: 0,
+            last_stats: [0; 5],
+            tx_only: false,
+            arena: None,
+        }
     }
 
     /// Gives the kernel empty frames to receive into, in chunks of at
@@ -157,6 +172,9 @@ impl AfXdpPort {
         let free = self.q.fill.free(self.refill_chunk);
         if free < self.refill_chunk {
             return;
+        }
+        if let Some(arena) = self.arena {
+            assert_eq!(arena, pool.arena().id(), "frames lent from a pool of another arena than the port writes");
         }
         let spare = pool.available().saturating_sub(2 * self.refill_chunk as usize);
         let n = free.min(spare as u32);
@@ -241,6 +259,7 @@ impl Port for AfXdpPort {
 
     #[inline]
     fn rx_burst(&mut self, pool: &mut FramePool, batch: &mut Batch) -> usize {
+        batch.assert_pool(pool);
         self.refill(pool);
         self.polls = self.polls.wrapping_add(1);
         if self.polls.is_multiple_of(STATS_EVERY) {

@@ -77,8 +77,9 @@ impl UmemArea {
     }
 
     /// The arena view the worker's pool and batches use. The arena keeps
-    /// the mapping alive.
-    pub fn arena(self: &Arc<Self>) -> Arc<Arena> {
+    /// the mapping alive. Crate-private and taken once per area: two
+    /// arenas over one mapping would let two pools hand out one frame.
+    pub(crate) fn arena(self: &Arc<Self>) -> Arc<Arena> {
         let frames = (self.len / FRAME_SIZE) as u32;
         // SAFETY: `base` maps `frames * FRAME_SIZE` writable bytes, kept
         // alive by the Arc moved into the arena; the kernel touches a frame
