@@ -23,7 +23,7 @@ fn vtep(c: &mut Criterion) {
     for len in [64usize, 1400] {
         let frames: Vec<Vec<u8>> = (0..64).map(|i| (0..len).map(|b| (b * 7 + i) as u8).collect()).collect();
         g.bench_function(format!("checksum/{len}"), |b| {
-            b.iter(|| frames.iter().fold(0u32, |acc, f| acc ^ nfv_core::checksum::sum(std::hint::black_box(f), 0)))
+            b.iter(|| frames.iter().fold(0u32, |acc, f| acc ^ nfv_net::checksum::sum(std::hint::black_box(f), 0)))
         });
     }
     for geneve in [false, true] {

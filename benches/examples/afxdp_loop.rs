@@ -91,7 +91,7 @@ fn udp_frame() -> Vec<u8> {
         0x04, 0x00, 0x23, 0x28, 0, 26, 0, 0, // UDP 1024 -> 9000
     ];
     f.resize(60, 0);
-    let csum = nfv_core::checksum::checksum(&f[14..34]);
+    let csum = nfv_net::checksum::checksum(&f[14..34]);
     f[24..26].copy_from_slice(&csum.to_be_bytes());
     f
 }

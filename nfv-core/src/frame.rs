@@ -49,7 +49,7 @@ unsafe impl Sync for Arena {}
 impl Arena {
     /// A zeroed heap arena for in-memory ports (generator, pcap, sink).
     pub fn heap(frames: u32) -> Arc<Self> {
-        let mut buf = crate::mem::huge_vec(frames as usize * FRAME_SIZE, 0u8).into_boxed_slice();
+        let mut buf = nfv_net::mem::huge_vec(frames as usize * FRAME_SIZE, 0u8).into_boxed_slice();
         let base = NonNull::new(buf.as_mut_ptr()).expect("non-null heap buffer");
         Arc::new(Self { base, frames, id: next_arena_id(), _owner: Box::new(buf) })
     }

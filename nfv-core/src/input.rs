@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use crate::batch::Batch;
 use crate::packet::{PacketMut, flags};
-use crate::parse::{self, ParseError, ethertype, proto};
+use crate::parse::{self, ParseError};
 use crate::slowpath::LocalAddrs;
 use crate::stage::{Stage, StageCtx};
+use nfv_net::wire::{ethertype, proto};
 
 crate::drop_reasons! {
     /// Drop reasons of the input stage.

@@ -12,25 +12,19 @@
 
 pub mod adjacency;
 pub mod batch;
-pub mod be;
 pub mod chain;
-pub mod checksum;
 pub mod config;
 pub mod cycles;
 pub mod filewatch;
-pub mod flowindex;
 pub mod frame;
 pub mod handoff;
 pub mod input;
-pub mod mem;
 pub mod neighbour;
 pub mod packet;
 pub mod parse;
 pub mod port;
-pub mod portmap;
 pub mod published;
 pub mod reject;
-pub mod rewrite;
 pub mod runtime;
 pub mod slowpath;
 pub mod sockopt;

@@ -8,37 +8,9 @@
 
 use pnet_packet::ipv6::Ipv6Packet;
 
+use nfv_net::wire::{ethertype, proto};
+
 use crate::packet::{Meta, PacketMut, flags};
-
-/// EtherType values the parser knows (IEEE 802 numbers).
-pub mod ethertype {
-    /// IPv4.
-    pub const IPV4: u16 = 0x0800;
-    /// ARP (RFC 826).
-    pub const ARP: u16 = 0x0806;
-    /// IPv6.
-    pub const IPV6: u16 = 0x86dd;
-    /// 802.1Q VLAN tag.
-    pub const VLAN: u16 = 0x8100;
-    /// 802.1ad service tag.
-    pub const QINQ: u16 = 0x88a8;
-    /// Pre-standard QinQ tag still seen in the wild.
-    pub const QINQ_OLD: u16 = 0x9100;
-}
-
-/// IP protocol numbers the parser knows (IANA).
-pub mod proto {
-    /// ICMP.
-    pub const ICMP: u8 = 1;
-    /// TCP.
-    pub const TCP: u8 = 6;
-    /// UDP.
-    pub const UDP: u8 = 17;
-    /// ICMPv6.
-    pub const ICMPV6: u8 = 58;
-    /// SCTP.
-    pub const SCTP: u8 = 132;
-}
 
 /// Why a frame could not be parsed at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

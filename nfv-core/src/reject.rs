@@ -7,9 +7,9 @@
 //! when an ICMP error may be sent for either family. The caller sends the
 //! packet back out of the port it came in on.
 
-use crate::checksum;
 use crate::packet::{Meta, PacketMut, flags};
-use crate::parse::{ethertype, proto};
+use nfv_net::checksum;
+use nfv_net::wire::{ethertype, proto};
 
 /// Why a packet gets no refusal (the caller drops it instead).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -385,7 +385,7 @@ impl SlowPath {
         let quoted = &raw[..(header_len + 8).min(raw.len())];
         let mut icmp = vec![11u8, 0, 0, 0, 0, 0, 0, 0];
         icmp.extend_from_slice(quoted);
-        let c = crate::checksum::checksum(&icmp);
+        let c = nfv_net::checksum::checksum(&icmp);
         icmp[2..4].copy_from_slice(&c.to_be_bytes());
         let out_ip = Ipv4Repr {
             src_addr: src,
@@ -720,7 +720,7 @@ mod tests {
         let mut to_us = udp(1);
         to_us[14 + 16..14 + 20].copy_from_slice(&[10, 0, 0, 254]);
         to_us[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
-        let c = crate::checksum::checksum(&to_us[14..34]);
+        let c = nfv_net::checksum::checksum(&to_us[14..34]);
         to_us[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
         assert_eq!(sp.counters.time_exceeded.get(), 0);
         let _ = sp.handle(0, &to_us);

@@ -3,9 +3,9 @@
 //! unreachable quoting what it refuses, and no answer where RFC 1812 and
 //! RFC 793 forbid one.
 use etherparse::{Icmpv4Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
-use nfv_core::parse::proto;
 use nfv_core::reject::{Unreachable, code, icmp_unreachable, tcp_reset};
 use nfv_core::{Batch, Stage, StageCtx};
+use nfv_net::wire::proto;
 use nfv_testkit::FrameRunner;
 
 const US: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];

@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use nfv_core::packet::flags;
-use nfv_core::parse::{ethertype, proto};
 use nfv_core::published::{Published, Snapshot};
 use nfv_core::{Batch, Stage, StageCtx};
+use nfv_net::wire::{ethertype, proto};
 
 use crate::classify::{Key, NO_MATCH};
 use crate::config::{Acl, Reflect};

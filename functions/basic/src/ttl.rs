@@ -8,10 +8,10 @@
 //! Non-IP frames pass untouched; IP packets whose header is malformed are
 //! dropped, since no TTL can be trusted there.
 
-use nfv_core::checksum;
 use nfv_core::packet::flags;
-use nfv_core::parse::ethertype;
 use nfv_core::{Batch, Stage, StageCtx};
+use nfv_net::checksum;
+use nfv_net::wire::ethertype;
 
 nfv_core::drop_reasons! {
     /// Drop reasons of the TTL stage.

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::conntrack::Timeouts;
 use crate::maglev::{DEFAULT_SIZE, is_prime};
-use nfv_core::parse::proto;
+use nfv_net::wire::proto;
 
 use crate::services::{Mode, Services, Vip, Wanted};
 use crate::stage::{LbDrop, LbStage};

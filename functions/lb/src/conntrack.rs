@@ -18,9 +18,9 @@
 //! about 2 % of the connections are evicted early this way (Poisson, one
 //! per bucket on average), at half of it 0.4 %.
 
-use nfv_core::mem::{huge_vec, prefetch};
+use nfv_net::mem::{huge_vec, prefetch};
 
-use nfv_core::parse::proto;
+use nfv_net::wire::proto;
 
 /// A client flow as it reaches the VIP.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

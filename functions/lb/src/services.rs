@@ -10,7 +10,7 @@
 
 use crate::maglev::{self, Member, NO_BACKEND};
 #[cfg(test)]
-use nfv_core::parse::proto;
+use nfv_net::wire::proto;
 
 /// How packets reach a VIP's backends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -22,17 +22,17 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use nfv_core::packet::flags;
-use nfv_core::parse::ethertype;
 use nfv_core::published::Snapshot;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
+use nfv_net::wire::ethertype;
 
 use crate::config::Lb;
-use nfv_core::portmap::{PortMap, block_owner};
 use nfv_core::reject;
-use nfv_core::rewrite::{self, Side};
+use nfv_net::portmap::{PortMap, block_owner};
+use nfv_net::rewrite::{self, Side};
 
 use crate::conntrack::{Conn, ConnKey, ConnTable};
-use nfv_core::parse::proto;
+use nfv_net::wire::proto;
 
 use crate::services::{Mode, Services, State, Vip};
 
@@ -633,7 +633,7 @@ fn encapsulate(p: &mut PacketMut<'_>, src: u32, dst: u32, mac: [u8; 6], our_mac:
     h[10..12].copy_from_slice(&[0, 0]);
     h[12..16].copy_from_slice(&src.to_be_bytes());
     h[16..20].copy_from_slice(&dst.to_be_bytes());
-    let c = nfv_core::checksum::checksum(h);
+    let c = nfv_net::checksum::checksum(h);
     h[10..12].copy_from_slice(&c.to_be_bytes());
     let m = p.meta_mut();
     (m.l4_off, m.l4_proto) = (34, IPIP);

@@ -29,7 +29,7 @@ use toml::de::DeValue;
 use nfv_core::config::ipv4_endpoint;
 
 use crate::config::BackendParams;
-use nfv_core::parse::proto;
+use nfv_net::wire::proto;
 
 use crate::services::{Services, State, Wanted};
 

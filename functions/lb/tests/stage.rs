@@ -292,7 +292,7 @@ fn nat_mode_translates_both_ways_and_answers_only_from_the_connections_backend()
     // The same client port from another client: another port of ours.
     let mut other = tcp(40000, 8080, true);
     other[14 + 12..14 + 16].copy_from_slice(&[203, 0, 113, 8]);
-    let c = nfv_core::checksum::checksum(&{
+    let c = nfv_net::checksum::checksum(&{
         let mut h = other[14..34].to_vec();
         h[10..12].copy_from_slice(&[0, 0]);
         h
@@ -384,7 +384,7 @@ fn answers_from_backends_go_back_to_the_client_and_drops_are_named() {
     assert_eq!(lb.run(CLIENT_PORT, &tcp(40000, 8081, true)).0, "not-a-vip");
     let mut frag = tcp(40000, 80, true);
     frag[14 + 6] = 0x20; // more fragments
-    let c = nfv_core::checksum::checksum(&{
+    let c = nfv_net::checksum::checksum(&{
         let mut h = frag[14..34].to_vec();
         h[10..12].copy_from_slice(&[0, 0]);
         h

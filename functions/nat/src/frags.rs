@@ -17,8 +17,8 @@
 //! reassembly timer is the receiver's; ours only bounds how long an
 //! identification is trusted).
 
-use nfv_core::flowindex::FlowIndex;
-use nfv_core::rewrite::Side;
+use nfv_net::flowindex::FlowIndex;
+use nfv_net::rewrite::Side;
 
 /// A datagram's fragments as they arrive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,9 +23,9 @@
 //! for packets coming in. ICMP query sessions use the echo identifier as
 //! the port and 0 as the remote port.
 
-use nfv_core::flowindex::FlowIndex;
-use nfv_core::mem::prefetch;
-use nfv_core::portmap::PortMap;
+use nfv_net::flowindex::FlowIndex;
+use nfv_net::mem::prefetch;
+use nfv_net::portmap::PortMap;
 
 /// No session / mapping / list link.
 pub const NONE: u32 = u32::MAX;
@@ -309,7 +309,7 @@ impl NatTable {
             map_prev: NONE,
             map_next: NONE,
         };
-        let mut sessions = nfv_core::mem::huge_vec(max, empty_session);
+        let mut sessions = nfv_net::mem::huge_vec(max, empty_session);
         for (i, s) in sessions.iter_mut().enumerate() {
             s.next = if i + 1 < max { i as u32 + 1 } else { NONE };
         }
@@ -323,7 +323,7 @@ impl NatTable {
             sessions: 0,
             first: NONE,
         };
-        let mut mappings = nfv_core::mem::huge_vec(maps, empty_mapping);
+        let mut mappings = nfv_net::mem::huge_vec(maps, empty_mapping);
         for (i, m) in mappings.iter_mut().enumerate() {
             m.first = if i + 1 < maps { i as u32 + 1 } else { NONE };
         }

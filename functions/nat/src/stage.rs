@@ -23,9 +23,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use nfv_core::packet::flags;
-use nfv_core::parse::ethertype;
-use nfv_core::rewrite::{self, Side};
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
+use nfv_net::rewrite::{self, Side};
+use nfv_net::wire::ethertype;
 
 use crate::config::Nat;
 use crate::frags::{Fate, FragKey, Fragments};
@@ -117,7 +117,7 @@ pub struct NatStage {
     pub counters: NatCounters,
 }
 
-use nfv_core::be::{rd16, rd32};
+use nfv_net::be::{rd16, rd32};
 
 /// True when the IPv4 header at `l3` sums to 0xffff (its length was
 /// checked by the parser).
@@ -131,9 +131,9 @@ fn header_checksum_ok(d: &[u8], l3: usize) -> bool {
         let mut acc = w(0) + w(4) + w(8) + w(12) + w(16);
         acc = (acc & 0xffff_ffff) + (acc >> 32);
         acc = (acc & 0xffff_ffff) + (acc >> 32);
-        return nfv_core::checksum::fold(acc as u32) == 0xffff;
+        return nfv_net::checksum::fold(acc as u32) == 0xffff;
     }
-    nfv_core::checksum::fold(nfv_core::checksum::sum(&d[l3..l3 + ihl], 0)) == 0xffff
+    nfv_net::checksum::fold(nfv_net::checksum::sum(&d[l3..l3 + ihl], 0)) == 0xffff
 }
 
 /// What a packet's L4 header says for the session lookup.

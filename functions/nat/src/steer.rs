@@ -8,7 +8,7 @@
 //!   otherwise get one mapping per worker). Its outside ports come from
 //!   that worker's blocks.
 //! - An outside (address, port) belongs to the worker whose block holds
-//!   the port ([`nfv_core::portmap::block_owner`]); a port forward's, to the
+//!   the port ([`nfv_net::portmap::block_owner`]); a port forward's, to the
 //!   worker of its inside address, where the forwarded server's replies
 //!   are steered.
 //!
@@ -21,7 +21,7 @@
 #[cfg(doc)]
 use crate::config::Nat;
 use crate::sessions::proto;
-use nfv_core::portmap::block_owner;
+use nfv_net::portmap::block_owner;
 
 /// Outside ports (any protocol) some port forward uses: one bit each.
 const PORT_WORDS: usize = 65536 / 64;
@@ -99,7 +99,7 @@ impl Steering {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nfv_core::portmap::PortMap;
+    use nfv_net::portmap::PortMap;
 
     #[test]
     fn outside_ports_are_steered_to_the_worker_that_hands_them_out() {

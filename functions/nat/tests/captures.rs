@@ -60,7 +60,7 @@ fn the_capture_corpus_goes_through_both_ways_without_a_panic_and_every_drop_is_n
                         let l3 = meta.l3_off as usize;
                         let ihl = (data[l3] & 0x0f) as usize * 4;
                         assert_eq!(
-                            nfv_core::checksum::checksum(&data[l3..l3 + ihl]),
+                            nfv_net::checksum::checksum(&data[l3..l3 + ihl]),
                             0,
                             "{}: translated IPv4 header checksum",
                             path.display()

@@ -25,7 +25,7 @@ fn frame(src: u32, sport: u16) -> Vec<u8> {
     ip[9] = 17;
     ip[12..16].copy_from_slice(&src.to_be_bytes());
     ip[16..20].copy_from_slice(&[198, 51, 100, 2]);
-    let c = nfv_core::checksum::checksum(ip);
+    let c = nfv_net::checksum::checksum(ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     f[34..36].copy_from_slice(&sport.to_be_bytes());
     f[36..38].copy_from_slice(&53u16.to_be_bytes());
@@ -109,7 +109,7 @@ fn flood(when_full: &str) -> String {
                 let src = 0x0a80_0000 | (k >> 4);
                 template[26..30].copy_from_slice(&src.to_be_bytes());
                 template[24..26].copy_from_slice(&[0, 0]);
-                let c = nfv_core::checksum::checksum(&template[14..34]);
+                let c = nfv_net::checksum::checksum(&template[14..34]);
                 template[24..26].copy_from_slice(&c.to_be_bytes());
                 template[34..36].copy_from_slice(&(1024 + (k & 0xf) as u16 * 64).to_be_bytes());
                 template.clone()

@@ -322,7 +322,7 @@ fn fragments(whole: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let fo = (offset / 8) | if more { 0x2000 } else { 0 };
         h[6..8].copy_from_slice(&fo.to_be_bytes());
         h[10..12].copy_from_slice(&[0, 0]);
-        let c = nfv_core::checksum::checksum(&h);
+        let c = nfv_net::checksum::checksum(&h);
         h[10..12].copy_from_slice(&c.to_be_bytes());
         let mut f = whole[..14].to_vec();
         f.extend_from_slice(&h);

@@ -146,7 +146,7 @@ impl FastTable {
     #[inline(always)]
     pub fn prefetch(&self, key: u32) {
         if !self.slots.is_empty() {
-            nfv_core::mem::prefetch(&self.slots[slot_of(key, self.mask)]);
+            nfv_net::mem::prefetch(&self.slots[slot_of(key, self.mask)]);
         }
     }
 

@@ -76,7 +76,7 @@ pub struct Header {
     pub payload_len: usize,
 }
 
-use nfv_core::be::rd16;
+use nfv_net::be::rd16;
 
 /// Reads the GTP-U header at the start of `d` (the UDP payload).
 pub fn parse(d: &[u8]) -> Result<Header, GtpuError> {

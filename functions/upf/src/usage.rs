@@ -85,7 +85,7 @@ impl Lane {
     #[inline(always)]
     pub fn prefetch(&self, slot: u32) {
         if let Some(s) = self.slots.get(slot as usize) {
-            nfv_core::mem::prefetch(s);
+            nfv_net::mem::prefetch(s);
         }
     }
 

@@ -43,7 +43,7 @@ fn in_tunnel(ip: &[u8]) -> Vec<u8> {
     let udp_len = (8 + 8 + ip.len()) as u16;
     let mut outer = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 10, 0, 2, 10, 10, 0, 1];
     outer[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
-    let c = nfv_core::checksum::checksum(&outer);
+    let c = nfv_net::checksum::checksum(&outer);
     outer[10..12].copy_from_slice(&c.to_be_bytes());
     let mut f = vec![2, 0, 0, 0, 3, 3, 2, 0, 0, 0, 0, 0x9b, 8, 0];
     f.extend_from_slice(&outer);

@@ -6,11 +6,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use nfv_core::adjacency::Adjacency;
-use nfv_core::checksum::{fold, sum, udp_pseudo_sum};
 use nfv_core::packet::{NewPacket, PacketMut, flags};
-use nfv_core::parse::{self, ethertype, proto};
+use nfv_core::parse;
 use nfv_core::reject;
 use nfv_core::{Batch, PortId, Stage, StageCtx};
+use nfv_net::checksum::{fold, sum, udp_pseudo_sum};
+use nfv_net::wire::{ethertype, proto};
 use rustc_hash::FxHashMap;
 
 use crate::config::{StaticDest, Vtep};

@@ -14,11 +14,11 @@ use serde::Deserialize;
 use std::net::IpAddr;
 
 use crate::batch::Batch;
-use crate::checksum;
 use crate::frame::{FramePool, HEADROOM, MAX_DATA};
 use crate::packet::{PktDesc, flags};
-use crate::parse::{ethertype, proto};
 use crate::port::{Port, PortInfo};
+use nfv_net::checksum;
+use nfv_net::wire::{ethertype, proto};
 
 /// Frame size selection.
 #[derive(Clone, Debug, Deserialize, PartialEq)]

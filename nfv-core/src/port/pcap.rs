@@ -17,8 +17,8 @@ use pcap_file::pcapng::{Block, PcapNgReader};
 use crate::batch::Batch;
 use crate::frame::{FramePool, HEADROOM, MAX_DATA};
 use crate::packet::PktDesc;
-use crate::parse::ethertype;
 use crate::port::{Port, PortInfo};
+use nfv_net::wire::ethertype;
 
 /// Drop reasons of a pcap port, in counter order.
 pub const PCAP_DROP_REASONS: &[&str] =

@@ -19,9 +19,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use nfv_core::packet::flags;
-use nfv_core::parse::{ethertype, proto};
 use nfv_core::published::Snapshot;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
+use nfv_net::wire::{ethertype, proto};
 
 use crate::config::Upf;
 use crate::gtpu::{self, msg};
@@ -181,7 +181,7 @@ pub struct UpfStage {
     pub counters: UpfCounters,
 }
 
-use nfv_core::be::{rd16, rd32};
+use nfv_net::be::{rd16, rd32};
 
 /// The flow of the IP packet at `ip` as SDF filters see it (TS 29.244
 /// 5.2.1A: downlink orientation, an uplink packet's ends swapped): IPv4
@@ -419,7 +419,7 @@ impl UpfStage {
             src.swap_with_slice(rest);
             d[l3 + 4..l3 + 6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
             d[l3 + 7] = 64;
-            let c = nfv_core::checksum::udp_checksum(&d[l3..l3 + 40], false, &d[l4..g + n]);
+            let c = nfv_net::checksum::udp_checksum(&d[l3..l3 + 40], false, &d[l4..g + n]);
             d[l4 + 6..l4 + 8].copy_from_slice(&c.to_be_bytes());
         } else {
             let (a, b) = (rd32(d, l3 + 12), rd32(d, l3 + 16));
@@ -428,7 +428,7 @@ impl UpfStage {
             d[l3 + 2..l3 + 4].copy_from_slice(&((l4 - l3 + 8 + n) as u16).to_be_bytes());
             d[l3 + 8] = 64;
             d[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
-            let c = nfv_core::checksum::checksum(&d[l3..l4]);
+            let c = nfv_net::checksum::checksum(&d[l3..l4]);
             d[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
         }
         p.send_to(self.upf.n3);

@@ -5,8 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use nfv_core::packet::Meta;
-use nfv_core::parse::{ethertype, proto};
 use nfv_core::{Batch, PacketMut, StageCtx};
+use nfv_net::wire::{ethertype, proto};
 
 use super::{UpfDrop, UpfStage};
 use crate::gtpu::{self, pdu_type};
@@ -72,7 +72,7 @@ impl UpfStage {
         let at = self.tunnel_headers(d, mac.unwrap_or_default(), peer, g + inner_len);
         gtpu::write_gpdu(&mut d[at..], teid, inner_len, session);
         if peer.is_ipv6() {
-            let c = nfv_core::checksum::udp_checksum(&d[14..54], false, &d[54..]);
+            let c = nfv_net::checksum::udp_checksum(&d[14..54], false, &d[54..]);
             d[60..62].copy_from_slice(&c.to_be_bytes());
         }
         // Finished here: no stage reads its headers again, none re-parsed.
@@ -107,7 +107,7 @@ impl UpfStage {
                 gtpu::write_end_marker(&mut frame[at..], old.teid);
                 let len = at + gtpu::HEADER_LEN;
                 if old.peer.is_ipv6() {
-                    let c = nfv_core::checksum::udp_checksum(&frame[14..54], false, &frame[54..len]);
+                    let c = nfv_net::checksum::udp_checksum(&frame[14..54], false, &frame[54..len]);
                     frame[60..62].copy_from_slice(&c.to_be_bytes());
                 }
                 len
@@ -161,7 +161,7 @@ impl UpfStage {
                 // The header sum from its constant part (version, TTL,
                 // protocol, our address) and what varies, not the 20 octets.
                 let acc = self.ip_sum + total as u32 + (dst >> 16) + (dst & 0xffff);
-                ip[10..12].copy_from_slice(&(!nfv_core::checksum::fold(acc)).to_be_bytes());
+                ip[10..12].copy_from_slice(&(!nfv_net::checksum::fold(acc)).to_be_bytes());
                 34
             }
             IpAddr::V6(a) => {

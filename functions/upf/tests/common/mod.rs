@@ -133,7 +133,7 @@ pub fn pfcp_in_tshark(messages: &[&str], name: &str) -> String {
         let udp_len = (8 + pfcp.len()) as u16;
         let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 10, 0, 1, 10, 10, 0, 2];
         ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
-        let c = nfv_core::checksum::checksum(&ip);
+        let c = nfv_net::checksum::checksum(&ip);
         ip[10..12].copy_from_slice(&c.to_be_bytes());
         for field in [8805u16, 8805, udp_len, 0] {
             ip.extend_from_slice(&field.to_be_bytes());

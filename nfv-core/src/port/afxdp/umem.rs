@@ -66,7 +66,7 @@ impl UmemArea {
             }
         }
         let base = NonNull::new(aligned as *mut u8).ok_or_else(|| io::Error::other("mmap returned null"))?;
-        crate::mem::advise_huge(base.as_ptr(), len);
+        nfv_net::mem::advise_huge(base.as_ptr(), len);
         // Fault every page in now (what MAP_POPULATE did): one write per
         // 4 KiB, so with THP one fault per 2 MiB.
         for off in (0..len).step_by(4096) {

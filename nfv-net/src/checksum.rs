@@ -112,7 +112,7 @@ pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
 #[inline]
 pub fn udp_pseudo_sum(ip: &[u8], v4: bool, udp_len: usize) -> u32 {
     let addrs = if v4 { &ip[12..20] } else { &ip[8..40] };
-    sum(addrs, crate::parse::proto::UDP as u32 + udp_len as u32)
+    sum(addrs, crate::wire::proto::UDP as u32 + udp_len as u32)
 }
 
 /// The UDP checksum of `udp` (header with its checksum field zero, and

@@ -16,7 +16,7 @@
 //! for the fields they touch: the caller drops it as malformed.
 
 use crate::checksum::{adjust, delta16, delta32};
-use crate::parse::proto;
+use crate::wire::proto;
 
 /// Which endpoint of a packet changes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -1,0 +1,23 @@
+//! nfv-net: the packet library every stage of the data plane stands on,
+//! knowing nothing of batches, workers or configuration.
+//!
+//! - [`wire`]: typed zero-copy views of Ethernet/VLAN, IPv4, IPv6, UDP,
+//!   TCP and ICMP/ICMPv6 headers (smoltcp's shape) and the `*Repr`s that
+//!   emit them; the only place header offsets are written down.
+//! - [`checksum`]: the Internet checksum and its incremental update.
+//! - [`rewrite`]: address and port rewrites with their checksum updates,
+//!   ICMP errors' quoted headers included (NAT, LB).
+//! - [`flowindex`], [`portmap`]: the flow tables' index and port
+//!   allocation maps; [`mem`]: huge pages and prefetch for them.
+//! - [`be`]: big-endian fields at computed offsets, for the protocol
+//!   headers that have no view here (GTP-U, VXLAN, PFCP).
+
+#![warn(missing_docs)]
+
+pub mod be;
+pub mod checksum;
+pub mod flowindex;
+pub mod mem;
+pub mod portmap;
+pub mod rewrite;
+pub mod wire;

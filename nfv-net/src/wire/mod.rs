@@ -1,0 +1,77 @@
+//! Typed zero-copy views of L2-L4 headers, in smoltcp's `wire` shape: a
+//! view wraps a byte buffer (`&[u8]`, `&mut [u8]`), `new_checked` refuses
+//! what is not a well-formed header, `new_unchecked` trusts the caller
+//! (the input parser already checked, `Meta::flags`), named accessors read
+//! and write fields in place, and a `*Repr` emits a header we originate.
+//! Field offsets live here and nowhere else; the accessors compile to the
+//! same loads and stores as the indexing they replace.
+
+mod field;
+
+pub mod ethernet;
+pub mod icmp;
+pub mod ipv4;
+pub mod ipv6;
+pub mod tcp;
+pub mod udp;
+
+pub use ethernet::{EthernetFrame, EthernetRepr};
+pub use icmp::IcmpPacket;
+pub use ipv4::{Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use tcp::TcpPacket;
+pub use udp::{UdpPacket, UdpRepr};
+
+/// Why a checked view refused a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The buffer ends inside the header.
+    Truncated,
+    /// A field contradicts the header's shape (version, lengths).
+    Malformed,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Error::Truncated => "truncated header",
+            Error::Malformed => "malformed header",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// EtherTypes this code names (IEEE registry).
+pub mod ethertype {
+    /// IPv4.
+    pub const IPV4: u16 = 0x0800;
+    /// ARP.
+    pub const ARP: u16 = 0x0806;
+    /// IPv6.
+    pub const IPV6: u16 = 0x86dd;
+    /// 802.1Q VLAN tag.
+    pub const VLAN: u16 = 0x8100;
+    /// 802.1ad service tag (QinQ).
+    pub const QINQ: u16 = 0x88a8;
+    /// Pre-standard QinQ tag some switches still send.
+    pub const QINQ_OLD: u16 = 0x9100;
+}
+
+/// IP protocol numbers this code names (IANA registry).
+pub mod proto {
+    /// ICMP.
+    pub const ICMP: u8 = 1;
+    /// IP in IP (RFC 2003).
+    pub const IPIP: u8 = 4;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// IPv6 in IP (RFC 4213).
+    pub const IPV6: u8 = 41;
+    /// ICMPv6.
+    pub const ICMPV6: u8 = 58;
+    /// SCTP.
+    pub const SCTP: u8 = 132;
+}
