@@ -79,7 +79,8 @@ pub fn case_with(geneve: bool, v6: bool, encap: bool, inner_len: usize, zero_udp
         f
     };
     let port = if encap { 1 } else { 0 };
-    let rounds = Rounds::new(vec![frame; 64], port, [(remote_ip, REMOTE_VTEP_MAC, 0)]);
+    let mut rounds = Rounds::new(vec![frame; 64], port, [(remote_ip, REMOTE_VTEP_MAC, 0)]);
+    rounds.set_now(0);
     Case { stage, rounds }
 }
 

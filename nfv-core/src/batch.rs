@@ -113,6 +113,7 @@ impl Batch {
 
     /// Adds many packets at once (an rx ring's worth); cheaper than
     /// `push_desc` in a loop when the iterator knows its length.
+    #[cfg_attr(not(feature = "af-xdp"), allow(dead_code))] // the AF_XDP rings' bulk moves
     #[inline(always)]
     pub(crate) fn extend(&mut self, descs: impl IntoIterator<Item = PktDesc>) {
         self.active.extend(descs);

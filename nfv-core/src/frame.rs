@@ -139,6 +139,7 @@ impl FramePool {
 
     /// Takes `n` free frames at once (`n <= available()`), for a port that
     /// lends a chunk of frames to a kernel ring.
+    #[cfg_attr(not(feature = "af-xdp"), allow(dead_code))] // the AF_XDP rings' bulk moves
     #[inline]
     pub(crate) fn alloc_bulk(&mut self, n: usize) -> std::vec::Drain<'_, FrameId> {
         let len = self.free.len();
@@ -146,6 +147,7 @@ impl FramePool {
     }
 
     /// Returns many frames at once (an AF_XDP completion ring's worth).
+    #[cfg_attr(not(feature = "af-xdp"), allow(dead_code))] // the AF_XDP rings' bulk moves
     #[inline]
     pub(crate) fn free_bulk(&mut self, ids: impl IntoIterator<Item = FrameId>) {
         self.free.extend(ids);

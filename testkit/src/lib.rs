@@ -80,12 +80,22 @@ impl FrameRunner {
     /// [`FrameRunner::new`] with a pool of `frames` frames (a benchmark
     /// cycling through many flows).
     pub fn with_frames(neighbours: impl IntoIterator<Item = (IpAddr, [u8; 6], PortId)>, frames: u32) -> Self {
-        let table = Neighbours::new(neighbours);
         let anywhere = vec![
             OwnedAddr { addr: IpAddr::from([0, 0, 0, 0]), prefix: 0 },
             OwnedAddr { addr: IpAddr::from([0u16; 8]), prefix: 0 },
         ];
         let ports = LocalAddrs { ports: (0..16).map(|i| (config::default_port_mac(i), anywhere.clone())).collect() };
+        Self::with_ports(neighbours, frames, ports)
+    }
+
+    /// A runner whose ports are `ports` (none: next hops are only ever
+    /// looked up, never asked for).
+    fn with_ports(
+        neighbours: impl IntoIterator<Item = (IpAddr, [u8; 6], PortId)>,
+        frames: u32,
+        ports: LocalAddrs,
+    ) -> Self {
+        let table = Neighbours::new(neighbours);
         let pool = FramePool::heap(frames);
         Self {
             batch: Batch::new(pool.arena().clone(), nfv_core::batch::DEFAULT_BATCH),
@@ -245,7 +255,9 @@ pub struct Rounds {
 
 impl Rounds {
     /// `frames` arriving on `port`, parsed once (they must parse), seen by
-    /// stages with these neighbours (resolved on every port).
+    /// stages with these neighbours, at time 1 (see [`Rounds::set_now`]).
+    /// The runner's ports own no subnet: a benchmark's next hops are all
+    /// resolved, and asking for one would be a bug.
     pub fn new(
         frames: Vec<Vec<u8>>,
         port: PortId,
@@ -259,10 +271,15 @@ impl Rounds {
                 meta
             })
             .collect();
-        let mut runner = FrameRunner::with_frames(neighbours, 1024);
+        let mut runner = FrameRunner::with_ports(neighbours, 1024, LocalAddrs::default());
         runner.now_ticks = 1;
         runner.batch.set_rx_port(port);
         Self { runner, frames, metas, next: 0 }
+    }
+
+    /// The batches' "now" in cycle-counter ticks.
+    pub fn set_now(&mut self, ticks: u64) {
+        self.runner.now_ticks = ticks;
     }
 
     /// One round of `n` frames through `stage` (`None`: the baseline);

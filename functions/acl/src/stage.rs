@@ -12,7 +12,7 @@ use std::sync::Arc;
 use nfv_core::packet::flags;
 use nfv_core::published::{Published, Snapshot};
 use nfv_core::{Batch, Stage, StageCtx};
-use nfv_net::wire::{ethertype, proto};
+use nfv_net::wire::{self, IcmpPacket, Ipv4Packet, Ipv6Packet, TcpPacket, ethertype, ipv4, ipv6, proto};
 
 use crate::classify::{Key, NO_MATCH};
 use crate::config::{Acl, Reflect};
@@ -121,13 +121,22 @@ impl AclStage {
 /// Source port, destination port and TCP flags of an L4 header at `l4`.
 #[inline(always)]
 fn l4_fields(d: &[u8], l4: usize, proto_: u8) -> (u16, u16, u8) {
-    let Some(h) = d.get(l4..l4 + 4) else { return (0, 0, 0) };
+    // Ports (or ICMP type and code) where the first four octets are there;
+    // TCP flags where the header reaches them.
+    let Some(h) = d.get(l4..).filter(|h| h.len() >= 4) else { return (0, 0, 0) };
     match proto_ {
         proto::TCP => {
-            (u16::from_be_bytes([h[0], h[1]]), u16::from_be_bytes([h[2], h[3]]), d.get(l4 + 13).copied().unwrap_or(0))
+            let (sport, dport) = wire::ports(h);
+            (sport, dport, TcpPacket::new_unchecked(h).try_flags().unwrap_or(0))
         }
-        proto::UDP | 132 => (u16::from_be_bytes([h[0], h[1]]), u16::from_be_bytes([h[2], h[3]]), 0),
-        proto::ICMP | proto::ICMPV6 => (h[0] as u16, h[1] as u16, 0),
+        proto::UDP | proto::SCTP => {
+            let (sport, dport) = wire::ports(h);
+            (sport, dport, 0)
+        }
+        proto::ICMP | proto::ICMPV6 => {
+            let icmp = IcmpPacket::new_unchecked(h);
+            (icmp.msg_type() as u16, icmp.msg_code() as u16, 0)
+        }
         _ => (0, 0, 0),
     }
 }
@@ -140,13 +149,14 @@ fn l4_fields(d: &[u8], l4: usize, proto_: u8) -> (u16, u16, u8) {
 fn endpoints(d: &[u8], l3: usize, v6: bool, proto_: u8, l4: usize, sport: u16, dport: u16) -> Endpoints {
     let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
     if v6 {
-        src.copy_from_slice(&d[l3 + 8..l3 + 24]);
-        dst.copy_from_slice(&d[l3 + 24..l3 + 40]);
+        let ip = Ipv6Packet::new_unchecked(&d[l3..]);
+        (src, dst) = (ip.src_addr(), ip.dst_addr());
     } else {
-        src[12..].copy_from_slice(&d[l3 + 12..l3 + 16]);
-        dst[12..].copy_from_slice(&d[l3 + 16..l3 + 20]);
+        let ip = Ipv4Packet::new_unchecked(&d[l3..]);
+        src[12..].copy_from_slice(&ip.src_addr());
+        dst[12..].copy_from_slice(&ip.dst_addr());
     }
-    let echo_id = || d.get(l4 + 4..l4 + 6).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    let echo_id = || d.get(l4..).and_then(|i| IcmpPacket::new_unchecked(i).try_echo_ident()).unwrap_or(0);
     let (sport, dport) = match (proto_, sport) {
         (proto::ICMP, 8) | (proto::ICMPV6, 128) if l4 != 0 => (echo_id(), 0),
         (proto::ICMP, 0) | (proto::ICMPV6, 129) if l4 != 0 => (0, echo_id()),
@@ -179,7 +189,7 @@ impl Stage for AclStage {
                 continue;
             }
             let l3 = m.l3_off as usize;
-            let need = if v6 { 40 } else { 20 };
+            let need = if v6 { ipv6::HEADER_LEN } else { ipv4::HEADER_LEN };
             if m.flags & flags::L3_OK == 0 || d.len() < l3 + need {
                 self.decision.push(MALFORMED);
                 continue;
@@ -198,14 +208,13 @@ impl Stage for AclStage {
                 }
             }
             if v6 {
-                let src: [u8; 16] = d[l3 + 8..l3 + 24].try_into().unwrap();
-                let dst: [u8; 16] = d[l3 + 24..l3 + 40].try_into().unwrap();
+                let ip = Ipv6Packet::new_unchecked(&d[l3..]);
                 self.decision.push(self.keys6.len() as u32);
-                self.keys6.push(v6_key(src, dst, sport, dport, m.l4_proto, tcp_flags, m.port));
+                self.keys6.push(v6_key(ip.src_addr(), ip.dst_addr(), sport, dport, m.l4_proto, tcp_flags, m.port));
             } else {
-                let w = |at: usize| u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
+                let ip = Ipv4Packet::new_unchecked(&d[l3..]);
                 self.decision.push(self.keys4.len() as u32);
-                self.keys4.push(v4_key(w(l3 + 12), w(l3 + 16), sport, dport, m.l4_proto, tcp_flags, m.port));
+                self.keys4.push(v4_key(ip.src(), ip.dst(), sport, dport, m.l4_proto, tcp_flags, m.port));
             }
         }
         let acl = &*self.acl;

@@ -11,7 +11,7 @@
 use nfv_core::packet::flags;
 use nfv_core::{Batch, Stage, StageCtx};
 use nfv_net::checksum;
-use nfv_net::wire::ethertype;
+use nfv_net::wire::{Ipv4Packet, Ipv6Packet, ethertype};
 
 nfv_core::drop_reasons! {
     /// Drop reasons of the TTL stage.
@@ -82,9 +82,9 @@ impl Stage for TtlDecrement {
                 continue;
             }
             let l3 = m.l3_off as usize;
-            let d = p.data_mut();
             if ip4 {
-                let ttl = d[l3 + 8];
+                let mut ip = Ipv4Packet::new_unchecked(&mut p.data_mut()[l3..]);
+                let ttl = ip.ttl();
                 if ttl <= 1 {
                     if self.time_exceeded {
                         p.punt();
@@ -93,19 +93,20 @@ impl Stage for TtlDecrement {
                     }
                     continue;
                 }
-                // TTL shares a 16-bit word with the protocol field.
-                let old = u16::from_be_bytes([ttl, d[l3 + 9]]);
-                let csum = u16::from_be_bytes([d[l3 + 10], d[l3 + 11]]);
-                d[l3 + 8] = ttl - 1;
-                let new = u16::from_be_bytes([ttl - 1, d[l3 + 9]]);
-                d[l3 + 10..l3 + 12].copy_from_slice(&checksum::update16(csum, old, new).to_be_bytes());
+                // TTL shares a 16-bit word with the protocol field: the
+                // checksum follows by RFC 1624's update (RFC 1812 5.3.1).
+                let old = u16::from_be_bytes([ttl, ip.protocol()]);
+                let new = u16::from_be_bytes([ttl - 1, ip.protocol()]);
+                ip.set_ttl(ttl - 1);
+                ip.set_checksum(checksum::update16(ip.checksum(), old, new));
             } else {
-                let hl = d[l3 + 7];
+                let mut ip = Ipv6Packet::new_unchecked(&mut p.data_mut()[l3..]);
+                let hl = ip.hop_limit();
                 if hl <= 1 {
                     p.drop_with(TtlDrop::HopLimitExpired);
                     continue;
                 }
-                d[l3 + 7] = hl - 1;
+                ip.set_hop_limit(hl - 1);
             }
         }
     }

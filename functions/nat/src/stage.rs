@@ -25,7 +25,7 @@ use std::sync::Arc;
 use nfv_core::packet::flags;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
 use nfv_net::rewrite::{self, Side};
-use nfv_net::wire::ethertype;
+use nfv_net::wire::{self, EthernetFrame, IcmpPacket, Ipv4Packet, TcpPacket, ethertype, icmp, ipv4};
 
 use crate::config::Nat;
 use crate::frags::{Fate, FragKey, Fragments};
@@ -117,24 +117,15 @@ pub struct NatStage {
     pub counters: NatCounters,
 }
 
-use nfv_net::be::{rd16, rd32};
-
-/// True when the IPv4 header at `l3` sums to 0xffff (its length was
-/// checked by the parser).
+/// The IPv4 header the parser found at `l3` (its length checked).
 #[inline(always)]
-fn header_checksum_ok(d: &[u8], l3: usize) -> bool {
-    let ihl = (d[l3] & 0x0f) as usize * 4;
-    if ihl == 20 {
-        // The usual header, no options: five words, one fold.
-        let h: &[u8; 20] = d[l3..l3 + 20].try_into().expect("checked by the parser");
-        let w = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]) as u64;
-        let mut acc = w(0) + w(4) + w(8) + w(12) + w(16);
-        acc = (acc & 0xffff_ffff) + (acc >> 32);
-        acc = (acc & 0xffff_ffff) + (acc >> 32);
-        return nfv_net::checksum::fold(acc as u32) == 0xffff;
-    }
-    nfv_net::checksum::fold(nfv_net::checksum::sum(&d[l3..l3 + ihl], 0)) == 0xffff
+fn ipv4(d: &[u8], l3: usize) -> Ipv4Packet<&[u8]> {
+    Ipv4Packet::new_unchecked(&d[l3..])
 }
+
+/// Octets the common packet's flow is read from at once: an option-less
+/// IPv4 header and a TCP header through its flags (UDP's 8 fit).
+const FLOW_HEAD: usize = ipv4::HEADER_LEN + 14;
 
 /// What a packet's L4 header says for the session lookup.
 enum L4 {
@@ -204,13 +195,13 @@ impl NatStage {
         if m.flags & (flags::L4_OK | flags::FRAGMENT) == flags::L4_OK
             && m.l4_off == m.l3_off + 20
             && matches!(m.l4_proto, proto::TCP | proto::UDP)
-            && let Some(h) = d.get(l3..l3 + 34).and_then(|h| <&[u8; 34]>::try_from(h).ok())
+            && let Some(h) = d.get(l3..).and_then(|h| h.first_chunk::<FLOW_HEAD>())
         {
-            let src = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
-            let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
-            let sp = u16::from_be_bytes([h[20], h[21]]);
-            let dp = u16::from_be_bytes([h[22], h[23]]);
-            let tcp = if m.l4_proto == proto::TCP { h[33] } else { 0 };
+            let ip = Ipv4Packet::new_unchecked(&h[..]);
+            let (src, dst) = (ip.src(), ip.dst());
+            let (sp, dp) = wire::ports(&h[ipv4::HEADER_LEN..]);
+            let tcp =
+                if m.l4_proto == proto::TCP { TcpPacket::new_unchecked(&h[ipv4::HEADER_LEN..]).flags() } else { 0 };
             let t = if outbound {
                 Tuple { proto: m.l4_proto, addr: src, port: sp, rem_addr: dst, rem_port: dp }
             } else {
@@ -218,7 +209,7 @@ impl NatStage {
             };
             return Ok(L4::Flow(t, tcp));
         }
-        let (src, dst) = (rd32(d, l3 + 12), rd32(d, l3 + 16));
+        let (src, dst) = (ipv4(d, l3).src(), ipv4(d, l3).dst());
         let (local, remote) = if outbound { (src, dst) } else { (dst, src) };
         if !matches!(m.l4_proto, proto::TCP | proto::UDP | proto::ICMP) {
             return Err(NatDrop::UnsupportedProtocol);
@@ -232,15 +223,17 @@ impl NatStage {
         };
         match m.l4_proto {
             proto::TCP | proto::UDP => {
-                let (sp, dp) = (rd16(d, l4), rd16(d, l4 + 2));
+                let (sp, dp) = wire::ports(&d[l4..]);
                 let (lp, rp) = if outbound { (sp, dp) } else { (dp, sp) };
-                let tcp = if m.l4_proto == proto::TCP { d.get(l4 + 13).copied().unwrap_or(0) } else { 0 };
+                let tcp = if m.l4_proto == proto::TCP { TcpPacket::new_unchecked(&d[l4..]).flags() } else { 0 };
                 Ok(flow(m.l4_proto, lp, rp, tcp))
             }
-            proto::ICMP => match d[l4] {
+            proto::ICMP => match IcmpPacket::new_unchecked(&d[l4..]) {
                 // Echo request or reply: the identifier (RFC 792) is the port.
-                8 | 0 if d.len() >= l4 + 8 => Ok(flow(proto::ICMP, rd16(d, l4 + 4), 0, 0)),
-                t if rewrite::is_icmp_error(t) => Ok(L4::IcmpError(l4)),
+                i if matches!(i.msg_type(), icmp::v4::ECHO_REQUEST | icmp::v4::ECHO_REPLY) => {
+                    Ok(flow(proto::ICMP, i.echo_ident(), 0, 0))
+                }
+                i if rewrite::is_icmp_error(i.msg_type()) => Ok(L4::IcmpError(l4)),
                 _ => Err(NatDrop::IcmpNotTranslated),
             },
             _ => Err(NatDrop::UnsupportedProtocol),
@@ -250,9 +243,7 @@ impl NatStage {
     /// Ethernet addresses for leaving by `port` to `mac`.
     #[inline(always)]
     fn set_l2(&self, p: &mut PacketMut<'_>, port: u16, mac: [u8; 6]) {
-        let d = p.data_mut();
-        d[0..6].copy_from_slice(&mac);
-        d[6..12].copy_from_slice(&self.macs[port as usize]);
+        EthernetFrame::new_unchecked(p.data_mut()).set_addrs(mac, self.macs[port as usize]);
         p.send_to(port);
     }
 
@@ -292,8 +283,8 @@ impl NatStage {
     }
 
     fn frag_key(d: &[u8], m: &nfv_core::Meta) -> FragKey {
-        let l3 = m.l3_off as usize;
-        FragKey { src: rd32(d, l3 + 12), dst: rd32(d, l3 + 16), id: rd16(d, l3 + 4), proto: m.l4_proto }
+        let ip = ipv4(d, m.l3_off as usize);
+        FragKey { src: ip.src(), dst: ip.dst(), id: ip.ident(), proto: m.l4_proto }
     }
 
     /// A non-first fragment, either way: its first fragment's translation
@@ -316,7 +307,7 @@ impl NatStage {
         };
         rewrite::rewrite(p.data_mut(), l3, None, m.l4_proto, side, addr, 0).ok_or(NatDrop::Malformed)?;
         self.counters.fragments += 1;
-        let dst = rd32(p.data(), l3 + 16);
+        let dst = ipv4(p.data(), l3).dst();
         if side == Side::Dst { self.route_inside(p, dst, None, ctx) } else { self.route_outside(p, dst, ctx) }
     }
 
@@ -332,8 +323,7 @@ impl NatStage {
     fn outbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &mut StageCtx<'_>) -> Result<(), NatDrop> {
         let m = *p.meta();
         let l3 = m.l3_off as usize;
-        let src = rd32(p.data(), l3 + 12);
-        let dst = rd32(p.data(), l3 + 16);
+        let (src, dst) = (ipv4(p.data(), l3).src(), ipv4(p.data(), l3).dst());
         if !self.nat.translates(src) {
             return Err(NatDrop::SourceNotInside);
         }
@@ -372,8 +362,7 @@ impl NatStage {
                 };
                 self.table.refresh(id, now, tcp, true);
                 let d = p.data_mut();
-                let mac: [u8; 6] = d[6..12].try_into().expect("an Ethernet header");
-                self.table.set_host(id, mac, m.port);
+                self.table.set_host(id, EthernetFrame::new_unchecked(&*d).src_addr(), m.port);
                 let (out_addr, out_port) = {
                     let s = self.table.session(id);
                     (s.out_addr, s.out_port)
@@ -381,7 +370,7 @@ impl NatStage {
                 rewrite::rewrite(d, l3, Some(m.l4_off as usize), t.proto, Side::Src, out_addr, out_port)
                     .ok_or(NatDrop::Malformed)?;
                 if m.flags & flags::FRAGMENT != 0 {
-                    let id = rd16(d, l3 + 4);
+                    let id = ipv4(d, l3).ident();
                     let fate = Fate::Translated(Side::Src, out_addr);
                     self.frags.remember(FragKey { src, dst, id, proto: t.proto }, fate, now);
                 }
@@ -450,13 +439,12 @@ impl NatStage {
         let id = self.table.find_inside_hashed(hash, &t)?;
         let l3 = m.l3_off as usize;
         let out = self.nat.outside;
-        let d = p.data_mut();
-        if !header_checksum_ok(d, l3) {
+        let d = p.data();
+        if !ipv4(d, l3).verify_checksum() {
             return Some(Err(NatDrop::BadIpChecksum));
         }
         self.table.refresh(id, now, tcp, true);
-        let host: [u8; 6] = d[6..12].try_into().expect("an Ethernet header");
-        self.table.set_host(id, host, m.port);
+        self.table.set_host(id, EthernetFrame::new_unchecked(d).src_addr(), m.port);
         let (out_addr, out_port) = {
             let s = self.table.session(id);
             (s.out_addr, s.out_port)
@@ -480,11 +468,10 @@ impl NatStage {
     ) -> Result<(), NatDrop> {
         let d = p.data_mut();
         let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
-        if l4 != l3 + 20 || !rewrite::rewrite_plain(d, l3, proto_, side, to.0, to.1) {
+        if l4 != l3 + ipv4::HEADER_LEN || !rewrite::rewrite_plain(d, l3, proto_, side, to.0, to.1) {
             rewrite::rewrite(d, l3, Some(l4), proto_, side, to.0, to.1).ok_or(NatDrop::Malformed)?;
         }
-        d[0..6].copy_from_slice(&via.0);
-        d[6..12].copy_from_slice(&self.macs[via.1 as usize]);
+        EthernetFrame::new_unchecked(d).set_addrs(via.0, self.macs[via.1 as usize]);
         p.send_to(via.1);
         Ok(())
     }
@@ -512,9 +499,7 @@ impl NatStage {
         if mac == [0; 6] {
             return None;
         }
-        let l3 = m.l3_off as usize;
-        let d = p.data_mut();
-        if !header_checksum_ok(d, l3) {
+        if !ipv4(p.data(), m.l3_off as usize).verify_checksum() {
             return Some(Err(NatDrop::BadIpChecksum));
         }
         self.table.refresh(id, now, tcp, false);
@@ -551,7 +536,7 @@ impl NatStage {
     fn inbound(&mut self, p: &mut PacketMut<'_>, hash: u64, now: u32, ctx: &mut StageCtx<'_>) -> Result<(), NatDrop> {
         let m = *p.meta();
         let l3 = m.l3_off as usize;
-        let dst = rd32(p.data(), l3 + 16);
+        let dst = ipv4(p.data(), l3).dst();
         if !self.nat.is_outside_address(dst) {
             return Err(NatDrop::NotOurAddress);
         }
@@ -678,7 +663,7 @@ impl Stage for NatStage {
                 Err(NatDrop::NotIpv4)
             } else if m.flags & flags::L3_OK == 0 {
                 Err(NatDrop::Malformed)
-            } else if !header_checksum_ok(p.data(), m.l3_off as usize) {
+            } else if !ipv4(p.data(), m.l3_off as usize).verify_checksum() {
                 // RFC 1812 section 5.2.2: a router verifies it; rewriting
                 // incrementally would carry the error on, disguised.
                 Err(NatDrop::BadIpChecksum)

@@ -29,6 +29,12 @@ pub fn wr32(d: &mut [u8], f: Field, v: u32) {
     d[f].copy_from_slice(&v.to_be_bytes())
 }
 
+/// The 16-bit big-endian field `f`, if the buffer reaches its end.
+#[inline(always)]
+pub fn try_rd16(d: &[u8], f: Field) -> Option<u16> {
+    d.get(f).map(|b| u16::from_be_bytes([b[0], b[1]]))
+}
+
 /// The field `f` as an array of its size.
 #[inline(always)]
 pub fn array<const N: usize>(d: &[u8], f: Field) -> [u8; N] {

@@ -110,6 +110,12 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
         field::rd16(self.d(), f::IDENT)
     }
 
+    /// The echo identifier of a message that may be cut short before it.
+    #[inline(always)]
+    pub fn try_echo_ident(&self) -> Option<u16> {
+        field::try_rd16(self.d(), f::IDENT)
+    }
+
     /// Echo sequence number.
     #[inline(always)]
     pub fn echo_seq(&self) -> u16 {

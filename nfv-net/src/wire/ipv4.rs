@@ -191,10 +191,21 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         &self.d()[f::OPTIONS.start..self.header_len()]
     }
 
-    /// True when the header checksum verifies.
-    #[inline]
+    /// True when the header checksum verifies (the header sums to
+    /// 0xffff, RFC 1071).
+    #[inline(always)]
     pub fn verify_checksum(&self) -> bool {
-        checksum::checksum(self.header()) == 0
+        if let Some(h) = self.d().first_chunk::<HEADER_LEN>()
+            && self.header_len() == HEADER_LEN
+        {
+            // The usual header, no options: five words, one fold.
+            let w = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]) as u64;
+            let mut acc = w(0) + w(4) + w(8) + w(12) + w(16);
+            acc = (acc & 0xffff_ffff) + (acc >> 32);
+            acc = (acc & 0xffff_ffff) + (acc >> 32);
+            return checksum::fold(acc as u32) == 0xffff;
+        }
+        checksum::fold(checksum::sum(self.header(), 0)) == 0xffff
     }
 
     /// What follows the header, up to the total length (or the buffer's

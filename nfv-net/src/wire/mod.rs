@@ -22,6 +22,15 @@ pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use tcp::TcpPacket;
 pub use udp::{UdpPacket, UdpRepr};
 
+/// The source and destination ports at the start of a TCP, UDP or SCTP
+/// header, which all put them first (RFC 9293, RFC 768, RFC 9260): the
+/// flow key of whichever it is.
+#[inline(always)]
+pub fn ports(l4: &[u8]) -> (u16, u16) {
+    let u = UdpPacket::new_unchecked(l4);
+    (u.src_port(), u.dst_port())
+}
+
 /// Why a checked view refused a buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {

@@ -103,6 +103,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         self.d()[f::FLAGS]
     }
 
+    /// The control bits of a header that may be cut short before them
+    /// (a filter reads what is there, RFC 9293 leaves the rest to TCP).
+    #[inline(always)]
+    pub fn try_flags(&self) -> Option<u8> {
+        self.d().get(f::FLAGS).copied()
+    }
+
     /// Window.
     #[inline(always)]
     pub fn window(&self) -> u16 {
