@@ -24,7 +24,10 @@ use std::sync::Arc;
 use nfv_core::packet::flags;
 use nfv_core::published::Snapshot;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
-use nfv_net::wire::ethertype;
+use nfv_net::wire::{
+    self, EthernetFrame, EthernetRepr, IcmpPacket, Ipv4Packet, Ipv4Repr, TcpPacket, ethernet, ethertype, icmp, ipv4,
+    tcp,
+};
 
 use crate::config::Lb;
 use nfv_core::reject;
@@ -199,17 +202,12 @@ fn client_key(d: &[u8], m: &nfv_core::Meta) -> Result<(ConnKey, bool), LbDrop> {
         return Err(LbDrop::Malformed);
     }
     let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
-    let rd32 = |at: usize| u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
-    let rd16 = |at: usize| u16::from_be_bytes([d[at], d[at + 1]]);
-    let key = ConnKey {
-        client: rd32(l3 + 12),
-        vip: rd32(l3 + 16),
-        client_port: rd16(l4),
-        vip_port: rd16(l4 + 2),
-        proto: m.l4_proto,
-    };
+    let ip = Ipv4Packet::new_unchecked(&d[l3..]);
+    let (client_port, vip_port) = wire::ports(&d[l4..]);
+    let key = ConnKey { client: ip.src(), vip: ip.dst(), client_port, vip_port, proto: m.l4_proto };
     // SYN without ACK (RFC 9293 3.1): a connection opening.
-    let syn = m.l4_proto == proto::TCP && d[l4 + 13] & 0x12 == 0x02;
+    let syn = m.l4_proto == proto::TCP
+        && TcpPacket::new_unchecked(&d[l4..]).flags() & (tcp::flags::SYN | tcp::flags::ACK) == tcp::flags::SYN;
     Ok((key, syn))
 }
 
@@ -220,19 +218,25 @@ const REJECTS_PER_SEC: u32 = 1000;
 /// The flow an ICMP "fragmentation needed" to a VIP is about: the packet
 /// it quotes went VIP -> client (RFC 792: the IP header and 8 bytes).
 fn too_big_key(d: &[u8], m: &nfv_core::Meta) -> Option<ConnKey> {
-    let l4 = m.l4_off as usize;
-    if m.l4_proto != proto::ICMP || m.flags & flags::L4_OK == 0 || d.get(l4..l4 + 2) != Some(&[3, 4]) {
+    if m.l4_proto != proto::ICMP || m.flags & flags::L4_OK == 0 {
         return None;
     }
-    let e = l4 + 8;
-    let ihl = (*d.get(e)? & 0x0f) as usize * 4;
-    let h = d.get(e..e + ihl + 4)?;
-    if h[0] >> 4 != 4 || ihl < 20 {
+    let icmp = IcmpPacket::new_unchecked(&d[m.l4_off as usize..]);
+    if (icmp.msg_type(), icmp.msg_code()) != (icmp::v4::DEST_UNREACHABLE, reject::code::FRAGMENTATION_NEEDED) {
         return None;
     }
-    let rd32 = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-    let rd16 = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
-    Some(ConnKey { client: rd32(16), vip: rd32(12), client_port: rd16(ihl + 2), vip_port: rd16(ihl), proto: h[9] })
+    // The quoted header: version 4, whole, and the quoted ports after it.
+    let quote = icmp.payload();
+    if quote.is_empty() {
+        return None;
+    }
+    let ip = Ipv4Packet::new_unchecked(quote);
+    let ihl = ip.header_len();
+    if ip.version() != 4 || ihl < ipv4::HEADER_LEN || quote.len() < ihl + 4 {
+        return None;
+    }
+    let (vip_port, client_port) = wire::ports(&quote[ihl..]);
+    Some(ConnKey { client: ip.dst(), vip: ip.src(), client_port, vip_port, proto: ip.protocol() })
 }
 
 impl LbStage {
@@ -435,11 +439,7 @@ impl LbStage {
         let vip: &Vip = &self.services.vips[vi];
         let port = self.lb.backends_port;
         match vip.mode {
-            Mode::Dsr => {
-                let d = p.data_mut();
-                d[0..6].copy_from_slice(&mac);
-                d[6..12].copy_from_slice(&self.macs[port as usize]);
-            }
+            Mode::Dsr => EthernetFrame::new_unchecked(p.data_mut()).set_addrs(mac, self.macs[port as usize]),
             Mode::Ipip => {
                 encapsulate(p, self.lb.source_address, vip.backends[b as usize].addr, mac, self.macs[port as usize])?
             }
@@ -451,8 +451,7 @@ impl LbStage {
                 rewrite::rewrite(d, l3, l4, m.l4_proto, Side::Dst, to, vip.port).ok_or(LbDrop::Malformed)?;
                 rewrite::rewrite(d, l3, l4, m.l4_proto, Side::Src, self.lb.source_address, nat_port)
                     .ok_or(LbDrop::Malformed)?;
-                d[0..6].copy_from_slice(&mac);
-                d[6..12].copy_from_slice(&self.macs[port as usize]);
+                EthernetFrame::new_unchecked(d).set_addrs(mac, self.macs[port as usize]);
             }
         }
         Ok(())
@@ -527,7 +526,7 @@ impl LbStage {
         let vip = self.services.find(key.proto, key.vip, key.vip_port).map(|vi| &self.services.vips[vi]);
         let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
         let d = p.data_mut();
-        let src = u32::from_be_bytes([d[l3 + 12], d[l3 + 13], d[l3 + 14], d[l3 + 15]]);
+        let src = Ipv4Packet::new_unchecked(&d[l3..]).src();
         let from_backend = vip.and_then(|v| v.backends.get(c.backend as usize)).is_some_and(|b| b.addr == src);
         if c.nat_port != port || key.proto != m.l4_proto || !from_backend {
             return Err(LbDrop::NoConnection);
@@ -575,18 +574,16 @@ impl LbStage {
         }
         let l3 = m.l3_off as usize;
         let d = p.data();
-        let to_us = d[l3 + 16..l3 + 20] == self.lb.source_address.to_be_bytes();
+        let to_us = Ipv4Packet::new_unchecked(&d[l3..]).dst() == self.lb.source_address;
         let plain_l4 = m.flags & (flags::L4_OK | flags::FRAGMENT) == flags::L4_OK;
         if to_us && self.nat.is_some() && plain_l4 && matches!(m.l4_proto, proto::TCP | proto::UDP) {
-            let port = u16::from_be_bytes([d[m.l4_off as usize + 2], d[m.l4_off as usize + 3]]);
+            let (_, port) = wire::ports(&d[m.l4_off as usize..]);
             if !self.nat_answer(p, port, now)? {
                 return Ok(());
             }
         }
         if let Some((mac, port)) = self.gateway {
-            let d = p.data_mut();
-            d[0..6].copy_from_slice(&mac);
-            d[6..12].copy_from_slice(&self.macs[port as usize]);
+            EthernetFrame::new_unchecked(p.data_mut()).set_addrs(mac, self.macs[port as usize]);
             p.send_to(port);
             self.counters.returned += 1;
             return Ok(());
@@ -594,8 +591,7 @@ impl LbStage {
         // To the client gateway, or the client itself, on a client port
         // (asked for when unknown: after a restart, clients whose caches
         // still hold our MAC never ARP).
-        let d = p.data();
-        let dst = u32::from_be_bytes([d[l3 + 16], d[l3 + 17], d[l3 + 18], d[l3 + 19]]);
+        let dst = Ipv4Packet::new_unchecked(&p.data()[l3..]).dst();
         let hop = IpAddr::V4(Ipv4Addr::from(self.lb.client_gateway.unwrap_or(dst)));
         ctx.adjacency.send(p, &self.lb.clients, hop).map_err(|_| LbDrop::NoRouteToClient)?;
         self.counters.returned += 1;
@@ -608,35 +604,26 @@ impl LbStage {
 /// and a new Ethernet header to `mac` from `our_mac`.
 fn encapsulate(p: &mut PacketMut<'_>, src: u32, dst: u32, mac: [u8; 6], our_mac: [u8; 6]) -> Result<(), LbDrop> {
     let l3 = p.meta().l3_off as usize;
-    if l3 != 14 {
+    if l3 != ethernet::HEADER_LEN {
         // VLAN-tagged: the outer header goes after the tags; not done.
         return Err(LbDrop::UnsupportedProtocol);
     }
-    let inner = p.len() - 14;
-    let (tos, df) = {
-        let d = p.data();
-        (d[15], d[20] & 0x40)
+    let inner = Ipv4Packet::new_unchecked(&p.data()[l3..]);
+    let outer = Ipv4Repr {
+        src: src.to_be_bytes(),
+        dst: dst.to_be_bytes(),
+        protocol: IPIP,
+        payload_len: p.len() - l3,
+        ttl: 64,
+        tos: inner.tos(),
+        ident: 0,
+        frag_field: inner.frag_field() & ipv4::DONT_FRAG,
     };
-    let d = p.push_front(20).map_err(|_| LbDrop::Malformed)?;
-    d[0..6].copy_from_slice(&mac);
-    d[6..12].copy_from_slice(&our_mac);
-    d[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
-    let h = &mut d[14..34];
-    h[0] = 0x45;
-    h[1] = tos;
-    h[2..4].copy_from_slice(&((inner + 20) as u16).to_be_bytes());
-    h[4..6].copy_from_slice(&[0, 0]);
-    h[6] = df;
-    h[7] = 0;
-    h[8] = 64;
-    h[9] = IPIP;
-    h[10..12].copy_from_slice(&[0, 0]);
-    h[12..16].copy_from_slice(&src.to_be_bytes());
-    h[16..20].copy_from_slice(&dst.to_be_bytes());
-    let c = nfv_net::checksum::checksum(h);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
+    let d = p.push_front(ipv4::HEADER_LEN).map_err(|_| LbDrop::Malformed)?;
+    EthernetRepr { dst: mac, src: our_mac, ethertype: ethertype::IPV4 }.emit(d);
+    outer.emit(&mut d[l3..]);
     let m = p.meta_mut();
-    (m.l4_off, m.l4_proto) = (34, IPIP);
+    (m.l4_off, m.l4_proto) = ((l3 + ipv4::HEADER_LEN) as u16, IPIP);
     Ok(())
 }
 
