@@ -9,7 +9,8 @@
 
 use crate::packet::{Meta, PacketMut, flags};
 use nfv_net::checksum;
-use nfv_net::wire::{ethertype, proto};
+use nfv_net::icmp_error::{self, IcmpError};
+use nfv_net::wire::{Ipv6Packet, ethertype, icmp, ipv4, ipv6, proto};
 
 /// Why a packet gets no refusal (the caller drops it instead).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,20 +170,57 @@ pub fn icmp_unreachable(p: &mut PacketMut<'_>, u: Unreachable, our_mac: [u8; 6])
     let (src, dst, ihl, total) = ipv4(p)?;
     let l3 = p.meta().l3_off as usize;
     let q = u.quote.max(ihl + 8).min(total);
+    let e = IcmpError {
+        msg_type: icmp::v4::DEST_UNREACHABLE,
+        code: u.code,
+        rest: u.mtu as u32,
+        from: u.from.unwrap_or(dst),
+        to: src,
+    };
     let len = p.len();
-    p.set_len(len.max(l3 + 28 + q)).map_err(|_| NoRefusal::NotApplicable)?;
+    p.set_len(len.max(l3 + icmp_error::V4_OVERHEAD + q)).map_err(|_| NoRefusal::NotApplicable)?;
     let d = p.data_mut();
-    d.copy_within(l3..l3 + q, l3 + 28);
     turn_ethernet(d, our_mac);
-    ipv4_header(&mut d[l3..], u.from.unwrap_or(dst), src, proto::ICMP, 8 + q);
-    let icmp = &mut d[l3 + 20..l3 + 28 + q];
-    let [m0, m1] = u.mtu.to_be_bytes();
-    icmp[..8].copy_from_slice(&[3, u.code, 0, 0, 0, 0, m0, m1]);
-    let c = checksum::checksum(icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    p.set_len(l3 + 28 + q).map_err(|_| NoRefusal::NotApplicable)?;
+    let n = icmp_error::write_v4(&mut d[l3..], &e, q);
+    p.set_len(l3 + n).map_err(|_| NoRefusal::NotApplicable)?;
     let m = p.meta_mut();
-    (m.l4_off, m.l4_proto) = ((l3 + 20) as u16, proto::ICMP);
+    (m.l4_off, m.l4_proto) = ((l3 + ipv4::HEADER_LEN) as u16, proto::ICMP);
     m.flags &= !(flags::HASH_OK | flags::FRAGMENT);
     Ok(())
 }
+
+/// Turns the IPv6 packet `p` into the ICMPv6 error `msg_type`/`code` with
+/// the four octets `rest` (a Packet Too Big's MTU), from `from` to its
+/// sender, quoting as much of it as fits the minimum MTU (RFC 4443
+/// 2.4(c)); VLAN tags stay, the reply goes back the way it came.
+pub fn icmp6_error(
+    p: &mut PacketMut<'_>,
+    (msg_type, code, rest): (u8, u8, u32),
+    from: [u8; 16],
+    our_mac: [u8; 6],
+) -> Result<(), NoRefusal> {
+    let m = p.meta();
+    if m.ethertype != ethertype::IPV6 || m.flags & flags::L3_OK == 0 {
+        return Err(NoRefusal::NotApplicable);
+    }
+    if !may_answer_with_icmp_error(p.data(), m) {
+        return Err(NoRefusal::WouldAnswerARefusal);
+    }
+    let l3 = m.l3_off as usize;
+    let to = Ipv6Packet::new_unchecked(&p.data()[l3..]).src_addr();
+    let q = (p.len() - l3).min(MIN_MTU_V6 - icmp_error::V6_OVERHEAD);
+    let len = p.len();
+    p.set_len(len.max(l3 + icmp_error::V6_OVERHEAD + q)).map_err(|_| NoRefusal::NotApplicable)?;
+    let d = p.data_mut();
+    turn_ethernet(d, our_mac);
+    let e = IcmpError { msg_type, code, rest, from, to };
+    let n = icmp_error::write_v6(&mut d[l3..], &e, q);
+    p.set_len(l3 + n).map_err(|_| NoRefusal::NotApplicable)?;
+    let m = p.meta_mut();
+    (m.l4_off, m.l4_proto) = ((l3 + ipv6::HEADER_LEN) as u16, proto::ICMPV6);
+    m.flags &= !(flags::HASH_OK | flags::FRAGMENT);
+    Ok(())
+}
+
+/// IPv6's minimum link MTU (RFC 8200 section 5).
+pub const MIN_MTU_V6: usize = 1280;

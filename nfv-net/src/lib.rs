@@ -5,6 +5,8 @@
 //!   TCP and ICMP/ICMPv6 headers (smoltcp's shape) and the `*Repr`s that
 //!   emit them; the only place header offsets are written down.
 //! - [`checksum`]: the Internet checksum and its incremental update.
+//! - [`icmp_error`]: the ICMP and ICMPv6 errors every stage and the slow
+//!   path send, written over the packet they quote.
 //! - [`rewrite`]: address and port rewrites with their checksum updates,
 //!   ICMP errors' quoted headers included (NAT, LB).
 //! - [`flowindex`], [`portmap`]: the flow tables' index and port
@@ -17,6 +19,7 @@
 pub mod be;
 pub mod checksum;
 pub mod flowindex;
+pub mod icmp_error;
 pub mod mem;
 pub mod portmap;
 pub mod rewrite;

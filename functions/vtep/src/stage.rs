@@ -11,7 +11,9 @@ use nfv_core::parse;
 use nfv_core::reject;
 use nfv_core::{Batch, PortId, Stage, StageCtx};
 use nfv_net::checksum::{fold, sum, udp_pseudo_sum};
-use nfv_net::wire::{ethertype, proto};
+use nfv_net::wire::{
+    ArpPacket, EthernetFrame, Ipv4Packet, Ipv6Packet, UdpPacket, arp, ethertype, icmp, ipv4, ipv6, proto, udp,
+};
 use rustc_hash::FxHashMap;
 
 use crate::config::{StaticDest, Vtep};
@@ -500,11 +502,12 @@ impl VtepStage {
         if !reject::may_answer_with_icmp_error(d, &m) {
             return false;
         }
-        let (mac_src, mac_dst): ([u8; 6], [u8; 6]) = (d[6..12].try_into().unwrap(), d[..6].try_into().unwrap());
+        // From the address the sender sent to: the VTEP's bridge port.
+        let our_mac = EthernetFrame::new_unchecked(d).dst_addr();
         match m.ethertype {
             ethertype::IPV4 => {
                 let Some(from) = self.v.too_big_v4 else { return false };
-                if d[l3 + 6] & 0x40 == 0 {
+                if Ipv4Packet::new_unchecked(&d[l3..]).frag_field() & ipv4::DONT_FRAG == 0 {
                     return false; // DF clear: the sender allows fragmentation; we still do not fragment
                 }
                 let u = reject::Unreachable {
@@ -513,29 +516,13 @@ impl VtepStage {
                     mtu: inner_mtu as u16,
                     quote: 576 - 28,
                 };
-                reject::icmp_unreachable(p, u, mac_dst).is_ok()
+                reject::icmp_unreachable(p, u, our_mac).is_ok()
             }
             ethertype::IPV6 => {
                 let Some(from) = self.v.too_big_v6 else { return false };
-                let to: [u8; 16] = d[l3 + 8..l3 + 24].try_into().unwrap();
-                let quote = (d.len() - l3).min(1280 - 48);
-                let plen = 8 + quote;
-                if p.set_len(d.len().max(14 + 40 + plen)).is_err() {
-                    return false;
-                }
-                let d = p.data_mut();
-                d.copy_within(l3..l3 + quote, 14 + 48);
-                write_eth(d, mac_src, mac_dst, ethertype::IPV6);
-                let [l0, l1] = (plen as u16).to_be_bytes();
-                d[14..22].copy_from_slice(&[0x60, 0, 0, 0, l0, l1, proto::ICMPV6, 255]);
-                d[22..38].copy_from_slice(&from.octets());
-                d[38..54].copy_from_slice(&to);
-                d[54..58].copy_from_slice(&[2, 0, 0, 0]);
-                d[58..62].copy_from_slice(&inner_mtu.to_be_bytes());
-                // RFC 4443 section 2.3: over the IPv6 pseudo-header too.
-                let c = !fold(sum(&d[54..54 + plen], sum(&d[22..54], plen as u32 + proto::ICMPV6 as u32)));
-                d[56..58].copy_from_slice(&c.to_be_bytes());
-                p.set_len(14 + 40 + plen).is_ok()
+                // RFC 4443 3.2: Packet Too Big, the MTU in the four octets.
+                let too_big = (icmp::v6::PACKET_TOO_BIG, 0, inner_mtu);
+                reject::icmp6_error(p, too_big, from.octets(), our_mac).is_ok()
             }
             _ => false,
         }
@@ -549,46 +536,26 @@ impl VtepStage {
     /// Returns true when the packet was answered.
     fn arp(&mut self, p: &mut PacketMut<'_>, vni: u32, local: Option<PortId>, now: u64) -> bool {
         let l3 = p.meta().l3_off as usize;
-        let d = p.data();
-        // Ethernet/IPv4 ARP: htype 1, ptype 0x0800, hlen 6, plen 4.
-        let Some(a) = d.get(l3..l3 + 28) else { return false };
-        if a[..6] != [0, 1, 8, 0, 6, 4] {
-            return false;
-        }
-        let op = u16::from_be_bytes([a[6], a[7]]);
-        let (smac, sip, tip): ([u8; 6], [u8; 4], [u8; 4]) =
-            (a[8..14].try_into().unwrap(), a[14..18].try_into().unwrap(), a[24..28].try_into().unwrap());
+        let Some(a) = p.data().get(l3..).and_then(|a| ArpPacket::new_checked(a).ok()) else { return false };
+        let (op, smac, sip, tip) = (a.operation(), a.sender_mac(), a.sender_ip(), a.target_ip());
         if sip != [0; 4]
             && smac[0] & 1 == 0
             && (self.arp_table.len() < self.v.fdb_size || self.arp_table.contains_key(&(vni, sip)))
         {
             self.arp_table.insert((vni, sip), (smac, now));
         }
-        let (Some(port), 1) = (local, op) else { return false };
+        let (Some(port), arp::REQUEST) = (local, op) else { return false };
         let Some(&(mac, _)) = self.arp_table.get(&(vni, tip)) else { return false };
         if mac == smac {
             return false; // a host probing its own address (duplicate detection)
         }
         let d = p.data_mut();
-        d[..6].copy_from_slice(&smac);
-        d[6..12].copy_from_slice(&mac);
-        let a = &mut d[l3..l3 + 28];
-        a[6..8].copy_from_slice(&2u16.to_be_bytes());
-        a[8..14].copy_from_slice(&mac);
-        a[14..18].copy_from_slice(&tip);
-        a[18..24].copy_from_slice(&smac);
-        a[24..28].copy_from_slice(&sip);
+        EthernetFrame::new_unchecked(&mut *d).set_addrs(smac, mac);
+        ArpPacket::new_checked(&mut d[l3..]).expect("checked above").make_reply(mac);
         self.stats.arp_suppressed += 1;
         p.send_to(port);
         true
     }
-}
-
-/// Ethernet header back toward the sender of a frame.
-fn write_eth(d: &mut [u8], to: [u8; 6], from: [u8; 6], ethertype: u16) {
-    d[..6].copy_from_slice(&to);
-    d[6..12].copy_from_slice(&from);
-    d[12..14].copy_from_slice(&ethertype.to_be_bytes());
 }
 
 /// Outer Ethernet + IP + UDP + tunnel header toward `remote`, with lengths,
@@ -665,59 +632,49 @@ pub fn parse_tunnel_packet(
         return Ok(None);
     }
     let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
-    let udp = d.get(l4..l4 + 8).ok_or(VtepDrop::Truncated)?;
-    if u16::from_be_bytes([udp[2], udp[3]]) != udp_port {
+    let udp = d.get(l4..).and_then(|u| UdpPacket::new_checked(u).ok()).ok_or(VtepDrop::Truncated)?;
+    if udp.dst_port() != udp_port {
         return Ok(None);
     }
     let v4 = m.ethertype == ethertype::IPV4;
+    let (ip4, ip6) = (Ipv4Packet::new_unchecked(&d[l3..]), Ipv6Packet::new_unchecked(&d[l3..]));
     // The destination compared as bytes, before any address is built.
-    let (dst_at, len) = if v4 { (l3 + 16, 4) } else { (l3 + 24, 16) };
-    let dst_bytes = &d[dst_at..dst_at + len];
     let ours = match local {
         None => true,
-        Some(IpAddr::V4(a)) => dst_bytes == a.octets(),
-        Some(IpAddr::V6(a)) => dst_bytes == a.octets(),
+        Some(IpAddr::V4(a)) => v4 && ip4.dst_addr() == a.octets(),
+        Some(IpAddr::V6(a)) => !v4 && ip6.dst_addr() == a.octets(),
     };
     if !ours {
         return Err(VtepDrop::WrongDestination);
     }
     let (src, dst) = if v4 {
-        let a: [u8; 4] = d[l3 + 12..l3 + 16].try_into().unwrap();
-        let b: [u8; 4] = d[l3 + 16..l3 + 20].try_into().unwrap();
-        (IpAddr::from(a), IpAddr::from(b))
+        (IpAddr::from(ip4.src_addr()), IpAddr::from(ip4.dst_addr()))
     } else {
-        let a: [u8; 16] = d[l3 + 8..l3 + 24].try_into().unwrap();
-        let b: [u8; 16] = d[l3 + 24..l3 + 40].try_into().unwrap();
-        (IpAddr::from(a), IpAddr::from(b))
+        (IpAddr::from(ip6.src_addr()), IpAddr::from(ip6.dst_addr()))
     };
     if m.flags & flags::FRAGMENT != 0 {
         return Err(VtepDrop::OuterFragment);
     }
-    let udp_len = u16::from_be_bytes([udp[4], udp[5]]) as usize;
+    let udp_len = udp.len() as usize;
     let end = l4 + udp_len;
     // Within the IP packet, not just the frame: Ethernet padding after it
     // is not tunnel payload.
-    let ip_end = if v4 {
-        l3 + u16::from_be_bytes([d[l3 + 2], d[l3 + 3]]) as usize
-    } else {
-        l3 + 40 + u16::from_be_bytes([d[l3 + 4], d[l3 + 5]]) as usize
-    };
+    let ip_end = if v4 { l3 + ip4.total_len() as usize } else { l3 + ipv6::HEADER_LEN + ip6.payload_len() as usize };
     if udp_len < 8 || end > d.len().min(ip_end) {
         return Err(VtepDrop::Truncated);
     }
     // RFC 768 / RFC 8200 section 8.1: a non-zero checksum is verified;
     // zero means "none" on IPv4 and is refused on IPv6 unless the tunnel
     // allows it (RFC 6935).
-    let csum = u16::from_be_bytes([udp[6], udp[7]]);
-    if csum == 0 {
+    if udp.checksum() == 0 {
         if !v4 && !accept_zero_udp6_checksum {
             return Err(VtepDrop::ZeroUdp6Checksum);
         }
     } else if fold(udp_pseudo_sum(&d[l3..], v4, udp_len) + sum(&d[l4..end], 0)) != 0xffff {
         return Err(VtepDrop::BadUdpChecksum);
     }
-    let h = tunnel.parse(&d[l4 + 8..end], known)?;
-    let inner = l4 + 8 + h.len;
+    let h = tunnel.parse(&d[l4 + udp::HEADER_LEN..end], known)?;
+    let inner = l4 + udp::HEADER_LEN + h.len;
     if end - inner < 14 {
         return Err(VtepDrop::Truncated);
     }
@@ -733,12 +690,21 @@ fn entropy(p: &PacketMut<'_>) -> u32 {
     let (d, m) = (p.data(), p.meta());
     let word = |at: usize| d.get(at..at + 4).map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
     let (a, b, c) = if m.flags & flags::L3_OK == 0 {
+        // Not IP: the Ethernet addresses stand in.
         (word(0), word(4), word(8))
     } else {
-        let l3 = m.l3_off as usize;
-        let (sa, da) = if m.ethertype == ethertype::IPV4 { (l3 + 12, l3 + 16) } else { (l3 + 20, l3 + 36) };
+        let l3 = &d[m.l3_off as usize..];
+        // IPv4's addresses, or the low words of IPv6's.
+        let low = |a: [u8; 16]| u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
+        let (sa, da) = if m.ethertype == ethertype::IPV4 {
+            let ip = Ipv4Packet::new_unchecked(l3);
+            (ip.src(), ip.dst())
+        } else {
+            let ip = Ipv6Packet::new_unchecked(l3);
+            (low(ip.src_addr()), low(ip.dst_addr()))
+        };
         let ports = if m.flags & flags::L4_OK != 0 { word(m.l4_off as usize) } else { 0 };
-        (word(sa), word(da), ports ^ m.l4_proto as u32)
+        (sa, da, ports ^ m.l4_proto as u32)
     };
     let h = (a.wrapping_mul(0x9e37_79b1) ^ b.rotate_left(16) ^ c).wrapping_mul(0x85eb_ca6b);
     h ^ (h >> 15)

@@ -1,4 +1,4 @@
-//! Typed zero-copy views of L2-L4 headers, in smoltcp's `wire` shape: a
+//! Typed zero-copy views of L2-L4 headers (and ARP), in smoltcp's `wire` shape: a
 //! view wraps a byte buffer (`&[u8]`, `&mut [u8]`), `new_checked` refuses
 //! what is not a well-formed header, `new_unchecked` trusts the caller
 //! (the input parser already checked, `Meta::flags`), named accessors read
@@ -8,6 +8,7 @@
 
 mod field;
 
+pub mod arp;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
@@ -15,6 +16,7 @@ pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 
+pub use arp::ArpPacket;
 pub use ethernet::{EthernetFrame, EthernetRepr};
 pub use icmp::IcmpPacket;
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
