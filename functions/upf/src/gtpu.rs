@@ -78,6 +78,13 @@ pub struct Header {
 
 use nfv_net::be::rd16;
 
+/// The TEID of the GTP-U header at the start of `d`, unchecked but for
+/// its length (to prefetch a session before the header is parsed).
+#[inline(always)]
+pub fn teid(d: &[u8]) -> Option<u32> {
+    d.get(4..8).map(|t| u32::from_be_bytes([t[0], t[1], t[2], t[3]]))
+}
+
 /// Reads the GTP-U header at the start of `d` (the UDP payload).
 pub fn parse(d: &[u8]) -> Result<Header, GtpuError> {
     if d.len() < 8 {

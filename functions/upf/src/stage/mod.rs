@@ -21,7 +21,7 @@ use std::sync::Arc;
 use nfv_core::packet::flags;
 use nfv_core::published::Snapshot;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
-use nfv_net::wire::{ethertype, proto};
+use nfv_net::wire::{self, EthernetFrame, Ipv4Packet, Ipv6Packet, UdpPacket, ethertype, ipv4, ipv6, proto, udp};
 
 use crate::config::Upf;
 use crate::gtpu::{self, msg};
@@ -260,14 +260,14 @@ impl UpfStage {
         let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
         let d = p.data();
         let to_us = if v6 {
-            d.get(l3 + 24..l3 + 40) == self.upf.n3_address6.as_ref().map(|a| &a[..])
+            Some(Ipv6Packet::new_unchecked(&d[l3..]).dst_addr()) == self.upf.n3_address6
         } else {
-            rd32(d, l3 + 16) == self.upf.n3_address
+            Ipv4Packet::new_unchecked(&d[l3..]).dst() == self.upf.n3_address
         };
-        if !to_us || m.l4_proto != proto::UDP || m.flags & flags::L4_OK == 0 || rd16(d, l4 + 2) != gtpu::PORT {
+        if !to_us || m.l4_proto != proto::UDP || m.flags & flags::L4_OK == 0 || wire::ports(&d[l4..]).1 != gtpu::PORT {
             return Err(UpfDrop::NotGtpu);
         }
-        let g = l4 + 8;
+        let g = l4 + udp::HEADER_LEN;
         let h = gtpu::parse(&d[g..]).map_err(|_| UpfDrop::MalformedGtpu)?;
         match h.msg_type {
             msg::G_PDU => self.uplink(p, g, h, ctx),
@@ -364,7 +364,7 @@ impl UpfStage {
 
     /// Answers an Echo Request in place: back to its sender.
     fn echo(&mut self, p: &mut PacketMut<'_>, _l3: usize, l4: usize) -> Result<(), UpfDrop> {
-        let g = l4 + 8;
+        let g = l4 + udp::HEADER_LEN;
         let len = p.len() - g;
         p.set_len(g + 14).map_err(|_| UpfDrop::Malformed)?;
         let n = gtpu::echo_response(&mut p.data_mut()[g..], len).ok_or(UpfDrop::Malformed)?;
@@ -405,31 +405,31 @@ impl UpfStage {
         let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
         p.set_len(g + n).map_err(|_| UpfDrop::Malformed)?;
         let d = p.data_mut();
-        let (dst, src): ([u8; 6], [u8; 6]) = (d[0..6].try_into().expect("6"), d[6..12].try_into().expect("6"));
-        d[0..6].copy_from_slice(&src);
-        d[6..12].copy_from_slice(&dst);
-        let (sp, dp) = (rd16(d, l4), rd16(d, l4 + 2));
-        d[l4..l4 + 2].copy_from_slice(&dp.to_be_bytes());
-        d[l4 + 2..l4 + 4].copy_from_slice(&to_port.unwrap_or(sp).to_be_bytes());
-        d[l4 + 4..l4 + 6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
-        d[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]);
+        EthernetFrame::new_unchecked(&mut *d).swap_addrs();
+        let udp_len = (udp::HEADER_LEN + n) as u16;
+        let mut u = UdpPacket::new_unchecked(&mut d[l4..]);
+        let (sp, dp) = (u.src_port(), u.dst_port());
+        u.set_src_port(dp);
+        u.set_dst_port(to_port.unwrap_or(sp));
+        u.set_len(udp_len);
+        u.set_checksum(0);
         if m.ethertype == ethertype::IPV6 {
-            let (a, b) = (l3 + 8, l3 + 24);
-            let (src, rest) = d[a..b + 16].split_at_mut(16);
-            src.swap_with_slice(rest);
-            d[l3 + 4..l3 + 6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
-            d[l3 + 7] = 64;
-            let c = nfv_net::checksum::udp_checksum(&d[l3..l3 + 40], false, &d[l4..g + n]);
-            d[l4 + 6..l4 + 8].copy_from_slice(&c.to_be_bytes());
+            let mut ip = Ipv6Packet::new_unchecked(&mut d[l3..]);
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            ip.set_src_addr(dst);
+            ip.set_dst_addr(src);
+            ip.set_payload_len(udp_len);
+            ip.set_hop_limit(64);
+            let c = nfv_net::checksum::udp_checksum(&d[l3..l3 + ipv6::HEADER_LEN], false, &d[l4..g + n]);
+            UdpPacket::new_unchecked(&mut d[l4..]).set_checksum(c);
         } else {
-            let (a, b) = (rd32(d, l3 + 12), rd32(d, l3 + 16));
-            d[l3 + 12..l3 + 16].copy_from_slice(&b.to_be_bytes());
-            d[l3 + 16..l3 + 20].copy_from_slice(&a.to_be_bytes());
-            d[l3 + 2..l3 + 4].copy_from_slice(&((l4 - l3 + 8 + n) as u16).to_be_bytes());
-            d[l3 + 8] = 64;
-            d[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
-            let c = nfv_net::checksum::checksum(&d[l3..l4]);
-            d[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+            let mut ip = Ipv4Packet::new_unchecked(&mut d[l3..]);
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            ip.set_src_addr(dst);
+            ip.set_dst_addr(src);
+            ip.set_total_len((l4 - l3) as u16 + udp_len);
+            ip.set_ttl(64);
+            ip.fill_checksum();
         }
         p.send_to(self.upf.n3);
         Ok(())
@@ -657,11 +657,13 @@ impl Stage for UpfStage {
             let l3 = m.l3_off as usize;
             let key = if from_n3 {
                 // TEID of an option-less IPv4/UDP/GTP-U packet.
-                (m.l4_off as usize == l3 + 20 && m.l4_proto == proto::UDP)
-                    .then(|| d.get(l3 + 32..l3 + 36).map(|t| rd32(t, 0)))
+                let l4 = l3 + ipv4::HEADER_LEN;
+                (m.l4_off as usize == l4 && m.l4_proto == proto::UDP)
+                    .then(|| d.get(l4 + udp::HEADER_LEN..).and_then(gtpu::teid))
                     .flatten()
             } else {
-                d.get(l3 + 16..l3 + 20).map(|t| rd32(t, 0))
+                // The UE: the destination of an IPv4 header that is whole.
+                d.get(l3..).filter(|ip| ip.len() >= ipv4::HEADER_LEN).map(|ip| Ipv4Packet::new_unchecked(ip).dst())
             };
             if let Some(k) = key {
                 fast.prefetch(k);
