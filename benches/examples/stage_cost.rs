@@ -4,17 +4,19 @@
 //! wall time on a shared VM is not; cache misses are the criterion benches'
 //! business (`benches/nat.rs`, `benches/lb.rs`), this counts the work.
 //!
-//! usage: stage_cost nat|lb hit|baseline ENTRIES ROUNDS
-//! (ENTRIES: NAT sessions or LB connections in the table)
+//! usage: stage_cost nat|lb|upf-up|upf-down hit|baseline ENTRIES ROUNDS
+//! (ENTRIES: NAT sessions, LB connections or UPF sessions in the table)
 
 // Each case module carries the shared stage harness (`stage_case.rs`), as
-// its criterion bench needs it alone: two copies here, one per stage.
+// its criterion bench needs it alone: one copy here per stage.
 #![allow(clippy::duplicate_mod)]
 
 #[path = "../benches/lb_case.rs"]
 mod lb_case;
 #[path = "../benches/nat_case.rs"]
 mod nat_case;
+#[path = "../benches/upf_case.rs"]
+mod upf_case;
 
 #[inline(never)]
 fn stage_pass(pass: &mut dyn FnMut() -> usize) -> usize {
@@ -24,7 +26,7 @@ fn stage_pass(pass: &mut dyn FnMut() -> usize) -> usize {
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() != 5 {
-        eprintln!("usage: stage_cost nat|lb hit|baseline ENTRIES ROUNDS");
+        eprintln!("usage: stage_cost nat|lb|upf-up|upf-down hit|baseline ENTRIES ROUNDS");
         std::process::exit(2);
     }
     let with_stage = a[2] == "hit";
@@ -37,6 +39,10 @@ fn main() {
         "lb" => {
             let mut c = lb_case::filled(entries, "dsr");
             Box::new(move || lb_case::run(&mut c, with_stage))
+        }
+        up @ ("upf-up" | "upf-down") => {
+            let mut c = upf_case::drawn(entries as u32, up == "upf-up", false);
+            Box::new(move || upf_case::run(&mut c, with_stage))
         }
         other => panic!("unknown stage {other}"),
     };
