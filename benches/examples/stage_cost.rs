@@ -4,7 +4,7 @@
 //! wall time on a shared VM is not; cache misses are the criterion benches'
 //! business (`benches/nat.rs`, `benches/lb.rs`), this counts the work.
 //!
-//! usage: stage_cost nat|lb|upf-up|upf-down hit|baseline ENTRIES ROUNDS
+//! usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down hit|baseline ENTRIES ROUNDS
 //! (ENTRIES: NAT sessions, LB connections or UPF sessions in the table)
 
 // Each case module carries the shared stage harness (`stage_case.rs`), as
@@ -26,7 +26,7 @@ fn stage_pass(pass: &mut dyn FnMut() -> usize) -> usize {
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() != 5 {
-        eprintln!("usage: stage_cost nat|lb|upf-up|upf-down hit|baseline ENTRIES ROUNDS");
+        eprintln!("usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down hit|baseline ENTRIES ROUNDS");
         std::process::exit(2);
     }
     let with_stage = a[2] == "hit";
@@ -36,8 +36,9 @@ fn main() {
             let mut c = nat_case::filled(entries);
             Box::new(move || nat_case::run(&mut c, with_stage))
         }
-        "lb" => {
-            let mut c = lb_case::filled(entries, "dsr");
+        lb @ ("lb" | "lb-ipip") => {
+            let mode = lb.strip_prefix("lb-").unwrap_or("dsr");
+            let mut c = lb_case::filled(entries, mode);
             Box::new(move || lb_case::run(&mut c, with_stage))
         }
         up @ ("upf-up" | "upf-down") => {

@@ -9,6 +9,8 @@
 //!   path send, written over the packet they quote.
 //! - [`rewrite`]: address and port rewrites with their checksum updates,
 //!   ICMP errors' quoted headers included (NAT, LB).
+//! - [`tunnel`]: the outer headers of VXLAN, Geneve, GTP-U and IP-in-IP
+//!   tunnels, built once per endpoint, completed per packet.
 //! - [`flowindex`], [`portmap`]: the flow tables' index and port
 //!   allocation maps; [`mem`]: huge pages and prefetch for them.
 //! - [`be`]: big-endian fields at computed offsets, for the protocol
@@ -23,4 +25,5 @@ pub mod icmp_error;
 pub mod mem;
 pub mod portmap;
 pub mod rewrite;
+pub mod tunnel;
 pub mod wire;

@@ -24,10 +24,8 @@ use std::sync::Arc;
 use nfv_core::packet::flags;
 use nfv_core::published::Snapshot;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
-use nfv_net::wire::{
-    self, EthernetFrame, EthernetRepr, IcmpPacket, Ipv4Packet, Ipv4Repr, TcpPacket, ethernet, ethertype, icmp, ipv4,
-    tcp,
-};
+use nfv_net::tunnel::{Encap, OuterHeader, OuterSpec, PerPacket};
+use nfv_net::wire::{self, EthernetFrame, IcmpPacket, Ipv4Packet, TcpPacket, ethernet, ethertype, icmp, ipv4, tcp};
 
 use crate::config::Lb;
 use nfv_core::reject;
@@ -164,9 +162,10 @@ pub struct LbStage {
     macs: Vec<[u8; 6]>,
     client_port: Vec<bool>,
     ticks_per_sec: f64,
-    /// Backend MACs per VIP (from the neighbour table), and the table
-    /// version and services version they were read from.
-    backend_macs: Vec<Vec<Option<[u8; 6]>>>,
+    /// The way to each backend per VIP (its MAC from the neighbour
+    /// table; the outer headers of IP-in-IP VIPs), and the table version
+    /// and services version they were made from.
+    backend_ways: Vec<Vec<Way>>,
     macs_from: (u64, u64),
     /// The client gateway's (MAC, port), read per batch.
     gateway: Option<([u8; 6], u16)>,
@@ -259,7 +258,7 @@ impl LbStage {
             macs: ctx.port_macs.to_vec(),
             client_port,
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
-            backend_macs: Vec::new(),
+            backend_ways: Vec::new(),
             macs_from: (u64::MAX, u64::MAX),
             gateway: None,
             flows: vec![None; nfv_core::batch::MAX_BATCH],
@@ -285,12 +284,30 @@ impl LbStage {
         if self.macs_from != (nb, self.services.version) {
             self.macs_from = (nb, self.services.version);
             let port = self.lb.backends_port;
-            self.backend_macs = self
+            let (src, our_mac) = (Ipv4Addr::from(self.lb.source_address), self.macs[port as usize]);
+            self.backend_ways = self
                 .services
                 .vips
                 .iter()
                 .map(|v| {
-                    v.backends.iter().map(|b| ctx.adjacency.lookup(&IpAddr::V4(Ipv4Addr::from(b.addr)), port)).collect()
+                    v.backends
+                        .iter()
+                        .map(|b| {
+                            let mac = ctx.adjacency.lookup(&IpAddr::V4(Ipv4Addr::from(b.addr)), port);
+                            // RFC 2003 3.1: TTL 64, protocol 4; TOS and DF
+                            // are each packet's.
+                            let spec = OuterSpec {
+                                eth: (mac.unwrap_or_default(), our_mac),
+                                src: IpAddr::V4(src),
+                                dst: IpAddr::V4(Ipv4Addr::from(b.addr)),
+                                ttl: 64,
+                                frag: 0,
+                                encap: Encap::Ip { protocol: IPIP },
+                            };
+                            let ipip = (v.mode == Mode::Ipip).then(|| OuterHeader::new(&spec).expect("IPv4"));
+                            Way { mac, ipip }
+                        })
+                        .collect()
                 })
                 .collect();
             self.gateway = self
@@ -395,7 +412,7 @@ impl LbStage {
     ) -> Result<(), LbDrop> {
         let port = self.lb.backends_port;
         let len = p.len() as u64;
-        match self.backend_macs[vi][b as usize] {
+        match self.backend_ways[vi][b as usize].mac {
             Some(mac) => {
                 self.rewrite_for_backend(p, vi, (b, nat_port), mac)?;
                 p.send_to(port);
@@ -441,7 +458,8 @@ impl LbStage {
         match vip.mode {
             Mode::Dsr => EthernetFrame::new_unchecked(p.data_mut()).set_addrs(mac, self.macs[port as usize]),
             Mode::Ipip => {
-                encapsulate(p, self.lb.source_address, vip.backends[b as usize].addr, mac, self.macs[port as usize])?
+                let outer = self.backend_ways[vi][b as usize].ipip.as_ref().expect("made for IP-in-IP VIPs");
+                encapsulate(p, outer)?
             }
             Mode::Nat => {
                 let m = *p.meta();
@@ -599,29 +617,26 @@ impl LbStage {
     }
 }
 
-/// Wraps the packet's IP datagram in an outer IPv4 header from `src` to
-/// `dst` (RFC 2003 section 3.1: TOS copied, DF copied, TTL 64, protocol 4)
-/// and a new Ethernet header to `mac` from `our_mac`.
-fn encapsulate(p: &mut PacketMut<'_>, src: u32, dst: u32, mac: [u8; 6], our_mac: [u8; 6]) -> Result<(), LbDrop> {
+/// The way to one backend: its MAC once resolved, and for an IP-in-IP
+/// VIP the outer headers toward it (its Ethernet destination zero while
+/// unresolved: the adjacency writes it when the packet is released).
+struct Way {
+    mac: Option<[u8; 6]>,
+    ipip: Option<OuterHeader>,
+}
+
+/// Wraps the packet's IP datagram in the `outer` headers (RFC 2003 3.1:
+/// TOS copied, DF copied).
+fn encapsulate(p: &mut PacketMut<'_>, outer: &OuterHeader) -> Result<(), LbDrop> {
     let l3 = p.meta().l3_off as usize;
     if l3 != ethernet::HEADER_LEN {
         // VLAN-tagged: the outer header goes after the tags; not done.
         return Err(LbDrop::UnsupportedProtocol);
     }
     let inner = Ipv4Packet::new_unchecked(&p.data()[l3..]);
-    let outer = Ipv4Repr {
-        src: src.to_be_bytes(),
-        dst: dst.to_be_bytes(),
-        protocol: IPIP,
-        payload_len: p.len() - l3,
-        ttl: 64,
-        tos: inner.tos(),
-        ident: 0,
-        frag_field: inner.frag_field() & ipv4::DONT_FRAG,
-    };
+    let copied = PerPacket { tos: inner.tos(), frag: inner.frag_field() & ipv4::DONT_FRAG, ..PerPacket::default() };
     let d = p.push_front(ipv4::HEADER_LEN).map_err(|_| LbDrop::Malformed)?;
-    EthernetRepr { dst: mac, src: our_mac, ethertype: ethertype::IPV4 }.emit(d);
-    outer.emit(&mut d[l3..]);
+    outer.write(d, copied);
     let m = p.meta_mut();
     (m.l4_off, m.l4_proto) = ((l3 + ipv4::HEADER_LEN) as u16, IPIP);
     Ok(())

@@ -11,8 +11,9 @@ use nfv_core::parse;
 use nfv_core::reject;
 use nfv_core::{Batch, PortId, Stage, StageCtx};
 use nfv_net::checksum::{fold, sum, udp_pseudo_sum};
+use nfv_net::tunnel::{Encap, OuterHeader, OuterSpec, PerPacket};
 use nfv_net::wire::{
-    ArpPacket, EthernetFrame, Ipv4Packet, Ipv6Packet, UdpPacket, arp, ethertype, icmp, ipv4, ipv6, proto, udp,
+    ArpPacket, EthernetFrame, Ipv4Packet, Ipv6Packet, UdpPacket, arp, ethernet, ethertype, icmp, ipv4, ipv6, proto, udp,
 };
 use rustc_hash::FxHashMap;
 
@@ -85,13 +86,10 @@ struct Stats {
 /// The outer headers toward one remote VTEP and VNI, built once: per
 /// packet only lengths, the source port and checksums change.
 struct Template {
-    hdr: Box<[u8]>,
-    /// IPv4: sum of the IP header with length and checksum zero. IPv6: sum
-    /// of the pseudo-header's addresses and next header, the destination
-    /// port and the tunnel header: the UDP checksum then reads only the
-    /// inner frame, not the headers just written (a load spanning fresh
-    /// narrower stores stalls on store forwarding).
-    partial: u32,
+    /// Outer Ethernet, IP, UDP and tunnel headers, with the sums that
+    /// complete them per packet (over IPv6 the UDP checksum then reads
+    /// only the inner frame, not the headers just written).
+    outer: OuterHeader,
     /// False when the next hop was unresolved as it was built (its
     /// Ethernet destination is zero): packets through it wait for the
     /// next hop ([`nfv_core::adjacency`]); the template is built again
@@ -425,53 +423,24 @@ impl VtepStage {
         let hash = entropy(p);
         // Into [lo, hi] by multiply-shift (no division).
         let sport = lo + ((hash as u64 * (hi - lo) as u64 + hash as u64) >> 32) as u16;
+        // RFC 7348 section 5: the UDP checksum SHOULD be 0 on IPv4; over
+        // IPv6 it is computed unless `zero-udp6-checksum-tx` (RFC 6935 5).
+        let per_packet = PerPacket { sport, udp6_checksum: !self.v.zero_udp6_checksum_tx, ..PerPacket::default() };
         let t = self.template(remote, vni, adj);
-        let total = t.hdr.len();
-        let ip_len = total - 14 + inner_len;
+        let total = t.outer.len();
+        let ip_len = total - ethernet::HEADER_LEN + inner_len;
         if ip_len > mtu {
             return Err(VtepDrop::TooBig);
         }
-        let (partial, resolved) = (t.partial, t.resolved);
         let h = p.push_front(total).map_err(|_| VtepDrop::TooBig)?;
-        // The usual header sizes as fixed-size copies: a few moves instead
-        // of a call to memcpy.
-        match total {
-            50 => h[..50].copy_from_slice(&t.hdr[..50]),
-            70 => h[..70].copy_from_slice(&t.hdr[..70]),
-            _ => h[..total].copy_from_slice(&t.hdr),
-        }
-        if v4 {
-            // One length check for the fields patched below.
-            let h: &mut [u8; 42] = (&mut h[..42]).try_into().expect("IPv4 headers are 42+ bytes");
-            let udp_len = (ip_len - 20) as u16;
-            h[16..18].copy_from_slice(&(ip_len as u16).to_be_bytes());
-            h[24..26].copy_from_slice(&(!fold(partial + ip_len as u32)).to_be_bytes());
-            h[34..36].copy_from_slice(&sport.to_be_bytes());
-            h[38..40].copy_from_slice(&udp_len.to_be_bytes());
-            // RFC 7348 section 5: the UDP checksum SHOULD be 0 on IPv4.
-        } else {
-            let udp_len = (ip_len - 40) as u16;
-            h[18..20].copy_from_slice(&udp_len.to_be_bytes());
-            h[54..56].copy_from_slice(&sport.to_be_bytes());
-            h[58..60].copy_from_slice(&udp_len.to_be_bytes());
-            // RFC 8200 section 8.1: over the pseudo-header and the whole
-            // datagram; a zero result is sent as 0xffff. The template's
-            // partial sum covers all but the inner frame, the source port
-            // and the UDP length (in the pseudo-header and the UDP header).
-            // With `zero-udp6-checksum-tx` the template's zero stays
-            // (RFC 6935 section 5).
-            if !self.v.zero_udp6_checksum_tx {
-                let d = p.data_mut();
-                let c = !fold(sum(&d[total..], partial + 2 * udp_len as u32 + sport as u32));
-                d[60..62].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
-            }
-        }
+        t.outer.write(h, per_packet);
+        let resolved = t.resolved;
         // Later stages (an underlay ACL, a mirror) see the outer packet.
-        let ip_hdr: u16 = if v4 { 20 } else { 40 };
+        let ip_hdr = if v4 { ipv4::HEADER_LEN } else { ipv6::HEADER_LEN };
         let m = p.meta_mut();
         m.ethertype = if v4 { ethertype::IPV4 } else { ethertype::IPV6 };
-        m.l3_off = 14;
-        m.l4_off = 14 + ip_hdr;
+        m.l3_off = ethernet::HEADER_LEN as u16;
+        m.l4_off = (ethernet::HEADER_LEN + ip_hdr) as u16;
         m.l4_proto = proto::UDP;
         m.flags = (m.flags & (flags::TRACE | flags::CSUM_OFFLOAD)) | flags::L3_OK | flags::L4_OK;
         self.stats.encapsulated += 1;
@@ -561,37 +530,20 @@ impl VtepStage {
 /// Outer Ethernet + IP + UDP + tunnel header toward `remote`, with lengths,
 /// source port and checksums left zero.
 fn build_template(v: &Vtep, smac: [u8; 6], dmac: Option<[u8; 6]>, remote: IpAddr, vni: u32) -> Template {
-    let tun = v.tunnel.header_len(v.geneve_options.len());
-    let iph = v.ip_header_len();
-    let mut h = vec![0u8; 14 + iph + 8 + tun];
-    h[..6].copy_from_slice(&dmac.unwrap_or_default());
-    h[6..12].copy_from_slice(&smac);
-    let partial = match (v.local_ip, remote) {
-        (IpAddr::V4(s), IpAddr::V4(r)) => {
-            h[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
-            // Version/IHL, DF set (never fragmented), TTL, protocol UDP.
-            h[14..26].copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, v.ttl, proto::UDP, 0, 0]);
-            h[26..30].copy_from_slice(&s.octets());
-            h[30..34].copy_from_slice(&r.octets());
-            sum(&h[14..34], 0)
-        }
-        (IpAddr::V6(s), IpAddr::V6(r)) => {
-            h[12..14].copy_from_slice(&ethertype::IPV6.to_be_bytes());
-            h[14..22].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, proto::UDP, v.ttl]);
-            h[22..38].copy_from_slice(&s.octets());
-            h[38..54].copy_from_slice(&r.octets());
-            sum(&h[22..54], proto::UDP as u32)
-        }
-        _ => unreachable!("configuration keeps one address family"),
+    let mut tunnel = vec![0u8; v.tunnel.header_len(v.geneve_options.len())];
+    v.tunnel.emit(&mut tunnel, vni, &v.geneve_options);
+    let spec = OuterSpec {
+        eth: (dmac.unwrap_or_default(), smac),
+        src: v.local_ip,
+        dst: remote,
+        ttl: v.ttl,
+        // Never fragmented on the way (RFC 7348 4.3: the underlay's MTU
+        // is ours to respect).
+        frag: ipv4::DONT_FRAG,
+        encap: Encap::Udp { dport: v.udp_port, tunnel: &tunnel },
     };
-    let udp = 14 + iph;
-    write_udp(&mut h[udp..udp + 8], 0, v.udp_port, 0);
-    v.tunnel.emit(&mut h[udp + 8..], vni, &v.geneve_options);
-    // IPv6: the UDP header (zero length, source port and checksum) and the
-    // tunnel header join the pseudo-header sum. Both are whole 16-bit
-    // words, so the inner frame starts on a word boundary of the sum.
-    let partial = if iph == 40 { sum(&h[udp..], partial) } else { partial };
-    Template { hdr: h.into_boxed_slice(), partial, resolved: dmac.is_some() }
+    let outer = OuterHeader::new(&spec).expect("configuration keeps one address family");
+    Template { outer, resolved: dmac.is_some() }
 }
 
 /// A tunnel packet, validated up to the inner frame.
@@ -708,14 +660,6 @@ fn entropy(p: &PacketMut<'_>) -> u32 {
     };
     let h = (a.wrapping_mul(0x9e37_79b1) ^ b.rotate_left(16) ^ c).wrapping_mul(0x85eb_ca6b);
     h ^ (h >> 15)
-}
-
-#[inline(always)]
-fn write_udp(u: &mut [u8], sport: u16, dport: u16, len: u16) {
-    let [s0, s1] = sport.to_be_bytes();
-    let [d0, d1] = dport.to_be_bytes();
-    let [l0, l1] = len.to_be_bytes();
-    u.copy_from_slice(&[s0, s1, d0, d1, l0, l1, 0, 0]);
 }
 
 impl Stage for VtepStage {

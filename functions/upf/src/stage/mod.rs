@@ -149,11 +149,11 @@ pub struct UpfStage {
     macs: Vec<[u8; 6]>,
     /// The N6 gateway's MAC, for the neighbour table version `peers_of`.
     n6_gateway: Option<[u8; 6]>,
-    /// gNB MACs looked up so far (IPv4 by address, the rare IPv6 ones
-    /// apart), for the neighbour table version `peers_of`: what the
-    /// adjacency said, keyed so a downlink packet hashes four octets.
-    peer_macs: FxHashMap<u32, [u8; 6]>,
-    peer_macs6: FxHashMap<[u8; 16], [u8; 6]>,
+    /// Outer headers toward the gNBs met so far (IPv4 by address, the
+    /// rare IPv6 ones apart), for the neighbour table version `peers_of`,
+    /// keyed so a downlink packet hashes four octets.
+    peers: FxHashMap<u32, tunnel::Peer>,
+    peers6: FxHashMap<[u8; 16], tunnel::Peer>,
     peers_of: u64,
     /// QER enforcement.
     meter: Meter,
@@ -174,9 +174,6 @@ pub struct UpfStage {
     ticks_per_sec: f64,
     /// Error Indications sent a second at most.
     indications: nfv_core::cycles::PerSecond,
-    /// The one's-complement sum of the constant part of our tunnels' IPv4
-    /// headers: 0x4500, TTL 64 and UDP, our N3 address.
-    ip_sum: u32,
     /// Counters.
     pub counters: UpfCounters,
 }
@@ -227,8 +224,8 @@ impl UpfStage {
             sessions: Snapshot::new(upf.sessions.clone()),
             macs: ctx.port_macs.to_vec(),
             n6_gateway: None,
-            peer_macs: FxHashMap::default(),
-            peer_macs6: FxHashMap::default(),
+            peers: FxHashMap::default(),
+            peers6: FxHashMap::default(),
             peers_of: u64::MAX,
             meter: Meter::new(),
             usage: upf.usage.lane(),
@@ -242,7 +239,6 @@ impl UpfStage {
             ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
             indications: nfv_core::cycles::PerSecond::new(ERROR_INDICATIONS_PER_SEC),
             counters: UpfCounters::default(),
-            ip_sum: 0x4500 + ((64 << 8) | proto::UDP as u32) + (upf.n3_address >> 16) + (upf.n3_address & 0xffff),
             upf,
         }
     }
@@ -623,8 +619,8 @@ impl UpfStage {
         if nb != self.peers_of {
             self.peers_of = nb;
             self.n6_gateway = ctx.adjacency.lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)), self.upf.n6);
-            self.peer_macs.clear();
-            self.peer_macs6.clear();
+            self.peers.clear();
+            self.peers6.clear();
         }
     }
 }

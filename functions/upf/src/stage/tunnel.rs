@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use nfv_core::packet::Meta;
 use nfv_core::{Batch, PacketMut, StageCtx};
-use nfv_net::wire::{ethertype, proto};
+use nfv_net::tunnel::{Encap, OuterHeader, OuterSpec, PerPacket};
+use nfv_net::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, ethernet, ethertype};
 
 use super::{UpfDrop, UpfStage};
 use crate::gtpu::{self, pdu_type};
@@ -22,24 +23,37 @@ impl UpfStage {
         }
     }
 
-    /// The MAC of the next hop toward gNB `peer` (see [`Self::n3_hop`]),
-    /// when resolved: a map filled as gNBs are met, emptied when the
-    /// neighbour table changes.
+    /// The outer headers toward gNB `peer` (see [`Self::n3_hop`] for its
+    /// next hop): built as gNBs are met, forgotten when the neighbour
+    /// table changes; `None` for an IPv6 gNB without an N3 IPv6 address.
     #[inline]
-    pub(super) fn peer_mac(&mut self, peer: IpAddr, ctx: &StageCtx<'_>) -> Option<[u8; 6]> {
-        let known = match peer {
-            IpAddr::V4(a) => self.peer_macs.get(&a.to_bits()),
-            IpAddr::V6(a) => self.peer_macs6.get(&a.octets()),
+    pub(super) fn peer(&mut self, peer: IpAddr, ctx: &StageCtx<'_>) -> Option<&Peer> {
+        let hop = self.n3_hop(peer);
+        let (n3, upf) = (self.upf.n3, &self.upf);
+        let our_mac = self.macs[n3 as usize];
+        let build = |src: IpAddr| {
+            let mac = ctx.adjacency.lookup(&hop, n3);
+            let spec = OuterSpec {
+                eth: (mac.unwrap_or_default(), our_mac),
+                src,
+                dst: peer,
+                ttl: 64,
+                frag: 0,
+                // TS 29.281 4.4.2.3: G-PDUs and End Markers from and to
+                // port 2152; the GTP-U header is each packet's own.
+                encap: Encap::Udp { dport: gtpu::PORT, tunnel: &[] },
+            };
+            Peer { outer: OuterHeader::new(&spec).expect("one family"), resolved: mac.is_some() }
         };
-        if let Some(m) = known {
-            return Some(*m);
-        }
-        let mac = ctx.adjacency.lookup(&self.n3_hop(peer), self.upf.n3)?;
-        match peer {
-            IpAddr::V4(a) => self.peer_macs.insert(a.to_bits(), mac),
-            IpAddr::V6(a) => self.peer_macs6.insert(a.octets(), mac),
-        };
-        Some(mac)
+        Some(match peer {
+            IpAddr::V4(a) => {
+                self.peers.entry(a.to_bits()).or_insert_with(|| build(IpAddr::V4(Ipv4Addr::from(upf.n3_address))))
+            }
+            IpAddr::V6(a) => {
+                let ours = upf.n3_address6?;
+                self.peers6.entry(a.octets()).or_insert_with(|| build(IpAddr::from(ours)))
+            }
+        })
     }
 
     /// Puts the packet (an Ethernet frame of an IPv4 packet) in the
@@ -56,30 +70,20 @@ impl UpfStage {
         qfi: Option<u8>,
     ) -> Result<(), UpfDrop> {
         let n3 = self.upf.n3;
-        let mac = self.peer_mac(peer, ctx);
         let session = qfi.map(|q| (pdu_type::DOWNLINK, q));
-        let inner_len = p.len() - 14;
+        let inner_len = p.len() - ethernet::HEADER_LEN;
         let g = gtpu::gpdu_header_len(session.is_some());
-        let ip_len = match peer {
-            IpAddr::V4(_) => 20,
-            IpAddr::V6(_) => 40,
-        };
-        if peer.is_ipv6() && self.upf.n3_address6.is_none() {
-            return Err(UpfDrop::NoAdjacency);
-        }
+        let t = self.peer(peer, ctx).ok_or(UpfDrop::NoAdjacency)?;
         // The new headers take the old Ethernet header's place and more.
-        let d = p.push_front(ip_len + 8 + g).map_err(|_| UpfDrop::Malformed)?;
-        let at = self.tunnel_headers(d, mac.unwrap_or_default(), peer, g + inner_len);
+        let at = t.outer.len();
+        let d = p.push_front(at - ethernet::HEADER_LEN + g).map_err(|_| UpfDrop::Malformed)?;
         gtpu::write_gpdu(&mut d[at..], teid, inner_len, session);
-        if peer.is_ipv6() {
-            let c = nfv_net::checksum::udp_checksum(&d[14..54], false, &d[54..]);
-            d[60..62].copy_from_slice(&c.to_be_bytes());
-        }
+        t.outer.write(d, TUNNEL);
         // Finished here: no stage reads its headers again, none re-parsed.
-        match mac {
-            Some(_) => p.send_to(n3),
+        match t.resolved {
+            true => p.send_to(n3),
             // At set-up and after a handover: held until the gNB answers.
-            None => ctx.adjacency.hold(p, &[n3], self.n3_hop(peer)).map_err(|_| UpfDrop::NoAdjacency)?,
+            false => ctx.adjacency.hold(p, &[n3], self.n3_hop(peer)).map_err(|_| UpfDrop::NoAdjacency)?,
         }
         self.counters.downlink += 1;
         Ok(())
@@ -100,16 +104,12 @@ impl UpfStage {
                 self.counters.end_markers_unsent += 1;
                 continue;
             }
-            let mac = self.peer_mac(old.peer, ctx);
             let meta = Meta { port: self.upf.n3, ..Meta::default() };
+            let Some(t) = self.peer(old.peer, ctx) else { continue };
             let packet = ctx.pool.build_packet(meta, |frame| {
-                let at = self.tunnel_headers(frame, mac.unwrap_or_default(), old.peer, gtpu::HEADER_LEN);
-                gtpu::write_end_marker(&mut frame[at..], old.teid);
-                let len = at + gtpu::HEADER_LEN;
-                if old.peer.is_ipv6() {
-                    let c = nfv_net::checksum::udp_checksum(&frame[14..54], false, &frame[54..len]);
-                    frame[60..62].copy_from_slice(&c.to_be_bytes());
-                }
+                let len = t.outer.len() + gtpu::HEADER_LEN;
+                gtpu::write_end_marker(&mut frame[t.outer.len()..len], old.teid);
+                t.outer.write(&mut frame[..len], TUNNEL);
                 len
             });
             let Some(packet) = packet else {
@@ -123,9 +123,10 @@ impl UpfStage {
         for mut p in batch.iter_mut().skip(start) {
             // To the old gNB as written (an unresolved one is waited for).
             let d = p.data();
-            let peer = match u16::from_be_bytes([d[12], d[13]]) {
-                ethertype::IPV4 => IpAddr::from(<[u8; 4]>::try_from(&d[30..34]).expect("written above")),
-                _ => IpAddr::from(<[u8; 16]>::try_from(&d[38..54]).expect("written above")),
+            let ip = &d[ethernet::HEADER_LEN..];
+            let peer = match EthernetFrame::new_unchecked(d).ethertype() {
+                ethertype::IPV4 => IpAddr::from(Ipv4Packet::new_unchecked(ip).dst_addr()),
+                _ => IpAddr::from(Ipv6Packet::new_unchecked(ip).dst_addr()),
             };
             let hop = self.n3_hop(peer);
             if ctx.adjacency.send(&mut p, &[self.upf.n3], hop).is_err() {
@@ -137,50 +138,14 @@ impl UpfStage {
     }
 }
 
-impl UpfStage {
-    /// Writes, at the start of `d`, the Ethernet (to `mac`), IP (ours to
-    /// `peer`, of its family) and UDP (2152 both ways) headers of a GTP-U
-    /// message of `gtp` octets; returns where the GTP-U message starts.
-    /// Over IPv6 the UDP checksum is left to the caller, once the message
-    /// is written.
-    #[inline]
-    pub(super) fn tunnel_headers(&self, d: &mut [u8], mac: [u8; 6], peer: IpAddr, gtp: usize) -> usize {
-        let n3 = self.upf.n3;
-        d[0..6].copy_from_slice(&mac);
-        d[6..12].copy_from_slice(&self.macs[n3 as usize]);
-        let udp_len = (8 + gtp) as u16;
-        let u = match peer {
-            IpAddr::V4(a) => {
-                d[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
-                let ip = &mut d[14..34];
-                let (total, dst) = (20 + udp_len, a.to_bits());
-                ip.copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto::UDP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-                ip[2..4].copy_from_slice(&total.to_be_bytes());
-                ip[12..16].copy_from_slice(&self.upf.n3_address.to_be_bytes());
-                ip[16..20].copy_from_slice(&a.octets());
-                // The header sum from its constant part (version, TTL,
-                // protocol, our address) and what varies, not the 20 octets.
-                let acc = self.ip_sum + total as u32 + (dst >> 16) + (dst & 0xffff);
-                ip[10..12].copy_from_slice(&(!nfv_net::checksum::fold(acc)).to_be_bytes());
-                34
-            }
-            IpAddr::V6(a) => {
-                d[12..14].copy_from_slice(&ethertype::IPV6.to_be_bytes());
-                let ip = &mut d[14..54];
-                ip[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
-                ip[4..6].copy_from_slice(&udp_len.to_be_bytes());
-                ip[6] = proto::UDP;
-                ip[7] = 64;
-                ip[8..24].copy_from_slice(&self.upf.n3_address6.unwrap_or_default());
-                ip[24..40].copy_from_slice(&a.octets());
-                54
-            }
-        };
-        d[u..u + 2].copy_from_slice(&gtpu::PORT.to_be_bytes());
-        d[u + 2..u + 4].copy_from_slice(&gtpu::PORT.to_be_bytes());
-        d[u + 4..u + 6].copy_from_slice(&udp_len.to_be_bytes());
-        // No UDP checksum over IPv4 (RFC 768); over IPv6 the caller's.
-        d[u + 6..u + 8].copy_from_slice(&[0, 0]);
-        u + 8
-    }
+/// The outer headers toward one gNB, and whether its next hop was
+/// resolved when they were built (else its Ethernet destination is zero
+/// and packets wait for it).
+pub(super) struct Peer {
+    outer: OuterHeader,
+    resolved: bool,
 }
+
+/// What every GTP-U packet's outer headers take: port 2152 both ways, no
+/// UDP checksum over IPv4 (RFC 768), one over IPv6 (RFC 8200 8.1).
+const TUNNEL: PerPacket = PerPacket { sport: gtpu::PORT, tos: 0, frag: 0, udp6_checksum: true };
