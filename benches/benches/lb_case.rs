@@ -30,7 +30,7 @@ pub fn frame(flow: u32) -> Vec<u8> {
 pub fn case(max_connections: usize, flows: &[u32], mode: &str) -> Case {
     let backends: Vec<String> = (1..=BACKENDS).map(|i| format!("{{ addr = \"10.1.0.{i}\" }}")).collect();
     let src = format!(
-        "[[ports]]\nname = \"c\"\nkind = \"generator\"\n\n[[ports]]\nname = \"b\"\nkind = \"generator\"\n\n\
+        "[[ports]]\nname = \"c\"\nkind = \"generator\"\n\n[[ports]]\nname = \"b\"\nkind = \"generator\"\naddresses = [\"10.1.0.253/24\"]\n\n\
          [[chains]]\nname = \"x\"\nstages = [{{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", \
          source-address = \"10.1.0.254\", max-connections = {max_connections}, \
          vips = [{{ vip = \"192.0.2.10:80\", mode = \"{mode}\", backends = [{}] }}] }}]\n\n\

@@ -25,7 +25,7 @@ pub fn frame(flow: u32) -> Vec<u8> {
 
 pub fn case(max_sessions: usize, flows: &[u32]) -> Case {
     let src = format!(
-        "[[ports]]\nname = \"in\"\nkind = \"generator\"\n\n[[ports]]\nname = \"out\"\nkind = \"generator\"\n\n\
+        "[[ports]]\nname = \"in\"\nkind = \"generator\"\n\n[[ports]]\nname = \"out\"\nkind = \"generator\"\naddresses = [\"198.51.100.2/24\"]\n\n\
          [[chains]]\nname = \"c\"\nstages = [{{ kind = \"nat44\", inside = [\"in\"], outside = \"out\", \
          pool = [\"198.51.100.64/26\"], outside-gateway = \"198.51.100.1\", max-sessions = {max_sessions} }}]\n\n\
          [[workers]]\nrx = [\"in\", \"out\"]\nchain = \"c\"\n"

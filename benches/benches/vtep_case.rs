@@ -27,8 +27,9 @@ pub fn case_with(geneve: bool, v6: bool, encap: bool, inner_len: usize, zero_udp
     let zero = if zero_udp6 { "accept-zero-udp6-checksum = true, zero-udp6-checksum-tx = true," } else { "" };
     let (local, remote) = if v6 { ("2001:db8::1", "2001:db8::2") } else { ("192.0.2.1", "192.0.2.2") };
     let proto = if geneve { "geneve" } else { "vxlan" };
+    let plen = if v6 { 64 } else { 24 };
     let src = format!(
-        "[[ports]]\nname = \"up\"\nkind = \"generator\"\n\n[[ports]]\nname = \"host0\"\nkind = \"sink\"\n\n\
+        "[[ports]]\nname = \"up\"\nkind = \"generator\"\naddresses = [\"{local}/{plen}\"]\n\n[[ports]]\nname = \"host0\"\nkind = \"sink\"\n\n\
          [[chains]]\nname = \"c\"\nstages = [{{ kind = \"vtep\", underlay = \"up\", local-ip = \"{local}\", \
          protocol = \"{proto}\", learn = false, {zero} bridge-domains = [{{ vni = 100, ports = [\"host0\"] }}], \
          static-macs = [{{ vni = 100, mac = \"02:00:00:00:00:c3\", remote = \"{remote}\" }}, \

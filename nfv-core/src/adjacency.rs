@@ -295,6 +295,47 @@ impl Adjacency {
     }
 }
 
+/// What a stage derives from the neighbour table (next-hop MACs, header
+/// templates built around them), kept until the table changes: the one
+/// place a stage keys such state on the table's version. `also` is any
+/// other version the state depends on (the LB's services), 0 for none.
+#[derive(Debug)]
+pub struct Derived<T> {
+    of: (u64, u64),
+    value: T,
+}
+
+impl<T> Derived<T> {
+    /// State to be derived at its first use.
+    pub const fn new(value: T) -> Self {
+        Self { of: (u64::MAX, u64::MAX), value }
+    }
+
+    /// The state, first rebuilt by `rebuild` when the table (or `also`)
+    /// changed since it last was. Once a batch: the check is two compares.
+    #[inline]
+    pub fn refresh(&mut self, adj: &Adjacency, also: u64, rebuild: impl FnOnce(&mut T, &Adjacency)) -> &mut T {
+        let of = (adj.version(), also);
+        if of != self.of {
+            self.of = of;
+            rebuild(&mut self.value, adj);
+        }
+        &mut self.value
+    }
+
+    /// The state as last derived.
+    #[inline(always)]
+    pub fn get(&self) -> &T {
+        &self.value
+    }
+
+    /// The same, writable (state a stage adds to between rebuilds).
+    #[inline(always)]
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
 /// Drops the held packets `which` picks, counted as `unresolved`.
 fn drop_held(held: &mut Vec<Held>, pool: &mut FramePool, counters: &StageCounters, which: impl Fn(&Held) -> bool) {
     let before = held.len();

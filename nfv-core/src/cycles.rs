@@ -41,6 +41,27 @@ pub fn ticks_per_ns() -> f64 {
     })
 }
 
+/// Counter ticks per second.
+#[inline]
+pub fn ticks_per_sec() -> f64 {
+    ticks_per_ns() * 1e9
+}
+
+/// The ticks of `secs` seconds: the timeouts, ageing times and limits
+/// stages keep in ticks. The one conversion from seconds.
+#[inline]
+pub fn ticks(secs: f64) -> u64 {
+    (secs * ticks_per_sec()) as u64
+}
+
+/// Whole seconds at counter value `t`: the clock of tables that stamp
+/// their entries in seconds (NAT sessions, LB connections). The one
+/// conversion to seconds.
+#[inline]
+pub fn secs(t: u64) -> u32 {
+    (t as f64 / ticks_per_sec()) as u32
+}
+
 /// At most `limit` events a second by the cycle counter: the rate limits
 /// of ICMP errors (RFC 1812 4.3.2.8), refusals and GTP-U Error
 /// Indications. One writer, no lock, no system call: fit for a worker.

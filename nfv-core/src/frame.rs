@@ -181,13 +181,23 @@ impl FramePool {
     /// fit one.
     #[inline]
     pub fn packet_from(&mut self, data: &[u8], meta: Meta) -> Option<NewPacket> {
+        let desc = self.desc_from(data, meta)?;
+        Some(NewPacket::new(desc, self.arena.id()))
+    }
+
+    /// The same for the crate's own copies (a capture's packets, packets
+    /// handed over by another worker, slow-path frames): the descriptor
+    /// of a fresh frame holding `data` at the headroom.
+    #[inline]
+    pub(crate) fn desc_from(&mut self, data: &[u8], meta: Meta) -> Option<PktDesc> {
         if data.len() > MAX_DATA {
             return None;
         }
-        self.build_packet(meta, |f| {
-            f[..data.len()].copy_from_slice(data);
-            data.len()
-        })
+        let id = self.alloc()?;
+        self.frame_mut(id)[HEADROOM..HEADROOM + data.len()].copy_from_slice(data);
+        let mut desc = PktDesc::new(id, data.len() as u16, meta.port);
+        desc.meta = meta;
+        Some(desc)
     }
 
     /// A new packet whose bytes `fill` writes into a fresh frame (the

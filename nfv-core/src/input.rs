@@ -10,7 +10,7 @@ use crate::packet::{PacketMut, flags};
 use crate::parse::{self, ParseError};
 use crate::slowpath::LocalAddrs;
 use crate::stage::{Stage, StageCtx};
-use nfv_net::wire::{ethertype, proto};
+use nfv_net::wire::{ArpPacket, IcmpPacket, Ipv4Packet, Ipv6Packet, ethertype, icmp, proto};
 
 crate::drop_reasons! {
     /// Drop reasons of the input stage.
@@ -59,31 +59,34 @@ fn is_for_slow_path(p: &PacketMut<'_>, local: &LocalAddrs) -> bool {
     let m = p.meta();
     let d = p.data();
     let l3 = m.l3_off as usize;
+    let l4 = m.l4_off as usize;
     match m.ethertype {
-        // RFC 826: the target protocol address sits at offset 24.
+        // RFC 826: an Ethernet/IPv4 ARP packet for one of our addresses
+        // (any other hardware or protocol: the first six octets say so;
+        // those, and ones cut short, were asked of nobody here).
         ethertype::ARP => d
-            .get(l3 + 24..l3 + 28)
-            .is_some_and(|t| local.owns(m.port, IpAddr::V4(Ipv4Addr::new(t[0], t[1], t[2], t[3])))),
+            .get(l3..)
+            .and_then(ArpPacket::target_ip_of)
+            .is_some_and(|t| local.owns(m.port, IpAddr::V4(Ipv4Addr::from(t)))),
         ethertype::IPV4 if m.flags & flags::L4_OK != 0 && m.l4_proto == proto::ICMP => {
-            let dst = Ipv4Addr::new(d[l3 + 16], d[l3 + 17], d[l3 + 18], d[l3 + 19]);
-            d[m.l4_off as usize] == 8 && local.owns(m.port, IpAddr::V4(dst))
+            let dst = Ipv4Addr::from(Ipv4Packet::new_unchecked(&d[l3..]).dst_addr());
+            IcmpPacket::new_unchecked(&d[l4..]).msg_type() == icmp::v4::ECHO_REQUEST
+                && local.owns(m.port, IpAddr::V4(dst))
         }
         ethertype::IPV6 if m.flags & flags::L4_OK != 0 && m.l4_proto == proto::ICMPV6 => {
-            let dst = v6(&d[l3 + 24..l3 + 40]);
-            let l4 = m.l4_off as usize;
-            match d[l4] {
-                128 => local.owns(m.port, IpAddr::V6(dst)),
+            let dst = Ipv6Addr::from(Ipv6Packet::new_unchecked(&d[l3..]).dst_addr());
+            let msg = IcmpPacket::new_unchecked(&d[l4..]);
+            match msg.msg_type() {
+                icmp::v6::ECHO_REQUEST => local.owns(m.port, IpAddr::V6(dst)),
                 // NS: the target address follows the 8-byte header (RFC 4861 4.3).
-                135 => d.get(l4 + 8..l4 + 24).is_some_and(|t| local.owns(m.port, IpAddr::V6(v6(t)))),
-                136 => dst.is_multicast() || local.owns(m.port, IpAddr::V6(dst)),
+                icmp::v6::NEIGHBOR_SOLICIT => msg
+                    .payload()
+                    .first_chunk::<16>()
+                    .is_some_and(|t| local.owns(m.port, IpAddr::V6(Ipv6Addr::from(*t)))),
+                icmp::v6::NEIGHBOR_ADVERT => dst.is_multicast() || local.owns(m.port, IpAddr::V6(dst)),
                 _ => false,
             }
         }
         _ => false,
     }
-}
-
-fn v6(b: &[u8]) -> Ipv6Addr {
-    let a: [u8; 16] = b.try_into().expect("16 bytes");
-    Ipv6Addr::from(a)
 }

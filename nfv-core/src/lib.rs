@@ -15,6 +15,7 @@ pub mod batch;
 pub mod chain;
 pub mod config;
 pub mod cycles;
+mod dispatch;
 pub mod filewatch;
 pub mod frame;
 pub mod handoff;

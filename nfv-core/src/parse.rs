@@ -4,11 +4,9 @@
 //! Nothing here can read past the data it is given: Ethernet and IPv4, on
 //! every packet's path, are read from fixed-size arrays taken with
 //! `first_chunk` (one length check, then no per-field bounds checks); the
-//! IPv6 header is a `pnet_packet` view.
+//! IPv6 header through nfv-net's checked view.
 
-use pnet_packet::ipv6::Ipv6Packet;
-
-use nfv_net::wire::{ethertype, proto};
+use nfv_net::wire::{Ipv4Packet, Ipv6Packet, ethertype, proto};
 
 use crate::packet::{Meta, PacketMut, flags};
 
@@ -92,16 +90,14 @@ fn classify_ipv4(l3: &[u8], off: usize, meta: &mut Meta) {
 /// RFC 8200: fixed header, then the extension header chain (sections 4.3-4.6)
 /// up to the upper-layer header.
 fn classify_ipv6(l3: &[u8], off: usize, meta: &mut Meta) {
-    let Some(ip) = Ipv6Packet::new(l3) else { return };
-    if ip.get_version() != 6 {
-        return;
-    }
-    let end = 40 + ip.get_payload_length() as usize;
-    if end > l3.len() || end == 40 && ip.get_next_header().0 == 0 {
+    // Cut short or not version 6: nothing parsed.
+    let Ok(ip) = Ipv6Packet::new_checked(l3) else { return };
+    let end = 40 + ip.payload_len() as usize;
+    if end > l3.len() || end == 40 && ip.next_header() == 0 {
         return; // truncated, or a jumbogram we do not handle
     }
     meta.flags |= flags::L3_OK;
-    let mut next = ip.get_next_header().0;
+    let mut next = ip.next_header();
     let mut pos = 40usize;
     for _ in 0..8 {
         let ext_len = match next {
@@ -153,12 +149,18 @@ pub fn flow_hash(data: &[u8], meta: &Meta) -> u32 {
     }
     let l3 = meta.l3_off as usize;
     let (a, b) = match meta.ethertype {
-        ethertype::IPV4 => (word(data, l3 + 12), word(data, l3 + 16)),
-        _ => (fold_v6(data, l3 + 8), fold_v6(data, l3 + 24)),
+        ethertype::IPV4 => {
+            let ip = Ipv4Packet::new_unchecked(&data[l3..]);
+            (ip.src(), ip.dst())
+        }
+        _ => {
+            let ip = Ipv6Packet::new_unchecked(&data[l3..]);
+            (fold_v6(ip.src_addr()), fold_v6(ip.dst_addr()))
+        }
     };
     let ports = if meta.flags & flags::L4_OK != 0 && matches!(meta.l4_proto, proto::TCP | proto::UDP | proto::SCTP) {
         let p = meta.l4_off as usize;
-        let (s, d) = (half(data, p), half(data, p + 2));
+        let (s, d) = nfv_net::wire::ports(&data[p..]);
         (s.min(d) as u32) << 16 | s.max(d) as u32
     } else {
         0
@@ -166,18 +168,11 @@ pub fn flow_hash(data: &[u8], meta: &Meta) -> u32 {
     mix(a.min(b) ^ meta.l4_proto as u32, a.max(b), ports)
 }
 
+/// An IPv6 address folded to 32 bits by exclusive or of its words.
 #[inline(always)]
-fn word(d: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
-}
-
-#[inline(always)]
-fn half(d: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([d[at], d[at + 1]])
-}
-
-fn fold_v6(d: &[u8], at: usize) -> u32 {
-    word(d, at) ^ word(d, at + 4) ^ word(d, at + 8) ^ word(d, at + 12)
+fn fold_v6(a: [u8; 16]) -> u32 {
+    let w = |i: usize| u32::from_be_bytes([a[i], a[i + 1], a[i + 2], a[i + 3]]);
+    w(0) ^ w(4) ^ w(8) ^ w(12)
 }
 
 /// murmur3's 32-bit finaliser over three words.

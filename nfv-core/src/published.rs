@@ -4,10 +4,16 @@
 //! new value (an `Arc` clone, lock-free through `arc-swap`). A batch is
 //! therefore decided wholly by one version, and nothing waits or drops
 //! while a new version is built.
+//!
+//! A replaced version is freed on the publisher's thread, never on a
+//! worker's: `publish` keeps it, and `reclaim` (each publish, and the
+//! control task's periodic poll) frees the kept versions no snapshot holds
+//! any more. The last worker to let go would otherwise free it on the data
+//! path: megabytes of rule trees or session indexes, maybe an munmap.
 
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
@@ -15,18 +21,40 @@ use arc_swap::ArcSwap;
 pub struct Published<T> {
     current: ArcSwap<T>,
     generation: AtomicU64,
+    /// Replaced versions some snapshot may still hold; only the
+    /// publisher's thread locks it.
+    replaced: Mutex<Vec<Arc<T>>>,
 }
 
 impl<T> Published<T> {
     /// Publishes the first version.
     pub fn new(value: T) -> Arc<Self> {
-        Arc::new(Self { current: ArcSwap::from_pointee(value), generation: AtomicU64::new(0) })
+        Arc::new(Self {
+            current: ArcSwap::from_pointee(value),
+            generation: AtomicU64::new(0),
+            replaced: Mutex::new(Vec::new()),
+        })
     }
 
-    /// Replaces the value; readers pick it up at their next check.
+    /// Replaces the value; readers pick it up at their next check. The
+    /// replaced version is kept until no reader holds it (see
+    /// [`Published::reclaim`]).
     pub fn publish(&self, value: T) {
-        self.current.store(Arc::new(value));
+        let old = self.current.swap(Arc::new(value));
         self.generation.fetch_add(1, Ordering::Release);
+        self.replaced.lock().expect("publisher lock").push(old);
+        self.reclaim();
+    }
+
+    /// Frees the replaced versions no snapshot holds any more; returns how
+    /// many are still held. Call from the publisher's thread: a control
+    /// task's `poll` does, so a version freed late is freed there.
+    pub fn reclaim(&self) -> usize {
+        let mut replaced = self.replaced.lock().expect("publisher lock");
+        // No reader can take a new reference to a replaced version (the
+        // current one is another), so a count of one is final.
+        replaced.retain(|v| Arc::strong_count(v) > 1);
+        replaced.len()
     }
 
     /// The current version.
@@ -106,6 +134,19 @@ mod tests {
         p.publish(4);
         assert!(s.refresh());
         assert_eq!(*s, 4, "the newest, not each one");
+    }
+
+    #[test]
+    fn a_replaced_version_is_freed_by_the_publisher_once_no_snapshot_holds_it() {
+        let p = Published::new(vec![1u8; 16]);
+        let mut s = Snapshot::new(p.clone());
+        p.publish(vec![2; 16]);
+        assert_eq!(p.reclaim(), 1, "the snapshot still holds version 0");
+        let held = Arc::downgrade(s.arc());
+        assert!(s.refresh());
+        assert!(held.upgrade().is_some(), "the worker's refresh did not free it");
+        assert_eq!(p.reclaim(), 0);
+        assert!(held.upgrade().is_none(), "freed by the publisher");
     }
 
     #[test]

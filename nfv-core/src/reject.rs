@@ -10,7 +10,7 @@
 use crate::packet::{Meta, PacketMut, flags};
 use nfv_net::checksum;
 use nfv_net::icmp_error::{self, IcmpError};
-use nfv_net::wire::{Ipv6Packet, ethertype, icmp, ipv4, ipv6, proto};
+use nfv_net::wire::{Ipv4Packet, Ipv4Repr, Ipv6Packet, TcpPacket, ethertype, icmp, ipv4, ipv6, proto, tcp};
 
 /// Why a packet gets no refusal (the caller drops it instead).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,14 +33,6 @@ pub mod code {
     pub const ADMIN_PROHIBITED: u8 = 13;
 }
 
-/// TCP control bits (RFC 9293 3.1).
-mod tcp {
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const ACK: u8 = 0x10;
-}
-
 /// True when the packet (`d`, parsed into `m`) may be answered with an
 /// ICMP error: not about an ICMP error, nor a non-first fragment, nor from
 /// an address that is not one host (RFC 1812 4.3.2.7; RFC 4443 2.4(e)),
@@ -52,16 +44,15 @@ pub fn may_answer_with_icmp_error(d: &[u8], m: &Meta) -> bool {
     let icmp_type = (m.flags & flags::L4_OK != 0).then(|| d.get(l4).copied()).flatten();
     match m.ethertype {
         ethertype::IPV4 => {
-            let src = [d[l3 + 12], d[l3 + 13], d[l3 + 14], d[l3 + 15]];
-            let dst = [d[l3 + 16], d[l3 + 17], d[l3 + 18], d[l3 + 19]];
-            let non_first = u16::from_be_bytes([d[l3 + 6], d[l3 + 7]]) & 0x1fff != 0;
+            let ip = Ipv4Packet::new_unchecked(&d[l3..]);
+            let (src, dst, non_first) = (ip.src_addr(), ip.dst_addr(), ip.is_later_fragment());
             let icmp_error = m.l4_proto == proto::ICMP && !matches!(icmp_type, Some(0 | 8 | 13 | 14));
             let not_one_host = |a: [u8; 4]| a[0] >= 224 || a == [0; 4] || a == [255; 4];
             !(non_first || icmp_error || not_one_host(src) || not_one_host(dst))
         }
         ethertype::IPV6 => {
-            let src0 = d[l3 + 8];
-            let unspecified = d[l3 + 8..l3 + 24] == [0; 16];
+            let src = Ipv6Packet::new_unchecked(&d[l3..]).src_addr();
+            let (src0, unspecified) = (src[0], src == [0; 16]);
             let icmp_error = m.l4_proto == proto::ICMPV6 && icmp_type.is_none_or(|t| t < 128);
             !(icmp_error || src0 == 0xff || unspecified || m.flags & flags::FRAGMENT != 0 && m.l4_off == 0)
         }
@@ -79,21 +70,8 @@ fn ipv4(p: &PacketMut<'_>) -> Result<([u8; 4], [u8; 4], usize, usize), NoRefusal
     if !may_answer_with_icmp_error(p.data(), m) {
         return Err(NoRefusal::WouldAnswerARefusal);
     }
-    let d = &p.data()[m.l3_off as usize..];
-    let (src, dst): ([u8; 4], [u8; 4]) = (d[12..16].try_into().expect("parsed"), d[16..20].try_into().expect("parsed"));
-    Ok((src, dst, (d[0] & 0x0f) as usize * 4, u16::from_be_bytes([d[2], d[3]]) as usize))
-}
-
-/// Writes, at the start of `d`, an option-less IPv4 header from `src` to
-/// `dst` for `payload` octets of protocol `proto` (TTL 64, DF).
-fn ipv4_header(d: &mut [u8], src: [u8; 4], dst: [u8; 4], proto: u8, payload: usize) {
-    let h = &mut d[..20];
-    h.copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    h[2..4].copy_from_slice(&((20 + payload) as u16).to_be_bytes());
-    h[12..16].copy_from_slice(&src);
-    h[16..20].copy_from_slice(&dst);
-    let c = checksum::checksum(h);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
+    let ip = Ipv4Packet::new_unchecked(&p.data()[m.l3_off as usize..]);
+    Ok((ip.src_addr(), ip.dst_addr(), ip.header_len(), ip.total_len() as usize))
 }
 
 /// Back to the sender: Ethernet destination its source, source `our_mac`.
@@ -113,37 +91,51 @@ pub fn tcp_reset(p: &mut PacketMut<'_>, our_mac: [u8; 6]) -> Result<(), NoRefusa
     }
     let (src, dst, ihl, total) = ipv4(p)?;
     let (l3, l4) = (p.meta().l3_off as usize, p.meta().l4_off as usize);
-    let d = p.data();
-    let t = d.get(l4..l4 + 20).ok_or(NoRefusal::NotApplicable)?;
-    let ctl = t[13];
-    if ctl & tcp::RST != 0 {
+    // The parser checked the 20 octets (`L4_OK`).
+    let t = TcpPacket::new_unchecked(&p.data()[l4..]);
+    let ctl = t.flags();
+    if ctl & tcp::flags::RST != 0 {
         return Err(NoRefusal::WouldAnswerARefusal);
     }
-    let (sport, dport) = ([t[0], t[1]], [t[2], t[3]]);
-    let seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
-    let ack = u32::from_be_bytes([t[8], t[9], t[10], t[11]]);
-    let data = total.saturating_sub(ihl + (t[12] >> 4) as usize * 4) as u32;
-    let (seq, ack, ctl) = if ctl & tcp::ACK != 0 {
-        (ack, 0, tcp::RST)
+    let (sport, dport, seq, ack) = (t.src_port(), t.dst_port(), t.seq_number(), t.ack_number());
+    let data = total.saturating_sub(ihl + t.header_len()) as u32;
+    let (seq, ack, ctl) = if ctl & tcp::flags::ACK != 0 {
+        (ack, 0, tcp::flags::RST)
     } else {
-        let len = data + (ctl & tcp::SYN != 0) as u32 + (ctl & tcp::FIN != 0) as u32;
-        (0, seq.wrapping_add(len), tcp::RST | tcp::ACK)
+        let len = data + (ctl & tcp::flags::SYN != 0) as u32 + (ctl & tcp::flags::FIN != 0) as u32;
+        (0, seq.wrapping_add(len), tcp::flags::RST | tcp::flags::ACK)
     };
-    p.set_len(l3 + 40).map_err(|_| NoRefusal::NotApplicable)?;
+    let l4 = l3 + ipv4::HEADER_LEN;
+    p.set_len(l4 + tcp::HEADER_LEN).map_err(|_| NoRefusal::NotApplicable)?;
     let d = p.data_mut();
     turn_ethernet(d, our_mac);
-    ipv4_header(&mut d[l3..], dst, src, proto::TCP, 20);
-    let h = &mut d[l3 + 20..l3 + 40];
-    h[0..2].copy_from_slice(&dport);
-    h[2..4].copy_from_slice(&sport);
-    h[4..8].copy_from_slice(&seq.to_be_bytes());
-    h[8..12].copy_from_slice(&ack.to_be_bytes());
-    h[12..20].copy_from_slice(&[5 << 4, ctl, 0, 0, 0, 0, 0, 0]);
-    let pseudo = checksum::sum(&dst, checksum::sum(&src, proto::TCP as u32 + 20));
+    let ip = Ipv4Repr {
+        src: dst,
+        dst: src,
+        protocol: proto::TCP,
+        payload_len: tcp::HEADER_LEN,
+        ttl: 64,
+        tos: 0,
+        ident: 0,
+        frag_field: ipv4::DONT_FRAG,
+    };
+    ip.emit(&mut d[l3..]);
+    let h = &mut d[l4..l4 + tcp::HEADER_LEN];
+    let mut r = TcpPacket::new_unchecked(&mut *h);
+    r.set_src_port(dport);
+    r.set_dst_port(sport);
+    r.set_seq_number(seq);
+    r.set_ack_number(ack);
+    r.set_header_len(tcp::HEADER_LEN);
+    r.set_flags(ctl);
+    r.set_window(0);
+    r.set_checksum(0);
+    r.set_urgent(0);
+    let pseudo = checksum::sum(&dst, checksum::sum(&src, proto::TCP as u32 + tcp::HEADER_LEN as u32));
     let c = !checksum::fold(checksum::sum(h, pseudo));
-    h[16..18].copy_from_slice(&c.to_be_bytes());
+    TcpPacket::new_unchecked(h).set_checksum(c);
     let m = p.meta_mut();
-    m.l4_off = (l3 + 20) as u16;
+    m.l4_off = l4 as u16;
     m.flags &= !flags::HASH_OK;
     Ok(())
 }

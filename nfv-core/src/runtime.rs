@@ -1,7 +1,6 @@
 //! Builds workers, ports and the slow path from a validated [`Config`],
 //! runs them on threads, reports live and at the end.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ use crate::port::generator::Generator;
 use crate::port::pcap::{PCAP_DROP_REASONS, PcapPort};
 use crate::port::sink::Sink;
 use crate::port::{Port, PortInfo};
-use crate::slowpath::{self, LocalAddrs, OwnedAddr, SlowPath, SlowPathCounters, SlowPathLink};
+use crate::slowpath::{self, LocalAddrs, SlowPath, SlowPathCounters, SlowPathLink};
 use crate::stage::{BuildCtx, ControlTask};
 use crate::telemetry::Telemetry;
 use crate::worker::{SlowMode, Worker};
@@ -80,25 +79,6 @@ pub struct RunReport {
     /// What stages had to say at the end ("worker N, stage: ..."), in
     /// worker order.
     pub stage_reports: Vec<String>,
-}
-
-/// Every address the configuration owns, per port: port addresses plus
-/// the addresses stages declare (VTEP underlay, NAT pool, VIPs...) on the
-/// ports of the chains that use them.
-fn local_addrs(cfg: &Config) -> LocalAddrs {
-    let mut ports: Vec<([u8; 6], Vec<OwnedAddr>)> = cfg.ports.iter().map(|p| (p.mac, p.addresses.clone())).collect();
-    for w in &cfg.workers {
-        let owned: Vec<IpAddr> = cfg.chains[w.chain].stages.iter().flat_map(|s| s.builder.owned_addresses()).collect();
-        for (pid, _) in &w.rx {
-            let list = &mut ports[*pid as usize].1;
-            for ip in &owned {
-                if !list.iter().any(|o| o.addr == *ip) {
-                    list.push(OwnedAddr { addr: *ip, prefix: if ip.is_ipv4() { 32 } else { 128 } });
-                }
-            }
-        }
-    }
-    LocalAddrs { ports }
 }
 
 /// Opens worker `worker`'s instance of port `pid`, polling `queue`.
@@ -185,28 +165,103 @@ fn spawn_stage_tasks(
         .expect("spawn stage task thread")
 }
 
+/// The handoff inboxes of each chain: one for a chain run by several
+/// workers with a stage that steers packets to the worker holding their
+/// flow's state ([`crate::stage::StageBuilder::hands_off`]), else none.
+fn handoff_inboxes(cfg: &Config) -> Vec<Option<Arc<Handoff>>> {
+    (0..cfg.chains.len())
+        .map(|c| {
+            let n = cfg.workers.iter().filter(|w| w.chain == c).count();
+            let needed = cfg.chains[c].stages.iter().any(|s| s.builder.hands_off());
+            (n > 1 && needed).then(|| Handoff::new(n, HANDOFF_DEPTH, cfg.run.batch_size))
+        })
+        .collect()
+}
+
+/// Worker `wi`'s instance of every port: the queues it polls, and for
+/// sending a queue of each other port (a pcap file's writer, an AF_XDP
+/// queue no worker polls and no other sends on; none free: said in
+/// `notes`, and its packets there are counted `no-tx-port`).
+fn open_worker_ports(
+    cfg: &Config,
+    wi: usize,
+    memory: &mut WorkerMemory,
+    tx_taken: &mut std::collections::HashSet<(PortId, u16)>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Option<Box<dyn Port>>>, BuildError> {
+    let mut ports: Vec<Option<Box<dyn Port>>> = (0..cfg.ports.len()).map(|_| None).collect();
+    for &(pid, q) in &cfg.workers[wi].rx {
+        ports[pid as usize] = Some(open_port(cfg, pid, q, wi, false, memory)?);
+    }
+    for pid in 0..cfg.ports.len() as PortId {
+        if ports[pid as usize].is_none() {
+            let spec = &cfg.ports[pid as usize];
+            let queue = match spec.kind {
+                // Transmit-only: a pcap file is read by the worker polling it.
+                PortKind::Pcap(_) => 1,
+                // An AF_XDP queue can hold one socket: take one that no
+                // worker polls and no other worker sends on. Without a
+                // free queue this worker cannot send there; the
+                // dispatcher counts such packets as no-tx-port.
+                PortKind::AfXdp(_) => {
+                    let free = (0..spec.queues)
+                        .map(|k| (wi as u16 + k) % spec.queues)
+                        .find(|&q| !polled_elsewhere(cfg, pid, q) && !tx_taken.contains(&(pid, q)));
+                    let Some(q) = free else {
+                        notes.push(format!(
+                            "worker {wi} cannot send on `{}`: each of its {} queue(s) is polled or used by \
+                             another worker; poll a queue of `{}` on worker {wi}, or give it more queues",
+                            spec.name, spec.queues, spec.name
+                        ));
+                        continue;
+                    };
+                    tx_taken.insert((pid, q));
+                    q
+                }
+                _ => wi as u16 % spec.queues,
+            };
+            ports[pid as usize] = Some(open_port(cfg, pid, queue, wi, true, memory)?);
+        }
+    }
+    Ok(ports)
+}
+
+/// Worker `wi`'s instance of its chain: the input stage when anything
+/// reads headers or its ports own an address (it parses, and punts what
+/// is addressed to us; without it the worker forwards like testpmd's io
+/// mode), then each stage built for this worker and its rank.
+fn build_chain(cfg: &Config, wi: usize, local: &Arc<LocalAddrs>, port_macs: &[[u8; 6]]) -> Chain {
+    let w = &cfg.workers[wi];
+    let mut chain = Chain::new();
+    let owns = w.rx.iter().any(|(pid, _)| !local.ports[*pid as usize].1.is_empty());
+    let stages = &cfg.chains[w.chain].stages;
+    if owns || stages.iter().any(|s| s.builder.reads_headers()) {
+        chain.push(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local.clone())));
+    }
+    let chain_rank = cfg.workers[..wi].iter().filter(|o| o.chain == w.chain).count();
+    let chain_workers = cfg.workers.iter().filter(|o| o.chain == w.chain).count();
+    for (i, s) in stages.iter().enumerate() {
+        let headers_read_later = stages[i + 1..].iter().any(|l| l.builder.reads_headers());
+        let ctx = BuildCtx { worker: wi, port_macs, headers_read_later, chain_rank, chain_workers };
+        chain.push(s.name.clone(), s.builder.drop_reasons(), s.builder.build(&ctx));
+    }
+    chain
+}
+
 impl Runtime {
     /// Opens ports and builds every worker's chain. Nothing runs yet.
     pub fn build(cfg: &Config, slow_mode: SlowPathMode) -> Result<Self, BuildError> {
         let cfg = &resolve_macs(cfg)?;
-        let local = Arc::new(local_addrs(cfg));
+        let local = Arc::new(cfg.local_addrs());
         let statics = cfg.neighbours.iter().filter_map(|n| n.mac.map(|m| (n.ip, m, n.port)));
         let neighbours = Neighbours::new(statics);
         let mut template = SlowPath::new((*local).clone(), neighbours.clone());
-        for n in cfg.neighbours.iter().filter(|n| n.mac.is_none()) {
-            if !template.want(n.ip) {
-                return Err(BuildError(format!(
-                    "neighbour {} is not on any port's subnet: give port `{}` an address on its subnet or a static mac",
-                    n.ip, cfg.ports[n.port as usize].name
-                )));
-            }
-        }
-        for ip in cfg.chains.iter().flat_map(|c| &c.stages).flat_map(|s| s.builder.wanted_neighbours()) {
+        // Kept resolved by the slow path. `config::load` refused next hops
+        // on no port's subnet, located, so `nfv check` refuses them too.
+        let wanted = cfg.neighbours.iter().filter(|n| n.mac.is_none()).map(|n| n.ip);
+        for ip in wanted.chain(cfg.chains.iter().flat_map(|c| &c.stages).flat_map(|s| s.builder.wanted_neighbours())) {
             if !template.want(ip) {
-                return Err(BuildError(format!(
-                    "next hop {ip} of a stage is not on any port's subnet: give the port that reaches it an \
-                     address on its subnet (addresses = [\"a.b.c.d/len\"])"
-                )));
+                return Err(BuildError(format!("next hop {ip} is on no port's subnet (checked by config::load)")));
             }
         }
         let port_macs: Vec<[u8; 6]> = cfg.ports.iter().map(|p| p.mac).collect();
@@ -217,69 +272,13 @@ impl Runtime {
         let mut links = Vec::new();
         let mut notes = Vec::new();
         let mut tx_taken = std::collections::HashSet::new();
-        // Chains run by several workers, with a stage that steers packets
-        // to the worker holding their flow's state, get handoff inboxes.
-        let handoffs: Vec<Option<Arc<Handoff>>> = (0..cfg.chains.len())
-            .map(|c| {
-                let n = cfg.workers.iter().filter(|w| w.chain == c).count();
-                let needed = cfg.chains[c].stages.iter().any(|s| s.builder.hands_off());
-                (n > 1 && needed).then(|| Handoff::new(n, HANDOFF_DEPTH, cfg.run.batch_size))
-            })
-            .collect();
+        let handoffs = handoff_inboxes(cfg);
         for (wi, w) in cfg.workers.iter().enumerate() {
             let mut memory = WorkerMemory::new(cfg, wi)?;
             let pool = FramePool::new(memory.arena());
-            let mut chain = Chain::new();
-            // The input stage parses headers and punts what is addressed
-            // to us; skip it when no stage reads headers and the worker's
-            // ports own no address (io forwarding, a cross-connect).
-            let owns = w.rx.iter().any(|(pid, _)| !local.ports[*pid as usize].1.is_empty());
-            if owns || cfg.chains[w.chain].stages.iter().any(|s| s.builder.reads_headers()) {
-                chain.push(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local.clone())));
-            }
-            let stages = &cfg.chains[w.chain].stages;
+            let chain = build_chain(cfg, wi, &local, &port_macs);
             let chain_rank = cfg.workers[..wi].iter().filter(|o| o.chain == w.chain).count();
-            let chain_workers = cfg.workers.iter().filter(|o| o.chain == w.chain).count();
-            for (i, s) in stages.iter().enumerate() {
-                let headers_read_later = stages[i + 1..].iter().any(|l| l.builder.reads_headers());
-                let ctx = BuildCtx { worker: wi, port_macs: &port_macs, headers_read_later, chain_rank, chain_workers };
-                chain.push(s.name.clone(), s.builder.drop_reasons(), s.builder.build(&ctx));
-            }
-            // This worker's instance of every port it polls or may send to.
-            let mut ports: Vec<Option<Box<dyn Port>>> = (0..cfg.ports.len()).map(|_| None).collect();
-            for &(pid, q) in &w.rx {
-                ports[pid as usize] = Some(open_port(cfg, pid, q, wi, false, &mut memory)?);
-            }
-            for pid in 0..cfg.ports.len() as PortId {
-                if ports[pid as usize].is_none() {
-                    let spec = &cfg.ports[pid as usize];
-                    let queue = match spec.kind {
-                        // Transmit-only: a pcap file is read by the worker polling it.
-                        PortKind::Pcap(_) => 1,
-                        // An AF_XDP queue can hold one socket: take one that no
-                        // worker polls and no other worker sends on. Without a
-                        // free queue this worker cannot send there; the
-                        // dispatcher counts such packets as no-tx-port.
-                        PortKind::AfXdp(_) => {
-                            let free = (0..spec.queues)
-                                .map(|k| (wi as u16 + k) % spec.queues)
-                                .find(|&q| !polled_elsewhere(cfg, pid, q) && !tx_taken.contains(&(pid, q)));
-                            let Some(q) = free else {
-                                notes.push(format!(
-                                    "worker {wi} cannot send on `{}`: each of its {} queue(s) is polled or used by \
-                                     another worker; poll a queue of `{}` on worker {wi}, or give it more queues",
-                                    spec.name, spec.queues, spec.name
-                                ));
-                                continue;
-                            };
-                            tx_taken.insert((pid, q));
-                            q
-                        }
-                        _ => wi as u16 % spec.queues,
-                    };
-                    ports[pid as usize] = Some(open_port(cfg, pid, queue, wi, true, &mut memory)?);
-                }
-            }
+            let ports = open_worker_ports(cfg, wi, &mut memory, &mut tx_taken, &mut notes)?;
             let slow = match (slow_mode, any_local || !cfg.neighbours.is_empty()) {
                 (_, false) => SlowMode::None,
                 (SlowPathMode::Inline, true) => {
@@ -398,5 +397,81 @@ impl Runtime {
     /// Takes the built workers out (benchmarks drive `poll_once` directly).
     pub fn into_workers(self) -> Vec<Worker> {
         self.workers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Diagnostic, Params};
+    use crate::stage::{BuildEnv, Stage, StageBuilder, StageCtx, StageFactory, StageRegistry};
+
+    /// A stage that reads no header and, as `steer`, hands packets off.
+    struct Kind(&'static str);
+    struct Builder(bool);
+    struct Nothing;
+
+    impl Stage for Nothing {
+        fn process(&mut self, _: &mut crate::Batch, _: &mut StageCtx<'_>) {}
+    }
+
+    impl StageBuilder for Builder {
+        fn drop_reasons(&self) -> &'static [&'static str] {
+            &[]
+        }
+        fn reads_headers(&self) -> bool {
+            false
+        }
+        fn hands_off(&self) -> bool {
+            self.0
+        }
+        fn build(&self, _: &BuildCtx<'_>) -> Box<dyn Stage> {
+            Box::new(Nothing)
+        }
+    }
+
+    impl StageFactory for Kind {
+        fn kind(&self) -> &'static str {
+            self.0
+        }
+        fn summary(&self) -> &'static str {
+            "test"
+        }
+        fn configure(&self, _: &Params<'_>, _: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
+            Ok(Arc::new(Builder(self.0 == "steer")))
+        }
+    }
+
+    fn load(stage: &str, addresses: &str, workers: usize) -> Config {
+        let mut r = StageRegistry::new();
+        r.register(Box::new(Kind("pass")));
+        r.register(Box::new(Kind("steer")));
+        let mut src = format!(
+            "[[ports]]\nname = \"g\"\nkind = \"generator\"\nqueues = {workers}\n{addresses}\n\n\
+             [[chains]]\nname = \"c\"\nstages = [{{ kind = \"{stage}\" }}]\n"
+        );
+        for q in 0..workers {
+            src += &format!("\n[[workers]]\nrx = [\"g:{q}\"]\nchain = \"c\"\n");
+        }
+        config::load("t.toml", &src, &r).unwrap_or_else(|e| panic!("{}", e.render()))
+    }
+
+    #[test]
+    fn the_input_stage_runs_only_where_headers_are_read_or_a_port_owns_an_address() {
+        let io = load("pass", "", 1);
+        let local = Arc::new(io.local_addrs());
+        let chain = build_chain(&io, 0, &local, &[[2, 0, 0, 0, 0, 1]]);
+        assert_eq!(chain.len(), 1, "io forwarding: the stage alone");
+        let owned = load("pass", "addresses = [\"192.0.2.1/24\"]", 1);
+        let local = Arc::new(owned.local_addrs());
+        let chain = build_chain(&owned, 0, &local, &[[2, 0, 0, 0, 0, 1]]);
+        assert_eq!(chain.len(), 2, "the input stage first: it punts what is addressed to us");
+    }
+
+    #[test]
+    fn only_a_chain_of_several_workers_with_a_steering_stage_gets_handoff_inboxes() {
+        assert!(handoff_inboxes(&load("steer", "", 2))[0].is_some());
+        assert!(handoff_inboxes(&load("steer", "", 1))[0].is_none(), "one worker: nobody to hand to");
+        assert!(handoff_inboxes(&load("pass", "", 2))[0].is_none(), "nothing steers");
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! Workers punt those frames (see [`crate::input`]) through bounded
 //! lock-free queues to one control thread, which parses and builds replies
-//! with `smoltcp`'s wire types and hands them back for transmission.
+//! with `smoltcp`'s wire types (ARP, Neighbor Discovery, echo) and its ICMP
+//! errors with the builder the stages use ([`nfv_net::icmp_error`]), and
+//! hands them back for transmission.
 //! smoltcp's `Interface` is not used because it caps an interface at eight
 //! addresses and keeps its neighbour cache private, while a NAT pool or a
 //! VIP set owns many addresses and the workers need the learned adjacencies.
@@ -15,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam::queue::ArrayQueue;
+use nfv_net::icmp_error::{self, IcmpError};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet,
@@ -362,7 +365,6 @@ impl SlowPath {
         ip: Ipv4Packet<&[u8]>,
         ip_repr: Ipv4Repr,
     ) -> Option<Vec<u8>> {
-        let caps = ChecksumCapabilities::default();
         let data = ip.payload();
         if ip_repr.next_header == IpProtocol::Icmp && data.first().is_some_and(|&t| !matches!(t, 0 | 8 | 13 | 14)) {
             return None;
@@ -378,27 +380,24 @@ impl SlowPath {
             self.counters.rate_limited.add(1);
             return None;
         }
-        // The ICMP message: type 11, code 0, checksum, 4 unused bytes, then
-        // the offending datagram's header as received and 8 data bytes.
+        // Type 11 code 0, quoting the offending datagram's header as
+        // received and 8 data bytes, written by the builder every ICMP
+        // error of the data plane shares.
         let header_len = ip.header_len() as usize;
         let raw = ip.into_inner();
-        let quoted = &raw[..(header_len + 8).min(raw.len())];
-        let mut icmp = vec![11u8, 0, 0, 0, 0, 0, 0, 0];
-        icmp.extend_from_slice(quoted);
-        let c = nfv_net::checksum::checksum(&icmp);
-        icmp[2..4].copy_from_slice(&c.to_be_bytes());
-        let out_ip = Ipv4Repr {
-            src_addr: src,
-            dst_addr: ip_repr.src_addr,
-            next_header: IpProtocol::Icmp,
-            payload_len: icmp.len(),
-            hop_limit: 64,
+        let q = (header_len + 8).min(raw.len());
+        let e = IcmpError {
+            msg_type: nfv_net::wire::icmp::v4::TIME_EXCEEDED,
+            code: 0,
+            rest: 0,
+            from: src.octets(),
+            to: ip_repr.src_addr.octets(),
         };
-        let mut buf = vec![0u8; 14 + out_ip.buffer_len() + icmp.len()];
+        let mut buf = vec![0u8; 14 + icmp_error::V4_OVERHEAD + q];
+        buf[14..14 + q].copy_from_slice(&raw[..q]);
+        let n = icmp_error::write_v4(&mut buf[14..], &e, q);
+        buf.truncate(14 + n);
         emit_eth(&mut buf, our_mac, peer, EthernetProtocol::Ipv4);
-        let mut ipp = Ipv4Packet::new_unchecked(&mut buf[14..]);
-        out_ip.emit(&mut ipp, &caps);
-        ipp.payload_mut()[..icmp.len()].copy_from_slice(&icmp);
         self.counters.time_exceeded.add(1);
         Some(buf)
     }

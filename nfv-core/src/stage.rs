@@ -22,6 +22,14 @@ pub struct StageCtx<'a> {
     pub now_ticks: u64,
 }
 
+impl StageCtx<'_> {
+    /// The batch's "now" in whole seconds ([`crate::cycles::secs`]).
+    #[inline]
+    pub fn now_secs(&self) -> u32 {
+        crate::cycles::secs(self.now_ticks)
+    }
+}
+
 /// One network function instance, owned by one worker.
 ///
 /// `process` runs over every packet still in the chain and may set each

@@ -11,9 +11,10 @@ use crate::batch::Batch;
 use crate::chain::Chain;
 use crate::config::Tx;
 use crate::cycles;
-use crate::frame::{FramePool, HEADROOM, MAX_DATA};
+use crate::dispatch::{self, Route, Tally};
+use crate::frame::FramePool;
 use crate::handoff::{Handoff, HandoffBatch};
-use crate::packet::{PktDesc, PortId, VerdictKind};
+use crate::packet::{Meta, PktDesc, PortId};
 use crate::port::Port;
 use crate::slowpath::{SlowFrame, SlowPath, SlowPathLink};
 use crate::stage::StageCtx;
@@ -272,17 +273,8 @@ impl Worker {
         let mut staged = std::mem::take(&mut link.staged);
         let mut no_frame = 0u64;
         for (meta, stage, data) in incoming.iter() {
-            match self.pool.alloc() {
-                Some(id) if data.len() <= MAX_DATA => {
-                    self.pool.frame_mut(id)[HEADROOM..HEADROOM + data.len()].copy_from_slice(data);
-                    let mut d = PktDesc::new(id, data.len() as u16, meta.port);
-                    d.meta = meta;
-                    staged.push((stage, d));
-                }
-                Some(id) => {
-                    self.pool.free(id);
-                    no_frame += 1;
-                }
+            match self.pool.desc_from(data, meta) {
+                Some(d) => staged.push((stage, d)),
                 None => no_frame += 1,
             }
         }
@@ -321,12 +313,7 @@ impl Worker {
         // Fast path: the whole batch goes to one port (io forwarding, a
         // chain that did not finish packets early, a cross-connect): one
         // copy of the descriptors, no per-packet decision.
-        let target = match (self.batch.uniform_verdict().map(|v| v.kind()), self.tx) {
-            (Some(VerdictKind::Next), Tx::Port(p)) => Some(p),
-            (Some(VerdictKind::Next), Tx::InPort) => Some(rx_port),
-            (Some(VerdictKind::Out(p)), _) => Some(p),
-            _ => None,
-        };
+        let target = dispatch::uniform_target(self.batch.uniform_verdict().map(|v| v.kind()), rx_port, self.tx);
         if let Some(q) = target.and_then(|p| self.tx_queues.get_mut(p as usize)) {
             let n = self.batch.len() + self.batch.done().len();
             self.batch.move_all_to(q);
@@ -336,105 +323,34 @@ impl Worker {
             self.transmit();
             return;
         }
-        let Self { batch, tx_queues, pool, slow, tx, dispatch, handoff, .. } = self;
-        let mut handoff_full = 0u64;
-        let mut unhandled = 0u64;
-        let mut no_port = 0u64;
-        let mut punt_full = 0u64;
-        let mut no_slow = 0u64;
-        let mut punted = 0u64;
+        let Self { batch, tx_queues, pool, slow, tx, handoff, .. } = self;
+        let mut tally = Tally::default();
         let n = batch.len() + batch.done().len();
-        batch.drain(|d| {
-            let port = match d.verdict.kind() {
-                VerdictKind::Next => match tx {
-                    Tx::Port(p) => *p,
-                    Tx::InPort => d.meta.port,
-                    Tx::Drop => {
-                        unhandled += 1;
-                        pool.free(d.frame);
-                        return;
-                    }
-                },
-                VerdictKind::Out(p) => p,
-                VerdictKind::Drop(_) => {
-                    pool.free(d.frame);
-                    return;
-                }
-                // The frame is the adjacency's until its next hop resolves.
-                VerdictKind::Held => return,
-                VerdictKind::Punt => {
-                    punted += 1;
-                    let data = &pool.frame(d.frame)[d.data_range()];
-                    match slow {
-                        SlowMode::Thread(link) => match link.free.pop() {
-                            Some(mut buf) => {
-                                buf.clear();
-                                buf.extend_from_slice(data);
-                                if let Err(f) = link.punted.push(SlowFrame { port: d.meta.port, data: buf }) {
-                                    let _ = link.free.push(f.data);
-                                    punt_full += 1;
-                                }
-                            }
-                            None => punt_full += 1,
-                        },
-                        SlowMode::Inline(sp) => {
-                            for reply in sp.handle(d.meta.port, data) {
-                                if let Err(e) = stage_frame(pool, tx_queues, &reply) {
-                                    match e {
-                                        DispatchDrop::NoTxPort => no_port += 1,
-                                        _ => punt_full += 1,
-                                    }
-                                }
-                            }
-                        }
-                        SlowMode::None => no_slow += 1,
-                    }
-                    pool.free(d.frame);
-                    return;
-                }
-                VerdictKind::Handoff { worker, stage } => {
-                    let out = handoff.as_mut().and_then(|h| {
-                        let slot = h.outgoing.get_mut(worker as usize)?;
-                        if slot.is_none() {
-                            *slot = h.ring.batch();
-                        }
-                        slot.as_mut()
-                    });
-                    match out {
-                        Some(b) => {
-                            b.push(d.meta, stage, &pool.frame(d.frame)[d.data_range()]);
-                            if b.is_full()
-                                && let Some(h) = handoff.as_mut()
-                                && let Some(full) = h.outgoing[worker as usize].take()
-                                && let Err((_, full)) = h.ring.send(worker as usize, full)
-                            {
-                                handoff_full += full.len() as u64;
-                                h.ring.recycle(full);
-                            }
-                        }
-                        None => handoff_full += 1,
-                    }
-                    pool.free(d.frame);
-                    return;
-                }
-            };
-            match tx_queues.get_mut(port as usize) {
+        batch.drain(|d| match dispatch::route(d.verdict.kind(), d.meta.port, *tx) {
+            Route::Port(p) => match tx_queues.get_mut(p as usize) {
                 Some(q) => q.push(d),
                 None => {
-                    no_port += 1;
+                    tally.no_port += 1;
                     pool.free(d.frame);
                 }
+            },
+            Route::Free => pool.free(d.frame),
+            Route::Unhandled => {
+                tally.unhandled += 1;
+                pool.free(d.frame);
+            }
+            // The frame is the adjacency's until its next hop resolves.
+            Route::Held => {}
+            Route::Punt => {
+                punt(slow, pool, tx_queues, &d, &mut tally);
+                pool.free(d.frame);
+            }
+            Route::Handoff { worker, stage } => {
+                queue_handoff(handoff, pool, &d, (worker, stage), &mut tally);
+                pool.free(d.frame);
             }
         });
-        let c = &dispatch;
-        c.calls.add(1);
-        c.pkts_in.add(n as u64);
-        c.pkts_punt.add(punted);
-        c.drops[DispatchDrop::NoTxPort as usize].add(no_port);
-        c.drops[DispatchDrop::PuntQueueFull as usize].add(punt_full);
-        c.drops[DispatchDrop::NoSlowPath as usize].add(no_slow);
-        c.drops[DispatchDrop::HandoffFull as usize].add(handoff_full);
-        c.drops[DispatchDrop::Unhandled as usize].add(unhandled);
+        tally.record(&self.dispatch, n);
         self.dispatch.ticks.add(cycles::now().wrapping_sub(t0));
         self.transmit();
     }
@@ -596,14 +512,76 @@ impl Worker {
     }
 }
 
+/// Gives a punted packet to the slow path: through the queue to the
+/// control thread, or handled at once (inline), its replies queued for
+/// their ports.
+fn punt(slow: &mut SlowMode, pool: &mut FramePool, tx_queues: &mut [Vec<PktDesc>], d: &PktDesc, tally: &mut Tally) {
+    tally.punted += 1;
+    let data = &pool.frame(d.frame)[d.data_range()];
+    match slow {
+        SlowMode::Thread(link) => match link.free.pop() {
+            Some(mut buf) => {
+                buf.clear();
+                buf.extend_from_slice(data);
+                if let Err(f) = link.punted.push(SlowFrame { port: d.meta.port, data: buf }) {
+                    let _ = link.free.push(f.data);
+                    tally.punt_full += 1;
+                }
+            }
+            None => tally.punt_full += 1,
+        },
+        SlowMode::Inline(sp) => {
+            let replies = sp.handle(d.meta.port, data);
+            for reply in replies {
+                match stage_frame(pool, tx_queues, &reply) {
+                    Ok(()) => {}
+                    Err(DispatchDrop::NoTxPort) => tally.no_port += 1,
+                    Err(_) => tally.punt_full += 1,
+                }
+            }
+        }
+        SlowMode::None => tally.no_slow += 1,
+    }
+}
+
+/// Copies a packet into this poll's batch for the chain's worker
+/// `worker` (to resume at `stage`), sending the batch on when it fills.
+fn queue_handoff(
+    handoff: &mut Option<HandoffLink>,
+    pool: &FramePool,
+    d: &PktDesc,
+    (worker, stage): (u8, u8),
+    tally: &mut Tally,
+) {
+    let Some(h) = handoff.as_mut() else {
+        tally.handoff_full += 1;
+        return;
+    };
+    let Some(slot) = h.outgoing.get_mut(worker as usize) else {
+        tally.handoff_full += 1;
+        return;
+    };
+    if slot.is_none() {
+        *slot = h.ring.batch();
+    }
+    let Some(b) = slot.as_mut() else {
+        tally.handoff_full += 1;
+        return;
+    };
+    b.push(d.meta, stage, &pool.frame(d.frame)[d.data_range()]);
+    if b.is_full()
+        && let Some(full) = slot.take()
+        && let Err((_, full)) = h.ring.send(worker as usize, full)
+    {
+        tally.handoff_full += full.len() as u64;
+        h.ring.recycle(full);
+    }
+}
+
 /// Copies a slow-path frame into a pool frame queued for its port.
 fn stage_frame(pool: &mut FramePool, tx_queues: &mut [Vec<PktDesc>], f: &SlowFrame) -> Result<(), DispatchDrop> {
     let q = tx_queues.get_mut(f.port as usize).ok_or(DispatchDrop::NoTxPort)?;
-    if f.data.len() > MAX_DATA {
-        return Err(DispatchDrop::InjectNoFrame);
-    }
-    let id = pool.alloc().ok_or(DispatchDrop::InjectNoFrame)?;
-    pool.frame_mut(id)[HEADROOM..HEADROOM + f.data.len()].copy_from_slice(&f.data);
-    q.push(PktDesc::new(id, f.data.len() as u16, f.port));
+    let meta = Meta { port: f.port, ..Meta::default() };
+    q.push(pool.desc_from(&f.data, meta).ok_or(DispatchDrop::InjectNoFrame)?);
     Ok(())
 }

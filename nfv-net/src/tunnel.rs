@@ -173,19 +173,22 @@ impl OuterHeader {
     #[inline(always)]
     pub fn write(&self, out: &mut [u8], v: PerPacket) {
         let total = self.hdr.len();
-        // The usual sizes (VXLAN over IPv4 and IPv6, GTP-U's UDP) as
-        // fixed-size copies: a few moves instead of a call to memcpy.
-        match total {
-            50 => out[..50].copy_from_slice(&self.hdr[..50]),
-            70 => out[..70].copy_from_slice(&self.hdr[..70]),
-            42 => out[..42].copy_from_slice(&self.hdr[..42]),
-            62 => out[..62].copy_from_slice(&self.hdr[..62]),
-            _ => out[..total].copy_from_slice(&self.hdr),
-        }
+        copy_header(&mut out[..total], &self.hdr);
         let ip_len = out.len() - ethernet::HEADER_LEN;
         if !self.v6 {
             const L4: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
-            let ip: &mut [u8; ipv4::HEADER_LEN] = (&mut out[ethernet::HEADER_LEN..L4]).try_into().expect("20");
+            let csum = !fold(self.partial + ip_len as u32 + v.tos as u32 + v.frag as u32);
+            let ip = if self.udp {
+                // One length check for every field patched.
+                let h: &mut [u8; L4 + udp::HEADER_LEN] = (&mut out[..L4 + udp::HEADER_LEN]).try_into().expect("42");
+                let (head, u) = h.split_at_mut(L4);
+                let mut u = UdpPacket::new_unchecked(u);
+                u.set_src_port(v.sport);
+                u.set_len((ip_len - ipv4::HEADER_LEN) as u16);
+                &mut head[ethernet::HEADER_LEN..]
+            } else {
+                &mut out[ethernet::HEADER_LEN..L4]
+            };
             let mut ip = Ipv4Packet::new_unchecked(ip);
             ip.set_total_len(ip_len as u16);
             if v.tos != 0 {
@@ -194,13 +197,7 @@ impl OuterHeader {
             if v.frag != 0 {
                 ip.set_frag_field(ip.frag_field() | v.frag);
             }
-            ip.set_checksum(!fold(self.partial + ip_len as u32 + v.tos as u32 + v.frag as u32));
-            if self.udp {
-                let u: &mut [u8; udp::HEADER_LEN] = (&mut out[L4..L4 + udp::HEADER_LEN]).try_into().expect("8");
-                let mut u = UdpPacket::new_unchecked(u);
-                u.set_src_port(v.sport);
-                u.set_len((ip_len - ipv4::HEADER_LEN) as u16);
-            }
+            ip.set_checksum(csum);
         } else {
             let payload_len = (ip_len - ipv6::HEADER_LEN) as u16;
             let l4 = ethernet::HEADER_LEN + ipv6::HEADER_LEN;
@@ -225,6 +222,25 @@ impl OuterHeader {
     /// The Ethernet destination changed (the next hop resolved anew).
     pub fn set_eth_dst(&mut self, mac: [u8; 6]) {
         crate::wire::EthernetFrame::new_unchecked(&mut self.hdr[..]).set_dst_addr(mac);
+    }
+}
+
+/// Copies a header of 32 to 96 octets (every usual tunnel's) as three
+/// fixed 32-octet moves, the last overlapping the others (the bytes are
+/// the same): a few vector moves instead of a call to memcpy, which a
+/// copy of a length known only at run time becomes.
+#[inline(always)]
+fn copy_header(dst: &mut [u8], src: &[u8]) {
+    const CHUNK: usize = 32;
+    let n = src.len();
+    if (CHUNK..=3 * CHUNK).contains(&n) && dst.len() == n {
+        dst[..CHUNK].copy_from_slice(&src[..CHUNK]);
+        if n > 2 * CHUNK {
+            dst[CHUNK..2 * CHUNK].copy_from_slice(&src[CHUNK..2 * CHUNK]);
+        }
+        dst[n - CHUNK..].copy_from_slice(&src[n - CHUNK..]);
+    } else {
+        dst.copy_from_slice(src);
     }
 }
 
@@ -291,6 +307,16 @@ mod tests {
         let h = ip.header().to_header();
         assert_eq!((h.dscp.value(), h.ecn.value(), h.dont_fragment, h.protocol.0), (0xb8 >> 2, 0, true, 4));
         assert_eq!((h.total_len as usize, h.header_checksum), (20 + 40, h.calc_header_checksum()));
+    }
+
+    #[test]
+    fn headers_of_every_length_are_copied_whole() {
+        for n in 14..200 {
+            let src: Vec<u8> = (0..n as u8).collect();
+            let mut dst = vec![0xaa; n];
+            copy_header(&mut dst, &src);
+            assert_eq!(dst, src, "{n} octets");
+        }
     }
 
     #[test]

@@ -155,3 +155,25 @@ fn a_tx_of_in_port_is_the_only_reserved_name_and_a_jumbo_mtu_is_refused() {
     assert!(out.contains("at most mtu = 1778") && out.contains("bad.toml:12:77"), "{out}");
     config::load("ok.toml", &vtep.replace("mtu = 9000", "mtu = 1778"), &nfv_pipelines::registry()).unwrap();
 }
+
+#[test]
+fn next_hops_on_no_ports_subnet_are_refused_where_they_are_named() {
+    // A neighbour to resolve and a NAT's gateway, and no port with an
+    // address: nobody could ask for them. `nfv run` refused this only when
+    // it built the runtime; now loading does, as `nfv check`.
+    let nat = "stages = [{ kind = \"nat44\", inside = [\"gen0\"], outside = \"out0\", \
+               pool = [\"198.51.100.10\"], outside-gateway = \"198.51.100.1\" }]";
+    let cfg = GOOD.replace("stages = [{ kind = \"macswap\" }]", nat)
+        + "\n[[neighbours]]\nip = \"10.9.9.9\"\nport = \"gen0\"\n";
+    let out = check(&cfg);
+    assert!(out.contains("next hop 198.51.100.1 of this stage is not on any port's subnet"), "{out}");
+    assert!(out.contains("bad.toml:12:11"), "at the stage:\n{out}");
+    assert!(out.contains("neighbour 10.9.9.9 is not on any port's subnet"), "{out}");
+    assert!(out.contains("give port `gen0` an address on its subnet, or give the neighbour a static mac"), "{out}");
+    assert!(out.contains("bad.toml:19:1"), "at the neighbour:\n{out}");
+    // Addresses on their subnets, and the same next hops load.
+    let fixed = cfg
+        .replace("kind = \"generator\"", "kind = \"generator\"\naddresses = [\"10.9.9.1/24\"]")
+        .replace("kind = \"sink\"", "kind = \"sink\"\naddresses = [\"198.51.100.2/24\"]");
+    config::load("ok.toml", &fixed, &nfv_pipelines::registry()).unwrap_or_else(|e| panic!("{}", e.render()));
+}

@@ -23,16 +23,19 @@ use nfv_core::{Batch, Stage, StageCtx, StageRegistry};
 
 /// A configuration of two generator ports named `ports` and one chain of
 /// `stage` (an inline TOML table) polled on both, loaded as `file` with
-/// the stage kinds `register` adds; errors rendered.
+/// the stage kinds `register` adds; errors rendered. Both ports' subnets
+/// span everything (as [`FrameRunner`]'s do): any next hop a stage names
+/// can be asked for.
 pub fn two_port_config(
     file: &str,
     ports: [&str; 2],
     stage: &str,
     register: impl FnOnce(&mut StageRegistry),
 ) -> Result<Config, String> {
+    const ANYWHERE: &str = "addresses = [\"0.0.0.0/0\", \"::/0\"]\n";
     let [a, b] = ports;
     let src = format!(
-        "[[ports]]\nname = \"{a}\"\nkind = \"generator\"\n\n[[ports]]\nname = \"{b}\"\nkind = \"generator\"\n\n\
+        "[[ports]]\nname = \"{a}\"\nkind = \"generator\"\n{ANYWHERE}\n[[ports]]\nname = \"{b}\"\nkind = \"generator\"\n{ANYWHERE}\n\
          [[chains]]\nname = \"c\"\nstages = [{stage}]\n\n[[workers]]\nrx = [\"{a}\", \"{b}\"]\nchain = \"c\"\n"
     );
     let mut r = StageRegistry::new();

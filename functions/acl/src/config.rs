@@ -14,19 +14,16 @@
 //! traffic ([`crate::update`]).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
+use nfv_core::BuildEnv;
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::published::Published;
-use nfv_core::{BuildCtx, BuildEnv, ControlTask, Stage, StageBuilder, StageFactory};
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::classify::split::{SplitForest, SplitParams};
 use crate::rule::{Action, Family, Prefix, Rule, V4_DIMS, V6_DIMS, partition_v4, partition_v6};
 use crate::rules_file::RulesFile;
-use crate::stage::{AclDrop, AclStage};
-use crate::update::{RuleSource, RulesFileWatch};
+use crate::update::RuleSource;
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
 #[serde(rename_all = "kebab-case")]
@@ -71,7 +68,7 @@ pub(crate) struct RuleParams {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct AclParams {
+pub(crate) struct AclParams {
     #[serde(default = "deny")]
     default: ActionParam,
     #[serde(default = "permit")]
@@ -82,7 +79,7 @@ struct AclParams {
     #[serde(default = "deny")]
     rules_file_action: ActionParam,
     #[serde(default = "yes")]
-    watch_rules_file: bool,
+    pub(crate) watch_rules_file: bool,
     #[serde(default = "reflect_flows")]
     reflect_flows: usize,
     #[serde(default)]
@@ -92,7 +89,7 @@ struct AclParams {
 /// Idle timeouts of reflect flows, in seconds.
 #[derive(Deserialize, Clone, Copy)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct TimeoutParams {
+pub(crate) struct TimeoutParams {
     #[serde(default = "tcp_established")]
     tcp: f64,
     #[serde(default = "tcp_transient")]
@@ -189,28 +186,11 @@ impl Acl {
     }
 }
 
-/// Registers `acl`.
-pub struct AclFactory;
-
-impl StageFactory for AclFactory {
-    fn kind(&self) -> &'static str {
-        "acl"
-    }
-
-    fn summary(&self) -> &'static str {
-        "ACL firewall: first match on addresses, ports, protocol, TCP flags and ingress port; permit, deny, permit-reflect"
-    }
-
-    fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
-        let p: AclParams = params.parse().map_err(|e| vec![e])?;
-        let watch = p.watch_rules_file;
-        let (source, acl) = resolve(p, params, env)?;
-        let live = Published::new(acl);
-        Ok(Arc::new(AclBuilder { live, source: Arc::new(source), watch }))
-    }
-}
-
-fn resolve(p: AclParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<(RuleSource, Acl), Vec<Diagnostic>> {
+pub(crate) fn resolve(
+    p: AclParams,
+    params: &Params<'_>,
+    env: &BuildEnv<'_>,
+) -> Result<(RuleSource, Acl), Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut inline = Vec::new();
     let mut inline_origins = Vec::new();
@@ -379,26 +359,4 @@ fn flags(names: &[String]) -> Result<(u8, u8), (String, String)> {
         }
     }
     Ok((value, mask))
-}
-
-/// The running rule set and what rebuilds it.
-struct AclBuilder {
-    live: Arc<Published<Acl>>,
-    source: Arc<RuleSource>,
-    watch: bool,
-}
-
-impl StageBuilder for AclBuilder {
-    fn drop_reasons(&self) -> &'static [&'static str] {
-        AclDrop::NAMES
-    }
-
-    fn build(&self, _ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
-        Box::new(AclStage::new(self.live.clone()))
-    }
-
-    fn control_task(&self) -> Option<Box<dyn ControlTask>> {
-        (self.watch && self.source.file.is_some())
-            .then(|| Box::new(RulesFileWatch::new(self.source.clone(), self.live.clone())) as Box<dyn ControlTask>)
-    }
 }

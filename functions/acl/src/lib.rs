@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod builder;
 pub mod classbench;
 pub mod classify;
 pub mod config;
@@ -24,5 +25,5 @@ use nfv_core::StageRegistry;
 
 /// Registers the `acl` stage kind.
 pub fn register(r: &mut StageRegistry) {
-    r.register(Box::new(config::AclFactory));
+    r.register(Box::new(builder::AclFactory));
 }

@@ -64,8 +64,7 @@ pub struct AclStage {
 }
 
 fn flow_table(r: Reflect) -> FlowTable {
-    let ticks_per_sec = nfv_core::cycles::ticks_per_ns() * 1e9;
-    let t = |secs: f64| (secs * ticks_per_sec) as u64;
+    let t = nfv_core::cycles::ticks;
     let timeouts = Timeouts { tcp_established: t(r.tcp), tcp_transient: t(r.tcp_transient), other: t(r.other) };
     FlowTable::new(r.max_flows, timeouts, t(1.0))
 }

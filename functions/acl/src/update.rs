@@ -75,17 +75,13 @@ pub struct RulesFileWatch {
     source: Arc<RuleSource>,
     live: Arc<Published<Acl>>,
     watch: Option<FileWatch>,
-    /// Replaced rule sets, held until no worker uses them so that they are
-    /// freed here rather than by the last worker (a free of megabytes,
-    /// maybe an munmap, on the hot path).
-    replaced: Vec<Arc<Acl>>,
 }
 
 impl RulesFileWatch {
     /// A watch over `source`'s file; the running set is `live`.
     pub fn new(source: Arc<RuleSource>, live: Arc<Published<Acl>>) -> Self {
         let watch = source.file.as_ref().map(|f| FileWatch::new(&f.path));
-        Self { source, live, watch, replaced: Vec::new() }
+        Self { source, live, watch }
     }
 
     /// Builds and publishes the next version now; on error, nothing
@@ -107,14 +103,14 @@ impl RulesFileWatch {
             (s4.bytes + s6.bytes) as f64 / (1 << 20) as f64
         );
         self.live.publish(acl);
-        self.replaced.push(old);
         Ok(line)
     }
 }
 
 impl ControlTask for RulesFileWatch {
     fn poll(&mut self) -> Vec<String> {
-        self.replaced.retain(|acl| Arc::strong_count(acl) > 1);
+        // Replaced rule sets no worker holds any more are freed here.
+        self.live.reclaim();
         let source = self.source.clone();
         let Some(file) = &source.file else { return Vec::new() };
         if !self.watch.as_mut().is_some_and(|w| w.changed()) {

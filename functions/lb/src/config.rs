@@ -8,12 +8,12 @@
 //!                       backends = [{ addr = "10.1.0.2" }, { addr = "10.1.0.3", weight = 2 }] }] }]
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use nfv_core::config::{Diagnostic, Params, ipv4_endpoint};
 use nfv_core::published::Published;
-use nfv_core::{BuildCtx, BuildEnv, ControlTask, PortId, Stage, StageBuilder, StageFactory};
+use nfv_core::{BuildEnv, PortId};
 use serde::Deserialize;
 
 use crate::conntrack::Timeouts;
@@ -21,12 +21,10 @@ use crate::maglev::{DEFAULT_SIZE, is_prime};
 use nfv_net::wire::proto;
 
 use crate::services::{Mode, Services, Vip, Wanted};
-use crate::stage::{LbDrop, LbStage};
-use crate::update::BackendsWatch;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct LbParams {
+pub(crate) struct LbParams {
     clients: Vec<String>,
     backends_port: String,
     vips: Vec<VipParams>,
@@ -41,7 +39,7 @@ struct LbParams {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct VipParams {
+pub(crate) struct VipParams {
     vip: String,
     #[serde(default = "tcp")]
     proto: String,
@@ -65,7 +63,7 @@ pub(crate) struct BackendParams {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct TimeoutParams {
+pub(crate) struct TimeoutParams {
     tcp: Option<u32>,
     udp: Option<u32>,
 }
@@ -109,25 +107,7 @@ pub struct Lb {
     pub backends_file: Option<String>,
 }
 
-/// Registers `lb`.
-pub struct LbFactory;
-
-impl StageFactory for LbFactory {
-    fn kind(&self) -> &'static str {
-        "lb"
-    }
-
-    fn summary(&self) -> &'static str {
-        "L4 load balancer: VIPs over weighted backends by Maglev hashing, connection tracking, DSR or IP-in-IP"
-    }
-
-    fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
-        let p: LbParams = params.parse().map_err(|e| vec![e])?;
-        resolve(p, params, env).map(|lb| Arc::new(LbBuilder(Arc::new(lb))) as Arc<dyn StageBuilder>)
-    }
-}
-
-fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, Vec<Diagnostic>> {
+pub(crate) fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut err = |key: &str, msg: String, help: String| errors.push(params.error(key, msg, "here").help(help));
     let known = env.ports.join(", ");
@@ -241,43 +221,4 @@ fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, V
         services: Published::new(services),
         backends_file: p.backends_file,
     })
-}
-
-struct LbBuilder(Arc<Lb>);
-
-impl StageBuilder for LbBuilder {
-    fn drop_reasons(&self) -> &'static [&'static str] {
-        LbDrop::NAMES
-    }
-
-    fn owned_addresses(&self) -> Vec<IpAddr> {
-        let s = self.0.services.load();
-        let mut a: Vec<u32> = s.vips.iter().map(|v| v.addr).collect();
-        a.extend((self.0.source_address != 0).then_some(self.0.source_address));
-        a.sort_unstable();
-        a.dedup();
-        a.into_iter().map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect()
-    }
-
-    fn wanted_neighbours(&self) -> Vec<IpAddr> {
-        let s = self.0.services.load();
-        let mut a: Vec<u32> = s.vips.iter().flat_map(|v| v.backends.iter().map(|b| b.addr)).collect();
-        a.extend(self.0.client_gateway);
-        a.sort_unstable();
-        a.dedup();
-        a.into_iter().map(|a| IpAddr::V4(Ipv4Addr::from(a))).collect()
-    }
-
-    fn hands_off(&self) -> bool {
-        // NAT-mode answers go to the worker owning their port.
-        self.0.services.load().vips.iter().any(|v| v.mode == crate::services::Mode::Nat)
-    }
-
-    fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
-        Box::new(LbStage::new(self.0.clone(), ctx))
-    }
-
-    fn control_task(&self) -> Option<Box<dyn ControlTask>> {
-        Some(Box::new(BackendsWatch::new(self.0.backends_file.as_deref(), self.0.services.clone())))
-    }
 }

@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod builder;
 pub mod config;
 pub mod conntrack;
 pub mod maglev;
@@ -20,5 +21,5 @@ use nfv_core::StageRegistry;
 
 /// Registers the `lb` stage kind.
 pub fn register(r: &mut StageRegistry) {
-    r.register(Box::new(config::LbFactory));
+    r.register(Box::new(builder::LbFactory));
 }

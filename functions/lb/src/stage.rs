@@ -21,6 +21,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use nfv_core::adjacency::Derived;
 use nfv_core::packet::flags;
 use nfv_core::published::Snapshot;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
@@ -161,14 +162,9 @@ pub struct LbStage {
     conns: ConnTable,
     macs: Vec<[u8; 6]>,
     client_port: Vec<bool>,
-    ticks_per_sec: f64,
-    /// The way to each backend per VIP (its MAC from the neighbour
-    /// table; the outer headers of IP-in-IP VIPs), and the table version
-    /// and services version they were made from.
-    backend_ways: Vec<Vec<Way>>,
-    macs_from: (u64, u64),
-    /// The client gateway's (MAC, port), read per batch.
-    gateway: Option<([u8; 6], u16)>,
+    /// The ways to backends and to clients, rebuilt when the neighbour
+    /// table or the services change.
+    ways: Derived<Ways>,
     /// Per packet of the batch: its flow (first pass).
     flows: Vec<Option<Flow>>,
     /// NAT mode's ports (when a VIP uses NAT mode).
@@ -257,10 +253,7 @@ impl LbStage {
             conns: ConnTable::new(lb.max_connections, lb.timeouts, seed),
             macs: ctx.port_macs.to_vec(),
             client_port,
-            ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
-            backend_ways: Vec::new(),
-            macs_from: (u64::MAX, u64::MAX),
-            gateway: None,
+            ways: Derived::new(Ways::default()),
             flows: vec![None; nfv_core::batch::MAX_BATCH],
             nat: nat.then(|| NatPorts::new(ctx.chain_rank, ctx.chain_workers)),
             vip_stats: Vec::new(),
@@ -280,20 +273,19 @@ impl LbStage {
     /// batch needs, counters sized for the VIPs and backends.
     fn refresh(&mut self, ctx: &StageCtx<'_>) {
         self.services.refresh();
-        let nb = ctx.adjacency.version();
-        if self.macs_from != (nb, self.services.version) {
-            self.macs_from = (nb, self.services.version);
-            let port = self.lb.backends_port;
-            let (src, our_mac) = (Ipv4Addr::from(self.lb.source_address), self.macs[port as usize]);
-            self.backend_ways = self
-                .services
+        let Self { ways, services, lb, macs, client_port, .. } = self;
+        let mut resized = false;
+        ways.refresh(ctx.adjacency, services.version, |w, adj| {
+            let port = lb.backends_port;
+            let (src, our_mac) = (Ipv4Addr::from(lb.source_address), macs[port as usize]);
+            w.backends = services
                 .vips
                 .iter()
                 .map(|v| {
                     v.backends
                         .iter()
                         .map(|b| {
-                            let mac = ctx.adjacency.lookup(&IpAddr::V4(Ipv4Addr::from(b.addr)), port);
+                            let mac = adj.lookup(&IpAddr::V4(Ipv4Addr::from(b.addr)), port);
                             // RFC 2003 3.1: TTL 64, protocol 4; TOS and DF
                             // are each packet's.
                             let spec = OuterSpec {
@@ -310,12 +302,14 @@ impl LbStage {
                         .collect()
                 })
                 .collect();
-            self.gateway = self
-                .lb
+            w.gateway = lb
                 .client_gateway
-                .and_then(|g| ctx.adjacency.table().lookup(&IpAddr::V4(Ipv4Addr::from(g))))
-                .filter(|n| self.client_port.get(n.port as usize) == Some(&true))
+                .and_then(|g| adj.table().lookup(&IpAddr::V4(Ipv4Addr::from(g))))
+                .filter(|n| client_port.get(n.port as usize) == Some(&true))
                 .map(|n| (n.mac, n.port));
+            resized = true;
+        });
+        if resized {
             let vips = &self.services.vips;
             self.vip_stats.resize(vips.len(), VipStats::default());
             self.backend_stats.resize(vips.len(), Vec::new());
@@ -412,7 +406,7 @@ impl LbStage {
     ) -> Result<(), LbDrop> {
         let port = self.lb.backends_port;
         let len = p.len() as u64;
-        match self.backend_ways[vi][b as usize].mac {
+        match self.ways.get().backends[vi][b as usize].mac {
             Some(mac) => {
                 self.rewrite_for_backend(p, vi, (b, nat_port), mac)?;
                 p.send_to(port);
@@ -458,7 +452,7 @@ impl LbStage {
         match vip.mode {
             Mode::Dsr => EthernetFrame::new_unchecked(p.data_mut()).set_addrs(mac, self.macs[port as usize]),
             Mode::Ipip => {
-                let outer = self.backend_ways[vi][b as usize].ipip.as_ref().expect("made for IP-in-IP VIPs");
+                let outer = self.ways.get().backends[vi][b as usize].ipip.as_ref().expect("made for IP-in-IP VIPs");
                 encapsulate(p, outer)?
             }
             Mode::Nat => {
@@ -600,7 +594,7 @@ impl LbStage {
                 return Ok(());
             }
         }
-        if let Some((mac, port)) = self.gateway {
+        if let Some((mac, port)) = self.ways.get().gateway {
             EthernetFrame::new_unchecked(p.data_mut()).set_addrs(mac, self.macs[port as usize]);
             p.send_to(port);
             self.counters.returned += 1;
@@ -615,6 +609,15 @@ impl LbStage {
         self.counters.returned += 1;
         Ok(())
     }
+}
+
+/// What the LB derives from the neighbour table and its services: the
+/// way to each backend per VIP (its MAC; the outer headers of IP-in-IP
+/// VIPs), and the client gateway's (MAC, port).
+#[derive(Default)]
+struct Ways {
+    backends: Vec<Vec<Way>>,
+    gateway: Option<([u8; 6], u16)>,
 }
 
 /// The way to one backend: its MAC once resolved, and for an IP-in-IP
@@ -644,7 +647,7 @@ fn encapsulate(p: &mut PacketMut<'_>, outer: &OuterHeader) -> Result<(), LbDrop>
 
 impl Stage for LbStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
-        let now = (ctx.now_ticks as f64 / self.ticks_per_sec) as u32;
+        let now = ctx.now_secs();
         self.refresh(ctx);
         let nat = &mut self.nat;
         self.conns.expire(now, SWEEP_PER_BATCH, |c| {

@@ -160,22 +160,20 @@ pub struct BackendsWatch {
     watch: Option<FileWatch>,
     live: Arc<Published<Services>>,
     announced: bool,
-    /// Replaced versions, held until no worker uses them (their tables
-    /// are then freed here, not on a worker).
-    replaced: Vec<Arc<Services>>,
 }
 
 impl BackendsWatch {
     /// A watch over `path` (none: the configuration's backends only); the
     /// running services are `live`.
     pub fn new(path: Option<&str>, live: Arc<Published<Services>>) -> Self {
-        Self { watch: path.map(FileWatch::new), live, announced: false, replaced: Vec::new() }
+        Self { watch: path.map(FileWatch::new), live, announced: false }
     }
 }
 
 impl ControlTask for BackendsWatch {
     fn poll(&mut self) -> Vec<String> {
-        self.replaced.retain(|s| Arc::strong_count(s) > 1);
+        // Replaced versions no worker holds any more are freed here.
+        self.live.reclaim();
         let mut lines = Vec::new();
         if !std::mem::replace(&mut self.announced, true) {
             let from = self.watch.as_ref().map_or("the configuration".into(), |w| w.path().display().to_string());
@@ -201,7 +199,6 @@ impl ControlTask for BackendsWatch {
             Ok(next) => {
                 lines.push(format!("{path}: {}", summary(&next)));
                 self.live.publish(next);
-                self.replaced.push(old);
                 lines
             }
             Err(errors) => {

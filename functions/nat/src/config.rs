@@ -8,15 +8,13 @@
 //!             forwards = [{ proto = "tcp", outside = "198.51.100.10:8080", inside = "10.0.0.2:80" }] }]
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
+use std::net::Ipv4Addr;
 
 use nfv_core::config::{Diagnostic, Params, ipv4_endpoint, ipv4_prefix};
-use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
+use nfv_core::{BuildEnv, PortId};
 use serde::Deserialize;
 
 use crate::sessions::{Filtering, Timeouts, WhenFull, proto};
-use crate::stage::{NatDrop, NatStage};
 
 #[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -36,7 +34,7 @@ enum WhenFullParam {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct NatParams {
+pub(crate) struct NatParams {
     inside: Vec<String>,
     outside: String,
     pool: Vec<String>,
@@ -61,7 +59,7 @@ struct NatParams {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct TimeoutParams {
+pub(crate) struct TimeoutParams {
     udp: Option<u32>,
     tcp_established: Option<u32>,
     tcp_transitory: Option<u32>,
@@ -70,7 +68,7 @@ struct TimeoutParams {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ForwardParams {
+pub(crate) struct ForwardParams {
     proto: String,
     outside: String,
     inside: String,
@@ -146,25 +144,7 @@ impl Nat {
     }
 }
 
-/// Registers `nat44`.
-pub struct NatFactory;
-
-impl StageFactory for NatFactory {
-    fn kind(&self) -> &'static str {
-        "nat44"
-    }
-
-    fn summary(&self) -> &'static str {
-        "NAT44: source NAT to a pool (endpoint-independent mapping), port forwards, ICMP errors, hairpinning"
-    }
-
-    fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
-        let p: NatParams = params.parse().map_err(|e| vec![e])?;
-        resolve(p, params, env).map(|n| Arc::new(NatBuilder(Arc::new(n))) as Arc<dyn StageBuilder>)
-    }
-}
-
-fn resolve(p: NatParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Nat, Vec<Diagnostic>> {
+pub(crate) fn resolve(p: NatParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Nat, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut err = |key: &str, msg: String, help: String| errors.push(params.error(key, msg, "here").help(help));
     let known = env.ports.join(", ");
@@ -316,28 +296,4 @@ fn resolve(p: NatParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Nat,
         outside_gateway: p.outside_gateway.map(u32::from),
         fragments: p.fragments.max(1),
     })
-}
-
-struct NatBuilder(Arc<Nat>);
-
-impl StageBuilder for NatBuilder {
-    fn drop_reasons(&self) -> &'static [&'static str] {
-        NatDrop::NAMES
-    }
-
-    fn owned_addresses(&self) -> Vec<IpAddr> {
-        self.0.outside_addrs.iter().map(|&a| IpAddr::V4(Ipv4Addr::from(a))).collect()
-    }
-
-    fn wanted_neighbours(&self) -> Vec<IpAddr> {
-        self.0.outside_gateway.map(|g| IpAddr::V4(Ipv4Addr::from(g))).into_iter().collect()
-    }
-
-    fn hands_off(&self) -> bool {
-        true
-    }
-
-    fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
-        Box::new(NatStage::new(self.0.clone(), ctx))
-    }
 }

@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod builder;
 pub mod config;
 pub mod frags;
 pub mod sessions;
@@ -19,5 +20,5 @@ use nfv_core::StageRegistry;
 
 /// Registers the `nat44` stage kind.
 pub fn register(r: &mut StageRegistry) {
-    r.register(Box::new(config::NatFactory));
+    r.register(Box::new(builder::NatFactory));
 }

@@ -22,6 +22,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use nfv_core::adjacency::Derived;
 use nfv_core::packet::flags;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
 use nfv_net::rewrite::{self, Side};
@@ -105,9 +106,9 @@ pub struct NatStage {
     steer: Steering,
     macs: Vec<[u8; 6]>,
     inside_port: Vec<bool>,
-    ticks_per_sec: f64,
-    /// The outside gateway's MAC, looked up once per batch.
-    gateway_mac: Option<[u8; 6]>,
+    /// The outside gateway's MAC, looked up when the neighbour table
+    /// changes.
+    gateway_mac: Derived<Option<[u8; 6]>>,
     /// Per packet of the batch: its session-index hash (from the first
     /// pass, which prefetches the index lines), 0 for none.
     hashes: Vec<u64>,
@@ -168,8 +169,7 @@ impl NatStage {
             table,
             macs: ctx.port_macs.to_vec(),
             inside_port,
-            ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
-            gateway_mac: None,
+            gateway_mac: Derived::new(None),
             hashes: vec![0; nfv_core::batch::MAX_BATCH],
             flows: vec![
                 (Tuple { proto: 0, addr: 0, port: 0, rem_addr: 0, rem_port: 0 }, 0);
@@ -251,7 +251,7 @@ impl NatStage {
     /// one, else to `dst` itself (held while unresolved).
     fn route_outside(&self, p: &mut PacketMut<'_>, dst: u32, ctx: &mut StageCtx<'_>) -> Result<(), NatDrop> {
         let out = self.nat.outside;
-        if let Some(mac) = self.gateway_mac {
+        if let Some(mac) = *self.gateway_mac.get() {
             self.set_l2(p, out, mac);
             return Ok(());
         }
@@ -435,7 +435,7 @@ impl NatStage {
         if m.flags & flags::FRAGMENT != 0 || !self.nat.translates(t.addr) || self.nat.is_outside_address(t.rem_addr) {
             return None;
         }
-        let gw = self.gateway_mac?;
+        let gw = (*self.gateway_mac.get())?;
         let id = self.table.find_inside_hashed(hash, &t)?;
         let l3 = m.l3_off as usize;
         let out = self.nat.outside;
@@ -596,12 +596,12 @@ impl NatStage {
 
 impl Stage for NatStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
-        let now = (ctx.now_ticks as f64 / self.ticks_per_sec) as u32;
+        let now = ctx.now_secs();
         self.table.expire(now, EXPIRE_PER_BATCH);
-        self.gateway_mac = self
-            .nat
-            .outside_gateway
-            .and_then(|g| ctx.adjacency.lookup(&IpAddr::V4(Ipv4Addr::from(g)), self.nat.outside));
+        let (gateway, outside) = (self.nat.outside_gateway, self.nat.outside);
+        self.gateway_mac.refresh(ctx.adjacency, 0, |mac, adj| {
+            *mac = gateway.and_then(|g| adj.lookup(&IpAddr::V4(Ipv4Addr::from(g)), outside));
+        });
         // A batch holds the packets of one rx port: one direction.
         if batch.is_empty() {
             return;
@@ -704,7 +704,7 @@ impl Stage for NatStage {
         );
         const SHOWN: usize = 16;
         // Session times are seconds of the cycle counter: shown as an age.
-        let now = (nfv_core::cycles::now() as f64 / self.ticks_per_sec) as u32;
+        let now = nfv_core::cycles::secs(nfv_core::cycles::now());
         for (s, class) in t.dump().take(SHOWN) {
             let a = |x: u32| Ipv4Addr::from(x);
             let _ = writeln!(

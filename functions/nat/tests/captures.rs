@@ -7,10 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use nfv_core::config;
+use nfv_core::BuildCtx;
 use nfv_core::frame::MAX_DATA;
 use nfv_core::packet::{Meta, VerdictKind};
-use nfv_core::{BuildCtx, StageRegistry};
 use nfv_testkit::FrameRunner;
 use pcap_file::DataLink;
 use pcap_file::pcap::PcapReader;
@@ -21,13 +20,9 @@ fn corpus() -> PathBuf {
 
 #[test]
 fn the_capture_corpus_goes_through_both_ways_without_a_panic_and_every_drop_is_named() {
-    let src = "[[ports]]\nname = \"in\"\nkind = \"generator\"\n\n[[ports]]\nname = \"out\"\nkind = \"generator\"\n\n\
-               [[chains]]\nname = \"c\"\nstages = [{ kind = \"nat44\", inside = [\"in\"], outside = \"out\", \
-               pool = [\"198.51.100.10\"], outside-gateway = \"198.51.100.1\", max-sessions = 65536 }]\n\n\
-               [[workers]]\nrx = [\"in\", \"out\"]\nchain = \"c\"\n";
-    let mut r = StageRegistry::new();
-    nfv_nat::register(&mut r);
-    let cfg = config::load("c.toml", src, &r).unwrap();
+    let stage = "{ kind = \"nat44\", inside = [\"in\"], outside = \"out\", pool = [\"198.51.100.10\"], \
+                 outside-gateway = \"198.51.100.1\", max-sessions = 65536 }";
+    let cfg = nfv_testkit::two_port_config("c.toml", ["in", "out"], stage, nfv_nat::register).unwrap();
     let reasons = cfg.chains[0].stages[0].builder.drop_reasons();
     let macs = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1]];
     let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };

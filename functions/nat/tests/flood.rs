@@ -3,9 +3,8 @@
 //! overflow is counted (evicted or refused, by policy), and established
 //! flows that keep talking keep their mappings throughout.
 
-use nfv_core::config;
+use nfv_core::BuildCtx;
 use nfv_core::packet::VerdictKind;
-use nfv_core::{BuildCtx, StageRegistry};
 use nfv_testkit::FrameRunner;
 
 const MAX: usize = 1_000_000;
@@ -41,15 +40,12 @@ struct Rig {
 
 impl Rig {
     fn new(when_full: &str) -> Self {
-        let src = format!(
-            "[[ports]]\nname = \"in\"\nkind = \"generator\"\n\n[[ports]]\nname = \"out\"\nkind = \"generator\"\n\n\
-             [[chains]]\nname = \"c\"\nstages = [{{ kind = \"nat44\", inside = [\"in\"], outside = \"out\", \
-             pool = [\"198.51.100.64/27\"], outside-gateway = \"198.51.100.1\", max-sessions = {MAX}, \
-             when-full = \"{when_full}\" }}]\n\n[[workers]]\nrx = [\"in\", \"out\"]\nchain = \"c\"\n"
+        let stage = format!(
+            "{{ kind = \"nat44\", inside = [\"in\"], outside = \"out\", pool = [\"198.51.100.64/27\"], \
+             outside-gateway = \"198.51.100.1\", max-sessions = {MAX}, when-full = \"{when_full}\" }}"
         );
-        let mut r = StageRegistry::new();
-        nfv_nat::register(&mut r);
-        let cfg = config::load("flood.toml", &src, &r).unwrap_or_else(|e| panic!("{e}"));
+        let cfg = nfv_testkit::two_port_config("flood.toml", ["in", "out"], &stage, nfv_nat::register)
+            .unwrap_or_else(|e| panic!("{e}"));
         let macs = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1]];
         let ctx = BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
         let stage = cfg.chains[0].stages[0].builder.build(&ctx);

@@ -19,17 +19,15 @@ use std::sync::Arc;
 use crossbeam::queue::ArrayQueue;
 use nfv_core::config::{Diagnostic, Params};
 use nfv_core::published::Published;
-use nfv_core::{BuildCtx, BuildEnv, ControlTask, PortId, Stage, StageBuilder, StageFactory};
+use nfv_core::{BuildEnv, PortId};
 use serde::Deserialize;
 
-use crate::pfcp::PfcpEndpoint;
 use crate::rules::{Action, Far, Interface, Limit, NO_BUCKET, OuterHeader, Pdi, Pdr, Session, Sessions};
-use crate::stage::{UpfDrop, UpfStage};
 use crate::usage::Usage;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct UpfParams {
+pub(crate) struct UpfParams {
     n3: String,
     n3_address: Ipv4Addr,
     n3_address6: Option<std::net::Ipv6Addr>,
@@ -155,123 +153,55 @@ pub struct Upf {
 /// MiB); an N4-less UPF has no buffering FARs and holds none.
 const DEFAULT_BUFFER_PACKETS: usize = 1024;
 
-/// Registers `upf`.
-pub struct UpfFactory;
-
-impl StageFactory for UpfFactory {
-    fn kind(&self) -> &'static str {
-        "upf"
-    }
-
-    fn summary(&self) -> &'static str {
-        "5G UPF: GTP-U uplink decap and downlink encap by PDR/FAR rules (static sessions)"
-    }
-
-    fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
-        let p: UpfParams = params.parse().map_err(|e| vec![e])?;
-        let mut errors = Vec::new();
-        let known = env.ports.join(", ");
-        let mut port = |key: &str, name: &str| {
-            let id = env.port_id(name);
-            if id.is_none() {
-                errors.push(
-                    params.error(key, format!("no port named `{name}`"), "here").help(format!("known ports: {known}")),
-                );
-            }
-            id
-        };
-        let (n3, n6) = (port("n3", &p.n3), port("n6", &p.n6));
-        if n3.is_some() && n3 == n6 {
+/// Checks the parameters against the ports and each other into the
+/// model; every problem located.
+pub(crate) fn resolve(p: UpfParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Upf, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let known = env.ports.join(", ");
+    let mut port = |key: &str, name: &str| {
+        let id = env.port_id(name);
+        if id.is_none() {
             errors.push(
-                params
-                    .error("n6", "N3 and N6 are one port", "here")
-                    .help("two ports: gNBs on N3, the data network on N6"),
+                params.error(key, format!("no port named `{name}`"), "here").help(format!("known ports: {known}")),
             );
         }
-        let statics: Vec<Arc<Session>> = p.sessions.iter().map(|s| Arc::new(s.rules())).collect();
-        let sessions = Sessions::new(statics.clone(), 0)
-            .map_err(|e| {
-                errors.push(params.error("sessions", e, "here").help("one TEID and one UE address per session"))
-            })
-            .ok();
-        if p.n3_address6.is_none() && p.sessions.iter().any(|s| s.gnb.is_ipv6()) {
-            errors.push(
-                params
-                    .error("sessions", "a gNB over IPv6 without our IPv6 address", "here")
-                    .help("give `n3-address6`, our GTP-U address on N3 over IPv6"),
-            );
-        }
-        if p.sessions.iter().any(|s| s.qfi.is_some_and(|q| q > 63)) {
-            errors.push(params.error("sessions", "a QFI above 63", "here").help("QFI has 6 bits: 0 to 63"));
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        Ok(Arc::new(UpfBuilder(Arc::new(Upf {
-            n3: n3.expect("checked"),
-            n3_address: u32::from(p.n3_address),
-            n3_address6: p.n3_address6.map(|a| a.octets()),
-            n6: n6.expect("checked"),
-            n6_gateway: u32::from(p.n6_gateway),
-            n3_gateway: p.n3_gateway.map(u32::from),
-            sessions: Published::new(sessions.expect("checked")),
-            n4: p.n4,
-            statics,
-            usage: Usage::new(if p.n4.is_some() { p.max_urrs.unwrap_or(DEFAULT_MAX_URRS) } else { 0 }),
-            buffer_packets: if p.n4.is_some() { p.buffer_packets.unwrap_or(DEFAULT_BUFFER_PACKETS) } else { 0 },
-            buffering: Arc::new(ArrayQueue::new(1024)),
-        }))))
+        id
+    };
+    let (n3, n6) = (port("n3", &p.n3), port("n6", &p.n6));
+    if n3.is_some() && n3 == n6 {
+        errors.push(
+            params.error("n6", "N3 and N6 are one port", "here").help("two ports: gNBs on N3, the data network on N6"),
+        );
     }
-}
-
-struct UpfBuilder(Arc<Upf>);
-
-impl StageBuilder for UpfBuilder {
-    fn drop_reasons(&self) -> &'static [&'static str] {
-        UpfDrop::NAMES
+    let statics: Vec<Arc<Session>> = p.sessions.iter().map(|s| Arc::new(s.rules())).collect();
+    let sessions = Sessions::new(statics.clone(), 0)
+        .map_err(|e| errors.push(params.error("sessions", e, "here").help("one TEID and one UE address per session")))
+        .ok();
+    if p.n3_address6.is_none() && p.sessions.iter().any(|s| s.gnb.is_ipv6()) {
+        errors.push(
+            params
+                .error("sessions", "a gNB over IPv6 without our IPv6 address", "here")
+                .help("give `n3-address6`, our GTP-U address on N3 over IPv6"),
+        );
     }
-
-    fn owned_addresses(&self) -> Vec<IpAddr> {
-        let v6 = self.0.n3_address6.map(IpAddr::from);
-        [IpAddr::V4(Ipv4Addr::from(self.0.n3_address))].into_iter().chain(v6).collect()
+    if p.sessions.iter().any(|s| s.qfi.is_some_and(|q| q > 63)) {
+        errors.push(params.error("sessions", "a QFI above 63", "here").help("QFI has 6 bits: 0 to 63"));
     }
-
-    fn wanted_neighbours(&self) -> Vec<IpAddr> {
-        let s = self.0.sessions.load();
-        let peers = s.iter().flat_map(|s| s.fars.iter().filter_map(|f| f.outer.map(|o| o.peer)));
-        // Behind an N3 gateway, IPv4 gNBs are reached through it: it is the
-        // next hop to keep resolved, not the (off-link) gNBs.
-        let mut a: Vec<IpAddr> = peers.filter(|p| p.is_ipv6() || self.0.n3_gateway.is_none()).collect();
-        a.push(Ipv4Addr::from(self.0.n6_gateway).into());
-        a.extend(self.0.n3_gateway.map(|g| IpAddr::from(Ipv4Addr::from(g))));
-        a.sort_unstable();
-        a.dedup();
-        a
+    if !errors.is_empty() {
+        return Err(errors);
     }
-
-    fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
-        Box::new(UpfStage::new(self.0.clone(), ctx))
-    }
-
-    fn control_task(&self) -> Option<Box<dyn ControlTask>> {
-        let n4 = self.0.n4?;
-        // Our node id: the N4 address, or the N3 one when listening on any.
-        let node = if n4.ip().is_unspecified() { Ipv4Addr::from(self.0.n3_address) } else { *n4.ip() };
-        match PfcpEndpoint::bind(std::net::SocketAddr::V4(n4), node) {
-            Ok(mut e) => {
-                e.serve_sessions(
-                    self.0.sessions.clone(),
-                    self.0.statics.clone(),
-                    (Ipv4Addr::from(self.0.n3_address), self.0.n3_address6.map(std::net::Ipv6Addr::from)),
-                    self.0.usage.clone(),
-                );
-                e.hear_buffering(self.0.buffering.clone());
-                Some(Box::new(e))
-            }
-            Err(e) => {
-                eprintln!("nfv: upf: cannot listen for PFCP on {n4}: {e}");
-                None
-            }
-        }
-    }
+    Ok(Upf {
+        n3: n3.expect("checked"),
+        n3_address: u32::from(p.n3_address),
+        n3_address6: p.n3_address6.map(|a| a.octets()),
+        n6: n6.expect("checked"),
+        n6_gateway: u32::from(p.n6_gateway),
+        n3_gateway: p.n3_gateway.map(u32::from),
+        sessions: Published::new(sessions.expect("checked")),
+        n4: p.n4,
+        statics,
+        usage: Usage::new(if p.n4.is_some() { p.max_urrs.unwrap_or(DEFAULT_MAX_URRS) } else { 0 }),
+        buffer_packets: if p.n4.is_some() { p.buffer_packets.unwrap_or(DEFAULT_BUFFER_PACKETS) } else { 0 },
+        buffering: Arc::new(ArrayQueue::new(1024)),
+    })
 }

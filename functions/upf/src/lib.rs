@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod builder;
 pub mod config;
 pub mod fast;
 pub mod gtpu;
@@ -24,5 +25,5 @@ use nfv_core::StageRegistry;
 
 /// Registers the `upf` stage kind.
 pub fn register(r: &mut StageRegistry) {
-    r.register(Box::new(config::UpfFactory));
+    r.register(Box::new(builder::UpfFactory));
 }

@@ -2,14 +2,12 @@
 //! immutable [`Vtep`] description every worker's instance shares.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use nfv_core::config::{Diagnostic, Params, parse_mac};
-use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
+use nfv_core::{BuildEnv, PortId};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use crate::stage::{VtepDrop, VtepStage};
 use crate::wire::{Tunnel, encode_option};
 
 /// IANA port for VXLAN (RFC 7348 section 5).
@@ -27,7 +25,7 @@ enum Protocol {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct VtepParams {
+pub(crate) struct VtepParams {
     underlay: String,
     local_ip: IpAddr,
     #[serde(default)]
@@ -67,7 +65,7 @@ struct VtepParams {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BridgeDomainParams {
+pub(crate) struct BridgeDomainParams {
     vni: u32,
     ports: Vec<String>,
     #[serde(default)]
@@ -76,7 +74,7 @@ struct BridgeDomainParams {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StaticMacParams {
+pub(crate) struct StaticMacParams {
     vni: u32,
     mac: String,
     port: Option<String>,
@@ -85,7 +83,7 @@ struct StaticMacParams {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OptionParams {
+pub(crate) struct OptionParams {
     class: u16,
     #[serde(rename = "type")]
     kind: u8,
@@ -95,7 +93,7 @@ struct OptionParams {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct KnownOptionParams {
+pub(crate) struct KnownOptionParams {
     class: u16,
     #[serde(rename = "type")]
     kind: u8,
@@ -216,25 +214,7 @@ impl Vtep {
     }
 }
 
-/// Registers `vtep`.
-pub struct VtepFactory;
-
-impl StageFactory for VtepFactory {
-    fn kind(&self) -> &'static str {
-        "vtep"
-    }
-
-    fn summary(&self) -> &'static str {
-        "VXLAN (RFC 7348) / Geneve (RFC 8926) tunnel endpoint: bridge domains, learning FDB, head-end replication"
-    }
-
-    fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
-        let p: VtepParams = params.parse().map_err(|e| vec![e])?;
-        resolve(p, params, env).map(|v| Arc::new(VtepBuilder(Arc::new(v))) as Arc<dyn StageBuilder>)
-    }
-}
-
-fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Vtep, Vec<Diagnostic>> {
+pub(crate) fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Vtep, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut err = |key: &str, msg: String, label: &str, help: String| {
         errors.push(params.error(key, msg, label).help(help));
@@ -461,41 +441,4 @@ fn hex(s: &str) -> Option<Vec<u8>> {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
-}
-
-struct VtepBuilder(Arc<Vtep>);
-
-impl StageBuilder for VtepBuilder {
-    fn drop_reasons(&self) -> &'static [&'static str] {
-        VtepDrop::NAMES
-    }
-
-    fn owned_addresses(&self) -> Vec<IpAddr> {
-        vec![self.0.local_ip]
-    }
-
-    fn wanted_neighbours(&self) -> Vec<IpAddr> {
-        let mut v: Vec<IpAddr> = match self.0.gateway {
-            Some(g) => vec![g],
-            None => self
-                .0
-                .domains
-                .iter()
-                .flat_map(|d| d.flood.iter().copied())
-                .chain(self.0.static_macs.iter().filter_map(|(_, _, d)| match d {
-                    StaticDest::Remote(ip) => Some(*ip),
-                    StaticDest::Local(_) => None,
-                }))
-                .collect(),
-        };
-        v.sort();
-        v.dedup();
-        v
-    }
-
-    fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
-        let mut stage = VtepStage::new(self.0.clone(), ctx.port_macs[self.0.underlay as usize]);
-        stage.reparse_inner = ctx.headers_read_later || self.0.allow_inner_vlan;
-        Box::new(stage)
-    }
 }

@@ -10,6 +10,7 @@
 //! overlay (split horizon). Anything else on the underlay port goes on
 //! down the chain.
 
+pub mod builder;
 pub mod config;
 pub mod fdb;
 pub mod stage;
@@ -19,5 +20,5 @@ use nfv_core::StageRegistry;
 
 /// Registers the `vtep` stage kind.
 pub fn register(r: &mut StageRegistry) {
-    r.register(Box::new(config::VtepFactory));
+    r.register(Box::new(builder::VtepFactory));
 }

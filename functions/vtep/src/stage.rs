@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use nfv_core::adjacency::Adjacency;
+use nfv_core::adjacency::{Adjacency, Derived};
 use nfv_core::packet::{NewPacket, PacketMut, flags};
 use nfv_core::parse;
 use nfv_core::reject;
@@ -97,6 +97,23 @@ struct Template {
     resolved: bool,
 }
 
+/// The header templates toward remotes built so far, by (remote, VNI).
+#[derive(Default)]
+struct Templates {
+    list: Vec<Template>,
+    index: FxHashMap<(RemoteId, u32), usize>,
+    /// Last one used: bulk traffic goes to one VTEP and VNI.
+    last: Option<(RemoteId, u32, usize)>,
+}
+
+impl Templates {
+    fn clear(&mut self) {
+        self.list.clear();
+        self.index.clear();
+        self.last = None;
+    }
+}
+
 /// One worker's VTEP.
 pub struct VtepStage {
     /// Parse the decapsulated frame fully (a later stage reads headers, or
@@ -115,14 +132,11 @@ pub struct VtepStage {
     remote_ids: FxHashMap<IpAddr, RemoteId>,
     /// Flood list of each bridge domain, as remote ids.
     flood: Vec<Vec<RemoteId>>,
-    templates: Vec<Template>,
-    template_index: FxHashMap<(RemoteId, u32), usize>,
-    /// Neighbour table version the templates were built from.
-    templates_version: u64,
+    /// Header templates toward remotes, rebuilt when the neighbour table
+    /// changes.
+    templates: Derived<Templates>,
     /// Last VNI decapsulated and its bridge domain.
     last_vni: Option<(u32, usize)>,
-    /// Last template used: bulk traffic goes to one VTEP and VNI.
-    last_template: Option<(RemoteId, u32, usize)>,
     /// Last destination looked up in this batch: bulk traffic repeats it.
     last_dst: Option<(u32, [u8; 6], Dest)>,
     /// Last source learned in this batch.
@@ -132,7 +146,8 @@ pub struct VtepStage {
     /// Where each replica pushed this batch goes, in push order.
     replica_targets: Vec<(Target, u32)>,
     targets: Vec<Target>,
-    ticks_per_sec: f64,
+    /// A second in counter ticks.
+    second: u64,
     stats: Stats,
     last_now: u64,
     /// When aged entries were last swept out (lookups also drop them).
@@ -148,8 +163,7 @@ const MAX_REPLICAS: usize = nfv_core::batch::MAX_BATCH;
 impl VtepStage {
     /// An instance sending from `underlay_mac`.
     pub fn new(v: Arc<Vtep>, underlay_mac: [u8; 6]) -> Self {
-        let ticks_per_sec = nfv_core::cycles::ticks_per_ns() * 1e9;
-        let fdb = Fdb::new(v.fdb_size, (v.fdb_ageing * ticks_per_sec) as u64);
+        let fdb = Fdb::new(v.fdb_size, nfv_core::cycles::ticks(v.fdb_ageing));
         let mut s = Self {
             reparse_inner: true,
             v: v.clone(),
@@ -160,17 +174,14 @@ impl VtepStage {
             remote_ids: FxHashMap::default(),
             flood: Vec::new(),
             last_remote: None,
-            templates: Vec::new(),
-            template_index: FxHashMap::default(),
-            templates_version: u64::MAX,
-            last_template: None,
+            templates: Derived::new(Templates::default()),
             last_vni: None,
             last_dst: None,
             last_src: None,
             replicas: Vec::with_capacity(MAX_REPLICAS),
             replica_targets: Vec::with_capacity(MAX_REPLICAS),
             targets: Vec::with_capacity(16),
-            ticks_per_sec,
+            second: nfv_core::cycles::ticks(1.0),
             stats: Stats::default(),
             last_now: 0,
             last_sweep: 0,
@@ -246,9 +257,7 @@ impl VtepStage {
                     && self.remote_macs.insert(t.src, outer_src_mac) != Some(outer_src_mac)
                 {
                     // A new or moved remote VTEP: headers built for it are stale.
-                    self.templates.clear();
-                    self.template_index.clear();
-                    self.last_template = None;
+                    self.templates.get_mut().clear();
                 }
                 id
             }
@@ -383,32 +392,26 @@ impl VtepStage {
     /// and whenever the neighbour table changed. The next hop's MAC is the
     /// table's, else the one tunnel packets from it came from.
     fn template(&mut self, remote: RemoteId, vni: u32, adj: &Adjacency) -> &Template {
-        if adj.version() != self.templates_version {
-            self.templates.clear();
-            self.template_index.clear();
-            self.last_template = None;
-            self.templates_version = adj.version();
-        }
-        if let Some((r, v, i)) = self.last_template
+        let t = self.templates.refresh(adj, 0, |t, _| t.clear());
+        if let Some((r, v, i)) = t.last
             && r == remote
             && v == vni
         {
-            return &self.templates[i];
+            return &t.list[i];
         }
-        let i = match self.template_index.get(&(remote, vni)) {
+        let i = match t.index.get(&(remote, vni)) {
             Some(&i) => i,
             None => {
                 let ip = self.remotes[remote as usize];
                 let hop = self.v.next_hop(ip);
                 let dmac = adj.lookup(&hop, self.v.underlay).or_else(|| self.remote_macs.get(&hop).copied());
-                let t = build_template(&self.v, self.underlay_mac, dmac, ip, vni);
-                self.templates.push(t);
-                self.template_index.insert((remote, vni), self.templates.len() - 1);
-                self.templates.len() - 1
+                t.list.push(build_template(&self.v, self.underlay_mac, dmac, ip, vni));
+                t.index.insert((remote, vni), t.list.len() - 1);
+                t.list.len() - 1
             }
         };
-        self.last_template = Some((remote, vni, i));
-        &self.templates[i]
+        t.last = Some((remote, vni, i));
+        &t.list[i]
     }
 
     /// Puts the outer Ethernet, IP, UDP and tunnel headers in front of the
@@ -675,10 +678,10 @@ impl Stage for VtepStage {
         self.last_src = None;
         // Once a second, forget addresses that went quiet, so the table and
         // its dump hold only live ones.
-        if now.wrapping_sub(self.last_sweep) as f64 > self.ticks_per_sec {
+        if now.wrapping_sub(self.last_sweep) > self.second {
             self.last_sweep = now;
             self.fdb.expire(now);
-            let ageing = (self.v.fdb_ageing * self.ticks_per_sec) as u64;
+            let ageing = nfv_core::cycles::ticks(self.v.fdb_ageing);
             self.arp_table.retain(|_, (_, seen)| now.wrapping_sub(*seen) < ageing);
         }
         let from_underlay = ingress == self.v.underlay;
@@ -770,8 +773,11 @@ impl Stage for VtepStage {
                 Dest::Local(p) => format!("port {}", self.v.port_names.get(p as usize).map_or("?", |n| n.as_str())),
                 Dest::Remote(id) => format!("vtep {}", self.remotes[id as usize]),
             };
-            let kind =
-                if is_static { "static".to_string() } else { format!("{:.1}s", age as f64 / self.ticks_per_sec) };
+            let kind = if is_static {
+                "static".to_string()
+            } else {
+                format!("{:.1}s", age as f64 / nfv_core::cycles::ticks_per_sec())
+            };
             let _ = writeln!(out, "  fdb vni {vni} {mac} -> {dest} ({kind})");
         }
         Some(out)

@@ -325,7 +325,7 @@ fn arp_for_a_known_inner_address_is_answered_locally() {
 #[test]
 fn vnis_are_separate_bridge_domains() {
     // host0 in VNI 100, host1 in VNI 200.
-    let src = "[[ports]]\nname = \"up\"\nkind = \"generator\"\n\n[[ports]]\nname = \"host0\"\nkind = \"sink\"\n\n\
+    let src = "[[ports]]\nname = \"up\"\nkind = \"generator\"\naddresses = [\"192.0.2.1/24\"]\n\n[[ports]]\nname = \"host0\"\nkind = \"sink\"\n\n\
                [[ports]]\nname = \"host1\"\nkind = \"sink\"\n\n\
                [[chains]]\nname = \"c\"\nstages = [{ kind = \"vtep\", underlay = \"up\", local-ip = \"192.0.2.1\", \
                bridge-domains = [{ vni = 100, ports = [\"host0\"], flood = [\"192.0.2.2\"] }, \

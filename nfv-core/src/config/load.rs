@@ -323,6 +323,7 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
     let port_list = port_names.iter().map(String::as_str).collect::<Vec<_>>();
     let env = BuildEnv { ports: &port_names };
 
+    let mut stage_spans = Vec::new();
     let mut chains: Vec<ChainSpec> = Vec::new();
     for item in get("chains").map(|v| items(v, "chains", &mut diags)).unwrap_or_default() {
         let t = table(item);
@@ -337,7 +338,10 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
                 "stages" => {
                     for s in items(v, "stages", &mut diags) {
                         match stage_spec(s, registry, &env) {
-                            Ok(spec) => stages.push(spec),
+                            Ok(spec) => {
+                                stage_spans.push((spec.builder.clone(), s.span()));
+                                stages.push(spec)
+                            }
                             Err(mut d) => diags.append(&mut d),
                         }
                     }
@@ -476,6 +480,7 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
     }
 
     let mut neighbours = Vec::new();
+    let mut neighbour_spans = Vec::new();
     for item in get("neighbours").map(|v| items(v, "neighbours", &mut diags)).unwrap_or_default() {
         let n: NeighbourDef = match parse_value(item) {
             Ok(n) => n,
@@ -493,15 +498,54 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
         };
         if let Some(port) = resolve_port(&n.port, &mut diags) {
             neighbours.push(NeighbourSpec { ip: n.ip, mac, port });
+            neighbour_spans.push(item.span());
         }
     }
 
     if diags.is_empty() {
-        Ok(Config { run, ports, chains, workers, neighbours })
-    } else {
-        diags.sort_by_key(|d| d.span.start);
-        Err(report(diags))
+        let cfg = Config { run, ports, chains, workers, neighbours };
+        diags.extend(unreachable_next_hops(&cfg, &neighbour_spans, &stage_spans));
+        if diags.is_empty() {
+            return Ok(cfg);
+        }
     }
+    diags.sort_by_key(|d| d.span.start);
+    Err(report(diags))
+}
+
+/// Next hops to resolve that no port can ask for (on none of the ports'
+/// subnets): `[[neighbours]]` without a MAC, and stages' next hops
+/// (`StageBuilder::wanted_neighbours`). Nobody would answer, so the
+/// configuration is refused here, by `nfv check` as by `nfv run`.
+fn unreachable_next_hops(
+    cfg: &Config,
+    neighbour_spans: &[Range<usize>],
+    stage_spans: &[(std::sync::Arc<dyn crate::stage::StageBuilder>, Range<usize>)],
+) -> Vec<Diagnostic> {
+    let local = cfg.local_addrs();
+    let mut diags = Vec::new();
+    for (n, span) in cfg.neighbours.iter().zip(neighbour_spans).filter(|(n, _)| n.mac.is_none()) {
+        if local.on_link_port(&n.ip).is_none() {
+            let port = &cfg.ports[n.port as usize].name;
+            diags.push(
+                Diagnostic::new(span.clone(), format!("neighbour {} is not on any port's subnet", n.ip), "unreachable")
+                    .help(format!("give port `{port}` an address on its subnet, or give the neighbour a static mac")),
+            );
+        }
+    }
+    for (builder, span) in stage_spans {
+        for ip in builder.wanted_neighbours().into_iter().filter(|ip| local.on_link_port(ip).is_none()) {
+            diags.push(
+                Diagnostic::new(
+                    span.clone(),
+                    format!("next hop {ip} of this stage is not on any port's subnet"),
+                    "here",
+                )
+                .help("give the port that reaches it an address on its subnet (addresses = [\"a.b.c.d/len\"])"),
+            );
+        }
+    }
+    diags
 }
 
 fn stage_spec(item: &Value<'_>, registry: &StageRegistry, env: &BuildEnv<'_>) -> Result<StageSpec, Vec<Diagnostic>> {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::batch::DEFAULT_BATCH;
 use crate::packet::PortId;
 use crate::port::generator::GeneratorConfig;
-use crate::slowpath::OwnedAddr;
+use crate::slowpath::{LocalAddrs, OwnedAddr};
 use crate::stage::StageBuilder;
 
 /// `[run]`: how the run behaves.
@@ -300,5 +300,26 @@ impl Config {
     /// Port names in id order.
     pub fn port_names(&self) -> Vec<String> {
         self.ports.iter().map(|p| p.name.clone()).collect()
+    }
+
+    /// Every port's MAC and addresses: its configured ones, and those the
+    /// stages of the chains polling it own (host routes): what the slow
+    /// path answers for and where next hops can be asked for.
+    pub fn local_addrs(&self) -> LocalAddrs {
+        let mut ports: Vec<([u8; 6], Vec<OwnedAddr>)> =
+            self.ports.iter().map(|p| (p.mac, p.addresses.clone())).collect();
+        for w in &self.workers {
+            let owned: Vec<IpAddr> =
+                self.chains[w.chain].stages.iter().flat_map(|s| s.builder.owned_addresses()).collect();
+            for (pid, _) in &w.rx {
+                let list = &mut ports[*pid as usize].1;
+                for ip in &owned {
+                    if !list.iter().any(|o| o.addr == *ip) {
+                        list.push(OwnedAddr { addr: *ip, prefix: if ip.is_ipv4() { 32 } else { 128 } });
+                    }
+                }
+            }
+        }
+        LocalAddrs { ports }
     }
 }

@@ -18,7 +18,9 @@ use crate::frame::{FramePool, HEADROOM, MAX_DATA};
 use crate::packet::{PktDesc, flags};
 use crate::port::{Port, PortInfo};
 use nfv_net::checksum;
-use nfv_net::wire::{ethertype, proto};
+use nfv_net::wire::{
+    self, IcmpPacket, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket, ethernet, ethertype, ipv4, ipv6, proto, udp,
+};
 
 /// Frame size selection.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -217,32 +219,38 @@ impl Generator {
         let len = t.bytes.len();
         let out = &mut frame[HEADROOM..HEADROOM + len];
         out.copy_from_slice(&t.bytes);
-        let (ip, l4, al) = (t.ip_off, t.l4_off, t.addr_len);
-        let src_at = if al == 4 { ip + 12 } else { ip + 8 };
-        out[src_at..src_at + al].copy_from_slice(&f.src[..al]);
-        out[src_at + al..src_at + 2 * al].copy_from_slice(&f.dst[..al]);
-        if al == 4 {
-            let c = !checksum::fold(t.ip_partial + f.addr_sum);
-            out[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
+        let (ip, l4, v4) = (t.ip_off, t.l4_off, t.addr_len == 4);
+        if v4 {
+            let mut h = Ipv4Packet::new_unchecked(&mut out[ip..l4]);
+            h.set_src_addr(f.src[..4].try_into().expect("4"));
+            h.set_dst_addr(f.dst[..4].try_into().expect("4"));
+            h.set_checksum(!checksum::fold(t.ip_partial + f.addr_sum));
+        } else {
+            let mut h = Ipv6Packet::new_unchecked(&mut out[ip..l4]);
+            h.set_src_addr(f.src);
+            h.set_dst_addr(f.dst);
         }
-        let (csum_at, port_sum, pseudo) = match self.transport {
-            Transport::Udp => (l4 + 6, f.port_sum, true),
-            Transport::Tcp => (l4 + 16, f.port_sum, true),
-            // ICMPv4 has no pseudo-header; ICMPv6 does (RFC 4443 2.3).
-            Transport::Icmp => (l4 + 2, f.sport as u32, al == 16),
-        };
+        let l4 = &mut out[l4..];
+        let c = |sum: u32| !checksum::fold(t.l4_partial + sum);
         match self.transport {
-            Transport::Icmp => out[l4 + 4..l4 + 6].copy_from_slice(&f.sport.to_be_bytes()),
-            _ => {
-                out[l4..l4 + 2].copy_from_slice(&f.sport.to_be_bytes());
-                out[l4 + 2..l4 + 4].copy_from_slice(&f.dport.to_be_bytes());
+            Transport::Udp => {
+                wire::set_ports(l4, f.sport, f.dport);
+                // RFC 768: a computed zero is sent as all ones.
+                let c = c(f.port_sum + f.addr_sum);
+                UdpPacket::new_unchecked(l4).set_checksum(if c == 0 { 0xffff } else { c });
+            }
+            Transport::Tcp => {
+                wire::set_ports(l4, f.sport, f.dport);
+                TcpPacket::new_unchecked(l4).set_checksum(c(f.port_sum + f.addr_sum));
+            }
+            Transport::Icmp => {
+                // The echo identifier varies; ICMPv4 has no pseudo-header,
+                // ICMPv6 has (RFC 4443 2.3).
+                let mut i = IcmpPacket::new_unchecked(l4);
+                i.set_echo_ident(f.sport);
+                i.set_checksum(c(f.sport as u32 + if v4 { 0 } else { f.addr_sum }));
             }
         }
-        let mut c = !checksum::fold(t.l4_partial + port_sum + if pseudo { f.addr_sum } else { 0 });
-        if c == 0 && self.transport == Transport::Udp {
-            c = 0xffff; // RFC 768: a computed zero is sent as all ones
-        }
-        out[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
         if let Some(o) = t.outer_sport_off {
             // RFC 7348 section 5: outer source port from the inner flow hash.
             let sport = 49152 | (f.hash as u16 & 0x3fff);
@@ -331,13 +339,20 @@ fn random_flow(rng: &mut fastrand::Rng, cfg: &GeneratorConfig) -> Flow {
         ..Default::default()
     };
     // Hash the same way the input stage would, from a throwaway header.
-    let mut hdr = vec![0u8; 14 + 40 + 8];
-    let l3 = 14;
-    let l4 = if al == 4 { l3 + 20 } else { l3 + 40 };
-    hdr[if al == 4 { l3 + 12 } else { l3 + 8 }..][..al].copy_from_slice(&src[..al]);
-    hdr[if al == 4 { l3 + 16 } else { l3 + 24 }..][..al].copy_from_slice(&dst[..al]);
-    hdr[l4..l4 + 2].copy_from_slice(&sport.to_be_bytes());
-    hdr[l4 + 2..l4 + 4].copy_from_slice(&dport.to_be_bytes());
+    let mut hdr = vec![0u8; ethernet::HEADER_LEN + ipv6::HEADER_LEN + udp::HEADER_LEN];
+    let l3 = ethernet::HEADER_LEN;
+    let l4 = if al == 4 {
+        let mut ip = Ipv4Packet::new_unchecked(&mut hdr[l3..]);
+        ip.set_src_addr(src[..4].try_into().expect("4"));
+        ip.set_dst_addr(dst[..4].try_into().expect("4"));
+        l3 + ipv4::HEADER_LEN
+    } else {
+        let mut ip = Ipv6Packet::new_unchecked(&mut hdr[l3..]);
+        ip.set_src_addr(src);
+        ip.set_dst_addr(dst);
+        l3 + ipv6::HEADER_LEN
+    };
+    wire::set_ports(&mut hdr[l4..], sport, dport);
     meta.l3_off = l3 as u16;
     meta.l4_off = l4 as u16;
     meta.l4_proto = proto::UDP;

@@ -15,8 +15,8 @@ use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::{Block, PcapNgReader};
 
 use crate::batch::Batch;
-use crate::frame::{FramePool, HEADROOM, MAX_DATA};
-use crate::packet::PktDesc;
+use crate::frame::{FramePool, MAX_DATA};
+use crate::packet::{Meta, PktDesc};
 use crate::port::{Port, PortInfo};
 use nfv_net::wire::ethertype;
 
@@ -190,11 +190,10 @@ impl Port for PcapPort {
             match converted {
                 Err(reason) => self.info.counters.count_drop(reason, 1),
                 Ok(()) if scratch.len() > MAX_DATA => self.info.counters.count_drop(OVERSIZED, 1),
-                Ok(()) => match pool.alloc() {
+                Ok(()) => match pool.desc_from(&scratch, Meta { port: self.info.id, ..Meta::default() }) {
                     None => self.info.counters.count_drop(NO_FRAME, 1),
-                    Some(id) => {
-                        pool.frame_mut(id)[HEADROOM..HEADROOM + scratch.len()].copy_from_slice(&scratch);
-                        batch.push_desc(PktDesc::new(id, scratch.len() as u16, self.info.id));
+                    Some(desc) => {
+                        batch.push_desc(desc);
                         bytes += scratch.len() as u64;
                         n += 1;
                     }

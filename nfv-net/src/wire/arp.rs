@@ -25,10 +25,9 @@ const ETHERNET_IPV4: [u8; 6] = {
     [0, 1, p0, p1, 6, 4]
 };
 
-/// A read/write view of an Ethernet/IPv4 ARP packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ArpPacket<T: AsRef<[u8]>> {
-    buffer: T,
+super::view! {
+    /// A read/write view of an Ethernet/IPv4 ARP packet.
+    ArpPacket
 }
 
 impl<T: AsRef<[u8]>> ArpPacket<T> {
@@ -44,11 +43,6 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
             return Err(Error::Malformed);
         }
         Ok(Self { buffer })
-    }
-
-    #[inline(always)]
-    fn d(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 
     /// Operation ([`REQUEST`], [`REPLY`]).
@@ -79,6 +73,17 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     #[inline(always)]
     pub fn target_ip(&self) -> [u8; 4] {
         field::array(self.d(), f::TPA)
+    }
+}
+
+impl ArpPacket<&[u8]> {
+    /// The target protocol address field of `buf` when the buffer reaches
+    /// it, whatever hardware and protocol the packet names: the input
+    /// stage punts by it, the slow path then refuses what it does not
+    /// speak.
+    #[inline]
+    pub fn target_ip_of(buf: &[u8]) -> Option<[u8; 4]> {
+        buf.get(f::TPA).map(|t| t.try_into().expect("four octets"))
     }
 }
 

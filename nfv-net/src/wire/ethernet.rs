@@ -18,39 +18,12 @@ pub const HEADER_LEN: usize = 14;
 /// Length of one VLAN tag.
 pub const TAG_LEN: usize = 4;
 
-/// A read/write view of an Ethernet header at the start of `buffer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EthernetFrame<T: AsRef<[u8]>> {
-    buffer: T,
+super::view! {
+    /// A read/write view of an Ethernet header at the start of `buffer`.
+    EthernetFrame, whole at HEADER_LEN
 }
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
-    /// A view without checks; a field past the end panics.
-    #[inline(always)]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
-    /// A view of at least a whole untagged header.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        if buffer.as_ref().len() < HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        Ok(Self { buffer })
-    }
-
-    /// The underlying buffer.
-    #[inline(always)]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline(always)]
-    fn d(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
     /// Destination address.
     #[inline(always)]
     pub fn dst_addr(&self) -> [u8; 6] {

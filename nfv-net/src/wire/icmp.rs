@@ -59,33 +59,12 @@ pub mod v6 {
     pub const NEIGHBOR_ADVERT: u8 = 136;
 }
 
-/// A read/write view of an ICMP or ICMPv6 header at the start of `buffer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IcmpPacket<T: AsRef<[u8]>> {
-    buffer: T,
+super::view! {
+    /// A read/write view of an ICMP or ICMPv6 header at the start of `buffer`.
+    IcmpPacket, whole at HEADER_LEN
 }
 
 impl<T: AsRef<[u8]>> IcmpPacket<T> {
-    /// A view without checks; a field past the end panics.
-    #[inline(always)]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
-    /// A view of at least a whole header.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        if buffer.as_ref().len() < HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        Ok(Self { buffer })
-    }
-
-    #[inline(always)]
-    fn d(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
     /// Message type.
     #[inline(always)]
     pub fn msg_type(&self) -> u8 {

@@ -30,20 +30,12 @@ pub const MORE_FRAGS: u16 = 0x2000;
 /// The fragment offset, in 8-octet units.
 pub const FRAG_OFFSET: u16 = 0x1fff;
 
-/// A read/write view of an IPv4 header at the start of `buffer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ipv4Packet<T: AsRef<[u8]>> {
-    buffer: T,
+super::view! {
+    /// A read/write view of an IPv4 header at the start of `buffer`.
+    Ipv4Packet
 }
 
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
-    /// A view without checks: the caller (the input parser's `L3_OK`)
-    /// knows the header is there; a field past the end panics.
-    #[inline(always)]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
     /// A view of a well-formed header: version 4, header length at least
     /// 20 and within the buffer, total length covering the header.
     #[inline]
@@ -68,17 +60,6 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
             return Err(Error::Truncated);
         }
         Ok(())
-    }
-
-    /// The underlying buffer.
-    #[inline(always)]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline(always)]
-    fn d(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 
     /// Version field (4).
@@ -219,11 +200,6 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
-    #[inline(always)]
-    fn m(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
-
     /// Sets version 4 and the header length in octets.
     #[inline(always)]
     pub fn set_version_and_len(&mut self, header_len: usize) {

@@ -16,19 +16,12 @@ mod f {
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 40;
 
-/// A read/write view of an IPv6 header at the start of `buffer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ipv6Packet<T: AsRef<[u8]>> {
-    buffer: T,
+super::view! {
+    /// A read/write view of an IPv6 header at the start of `buffer`.
+    Ipv6Packet
 }
 
 impl<T: AsRef<[u8]>> Ipv6Packet<T> {
-    /// A view without checks; a field past the end panics.
-    #[inline(always)]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
     /// A view of a whole fixed header of version 6.
     #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, Error> {
@@ -40,17 +33,6 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
             return Err(Error::Malformed);
         }
         Ok(p)
-    }
-
-    /// The underlying buffer.
-    #[inline(always)]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline(always)]
-    fn d(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 
     /// Version field (6).
@@ -118,11 +100,6 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
-    #[inline(always)]
-    fn m(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
-
     /// Sets version 6, the traffic class and the flow label.
     #[inline(always)]
     pub fn set_version_tc_flow(&mut self, tc: u8, flow: u32) {

@@ -8,6 +8,65 @@
 
 mod field;
 
+/// A view type: a buffer wrapped, `new_unchecked` and `into_inner`, and
+/// the two accessors the field methods use; with `whole at N`, the
+/// `new_checked` of a header of fixed length N. One definition for every
+/// header's view, in smoltcp's shape.
+macro_rules! view {
+    ($(#[$doc:meta])* $name:ident, whole at $len:expr) => {
+        view! { $(#[$doc])* $name }
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            /// A view of at least a whole header (its fields say nothing
+            /// of its length).
+            #[inline]
+            pub fn new_checked(buffer: T) -> Result<Self, Error> {
+                if buffer.as_ref().len() < $len {
+                    return Err(Error::Truncated);
+                }
+                Ok(Self { buffer })
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name<T: AsRef<[u8]>> {
+            buffer: T,
+        }
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            /// A view without checks: the caller (the input parser's
+            /// flags) knows the header is there; a field past the end
+            /// panics, as indexing would.
+            #[inline(always)]
+            pub const fn new_unchecked(buffer: T) -> Self {
+                Self { buffer }
+            }
+
+            /// The underlying buffer.
+            #[inline(always)]
+            pub fn into_inner(self) -> T {
+                self.buffer
+            }
+
+            #[inline(always)]
+            fn d(&self) -> &[u8] {
+                self.buffer.as_ref()
+            }
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn m(&mut self) -> &mut [u8] {
+                self.buffer.as_mut()
+            }
+        }
+    };
+}
+use view;
+
 pub mod arp;
 pub mod ethernet;
 pub mod icmp;
@@ -31,6 +90,14 @@ pub use udp::{UdpPacket, UdpRepr};
 pub fn ports(l4: &[u8]) -> (u16, u16) {
     let u = UdpPacket::new_unchecked(l4);
     (u.src_port(), u.dst_port())
+}
+
+/// Writes the ports at the start of a TCP, UDP or SCTP header.
+#[inline(always)]
+pub fn set_ports(l4: &mut [u8], src: u16, dst: u16) {
+    let mut u = UdpPacket::new_unchecked(l4);
+    u.set_src_port(src);
+    u.set_dst_port(dst);
 }
 
 /// Why a checked view refused a buffer.

@@ -32,19 +32,12 @@ pub mod flags {
     pub const ACK: u8 = 0x10;
 }
 
-/// A read/write view of a TCP header at the start of `buffer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpPacket<T: AsRef<[u8]>> {
-    buffer: T,
+super::view! {
+    /// A read/write view of a TCP header at the start of `buffer`.
+    TcpPacket
 }
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
-    /// A view without checks; a field past the end panics.
-    #[inline(always)]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
     /// A view of a whole header, options included (data offset at least
     /// five words and within the buffer).
     #[inline]
@@ -60,11 +53,6 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
             return Err(Error::Truncated);
         }
         Ok(p)
-    }
-
-    #[inline(always)]
-    fn d(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 
     /// Source port.
@@ -124,11 +112,6 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
-    #[inline(always)]
-    fn m(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
-
     /// Sets the source port.
     #[inline(always)]
     pub fn set_src_port(&mut self, v: u16) {

@@ -13,33 +13,12 @@ mod f {
 /// Length of the header.
 pub const HEADER_LEN: usize = 8;
 
-/// A read/write view of a UDP header at the start of `buffer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UdpPacket<T: AsRef<[u8]>> {
-    buffer: T,
+super::view! {
+    /// A read/write view of a UDP header at the start of `buffer`.
+    UdpPacket, whole at HEADER_LEN
 }
 
 impl<T: AsRef<[u8]>> UdpPacket<T> {
-    /// A view without checks; a field past the end panics.
-    #[inline(always)]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-
-    /// A view of at least a whole header.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        if buffer.as_ref().len() < HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        Ok(Self { buffer })
-    }
-
-    #[inline(always)]
-    fn d(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
     /// Source port.
     #[inline(always)]
     pub fn src_port(&self) -> u16 {

@@ -68,10 +68,6 @@ const URR_SCAN: Duration = Duration::from_millis(50);
 /// The N4 socket's receive buffer: a thousand requests or so.
 const N4_RECEIVE_BUFFER: usize = 4 << 20;
 
-/// How long a replaced table version is kept before the control side
-/// frees it (a worker takes up a new version between two batches).
-const RETIRE_AFTER: Duration = Duration::from_millis(100);
-
 /// Datagrams answered per poll before the table is published.
 const REQUESTS_PER_POLL: usize = 1024;
 
@@ -207,9 +203,6 @@ pub struct PfcpEndpoint {
     /// request sent again gets the same answer, not a second run).
     answered: FxHashMap<RequestKey, (u64, Vec<u8>)>,
     answered_order: std::collections::VecDeque<(Instant, RequestKey)>,
-    /// Table versions replaced lately: freed here, not by the worker that
-    /// happens to let go of one last.
-    retired: std::collections::VecDeque<(Instant, Arc<Sessions>)>,
     /// Counters.
     pub counters: PfcpCounters,
 }
@@ -246,7 +239,6 @@ impl PfcpEndpoint {
             buffering: None,
             answered: FxHashMap::default(),
             answered_order: std::collections::VecDeque::new(),
-            retired: std::collections::VecDeque::new(),
             counters: PfcpCounters::default(),
         })
     }
@@ -314,25 +306,12 @@ impl PfcpEndpoint {
         });
         match next.map(|n| n.with_end_markers(end_markers)) {
             Ok(next) => {
+                // The replaced version (tens of MiB at scale) is freed by
+                // the table here once no worker holds it, not on the data
+                // path by the last one to let go.
                 table.publish(next);
-                // Kept a while: workers move to the new version between
-                // batches, and the last one to let go of the old would
-                // otherwise free it (tens of MiB at scale) on the data path.
-                self.retired.push_back((Instant::now(), current));
-                self.free_retired();
             }
             Err(e) => eprintln!("nfv: upf: N4 sessions not published: {e}"),
-        }
-    }
-
-    /// Frees replaced table versions no worker can still hold: older than
-    /// [`RETIRE_AFTER`], or beyond the last two (a version costs its
-    /// indexes: about 16 MiB at 100,000 sessions).
-    fn free_retired(&mut self) {
-        let now = Instant::now();
-        while self.retired.len() > 2 || self.retired.front().is_some_and(|(t, _)| now.duration_since(*t) > RETIRE_AFTER)
-        {
-            self.retired.pop_front();
         }
     }
 
@@ -891,7 +870,9 @@ impl PfcpEndpoint {
             self.last_scan = Instant::now();
             self.report_usage();
             self.retransmit();
-            self.free_retired();
+            if let Some((table, _)) = &self.table {
+                table.reclaim();
+            }
         }
         error.map_or(Ok(n), Err)
     }

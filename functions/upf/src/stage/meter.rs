@@ -29,7 +29,7 @@ pub(super) struct Meter {
 impl Meter {
     /// No buckets yet, for no numbering.
     pub(super) fn new() -> Self {
-        Self { of: u64::MAX, ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9, ..Self::default() }
+        Self { of: u64::MAX, ticks_per_sec: nfv_core::cycles::ticks_per_sec(), ..Self::default() }
     }
 
     /// Buckets for `n` limits numbered in `epoch`: kept across versions

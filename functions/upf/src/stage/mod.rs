@@ -18,6 +18,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use nfv_core::adjacency::Derived;
 use nfv_core::packet::flags;
 use nfv_core::published::Snapshot;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
@@ -147,14 +148,8 @@ pub struct UpfStage {
     upf: Arc<Upf>,
     sessions: Snapshot<Sessions>,
     macs: Vec<[u8; 6]>,
-    /// The N6 gateway's MAC, for the neighbour table version `peers_of`.
-    n6_gateway: Option<[u8; 6]>,
-    /// Outer headers toward the gNBs met so far (IPv4 by address, the
-    /// rare IPv6 ones apart), for the neighbour table version `peers_of`,
-    /// keyed so a downlink packet hashes four octets.
-    peers: FxHashMap<u32, tunnel::Peer>,
-    peers6: FxHashMap<[u8; 16], tunnel::Peer>,
-    peers_of: u64,
+    /// The ways out derived from the neighbour table.
+    ways: Derived<Ways>,
     /// QER enforcement.
     meter: Meter,
     /// Downlink packets held for buffering FARs, the sessions version
@@ -171,7 +166,8 @@ pub struct UpfStage {
     /// The batch's fast-table keys (kept for its capacity).
     keys: Vec<u32>,
     now_ticks: u64,
-    ticks_per_sec: f64,
+    /// A second in counter ticks.
+    second: u64,
     /// Error Indications sent a second at most.
     indications: nfv_core::cycles::PerSecond,
     /// Counters.
@@ -223,10 +219,7 @@ impl UpfStage {
         Self {
             sessions: Snapshot::new(upf.sessions.clone()),
             macs: ctx.port_macs.to_vec(),
-            n6_gateway: None,
-            peers: FxHashMap::default(),
-            peers6: FxHashMap::default(),
-            peers_of: u64::MAX,
+            ways: Derived::new(Ways::default()),
             meter: Meter::new(),
             usage: upf.usage.lane(),
             held: Held::new(upf.buffer_packets),
@@ -236,7 +229,7 @@ impl UpfStage {
             ended_through: upf.sessions.load().version,
             keys: Vec::with_capacity(256),
             now_ticks: 0,
-            ticks_per_sec: nfv_core::cycles::ticks_per_ns() * 1e9,
+            second: nfv_core::cycles::ticks(1.0),
             indications: nfv_core::cycles::PerSecond::new(ERROR_INDICATIONS_PER_SEC),
             counters: UpfCounters::default(),
             upf,
@@ -344,7 +337,7 @@ impl UpfStage {
         d[6..12].copy_from_slice(&self.macs[n6 as usize]);
         d[12..14].copy_from_slice(&kind.to_be_bytes());
         // Finished here: no stage reads its headers again, none re-parsed.
-        match self.n6_gateway {
+        match self.ways.get().n6_gateway {
             Some(mac) => {
                 p.data_mut()[0..6].copy_from_slice(&mac);
                 p.send_to(n6);
@@ -561,11 +554,11 @@ impl UpfStage {
     #[inline(never)]
     fn release_held_now(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         let now = self.now_ticks;
-        let second = now.saturating_sub(self.held_swept) as f64 >= self.ticks_per_sec;
+        let second = now.saturating_sub(self.held_swept) >= self.second;
         if self.held_of == self.sessions.version && !second {
             return;
         }
-        let (sessions, n6, limit) = (&self.sessions, self.upf.n6, (HOLD_LIMIT_SECS * self.ticks_per_sec) as u64);
+        let (sessions, n6, limit) = (&self.sessions, self.upf.n6, nfv_core::cycles::ticks(HOLD_LIMIT_SECS));
         let (start, c) = (batch.len(), &mut self.counters);
         let mut all = true;
         let max = batch.capacity();
@@ -615,14 +608,24 @@ impl UpfStage {
         self.now_ticks = ctx.now_ticks.max(1);
         self.meter.now = self.now_ticks;
         self.meter.renew(self.sessions.bucket_epoch, self.sessions.limits.len());
-        let nb = ctx.adjacency.version();
-        if nb != self.peers_of {
-            self.peers_of = nb;
-            self.n6_gateway = ctx.adjacency.lookup(&IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)), self.upf.n6);
-            self.peers.clear();
-            self.peers6.clear();
-        }
+        let (gateway, n6) = (IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)), self.upf.n6);
+        self.ways.refresh(ctx.adjacency, 0, |w, adj| {
+            w.n6_gateway = adj.lookup(&gateway, n6);
+            w.peers.clear();
+            w.peers6.clear();
+        });
     }
+}
+
+/// What the UPF derives from the neighbour table: the N6 gateway's MAC,
+/// and the outer headers toward the gNBs met so far (IPv4 by address,
+/// the rare IPv6 ones apart; keyed so a downlink packet hashes four
+/// octets).
+#[derive(Default)]
+struct Ways {
+    n6_gateway: Option<[u8; 6]>,
+    peers: FxHashMap<u32, tunnel::Peer>,
+    peers6: FxHashMap<[u8; 16], tunnel::Peer>,
 }
 
 impl Stage for UpfStage {

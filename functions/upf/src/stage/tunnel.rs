@@ -46,12 +46,15 @@ impl UpfStage {
             Peer { outer: OuterHeader::new(&spec).expect("one family"), resolved: mac.is_some() }
         };
         Some(match peer {
-            IpAddr::V4(a) => {
-                self.peers.entry(a.to_bits()).or_insert_with(|| build(IpAddr::V4(Ipv4Addr::from(upf.n3_address))))
-            }
+            IpAddr::V4(a) => self
+                .ways
+                .get_mut()
+                .peers
+                .entry(a.to_bits())
+                .or_insert_with(|| build(IpAddr::V4(Ipv4Addr::from(upf.n3_address)))),
             IpAddr::V6(a) => {
                 let ours = upf.n3_address6?;
-                self.peers6.entry(a.octets()).or_insert_with(|| build(IpAddr::from(ours)))
+                self.ways.get_mut().peers6.entry(a.octets()).or_insert_with(|| build(IpAddr::from(ours)))
             }
         })
     }

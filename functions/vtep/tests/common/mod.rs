@@ -20,8 +20,9 @@ pub const UNDERLAY_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x01];
 pub fn vtep(extra: &str, v6: bool) -> (Config, Box<dyn Stage>) {
     let (local, remote, other) =
         if v6 { ("2001:db8::1", "2001:db8::2", "2001:db8::3") } else { ("192.0.2.1", "192.0.2.2", "192.0.2.3") };
+    let plen = if v6 { 64 } else { 24 };
     let src = format!(
-        "[[ports]]\nname = \"up\"\nkind = \"generator\"\n\n[[ports]]\nname = \"host0\"\nkind = \"sink\"\n\n\
+        "[[ports]]\nname = \"up\"\nkind = \"generator\"\naddresses = [\"{local}/{plen}\"]\n\n[[ports]]\nname = \"host0\"\nkind = \"sink\"\n\n\
          [[ports]]\nname = \"host1\"\nkind = \"sink\"\n\n\
          [[chains]]\nname = \"c\"\nstages = [{{ kind = \"vtep\", underlay = \"up\", local-ip = \"{local}\", \
          bridge-domains = [{{ vni = 100, ports = [\"host0\", \"host1\"], flood = [\"{remote}\", \"{other}\"] }}] {extra} }}]\n\n\

@@ -1,0 +1,82 @@
+//! The `upf` stage kind: its factory (checks a configuration into the
+//! model of [`crate::config`]) and its builder (one stage per worker).
+//! The model knows nothing of the stage; this module joins them.
+
+use crate::pfcp::PfcpEndpoint;
+use crate::stage::{UpfDrop, UpfStage};
+use nfv_core::config::{Diagnostic, Params};
+use nfv_core::{BuildCtx, BuildEnv, ControlTask, Stage, StageBuilder, StageFactory};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use crate::config::*;
+
+/// Registers `upf`.
+pub struct UpfFactory;
+
+impl StageFactory for UpfFactory {
+    fn kind(&self) -> &'static str {
+        "upf"
+    }
+
+    fn summary(&self) -> &'static str {
+        "5G UPF: GTP-U uplink decap and downlink encap by PDR/FAR rules (static sessions)"
+    }
+
+    fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
+        let p: UpfParams = params.parse().map_err(|e| vec![e])?;
+        resolve(p, params, env).map(|u| Arc::new(UpfBuilder(Arc::new(u))) as Arc<dyn StageBuilder>)
+    }
+}
+
+struct UpfBuilder(Arc<Upf>);
+
+impl StageBuilder for UpfBuilder {
+    fn drop_reasons(&self) -> &'static [&'static str] {
+        UpfDrop::NAMES
+    }
+
+    fn owned_addresses(&self) -> Vec<IpAddr> {
+        let v6 = self.0.n3_address6.map(IpAddr::from);
+        [IpAddr::V4(Ipv4Addr::from(self.0.n3_address))].into_iter().chain(v6).collect()
+    }
+
+    fn wanted_neighbours(&self) -> Vec<IpAddr> {
+        let s = self.0.sessions.load();
+        let peers = s.iter().flat_map(|s| s.fars.iter().filter_map(|f| f.outer.map(|o| o.peer)));
+        // Behind an N3 gateway, IPv4 gNBs are reached through it: it is the
+        // next hop to keep resolved, not the (off-link) gNBs.
+        let mut a: Vec<IpAddr> = peers.filter(|p| p.is_ipv6() || self.0.n3_gateway.is_none()).collect();
+        a.push(Ipv4Addr::from(self.0.n6_gateway).into());
+        a.extend(self.0.n3_gateway.map(|g| IpAddr::from(Ipv4Addr::from(g))));
+        a.sort_unstable();
+        a.dedup();
+        a
+    }
+
+    fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
+        Box::new(UpfStage::new(self.0.clone(), ctx))
+    }
+
+    fn control_task(&self) -> Option<Box<dyn ControlTask>> {
+        let n4 = self.0.n4?;
+        // Our node id: the N4 address, or the N3 one when listening on any.
+        let node = if n4.ip().is_unspecified() { Ipv4Addr::from(self.0.n3_address) } else { *n4.ip() };
+        match PfcpEndpoint::bind(std::net::SocketAddr::V4(n4), node) {
+            Ok(mut e) => {
+                e.serve_sessions(
+                    self.0.sessions.clone(),
+                    self.0.statics.clone(),
+                    (Ipv4Addr::from(self.0.n3_address), self.0.n3_address6.map(std::net::Ipv6Addr::from)),
+                    self.0.usage.clone(),
+                );
+                e.hear_buffering(self.0.buffering.clone());
+                Some(Box::new(e))
+            }
+            Err(e) => {
+                eprintln!("nfv: upf: cannot listen for PFCP on {n4}: {e}");
+                None
+            }
+        }
+    }
+}
