@@ -19,7 +19,8 @@ use crate::packet::{PktDesc, flags};
 use crate::port::{Port, PortInfo};
 use nfv_net::checksum;
 use nfv_net::wire::{
-    self, IcmpPacket, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket, ethernet, ethertype, ipv4, ipv6, proto, udp,
+    self, EthernetRepr, IcmpPacket, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, TcpPacket, UdpPacket, UdpRepr,
+    ethernet, ethertype, icmp, ipv4, ipv6, proto, tcp, udp,
 };
 
 /// Frame size selection.
@@ -381,28 +382,25 @@ fn build_template(cfg: &GeneratorConfig, size: u16, src_mac: [u8; 6], dst_mac: [
     let total = (outer + inner_len).min(MAX_DATA);
     let mut b = vec![0u8; total];
     let mut off = 0;
-    let put_eth = |b: &mut [u8], at: usize, et: u16| {
-        b[at..at + 6].copy_from_slice(&dst_mac);
-        b[at + 6..at + 12].copy_from_slice(&src_mac);
-        b[at + 12..at + 14].copy_from_slice(&et.to_be_bytes());
-    };
+    let put_eth = |b: &mut [u8], ethertype: u16| EthernetRepr { dst: dst_mac, src: src_mac, ethertype }.emit(b);
     let (mut outer_sport_off, mut teid_off) = (None, None);
     if cfg.encap != Encap::None {
-        put_eth(&mut b, 0, ethertype::IPV4);
-        let ip = 14;
-        let udp_len = (total - ip - 20) as u16;
-        b[ip] = 0x45;
-        b[ip + 2..ip + 4].copy_from_slice(&((total - ip) as u16).to_be_bytes());
-        b[ip + 6] = 0x40; // DF
-        b[ip + 8] = 64;
-        b[ip + 9] = proto::UDP;
-        b[ip + 12..ip + 16].copy_from_slice(&[192, 0, 2, 1]); // RFC 5737 TEST-NET-1
-        b[ip + 16..ip + 20].copy_from_slice(&[192, 0, 2, 2]);
-        let c = checksum::checksum(&b[ip..ip + 20]);
-        b[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
-        let udp = ip + 20;
-        b[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
-        let hdr = udp + 8;
+        put_eth(&mut b, ethertype::IPV4);
+        let ip = ethernet::HEADER_LEN;
+        let udp = ip + ipv4::HEADER_LEN;
+        let outer_ip = Ipv4Repr {
+            src: [192, 0, 2, 1], // RFC 5737 TEST-NET-1
+            dst: [192, 0, 2, 2],
+            protocol: proto::UDP,
+            payload_len: total - udp,
+            ttl: 64,
+            tos: 0,
+            ident: 0,
+            frag_field: ipv4::DONT_FRAG,
+        };
+        outer_ip.emit(&mut b[ip..]);
+        UdpRepr { src_port: 0, dst_port: 0, payload_len: total - udp - udp::HEADER_LEN }.emit(&mut b[udp..]);
+        let hdr = udp + udp::HEADER_LEN;
         match cfg.encap {
             Encap::Vxlan => {
                 b[udp..udp + 2].copy_from_slice(&49152u16.to_be_bytes());
@@ -425,8 +423,8 @@ fn build_template(cfg: &GeneratorConfig, size: u16, src_mac: [u8; 6], dst_mac: [
     }
     let et = if v4 { ethertype::IPV4 } else { ethertype::IPV6 };
     if inner_eth > 0 {
-        put_eth(&mut b, off, et);
-        off += 14;
+        put_eth(&mut b[off..], et);
+        off += ethernet::HEADER_LEN;
     }
     let ip_off = off;
     let l4_off = ip_off + ip_hdr;
@@ -438,25 +436,45 @@ fn build_template(cfg: &GeneratorConfig, size: u16, src_mac: [u8; 6], dst_mac: [
         (Transport::Icmp, true) => proto::ICMP,
         (Transport::Icmp, false) => proto::ICMPV6,
     };
+    // Addresses and checksums are each packet's: zero in the template.
     if v4 {
-        b[ip_off] = 0x45;
-        b[ip_off + 2..ip_off + 4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-        b[ip_off + 8] = 64;
-        b[ip_off + 9] = l4_proto;
+        let ip = Ipv4Repr {
+            src: [0; 4],
+            dst: [0; 4],
+            protocol: l4_proto,
+            payload_len: ip_len - ipv4::HEADER_LEN,
+            ttl: 64,
+            tos: 0,
+            ident: 0,
+            frag_field: 0,
+        };
+        ip.emit(&mut b[ip_off..]);
+        Ipv4Packet::new_unchecked(&mut b[ip_off..]).set_checksum(0);
     } else {
-        b[ip_off] = 0x60;
-        b[ip_off + 4..ip_off + 6].copy_from_slice(&(l4_len as u16).to_be_bytes());
-        b[ip_off + 6] = l4_proto;
-        b[ip_off + 7] = 64;
+        let ip = Ipv6Repr {
+            src: [0; 16],
+            dst: [0; 16],
+            next_header: l4_proto,
+            payload_len: l4_len,
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0,
+        };
+        ip.emit(&mut b[ip_off..]);
     }
+    let l4 = &mut b[l4_off..];
     match cfg.protocol {
-        Transport::Udp => b[l4_off + 4..l4_off + 6].copy_from_slice(&(l4_len as u16).to_be_bytes()),
+        Transport::Udp => UdpPacket::new_unchecked(l4).set_len(l4_len as u16),
         Transport::Tcp => {
-            b[l4_off + 12] = 5 << 4;
-            b[l4_off + 13] = 0x10; // ACK
-            b[l4_off + 14..l4_off + 16].copy_from_slice(&65535u16.to_be_bytes());
+            let mut t = TcpPacket::new_unchecked(l4);
+            t.set_header_len(tcp::HEADER_LEN);
+            t.set_flags(tcp::flags::ACK);
+            t.set_window(65535);
         }
-        Transport::Icmp => b[l4_off] = if v4 { 8 } else { 128 }, // echo request
+        // An echo request.
+        Transport::Icmp => {
+            IcmpPacket::new_unchecked(l4).set_msg_type(if v4 { icmp::v4::ECHO_REQUEST } else { icmp::v6::ECHO_REQUEST })
+        }
     }
     for (i, byte) in b[l4_off + l4_hdr..].iter_mut().enumerate() {
         *byte = i as u8;
