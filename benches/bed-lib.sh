@@ -32,12 +32,12 @@ interface = "g0"
 [[chains]]
 name = "gen"
 stages = []
+then = "g0"
 
 [[workers]]
 core = 0
 rx = ["gen"]
 chain = "gen"
-tx = "g0"
 TOML
     ip netns exec "$P-gen" "$NFV" run "$WORK/gen.toml" --duration 0 --quiet >"$WORK/gen.out" 2>&1 &
     PIDS+=($!)

@@ -32,11 +32,11 @@ kind = "sink"
 [[chains]]
 name = "c"
 stages = [{stages}]
+then = "sink"
 
 [[workers]]
 rx = ["gen"]
 chain = "c"
-tx = "sink"
 "#
     );
     let cfg = config::load("bench.toml", &src, &nfv_pipelines::registry()).unwrap_or_else(|r| panic!("{r}"));
@@ -65,11 +65,11 @@ fn chain_overhead(c: &mut Criterion) {
         b.iter(|| {
             let mut out = ring.batch().unwrap();
             for _ in 0..64 {
-                out.push(meta, 2, &frame);
+                out.push(meta, nfv_core::Egress::NONE, (0, 2), &frame);
             }
             assert!(ring.send(1, out).is_ok());
             let incoming = ring.receive(1).unwrap();
-            let bytes: usize = incoming.iter().map(|(_, _, d)| d.len()).sum();
+            let bytes: usize = incoming.iter().map(|(_, _, _, d)| d.len()).sum();
             ring.recycle(incoming);
             bytes
         })

@@ -13,9 +13,8 @@
 use std::sync::Arc;
 
 use nfv_core::adjacency::Adjacency;
-use nfv_core::chain::Chain;
-use nfv_core::config::Tx;
 use nfv_core::frame::FramePool;
+use nfv_core::graph::{End, Graph};
 use nfv_core::input::{INPUT_STAGE, Input, InputDrop};
 use nfv_core::neighbour::Neighbours;
 use nfv_core::port::afxdp::AfXdpDrop;
@@ -44,30 +43,31 @@ fn main() {
     // 64-byte UDP/IPv4 frame (60 bytes without FCS), as trafgen sends.
     let frame = udp_frame();
     let info = PortInfo::new(0, "xsk0", [2, 0, 0, 0, 0, 1], AfXdpDrop::NAMES);
-    let (port, mut kernel) = Loopback::port(info, arena, 2048, BATCH, &frame);
-    let mut chain = Chain::new();
+    let (port, mut kernel) = Loopback::port(info, arena.clone(), 2048, BATCH, &frame);
+    let mut graph = Graph::builder();
     let local = Arc::new(LocalAddrs { ports: vec![([2, 0, 0, 0, 0, 1], Vec::new())] });
+    let mut nodes = Vec::new();
     match case.as_str() {
         "io" => {}
         "input" => {
-            chain.push(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local)));
+            nodes.push(graph.node(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local)), vec![], (0, 0)));
         }
         "macswap" => {
-            chain.push(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local)));
-            chain.push("macswap", &[], Box::new(nfv_basic::macswap::MacSwap));
+            nodes.push(graph.node(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local)), vec![], (0, 0)));
+            nodes.push(graph.node("macswap", &[], Box::new(nfv_basic::macswap::MacSwap), vec![], (0, 1)));
         }
         other => panic!("unknown case {other}"),
     }
+    graph.chain("c", nodes, End::Ingress);
+    let graph = graph.build(0, &arena, BATCH);
     let ports: Vec<Option<Box<dyn Port>>> = vec![Some(Box::new(port))];
     let mut w = Worker::new(
         0,
         None,
         pool,
-        BATCH,
-        chain,
+        graph,
         ports,
         vec![0],
-        Tx::InPort,
         SlowMode::None,
         Adjacency::new(Neighbours::new(std::iter::empty()), Default::default()),
     );

@@ -30,7 +30,7 @@ fn main() {
     let stages = stages(case).unwrap_or_else(|| panic!("unknown case {case}"));
     let src = format!(
         "[[ports]]\nname = \"gen\"\nkind = \"generator\"\nflows = 1024\n\n[[ports]]\nname = \"sink\"\nkind = \"sink\"\n\n\
-         [[chains]]\nname = \"c\"\nstages = [{stages}]\n\n[[workers]]\nrx = [\"gen\"]\nchain = \"c\"\ntx = \"sink\"\n"
+         [[chains]]\nname = \"c\"\nstages = [{stages}]\nthen = \"sink\"\n\n[[workers]]\nrx = [\"gen\"]\nchain = \"c\"\n"
     );
     let cfg = config::load("loop.toml", &src, &nfv_pipelines::registry()).unwrap_or_else(|r| panic!("{r}"));
     let mut w = Runtime::build(&cfg, SlowPathMode::Inline).unwrap().into_workers().remove(0);

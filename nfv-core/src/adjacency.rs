@@ -3,18 +3,22 @@
 //!
 //! A stage that sends to a next hop (a NAT's inside host, a backend, a
 //! gNB, a remote VTEP) asks [`Adjacency::send`]: a resolved next hop gets
-//! the packet's Ethernet addresses written and the packet goes out; an
-//! unresolved one gets the packet held here and the slow path asked to
-//! resolve it (ARP or Neighbor Solicitation), once a second per next hop
-//! and worker at most. When the slow path learns the address and
-//! publishes a new table, the worker releases the held packets in the
-//! order they came, ahead of anything it receives next (as the kernel's
-//! `arp_queue` does, where VPP's glean node drops them). A next hop still
-//! unresolved after [`HOLD_TIME_MS`] has its packets dropped, counted as
-//! `unresolved`; past [`MAX_HELD`] packets or [`MAX_PENDING`] next hops
-//! waiting, or for a next hop on none of the port's subnets (nobody to
-//! ask), [`Adjacency::send`] refuses at once and the stage drops the
-//! packet under its own reason.
+//! the packet's Ethernet addresses written and its egress set to the
+//! port; an unresolved one gets the slow path asked to resolve it (ARP or
+//! Neighbor Solicitation, once a second per next hop and worker at most)
+//! and the packet's egress set to wait for it. Like any egress this is a
+//! decision the rest of the graph may change (a NAT's inside host may be
+//! behind the UPF's tunnel after it); when the graph ends, the worker
+//! gives the packets still waiting to the adjacency, which holds them.
+//! When the slow path learns the address and publishes a new table, the
+//! worker releases the held packets in the order they came, ahead of
+//! anything it receives next (as the kernel's `arp_queue` does, where
+//! VPP's glean node drops them). A next hop still unresolved after
+//! [`HOLD_TIME_MS`] has its packets dropped, counted as `unresolved`; a
+//! next hop on none of the port's subnets (nobody to ask) or known on
+//! another port is `no-route`, and past [`MAX_HELD`] packets or
+//! [`MAX_PENDING`] next hops waiting a packet is `hold-full`: refused
+//! packets are dropped when the graph ends, counted here.
 //!
 //! After a restart nothing has to ARP for us first: a host whose cache
 //! still holds our MAC is asked, answers, and is reached.
@@ -24,7 +28,7 @@ use std::sync::Arc;
 
 use crate::frame::FramePool;
 use crate::neighbour::{NeighbourTable, Neighbours};
-use crate::packet::{Finished, FrameTag, PacketMut, PktDesc, PortId, Verdict};
+use crate::packet::{Egress, EgressKind, Finished, FrameTag, PacketMut, PktDesc, PortId};
 use crate::slowpath::LocalAddrs;
 use crate::telemetry::StageCounters;
 
@@ -34,9 +38,22 @@ use crate::telemetry::StageCounters;
 pub const ADJACENCY_STAGE: &str = "adjacency";
 
 crate::drop_reasons! {
-    /// Why a held packet was dropped.
+    /// Why a packet for a next hop was dropped.
     pub enum AdjacencyDrop {
         Unresolved => "unresolved",
+        NoRoute => "no-route",
+        HoldFull => "hold-full",
+    }
+}
+
+impl AdjacencyDrop {
+    /// The reason of index `i` (an [`Egress`] keeps it in one octet).
+    pub(crate) const fn from_index(i: u8) -> Self {
+        match i {
+            0 => Self::Unresolved,
+            1 => Self::NoRoute,
+            _ => Self::HoldFull,
+        }
     }
 }
 
@@ -50,13 +67,6 @@ pub const MAX_HELD: usize = 256;
 pub const MAX_HELD_PER_HOP: u16 = 64;
 /// Next hops a worker waits for at once at most.
 pub const MAX_PENDING: usize = 64;
-
-/// The next hop could not be waited for: it is on none of the ports'
-/// subnets, the table has it on another port, or too many packets or next
-/// hops are waiting already. The stage drops the packet under its own
-/// reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Unresolved;
 
 /// A next hop some held packets wait for.
 #[derive(Clone, Copy, Debug)]
@@ -145,13 +155,13 @@ impl Adjacency {
     /// Sends `p` (an Ethernet frame) to next hop `hop` out of the one of
     /// `ports` it is on (most stages name one; a NAT with several inside
     /// ports names them all): its Ethernet destination and source written
-    /// now when `hop` is resolved, or once it is (the packet held
-    /// meanwhile, behind any held for the same next hop). `Err` when it
-    /// cannot be held: the stage drops it.
+    /// now when `hop` is resolved, else once it is (the packet held when
+    /// the graph ends, behind any held for the same next hop), else
+    /// refused (dropped when the graph ends, counted here).
     #[inline]
-    pub fn send(&mut self, p: &mut PacketMut<'_>, ports: &[PortId], hop: IpAddr) -> Result<(), Unresolved> {
+    pub fn send(&mut self, p: &mut PacketMut<'_>, ports: &[PortId], hop: IpAddr) {
         if p.len() < 12 {
-            return Err(Unresolved);
+            return p.route(Egress::refused(AdjacencyDrop::NoRoute as u8));
         }
         match Self::resolved(&self.table, &hop, ports) {
             Some((mac, port)) => {
@@ -160,7 +170,6 @@ impl Adjacency {
                 d[0..6].copy_from_slice(&mac);
                 d[6..12].copy_from_slice(&src);
                 p.send_to(port);
-                Ok(())
             }
             None => self.hold(p, ports, hop),
         }
@@ -169,24 +178,26 @@ impl Adjacency {
     /// True when packets wait for `hop`: a stage that knows the next hop's
     /// MAC by other means (a session saw the host) sends behind them
     /// ([`Adjacency::hold`]) rather than overtake them. Costs one branch
-    /// with nothing held.
+    /// with nothing waiting.
     #[inline]
     pub fn waits_for(&self, hop: &IpAddr) -> bool {
-        !self.held.is_empty() && self.pending.iter().any(|w| w.hop == *hop)
+        !self.pending.is_empty() && self.pending.iter().any(|w| w.hop == *hop)
     }
 
-    /// Holds `p`, finished but for its Ethernet addresses, until `hop`
-    /// resolves on the one of `ports` whose subnet holds it (see
-    /// [`Adjacency::send`]).
+    /// Sets `p`'s egress to wait for `hop` on the one of `ports` whose
+    /// subnet holds it, complete but for its Ethernet addresses (see
+    /// [`Adjacency::send`]); asks the slow path for `hop` if nobody has.
     #[cold]
-    pub fn hold(&mut self, p: &mut PacketMut<'_>, ports: &[PortId], hop: IpAddr) -> Result<(), Unresolved> {
-        if self.held.len() >= MAX_HELD || p.len() < 12 {
-            return Err(Unresolved);
-        }
-        let port = *ports.iter().find(|&&q| self.ports.on_link(q, &hop)).ok_or(Unresolved)?;
+    pub fn hold(&mut self, p: &mut PacketMut<'_>, ports: &[PortId], hop: IpAddr) {
+        let e = self.wait_for(ports, hop).unwrap_or_else(|r| Egress::refused(r as u8));
+        p.route(e);
+    }
+
+    fn wait_for(&mut self, ports: &[PortId], hop: IpAddr) -> Result<Egress, AdjacencyDrop> {
+        let port = *ports.iter().find(|&&q| self.ports.on_link(q, &hop)).ok_or(AdjacencyDrop::NoRoute)?;
         // Known on another port: nobody will answer for it on this one.
         if self.table.lookup(&hop).is_some_and(|n| n.port != port) {
-            return Err(Unresolved);
+            return Err(AdjacencyDrop::NoRoute);
         }
         let i = match self.pending.iter().position(|w| w.hop == hop && w.port == port) {
             Some(i) => i,
@@ -195,17 +206,33 @@ impl Adjacency {
                 self.pending.push(Pending { hop, port, since: self.now, asked: self.now, held: 0 });
                 self.pending.len() - 1
             }
-            None => return Err(Unresolved),
+            None => return Err(AdjacencyDrop::HoldFull),
         };
-        let w = &mut self.pending[i];
-        if w.held >= MAX_HELD_PER_HOP {
-            return Err(Unresolved);
+        Ok(Egress::via(port, i as u8))
+    }
+
+    /// Holds a packet whose egress waits for a next hop, at the end of the
+    /// graph; a packet past the limits comes back (the caller frees it),
+    /// counted as `hold-full`.
+    pub(crate) fn take(&mut self, desc: PktDesc, arena: u32) -> Result<(), PktDesc> {
+        let EgressKind::Via { port, slot } = desc.egress.kind() else { return Err(desc) };
+        let w = &mut self.pending[slot as usize];
+        if self.held.len() >= MAX_HELD || w.held >= MAX_HELD_PER_HOP {
+            self.counters.drops[AdjacencyDrop::HoldFull as usize].add(1);
+            return Err(desc);
         }
         w.held += 1;
-        self.held.push(Held { desc: p.desc.dup(), arena: p.arena, hop, port });
-        p.hold();
+        let hop = w.hop;
+        self.held.push(Held { desc, arena, hop, port });
         self.counters.pkts_in.add(1);
         Ok(())
+    }
+
+    /// Counts a packet whose egress the adjacency refused, dropped at the
+    /// end of the graph.
+    #[inline]
+    pub(crate) fn count_refused(&self, reason: AdjacencyDrop) {
+        self.counters.drops[reason as usize].add(1);
     }
 
     /// True when packets are held.
@@ -240,7 +267,7 @@ impl Adjacency {
             d[6..12].copy_from_slice(&ports.mac(port));
             match tx.get_mut(port as usize) {
                 Some(q) => {
-                    q.push(PktDesc { verdict: Verdict::out(port), ..h.desc });
+                    q.push(PktDesc { egress: Egress::port(port), ..h.desc });
                     released += 1;
                 }
                 None => pool.free(h.desc.frame),
@@ -261,7 +288,7 @@ impl Adjacency {
         let n = self.release(pool, &mut tx);
         for d in tx.into_iter().flatten() {
             let data = &pool.frame(d.frame)[d.data_range()];
-            f(Finished { tag: FrameTag(d.frame), verdict: d.verdict.kind(), meta: &d.meta, data });
+            f(Finished { tag: FrameTag(d.frame), verdict: d.outcome(), meta: &d.meta, data });
             pool.free(d.frame);
         }
         n
@@ -373,36 +400,39 @@ mod tests {
     }
 
     /// Sends `count` frames (their first data byte after the Ethernet
-    /// header numbered) to HOP out of port 1; returns their verdicts.
-    fn send(a: &mut Adjacency, pool: &mut FramePool, count: u8) -> Vec<Result<VerdictKind, Unresolved>> {
+    /// header numbered) to HOP out of port 1 and ends the batch as the
+    /// worker would (waiting packets held); returns their outcomes.
+    fn send(a: &mut Adjacency, pool: &mut FramePool, count: u8) -> Vec<VerdictKind> {
         let mut b = Batch::new(pool.arena().clone(), 64);
         for i in 0..count {
             let mut data = [0u8; 60];
             data[14] = i;
             b.push(pool.packet_from(&data, Meta::default()).unwrap());
         }
-        let mut out = Vec::new();
         for mut p in b.iter_mut() {
-            out.push(a.send(&mut p, &[1], IpAddr::from(HOP)).map(|()| p.verdict().kind()));
+            a.send(&mut p, &[1], IpAddr::from(HOP));
         }
-        b.settle(&mut [0; 4]);
-        b.finish_into(pool, |_| {});
+        let mut out = Vec::new();
+        b.finish_into(pool, a, |p| out.push(p.verdict));
         out
     }
+
+    const HOLD_FULL: VerdictKind = VerdictKind::Refused(AdjacencyDrop::HoldFull);
+    const NO_ROUTE: VerdictKind = VerdictKind::Refused(AdjacencyDrop::NoRoute);
 
     #[test]
     fn a_resolved_next_hop_gets_its_addresses_written() {
         let (n, mut a, mut pool) = setup();
         n.learn(IpAddr::from(HOP), MAC, 1);
         a.refresh();
-        assert_eq!(send(&mut a, &mut pool, 1), vec![Ok(VerdictKind::Out(1))]);
+        assert_eq!(send(&mut a, &mut pool, 1), vec![VerdictKind::Out(1)]);
         assert!(!a.holds());
     }
 
     #[test]
     fn held_packets_leave_in_order_once_resolved_and_the_slow_path_is_asked_once() {
         let (n, mut a, mut pool) = setup();
-        assert_eq!(send(&mut a, &mut pool, 3), vec![Ok(VerdictKind::Held); 3]);
+        assert_eq!(send(&mut a, &mut pool, 3), vec![VerdictKind::Held; 3]);
         assert_eq!(n.take_requests(), vec![IpAddr::from(HOP)], "asked once for three packets");
         assert!(!a.refresh(), "nothing new published");
         n.learn(IpAddr::from(HOP), MAC, 1);
@@ -422,6 +452,24 @@ mod tests {
     }
 
     #[test]
+    fn a_decision_to_wait_is_only_a_decision_until_the_graph_ends() {
+        let (n, mut a, mut pool) = setup();
+        let mut b = Batch::new(pool.arena().clone(), 64);
+        b.push(pool.packet_from(&[0; 60], Meta::default()).unwrap());
+        for mut p in b.iter_mut() {
+            a.send(&mut p, &[1], IpAddr::from(HOP));
+            assert_eq!(p.verdict().kind(p.egress()), VerdictKind::Held);
+            // A later stage (a tunnel) decides otherwise.
+            p.send_to(2);
+        }
+        let mut out = Vec::new();
+        b.finish_into(&mut pool, &mut a, |p| out.push(p.verdict));
+        assert_eq!(out, [VerdictKind::Out(2)]);
+        assert!(!a.holds(), "nothing held");
+        assert_eq!(n.take_requests().len(), 1, "the next hop was asked for all the same");
+    }
+
+    #[test]
     fn an_unresolved_next_hop_is_asked_again_each_second_then_given_up() {
         let (n, mut a, mut pool) = setup();
         let free = pool.available();
@@ -434,7 +482,7 @@ mod tests {
         assert_eq!(n.take_requests().len(), 1, "again after a second");
         a.expire(&mut pool, HOLD_TIME_MS * ms);
         assert!(!a.holds());
-        assert_eq!(a.counters.drops[0].get(), 2);
+        assert_eq!(a.counters.drops[AdjacencyDrop::Unresolved as usize].get(), 2);
         assert_eq!(pool.available(), free, "every frame back");
     }
 
@@ -442,14 +490,18 @@ mod tests {
     fn past_the_limits_a_packet_is_refused() {
         let (_n, mut a, mut pool) = setup();
         let got = send(&mut a, &mut pool, MAX_HELD_PER_HOP as u8 + 2);
-        assert_eq!(got.iter().filter(|r| r.is_err()).count(), 2);
+        assert_eq!(got.iter().filter(|r| **r == HOLD_FULL).count(), 2);
         let mut b = Batch::new(pool.arena().clone(), 64);
-        for hop in 0..MAX_PENDING as u8 + 1 {
+        for _ in 0..MAX_PENDING as u8 + 1 {
             b.push(pool.packet_from(&[0; 60], Meta::default()).unwrap());
-            let mut p = b.iter_mut().last().unwrap();
-            let r = a.send(&mut p, &[1], IpAddr::from([10, 0, 1, hop]));
-            assert_eq!(r.is_ok(), hop < MAX_PENDING as u8 - 1, "next hop {hop}");
         }
+        for (hop, mut p) in b.iter_mut().enumerate() {
+            a.send(&mut p, &[1], IpAddr::from([10, 0, 1, hop as u8]));
+            let refused = p.verdict().kind(p.egress()) == HOLD_FULL;
+            assert_eq!(refused, hop >= MAX_PENDING - 1, "next hop {hop}");
+        }
+        b.finish_into(&mut pool, &mut a, |_| {});
+        assert_eq!(a.counters.drops[AdjacencyDrop::HoldFull as usize].get(), 4);
         a.drop_all(&mut pool);
         assert!(!a.holds());
     }
@@ -461,23 +513,26 @@ mod tests {
         for _ in 0..4 {
             b.push(pool.packet_from(&[0; 60], Meta::default()).unwrap());
         }
-        let mut it = b.iter_mut();
-        let off_link = IpAddr::from([192, 0, 2, 1]);
-        assert_eq!(a.send(&mut it.next().unwrap(), &[1], off_link), Err(Unresolved), "nobody to ask");
-        assert_eq!(a.send(&mut it.next().unwrap(), &[1, 2], off_link), Err(Unresolved));
         n.learn(IpAddr::from([10, 0, 0, 8]), MAC, 2);
         a.refresh();
-        let r = a.send(&mut it.next().unwrap(), &[1], IpAddr::from([10, 0, 0, 8]));
-        assert_eq!(r, Err(Unresolved), "known on another port: nobody answers on this one");
+        let off_link = IpAddr::from([192, 0, 2, 1]);
+        let hops = [(vec![1], off_link), (vec![1, 2], off_link), (vec![1], IpAddr::from([10, 0, 0, 8]))];
+        let mut it = b.iter_mut();
+        for (ports, hop) in hops {
+            let mut p = it.next().unwrap();
+            a.send(&mut p, &ports, hop);
+            assert_eq!(p.verdict().kind(p.egress()), NO_ROUTE, "{hop}: nobody to ask, or known on another port");
+        }
         let mut p = it.next().unwrap();
-        assert_eq!(a.send(&mut p, &[1, 2], IpAddr::from([10, 2, 0, 7])), Ok(()));
+        a.send(&mut p, &[1, 2], IpAddr::from([10, 2, 0, 7]));
         assert!(a.waits_for(&IpAddr::from([10, 2, 0, 7])) && !a.waits_for(&IpAddr::from(HOP)));
-        assert_eq!(p.verdict().kind(), VerdictKind::Held);
         drop(it);
+        b.finish_into(&mut pool, &mut a, |_| {});
+        assert_eq!(a.counters.drops[AdjacencyDrop::NoRoute as usize].get(), 3);
         n.learn(IpAddr::from([10, 2, 0, 7]), MAC, 2);
         a.refresh();
         let mut tx = vec![Vec::new(), Vec::new(), Vec::new()];
         assert_eq!(a.release(&mut pool, &mut tx), 1);
-        assert_eq!(tx[2][0].verdict.kind(), VerdictKind::Out(2), "out of the port whose subnet holds it");
+        assert_eq!(tx[2][0].outcome(), VerdictKind::Out(2), "out of the port whose subnet holds it");
     }
 }

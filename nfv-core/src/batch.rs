@@ -5,11 +5,10 @@
 //! packets (drop, out, punt) the chain moves them to `done` in one stable
 //! pass, so later stages never look at them and per-flow order is kept.
 
-use std::cell::Cell;
 use std::sync::Arc;
 
 use crate::frame::{Arena, FRAME_SIZE, FramePool};
-use crate::packet::{Finished, FrameTag, NewPacket, PacketMut, PktDesc, PortId, Verdict, VerdictKind};
+use crate::packet::{ChainId, Egress, Finished, FrameTag, Marks, NewPacket, PacketMut, PktDesc, PortId, VerdictKind};
 
 /// Largest batch the runtime accepts.
 pub const MAX_BATCH: usize = 256;
@@ -21,7 +20,7 @@ pub struct Batch {
     arena: Arc<Arena>,
     active: Vec<PktDesc>,
     done: Vec<PktDesc>,
-    finished: Cell<u32>,
+    marks: Marks,
     capacity: usize,
     rx_port: PortId,
 }
@@ -39,7 +38,7 @@ impl Batch {
             arena,
             active: Vec::with_capacity(2 * MAX_BATCH),
             done: Vec::with_capacity(2 * MAX_BATCH),
-            finished: Cell::new(0),
+            marks: Marks::default(),
             capacity,
             rx_port: 0,
         }
@@ -119,20 +118,16 @@ impl Batch {
         self.active.extend(descs);
     }
 
-    /// The verdict every packet of the batch shares, if they all share
-    /// one: all still `Next` (no stage finished a packet early), or all
-    /// finished alike (every packet `Out` to one port). Lets dispatch hand
-    /// the whole batch on with one copy.
+    /// The egress every packet of the batch shares, if they all share
+    /// one and none left early (no drop, punt, branch or handoff): lets
+    /// dispatch hand the whole batch on with one copy.
     #[inline]
-    pub fn uniform_verdict(&self) -> Option<Verdict> {
-        if self.done.is_empty() {
-            // Active packets are Next: finishing one goes through PacketMut,
-            // which counts it, and the chain settles after every stage.
-            debug_assert!(self.active.iter().all(|d| d.verdict.is_next()));
-            return (self.finished.get() == 0).then(Verdict::next);
+    pub fn uniform_egress(&self) -> Option<Egress> {
+        if !self.done.is_empty() || self.marks.finished.get() != 0 {
+            return None;
         }
-        let v = self.done[0].verdict;
-        (self.active.is_empty() && self.done.iter().all(|d| d.verdict == v)).then_some(v)
+        let first = self.active.first()?.egress;
+        self.active.iter().all(|d| d.egress == first).then_some(first)
     }
 
     /// Moves every packet, finished ones first, to the end of `out`.
@@ -140,7 +135,14 @@ impl Batch {
     pub(crate) fn move_all_to(&mut self, out: &mut Vec<PktDesc>) {
         out.append(&mut self.done);
         out.append(&mut self.active);
-        self.finished.set(0);
+        self.marks.finished.set(0);
+    }
+
+    /// The list of packets still in the chain, to swap with a chain's
+    /// inbox or move to the next chain in one go.
+    #[inline(always)]
+    pub(crate) fn active_mut(&mut self) -> &mut Vec<PktDesc> {
+        &mut self.active
     }
 
     /// Descriptors of the packets still in the chain.
@@ -162,14 +164,13 @@ impl Batch {
     #[inline(always)]
     pub fn iter_mut(&mut self) -> impl Iterator<Item = PacketMut<'_>> {
         let arena = &self.arena;
-        let arena_id = arena.id();
-        let finished = &self.finished;
+        let marks = &self.marks;
         self.active.iter_mut().map(move |desc| {
             // SAFETY: each descriptor names a distinct frame owned by this
             // batch (one-owner invariant), so the mutable frame borrows do
             // not alias; they live no longer than `&mut self`.
             let frame = unsafe { &mut *(arena.frame_ptr(desc.frame) as *mut [u8; FRAME_SIZE]) };
-            PacketMut { desc, frame, finished, arena: arena_id }
+            PacketMut { desc, frame, marks }
         })
     }
 
@@ -184,7 +185,14 @@ impl Batch {
     /// Number of packets finished by the current stage and not yet settled.
     #[inline(always)]
     pub fn unsettled(&self) -> u32 {
-        self.finished.get()
+        self.marks.finished.get()
+    }
+
+    /// How many packets got an egress since the last call (the stage
+    /// that decided is credited with them).
+    #[inline(always)]
+    pub(crate) fn take_routed(&self) -> u32 {
+        self.marks.routed.replace(0)
     }
 
     /// Moves packets finished by the last stage from `active` to `done`,
@@ -192,7 +200,30 @@ impl Batch {
     /// Costs nothing when the stage finished no packet.
     #[inline]
     pub fn settle(&mut self, drops: &mut [u64]) -> u32 {
-        let n = self.finished.replace(0);
+        self.settle_with(drops, |_, _| false)
+    }
+
+    /// [`Batch::settle`] for a chain of a graph: a packet sent to another
+    /// chain ([`PacketMut::goto`]) goes, `Next` again, to the end of that
+    /// chain's inbox in `inboxes`, in order; `branched[c]` counts them.
+    #[inline]
+    pub(crate) fn settle_split(
+        &mut self,
+        drops: &mut [u64],
+        inboxes: &mut [Vec<PktDesc>],
+        branched: &mut [u64],
+    ) -> u32 {
+        self.settle_with(drops, |c, d| {
+            let c = c as usize;
+            inboxes[c].push(PktDesc { verdict: crate::packet::Verdict::next(), ..d.dup() });
+            branched[c] += 1;
+            true
+        })
+    }
+
+    #[inline(always)]
+    fn settle_with(&mut self, drops: &mut [u64], mut goto: impl FnMut(ChainId, &PktDesc) -> bool) -> u32 {
+        let n = self.marks.finished.replace(0);
         if n == 0 {
             return 0;
         }
@@ -201,7 +232,12 @@ impl Batch {
             if d.verdict.is_next() {
                 return true;
             }
-            if let VerdictKind::Drop(r) = d.verdict.kind()
+            if let Some(c) = d.verdict.goto_target()
+                && goto(c, d)
+            {
+                return false;
+            }
+            if let VerdictKind::Drop(r) = d.outcome()
                 && let Some(c) = drops.get_mut(r.0 as usize)
             {
                 *c += 1;
@@ -221,28 +257,47 @@ impl Batch {
         for d in self.active.drain(..) {
             f(d);
         }
-        self.finished.set(0);
+        self.marks.finished.set(0);
+        self.marks.routed.set(0);
     }
 
     /// Empties the batch where no worker dispatches it (test runners,
-    /// benchmarks): `f` gets each packet's verdict, metadata and bytes,
-    /// finished packets first, and its frame goes back to `pool` (a held
-    /// packet's frame stays with the adjacency holding it).
+    /// benchmarks): `f` gets each packet's outcome, metadata and bytes,
+    /// finished packets first. A packet waiting for its next hop is given
+    /// to `adjacency` to hold, as the worker would; every other frame goes
+    /// back to `pool`.
     ///
     /// # Panics
     /// If `pool` is not the pool of this batch's arena.
-    pub fn finish_into(&mut self, pool: &mut FramePool, mut f: impl FnMut(Finished<'_>)) {
+    pub fn finish_into(
+        &mut self,
+        pool: &mut FramePool,
+        adjacency: &mut crate::adjacency::Adjacency,
+        mut f: impl FnMut(Finished<'_>),
+    ) {
         assert_eq!(pool.arena().id(), self.arena.id(), "a batch finished into another arena's pool");
         let arena = self.arena.clone();
         self.drain(|d| {
-            // SAFETY: the batch owned the frame until now; shared borrow
-            // for the call, before the frame goes back to the pool.
-            let frame = unsafe { &*(arena.frame_ptr(d.frame) as *const [u8; FRAME_SIZE]) };
-            let verdict = d.verdict.kind();
-            f(Finished { tag: FrameTag(d.frame), verdict, meta: &d.meta, data: &frame[d.data_range()] });
-            if d.verdict.kind() != VerdictKind::Held {
-                pool.free(d.frame);
+            let (frame_id, range) = (d.frame, d.data_range());
+            // SAFETY: the batch owned the frame until now; shared borrows
+            // for the calls, before the frame goes back to the pool or on
+            // to the adjacency (which leaves it in place).
+            let frame = || unsafe { &*(arena.frame_ptr(frame_id) as *const [u8; FRAME_SIZE]) };
+            let mut outcome = d.outcome();
+            let meta = d.meta;
+            if outcome == VerdictKind::Held {
+                match adjacency.take(d, arena.id()) {
+                    Ok(()) => {
+                        f(Finished { tag: FrameTag(frame_id), verdict: outcome, meta: &meta, data: &frame()[range] });
+                        return;
+                    }
+                    Err(_) => outcome = VerdictKind::Refused(crate::adjacency::AdjacencyDrop::HoldFull),
+                }
+            } else if let VerdictKind::Refused(r) = outcome {
+                adjacency.count_refused(r);
             }
+            f(Finished { tag: FrameTag(frame_id), verdict: outcome, meta: &meta, data: &frame()[range] });
+            pool.free(frame_id);
         });
     }
 

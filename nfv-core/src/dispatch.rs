@@ -1,11 +1,13 @@
-//! Where each packet goes once the chain is done with it: the decision
-//! ([`route`], [`uniform_target`]: pure functions of its verdict and the
-//! worker's `tx`) kept apart from the moves the worker then makes
-//! (transmit queue, free, slow path, handoff), so each is tested alone;
-//! and the tally of one dispatch, added to the `dispatch` row once.
+//! Where each packet goes once the graph is done with it: the decision
+//! ([`route`], [`uniform_target`]: pure functions of its outcome and the
+//! end of the chain it finished in) kept apart from the moves the worker
+//! then makes (transmit queue, free, adjacency, slow path, handoff), so
+//! each is tested alone; and the tally of one dispatch, added to the
+//! `dispatch` row once.
 
-use crate::config::Tx;
-use crate::packet::{PortId, VerdictKind};
+use crate::adjacency::AdjacencyDrop;
+use crate::graph::End;
+use crate::packet::{Egress, EgressKind, PortId, VerdictKind};
 use crate::telemetry::StageCounters;
 use crate::worker::DispatchDrop;
 
@@ -16,50 +18,58 @@ pub(crate) enum Route {
     Port(PortId),
     /// Dropped by a stage (counted there): its frame goes back.
     Free,
-    /// Decided by nobody and the worker has no `tx`: dropped, counted
+    /// Decided by nobody and its chain ends nowhere: dropped, counted
     /// `unhandled`.
     Unhandled,
-    /// Held by the adjacency for its next hop: the frame is not the
-    /// batch's any more.
-    Held,
+    /// Waits for its next hop: the adjacency holds it.
+    Hold,
+    /// Refused by the adjacency for this reason: dropped, counted there.
+    Refused(AdjacencyDrop),
     /// To the slow path.
     Punt,
-    /// To the chain's worker `worker`, resuming at chain position `stage`.
+    /// To the worker of rank `worker`, resuming at position `stage` of
+    /// chain `chain`.
     Handoff {
         /// Rank of the receiving worker.
         worker: u8,
+        /// Chain to resume in.
+        chain: u8,
         /// Chain position to resume at.
         stage: u8,
     },
 }
 
-/// The route of a packet with verdict `v` that arrived on `port` (its
-/// `meta.port`), on a worker whose undecided packets go to `tx`.
+/// The route of a packet with outcome `v` that arrived on `port` (its
+/// `meta.port`) and finished in a chain ending in `end`.
 #[inline(always)]
-pub(crate) fn route(v: VerdictKind, port: PortId, tx: Tx) -> Route {
+pub(crate) fn route(v: VerdictKind, port: PortId, end: End) -> Route {
     match v {
-        VerdictKind::Next => match tx {
-            Tx::Port(p) => Route::Port(p),
-            Tx::InPort => Route::Port(port),
-            Tx::Drop => Route::Unhandled,
+        VerdictKind::Next => match end {
+            End::Port(p) => Route::Port(p),
+            End::Ingress => Route::Port(port),
+            End::Drop | End::Chain(_) => Route::Unhandled,
         },
         VerdictKind::Out(p) => Route::Port(p),
         VerdictKind::Drop(_) => Route::Free,
-        VerdictKind::Held => Route::Held,
+        VerdictKind::Held => Route::Hold,
+        VerdictKind::Refused(r) => Route::Refused(r),
         VerdictKind::Punt => Route::Punt,
-        VerdictKind::Handoff { worker, stage } => Route::Handoff { worker, stage },
+        VerdictKind::Handoff { worker, chain, stage } => Route::Handoff { worker, chain, stage },
+        // Settled into its chain's inbox before dispatch ever sees it.
+        VerdictKind::Goto(_) => Route::Unhandled,
     }
 }
 
 /// The one port a whole batch goes to, when every packet shares one
-/// verdict that names it (the fast path: one copy of the descriptors, no
-/// per-packet decision); the batch arrived on `rx`.
+/// egress that names it, or none and the chain's end names one (the
+/// fast path: one copy of the descriptors, no per-packet decision); the
+/// batch arrived on `rx`.
 #[inline(always)]
-pub(crate) fn uniform_target(uniform: Option<VerdictKind>, rx: PortId, tx: Tx) -> Option<PortId> {
-    match (uniform, tx) {
-        (Some(VerdictKind::Next), Tx::Port(p)) => Some(p),
-        (Some(VerdictKind::Next), Tx::InPort) => Some(rx),
-        (Some(VerdictKind::Out(p)), _) => Some(p),
+pub(crate) fn uniform_target(uniform: Option<Egress>, rx: PortId, end: End) -> Option<PortId> {
+    match (uniform.map(Egress::kind), end) {
+        (Some(EgressKind::None), End::Port(p)) => Some(p),
+        (Some(EgressKind::None), End::Ingress) => Some(rx),
+        (Some(EgressKind::Port(p)), _) => Some(p),
         _ => None,
     }
 }
@@ -95,27 +105,30 @@ mod tests {
     use crate::packet::DropReason;
 
     #[test]
-    fn a_verdict_and_the_workers_tx_decide_the_route() {
+    fn an_outcome_and_the_end_of_its_chain_decide_the_route() {
         let next = VerdictKind::Next;
-        assert_eq!(route(next, 3, Tx::Port(1)), Route::Port(1));
-        assert_eq!(route(next, 3, Tx::InPort), Route::Port(3), "back out of its own port");
-        assert_eq!(route(next, 3, Tx::Drop), Route::Unhandled, "decided by nobody");
-        assert_eq!(route(VerdictKind::Out(2), 3, Tx::Drop), Route::Port(2), "a stage's port wins over tx");
-        assert_eq!(route(VerdictKind::Drop(DropReason(4)), 3, Tx::Port(1)), Route::Free);
-        assert_eq!(route(VerdictKind::Held, 3, Tx::Port(1)), Route::Held);
-        assert_eq!(route(VerdictKind::Punt, 3, Tx::Port(1)), Route::Punt);
-        let h = VerdictKind::Handoff { worker: 1, stage: 2 };
-        assert_eq!(route(h, 3, Tx::Port(1)), Route::Handoff { worker: 1, stage: 2 });
+        assert_eq!(route(next, 3, End::Port(1)), Route::Port(1));
+        assert_eq!(route(next, 3, End::Ingress), Route::Port(3), "back out of its own port");
+        assert_eq!(route(next, 3, End::Drop), Route::Unhandled, "decided by nobody");
+        assert_eq!(route(VerdictKind::Out(2), 3, End::Drop), Route::Port(2), "a stage's egress wins over the end");
+        assert_eq!(route(VerdictKind::Out(2), 3, End::Ingress), Route::Port(2));
+        assert_eq!(route(VerdictKind::Drop(DropReason(4)), 3, End::Port(1)), Route::Free);
+        assert_eq!(route(VerdictKind::Held, 3, End::Port(1)), Route::Hold);
+        let no_route = AdjacencyDrop::NoRoute;
+        assert_eq!(route(VerdictKind::Refused(no_route), 3, End::Port(1)), Route::Refused(no_route));
+        assert_eq!(route(VerdictKind::Punt, 3, End::Port(1)), Route::Punt);
+        let h = VerdictKind::Handoff { worker: 1, chain: 4, stage: 2 };
+        assert_eq!(route(h, 3, End::Port(1)), Route::Handoff { worker: 1, chain: 4, stage: 2 });
     }
 
     #[test]
     fn only_a_batch_all_bound_for_one_port_takes_the_fast_path() {
-        let next = Some(VerdictKind::Next);
-        assert_eq!(uniform_target(next, 3, Tx::Port(1)), Some(1));
-        assert_eq!(uniform_target(next, 3, Tx::InPort), Some(3));
-        assert_eq!(uniform_target(next, 3, Tx::Drop), None, "unhandled packets are counted one by one");
-        assert_eq!(uniform_target(Some(VerdictKind::Out(2)), 3, Tx::Drop), Some(2));
-        assert_eq!(uniform_target(Some(VerdictKind::Punt), 3, Tx::Port(1)), None);
-        assert_eq!(uniform_target(None, 3, Tx::Port(1)), None, "mixed verdicts");
+        let none = Some(Egress::NONE);
+        assert_eq!(uniform_target(none, 3, End::Port(1)), Some(1));
+        assert_eq!(uniform_target(none, 3, End::Ingress), Some(3));
+        assert_eq!(uniform_target(none, 3, End::Drop), None, "unhandled packets are counted one by one");
+        assert_eq!(uniform_target(Some(Egress::port(2)), 3, End::Drop), Some(2));
+        assert_eq!(uniform_target(Some(Egress::via(2, 0)), 3, End::Port(1)), None, "held one by one");
+        assert_eq!(uniform_target(None, 3, End::Port(1)), None, "mixed egresses or early finishes");
     }
 }

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crossbeam::queue::ArrayQueue;
 
 use crate::frame::MAX_DATA;
-use crate::packet::Meta;
+use crate::packet::{Egress, Meta};
 
 /// Batches each worker's inbox holds (polls' worth: a receiver that
 /// naps while idle must not lose a burst of sparse traffic).
@@ -32,8 +32,8 @@ pub const INBOX_DEPTH: usize = 64;
 
 /// Packets one sender's batch hands to one worker.
 pub struct HandoffBatch {
-    /// (metadata, chain position to resume at, end of its bytes).
-    pkts: Vec<(Meta, u8, u32)>,
+    /// (metadata, egress, (chain, position) to resume at, end of its bytes).
+    pkts: Vec<(Meta, Egress, (u8, u8), u32)>,
     bytes: Vec<u8>,
 }
 
@@ -45,11 +45,12 @@ impl HandoffBatch {
 
     /// Adds a packet: its metadata (the port it counts as arriving on
     /// included; parsed offsets stay true, the bytes are copied as they
-    /// are), the chain position to resume at, its bytes.
+    /// are), the egress an earlier stage decided, the chain and position
+    /// to resume at, its bytes.
     #[inline]
-    pub fn push(&mut self, meta: Meta, stage: u8, data: &[u8]) {
+    pub fn push(&mut self, meta: Meta, egress: Egress, at: (u8, u8), data: &[u8]) {
         self.bytes.extend_from_slice(data);
-        self.pkts.push((meta, stage, self.bytes.len() as u32));
+        self.pkts.push((meta, egress, at, self.bytes.len() as u32));
     }
 
     /// Packets held.
@@ -68,14 +69,14 @@ impl HandoffBatch {
         self.pkts.is_empty()
     }
 
-    /// The packets, in the order they were added: (metadata, chain
-    /// position, bytes).
-    pub fn iter(&self) -> impl Iterator<Item = (Meta, u8, &[u8])> {
+    /// The packets, in the order they were added: (metadata, egress,
+    /// (chain, position), bytes).
+    pub fn iter(&self) -> impl Iterator<Item = (Meta, Egress, (u8, u8), &[u8])> {
         let mut start = 0;
-        self.pkts.iter().map(move |&(meta, stage, end)| {
+        self.pkts.iter().map(move |&(meta, egress, at, end)| {
             let data = &self.bytes[start..end as usize];
             start = end as usize;
-            (meta, stage, data)
+            (meta, egress, at, data)
         })
     }
 
@@ -181,7 +182,7 @@ mod tests {
         for round in 0..2u8 {
             let mut b = h.batch().unwrap();
             for i in 0..3u8 {
-                b.push(meta(i as u16), 2, &vec![round * 10 + i; 60 + i as usize]);
+                b.push(meta(i as u16), Egress::port(7), (1, 2), &vec![round * 10 + i; 60 + i as usize]);
             }
             h.send(1, b).map_err(|e| e.0).unwrap();
         }
@@ -194,9 +195,10 @@ mod tests {
         assert!(h.is_empty(0));
         for round in 0..2u8 {
             let b = h.receive(1).unwrap();
-            let got: Vec<(u16, u8, u8, usize)> = b.iter().map(|(m, s, d)| (m.port, s, d[0], d.len())).collect();
+            let got: Vec<(u16, (u8, u8), u8, usize)> =
+                b.iter().map(|(m, _, s, d)| (m.port, s, d[0], d.len())).collect();
             let r = round * 10;
-            assert_eq!(got, vec![(0, 2, r, 60), (1, 2, r + 1, 61), (2, 2, r + 2, 62)]);
+            assert_eq!(got, vec![(0, (1, 2), r, 60), (1, (1, 2), r + 1, 61), (2, (1, 2), r + 2, 62)]);
             h.recycle(b);
         }
         assert!(h.receive(1).is_none());

@@ -12,12 +12,12 @@
 
 pub mod adjacency;
 pub mod batch;
-pub mod chain;
 pub mod config;
 pub mod cycles;
 mod dispatch;
 pub mod filewatch;
 pub mod frame;
+pub mod graph;
 pub mod handoff;
 pub mod input;
 pub mod neighbour;
@@ -35,5 +35,5 @@ pub mod worker;
 pub mod worker_memory;
 
 pub use batch::Batch;
-pub use packet::{DropReason, Meta, NewPacket, PacketMut, PktDesc, PortId, Verdict};
+pub use packet::{ChainId, DropReason, Egress, Meta, NewPacket, PacketMut, PktDesc, PortId, Verdict};
 pub use stage::{BuildCtx, BuildEnv, ControlTask, Stage, StageBuilder, StageCtx, StageFactory, StageRegistry};

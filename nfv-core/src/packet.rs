@@ -7,6 +7,7 @@
 
 use std::cell::Cell;
 
+use crate::adjacency::AdjacencyDrop;
 use crate::frame::{FRAME_SIZE, FrameId, HEADROOM};
 
 /// Index of a port in the running configuration.
@@ -55,62 +56,71 @@ pub mod flags {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DropReason(pub u8);
 
-/// What happens to a packet after the current stage.
+/// Index of a chain in the running configuration's graph.
+pub type ChainId = u16;
+
+/// Whether a packet goes on through the chain, and if not, why it left.
 ///
-/// Encoded in one word so the descriptor stays small: the high half is the
-/// kind, the low half the port or reason.
+/// Encoded in one word so the descriptor stays small: the top byte is the
+/// kind, the rest its operands. Where a packet goes out (its egress) is
+/// kept apart, in [`Egress`]: deciding it does not end the chain.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Verdict(u32);
 
 impl Verdict {
     const NEXT: u32 = 0;
-    const OUT: u32 = 1;
-    const DROP: u32 = 2;
-    const PUNT: u32 = 3;
-    const HANDOFF: u32 = 4;
-    const HELD: u32 = 5;
+    const DROP: u32 = 1;
+    const PUNT: u32 = 2;
+    const HANDOFF: u32 = 3;
+    const GOTO: u32 = 4;
 
-    /// Continue to the next stage; after the last, the worker's `tx`
-    /// decides (a port, the ingress port, or dropped as `unhandled`).
+    /// Continue to the next stage; after the chain's last, to where the
+    /// chain ends (`then`), else out of its egress.
     pub const fn next() -> Self {
-        Self(Self::NEXT << 16)
+        Self(Self::NEXT << 24)
     }
-    /// Leave the chain now, transmitted on `port`.
-    pub const fn out(port: PortId) -> Self {
-        Self((Self::OUT << 16) | port as u32)
-    }
-    /// Leave the chain now, dropped and counted under the stage's `reason`.
+    /// Leave the graph now, dropped and counted under the stage's `reason`.
     pub const fn drop(reason: DropReason) -> Self {
-        Self((Self::DROP << 16) | reason.0 as u32)
+        Self((Self::DROP << 24) | reason.0 as u32)
     }
-    /// Leave the chain now, handed to the control thread (slow path).
+    /// Leave the graph now, handed to the control thread (slow path).
     pub const fn punt() -> Self {
-        Self(Self::PUNT << 16)
+        Self(Self::PUNT << 24)
     }
-    /// Leave this worker: the chain's worker of rank `worker` runs the
-    /// packet from chain position `stage` on (the chain stamps the
-    /// position of the stage that handed it off).
-    pub const fn handoff(worker: u8, stage: u8) -> Self {
-        Self((Self::HANDOFF << 16) | (stage as u32) << 8 | worker as u32)
+    /// Leave this worker: its peer of rank `worker` runs the packet from
+    /// position `stage` of chain `chain` on (the chain stamps where the
+    /// stage that handed it off sits).
+    pub const fn handoff(worker: u8, chain: u8, stage: u8) -> Self {
+        Self((Self::HANDOFF << 24) | (chain as u32) << 16 | (stage as u32) << 8 | worker as u32)
     }
-    /// Leave the chain now, held by the worker until its next hop
-    /// resolves ([`crate::adjacency`]); the frame is the worker's.
-    pub const fn held() -> Self {
-        Self(Self::HELD << 16)
+    /// Leave this chain for chain `chain` (a classifier's branch).
+    pub const fn goto(chain: ChainId) -> Self {
+        Self((Self::GOTO << 24) | chain as u32)
     }
     /// True for [`Verdict::next`].
     #[inline(always)]
     pub const fn is_next(self) -> bool {
         self.0 == 0
     }
-    /// Decoded form for matching.
-    pub const fn kind(self) -> VerdictKind {
-        match self.0 >> 16 {
-            Self::NEXT => VerdictKind::Next,
-            Self::OUT => VerdictKind::Out(self.0 as u16),
+    /// The chain of a [`Verdict::goto`].
+    #[inline(always)]
+    pub(crate) const fn goto_target(self) -> Option<ChainId> {
+        if self.0 >> 24 == Self::GOTO { Some(self.0 as u16) } else { None }
+    }
+    /// Decoded form for matching; `egress` completes a packet still `Next`.
+    pub const fn kind(self, egress: Egress) -> VerdictKind {
+        match self.0 >> 24 {
+            Self::NEXT => match egress.kind() {
+                EgressKind::None => VerdictKind::Next,
+                EgressKind::Port(p) => VerdictKind::Out(p),
+                EgressKind::Via { .. } => VerdictKind::Held,
+                EgressKind::Refused(r) => VerdictKind::Refused(AdjacencyDrop::from_index(r)),
+            },
             Self::DROP => VerdictKind::Drop(DropReason(self.0 as u8)),
-            Self::HANDOFF => VerdictKind::Handoff { worker: self.0 as u8, stage: (self.0 >> 8) as u8 },
-            Self::HELD => VerdictKind::Held,
+            Self::HANDOFF => {
+                VerdictKind::Handoff { worker: self.0 as u8, chain: (self.0 >> 16) as u8, stage: (self.0 >> 8) as u8 }
+            }
+            Self::GOTO => VerdictKind::Goto(self.0 as u16),
             _ => VerdictKind::Punt,
         }
     }
@@ -118,14 +128,93 @@ impl Verdict {
 
 impl std::fmt::Debug for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.kind(Egress::NONE).fmt(f)
+    }
+}
+
+/// Where a packet leaves the graph, as decided so far: nowhere yet, out
+/// of a port (its Ethernet header complete), to a next hop the worker's
+/// adjacency still resolves (held at the end of the graph), or refused by
+/// the adjacency (dropped at the end, counted there). A later stage may
+/// change it; only the end of the graph acts on it (VPP's NAT and tunnel
+/// nodes hand on to lookup and rewrite the same way).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Egress(u32);
+
+impl Egress {
+    const PORT: u32 = 1;
+    const VIA: u32 = 2;
+    const REFUSED: u32 = 3;
+
+    /// Not decided.
+    pub const NONE: Self = Self(0);
+
+    /// Out of `port` as the frame is.
+    pub const fn port(port: PortId) -> Self {
+        Self((Self::PORT << 30) | port as u32)
+    }
+    /// Out of `port` once next hop `slot` of the adjacency resolves.
+    pub(crate) const fn via(port: PortId, slot: u8) -> Self {
+        Self((Self::VIA << 30) | (slot as u32) << 16 | port as u32)
+    }
+    /// Refused by the adjacency for `reason` ([`crate::adjacency::AdjacencyDrop`]).
+    pub(crate) const fn refused(reason: u8) -> Self {
+        Self((Self::REFUSED << 30) | (reason as u32) << 16)
+    }
+    /// The egress as another worker may take it: a wait for a next hop
+    /// names this worker's adjacency, so it crosses undecided (the stage
+    /// the packet resumes at decides again).
+    #[inline(always)]
+    pub(crate) const fn portable(self) -> Self {
+        if self.0 >> 30 == Self::VIA { Self::NONE } else { self }
+    }
+
+    /// True when some stage decided.
+    #[inline(always)]
+    pub const fn is_decided(self) -> bool {
+        self.0 != 0
+    }
+    /// Decoded form for matching.
+    #[inline(always)]
+    pub const fn kind(self) -> EgressKind {
+        match self.0 >> 30 {
+            0 => EgressKind::None,
+            Self::PORT => EgressKind::Port(self.0 as u16),
+            Self::VIA => EgressKind::Via { port: self.0 as u16, slot: (self.0 >> 16) as u8 },
+            _ => EgressKind::Refused((self.0 >> 16) as u8),
+        }
+    }
+}
+
+impl std::fmt::Debug for Egress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.kind().fmt(f)
     }
 }
 
-/// [`Verdict`] decoded.
+/// [`Egress`] decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EgressKind {
+    /// Not decided.
+    None,
+    /// Out of this port.
+    Port(PortId),
+    /// Out of `port` when the adjacency's next hop `slot` resolves.
+    Via {
+        /// The port.
+        port: PortId,
+        /// The adjacency's index of the next hop.
+        slot: u8,
+    },
+    /// Refused by the adjacency, for this [`crate::adjacency::AdjacencyDrop`].
+    Refused(u8),
+}
+
+/// What became of a packet, [`Verdict`] and [`Egress`] together: what a
+/// test runner reports and dispatch acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerdictKind {
-    /// Continue.
+    /// Nothing decided.
     Next,
     /// Transmit on this port.
     Out(PortId),
@@ -133,16 +222,23 @@ pub enum VerdictKind {
     Drop(DropReason),
     /// Send to the slow path.
     Punt,
-    /// Continue on another worker of the same chain (the one holding the
-    /// packet's flow state), at chain position `stage`.
+    /// Continue on another worker (the one holding the packet's flow
+    /// state), at position `stage` of chain `chain`.
     Handoff {
-        /// Rank of the worker among the chain's workers.
+        /// Rank of the worker among its peers.
         worker: u8,
+        /// Chain to resume in.
+        chain: u8,
         /// Chain position to resume at.
         stage: u8,
     },
+    /// Continue in this chain.
+    Goto(ChainId),
     /// Held until its next hop resolves; the worker sends or drops it.
     Held,
+    /// Refused by the adjacency (no route to the next hop, too many
+    /// waiting): dropped, counted under the adjacency's reason.
+    Refused(AdjacencyDrop),
 }
 
 /// The descriptor of one packet in a batch.
@@ -164,6 +260,8 @@ pub struct PktDesc {
     pub meta: Meta,
     /// Verdict of the last stage that looked at the packet.
     pub verdict: Verdict,
+    /// Where it leaves the graph, as decided so far.
+    pub egress: Egress,
 }
 
 impl PktDesc {
@@ -172,13 +270,33 @@ impl PktDesc {
     /// which gives up its copy.
     #[inline(always)]
     pub(crate) fn dup(&self) -> Self {
-        Self { frame: self.frame, head: self.head, len: self.len, meta: self.meta, verdict: self.verdict }
+        Self {
+            frame: self.frame,
+            head: self.head,
+            len: self.len,
+            meta: self.meta,
+            verdict: self.verdict,
+            egress: self.egress,
+        }
     }
 
     /// A descriptor for `len` bytes starting at the default headroom.
     #[inline(always)]
     pub(crate) fn new(frame: FrameId, len: u16, port: PortId) -> Self {
-        Self { frame, head: HEADROOM as u16, len, meta: Meta { port, ..Meta::default() }, verdict: Verdict::next() }
+        Self {
+            frame,
+            head: HEADROOM as u16,
+            len,
+            meta: Meta { port, ..Meta::default() },
+            verdict: Verdict::next(),
+            egress: Egress::NONE,
+        }
+    }
+
+    /// What became of the packet: its verdict, completed by its egress.
+    #[inline(always)]
+    pub fn outcome(&self) -> VerdictKind {
+        self.verdict.kind(self.egress)
     }
 
     /// Range of the data inside the frame.
@@ -260,6 +378,12 @@ impl NewPacket {
     pub fn is_empty(&self) -> bool {
         self.desc.len == 0
     }
+
+    /// Decides where it leaves (a released packet, a reply): out of
+    /// `port` as it is, unless a later stage decides otherwise.
+    pub fn send_to(&mut self, port: PortId) {
+        self.desc.egress = Egress::port(port);
+    }
 }
 
 /// Errors of headroom/tailroom manipulation.
@@ -277,9 +401,7 @@ pub enum RoomError {
 pub struct PacketMut<'a> {
     pub(crate) desc: &'a mut PktDesc,
     pub(crate) frame: &'a mut [u8; FRAME_SIZE],
-    pub(crate) finished: &'a Cell<u32>,
-    /// The arena of `frame` (see [`crate::adjacency::Adjacency::hold`]).
-    pub(crate) arena: u32,
+    pub(crate) marks: &'a Marks,
 }
 
 impl<'a> PacketMut<'a> {
@@ -327,6 +449,17 @@ impl<'a> PacketMut<'a> {
         (&self.frame[r], &mut self.desc.meta)
     }
 
+    /// Parses the packet again after a stage changed its framing (a
+    /// decapsulation, an encapsulation), for the stages after it that
+    /// read headers ([`crate::BuildCtx::headers_read_later`]); its flow
+    /// hash is forgotten with the old headers.
+    #[inline]
+    pub fn reparse(&mut self) -> Result<(), crate::parse::ParseError> {
+        let (d, meta) = self.data_and_meta_mut();
+        meta.flags &= !flags::HASH_OK;
+        crate::parse::classify(d, meta)
+    }
+
     /// Bytes free in front of the data.
     pub fn headroom(&self) -> usize {
         self.desc.head as usize
@@ -369,12 +502,26 @@ impl<'a> PacketMut<'a> {
         self.desc.verdict
     }
 
+    /// Where it leaves the graph, as decided so far (an earlier stage may
+    /// have decided: a later one may change it).
+    #[inline(always)]
+    pub fn egress(&self) -> Egress {
+        self.desc.egress
+    }
+
     #[inline(always)]
     fn finish(&mut self, v: Verdict) {
         if self.desc.verdict.is_next() {
-            self.finished.set(self.finished.get() + 1);
+            self.marks.finished.set(self.marks.finished.get() + 1);
         }
         self.desc.verdict = v;
+    }
+
+    /// Sets the egress, counted for the deciding stage.
+    #[inline(always)]
+    pub(crate) fn route(&mut self, e: Egress) {
+        self.marks.routed.set(self.marks.routed.get() + 1);
+        self.desc.egress = e;
     }
 
     /// Drops the packet under the stage's `reason` (counted by the chain).
@@ -383,10 +530,13 @@ impl<'a> PacketMut<'a> {
         self.finish(Verdict::drop(reason.into()));
     }
 
-    /// Sends the packet out of `port`, skipping the rest of the chain.
+    /// Decides that the packet leaves out of `port`, its frame as it is
+    /// (its Ethernet header complete). The rest of the graph still runs
+    /// over it and may drop it or decide otherwise; the last decision is
+    /// carried out when the graph ends.
     #[inline(always)]
     pub fn send_to(&mut self, port: PortId) {
-        self.finish(Verdict::out(port));
+        self.route(Egress::port(port));
     }
 
     /// Hands the packet to the slow path.
@@ -395,21 +545,31 @@ impl<'a> PacketMut<'a> {
         self.finish(Verdict::punt());
     }
 
-    /// Gives the packet to the worker's held packets (only
-    /// [`crate::adjacency::Adjacency`] does, having copied the descriptor).
-    #[inline]
-    pub(crate) fn hold(&mut self) {
-        self.finish(Verdict::held());
+    /// Sends the packet on to chain `chain` (a classifier's branch): it
+    /// leaves this chain now, in order with the others sent there.
+    #[inline(always)]
+    pub fn goto(&mut self, chain: ChainId) {
+        self.finish(Verdict::goto(chain));
     }
 
-    /// Hands the packet to the chain's worker of rank `worker`, whose
-    /// instance of this stage runs it from the start (software steering:
-    /// the flow's state lives there). The frame is copied across; see
-    /// [`crate::handoff`].
+    /// Hands the packet to the worker of rank `worker` among those
+    /// running this stage, whose instance runs it from this stage on
+    /// (software steering: the flow's state lives there). The frame is
+    /// copied across; see [`crate::handoff`].
     #[inline(always)]
     pub fn hand_off(&mut self, worker: usize) {
-        self.finish(Verdict::handoff(worker as u8, 0));
+        self.finish(Verdict::handoff(worker as u8, 0, 0));
     }
+}
+
+/// What stages did to a batch's packets since the chain last settled it:
+/// how many they finished (dropped, punted, branched, handed off) and how
+/// many they gave an egress. Cells: stages set them through [`PacketMut`]
+/// while the batch is borrowed packet by packet.
+#[derive(Default)]
+pub(crate) struct Marks {
+    pub(crate) finished: Cell<u32>,
+    pub(crate) routed: Cell<u32>,
 }
 
 /// Declares a stage's drop reasons as an enum with their display names,
@@ -449,11 +609,17 @@ mod tests {
 
     #[test]
     fn verdict_round_trips() {
-        assert_eq!(Verdict::next().kind(), VerdictKind::Next);
-        assert_eq!(Verdict::out(513).kind(), VerdictKind::Out(513));
-        assert_eq!(Verdict::drop(DropReason(7)).kind(), VerdictKind::Drop(DropReason(7)));
-        assert_eq!(Verdict::punt().kind(), VerdictKind::Punt);
-        assert_eq!(Verdict::held().kind(), VerdictKind::Held);
-        assert!(!Verdict::out(0).is_next());
+        let none = Egress::NONE;
+        assert_eq!(Verdict::next().kind(none), VerdictKind::Next);
+        assert_eq!(Verdict::next().kind(Egress::port(513)), VerdictKind::Out(513));
+        assert_eq!(Verdict::next().kind(Egress::via(3, 9)), VerdictKind::Held);
+        assert_eq!(Verdict::next().kind(Egress::refused(1)), VerdictKind::Refused(AdjacencyDrop::NoRoute));
+        assert_eq!(Egress::via(513, 200).kind(), EgressKind::Via { port: 513, slot: 200 });
+        assert_eq!(Verdict::drop(DropReason(7)).kind(none), VerdictKind::Drop(DropReason(7)));
+        assert_eq!(Verdict::punt().kind(none), VerdictKind::Punt);
+        assert_eq!(Verdict::goto(300).kind(none), VerdictKind::Goto(300));
+        let h = Verdict::handoff(3, 250, 7).kind(none);
+        assert_eq!(h, VerdictKind::Handoff { worker: 3, chain: 250, stage: 7 });
+        assert!(!Verdict::punt().is_next() && Verdict::next().is_next());
     }
 }

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::adjacency::Adjacency;
-use crate::chain::Chain;
 use crate::config::{Config, PortKind};
 use crate::frame::FramePool;
+use crate::graph::Graph;
 use crate::handoff::Handoff;
 use crate::input::{INPUT_STAGE, Input, InputDrop};
 use crate::neighbour::Neighbours;
@@ -99,6 +99,14 @@ fn open_port(
             Box::new(Generator::new(PortInfo::new(pid, &spec.name, spec.mac, &[]), g, queue, spec.queues))
         }
         PortKind::Sink => Box::new(Sink::new(PortInfo::new(pid, &spec.name, spec.mac, &[]))),
+        PortKind::Pcap(p) if p.recorder.is_some() => {
+            let input = if queue == 0 { p.input.as_deref() } else { None };
+            let info = PortInfo::new(pid, &spec.name, spec.mac, PCAP_DROP_REASONS);
+            Box::new(
+                PcapPort::recording(info, input, p.recorder.clone().expect("checked"))
+                    .map_err(|e| BuildError(format!("port `{}`: {e}", spec.name)))?,
+            )
+        }
         PortKind::Pcap(p) => {
             // Only the worker polling queue 0 reads the file. Each worker
             // writes its own file (worker 0 the configured name, worker N
@@ -165,15 +173,18 @@ fn spawn_stage_tasks(
         .expect("spawn stage task thread")
 }
 
-/// The handoff inboxes of each chain: one for a chain run by several
-/// workers with a stage that steers packets to the worker holding their
-/// flow's state ([`crate::stage::StageBuilder::hands_off`]), else none.
+/// The handoff inboxes of the workers entering at each chain: one set
+/// when several do and a stage their graph reaches steers packets to the
+/// worker holding their flow's state
+/// ([`crate::stage::StageBuilder::hands_off`]), else none. (The
+/// configuration refused a stage that hands off in two workers' graphs
+/// of different entries.)
 fn handoff_inboxes(cfg: &Config) -> Vec<Option<Arc<Handoff>>> {
     (0..cfg.chains.len())
         .map(|c| {
             let n = cfg.workers.iter().filter(|w| w.chain == c).count();
-            let needed = cfg.chains[c].stages.iter().any(|s| s.builder.hands_off());
-            (n > 1 && needed).then(|| Handoff::new(n, HANDOFF_DEPTH, cfg.run.batch_size))
+            let needed = n > 1 && cfg.reachable_stages(c).iter().any(|s| s.builder.hands_off());
+            needed.then(|| Handoff::new(n, HANDOFF_DEPTH, cfg.run.batch_size))
         })
         .collect()
 }
@@ -226,26 +237,84 @@ fn open_worker_ports(
     Ok(ports)
 }
 
-/// Worker `wi`'s instance of its chain: the input stage when anything
-/// reads headers or its ports own an address (it parses, and punts what
-/// is addressed to us; without it the worker forwards like testpmd's io
-/// mode), then each stage built for this worker and its rank.
-fn build_chain(cfg: &Config, wi: usize, local: &Arc<LocalAddrs>, port_macs: &[[u8; 6]]) -> Chain {
+/// Worker `wi`'s instance of the graph: every chain (those its packets
+/// cannot reach left empty, so chain numbers are the configuration's),
+/// each stage its packets may meet built once for this worker and its
+/// rank among the workers running it, and at the front of its entry
+/// chain the input stage when anything reads headers or its ports own an
+/// address (it parses, and punts what is addressed to us; without it the
+/// worker forwards like testpmd's io mode).
+fn build_graph(
+    cfg: &Config,
+    wi: usize,
+    local: &Arc<LocalAddrs>,
+    port_macs: &[[u8; 6]],
+    arena: &Arc<crate::frame::Arena>,
+) -> Graph {
     let w = &cfg.workers[wi];
-    let mut chain = Chain::new();
+    let reach = cfg.reachable(w.chain);
+    let stages = cfg.reachable_stages(w.chain);
     let owns = w.rx.iter().any(|(pid, _)| !local.ports[*pid as usize].1.is_empty());
-    let stages = &cfg.chains[w.chain].stages;
-    if owns || stages.iter().any(|s| s.builder.reads_headers()) {
-        chain.push(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local.clone())));
+    let input = owns || stages.iter().any(|s| s.builder.reads_headers());
+    // Graph positions: the input stage shifts the entry chain's by one.
+    let shift = |c: usize| (input && c == w.chain) as usize;
+    let mut b = Graph::builder();
+    let mut node_of = vec![usize::MAX; cfg.nodes().len()];
+    let input_node = input.then(|| {
+        b.node(INPUT_STAGE, InputDrop::NAMES, Box::new(Input::new(local.clone())), vec![], (w.chain as u16, 0))
+    });
+    for (home, s) in cfg.nodes() {
+        if !stages.iter().any(|r| r.node == s.node) {
+            continue;
+        }
+        let running: Vec<usize> = (0..cfg.workers.len())
+            .filter(|&o| cfg.reachable_stages(cfg.workers[o].chain).iter().any(|r| r.node == s.node))
+            .collect();
+        let ctx = BuildCtx {
+            worker: wi,
+            port_macs,
+            headers_read_later: read_later(cfg, s.node),
+            chain_rank: running.iter().position(|&o| o == wi).unwrap_or(0),
+            chain_workers: running.len().max(1),
+        };
+        let position = cfg.chains[home].stages.iter().position(|x| x.node == s.node).unwrap_or(0) + shift(home);
+        let branches = s.builder.branches().into_iter().map(|(c, _)| c).collect();
+        node_of[s.node] = b.node(
+            display_name(cfg, home, s),
+            s.builder.drop_reasons(),
+            s.builder.build(&ctx),
+            branches,
+            (home as u16, position),
+        );
     }
-    let chain_rank = cfg.workers[..wi].iter().filter(|o| o.chain == w.chain).count();
-    let chain_workers = cfg.workers.iter().filter(|o| o.chain == w.chain).count();
-    for (i, s) in stages.iter().enumerate() {
-        let headers_read_later = stages[i + 1..].iter().any(|l| l.builder.reads_headers());
-        let ctx = BuildCtx { worker: wi, port_macs, headers_read_later, chain_rank, chain_workers };
-        chain.push(s.name.clone(), s.builder.drop_reasons(), s.builder.build(&ctx));
+    for (c, chain) in cfg.chains.iter().enumerate() {
+        let mut nodes: Vec<usize> = Vec::new();
+        if reach.contains(&c) {
+            nodes.extend(input_node.filter(|_| c == w.chain));
+            nodes.extend(chain.stages.iter().map(|s| node_of[s.node]));
+        }
+        b.chain(chain.name.clone(), nodes, chain.then);
     }
-    chain
+    b.build(w.chain as u16, arena, cfg.run.batch_size)
+}
+
+/// True when a stage a packet may meet after stage instance `node` reads
+/// headers: later in a chain it sits in, or in a chain reached from there.
+fn read_later(cfg: &Config, node: usize) -> bool {
+    let reads = |s: &&crate::config::StageSpec| s.builder.reads_headers();
+    cfg.chains.iter().enumerate().any(|(c, ch)| {
+        ch.stages.iter().position(|s| s.node == node).is_some_and(|i| {
+            ch.stages[i + 1..].iter().any(|s| reads(&s))
+                || cfg.successors(c).into_iter().any(|t| cfg.reachable_stages(t).iter().any(reads))
+        })
+    })
+}
+
+/// A stage's name in tables: its own, or `chain/name` where two stages
+/// share a name.
+fn display_name(cfg: &Config, chain: usize, s: &crate::config::StageSpec) -> String {
+    let same = cfg.nodes().iter().filter(|(_, o)| o.name == s.name).count();
+    if same > 1 { format!("{}/{}", cfg.chains[chain].name, s.name) } else { s.name.clone() }
 }
 
 impl Runtime {
@@ -259,7 +328,7 @@ impl Runtime {
         // Kept resolved by the slow path. `config::load` refused next hops
         // on no port's subnet, located, so `nfv check` refuses them too.
         let wanted = cfg.neighbours.iter().filter(|n| n.mac.is_none()).map(|n| n.ip);
-        for ip in wanted.chain(cfg.chains.iter().flat_map(|c| &c.stages).flat_map(|s| s.builder.wanted_neighbours())) {
+        for ip in wanted.chain(cfg.nodes().into_iter().flat_map(|(_, s)| s.builder.wanted_neighbours())) {
             if !template.want(ip) {
                 return Err(BuildError(format!("next hop {ip} is on no port's subnet (checked by config::load)")));
             }
@@ -276,8 +345,8 @@ impl Runtime {
         for (wi, w) in cfg.workers.iter().enumerate() {
             let mut memory = WorkerMemory::new(cfg, wi)?;
             let pool = FramePool::new(memory.arena());
-            let chain = build_chain(cfg, wi, &local, &port_macs);
-            let chain_rank = cfg.workers[..wi].iter().filter(|o| o.chain == w.chain).count();
+            let graph = build_graph(cfg, wi, &local, &port_macs, pool.arena());
+            let peer_rank = cfg.workers[..wi].iter().filter(|o| o.chain == w.chain).count();
             let ports = open_worker_ports(cfg, wi, &mut memory, &mut tx_taken, &mut notes)?;
             let slow = match (slow_mode, any_local || !cfg.neighbours.is_empty()) {
                 (_, false) => SlowMode::None,
@@ -294,21 +363,21 @@ impl Runtime {
             };
             let rx = w.rx.iter().map(|r| r.0).collect();
             let adjacency = Adjacency::new(neighbours.clone(), local.clone());
-            let mut worker = Worker::new(wi, w.core, pool, cfg.run.batch_size, chain, ports, rx, w.tx, slow, adjacency);
+            let mut worker = Worker::new(wi, w.core, pool, graph, ports, rx, slow, adjacency);
             if let Some(h) = &handoffs[w.chain] {
-                worker.set_handoff(h.clone(), chain_rank);
+                worker.set_handoff(h.clone(), peer_rank);
             }
             notes.extend(std::mem::take(&mut memory.notes));
             telemetry.stages.push(worker.stage_counters());
+            telemetry.edges.push(worker.edge_counters());
             telemetry.ports.extend(worker.port_counters());
             workers.push(worker);
         }
         let control = (!links.is_empty()).then_some((template, links));
         let stage_tasks = cfg
-            .chains
-            .iter()
-            .flat_map(|c| c.stages.iter().map(move |s| (c, s)))
-            .filter_map(|(c, s)| Some((format!("{}/{}", c.name, s.name), s.builder.control_task()?)))
+            .nodes()
+            .into_iter()
+            .filter_map(|(c, s)| Some((format!("{}/{}", cfg.chains[c].name, s.name), s.builder.control_task()?)))
             .collect();
         let secs = |s: f64| (s > 0.0).then(|| Duration::from_secs_f64(s));
         Ok(Self {
@@ -458,14 +527,15 @@ mod tests {
 
     #[test]
     fn the_input_stage_runs_only_where_headers_are_read_or_a_port_owns_an_address() {
+        let arena = FramePool::heap(8).arena().clone();
         let io = load("pass", "", 1);
         let local = Arc::new(io.local_addrs());
-        let chain = build_chain(&io, 0, &local, &[[2, 0, 0, 0, 0, 1]]);
-        assert_eq!(chain.len(), 1, "io forwarding: the stage alone");
+        let graph = build_graph(&io, 0, &local, &[[2, 0, 0, 0, 0, 1]], &arena);
+        assert_eq!(graph.len(), 1, "io forwarding: the stage alone");
         let owned = load("pass", "addresses = [\"192.0.2.1/24\"]", 1);
         let local = Arc::new(owned.local_addrs());
-        let chain = build_chain(&owned, 0, &local, &[[2, 0, 0, 0, 0, 1]]);
-        assert_eq!(chain.len(), 2, "the input stage first: it punts what is addressed to us");
+        let graph = build_graph(&owned, 0, &local, &[[2, 0, 0, 0, 0, 1]], &arena);
+        assert_eq!(graph.len(), 2, "the input stage first: it punts what is addressed to us");
     }
 
     #[test]

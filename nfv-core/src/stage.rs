@@ -8,7 +8,7 @@ use crate::adjacency::Adjacency;
 use crate::batch::Batch;
 use crate::config::{Diagnostic, Params};
 use crate::frame::FramePool;
-use crate::packet::PortId;
+use crate::packet::{ChainId, PortId};
 
 /// What a stage may use besides the batch.
 pub struct StageCtx<'a> {
@@ -80,11 +80,28 @@ pub trait StageBuilder: Send + Sync {
         Vec::new()
     }
 
-    /// True when instances may hand packets to another worker of the
-    /// chain ([`crate::PacketMut::hand_off`]): the runtime then gives the
-    /// chain's workers handoff inboxes.
+    /// True when instances may hand packets to another worker running
+    /// the same stage ([`crate::PacketMut::hand_off`]): the runtime then
+    /// gives those workers handoff inboxes.
     fn hands_off(&self) -> bool {
         false
+    }
+
+    /// The chains the stage may send packets to
+    /// ([`crate::PacketMut::goto`]), each with the ports packets sent
+    /// there may have arrived on (`None`: any that reach the stage). The
+    /// configuration checks the graph these edges make: no loops, no
+    /// chain nobody reaches, no stage that never sees its ports' packets.
+    fn branches(&self) -> Vec<(ChainId, Option<Vec<PortId>>)> {
+        Vec::new()
+    }
+
+    /// The ports whose packets the stage acts on (a NAT's inside and
+    /// outside, a VTEP's underlay and bridge ports), `None` for any: a
+    /// stage that only packets from other ports can reach would pass
+    /// everything untouched, and the configuration is refused.
+    fn ingress_ports(&self) -> Option<Vec<PortId>> {
+        None
     }
 
     /// A fresh instance for one worker (each worker owns its state).
@@ -118,15 +135,15 @@ pub struct BuildCtx<'a> {
     /// MAC address of every port, indexed by [`PortId`] (the interface's
     /// own for AF_XDP ports configured without one).
     pub port_macs: &'a [[u8; 6]],
-    /// Whether a stage after this one reads headers: a stage that rewrites
-    /// packets (a decapsulation) re-parses them only when someone will
-    /// read the result.
+    /// Whether a stage a packet may meet after this one reads headers: a
+    /// stage that rewrites packets (a decapsulation) re-parses them only
+    /// when someone will read the result.
     pub headers_read_later: bool,
-    /// This worker's rank among the workers running the same chain, and
-    /// how many they are: stages that share out a resource between their
+    /// This worker's rank among the workers running this stage, and how
+    /// many they are: stages that share out a resource between their
     /// instances (NAT ports) split it by these.
     pub chain_rank: usize,
-    /// Workers running the same chain (at least 1).
+    /// Workers running this stage (at least 1).
     pub chain_workers: usize,
 }
 
@@ -134,12 +151,31 @@ pub struct BuildCtx<'a> {
 pub struct BuildEnv<'a> {
     /// Port names, indexed by [`PortId`].
     pub ports: &'a [String],
+    /// Chain names, indexed by [`ChainId`].
+    pub chains: &'a [String],
+    /// The configuration file's directory: relative file names in it
+    /// (captures, rules and backends files) are relative to it.
+    pub base: Option<&'a std::path::Path>,
 }
 
 impl BuildEnv<'_> {
     /// Resolves a port name.
     pub fn port_id(&self, name: &str) -> Option<PortId> {
         self.ports.iter().position(|p| p == name).map(|i| i as PortId)
+    }
+
+    /// Resolves a chain name.
+    pub fn chain_id(&self, name: &str) -> Option<ChainId> {
+        self.chains.iter().position(|c| c == name).map(|i| i as ChainId)
+    }
+
+    /// A file name as written in the configuration, relative to its
+    /// directory (absolute names stay as they are).
+    pub fn path(&self, name: &str) -> String {
+        match self.base {
+            Some(b) if std::path::Path::new(name).is_relative() => b.join(name).display().to_string(),
+            _ => name.to_string(),
+        }
     }
 }
 

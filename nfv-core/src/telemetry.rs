@@ -38,7 +38,8 @@ pub struct StageCounters {
     pub pkts_in: Counter,
     /// Packets that left it with verdict next.
     pub pkts_next: Counter,
-    /// Packets it sent straight to a port.
+    /// Packets it gave an egress (they still go on through the graph),
+    /// or handed to another worker.
     pub pkts_out: Counter,
     /// Packets it punted to the slow path.
     pub pkts_punt: Counter,
@@ -130,6 +131,8 @@ pub struct Telemetry {
     pub stages: Vec<Vec<Arc<StageCounters>>>,
     /// Port counters of every port instance.
     pub ports: Vec<Arc<PortCounters>>,
+    /// Edge counters of each worker's graph.
+    pub edges: Vec<Arc<crate::graph::EdgeCounters>>,
 }
 
 /// Summed view of one stage across workers.
@@ -247,6 +250,28 @@ impl Telemetry {
     pub fn total_tx(&self) -> u64 {
         self.ports.iter().map(|p| p.tx_packets.get()).sum()
     }
+
+    /// Packets along each edge of the graph, summed over workers:
+    /// (from chain, to chain, packets) for moves between chains and
+    /// (from chain, None, packets) for those left at a chain's end.
+    pub fn edge_summary(&self) -> Vec<(String, Option<String>, u64)> {
+        let Some(first) = self.edges.first() else { return Vec::new() };
+        let n = first.chains.len();
+        let mut out = Vec::new();
+        for from in 0..n {
+            for to in 0..n {
+                let moved: u64 = self.edges.iter().map(|e| e.moved(from, to)).sum();
+                if moved > 0 {
+                    out.push((first.chains[from].clone(), Some(first.chains[to].clone()), moved));
+                }
+            }
+            let ended: u64 = self.edges.iter().map(|e| e.ended[from].get()).sum();
+            if ended > 0 {
+                out.push((first.chains[from].clone(), None, ended));
+            }
+        }
+        out
+    }
 }
 
 fn merge(drops: &mut Vec<(String, u64)>, reason: &str, n: u64) {
@@ -269,8 +294,9 @@ pub fn render_stage_table(stages: &[StageSummary], secs: f64, ticks_per_ns: f64)
         "{:<18} {:>12} {:>10} {:>9} {:>9} {:>10} {:>10}  drops by reason",
         "stage", "packets", "Mpps", "pkt/call", "ns/pkt", "ticks/pkt", "dropped"
     );
-    // The adjacency's row only when it held something.
-    for st in stages.iter().filter(|st| st.name != crate::adjacency::ADJACENCY_STAGE || st.pkts_in > 0) {
+    // The adjacency's row only when it held or refused something.
+    let shown = |st: &&StageSummary| st.name != crate::adjacency::ADJACENCY_STAGE || st.pkts_in > 0 || st.dropped() > 0;
+    for st in stages.iter().filter(shown) {
         let per = |v: u64| if st.pkts_in == 0 { 0.0 } else { v as f64 / st.pkts_in as f64 };
         let reasons: Vec<String> = st.drops.iter().map(|(r, n)| format!("{r}={n}")).collect();
         let _ = writeln!(

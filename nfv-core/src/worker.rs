@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use crate::adjacency::Adjacency;
 use crate::batch::Batch;
-use crate::chain::Chain;
-use crate::config::Tx;
 use crate::cycles;
 use crate::dispatch::{self, Route, Tally};
 use crate::frame::FramePool;
+use crate::graph::{End, Graph};
 use crate::handoff::{Handoff, HandoffBatch};
 use crate::packet::{Meta, PktDesc, PortId};
 use crate::port::Port;
@@ -61,11 +60,9 @@ pub struct Worker {
     pub index: usize,
     core: Option<usize>,
     pool: FramePool,
-    batch: Batch,
-    chain: Chain,
+    graph: Graph,
     ports: Vec<Option<Box<dyn Port>>>,
     rx: Vec<PortId>,
-    tx: Tx,
     tx_queues: Vec<Vec<PktDesc>>,
     slow: SlowMode,
     adjacency: Adjacency,
@@ -85,8 +82,8 @@ struct HandoffLink {
     ring: Arc<Handoff>,
     /// This worker's rank among the chain's workers.
     rank: usize,
-    /// Received packets waiting to be run: (chain position, descriptor).
-    staged: Vec<(u8, PktDesc)>,
+    /// Received packets waiting to be run: ((chain, position), descriptor).
+    staged: Vec<((u8, u8), PktDesc)>,
     /// What the batch being dispatched hands to each worker (by rank),
     /// queued once at the end of the dispatch.
     outgoing: Vec<Option<HandoffBatch>>,
@@ -107,34 +104,34 @@ const BUSY_FLUSH_EVERY: u32 = 8;
 
 impl Worker {
     /// Assembles a worker. `ports` is indexed by [`PortId`] and holds this
-    /// worker's instance of every port it receives on or sends to.
-    #[allow(clippy::too_many_arguments)]
+    /// worker's instance of every port it receives on or sends to; `graph`
+    /// was built on `pool`'s arena.
+    ///
+    /// # Panics
+    /// If `graph`'s batches are of another arena than `pool`.
+    #[allow(clippy::too_many_arguments)] // each part a worker owns, named
     pub fn new(
         index: usize,
         core: Option<usize>,
         mut pool: FramePool,
-        batch_size: usize,
-        chain: Chain,
+        mut graph: Graph,
         mut ports: Vec<Option<Box<dyn Port>>>,
         rx: Vec<PortId>,
-        tx: Tx,
         slow: SlowMode,
         adjacency: Adjacency,
     ) -> Self {
+        graph.entry_batch().assert_pool(&pool);
         for p in ports.iter_mut().flatten() {
             p.prime(&mut pool);
         }
-        let batch = Batch::new(pool.arena().clone(), batch_size);
         let tx_queues = ports.iter().map(|_| Vec::with_capacity(2 * crate::batch::MAX_BATCH)).collect();
         Self {
             index,
             core,
             pool,
-            batch,
-            chain,
+            graph,
             ports,
             rx,
-            tx,
             tx_queues,
             slow,
             adjacency,
@@ -148,9 +145,9 @@ impl Worker {
         }
     }
 
-    /// Joins the worker to its chain's handoff inboxes as worker `rank`:
-    /// stages may then hand packets to the chain's other workers, and
-    /// this one runs what they hand to it.
+    /// Joins the worker to its peers' handoff inboxes (the workers with
+    /// the same entry chain) as worker `rank`: stages may then hand
+    /// packets to the others, and this one runs what they hand to it.
     pub fn set_handoff(&mut self, ring: Arc<Handoff>, rank: usize) {
         self.handoff = Some(HandoffLink {
             outgoing: (0..ring.workers()).map(|_| None).collect(),
@@ -163,21 +160,26 @@ impl Worker {
     }
 
     /// Counters in the order a packet meets them: port receive (and
-    /// handoff receive), the chain's stages, dispatch, packets held for
+    /// handoff receive), the graph's stages, dispatch, packets held for
     /// their next hop, port transmit.
     pub fn stage_counters(&self) -> Vec<Arc<StageCounters>> {
         let mut v = vec![self.rx_time.clone()];
         v.extend(self.handoff.as_ref().map(|h| h.counters.clone()));
-        v.extend(self.chain.counters());
+        v.extend(self.graph.counters());
         v.push(self.dispatch.clone());
         v.push(self.adjacency.counters().clone());
         v.push(self.tx_time.clone());
         v
     }
 
-    /// End-of-run reports of the chain's stages, labelled by worker.
+    /// Packets along each edge of this worker's graph.
+    pub fn edge_counters(&self) -> Arc<crate::graph::EdgeCounters> {
+        self.graph.edges().clone()
+    }
+
+    /// End-of-run reports of the graph's stages, labelled by worker.
     pub fn stage_reports(&self) -> Vec<String> {
-        self.chain.reports().into_iter().map(|(name, r)| format!("worker {}, {name}:\n{r}", self.index)).collect()
+        self.graph.reports().into_iter().map(|(name, r)| format!("worker {}, {name}:\n{r}", self.index)).collect()
     }
 
     /// Counters of this worker's port instances.
@@ -204,8 +206,9 @@ impl Worker {
             let pid = self.rx[i] as usize;
             let Some(port) = self.ports[pid].as_mut() else { continue };
             let t0 = cycles::now();
-            self.batch.set_rx_port(pid as PortId);
-            let n = port.rx_burst(&mut self.pool, &mut self.batch);
+            let batch = self.graph.entry_batch();
+            batch.set_rx_port(pid as PortId);
+            let n = port.rx_burst(&mut self.pool, batch);
             if n == 0 {
                 continue;
             }
@@ -215,8 +218,8 @@ impl Worker {
             c.pkts_in.add(n as u64);
             got += n;
             let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: cycles::now() };
-            self.chain.run(&mut self.batch, &mut ctx);
-            self.dispatch_batch();
+            self.graph.run(&mut ctx);
+            self.dispatch();
         }
         got += self.receive_handoffs();
         self.send_handoffs();
@@ -231,14 +234,14 @@ impl Worker {
     }
 
     /// Gives every stage its tick; what a stage adds runs through the rest
-    /// of the chain and is dispatched. Returns the packets added.
+    /// of the graph and is dispatched. Returns how many stages added some.
     fn tick(&mut self) -> usize {
         let mut added = 0;
-        for position in 0..self.chain.len() {
+        for node in 0..self.graph.len() {
             let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: cycles::now() };
-            if self.chain.tick(position, &mut self.batch, &mut ctx) {
-                added += self.batch.len() + self.batch.done().len();
-                self.dispatch_batch();
+            if self.graph.tick(node, &mut ctx) {
+                added += 1;
+                self.dispatch();
             }
         }
         added
@@ -261,20 +264,20 @@ impl Worker {
         self.dispatch.drops[DispatchDrop::HandoffFull as usize].add(full);
     }
 
-    /// Runs what other workers of the chain handed to this one (one of
-    /// their batches): copied into frames of this worker's pool, then run
-    /// from the chain position each left its sender's chain at, grouped
-    /// by (arrival port, position) in arrival order. Returns the packets
-    /// taken from the inbox.
+    /// Runs what peer workers handed to this one (one of their batches):
+    /// copied into frames of this worker's pool, then run from the chain
+    /// and position each left its sender's graph at, grouped by (arrival
+    /// port, chain, position) in arrival order. Returns the packets taken
+    /// from the inbox.
     fn receive_handoffs(&mut self) -> usize {
         let Some(link) = self.handoff.as_mut() else { return 0 };
         let Some(incoming) = link.ring.receive(link.rank) else { return 0 };
         let t0 = cycles::now();
         let mut staged = std::mem::take(&mut link.staged);
         let mut no_frame = 0u64;
-        for (meta, stage, data) in incoming.iter() {
+        for (meta, egress, at, data) in incoming.iter() {
             match self.pool.desc_from(data, meta) {
-                Some(d) => staged.push((stage, d)),
+                Some(d) => staged.push((at, PktDesc { egress, ..d })),
                 None => no_frame += 1,
             }
         }
@@ -285,20 +288,20 @@ impl Worker {
         c.pkts_in.add(taken as u64);
         c.ticks.add(cycles::now().wrapping_sub(t0));
         self.dispatch.drops[DispatchDrop::HandoffNoFrame as usize].add(no_frame);
-        while let Some(&(stage, ref first)) = staged.first() {
+        while let Some(&(at, ref first)) = staged.first() {
             let port = first.meta.port;
-            let batch = &mut self.batch;
+            let batch = self.graph.batch(at.0 as u16);
             batch.set_rx_port(port);
             staged.retain(|(s, d)| {
-                let same = *s == stage && d.meta.port == port;
+                let same = *s == at && d.meta.port == port;
                 if same {
                     batch.push_desc(d.dup());
                 }
                 !same
             });
             let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: cycles::now() };
-            self.chain.run_from(stage as usize, &mut self.batch, &mut ctx);
-            self.dispatch_batch();
+            self.graph.run_from(at.0 as u16, at.1 as usize, &mut ctx);
+            self.dispatch();
         }
         if let Some(link) = self.handoff.as_mut() {
             link.staged = staged;
@@ -306,52 +309,11 @@ impl Worker {
         taken
     }
 
-    /// Hands every packet of the finished batch on: transmit, free, punt.
-    fn dispatch_batch(&mut self) {
-        let t0 = cycles::now();
-        let rx_port = self.batch.rx_port();
-        // Fast path: the whole batch goes to one port (io forwarding, a
-        // chain that did not finish packets early, a cross-connect): one
-        // copy of the descriptors, no per-packet decision.
-        let target = dispatch::uniform_target(self.batch.uniform_verdict().map(|v| v.kind()), rx_port, self.tx);
-        if let Some(q) = target.and_then(|p| self.tx_queues.get_mut(p as usize)) {
-            let n = self.batch.len() + self.batch.done().len();
-            self.batch.move_all_to(q);
-            self.dispatch.calls.add(1);
-            self.dispatch.pkts_in.add(n as u64);
-            self.dispatch.ticks.add(cycles::now().wrapping_sub(t0));
-            self.transmit();
-            return;
-        }
-        let Self { batch, tx_queues, pool, slow, tx, handoff, .. } = self;
-        let mut tally = Tally::default();
-        let n = batch.len() + batch.done().len();
-        batch.drain(|d| match dispatch::route(d.verdict.kind(), d.meta.port, *tx) {
-            Route::Port(p) => match tx_queues.get_mut(p as usize) {
-                Some(q) => q.push(d),
-                None => {
-                    tally.no_port += 1;
-                    pool.free(d.frame);
-                }
-            },
-            Route::Free => pool.free(d.frame),
-            Route::Unhandled => {
-                tally.unhandled += 1;
-                pool.free(d.frame);
-            }
-            // The frame is the adjacency's until its next hop resolves.
-            Route::Held => {}
-            Route::Punt => {
-                punt(slow, pool, tx_queues, &d, &mut tally);
-                pool.free(d.frame);
-            }
-            Route::Handoff { worker, stage } => {
-                queue_handoff(handoff, pool, &d, (worker, stage), &mut tally);
-                pool.free(d.frame);
-            }
-        });
-        tally.record(&self.dispatch, n);
-        self.dispatch.ticks.add(cycles::now().wrapping_sub(t0));
+    /// Hands every packet the graph finished on, batch by batch.
+    fn dispatch(&mut self) {
+        let Self { graph, tx_queues, pool, slow, handoff, adjacency, dispatch, .. } = self;
+        let mut out = Dispatch { tx_queues, pool, slow, handoff, adjacency, counters: dispatch };
+        graph.for_each_batch(|batch, end| out.batch(batch, end));
         self.transmit();
     }
 
@@ -512,6 +474,76 @@ impl Worker {
     }
 }
 
+/// What dispatching a batch needs of its worker.
+struct Dispatch<'w> {
+    tx_queues: &'w mut Vec<Vec<PktDesc>>,
+    pool: &'w mut FramePool,
+    slow: &'w mut SlowMode,
+    handoff: &'w mut Option<HandoffLink>,
+    adjacency: &'w mut Adjacency,
+    counters: &'w StageCounters,
+}
+
+impl Dispatch<'_> {
+    /// Hands every packet of a finished batch on (transmit queue, free,
+    /// adjacency, slow path, handoff) by its outcome and `end`, the end
+    /// of the chain it finished in.
+    fn batch(&mut self, batch: &mut Batch, end: End) {
+        let t0 = cycles::now();
+        let rx_port = batch.rx_port();
+        // Fast path: the whole batch goes to one port (io forwarding, a
+        // cross-connect, a chain whose stages all chose one port): one
+        // copy of the descriptors, no per-packet decision.
+        let target = dispatch::uniform_target(batch.uniform_egress(), rx_port, end);
+        if let Some(q) = target.and_then(|p| self.tx_queues.get_mut(p as usize)) {
+            let n = batch.len() + batch.done().len();
+            batch.move_all_to(q);
+            self.counters.calls.add(1);
+            self.counters.pkts_in.add(n as u64);
+            self.counters.ticks.add(cycles::now().wrapping_sub(t0));
+            return;
+        }
+        let Self { tx_queues, pool, slow, handoff, adjacency, .. } = self;
+        let arena = batch.arena().id();
+        let mut tally = Tally::default();
+        let n = batch.len() + batch.done().len();
+        batch.drain(|d| match dispatch::route(d.outcome(), d.meta.port, end) {
+            Route::Port(p) => match tx_queues.get_mut(p as usize) {
+                Some(q) => q.push(d),
+                None => {
+                    tally.no_port += 1;
+                    pool.free(d.frame);
+                }
+            },
+            Route::Free => pool.free(d.frame),
+            Route::Unhandled => {
+                tally.unhandled += 1;
+                pool.free(d.frame);
+            }
+            // The frame is the adjacency's until its next hop resolves.
+            Route::Hold => {
+                if let Err(d) = adjacency.take(d, arena) {
+                    pool.free(d.frame);
+                }
+            }
+            Route::Refused(r) => {
+                adjacency.count_refused(r);
+                pool.free(d.frame);
+            }
+            Route::Punt => {
+                punt(slow, pool, tx_queues, &d, &mut tally);
+                pool.free(d.frame);
+            }
+            Route::Handoff { worker, chain, stage } => {
+                queue_handoff(handoff, pool, &d, (worker, chain, stage), &mut tally);
+                pool.free(d.frame);
+            }
+        });
+        tally.record(self.counters, n);
+        self.counters.ticks.add(cycles::now().wrapping_sub(t0));
+    }
+}
+
 /// Gives a punted packet to the slow path: through the queue to the
 /// control thread, or handled at once (inline), its replies queued for
 /// their ports.
@@ -544,13 +576,14 @@ fn punt(slow: &mut SlowMode, pool: &mut FramePool, tx_queues: &mut [Vec<PktDesc>
     }
 }
 
-/// Copies a packet into this poll's batch for the chain's worker
-/// `worker` (to resume at `stage`), sending the batch on when it fills.
+/// Copies a packet into this poll's batch for peer worker `worker` (to
+/// resume at position `stage` of chain `chain`), sending the batch on
+/// when it fills.
 fn queue_handoff(
     handoff: &mut Option<HandoffLink>,
     pool: &FramePool,
     d: &PktDesc,
-    (worker, stage): (u8, u8),
+    (worker, chain, stage): (u8, u8, u8),
     tally: &mut Tally,
 ) {
     let Some(h) = handoff.as_mut() else {
@@ -568,7 +601,7 @@ fn queue_handoff(
         tally.handoff_full += 1;
         return;
     };
-    b.push(d.meta, stage, &pool.frame(d.frame)[d.data_range()]);
+    b.push(d.meta, d.egress.portable(), (chain, stage), &pool.frame(d.frame)[d.data_range()]);
     if b.is_full()
         && let Some(full) = slot.take()
         && let Err((_, full)) = h.ring.send(worker as usize, full)

@@ -5,7 +5,9 @@
 //! the reason its `.stderr` shows). What types cannot see, a packet from
 //! another pool's arena, is refused at run time.
 
+use nfv_core::adjacency::Adjacency;
 use nfv_core::frame::FramePool;
+use nfv_core::neighbour::Neighbours;
 use nfv_core::packet::VerdictKind;
 use nfv_core::{Batch, Meta};
 
@@ -54,13 +56,15 @@ fn every_frame_comes_back_whatever_the_verdict() {
     }
     batch.settle(&mut [0; 4]);
     let mut seen = Vec::new();
-    batch.finish_into(&mut pool, |p| seen.push((p.verdict, p.data[0])));
+    let mut adjacency = Adjacency::new(Neighbours::new([]), Default::default());
+    batch.finish_into(&mut pool, &mut adjacency, |p| seen.push((p.verdict, p.data[0])));
+    // Finished packets first; one given an egress went on with the rest.
     assert_eq!(
         seen,
         [
             (VerdictKind::Drop(nfv_core::DropReason(0)), 0),
-            (VerdictKind::Out(3), 1),
             (VerdictKind::Punt, 2),
+            (VerdictKind::Out(3), 1),
             (VerdictKind::Next, 3)
         ]
     );

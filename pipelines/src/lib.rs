@@ -7,11 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use nfv_core::config::{self, Config, PcapConfig, PortKind, PortSpec, Report, Tx, WorkerSpec};
+use nfv_core::StageRegistry;
+use nfv_core::config::{self, Config, PcapConfig, PortKind, Report, WorkerSpec};
 use nfv_core::cycles;
+use nfv_core::port::pcap::Recorder;
 use nfv_core::runtime::{BuildError, RunReport, Runtime, SlowPathMode};
 use nfv_core::telemetry::{Telemetry, render_port_table, render_stage_table};
-use nfv_core::{PortId, StageRegistry};
+
+pub mod graph_view;
 
 /// Every stage kind this build knows.
 pub fn registry() -> StageRegistry {
@@ -25,18 +28,20 @@ pub fn registry() -> StageRegistry {
     r
 }
 
-/// Loads and validates `path` (or the embedded quickstart when `None`).
+/// Loads and validates `path` (or the embedded quickstart when `None`);
+/// file names in it are relative to its directory.
 pub fn load(path: Option<&Path>) -> Result<Config, String> {
-    let (name, text) = match path {
-        Some(p) => (p.display().to_string(), std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?),
-        None => ("<embedded quickstart.toml>".to_string(), config::QUICKSTART.to_string()),
-    };
-    config::load(&name, &text, &registry()).map_err(|r: Report| r.render())
+    match path {
+        Some(p) => config::load_file(p, &registry()),
+        None => {
+            config::load("<embedded quickstart.toml>", config::QUICKSTART, &registry()).map_err(|r: Report| r.render())
+        }
+    }
 }
 
 /// The one-line summary `nfv check` prints for a valid file.
 pub fn summary(cfg: &Config) -> String {
-    let stages: usize = cfg.chains.iter().map(|c| c.stages.len()).sum();
+    let stages = cfg.nodes().len();
     format!(
         "ok: {} port(s), {} chain(s) with {} stage(s), {} worker(s)",
         cfg.ports.len(),
@@ -46,45 +51,49 @@ pub fn summary(cfg: &Config) -> String {
     )
 }
 
-/// Rewrites `cfg` for `nfv replay`: one worker reads `input` through the
-/// chain `chain` (default: the first) and writes what leaves the chain to
-/// `output`. The file's own ports become sinks (so stages that send to
-/// them still resolve and are counted, but nothing is opened).
-pub fn replay_config(mut cfg: Config, chain: Option<&str>, input: &Path, output: &Path) -> Result<Config, String> {
-    let chain_idx = match chain {
-        None if cfg.chains.is_empty() => return Err("the file defines no chain".into()),
-        None => 0,
-        Some(name) => cfg.chains.iter().position(|c| c.name == name).ok_or_else(|| {
-            let known: Vec<_> = cfg.chains.iter().map(|c| c.name.as_str()).collect();
-            format!("unknown chain `{name}`; known chains: {}", known.join(", "))
-        })?,
+/// Rewrites `cfg` for `nfv replay`: one worker reads `input` as if it
+/// arrived on port `port` (default: the first port a worker polls) and
+/// runs it through the graph from `chain` (default: the entry chain of
+/// the worker polling that port); what every port transmits is recorded
+/// into `output`, a pcapng file with one interface per port, named after
+/// it. Nothing of the file's own is opened: every port becomes a capture
+/// port with its MAC and addresses, so the slow path answers what it
+/// would answer live.
+pub fn replay_config(
+    mut cfg: Config,
+    port: Option<&str>,
+    chain: Option<&str>,
+    input: &Path,
+    output: &Path,
+) -> Result<Config, String> {
+    let names = cfg.port_names();
+    let pid = match port {
+        None => cfg.workers.first().and_then(|w| w.rx.first()).map(|r| r.0 as usize).ok_or("no worker polls a port")?,
+        Some(name) => names
+            .iter()
+            .position(|p| p == name)
+            .ok_or_else(|| format!("unknown port `{name}`; known ports: {}", names.join(", ")))?,
     };
-    for p in &mut cfg.ports {
-        p.kind = PortKind::Sink;
+    let entry =
+        match chain {
+            None => cfg.workers.iter().find(|w| w.rx.iter().any(|r| r.0 as usize == pid)).map(|w| w.chain).ok_or_else(
+                || format!("no worker polls port `{}`: name the chain to enter with --chain", names[pid]),
+            )?,
+            Some(name) => cfg.chains.iter().position(|c| c.name == name).ok_or_else(|| {
+                let known: Vec<_> = cfg.chains.iter().map(|c| c.name.as_str()).collect();
+                format!("unknown chain `{name}`; known chains: {}", known.join(", "))
+            })?,
+        };
+    if !input.is_file() {
+        return Err(format!("capture `{}` does not exist", input.display()));
+    }
+    let recorder = Recorder::create(output, &names).map_err(|e| e.to_string())?;
+    for (i, p) in cfg.ports.iter_mut().enumerate() {
+        let input = (i == pid).then(|| input.to_path_buf());
+        p.kind = PortKind::Pcap(PcapConfig { input, output: None, recorder: Some(recorder.clone()) });
         p.queues = 1;
     }
-    // The replay port takes the addresses of the chain's first rx port so
-    // the slow path answers what it would answer live.
-    let first_rx = cfg.workers.iter().find(|w| w.chain == chain_idx).and_then(|w| w.rx.first()).map(|r| r.0);
-    let (mac, addresses) = first_rx
-        .map(|p| (cfg.ports[p as usize].mac, cfg.ports[p as usize].addresses.clone()))
-        .unwrap_or(([2, 0x6e, 0x66, 0x76, 0, 0xff], Vec::new()));
-    let pid = cfg.ports.len() as PortId;
-    cfg.ports.push(PortSpec {
-        name: "replay".into(),
-        kind: PortKind::Pcap(PcapConfig { input: Some(input.into()), output: Some(output.into()) }),
-        queues: 1,
-        mac,
-        mac_configured: true,
-        addresses,
-    });
-    // Packets the chain leaves undecided go where the chain's worker
-    // sends them live: dropped (no `tx`), or out, into the capture.
-    let tx = match cfg.workers.iter().find(|w| w.chain == chain_idx).map_or(Tx::Drop, |w| w.tx) {
-        Tx::Drop => Tx::Drop,
-        Tx::Port(_) | Tx::InPort => Tx::Port(pid),
-    };
-    cfg.workers = vec![WorkerSpec { core: None, rx: vec![(pid, 0)], chain: chain_idx, tx }];
+    cfg.workers = vec![WorkerSpec { core: None, rx: vec![(pid as u16, 0)], chain: entry }];
     cfg.run.duration = 0.0;
     Ok(cfg)
 }
@@ -122,14 +131,51 @@ pub fn run(
     }))
 }
 
-/// Replays a capture through a chain, deterministically (one worker, the
-/// slow path inline), and returns the report.
-pub fn replay(cfg: &Config) -> Result<RunReport, BuildError> {
-    Ok(Runtime::build(cfg, SlowPathMode::Inline)?.run_inline())
+/// Replays a capture through the graph, deterministically (one worker,
+/// the slow path inline), and returns the report once the recording is
+/// complete; `Err` also when the capture was cut short (its last record
+/// unreadable: what came before was replayed and is in the report).
+pub fn replay(cfg: &Config) -> Result<RunReport, ReplayError> {
+    let report = Runtime::build(cfg, SlowPathMode::Inline).map_err(ReplayError::Build)?.run_inline();
+    for p in &cfg.ports {
+        if let PortKind::Pcap(PcapConfig { recorder: Some(r), .. }) = &p.kind {
+            r.flush().map_err(|e| ReplayError::Build(BuildError(format!("writing the recording: {e}"))))?;
+            break;
+        }
+    }
+    let cut = report
+        .telemetry
+        .ports
+        .iter()
+        .any(|p| p.reasons.iter().zip(p.drops.iter()).any(|(r, n)| *r == "read-error" && n.get() > 0));
+    if cut {
+        return Err(ReplayError::CutShort(Box::new(report)));
+    }
+    Ok(report)
 }
 
-/// The final report: throughput, per-stage table, per-port table, slow path.
-pub fn render_report(r: &RunReport) -> String {
+/// Why a replay failed.
+pub enum ReplayError {
+    /// The configuration could not be built.
+    Build(BuildError),
+    /// The capture ends in an unreadable record: everything before it was
+    /// replayed (the report).
+    CutShort(Box<RunReport>),
+}
+
+/// The final report: throughput, the graph with packets per edge (when
+/// there is more than one chain), per-stage table, per-port table, slow
+/// path.
+pub fn render_report(cfg: &Config, r: &RunReport) -> String {
+    let graph = if cfg.chains.len() > 1 {
+        format!("\ngraph (packets per edge):\n{}", graph_view::text(cfg, Some(&r.telemetry)))
+    } else {
+        String::new()
+    };
+    graph + &render_tables(r)
+}
+
+fn render_tables(r: &RunReport) -> String {
     let secs = r.elapsed.as_secs_f64();
     let stages = r.telemetry.stage_summary();
     let ports = r.telemetry.port_summary();

@@ -36,19 +36,35 @@ enum Command {
         /// Configuration file.
         file: PathBuf,
     },
-    /// Replay a capture through a chain of FILE and write what it transmits.
+    /// Replay a capture as if it arrived on a port of FILE, and record
+    /// what every port transmits.
     Replay {
         /// Configuration file.
         file: PathBuf,
         /// Capture to read (pcap or pcapng).
         #[arg(long = "in")]
         input: PathBuf,
-        /// Capture to write (pcap).
+        /// Recording to write: pcapng, one interface per port, named
+        /// after it (tshark: `-Y 'frame.interface_name == "d1"'`).
         #[arg(long = "out")]
         output: PathBuf,
-        /// Chain to use (default: the first).
+        /// Port the capture arrives on (default: the first port a worker
+        /// polls).
+        #[arg(long)]
+        port: Option<String>,
+        /// Chain to enter (default: the one the worker polling the port
+        /// enters).
         #[arg(long)]
         chain: Option<String>,
+    },
+    /// Print the chain graph of FILE: chains, their stages, branches and
+    /// ends.
+    Graph {
+        /// Configuration file.
+        file: PathBuf,
+        /// Graphviz dot instead of text (`nfv graph --dot F | dot -Tsvg`).
+        #[arg(long)]
+        dot: bool,
     },
     /// List the stage kinds this build knows.
     Stages,
@@ -70,7 +86,7 @@ fn main() -> ExitCode {
             let d = duration.map(|s| (s > 0.0).then(|| Duration::from_secs_f64(s)));
             match nfv_pipelines::run(&cfg, stop, d, !quiet) {
                 Ok(report) => {
-                    print!("{}", nfv_pipelines::render_report(&report));
+                    print!("{}", nfv_pipelines::render_report(&cfg, &report));
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e.to_string()),
@@ -83,18 +99,39 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Command::Replay { file, input, output, chain } => {
-            let cfg = nfv_pipelines::load(Some(&file))
-                .and_then(|c| nfv_pipelines::replay_config(c, chain.as_deref(), &input, &output));
-            match cfg.map(|c| nfv_pipelines::replay(&c)) {
-                Ok(Ok(report)) => {
-                    print!("{}", nfv_pipelines::render_report(&report));
+        Command::Replay { file, input, output, port, chain } => {
+            let cfg = match nfv_pipelines::load(Some(&file))
+                .and_then(|c| nfv_pipelines::replay_config(c, port.as_deref(), chain.as_deref(), &input, &output))
+            {
+                Ok(c) => c,
+                Err(e) => return fail(&e),
+            };
+            match nfv_pipelines::replay(&cfg) {
+                Ok(report) => {
+                    print!("{}", nfv_pipelines::render_report(&cfg, &report));
                     ExitCode::SUCCESS
                 }
-                Ok(Err(e)) => fail(&e.to_string()),
-                Err(e) => fail(&e),
+                Err(nfv_pipelines::ReplayError::CutShort(report)) => {
+                    print!("{}", nfv_pipelines::render_report(&cfg, &report));
+                    fail(&format!(
+                        "{}: the capture is cut short (its last record is unreadable); what came before was replayed",
+                        input.display()
+                    ))
+                }
+                Err(nfv_pipelines::ReplayError::Build(e)) => fail(&e.to_string()),
             }
         }
+        Command::Graph { file, dot } => match nfv_pipelines::load(Some(&file)) {
+            Ok(cfg) if dot => {
+                print!("{}", nfv_pipelines::graph_view::dot(&cfg));
+                ExitCode::SUCCESS
+            }
+            Ok(cfg) => {
+                print!("{}", nfv_pipelines::graph_view::text(&cfg, None));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
         Command::Stages => {
             for (kind, summary) in nfv_pipelines::registry().describe() {
                 println!("{kind:<16} {summary}");

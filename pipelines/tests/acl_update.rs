@@ -31,11 +31,11 @@ kind = "sink"
 [[chains]]
 name = "fw"
 stages = [{{ kind = "acl", default = "permit", rules-file = "{}" }}]
+then = "sink"
 
 [[workers]]
 rx = ["gen"]
 chain = "fw"
-tx = "sink"
 "#,
         rules.display()
     );

@@ -82,8 +82,8 @@ fn macswap_returns_every_frame_to_the_sender() {
     bed.exec("gen", &["ip", "neigh", "replace", "10.0.0.2", "lladdr", &mac, "dev", "g0", "nud", "permanent"]);
     // Generic (skb) mode here; the other tests get driver mode from `auto`.
     let cfg = "[run]\nstats-interval = 0\n\n[[ports]]\nname = \"d0\"\nkind = \"af-xdp\"\ninterface = \"d0\"\nmode = \"skb\"\n\n\
-               [[chains]]\nname = \"l2fwd\"\nstages = [{ kind = \"macswap\" }]\n\n\
-               [[workers]]\nrx = [\"d0\"]\nchain = \"l2fwd\"\ntx = \"in-port\"\n";
+               [[chains]]\nname = \"l2fwd\"\nstages = [{ kind = \"macswap\" }]\nthen = \"ingress\"\n\n\
+               [[workers]]\nrx = [\"d0\"]\nchain = \"l2fwd\"\n";
     let dut = bed.start_nfv(cfg, 1);
     assert!(dut.notes.iter().any(|n| n.contains("d0 queue 0: copy, skb mode")), "{:?}", dut.notes);
     const N: usize = 2000;
@@ -175,7 +175,7 @@ fn auto_mode_falls_back_to_skb_mode_without_native_xdp() {
     bed.exec("dut", &["ip", "link", "add", "vx0", "type", "vxlan", "id", "42", "dstport", "4789"]);
     bed.exec("dut", &["ip", "link", "set", "vx0", "up"]);
     let cfg = "[run]\nstats-interval = 0\n\n[[ports]]\nname = \"vx\"\nkind = \"af-xdp\"\ninterface = \"vx0\"\n\n\
-               [[chains]]\nname = \"c\"\nstages = [{ kind = \"macswap\" }]\n\n[[workers]]\nrx = [\"vx\"]\nchain = \"c\"\ntx = \"in-port\"\n";
+               [[chains]]\nname = \"c\"\nstages = [{ kind = \"macswap\" }]\nthen = \"ingress\"\n\n[[workers]]\nrx = [\"vx\"]\nchain = \"c\"\n";
     let dut = bed.start_nfv(cfg, 1);
     let note = dut.notes.iter().find(|n| n.starts_with("nfv: af-xdp vx0")).unwrap();
     assert!(note.contains("vx0 queue 0: copy, skb mode"), "{note}");

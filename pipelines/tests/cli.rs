@@ -57,22 +57,59 @@ fn sigint_drains_and_prints_the_final_report() {
     assert_eq!(grab("rx "), grab("tx "), "{stdout}");
 }
 
+/// The packets of a replay's recording, each with the name of the port
+/// that sent it (its pcapng interface).
+fn recording(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    use pcap_file::pcapng::Block;
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+    let mut r = pcap_file::pcapng::PcapNgReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut names = Vec::new();
+    let mut out = Vec::new();
+    while let Some(b) = r.next_block() {
+        match b.unwrap() {
+            Block::InterfaceDescription(i) => names.push(
+                i.options
+                    .iter()
+                    .find_map(|o| match o {
+                        InterfaceDescriptionOption::IfName(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
+            ),
+            Block::EnhancedPacket(p) => out.push((names[p.interface_id as usize].clone(), p.data.into_owned())),
+            _ => {}
+        }
+    }
+    out
+}
+
 #[test]
-fn replay_command_writes_the_transmitted_packets() {
+fn replay_command_records_what_each_port_transmits() {
     let dir = std::env::temp_dir().join(format!("nfv-cli-replay-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/quickstart.toml");
     let input = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/pcaps/tcpdump-tests/geneve.pcap");
-    let output = dir.join("out.pcap");
+    let output = dir.join("out.pcapng");
     let out = nfv().args(["replay", cfg, "--in", input, "--out", output.to_str().unwrap()]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(&output).unwrap()).unwrap();
-    let mut n = 0;
-    while let Some(p) = r.next_packet() {
-        p.unwrap();
-        n += 1;
-    }
+    let packets = recording(&output);
+    let n = packets.len();
+    assert!(packets.iter().all(|(port, _)| port == "sink0"), "the chain ends in sink0");
     assert!(n > 0 && stdout.contains(&format!("tx {n} packets")), "{n} packets; {stdout}");
+    // Arriving on the port named: gen0 owns 192.0.2.1 in the quickstart.
+    let bad = nfv().args(["replay", cfg, "--port", "sink9", "--in", input, "--out", "/dev/null"]).output().unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("unknown port `sink9`; known ports: gen0, sink0"), "{err}");
+    // A capture cut short: replayed up to where it ends, and a failure.
+    let whole = std::fs::read(input).unwrap();
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &whole[..whole.len() - 7]).unwrap();
+    let out =
+        nfv().args(["replay", cfg, "--in", cut.to_str().unwrap(), "--out", output.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a capture cut short fails the replay");
+    assert!(err.contains("the capture is cut short"), "{err}");
+    assert_eq!(recording(&output).len(), n - 1, "every whole record before the cut replayed");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -22,11 +22,11 @@ kind = "sink"
 [[chains]]
 name = "main"
 stages = [{ kind = "macswap" }]
+then = "out0"
 
 [[workers]]
 rx = ["gen0"]
 chain = "main"
-tx = "out0"
 "#;
 
 #[test]
@@ -61,28 +61,34 @@ fn unknown_stage_lists_known_kinds_and_suggests() {
     let out = check(&GOOD.replace("macswap\" }", "macswp\" }"));
     assert!(out.contains("unknown stage kind `macswp`"), "{out}");
     assert!(out.contains("did you mean `macswap`?"), "{out}");
-    assert!(out.contains("acl, counter, drop, l2-patch, lb, macswap, nat44, ttl-decrement, upf, vtep"), "{out}");
+    assert!(
+        out.contains("acl, classify, counter, drop, l2-patch, lb, macswap, nat44, ttl-decrement, upf, vtep"),
+        "{out}"
+    );
     assert!(out.contains("bad.toml:12:20"), "{out}");
 }
 
 #[test]
 fn missing_port_is_reported_where_it_is_used() {
-    let out = check(&GOOD.replace("tx = \"out0\"", "tx = \"out1\""));
-    assert!(out.contains("unknown port `out1`"), "{out}");
-    assert!(out.contains("did you mean `out0`?"), "{out}");
-    assert!(out.contains("bad.toml:17:6"), "{out}");
+    let out = check(&GOOD.replace("then = \"out0\"", "then = \"out1\""));
+    assert!(out.contains("unknown chain or port `out1`"), "{out}");
+    assert!(out.contains("ingress, main, gen0, out0"), "{out}");
+    assert!(out.contains("bad.toml:13:8"), "{out}");
 }
 
 #[test]
 fn every_error_is_reported_at_once_and_fits_a_screen() {
     let src = GOOD
-        .replace("tx = \"out0\"", "tx = \"nope\"")
+        .replace("then = \"out0\"", "then = \"nope\"")
         .replace("macswap\" }", "macswap\", speed = 3 }")
         .replace("chain = \"main\"", "chain = \"mian\"");
     let out = check(&src);
-    for needle in
-        ["unknown port `nope`", "unknown field `speed`", "unknown chain `mian`", "3 errors found, nothing started"]
-    {
+    for needle in [
+        "unknown chain or port `nope`",
+        "unknown field `speed`",
+        "unknown chain `mian`",
+        "3 errors found, nothing started",
+    ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
     assert!(out.lines().count() < 50, "one screen:\n{out}");
@@ -135,15 +141,19 @@ fn af_xdp_interfaces_and_queues_are_not_shared() {
 }
 
 #[test]
-fn a_tx_of_in_port_is_the_only_reserved_name_and_a_jumbo_mtu_is_refused() {
+fn then_ingress_is_the_only_reserved_name_tx_moved_and_a_jumbo_mtu_is_refused() {
+    use nfv_core::graph::End;
     let mut cfg =
-        config::load("good.toml", &GOOD.replace("tx = \"out0\"", "tx = \"in-port\""), &nfv_pipelines::registry())
-            .expect("tx = \"in-port\" sends packets back out of their port");
-    assert_eq!(cfg.workers[0].tx, config::Tx::InPort);
-    cfg = config::load("good.toml", &GOOD.replace("tx = \"out0\"\n", ""), &nfv_pipelines::registry()).unwrap();
-    assert_eq!(cfg.workers[0].tx, config::Tx::Drop, "no tx: undecided packets are dropped");
-    let out = check(&GOOD.replace("name = \"out0\"", "name = \"in-port\""));
-    assert!(out.contains("`in-port` cannot name a port"), "{out}");
+        config::load("good.toml", &GOOD.replace("then = \"out0\"", "then = \"ingress\""), &nfv_pipelines::registry())
+            .expect("then = \"ingress\" sends packets back out of their port");
+    assert_eq!(cfg.chains[0].then, End::Ingress);
+    cfg = config::load("good.toml", &GOOD.replace("then = \"out0\"\n", ""), &nfv_pipelines::registry()).unwrap();
+    assert_eq!(cfg.chains[0].then, End::Drop, "no then: undecided packets are dropped");
+    let out = check(&GOOD.replace("name = \"out0\"", "name = \"ingress\""));
+    assert!(out.contains("`ingress` cannot name a port"), "{out}");
+    let out = check(&GOOD.replace("chain = \"main\"", "chain = \"main\"\ntx = \"out0\""));
+    assert!(out.contains("`tx` moved to the chain"), "{out}");
+    assert!(out.contains("write then = \"out0\" in [[chains]] name = \"main\""), "{out}");
     // Frames are 2 KiB: a tunnel MTU a frame cannot carry is refused.
     let vtep = GOOD.replace(
         "stages = [{ kind = \"macswap\" }]",

@@ -30,11 +30,11 @@ output = "{}"
 [[chains]]
 name = "pass"
 stages = [{{ kind = "counter" }}]
+then = "cap"
 
 [[workers]]
 rx = ["gen"]
 chain = "pass"
-tx = "cap"
 "#,
         out.display()
     );
@@ -197,16 +197,15 @@ kind = "sink"
 [[chains]]
 name = "c"
 stages = [{ kind = "ttl-decrement" }, { kind = "macswap" }]
+then = "sink"
 
 [[workers]]
 rx = ["gen:0"]
 chain = "c"
-tx = "sink"
 
 [[workers]]
 rx = ["gen:1"]
 chain = "c"
-tx = "sink"
 "#;
     let cfg = config::load("two.toml", src, &nfv_pipelines::registry()).unwrap();
     let r = nfv_pipelines::run(&cfg, Arc::new(AtomicBool::new(false)), None, false).unwrap();
@@ -298,16 +297,15 @@ output = "{out}"
 [[chains]]
 name = "c"
 stages = [{{ kind = "counter" }}, {{ kind = "pass-on" }}, {{ kind = "ttl-decrement" }}]
+then = "cap"
 
 [[workers]]
 rx = ["gen:0"]
 chain = "c"
-tx = "cap"
 
 [[workers]]
 rx = ["gen:1"]
 chain = "c"
-tx = "cap"
 "#,
             count = if threaded { 100_000 } else { 3000 },
             out = out.display()

@@ -322,7 +322,7 @@ fn after_a_restart_a_receive_only_server_and_a_mapping_are_reached() {
         Some((b"from another address".to_vec(), "198.51.100.3:3479".to_string())),
         "endpoint-independent filtering after the restart\n{text}"
     );
-    assert!(!text.contains("no-adjacency"), "{text}");
+    assert!(!text.contains("no-route="), "{text}");
     let adjacency = text.lines().find(|l| l.starts_with("adjacency")).expect("the adjacency row");
     let held: u64 = adjacency.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(held >= 1 && !adjacency.contains("unresolved"), "the SYN waited for the server: {adjacency}");

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use etherparse::{Icmpv4Type, Icmpv6Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use nfv_core::config;
 use nfv_core::runtime::RunReport;
-use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+use pcap_file::pcap::{PcapPacket, PcapWriter};
+use pcap_file::pcapng::{Block, PcapNgReader};
 
 const CHAIN: &str = r#"
 [[ports]]
@@ -25,11 +26,11 @@ addresses = ["192.0.2.1/24", "2001:db8::1/64"]
 [[chains]]
 name = "router"
 stages = [{ kind = "ttl-decrement" }, { kind = "macswap" }, { kind = "counter" }]
+then = "ingress"
 
 [[workers]]
 rx = ["eth0"]
 chain = "router"
-tx = "in-port"
 "#;
 
 /// A stateful firewall over the corpus: rules on every field kind, IPv4
@@ -55,36 +56,40 @@ stages = [
     ] },
     { kind = "counter" },
 ]
+then = "ingress"
 
 [[workers]]
 rx = ["eth0"]
 chain = "fw"
-tx = "in-port"
 "#;
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/pcaps/tcpdump-tests")
 }
 
-fn try_replay(input: &Path, output: &Path) -> Result<RunReport, String> {
-    try_replay_through(CHAIN, input, output)
-}
-
-fn try_replay_through(chain: &str, input: &Path, output: &Path) -> Result<RunReport, String> {
+/// The report of a replay through `chain`, and whether the capture was
+/// cut short (replayed up to its unreadable end).
+fn try_replay_through(chain: &str, input: &Path, output: &Path) -> Result<(RunReport, bool), String> {
     let cfg = config::load("chain.toml", chain, &nfv_pipelines::registry()).unwrap();
-    let cfg = nfv_pipelines::replay_config(cfg, None, input, output).unwrap();
-    nfv_pipelines::replay(&cfg).map_err(|e| e.to_string())
+    let cfg = nfv_pipelines::replay_config(cfg, None, None, input, output)?;
+    match nfv_pipelines::replay(&cfg) {
+        Ok(r) => Ok((r, false)),
+        Err(nfv_pipelines::ReplayError::CutShort(r)) => Ok((*r, true)),
+        Err(nfv_pipelines::ReplayError::Build(e)) => Err(e.to_string()),
+    }
 }
 
 fn replay(input: &Path, output: &Path) -> RunReport {
-    try_replay(input, output).unwrap()
+    let (r, cut) = try_replay_through(CHAIN, input, output).unwrap();
+    assert!(!cut, "the capture was read to its end");
+    r
 }
 
-/// rx on the replay port == tx + drops by reason (stages, dispatch) +
+/// rx on the replayed port == tx + drops by reason (stages, dispatch) +
 /// punts answered by the slow path.
 fn assert_accounted(r: &RunReport, what: &str) {
     let ports = r.telemetry.port_summary();
-    let replay = ports.iter().find(|p| p.name == "replay").unwrap();
+    let replay = ports.iter().find(|p| p.name == "eth0").unwrap();
     let stages = r.telemetry.stage_summary();
     let dropped: u64 = stages.iter().map(|s| s.dropped()).sum();
     let punted: u64 =
@@ -111,16 +116,21 @@ fn replay_corpus(chain: &str) -> (u64, std::collections::BTreeMap<String, u64>) 
         .collect();
     files.sort();
     assert!(files.len() > 500, "corpus looks incomplete: {} files", files.len());
-    let out = std::env::temp_dir().join(format!("nfv-corpus-{}-{}.pcap", std::process::id(), chain.len()));
+    let out = std::env::temp_dir().join(format!("nfv-corpus-{}-{}.pcapng", std::process::id(), chain.len()));
     let (mut packets, mut dropped_reasons) = (0u64, std::collections::BTreeMap::new());
-    let mut unreadable = Vec::new();
+    let (mut unreadable, mut cut_short) = (Vec::new(), 0);
     for f in &files {
         let r = std::panic::catch_unwind(|| try_replay_through(chain, f, &out))
             .unwrap_or_else(|_| panic!("panic replaying {}", f.display()));
         // A file whose header the pcap reader rejects is refused with a
         // clear error before anything runs; that is the right answer too.
+        // One cut short is replayed up to where it ends (and `nfv replay`
+        // exits non-zero).
         let r = match r {
-            Ok(r) => r,
+            Ok((r, cut)) => {
+                cut_short += cut as usize;
+                r
+            }
             Err(e) => {
                 assert!(e.contains(&*f.display().to_string()), "error names the file: {e}");
                 unreadable.push(e);
@@ -142,7 +152,7 @@ fn replay_corpus(chain: &str) -> (u64, std::collections::BTreeMap<String, u64>) 
     }
     let _ = std::fs::remove_file(&out);
     eprintln!("{} captures, {packets} packets; drops by reason: {dropped_reasons:?}", files.len());
-    eprintln!("refused at open ({}): {unreadable:#?}", unreadable.len());
+    eprintln!("refused at open ({}): {unreadable:#?}; cut short: {cut_short}", unreadable.len());
     assert!(unreadable.len() * 20 < files.len(), "too many captures refused: {unreadable:#?}");
     assert!(packets > 5_000, "replayed only {packets} packets");
     (packets, dropped_reasons)
@@ -174,11 +184,14 @@ fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     }
 }
 
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let mut r = PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
+/// The packets of a replay's recording (pcapng), whatever port sent them.
+fn read_recording(path: &Path) -> Vec<Vec<u8>> {
+    let mut r = PcapNgReader::new(std::fs::File::open(path).unwrap()).unwrap();
     let mut v = Vec::new();
-    while let Some(p) = r.next_packet() {
-        v.push(p.unwrap().data.into_owned());
+    while let Some(b) = r.next_block() {
+        if let Block::EnhancedPacket(p) = b.unwrap() {
+            v.push(p.data.into_owned());
+        }
     }
     v
 }
@@ -210,7 +223,7 @@ fn arp_request(target: [u8; 4]) -> Vec<u8> {
 fn slow_path_answers_arp_ping_and_nd_for_owned_addresses_only() {
     let dir = std::env::temp_dir().join(format!("nfv-slow-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (input, output) = (dir.join("in.pcap"), dir.join("out.pcap"));
+    let (input, output) = (dir.join("in.pcap"), dir.join("out.pcapng"));
     let mut ping4 = Vec::new();
     PacketBuilder::ethernet2(PEER_MAC, OUR_MAC)
         .ipv4([192, 0, 2, 9], [192, 0, 2, 1], 64)
@@ -248,7 +261,7 @@ fn slow_path_answers_arp_ping_and_nd_for_owned_addresses_only() {
     write_pcap(&input, &[arp_request([192, 0, 2, 1]), arp_request([192, 0, 2, 50]), ping4, ns, ping6, ping_other]);
     let report = replay(&input, &output);
     assert_accounted(&report, "slow path");
-    let out = read_pcap(&output);
+    let out = read_recording(&output);
     // ARP for a foreign address and transit ping are forwarded by the chain
     // (ttl-decrement + macswap), not answered.
     let mut arp_replies = 0;

@@ -135,7 +135,7 @@ fn the_load_balancer_drops_what_is_not_for_a_vip_or_a_client() {
         dut_if: "d1",
         host: [10, 1, 0, 11],
         ours: [10, 1, 0, 1],
-        expect: ["no-route-to-client", "no-route-to-client", "malformed-ip"],
+        expect: ["no-route", "no-route", "malformed-ip"],
     };
     probe(include_str!("../../configs/lb.toml"), &[clients, backends]);
 }

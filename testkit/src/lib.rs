@@ -229,7 +229,7 @@ impl FrameRunner {
     /// The settled batch's packets, its frames given back.
     fn finish(&mut self) -> Vec<Outcome> {
         let (fed, mut out) = (&self.fed, Vec::new());
-        self.batch.finish_into(&mut self.pool, |p| {
+        self.batch.finish_into(&mut self.pool, &mut self.adjacency, |p| {
             out.push(Outcome {
                 fed: fed.iter().position(|t| *t == p.tag),
                 verdict: p.verdict,
@@ -303,7 +303,7 @@ impl Rounds {
         self.next = (self.next + n) % self.frames.len();
         r.process(stage);
         let mut passed = 0;
-        r.batch.finish_into(&mut r.pool, |p| passed += counted(p.verdict) as usize);
+        r.batch.finish_into(&mut r.pool, &mut r.adjacency, |p| passed += counted(p.verdict) as usize);
         passed
     }
 }

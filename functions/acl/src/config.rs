@@ -221,7 +221,7 @@ pub(crate) fn resolve(
     let source = RuleSource {
         inline,
         inline_origins,
-        file: p.rules_file.map(|path| RulesFile { path, action: p.rules_file_action.into() }),
+        file: p.rules_file.map(|path| RulesFile { path: env.path(&path), action: p.rules_file_action.into() }),
         ports: env.ports.to_vec(),
         default: p.default.into(),
         non_ip: p.non_ip.into(),

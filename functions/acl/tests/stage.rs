@@ -79,7 +79,7 @@ fn bad_rules_are_refused_at_their_place_with_a_fix() {
     let bad = RULES.replace("src = \"10.0.0.0/8\"", "src = \"10.0.0.0/33\"");
     let e = load(&bad).unwrap_err();
     assert!(e.contains("prefix length 33 is past 32"), "{e}");
-    assert!(e.contains("acl.toml:17:5"), "the second rule's line:\n{e}");
+    assert!(e.contains("acl.toml:18:5"), "the second rule's line:\n{e}");
     let e = load(&RULES.replace(
         "ingress = \"in1\" },\n    { action = \"permit\", proto",
         "ingress = \"in9\" },\n    { action = \"permit\", proto",

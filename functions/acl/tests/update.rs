@@ -153,5 +153,5 @@ fn a_toml_rules_file_with_errors_stops_the_start_at_its_line_and_column() {
     let e = load(&file.stage()).unwrap_err();
     let path = file.path.display().to_string();
     assert!(e.contains(&format!("{path}:2:3: prefix length 33 is past 32")), "{e}");
-    assert!(e.contains("use 0-32") && e.contains("acl.toml:15:"), "help and the config's own place: {e}");
+    assert!(e.contains("use 0-32") && e.contains("acl.toml:16:"), "help and the config's own place: {e}");
 }

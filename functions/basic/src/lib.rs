@@ -1,6 +1,8 @@
-//! Built-in stages that prove the machinery and serve as baselines:
-//! `macswap`, `ttl-decrement`, `counter`, `drop` and `l2-patch`.
+//! Built-in stages: `classify`, which branches the chain graph, and those
+//! that prove the machinery and serve as baselines: `macswap`,
+//! `ttl-decrement`, `counter`, `drop` and `l2-patch`.
 
+pub mod classify;
 pub mod counter;
 pub mod drop;
 pub mod macswap;
@@ -38,6 +40,7 @@ pub fn register(r: &mut StageRegistry) {
         make: || Box::new(drop::Drop),
     }));
     r.register(Box::new(patch::PatchFactory));
+    r.register(Box::new(classify::ClassifyFactory));
 }
 
 /// The parameters of a stage that takes none: any key is an error.

@@ -75,6 +75,10 @@ impl StageBuilder for PatchBuilder {
         &[]
     }
 
+    fn ingress_ports(&self) -> Option<Vec<PortId>> {
+        Some(self.peer.iter().enumerate().filter(|(_, q)| q.is_some()).map(|(p, _)| p as PortId).collect())
+    }
+
     fn reads_headers(&self) -> bool {
         false
     }

@@ -5,7 +5,7 @@
 use crate::stage::{LbDrop, LbStage};
 use crate::update::BackendsWatch;
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::{BuildCtx, BuildEnv, ControlTask, Stage, StageBuilder, StageFactory};
+use nfv_core::{BuildCtx, BuildEnv, ControlTask, PortId, Stage, StageBuilder, StageFactory};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -34,6 +34,10 @@ struct LbBuilder(Arc<Lb>);
 impl StageBuilder for LbBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {
         LbDrop::NAMES
+    }
+
+    fn ingress_ports(&self) -> Option<Vec<PortId>> {
+        Some(self.0.clients.iter().copied().chain([self.0.backends_port]).collect())
     }
 
     fn owned_addresses(&self) -> Vec<IpAddr> {

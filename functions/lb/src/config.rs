@@ -192,7 +192,8 @@ pub(crate) fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> R
         return Err(errors);
     }
     let mut services = Services { vips, version: 0 };
-    if let Some(path) = &p.backends_file {
+    let backends_file = p.backends_file.as_deref().map(|f| env.path(f));
+    if let Some(path) = &backends_file {
         // The file as it is now is part of the configuration: checked
         // before anything starts.
         let result =
@@ -219,6 +220,6 @@ pub(crate) fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> R
         max_connections: p.max_connections,
         timeouts: Timeouts { tcp: p.timeouts.tcp.unwrap_or(d.tcp), udp: p.timeouts.udp.unwrap_or(d.udp) },
         services: Published::new(services),
-        backends_file: p.backends_file,
+        backends_file,
     })
 }

@@ -47,8 +47,6 @@ nfv_core::drop_reasons! {
         Fragment => "fragment",
         UnsupportedProtocol => "unsupported-protocol",
         NoBackend => "no-backend",
-        NoAdjacency => "no-adjacency",
-        NoRouteToClient => "no-route-to-client",
         PortsExhausted => "ports-exhausted",
         NoConnection => "no-connection",
     }
@@ -434,7 +432,8 @@ impl LbStage {
     ) -> Result<(), LbDrop> {
         self.rewrite_for_backend(p, vi, b, [0; 6])?;
         let hop = IpAddr::V4(Ipv4Addr::from(self.services.vips[vi].backends[b.0 as usize].addr));
-        ctx.adjacency.hold(p, &[self.lb.backends_port], hop).map_err(|_| LbDrop::NoAdjacency)
+        ctx.adjacency.hold(p, &[self.lb.backends_port], hop);
+        Ok(())
     }
 
     /// Rewrites the packet for backend `b` of VIP `vi` (at `mac`) by the
@@ -511,10 +510,8 @@ impl LbStage {
         let mode = self.services.vips[vi].mode;
         if mode == Mode::Nat {
             let to = self.services.vips[vi].backends[chosen.0 as usize].addr;
-            return ctx
-                .adjacency
-                .send(p, &[self.lb.backends_port], IpAddr::V4(Ipv4Addr::from(to)))
-                .map_err(|_| LbDrop::NoAdjacency);
+            ctx.adjacency.send(p, &[self.lb.backends_port], IpAddr::V4(Ipv4Addr::from(to)));
+            return Ok(());
         }
         self.forward(p, vi, chosen, ctx)
     }
@@ -605,7 +602,9 @@ impl LbStage {
         // still hold our MAC never ARP).
         let dst = Ipv4Packet::new_unchecked(&p.data()[l3..]).dst();
         let hop = IpAddr::V4(Ipv4Addr::from(self.lb.client_gateway.unwrap_or(dst)));
-        ctx.adjacency.send(p, &self.lb.clients, hop).map_err(|_| LbDrop::NoRouteToClient)?;
+        // A client on none of the client ports' subnets is refused by the
+        // adjacency when the graph ends (`no-route`).
+        ctx.adjacency.send(p, &self.lb.clients, hop);
         self.counters.returned += 1;
         Ok(())
     }

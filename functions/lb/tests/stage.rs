@@ -380,7 +380,7 @@ fn answers_from_backends_go_back_to_the_client_and_drops_are_named() {
     assert_eq!((v.as_str(), &out[0..6], &out[6..12]), ("out:0", &MAC_CLIENT[..], &OUR_C[..]));
     let mut elsewhere = answer.clone();
     elsewhere[14 + 16..14 + 20].copy_from_slice(&[198, 51, 100, 99]);
-    assert_eq!(lb.run(BACKEND_PORT, &elsewhere).0, "no-route-to-client");
+    assert_eq!(lb.run(BACKEND_PORT, &elsewhere).0, "Refused(NoRoute)", "no route to the client");
     assert_eq!(lb.run(CLIENT_PORT, &tcp(40000, 8081, true)).0, "not-a-vip");
     let mut frag = tcp(40000, 80, true);
     frag[14 + 6] = 0x20; // more fragments

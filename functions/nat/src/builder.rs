@@ -4,7 +4,7 @@
 
 use crate::stage::{NatDrop, NatStage};
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::{BuildCtx, BuildEnv, Stage, StageBuilder, StageFactory};
+use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -33,6 +33,10 @@ struct NatBuilder(Arc<Nat>);
 impl StageBuilder for NatBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {
         NatDrop::NAMES
+    }
+
+    fn ingress_ports(&self) -> Option<Vec<PortId>> {
+        Some(self.0.inside.iter().copied().chain([self.0.outside]).collect())
     }
 
     fn owned_addresses(&self) -> Vec<IpAddr> {

@@ -49,7 +49,6 @@ nfv_core::drop_reasons! {
         PortsExhausted => "ports-exhausted",
         IcmpErrorNoSession => "icmp-error-no-session",
         FragmentWithoutFirst => "fragment-without-first",
-        NoAdjacency => "no-adjacency",
         BroadcastOrMulticast => "broadcast-or-multicast",
         DestinationInside => "destination-inside",
     }
@@ -256,7 +255,8 @@ impl NatStage {
             return Ok(());
         }
         let hop = self.nat.outside_gateway.unwrap_or(dst);
-        ctx.adjacency.send(p, &[out], IpAddr::V4(Ipv4Addr::from(hop))).map_err(|_| NatDrop::NoAdjacency)
+        ctx.adjacency.send(p, &[out], IpAddr::V4(Ipv4Addr::from(hop)));
+        Ok(())
     }
 
     /// Sends to inside host `dst`: where its session last saw it (or its
@@ -274,12 +274,16 @@ impl NatStage {
         if let Some((mac, port)) = host.filter(|h| h.0 != [0; 6]) {
             if ctx.adjacency.waits_for(&hop) {
                 // Behind the packets held for it: nothing overtakes them.
-                return ctx.adjacency.hold(p, &[port], hop).map_err(|_| NatDrop::NoAdjacency);
+                ctx.adjacency.hold(p, &[port], hop);
+            } else {
+                self.set_l2(p, port, mac);
             }
-            self.set_l2(p, port, mac);
             return Ok(());
         }
-        ctx.adjacency.send(p, &self.nat.inside, hop).map_err(|_| NatDrop::NoAdjacency)
+        // A host off the inside's subnets is refused by the adjacency when
+        // the graph ends, unless a later stage (a tunnel) takes it there.
+        ctx.adjacency.send(p, &self.nat.inside, hop);
+        Ok(())
     }
 
     fn frag_key(d: &[u8], m: &nfv_core::Meta) -> FragKey {

@@ -436,7 +436,7 @@ fn filtering_and_every_drop_is_named() {
         .unwrap();
     assert_eq!(n.run(IN_PORT, &ts).0, "icmp-type-not-translated");
     let mut nb = Nat::new(&NAT.replace("outside-gateway = \"198.51.100.1\", ", ""));
-    assert_eq!(nb.run(IN_PORT, &udp(HOST_A, 5000, FAR, 53)).0, "no-adjacency", "no gateway, FAR off every subnet");
+    assert_eq!(nb.run(IN_PORT, &udp(HOST_A, 5000, FAR, 53)).0, "Refused(NoRoute)", "no gateway, FAR off every subnet");
     assert_eq!(n.run(IN_PORT, &udp(HOST_A, 68, [255; 4], 67)).0, "broadcast-or-multicast", "RFC 1812 5.3.5.1");
     assert_eq!(n.run(IN_PORT, &udp(HOST_A, 5353, [224, 0, 0, 251], 5353)).0, "broadcast-or-multicast");
     assert_eq!(n.run(IN_PORT, &udp(HOST_A, 5353, HOST_B, 9)).0, "destination-inside", "not the NAT's to translate");

@@ -5,7 +5,7 @@
 use crate::pfcp::PfcpEndpoint;
 use crate::stage::{UpfDrop, UpfStage};
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::{BuildCtx, BuildEnv, ControlTask, Stage, StageBuilder, StageFactory};
+use nfv_core::{BuildCtx, BuildEnv, ControlTask, PortId, Stage, StageBuilder, StageFactory};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -34,6 +34,10 @@ struct UpfBuilder(Arc<Upf>);
 impl StageBuilder for UpfBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {
         UpfDrop::NAMES
+    }
+
+    fn ingress_ports(&self) -> Option<Vec<PortId>> {
+        Some(vec![self.0.n3, self.0.n6])
     }
 
     fn owned_addresses(&self) -> Vec<IpAddr> {

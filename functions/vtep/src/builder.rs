@@ -4,7 +4,7 @@
 
 use crate::stage::{VtepDrop, VtepStage};
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::{BuildCtx, BuildEnv, Stage, StageBuilder, StageFactory};
+use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -33,6 +33,11 @@ struct VtepBuilder(Arc<Vtep>);
 impl StageBuilder for VtepBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {
         VtepDrop::NAMES
+    }
+
+    fn ingress_ports(&self) -> Option<Vec<PortId>> {
+        let bridged = self.0.port_domain.iter().enumerate().filter(|(_, d)| d.is_some()).map(|(p, _)| p as PortId);
+        Some(bridged.chain([self.0.underlay]).collect())
     }
 
     fn owned_addresses(&self) -> Vec<IpAddr> {

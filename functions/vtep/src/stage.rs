@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use nfv_core::adjacency::{Adjacency, Derived};
 use nfv_core::packet::{NewPacket, PacketMut, flags};
-use nfv_core::parse;
 use nfv_core::reject;
 use nfv_core::{Batch, PortId, Stage, StageCtx};
 use nfv_net::checksum::{fold, sum, udp_pseudo_sum};
@@ -39,7 +38,6 @@ nfv_core::drop_reasons! {
         SplitHorizon => "split-horizon",
         SamePort => "same-port",
         TooBig => "too-big-for-underlay",
-        NoAdjacency => "no-underlay-adjacency",
         NoReplica => "replica-no-frame",
         NoTarget => "no-flood-target",
         GeneveControl => "geneve-control-packet",
@@ -264,11 +262,10 @@ impl VtepStage {
         };
         p.pull_front(t.inner.start).map_err(|_| VtepDrop::Truncated)?;
         p.set_len(t.inner.len()).map_err(|_| VtepDrop::Truncated)?;
-        let (d, meta) = p.data_and_meta_mut();
         if self.reparse_inner {
-            meta.flags &= !flags::HASH_OK;
-            parse::classify(d, meta).map_err(|_| VtepDrop::Truncated)?;
+            p.reparse().map_err(|_| VtepDrop::Truncated)?;
         } else {
+            let (d, meta) = p.data_and_meta_mut();
             // Untagged (inner VLAN was refused above): what later code here
             // reads, and flags that say nothing more was parsed.
             meta.ethertype = u16::from_be_bytes([d[12], d[13]]);
@@ -280,7 +277,7 @@ impl VtepStage {
         if self.v.learn
             && let Some(id) = remote
         {
-            let smac: [u8; 6] = d[6..12].try_into().unwrap();
+            let smac: [u8; 6] = p.data()[6..12].try_into().unwrap();
             self.learn(self.v.domains[bd].vni, smac, Dest::Remote(id), now);
         }
         self.stats.decapsulated += 1;
@@ -374,8 +371,8 @@ impl VtepStage {
                     let hop = self.v.next_hop(self.remotes[ip as usize]);
                     if resolved && !ctx.adjacency.waits_for(&hop) {
                         p.send_to(self.v.underlay);
-                    } else if ctx.adjacency.hold(p, &[self.v.underlay], hop).is_err() {
-                        p.drop_with(VtepDrop::NoAdjacency);
+                    } else {
+                        ctx.adjacency.hold(p, &[self.v.underlay], hop);
                     }
                 }
                 Err(VtepDrop::TooBig) if self.too_big_reply(p) => {

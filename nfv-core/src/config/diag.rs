@@ -31,6 +31,16 @@ impl Diagnostic {
         self.help = Some(help.into());
         self
     }
+
+    /// Adds to the hint (after a suggestion already made).
+    pub fn also(mut self, more: impl Into<String>) -> Self {
+        let more = more.into();
+        self.help = Some(match self.help.take() {
+            Some(h) => format!("{h}\n{more}"),
+            None => more,
+        });
+        self
+    }
 }
 
 /// Every problem found in one file, ready to print.

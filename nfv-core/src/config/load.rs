@@ -10,7 +10,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diag::{Diagnostic, Report};
+use super::graph::ChainSpans;
 use super::schema::*;
+use crate::graph::{End, INGRESS};
 use crate::packet::PortId;
 use crate::port::generator::GeneratorConfig;
 use crate::slowpath::OwnedAddr;
@@ -155,9 +157,27 @@ fn parse_owned(s: &str) -> Result<OwnedAddr, String> {
 }
 
 /// Loads and validates a configuration. `file` is the name shown in
-/// messages. Nothing is opened or started here: ports and workers are
-/// only described.
+/// messages; file names in it are relative to the working directory.
+/// Nothing is opened or started here: ports and workers are only
+/// described.
 pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config, Report> {
+    load_in(file, source, registry, None)
+}
+
+/// Reads, loads and validates the configuration file `path`; file names
+/// in it are relative to its directory.
+pub fn load_file(path: &std::path::Path, registry: &StageRegistry) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    load_in(&path.display().to_string(), &text, registry, dir).map_err(|r| r.render())
+}
+
+fn load_in(
+    file: &str,
+    source: &str,
+    registry: &StageRegistry,
+    base: Option<&std::path::Path>,
+) -> Result<Config, Report> {
     let report =
         |diagnostics: Vec<Diagnostic>| Report { file: file.to_string(), source: source.to_string(), diagnostics };
     let (doc, syntax) = DeTable::parse_recoverable(source);
@@ -216,10 +236,10 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
                 continue;
             }
         };
-        if c.name == TX_IN_PORT {
+        if c.name == INGRESS {
             diags.push(
-                Diagnostic::new(common.span_of("name"), format!("`{TX_IN_PORT}` cannot name a port"), "reserved name")
-                    .help(format!("tx = \"{TX_IN_PORT}\" means the port a packet came in on; pick another name")),
+                Diagnostic::new(common.span_of("name"), format!("`{INGRESS}` cannot name a port"), "reserved name")
+                    .help(format!("then = \"{INGRESS}\" means the port a packet came in on; pick another name")),
             );
             continue;
         }
@@ -244,11 +264,18 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
                 Ok(PortKind::Generator(g))
             }),
             "sink" => rest.parse::<SinkConfig>().map(|_| PortKind::Sink),
-            "pcap" => rest.parse::<PcapConfig>().and_then(|p| {
-                if p.input.is_none() && p.output.is_none() {
-                    Err(common.error("kind", "a pcap port needs `input`, `output` or both", "no file given"))
-                } else {
-                    Ok(PortKind::Pcap(p))
+            "pcap" => rest.parse::<PcapConfig>().and_then(|mut p| {
+                let rel = |f: &std::path::Path| base.filter(|_| f.is_relative()).map_or(f.to_path_buf(), |b| b.join(f));
+                p.input = p.input.as_deref().map(rel);
+                p.output = p.output.as_deref().map(rel);
+                match &p.input {
+                    _ if p.input.is_none() && p.output.is_none() => {
+                        Err(common.error("kind", "a pcap port needs `input`, `output` or both", "no file given"))
+                    }
+                    Some(i) if !i.is_file() => Err(rest
+                        .error("input", format!("capture `{}` does not exist", i.display()), "no such file")
+                        .help("relative names are relative to the configuration file's directory")),
+                    _ => Ok(PortKind::Pcap(p)),
                 }
             }),
             "af-xdp" => rest.parse::<AfXdpConfig>().and_then(|a| {
@@ -321,48 +348,26 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
     }
     let port_names: Vec<String> = ports.iter().map(|p| p.name.clone()).collect();
     let port_list = port_names.iter().map(String::as_str).collect::<Vec<_>>();
-    let env = BuildEnv { ports: &port_names };
-
-    let mut stage_spans = Vec::new();
-    let mut chains: Vec<ChainSpec> = Vec::new();
-    for item in get("chains").map(|v| items(v, "chains", &mut diags)).unwrap_or_default() {
-        let t = table(item);
-        let mut name = None;
-        let mut stages = Vec::new();
-        for (k, v) in t.iter() {
-            match k.get_ref().as_ref() {
-                "name" => match parse_value::<String>(v) {
-                    Ok(n) => name = Some((n, v.span())),
-                    Err(d) => diags.push(d),
-                },
-                "stages" => {
-                    for s in items(v, "stages", &mut diags) {
-                        match stage_spec(s, registry, &env) {
-                            Ok(spec) => {
-                                stage_spans.push((spec.builder.clone(), s.span()));
-                                stages.push(spec)
-                            }
-                            Err(mut d) => diags.append(&mut d),
-                        }
-                    }
-                }
-                other => diags.push(unknown(k.span(), "chain key", other, &["name", "stages"])),
-            }
-        }
-        let Some((name, span)) = name else {
-            diags.push(
-                Diagnostic::new(item.span(), "missing field `name`", "this chain has no name")
-                    .help("add name = \"...\""),
-            );
-            continue;
-        };
-        if chains.iter().any(|c| c.name == name) {
-            diags.push(Diagnostic::new(span, format!("chain `{name}` is defined twice"), "second definition"));
-            continue;
-        }
-        chains.push(ChainSpec { name, stages });
-    }
-    let chain_names: Vec<&str> = chains.iter().map(|c| c.name.as_str()).collect();
+    let chain_items = get("chains").map(|v| items(v, "chains", &mut diags)).unwrap_or_default();
+    // Chain names first: `then`, `use` and classifiers name chains
+    // defined anywhere in the file.
+    let chain_names: Vec<String> = chain_items
+        .iter()
+        .map(|item| match table(item).iter().find(|(k, _)| k.get_ref() == "name").map(|(_, v)| v.get_ref()) {
+            Some(DeValue::String(s)) => s.to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    let env = BuildEnv { ports: &port_names, chains: &chain_names, base };
+    let (mut chains, chain_spans) = parse_chains(&chain_items, registry, &env, &mut diags);
+    let chain_list: Vec<&str> = chain_names.iter().map(String::as_str).collect();
+    let stage_spans: Vec<_> = chains
+        .iter()
+        .zip(&chain_spans)
+        .flat_map(|(c, s)| c.stages.iter().zip(&s.spans.stages))
+        .filter(|(st, _)| st.defines)
+        .map(|(st, sp)| (st.builder.clone(), sp.clone()))
+        .collect();
 
     let resolve_port = |s: &Spanned<String>, diags: &mut Vec<Diagnostic>| -> Option<PortId> {
         match port_names.iter().position(|p| p == s.get_ref()) {
@@ -378,6 +383,32 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
             }
         }
     };
+
+    for (chain, spans) in chains.iter_mut().zip(&chain_spans) {
+        let Some((then, span)) = &spans.then_value else { continue };
+        let (is_chain, is_port) = (chain_list.iter().position(|c| c == then), port_list.iter().position(|p| p == then));
+        chain.then = match (then.as_str(), is_chain, is_port) {
+            (INGRESS, _, _) => End::Ingress,
+            (_, Some(_), Some(_)) => {
+                diags.push(
+                    Diagnostic::new(span.clone(), format!("`{then}` names both a chain and a port"), "ambiguous")
+                        .help("rename the chain or the port"),
+                );
+                continue;
+            }
+            (_, Some(c), None) => End::Chain(c as u16),
+            (_, None, Some(p)) => End::Port(p as PortId),
+            (_, None, None) => {
+                let mut known: Vec<&str> = vec![INGRESS];
+                known.extend(chain_list.iter().chain(&port_list));
+                diags.push(
+                    unknown(span.clone(), "chain or port", then, &known)
+                        .also(format!("`then` names a chain to go on in, a port to send out of, or \"{INGRESS}\"")),
+                );
+                continue;
+            }
+        };
+    }
 
     let mut workers = Vec::new();
     let mut used: HashSet<(PortId, u16)> = HashSet::new();
@@ -457,25 +488,27 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
             }
             rx.push((pid, queue));
         }
-        let chain = match chain_names.iter().position(|c| *c == w.chain.get_ref()) {
+        if let Some(tx) = &w.tx {
+            diags.push(Diagnostic::new(tx.span(), "`tx` moved to the chain", "no longer a worker key").help(format!(
+                "write then = \"{}\" in [[chains]] name = \"{}\" (packets no stage decided go there)",
+                tx.get_ref(),
+                w.chain.get_ref()
+            )));
+        }
+        let chain = match chain_list.iter().position(|c| *c == w.chain.get_ref()) {
             Some(i) => Some(i),
             None => {
-                diags.push(if chain_names.is_empty() {
+                diags.push(if chain_list.is_empty() {
                     Diagnostic::new(w.chain.span(), format!("unknown chain `{}`", w.chain.get_ref()), "no such chain")
                         .help("define it with [[chains]] name = \"...\"")
                 } else {
-                    unknown(w.chain.span(), "chain", w.chain.get_ref(), &chain_names)
+                    unknown(w.chain.span(), "chain", w.chain.get_ref(), &chain_list)
                 });
                 None
             }
         };
-        let tx = match &w.tx {
-            None => Some(Tx::Drop),
-            Some(t) if t.get_ref() == TX_IN_PORT => Some(Tx::InPort),
-            Some(t) => resolve_port(t, &mut diags).map(Tx::Port),
-        };
-        if let (Some(chain), Some(tx)) = (chain, tx) {
-            workers.push(WorkerSpec { core: w.core, rx, chain, tx });
+        if let Some(chain) = chain {
+            workers.push(WorkerSpec { core: w.core, rx, chain });
         }
     }
 
@@ -504,6 +537,8 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
 
     if diags.is_empty() {
         let cfg = Config { run, ports, chains, workers, neighbours };
+        let spans: Vec<ChainSpans> = chain_spans.into_iter().map(|s| s.spans).collect();
+        diags.extend(super::graph::check(&cfg, &spans));
         diags.extend(unreachable_next_hops(&cfg, &neighbour_spans, &stage_spans));
         if diags.is_empty() {
             return Ok(cfg);
@@ -548,7 +583,177 @@ fn unreachable_next_hops(
     diags
 }
 
-fn stage_spec(item: &Value<'_>, registry: &StageRegistry, env: &BuildEnv<'_>) -> Result<StageSpec, Vec<Diagnostic>> {
+/// A chain's spans, and its `then` as written until every name is known.
+pub(super) struct ParsedSpans {
+    spans: ChainSpans,
+    then_value: Option<(String, Range<usize>)>,
+}
+
+/// A stage entry: a definition, or `use = "NAME"` of one defined elsewhere.
+enum Entry {
+    Def(StageSpec),
+    Use(String),
+}
+
+/// Parses `[[chains]]`: each chain's name, stages and `then` (resolved by
+/// the caller, once ports are known). Stages defined in one chain may be
+/// used by name in others: one instance, one state.
+fn parse_chains(
+    chain_items: &[&Value<'_>],
+    registry: &StageRegistry,
+    env: &BuildEnv<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> (Vec<ChainSpec>, Vec<ParsedSpans>) {
+    let mut chains: Vec<ChainSpec> = Vec::new();
+    let mut spans: Vec<ParsedSpans> = Vec::new();
+    let mut entries: Vec<Vec<(Entry, Range<usize>)>> = Vec::new();
+    let mut nodes = 0;
+    for item in chain_items {
+        let mut name = None;
+        let mut then = None;
+        let mut list = Vec::new();
+        for (k, v) in table(item).iter() {
+            match k.get_ref().as_ref() {
+                "name" => match parse_value::<String>(v) {
+                    Ok(n) => name = Some((n, v.span())),
+                    Err(d) => diags.push(d),
+                },
+                "then" => match parse_value::<String>(v) {
+                    Ok(t) => then = Some((t, v.span())),
+                    Err(d) => diags.push(d),
+                },
+                "stages" => {
+                    for s in items(v, "stages", diags) {
+                        match stage_entry(s, registry, env, nodes) {
+                            Ok(e) => {
+                                nodes += matches!(e, Entry::Def(_)) as usize;
+                                list.push((e, s.span()));
+                            }
+                            Err(mut d) => diags.append(&mut d),
+                        }
+                    }
+                }
+                other => diags.push(unknown(k.span(), "chain key", other, &["name", "stages", "then"])),
+            }
+        }
+        let Some((name, span)) = name else {
+            diags.push(
+                Diagnostic::new(item.span(), "missing field `name`", "this chain has no name")
+                    .help("add name = \"...\""),
+            );
+            continue;
+        };
+        if name == INGRESS {
+            diags.push(
+                Diagnostic::new(span, format!("`{INGRESS}` cannot name a chain"), "reserved name")
+                    .help(format!("then = \"{INGRESS}\" means the port a packet came in on; pick another name")),
+            );
+            continue;
+        }
+        if chains.iter().any(|c| c.name == name) {
+            diags.push(Diagnostic::new(span, format!("chain `{name}` is defined twice"), "second definition"));
+            continue;
+        }
+        let stage_spans = list.iter().map(|(_, s)| s.clone()).collect();
+        spans.push(ParsedSpans {
+            spans: ChainSpans { name: span, then: then.as_ref().map(|t| t.1.clone()), stages: stage_spans },
+            then_value: then,
+        });
+        chains.push(ChainSpec { name, stages: Vec::new(), then: End::Drop });
+        entries.push(list);
+    }
+    // Every definition is known now: resolve the uses.
+    let defs: Vec<(usize, StageSpec)> = entries
+        .iter()
+        .enumerate()
+        .flat_map(|(c, l)| {
+            l.iter().filter_map(move |(e, _)| if let Entry::Def(s) = e { Some((c, s.clone())) } else { None })
+        })
+        .collect();
+    for (c, list) in entries.into_iter().enumerate() {
+        for (e, span) in list {
+            let spec = match e {
+                Entry::Def(s) => s,
+                Entry::Use(name) => match resolve_use(&name, &span, &defs, &chains) {
+                    Ok(s) => s,
+                    Err(d) => {
+                        diags.push(d);
+                        continue;
+                    }
+                },
+            };
+            if chains[c].stages.iter().any(|s| s.node == spec.node) {
+                diags.push(
+                    Diagnostic::new(
+                        span,
+                        format!("stage `{}` is listed twice in chain `{}`", spec.name, chains[c].name),
+                        "second time",
+                    )
+                    .help("a packet meets a stage once per chain; define a second stage for a second pass"),
+                );
+                continue;
+            }
+            chains[c].stages.push(spec);
+        }
+    }
+    (chains, spans)
+}
+
+/// The stage `use = "NAME"` names: defined once, somewhere.
+fn resolve_use(
+    name: &str,
+    span: &Range<usize>,
+    defs: &[(usize, StageSpec)],
+    chains: &[ChainSpec],
+) -> Result<StageSpec, Diagnostic> {
+    let found: Vec<&(usize, StageSpec)> = defs.iter().filter(|(_, s)| s.name == name).collect();
+    match found[..] {
+        [(_, s)] => Ok(StageSpec { defines: false, ..s.clone() }),
+        [] => {
+            let known: Vec<&str> = defs.iter().map(|(_, s)| s.name.as_str()).collect();
+            Err(unknown(span.clone(), "stage", name, &known)
+                .also("`use` names a stage defined in some chain (its `name`, or its kind when unnamed)"))
+        }
+        _ => {
+            let wheres: Vec<String> = found.iter().map(|(c, _)| format!("`{}`", chains[*c].name)).collect();
+            Err(Diagnostic::new(
+                span.clone(),
+                format!("stage `{name}` is defined in {}", wheres.join(" and ")),
+                "ambiguous",
+            )
+            .help("give the one you mean a unique name = \"...\""))
+        }
+    }
+}
+
+/// One entry of a chain's `stages`: `{ use = "NAME" }`, or a definition
+/// that becomes stage instance `node`.
+fn stage_entry(
+    item: &Value<'_>,
+    registry: &StageRegistry,
+    env: &BuildEnv<'_>,
+    node: usize,
+) -> Result<Entry, Vec<Diagnostic>> {
+    let t = table(item);
+    if let Some((_, v)) = t.iter().find(|(k, _)| k.get_ref() == "use") {
+        let name: String = parse_value(v).map_err(|d| vec![d])?;
+        if let Some((k, _)) = t.iter().find(|(k, _)| k.get_ref() != "use") {
+            return Err(vec![
+                Diagnostic::new(k.span(), "a `use` entry takes no other key", "here")
+                    .help("configure the stage where it is defined; `use` only names it"),
+            ]);
+        }
+        return Ok(Entry::Use(name));
+    }
+    stage_spec(item, registry, env, node).map(Entry::Def)
+}
+
+fn stage_spec(
+    item: &Value<'_>,
+    registry: &StageRegistry,
+    env: &BuildEnv<'_>,
+    node: usize,
+) -> Result<StageSpec, Vec<Diagnostic>> {
     let (head, params) = split(item, &["kind", "name"]);
     let kind_span = head.span_of("kind");
     let kind: String = match table(item).iter().find(|(k, _)| k.get_ref() == "kind") {
@@ -568,5 +773,5 @@ fn stage_spec(item: &Value<'_>, registry: &StageRegistry, env: &BuildEnv<'_>) ->
         return Err(vec![unknown(kind_span, "stage kind", &kind, &registry.kinds())]);
     };
     let builder = factory.configure(&params, env)?;
-    Ok(StageSpec { name: name.unwrap_or_else(|| kind.clone()), kind, builder })
+    Ok(StageSpec { name: name.unwrap_or_else(|| kind.clone()), kind, builder, node, defines: true })
 }

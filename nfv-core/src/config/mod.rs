@@ -6,14 +6,15 @@
 //! and all problems are reported with file:line:column and a caret.
 
 mod diag;
+mod graph;
 mod load;
 mod schema;
 
 pub use diag::{Diagnostic, Report};
-pub use load::{Params, load};
+pub use load::{Params, load, load_file};
 pub use schema::{
-    AfXdpConfig, ChainSpec, Config, NeighbourSpec, PcapConfig, PortKind, PortSpec, RunSection, StageSpec, TX_IN_PORT,
-    Tx, UmemSharing, WorkerSpec, XdpMode,
+    AfXdpConfig, ChainSpec, Config, NeighbourSpec, PcapConfig, PortKind, PortSpec, RunSection, StageSpec, UmemSharing,
+    WorkerSpec, XdpMode,
 };
 
 /// The embedded default configuration (`nfv run` with no file): the

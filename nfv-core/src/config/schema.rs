@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::batch::DEFAULT_BATCH;
+use crate::graph::End;
 use crate::packet::PortId;
 use crate::port::generator::GeneratorConfig;
 use crate::slowpath::{LocalAddrs, OwnedAddr};
@@ -62,6 +63,10 @@ pub struct PcapConfig {
     pub input: Option<PathBuf>,
     /// Capture to write what the port transmits to.
     pub output: Option<PathBuf>,
+    /// Set by `nfv replay` instead of `output`: the one file every port
+    /// records into.
+    #[serde(skip)]
+    pub recorder: Option<crate::port::pcap::Recorder>,
 }
 
 /// `kind = "sink"` takes no parameters.
@@ -195,6 +200,7 @@ pub(crate) struct WorkerDef {
     pub core: Option<usize>,
     pub rx: Vec<toml::Spanned<String>>,
     pub chain: toml::Spanned<String>,
+    /// Where `then` used to be; refused with a pointer to it.
     #[serde(default)]
     pub tx: Option<toml::Spanned<String>>,
 }
@@ -206,35 +212,12 @@ pub struct WorkerSpec {
     pub core: Option<usize>,
     /// (port, queue) pairs to poll.
     pub rx: Vec<(PortId, u16)>,
-    /// Index into [`Config::chains`].
+    /// Its entry chain, an index into [`Config::chains`]: what it
+    /// receives starts there.
     pub chain: usize,
-    /// Where packets that finish the chain without a verdict go.
-    pub tx: Tx,
 }
 
-/// Where a worker sends the packets its chain finished without deciding
-/// (no stage sent, dropped or punted them): `tx` in `[[workers]]`.
-///
-/// The default drops them, counted as `unhandled` (VPP's `error-drop`):
-/// a packet nobody handled must not go back out where it came from (two
-/// instances on one segment would reflect broadcasts at each other).
-/// Labs that want testpmd's macswap/io behaviour say so.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Tx {
-    /// Dropped and counted (no `tx`).
-    #[default]
-    Drop,
-    /// Out of this port (`tx = "PORT"`).
-    Port(PortId),
-    /// Back out of the port each packet came in on (`tx = "in-port"`).
-    InPort,
-}
-
-/// The `tx` value that sends packets back out of their ingress port; no
-/// port may take this name.
-pub const TX_IN_PORT: &str = "in-port";
-
-/// A validated stage.
+/// A validated stage, as a chain lists it.
 #[derive(Clone)]
 pub struct StageSpec {
     /// Display name (`name`, or the kind).
@@ -243,11 +226,22 @@ pub struct StageSpec {
     pub kind: String,
     /// Builds per-worker instances.
     pub builder: Arc<dyn StageBuilder>,
+    /// Which stage instance this is: a stage listed in several chains
+    /// (`use = "NAME"`) is one instance per worker, one state.
+    pub node: usize,
+    /// True where it is defined (its `kind` written), false where a chain
+    /// uses it by name: the defining chain is where its tick's packets go
+    /// on ([`crate::Stage::tick`]).
+    pub defines: bool,
 }
 
 impl std::fmt::Debug for StageSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StageSpec").field("name", &self.name).field("kind", &self.kind).finish()
+        f.debug_struct("StageSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("node", &self.node)
+            .finish()
     }
 }
 
@@ -258,6 +252,8 @@ pub struct ChainSpec {
     pub name: String,
     /// Stages in order (the input stage is added by the runtime).
     pub stages: Vec<StageSpec>,
+    /// Where the packets still in it after its last stage go (`then`).
+    pub then: End,
 }
 
 /// `[[neighbours]]` as written.
@@ -302,15 +298,66 @@ impl Config {
         self.ports.iter().map(|p| p.name.clone()).collect()
     }
 
+    /// Every stage instance once (where it is defined), in node order.
+    pub fn nodes(&self) -> Vec<(usize, &StageSpec)> {
+        let mut v: Vec<(usize, &StageSpec)> = self
+            .chains
+            .iter()
+            .enumerate()
+            .flat_map(|(c, ch)| ch.stages.iter().filter(|s| s.defines).map(move |s| (c, s)))
+            .collect();
+        v.sort_by_key(|(_, s)| s.node);
+        v
+    }
+
+    /// The chains chain `c` sends packets to: its stages' branches and
+    /// the chain it ends in.
+    pub fn successors(&self, c: usize) -> Vec<usize> {
+        let ch = &self.chains[c];
+        let mut v: Vec<usize> = ch.stages.iter().flat_map(|s| s.builder.branches()).map(|(t, _)| t as usize).collect();
+        if let End::Chain(t) = ch.then {
+            v.push(t as usize);
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The chains a packet entering at `entry` may run through, `entry`
+    /// first (the graph is checked free of loops).
+    pub fn reachable(&self, entry: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.chains.len()];
+        let mut order = vec![entry];
+        seen[entry] = true;
+        let mut i = 0;
+        while i < order.len() {
+            for t in self.successors(order[i]) {
+                if !std::mem::replace(&mut seen[t], true) {
+                    order.push(t);
+                }
+            }
+            i += 1;
+        }
+        order
+    }
+
+    /// The stages a packet entering at `entry` may meet.
+    pub fn reachable_stages(&self, entry: usize) -> Vec<&StageSpec> {
+        let mut v: Vec<&StageSpec> = self.reachable(entry).into_iter().flat_map(|c| &self.chains[c].stages).collect();
+        v.sort_by_key(|s| s.node);
+        v.dedup_by_key(|s| s.node);
+        v
+    }
+
     /// Every port's MAC and addresses: its configured ones, and those the
-    /// stages of the chains polling it own (host routes): what the slow
-    /// path answers for and where next hops can be asked for.
+    /// stages its packets may meet own (host routes): what the slow path
+    /// answers for and where next hops can be asked for.
     pub fn local_addrs(&self) -> LocalAddrs {
         let mut ports: Vec<([u8; 6], Vec<OwnedAddr>)> =
             self.ports.iter().map(|p| (p.mac, p.addresses.clone())).collect();
         for w in &self.workers {
             let owned: Vec<IpAddr> =
-                self.chains[w.chain].stages.iter().flat_map(|s| s.builder.owned_addresses()).collect();
+                self.reachable_stages(w.chain).iter().flat_map(|s| s.builder.owned_addresses()).collect();
             for (pid, _) in &w.rx {
                 let list = &mut ports[*pid as usize].1;
                 for ip in &owned {

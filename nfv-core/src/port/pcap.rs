@@ -5,14 +5,18 @@
 //! the L3 protocol is known (raw IP, BSD loopback, Linux cooked capture), so
 //! most captures replay as they are; the rest are skipped and counted.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pcap_file::DataLink;
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
-use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption};
+use pcap_file::pcapng::{Block, PcapNgReader, PcapNgWriter};
 
 use crate::batch::Batch;
 use crate::frame::{FramePool, MAX_DATA};
@@ -41,13 +45,60 @@ struct Record {
     data: Vec<u8>,
 }
 
+/// One pcapng file recording what every port of a run transmits, each
+/// port an interface named after it (`nfv replay --out`: tshark shows a
+/// packet's port as `frame.interface_name`). Ports share it through a
+/// lock taken once per transmitted burst; a replay runs one worker.
+#[derive(Clone)]
+pub struct Recorder(Arc<Mutex<PcapNgWriter<BufWriter<File>>>>);
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Recorder")
+    }
+}
+
+impl Recorder {
+    /// Creates `path` with one Ethernet interface per port name, in port
+    /// order (interface N is port N).
+    pub fn create(path: &Path, ports: &[String]) -> Result<Self, PcapOpenError> {
+        let err = |e: &dyn std::fmt::Display| PcapOpenError(format!("{}: {e}", path.display()));
+        let f = File::create(path).map_err(|e| err(&e))?;
+        let mut w = PcapNgWriter::new(BufWriter::new(f)).map_err(|e| err(&e))?;
+        for name in ports {
+            let idb = InterfaceDescriptionBlock {
+                linktype: DataLink::ETHERNET,
+                snaplen: 0,
+                options: vec![InterfaceDescriptionOption::IfName(Cow::Owned(name.clone()))],
+            };
+            w.write_block(&Block::InterfaceDescription(idb)).map_err(|e| err(&e))?;
+        }
+        Ok(Self(Arc::new(Mutex::new(w))))
+    }
+
+    /// Flushes what is buffered (the file is complete once every port
+    /// holding the recorder is gone, or after this).
+    pub fn flush(&self) -> std::io::Result<()> {
+        use std::io::Write;
+        self.0.lock().map_err(|_| std::io::Error::other("recorder poisoned"))?.get_mut().flush()
+    }
+}
+
+/// Where a pcap port writes what it transmits.
+enum Sink {
+    /// Nowhere: an input-only port discards what it is sent.
+    None,
+    /// Its own pcap file; buffered, written out when the port is dropped.
+    File(PcapWriter<BufWriter<File>>),
+    /// The run's recorder, as this interface.
+    Recorder(Recorder, u32),
+}
+
 /// The pcap port.
 pub struct PcapPort {
     info: PortInfo,
     source: Option<Source>,
-    /// Buffered; the buffer is written out when the port is dropped at the
-    /// end of the run.
-    sink: Option<PcapWriter<BufWriter<File>>>,
+    sink: Sink,
     scratch: Vec<u8>,
 }
 
@@ -68,13 +119,24 @@ impl PcapPort {
     /// creates `output` (pcap, Ethernet link type).
     pub fn open(info: PortInfo, input: Option<&Path>, output: Option<&Path>) -> Result<Self, PcapOpenError> {
         let source = input.map(open_source).transpose()?;
-        let sink = output
-            .map(|p| {
+        let sink = match output {
+            None => Sink::None,
+            Some(p) => {
                 let f = File::create(p).map_err(|e| PcapOpenError(format!("{}: {e}", p.display())))?;
-                PcapWriter::new(BufWriter::new(f)).map_err(|e| PcapOpenError(format!("{}: {e}", p.display())))
-            })
-            .transpose()?;
+                Sink::File(
+                    PcapWriter::new(BufWriter::new(f)).map_err(|e| PcapOpenError(format!("{}: {e}", p.display())))?,
+                )
+            }
+        };
         Ok(Self { info, source, sink, scratch: Vec::with_capacity(MAX_DATA) })
+    }
+
+    /// Opens `input` (if any) and records what the port transmits into
+    /// `recorder`, as the interface of its port number.
+    pub fn recording(info: PortInfo, input: Option<&Path>, recorder: Recorder) -> Result<Self, PcapOpenError> {
+        let source = input.map(open_source).transpose()?;
+        let interface = info.id as u32;
+        Ok(Self { info, source, sink: Sink::Recorder(recorder, interface), scratch: Vec::with_capacity(MAX_DATA) })
     }
 
     fn next_record(&mut self) -> Option<Record> {
@@ -209,11 +271,27 @@ impl Port for PcapPort {
         let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let mut sent = 0;
         let mut bytes = 0;
+        let recorder = match &self.sink {
+            Sink::Recorder(r, i) => Some((r.clone(), *i)),
+            _ => None,
+        };
+        let mut shared = recorder.as_ref().and_then(|(r, i)| r.0.lock().ok().map(|w| (w, *i)));
         for d in pkts.drain(..) {
             let data = &pool.frame(d.frame)[d.data_range()];
-            let ok = match self.sink.as_mut() {
-                Some(w) => w.write_packet(&PcapPacket::new(ts, data.len() as u32, data)).is_ok(),
-                None => true, // an input-only pcap port discards what it is sent
+            let ok = match (&mut self.sink, shared.as_mut()) {
+                (Sink::File(w), _) => w.write_packet(&PcapPacket::new(ts, data.len() as u32, data)).is_ok(),
+                (Sink::Recorder(..), Some((w, interface))) => {
+                    let epb = EnhancedPacketBlock {
+                        interface_id: *interface,
+                        timestamp: ts,
+                        original_len: data.len() as u32,
+                        data: Cow::Borrowed(data),
+                        options: Vec::new(),
+                    };
+                    w.write_block(&Block::EnhancedPacket(epb)).is_ok()
+                }
+                (Sink::Recorder(..), None) => false,
+                (Sink::None, _) => true,
             };
             if ok {
                 sent += 1;

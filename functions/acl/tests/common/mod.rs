@@ -10,8 +10,8 @@ use nfv_core::{BuildCtx, Stage, StageRegistry};
 use nfv_testkit::FrameRunner;
 
 pub const HEAD: &str = "[[ports]]\nname = \"in0\"\nkind = \"generator\"\n\n[[ports]]\nname = \"in1\"\nkind = \"generator\"\n\n\
-                    [[ports]]\nname = \"out\"\nkind = \"sink\"\n\n[[chains]]\nname = \"c\"\n";
-pub const TAIL: &str = "\n[[workers]]\nrx = [\"in0\", \"in1\"]\nchain = \"c\"\ntx = \"out\"\n";
+                    [[ports]]\nname = \"out\"\nkind = \"sink\"\n\n[[chains]]\nname = \"c\"\nthen = \"out\"\n";
+pub const TAIL: &str = "\n[[workers]]\nrx = [\"in0\", \"in1\"]\nchain = \"c\"\n";
 
 pub fn load(stage: &str) -> Result<Config, String> {
     let mut r = StageRegistry::new();

@@ -163,6 +163,9 @@ pub struct UpfStage {
     ended_through: u64,
     /// This worker's URR counters.
     usage: Arc<Lane>,
+    /// A stage after this one reads headers: packets it decapsulates or
+    /// encapsulates are parsed again.
+    pub(crate) reparse: bool,
     /// The batch's fast-table keys (kept for its capacity).
     keys: Vec<u32>,
     now_ticks: u64,
@@ -222,6 +225,7 @@ impl UpfStage {
             ways: Derived::new(Ways::default()),
             meter: Meter::new(),
             usage: upf.usage.lane(),
+            reparse: ctx.headers_read_later,
             held: Held::new(upf.buffer_packets),
             held_of: 0,
             held_swept: 0,
@@ -336,7 +340,9 @@ impl UpfStage {
         let d = p.data_mut();
         d[6..12].copy_from_slice(&self.macs[n6 as usize]);
         d[12..14].copy_from_slice(&kind.to_be_bytes());
-        // Finished here: no stage reads its headers again, none re-parsed.
+        if self.reparse {
+            p.reparse().map_err(|_| UpfDrop::Malformed)?;
+        }
         match self.ways.get().n6_gateway {
             Some(mac) => {
                 p.data_mut()[0..6].copy_from_slice(&mac);
@@ -344,7 +350,7 @@ impl UpfStage {
             }
             None => {
                 let gw = IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway));
-                ctx.adjacency.hold(p, &[n6], gw).map_err(|_| UpfDrop::NoAdjacency)?;
+                ctx.adjacency.hold(p, &[n6], gw);
             }
         }
         self.counters.uplink += 1;

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use nfv_core::packet::Meta;
+use nfv_core::packet::{EgressKind, Meta};
 use nfv_core::{Batch, PacketMut, StageCtx};
 use nfv_net::tunnel::{Encap, OuterHeader, OuterSpec, PerPacket};
 use nfv_net::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, ethernet, ethertype};
@@ -72,7 +72,7 @@ impl UpfStage {
         peer: IpAddr,
         qfi: Option<u8>,
     ) -> Result<(), UpfDrop> {
-        let n3 = self.upf.n3;
+        let (n3, reparse) = (self.upf.n3, self.reparse);
         let session = qfi.map(|q| (pdu_type::DOWNLINK, q));
         let inner_len = p.len() - ethernet::HEADER_LEN;
         let g = gtpu::gpdu_header_len(session.is_some());
@@ -82,11 +82,13 @@ impl UpfStage {
         let d = p.push_front(at - ethernet::HEADER_LEN + g).map_err(|_| UpfDrop::Malformed)?;
         gtpu::write_gpdu(&mut d[at..], teid, inner_len, session);
         t.outer.write(d, TUNNEL);
-        // Finished here: no stage reads its headers again, none re-parsed.
+        if reparse {
+            p.reparse().map_err(|_| UpfDrop::Malformed)?;
+        }
         match t.resolved {
             true => p.send_to(n3),
             // At set-up and after a handover: held until the gNB answers.
-            false => ctx.adjacency.hold(p, &[n3], self.n3_hop(peer)).map_err(|_| UpfDrop::NoAdjacency)?,
+            false => ctx.adjacency.hold(p, &[n3], self.n3_hop(peer)),
         }
         self.counters.downlink += 1;
         Ok(())
@@ -132,10 +134,12 @@ impl UpfStage {
                 _ => IpAddr::from(Ipv6Packet::new_unchecked(ip).dst_addr()),
             };
             let hop = self.n3_hop(peer);
-            if ctx.adjacency.send(&mut p, &[self.upf.n3], hop).is_err() {
+            ctx.adjacency.send(&mut p, &[self.upf.n3], hop);
+            // Refused (no route to the old gNB): the adjacency drops and
+            // counts it when the graph ends.
+            if matches!(p.egress().kind(), EgressKind::Refused(_)) {
                 self.counters.end_markers -= 1;
                 self.counters.end_markers_unsent += 1;
-                p.drop_with(UpfDrop::NoAdjacency);
             }
         }
     }

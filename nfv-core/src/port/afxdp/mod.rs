@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, Weak};
 use crate::batch::Batch;
 use crate::config::AfXdpConfig;
 use crate::frame::{FRAME_SIZE, FramePool};
-use crate::packet::{Meta, PktDesc, Verdict};
+use crate::packet::{Egress, Meta, PktDesc, Verdict};
 use crate::port::{Port, PortInfo};
 use socket::{RingSizes, Rings, Xsk};
 use system::InterfaceLock;
@@ -284,6 +284,7 @@ impl Port for AfXdpPort {
                 len: d.len as u16,
                 meta,
                 verdict: Verdict::next(),
+                egress: Egress::NONE,
             }
         }));
         self.q.rx.release();
