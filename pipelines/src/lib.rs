@@ -51,49 +51,66 @@ pub fn summary(cfg: &Config) -> String {
     )
 }
 
-/// Rewrites `cfg` for `nfv replay`: one worker reads `input` as if it
-/// arrived on port `port` (default: the first port a worker polls) and
-/// runs it through the graph from `chain` (default: the entry chain of
-/// the worker polling that port); what every port transmits is recorded
-/// into `output`, a pcapng file with one interface per port, named after
-/// it. Nothing of the file's own is opened: every port becomes a capture
-/// port with its MAC and addresses, so the slow path answers what it
-/// would answer live.
+/// Rewrites `cfg` for `nfv replay`: one worker reads each capture of
+/// `inputs` as if it arrived on its port (a port named, else `port`, else
+/// the first port a worker polls), the captures' ports polled in the
+/// order given, and runs what arrives through the graph from `chain`
+/// (default: the entry chain of the workers polling those ports); what
+/// every port transmits is recorded into `output`, a pcapng file with one
+/// interface per port, named after it. Nothing of the file's own is
+/// opened: every port becomes a capture port with its MAC and addresses,
+/// so the slow path answers what it would answer live.
 pub fn replay_config(
     mut cfg: Config,
+    inputs: &[(Option<&str>, &Path)],
     port: Option<&str>,
     chain: Option<&str>,
-    input: &Path,
     output: &Path,
 ) -> Result<Config, String> {
     let names = cfg.port_names();
-    let pid = match port {
-        None => cfg.workers.first().and_then(|w| w.rx.first()).map(|r| r.0 as usize).ok_or("no worker polls a port")?,
-        Some(name) => names
+    let first_polled = cfg.workers.first().and_then(|w| w.rx.first()).map(|r| r.0 as usize);
+    let find = |name: &str| {
+        names
             .iter()
             .position(|p| p == name)
-            .ok_or_else(|| format!("unknown port `{name}`; known ports: {}", names.join(", ")))?,
+            .ok_or_else(|| format!("unknown port `{name}`; known ports: {}", names.join(", ")))
     };
-    let entry =
-        match chain {
-            None => cfg.workers.iter().find(|w| w.rx.iter().any(|r| r.0 as usize == pid)).map(|w| w.chain).ok_or_else(
-                || format!("no worker polls port `{}`: name the chain to enter with --chain", names[pid]),
-            )?,
-            Some(name) => cfg.chains.iter().position(|c| c.name == name).ok_or_else(|| {
-                let known: Vec<_> = cfg.chains.iter().map(|c| c.name.as_str()).collect();
-                format!("unknown chain `{name}`; known chains: {}", known.join(", "))
-            })?,
+    let mut feeds: Vec<(usize, &Path)> = Vec::new();
+    for (named, file) in inputs {
+        let pid = match named.or(port) {
+            Some(n) => find(n)?,
+            None => first_polled.ok_or("no worker polls a port: name one with --port")?,
         };
-    if !input.is_file() {
-        return Err(format!("capture `{}` does not exist", input.display()));
+        if feeds.iter().any(|(p, _)| *p == pid) {
+            return Err(format!("two captures for port `{}`: one per port", names[pid]));
+        }
+        if !file.is_file() {
+            return Err(format!("capture `{}` does not exist", file.display()));
+        }
+        feeds.push((pid, file));
     }
+    let entry_of = |pid: usize| cfg.workers.iter().find(|w| w.rx.iter().any(|r| r.0 as usize == pid)).map(|w| w.chain);
+    let entry = match chain {
+        Some(name) => cfg.chains.iter().position(|c| c.name == name).ok_or_else(|| {
+            let known: Vec<_> = cfg.chains.iter().map(|c| c.name.as_str()).collect();
+            format!("unknown chain `{name}`; known chains: {}", known.join(", "))
+        })?,
+        None => {
+            let entries: Vec<Option<usize>> = feeds.iter().map(|(p, _)| entry_of(*p)).collect();
+            match entries.first().copied().flatten() {
+                Some(e) if entries.iter().all(|x| *x == Some(e)) => e,
+                _ => return Err("the ports' packets enter different chains, or no worker polls one: name the chain to enter with --chain".into()),
+            }
+        }
+    };
     let recorder = Recorder::create(output, &names).map_err(|e| e.to_string())?;
     for (i, p) in cfg.ports.iter_mut().enumerate() {
-        let input = (i == pid).then(|| input.to_path_buf());
+        let input = feeds.iter().find(|(pid, _)| *pid == i).map(|(_, f)| f.to_path_buf());
         p.kind = PortKind::Pcap(PcapConfig { input, output: None, recorder: Some(recorder.clone()) });
         p.queues = 1;
     }
-    cfg.workers = vec![WorkerSpec { core: None, rx: vec![(pid as u16, 0)], chain: entry }];
+    let rx = feeds.iter().map(|(p, _)| (*p as u16, 0)).collect();
+    cfg.workers = vec![WorkerSpec { core: None, rx, chain: entry }];
     cfg.run.duration = 0.0;
     Ok(cfg)
 }
@@ -143,13 +160,16 @@ pub fn replay(cfg: &Config) -> Result<RunReport, ReplayError> {
             break;
         }
     }
-    let cut = report
+    let mut cut: Vec<String> = report
         .telemetry
         .ports
         .iter()
-        .any(|p| p.reasons.iter().zip(p.drops.iter()).any(|(r, n)| *r == "read-error" && n.get() > 0));
-    if cut {
-        return Err(ReplayError::CutShort(Box::new(report)));
+        .filter(|p| p.reasons.iter().zip(p.drops.iter()).any(|(r, n)| *r == "read-error" && n.get() > 0))
+        .map(|p| p.name.clone())
+        .collect();
+    cut.dedup();
+    if !cut.is_empty() {
+        return Err(ReplayError::CutShort(Box::new(report), cut));
     }
     Ok(report)
 }
@@ -158,9 +178,9 @@ pub fn replay(cfg: &Config) -> Result<RunReport, ReplayError> {
 pub enum ReplayError {
     /// The configuration could not be built.
     Build(BuildError),
-    /// The capture ends in an unreadable record: everything before it was
-    /// replayed (the report).
-    CutShort(Box<RunReport>),
+    /// A capture ends in an unreadable record: everything before it was
+    /// replayed (the report); the ports whose captures were cut short.
+    CutShort(Box<RunReport>, Vec<String>),
 }
 
 /// The final report: throughput, the graph with packets per edge (when

@@ -41,9 +41,11 @@ enum Command {
     Replay {
         /// Configuration file.
         file: PathBuf,
-        /// Capture to read (pcap or pcapng).
-        #[arg(long = "in")]
-        input: PathBuf,
+        /// Capture to read (pcap or pcapng): FILE, arriving on --port, or
+        /// PORT=FILE; repeat for captures on several ports (polled in the
+        /// order given).
+        #[arg(long = "in", required = true)]
+        inputs: Vec<String>,
         /// Recording to write: pcapng, one interface per port, named
         /// after it (tshark: `-Y 'frame.interface_name == "d1"'`).
         #[arg(long = "out")]
@@ -99,9 +101,16 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Command::Replay { file, input, output, port, chain } => {
+        Command::Replay { file, inputs, output, port, chain } => {
+            let inputs: Vec<(Option<&str>, &std::path::Path)> = inputs
+                .iter()
+                .map(|i| match i.split_once('=') {
+                    Some((p, f)) => (Some(p), std::path::Path::new(f)),
+                    None => (None, std::path::Path::new(i.as_str())),
+                })
+                .collect();
             let cfg = match nfv_pipelines::load(Some(&file))
-                .and_then(|c| nfv_pipelines::replay_config(c, port.as_deref(), chain.as_deref(), &input, &output))
+                .and_then(|c| nfv_pipelines::replay_config(c, &inputs, port.as_deref(), chain.as_deref(), &output))
             {
                 Ok(c) => c,
                 Err(e) => return fail(&e),
@@ -111,11 +120,11 @@ fn main() -> ExitCode {
                     print!("{}", nfv_pipelines::render_report(&cfg, &report));
                     ExitCode::SUCCESS
                 }
-                Err(nfv_pipelines::ReplayError::CutShort(report)) => {
+                Err(nfv_pipelines::ReplayError::CutShort(report, ports)) => {
                     print!("{}", nfv_pipelines::render_report(&cfg, &report));
                     fail(&format!(
-                        "{}: the capture is cut short (its last record is unreadable); what came before was replayed",
-                        input.display()
+                        "the capture on port `{}` is cut short (its last record is unreadable); what came before was replayed",
+                        ports.join("`, `")
                     ))
                 }
                 Err(nfv_pipelines::ReplayError::Build(e)) => fail(&e.to_string()),

@@ -109,7 +109,7 @@ fn replay_command_records_what_each_port_transmits() {
         nfv().args(["replay", cfg, "--in", cut.to_str().unwrap(), "--out", output.to_str().unwrap()]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a capture cut short fails the replay");
-    assert!(err.contains("the capture is cut short"), "{err}");
+    assert!(err.contains("the capture on port `gen0` is cut short"), "{err}");
     assert_eq!(recording(&output).len(), n - 1, "every whole record before the cut replayed");
     let _ = std::fs::remove_dir_all(&dir);
 }

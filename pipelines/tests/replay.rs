@@ -71,10 +71,10 @@ fn corpus() -> PathBuf {
 /// cut short (replayed up to its unreadable end).
 fn try_replay_through(chain: &str, input: &Path, output: &Path) -> Result<(RunReport, bool), String> {
     let cfg = config::load("chain.toml", chain, &nfv_pipelines::registry()).unwrap();
-    let cfg = nfv_pipelines::replay_config(cfg, None, None, input, output)?;
+    let cfg = nfv_pipelines::replay_config(cfg, &[(None, input)], None, None, output)?;
     match nfv_pipelines::replay(&cfg) {
         Ok(r) => Ok((r, false)),
-        Err(nfv_pipelines::ReplayError::CutShort(r)) => Ok((*r, true)),
+        Err(nfv_pipelines::ReplayError::CutShort(r, _)) => Ok((*r, true)),
         Err(nfv_pipelines::ReplayError::Build(e)) => Err(e.to_string()),
     }
 }
