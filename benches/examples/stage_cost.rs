@@ -4,13 +4,15 @@
 //! wall time on a shared VM is not; cache misses are the criterion benches'
 //! business (`benches/nat.rs`, `benches/lb.rs`), this counts the work.
 //!
-//! usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down hit|baseline ENTRIES ROUNDS
+//! usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3 hit|baseline ENTRIES ROUNDS
 //! (ENTRIES: NAT sessions, LB connections or UPF sessions in the table)
 
 // Each case module carries the shared stage harness (`stage_case.rs`), as
 // its criterion bench needs it alone: one copy here per stage.
 #![allow(clippy::duplicate_mod)]
 
+#[path = "../benches/graph_case.rs"]
+mod graph_case;
 #[path = "../benches/lb_case.rs"]
 mod lb_case;
 #[path = "../benches/nat_case.rs"]
@@ -26,7 +28,7 @@ fn stage_pass(pass: &mut dyn FnMut() -> usize) -> usize {
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() != 5 {
-        eprintln!("usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down hit|baseline ENTRIES ROUNDS");
+        eprintln!("usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3 hit|baseline ENTRIES ROUNDS");
         std::process::exit(2);
     }
     let with_stage = a[2] == "hit";
@@ -44,6 +46,11 @@ fn main() {
         up @ ("upf-up" | "upf-down") => {
             let mut c = upf_case::drawn(entries as u32, up == "upf-up", false);
             Box::new(move || upf_case::run(&mut c, with_stage))
+        }
+        // A classifier's three-way split into chains (ENTRIES unused).
+        "split-3" => {
+            let mut c = graph_case::case(with_stage);
+            Box::new(move || graph_case::run(&mut c))
         }
         other => panic!("unknown stage {other}"),
     };

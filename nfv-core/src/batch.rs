@@ -21,6 +21,9 @@ pub struct Batch {
     active: Vec<PktDesc>,
     done: Vec<PktDesc>,
     marks: Marks,
+    /// Some packet may have an egress (a stage gave one, or it came with
+    /// one): dispatch compares them; else all are undecided.
+    egressed: bool,
     capacity: usize,
     rx_port: PortId,
 }
@@ -39,6 +42,7 @@ impl Batch {
             active: Vec::with_capacity(2 * MAX_BATCH),
             done: Vec::with_capacity(2 * MAX_BATCH),
             marks: Marks::default(),
+            egressed: false,
             capacity,
             rx_port: 0,
         }
@@ -92,7 +96,9 @@ impl Batch {
     #[inline]
     pub fn push(&mut self, p: NewPacket) {
         assert_eq!(p.arena(), self.arena.id(), "a packet pushed into a batch of another pool's arena");
-        self.active.push(p.into_desc());
+        let d = p.into_desc();
+        self.egressed |= d.egress.is_decided();
+        self.active.push(d);
     }
 
     /// Checks that `pool` hands out frames of this batch's arena: a port
@@ -107,6 +113,7 @@ impl Batch {
     #[inline(always)]
     pub(crate) fn push_desc(&mut self, desc: PktDesc) {
         debug_assert!(desc.verdict.is_next(), "packets enter a batch as Next; finish them through PacketMut");
+        self.egressed |= desc.egress.is_decided();
         self.active.push(desc);
     }
 
@@ -126,6 +133,9 @@ impl Batch {
         if !self.done.is_empty() || self.marks.finished.get() != 0 {
             return None;
         }
+        if !self.egressed {
+            return (!self.active.is_empty()).then_some(Egress::NONE);
+        }
         let first = self.active.first()?.egress;
         self.active.iter().all(|d| d.egress == first).then_some(first)
     }
@@ -136,12 +146,15 @@ impl Batch {
         out.append(&mut self.done);
         out.append(&mut self.active);
         self.marks.finished.set(0);
+        self.egressed = false;
     }
 
     /// The list of packets still in the chain, to swap with a chain's
-    /// inbox or move to the next chain in one go.
+    /// inbox or move to the next chain in one go (they may come with
+    /// egresses).
     #[inline(always)]
     pub(crate) fn active_mut(&mut self) -> &mut Vec<PktDesc> {
+        self.egressed = true;
         &mut self.active
     }
 
@@ -191,8 +204,10 @@ impl Batch {
     /// How many packets got an egress since the last call (the stage
     /// that decided is credited with them).
     #[inline(always)]
-    pub(crate) fn take_routed(&self) -> u32 {
-        self.marks.routed.replace(0)
+    pub(crate) fn take_routed(&mut self) -> u32 {
+        let n = self.marks.routed.replace(0);
+        self.egressed |= n > 0;
+        n
     }
 
     /// Moves packets finished by the last stage from `active` to `done`,
@@ -228,14 +243,11 @@ impl Batch {
             return 0;
         }
         let done = &mut self.done;
-        self.active.retain(|d| {
-            if d.verdict.is_next() {
-                return true;
-            }
+        let mut finish = |d: &PktDesc| {
             if let Some(c) = d.verdict.goto_target()
                 && goto(c, d)
             {
-                return false;
+                return;
             }
             if let VerdictKind::Drop(r) = d.outcome()
                 && let Some(c) = drops.get_mut(r.0 as usize)
@@ -243,8 +255,21 @@ impl Batch {
                 *c += 1;
             }
             done.push(d.dup());
-            false
-        });
+        };
+        if n as usize == self.active.len() {
+            // The stage finished every packet (a classifier at the entry):
+            // nothing stays, no compaction.
+            self.active.iter().for_each(&mut finish);
+            self.active.clear();
+        } else {
+            self.active.retain(|d| {
+                if d.verdict.is_next() {
+                    return true;
+                }
+                finish(d);
+                false
+            });
+        }
         n
     }
 
@@ -259,6 +284,7 @@ impl Batch {
         }
         self.marks.finished.set(0);
         self.marks.routed.set(0);
+        self.egressed = false;
     }
 
     /// Empties the batch where no worker dispatches it (test runners,

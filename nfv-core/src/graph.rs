@@ -342,6 +342,18 @@ impl Graph {
         true
     }
 
+    /// Empties every chain's batch where no worker dispatches them (test
+    /// runners, benchmarks): see [`Batch::finish_into`]; `f` also gets
+    /// the end of the chain each packet finished in.
+    pub fn finish_into(
+        &mut self,
+        pool: &mut crate::frame::FramePool,
+        adjacency: &mut crate::adjacency::Adjacency,
+        mut f: impl FnMut(crate::packet::Finished<'_>, End),
+    ) {
+        self.for_each_batch(|batch, end| batch.finish_into(pool, adjacency, |p| f(p, end)));
+    }
+
     /// Gives every chain's batch, with the chain's end, to `f` (dispatch),
     /// in topological order; each batch is empty afterwards if `f`
     /// empties it.

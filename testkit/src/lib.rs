@@ -308,6 +308,40 @@ impl Rounds {
     }
 }
 
+impl Rounds {
+    /// The arena a graph run by [`Rounds::round_graph`] is built on
+    /// ([`nfv_core::graph::GraphBuilder::build`]).
+    pub fn arena(&self) -> &Arc<nfv_core::frame::Arena> {
+        self.runner.pool.arena()
+    }
+
+    /// One round of `n` frames through `graph` (built on
+    /// [`Rounds::arena`]), from its entry chain on; returns how many
+    /// packets `counted` accepts the outcome of.
+    #[inline]
+    pub fn round_graph(
+        &mut self,
+        graph: &mut nfv_core::graph::Graph,
+        n: usize,
+        mut counted: impl FnMut(VerdictKind) -> bool,
+    ) -> usize {
+        let r = &mut self.runner;
+        let port = r.batch.rx_port();
+        let entry = graph.entry_batch();
+        entry.set_rx_port(port);
+        for i in 0..n {
+            let at = (self.next + i) % self.frames.len();
+            entry.push(r.pool.packet_from(&self.frames[at], self.metas[at]).expect("a free frame"));
+        }
+        self.next = (self.next + n) % self.frames.len();
+        let mut ctx = StageCtx { pool: &mut r.pool, adjacency: &mut r.adjacency, now_ticks: r.now_ticks };
+        graph.run(&mut ctx);
+        let mut passed = 0;
+        graph.finish_into(&mut r.pool, &mut r.adjacency, |p, _| passed += counted(p.verdict) as usize);
+        passed
+    }
+}
+
 /// True when every command of `needed` (a program and its arguments, such
 /// as `["tshark", "--version"]`) runs and succeeds: a test using outside
 /// tools (scapy, tshark) goes on. Otherwise it says why and is skipped,

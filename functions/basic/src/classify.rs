@@ -77,14 +77,12 @@ const PROTO_SHIFT: u32 = 32;
 const DSCP_SHIFT: u32 = 40;
 const L4_SHIFT: u32 = 48;
 
-/// Which packet fields a rule set reads beyond the descriptor.
+/// Which header fields the key holds because a rule reads them (the
+/// others a rule reads are checked for that rule alone).
 #[derive(Clone, Copy, Default)]
 struct Needs {
     dscp: bool,
-    src_port: bool,
     dst_port: bool,
-    addrs: bool,
-    tunnel: bool,
 }
 
 /// A compiled rule.
@@ -303,13 +301,7 @@ struct ClassifyBuilder {
 impl ClassifyBuilder {
     fn needs(&self) -> Needs {
         let bit = |shift: u32| self.rules.iter().any(|r| r.mask >> shift & 0xff != 0);
-        Needs {
-            dscp: bit(DSCP_SHIFT),
-            src_port: self.rules.iter().any(|r| r.src_port.is_some()),
-            dst_port: bit(L4_SHIFT),
-            addrs: self.rules.iter().any(|r| r.src.is_some() || r.dst.is_some()),
-            tunnel: self.rules.iter().any(|r| r.vni.is_some() || r.teid.is_some()),
-        }
+        Needs { dscp: bit(DSCP_SHIFT), dst_port: bit(L4_SHIFT) }
     }
 }
 
@@ -366,14 +358,48 @@ impl StageBuilder for ClassifyBuilder {
     }
 
     fn build(&self, _ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
-        Box::new(Classify { rules: self.rules.clone(), default: self.default, needs: self.needs() })
+        let fast = self
+            .rules
+            .iter()
+            .map(|r| Fast {
+                mask: r.mask,
+                value: r.value,
+                chain: r.chain,
+                simple: r.ports.is_none()
+                    && r.src_port.is_none()
+                    && r.src.is_none()
+                    && r.dst.is_none()
+                    && r.vni.is_none()
+                    && r.teid.is_none(),
+            })
+            .collect();
+        Box::new(Classify {
+            rules: self.rules.clone(),
+            fast,
+            default: self.default.unwrap_or(NO_CHAIN),
+            needs: self.needs(),
+        })
     }
 }
+
+/// What the per-packet loop compares: a rule's masked key, its chain, and
+/// whether the masked compare says it all.
+#[derive(Clone, Copy)]
+struct Fast {
+    mask: u64,
+    value: u64,
+    chain: ChainId,
+    simple: bool,
+}
+
+/// No default: an unmatched packet goes on through the chain.
+const NO_CHAIN: ChainId = ChainId::MAX;
 
 /// A worker's classifier.
 pub struct Classify {
     rules: Arc<[Rule]>,
-    default: Option<ChainId>,
+    fast: Box<[Fast]>,
+    default: ChainId,
     needs: Needs,
 }
 
@@ -406,6 +432,9 @@ impl Classify {
     /// The fields a key does not hold, for the rule that asks.
     #[cold]
     fn extra(&self, r: &Rule, d: &[u8], m: &nfv_core::Meta) -> bool {
+        if r.ports.as_ref().is_some_and(|ps| !ps.contains(&m.port)) {
+            return false;
+        }
         let l4 = m.l4_off as usize;
         let l4_ok = m.flags & flags::L4_OK != 0;
         if let Some(sp) = r.src_port
@@ -468,17 +497,18 @@ fn within(a: IpAddr, (net, len): (IpAddr, u8)) -> bool {
 
 impl Stage for Classify {
     fn process(&mut self, batch: &mut Batch, _ctx: &mut StageCtx<'_>) {
-        let plain = !self.needs.src_port && !self.needs.addrs && !self.needs.tunnel;
         for mut p in batch.iter_mut() {
             let (d, m) = (p.data(), p.meta());
             let k = self.key(d, m);
-            let hit = self.rules.iter().find(|r| {
-                k & r.mask == r.value
-                    && r.ports.as_ref().is_none_or(|ps| ps.contains(&m.port))
-                    && (plain || self.extra(r, d, m))
-            });
-            if let Some(c) = hit.map(|r| r.chain).or(self.default) {
-                p.goto(c);
+            let mut chain = self.default;
+            for (i, f) in self.fast.iter().enumerate() {
+                if k & f.mask == f.value && (f.simple || self.extra(&self.rules[i], d, m)) {
+                    chain = f.chain;
+                    break;
+                }
+            }
+            if chain != NO_CHAIN {
+                p.goto(chain);
             }
         }
     }

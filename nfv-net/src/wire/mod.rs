@@ -72,6 +72,7 @@ pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
+pub mod nsh;
 pub mod tcp;
 pub mod udp;
 
@@ -80,6 +81,7 @@ pub use ethernet::{EthernetFrame, EthernetRepr};
 pub use icmp::IcmpPacket;
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use nsh::{NshPacket, NshRepr};
 pub use tcp::TcpPacket;
 pub use udp::{UdpPacket, UdpRepr};
 

@@ -1,0 +1,26 @@
+//! The chain graph's cost per packet: a classifier splitting each batch
+//! of 64 three ways by protocol and destination port into chains of their
+//! own (the packets moved as descriptors into each chain's inbox, the
+//! chains run in turn), against `baseline`, the same rounds into an empty
+//! entry chain. Target: the split under 3 ns/packet.
+
+mod graph_case;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn graph(c: &mut Criterion) {
+    let mut g = c.benchmark_group("graph");
+    g.throughput(Throughput::Elements(64));
+    g.warm_up_time(std::time::Duration::from_millis(500));
+    g.measurement_time(std::time::Duration::from_secs(2));
+    let mut base = graph_case::case(false);
+    assert_eq!(graph_case::run(&mut base), 64);
+    g.bench_function("baseline", |b| b.iter(|| graph_case::run(&mut base)));
+    let mut split = graph_case::case(true);
+    assert_eq!(graph_case::run(&mut split), 64, "every packet reaches a branch's end");
+    g.bench_function("split-3", |b| b.iter(|| graph_case::run(&mut split)));
+    g.finish();
+}
+
+criterion_group!(benches, graph);
+criterion_main!(benches);
