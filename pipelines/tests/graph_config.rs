@@ -176,3 +176,26 @@ fn the_graph_prints_as_text_and_as_dot() {
     assert!(dot.contains("\"chain:entry\" -> \"chain:dns\" [label=\"branch\", style=dashed];"), "{dot}");
     assert!(dot.contains("\"port:a\" -> \"chain:entry\";"), "{dot}");
 }
+
+#[test]
+fn graphviz_draws_the_dot_output() {
+    if !nfv_testkit::tools_or_skip("graphviz_draws_the_dot_output", &[&["dot", "-V"]]) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("nfv-dot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["upf-acl-nat44.toml", "vtep-acl-nat44.toml", "quickstart.toml"] {
+        let cfg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs").join(name);
+        let out =
+            std::process::Command::new(env!("CARGO_BIN_EXE_nfv")).arg("graph").arg("--dot").arg(&cfg).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let dot_file = dir.join(format!("{name}.dot"));
+        std::fs::write(&dot_file, &out.stdout).unwrap();
+        let svg = std::process::Command::new("dot").args(["-Tsvg"]).arg(&dot_file).output().unwrap();
+        let err = String::from_utf8_lossy(&svg.stderr);
+        assert!(svg.status.success() && err.trim().is_empty(), "{name}: dot says: {err}");
+        let svg = String::from_utf8_lossy(&svg.stdout);
+        assert!(svg.contains("<svg") && svg.contains("chain:"), "{name}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

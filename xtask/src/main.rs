@@ -29,6 +29,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("traceroute", "the NAT live test traces a route through the NAT (ICMP errors translated back)"),
     ("curl", "the NAT live test fetches over HTTP through the NAT"),
     ("conntrack", "the NAT benchmark reads the kernel's conntrack table of its nftables baseline"),
+    ("graphviz", "`nfv graph --dot` output is checked by Graphviz's dot"),
 ];
 
 fn main() -> ExitCode {
