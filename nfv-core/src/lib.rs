@@ -2,10 +2,12 @@
 //!
 //! The way of a packet: a [`port::Port`] fills a [`batch::Batch`] with
 //! frames from the worker's [`frame::FramePool`]; the [`input`] stage
-//! parses L2-L4 once into [`packet::Meta`]; the [`chain::Chain`] runs each
-//! [`stage::Stage`] over the whole batch in place; the [`worker::Worker`]
-//! transmits, drops, punts or hands off (to the chain's worker that holds
-//! the flow's state, [`handoff`]) each packet by its [`packet::Verdict`].
+//! parses L2-L4 once into [`packet::Meta`]; the [`graph::Graph`] runs each
+//! [`stage::Stage`] of each chain over whole batches in place, moving
+//! packets between chains as stages branch them; the [`worker::Worker`]
+//! transmits, drops, punts or hands off (to the worker that holds the
+//! flow's state, [`handoff`]) each packet by its [`packet::Verdict`] and
+//! its [`packet::Egress`].
 //! This crate knows no network function by name.
 
 #![warn(missing_docs)]

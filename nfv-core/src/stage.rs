@@ -32,10 +32,12 @@ impl StageCtx<'_> {
 
 /// One network function instance, owned by one worker.
 ///
-/// `process` runs over every packet still in the chain and may set each
-/// packet's verdict (`drop_with`, `send_to`, `punt`); packets it leaves
-/// alone go on to the next stage. It must not allocate, lock or make
-/// system calls: it runs once per batch on the hot path.
+/// `process` runs over every packet still in the chain and may finish a
+/// packet (`drop_with`, `punt`, `goto` another chain, `hand_off`) or
+/// decide its egress (`send_to`, the adjacency's `send`); every packet
+/// not finished goes on to the next stage, which may decide again. It
+/// must not allocate, lock or make system calls: it runs once per batch
+/// on the hot path.
 pub trait Stage: Send {
     /// Processes the batch in place.
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>);
