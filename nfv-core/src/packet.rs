@@ -50,6 +50,10 @@ pub mod flags {
     pub const TRACE: u8 = 1 << 4;
     /// The L4 checksum is left to the NIC (TX offload requested).
     pub const CSUM_OFFLOAD: u8 = 1 << 5;
+    /// A service function forwarder took this packet's NSH off for an
+    /// NSH-unaware function and keeps it in the headroom to put back
+    /// (RFC 7665 4.6); a re-parse keeps the mark.
+    pub const NSH_PROXIED: u8 = 1 << 6;
 }
 
 /// A stage-local drop reason: the index into the names the stage declares.

@@ -24,7 +24,7 @@ pub enum ParseError {
 /// clear and stages that need those layers drop under their own reason.
 #[inline]
 pub fn classify(data: &[u8], meta: &mut Meta) -> Result<(), ParseError> {
-    meta.flags &= flags::TRACE | flags::HASH_OK | flags::CSUM_OFFLOAD;
+    meta.flags &= flags::TRACE | flags::HASH_OK | flags::CSUM_OFFLOAD | flags::NSH_PROXIED;
     meta.l4_off = 0;
     meta.l4_proto = 0;
     let eth = data.first_chunk::<14>().ok_or(ParseError::Runt)?;

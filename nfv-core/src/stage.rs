@@ -115,6 +115,12 @@ pub trait StageBuilder: Send + Sync {
     fn control_task(&self) -> Option<Box<dyn ControlTask>> {
         None
     }
+
+    /// The builder as `Any`, for a stage that names another to share its
+    /// state ([`BuildEnv::stage`]) and must know its type.
+    fn as_any(&self) -> &dyn std::any::Any {
+        &()
+    }
 }
 
 /// Periodic control-side work of a stage, run off the hot path.
@@ -158,6 +164,10 @@ pub struct BuildEnv<'a> {
     /// The configuration file's directory: relative file names in it
     /// (captures, rules and backends files) are relative to it.
     pub base: Option<&'a std::path::Path>,
+    /// The stages defined above this one in the file, by name: a stage
+    /// may name one to share its state (the NSH proxy's return, its
+    /// forwarder's path table).
+    pub defined: &'a [(String, Arc<dyn StageBuilder>)],
 }
 
 impl BuildEnv<'_> {
@@ -169,6 +179,11 @@ impl BuildEnv<'_> {
     /// Resolves a chain name.
     pub fn chain_id(&self, name: &str) -> Option<ChainId> {
         self.chains.iter().position(|c| c == name).map(|i| i as ChainId)
+    }
+
+    /// The stage defined above under `name`, if one is.
+    pub fn stage(&self, name: &str) -> Option<&Arc<dyn StageBuilder>> {
+        self.defined.iter().find(|(n, _)| n == name).map(|(_, b)| b)
     }
 
     /// A file name as written in the configuration, relative to its

@@ -25,6 +25,7 @@ pub fn registry() -> StageRegistry {
     nfv_nat::register(&mut r);
     nfv_lb::register(&mut r);
     nfv_upf::register(&mut r);
+    nfv_sfc::register(&mut r);
     r
 }
 

@@ -71,7 +71,7 @@ impl RulesFile {
     fn load_toml(&self, text: &str, ports: &[String]) -> Result<(Vec<Rule>, Vec<String>), Vec<FileError>> {
         const HELP: &str =
             "rules = [{ action = \"permit\", src = \"10.0.0.0/8\", proto = \"tcp\", dst-port = 80 }, ...]";
-        let env = nfv_core::BuildEnv { ports, chains: &[], base: None };
+        let env = nfv_core::BuildEnv { ports, chains: &[], base: None, defined: &[] };
         let (mut rules, mut origins, mut errors) = (Vec::new(), Vec::new(), Vec::new());
         // Each rule read on its own: every bad one is reported.
         for item in entries(text, "rules", HELP)? {

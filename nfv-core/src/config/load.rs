@@ -358,7 +358,7 @@ fn load_in(
             _ => String::new(),
         })
         .collect();
-    let env = BuildEnv { ports: &port_names, chains: &chain_names, base };
+    let env = BuildEnv { ports: &port_names, chains: &chain_names, base, defined: &[] };
     let (mut chains, chain_spans) = parse_chains(&chain_items, registry, &env, &mut diags);
     let chain_list: Vec<&str> = chain_names.iter().map(String::as_str).collect();
     let stage_spans: Vec<_> = chains
@@ -608,6 +608,7 @@ fn parse_chains(
     let mut spans: Vec<ParsedSpans> = Vec::new();
     let mut entries: Vec<Vec<(Entry, Range<usize>)>> = Vec::new();
     let mut nodes = 0;
+    let mut defined: Vec<(String, std::sync::Arc<dyn crate::stage::StageBuilder>)> = Vec::new();
     for item in chain_items {
         let mut name = None;
         let mut then = None;
@@ -624,9 +625,13 @@ fn parse_chains(
                 },
                 "stages" => {
                     for s in items(v, "stages", diags) {
-                        match stage_entry(s, registry, env, nodes) {
+                        let env = BuildEnv { defined: &defined, ..*env };
+                        match stage_entry(s, registry, &env, nodes) {
                             Ok(e) => {
-                                nodes += matches!(e, Entry::Def(_)) as usize;
+                                if let Entry::Def(d) = &e {
+                                    nodes += 1;
+                                    defined.push((d.name.clone(), d.builder.clone()));
+                                }
                                 list.push((e, s.span()));
                             }
                             Err(mut d) => diags.append(&mut d),

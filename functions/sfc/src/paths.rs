@@ -1,0 +1,250 @@
+//! The path table of a service function forwarder: for each (SPI, SI) of
+//! a service path (RFC 8300 2.3), where the packet goes next (RFC 7665
+//! 2.2): to the next forwarder, to a service function of this instance,
+//! or out of the path. Written inline (`paths = [...]`) and in a file
+//! (`paths-file`) that a control task watches: a changed file is checked
+//! whole, and published for the workers' next batch, or refused whole
+//! with every problem at its line and column while the running table
+//! stays.
+//!
+//! ```toml
+//! paths = [
+//!     { spi = 10, si = 255, chain = "fw" },               # a function here (proxied)
+//!     { spi = 10, si = 254, next-hop = "192.168.1.3" },  # the next forwarder
+//!     { spi = 10, si = 253, end = true, chain = "out" }, # the path ends here
+//! ]
+//! ```
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use nfv_core::ChainId;
+use nfv_core::ControlTask;
+use nfv_core::filewatch::{FileError, FileWatch, entries, entry, line_column};
+use nfv_core::published::Published;
+use serde::Deserialize;
+
+/// What to write in a path entry.
+pub const PATH_HELP: &str = "{ spi = 10, si = 255, next-hop = \"192.168.1.3\" } or { spi = 10, si = 255, chain = \"fw\" } or { spi = 10, si = 254, end = true }";
+
+/// One entry as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PathParams {
+    spi: u32,
+    si: u8,
+    #[serde(default)]
+    next_hop: Option<IpAddr>,
+    #[serde(default)]
+    chain: Option<String>,
+    #[serde(default)]
+    end: bool,
+}
+
+/// Where a packet at one (SPI, SI) goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hop {
+    /// To the next forwarder, at this address.
+    Remote(IpAddr),
+    /// To a service function of this instance: this chain, NSH-unaware
+    /// (the forwarder proxies: RFC 7665 4.6).
+    Local(ChainId),
+    /// The path ends here: the inner packet goes on, in the forwarder's
+    /// chain or in this one.
+    End(Option<ChainId>),
+}
+
+/// The table: entries sorted by (SPI, SI), looked up by binary search.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PathTable {
+    entries: Vec<(u32, Hop)>,
+    /// Replaced this many times.
+    pub version: u64,
+}
+
+fn key(spi: u32, si: u8) -> u32 {
+    spi << 8 | si as u32
+}
+
+impl PathTable {
+    /// Where a packet at (`spi`, `si`) goes.
+    #[inline]
+    pub fn get(&self, spi: u32, si: u8) -> Option<Hop> {
+        let k = key(spi, si);
+        self.entries.binary_search_by_key(&k, |e| e.0).ok().map(|i| self.entries[i].1)
+    }
+
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True without entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every chain an entry sends packets to.
+    pub fn chains(&self) -> Vec<ChainId> {
+        let mut v: Vec<ChainId> = self
+            .entries
+            .iter()
+            .filter_map(|(_, h)| match h {
+                Hop::Local(c) | Hop::End(Some(c)) => Some(*c),
+                _ => None,
+            })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Every next forwarder.
+    pub fn remotes(&self) -> Vec<IpAddr> {
+        let mut v: Vec<IpAddr> =
+            self.entries.iter().filter_map(|(_, h)| if let Hop::Remote(a) = h { Some(*a) } else { None }).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+/// Builds a table from entries; `chain` resolves a chain name (`Err`: the
+/// names it knows). Every problem comes back with the entry's index.
+pub fn build(
+    params: &[PathParams],
+    chain: &dyn Fn(&str) -> Result<ChainId, String>,
+) -> Result<PathTable, Vec<(usize, String)>> {
+    let mut errors = Vec::new();
+    let mut entries: Vec<(u32, Hop)> = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        if p.spi > 0xff_ffff {
+            errors.push((i, format!("SPI {} does not fit 24 bits (RFC 8300 2.3)", p.spi)));
+            continue;
+        }
+        if p.si == 0 {
+            errors.push((i, "SI 0 ends every path: a packet there is dropped (RFC 8300 2.3)".into()));
+            continue;
+        }
+        let hop = match (p.next_hop, &p.chain, p.end) {
+            (Some(a), None, false) => Ok(Hop::Remote(a)),
+            (None, Some(c), false) => chain(c).map(Hop::Local),
+            (None, c, true) => c.as_deref().map(chain).transpose().map(Hop::End),
+            _ => Err("an entry says one of: next-hop, chain (a function here), end (with an optional chain)".into()),
+        };
+        match hop {
+            Ok(_) if entries.iter().any(|(k, _)| *k == key(p.spi, p.si)) => {
+                errors.push((i, format!("(SPI {}, SI {}) is listed twice", p.spi, p.si)));
+            }
+            Ok(h) => entries.push((key(p.spi, p.si), h)),
+            Err(e) => errors.push((i, e)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    entries.sort_unstable_by_key(|e| e.0);
+    Ok(PathTable { entries, version: 0 })
+}
+
+/// The inline paths and a file's together; `Err((spi, si))` when both
+/// have an entry for it.
+pub fn merge(inline: PathTable, file: PathTable) -> Result<PathTable, (u32, u8)> {
+    let mut entries = inline.entries;
+    for (k, h) in file.entries {
+        if entries.iter().any(|(i, _)| *i == k) {
+            return Err((k >> 8, k as u8));
+        }
+        entries.push((k, h));
+    }
+    entries.sort_unstable_by_key(|e| e.0);
+    Ok(PathTable { entries, version: 0 })
+}
+
+/// Reads a paths file (`paths = [...]`), every problem located.
+pub fn read_file(text: &str, chain: &dyn Fn(&str) -> Result<ChainId, String>) -> Result<PathTable, Vec<FileError>> {
+    let items = entries(text, "paths", PATH_HELP)?;
+    let mut params = Vec::new();
+    let mut errors = Vec::new();
+    for item in &items {
+        match entry::<PathParams>(text, item, PATH_HELP) {
+            Ok(p) => params.push(p),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    build(&params, chain).map_err(|es| {
+        es.into_iter()
+            .map(|(i, message)| {
+                let (line, column) = line_column(text, items[i].span().start);
+                FileError { line, column, message, help: PATH_HELP.into() }
+            })
+            .collect()
+    })
+}
+
+/// The paths file's watch: a change is read, checked and published (its
+/// entries after the inline ones), or refused with what is wrong.
+pub struct PathsWatch {
+    watch: FileWatch,
+    inline: Vec<PathParams>,
+    /// The chains the graph knows this forwarder branches to (a file may
+    /// name no other: the graph was checked with these).
+    known: Vec<(String, ChainId)>,
+    table: Arc<Published<PathTable>>,
+}
+
+impl PathsWatch {
+    /// Watches `path`, whose current version `table` already holds.
+    pub fn new(
+        path: &str,
+        inline: Vec<PathParams>,
+        known: Vec<(String, ChainId)>,
+        table: Arc<Published<PathTable>>,
+    ) -> Self {
+        Self { watch: FileWatch::new(path), inline, known, table }
+    }
+}
+
+impl ControlTask for PathsWatch {
+    fn poll(&mut self) -> Vec<String> {
+        self.table.reclaim();
+        if !self.watch.changed() {
+            return Vec::new();
+        }
+        let path = self.watch.path().display().to_string();
+        let text = match std::fs::read_to_string(self.watch.path()) {
+            Ok(t) => t,
+            Err(e) => return vec![format!("paths file {path}: {e}; the running paths stay")],
+        };
+        let known = &self.known;
+        let chain = |name: &str| -> Result<ChainId, String> {
+            known.iter().find(|(n, _)| n == name).map(|(_, c)| *c).ok_or_else(|| {
+                let names: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
+                format!("chain `{name}` is not one this forwarder was configured with ({})", names.join(", "))
+            })
+        };
+        let file = match read_file(&text, &chain) {
+            Ok(t) => t,
+            Err(es) => {
+                let mut lines: Vec<String> = es.iter().map(|e| e.located(&path)).collect();
+                lines.push(format!("paths file {path} refused; the running paths stay"));
+                return lines;
+            }
+        };
+        // The inline paths built at start with the same chain names.
+        let inline = build(&self.inline, &chain).unwrap_or_default();
+        let mut merged = match merge(inline, file) {
+            Ok(t) => t,
+            Err((spi, si)) => {
+                return vec![format!("{path}: (SPI {spi}, SI {si}) is also an inline path; the running paths stay")];
+            }
+        };
+        merged.version = self.table.load().version + 1;
+        let (n, v) = (merged.len(), merged.version);
+        self.table.publish(merged);
+        vec![format!("paths file {path}: {n} paths, version {v}")]
+    }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""NSH (RFC 8300) both ways with scapy.contrib.nsh:
+  nsh.py build OUTDIR IN_MAC   writes into OUTDIR:
+     nsh_md1.pcap  NSH over Ethernet to IN_MAC, MD type 1, SPI 10 SI 255
+                   TTL 63, context (7, 0, 0, 0), an Ethernet frame inside:
+                   TCP 10.0.0.1:40000 -> 203.0.113.5:80 SYN, then the same
+                   to port 23 (telnet)
+     nsh_md2.pcap  the same with MD type 2: one TLV (class 0xfff6, type
+                   1, the tenant 7 as 4 octets)
+     nsh_bad.pcap  SI 0; TTL 1; a Length past the frame; SPI 99 (no path)
+     plain.pcap    the TCP SYN to port 80 alone, unencapsulated
+  nsh.py decode PCAPNG         prints one line per NSH packet scapy finds:
+     `iface spi si ttl mdtype nextproto context inner-dst inner-dport`
+     (context: MD1's four words in hex, or MD2's raw TLV octets in hex)
+
+scapy's NSHTLV counts its Length in 4-octet words (an early draft); RFC
+8300 2.5.1 counts octets. So MD type 2 TLVs are written here as raw
+octets after the NSH header (the NSH Length set by hand), and decoded as
+the raw context octets.
+"""
+import sys
+
+from scapy.all import Ether, IP, TCP, Raw, wrpcap, rdpcap, PcapNgReader
+from scapy.contrib.nsh import NSH
+
+GW, HOST = "02:00:00:00:0a:fe", "02:00:00:00:0a:01"
+
+
+def inner(dport):
+    return Ether(src=HOST, dst=GW) / IP(src="10.0.0.1", dst="203.0.113.5") / TCP(sport=40000, dport=dport, flags="S")
+
+
+def build(out, in_mac):
+    outer = Ether(src="02:00:00:00:0d:02", dst=in_mac)
+    md1 = [outer / NSH(mdtype=1, nextproto=3, spi=10, si=255, ttl=63,
+                       context_header=bytes.fromhex("00000007" + "00" * 12)) / inner(p) for p in (80, 23)]
+    wrpcap(f"{out}/nsh_md1.pcap", md1)
+    tlv = bytes.fromhex("fff6" "01" "04" "00000007")
+    md2 = []
+    for p in (80, 23):
+        head = NSH(mdtype=2, nextproto=3, spi=10, si=255, ttl=63, length=2 + len(tlv) // 4)
+        md2.append(outer / Raw(bytes(head)[:8] + tlv + bytes(inner(p))))
+    # Raw after Ether: set the EtherType by hand.
+    md2 = [Ether(src="02:00:00:00:0d:02", dst=in_mac, type=0x894F) / Raw(bytes(p[Raw])) for p in md2]
+    wrpcap(f"{out}/nsh_md2.pcap", md2)
+    bad = [
+        outer / NSH(mdtype=1, nextproto=3, spi=10, si=0, ttl=63, context_header=b"\0" * 16) / inner(80),
+        outer / NSH(mdtype=1, nextproto=3, spi=10, si=255, ttl=1, context_header=b"\0" * 16) / inner(80),
+        Ether(src="02:00:00:00:0d:02", dst=in_mac, type=0x894F) / Raw(bytes(NSH(mdtype=2, nextproto=3, spi=10, si=255, length=40))[:8] + b"\0" * 8),
+        outer / NSH(mdtype=1, nextproto=3, spi=99, si=255, ttl=63, context_header=b"\0" * 16) / inner(80),
+    ]
+    wrpcap(f"{out}/nsh_bad.pcap", bad)
+    wrpcap(f"{out}/plain.pcap", [inner(80)])
+
+
+def decode(path):
+    names = {}
+    for p in PcapNgReader(path):
+        iface = getattr(p, "sniffed_on", None) or "-"
+        if NSH not in p:
+            continue
+        n = p[NSH]
+        raw = bytes(n)
+        ctx = raw[8:n.length * 4]
+        if n.mdtype == 1:
+            context = " ".join(ctx[i:i + 4].hex() for i in range(0, 16, 4))
+        else:
+            context = ctx.hex()
+        rest = Ether(raw[n.length * 4:]) if n.nextproto == 3 else None
+        dst = rest[IP].dst if rest is not None and IP in rest else "-"
+        dport = rest[TCP].dport if rest is not None and TCP in rest else "-"
+        print(iface, n.spi, n.si, n.ttl, n.mdtype, n.nextproto, context, dst, dport)
+
+
+if sys.argv[1] == "build":
+    build(sys.argv[2], sys.argv[3])
+else:
+    decode(sys.argv[2])
