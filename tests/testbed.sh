@@ -2,7 +2,7 @@
 # The live test bed: network namespaces joined by veth pairs around a device
 # under test (DUT) that runs nfv on AF_XDP.
 #
-#   tests/testbed.sh up   PREFIX line|loop [QUEUES]
+#   tests/testbed.sh up   PREFIX line|loop|sfc [QUEUES]
 #   tests/testbed.sh down PREFIX
 #   tests/testbed.sh info PREFIX        # MACs, one "ns/if mac" per line
 #   tests/testbed.sh add-host PREFIX ADDR/LEN GW   # a second host beside gen (PREFIX-gen2)
@@ -12,6 +12,11 @@
 #       g0 10.0.0.1/24 and s0 10.0.0.2/24 share one subnet: an L2
 #       cross-connect in the DUT joins them, so they ARP and talk through it.
 # loop: PREFIX-gen [g0] <-> [d0] PREFIX-dut (one-legged: the DUT sends back).
+# sfc:  a service path across four nfv instances (configs/sfc/):
+#       PREFIX-gen [g0 10.0.0.1/24, via .254] <-> [d0] PREFIX-cls [d1] --+
+#       PREFIX-fw1 [d1] --+  PREFIX-fw2 [d1] --+                         |
+#       PREFIX-nat [d1] --+-- one bridge in PREFIX-fabric ---------------+
+#       PREFIX-nat [d0] <-> [s0 198.51.100.2/24] PREFIX-sink
 #
 # The DUT side (d0, d1) gets no addresses: nfv owns it. IPv6 is off on
 # every veth so no router solicitations or MLD reports muddy the counts,
@@ -49,10 +54,15 @@ quiet_link() {
 
 up() {
     local p=$1 topo=$2 q=${3:-1}
-    [[ $topo == line || $topo == loop ]] || die "topology must be line or loop, not '$topo'"
+    [[ $topo == line || $topo == loop || $topo == sfc ]] || die "topology must be line, loop or sfc, not '$topo'"
     [[ $q =~ ^[12]$ ]] || die "veth offers 1 or 2 queues, not '$q'"
     down "$p"
     trap 'down "$p"; die "setup failed; cleaned up"' ERR
+    if [[ $topo == sfc ]]; then
+        sfc "$p"
+        trap - ERR
+        return
+    fi
     ip netns add "$p-gen"
     ip netns add "$p-dut"
     in_ns "$p-gen" ip link set lo up
@@ -72,6 +82,36 @@ up() {
         in_ns "$p-sink" ip addr add 10.0.0.2/24 dev s0
     fi
     trap - ERR
+}
+
+# The service path bed: nfv instances cls, fw1, fw2, nat, each with its
+# d1 on one bridge (PREFIX-fabric), gen behind cls, sink behind nat.
+sfc() {
+    local p=$1 ns
+    for ns in gen cls fw1 fw2 nat sink fabric; do
+        ip netns add "$p-$ns"
+        in_ns "$p-$ns" ip link set lo up
+    done
+    in_ns "$p-fabric" ip link add br0 type bridge
+    in_ns "$p-fabric" sysctl -qw net.ipv6.conf.br0.disable_ipv6=1
+    in_ns "$p-fabric" ip link set br0 up
+    # The path's link carries NSH (38 octets over MD type 1) around
+    # full-sized frames: an MTU of 1600, as an SFC underlay's would be.
+    for ns in cls fw1 fw2 nat; do
+        ip link add d1 netns "$p-$ns" mtu 1600 type veth peer "f$ns" netns "$p-fabric" mtu 1600
+        quiet_link "$p-$ns" d1
+        quiet_link "$p-fabric" "f$ns"
+        in_ns "$p-fabric" ip link set "f$ns" master br0
+    done
+    ip link add g0 netns "$p-gen" type veth peer d0 netns "$p-cls"
+    quiet_link "$p-gen" g0
+    quiet_link "$p-cls" d0
+    in_ns "$p-gen" ip addr add 10.0.0.1/24 dev g0
+    in_ns "$p-gen" ip route add default via 10.0.0.254
+    ip link add s0 netns "$p-sink" type veth peer d0 netns "$p-nat"
+    quiet_link "$p-sink" s0
+    quiet_link "$p-nat" d0
+    in_ns "$p-sink" ip addr add 198.51.100.2/24 dev s0
 }
 
 # A second host on gen's link: gen's g0 goes into a bridge (its address
@@ -134,10 +174,10 @@ info() {
 [[ $(id -u) == 0 ]] || die "needs root (network namespaces, veth, XDP)"
 cmd=${1:-}; shift || true
 case $cmd in
-    up) [[ $# -ge 2 ]] || die "usage: $0 up PREFIX line|loop [QUEUES]"; up "$@" ;;
+    up) [[ $# -ge 2 ]] || die "usage: $0 up PREFIX line|loop|sfc [QUEUES]"; up "$@" ;;
     down) [[ $# -eq 1 ]] || die "usage: $0 down PREFIX"; down "$1" ;;
     info) [[ $# -eq 1 ]] || die "usage: $0 info PREFIX"; info "$1" ;;
     add-host) [[ $# -eq 3 ]] || die "usage: $0 add-host PREFIX ADDR/LEN GW"; add_host "$@" ;;
     add-backend) [[ $# -eq 4 ]] || die "usage: $0 add-backend PREFIX NAME ADDR/LEN GW"; add_backend "$@" ;;
-    *) die "usage: $0 up PREFIX line|loop [QUEUES] | down PREFIX | info PREFIX | add-host PREFIX ADDR/LEN GW | add-backend PREFIX NAME ADDR/LEN GW" ;;
+    *) die "usage: $0 up PREFIX line|loop|sfc [QUEUES] | down PREFIX | info PREFIX | add-host PREFIX ADDR/LEN GW | add-backend PREFIX NAME ADDR/LEN GW" ;;
 esac

@@ -170,8 +170,15 @@ impl TestBed {
     pub fn start_nfv(&self, config: &str, sockets: usize) -> Dut {
         let path = std::env::temp_dir().join(format!("{}.toml", self.prefix));
         std::fs::write(&path, config).unwrap();
+        self.start_nfv_file("dut", &path, sockets)
+    }
+
+    /// Starts `nfv run PATH` in namespace `role` (file names in it are
+    /// relative to its directory) and waits for `sockets` AF_XDP sockets.
+    pub fn start_nfv_file(&self, role: &str, path: &std::path::Path, sockets: usize) -> Dut {
+        let path = path.to_path_buf();
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns("dut"), env!("CARGO_BIN_EXE_nfv"), "run"])
+            .args(["netns", "exec", &self.ns(role), env!("CARGO_BIN_EXE_nfv"), "run"])
             .arg(&path)
             .args(["--duration", "0", "--quiet"])
             .stdout(Stdio::piped())
