@@ -163,3 +163,72 @@ fn the_upf_drops_what_is_not_gtpu_or_for_a_ue() {
     };
     probe(include_str!("../../configs/upf.toml"), &[n3, n6]);
 }
+
+#[test]
+fn the_composed_upf_acl_nat44_drops_what_is_not_gtpu_or_translatable() {
+    if !privileged("the_composed_upf_acl_nat44_drops_what_is_not_gtpu_or_translatable") {
+        return;
+    }
+    let n3 = Side {
+        ns: "gen",
+        ifname: "g0",
+        dut_if: "d0",
+        host: [10, 10, 0, 2],
+        ours: [10, 10, 0, 1],
+        expect: ["not-gtpu", "not-gtpu", "malformed"],
+    };
+    // The NAT, first on the way down, translates nothing of these.
+    let n6 = Side {
+        ns: "sink",
+        ifname: "s0",
+        dut_if: "d1",
+        host: [198, 51, 100, 2],
+        ours: [198, 51, 100, 1],
+        expect: ["not-our-address", "not-our-address", "malformed"],
+    };
+    probe(include_str!("../../configs/upf-acl-nat44.toml"), &[n3, n6]);
+}
+
+#[test]
+fn the_composed_vtep_acl_nat44_drops_what_is_not_its_tunnel_or_translatable() {
+    if !privileged("the_composed_vtep_acl_nat44_drops_what_is_not_its_tunnel_or_translatable") {
+        return;
+    }
+    let outside = Side {
+        ns: "gen",
+        ifname: "g0",
+        dut_if: "d0",
+        host: [198, 51, 100, 2],
+        ours: [198, 51, 100, 1],
+        expect: ["not-our-address", "not-our-address", "malformed"],
+    };
+    // Not VXLAN: past the VTEP to the NAT, whose inside they are not from.
+    let underlay = Side {
+        ns: "sink",
+        ifname: "s0",
+        dut_if: "d1",
+        host: [192, 168, 0, 2],
+        ours: [192, 168, 0, 1],
+        expect: ["source-not-inside", "source-not-inside", "truncated"],
+    };
+    probe(include_str!("../../configs/vtep-acl-nat44.toml"), &[outside, underlay]);
+}
+
+#[test]
+fn the_single_box_graph_drops_what_no_chain_takes() {
+    if !privileged("the_single_box_graph_drops_what_no_chain_takes") {
+        return;
+    }
+    // The access side, the VTEP's underlay: the rest goes to the firewall
+    // and the NAT. (The core side is also the overlay's bridged segment,
+    // where a VTEP floods broadcasts and unknown unicast by design.)
+    let access = Side {
+        ns: "gen",
+        ifname: "g0",
+        dut_if: "d0",
+        host: [10, 10, 0, 4],
+        ours: [10, 10, 0, 1],
+        expect: ["broadcast-or-multicast", "destination-inside", "malformed-ip"],
+    };
+    probe(include_str!("../../configs/sfc/single-box.toml"), &[access]);
+}
