@@ -3,13 +3,13 @@
 # pass counted; 2000 - 1000 rounds of 64 packets, so set-up cancels out),
 # less the same loop without the stage. Repeatable on a noisy VM: compare
 # before and after a change.
-# usage: benches/stage-cost.sh nat|lb|lb-ipip|upf-up|upf-down|split-3 [ENTRIES] (1000 sessions/connections)
+# usage: benches/stage-cost.sh nat|lb|lb-ipip|upf-up|upf-down|split-3|sff [ENTRIES] (1000 sessions/connections)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind missing: cargo xtask setup" >&2; exit 1; }
 cargo build -q --release -p nfv-benches --example stage_cost
 bin=${CARGO_TARGET_DIR:-target}/release/examples/stage_cost
-stage=${1:?usage: stage-cost.sh nat|lb|lb-ipip|upf-up|upf-down|split-3 [ENTRIES]}
+stage=${1:?usage: stage-cost.sh nat|lb|lb-ipip|upf-up|upf-down|split-3|sff [ENTRIES]}
 entries=${2:-1000}
 ir() {
   local out; out=$(mktemp)

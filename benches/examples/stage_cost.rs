@@ -4,7 +4,7 @@
 //! wall time on a shared VM is not; cache misses are the criterion benches'
 //! business (`benches/nat.rs`, `benches/lb.rs`), this counts the work.
 //!
-//! usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3 hit|baseline ENTRIES ROUNDS
+//! usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3|sff hit|baseline ENTRIES ROUNDS
 //! (ENTRIES: NAT sessions, LB connections or UPF sessions in the table)
 
 // Each case module carries the shared stage harness (`stage_case.rs`), as
@@ -17,6 +17,8 @@ mod graph_case;
 mod lb_case;
 #[path = "../benches/nat_case.rs"]
 mod nat_case;
+#[path = "../benches/sff_case.rs"]
+mod sff_case;
 #[path = "../benches/upf_case.rs"]
 mod upf_case;
 
@@ -28,7 +30,7 @@ fn stage_pass(pass: &mut dyn FnMut() -> usize) -> usize {
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() != 5 {
-        eprintln!("usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3 hit|baseline ENTRIES ROUNDS");
+        eprintln!("usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3|sff hit|baseline ENTRIES ROUNDS");
         std::process::exit(2);
     }
     let with_stage = a[2] == "hit";
@@ -46,6 +48,11 @@ fn main() {
         up @ ("upf-up" | "upf-down") => {
             let mut c = upf_case::drawn(entries as u32, up == "upf-up", false);
             Box::new(move || upf_case::run(&mut c, with_stage))
+        }
+        // NSH forwarding to the next forwarder (ENTRIES unused: 64 paths).
+        "sff" => {
+            let mut c = sff_case::case();
+            Box::new(move || sff_case::run(&mut c, with_stage))
         }
         // A classifier's three-way split into chains (ENTRIES unused).
         "split-3" => {

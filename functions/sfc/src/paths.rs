@@ -54,10 +54,15 @@ pub enum Hop {
     End(Option<ChainId>),
 }
 
-/// The table: entries sorted by (SPI, SI), looked up by binary search.
+/// The table: entries sorted by (SPI, SI), and an open-addressing index
+/// over them (a multiplicative hash of the 32-bit key, linear probing, at
+/// most half full): a lookup is a multiply, a shift and a compare or two.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PathTable {
     entries: Vec<(u32, Hop)>,
+    /// Slots: an index into `entries` plus one, 0 for empty.
+    slots: Vec<u16>,
+    shift: u32,
     /// Replaced this many times.
     pub version: u64,
 }
@@ -67,11 +72,35 @@ fn key(spi: u32, si: u8) -> u32 {
 }
 
 impl PathTable {
+    /// A table of `entries` (sorted by key, keys distinct).
+    fn new(entries: Vec<(u32, Hop)>) -> Self {
+        let cap = (2 * entries.len()).next_power_of_two().max(8);
+        let shift = 32 - cap.trailing_zeros();
+        let mut slots = vec![0u16; cap];
+        for (i, (k, _)) in entries.iter().enumerate() {
+            let mut at = (k.wrapping_mul(0x9e37_79b1) >> shift) as usize;
+            while slots[at] != 0 {
+                at = (at + 1) & (cap - 1);
+            }
+            slots[at] = i as u16 + 1;
+        }
+        Self { entries, slots, shift, version: 0 }
+    }
+
     /// Where a packet at (`spi`, `si`) goes.
     #[inline]
     pub fn get(&self, spi: u32, si: u8) -> Option<Hop> {
         let k = key(spi, si);
-        self.entries.binary_search_by_key(&k, |e| e.0).ok().map(|i| self.entries[i].1)
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut at = (k.wrapping_mul(0x9e37_79b1) >> self.shift) as usize & mask;
+        loop {
+            let i = *self.slots.get(at)? as usize;
+            let (ek, hop) = *self.entries.get(i.checked_sub(1)?)?;
+            if ek == k {
+                return Some(hop);
+            }
+            at = (at + 1) & mask;
+        }
     }
 
     /// Entries.
@@ -144,21 +173,27 @@ pub fn build(
         return Err(errors);
     }
     entries.sort_unstable_by_key(|e| e.0);
-    Ok(PathTable { entries, version: 0 })
+    if entries.len() >= u16::MAX as usize {
+        return Err(vec![(params.len() - 1, format!("more than {} paths", u16::MAX - 1))]);
+    }
+    Ok(PathTable::new(entries))
 }
 
-/// The inline paths and a file's together; `Err((spi, si))` when both
-/// have an entry for it.
-pub fn merge(inline: PathTable, file: PathTable) -> Result<PathTable, (u32, u8)> {
+/// The inline paths and a file's together; `Err` says which (SPI, SI)
+/// both have, or that there are too many.
+pub fn merge(inline: PathTable, file: PathTable) -> Result<PathTable, String> {
     let mut entries = inline.entries;
     for (k, h) in file.entries {
         if entries.iter().any(|(i, _)| *i == k) {
-            return Err((k >> 8, k as u8));
+            return Err(format!("(SPI {}, SI {}) is in the file and inline", k >> 8, k & 0xff));
         }
         entries.push((k, h));
     }
+    if entries.len() >= u16::MAX as usize {
+        return Err(format!("more than {} paths", u16::MAX - 1));
+    }
     entries.sort_unstable_by_key(|e| e.0);
-    Ok(PathTable { entries, version: 0 })
+    Ok(PathTable::new(entries))
 }
 
 /// Reads a paths file (`paths = [...]`), every problem located.
@@ -238,9 +273,7 @@ impl ControlTask for PathsWatch {
         let inline = build(&self.inline, &chain).unwrap_or_default();
         let mut merged = match merge(inline, file) {
             Ok(t) => t,
-            Err((spi, si)) => {
-                return vec![format!("{path}: (SPI {spi}, SI {si}) is also an inline path; the running paths stay")];
-            }
+            Err(e) => return vec![format!("{path}: {e}; the running paths stay")],
         };
         merged.version = self.table.load().version + 1;
         let (n, v) = (merged.len(), merged.version);

@@ -19,12 +19,14 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use nfv_core::adjacency::{Adjacency, Derived};
 use nfv_core::config::{Diagnostic, Params};
 use nfv_core::packet::flags;
 use nfv_core::published::{Published, Snapshot};
 use nfv_core::{
     Batch, BuildCtx, BuildEnv, ChainId, ControlTask, PacketMut, PortId, Stage, StageBuilder, StageCtx, StageFactory,
 };
+use nfv_net::wire::EthernetFrame;
 use nfv_net::wire::nsh::{self, NshPacket};
 use serde::Deserialize;
 use toml::Spanned;
@@ -141,12 +143,8 @@ impl StageFactory for SffFactory {
         let (Some(table), Some(from_file)) = (table, from_file) else { return Err(errors) };
         let table = match paths::merge(table, from_file) {
             Ok(t) => t,
-            Err((spi, si)) => {
-                errors.push(params.error(
-                    "paths-file",
-                    format!("(SPI {spi}, SI {si}) is in the file and inline"),
-                    "twice",
-                ));
+            Err(e) => {
+                errors.push(params.error("paths-file", e, "with the inline paths"));
                 return Err(errors);
             }
         };
@@ -193,16 +191,55 @@ impl StageBuilder for SffBuilder {
     }
 }
 
-/// A worker's forwarding: the path table as of this batch.
+/// A worker's forwarding: the path table as of this batch, and the next
+/// forwarders' Ethernet addresses as of the neighbour table's version.
 struct Forwarder {
     shared: Arc<SffShared>,
     table: Snapshot<PathTable>,
+    /// (next forwarder, its (MAC, port) when resolved), for the table's
+    /// remotes: written without a neighbour lookup per packet.
+    ways: Derived<Vec<(IpAddr, Option<([u8; 6], PortId)>)>>,
+    macs: Vec<[u8; 6]>,
     reparse: bool,
 }
 
 impl Forwarder {
     fn new(shared: Arc<SffShared>, ctx: &BuildCtx<'_>) -> Self {
-        Self { table: Snapshot::new(shared.table.clone()), shared, reparse: ctx.headers_read_later }
+        Self {
+            table: Snapshot::new(shared.table.clone()),
+            shared,
+            ways: Derived::new(Vec::new()),
+            macs: ctx.port_macs.to_vec(),
+            reparse: ctx.headers_read_later,
+        }
+    }
+
+    /// Takes up a new path table and neighbour table, once a batch.
+    #[inline]
+    fn refresh(&mut self, adj: &Adjacency) {
+        self.table.refresh();
+        let (table, ports) = (&self.table, &self.shared.ports);
+        self.ways.refresh(adj, self.table.generation(), |ways, adj| {
+            ways.clear();
+            for hop in table.remotes() {
+                let found = ports.iter().find_map(|&p| adj.lookup(&hop, p).map(|m| (m, p)));
+                ways.push((hop, found));
+            }
+        });
+    }
+
+    /// Sends `p` to next forwarder `hop`: by its cached MAC when resolved
+    /// and nothing waits for it, else through the adjacency.
+    #[inline]
+    fn send(&self, p: &mut PacketMut<'_>, hop: IpAddr, ctx: &mut StageCtx<'_>) {
+        let known = self.ways.get().iter().find(|w| w.0 == hop).and_then(|w| w.1);
+        match known {
+            Some((mac, port)) if !ctx.adjacency.waits_for(&hop) && p.len() >= 14 => {
+                EthernetFrame::new_unchecked(p.data_mut()).set_addrs(mac, self.macs[port as usize]);
+                p.send_to(port);
+            }
+            _ => ctx.adjacency.send(p, &self.shared.ports, hop),
+        }
     }
 
     /// Forwards the NSH packet whose NSH header is at `at`; `returned`:
@@ -228,7 +265,7 @@ impl Forwarder {
             return Err(SffDrop::SiZero);
         }
         match self.table.get(spi, si).ok_or(SffDrop::NoPath)? {
-            Hop::Remote(hop) => ctx.adjacency.send(p, &self.shared.ports, hop),
+            Hop::Remote(hop) => self.send(p, hop, ctx),
             Hop::Local(_) if returned => return Err(SffDrop::LocalAfterReturn),
             Hop::Local(chain) => {
                 if next != nsh::next::ETHERNET {
@@ -298,7 +335,7 @@ pub struct Sff {
 
 impl Stage for Sff {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
-        self.fwd.table.refresh();
+        self.fwd.refresh(ctx.adjacency);
         for mut p in batch.iter_mut() {
             let m = *p.meta();
             if m.ethertype != nsh::ETHERTYPE {
@@ -398,7 +435,7 @@ impl Return {
 
 impl Stage for Return {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
-        self.fwd.table.refresh();
+        self.fwd.refresh(ctx.adjacency);
         for mut p in batch.iter_mut() {
             if p.meta().flags & flags::NSH_PROXIED == 0 {
                 continue;
