@@ -191,14 +191,17 @@ impl StageBuilder for SffBuilder {
     }
 }
 
+/// A next forwarder and, when resolved, its (MAC, port).
+type Way = (IpAddr, Option<([u8; 6], PortId)>);
+
 /// A worker's forwarding: the path table as of this batch, and the next
 /// forwarders' Ethernet addresses as of the neighbour table's version.
 struct Forwarder {
     shared: Arc<SffShared>,
     table: Snapshot<PathTable>,
-    /// (next forwarder, its (MAC, port) when resolved), for the table's
-    /// remotes: written without a neighbour lookup per packet.
-    ways: Derived<Vec<(IpAddr, Option<([u8; 6], PortId)>)>>,
+    /// The table's next forwarders, written without a neighbour lookup
+    /// per packet.
+    ways: Derived<Vec<Way>>,
     macs: Vec<[u8; 6]>,
     reparse: bool,
 }
