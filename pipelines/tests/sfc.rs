@@ -179,3 +179,27 @@ fn the_classifier_puts_plain_traffic_on_the_path_with_its_context() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&dir2);
 }
+
+#[test]
+fn vxlan_gpe_carries_nsh_between_forwarders_not_on_one_link() {
+    if !runnable("vxlan_gpe_carries_nsh_between_forwarders_not_on_one_link") {
+        return;
+    }
+    let gpe = CONFIG
+        .replace(
+            "ports = [\"d1\"], paths = [",
+            "ports = [\"d1\"], transport = \"vxlan-gpe\", local-ip = \"192.168.100.1\", paths = [",
+        )
+        .replace("tenant = 7 }", "tenant = 7, transport = \"vxlan-gpe\", local-ip = \"192.168.100.1\" }")
+        .replace("{ ethertype = \"nsh\", chain = \"sff\" }", "{ proto = \"udp\", dst-port = 4790, chain = \"sff\" }");
+    let dir = setup("gpe", &gpe);
+    // From scapy's VXLAN-GPE: through the firewall, to the next forwarder.
+    let (report, sent, _) = replay(&dir, "d1", "gpe_md1.pcap");
+    let want = "10 254 62 1 3 00000007 00000000 00000000 00000000 203.0.113.5 80 via 192.168.100.1>192.168.100.3:4790";
+    assert_eq!(sent, [want], "{report}");
+    assert!(report.contains("denied-by-rule=1"), "{report}");
+    // Our classifier over VXLAN-GPE.
+    let (report, sent, _) = replay(&dir, "d0", "plain.pcap");
+    assert_eq!(sent, [want], "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,6 +14,8 @@ use nfv_core::{Batch, BuildCtx, BuildEnv, Stage, StageBuilder, StageCtx, StageFa
 use nfv_net::wire::nsh::{self, Context, NshRepr};
 use serde::Deserialize;
 
+use crate::transport::Transport;
+
 nfv_core::drop_reasons! {
     /// Why `nsh-encap` dropped a packet.
     pub enum EncapDrop {
@@ -40,6 +42,14 @@ struct EncapParams {
     md_type: u8,
     #[serde(default)]
     tenant: u32,
+    #[serde(default)]
+    transport: Transport,
+    /// Our VXLAN-GPE address: the packet is handed to this instance's
+    /// forwarder, which addresses it to the next.
+    #[serde(default)]
+    local_ip: Option<std::net::Ipv4Addr>,
+    #[serde(default)]
+    vni: u32,
 }
 
 fn max_si() -> u8 {
@@ -79,6 +89,16 @@ impl StageFactory for EncapFactory {
         if p.md_type != 1 && p.md_type != 2 {
             errors.push(params.error("md-type", format!("MD type {} is not 1 or 2", p.md_type), "RFC 8300 2.2"));
         }
+        if p.transport == Transport::VxlanGpe && p.local_ip.is_none() {
+            errors.push(
+                params
+                    .error("transport", "VXLAN-GPE needs local-ip", "no address")
+                    .help("local-ip = \"192.168.100.1\": this instance's forwarder's"),
+            );
+        }
+        if p.vni > 0xff_ffff {
+            errors.push(params.error("vni", format!("VNI {} does not fit 24 bits", p.vni), "too big"));
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -108,12 +128,14 @@ impl StageBuilder for EncapBuilder {
             ]),
         };
         let repr = NshRepr { ttl: p.ttl, next_protocol: nsh::next::ETHERNET, spi: p.spi, si: p.si, context };
-        let mut header = vec![0u8; 14 + repr.header_len()];
-        header[12..14].copy_from_slice(&nsh::ETHERTYPE.to_be_bytes());
-        repr.emit(&mut header[14..]);
+        let mut header = p.transport.template(p.vni);
+        let outer = header.len();
+        header.resize(outer + repr.header_len(), 0);
+        repr.emit(&mut header[outer..]);
         // Where the ingress port goes: MD1's second word, MD2's second TLV.
-        let port_at = if p.md_type == 1 { 14 + 8 + 4 + 2 } else { 14 + 8 + 8 + 4 };
-        Box::new(Encap { header, port_at, reparse: ctx.headers_read_later })
+        let port_at = outer + if p.md_type == 1 { 8 + 4 + 2 } else { 8 + 8 + 4 };
+        let local = p.local_ip.map_or([0; 4], |a| a.octets());
+        Box::new(Encap { header, port_at, transport: p.transport, local, reparse: ctx.headers_read_later })
     }
 }
 
@@ -122,6 +144,8 @@ pub struct Encap {
     header: Vec<u8>,
     /// Offset of the 16-bit ingress port in `header`.
     port_at: usize,
+    transport: Transport,
+    local: [u8; 4],
     reparse: bool,
 }
 
@@ -136,6 +160,14 @@ impl Stage for Encap {
             };
             d[..n].copy_from_slice(&self.header);
             d[self.port_at..self.port_at + 2].copy_from_slice(&port.to_be_bytes());
+            if self.transport == Transport::VxlanGpe {
+                // Entropy for the underlay's ECMP: the flow's hash, when
+                // known, picks the source port; to our own forwarder.
+                let m = *p.meta();
+                let sport = if m.flags & nfv_core::packet::flags::HASH_OK != 0 { m.hash as u16 } else { port };
+                nfv_net::wire::set_ports(&mut p.data_mut()[34..], 49152 | (sport & 0x3fff), 0);
+                self.transport.address(&mut p, self.local, self.local);
+            }
             if self.reparse {
                 // The outer Ethernet header was just written: it parses.
                 let _ = p.reparse();

@@ -4,7 +4,7 @@
 //! - `nsh-encap` puts a packet on a service path: an NSH header with the
 //!   path (SPI) and index (SI) it is configured with and context metadata
 //!   (a tenant id and the ingress port; MD type 1 or 2), over Ethernet
-//!   (EtherType 0x894F), the original frame inside. After a `classify`
+//!   (EtherType 0x894F) or VXLAN-GPE, the original frame inside. After a `classify`
 //!   stage's branch, it is the service classifier.
 //! - `sff`, the service function forwarder, forwards NSH packets by
 //!   (SPI, SI) from its path table: to the next forwarder, to a function
@@ -22,6 +22,7 @@
 pub mod encap;
 pub mod paths;
 pub mod sff;
+pub mod transport;
 
 /// Registers every stage of this crate.
 pub fn register(r: &mut nfv_core::StageRegistry) {

@@ -1,7 +1,7 @@
 //! `sff` and `nsh-return`: the service function forwarder (RFC 7665
 //! 2.2, RFC 8300 4) and the return of its proxy (RFC 7665 4.6).
 //!
-//! An NSH packet (over Ethernet) is forwarded by its (SPI, SI): its TTL
+//! An NSH packet (over Ethernet or VXLAN-GPE, [`crate::transport`]) is forwarded by its (SPI, SI): its TTL
 //! decremented first, once per forwarder, and the packet dropped at 0
 //! (RFC 8300 2.2), dropped at SI 0 (2.3); to the next forwarder (its outer Ethernet addresses
 //! written by the adjacency: resolved by ARP on the forwarder's ports),
@@ -32,6 +32,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::paths::{self, Hop, PathParams, PathTable, PathsWatch};
+use crate::transport::Transport;
 
 nfv_core::drop_reasons! {
     /// Why a forwarder dropped a packet.
@@ -56,6 +57,10 @@ const MARK_LEN: usize = 3;
 struct SffParams {
     ports: Vec<String>,
     #[serde(default)]
+    transport: Transport,
+    #[serde(default)]
+    local_ip: Option<std::net::Ipv4Addr>,
+    #[serde(default)]
     paths: Vec<Spanned<PathParams>>,
     #[serde(default)]
     paths_file: Option<String>,
@@ -65,6 +70,9 @@ struct SffParams {
 pub struct SffShared {
     /// Ports the next forwarders are on.
     ports: Vec<PortId>,
+    transport: Transport,
+    /// Our VXLAN-GPE address.
+    local: [u8; 4],
     /// The path table, replaced when the paths file changes.
     table: Arc<Published<PathTable>>,
     inline: Vec<PathParams>,
@@ -98,6 +106,13 @@ impl StageFactory for SffFactory {
                         .help(format!("known ports: {}", env.ports.join(", "))),
                 ),
             }
+        }
+        if p.transport == Transport::VxlanGpe && p.local_ip.is_none() {
+            errors.push(
+                params
+                    .error("transport", "VXLAN-GPE needs local-ip", "no address")
+                    .help("local-ip = \"192.168.100.1\": an address of one of `ports`"),
+            );
         }
         if p.ports.is_empty() {
             errors.push(
@@ -155,7 +170,13 @@ impl StageFactory for SffFactory {
             return Err(errors);
         }
         let chains = table.chains().into_iter().map(|c| (env.chains[c as usize].clone(), c)).collect();
-        let shared = SffShared { ports, table: Published::new(table), inline, file, chains };
+        if p.transport == Transport::VxlanGpe && table.remotes().iter().any(|r| r.is_ipv6()) {
+            errors.push(params.error("paths", "VXLAN-GPE next hops are IPv4 here", "an IPv6 next hop"));
+            return Err(errors);
+        }
+        let local = p.local_ip.map_or([0; 4], |a| a.octets());
+        let shared =
+            SffShared { ports, transport: p.transport, local, table: Published::new(table), inline, file, chains };
         Ok(Arc::new(SffBuilder(Arc::new(shared))))
     }
 }
@@ -268,7 +289,12 @@ impl Forwarder {
             return Err(SffDrop::SiZero);
         }
         match self.table.get(spi, si).ok_or(SffDrop::NoPath)? {
-            Hop::Remote(hop) => self.send(p, hop, ctx),
+            Hop::Remote(hop) => {
+                if let IpAddr::V4(dst) = hop {
+                    self.shared.transport.address(p, self.shared.local, dst.octets());
+                }
+                self.send(p, hop, ctx)
+            }
             Hop::Local(_) if returned => return Err(SffDrop::LocalAfterReturn),
             Hop::Local(chain) => {
                 if next != nsh::next::ETHERNET {
@@ -339,12 +365,10 @@ pub struct Sff {
 impl Stage for Sff {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         self.fwd.refresh(ctx.adjacency);
+        let (transport, local) = (self.fwd.shared.transport, self.fwd.shared.local);
         for mut p in batch.iter_mut() {
-            let m = *p.meta();
-            if m.ethertype != nsh::ETHERTYPE {
-                continue;
-            }
-            if let Err(r) = self.fwd.forward(&mut p, m.l3_off as usize, ctx, false) {
+            let Some(at) = transport.nsh_at(&p, local) else { continue };
+            if let Err(r) = self.fwd.forward(&mut p, at, ctx, false) {
                 p.drop_with(r);
             }
         }
