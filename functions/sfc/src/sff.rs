@@ -273,24 +273,27 @@ impl Forwarder {
         let d = p.data_mut();
         let mut h =
             NshPacket::new_checked(d.get_mut(at..).ok_or(SffDrop::Malformed)?).map_err(|_| SffDrop::Malformed)?;
+        let f = h.header();
         // RFC 8300 2.2: each forwarder decrements the TTL before its lookup
         // (0 becomes 63) and forwards nothing at 0; a packet back from a
         // function here is still at this forwarder.
         if !returned {
-            let ttl = if h.ttl() == 0 { 63 } else { h.ttl() - 1 };
+            let ttl = if f.ttl == 0 { 63 } else { f.ttl - 1 };
             if ttl == 0 {
                 return Err(SffDrop::TtlExpired);
             }
             h.set_ttl(ttl);
         }
-        let (spi, si, len, next) = (h.spi(), h.si(), h.header_len(), h.next_protocol());
+        let (spi, si, len, next) = (f.spi, f.si, f.len, f.next_protocol);
         // RFC 8300 2.3: SI 0 is the end of every path.
         if si == 0 {
             return Err(SffDrop::SiZero);
         }
         match self.table.get(spi, si).ok_or(SffDrop::NoPath)? {
             Hop::Remote(hop) => {
-                if let IpAddr::V4(dst) = hop {
+                if self.shared.transport == Transport::VxlanGpe
+                    && let IpAddr::V4(dst) = hop
+                {
                     self.shared.transport.address(p, self.shared.local, dst.octets());
                 }
                 self.send(p, hop, ctx)

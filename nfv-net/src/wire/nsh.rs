@@ -132,6 +132,21 @@ impl<T: AsRef<[u8]>> NshPacket<T> {
         &self.d()[BASE_LEN..self.header_len()]
     }
 
+    /// The fixed fields at once (two loads), for a forwarder that reads
+    /// them all.
+    #[inline(always)]
+    pub fn header(&self) -> NshHeader {
+        let (b, path) = (self.base(), field::rd32(self.d(), f::PATH));
+        NshHeader {
+            ttl: (b >> 22 & 0x3f) as u8,
+            len: (b >> 16 & 0x3f) as usize * 4,
+            md_type: (b >> 8 & 0xf) as u8,
+            next_protocol: b as u8,
+            spi: path >> 8,
+            si: path as u8,
+        }
+    }
+
     /// MD type 2's TLVs, in order (RFC 8300 2.5.1: class, type, value).
     pub fn tlvs(&self) -> Tlvs<'_> {
         Tlvs { rest: if self.md_type() == md_type::TWO { self.context() } else { &[] } }
@@ -164,6 +179,23 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> NshPacket<T> {
         let si = self.si();
         field::wr32(self.m(), f::PATH, spi << 8 | si as u32);
     }
+}
+
+/// The fixed fields of an NSH header ([`NshPacket::header`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NshHeader {
+    /// Hops left.
+    pub ttl: u8,
+    /// The whole header's length in octets.
+    pub len: usize,
+    /// MD type.
+    pub md_type: u8,
+    /// What follows.
+    pub next_protocol: u8,
+    /// Service path identifier.
+    pub spi: u32,
+    /// Service index.
+    pub si: u8,
 }
 
 /// One MD type 2 context header: a class, a type and its value.
@@ -324,6 +356,8 @@ mod tests {
         assert_eq!((p.version(), p.oam(), p.ttl(), p.header_len()), (0, false, 63, 24));
         assert_eq!((p.md_type(), p.next_protocol(), p.spi(), p.si()), (1, next::ETHERNET, 42, 255));
         assert_eq!(p.context(), &MD1[8..]);
+        let h = NshHeader { ttl: 63, len: 24, md_type: 1, next_protocol: next::ETHERNET, spi: 42, si: 255 };
+        assert_eq!(p.header(), h);
         let r =
             NshRepr { ttl: 63, next_protocol: next::ETHERNET, spi: 42, si: 255, context: Context::Md1([1, 2, 3, 4]) };
         let mut out = [0u8; 24];
