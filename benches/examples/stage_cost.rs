@@ -4,7 +4,7 @@
 //! wall time on a shared VM is not; cache misses are the criterion benches'
 //! business (`benches/nat.rs`, `benches/lb.rs`), this counts the work.
 //!
-//! usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3|sff hit|baseline ENTRIES ROUNDS
+//! usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3|sff|single-box hit|baseline ENTRIES ROUNDS
 //! (ENTRIES: NAT sessions, LB connections or UPF sessions in the table)
 
 // Each case module carries the shared stage harness (`stage_case.rs`), as
@@ -19,6 +19,8 @@ mod lb_case;
 mod nat_case;
 #[path = "../benches/sff_case.rs"]
 mod sff_case;
+#[path = "../benches/single_box_case.rs"]
+mod single_box_case;
 #[path = "../benches/upf_case.rs"]
 mod upf_case;
 
@@ -30,7 +32,9 @@ fn stage_pass(pass: &mut dyn FnMut() -> usize) -> usize {
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() != 5 {
-        eprintln!("usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3|sff hit|baseline ENTRIES ROUNDS");
+        eprintln!(
+            "usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3|sff|single-box hit|baseline ENTRIES ROUNDS"
+        );
         std::process::exit(2);
     }
     let with_stage = a[2] == "hit";
@@ -48,6 +52,26 @@ fn main() {
         up @ ("upf-up" | "upf-down") => {
             let mut c = upf_case::drawn(entries as u32, up == "upf-up", false);
             Box::new(move || upf_case::run(&mut c, with_stage))
+        }
+        // The single-box graph fed a mix (hit), or its chains alone fed
+        // their own in turn (baseline: the linear chains' mean cost).
+        "single-box" => {
+            use single_box_case::{Kind, case, run};
+            if with_stage {
+                let mut c = case(None, &[Kind::Gtpu, Kind::Vxlan, Kind::Plain]);
+                Box::new(move || run(&mut c))
+            } else {
+                let mut cs = [
+                    case(Some("mobile"), &[Kind::Gtpu]),
+                    case(Some("overlay"), &[Kind::Vxlan]),
+                    case(Some("edge"), &[Kind::Plain]),
+                ];
+                let mut i = 0;
+                Box::new(move || {
+                    i = (i + 1) % 3;
+                    run(&mut cs[i])
+                })
+            }
         }
         // NSH forwarding to the next forwarder (ENTRIES unused: 64 paths).
         "sff" => {

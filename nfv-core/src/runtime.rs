@@ -298,6 +298,15 @@ fn build_graph(
     b.build(w.chain as u16, arena, cfg.run.batch_size)
 }
 
+/// Worker `wi`'s graph as [`Runtime::build`] would build it, its batches
+/// on `arena`, for benchmarks and tests that drive a graph by hand
+/// (`nfv_testkit::Rounds::round_graph`).
+pub fn worker_graph(cfg: &Config, wi: usize, arena: &Arc<crate::frame::Arena>) -> Graph {
+    let local = Arc::new(cfg.local_addrs());
+    let port_macs: Vec<[u8; 6]> = cfg.ports.iter().map(|p| p.mac).collect();
+    build_graph(cfg, wi, &local, &port_macs, arena)
+}
+
 /// True when a stage a packet may meet after stage instance `node` reads
 /// headers: later in a chain it sits in, or in a chain reached from there.
 fn read_later(cfg: &Config, node: usize) -> bool {
