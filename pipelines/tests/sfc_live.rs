@@ -122,8 +122,14 @@ fn a_service_path_across_three_instances_carries_ping_and_tcp_and_moves_to_anoth
     assert!(fw1.contains("denied-by-rule="), "telnet denied at the firewall:\n{all}");
     let (a1, a2) = (packets(&fw1, "acl"), packets(&fw2, "acl"));
     assert!(a1 > 0 && a2 > 0, "both firewalls carried the connection: {a1}, {a2}\n{all}");
-    // Every packet put on a path at either end went through one firewall.
+    // Every packet put on a path at either end went through one firewall
+    // (but for a frame the veths or the bridge lost under load: TCP sent
+    // it again, and each hop's counters saw it once more).
     let encapsulated = packets(&cls, "nsh-encap") + packets(&nat, "nsh-encap");
-    assert_eq!(a1 + a2, encapsulated, "the hops' counters agree\n{all}");
+    let lost = encapsulated.abs_diff(a1 + a2);
+    assert!(
+        a1 + a2 <= encapsulated && lost * 200 <= encapsulated,
+        "the hops' counters agree: {a1} + {a2} of {encapsulated}\n{all}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
