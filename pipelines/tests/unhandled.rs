@@ -220,8 +220,7 @@ fn the_single_box_graph_drops_what_no_chain_takes() {
         return;
     }
     // The access side, the VTEP's underlay: the rest goes to the firewall
-    // and the NAT. (The core side is also the overlay's bridged segment,
-    // where a VTEP floods broadcasts and unknown unicast by design.)
+    // and the NAT.
     let access = Side {
         ns: "gen",
         ifname: "g0",
@@ -230,5 +229,17 @@ fn the_single_box_graph_drops_what_no_chain_takes() {
         ours: [10, 10, 0, 1],
         expect: ["broadcast-or-multicast", "destination-inside", "malformed-ip"],
     };
-    probe(include_str!("../../configs/sfc/single-box.toml"), &[access]);
+    // The core side is also the overlay's bridged segment: its broadcast
+    // and unknown unicast are flooded into the tunnel (by design; here the
+    // remote VTEP never answers ARP, so they wait and are given up), and
+    // the truncated packet, to the port's own MAC, is not the bridge's.
+    let core = Side {
+        ns: "sink",
+        ifname: "s0",
+        dut_if: "d1",
+        host: [198, 51, 100, 2],
+        ours: [198, 51, 100, 1],
+        expect: ["unresolved", "unresolved", "unhandled"],
+    };
+    probe(include_str!("../../configs/sfc/single-box.toml"), &[access, core]);
 }

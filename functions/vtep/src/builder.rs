@@ -66,6 +66,7 @@ impl StageBuilder for VtepBuilder {
     fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
         let mut stage = VtepStage::new(self.0.clone(), ctx.port_macs[self.0.underlay as usize]);
         stage.reparse_inner = ctx.headers_read_later || self.0.allow_inner_vlan;
+        stage.own_macs = ctx.port_macs.to_vec();
         Box::new(stage)
     }
 }

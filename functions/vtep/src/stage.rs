@@ -120,6 +120,8 @@ pub struct VtepStage {
     pub reparse_inner: bool,
     v: Arc<Vtep>,
     underlay_mac: [u8; 6],
+    /// Every port's MAC (frames to a bridge port's own are not bridged).
+    pub own_macs: Vec<[u8; 6]>,
     fdb: Fdb,
     /// Outer source MAC of each remote VTEP we decapsulated from: the
     /// adjacency for replies when the neighbour table has none yet.
@@ -166,6 +168,7 @@ impl VtepStage {
             reparse_inner: true,
             v: v.clone(),
             underlay_mac,
+            own_macs: Vec::new(),
             fdb,
             remote_macs: FxHashMap::default(),
             remotes: Vec::new(),
@@ -699,6 +702,12 @@ impl Stage for VtepStage {
             } else {
                 let bd = local_bd.expect("checked above");
                 if p.len() < 14 {
+                    continue;
+                }
+                // A frame to the bridge port's own MAC is for this box's
+                // L3 (an address of the port), not for the bridge: a
+                // bridge forwards no frame addressed to itself.
+                if self.own_macs.get(ingress as usize).is_some_and(|m| p.data()[..6] == m[..]) {
                     continue;
                 }
                 if self.v.learn {
