@@ -361,7 +361,9 @@ impl StageBuilder for ClassifyBuilder {
         let fast = self
             .rules
             .iter()
-            .map(|r| Fast {
+            .enumerate()
+            .map(|(i, r)| Fast {
+                rule: i as u16,
                 mask: r.mask,
                 value: r.value,
                 chain: r.chain,
@@ -389,6 +391,8 @@ struct Fast {
     mask: u64,
     value: u64,
     chain: ChainId,
+    /// Its rule, for the fields the key does not hold.
+    rule: u16,
     simple: bool,
 }
 
@@ -423,8 +427,7 @@ impl Classify {
             k |= (dscp as u64) << DSCP_SHIFT;
         }
         if self.needs.dst_port && m.flags & flags::L4_OK != 0 && matches!(m.l4_proto, proto::TCP | proto::UDP) {
-            let l4 = m.l4_off as usize;
-            k |= (u16::from_be_bytes([d[l4 + 2], d[l4 + 3]]) as u64) << L4_SHIFT;
+            k |= (nfv_net::wire::ports(&d[m.l4_off as usize..]).1 as u64) << L4_SHIFT;
         }
         k
     }
@@ -501,8 +504,8 @@ impl Stage for Classify {
             let (d, m) = (p.data(), p.meta());
             let k = self.key(d, m);
             let mut chain = self.default;
-            for (i, f) in self.fast.iter().enumerate() {
-                if k & f.mask == f.value && (f.simple || self.extra(&self.rules[i], d, m)) {
+            for f in self.fast.iter() {
+                if k & f.mask == f.value && (f.simple || self.extra(&self.rules[f.rule as usize], d, m)) {
                     chain = f.chain;
                     break;
                 }
