@@ -96,20 +96,7 @@ fn a_scapy_gnbs_ue_reaches_the_data_network_through_the_upf_the_acl_and_the_nat(
     bed.exec("sink", &["ip", "addr", "flush", "dev", "s0"]);
     bed.exec("sink", &["ip", "addr", "add", "198.51.100.2/24", "dev", "s0"]);
     // No route to the UE pool: only translated traffic can be answered.
-    let server = bed.spawn_in_ns("sink", || {
-        let s = std::net::UdpSocket::bind("198.51.100.2:7000").unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
-        let mut buf = [0u8; 256];
-        let mut peers = Vec::new();
-        while let Ok((n, peer)) = s.recv_from(&mut buf) {
-            peers.push(peer.to_string());
-            s.send_to(format!("pong {}", &String::from_utf8_lossy(&buf[..n])[5..]).as_bytes(), peer).unwrap();
-            if peers.len() == 5 {
-                break;
-            }
-        }
-        peers
-    });
+    let server = bed.pong_server("sink", "198.51.100.2:7000", 5);
     let watch = bed.spawn_in_ns("sink", || Capture::open("s0").count(usize::MAX, Duration::from_secs(6), telnet));
     let dut = bed.start_nfv(include_str!("../../configs/upf-acl-nat44.toml"), 2);
     std::thread::sleep(Duration::from_millis(500));
@@ -123,7 +110,7 @@ fn a_scapy_gnbs_ue_reaches_the_data_network_through_the_upf_the_acl_and_the_nat(
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    let peers = server.join().unwrap();
+    let peers: Vec<String> = server.join().unwrap().into_iter().map(|(peer, _)| peer).collect();
     let report = dut.stop().text;
     assert_eq!(peers, vec!["198.51.100.10:4000"; 5], "the server saw the UE translated\n{report}");
     let mut lines: Vec<&str> = text.lines().collect();

@@ -57,20 +57,7 @@ fn gtpu_vxlan_and_plain_tcp_each_reach_their_own_chain_and_peer_at_once() {
     bed.exec("sink", &["ip", "addr", "add", "198.51.100.2/24", "dev", "s0"]);
     bed.exec("sink", &["ip", "addr", "add", "10.20.0.2/24", "dev", "s0"]);
     bed.exec("sink", &["ip", "route", "add", "10.45.0.0/16", "via", "198.51.100.1"]);
-    let server = bed.spawn_in_ns("sink", || {
-        let s = std::net::UdpSocket::bind("198.51.100.2:7000").unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut buf = [0u8; 256];
-        let mut peers = Vec::new();
-        while let Ok((n, peer)) = s.recv_from(&mut buf) {
-            peers.push(peer.to_string());
-            s.send_to(format!("pong {}", &String::from_utf8_lossy(&buf[..n])[5..]).as_bytes(), peer).unwrap();
-            if peers.len() == 5 {
-                break;
-            }
-        }
-        peers
-    });
+    let server = bed.pong_server("sink", "198.51.100.2:7000", 5);
     let dut = bed.start_nfv(include_str!("../../configs/sfc/single-box.toml"), 2);
     std::thread::sleep(Duration::from_millis(500));
     let d0 = bed.mac("dut", "d0").iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
@@ -100,7 +87,7 @@ fn gtpu_vxlan_and_plain_tcp_each_reach_their_own_chain_and_peer_at_once() {
     let gnb = gnb.join().unwrap();
     let text = String::from_utf8_lossy(&gnb.stdout).into_owned();
     assert!(gnb.status.success(), "{text}{}", String::from_utf8_lossy(&gnb.stderr));
-    let peers = server.join().unwrap();
+    let peers: Vec<String> = server.join().unwrap().into_iter().map(|(peer, _)| peer).collect();
     let report = dut.stop().text;
     assert_eq!(peers, vec!["10.45.0.7:4000"; 5], "the UE, untunnelled, untranslated\n{report}");
     let mut lines: Vec<&str> = text.lines().collect();

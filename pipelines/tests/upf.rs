@@ -119,20 +119,7 @@ fn a_scapy_gnbs_uplink_reaches_the_data_network_and_the_answers_come_back_tunnel
     }
     let bed = upf_bed();
     // The data network's server: answers every datagram.
-    let server = bed.spawn_in_ns("sink", || {
-        let s = UdpSocket::bind("198.51.100.2:7000").unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
-        let mut buf = [0u8; 256];
-        let mut seen = Vec::new();
-        while let Ok((n, peer)) = s.recv_from(&mut buf) {
-            seen.push((peer, String::from_utf8_lossy(&buf[..n]).into_owned()));
-            s.send_to(format!("pong {}", &String::from_utf8_lossy(&buf[..n])[5..]).as_bytes(), peer).unwrap();
-            if seen.len() == 5 {
-                break;
-            }
-        }
-        seen
-    });
+    let server = bed.pong_server("sink", "198.51.100.2:7000", 5);
     let dut = bed.start_nfv(CONFIG, 2);
     // Let the slow path resolve the gNB and the N6 gateway.
     std::thread::sleep(Duration::from_millis(500));
@@ -150,7 +137,7 @@ fn a_scapy_gnbs_uplink_reaches_the_data_network_and_the_answers_come_back_tunnel
     let report = dut.stop();
     assert_eq!(seen.len(), 5, "the server got every uplink packet\n{text}\n{}", report.text);
     for (peer, msg) in &seen {
-        assert_eq!(peer.to_string(), "10.45.0.7:4000", "from the UE, untunnelled");
+        assert_eq!(peer, "10.45.0.7:4000", "from the UE, untunnelled");
         assert!(msg.starts_with("ping "), "{msg}");
     }
     let mut lines: Vec<&str> = text.lines().collect();

@@ -437,8 +437,9 @@ pub struct Return {
 
 impl Return {
     /// Puts the kept headers back in front of the frame; returns where the
-    /// NSH header is.
-    fn restore(p: &mut PacketMut<'_>) -> Result<usize, SffDrop> {
+    /// NSH header is. The packet is parsed again only for a later stage
+    /// that reads headers (forwarding reads the NSH header at its offset).
+    fn restore(p: &mut PacketMut<'_>, reparse: bool) -> Result<usize, SffDrop> {
         let lost = SffDrop::ProxyHeaderLost;
         let d = p.push_front(MARK_LEN).map_err(|_| lost)?;
         let [mark, at, words] = [d[0], d[1], d[2]];
@@ -458,7 +459,9 @@ impl Return {
         // RFC 8300 2.3: the function (here its proxy) decrements the SI.
         h.set_si(h.si().saturating_sub(1));
         p.meta_mut().flags &= !flags::NSH_PROXIED;
-        p.reparse().map_err(|_| lost)?;
+        if reparse {
+            p.reparse().map_err(|_| lost)?;
+        }
         Ok(at)
     }
 }
@@ -470,7 +473,7 @@ impl Stage for Return {
             if p.meta().flags & flags::NSH_PROXIED == 0 {
                 continue;
             }
-            let r = Self::restore(&mut p).and_then(|at| self.fwd.forward(&mut p, at, ctx, true));
+            let r = Self::restore(&mut p, self.fwd.reparse).and_then(|at| self.fwd.forward(&mut p, at, ctx, true));
             if let Err(r) = r {
                 p.drop_with(r);
             }

@@ -5,6 +5,7 @@
 //! item, every stage's parameters and every cross-reference are checked,
 //! and all problems are reported with file:line:column and a caret.
 
+mod chains;
 mod diag;
 mod graph;
 mod load;

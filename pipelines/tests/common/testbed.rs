@@ -130,6 +130,33 @@ impl TestBed {
         })
     }
 
+    /// The data network's server of scapy's gNB (tests/scapy/gnb.py): in
+    /// `role`, at `addr` (`198.51.100.2:7000`), answers each "ping N" with
+    /// "pong N" until `count` came (or 8 quiet seconds); returns (peer,
+    /// message) of each.
+    pub fn pong_server(
+        &self,
+        role: &str,
+        addr: &'static str,
+        count: usize,
+    ) -> std::thread::JoinHandle<Vec<(String, String)>> {
+        self.spawn_in_ns(role, move || {
+            let s = std::net::UdpSocket::bind(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+            let mut buf = [0u8; 256];
+            let mut seen = Vec::new();
+            while let Ok((n, peer)) = s.recv_from(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                s.send_to(format!("pong {}", msg.get(5..).unwrap_or("")).as_bytes(), peer).unwrap();
+                seen.push((peer.to_string(), msg));
+                if seen.len() == count {
+                    break;
+                }
+            }
+            seen
+        })
+    }
+
     /// Sends `data` with nc from `client` to a listener in `server` at
     /// `addr`:`port`; returns what the listener received and whether the
     /// client succeeded (it gives up connecting after 3 s).
