@@ -1,7 +1,10 @@
 //! The chain-graph benchmark cases, shared by the criterion bench and the
 //! callgrind example: a classifier splitting a batch of 64 three ways
-//! (UDP to port 53, TCP to port 80, the rest) into chains of their own,
-//! against the same rounds into a graph whose entry chain is empty.
+//! into chains of their own, against the same rounds into a graph whose
+//! entry chain is empty. [`Split::Ports`] reads the packets' destination
+//! ports (UDP to 53, TCP to 80, the rest: a header read per packet);
+//! [`Split::Proto`] splits on the IP protocol the descriptor already
+//! holds (UDP, TCP, the rest), so it measures the split itself.
 #![allow(dead_code)]
 
 use etherparse::PacketBuilder;
@@ -16,7 +19,8 @@ pub struct GraphCase {
     pub rounds: Rounds,
 }
 
-/// UDP to 53, TCP to 80 and TCP to 443, in turn: a third for each branch.
+/// UDP to 53, TCP to 80 and ICMP echo requests, in turn: a third for
+/// each branch of either classifier.
 fn frames() -> Vec<Vec<u8>> {
     (0..96u32)
         .map(|i| {
@@ -29,13 +33,28 @@ fn frames() -> Vec<Vec<u8>> {
             match i % 3 {
                 0 => b.udp(4000 + i as u16, 53).write(&mut f, &[0; 18]),
                 1 => b.tcp(4000 + i as u16, 80, 1, 1000).write(&mut f, &[0; 6]),
-                _ => b.tcp(4000 + i as u16, 443, 1, 1000).write(&mut f, &[0; 6]),
+                _ => b.icmpv4_echo_request(1, i as u16).write(&mut f, &[0; 18]),
             }
             .unwrap();
             f
         })
         .collect()
 }
+
+/// Which classifier splits the batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// None: the entry chain is empty (the rounds' own cost).
+    Baseline,
+    /// By protocol and destination port.
+    Ports,
+    /// By protocol alone.
+    Proto,
+}
+
+const PORTS: &str =
+    r#"{ proto = "udp", dst-port = 53, chain = "dns" }, { proto = "tcp", dst-port = 80, chain = "web" }"#;
+const PROTO: &str = r#"{ proto = "udp", chain = "dns" }, { proto = "tcp", chain = "web" }"#;
 
 const SPLIT: &str = r#"
 [[ports]]
@@ -44,7 +63,7 @@ kind = "generator"
 
 [[chains]]
 name = "entry"
-stages = [{ kind = "classify", rules = [{ proto = "udp", dst-port = 53, chain = "dns" }, { proto = "tcp", dst-port = 80, chain = "web" }], default = "rest" }]
+stages = [{ kind = "classify", rules = [RULES], default = "rest" }]
 
 [[chains]]
 name = "dns"
@@ -63,16 +82,16 @@ rx = ["in"]
 chain = "entry"
 "#;
 
-/// The classifier's three-way split (`split`), or its entry chain left
-/// empty (`baseline`: the rounds' own cost).
-pub fn case(split: bool) -> GraphCase {
+/// The classifier's three-way split, or its entry chain left empty.
+pub fn case(split: Split) -> GraphCase {
     let mut r = StageRegistry::new();
     nfv_basic::register(&mut r);
-    let cfg = config::load("graph.toml", SPLIT, &r).unwrap_or_else(|e| panic!("{e}"));
+    let text = SPLIT.replace("RULES", if split == Split::Proto { PROTO } else { PORTS });
+    let cfg = config::load("graph.toml", &text, &r).unwrap_or_else(|e| panic!("{e}"));
     let rounds = Rounds::new(frames(), 0, []);
     let mut b = Graph::builder();
     let mut entry = Vec::new();
-    if split {
+    if split != Split::Baseline {
         let spec = &cfg.chains[0].stages[0];
         let ctx = BuildCtx {
             worker: 0,

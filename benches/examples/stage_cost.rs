@@ -4,7 +4,7 @@
 //! wall time on a shared VM is not; cache misses are the criterion benches'
 //! business (`benches/nat.rs`, `benches/lb.rs`), this counts the work.
 //!
-//! usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3|sff|single-box hit|baseline ENTRIES ROUNDS
+//! usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3|split-3-proto|sff|single-box hit|baseline ENTRIES ROUNDS
 //! (ENTRIES: NAT sessions, LB connections or UPF sessions in the table)
 
 // Each case module carries the shared stage harness (`stage_case.rs`), as
@@ -33,7 +33,7 @@ fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() != 5 {
         eprintln!(
-            "usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3|sff|single-box hit|baseline ENTRIES ROUNDS"
+            "usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3|split-3-proto|sff|single-box hit|baseline ENTRIES ROUNDS"
         );
         std::process::exit(2);
     }
@@ -79,8 +79,14 @@ fn main() {
             Box::new(move || sff_case::run(&mut c, with_stage))
         }
         // A classifier's three-way split into chains (ENTRIES unused).
-        "split-3" => {
-            let mut c = graph_case::case(with_stage);
+        by @ ("split-3" | "split-3-proto") => {
+            use graph_case::Split;
+            let split = match (with_stage, by) {
+                (false, _) => Split::Baseline,
+                (true, "split-3") => Split::Ports,
+                _ => Split::Proto,
+            };
+            let mut c = graph_case::case(split);
             Box::new(move || graph_case::run(&mut c))
         }
         other => panic!("unknown stage {other}"),

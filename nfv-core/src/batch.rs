@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use crate::frame::{Arena, FRAME_SIZE, FramePool};
-use crate::packet::{ChainId, Egress, Finished, FrameTag, Marks, NewPacket, PacketMut, PktDesc, PortId, VerdictKind};
+use crate::packet::{
+    ChainId, Egress, Finished, FrameTag, Marks, NewPacket, PacketMut, PktDesc, PortId, Verdict, VerdictKind,
+};
 
 /// Largest batch the runtime accepts.
 pub const MAX_BATCH: usize = 256;
@@ -26,6 +28,10 @@ pub struct Batch {
     egressed: bool,
     capacity: usize,
     rx_port: PortId,
+    /// In a graph, the packets this batch's chain sent to each chain it
+    /// may send to, by [`ChainId`] (`None` for the others), in order,
+    /// waiting for that chain's turn.
+    outboxes: Box<[Option<Vec<PktDesc>>]>,
 }
 
 // SAFETY: the batch exclusively owns the frames its descriptors name; the
@@ -45,7 +51,87 @@ impl Batch {
             egressed: false,
             capacity,
             rx_port: 0,
+            outboxes: Box::new([]),
         }
+    }
+
+    /// Gives the batch a way to each chain of `targets` among `chains`
+    /// (the graph's chains this batch's chain may send packets to).
+    pub(crate) fn set_targets(&mut self, chains: usize, targets: &[ChainId]) {
+        self.outboxes =
+            (0..chains).map(|c| targets.contains(&(c as ChainId)).then(|| Vec::with_capacity(2 * MAX_BATCH))).collect();
+    }
+
+    /// The packets waiting for chain `t` (`None` if this chain has no way
+    /// to it).
+    #[inline(always)]
+    pub(crate) fn outbox(&mut self, t: ChainId) -> Option<&mut Vec<PktDesc>> {
+        self.outboxes.get_mut(t as usize).and_then(Option::as_mut)
+    }
+
+    /// Sends every packet still in the chain on to chain `t` (where the
+    /// chain ends, `then = "CHAIN"`): a swap of lists when nothing else
+    /// waits for `t`.
+    ///
+    /// # Panics
+    /// If the batch has no way to `t` (the graph gives one to the chain it
+    /// ends in).
+    #[inline]
+    pub(crate) fn send_rest(&mut self, t: ChainId) {
+        let o = self.outboxes.get_mut(t as usize).and_then(Option::as_mut).expect("a way to the chain it ends in");
+        if o.is_empty() {
+            std::mem::swap(o, &mut self.active);
+        } else {
+            o.append(&mut self.active);
+        }
+    }
+
+    /// Sends packets to other chains of the graph in one pass, without
+    /// moving their frames: `to` reads each packet still undecided
+    /// about (not finished; its bytes only if it asks for them) and names
+    /// the chain it goes to, or `None` to keep it in this one. A classifier's whole job, so it costs a
+    /// descriptor move per packet and nothing more (no verdict written
+    /// and read back). Each chain gets its packets in batch order. A
+    /// chain this one has no way to (outside a graph, or a chain the
+    /// stage did not declare as a branch) gets nothing: the packet
+    /// finishes as [`PacketMut::goto`] would have it.
+    #[inline]
+    pub fn split(&mut self, mut to: impl FnMut(&PacketMut<'_>) -> Option<ChainId>) {
+        let Self { arena, active, outboxes, marks, .. } = self;
+        let n = active.len();
+        let mut kept = 0;
+        for i in 0..n {
+            let d = &mut active[i];
+            let stays = if d.verdict.is_next() {
+                // SAFETY: the batch owns the frame (one-owner invariant);
+                // the borrow ends with `to`'s call, before the descriptor
+                // moves, and `to` only gets it shared.
+                let frame = unsafe { &mut *(arena.frame_ptr(d.frame) as *mut [u8; FRAME_SIZE]) };
+                match to(&PacketMut { desc: d, frame, marks }) {
+                    None => true,
+                    Some(c) => match outboxes.get_mut(c as usize) {
+                        Some(Some(o)) => {
+                            o.push(d.dup());
+                            false
+                        }
+                        _ => {
+                            d.verdict = Verdict::goto(c);
+                            marks.finished.set(marks.finished.get() + 1);
+                            true
+                        }
+                    },
+                }
+            } else {
+                true
+            };
+            if stays {
+                if kept != i {
+                    active[kept] = active[i].dup();
+                }
+                kept += 1;
+            }
+        }
+        active.truncate(kept);
     }
 
     /// The configured burst size.
@@ -211,42 +297,23 @@ impl Batch {
     }
 
     /// Moves packets finished by the last stage from `active` to `done`,
-    /// keeping order, and adds their drop reasons to `drops`.
-    /// Costs nothing when the stage finished no packet.
+    /// keeping order, and adds their drop reasons to `drops`; in a graph,
+    /// a packet sent to another chain ([`PacketMut::goto`]) goes, `Next`
+    /// again, to the end of that chain's outbox instead. Costs nothing
+    /// when the stage finished no packet.
     #[inline]
     pub fn settle(&mut self, drops: &mut [u64]) -> u32 {
-        self.settle_with(drops, |_, _| false)
-    }
-
-    /// [`Batch::settle`] for a chain of a graph: a packet sent to another
-    /// chain ([`PacketMut::goto`]) goes, `Next` again, to the end of that
-    /// chain's inbox in `inboxes`, in order; `branched[c]` counts them.
-    #[inline]
-    pub(crate) fn settle_split(
-        &mut self,
-        drops: &mut [u64],
-        inboxes: &mut [Vec<PktDesc>],
-        branched: &mut [u64],
-    ) -> u32 {
-        self.settle_with(drops, |c, d| {
-            let c = c as usize;
-            inboxes[c].push(PktDesc { verdict: crate::packet::Verdict::next(), ..d.dup() });
-            branched[c] += 1;
-            true
-        })
-    }
-
-    #[inline(always)]
-    fn settle_with(&mut self, drops: &mut [u64], mut goto: impl FnMut(ChainId, &PktDesc) -> bool) -> u32 {
         let n = self.marks.finished.replace(0);
         if n == 0 {
             return 0;
         }
-        let done = &mut self.done;
+        let (done, outboxes) = (&mut self.done, &mut self.outboxes);
         let mut finish = |d: &PktDesc| {
+            // Sent to a chain this one has a way to: `Next` again there.
             if let Some(c) = d.verdict.goto_target()
-                && goto(c, d)
+                && let Some(Some(o)) = outboxes.get_mut(c as usize)
             {
+                o.push(PktDesc { verdict: Verdict::next(), ..d.dup() });
                 return;
             }
             if let VerdictKind::Drop(r) = d.outcome()
@@ -276,11 +343,15 @@ impl Batch {
     /// Takes both lists for dispatch after the chain; the batch is empty
     /// afterwards. `f` gets every descriptor, the finished ones first.
     pub(crate) fn drain(&mut self, mut f: impl FnMut(PktDesc)) {
-        for d in self.done.drain(..) {
-            f(d);
-        }
-        for d in self.active.drain(..) {
-            f(d);
+        self.drain_with_arena(|_, d| f(d));
+    }
+
+    /// [`Batch::drain`], with the batch's arena lent to `f`.
+    #[inline(always)]
+    fn drain_with_arena(&mut self, mut f: impl FnMut(&Arena, PktDesc)) {
+        let Self { arena, done, active, .. } = self;
+        for d in done.drain(..).chain(active.drain(..)) {
+            f(arena, d);
         }
         self.marks.finished.set(0);
         self.marks.routed.set(0);
@@ -302,8 +373,7 @@ impl Batch {
         mut f: impl FnMut(Finished<'_>),
     ) {
         assert_eq!(pool.arena().id(), self.arena.id(), "a batch finished into another arena's pool");
-        let arena = self.arena.clone();
-        self.drain(|d| {
+        self.drain_with_arena(|arena, d| {
             let (frame_id, range) = (d.frame, d.data_range());
             // SAFETY: the batch owned the frame until now; shared borrows
             // for the calls, before the frame goes back to the pool or on
@@ -366,6 +436,40 @@ mod tests {
         assert_eq!(first_bytes, vec![0, 2, 5]);
         assert_eq!(b.done().len(), 3);
         assert_eq!(b.settle(&mut drops), 0, "nothing new to settle");
+    }
+
+    #[test]
+    fn split_moves_descriptors_in_order_and_leaves_the_rest_in_place() {
+        let (_pool, mut b) = batch_of(8);
+        // A way to chains 1 and 2 of four; chain 3 was not declared.
+        b.set_targets(4, &[1, 2]);
+        b.iter_mut().nth(5).unwrap().drop_with(DropReason(0));
+        b.split(|p| match p.data()[0] {
+            0 | 3 => Some(1),
+            2 | 5 | 6 => Some(2),
+            7 => Some(3),
+            _ => None,
+        });
+        assert_eq!((b.outbox(1).unwrap().len(), b.outbox(2).unwrap().len()), (2, 2), "5 was dropped before");
+        assert!(b.outbox(3).is_none() && b.outbox(9).is_none());
+        let stayed: Vec<(u8, VerdictKind)> = (0..b.len()).map(|i| (b.data(i)[0], b.active()[i].outcome())).collect();
+        assert_eq!(
+            stayed,
+            [
+                (1, VerdictKind::Next),
+                (4, VerdictKind::Next),
+                (5, VerdictKind::Drop(DropReason(0))),
+                (7, VerdictKind::Goto(3))
+            ],
+            "undecided, finished and undeclared stay, in order"
+        );
+        assert_eq!(b.settle(&mut [0]), 2, "the drop and the goto nobody has a way to");
+        assert_eq!(
+            b.done().iter().map(|d| d.outcome()).collect::<Vec<_>>(),
+            [VerdictKind::Drop(DropReason(0)), VerdictKind::Goto(3)]
+        );
+        let moved: Vec<u64> = b.outbox(2).unwrap().iter().map(|d| d.frame as u64).collect();
+        assert!(moved.windows(2).all(|w| w[0] < w[1]), "in batch order");
     }
 
     #[test]

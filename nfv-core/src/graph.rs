@@ -5,9 +5,11 @@
 //! the packets still in the chain; a stage may finish a packet (drop,
 //! punt, hand off), decide its egress (it goes on through the chain), or
 //! send it to another chain ([`crate::PacketMut::goto`], a classifier's
-//! branch). Packets sent to a chain wait in its inbox, in order; a chain
-//! whose last stage is done moves what is left to the chain it ends in
-//! (`then = "CHAIN"`, a merge point) or leaves it for dispatch. Chains run
+//! branch). Packets sent to a chain wait in the sending chain's outbox
+//! for it, in order; a chain whose last stage is done moves what is left
+//! to the chain it ends in (`then = "CHAIN"`, a merge point) or leaves it
+//! for dispatch. When a chain's turn comes it takes what each chain
+//! before it sent, in the order those ran. Chains run
 //! in a topological order (the configuration has no loops), so each runs
 //! at most once per received batch, over every packet sent to it: a
 //! branch's stages see whole batches, and a split moves descriptors, never
@@ -18,7 +20,7 @@ use std::sync::Arc;
 
 use crate::batch::Batch;
 use crate::cycles;
-use crate::packet::{ChainId, PktDesc, PortId, Verdict, VerdictKind};
+use crate::packet::{ChainId, PortId, Verdict, VerdictKind};
 use crate::stage::{Stage, StageCtx};
 use crate::telemetry::{Counter, StageCounters};
 
@@ -95,10 +97,10 @@ impl EdgeCounters {
 pub struct Graph {
     nodes: Vec<Node>,
     chains: Vec<ChainRt>,
-    /// Packets sent to each chain, waiting for it to run.
-    inboxes: Vec<Vec<PktDesc>>,
-    /// Packets branched from the running chain to each chain (scratch).
-    branched: Vec<u64>,
+    /// The chains each chain may send packets to (its stages' branches,
+    /// its end), and, by target, the chains that may send to it.
+    targets: Vec<Vec<ChainId>>,
+    sources: Vec<Vec<ChainId>>,
     /// Chains in topological order.
     order: Vec<ChainId>,
     entry: ChainId,
@@ -144,20 +146,27 @@ impl GraphBuilder {
     /// loops first) or name chains or nodes that do not exist.
     pub fn build(self, entry: ChainId, arena: &Arc<crate::frame::Arena>, batch_size: usize) -> Graph {
         let n = self.chains.len();
-        let order = topological(&self.nodes, &self.chains);
+        let targets = successors(&self.nodes, &self.chains);
+        let order = topological(&targets);
         let chains = self
             .chains
             .into_iter()
-            .map(|(nodes, end)| {
+            .zip(&targets)
+            .map(|((nodes, end), targets)| {
                 assert!(nodes.iter().all(|&i| i < self.nodes.len()), "a chain names a node that does not exist");
-                ChainRt { nodes, end, batch: Batch::new(arena.clone(), batch_size) }
+                let mut batch = Batch::new(arena.clone(), batch_size);
+                batch.set_targets(n, targets);
+                ChainRt { nodes, end, batch }
             })
+            .collect();
+        let sources = (0..n as ChainId)
+            .map(|t| order.iter().copied().filter(|&s| targets[s as usize].contains(&t)).collect())
             .collect();
         Graph {
             nodes: self.nodes,
             chains,
-            inboxes: (0..n).map(|_| Vec::with_capacity(2 * crate::batch::MAX_BATCH)).collect(),
-            branched: vec![0; n],
+            targets,
+            sources,
             order,
             entry,
             edges: Arc::new(EdgeCounters::new(self.names)),
@@ -165,11 +174,10 @@ impl GraphBuilder {
     }
 }
 
-/// Chains in an order where every chain comes after each chain that
-/// ends in it or has a stage branching to it.
-fn topological(nodes: &[Node], chains: &[(Vec<usize>, End)]) -> Vec<ChainId> {
-    let n = chains.len();
-    let succ: Vec<Vec<ChainId>> = chains
+/// The chains each chain may send packets to: its stages' branches and
+/// the chain it ends in.
+fn successors(nodes: &[Node], chains: &[(Vec<usize>, End)]) -> Vec<Vec<ChainId>> {
+    chains
         .iter()
         .map(|(ns, end)| {
             let mut s: Vec<ChainId> = ns.iter().flat_map(|&i| nodes[i].branches.iter().copied()).collect();
@@ -180,7 +188,13 @@ fn topological(nodes: &[Node], chains: &[(Vec<usize>, End)]) -> Vec<ChainId> {
             s.dedup();
             s
         })
-        .collect();
+        .collect()
+}
+
+/// Chains in an order where every chain comes after each chain that
+/// may send packets to it (`succ`, by chain).
+fn topological(succ: &[Vec<ChainId>]) -> Vec<ChainId> {
+    let n = succ.len();
     let mut indegree = vec![0usize; n];
     for t in succ.iter().flatten() {
         indegree[*t as usize] += 1;
@@ -260,33 +274,43 @@ impl Graph {
         self.run_chain(c, first, ctx);
         for i in 0..self.order.len() {
             let t = self.order[i];
-            if self.inboxes[t as usize].is_empty() {
-                continue;
+            if self.take_sent(t) {
+                self.chains[t as usize].batch.set_rx_port(rx);
+                self.run_chain(t, 0, ctx);
             }
-            self.take_inbox(t);
-            self.chains[t as usize].batch.set_rx_port(rx);
-            self.run_chain(t, 0, ctx);
         }
     }
 
-    /// Moves chain `t`'s inbox into its batch (a swap of lists when the
-    /// batch is empty, as it is when the chain's turn comes).
+    /// Moves what the chains before `t` sent it into its batch, in their
+    /// order (a swap of lists when the batch is empty, as it is when the
+    /// chain's turn comes); true if anything came.
     #[inline]
-    fn take_inbox(&mut self, t: ChainId) {
-        let b = self.chains[t as usize].batch.active_mut();
-        let inbox = &mut self.inboxes[t as usize];
-        if b.is_empty() {
-            std::mem::swap(b, inbox);
-        } else {
-            b.append(inbox);
+    fn take_sent(&mut self, t: ChainId) -> bool {
+        let mut any = false;
+        for &s in &self.sources[t as usize] {
+            let Some(o) = self.chains[s as usize].batch.outbox(t) else { continue };
+            if o.is_empty() {
+                continue;
+            }
+            let mut sent = std::mem::take(o);
+            let b = self.chains[t as usize].batch.active_mut();
+            if b.is_empty() {
+                std::mem::swap(b, &mut sent);
+            } else {
+                b.append(&mut sent);
+            }
+            // The emptied list goes back, capacity and all.
+            *self.chains[s as usize].batch.outbox(t).expect("the outbox taken above") = sent;
+            any = true;
         }
+        any
     }
 
     /// Runs the stages of chain `c` from position `first` on, then moves
     /// what is left on to the chain it ends in.
     #[inline]
     fn run_chain(&mut self, c: ChainId, first: usize, ctx: &mut StageCtx<'_>) {
-        let Self { nodes, chains, inboxes, branched, edges, .. } = self;
+        let Self { nodes, chains, targets, edges, .. } = self;
         let chain = &mut chains[c as usize];
         let batch = &mut chain.batch;
         for (position, &n) in chain.nodes.iter().enumerate().skip(first) {
@@ -297,7 +321,7 @@ impl Graph {
             let node = &mut nodes[n];
             let t0 = cycles::now();
             node.stage.process(batch, ctx);
-            settle(node, c, position, batch, inboxes, branched);
+            settle(node, c, position, batch);
             let t1 = cycles::now();
             let k = &node.counters;
             k.calls.add(1);
@@ -305,22 +329,21 @@ impl Graph {
             k.pkts_next.add(batch.len() as u64);
             k.ticks.add(t1.wrapping_sub(t0));
         }
-        let width = branched.len();
-        for (t, n) in branched.iter_mut().enumerate() {
-            if *n > 0 {
-                edges.moved[c as usize * width + t].add(std::mem::take(n));
-            }
-        }
         let left = batch.len();
-        if left == 0 {
-            return;
-        }
-        match chain.end {
-            End::Chain(t) => {
-                inboxes[t as usize].append(batch.active_mut());
-                edges.moved[c as usize * width + t as usize].add(left as u64);
+        if left > 0 {
+            match chain.end {
+                End::Chain(t) => batch.send_rest(t),
+                _ => edges.ended[c as usize].add(left as u64),
             }
-            _ => edges.ended[c as usize].add(left as u64),
+        }
+        // Everything sent on waits in the outboxes until the chains after
+        // this one run.
+        let width = chains.len();
+        for &t in &targets[c as usize] {
+            let sent = chains[c as usize].batch.outbox(t).map_or(0, |o| o.len());
+            if sent > 0 {
+                edges.moved[c as usize * width + t as usize].add(sent as u64);
+            }
         }
     }
 
@@ -337,7 +360,7 @@ impl Graph {
         // What a stage adds on its tick arrives from where its first
         // packet says.
         batch.set_rx_port(first.meta.port);
-        settle(n, c, position, batch, &mut self.inboxes, &mut self.branched);
+        settle(n, c, position, batch);
         self.run_from(c, position + 1, ctx);
         true
     }
@@ -360,11 +383,9 @@ impl Graph {
     pub(crate) fn for_each_batch(&mut self, mut f: impl FnMut(&mut Batch, End)) {
         for i in 0..self.order.len() {
             let c = self.order[i];
-            // Only a stage branching where it did not declare could leave
-            // packets waiting: they end where that chain ends, unrun.
-            if !self.inboxes[c as usize].is_empty() {
-                self.take_inbox(c);
-            }
+            // Packets waiting for a chain that has not run (none, after
+            // `run`) end where it ends.
+            self.take_sent(c);
             let chain = &mut self.chains[c as usize];
             if !chain.batch.is_empty() || !chain.batch.done().is_empty() {
                 f(&mut chain.batch, chain.end);
@@ -375,18 +396,11 @@ impl Graph {
 
 /// Settles what the stage at `position` of chain `c` did: packets it
 /// finished move to the batch's done list, counted (drops by reason,
-/// punts), packets it branched to their chains' inboxes; a handoff is
+/// punts), packets it branched to their chains' outboxes; a handoff is
 /// stamped to resume at this stage on the receiving worker; packets it
 /// gave an egress or handed off are counted as its `out`.
 #[inline]
-fn settle(
-    node: &mut Node,
-    c: ChainId,
-    position: usize,
-    batch: &mut Batch,
-    inboxes: &mut [Vec<PktDesc>],
-    branched: &mut [u64],
-) {
+fn settle(node: &mut Node, c: ChainId, position: usize, batch: &mut Batch) {
     let k = &node.counters;
     let routed = batch.take_routed();
     if routed > 0 {
@@ -396,7 +410,7 @@ fn settle(
         return;
     }
     let done_before = batch.done().len();
-    batch.settle_split(&mut node.scratch, inboxes, branched);
+    batch.settle(&mut node.scratch);
     for (counter, n) in k.drops.iter().zip(node.scratch.iter_mut()) {
         if *n > 0 {
             counter.add(std::mem::take(n));

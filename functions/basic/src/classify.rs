@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use nfv_core::config::{Diagnostic, Params};
 use nfv_core::packet::flags;
-use nfv_core::{Batch, BuildCtx, BuildEnv, ChainId, PortId, Stage, StageBuilder, StageCtx, StageFactory};
-use nfv_net::wire::{Ipv4Packet, Ipv6Packet, ethertype, proto};
+use nfv_core::{Batch, BuildCtx, BuildEnv, ChainId, PacketMut, PortId, Stage, StageBuilder, StageCtx, StageFactory};
+use nfv_net::wire::{Ipv4Packet, Ipv6Packet, UdpPacket, ethertype, proto};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -374,13 +374,15 @@ impl StageBuilder for ClassifyBuilder {
                     && r.vni.is_none()
                     && r.teid.is_none(),
             })
+            .chain(std::iter::once(Fast {
+                rule: 0,
+                mask: 0,
+                value: 0,
+                chain: self.default.unwrap_or(NO_CHAIN),
+                simple: true,
+            }))
             .collect();
-        Box::new(Classify {
-            rules: self.rules.clone(),
-            fast,
-            default: self.default.unwrap_or(NO_CHAIN),
-            needs: self.needs(),
-        })
+        Box::new(Classify { rules: self.rules.clone(), fast, needs: self.needs() })
     }
 }
 
@@ -402,32 +404,35 @@ const NO_CHAIN: ChainId = ChainId::MAX;
 /// A worker's classifier.
 pub struct Classify {
     rules: Arc<[Rule]>,
+    /// The rules' fast forms, then the default's (matching every key).
     fast: Box<[Fast]>,
-    default: ChainId,
     needs: Needs,
 }
 
 impl Classify {
     /// The key of a packet: its descriptor's fields, and the header
-    /// fields some rule reads.
+    /// fields some rule reads (`DSCP`, `DST_PORT`: [`Needs`], constant
+    /// per instance so the per-packet code has no test for them).
     #[inline(always)]
-    fn key(&self, d: &[u8], m: &nfv_core::Meta) -> u64 {
+    fn key<const DSCP: bool, const DST_PORT: bool>(p: &PacketMut<'_>) -> u64 {
+        let m = p.meta();
         let mut k = (m.port as u64) << PORT_SHIFT | (m.ethertype as u64) << ETHERTYPE_SHIFT;
         if m.flags & flags::L3_OK == 0 {
             return k;
         }
         k |= (m.l4_proto as u64) << PROTO_SHIFT;
         let l3 = m.l3_off as usize;
-        if self.needs.dscp {
+        if DSCP {
             // RFC 2474: the six high bits of the TOS / Traffic Class octet.
+            let d = p.data();
             let dscp = match m.ethertype {
                 ethertype::IPV4 => Ipv4Packet::new_unchecked(&d[l3..]).tos() >> 2,
                 _ => Ipv6Packet::new_unchecked(&d[l3..]).traffic_class() >> 2,
             };
             k |= (dscp as u64) << DSCP_SHIFT;
         }
-        if self.needs.dst_port && m.flags & flags::L4_OK != 0 && matches!(m.l4_proto, proto::TCP | proto::UDP) {
-            k |= (nfv_net::wire::ports(&d[m.l4_off as usize..]).1 as u64) << L4_SHIFT;
+        if DST_PORT && m.flags & flags::L4_OK != 0 && matches!(m.l4_proto, proto::TCP | proto::UDP) {
+            k |= (UdpPacket::new_unchecked(&p.data()[m.l4_off as usize..]).dst_port() as u64) << L4_SHIFT;
         }
         k
     }
@@ -500,19 +505,26 @@ fn within(a: IpAddr, (net, len): (IpAddr, u8)) -> bool {
 
 impl Stage for Classify {
     fn process(&mut self, batch: &mut Batch, _ctx: &mut StageCtx<'_>) {
-        for mut p in batch.iter_mut() {
-            let (d, m) = (p.data(), p.meta());
-            let k = self.key(d, m);
-            let mut chain = self.default;
-            for f in self.fast.iter() {
-                if k & f.mask == f.value && (f.simple || self.extra(&self.rules[f.rule as usize], d, m)) {
-                    chain = f.chain;
-                    break;
-                }
-            }
-            if chain != NO_CHAIN {
-                p.goto(chain);
-            }
+        match (self.needs.dscp, self.needs.dst_port) {
+            (false, false) => self.split::<false, false>(batch),
+            (false, true) => self.split::<false, true>(batch),
+            (true, false) => self.split::<true, false>(batch),
+            (true, true) => self.split::<true, true>(batch),
         }
+    }
+}
+
+impl Classify {
+    #[inline(always)]
+    fn split<const DSCP: bool, const DST_PORT: bool>(&self, batch: &mut Batch) {
+        batch.split(|p| {
+            let k = Self::key::<DSCP, DST_PORT>(p);
+            let matches = |f: &&Fast| {
+                k & f.mask == f.value && (f.simple || self.extra(&self.rules[f.rule as usize], p.data(), p.meta()))
+            };
+            // The last entry (the default) matches every key.
+            let chain = self.fast.iter().find(matches).map_or(NO_CHAIN, |f| f.chain);
+            (chain != NO_CHAIN).then_some(chain)
+        });
     }
 }
