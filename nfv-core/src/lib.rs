@@ -32,6 +32,7 @@ pub mod runtime;
 pub mod slowpath;
 pub mod sockopt;
 pub mod stage;
+pub mod status;
 pub mod telemetry;
 pub mod worker;
 pub mod worker_memory;

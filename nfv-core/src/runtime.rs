@@ -63,6 +63,11 @@ pub struct Runtime {
     pub neighbours: Arc<Neighbours>,
     duration: Option<Duration>,
     stats_interval: Option<Duration>,
+    /// Some port reads a finite input (a capture, a counted generator):
+    /// without a duration, the run ends when it is exhausted.
+    finite_input: bool,
+    /// The run's phase and what readiness waits for.
+    pub status: Arc<crate::status::RunStatus>,
     /// What opening the ports found worth saying (AF_XDP bind modes and
     /// why, busy poll, clean-ups), one line each.
     pub notes: Vec<String>,
@@ -202,7 +207,9 @@ fn open_worker_ports(
 ) -> Result<Vec<Option<Box<dyn Port>>>, BuildError> {
     let mut ports: Vec<Option<Box<dyn Port>>> = (0..cfg.ports.len()).map(|_| None).collect();
     for &(pid, q) in &cfg.workers[wi].rx {
-        ports[pid as usize] = Some(open_port(cfg, pid, q, wi, false, memory)?);
+        let port = open_port(cfg, pid, q, wi, false, memory)?;
+        let _ = port.info().counters.place.set((wi, q));
+        ports[pid as usize] = Some(port);
     }
     for pid in 0..cfg.ports.len() as PortId {
         if ports[pid as usize].is_none() {
@@ -231,7 +238,9 @@ fn open_worker_ports(
                 }
                 _ => wi as u16 % spec.queues,
             };
-            ports[pid as usize] = Some(open_port(cfg, pid, queue, wi, true, memory)?);
+            let port = open_port(cfg, pid, queue, wi, true, memory)?;
+            let _ = port.info().counters.place.set((wi, queue));
+            ports[pid as usize] = Some(port);
         }
     }
     Ok(ports)
@@ -337,11 +346,14 @@ impl Runtime {
         // Kept resolved by the slow path. `config::load` refused next hops
         // on no port's subnet, located, so `nfv check` refuses them too.
         let wanted = cfg.neighbours.iter().filter(|n| n.mac.is_none()).map(|n| n.ip);
-        for ip in wanted.chain(cfg.nodes().into_iter().flat_map(|(_, s)| s.builder.wanted_neighbours())) {
+        let wanted: Vec<_> =
+            wanted.chain(cfg.nodes().into_iter().flat_map(|(_, s)| s.builder.wanted_neighbours())).collect();
+        for &ip in &wanted {
             if !template.want(ip) {
                 return Err(BuildError(format!("next hop {ip} is on no port's subnet (checked by config::load)")));
             }
         }
+        let status = Arc::new(crate::status::RunStatus::new(wanted, neighbours.clone()));
         let port_macs: Vec<[u8; 6]> = cfg.ports.iter().map(|p| p.mac).collect();
         let slow_counters = template.counters.clone();
         let any_local = local.ports.iter().any(|(_, a)| !a.is_empty());
@@ -380,6 +392,7 @@ impl Runtime {
             telemetry.stages.push(worker.stage_counters());
             telemetry.edges.push(worker.edge_counters());
             telemetry.ports.extend(worker.port_counters());
+            telemetry.workers.push(worker.heartbeat());
             workers.push(worker);
         }
         let control = (!links.is_empty()).then_some((template, links));
@@ -397,6 +410,12 @@ impl Runtime {
             slow_counters,
             neighbours,
             duration: secs(cfg.run.duration),
+            finite_input: cfg.ports.iter().any(|p| match &p.kind {
+                PortKind::Pcap(p) => p.input.is_some(),
+                PortKind::Generator(g) => g.count > 0,
+                PortKind::Sink | PortKind::AfXdp(_) => false,
+            }),
+            status,
             notes,
             stats_interval: secs(cfg.run.stats_interval),
         })
@@ -412,10 +431,25 @@ impl Runtime {
         self.stats_interval = d;
     }
 
-    /// Runs until `stop` is set, the duration passes, or every source is
-    /// exhausted. `on_tick` gets the counters every stats interval.
+    /// Runs until `stop` is set, the duration passes, or, without a
+    /// duration, every source of a configuration with finite input (a
+    /// capture, a counted generator) is exhausted: a configuration
+    /// without input (output-only captures, an N4-only UPF) stays up to
+    /// be operated. `on_tick` gets the counters every stats interval.
     pub fn run(self, stop: Arc<AtomicBool>, mut on_tick: impl FnMut(&Telemetry, Duration)) -> RunReport {
-        let Self { workers, telemetry, control, stage_tasks, slow_counters, duration, stats_interval, .. } = self;
+        let Self {
+            workers,
+            telemetry,
+            control,
+            stage_tasks,
+            slow_counters,
+            duration,
+            stats_interval,
+            finite_input,
+            status,
+            ..
+        } = self;
+        let until_stopped = duration.is_some() || !finite_input;
         let control_stop = Arc::new(AtomicBool::new(false));
         let control = control.map(|(sp, links)| slowpath::spawn(sp, links, control_stop.clone()));
         let tasks = (!stage_tasks.is_empty()).then(|| spawn_stage_tasks(stage_tasks, control_stop.clone()));
@@ -426,16 +460,20 @@ impl Runtime {
                 let stop = stop.clone();
                 std::thread::Builder::new()
                     .name(format!("nfv-worker-{}", w.index))
-                    .spawn(move || w.run(&stop).stage_reports())
+                    .spawn(move || w.run(&stop, until_stopped).stage_reports())
                     .expect("spawn worker")
             })
             .collect();
+        status.set_phase(crate::status::Phase::Running);
         let mut next_tick = stats_interval.map(|i| start + i);
         while !handles.iter().all(|h| h.is_finished()) {
             std::thread::sleep(Duration::from_millis(10));
             let now = Instant::now();
             if duration.is_some_and(|d| now - start >= d) {
                 stop.store(true, Ordering::Relaxed);
+            }
+            if stop.load(Ordering::Relaxed) || handles.iter().any(|h| h.is_finished()) {
+                status.set_phase(crate::status::Phase::Stopping);
             }
             if let (Some(t), Some(i)) = (next_tick, stats_interval)
                 && now >= t

@@ -23,6 +23,35 @@ impl Counter {
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
+    /// Sets the value (a gauge with a single writer: a time stamp).
+    #[inline(always)]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
+}
+
+/// A worker's heartbeat, for the liveness probe: a worker stuck in a
+/// stage stops beating, and the probe says which.
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    /// Worker index.
+    pub index: usize,
+    /// The core it is pinned to, if any.
+    pub core: Option<usize>,
+    /// Polls of all its queues.
+    pub polls: Counter,
+    /// Cycle counter at its last poll.
+    pub last_poll: Counter,
+    /// Set when its poll loop has ended (sources exhausted or stopped):
+    /// silent by design, not wedged.
+    pub exited: std::sync::atomic::AtomicBool,
+}
+
+impl WorkerCounters {
+    /// Seconds since the worker's last poll, as of cycle counter `now`.
+    pub fn silent_secs(&self, now: u64) -> f64 {
+        now.saturating_sub(self.last_poll.get()) as f64 / crate::cycles::ticks_per_sec()
+    }
 }
 
 /// Counters of one stage instance (one per worker per chain position).
@@ -87,6 +116,9 @@ pub struct PortCounters {
     /// How the backend runs, set once when it opens (AF_XDP: the bind
     /// mode it got), shown in the port table.
     pub mode: std::sync::OnceLock<String>,
+    /// (worker, queue) of this instance, set when the runtime opens it
+    /// (the metrics' labels).
+    pub place: std::sync::OnceLock<(usize, u16)>,
 }
 
 impl PortCounters {
@@ -101,6 +133,7 @@ impl PortCounters {
             reasons,
             drops: reasons.iter().map(|_| Counter::default()).collect(),
             mode: std::sync::OnceLock::new(),
+            place: std::sync::OnceLock::new(),
         }
     }
     /// Counts received packets.
@@ -133,6 +166,8 @@ pub struct Telemetry {
     pub ports: Vec<Arc<PortCounters>>,
     /// Edge counters of each worker's graph.
     pub edges: Vec<Arc<crate::graph::EdgeCounters>>,
+    /// Each worker's heartbeat.
+    pub workers: Vec<Arc<WorkerCounters>>,
 }
 
 /// Summed view of one stage across workers.

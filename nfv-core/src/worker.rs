@@ -72,6 +72,8 @@ pub struct Worker {
     /// When the chain's stages last had their [`crate::Stage::tick`], and
     /// how often they get it (a millisecond, in cycle-counter ticks).
     last_tick: u64,
+    /// Heartbeat: polls and the time of the last one.
+    beat: Arc<crate::telemetry::WorkerCounters>,
     tick_every: u64,
     flush_pending: bool,
     handoff: Option<HandoffLink>,
@@ -141,6 +143,7 @@ impl Worker {
             flush_pending: false,
             handoff: None,
             last_tick: cycles::now(),
+            beat: Arc::new(crate::telemetry::WorkerCounters { index, core, ..Default::default() }),
             tick_every: (cycles::ticks_per_ns() * 1e6) as u64,
         }
     }
@@ -180,6 +183,11 @@ impl Worker {
     /// End-of-run reports of the graph's stages, labelled by worker.
     pub fn stage_reports(&self) -> Vec<String> {
         self.graph.reports().into_iter().map(|(name, r)| format!("worker {}, {name}:\n{r}", self.index)).collect()
+    }
+
+    /// This worker's heartbeat.
+    pub fn heartbeat(&self) -> Arc<crate::telemetry::WorkerCounters> {
+        self.beat.clone()
     }
 
     /// Counters of this worker's port instances.
@@ -225,6 +233,8 @@ impl Worker {
         self.send_handoffs();
         self.service_slow_path();
         let now = cycles::now();
+        self.beat.polls.add(1);
+        self.beat.last_poll.set(now);
         if now.wrapping_sub(self.last_tick) >= self.tick_every {
             self.last_tick = now;
             self.adjacency.expire(&mut self.pool, now);
@@ -393,9 +403,10 @@ impl Worker {
         link.ring.all_exhausted() && link.ring.is_empty(link.rank)
     }
 
-    /// The poll loop: pins to the core, polls until `stop` or until every
+    /// The poll loop: pins to the core, polls until `stop` or (unless
+    /// `until_stopped`: a process being operated stays up) until every
     /// source is exhausted, then drains and returns.
-    pub fn run(mut self, stop: &AtomicBool) -> Self {
+    pub fn run(mut self, stop: &AtomicBool, until_stopped: bool) -> Self {
         if let Some(core) = self.core {
             // Best effort: a container may not allow the core; say so once.
             if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
@@ -419,7 +430,7 @@ impl Worker {
                 }
                 continue;
             }
-            if self.finished() {
+            if !until_stopped && self.finished() {
                 break;
             }
             idle = idle.saturating_add(1);
@@ -435,7 +446,9 @@ impl Worker {
                 std::thread::sleep(IDLE_SLEEP);
             }
         }
-        self.drain()
+        let w = self.drain();
+        w.beat.exited.store(true, Ordering::Relaxed);
+        w
     }
 
     /// Runs several workers of one process in turn on the calling thread

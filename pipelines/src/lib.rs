@@ -116,7 +116,8 @@ pub fn replay_config(
     Ok(cfg)
 }
 
-/// Runs a configuration to the end; `live` prints a stats line each
+/// Runs a configuration to the end, with its management plane (metrics,
+/// probes, `nfv ctl`) beside it; `live` prints a stats line each
 /// interval. `stop` ends the run early (SIGINT/SIGTERM). `duration`
 /// overrides `[run] duration`; `Some(None)` runs until stopped.
 pub fn run(
@@ -135,8 +136,21 @@ pub fn run(
     if !live {
         rt.set_stats_interval(None);
     }
+    let state = nfv_mgmt::State {
+        telemetry: rt.telemetry.clone(),
+        status: rt.status.clone(),
+        slow: rt.slow_counters.clone(),
+        live_bound: nfv_mgmt::LIVE_BOUND,
+    };
+    let mgmt = nfv_mgmt::start(&cfg.management, state).map_err(BuildError)?;
+    for n in &mgmt.notes {
+        eprintln!("nfv: {n}");
+    }
+    if let Some(a) = mgmt.http_addr {
+        eprintln!("nfv: metrics and probes on http://{a}/metrics, /livez, /readyz, /startupz");
+    }
     let mut last = (0u64, 0u64, Duration::ZERO);
-    Ok(rt.run(stop, |t: &Telemetry, now| {
+    let report = rt.run(stop, |t: &Telemetry, now| {
         let (rx, tx) = (t.total_rx(), t.total_tx());
         let dt = (now - last.2).as_secs_f64().max(1e-9);
         eprintln!(
@@ -146,7 +160,9 @@ pub fn run(
             (tx - last.1) as f64 / dt / 1e6,
         );
         last = (rx, tx, now);
-    }))
+    });
+    drop(mgmt);
+    Ok(report)
 }
 
 /// Replays a capture through the graph, deterministically (one worker,

@@ -70,6 +70,19 @@ enum Command {
     },
     /// List the stage kinds this build knows.
     Stages,
+    /// Ask a running nfv (over its [management] socket): `show runtime`,
+    /// `show errors`, `show ports`.
+    Ctl {
+        /// The running nfv's socket.
+        #[arg(long, default_value = nfv_core::config::DEFAULT_SOCKET)]
+        socket: PathBuf,
+        /// Print the answer as JSON (for tooling).
+        #[arg(long)]
+        json: bool,
+        /// The command, e.g. `show runtime`.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -141,6 +154,24 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+        Command::Ctl { socket, mut json, command } => {
+            // `--json` may follow the command's words.
+            let before = command.len();
+            let words: Vec<String> = command.into_iter().filter(|w| w != "--json").collect();
+            json |= words.len() != before;
+            match nfv_mgmt::ctl::request(&socket, &words) {
+                Ok(a) if json => {
+                    println!("{}", serde_json::to_string_pretty(&a.json).unwrap_or_default());
+                    if a.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+                }
+                Ok(a) if a.ok => {
+                    print!("{}", a.text);
+                    ExitCode::SUCCESS
+                }
+                Ok(a) => fail(&a.text),
+                Err(e) => fail(&e),
+            }
+        }
         Command::Stages => {
             for (kind, summary) in nfv_pipelines::registry().describe() {
                 println!("{kind:<16} {summary}");

@@ -19,7 +19,7 @@ use crate::port::generator::GeneratorConfig;
 use crate::slowpath::OwnedAddr;
 use crate::stage::{BuildEnv, StageRegistry};
 
-const SECTIONS: &[&str] = &["run", "ports", "chains", "workers", "neighbours"];
+const SECTIONS: &[&str] = &["run", "management", "ports", "chains", "workers", "neighbours"];
 
 pub(super) type Value<'a> = Spanned<DeValue<'a>>;
 
@@ -50,6 +50,11 @@ impl<'a> Params<'a> {
             _ => None,
         }
         .unwrap_or_else(|| self.table.span())
+    }
+
+    /// True when the table sets `key`.
+    pub fn has(&self, key: &str) -> bool {
+        matches!(self.table.get_ref(), DeValue::Table(t) if t.iter().any(|(k, _)| k.get_ref() == key))
     }
 
     /// A located error about `key`.
@@ -221,6 +226,8 @@ fn load_in(
             ));
         }
     }
+
+    let management = get("management").map_or_else(ManagementSpec::default, |v| management(v, &mut diags));
 
     // Ports first: everything else refers to them by name.
     let mut ports: Vec<PortSpec> = Vec::new();
@@ -513,7 +520,7 @@ fn load_in(
     }
 
     if diags.is_empty() {
-        let cfg = Config { run, ports, chains, workers, neighbours };
+        let cfg = Config { run, management, ports, chains, workers, neighbours };
         let spans: Vec<ChainSpans> = chain_spans.into_iter().map(|s| s.spans).collect();
         diags.extend(super::graph::check(&cfg, &spans));
         diags.extend(unreachable_next_hops(&cfg, &neighbour_spans, &stage_spans));
@@ -558,4 +565,41 @@ fn unreachable_next_hops(
         }
     }
     diags
+}
+
+/// `[management]`: `listen` an address or `"off"`, `socket` a path or
+/// `"off"`; a bad value is reported where it is written.
+fn management(v: &Value<'_>, diags: &mut Vec<Diagnostic>) -> ManagementSpec {
+    let Ok(m) = parse_value::<ManagementSection>(v).map_err(|d| diags.push(d)) else {
+        return ManagementSpec::default();
+    };
+    let p = Params { table: v.clone() };
+    let written = |key: &str| p.has(key);
+    let listen = match m.listen.as_str() {
+        "off" => None,
+        a => match a.parse::<std::net::SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                diags.push(
+                    p.error("listen", format!("`{a}` is not an address and port"), "expected ADDRESS:PORT or \"off\"")
+                        .help(format!(
+                            "listen = \"{DEFAULT_LISTEN}\" (the default), \"0.0.0.0:9464\" to expose it, or \"off\""
+                        )),
+                );
+                None
+            }
+        },
+    };
+    let socket = match m.socket.as_str() {
+        "off" => None,
+        s if s.is_empty() || !s.starts_with('/') => {
+            diags.push(
+                p.error("socket", format!("`{s}` is not an absolute path"), "expected /PATH or \"off\"")
+                    .help(format!("socket = \"{DEFAULT_SOCKET}\" (the default)")),
+            );
+            None
+        }
+        s => Some(s.into()),
+    };
+    ManagementSpec { listen, listen_explicit: written("listen"), socket, socket_explicit: written("socket") }
 }

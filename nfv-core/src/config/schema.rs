@@ -33,6 +33,61 @@ impl Default for RunSection {
     }
 }
 
+/// `[management]` as written: where the management plane listens.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub(crate) struct ManagementSection {
+    pub listen: String,
+    pub socket: String,
+}
+
+/// The HTTP address the management plane serves on unless told otherwise
+/// (9464: the Prometheus exporter port of OpenTelemetry's default).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+/// The `nfv ctl` socket unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/nfv/nfv.sock";
+
+impl Default for ManagementSection {
+    fn default() -> Self {
+        Self { listen: DEFAULT_LISTEN.into(), socket: DEFAULT_SOCKET.into() }
+    }
+}
+
+/// Where the management plane serves: metrics and probes over HTTP, `nfv
+/// ctl` over a UNIX socket. Each is `None` when turned off (`"off"`);
+/// `explicit` says the file named it, so failing to take it is an error
+/// rather than a note (the defaults may be taken by another instance).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagementSpec {
+    /// HTTP address (`/metrics`, `/livez`, `/readyz`, `/startupz`).
+    pub listen: Option<std::net::SocketAddr>,
+    /// True when the file set `listen`.
+    pub listen_explicit: bool,
+    /// The `nfv ctl` socket (created mode 0600).
+    pub socket: Option<std::path::PathBuf>,
+    /// True when the file set `socket`.
+    pub socket_explicit: bool,
+}
+
+impl Default for ManagementSpec {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().ok(),
+            listen_explicit: false,
+            socket: Some(DEFAULT_SOCKET.into()),
+            socket_explicit: false,
+        }
+    }
+}
+
+impl ManagementSpec {
+    /// Neither HTTP nor the socket: tests and replays that run many
+    /// instances at once.
+    pub fn off() -> Self {
+        Self { listen: None, listen_explicit: true, socket: None, socket_explicit: true }
+    }
+}
+
 /// Fields every `[[ports]]` entry has.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -282,6 +337,8 @@ pub struct NeighbourSpec {
 pub struct Config {
     /// `[run]`.
     pub run: RunSection,
+    /// `[management]`.
+    pub management: ManagementSpec,
     /// Ports, indexed by [`PortId`].
     pub ports: Vec<PortSpec>,
     /// Chains.
