@@ -1,0 +1,249 @@
+//! The management plane as an operator meets it: curl scrapes `/metrics`
+//! and asks the probes of a running `nfv`, `nfv ctl` asks its socket, and
+//! both tell the same story; a bad `[management]` is refused where it is
+//! written; a configuration without input stays up until told to stop.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn nfv() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nfv"))
+}
+
+/// A TCP port nothing listens on now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nfv-mgmt-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `curl -s` of `path` on `port`: (HTTP status, body).
+fn curl(port: u16, path: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", &format!("http://127.0.0.1:{port}{path}")])
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn ctl(socket: &Path, args: &[&str]) -> Output {
+    nfv().arg("ctl").arg("--socket").arg(socket).args(args).output().unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Waits until `/startupz` answers 200.
+fn started(port: u16, child: &mut Child) {
+    let t0 = Instant::now();
+    while curl(port, "/startupz").0 != 200 {
+        assert!(child.try_wait().unwrap().is_none(), "nfv exited before starting");
+        assert!(t0.elapsed() < Duration::from_secs(20), "no /startupz within 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn stop(mut child: Child) -> Output {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(15), "nfv did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The value of the one series of `metrics` whose line starts with
+/// `series` (name and labels as printed).
+fn value(metrics: &str, series: &str) -> f64 {
+    let line = metrics.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("no {series} in\n{metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn metrics_probes_and_ctl_tell_the_same_story_of_a_running_chain() {
+    if !nfv_testkit::tools_or_skip("management", &[&["curl", "--version"]]) {
+        return;
+    }
+    let d = dir("story");
+    let port = free_port();
+    let socket = d.join("ctl.sock");
+    let cfg = d.join("run.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[run]
+stats-interval = 0
+
+[management]
+listen = "127.0.0.1:{port}"
+socket = "{}"
+
+[[ports]]
+name = "gen"
+kind = "generator"
+flows = 64
+
+[[ports]]
+name = "out"
+kind = "sink"
+
+[[chains]]
+name = "main"
+stages = [{{ kind = "counter" }}, {{ kind = "drop" }}]
+then = "out"
+
+[[workers]]
+rx = ["gen"]
+chain = "main"
+"#,
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let mut child = nfv().arg("run").arg(&cfg).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    started(port, &mut child);
+    assert_eq!(curl(port, "/livez"), (200, "ok\n".into()));
+    assert_eq!(curl(port, "/readyz"), (200, "ok\n".into()), "no next hop to wait for");
+    assert_eq!(curl(port, "/nothing").0, 404);
+    // The socket is the operator's alone.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777, 0o600);
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let (code, m) = curl(port, "/metrics");
+    assert_eq!(code, 200);
+    assert!(m.trim_end().ends_with("# EOF"), "OpenMetrics text ends in # EOF");
+    assert!(m.contains(&format!("nfv_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))));
+    // One naming scheme: every counter's samples end in _total.
+    for l in m.lines().filter(|l| l.starts_with("# TYPE ") && l.ends_with(" counter")) {
+        let name = l.split(' ').nth(2).unwrap();
+        let bare = |s: &&str| s.starts_with(&format!("{name}{{")) || s.starts_with(&format!("{name} "));
+        assert!(!m.lines().any(|s| bare(&s)), "{name} has samples without _total");
+    }
+    let counted = value(&m, r#"nfv_stage_packets_total{worker="0",stage="counter"}"#);
+    let dropped = value(&m, r#"nfv_stage_drops_total{worker="0",stage="drop",reason="dropped-by-config"}"#);
+    assert!(counted > 0.0 && dropped > 0.0, "counted {counted}, dropped {dropped}");
+    // Read while the worker writes: ports first, then stages.
+    assert!(value(&m, r#"nfv_port_rx_packets_total{port="gen",worker="0",queue="0"}"#) > 0.0);
+    assert_eq!(value(&m, r#"nfv_worker_live{worker="0"}"#), 1.0);
+
+    // ctl, asked after the scrape, saw at least as much.
+    let rt = json(&ctl(&socket, &["show", "runtime", "--json"]));
+    let stage = |name: &str| rt["stages"].as_array().unwrap().iter().find(|s| s["stage"] == name).cloned().unwrap();
+    let counter = stage("counter");
+    assert!(counter["packets"].as_f64().unwrap() >= counted);
+    assert!(counter["packets_per_second"].as_f64().unwrap() > 0.0, "{counter}");
+    assert!(stage("drop")["drops"]["dropped-by-config"].as_f64().unwrap() >= dropped);
+    assert_eq!(rt["workers"][0]["worker"], 0);
+    let errors = json(&ctl(&socket, &["--json", "show", "errors"]));
+    assert!(
+        errors.as_array().unwrap().iter().any(|e| e["stage"] == "drop" && e["reason"] == "dropped-by-config"),
+        "{errors}"
+    );
+    let text = ctl(&socket, &["show", "runtime"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("counter") && text.contains("Mpps"), "{text}");
+    let ports = json(&ctl(&socket, &["show", "ports", "--json"]));
+    assert!(ports.as_array().unwrap().iter().any(|p| p["port"] == "gen" && p["rx_packets"].as_u64().unwrap() > 0));
+    let bad = ctl(&socket, &["show", "everything"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("known: show runtime"), "the refusal lists the commands");
+
+    let out = stop(child);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!socket.exists(), "the socket goes with the process");
+    let nobody = ctl(&socket, &["show", "runtime"]);
+    assert!(!nobody.status.success() && String::from_utf8_lossy(&nobody.stderr).contains("is it running?"));
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn a_configuration_without_input_stays_up_until_stopped() {
+    if !nfv_testkit::tools_or_skip("management", &[&["curl", "--version"]]) {
+        return;
+    }
+    let d = dir("stays");
+    let port = free_port();
+    let cfg = d.join("idle.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[management]
+listen = "127.0.0.1:{port}"
+socket = "off"
+
+[[ports]]
+name = "cap"
+kind = "pcap"
+output = "{}"
+
+[[chains]]
+name = "main"
+stages = [{{ kind = "counter" }}]
+then = "cap"
+
+[[workers]]
+rx = ["cap"]
+chain = "main"
+"#,
+            d.join("out.pcap").display()
+        ),
+    )
+    .unwrap();
+    for duration in [None, Some("30")] {
+        let mut cmd = nfv();
+        cmd.arg("run").arg(&cfg).arg("--quiet");
+        if let Some(s) = duration {
+            cmd.args(["--duration", s]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        started(port, &mut child);
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(child.try_wait().unwrap().is_none(), "exited without input ({duration:?})");
+        assert_eq!(curl(port, "/readyz").0, 200);
+        assert_eq!(curl(port, "/livez").0, 200, "an idle worker still polls");
+        let out = stop(child);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn a_bad_management_section_is_refused_where_it_is_written() {
+    let d = dir("bad");
+    let cfg = d.join("bad.toml");
+    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/quickstart.toml")).unwrap();
+    for (section, want, at) in [
+        ("[management]\nlisten = \"localhost\"\n", "is not an address and port", "bad.toml:2:10"),
+        ("[management]\nsocket = \"relative.sock\"\n", "is not an absolute path", "bad.toml:2:10"),
+        ("[management]\nlisten = \"off\"\nport = 1\n", "unknown field `port`", "bad.toml:3:1"),
+    ] {
+        std::fs::write(&cfg, format!("{section}\n{base}")).unwrap();
+        let out = nfv().arg("check").arg(&cfg).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{section}");
+        assert!(err.contains(want) && err.contains(at), "{section}: {err}");
+    }
+    // An address the file names and another process holds is an error.
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap();
+    std::fs::write(&cfg, format!("[management]\nlisten = \"{addr}\"\nsocket = \"off\"\n{base}")).unwrap();
+    let out = nfv().arg("run").arg(&cfg).arg("--quiet").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("[management] listen = \"{addr}\"")));
+    let _ = std::fs::remove_dir_all(d);
+}
