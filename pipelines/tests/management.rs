@@ -247,3 +247,70 @@ fn a_bad_management_section_is_refused_where_it_is_written() {
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("[management] listen = \"{addr}\"")));
     let _ = std::fs::remove_dir_all(d);
 }
+
+#[test]
+fn a_worker_that_stops_polling_turns_livez_red_within_its_bound() {
+    if !nfv_testkit::tools_or_skip("management", &[&["curl", "--version"]]) {
+        return;
+    }
+    let d = dir("livez");
+    let port = free_port();
+    let cfg = d.join("stall.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[run]
+stats-interval = 0
+
+[management]
+listen = "127.0.0.1:{port}"
+socket = "off"
+
+[[ports]]
+name = "gen"
+kind = "generator"
+queues = 2
+
+[[chains]]
+name = "main"
+stages = [{{ kind = "stall", after = 100000, seconds = 4.0 }}, {{ kind = "drop" }}]
+
+[[workers]]
+rx = ["gen:0"]
+chain = "main"
+
+[[workers]]
+rx = ["gen:1"]
+chain = "main"
+"#
+        ),
+    )
+    .unwrap();
+    let mut child = nfv().arg("run").arg(&cfg).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    started(port, &mut child);
+    // Both workers stall once, each after its first 100000 packets; the
+    // probe must say so within the 1 s bound (plus a poll of ours).
+    let t0 = Instant::now();
+    let red = loop {
+        let (code, body) = curl(port, "/livez");
+        if code == 503 {
+            break body;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(4), "/livez never turned red");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(red.contains("worker 0") || red.contains("worker 1"), "{red}");
+    assert!(red.contains("no poll for") && red.contains("bound 1 s"), "{red}");
+    let m = curl(port, "/metrics").1;
+    assert!(m.contains("nfv_worker_live{worker=\"0\"} 0") || m.contains("nfv_worker_live{worker=\"1\"} 0"), "{m}");
+    // And green again once they poll.
+    let t1 = Instant::now();
+    while curl(port, "/livez").0 != 200 {
+        assert!(t1.elapsed() < Duration::from_secs(10), "/livez stayed red after the stall");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = stop(child);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(d);
+}

@@ -1,12 +1,14 @@
 //! Built-in stages: `classify`, which branches the chain graph, and those
 //! that prove the machinery and serve as baselines: `macswap`,
-//! `ttl-decrement`, `counter`, `drop` and `l2-patch`.
+//! `ttl-decrement`, `counter`, `drop` and `l2-patch`; and `stall`, a
+//! wedged stage on demand for testing liveness probes.
 
 pub mod classify;
 pub mod counter;
 pub mod drop;
 pub mod macswap;
 pub mod patch;
+pub mod stall;
 pub mod ttl;
 
 use std::sync::Arc;
@@ -41,6 +43,7 @@ pub fn register(r: &mut StageRegistry) {
     }));
     r.register(Box::new(patch::PatchFactory));
     r.register(Box::new(classify::ClassifyFactory));
+    r.register(Box::new(stall::StallFactory));
 }
 
 /// The parameters of a stage that takes none: any key is an error.
