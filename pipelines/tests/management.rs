@@ -71,15 +71,10 @@ fn value(metrics: &str, series: &str) -> f64 {
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
-#[test]
-fn metrics_probes_and_ctl_tell_the_same_story_of_a_running_chain() {
-    if !nfv_testkit::tools_or_skip("management", &[&["curl", "--version"]]) {
-        return;
-    }
-    let d = dir("story");
-    let port = free_port();
-    let socket = d.join("ctl.sock");
-    let cfg = d.join("run.toml");
+/// A generator (with `gen_extra` keys) through a counter into the drop
+/// stage, managed on `port` and `socket`, written to `dir/run.toml`.
+fn counted_drop(dir: &Path, port: u16, socket: &Path, gen_extra: &str) -> PathBuf {
+    let cfg = dir.join("run.toml");
     std::fs::write(
         &cfg,
         format!(
@@ -95,15 +90,11 @@ socket = "{}"
 name = "gen"
 kind = "generator"
 flows = 64
-
-[[ports]]
-name = "out"
-kind = "sink"
+{gen_extra}
 
 [[chains]]
 name = "main"
 stages = [{{ kind = "counter" }}, {{ kind = "drop" }}]
-then = "out"
 
 [[workers]]
 rx = ["gen"]
@@ -113,6 +104,18 @@ chain = "main"
         ),
     )
     .unwrap();
+    cfg
+}
+
+#[test]
+fn metrics_probes_and_ctl_tell_the_same_story_of_a_running_chain() {
+    if !nfv_testkit::tools_or_skip("management", &[&["curl", "--version"]]) {
+        return;
+    }
+    let d = dir("story");
+    let port = free_port();
+    let socket = d.join("ctl.sock");
+    let cfg = counted_drop(&d, port, &socket, "");
     let mut child = nfv().arg("run").arg(&cfg).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     started(port, &mut child);
     assert_eq!(curl(port, "/livez"), (200, "ok\n".into()));
@@ -310,6 +313,120 @@ chain = "main"
         assert!(t1.elapsed() < Duration::from_secs(10), "/livez stayed red after the stall");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let out = stop(child);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// Prometheus's HTTP API: the first sample's value of `query`, if any.
+fn promql(port: u16, query: &str) -> Option<f64> {
+    let out = Command::new("curl")
+        .args(["-s", "-G", &format!("http://127.0.0.1:{port}/api/v1/query"), "--data-urlencode"])
+        .arg(format!("query={query}"))
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn a_real_prometheus_server_scrapes_what_ctl_shows() {
+    if !nfv_testkit::tools_or_skip("management", &[&["curl", "--version"], &["prometheus", "--version"]]) {
+        return;
+    }
+    let d = dir("prom");
+    let (port, prom_port) = (free_port(), free_port());
+    let socket = d.join("ctl.sock");
+    // A counted generator: steady traffic for some seconds, then counters
+    // that stand still, so the two can be compared exactly.
+    let cfg = counted_drop(&d, port, &socket, "count = 20000000");
+    std::fs::write(
+        d.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 500ms\n  evaluation_interval: 500ms\nscrape_configs:\n  - job_name: nfv\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ),
+    )
+    .unwrap();
+    let mut child = nfv()
+        .arg("run")
+        .arg(&cfg)
+        .args(["--duration", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    started(port, &mut child);
+    let prom = Command::new("prometheus")
+        .arg(format!("--config.file={}", d.join("prometheus.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", d.join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _prom = Kill(prom);
+    let pps = || {
+        json(&ctl(&socket, &["show", "runtime", "--json"]))["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == "counter")
+            .map(|s| s["packets_per_second"].as_f64().unwrap())
+            .unwrap()
+    };
+
+    // While traffic flows: Prometheus's per-stage rate against ctl's.
+    // Once five scrapes in the window all saw traffic (none from start-up).
+    let series = r#"nfv_stage_packets_total{job="nfv",stage="counter"}"#;
+    let rate = format!("rate({series}[2500ms])");
+    let steady = format!("count_over_time(({series} > 0)[2500ms:500ms])");
+    let t0 = Instant::now();
+    let (prom_rate, ctl_rate) = loop {
+        assert!(t0.elapsed() < Duration::from_secs(30), "Prometheus never scraped five samples while traffic flowed");
+        std::thread::sleep(Duration::from_millis(300));
+        let before = pps();
+        if promql(prom_port, &steady).unwrap_or(0.0) < 5.0 {
+            continue;
+        }
+        let Some(r) = promql(prom_port, &rate).filter(|r| *r > 0.0) else { continue };
+        let after = pps();
+        if before > 0.0 && after > 0.0 {
+            break (r, (before + after) / 2.0);
+        }
+    };
+    let ratio = prom_rate / ctl_rate;
+    assert!((0.5..2.0).contains(&ratio), "Prometheus {prom_rate:.0} pps, nfv ctl {ctl_rate:.0} pps");
+
+    // Traffic over: both read the same counters.
+    let t1 = Instant::now();
+    while pps() > 0.0 {
+        assert!(t1.elapsed() < Duration::from_secs(60), "the generator never finished");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let rt = json(&ctl(&socket, &["show", "runtime", "--json"]));
+    let stage = |name: &str| rt["stages"].as_array().unwrap().iter().find(|s| s["stage"] == name).cloned().unwrap();
+    let dropped = stage("drop")["drops"]["dropped-by-config"].as_f64().unwrap();
+    let counted = stage("counter")["packets"].as_f64().unwrap();
+    assert_eq!(counted, 20_000_000.0, "the generator's count, all through the counter");
+    let t2 = Instant::now();
+    let by_reason = r#"nfv_stage_drops_total{job="nfv",stage="drop",reason="dropped-by-config"}"#;
+    while promql(prom_port, by_reason) != Some(dropped) {
+        assert!(
+            t2.elapsed() < Duration::from_secs(10),
+            "Prometheus says {:?} dropped-by-config, nfv ctl {dropped}",
+            promql(prom_port, by_reason)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(promql(prom_port, r#"nfv_stage_packets_total{job="nfv",stage="counter"}"#), Some(counted));
     let out = stop(child);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let _ = std::fs::remove_dir_all(d);

@@ -27,9 +27,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("tshark", "protocol tests check our packets against Wireshark's dissectors"),
     ("valgrind", "callgrind counts instructions per packet (benches/loop-cost.sh)"),
     ("traceroute", "the NAT live test traces a route through the NAT (ICMP errors translated back)"),
-    ("curl", "the NAT live test fetches over HTTP through the NAT"),
+    ("curl", "the NAT live test fetches over HTTP through the NAT; the management tests scrape /metrics"),
     ("conntrack", "the NAT benchmark reads the kernel's conntrack table of its nftables baseline"),
     ("graphviz", "`nfv graph --dot` output is checked by Graphviz's dot"),
+    ("prometheus", "the management test has a real Prometheus server scrape a running nfv"),
 ];
 
 fn main() -> ExitCode {
