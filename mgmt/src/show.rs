@@ -136,6 +136,15 @@ pub(crate) fn runtime(s: &State, samples: &Samples) -> (String, Value) {
                 next: d(|x| x.next),
                 out: d(|x| x.out),
                 punt: d(|x| x.punt),
+                drops: st
+                    .drops
+                    .iter()
+                    .map(|(r, n)| {
+                        let was = old.and_then(|o| o.drops.iter().find(|x| &x.0 == r)).map_or(0, |x| x.1);
+                        (r.clone(), n - was)
+                    })
+                    .filter(|x| x.1 > 0)
+                    .collect(),
                 ..st.clone()
             }
         })
@@ -163,7 +172,7 @@ pub(crate) fn runtime(s: &State, samples: &Samples) -> (String, Value) {
         .collect();
     let uptime = s.status.built.elapsed().as_secs_f64();
     let text = format!(
-        "up {uptime:.1} s; rates over the last {dt:.2} s, packets and drops since start in the json\n{}",
+        "up {uptime:.1} s; packets and drops over the last {dt:.2} s (since start: --json)\n{}",
         render_stage_table(&interval, dt, cycles::ticks_per_ns())
     );
     let json = json!({
@@ -192,7 +201,8 @@ pub(crate) fn errors(s: &State) -> (String, Value) {
     let mut text = format!("{:>12}  {:<24} reason\n", "packets", "stage or port");
     for r in &rows {
         let at = r.get("stage").or_else(|| r.get("port")).and_then(Value::as_str).unwrap_or("");
-        text.push_str(&format!("{:>12}  {at:<24} {}\n", r["packets"], r["reason"].as_str().unwrap_or("")));
+        let n = r["packets"].as_u64().unwrap_or(0);
+        text.push_str(&format!("{n:>12}  {at:<24} {}\n", r["reason"].as_str().unwrap_or("")));
     }
     (text, Value::Array(rows))
 }
@@ -236,9 +246,6 @@ pub(crate) fn ports(s: &State, samples: &Samples) -> (String, Value) {
             }
         })
         .collect();
-    let text = format!(
-        "packets over the last {dt:.2} s (totals since start in the json)\n{}",
-        render_port_table(&interval, dt)
-    );
+    let text = format!("packets over the last {dt:.2} s (since start: --json)\n{}", render_port_table(&interval, dt));
     (text, serde_json::to_value(rows).expect("rows serialise"))
 }
