@@ -49,7 +49,7 @@ impl Answer {
 }
 
 /// The commands this build answers, for the refusal of anything else.
-const COMMANDS: &str = "show runtime | show errors | show ports";
+const COMMANDS: &str = "show runtime | show errors | show ports | show latency";
 
 /// Answers one request.
 pub(crate) fn answer(args: &[String], s: &State, samples: &Samples) -> Answer {
@@ -58,6 +58,7 @@ pub(crate) fn answer(args: &[String], s: &State, samples: &Samples) -> Answer {
         ["show", "runtime"] => Answer::ok(show::runtime(s, samples)),
         ["show", "errors"] => Answer::ok(show::errors(s)),
         ["show", "ports"] => Answer::ok(show::ports(s, samples)),
+        ["show", "latency"] => Answer::ok(crate::latency::show(&s.latency, &s.telemetry)),
         _ => Answer::refused(format!("unknown command `{}`; known: {COMMANDS}", words.join(" "))),
     }
 }

@@ -18,6 +18,7 @@ use nfv_core::telemetry::Telemetry;
 
 pub mod ctl;
 mod http;
+mod latency;
 mod metrics;
 pub mod probes;
 mod show;
@@ -34,6 +35,15 @@ pub struct State {
     /// Seconds a worker may go without polling before `/livez` calls it
     /// wedged.
     pub live_bound: f64,
+    /// Latency histograms collected from the workers.
+    latency: Arc<latency::Latencies>,
+}
+
+impl State {
+    /// What the management plane of a run reads.
+    pub fn new(telemetry: Telemetry, status: Arc<RunStatus>, slow: Arc<SlowPathCounters>) -> Self {
+        Self { telemetry, status, slow, live_bound: LIVE_BOUND, latency: Arc::default() }
+    }
 }
 
 impl std::fmt::Debug for State {
@@ -96,12 +106,19 @@ pub fn start(spec: &ManagementSpec, state: State) -> Result<Management, String> 
             Err(e) => return Err(format!("[management] socket: {e}")),
         }
     }
-    if m.ctl.is_some() {
+    if m.ctl.is_some() || m.http.is_some() {
         let sp = stop.clone();
         m.sampler = Some(spawn("nfv-mgmt-sample", move || {
+            // Latency every hand-over period, rates every sample period.
+            let per = (show::SAMPLE_EVERY.as_millis() / nfv_core::latency::HAND_EVERY.as_millis()).max(1);
+            let mut n = 0u128;
             while !sp.load(Ordering::Relaxed) {
-                samples.sample(&state);
-                std::thread::park_timeout(show::SAMPLE_EVERY);
+                state.latency.collect(&state.telemetry);
+                if n.is_multiple_of(per) {
+                    samples.sample(&state);
+                }
+                n += 1;
+                std::thread::park_timeout(nfv_core::latency::HAND_EVERY);
             }
         }));
     }

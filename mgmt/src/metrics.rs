@@ -81,6 +81,7 @@ impl Collector for NfvCollector {
         stages(&mut enc, t)?;
         edges(&mut enc, t)?;
         workers(&mut enc, &self.0)?;
+        latency(&mut enc, &self.0)?;
         let s = &self.0.slow;
         let events = [
             ("arp-reply", s.arp_replies.get()),
@@ -239,6 +240,35 @@ fn workers(enc: &mut DescriptorEncoder<'_>, s: &State) -> fmt::Result {
         MetricType::Gauge,
         ws.iter().map(|w| (label(w), u64::from(crate::probes::wedged(w, now, s.live_bound).is_none()))),
     )
+}
+
+fn latency(enc: &mut DescriptorEncoder<'_>, s: &State) -> fmt::Result {
+    s.latency.with(&s.telemetry, |rows| {
+        let mut m = enc.encode_descriptor(
+            "nfv_batch_latency_seconds",
+            "Time a received batch spends in its worker until transmitted.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (w, set, _) in rows {
+            let (sum, count, b) = crate::latency::buckets(&set.batch);
+            m.encode_family(&vec![("worker", w.to_string())])?.encode_histogram::<NoLabelSet>(sum, count, &b, None)?;
+        }
+        let mut m = enc.encode_descriptor(
+            "nfv_stage_call_seconds",
+            "Time of one call of a stage (one batch).",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (w, set, names) in rows {
+            for (name, h) in names.iter().zip(&set.stages) {
+                let (sum, count, b) = crate::latency::buckets(h);
+                m.encode_family(&vec![("worker", w.to_string()), ("stage", name.clone())])?
+                    .encode_histogram::<NoLabelSet>(sum, count, &b, None)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// The registry `/metrics` encodes.

@@ -97,6 +97,9 @@ impl EdgeCounters {
 pub struct Graph {
     nodes: Vec<Node>,
     chains: Vec<ChainRt>,
+    /// Ticks per call of each node (swapped out by the worker, see
+    /// [`crate::latency`]).
+    hists: Vec<crate::latency::Hist>,
     /// The chains each chain may send packets to (its stages' branches,
     /// its end), and, by target, the chains that may send to it.
     targets: Vec<Vec<ChainId>>,
@@ -163,6 +166,7 @@ impl GraphBuilder {
             .map(|t| order.iter().copied().filter(|&s| targets[s as usize].contains(&t)).collect())
             .collect();
         Graph {
+            hists: self.nodes.iter().map(|_| crate::latency::hist()).collect(),
             nodes: self.nodes,
             chains,
             targets,
@@ -252,6 +256,12 @@ impl Graph {
         self.nodes.iter().map(|s| s.counters.clone()).collect()
     }
 
+    /// The per-call tick histograms of the nodes, in node order (the
+    /// worker swaps them with empty ones to hand them over).
+    pub fn hists_mut(&mut self) -> &mut Vec<crate::latency::Hist> {
+        &mut self.hists
+    }
+
     /// Counters of the graph's edges.
     pub fn edges(&self) -> &Arc<EdgeCounters> {
         &self.edges
@@ -310,7 +320,7 @@ impl Graph {
     /// what is left on to the chain it ends in.
     #[inline]
     fn run_chain(&mut self, c: ChainId, first: usize, ctx: &mut StageCtx<'_>) {
-        let Self { nodes, chains, targets, edges, .. } = self;
+        let Self { nodes, chains, targets, edges, hists, .. } = self;
         let chain = &mut chains[c as usize];
         let batch = &mut chain.batch;
         for (position, &n) in chain.nodes.iter().enumerate().skip(first) {
@@ -328,6 +338,9 @@ impl Graph {
             k.pkts_in.add(n_in as u64);
             k.pkts_next.add(batch.len() as u64);
             k.ticks.add(t1.wrapping_sub(t0));
+            if let Some(h) = hists.get_mut(n) {
+                h.saturating_record(t1.wrapping_sub(t0));
+            }
         }
         let left = batch.len();
         if left > 0 {

@@ -22,6 +22,7 @@ pub mod frame;
 pub mod graph;
 pub mod handoff;
 pub mod input;
+pub mod latency;
 pub mod neighbour;
 pub mod packet;
 pub mod parse;

@@ -393,6 +393,7 @@ impl Runtime {
             telemetry.edges.push(worker.edge_counters());
             telemetry.ports.extend(worker.port_counters());
             telemetry.workers.push(worker.heartbeat());
+            telemetry.latency.push(worker.latency_exchange());
             workers.push(worker);
         }
         let control = (!links.is_empty()).then_some((template, links));

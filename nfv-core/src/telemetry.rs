@@ -168,6 +168,8 @@ pub struct Telemetry {
     pub edges: Vec<Arc<crate::graph::EdgeCounters>>,
     /// Each worker's heartbeat.
     pub workers: Vec<Arc<WorkerCounters>>,
+    /// Each worker's latency histograms, handed over.
+    pub latency: Vec<Arc<crate::latency::Exchange>>,
 }
 
 /// Summed view of one stage across workers.

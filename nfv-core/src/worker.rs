@@ -74,6 +74,12 @@ pub struct Worker {
     last_tick: u64,
     /// Heartbeat: polls and the time of the last one.
     beat: Arc<crate::telemetry::WorkerCounters>,
+    /// Latency histograms being recorded, and the queues that hand them
+    /// to the management plane every [`crate::latency::HAND_EVERY`].
+    latency: Box<crate::latency::LatencySet>,
+    exchange: Arc<crate::latency::Exchange>,
+    last_hand: u64,
+    hand_every: u64,
     tick_every: u64,
     flush_pending: bool,
     handoff: Option<HandoffLink>,
@@ -127,6 +133,7 @@ impl Worker {
             p.prime(&mut pool);
         }
         let tx_queues = ports.iter().map(|_| Vec::with_capacity(2 * crate::batch::MAX_BATCH)).collect();
+        let stage_names: Vec<String> = graph.counters().iter().map(|c| c.name.clone()).collect();
         Self {
             index,
             core,
@@ -144,6 +151,10 @@ impl Worker {
             handoff: None,
             last_tick: cycles::now(),
             beat: Arc::new(crate::telemetry::WorkerCounters { index, core, ..Default::default() }),
+            latency: Box::new(crate::latency::LatencySet::new(stage_names.len())),
+            exchange: crate::latency::Exchange::new(index, stage_names),
+            last_hand: cycles::now(),
+            hand_every: (cycles::ticks_per_ns() * crate::latency::HAND_EVERY.as_nanos() as f64) as u64,
             tick_every: (cycles::ticks_per_ns() * 1e6) as u64,
         }
     }
@@ -183,6 +194,20 @@ impl Worker {
     /// End-of-run reports of the graph's stages, labelled by worker.
     pub fn stage_reports(&self) -> Vec<String> {
         self.graph.reports().into_iter().map(|(name, r)| format!("worker {}, {name}:\n{r}", self.index)).collect()
+    }
+
+    /// Hands the latency histograms over if the reader returned a spare
+    /// set; the graph's stage histograms go with them (two swaps of
+    /// vectors, no copy).
+    fn hand_latency(&mut self) {
+        std::mem::swap(&mut self.latency.stages, self.graph.hists_mut());
+        self.exchange.hand_over(&mut self.latency);
+        std::mem::swap(&mut self.latency.stages, self.graph.hists_mut());
+    }
+
+    /// Where this worker's latency histograms are handed over.
+    pub fn latency_exchange(&self) -> Arc<crate::latency::Exchange> {
+        self.exchange.clone()
     }
 
     /// This worker's heartbeat.
@@ -228,6 +253,8 @@ impl Worker {
             let mut ctx = StageCtx { pool: &mut self.pool, adjacency: &mut self.adjacency, now_ticks: cycles::now() };
             self.graph.run(&mut ctx);
             self.dispatch();
+            // From the burst's receive to its transmit.
+            self.latency.batch.saturating_record(cycles::now().wrapping_sub(t0));
         }
         got += self.receive_handoffs();
         self.send_handoffs();
@@ -239,6 +266,10 @@ impl Worker {
             self.last_tick = now;
             self.adjacency.expire(&mut self.pool, now);
             got += self.tick();
+            if now.wrapping_sub(self.last_hand) >= self.hand_every {
+                self.last_hand = now;
+                self.hand_latency();
+            }
         }
         got
     }

@@ -136,12 +136,7 @@ pub fn run(
     if !live {
         rt.set_stats_interval(None);
     }
-    let state = nfv_mgmt::State {
-        telemetry: rt.telemetry.clone(),
-        status: rt.status.clone(),
-        slow: rt.slow_counters.clone(),
-        live_bound: nfv_mgmt::LIVE_BOUND,
-    };
+    let state = nfv_mgmt::State::new(rt.telemetry.clone(), rt.status.clone(), rt.slow_counters.clone());
     let mgmt = nfv_mgmt::start(&cfg.management, state).map_err(BuildError)?;
     for n in &mgmt.notes {
         eprintln!("nfv: {n}");

@@ -161,6 +161,32 @@ fn metrics_probes_and_ctl_tell_the_same_story_of_a_running_chain() {
     assert!(text.contains("counter") && text.contains("Mpps"), "{text}");
     let ports = json(&ctl(&socket, &["show", "ports", "--json"]));
     assert!(ports.as_array().unwrap().iter().any(|p| p["port"] == "gen" && p["rx_packets"].as_u64().unwrap() > 0));
+    // Latency: each batch from receive to transmit, each stage's call.
+    let lat = json(&ctl(&socket, &["show", "latency", "--json"]));
+    let batch = &lat["workers"][0]["batch"];
+    assert!(batch["count"].as_u64().unwrap() > 0, "{lat}");
+    let q = |k: &str| batch[k].as_f64().unwrap();
+    assert!(
+        q("p50_us") > 0.0 && q("p50_us") <= q("p90_us") && q("p99_us") <= q("p99.9_us") && q("p99.9_us") <= q("max_us")
+    );
+    assert!(
+        lat["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["stage"] == "counter" && s["call"]["count"].as_u64() > Some(0))
+    );
+    let text = String::from_utf8_lossy(&ctl(&socket, &["show", "latency"]).stdout).to_string();
+    assert!(text.contains("p99.9 us") && text.contains("worker 0"), "{text}");
+    let m = curl(port, "/metrics").1;
+    let count = value(&m, r#"nfv_batch_latency_seconds_count{worker="0"}"#);
+    let buckets: Vec<f64> = m
+        .lines()
+        .filter(|l| l.starts_with("nfv_batch_latency_seconds_bucket{") && l.contains(r#"worker="0""#))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(count > 0.0 && buckets.windows(2).all(|w| w[0] <= w[1]), "cumulative buckets: {buckets:?}");
+    assert_eq!(buckets.last(), Some(&count), "+Inf holds every batch");
     let bad = ctl(&socket, &["show", "everything"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("known: show runtime"), "the refusal lists the commands");
@@ -401,6 +427,8 @@ fn a_real_prometheus_server_scrapes_what_ctl_shows() {
             break (r, (before + after) / 2.0);
         }
     };
+    let p99 = promql(prom_port, "histogram_quantile(0.99, rate(nfv_batch_latency_seconds_bucket[2500ms]))");
+    assert!(p99.is_some_and(|v| v > 0.0 && v < 1.0), "a batch's p99 from the histogram: {p99:?}");
     let ratio = prom_rate / ctl_rate;
     assert!((0.5..2.0).contains(&ratio), "Prometheus {prom_rate:.0} pps, nfv ctl {ctl_rate:.0} pps");
 
