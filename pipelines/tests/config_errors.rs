@@ -64,7 +64,7 @@ fn unknown_stage_lists_known_kinds_and_suggests() {
     assert!(out.contains("unknown stage kind `macswp`"), "{out}");
     assert!(out.contains("did you mean `macswap`?"), "{out}");
     assert!(
-        out.contains("acl, classify, counter, drop, l2-patch, lb, macswap, nat44, nsh-encap, nsh-return, sff, ttl-decrement, upf, vtep"),
+        out.contains("acl, classify, counter, drop, l2-patch, lb, macswap, nat44, nsh-encap, nsh-return, sff, stall, ttl-decrement, upf, vtep"),
         "{out}"
     );
     assert!(out.contains("bad.toml:12:20"), "{out}");
