@@ -49,7 +49,8 @@ impl Answer {
 }
 
 /// The commands this build answers, for the refusal of anything else.
-const COMMANDS: &str = "show runtime | show errors | show ports | show latency";
+const COMMANDS: &str =
+    "show runtime | show errors | show ports | show latency | show trace | trace add N [--stage S] | trace clear";
 
 /// Answers one request.
 pub(crate) fn answer(args: &[String], s: &State, samples: &Samples) -> Answer {
@@ -59,6 +60,16 @@ pub(crate) fn answer(args: &[String], s: &State, samples: &Samples) -> Answer {
         ["show", "errors"] => Answer::ok(show::errors(s)),
         ["show", "ports"] => Answer::ok(show::ports(s, samples)),
         ["show", "latency"] => Answer::ok(crate::latency::show(&s.latency, &s.telemetry)),
+        ["show", "trace"] => Answer::ok(crate::trace::show(&s.trace, &s.traces)),
+        ["trace", "clear"] => Answer::ok(crate::trace::clear(&s.trace, &s.traces)),
+        ["trace", "add", rest @ ..] => {
+            // The graph's stages (not the worker's own rx, dispatch, tx).
+            let stages = s.telemetry.latency.first().map(|x| x.stage_names.clone()).unwrap_or_default();
+            match crate::trace::add(&s.trace, &s.traces, rest, &stages) {
+                Ok(a) => Answer::ok(a),
+                Err(e) => Answer::refused(e),
+            }
+        }
         _ => Answer::refused(format!("unknown command `{}`; known: {COMMANDS}", words.join(" "))),
     }
 }

@@ -22,6 +22,7 @@ mod latency;
 mod metrics;
 pub mod probes;
 mod show;
+mod trace;
 
 /// What the management plane reads.
 #[derive(Clone)]
@@ -37,12 +38,20 @@ pub struct State {
     pub live_bound: f64,
     /// Latency histograms collected from the workers.
     latency: Arc<latency::Latencies>,
+    /// Packet tracing: the workers' control and the records taken.
+    trace: Arc<nfv_core::trace::TraceControl>,
+    traces: Arc<trace::Traces>,
 }
 
 impl State {
     /// What the management plane of a run reads.
-    pub fn new(telemetry: Telemetry, status: Arc<RunStatus>, slow: Arc<SlowPathCounters>) -> Self {
-        Self { telemetry, status, slow, live_bound: LIVE_BOUND, latency: Arc::default() }
+    pub fn new(
+        telemetry: Telemetry,
+        status: Arc<RunStatus>,
+        slow: Arc<SlowPathCounters>,
+        trace: Arc<nfv_core::trace::TraceControl>,
+    ) -> Self {
+        Self { telemetry, status, slow, live_bound: LIVE_BOUND, latency: Arc::default(), trace, traces: Arc::default() }
     }
 }
 
@@ -114,6 +123,7 @@ pub fn start(spec: &ManagementSpec, state: State) -> Result<Management, String> 
             let mut n = 0u128;
             while !sp.load(Ordering::Relaxed) {
                 state.latency.collect(&state.telemetry);
+                state.traces.collect(&state.trace);
                 if n.is_multiple_of(per) {
                     samples.sample(&state);
                 }

@@ -281,6 +281,18 @@ impl Batch {
         &frame[d.data_range()]
     }
 
+    /// The bytes of a descriptor this batch holds (tracing).
+    pub(crate) fn bytes_of(&self, d: &PktDesc) -> &[u8] {
+        // SAFETY: the batch owns the frame; shared borrow tied to &self.
+        let frame = unsafe { &*(self.arena.frame_ptr(d.frame) as *const [u8; FRAME_SIZE]) };
+        &frame[d.data_range()]
+    }
+
+    /// The packets waiting for each chain, for tracing: (chain, list).
+    pub(crate) fn outboxes(&self) -> impl Iterator<Item = (ChainId, &[PktDesc])> {
+        self.outboxes.iter().enumerate().filter_map(|(c, o)| Some((c as ChainId, o.as_deref()?)))
+    }
+
     /// Number of packets finished by the current stage and not yet settled.
     #[inline(always)]
     pub fn unsettled(&self) -> u32 {

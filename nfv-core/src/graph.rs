@@ -108,6 +108,10 @@ pub struct Graph {
     order: Vec<ChainId>,
     entry: ChainId,
     edges: Arc<EdgeCounters>,
+    /// Packet tracing, when the runtime gave one, and whether this run
+    /// looks for traced packets (armed, or some in flight).
+    tracer: Option<crate::trace::Tracer>,
+    tracing: bool,
 }
 
 /// What [`Graph::builder`] assembles.
@@ -174,6 +178,8 @@ impl GraphBuilder {
             order,
             entry,
             edges: Arc::new(EdgeCounters::new(self.names)),
+            tracer: None,
+            tracing: false,
         }
     }
 }
@@ -267,6 +273,28 @@ impl Graph {
         &self.edges
     }
 
+    /// Follows packets `control` picks (see [`crate::trace`]), as worker
+    /// `worker` of a configuration with these port names.
+    pub fn set_tracer(&mut self, control: Arc<crate::trace::TraceControl>, worker: usize, ports: Vec<String>) {
+        let chains = self.edges.chains.clone();
+        self.tracer = Some(crate::trace::Tracer::new(control, worker, ports, chains));
+    }
+
+    /// Picks packets of the entry batch, just received on port `at`, if
+    /// tracing is armed for received packets. One load when it is not.
+    #[inline]
+    pub fn pick_received(&mut self, at: &str) {
+        if let Some(t) = &mut self.tracer
+            && t.control.armed()
+            && t.control.picks_at(None)
+        {
+            let batch = &mut self.chains[self.entry as usize].batch;
+            let mut descs = std::mem::take(batch.active_mut());
+            t.pick(&mut descs, &format!("rx {at}"), |d| crate::trace::describe(batch.bytes_of(d), &d.meta));
+            *batch.active_mut() = descs;
+        }
+    }
+
     /// Runs the entry chain over its batch, and every chain packets were
     /// sent to.
     #[inline]
@@ -280,6 +308,7 @@ impl Graph {
     /// over all of them.
     #[inline]
     pub fn run_from(&mut self, c: ChainId, first: usize, ctx: &mut StageCtx<'_>) {
+        self.tracing = self.tracer.as_ref().is_some_and(|t| t.control.armed() || t.in_flight());
         let rx = self.chains[c as usize].batch.rx_port();
         self.run_chain(c, first, ctx);
         for i in 0..self.order.len() {
@@ -317,10 +346,20 @@ impl Graph {
     }
 
     /// Runs the stages of chain `c` from position `first` on, then moves
-    /// what is left on to the chain it ends in.
+    /// what is left on to the chain it ends in; with tracing in its own
+    /// copy of the loop, so the usual one has no trace test per stage.
     #[inline]
     fn run_chain(&mut self, c: ChainId, first: usize, ctx: &mut StageCtx<'_>) {
-        let Self { nodes, chains, targets, edges, hists, .. } = self;
+        if self.tracing {
+            self.run_chain_as::<true>(c, first, ctx);
+        } else {
+            self.run_chain_as::<false>(c, first, ctx);
+        }
+    }
+
+    #[inline]
+    fn run_chain_as<const TRACE: bool>(&mut self, c: ChainId, first: usize, ctx: &mut StageCtx<'_>) {
+        let Self { nodes, chains, targets, edges, hists, tracer, .. } = self;
         let chain = &mut chains[c as usize];
         let batch = &mut chain.batch;
         for (position, &n) in chain.nodes.iter().enumerate().skip(first) {
@@ -329,10 +368,17 @@ impl Graph {
                 break;
             }
             let node = &mut nodes[n];
+            let seen = match (TRACE, tracer.as_mut()) {
+                (true, Some(t)) => Some(crate::trace::before_stage(t, &node.counters.name, batch)),
+                _ => None,
+            };
             let t0 = cycles::now();
             node.stage.process(batch, ctx);
             settle(node, c, position, batch);
             let t1 = cycles::now();
+            if TRACE && let (Some(seen), Some(t)) = (seen, tracer.as_mut()) {
+                crate::trace::after_stage(t, &node.counters.name, node.counters.reasons, batch, seen);
+            }
             let k = &node.counters;
             k.calls.add(1);
             k.pkts_in.add(n_in as u64);
@@ -400,6 +446,11 @@ impl Graph {
             // `run`) end where it ends.
             self.take_sent(c);
             let chain = &mut self.chains[c as usize];
+            if self.tracing
+                && let Some(t) = self.tracer.as_mut()
+            {
+                crate::trace::at_end(t, &self.edges.chains[c as usize], &chain.batch, chain.end);
+            }
             if !chain.batch.is_empty() || !chain.batch.done().is_empty() {
                 f(&mut chain.batch, chain.end);
             }
@@ -412,7 +463,7 @@ impl Graph {
 /// punts), packets it branched to their chains' outboxes; a handoff is
 /// stamped to resume at this stage on the receiving worker; packets it
 /// gave an egress or handed off are counted as its `out`.
-#[inline]
+#[inline(always)]
 fn settle(node: &mut Node, c: ChainId, position: usize, batch: &mut Batch) {
     let k = &node.counters;
     let routed = batch.take_routed();

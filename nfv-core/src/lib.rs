@@ -35,6 +35,7 @@ pub mod sockopt;
 pub mod stage;
 pub mod status;
 pub mod telemetry;
+pub mod trace;
 pub mod worker;
 pub mod worker_memory;
 

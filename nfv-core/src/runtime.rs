@@ -68,6 +68,8 @@ pub struct Runtime {
     finite_input: bool,
     /// The run's phase and what readiness waits for.
     pub status: Arc<crate::status::RunStatus>,
+    /// Packet tracing, armed by `nfv ctl trace add`.
+    pub trace: Arc<crate::trace::TraceControl>,
     /// What opening the ports found worth saying (AF_XDP bind modes and
     /// why, busy poll, clean-ups), one line each.
     pub notes: Vec<String>,
@@ -363,10 +365,12 @@ impl Runtime {
         let mut notes = Vec::new();
         let mut tx_taken = std::collections::HashSet::new();
         let handoffs = handoff_inboxes(cfg);
+        let trace = crate::trace::TraceControl::new();
         for (wi, w) in cfg.workers.iter().enumerate() {
             let mut memory = WorkerMemory::new(cfg, wi)?;
             let pool = FramePool::new(memory.arena());
-            let graph = build_graph(cfg, wi, &local, &port_macs, pool.arena());
+            let mut graph = build_graph(cfg, wi, &local, &port_macs, pool.arena());
+            graph.set_tracer(trace.clone(), wi, cfg.port_names());
             let peer_rank = cfg.workers[..wi].iter().filter(|o| o.chain == w.chain).count();
             let ports = open_worker_ports(cfg, wi, &mut memory, &mut tx_taken, &mut notes)?;
             let slow = match (slow_mode, any_local || !cfg.neighbours.is_empty()) {
@@ -417,6 +421,7 @@ impl Runtime {
                 PortKind::Sink | PortKind::AfXdp(_) => false,
             }),
             status,
+            trace,
             notes,
             stats_interval: secs(cfg.run.stats_interval),
         })

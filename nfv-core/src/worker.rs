@@ -245,6 +245,7 @@ impl Worker {
             if n == 0 {
                 continue;
             }
+            self.graph.pick_received(&port.info().name);
             let c = &self.rx_time;
             c.ticks.add(cycles::now().wrapping_sub(t0));
             c.calls.add(1);

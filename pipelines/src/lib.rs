@@ -136,7 +136,8 @@ pub fn run(
     if !live {
         rt.set_stats_interval(None);
     }
-    let state = nfv_mgmt::State::new(rt.telemetry.clone(), rt.status.clone(), rt.slow_counters.clone());
+    let state =
+        nfv_mgmt::State::new(rt.telemetry.clone(), rt.status.clone(), rt.slow_counters.clone(), rt.trace.clone());
     let mgmt = nfv_mgmt::start(&cfg.management, state).map_err(BuildError)?;
     for n in &mgmt.notes {
         eprintln!("nfv: {n}");

@@ -61,8 +61,46 @@ fn the_overlays_hosts_reach_the_outside_through_the_vtep_the_acl_and_the_nat() {
         &["ip", "neigh", "add", "10.0.0.254", "lladdr", "02:00:00:00:0a:fe", "dev", "vx100", "nud", "permanent"],
     );
     bed.exec("sink", &["ip", "route", "add", "default", "via", "10.0.0.254"]);
-    let dut = bed.start_nfv(include_str!("../../configs/vtep-acl-nat44.toml"), 2);
+    // Operated over its own socket (nfv ctl runs outside the namespace:
+    // the socket is a file).
+    let socket = std::env::temp_dir().join(format!("nfv-compose-{}.sock", std::process::id()));
+    let config = format!(
+        "{}\n[management]\nlisten = \"off\"\nsocket = \"{}\"\n",
+        include_str!("../../configs/vtep-acl-nat44.toml"),
+        socket.display()
+    );
+    let dut = bed.start_nfv(&config, 2);
     std::thread::sleep(Duration::from_millis(300));
+    // A packet traced from the VTEP on: the headers after each stage show
+    // the tunnel gone, the ACL passing it and the NAT's new source.
+    let ctl = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nfv"))
+            .arg("ctl")
+            .arg("--socket")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    ctl(&["trace", "add", "1", "--stage", "vtep"]);
+    bed.exec("sink", &["ping", "-c", "1", "-w", "5", "198.51.100.2"]);
+    let trace = ctl(&["show", "trace"]);
+    let step = |at: &str| {
+        trace.lines().find(|l| l.trim_start().starts_with(at) && !l.contains("picked")).unwrap_or("").to_string()
+    };
+    let picked = trace.lines().find(|l| l.contains("picked")).unwrap_or("");
+    assert!(
+        picked.contains("192.168.0.2:") && picked.contains("> 192.168.0.1:4789 udp"),
+        "the tunnel packet:\n{trace}"
+    );
+    assert!(step("vtep").contains("10.0.0.1 > 198.51.100.2 proto 1"), "decapsulated:\n{trace}");
+    assert!(
+        step("fw").contains("egress d0: ") && step("fw").contains("10.0.0.1 > 198.51.100.2"),
+        "permitted:\n{trace}"
+    );
+    assert!(step("nat").contains("198.51.100.10 > 198.51.100.2"), "translated:\n{trace}");
     let watch = bed.spawn_in_ns("gen", || Capture::open("g0").count(usize::MAX, Duration::from_secs(6), telnet));
     bed.exec("sink", &["ping", "-c", "3", "-i", "0.3", "-w", "10", "198.51.100.2"]);
     // TCP out through the tunnel, 128 KiB each way, byte for byte: the

@@ -187,6 +187,21 @@ fn metrics_probes_and_ctl_tell_the_same_story_of_a_running_chain() {
         .collect();
     assert!(count > 0.0 && buckets.windows(2).all(|w| w[0] <= w[1]), "cumulative buckets: {buckets:?}");
     assert_eq!(buckets.last(), Some(&count), "+Inf holds every batch");
+    // Tracing: the next two packets received, stage by stage.
+    let armed = ctl(&socket, &["trace", "add", "2"]);
+    assert!(String::from_utf8_lossy(&armed.stdout).contains("tracing the next 2 packets received"));
+    std::thread::sleep(Duration::from_millis(300));
+    let tr = json(&ctl(&socket, &["show", "trace", "--json"]));
+    let packets = tr["packets"].as_array().unwrap();
+    assert_eq!(packets.len(), 2, "{tr}");
+    let steps: Vec<&str> = packets[0]["steps"].as_array().unwrap().iter().map(|s| s["at"].as_str().unwrap()).collect();
+    // No stage reads headers here, so no parse (no `input` stage).
+    assert_eq!(steps, ["rx gen", "counter", "drop"], "{tr}");
+    assert_eq!(packets[0]["steps"][2]["what"], "drop: dropped-by-config", "{tr}");
+    assert_eq!(tr["armed"], 0, "both picked");
+    let refused = ctl(&socket, &["trace", "add", "1", "--stage", "port-tx"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("stages: counter, drop"), "only the graph's stages");
+    assert!(ctl(&socket, &["trace", "clear"]).status.success());
     let bad = ctl(&socket, &["show", "everything"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("known: show runtime"), "the refusal lists the commands");
