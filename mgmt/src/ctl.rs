@@ -49,8 +49,7 @@ impl Answer {
 }
 
 /// The commands this build answers, for the refusal of anything else.
-const COMMANDS: &str =
-    "show runtime | show errors | show ports | show latency | show trace | trace add N [--stage S] | trace clear";
+const COMMANDS: &str = "show runtime | show errors | show ports | show latency | show config | show trace | trace add N [--stage S] | trace clear | capture --stage S --count N --out F.pcap";
 
 /// Answers one request.
 pub(crate) fn answer(args: &[String], s: &State, samples: &Samples) -> Answer {
@@ -60,18 +59,30 @@ pub(crate) fn answer(args: &[String], s: &State, samples: &Samples) -> Answer {
         ["show", "errors"] => Answer::ok(show::errors(s)),
         ["show", "ports"] => Answer::ok(show::ports(s, samples)),
         ["show", "latency"] => Answer::ok(crate::latency::show(&s.latency, &s.telemetry)),
+        ["show", "config"] => {
+            let (file, text, summary) = &*s.config;
+            let json = serde_json::json!({ "file": file, "text": &**text, "summary": summary });
+            Answer::ok((format!("# {file}: {summary}\n{text}"), json))
+        }
         ["show", "trace"] => Answer::ok(crate::trace::show(&s.trace, &s.traces)),
         ["trace", "clear"] => Answer::ok(crate::trace::clear(&s.trace, &s.traces)),
-        ["trace", "add", rest @ ..] => {
-            // The graph's stages (not the worker's own rx, dispatch, tx).
-            let stages = s.telemetry.latency.first().map(|x| x.stage_names.clone()).unwrap_or_default();
-            match crate::trace::add(&s.trace, &s.traces, rest, &stages) {
+        ["trace", "add", rest @ ..] => match crate::trace::add(&s.trace, &s.traces, rest, &graph_stages(s)) {
+            Ok(a) => Answer::ok(a),
+            Err(e) => Answer::refused(e),
+        },
+        ["capture", rest @ ..] => {
+            match crate::trace::capture(&s.trace, &s.traces, rest, &graph_stages(s), Duration::from_secs(10)) {
                 Ok(a) => Answer::ok(a),
                 Err(e) => Answer::refused(e),
             }
         }
         _ => Answer::refused(format!("unknown command `{}`; known: {COMMANDS}", words.join(" "))),
     }
+}
+
+/// The graph's stages (not the worker's own rx, dispatch, tx).
+fn graph_stages(s: &State) -> Vec<String> {
+    s.telemetry.latency.first().map(|x| x.stage_names.clone()).unwrap_or_default()
 }
 
 /// Binds `path`: its directory is created, a socket file left by a
@@ -124,7 +135,8 @@ pub fn request(socket: &Path, args: &[String]) -> Result<Answer, String> {
             socket.display()
         )
     })?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    // A capture waits up to 10 s for its packets.
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
     let mut line = serde_json::to_string(&Request { args: args.to_vec() }).expect("a request serialises");
     line.push('\n');
     s.write_all(line.as_bytes()).map_err(|e| format!("sending to {}: {e}", socket.display()))?;

@@ -41,6 +41,8 @@ pub struct State {
     /// Packet tracing: the workers' control and the records taken.
     trace: Arc<nfv_core::trace::TraceControl>,
     traces: Arc<trace::Traces>,
+    /// The configuration running: file, text, one-line summary.
+    config: Arc<(String, Arc<str>, String)>,
 }
 
 impl State {
@@ -50,8 +52,18 @@ impl State {
         status: Arc<RunStatus>,
         slow: Arc<SlowPathCounters>,
         trace: Arc<nfv_core::trace::TraceControl>,
+        config: (String, Arc<str>, String),
     ) -> Self {
-        Self { telemetry, status, slow, live_bound: LIVE_BOUND, latency: Arc::default(), trace, traces: Arc::default() }
+        Self {
+            telemetry,
+            status,
+            slow,
+            live_bound: LIVE_BOUND,
+            latency: Arc::default(),
+            trace,
+            traces: Arc::default(),
+            config: Arc::new(config),
+        }
     }
 }
 

@@ -45,6 +45,56 @@ pub(crate) fn add(c: &TraceControl, t: &Traces, args: &[&str], stages: &[String]
     Ok((format!("tracing the next {n} packets {at}\n"), json!({ "armed": n })))
 }
 
+/// `capture --stage S --count N --out FILE`: the next N packets entering
+/// stage S, as they enter it, written to FILE (pcap, Ethernet); waits up
+/// to `wait` for them and writes what came.
+pub(crate) fn capture(
+    c: &TraceControl,
+    t: &Traces,
+    args: &[&str],
+    stages: &[String],
+    wait: std::time::Duration,
+) -> Result<(String, Value), String> {
+    let usage = "usage: capture --stage STAGE --count N --out FILE.pcap";
+    let (mut stage, mut count, mut out) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match (*a, it.next()) {
+            ("--stage", Some(s)) => stage = Some(s.to_string()),
+            ("--count", Some(n)) => count = n.parse::<u32>().ok().filter(|n| *n > 0),
+            ("--out", Some(f)) => out = Some(std::path::PathBuf::from(f)),
+            _ => return Err(usage.into()),
+        }
+    }
+    let (Some(stage), Some(count), Some(out)) = (stage, count, out) else { return Err(usage.into()) };
+    if !stages.contains(&stage) {
+        return Err(format!("no stage `{stage}`; stages: {}", stages.join(", ")));
+    }
+    let file = std::fs::File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    t.0.lock().expect("traces").clear();
+    c.arm_capture(count, stage.clone());
+    let start = std::time::Instant::now();
+    let captured = || t.0.lock().expect("traces").iter().filter(|r| r.bytes.is_some()).count();
+    // The sampler thread collects too: count what reached the buffer.
+    while captured() < count as usize && start.elapsed() < wait {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        t.collect(c);
+    }
+    c.clear();
+    t.collect(c);
+    let mut got: Vec<TraceRecord> = t.0.lock().expect("traces").drain(..).filter(|r| r.bytes.is_some()).collect();
+    got.sort_by_key(|r| r.packet);
+    let mut w = pcap_file::pcap::PcapWriter::new(std::io::BufWriter::new(file)).map_err(|e| e.to_string())?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    for r in &got {
+        let data = r.bytes.as_deref().unwrap_or_default();
+        w.write_packet(&pcap_file::pcap::PcapPacket::new(now, data.len() as u32, data)).map_err(|e| e.to_string())?;
+    }
+    drop(w);
+    let text = format!("{} of {count} packets entering {stage} written to {}\n", got.len(), out.display());
+    Ok((text, json!({ "captured": got.len(), "file": out.display().to_string(), "stage": stage })))
+}
+
 /// `trace clear`.
 pub(crate) fn clear(c: &TraceControl, t: &Traces) -> (String, Value) {
     c.clear();

@@ -290,7 +290,7 @@ impl Graph {
         {
             let batch = &mut self.chains[self.entry as usize].batch;
             let mut descs = std::mem::take(batch.active_mut());
-            t.pick(&mut descs, &format!("rx {at}"), |d| crate::trace::describe(batch.bytes_of(d), &d.meta));
+            t.pick(&mut descs, &format!("rx {at}"), |d| batch.bytes_of(d));
             *batch.active_mut() = descs;
         }
     }

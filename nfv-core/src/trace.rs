@@ -29,6 +29,8 @@ pub struct TraceRecord {
     pub at: String,
     /// What happened there and the headers after it.
     pub what: String,
+    /// The packet's bytes, when capturing (`nfv ctl capture`).
+    pub bytes: Option<Vec<u8>>,
 }
 
 /// Records the management plane has not taken yet, at most.
@@ -47,6 +49,9 @@ pub struct TraceControl {
     pub records: ArrayQueue<TraceRecord>,
     /// Records dropped because the queue was full.
     pub lost: AtomicU64,
+    /// Capturing: picked packets' bytes are recorded, and they are not
+    /// followed.
+    capture: std::sync::atomic::AtomicBool,
 }
 
 impl Default for TraceControl {
@@ -57,6 +62,7 @@ impl Default for TraceControl {
             next: AtomicU32::new(0),
             records: ArrayQueue::new(TRACE_QUEUE),
             lost: AtomicU64::new(0),
+            capture: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -71,6 +77,15 @@ impl TraceControl {
     /// entering that stage.
     pub fn arm(&self, n: u32, stage: Option<String>) {
         *self.stage.lock().expect("trace stage") = stage;
+        self.capture.store(false, Ordering::Relaxed);
+        self.remaining.store(n, Ordering::Release);
+    }
+
+    /// Arms capturing the next `n` packets entering `stage` (their bytes,
+    /// as they enter it; they are not followed further).
+    pub fn arm_capture(&self, n: u32, stage: String) {
+        *self.stage.lock().expect("trace stage") = Some(stage);
+        self.capture.store(true, Ordering::Relaxed);
         self.remaining.store(n, Ordering::Release);
     }
 
@@ -134,16 +149,24 @@ impl Tracer {
 
     /// Picks up to the armed count of `descs` not traced yet, marks them
     /// and records where they were picked (`at`) with their headers.
-    pub(crate) fn pick(&mut self, descs: &mut [PktDesc], at: &str, headers: impl Fn(&PktDesc) -> String) -> bool {
+    pub(crate) fn pick<'b>(&mut self, descs: &mut [PktDesc], at: &str, bytes: impl Fn(&PktDesc) -> &'b [u8]) -> bool {
         let candidates = descs.iter().filter(|d| d.meta.flags & flags::TRACE == 0).count() as u32;
         let (n, first) = self.control.take(candidates);
+        let capture = self.control.capture.load(Ordering::Relaxed);
         for (k, d) in descs.iter_mut().filter(|d| d.meta.flags & flags::TRACE == 0).take(n as usize).enumerate() {
-            d.meta.flags |= flags::TRACE;
             let number = first + k as u32;
+            let data = bytes(d);
+            let what = format!("picked: {}", describe(data, &d.meta));
+            let at = at.to_string();
+            if capture {
+                let bytes = Some(data.to_vec());
+                self.control.record(TraceRecord { packet: number, worker: self.worker, at, what, bytes });
+                continue;
+            }
+            d.meta.flags |= flags::TRACE;
             self.numbers.retain(|x| x.0 != d.frame);
             self.numbers.push((d.frame, number));
-            let what = format!("picked: {}", headers(d));
-            self.control.record(TraceRecord { packet: number, worker: self.worker, at: at.to_string(), what });
+            self.control.record(TraceRecord { packet: number, worker: self.worker, at, what, bytes: None });
         }
         n > 0
     }
@@ -159,13 +182,13 @@ impl Tracer {
             VerdictKind::Goto(c) => format!("to chain {}: {}", name(&self.chains, c as usize), describe(data, &d.meta)),
             other => format!("{other:?}"),
         };
-        self.control.record(TraceRecord { packet: number, worker: self.worker, at: at.to_string(), what });
+        self.control.record(TraceRecord { packet: number, worker: self.worker, at: at.to_string(), what, bytes: None });
     }
 
     /// Records `what` for traced packet `d` at `at`.
     fn note(&mut self, d: &PktDesc, at: &str, what: String) {
         let Some(&(_, number)) = self.numbers.iter().find(|x| x.0 == d.frame) else { return };
-        self.control.record(TraceRecord { packet: number, worker: self.worker, at: at.to_string(), what });
+        self.control.record(TraceRecord { packet: number, worker: self.worker, at: at.to_string(), what, bytes: None });
     }
 
     /// Forgets a packet that left (its frame will carry another).
@@ -196,7 +219,7 @@ fn traced(d: &PktDesc) -> bool {
 pub(crate) fn before_stage(t: &mut Tracer, name: &str, batch: &mut crate::Batch) -> Seen {
     if t.control.armed() && t.control.picks_at(Some(name)) {
         let mut descs = std::mem::take(batch.active_mut());
-        t.pick(&mut descs, name, |d| describe(batch.bytes_of(d), &d.meta));
+        t.pick(&mut descs, name, |d| batch.bytes_of(d));
         *batch.active_mut() = descs;
     }
     Seen { done: batch.done().len(), sent: batch.outboxes().map(|(c, o)| (c, o.len())).collect() }

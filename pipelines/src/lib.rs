@@ -136,8 +136,14 @@ pub fn run(
     if !live {
         rt.set_stats_interval(None);
     }
-    let state =
-        nfv_mgmt::State::new(rt.telemetry.clone(), rt.status.clone(), rt.slow_counters.clone(), rt.trace.clone());
+    let config = (cfg.source.0.clone(), cfg.source.1.clone(), summary(cfg));
+    let state = nfv_mgmt::State::new(
+        rt.telemetry.clone(),
+        rt.status.clone(),
+        rt.slow_counters.clone(),
+        rt.trace.clone(),
+        config,
+    );
     let mgmt = nfv_mgmt::start(&cfg.management, state).map_err(BuildError)?;
     for n in &mgmt.notes {
         eprintln!("nfv: {n}");

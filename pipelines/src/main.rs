@@ -157,8 +157,15 @@ fn main() -> ExitCode {
         Command::Ctl { socket, mut json, command } => {
             // `--json` may follow the command's words.
             let before = command.len();
-            let words: Vec<String> = command.into_iter().filter(|w| w != "--json").collect();
+            let mut words: Vec<String> = command.into_iter().filter(|w| w != "--json").collect();
             json |= words.len() != before;
+            // A file the running nfv writes is named from here.
+            if let Some(i) = words.iter().position(|w| w == "--out")
+                && let Some(f) = words.get_mut(i + 1)
+                && let Ok(abs) = std::path::absolute(&*f)
+            {
+                *f = abs.display().to_string();
+            }
             match nfv_mgmt::ctl::request(&socket, &words) {
                 Ok(a) if json => {
                     println!("{}", serde_json::to_string_pretty(&a.json).unwrap_or_default());

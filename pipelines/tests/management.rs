@@ -109,7 +109,7 @@ chain = "main"
 
 #[test]
 fn metrics_probes_and_ctl_tell_the_same_story_of_a_running_chain() {
-    if !nfv_testkit::tools_or_skip("management", &[&["curl", "--version"]]) {
+    if !nfv_testkit::tools_or_skip("management", &[&["curl", "--version"], &["tshark", "--version"]]) {
         return;
     }
     let d = dir("story");
@@ -187,6 +187,13 @@ fn metrics_probes_and_ctl_tell_the_same_story_of_a_running_chain() {
         .collect();
     assert!(count > 0.0 && buckets.windows(2).all(|w| w[0] <= w[1]), "cumulative buckets: {buckets:?}");
     assert_eq!(buckets.last(), Some(&count), "+Inf holds every batch");
+    // The configuration running, as written.
+    let shown = json(&ctl(&socket, &["show", "config", "--json"]));
+    assert_eq!(shown["text"].as_str().unwrap(), std::fs::read_to_string(&cfg).unwrap());
+    assert!(
+        shown["file"].as_str().unwrap().ends_with("run.toml")
+            && shown["summary"].as_str().unwrap().starts_with("ok: 1 port(s)")
+    );
     // Tracing: the next two packets received, stage by stage.
     let armed = ctl(&socket, &["trace", "add", "2"]);
     assert!(String::from_utf8_lossy(&armed.stdout).contains("tracing the next 2 packets received"));
@@ -202,6 +209,21 @@ fn metrics_probes_and_ctl_tell_the_same_story_of_a_running_chain() {
     let refused = ctl(&socket, &["trace", "add", "1", "--stage", "port-tx"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("stages: counter, drop"), "only the graph's stages");
     assert!(ctl(&socket, &["trace", "clear"]).status.success());
+    // A capture of what enters a stage, read by tshark.
+    let pcap = d.join("drop.pcap");
+    let cap =
+        json(&ctl(&socket, &["capture", "--stage", "drop", "--count", "5", "--out", pcap.to_str().unwrap(), "--json"]));
+    assert_eq!(cap["captured"], 5, "{cap}");
+    let ts = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-T", "fields", "-e", "eth.type", "-e", "frame.len"])
+        .output()
+        .unwrap();
+    let (out, err) = (String::from_utf8_lossy(&ts.stdout), String::from_utf8_lossy(&ts.stderr));
+    let warnings: Vec<&str> = err.lines().filter(|l| !l.contains("Running as user")).collect();
+    assert!(ts.status.success() && warnings.is_empty(), "{err}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("0x0800\t60")).count(), 5, "{out}");
     let bad = ctl(&socket, &["show", "everything"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("known: show runtime"), "the refusal lists the commands");

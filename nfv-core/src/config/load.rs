@@ -520,7 +520,8 @@ fn load_in(
     }
 
     if diags.is_empty() {
-        let cfg = Config { run, management, ports, chains, workers, neighbours };
+        let cfg =
+            Config { source: (file.to_string(), source.into()), run, management, ports, chains, workers, neighbours };
         let spans: Vec<ChainSpans> = chain_spans.into_iter().map(|s| s.spans).collect();
         diags.extend(super::graph::check(&cfg, &spans));
         diags.extend(unreachable_next_hops(&cfg, &neighbour_spans, &stage_spans));

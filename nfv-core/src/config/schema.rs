@@ -335,6 +335,9 @@ pub struct NeighbourSpec {
 /// A configuration that passed every check.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The file it was read from and its text, as loaded (`nfv ctl show
+    /// config`).
+    pub source: (String, Arc<str>),
     /// `[run]`.
     pub run: RunSection,
     /// `[management]`.
