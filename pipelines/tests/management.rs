@@ -466,6 +466,22 @@ fn a_real_prometheus_server_scrapes_what_ctl_shows() {
     };
     let p99 = promql(prom_port, "histogram_quantile(0.99, rate(nfv_batch_latency_seconds_bucket[2500ms]))");
     assert!(p99.is_some_and(|v| v > 0.0 && v < 1.0), "a batch's p99 from the histogram: {p99:?}");
+    // Every query of the Grafana dashboard shipped in deploy/ is one
+    // Prometheus accepts, and each panel's metrics exist.
+    let dash: serde_json::Value =
+        serde_json::from_str(include_str!("../../deploy/grafana/nfv-dashboard.json")).unwrap();
+    for panel in dash["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let q = target["expr"].as_str().unwrap().replace("$job", ".*");
+            let out = Command::new("curl")
+                .args(["-s", "-G", &format!("http://127.0.0.1:{prom_port}/api/v1/query"), "--data-urlencode"])
+                .arg(format!("query={q}"))
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["status"], "success", "{}: {q}: {v}", panel["title"]);
+        }
+    }
     let ratio = prom_rate / ctl_rate;
     assert!((0.5..2.0).contains(&ratio), "Prometheus {prom_rate:.0} pps, nfv ctl {ctl_rate:.0} pps");
 
