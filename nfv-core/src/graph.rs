@@ -369,7 +369,7 @@ impl Graph {
             }
             let node = &mut nodes[n];
             let seen = match (TRACE, tracer.as_mut()) {
-                (true, Some(t)) => Some(crate::trace::before_stage(t, &node.counters.name, batch)),
+                (true, Some(t)) => crate::trace::before_stage(t, &node.counters.name, batch),
                 _ => None,
             };
             let t0 = cycles::now();
@@ -579,6 +579,45 @@ mod tests {
         g.for_each_batch(|batch, _| batch.drain(|d| outcomes.push(d.outcome())));
         assert_eq!(outcomes, [VerdictKind::Out(1)], "through the stage after it");
         assert!(!g.tick(5, &mut ctx), "no such stage");
+    }
+
+    #[test]
+    fn traced_packets_are_followed_stage_by_stage_across_chains_to_their_end() {
+        with_ctx(|ctx, pool| {
+            let mut b = Graph::builder();
+            let split = b.node("split", &["bad"], Box::new(Split), vec![1], (0, 0));
+            let mark = b.node("mark", &[], Box::new(Mark(7)), vec![], (1, 0));
+            b.chain("entry", vec![split], End::Drop);
+            b.chain("a", vec![mark], End::Port(1));
+            let mut g = b.build(0, pool.arena(), 64);
+            let control = crate::trace::TraceControl::new();
+            g.set_tracer(control.clone(), 3, vec!["p0".into(), "p1".into()]);
+            for first in [1u8, 0xff, 0, 1] {
+                let mut data = [0u8; 60];
+                data[0] = first;
+                g.entry_batch().push(pool.packet_from(&data, Meta::default()).unwrap());
+            }
+            control.arm(3, None);
+            g.pick_received("p0");
+            g.run(ctx);
+            g.for_each_batch(|batch, _| batch.finish_into(pool, ctx.adjacency, |_| {}));
+            let mut steps = Vec::new();
+            while let Some(r) = control.records.pop() {
+                steps.push((r.packet, r.worker, r.at, r.what.split(':').next().unwrap().to_string()));
+            }
+            let at =
+                |n: u32| steps.iter().filter(|s| s.0 == n).map(|s| (s.2.as_str(), s.3.as_str())).collect::<Vec<_>>();
+            assert!(steps.iter().all(|s| s.1 == 3), "recorded as worker 3");
+            assert_eq!(
+                at(0),
+                [("rx p0", "picked"), ("split", "to chain a"), ("mark", "next"), ("end of a", "undecided")]
+            );
+            assert_eq!(at(1), [("rx p0", "picked"), ("split", "drop")], "its reason named");
+            assert_eq!(at(2), [("rx p0", "picked"), ("split", "next"), ("end of entry", "undecided")]);
+            assert!(at(3).is_empty(), "only three armed");
+            assert_eq!(control.remaining(), 0);
+            assert!(!g.tracer.as_ref().unwrap().in_flight(), "every traced packet accounted for");
+        });
     }
 
     #[test]

@@ -165,6 +165,10 @@ impl Tracer {
             }
             d.meta.flags |= flags::TRACE;
             self.numbers.retain(|x| x.0 != d.frame);
+            if self.numbers.len() >= TRACE_QUEUE {
+                // One that left unseen; never a growing list.
+                self.numbers.remove(0);
+            }
             self.numbers.push((d.frame, number));
             self.control.record(TraceRecord { packet: number, worker: self.worker, at, what, bytes: None });
         }
@@ -214,15 +218,19 @@ fn traced(d: &PktDesc) -> bool {
 }
 
 /// Before stage `name` runs over `batch`: picks packets entering it if
-/// tracing is armed for this stage; notes where its results will be.
+/// tracing is armed for this stage; notes where its results will be, if
+/// a traced packet enters it (else `None`: nothing to record after it).
 #[cold]
-pub(crate) fn before_stage(t: &mut Tracer, name: &str, batch: &mut crate::Batch) -> Seen {
+pub(crate) fn before_stage(t: &mut Tracer, name: &str, batch: &mut crate::Batch) -> Option<Seen> {
     if t.control.armed() && t.control.picks_at(Some(name)) {
         let mut descs = std::mem::take(batch.active_mut());
         t.pick(&mut descs, name, |d| batch.bytes_of(d));
         *batch.active_mut() = descs;
     }
-    Seen { done: batch.done().len(), sent: batch.outboxes().map(|(c, o)| (c, o.len())).collect() }
+    if !batch.active().iter().any(traced) {
+        return None;
+    }
+    Some(Seen { done: batch.done().len(), sent: batch.outboxes().map(|(c, o)| (c, o.len())).collect() })
 }
 
 /// After stage `name` ran and its verdicts were settled: a step for each
