@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -143,9 +143,4 @@ pub fn request(socket: &Path, args: &[String]) -> Result<Answer, String> {
     let mut reply = String::new();
     BufReader::new(&s).read_line(&mut reply).map_err(|e| format!("reading from {}: {e}", socket.display()))?;
     serde_json::from_str(&reply).map_err(|e| format!("bad answer from {}: {e}", socket.display()))
-}
-
-/// The default socket path, for `nfv ctl` without `--socket`.
-pub fn default_socket() -> PathBuf {
-    PathBuf::from(nfv_core::config::DEFAULT_SOCKET)
 }

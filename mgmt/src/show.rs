@@ -49,6 +49,23 @@ impl Samples {
         let v = self.0.lock().expect("samples");
         v.iter().rev().find(|x| now.duration_since(x.at) >= SAMPLE_EVERY / 2).cloned()
     }
+
+    /// Totals now, what changed over the last interval (since start if
+    /// no sample is old enough), and that interval in seconds.
+    fn interval(&self, s: &State) -> (Sample, Sample, f64) {
+        let now = Sample::take(s);
+        let before = self.before(now.at);
+        let dt = before.as_ref().map_or_else(|| s.status.built.elapsed(), |b| now.at - b.at).as_secs_f64().max(1e-9);
+        let b = before.as_ref();
+        let old = |name: &str| b.and_then(|b| b.stages.iter().find(|x| x.name == name));
+        let old_port = |name: &str| b.and_then(|b| b.ports.iter().find(|x| x.name == name));
+        let delta = Sample {
+            at: now.at,
+            stages: now.stages.iter().map(|x| x.since(old(&x.name))).collect(),
+            ports: now.ports.iter().map(|x| x.since(old_port(&x.name))).collect(),
+        };
+        (now, delta, dt)
+    }
 }
 
 /// One stage's row.
@@ -85,29 +102,16 @@ fn drops_map(d: &[(String, u64)]) -> serde_json::Map<String, Value> {
     d.iter().map(|(r, n)| (r.clone(), json!(n))).collect()
 }
 
-/// Rates between `before` and `now`, matched by name.
-fn rate<T>(now: &[T], before: Option<&[T]>, dt: f64, name: impl Fn(&T) -> &str, v: impl Fn(&T) -> u64) -> Vec<f64> {
-    now.iter()
-        .map(|x| {
-            let old = before.and_then(|b| b.iter().find(|y| name(y) == name(x))).map_or(0, &v);
-            v(x).saturating_sub(old) as f64 / dt
-        })
-        .collect()
-}
-
 /// `show runtime`: the per-stage table (the end-of-run report's, rates
 /// over the last interval), the graph's edges and the workers.
 pub(crate) fn runtime(s: &State, samples: &Samples) -> (String, Value) {
-    let now = Sample::take(s);
-    let before = samples.before(now.at);
-    let dt = before.as_ref().map_or_else(|| s.status.built.elapsed(), |b| now.at - b.at).as_secs_f64().max(1e-9);
-    let pps = rate(&now.stages, before.as_ref().map(|b| &b.stages[..]), dt, |x| &x.name, |x| x.pkts_in);
+    let (now, interval, dt) = samples.interval(s);
     let per = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
     let rows: Vec<StageRow> = now
         .stages
         .iter()
-        .zip(pps)
-        .map(|(st, pps)| StageRow {
+        .zip(&interval.stages)
+        .map(|(st, i)| StageRow {
             stage: st.name.clone(),
             packets: st.pkts_in,
             calls: st.calls,
@@ -116,37 +120,9 @@ pub(crate) fn runtime(s: &State, samples: &Samples) -> (String, Value) {
             punted: st.punt,
             dropped: st.dropped(),
             drops: drops_map(&st.drops),
-            packets_per_second: pps,
+            packets_per_second: i.pkts_in as f64 / dt,
             packets_per_call: per(st.pkts_in, st.calls),
             cycles_per_packet: per(st.ticks, st.pkts_in),
-        })
-        .collect();
-    // The table shows rates over the interval: its totals are this
-    // interval's packets.
-    let interval: Vec<StageSummary> = now
-        .stages
-        .iter()
-        .map(|st| {
-            let old = before.as_ref().and_then(|b| b.stages.iter().find(|x| x.name == st.name));
-            let d = |f: fn(&StageSummary) -> u64| f(st).saturating_sub(old.map_or(0, f));
-            StageSummary {
-                pkts_in: d(|x| x.pkts_in),
-                calls: d(|x| x.calls),
-                ticks: d(|x| x.ticks),
-                next: d(|x| x.next),
-                out: d(|x| x.out),
-                punt: d(|x| x.punt),
-                drops: st
-                    .drops
-                    .iter()
-                    .map(|(r, n)| {
-                        let was = old.and_then(|o| o.drops.iter().find(|x| &x.0 == r)).map_or(0, |x| x.1);
-                        (r.clone(), n - was)
-                    })
-                    .filter(|x| x.1 > 0)
-                    .collect(),
-                ..st.clone()
-            }
         })
         .collect();
     let edges: Vec<Value> = s
@@ -173,7 +149,7 @@ pub(crate) fn runtime(s: &State, samples: &Samples) -> (String, Value) {
     let uptime = s.status.built.elapsed().as_secs_f64();
     let text = format!(
         "up {uptime:.1} s; packets and drops over the last {dt:.2} s (since start: --json)\n{}",
-        render_stage_table(&interval, dt, cycles::ticks_per_ns())
+        render_stage_table(&interval.stages, dt, cycles::ticks_per_ns())
     );
     let json = json!({
         "uptime_seconds": uptime,
@@ -209,43 +185,24 @@ pub(crate) fn errors(s: &State) -> (String, Value) {
 
 /// `show ports`: per-port totals, rates over the last interval, modes.
 pub(crate) fn ports(s: &State, samples: &Samples) -> (String, Value) {
-    let now = Sample::take(s);
-    let before = samples.before(now.at);
-    let dt = before.as_ref().map_or_else(|| s.status.built.elapsed(), |b| now.at - b.at).as_secs_f64().max(1e-9);
-    let b = before.as_ref().map(|b| &b.ports[..]);
-    let rx = rate(&now.ports, b, dt, |x| &x.name, |x| x.rx_packets);
-    let tx = rate(&now.ports, b, dt, |x| &x.name, |x| x.tx_packets);
+    let (now, interval, dt) = samples.interval(s);
     let rows: Vec<PortRow> = now
         .ports
         .iter()
-        .zip(rx.iter().zip(&tx))
-        .map(|(p, (rx, tx))| PortRow {
+        .zip(&interval.ports)
+        .map(|(p, i)| PortRow {
             port: p.name.clone(),
             rx_packets: p.rx_packets,
             rx_bytes: p.rx_bytes,
             tx_packets: p.tx_packets,
             tx_bytes: p.tx_bytes,
-            rx_packets_per_second: *rx,
-            tx_packets_per_second: *tx,
+            rx_packets_per_second: i.rx_packets as f64 / dt,
+            tx_packets_per_second: i.tx_packets as f64 / dt,
             drops: drops_map(&p.drops),
             modes: p.modes.clone(),
         })
         .collect();
-    let interval: Vec<PortSummary> = now
-        .ports
-        .iter()
-        .map(|p| {
-            let old = b.and_then(|b| b.iter().find(|x| x.name == p.name));
-            let d = |f: fn(&PortSummary) -> u64| f(p).saturating_sub(old.map_or(0, f));
-            PortSummary {
-                rx_packets: d(|x| x.rx_packets),
-                rx_bytes: d(|x| x.rx_bytes),
-                tx_packets: d(|x| x.tx_packets),
-                tx_bytes: d(|x| x.tx_bytes),
-                ..p.clone()
-            }
-        })
-        .collect();
-    let text = format!("packets over the last {dt:.2} s (since start: --json)\n{}", render_port_table(&interval, dt));
+    let text =
+        format!("packets over the last {dt:.2} s (since start: --json)\n{}", render_port_table(&interval.ports, dt));
     (text, serde_json::to_value(rows).expect("rows serialise"))
 }

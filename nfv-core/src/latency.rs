@@ -24,7 +24,6 @@ pub fn hist() -> Hist {
 }
 
 /// One worker's histograms.
-#[derive(Clone)]
 pub struct LatencySet {
     /// Ticks from a batch's receive to its transmit.
     pub batch: Hist,

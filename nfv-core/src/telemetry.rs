@@ -200,6 +200,28 @@ impl StageSummary {
     pub fn dropped(&self) -> u64 {
         self.drops.iter().map(|d| d.1).sum()
     }
+
+    /// What this stage did since `old` (its summary earlier; `None`:
+    /// since start): the counts of an interval, for its rates.
+    pub fn since(&self, old: Option<&Self>) -> Self {
+        let d = |f: fn(&Self) -> u64| f(self).saturating_sub(old.map_or(0, f));
+        Self {
+            pkts_in: d(|x| x.pkts_in),
+            calls: d(|x| x.calls),
+            ticks: d(|x| x.ticks),
+            next: d(|x| x.next),
+            out: d(|x| x.out),
+            punt: d(|x| x.punt),
+            drops: drops_since(&self.drops, old.map(|o| &o.drops[..])),
+            ..self.clone()
+        }
+    }
+}
+
+/// Drops by reason counted since `old`, the non-zero ones.
+fn drops_since(now: &[(String, u64)], old: Option<&[(String, u64)]>) -> Vec<(String, u64)> {
+    let was = |r: &str| old.and_then(|o| o.iter().find(|x| x.0 == r)).map_or(0, |x| x.1);
+    now.iter().map(|(r, n)| (r.clone(), n.saturating_sub(was(r)))).filter(|x| x.1 > 0).collect()
 }
 
 /// Summed view of one port across its queues.
@@ -219,6 +241,21 @@ pub struct PortSummary {
     pub drops: Vec<(String, u64)>,
     /// Distinct modes of the instances (AF_XDP bind modes).
     pub modes: Vec<String>,
+}
+
+impl PortSummary {
+    /// What this port did since `old` (see [`StageSummary::since`]).
+    pub fn since(&self, old: Option<&Self>) -> Self {
+        let d = |f: fn(&Self) -> u64| f(self).saturating_sub(old.map_or(0, f));
+        Self {
+            rx_packets: d(|x| x.rx_packets),
+            rx_bytes: d(|x| x.rx_bytes),
+            tx_packets: d(|x| x.tx_packets),
+            tx_bytes: d(|x| x.tx_bytes),
+            drops: drops_since(&self.drops, old.map(|o| &o.drops[..])),
+            ..self.clone()
+        }
+    }
 }
 
 impl Telemetry {

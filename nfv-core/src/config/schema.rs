@@ -80,14 +80,6 @@ impl Default for ManagementSpec {
     }
 }
 
-impl ManagementSpec {
-    /// Neither HTTP nor the socket: tests and replays that run many
-    /// instances at once.
-    pub fn off() -> Self {
-        Self { listen: None, listen_explicit: true, socket: None, socket_explicit: true }
-    }
-}
-
 /// Fields every `[[ports]]` entry has.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
