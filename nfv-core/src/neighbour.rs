@@ -124,6 +124,21 @@ impl Neighbours {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// Replaces the static entries with `statics` (a reload's
+    /// `[[neighbours]]`): learned entries stay, unless a static one now
+    /// takes their address.
+    pub fn set_statics(&self, statics: &[(IpAddr, [u8; 6], PortId)]) {
+        let cur = self.current.load();
+        let mut next = NeighbourTable::clone(&cur);
+        next.entries.retain(|_, n| n.origin != Origin::Static);
+        for &(ip, mac, port) in statics {
+            next.entries.insert(ip, Neighbour { mac, port, origin: Origin::Static });
+        }
+        next.version += 1;
+        self.current.store(Arc::new(next));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
     /// Records a learned adjacency; returns true if the table changed.
     /// Static entries win over learned ones.
     pub fn learn(&self, ip: IpAddr, mac: [u8; 6], port: PortId) -> bool {
@@ -158,5 +173,11 @@ mod tests {
         assert!(n.generation() > g);
         assert!(!n.learn(other, [2, 0, 0, 0, 0, 2], 1), "same entry is not a change");
         assert_eq!(n.snapshot().lookup(&other).unwrap().origin, Origin::Learned);
+        let third: IpAddr = "10.0.0.3".parse().unwrap();
+        n.set_statics(&[(third, [2, 0, 0, 0, 0, 3], 1)]);
+        let t = n.snapshot();
+        assert!(t.lookup(&ip).is_none(), "the old static entry is gone");
+        assert_eq!(t.lookup(&other).unwrap().origin, Origin::Learned, "learned entries stay");
+        assert_eq!(t.lookup(&third).unwrap().origin, Origin::Static);
     }
 }

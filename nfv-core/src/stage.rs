@@ -116,6 +116,13 @@ pub trait StageBuilder: Send + Sync {
         None
     }
 
+    /// What of the stage can change while it runs (tables, rule sets,
+    /// backends), and how a reload changes it; `None`: nothing, a reload
+    /// that changes its parameters is refused.
+    fn live(&self) -> Option<&dyn crate::live::Live> {
+        None
+    }
+
     /// The builder as `Any`, for a stage that names another to share its
     /// state ([`BuildEnv::stage`]) and must know its type.
     fn as_any(&self) -> &dyn std::any::Any {

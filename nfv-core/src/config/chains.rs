@@ -207,7 +207,8 @@ fn stage_spec(
         return Err(vec![unknown(kind_span, "stage kind", &kind, &registry.kinds())]);
     };
     let builder = factory.configure(&params, env)?;
-    Ok(StageSpec { name: name.unwrap_or_else(|| kind.clone()), kind, builder, node, defines: true })
+    let params = params.parse().unwrap_or_else(|_| toml::Value::Table(Default::default()));
+    Ok(StageSpec { name: name.unwrap_or_else(|| kind.clone()), kind, builder, params, node, defines: true })
 }
 
 /// Resolves each chain's `then`: "ingress", a chain or a port.

@@ -273,6 +273,9 @@ pub struct StageSpec {
     pub kind: String,
     /// Builds per-worker instances.
     pub builder: Arc<dyn StageBuilder>,
+    /// Its parameters as written (without `kind` and `name`), compared
+    /// by a reload to tell what changed.
+    pub params: toml::Value,
     /// Which stage instance this is: a stage listed in several chains
     /// (`use = "NAME"`) is one instance per worker, one state.
     pub node: usize,

@@ -1,0 +1,56 @@
+//! What of a running stage can change without a restart, and the one way
+//! it changes: a reloaded configuration ([`crate::reload`]) is checked
+//! whole, every stage [`Live::prepare`]s what it would publish (rule
+//! sets compiled, Maglev tables rebuilt: all off the hot path), and only
+//! when every stage accepted does each [`Apply`] publish its new version
+//! ([`crate::published::Published`]); workers take it at their next
+//! batch. A stage without `Live` changes only by a restart: a reload
+//! that changes its parameters is refused.
+
+use std::path::PathBuf;
+
+use crate::stage::StageBuilder;
+
+/// A prepared change: publishes the new version and says what it was, one
+/// line for the operator. Runs on the reloading thread, after every stage
+/// of the reload accepted its change.
+pub type Apply = Box<dyn FnOnce() -> String + Send>;
+
+/// A stage's side that changes while it runs.
+pub trait Live: Send + Sync {
+    /// The files its tables are read from (a rules file, a backends
+    /// file): a change to one reloads the configuration as it runs, the
+    /// files read again.
+    fn files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
+    /// What `next` (this stage as a reloaded configuration defines it)
+    /// changes, checked and built, ready to publish: `Ok(None)` when
+    /// nothing did; `Err` lists each change that cannot be made while the
+    /// stage runs (then nothing of the reload is applied). `next` is of
+    /// the same kind (`as_any` downcasts it).
+    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>>;
+
+    /// One line on what runs now (a rule set's version and size, each
+    /// VIP's backends), told when the run starts.
+    fn summary(&self) -> String;
+
+    /// Frees replaced versions no worker holds any more
+    /// ([`crate::published::Published::reclaim`]); the reloading thread
+    /// calls it about once a second, so a version is never freed on a
+    /// worker.
+    fn reclaim(&self) {}
+}
+
+/// `next` as the builder type `B`, for [`Live::prepare`] (the reload
+/// pairs stages by name and kind, so another type is a bug).
+pub fn same<B: 'static>(next: &dyn StageBuilder) -> Result<&B, Vec<String>> {
+    next.as_any().downcast_ref::<B>().ok_or_else(|| vec!["internal: a stage of another type".to_string()])
+}
+
+/// `what` changed from `old` to `new` and cannot while the stage runs:
+/// one line of a refusal, or nothing when they are equal.
+pub fn fixed<T: PartialEq + std::fmt::Debug>(what: &str, old: &T, new: &T) -> Option<String> {
+    (old != new).then(|| format!("{what}: {old:?} -> {new:?}"))
+}
