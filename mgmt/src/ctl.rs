@@ -49,7 +49,7 @@ impl Answer {
 }
 
 /// The commands this build answers, for the refusal of anything else.
-const COMMANDS: &str = "show runtime | show errors | show ports | show latency | show config | show trace | trace add N [--stage S] | trace clear | capture --stage S --count N --out F.pcap";
+const COMMANDS: &str = "show runtime | show errors | show ports | show latency | show config | show trace | trace add N [--stage S] | trace clear | capture --stage S --count N --out F.pcap | reload [FILE]";
 
 /// Answers one request.
 pub(crate) fn answer(args: &[String], s: &State, samples: &Samples) -> Answer {
@@ -60,10 +60,13 @@ pub(crate) fn answer(args: &[String], s: &State, samples: &Samples) -> Answer {
         ["show", "ports"] => Answer::ok(show::ports(s, samples)),
         ["show", "latency"] => Answer::ok(crate::latency::show(&s.latency, &s.telemetry)),
         ["show", "config"] => {
-            let (file, text, summary) = &*s.config;
+            let cfg = s.reloader.running();
+            let ((file, text), summary) = (&cfg.source, cfg.summary());
             let json = serde_json::json!({ "file": file, "text": &**text, "summary": summary });
             Answer::ok((format!("# {file}: {summary}\n{text}"), json))
         }
+        ["reload"] => reload(s, None),
+        ["reload", file] => reload(s, Some(Path::new(file))),
         ["show", "trace"] => Answer::ok(crate::trace::show(&s.trace, &s.traces)),
         ["trace", "clear"] => Answer::ok(crate::trace::clear(&s.trace, &s.traces)),
         ["trace", "add", rest @ ..] => match crate::trace::add(&s.trace, &s.traces, rest, &graph_stages(s)) {
@@ -81,6 +84,16 @@ pub(crate) fn answer(args: &[String], s: &State, samples: &Samples) -> Answer {
 }
 
 /// The graph's stages (not the worker's own rx, dispatch, tx).
+/// `reload [FILE]`: the reloader's lines, refused when it refused.
+fn reload(s: &State, file: Option<&Path>) -> Answer {
+    let applied = s.reloader.reload(file);
+    let ok = applied.is_ok();
+    let lines = applied.unwrap_or_else(|e| e);
+    let json = serde_json::json!({ "applied": ok, "lines": lines });
+    let text = lines.join("\n") + "\n";
+    if ok { Answer::ok((text, json)) } else { Answer { json, ..Answer::refused(text) } }
+}
+
 fn graph_stages(s: &State) -> Vec<String> {
     s.telemetry.latency.first().map(|x| x.stage_names.clone()).unwrap_or_default()
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use nfv_core::config::ManagementSpec;
+use nfv_core::reload::Reloader;
 use nfv_core::slowpath::SlowPathCounters;
 use nfv_core::status::RunStatus;
 use nfv_core::telemetry::Telemetry;
@@ -41,8 +42,8 @@ pub struct State {
     /// Packet tracing: the workers' control and the records taken.
     trace: Arc<nfv_core::trace::TraceControl>,
     traces: Arc<trace::Traces>,
-    /// The configuration running: file, text, one-line summary.
-    config: Arc<(String, Arc<str>, String)>,
+    /// The configuration running, and how it changes.
+    reloader: Arc<Reloader>,
 }
 
 impl State {
@@ -52,7 +53,7 @@ impl State {
         status: Arc<RunStatus>,
         slow: Arc<SlowPathCounters>,
         trace: Arc<nfv_core::trace::TraceControl>,
-        config: (String, Arc<str>, String),
+        reloader: Arc<Reloader>,
     ) -> Self {
         Self {
             telemetry,
@@ -62,7 +63,7 @@ impl State {
             latency: Arc::default(),
             trace,
             traces: Arc::default(),
-            config: Arc::new(config),
+            reloader,
         }
     }
 }

@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use nfv_core::cycles;
 use nfv_core::telemetry::Telemetry;
 use prometheus_client::collector::Collector;
@@ -115,8 +117,29 @@ impl Collector for NfvCollector {
             MetricType::Gauge,
             [(vec![], self.0.status.unresolved().len())],
         )?;
+        reloads(&mut enc, &self.0)?;
         Ok(())
     }
+}
+
+/// How configuration reloads went (Prometheus's own names, under `nfv_`).
+fn reloads(enc: &mut DescriptorEncoder<'_>, s: &State) -> fmt::Result {
+    let c = &s.reloader.counters;
+    let (applied, refused) = (c.applied.load(Relaxed), c.refused.load(Relaxed));
+    family(
+        enc,
+        "nfv_config_reloads",
+        "Configuration reloads (nfv ctl reload, SIGHUP, a watched table file), by result.",
+        MetricType::Counter,
+        [(vec![("result", "applied".to_string())], applied), (vec![("result", "refused".to_string())], refused)],
+    )?;
+    family(
+        enc,
+        "nfv_config_last_reload_success_timestamp_seconds",
+        "Unix time of the last applied reload (0: none since the start).",
+        MetricType::Gauge,
+        [(vec![], c.last_applied.load(Relaxed))],
+    )
 }
 
 fn ports(enc: &mut DescriptorEncoder<'_>, t: &Telemetry) -> fmt::Result {

@@ -296,7 +296,7 @@ pub fn differences(old: &Config, new: &Config) -> Vec<String> {
     for (o, n) in old.ports.iter().zip(&new.ports).filter(|(o, n)| o.name == n.name) {
         let port = |p: &PortSpec| {
             // An AF_XDP port's MAC comes from its interface unless written.
-            let mac = p.mac_configured.then(|| format!(" mac {:02x?}", p.mac)).unwrap_or_default();
+            let mac = if p.mac_configured { format!(" mac {:02x?}", p.mac) } else { String::new() };
             let addrs: Vec<String> = p.addresses.iter().map(|a| format!("{}/{}", a.addr, a.prefix)).collect();
             format!("{:?} queues {}{mac} addresses [{}]", p.kind, p.queues, addrs.join(", "))
         };

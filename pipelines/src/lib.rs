@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nfv_core::StageRegistry;
@@ -38,18 +38,6 @@ pub fn load(path: Option<&Path>) -> Result<Config, String> {
             config::load("<embedded quickstart.toml>", config::QUICKSTART, &registry()).map_err(|r: Report| r.render())
         }
     }
-}
-
-/// The one-line summary `nfv check` prints for a valid file.
-pub fn summary(cfg: &Config) -> String {
-    let stages = cfg.nodes().len();
-    format!(
-        "ok: {} port(s), {} chain(s) with {} stage(s), {} worker(s)",
-        cfg.ports.len(),
-        cfg.chains.len(),
-        stages,
-        cfg.workers.len()
-    )
 }
 
 /// Rewrites `cfg` for `nfv replay`: one worker reads each capture of
@@ -136,13 +124,13 @@ pub fn run(
     if !live {
         rt.set_stats_interval(None);
     }
-    let config = (cfg.source.0.clone(), cfg.source.1.clone(), summary(cfg));
+    let reloader = reloader(cfg, rt.neighbours.clone());
     let state = nfv_mgmt::State::new(
         rt.telemetry.clone(),
         rt.status.clone(),
         rt.slow_counters.clone(),
         rt.trace.clone(),
-        config,
+        reloader.clone(),
     );
     let mgmt = nfv_mgmt::start(&cfg.management, state).map_err(BuildError)?;
     for n in &mgmt.notes {
@@ -151,6 +139,12 @@ pub fn run(
     if let Some(a) = mgmt.http_addr {
         eprintln!("nfv: metrics and probes on http://{a}/metrics, /livez, /readyz, /startupz");
     }
+    // SIGHUP reloads, as it does nginx, HAProxy and Prometheus.
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(|e| BuildError(format!("cannot install the SIGHUP handler: {e}")))?;
+    let reload_stop = Arc::new(AtomicBool::new(false));
+    let reloads = reloader.spawn(hup, reload_stop.clone(), |l| eprintln!("nfv: {l}"));
     let mut last = (0u64, 0u64, Duration::ZERO);
     let report = rt.run(stop, |t: &Telemetry, now| {
         let (rx, tx) = (t.total_rx(), t.total_tx());
@@ -164,7 +158,17 @@ pub fn run(
         last = (rx, tx, now);
     });
     drop(mgmt);
+    reload_stop.store(true, Ordering::Relaxed);
+    let _ = reloads.join();
     Ok(report)
+}
+
+/// The reloader of a run of `cfg`: every way the running configuration
+/// changes (`nfv ctl reload`, SIGHUP, a watched table file) goes through
+/// it, reading files with this binary's stage kinds.
+pub fn reloader(cfg: &Config, neighbours: Arc<nfv_core::neighbour::Neighbours>) -> Arc<nfv_core::reload::Reloader> {
+    let load = |file: &str, text: &str| config::load_as_file(file, text, &registry()).map_err(|r| r.render());
+    nfv_core::reload::Reloader::new(cfg.clone(), neighbours, Box::new(load))
 }
 
 /// Replays a capture through the graph, deterministically (one worker,

@@ -109,7 +109,7 @@ fn main() -> ExitCode {
         }
         Command::Check { file } => match nfv_pipelines::load(Some(&file)) {
             Ok(cfg) => {
-                println!("{}: {}", file.display(), nfv_pipelines::summary(&cfg));
+                println!("{}: {}", file.display(), cfg.summary());
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),
@@ -159,9 +159,13 @@ fn main() -> ExitCode {
             let before = command.len();
             let mut words: Vec<String> = command.into_iter().filter(|w| w != "--json").collect();
             json |= words.len() != before;
-            // A file the running nfv writes is named from here.
-            if let Some(i) = words.iter().position(|w| w == "--out")
-                && let Some(f) = words.get_mut(i + 1)
+            // A file the running nfv writes (`--out F`) or reads
+            // (`reload F`) is named from here.
+            let file_at = match words.first().map(String::as_str) {
+                Some("reload") => Some(1),
+                _ => words.iter().position(|w| w == "--out").map(|i| i + 1),
+            };
+            if let Some(f) = file_at.and_then(|i| words.get_mut(i))
                 && let Ok(abs) = std::path::absolute(&*f)
             {
                 *f = abs.display().to_string();

@@ -73,7 +73,7 @@ fn chains_reference_each_other_and_a_stage_may_sit_in_several() {
     assert_eq!((ttl.node, ttl.defines), (used.node, !used.defines), "one instance, defined once");
     assert_eq!(cfg.nodes().len(), 4, "classify, ttl, seen, macswap");
     assert_eq!(cfg.reachable(id("entry")).len(), 5);
-    assert_eq!(nfv_pipelines::summary(&cfg), "ok: 3 port(s), 5 chain(s) with 4 stage(s), 1 worker(s)");
+    assert_eq!(cfg.summary(), "ok: 3 port(s), 5 chain(s) with 4 stage(s), 1 worker(s)");
 }
 
 #[test]

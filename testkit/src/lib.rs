@@ -21,6 +21,16 @@ use nfv_core::packet::{FrameTag, Meta, PortId, VerdictKind};
 use nfv_core::slowpath::{LocalAddrs, OwnedAddr};
 use nfv_core::{Batch, Stage, StageCtx, StageRegistry};
 
+/// The reloader a run keeps over `cfg` (loaded with the stage kinds
+/// `register` adds): `poll` reloads it when a file its stages read
+/// changes, as a running `nfv` does once a second.
+pub fn reloader(cfg: &Config, register: impl FnOnce(&mut StageRegistry)) -> std::sync::Arc<nfv_core::reload::Reloader> {
+    let mut r = StageRegistry::new();
+    register(&mut r);
+    let load = move |f: &str, t: &str| config::load(f, t, &r).map_err(|e| e.render());
+    nfv_core::reload::Reloader::new(cfg.clone(), Neighbours::new([]), Box::new(load))
+}
+
 /// A configuration of two generator ports named `ports` and one chain of
 /// `stage` (an inline TOML table) polled on both, loaded as `file` with
 /// the stage kinds `register` adds; errors rendered. Both ports' subnets

@@ -3,10 +3,12 @@
 //! The model knows nothing of the stage; this module joins them.
 
 use crate::stage::{AclDrop, AclStage};
-use crate::update::{RuleSource, RulesFileWatch};
+use crate::update::{RuleSource, describe, next_version};
 use nfv_core::config::{Diagnostic, Params};
+use nfv_core::live::{Apply, Live, fixed, same};
 use nfv_core::published::Published;
-use nfv_core::{BuildCtx, BuildEnv, ControlTask, Stage, StageBuilder, StageFactory};
+use nfv_core::{BuildCtx, BuildEnv, Stage, StageBuilder, StageFactory};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::*;
@@ -32,7 +34,7 @@ impl StageFactory for AclFactory {
     }
 }
 
-/// The running rule set and what rebuilds it.
+/// The running rule set and where it comes from.
 struct AclBuilder {
     live: Arc<Published<Acl>>,
     source: Arc<RuleSource>,
@@ -48,8 +50,51 @@ impl StageBuilder for AclBuilder {
         Box::new(AclStage::new(self.live.clone()))
     }
 
-    fn control_task(&self) -> Option<Box<dyn ControlTask>> {
-        (self.watch && self.source.file.is_some())
-            .then(|| Box::new(RulesFileWatch::new(self.source.clone(), self.live.clone())) as Box<dyn ControlTask>)
+    fn live(&self) -> Option<&dyn Live> {
+        Some(self)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Rules (inline and from the file) and the actions for unmatched and
+/// non-IP frames change live; reflect-flow parameters size each worker's
+/// flow table, and do not.
+impl Live for AclBuilder {
+    fn files(&self) -> Vec<PathBuf> {
+        self.source.file.iter().filter(|_| self.watch).map(|f| PathBuf::from(&f.path)).collect()
+    }
+
+    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+        let next: &AclBuilder = same(next)?;
+        let refused: Vec<String> = [
+            fixed("reflect-flow parameters", &self.source.reflect, &next.source.reflect),
+            fixed("watch-rules-file", &self.watch, &next.watch),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !refused.is_empty() {
+            return Err(refused);
+        }
+        let old = self.live.load();
+        let Some(acl) = next_version(&old, &next.live.load()) else { return Ok(None) };
+        let live = self.live.clone();
+        Ok(Some(Box::new(move || {
+            let line = describe(&acl, &old);
+            live.publish(acl);
+            line
+        })))
+    }
+
+    fn summary(&self) -> String {
+        let acl = self.live.load();
+        format!("rules version {}: {} rules", acl.version, acl.rules.len())
+    }
+
+    fn reclaim(&self) {
+        self.live.reclaim();
     }
 }

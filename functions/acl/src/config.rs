@@ -121,7 +121,7 @@ fn udp() -> f64 {
 }
 
 /// Flow state for `permit-reflect` rules.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Reflect {
     /// Flows per worker.
     pub max_flows: usize,
@@ -146,6 +146,7 @@ fn permit() -> ActionParam {
 }
 
 /// The rules and their classifiers, shared by every worker's instance.
+#[derive(Clone)]
 pub struct Acl {
     /// Rules in priority order (TOML rules first, then the file's).
     pub rules: Vec<Rule>,

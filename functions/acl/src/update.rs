@@ -1,20 +1,17 @@
 //! Rule updates while traffic flows. The rule set lives in a
-//! [`Published`] value: the control side (here: a watch on `rules-file`)
-//! parses and checks the new rules, builds the classifiers off the hot
-//! path, and publishes them; each worker takes the new set at the start
-//! of its next batch (one atomic load per batch otherwise). No packet
-//! waits or is dropped for an update, a batch is decided wholly by one
-//! rule set, and a file with errors is refused and the running rules kept.
+//! [`nfv_core::published::Published`] value: a reload (`nfv ctl reload`,
+//! SIGHUP, or a change to the watched `rules-file`; see
+//! [`nfv_core::reload`]) reads and checks the new rules, builds the
+//! classifiers off the hot path, and publishes them; each worker takes the
+//! new set at the start of its next batch (one atomic load per batch
+//! otherwise). No packet waits or is dropped for an update, a batch is
+//! decided wholly by one rule set, and a file with errors is refused and
+//! the running rules kept.
 //!
 //! Counters follow rules: a rule that is in both sets keeps its hits and
 //! bytes ([`carry`]); reflect flows survive updates (like conntrack
 //! entries) and expire by their timeouts.
 
-use std::sync::Arc;
-
-use nfv_core::ControlTask;
-use nfv_core::filewatch::FileWatch;
-use nfv_core::published::Published;
 use rustc_hash::FxHashMap;
 
 use crate::config::{Acl, Reflect};
@@ -69,69 +66,35 @@ pub fn carry(old: &[Rule], new: &[Rule]) -> Vec<u32> {
     new.iter().map(|r| by_rule.get_mut(r).and_then(|v| v.pop()).unwrap_or(NEW_RULE)).collect()
 }
 
-/// Watches the rules file; on a change, compiles and publishes the new
-/// rule set, or reports why not and keeps the running one.
-pub struct RulesFileWatch {
-    source: Arc<RuleSource>,
-    live: Arc<Published<Acl>>,
-    watch: Option<FileWatch>,
+/// Version `old.version + 1` of the rule set: `fresh`'s rules (a
+/// reloaded configuration's, compiled off the hot path), with the carry
+/// from `old`; `None` when nothing would change.
+pub fn next_version(old: &Acl, fresh: &Acl) -> Option<Acl> {
+    if old.rules == fresh.rules && old.origins == fresh.origins && (old.default, old.non_ip) == (fresh.default, fresh.non_ip)
+    {
+        return None;
+    }
+    let mut acl = fresh.clone();
+    acl.version = old.version + 1;
+    acl.carry = carry(&old.rules, &acl.rules);
+    Some(acl)
 }
 
-impl RulesFileWatch {
-    /// A watch over `source`'s file; the running set is `live`.
-    pub fn new(source: Arc<RuleSource>, live: Arc<Published<Acl>>) -> Self {
-        let watch = source.file.as_ref().map(|f| FileWatch::new(&f.path));
-        Self { source, live, watch }
-    }
-
-    /// Builds and publishes the next version now; on error, nothing
-    /// changes and the errors are returned.
-    pub fn reload(&mut self) -> Result<String, Vec<FileError>> {
-        let old = self.live.load();
-        let mut acl = self.source.compile(old.version + 1)?;
-        acl.carry = carry(&old.rules, &acl.rules);
-        let kept = acl.carry.iter().filter(|&&c| c != NEW_RULE).count();
-        let (s4, s6) = (acl.v4.0.stats(), acl.v6.0.stats());
-        let line = format!(
-            "rules version {}: {} rules ({} kept, {} new, {} removed), built in {:.1} ms, {:.2} MiB",
-            acl.version,
-            acl.rules.len(),
-            kept,
-            acl.rules.len() - kept,
-            old.rules.len() - kept,
-            (s4.build_time + s6.build_time).as_secs_f64() * 1e3,
-            (s4.bytes + s6.bytes) as f64 / (1 << 20) as f64
-        );
-        self.live.publish(acl);
-        Ok(line)
-    }
-}
-
-impl ControlTask for RulesFileWatch {
-    fn poll(&mut self) -> Vec<String> {
-        // Replaced rule sets no worker holds any more are freed here.
-        self.live.reclaim();
-        let source = self.source.clone();
-        let Some(file) = &source.file else { return Vec::new() };
-        if !self.watch.as_mut().is_some_and(|w| w.changed()) {
-            return Vec::new();
-        }
-        match self.reload() {
-            Ok(line) => vec![format!("{}: {line}", file.path)],
-            Err(errors) => {
-                let mut lines: Vec<String> =
-                    errors.iter().map(|e| format!("{} (help: {})", e.located(&file.path), e.help)).collect();
-                let running = self.live.load();
-                lines.push(format!(
-                    "{}: update refused, still running rules version {} ({} rules)",
-                    file.path,
-                    running.version,
-                    running.rules.len()
-                ));
-                lines
-            }
-        }
-    }
+/// One line on version `acl` replacing `old`: rules kept, new and
+/// removed, and what building it cost.
+pub fn describe(acl: &Acl, old: &Acl) -> String {
+    let kept = acl.carry.iter().filter(|&&c| c != NEW_RULE).count();
+    let (s4, s6) = (acl.v4.0.stats(), acl.v6.0.stats());
+    format!(
+        "rules version {}: {} rules ({} kept, {} new, {} removed), built in {:.1} ms, {:.2} MiB",
+        acl.version,
+        acl.rules.len(),
+        kept,
+        acl.rules.len() - kept,
+        old.rules.len() - kept,
+        (s4.build_time + s6.build_time).as_secs_f64() * 1e3,
+        (s4.bytes + s6.bytes) as f64 / (1 << 20) as f64
+    )
 }
 
 #[cfg(test)]

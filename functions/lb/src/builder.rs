@@ -2,11 +2,14 @@
 //! model of [`crate::config`]) and its builder (one stage per worker).
 //! The model knows nothing of the stage; this module joins them.
 
+use crate::services::{State, Wanted};
 use crate::stage::{LbDrop, LbStage};
-use crate::update::BackendsWatch;
+use crate::update::summary;
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::{BuildCtx, BuildEnv, ControlTask, PortId, Stage, StageBuilder, StageFactory};
+use nfv_core::live::{Apply, Live, fixed, same};
+use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::*;
@@ -67,7 +70,76 @@ impl StageBuilder for LbBuilder {
         Box::new(LbStage::new(self.0.clone(), ctx))
     }
 
-    fn control_task(&self) -> Option<Box<dyn ControlTask>> {
-        Some(Box::new(BackendsWatch::new(self.0.backends_file.as_deref(), self.0.services.clone())))
+    fn live(&self) -> Option<&dyn Live> {
+        Some(self)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Each VIP's backends (weights, drains, additions, removals) change
+/// live, from the configuration or its backends file; the VIPs, ports,
+/// addresses and connection-table sizes do not.
+impl Live for LbBuilder {
+    fn files(&self) -> Vec<PathBuf> {
+        self.0.backends_file.iter().map(PathBuf::from).collect()
+    }
+
+    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+        let (a, b) = (&*self.0, &*same::<LbBuilder>(next)?.0);
+        let (old, fresh) = (a.services.load(), b.services.load());
+        let vips = |s: &crate::services::Services| -> Vec<String> {
+            s.vips
+                .iter()
+                .map(|v| format!("{}:{} proto {} {:?} table {}", Ipv4Addr::from(v.addr), v.port, v.proto, v.mode, v.size))
+                .collect()
+        };
+        let refused: Vec<String> = [
+            fixed("clients", &a.clients, &b.clients),
+            fixed("backends-port", &a.backends_port, &b.backends_port),
+            fixed("source-address", &Ipv4Addr::from(a.source_address), &Ipv4Addr::from(b.source_address)),
+            fixed("client-gateway", &a.client_gateway.map(Ipv4Addr::from), &b.client_gateway.map(Ipv4Addr::from)),
+            fixed("max-connections", &a.max_connections, &b.max_connections),
+            fixed("timeouts", &a.timeouts, &b.timeouts),
+            fixed("VIPs", &vips(&old), &vips(&fresh)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !refused.is_empty() {
+            return Err(refused);
+        }
+        // The running VIPs take the new backends: known ones keep their
+        // index (and their connections), as a backends file update does.
+        let mut services = (*old).clone();
+        for (v, f) in services.vips.iter_mut().zip(&fresh.vips) {
+            let wanted: Vec<Wanted> = f
+                .backends
+                .iter()
+                .filter(|b| b.state != State::Removed)
+                .map(|b| Wanted { addr: b.addr, weight: b.weight, drain: b.state == State::Drained })
+                .collect();
+            v.set_backends(&wanted);
+        }
+        if services.vips.iter().zip(&old.vips).all(|(n, o)| n.backends == o.backends) {
+            return Ok(None);
+        }
+        services.version = old.version + 1;
+        let live = a.services.clone();
+        Ok(Some(Box::new(move || {
+            let line = summary(&services);
+            live.publish(services);
+            line
+        })))
+    }
+
+    fn summary(&self) -> String {
+        summary(&self.0.services.load())
+    }
+
+    fn reclaim(&self) {
+        self.0.services.reclaim();
     }
 }

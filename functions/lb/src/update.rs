@@ -1,9 +1,10 @@
 //! Backend changes while traffic flows: a backends file (`backends-file`)
 //! lists, per VIP, the backends with their weights and drain flags; when
-//! it changes, a control task checks it, rebuilds the Maglev tables off
-//! the hot path and publishes the new services; workers take them at
-//! their next batch. A file with an error is refused whole (every problem
-//! reported at its line and column) and the running services kept.
+//! it changes, the configuration reloads ([`nfv_core::reload`]): the file
+//! is checked, the Maglev tables rebuilt off the hot path and the new
+//! services published; workers take them at their next batch. A file with
+//! an error is refused whole (every problem reported at its line and
+//! column) and the running services kept.
 //!
 //! ```toml
 //! [[vips]]
@@ -17,11 +18,8 @@
 //! (or weight 0) keeps its connections and sends it no new flow.
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
-use nfv_core::ControlTask;
-use nfv_core::filewatch::{FileError, FileWatch, entries, entry, line_column};
-use nfv_core::published::Published;
+use nfv_core::filewatch::{FileError, entries, entry, line_column};
 use serde::Deserialize;
 use toml::Spanned;
 use toml::de::DeValue;
@@ -151,67 +149,4 @@ pub fn summary(services: &Services) -> String {
         })
         .collect();
     format!("backends version {}: {}", services.version, vips.join("; "))
-}
-
-/// Tells what the running backends are when the run starts, then watches
-/// the backends file (when there is one); on a change, publishes the
-/// services it describes, or reports why not and keeps the running ones.
-pub struct BackendsWatch {
-    watch: Option<FileWatch>,
-    live: Arc<Published<Services>>,
-    announced: bool,
-}
-
-impl BackendsWatch {
-    /// A watch over `path` (none: the configuration's backends only); the
-    /// running services are `live`.
-    pub fn new(path: Option<&str>, live: Arc<Published<Services>>) -> Self {
-        Self { watch: path.map(FileWatch::new), live, announced: false }
-    }
-}
-
-impl ControlTask for BackendsWatch {
-    fn poll(&mut self) -> Vec<String> {
-        // Replaced versions no worker holds any more are freed here.
-        self.live.reclaim();
-        let mut lines = Vec::new();
-        if !std::mem::replace(&mut self.announced, true) {
-            let from = self.watch.as_ref().map_or("the configuration".into(), |w| w.path().display().to_string());
-            lines.push(format!("{from}: {}", summary(&self.live.load())));
-        }
-        let Some(watch) = self.watch.as_mut() else { return lines };
-        if !watch.changed() {
-            return lines;
-        }
-        let path = watch.path().display().to_string();
-        let old = self.live.load();
-        let result = std::fs::read_to_string(&path)
-            .map_err(|e| {
-                vec![FileError {
-                    line: 0,
-                    column: 0,
-                    message: format!("cannot read `{path}`: {e}"),
-                    help: String::new(),
-                }]
-            })
-            .and_then(|text| apply(&text, &old));
-        match result {
-            Ok(next) => {
-                lines.push(format!("{path}: {}", summary(&next)));
-                self.live.publish(next);
-                lines
-            }
-            Err(errors) => {
-                lines.extend(errors.iter().map(|e| {
-                    if e.help.is_empty() {
-                        e.located(&path)
-                    } else {
-                        format!("{} (help: {})", e.located(&path), e.help)
-                    }
-                }));
-                lines.push(format!("{path}: update refused, still running backends version {}", old.version));
-                lines
-            }
-        }
-    }
 }

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use etherparse::{IpNumber, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use nfv_core::config::Config;
 use nfv_core::packet::VerdictKind;
-use nfv_core::{BuildCtx, ControlTask, Stage};
+use nfv_core::reload::Reloader;
+use nfv_core::{BuildCtx, Stage};
 use nfv_testkit::{FrameRunner, two_port_config};
 
 const CLIENT_PORT: u16 = 0;
@@ -160,13 +161,13 @@ fn backend_changes_keep_connections_and_move_only_a_removed_backends_flows() {
     write("{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\" }, { addr = \"10.1.0.6\" }");
     let params = lb_params(&format!("backends-file = \"{}\",", file.display()));
     let mut lb = Lb::new(&params);
-    let mut task = lb.cfg.chains[0].stages[0].builder.control_task().expect("a watch on the backends file");
+    let task = nfv_testkit::reloader(&lb.cfg, nfv_lb::register);
     let syns: Vec<Vec<u8>> = (0..3000u32).map(|i| tcp_from([198, 18, (i >> 8) as u8, i as u8], 2000)).collect();
     let before: Vec<u8> = syns.iter().map(|f| lb.dsr_backend(f)).collect();
     let flows: Vec<Vec<u8>> = syns.iter().map(|f| established(f)).collect();
     assert_eq!(flows.iter().map(|f| lb.dsr_backend(f)).collect::<Vec<_>>(), before, "established on their backends");
     assert!([2, 3, 6].iter().all(|b| before.contains(b)), "the file's backends, not the configuration's");
-    let poll = |task: &mut Box<dyn ControlTask>| {
+    let poll = |task: &Reloader| {
         // A new stamp: same length files written within a second differ
         // in mtime only, so wait a little.
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -177,9 +178,10 @@ fn backend_changes_keep_connections_and_move_only_a_removed_backends_flows() {
     write(
         "{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\", drain = true }, { addr = \"10.1.0.6\" }, { addr = \"10.1.0.5\" }",
     );
-    let lines = poll(&mut task);
-    assert!(lines[0].ends_with("backends.toml: backends version 0: tcp 192.0.2.10:80 3 active; udp 192.0.2.10:53 2 active; tcp 192.0.2.10:8080 1 active"), "what runs is told first: {lines:?}");
-    assert!(lines[1].ends_with("backends version 1: tcp 192.0.2.10:80 3 active, 1 draining; udp 192.0.2.10:53 2 active; tcp 192.0.2.10:8080 1 active"), "{lines:?}");
+    assert_eq!(task.summaries(), ["c/lb: backends version 0: tcp 192.0.2.10:80 3 active; udp 192.0.2.10:53 2 active; tcp 192.0.2.10:8080 1 active"], "what runs is told first");
+    let lines = poll(&task);
+    assert!(lines[0].ends_with("backends.toml changed: reloading lb.toml"), "{lines:?}");
+    assert!(lines[2].ends_with("backends version 1: tcp 192.0.2.10:80 3 active, 1 draining; udp 192.0.2.10:53 2 active; tcp 192.0.2.10:8080 1 active"), "{lines:?}");
     let after: Vec<u8> = flows.iter().map(|f| lb.dsr_backend(f)).collect();
     assert_eq!(after, before, "established connections stay where they are");
     let fresh: Vec<u8> =
@@ -201,7 +203,7 @@ fn backend_changes_keep_connections_and_move_only_a_removed_backends_flows() {
 
     // Remove 10.1.0.6: only its connections move.
     write("{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\", drain = true }, { addr = \"10.1.0.5\" }");
-    poll(&mut task);
+    poll(&task);
     let moved: Vec<u8> = flows.iter().map(|f| lb.dsr_backend(f)).collect();
     for (b, a) in reused.iter().zip(&moved) {
         if *b == 6 {
@@ -220,13 +222,13 @@ fn backend_changes_keep_connections_and_move_only_a_removed_backends_flows() {
          backends = [{ addr = \"10.1.0.300\" }, { addr = \"10.1.0.2\", wieght = 2 }]\n\n[[vips]]\nvip = \"192.0.2.10:53\"\nproto = \"sctp\"\nbackends = []\n",
     )
     .unwrap();
-    let lines = poll(&mut task);
+    let lines = poll(&task);
     let located = |at: &str, what: &str| lines.iter().any(|l| l.contains(at) && l.contains(what));
     assert!(located("backends.toml:1:1", "not a configured VIP"), "{lines:?}");
     assert!(located("backends.toml:7:22", "invalid IPv4 address"), "{lines:?}");
     assert!(located("backends.toml:7:59", "unknown field `wieght`"), "{lines:?}");
     assert!(located("backends.toml:9:1", "protocol `sctp`"), "{lines:?}");
-    assert!(lines.last().unwrap().contains("update refused"), "{lines:?}");
+    assert!(lines.last().unwrap().contains("reload refused"), "{lines:?}");
     assert_eq!(flows.iter().map(|f| lb.dsr_backend(f)).collect::<Vec<_>>(), moved);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -357,13 +359,11 @@ fn a_vip_without_backends_refuses_connections() {
     assert_eq!(lb.run(CLIENT_PORT, &udp).0, "out:1", "the UDP VIP has backends");
     let report = lb.stage.report().unwrap();
     assert!(report.contains("rejected 1"), "{report}");
-    let mut task = lb.cfg.chains[0].stages[0].builder.control_task().expect("the start is told");
-    let lines = task.poll();
+    let lines = nfv_testkit::reloader(&lb.cfg, nfv_lb::register).summaries();
     assert!(
         lines[0].contains("tcp 192.0.2.10:80 no active backend (0 draining): new connections refused with a TCP reset"),
-        "{lines:?}"
+        "the start tells: {lines:?}"
     );
-    assert!(task.poll().is_empty(), "once");
 }
 
 #[test]

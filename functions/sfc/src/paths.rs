@@ -16,12 +16,9 @@
 //! ```
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use nfv_core::ChainId;
-use nfv_core::ControlTask;
-use nfv_core::filewatch::{FileError, FileWatch, entries, entry, line_column};
-use nfv_core::published::Published;
+use nfv_core::filewatch::{FileError, entries, entry, line_column};
 use serde::Deserialize;
 
 /// What to write in a path entry.
@@ -218,66 +215,4 @@ pub fn read_file(text: &str, chain: &dyn Fn(&str) -> Result<ChainId, String>) ->
             })
             .collect()
     })
-}
-
-/// The paths file's watch: a change is read, checked and published (its
-/// entries after the inline ones), or refused with what is wrong.
-pub struct PathsWatch {
-    watch: FileWatch,
-    inline: Vec<PathParams>,
-    /// The chains the graph knows this forwarder branches to (a file may
-    /// name no other: the graph was checked with these).
-    known: Vec<(String, ChainId)>,
-    table: Arc<Published<PathTable>>,
-}
-
-impl PathsWatch {
-    /// Watches `path`, whose current version `table` already holds.
-    pub fn new(
-        path: &str,
-        inline: Vec<PathParams>,
-        known: Vec<(String, ChainId)>,
-        table: Arc<Published<PathTable>>,
-    ) -> Self {
-        Self { watch: FileWatch::new(path), inline, known, table }
-    }
-}
-
-impl ControlTask for PathsWatch {
-    fn poll(&mut self) -> Vec<String> {
-        self.table.reclaim();
-        if !self.watch.changed() {
-            return Vec::new();
-        }
-        let path = self.watch.path().display().to_string();
-        let text = match std::fs::read_to_string(self.watch.path()) {
-            Ok(t) => t,
-            Err(e) => return vec![format!("paths file {path}: {e}; the running paths stay")],
-        };
-        let known = &self.known;
-        let chain = |name: &str| -> Result<ChainId, String> {
-            known.iter().find(|(n, _)| n == name).map(|(_, c)| *c).ok_or_else(|| {
-                let names: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
-                format!("chain `{name}` is not one this forwarder was configured with ({})", names.join(", "))
-            })
-        };
-        let file = match read_file(&text, &chain) {
-            Ok(t) => t,
-            Err(es) => {
-                let mut lines: Vec<String> = es.iter().map(|e| e.located(&path)).collect();
-                lines.push(format!("paths file {path} refused; the running paths stay"));
-                return lines;
-            }
-        };
-        // The inline paths built at start with the same chain names.
-        let inline = build(&self.inline, &chain).unwrap_or_default();
-        let mut merged = match merge(inline, file) {
-            Ok(t) => t,
-            Err(e) => return vec![format!("{path}: {e}; the running paths stay")],
-        };
-        merged.version = self.table.load().version + 1;
-        let (n, v) = (merged.len(), merged.version);
-        self.table.publish(merged);
-        vec![format!("paths file {path}: {n} paths, version {v}")]
-    }
 }

@@ -24,14 +24,15 @@ use nfv_core::config::{Diagnostic, Params};
 use nfv_core::packet::flags;
 use nfv_core::published::{Published, Snapshot};
 use nfv_core::{
-    Batch, BuildCtx, BuildEnv, ChainId, ControlTask, PacketMut, PortId, Stage, StageBuilder, StageCtx, StageFactory,
+    Batch, BuildCtx, BuildEnv, ChainId, PacketMut, PortId, Stage, StageBuilder, StageCtx, StageFactory,
 };
+use nfv_core::live::{Apply, Live, fixed, same};
 use nfv_net::wire::EthernetFrame;
 use nfv_net::wire::nsh::{self, NshPacket};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::paths::{self, Hop, PathParams, PathTable, PathsWatch};
+use crate::paths::{self, Hop, PathParams, PathTable};
 use crate::transport::Transport;
 
 nfv_core::drop_reasons! {
@@ -73,9 +74,8 @@ pub struct SffShared {
     transport: Transport,
     /// Our VXLAN-GPE address.
     local: [u8; 4],
-    /// The path table, replaced when the paths file changes.
+    /// The path table, replaced by a reload (the paths file changed).
     table: Arc<Published<PathTable>>,
-    inline: Vec<PathParams>,
     file: Option<String>,
     /// The chains the paths name (all a file may name later).
     chains: Vec<(String, ChainId)>,
@@ -176,7 +176,7 @@ impl StageFactory for SffFactory {
         }
         let local = p.local_ip.map_or([0; 4], |a| a.octets());
         let shared =
-            SffShared { ports, transport: p.transport, local, table: Published::new(table), inline, file, chains };
+            SffShared { ports, transport: p.transport, local, table: Published::new(table), file, chains };
         Ok(Arc::new(SffBuilder(Arc::new(shared))))
     }
 }
@@ -201,14 +201,58 @@ impl StageBuilder for SffBuilder {
         Box::new(Sff { fwd: Forwarder::new(self.0.clone(), ctx) })
     }
 
-    fn control_task(&self) -> Option<Box<dyn ControlTask>> {
-        let s = &self.0;
-        let f = s.file.as_deref()?;
-        Some(Box::new(PathsWatch::new(f, s.inline.clone(), s.chains.clone(), s.table.clone())))
+    fn live(&self) -> Option<&dyn Live> {
+        Some(self)
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+}
+
+/// The paths (inline and from the paths file) change live; the ports,
+/// transport and address do not, nor the chains the paths lead to (the
+/// graph's edges: a reload naming another is refused as a chain change).
+impl Live for SffBuilder {
+    fn files(&self) -> Vec<std::path::PathBuf> {
+        self.0.file.iter().map(Into::into).collect()
+    }
+
+    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+        let (a, b) = (&*self.0, &*same::<SffBuilder>(next)?.0);
+        let refused: Vec<String> = [
+            fixed("ports", &a.ports, &b.ports),
+            fixed("transport", &a.transport, &b.transport),
+            fixed("local-ip", &a.local, &b.local),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !refused.is_empty() {
+            return Err(refused);
+        }
+        let old = a.table.load();
+        let mut table = PathTable::clone(&b.table.load());
+        table.version = old.version;
+        if table == *old {
+            return Ok(None);
+        }
+        table.version += 1;
+        let live = a.table.clone();
+        Ok(Some(Box::new(move || {
+            let line = format!("{} paths, version {}", table.len(), table.version);
+            live.publish(table);
+            line
+        })))
+    }
+
+    fn summary(&self) -> String {
+        let t = self.0.table.load();
+        format!("{} paths, version {}", t.len(), t.version)
+    }
+
+    fn reclaim(&self) {
+        self.0.table.reclaim();
     }
 }
 

@@ -174,8 +174,14 @@ pub fn load(file: &str, source: &str, registry: &StageRegistry) -> Result<Config
 /// in it are relative to its directory.
 pub fn load_file(path: &std::path::Path, registry: &StageRegistry) -> Result<Config, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    load_in(&path.display().to_string(), &text, registry, dir).map_err(|r| r.render())
+    load_as_file(&path.display().to_string(), &text, registry).map_err(|r| r.render())
+}
+
+/// Loads and validates `source` as the text of file `file` (a reload read
+/// it): file names in it are relative to that file's directory.
+pub fn load_as_file(file: &str, source: &str, registry: &StageRegistry) -> Result<Config, Report> {
+    let dir = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty());
+    load_in(file, source, registry, dir)
 }
 
 fn load_in(

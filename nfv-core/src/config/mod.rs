@@ -12,7 +12,7 @@ mod load;
 mod schema;
 
 pub use diag::{Diagnostic, Report};
-pub use load::{Params, load, load_file};
+pub use load::{Params, load, load_as_file, load_file};
 pub use schema::{
     AfXdpConfig, ChainSpec, Config, DEFAULT_LISTEN, DEFAULT_SOCKET, ManagementSpec, NeighbourSpec, PcapConfig,
     PortKind, PortSpec, RunSection, StageSpec, UmemSharing, WorkerSpec, XdpMode,

@@ -348,6 +348,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// One line on what it describes (`nfv check`, `nfv ctl show config`).
+    pub fn summary(&self) -> String {
+        format!(
+            "ok: {} port(s), {} chain(s) with {} stage(s), {} worker(s)",
+            self.ports.len(),
+            self.chains.len(),
+            self.nodes().len(),
+            self.workers.len()
+        )
+    }
+
     /// Port names in id order.
     pub fn port_names(&self) -> Vec<String> {
         self.ports.iter().map(|p| p.name.clone()).collect()

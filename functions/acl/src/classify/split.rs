@@ -95,6 +95,7 @@ pub struct BuildStats {
     pub build_time: Duration,
 }
 
+#[derive(Clone)]
 struct Tree {
     /// The root node, or with a cut the table of subtree roots at
     /// `tables[root..]`, indexed by `key[cut_dim] >> cut_shift`.
@@ -107,6 +108,7 @@ struct Tree {
 }
 
 /// The fast classifier; immutable once built (updates build a new one).
+#[derive(Clone)]
 pub struct SplitForest<const D: usize> {
     nodes: Vec<Node>,
     tables: Vec<u32>,

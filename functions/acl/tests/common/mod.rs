@@ -19,6 +19,12 @@ pub fn load(stage: &str) -> Result<Config, String> {
     config::load("acl.toml", &format!("{HEAD}{stage}{TAIL}"), &r).map_err(|e| e.render())
 }
 
+/// The reloader a run would have over `cfg` (from [`load`]): a change to
+/// its rules file reloads it.
+pub fn reloader(cfg: &Config) -> std::sync::Arc<nfv_core::reload::Reloader> {
+    nfv_testkit::reloader(cfg, nfv_acl::register)
+}
+
 pub fn acl(stage: &str) -> (Config, Box<dyn Stage>) {
     let cfg = load(stage).unwrap_or_else(|e| panic!("{e}"));
     let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 3]];
