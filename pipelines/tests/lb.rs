@@ -18,99 +18,22 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::BufReader;
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::lb_bed::{Conn, connect, connect_to, lb_bed};
 use common::testbed::{TestBed, privileged, two_workers};
 
 const CONFIG: &str = include_str!("../../configs/lb.toml");
-const BACKENDS: [(&str, &str); 3] = [("b1", "10.1.0.11"), ("b2", "10.1.0.12"), ("b3", "10.1.0.13")];
-
-/// A server in backend `name`'s namespace on `port`: every line a client
-/// sends is answered with the backend's name (and, with `peer`, the
-/// client's address as the backend sees it).
-fn serve(bed: &TestBed, name: &'static str, port: u16, peer: bool, stop: Arc<AtomicBool>) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    bed.spawn_in_ns(name, move || {
-        let l = TcpListener::bind(("0.0.0.0", port)).unwrap();
-        l.set_nonblocking(true).unwrap();
-        tx.send(()).unwrap();
-        while !stop.load(Ordering::Relaxed) {
-            match l.accept() {
-                Ok((s, from)) => {
-                    let answer = if peer { format!("{name} {}\n", from.ip()) } else { format!("{name}\n") };
-                    std::thread::spawn(move || {
-                        s.set_nonblocking(false).unwrap();
-                        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-                        let mut w = s.try_clone().unwrap();
-                        for line in BufReader::new(s).lines() {
-                            let Ok(_) = line else { break };
-                            if w.write_all(answer.as_bytes()).is_err() {
-                                break;
-                            }
-                        }
-                    });
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(5)).expect("server listening");
-}
-
-/// A client connection to the VIP, asking which backend serves it.
-struct Conn(BufReader<TcpStream>);
-
-impl Conn {
-    fn ask(&mut self) -> Option<String> {
-        self.0.get_mut().write_all(b"who\n").ok()?;
-        let mut line = String::new();
-        match self.0.read_line(&mut line) {
-            Ok(n) if n > 0 => Some(line.trim().to_string()),
-            _ => None,
-        }
-    }
-}
-
-fn connect(bed: &TestBed) -> Conn {
-    connect_to(bed, 80)
-}
-
-fn connect_to(bed: &TestBed, port: u16) -> Conn {
-    bed.in_ns("gen", move || {
-        let s = TcpStream::connect_timeout(&(([192, 0, 2, 10], port).into()), Duration::from_secs(3))
-            .expect("connect to the VIP");
-        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        Conn(BufReader::new(s))
-    })
-}
 
 fn backends_file(path: &std::path::Path, backends: &[(&str, &str)]) {
     let list: Vec<String> = backends.iter().map(|(addr, extra)| format!("{{ addr = \"{addr}\"{extra} }}")).collect();
     std::fs::write(path, format!("[[vips]]\nvip = \"192.0.2.10:80\"\nbackends = [{}]\n", list.join(", "))).unwrap();
-    // The control task polls once a second.
+    // Watched files are polled once a second.
     std::thread::sleep(Duration::from_millis(1500));
-}
-
-/// The bed: gen routes through nfv, three backends on sink's link, each
-/// serving port 80 (with the VIP on its loopback, for DSR) and 8080 (NAT
-/// mode, answering with the client address it sees).
-fn lb_bed(stop: &Arc<AtomicBool>, queues: u32) -> TestBed {
-    let bed = TestBed::up("line", queues);
-    bed.exec("gen", &["ip", "route", "add", "default", "via", "10.0.0.254"]);
-    bed.exec("sink", &["ip", "addr", "flush", "dev", "s0"]);
-    for (name, addr) in BACKENDS {
-        bed.add_backend(name, &format!("{addr}/24"), "10.1.0.1");
-        bed.exec(name, &["ip", "addr", "add", "192.0.2.10/32", "dev", "lo"]);
-        // The VIP is for this host only: no ARP answers for it.
-        bed.exec(name, &["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2"]);
-        serve(&bed, name, 80, false, stop.clone());
-        serve(&bed, name, 8080, true, stop.clone());
-    }
-    bed
 }
 
 #[test]

@@ -70,7 +70,9 @@ pub fn carry(old: &[Rule], new: &[Rule]) -> Vec<u32> {
 /// reloaded configuration's, compiled off the hot path), with the carry
 /// from `old`; `None` when nothing would change.
 pub fn next_version(old: &Acl, fresh: &Acl) -> Option<Acl> {
-    if old.rules == fresh.rules && old.origins == fresh.origins && (old.default, old.non_ip) == (fresh.default, fresh.non_ip)
+    if old.rules == fresh.rules
+        && old.origins == fresh.origins
+        && (old.default, old.non_ip) == (fresh.default, fresh.non_ip)
     {
         return None;
     }

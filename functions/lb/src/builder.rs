@@ -93,7 +93,9 @@ impl Live for LbBuilder {
         let vips = |s: &crate::services::Services| -> Vec<String> {
             s.vips
                 .iter()
-                .map(|v| format!("{}:{} proto {} {:?} table {}", Ipv4Addr::from(v.addr), v.port, v.proto, v.mode, v.size))
+                .map(|v| {
+                    format!("{}:{} proto {} {:?} table {}", Ipv4Addr::from(v.addr), v.port, v.proto, v.mode, v.size)
+                })
                 .collect()
         };
         let refused: Vec<String> = [

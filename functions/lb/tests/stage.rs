@@ -178,7 +178,13 @@ fn backend_changes_keep_connections_and_move_only_a_removed_backends_flows() {
     write(
         "{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\", drain = true }, { addr = \"10.1.0.6\" }, { addr = \"10.1.0.5\" }",
     );
-    assert_eq!(task.summaries(), ["c/lb: backends version 0: tcp 192.0.2.10:80 3 active; udp 192.0.2.10:53 2 active; tcp 192.0.2.10:8080 1 active"], "what runs is told first");
+    assert_eq!(
+        task.summaries(),
+        [
+            "c/lb: backends version 0: tcp 192.0.2.10:80 3 active; udp 192.0.2.10:53 2 active; tcp 192.0.2.10:8080 1 active"
+        ],
+        "what runs is told first"
+    );
     let lines = poll(&task);
     assert!(lines[0].ends_with("backends.toml changed: reloading lb.toml"), "{lines:?}");
     assert!(lines[2].ends_with("backends version 1: tcp 192.0.2.10:80 3 active, 1 draining; udp 192.0.2.10:53 2 active; tcp 192.0.2.10:8080 1 active"), "{lines:?}");

@@ -21,12 +21,10 @@ use std::sync::Arc;
 
 use nfv_core::adjacency::{Adjacency, Derived};
 use nfv_core::config::{Diagnostic, Params};
+use nfv_core::live::{Apply, Live, fixed, same};
 use nfv_core::packet::flags;
 use nfv_core::published::{Published, Snapshot};
-use nfv_core::{
-    Batch, BuildCtx, BuildEnv, ChainId, PacketMut, PortId, Stage, StageBuilder, StageCtx, StageFactory,
-};
-use nfv_core::live::{Apply, Live, fixed, same};
+use nfv_core::{Batch, BuildCtx, BuildEnv, ChainId, PacketMut, PortId, Stage, StageBuilder, StageCtx, StageFactory};
 use nfv_net::wire::EthernetFrame;
 use nfv_net::wire::nsh::{self, NshPacket};
 use serde::Deserialize;
@@ -175,8 +173,7 @@ impl StageFactory for SffFactory {
             return Err(errors);
         }
         let local = p.local_ip.map_or([0; 4], |a| a.octets());
-        let shared =
-            SffShared { ports, transport: p.transport, local, table: Published::new(table), file, chains };
+        let shared = SffShared { ports, transport: p.transport, local, table: Published::new(table), file, chains };
         Ok(Arc::new(SffBuilder(Arc::new(shared))))
     }
 }
