@@ -79,7 +79,15 @@ pub(crate) fn answer(args: &[String], s: &State, samples: &Samples) -> Answer {
                 Err(e) => Answer::refused(e),
             }
         }
-        _ => Answer::refused(format!("unknown command `{}`; known: {COMMANDS}", words.join(" "))),
+        _ => match crate::tables::answer(s, &words) {
+            Some(Ok(a)) => Answer::ok(a),
+            Some(Err(e)) => Answer::refused(e),
+            None => Answer::refused(format!(
+                "unknown command `{}`; known: {COMMANDS} | {}",
+                words.join(" "),
+                crate::tables::usage(s).join(" | ")
+            )),
+        },
     }
 }
 

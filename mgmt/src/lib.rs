@@ -23,6 +23,7 @@ mod latency;
 mod metrics;
 pub mod probes;
 mod show;
+mod tables;
 mod trace;
 
 /// What the management plane reads.

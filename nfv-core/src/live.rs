@@ -36,11 +36,47 @@ pub trait Live: Send + Sync {
     /// VIP's backends), told when the run starts.
     fn summary(&self) -> String;
 
+    /// The table commands the stage answers under its kind (`nfv ctl acl
+    /// add ...`), a usage line each; none by default.
+    fn usage(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Runs a table command (the words after the kind, `--stage` taken
+    /// out): its answer, or why it was refused. A change is published as
+    /// a reload's is, a new version taken between two batches; a later
+    /// reload puts back what the configuration and its files say.
+    fn command(&self, _words: &[&str]) -> Result<Answer, String> {
+        Err("this stage has no table commands".into())
+    }
+
     /// Frees replaced versions no worker holds any more
     /// ([`crate::published::Published::reclaim`]); the reloading thread
     /// calls it about once a second, so a version is never freed on a
     /// worker.
     fn reclaim(&self) {}
+}
+
+/// What a table command answers: lines for a console and, for a
+/// listing, its rows (`--json` prints them as objects keyed by column).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// What to tell; may be empty for a bare listing.
+    pub text: String,
+    /// Column names and rows.
+    pub table: Option<(Vec<&'static str>, Vec<Vec<String>>)>,
+}
+
+impl Answer {
+    /// A line of text.
+    pub fn line(text: impl Into<String>) -> Self {
+        Self { text: text.into(), table: None }
+    }
+
+    /// A listing under `columns`.
+    pub fn rows(columns: &[&'static str], rows: Vec<Vec<String>>) -> Self {
+        Self { text: String::new(), table: Some((columns.to_vec(), rows)) }
+    }
 }
 
 /// `next` as the builder type `B`, for [`Live::prepare`] (the reload

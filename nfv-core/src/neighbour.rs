@@ -90,10 +90,11 @@ impl NeighbourTable {
     }
 }
 
-/// The published table: one writer (the control thread), many readers.
+/// The published table: writers take turns, workers read snapshots.
 pub struct Neighbours {
     current: ArcSwap<NeighbourTable>,
     generation: AtomicU64,
+    writer: Mutex<()>,
 }
 
 impl Neighbours {
@@ -104,6 +105,7 @@ impl Neighbours {
         Arc::new(Self {
             current: ArcSwap::from_pointee(NeighbourTable { entries, version: 0, requests: Requests::default() }),
             generation: AtomicU64::new(0),
+            writer: Mutex::new(()),
         })
     }
 
@@ -128,32 +130,65 @@ impl Neighbours {
     /// `[[neighbours]]`): learned entries stay, unless a static one now
     /// takes their address.
     pub fn set_statics(&self, statics: &[(IpAddr, [u8; 6], PortId)]) {
-        let cur = self.current.load();
-        let mut next = NeighbourTable::clone(&cur);
-        next.entries.retain(|_, n| n.origin != Origin::Static);
-        for &(ip, mac, port) in statics {
-            next.entries.insert(ip, Neighbour { mac, port, origin: Origin::Static });
+        self.change(|t| {
+            t.retain(|_, n| n.origin != Origin::Static);
+            for &(ip, mac, port) in statics {
+                t.insert(ip, Neighbour { mac, port, origin: Origin::Static });
+            }
+            true
+        });
+    }
+
+    /// Adds or replaces one static entry (`nfv ctl neighbour add`).
+    pub fn set_static(&self, ip: IpAddr, mac: [u8; 6], port: PortId) {
+        self.change(|t| {
+            t.insert(ip, Neighbour { mac, port, origin: Origin::Static });
+            true
+        });
+    }
+
+    /// Removes the entry for `ip`, static or learned; false when there
+    /// was none. A next hop still in use is asked for again.
+    pub fn remove(&self, ip: IpAddr) -> bool {
+        self.change(|t| t.remove(&ip).is_some())
+    }
+
+    /// Publishes the table `f` makes of the current one, unless `f` says
+    /// nothing changed (false). Writers (the slow path learning, a
+    /// reload, `nfv ctl`) take turns: none loses another's change.
+    fn change(&self, f: impl FnOnce(&mut FxHashMap<IpAddr, Neighbour>) -> bool) -> bool {
+        let _writer = self.writer.lock().expect("neighbour writer");
+        let mut next = NeighbourTable::clone(&self.current.load());
+        if !f(&mut next.entries) {
+            return false;
         }
         next.version += 1;
         self.current.store(Arc::new(next));
         self.generation.fetch_add(1, Ordering::Release);
+        true
     }
 
     /// Records a learned adjacency; returns true if the table changed.
     /// Static entries win over learned ones.
     pub fn learn(&self, ip: IpAddr, mac: [u8; 6], port: PortId) -> bool {
-        let cur = self.current.load();
-        match cur.entries.get(&ip) {
-            Some(n) if n.origin == Origin::Static => return false,
-            Some(n) if n.mac == mac && n.port == port => return false,
-            _ => {}
+        // Most answers confirm what is known: no copy of the table.
+        if self
+            .current
+            .load()
+            .entries
+            .get(&ip)
+            .is_some_and(|n| n.origin == Origin::Static || (n.mac, n.port) == (mac, port))
+        {
+            return false;
         }
-        let mut next = NeighbourTable::clone(&cur);
-        next.entries.insert(ip, Neighbour { mac, port, origin: Origin::Learned });
-        next.version += 1;
-        self.current.store(Arc::new(next));
-        self.generation.fetch_add(1, Ordering::Release);
-        true
+        self.change(|t| match t.get(&ip) {
+            Some(n) if n.origin == Origin::Static => false,
+            Some(n) if n.mac == mac && n.port == port => false,
+            _ => {
+                t.insert(ip, Neighbour { mac, port, origin: Origin::Learned });
+                true
+            }
+        })
     }
 }
 

@@ -98,6 +98,14 @@ impl<T> Snapshot<T> {
         true
     }
 
+    /// True when a newer version than the one in use was published (one
+    /// atomic load): a reader that must compare the two keeps
+    /// [`Snapshot::arc`] before its [`Snapshot::refresh`].
+    #[inline]
+    pub fn stale(&self) -> bool {
+        self.shared.generation() != self.generation
+    }
+
     /// The version in use, as an `Arc` (to keep it while replacing it).
     pub fn arc(&self) -> &Arc<T> {
         &self.current

@@ -2,16 +2,18 @@
 //! model of [`crate::config`]) and its builder (one stage per worker).
 //! The model knows nothing of the stage; this module joins them.
 
-use crate::stage::{AclDrop, AclStage};
-use crate::update::{RuleSource, describe, next_version};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::live::{Apply, Live, fixed, same};
+use nfv_core::live::{Answer, Apply, Live, fixed, same};
 use nfv_core::published::Published;
 use nfv_core::{BuildCtx, BuildEnv, Stage, StageBuilder, StageFactory};
-use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::config::*;
+use crate::hits::HitBoard;
+use crate::stage::{AclDrop, AclStage};
+use crate::update::{RuleSource, describe, next_version, same_rules};
 
 /// Registers `acl`.
 pub struct AclFactory;
@@ -30,16 +32,42 @@ impl StageFactory for AclFactory {
         let watch = p.watch_rules_file;
         let (source, acl) = resolve(p, params, env)?;
         let live = Published::new(acl);
-        Ok(Arc::new(AclBuilder { live, source: Arc::new(source), watch }))
+        Ok(Arc::new(AclBuilder(Arc::new(AclShared {
+            live,
+            source,
+            watch,
+            board: HitBoard::default(),
+            update: Mutex::new(()),
+        }))))
     }
 }
 
-/// The running rule set and where it comes from.
-struct AclBuilder {
-    live: Arc<Published<Acl>>,
-    source: Arc<RuleSource>,
+/// The running rule set, where it comes from, and every worker's counters.
+pub(crate) struct AclShared {
+    pub(crate) live: Arc<Published<Acl>>,
+    pub(crate) source: RuleSource,
     watch: bool,
+    pub(crate) board: HitBoard,
+    /// Held from reading the running version to publishing the next: a
+    /// reload and an `nfv ctl acl` command do not both build on one.
+    update: Mutex<()>,
 }
+
+impl AclShared {
+    /// Publishes `fresh`'s rules as the next version, counters following
+    /// the rules it keeps: the one way the rules change (reloads and
+    /// `nfv ctl acl`). A line on what changed; `None` when nothing did.
+    pub(crate) fn publish(&self, fresh: &Acl) -> Option<String> {
+        let _one = self.update.lock().expect("acl update lock");
+        let old = self.live.load();
+        let acl = next_version(&old, fresh)?;
+        let line = describe(&acl, &old);
+        self.live.publish(acl);
+        Some(line)
+    }
+}
+
+struct AclBuilder(Arc<AclShared>);
 
 impl StageBuilder for AclBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {
@@ -47,7 +75,7 @@ impl StageBuilder for AclBuilder {
     }
 
     fn build(&self, _ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
-        Box::new(AclStage::new(self.live.clone()))
+        Box::new(AclStage::new(self.0.live.clone(), &self.0.board))
     }
 
     fn live(&self) -> Option<&dyn Live> {
@@ -64,14 +92,15 @@ impl StageBuilder for AclBuilder {
 /// flow table, and do not.
 impl Live for AclBuilder {
     fn files(&self) -> Vec<PathBuf> {
-        self.source.file.iter().filter(|_| self.watch).map(|f| PathBuf::from(&f.path)).collect()
+        let s = &self.0;
+        s.source.file.iter().filter(|_| s.watch).map(|f| PathBuf::from(&f.path)).collect()
     }
 
     fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
-        let next: &AclBuilder = same(next)?;
+        let (a, b) = (&*self.0, &*same::<AclBuilder>(next)?.0);
         let refused: Vec<String> = [
-            fixed("reflect-flow parameters", &self.source.reflect, &next.source.reflect),
-            fixed("watch-rules-file", &self.watch, &next.watch),
+            fixed("reflect-flow parameters", &a.source.reflect, &b.source.reflect),
+            fixed("watch-rules-file", &a.watch, &b.watch),
         ]
         .into_iter()
         .flatten()
@@ -79,22 +108,28 @@ impl Live for AclBuilder {
         if !refused.is_empty() {
             return Err(refused);
         }
-        let old = self.live.load();
-        let Some(acl) = next_version(&old, &next.live.load()) else { return Ok(None) };
-        let live = self.live.clone();
-        Ok(Some(Box::new(move || {
-            let line = describe(&acl, &old);
-            live.publish(acl);
-            line
-        })))
+        let fresh = b.live.load();
+        if same_rules(&a.live.load(), &fresh) {
+            return Ok(None);
+        }
+        let shared = self.0.clone();
+        Ok(Some(Box::new(move || shared.publish(&fresh).unwrap_or_else(|| "rules unchanged".into()))))
     }
 
     fn summary(&self) -> String {
-        let acl = self.live.load();
+        let acl = self.0.live.load();
         format!("rules version {}: {} rules", acl.version, acl.rules.len())
     }
 
+    fn usage(&self) -> &'static [&'static str] {
+        crate::table::USAGE
+    }
+
+    fn command(&self, words: &[&str]) -> Result<Answer, String> {
+        crate::table::command(&self.0, words)
+    }
+
     fn reclaim(&self) {
-        self.live.reclaim();
+        self.0.live.reclaim();
     }
 }

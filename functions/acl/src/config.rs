@@ -334,25 +334,27 @@ fn port_range(p: &NumOrText) -> Option<(u16, u16)> {
 
 /// TCP flags that must be set (`syn`) or clear (`!ack`), as value/mask
 /// (RFC 9293 section 3.1 bit order).
+/// TCP flag names and bits (RFC 9293 3.1, RFC 3168 for ECE and CWR).
+pub const TCP_FLAGS: [(&str, u8); 8] = [
+    ("fin", 0x01),
+    ("syn", 0x02),
+    ("rst", 0x04),
+    ("psh", 0x08),
+    ("ack", 0x10),
+    ("urg", 0x20),
+    ("ece", 0x40),
+    ("cwr", 0x80),
+];
+
 fn flags(names: &[String]) -> Result<(u8, u8), (String, String)> {
     let (mut value, mut mask) = (0u8, 0u8);
     for n in names {
         let (clear, name) = n.strip_prefix('!').map_or((false, n.as_str()), |rest| (true, rest));
-        let bit = match name {
-            "fin" => 0x01,
-            "syn" => 0x02,
-            "rst" => 0x04,
-            "psh" => 0x08,
-            "ack" => 0x10,
-            "urg" => 0x20,
-            "ece" => 0x40,
-            "cwr" => 0x80,
-            _ => {
-                return Err((
-                    format!("unknown TCP flag `{name}`"),
-                    "fin, syn, rst, psh, ack, urg, ece, cwr; `!` before a flag means it must be clear".into(),
-                ));
-            }
+        let Some(&(_, bit)) = TCP_FLAGS.iter().find(|(f, _)| *f == name) else {
+            return Err((
+                format!("unknown TCP flag `{name}`"),
+                "fin, syn, rst, psh, ack, urg, ece, cwr; `!` before a flag means it must be clear".into(),
+            ));
         };
         mask |= bit;
         if !clear {

@@ -7,7 +7,8 @@
 //! reference), [`rule`] the rule model and its boxes, [`classbench`] the
 //! ClassBench file format, [`config`] the TOML parameters, [`rules_file`]
 //! rules kept in a file, [`update`] rule updates while traffic flows,
-//! [`flows`] the reflect state, [`stage`] the data path.
+//! [`flows`] the reflect state, [`hits`] the per-rule counters, [`stage`]
+//! the data path, [`table`] the `nfv ctl acl` commands.
 
 #![warn(missing_docs)]
 
@@ -16,9 +17,11 @@ pub mod classbench;
 pub mod classify;
 pub mod config;
 pub mod flows;
+pub mod hits;
 pub mod rule;
 pub mod rules_file;
 pub mod stage;
+pub mod table;
 pub mod update;
 
 use nfv_core::StageRegistry;

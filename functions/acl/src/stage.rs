@@ -17,8 +17,9 @@ use nfv_net::wire::{self, IcmpPacket, Ipv4Packet, Ipv6Packet, TcpPacket, etherty
 use crate::classify::{Key, NO_MATCH};
 use crate::config::{Acl, Reflect};
 use crate::flows::{Endpoints, FlowTable, Timeouts};
+use crate::hits::{HitBoard, HitsSlot, RuleHits};
 use crate::rule::{Action, V4_DIMS, V6_DIMS, v4_key, v6_key};
-use crate::update::NEW_RULE;
+use crate::update::{NEW_RULE, carry};
 
 nfv_core::drop_reasons! {
     /// Why the ACL dropped a packet.
@@ -45,10 +46,10 @@ pub struct AclStage {
     updates: u64,
     /// Packets and bytes of rules that updates removed.
     retired: [u64; 2],
-    /// Packets and bytes per rule.
-    hits: Vec<[u64; 2]>,
-    /// Packets and bytes that took the default action.
-    default_hits: [u64; 2],
+    /// Packets and bytes per rule, then of the default action.
+    hits: Arc<RuleHits>,
+    /// Where the management plane finds `hits`.
+    shown: HitsSlot,
     keys4: Vec<Key<V4_DIMS>>,
     keys6: Vec<Key<V6_DIMS>>,
     found4: Vec<u32>,
@@ -70,18 +71,20 @@ fn flow_table(r: Reflect) -> FlowTable {
 }
 
 impl AclStage {
-    /// An instance following the published rules.
-    pub fn new(rules: Arc<Published<Acl>>) -> Self {
+    /// An instance following the published rules, its counters on
+    /// `board`.
+    pub fn new(rules: Arc<Published<Acl>>, board: &HitBoard) -> Self {
         let n = nfv_core::batch::MAX_BATCH;
         let acl = Snapshot::new(rules);
+        let hits = Arc::new(RuleHits::new(acl.version, acl.rules.len(), &[]));
         Self {
             flows: acl.reflect.map(flow_table),
             updates: 0,
             retired: [0; 2],
             endpoints: Vec::with_capacity(n),
-            hits: vec![[0; 2]; acl.rules.len()],
+            shown: board.join(hits.clone()),
+            hits,
             acl,
-            default_hits: [0; 2],
             keys4: Vec::with_capacity(n),
             keys6: Vec::with_capacity(n),
             found4: vec![NO_MATCH; n],
@@ -91,25 +94,35 @@ impl AclStage {
         }
     }
 
-    /// Moves to the rule set just taken (version `before` was in use):
-    /// counters follow the rules both sets have; the rest are retired.
-    /// Runs once per update, between batches.
+    /// Moves to the rule set just taken (`before` was in use): counters
+    /// follow the rules both sets have; the rest are retired. Runs once
+    /// per update, between batches.
     #[cold]
-    fn follow_update(&mut self, before: u64) {
+    fn follow_update(&mut self, before: &Acl) {
         let acl = &*self.acl;
-        let mut hits = vec![[0u64; 2]; acl.rules.len()];
-        // `carry` maps from the version before this one; a worker that
-        // slept through several updates retires its counters instead.
-        if acl.version == before + 1 {
-            for (new, &old) in acl.carry.iter().enumerate().filter(|(_, c)| **c != NEW_RULE) {
-                hits[new] = std::mem::take(&mut self.hits[old as usize]);
-            }
+        let mut old = self.hits.values();
+        let mut hits = vec![[0u64; 2]; acl.rules.len() + 1];
+        // The default action's counters go on.
+        hits[acl.rules.len()] = old.pop().expect("the default's counters");
+        // `carry` maps from the version before this one, built off the
+        // hot path; a worker that slept through several updates (two
+        // `nfv ctl acl` commands between its batches) maps them itself.
+        let skipped;
+        let carried = if acl.version == before.version + 1 {
+            &acl.carry
+        } else {
+            skipped = carry(&before.rules, &acl.rules);
+            &skipped
+        };
+        for (new, &was) in carried.iter().enumerate().filter(|(_, c)| **c != NEW_RULE) {
+            hits[new] = std::mem::take(&mut old[was as usize]);
         }
-        for [p, b] in &self.hits {
+        for [p, b] in &old {
             self.retired[0] += p;
             self.retired[1] += b;
         }
-        self.hits = hits;
+        self.hits = Arc::new(RuleHits::new(acl.version, acl.rules.len(), &hits));
+        self.shown.store(self.hits.clone());
         if self.flows.is_none() {
             self.flows = acl.reflect.map(flow_table);
         }
@@ -166,9 +179,10 @@ fn endpoints(d: &[u8], l3: usize, v6: bool, proto_: u8, l4: usize, sport: u16, d
 
 impl Stage for AclStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
-        let before = self.acl.version;
-        if self.acl.refresh() {
-            self.follow_update(before);
+        if self.acl.stale() {
+            let before = self.acl.arc().clone();
+            self.acl.refresh();
+            self.follow_update(&before);
         }
         self.keys4.clear();
         self.keys6.clear();
@@ -232,13 +246,10 @@ impl Stage for AclStage {
                     let (found, ids) =
                         if self.family6[i] { (&self.found6, &acl.v6.1) } else { (&self.found4, &acl.v4.1) };
                     let box_no = found[at as usize];
-                    let counter = if box_no == NO_MATCH {
-                        &mut self.default_hits
-                    } else {
-                        &mut self.hits[ids[box_no as usize] as usize]
-                    };
-                    counter[0] += 1;
-                    counter[1] += p.len() as u64;
+                    let rule = if box_no == NO_MATCH { acl.rules.len() } else { ids[box_no as usize] as usize };
+                    let [packets, bytes] = &self.hits.counts[rule];
+                    packets.add(1);
+                    bytes.add(p.len() as u64);
                     if box_no == NO_MATCH {
                         if acl.default == Action::Deny {
                             p.drop_with(AclDrop::DefaultDeny);
@@ -264,6 +275,8 @@ impl Stage for AclStage {
     fn report(&self) -> Option<String> {
         use std::fmt::Write;
         let acl = &*self.acl;
+        let hits = self.hits.values();
+        let [default_packets, default_bytes] = hits[acl.rules.len()];
         let mut out = format!(
             "  {} rules (IPv4 {}, IPv6 {}), version {}; default {:?}: {} packets {} bytes\n",
             acl.rules.len(),
@@ -271,8 +284,8 @@ impl Stage for AclStage {
             acl.v6.1.len(),
             acl.version,
             acl.default,
-            self.default_hits[0],
-            self.default_hits[1]
+            default_packets,
+            default_bytes
         );
         if self.updates > 0 {
             let [p, b] = self.retired;
@@ -290,7 +303,7 @@ impl Stage for AclStage {
                 st.hits
             );
         }
-        for (i, [packets, bytes]) in self.hits.iter().enumerate().filter(|(_, h)| h[0] > 0) {
+        for (i, [packets, bytes]) in hits[..acl.rules.len()].iter().enumerate().filter(|(_, h)| h[0] > 0) {
             let _ =
                 writeln!(out, "  rule {} {:?}: {packets} packets {bytes} bytes", acl.origins[i], acl.rules[i].action);
         }

@@ -82,6 +82,14 @@ pub fn next_version(old: &Acl, fresh: &Acl) -> Option<Acl> {
     Some(acl)
 }
 
+/// True when `fresh` would decide every packet as `old` does, by the
+/// same rules from the same places.
+pub fn same_rules(old: &Acl, fresh: &Acl) -> bool {
+    old.rules == fresh.rules
+        && old.origins == fresh.origins
+        && (old.default, old.non_ip) == (fresh.default, fresh.non_ip)
+}
+
 /// One line on version `acl` replacing `old`: rules kept, new and
 /// removed, and what building it cost.
 pub fn describe(acl: &Acl, old: &Acl) -> String {

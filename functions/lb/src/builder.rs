@@ -2,7 +2,7 @@
 //! model of [`crate::config`]) and its builder (one stage per worker).
 //! The model knows nothing of the stage; this module joins them.
 
-use crate::services::{State, Wanted};
+use crate::services::Wanted;
 use crate::stage::{LbDrop, LbStage};
 use crate::update::summary;
 use nfv_core::config::{Diagnostic, Params};
@@ -114,31 +114,28 @@ impl Live for LbBuilder {
             return Err(refused);
         }
         // The running VIPs take the new backends: known ones keep their
-        // index (and their connections), as a backends file update does.
-        let mut services = (*old).clone();
-        for (v, f) in services.vips.iter_mut().zip(&fresh.vips) {
-            let wanted: Vec<Wanted> = f
-                .backends
-                .iter()
-                .filter(|b| b.state != State::Removed)
-                .map(|b| Wanted { addr: b.addr, weight: b.weight, drain: b.state == State::Drained })
-                .collect();
-            v.set_backends(&wanted);
-        }
-        if services.vips.iter().zip(&old.vips).all(|(n, o)| n.backends == o.backends) {
+        // index (and their connections).
+        let wanted: Vec<Vec<Wanted>> = fresh.vips.iter().map(|v| v.wanted()).collect();
+        if old.vips.iter().zip(&wanted).all(|(v, w)| v.wanted() == *w) {
             return Ok(None);
         }
-        services.version = old.version + 1;
-        let live = a.services.clone();
-        Ok(Some(Box::new(move || {
-            let line = summary(&services);
-            live.publish(services);
-            line
+        let lb = self.0.clone();
+        Ok(Some(Box::new(move || match lb.change(|_| Ok(wanted)) {
+            Ok(Some(line)) => line,
+            Ok(None) | Err(_) => "backends unchanged".into(),
         })))
     }
 
     fn summary(&self) -> String {
         summary(&self.0.services.load())
+    }
+
+    fn usage(&self) -> &'static [&'static str] {
+        crate::table::USAGE
+    }
+
+    fn command(&self, words: &[&str]) -> Result<nfv_core::live::Answer, String> {
+        crate::table::command(&self.0, words)
     }
 
     fn reclaim(&self) {

@@ -105,6 +105,35 @@ pub struct Lb {
     pub services: Arc<Published<Services>>,
     /// The backends file watched for updates.
     pub backends_file: Option<String>,
+    /// Held from reading the running services to publishing the next: a
+    /// reload and an `nfv ctl lb` command do not both build on one.
+    pub update: std::sync::Mutex<()>,
+}
+
+impl Lb {
+    /// Publishes the next version of the services, each VIP's backends
+    /// as `wanted` makes them of the running ones (known backends keep
+    /// their index and connections): the one way backends change (reloads
+    /// and `nfv ctl lb`). A line on what runs then; `Ok(None)` when nothing
+    /// changed; `wanted`'s refusal as it is.
+    pub fn change(
+        &self,
+        wanted: impl FnOnce(&Services) -> Result<Vec<Vec<Wanted>>, String>,
+    ) -> Result<Option<String>, String> {
+        let _one = self.update.lock().expect("lb update lock");
+        let old = self.services.load();
+        let mut next = (*old).clone();
+        for (v, w) in next.vips.iter_mut().zip(wanted(&old)?) {
+            v.set_backends(&w);
+        }
+        if next.vips.iter().zip(&old.vips).all(|(n, o)| n.backends == o.backends) {
+            return Ok(None);
+        }
+        next.version = old.version + 1;
+        let line = crate::update::summary(&next);
+        self.services.publish(next);
+        Ok(Some(line))
+    }
 }
 
 pub(crate) fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Lb, Vec<Diagnostic>> {
@@ -221,5 +250,6 @@ pub(crate) fn resolve(p: LbParams, params: &Params<'_>, env: &BuildEnv<'_>) -> R
         timeouts: Timeouts { tcp: p.timeouts.tcp.unwrap_or(d.tcp), udp: p.timeouts.udp.unwrap_or(d.udp) },
         services: Published::new(services),
         backends_file,
+        update: Default::default(),
     })
 }

@@ -15,6 +15,7 @@ pub mod conntrack;
 pub mod maglev;
 pub mod services;
 pub mod stage;
+pub mod table;
 pub mod update;
 
 use nfv_core::StageRegistry;

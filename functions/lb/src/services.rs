@@ -123,6 +123,22 @@ impl Vip {
             .collect();
     }
 
+    /// What its backends are, as the operator would ask for them again
+    /// (removed ones left out).
+    pub fn wanted(&self) -> Vec<Wanted> {
+        self.backends
+            .iter()
+            .filter(|b| b.state != State::Removed)
+            .map(|b| Wanted { addr: b.addr, weight: b.weight, drain: b.state == State::Drained })
+            .collect()
+    }
+
+    /// `tcp 192.0.2.10:80`.
+    pub fn name(&self) -> String {
+        let proto = if self.proto == nfv_net::wire::proto::TCP { "tcp" } else { "udp" };
+        format!("{proto} {}:{}", std::net::Ipv4Addr::from(self.addr), self.port)
+    }
+
     /// The backend a new flow of hash `hash` goes to.
     #[inline(always)]
     pub fn pick(&self, hash: u32) -> Option<u16> {
