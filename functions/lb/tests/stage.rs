@@ -426,3 +426,63 @@ fn bad_parameters_are_refused_at_their_place() {
     let e = load(&lb_params("backends-file = \"/nonexistent/backends.toml\",")).unwrap_err();
     assert!(e.contains("cannot read `/nonexistent/backends.toml`"), "{e}");
 }
+
+/// `nfv ctl lb ...` on the running stage.
+fn ctl(lb: &Lb, words: &str) -> Result<nfv_core::live::Answer, String> {
+    let live = lb.cfg.chains[0].stages[0].builder.live().expect("lb changes live");
+    live.command(&words.split_whitespace().collect::<Vec<_>>())
+}
+
+#[test]
+fn backends_are_listed_weighted_drained_added_and_removed_over_ctl_connections_kept() {
+    let mut lb = Lb::new(&lb_params(""));
+    let listed = ctl(&lb, "list").unwrap();
+    let rows: Vec<String> = listed.table.unwrap().1.iter().map(|r| r.join(" ")).collect();
+    assert_eq!(listed.text, "backends version 0\n");
+    assert_eq!(rows[0], "tcp 192.0.2.10:80 dsr 10.1.0.2 1 active 33.3%");
+    assert_eq!(rows[1], "tcp 192.0.2.10:80 dsr 10.1.0.3 2 active 66.7%");
+    assert_eq!(rows[2], "udp 192.0.2.10:53 ipip 10.1.0.4 1 active 50.0%");
+    let syns: Vec<Vec<u8>> = (0..2000u32).map(|i| tcp_from([198, 18, (i >> 8) as u8, i as u8], 2000)).collect();
+    let before: Vec<u8> = syns.iter().map(|f| lb.dsr_backend(f)).collect();
+    let flows: Vec<Vec<u8>> = syns.iter().map(|f| established(f)).collect();
+
+    // Drain .3 and add .6: established connections stay, new ones avoid .3.
+    let drained = ctl(&lb, "drain 192.0.2.10:80 10.1.0.3").unwrap();
+    assert!(
+        drained.text.starts_with("backends version 1: tcp 192.0.2.10:80 1 active, 1 draining;"),
+        "{}",
+        drained.text
+    );
+    ctl(&lb, "add 192.0.2.10:80 10.1.0.6 3").unwrap();
+    assert_eq!(flows.iter().map(|f| lb.dsr_backend(f)).collect::<Vec<_>>(), before, "connections kept");
+    let fresh: Vec<u8> =
+        (0..2000u32).map(|i| lb.dsr_backend(&tcp_from([198, 19, (i >> 8) as u8, i as u8], 2000))).collect();
+    assert!(!fresh.contains(&3) && fresh.contains(&6) && fresh.contains(&2));
+    let six = fresh.iter().filter(|&&b| b == 6).count() as f64 / 2000.0;
+    assert!((six - 0.75).abs() < 0.05, "weight 3 against 1: {six}");
+    // Weight 0 drains too; a weight brings a drained backend back.
+    ctl(&lb, "weight 192.0.2.10:80 10.1.0.3 1").unwrap();
+    let rows: Vec<String> = ctl(&lb, "list").unwrap().table.unwrap().1.iter().map(|r| r.join(" ")).collect();
+    assert!(rows.contains(&"tcp 192.0.2.10:80 dsr 10.1.0.3 1 active 20.0%".to_string()), "{rows:?}");
+    // Removing .2 moves only its flows.
+    ctl(&lb, "remove 192.0.2.10:80 10.1.0.2").unwrap();
+    let after: Vec<u8> = flows.iter().map(|f| lb.dsr_backend(f)).collect();
+    for (b, a) in before.iter().zip(&after) {
+        if *b == 2 { assert_ne!(*a, 2) } else { assert_eq!(a, b, "other flows stay") }
+    }
+
+    let refused = |w: &str| ctl(&lb, w).unwrap_err();
+    assert_eq!(refused("drain 192.0.2.10:80 10.1.0.9"), "tcp 192.0.2.10:80 has no backend 10.1.0.9");
+    assert_eq!(refused("add 192.0.2.10:80 10.1.0.6"), "tcp 192.0.2.10:80 already has 10.1.0.6");
+    assert!(
+        refused("drain 192.0.2.10:81 10.1.0.3")
+            .starts_with("no VIP 192.0.2.10:81; configured: tcp 192.0.2.10:80, udp 192.0.2.10:53")
+    );
+    assert_eq!(refused("drain sctp/192.0.2.10:80 10.1.0.3"), "`sctp/192.0.2.10:80`: the protocol is tcp or udp");
+    assert_eq!(refused("weight 192.0.2.10:80 10.1.0.3 heavy"), "`heavy` is not a weight (0, 1, 2, ...)");
+    assert!(refused("drain 192.0.2.10:80 ten").starts_with("`ten` is not an IPv4 address"));
+    assert!(refused("flush").starts_with("usage: lb list | lb weight"));
+    assert!(ctl(&lb, "list").unwrap().text.starts_with("backends version 4"), "refusals publish nothing");
+    let udp = ctl(&lb, "drain udp/192.0.2.10:53 10.1.0.4").unwrap();
+    assert!(udp.text.contains("udp 192.0.2.10:53 1 active, 1 draining"), "{}", udp.text);
+}
