@@ -90,3 +90,19 @@ pub fn same<B: 'static>(next: &dyn StageBuilder) -> Result<&B, Vec<String>> {
 pub fn fixed<T: PartialEq + std::fmt::Debug>(what: &str, old: &T, new: &T) -> Option<String> {
     (old != new).then(|| format!("{what}: {old:?} -> {new:?}"))
 }
+
+/// The keys whose values differ between two parameter tables (a stage's,
+/// its live keys taken out by the caller), `key: old -> new` each, in
+/// key order; values as TOML.
+pub fn fixed_keys(old: &toml::Value, new: &toml::Value) -> Vec<String> {
+    let empty = toml::Table::new();
+    let (a, b) = (old.as_table().unwrap_or(&empty), new.as_table().unwrap_or(&empty));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let show = |v: Option<&toml::Value>| v.map_or("(unset)".to_string(), |v| v.to_string());
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| format!("{k}: {} -> {}", show(a.get(k)), show(b.get(k))))
+        .collect()
+}

@@ -69,6 +69,12 @@ impl<T> Published<T> {
     }
 }
 
+impl<T> std::fmt::Debug for Published<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Published").field("generation", &self.generation()).finish_non_exhaustive()
+    }
+}
+
 /// A worker's view of a [`Published`] value.
 pub struct Snapshot<T> {
     shared: Arc<Published<T>>,

@@ -2,13 +2,15 @@
 //! model of [`crate::config`]) and its builder (one stage per worker).
 //! The model knows nothing of the stage; this module joins them.
 
-use crate::stage::{VtepDrop, VtepStage};
-use nfv_core::config::{Diagnostic, Params};
-use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use nfv_core::config::{Diagnostic, Params};
+use nfv_core::live::{Answer, Apply, Live, fixed_keys, same};
+use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
+
 use crate::config::*;
+use crate::stage::{VtepDrop, VtepStage};
 
 /// Registers `vtep`.
 pub struct VtepFactory;
@@ -24,11 +26,21 @@ impl StageFactory for VtepFactory {
 
     fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
         let p: VtepParams = params.parse().map_err(|e| vec![e])?;
-        resolve(p, params, env).map(|v| Arc::new(VtepBuilder(Arc::new(v))) as Arc<dyn StageBuilder>)
+        let v = resolve(p, params, env)?;
+        // What cannot change live: the parameters but the static MACs and
+        // the flood lists.
+        let mut fixed: toml::Value = params.parse().unwrap_or(toml::Value::Table(Default::default()));
+        if let Some(t) = fixed.as_table_mut() {
+            t.remove("static-macs");
+            for bd in t.get_mut("bridge-domains").and_then(|d| d.as_array_mut()).into_iter().flatten() {
+                bd.as_table_mut().map(|b| b.remove("flood"));
+            }
+        }
+        Ok(Arc::new(VtepBuilder(Arc::new(v), fixed)))
     }
 }
 
-struct VtepBuilder(Arc<Vtep>);
+struct VtepBuilder(Arc<Vtep>, toml::Value);
 
 impl StageBuilder for VtepBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {
@@ -45,14 +57,15 @@ impl StageBuilder for VtepBuilder {
     }
 
     fn wanted_neighbours(&self) -> Vec<IpAddr> {
+        let st = self.0.statics.load();
         let mut v: Vec<IpAddr> = match self.0.gateway {
             Some(g) => vec![g],
-            None => self
-                .0
-                .domains
+            None => st
+                .flood
                 .iter()
-                .flat_map(|d| d.flood.iter().copied())
-                .chain(self.0.static_macs.iter().filter_map(|(_, _, d)| match d {
+                .flatten()
+                .copied()
+                .chain(st.macs.iter().filter_map(|(_, _, d)| match d {
                     StaticDest::Remote(ip) => Some(*ip),
                     StaticDest::Local(_) => None,
                 }))
@@ -68,5 +81,53 @@ impl StageBuilder for VtepBuilder {
         stage.reparse_inner = ctx.headers_read_later || self.0.allow_inner_vlan;
         stage.own_macs = ctx.port_macs.to_vec();
         Box::new(stage)
+    }
+
+    fn live(&self) -> Option<&dyn Live> {
+        Some(self)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Static FDB entries and flood lists change live; the tunnel, addresses,
+/// bridge domains and their ports do not.
+impl Live for VtepBuilder {
+    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+        let next: &VtepBuilder = same(next)?;
+        let refused = fixed_keys(&self.1, &next.1);
+        if !refused.is_empty() {
+            return Err(refused);
+        }
+        let fresh = Statics::clone(&next.0.statics.load());
+        if (Statics { version: fresh.version, ..Statics::clone(&self.0.statics.load()) }) == fresh {
+            return Ok(None);
+        }
+        let v = self.0.clone();
+        Ok(Some(Box::new(move || {
+            let line = v.change(|s| {
+                (s.flood, s.macs) = (fresh.flood, fresh.macs);
+                Ok(())
+            });
+            line.ok().flatten().unwrap_or_else(|| "statics unchanged".into())
+        })))
+    }
+
+    fn summary(&self) -> String {
+        self.0.statics.load().summary()
+    }
+
+    fn usage(&self) -> &'static [&'static str] {
+        crate::table::USAGE
+    }
+
+    fn command(&self, words: &[&str]) -> Result<Answer, String> {
+        crate::table::command(&self.0, words)
+    }
+
+    fn reclaim(&self) {
+        self.0.statics.reclaim();
     }
 }

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use nfv_core::config::{Diagnostic, Params, parse_mac};
+use nfv_core::published::Published;
 use nfv_core::{BuildEnv, PortId};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
@@ -119,15 +120,40 @@ fn yes() -> bool {
     true
 }
 
-/// A bridge domain: one VNI, its local ports, its flood list.
+/// A bridge domain: one VNI and its local ports (its flood list is in
+/// [`Statics`]).
 #[derive(Debug)]
 pub struct BridgeDomain {
     /// Virtual network identifier.
     pub vni: u32,
     /// Local ports of the domain.
     pub ports: Vec<PortId>,
-    /// Remote VTEPs that get broadcast, unknown-unicast and multicast.
-    pub flood: Vec<IpAddr>,
+}
+
+impl Statics {
+    /// `statics version 3: 2 static MACs, flood lists 2, 0`.
+    pub fn summary(&self) -> String {
+        let flood: Vec<String> = self.flood.iter().map(|f| f.len().to_string()).collect();
+        format!(
+            "statics version {}: {} static MACs, flood VTEPs per domain [{}]",
+            self.version,
+            self.macs.len(),
+            flood.join(", ")
+        )
+    }
+}
+
+/// What of a VTEP changes while it runs (a reload, `nfv ctl vtep`): the
+/// static FDB entries and each bridge domain's flood list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Statics {
+    /// Remote VTEPs that get broadcast, unknown-unicast and multicast,
+    /// per bridge domain (in [`Vtep::domains`] order).
+    pub flood: Vec<Vec<IpAddr>>,
+    /// Static FDB entries: VNI, MAC, where.
+    pub macs: Vec<(u32, [u8; 6], StaticDest)>,
+    /// Replaced this many times.
+    pub version: u64,
 }
 
 /// Where a static MAC lives.
@@ -178,8 +204,11 @@ pub struct Vtep {
     pub port_domain: Vec<Option<usize>>,
     /// Bridge domain of each VNI.
     pub vni_domain: FxHashMap<u32, usize>,
-    /// Static FDB entries.
-    pub static_macs: Vec<(u32, [u8; 6], StaticDest)>,
+    /// Static FDB entries and flood lists, replaced while running.
+    pub statics: std::sync::Arc<Published<Statics>>,
+    /// Held from reading the running statics to publishing the next: a
+    /// reload and an `nfv ctl vtep` command do not both build on one.
+    pub update: std::sync::Mutex<()>,
     /// Geneve options we add, encoded.
     pub geneve_options: Vec<u8>,
     /// Critical Geneve options we understand (class, type).
@@ -197,6 +226,79 @@ pub struct Vtep {
 }
 
 impl Vtep {
+    /// The bridge domain a flood VTEP `ip` joins for `vni`, or (what is
+    /// wrong, what to write).
+    pub fn flood_target(&self, vni: u32, ip: IpAddr) -> Result<usize, (String, String)> {
+        let d = self.domain(vni)?;
+        if ip.is_ipv4() != self.local_ip.is_ipv4() {
+            return Err((
+                format!("flood VTEP {ip} is not of the local-ip's address family"),
+                "an IPv4 VTEP floods to IPv4 VTEPs".into(),
+            ));
+        }
+        Ok(d)
+    }
+
+    /// A static FDB entry: `mac` in `vni` behind local `port` or `remote`
+    /// VTEP (exactly one), or (what is wrong, what to write).
+    pub fn static_mac(
+        &self,
+        vni: u32,
+        mac: &str,
+        port: Option<&str>,
+        remote: Option<IpAddr>,
+    ) -> Result<(u32, [u8; 6], StaticDest), (String, String)> {
+        let mac = parse_mac(mac).map_err(|e| (e, "write MACs as 02:00:00:00:00:01".into()))?;
+        self.domain(vni)?;
+        let dest = match (port, remote) {
+            (Some(name), None) => match self.port_names.iter().position(|p| p == name) {
+                Some(pid) => StaticDest::Local(pid as PortId),
+                None => {
+                    return Err((
+                        format!("no port named `{name}`"),
+                        format!("known ports: {}", self.port_names.join(", ")),
+                    ));
+                }
+            },
+            (None, Some(ip)) if ip.is_ipv4() == self.local_ip.is_ipv4() => StaticDest::Remote(ip),
+            _ => {
+                return Err((
+                    format!(
+                        "static MAC {} needs exactly one of `port` or `remote` (same family as local-ip)",
+                        crate::table::mac_text(&mac)
+                    ),
+                    "write { vni = 100, mac = \"...\", remote = \"192.0.2.2\" }".into(),
+                ));
+            }
+        };
+        Ok((vni, mac, dest))
+    }
+
+    fn domain(&self, vni: u32) -> Result<usize, (String, String)> {
+        self.vni_domain.get(&vni).copied().ok_or_else(|| {
+            let known: Vec<String> = self.domains.iter().map(|d| d.vni.to_string()).collect();
+            (format!("VNI {vni} has no bridge domain"), format!("bridge domains: {}", known.join(", ")))
+        })
+    }
+
+    /// Publishes the statics `f` makes of the running ones: the one way
+    /// they change (reloads and `nfv ctl vtep`). A line on what runs then;
+    /// `Ok(None)` when nothing changed; `f`'s refusal as it is.
+    pub fn change(&self, f: impl FnOnce(&mut Statics) -> Result<(), String>) -> Result<Option<String>, String> {
+        let _one = self.update.lock().expect("vtep update lock");
+        let old = self.statics.load();
+        let mut next = Statics::clone(&old);
+        f(&mut next)?;
+        next.version = old.version;
+        if next == *old {
+            return Ok(None);
+        }
+        next.version += 1;
+        let line = next.summary();
+        self.statics.publish(next);
+        Ok(Some(line))
+    }
+
     /// Bytes added in front of an inner frame: outer Ethernet, IP, UDP and
     /// the tunnel header.
     pub fn overhead(&self) -> usize {
@@ -273,61 +375,10 @@ pub(crate) fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) ->
                 ),
             }
         }
-        for ip in bd.flood.iter().filter(|ip| !family(ip)) {
-            err(
-                "bridge-domains",
-                format!("flood VTEP {ip} is not of the local-ip's address family"),
-                "mixed families",
-                "an IPv4 VTEP floods to IPv4 VTEPs".into(),
-            );
-        }
-        domains.push(BridgeDomain { vni: bd.vni, ports, flood: bd.flood.clone() });
+        domains.push(BridgeDomain { vni: bd.vni, ports });
     }
     if p.bridge_domains.is_empty() {
         err("bridge-domains", "no bridge domain".into(), "empty", "add { vni = 100, ports = [\"host0\"] }".into());
-    }
-    let mut static_macs = Vec::new();
-    for s in &p.static_macs {
-        let mac = match parse_mac(&s.mac) {
-            Ok(m) => m,
-            Err(e) => {
-                err("static-macs", e, "bad MAC", "write MACs as 02:00:00:00:00:01".into());
-                continue;
-            }
-        };
-        let dest = match (&s.port, s.remote) {
-            (Some(name), None) => match env.port_id(name) {
-                Some(pid) => StaticDest::Local(pid),
-                None => {
-                    err(
-                        "static-macs",
-                        format!("no port named `{name}`"),
-                        "unknown port",
-                        format!("known ports: {known_ports}"),
-                    );
-                    continue;
-                }
-            },
-            (None, Some(ip)) if family(&ip) => StaticDest::Remote(ip),
-            _ => {
-                err(
-                    "static-macs",
-                    format!("static MAC {} needs exactly one of `port` or `remote` (same family as local-ip)", s.mac),
-                    "no destination",
-                    "write { vni = 100, mac = \"...\", remote = \"192.0.2.2\" }".into(),
-                );
-                continue;
-            }
-        };
-        if !vni_domain.contains_key(&s.vni) {
-            err(
-                "static-macs",
-                format!("VNI {} has no bridge domain", s.vni),
-                "unknown VNI",
-                "add it to bridge-domains".into(),
-            );
-        }
-        static_macs.push((s.vni, mac, dest));
     }
     let [lo, hi] = p.src_port_range;
     if lo > hi || lo == 0 {
@@ -408,7 +459,7 @@ pub(crate) fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) ->
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Vtep {
+    let mut v = Vtep {
         tunnel,
         underlay: underlay.expect("checked"),
         local_ip: p.local_ip,
@@ -426,14 +477,37 @@ pub(crate) fn resolve(p: VtepParams, params: &Params<'_>, env: &BuildEnv<'_>) ->
         domains,
         port_domain,
         vni_domain,
-        static_macs,
+        statics: Published::new(Statics::default()),
+        update: Default::default(),
         geneve_options,
         known_options: p.known_geneve_options.iter().map(|k| (k.class, k.kind)).collect(),
         port_names: env.ports.to_vec(),
         too_big_v4,
         too_big_v6,
         arp_suppression: p.arp_suppression,
-    })
+    };
+    // The live part, checked as `nfv ctl vtep` checks it.
+    let mut statics = Statics { flood: vec![Vec::new(); v.domains.len()], ..Statics::default() };
+    let mut errors = Vec::new();
+    for bd in &p.bridge_domains {
+        for &ip in &bd.flood {
+            match v.flood_target(bd.vni, ip) {
+                Ok(d) => statics.flood[d].push(ip),
+                Err((m, h)) => errors.push(params.error("bridge-domains", m, "here").help(h)),
+            }
+        }
+    }
+    for s in &p.static_macs {
+        match v.static_mac(s.vni, &s.mac, s.port.as_deref(), s.remote) {
+            Ok(entry) => statics.macs.push(entry),
+            Err((m, h)) => errors.push(params.error("static-macs", m, "here").help(h)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    v.statics = Published::new(statics);
+    Ok(v)
 }
 
 fn hex(s: &str) -> Option<Vec<u8>> {

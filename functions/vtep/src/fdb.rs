@@ -96,6 +96,11 @@ impl Fdb {
         }
     }
 
+    /// Removes every static entry (a new set of them follows).
+    pub fn clear_statics(&mut self) {
+        self.map.retain(|_, e| !e.is_static);
+    }
+
     /// Where `mac` lives in `vni`, if known and not aged out.
     #[inline]
     pub fn lookup(&mut self, vni: u32, mac: &[u8; 6], now: u64) -> Option<Dest> {

@@ -14,6 +14,7 @@ pub mod builder;
 pub mod config;
 pub mod fdb;
 pub mod stage;
+pub mod table;
 pub mod wire;
 
 use nfv_core::StageRegistry;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use nfv_core::adjacency::{Adjacency, Derived};
 use nfv_core::packet::{NewPacket, PacketMut, flags};
+use nfv_core::published::Snapshot;
 use nfv_core::reject;
 use nfv_core::{Batch, PortId, Stage, StageCtx};
 use nfv_net::checksum::{fold, sum, udp_pseudo_sum};
@@ -16,7 +17,7 @@ use nfv_net::wire::{
 };
 use rustc_hash::FxHashMap;
 
-use crate::config::{StaticDest, Vtep};
+use crate::config::{StaticDest, Statics, Vtep};
 use crate::fdb::{Dest, Fdb, Learned, RemoteId};
 use crate::wire::HeaderError;
 
@@ -132,6 +133,8 @@ pub struct VtepStage {
     remote_ids: FxHashMap<IpAddr, RemoteId>,
     /// Flood list of each bridge domain, as remote ids.
     flood: Vec<Vec<RemoteId>>,
+    /// The static FDB entries and flood lists in use.
+    statics: Snapshot<Statics>,
     /// Header templates toward remotes, rebuilt when the neighbour table
     /// changes.
     templates: Derived<Templates>,
@@ -174,6 +177,7 @@ impl VtepStage {
             remotes: Vec::new(),
             remote_ids: FxHashMap::default(),
             flood: Vec::new(),
+            statics: Snapshot::new(v.statics.clone()),
             last_remote: None,
             templates: Derived::new(Templates::default()),
             last_vni: None,
@@ -188,17 +192,26 @@ impl VtepStage {
             last_sweep: 0,
             arp_table: FxHashMap::default(),
         };
-        s.flood = v.domains.iter().map(|d| d.flood.iter().filter_map(|&ip| s.intern(ip)).collect()).collect();
-        for &(vni, mac, dest) in &v.static_macs {
+        s.take_statics();
+        s
+    }
+
+    /// Takes the static FDB entries and flood lists in use: at the start,
+    /// and between batches when a new version was published.
+    #[cold]
+    fn take_statics(&mut self) {
+        let st = self.statics.arc().clone();
+        self.flood = st.flood.iter().map(|list| list.iter().filter_map(|&ip| self.intern(ip)).collect()).collect();
+        self.fdb.clear_statics();
+        for &(vni, mac, dest) in &st.macs {
             let dest = match dest {
                 StaticDest::Local(p) => Some(Dest::Local(p)),
-                StaticDest::Remote(ip) => s.intern(ip).map(Dest::Remote),
+                StaticDest::Remote(ip) => self.intern(ip).map(Dest::Remote),
             };
             if let Some(d) = dest {
-                s.fdb.add_static(vni, mac, d);
+                self.fdb.add_static(vni, mac, d);
             }
         }
-        s
     }
 
     /// The id of remote VTEP `ip`, given one on first sight (None when the
@@ -669,6 +682,9 @@ impl Stage for VtepStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         if batch.is_empty() {
             return;
+        }
+        if self.statics.refresh() {
+            self.take_statics();
         }
         let ingress = batch.rx_port();
         let now = ctx.now_ticks;
