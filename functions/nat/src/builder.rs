@@ -4,6 +4,7 @@
 
 use crate::stage::{NatDrop, NatStage};
 use nfv_core::config::{Diagnostic, Params};
+use nfv_core::live::{Answer, Apply, Live, fixed_keys, same};
 use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -24,11 +25,15 @@ impl StageFactory for NatFactory {
 
     fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
         let p: NatParams = params.parse().map_err(|e| vec![e])?;
-        resolve(p, params, env).map(|n| Arc::new(NatBuilder(Arc::new(n))) as Arc<dyn StageBuilder>)
+        let nat = resolve(p, params, env)?;
+        // What cannot change live: the parameters but the forwards.
+        let mut fixed: toml::Value = params.parse().unwrap_or(toml::Value::Table(Default::default()));
+        fixed.as_table_mut().map(|t| t.remove("forwards"));
+        Ok(Arc::new(NatBuilder(Arc::new(nat), fixed)))
     }
 }
 
-struct NatBuilder(Arc<Nat>);
+struct NatBuilder(Arc<Nat>, toml::Value);
 
 impl StageBuilder for NatBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {
@@ -53,5 +58,65 @@ impl StageBuilder for NatBuilder {
 
     fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
         Box::new(NatStage::new(self.0.clone(), ctx))
+    }
+
+    fn live(&self) -> Option<&dyn Live> {
+        Some(self)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Port forwards (static mappings) change live; the pool, ports, prefixes,
+/// timeouts and table sizes do not.
+impl Live for NatBuilder {
+    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+        let next: &NatBuilder = same(next)?;
+        let refused = fixed_keys(&self.1, &next.1);
+        if !refused.is_empty() {
+            return Err(refused);
+        }
+        let fresh = next.0.forwards.load().list.clone();
+        if fresh == self.0.forwards.load().list {
+            return Ok(None);
+        }
+        // Checked now: a forward on an address nobody answers for.
+        if let Some(f) = fresh.iter().find(|f| !self.0.outside_addrs.contains(&f.3)) {
+            return Err(vec![format!(
+                "forward {}: {} is not an address nfv answers for outside; restart to add it",
+                forward_text(f),
+                Ipv4Addr::from(f.3)
+            )]);
+        }
+        let nat = self.0.clone();
+        Ok(Some(Box::new(move || {
+            match nat.change(|list| {
+                *list = fresh;
+                Ok(())
+            }) {
+                Ok(Some(line)) => line,
+                Ok(None) => "forwards unchanged".into(),
+                Err(e) => e,
+            }
+        })))
+    }
+
+    fn summary(&self) -> String {
+        let f = self.0.forwards.load();
+        format!("forwards version {}: {} port forwards", f.version, f.list.len())
+    }
+
+    fn usage(&self) -> &'static [&'static str] {
+        crate::table::USAGE
+    }
+
+    fn command(&self, words: &[&str]) -> Result<Answer, String> {
+        crate::table::command(&self.0, words)
+    }
+
+    fn reclaim(&self) {
+        self.0.forwards.reclaim();
     }
 }

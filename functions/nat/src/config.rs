@@ -14,7 +14,11 @@ use nfv_core::config::{Diagnostic, Params, ipv4_endpoint, ipv4_prefix};
 use nfv_core::{BuildEnv, PortId};
 use serde::Deserialize;
 
-use crate::sessions::{Filtering, Timeouts, WhenFull, proto};
+use std::sync::{Arc, Mutex};
+
+use nfv_core::published::Published;
+
+use crate::sessions::{Filtering, Forward, MAX_FORWARDS, Timeouts, WhenFull, proto};
 
 #[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -86,8 +90,18 @@ fn fragments() -> usize {
     4096
 }
 
+/// The port forwards running, replaced whole by a reload or `nfv ctl nat
+/// forward`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Forwards {
+    /// The forwards.
+    pub list: Vec<Forward>,
+    /// Replaced this many times.
+    pub version: u64,
+}
+
 /// Everything the workers' instances share.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Nat {
     /// Inside ports.
     pub inside: Vec<PortId>,
@@ -107,20 +121,101 @@ pub struct Nat {
     pub when_full: WhenFull,
     /// Idle timeouts.
     pub timeouts: Timeouts,
-    /// Port forwards: (protocol, inside address, inside port, outside
-    /// address, outside port).
-    pub forwards: Vec<(u8, u32, u16, u32, u16)>,
+    /// Port forwards (static mappings), changed live.
+    pub forwards: Arc<Published<Forwards>>,
+    /// Held from reading the running forwards to publishing the next: a
+    /// reload and an `nfv ctl nat` command do not both build on one.
+    pub update: Mutex<()>,
     /// Next hop of every outside destination (a NAT's outside is a
     /// default route); without one, destinations must be neighbours on
     /// the outside link.
     pub outside_gateway: Option<u32>,
     /// Datagrams whose fragments are followed, per worker.
     pub fragments: usize,
-    /// Pool and forward addresses, sorted: what we answer for outside.
+    /// Pool and forward addresses at the start, sorted: what we answer
+    /// for outside (a forward added later must use one of them).
     pub outside_addrs: Vec<u32>,
 }
 
+/// `tcp`, `udp`.
+pub fn proto_name(p: u8) -> &'static str {
+    if p == proto::TCP { "tcp" } else { "udp" }
+}
+
+/// A forward as written: `tcp 198.51.100.10:8080 -> 10.0.0.2:80`.
+pub fn forward_text(f: &Forward) -> String {
+    let (p, ia, ip, oa, op) = *f;
+    format!("{} {}:{op} -> {}:{ip}", proto_name(p), Ipv4Addr::from(oa), Ipv4Addr::from(ia))
+}
+
+/// Reads a forward: protocol, outside and inside endpoints; or (what is
+/// wrong, what to write).
+pub fn forward(proto_: &str, outside: &str, inside: &str) -> Result<Forward, (String, String)> {
+    let pr = match proto_ {
+        "tcp" => proto::TCP,
+        "udp" => proto::UDP,
+        _ => return Err((format!("forward protocol `{proto_}`"), "proto = \"tcp\" or \"udp\"".into())),
+    };
+    match (ipv4_endpoint(outside), ipv4_endpoint(inside)) {
+        (Some(o), Some(i)) => Ok((pr, i.0, i.1, o.0, o.1)),
+        _ => Err((
+            format!("forward `{outside}` -> `{inside}`: not address:port"),
+            "{ proto = \"tcp\", outside = \"198.51.100.10:8080\", inside = \"10.0.0.2:80\" }".into(),
+        )),
+    }
+}
+
+/// Checks `list` as a whole: one forward per outside endpoint and per
+/// inside endpoint, at most [`MAX_FORWARDS`].
+pub fn check_forwards(list: &[Forward]) -> Result<(), (String, String)> {
+    if list.len() > MAX_FORWARDS {
+        return Err((format!("{} port forwards", list.len()), format!("at most {MAX_FORWARDS}")));
+    }
+    for (i, f) in list.iter().enumerate() {
+        for g in &list[..i] {
+            if (f.0, f.3, f.4) == (g.0, g.3, g.4) {
+                return Err((
+                    format!("{} is forwarded twice", forward_text(f)),
+                    "one forward per outside address and port".into(),
+                ));
+            }
+            if (f.0, f.1, f.2) == (g.0, g.1, g.2) {
+                return Err((
+                    format!("{} and {} forward to one inside endpoint", forward_text(g), forward_text(f)),
+                    "one forward per inside address and port".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Nat {
+    /// Publishes the forwards `f` makes of the running ones, checked: the
+    /// one way they change (reloads and `nfv ctl nat forward`). A line on
+    /// what runs then; `Ok(None)` when nothing changed.
+    pub fn change(&self, f: impl FnOnce(&mut Vec<Forward>) -> Result<(), String>) -> Result<Option<String>, String> {
+        let _one = self.update.lock().expect("nat update lock");
+        let old = self.forwards.load();
+        let mut list = old.list.clone();
+        f(&mut list)?;
+        check_forwards(&list).map_err(|(m, h)| format!("{m} ({h})"))?;
+        if let Some(new) = list.iter().find(|f| !self.outside_addrs.contains(&f.3)) {
+            return Err(format!(
+                "{}: {} is not an address nfv answers for outside (pool or a forward's at the start); restart to add it",
+                forward_text(new),
+                Ipv4Addr::from(new.3)
+            ));
+        }
+        if list == old.list {
+            return Ok(None);
+        }
+        let next = Forwards { list, version: old.version + 1 };
+        let line = format!("forwards version {}: {} port forwards", next.version, next.list.len());
+        self.forwards.publish(next);
+        Ok(Some(line))
+    }
+
     /// True for an address the NAT answers for on the outside (pool or a
     /// forward's). Most destinations fall outside the span at once.
     #[inline]
@@ -243,31 +338,13 @@ pub(crate) fn resolve(p: NatParams, params: &Params<'_>, env: &BuildEnv<'_>) -> 
     }
     let mut forwards = Vec::new();
     for f in &p.forwards {
-        let pr = match f.proto.as_str() {
-            "tcp" => Some(proto::TCP),
-            "udp" => Some(proto::UDP),
-            _ => None,
-        };
-        match (pr, ipv4_endpoint(&f.outside), ipv4_endpoint(&f.inside)) {
-            (Some(pr), Some(o), Some(i)) => {
-                if forwards.iter().any(|g: &(u8, u32, u16, u32, u16)| g.0 == pr && (g.3, g.4) == o) {
-                    err(
-                        "forwards",
-                        format!("{} {} is forwarded twice", f.proto, f.outside),
-                        "one forward per outside address and port".into(),
-                    );
-                }
-                forwards.push((pr, i.0, i.1, o.0, o.1));
-            }
-            (None, ..) => {
-                err("forwards", format!("forward protocol `{}`", f.proto), "proto = \"tcp\" or \"udp\"".into())
-            }
-            _ => err(
-                "forwards",
-                format!("forward `{}` -> `{}`: not address:port", f.outside, f.inside),
-                "{ proto = \"tcp\", outside = \"198.51.100.10:8080\", inside = \"10.0.0.2:80\" }".into(),
-            ),
+        match forward(&f.proto, &f.outside, &f.inside) {
+            Ok(f) => forwards.push(f),
+            Err((m, h)) => err("forwards", m, h),
         }
+    }
+    if let Err((m, h)) = check_forwards(&forwards) {
+        err("forwards", m, h);
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -292,7 +369,8 @@ pub(crate) fn resolve(p: NatParams, params: &Params<'_>, env: &BuildEnv<'_>) -> 
             WhenFullParam::Refuse => WhenFull::Refuse,
         },
         timeouts: t,
-        forwards,
+        forwards: Published::new(Forwards { list: forwards, version: 0 }),
+        update: Mutex::new(()),
         outside_gateway: p.outside_gateway.map(u32::from),
         fragments: p.fragments.max(1),
     })

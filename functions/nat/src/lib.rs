@@ -15,6 +15,7 @@ pub mod frags;
 pub mod sessions;
 pub mod stage;
 pub mod steer;
+pub mod table;
 
 use nfv_core::StageRegistry;
 

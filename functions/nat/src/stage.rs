@@ -24,11 +24,12 @@ use std::sync::Arc;
 
 use nfv_core::adjacency::Derived;
 use nfv_core::packet::flags;
+use nfv_core::published::Snapshot;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
 use nfv_net::rewrite::{self, Side};
 use nfv_net::wire::{self, EthernetFrame, IcmpPacket, Ipv4Packet, TcpPacket, ethertype, icmp, ipv4};
 
-use crate::config::Nat;
+use crate::config::{Forwards, Nat};
 use crate::frags::{Fate, FragKey, Fragments};
 use crate::sessions::{NatTable, Refusal, TableConfig, Tuple, proto};
 use crate::steer::Steering;
@@ -100,6 +101,8 @@ pub struct NatCounters {
 /// One worker's NAT.
 pub struct NatStage {
     nat: Arc<Nat>,
+    /// The port forwards in use (the table and the steering follow them).
+    forwards: Snapshot<Forwards>,
     table: NatTable,
     frags: Fragments,
     steer: Steering,
@@ -155,7 +158,7 @@ impl NatStage {
             port_range: nat.port_range,
             worker: ctx.chain_rank as u16,
             workers: ctx.chain_workers.max(1) as u16,
-            forwards: nat.forwards.clone(),
+            forwards: nat.forwards.load().list.clone(),
             seed,
         });
         let mut inside_port = vec![false; ctx.port_macs.len()];
@@ -164,7 +167,8 @@ impl NatStage {
         }
         Self {
             frags: Fragments::new(nat.fragments, FRAGMENT_LIFETIME, seed.rotate_left(17)),
-            steer: Steering::new(nat.port_range, &nat.forwards, ctx.chain_rank, ctx.chain_workers),
+            steer: Steering::new(nat.port_range, &nat.forwards.load().list, ctx.chain_rank, ctx.chain_workers),
+            forwards: Snapshot::new(nat.forwards.clone()),
             table,
             macs: ctx.port_macs.to_vec(),
             inside_port,
@@ -177,6 +181,24 @@ impl NatStage {
             nat,
             counters: NatCounters::default(),
         }
+    }
+
+    /// Takes the port forwards just published: those gone are removed
+    /// with their sessions, new ones added (a dynamic mapping on their
+    /// endpoints ended), the steering rebuilt. Between batches, once per
+    /// change.
+    #[cold]
+    fn take_forwards(&mut self) {
+        let old = self.forwards.arc().clone();
+        self.forwards.refresh();
+        let new = &self.forwards.list;
+        for f in old.list.iter().filter(|f| !new.contains(f)) {
+            self.table.remove_forward(*f);
+        }
+        for f in new.iter().filter(|f| !old.list.contains(f)) {
+            self.table.add_forward(*f);
+        }
+        self.steer = Steering::new(self.nat.port_range, new, self.steer.rank as usize, self.steer.workers as usize);
     }
 
     /// The session table (tests, reports).
@@ -600,6 +622,9 @@ impl NatStage {
 
 impl Stage for NatStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        if self.forwards.stale() {
+            self.take_forwards();
+        }
         let now = ctx.now_secs();
         self.table.expire(now, EXPIRE_PER_BATCH);
         let (gateway, outside) = (self.nat.outside_gateway, self.nat.outside);

@@ -20,7 +20,7 @@
 
 #[cfg(doc)]
 use crate::config::Nat;
-use crate::sessions::proto;
+use crate::sessions::{Forward, proto};
 use nfv_net::portmap::block_owner;
 
 /// Outside ports (any protocol) some port forward uses: one bit each.
@@ -41,7 +41,7 @@ pub struct Steering {
 impl Steering {
     /// The steering for worker `rank` of `workers`, of a NAT handing
     /// out `port_range` with these port forwards (as [`Nat::forwards`]).
-    pub fn new(port_range: (u16, u16), forwards: &[(u8, u32, u16, u32, u16)], rank: usize, workers: usize) -> Self {
+    pub fn new(port_range: (u16, u16), forwards: &[Forward], rank: usize, workers: usize) -> Self {
         let mut forward_ports = Box::new([0u64; PORT_WORDS]);
         for &(_, _, _, _, port) in forwards {
             forward_ports[port as usize / 64] |= 1 << (port % 64);

@@ -456,3 +456,76 @@ fn bad_parameters_are_refused_at_their_place() {
     assert!(e.contains("`in` is the outside port"), "{e}");
     assert!(e.contains("nat.toml:"), "located: {e}");
 }
+
+/// `nfv ctl nat ...` on the running stage.
+fn ctl(n: &Nat, words: &str) -> Result<nfv_core::live::Answer, String> {
+    let live = n.cfg.chains[0].stages[0].builder.live().expect("nat44 changes live");
+    live.command(&words.split_whitespace().collect::<Vec<_>>())
+}
+
+#[test]
+fn port_forwards_are_added_and_deleted_on_two_running_workers() {
+    let mut n = Nat::with_workers(NAT, 2);
+    // Host A's dynamic mapping holds outside port 5000.
+    let (_, f, _) = n.run_at(0, IN_PORT, &tcp(HOST_A, 5000, FAR, 443, true));
+    let (src, a_port, _, _) = decode(&f);
+    assert_eq!(src, POOL);
+    let listed = ctl(&n, "forward list").unwrap();
+    assert_eq!(listed.table.unwrap().1, [vec!["tcp".to_string(), "198.51.100.10:8080".into(), "10.0.0.2:80".into()]]);
+
+    // A forward on that very port: the dynamic mapping ends, the forward
+    // wins, on whichever worker the packet reaches.
+    let added = ctl(&n, &format!("forward add tcp 198.51.100.10:{a_port} 10.0.0.2:22")).unwrap();
+    assert_eq!(added.text, "forwards version 1: 2 port forwards\n");
+    for w in 0..2 {
+        let (v, f, _) = n.run_at(w, OUT_PORT, &tcp(FAR, 40000 + w as u16, POOL, a_port, true));
+        assert_eq!((v.as_str(), decode(&f)), ("out:0", (FAR, 40000 + w as u16, HOST_B, 22)), "worker {w}");
+    }
+    let (v, _, _) = n.run_at(0, OUT_PORT, &tcp(FAR, 443, POOL, a_port, false));
+    assert_eq!(v, "out:0", "host A's old flow on that port is the forward's now, to host B");
+
+    // Deleted: the forward's sessions end and nothing comes in any more.
+    ctl(&n, "forward delete tcp 198.51.100.10:8080").unwrap();
+    for w in 0..2 {
+        let (v, _, _) = n.run_at(w, OUT_PORT, &tcp(FAR, 41000, POOL, 8080, true));
+        assert_eq!(v, "no-mapping", "worker {w}");
+    }
+
+    let refused = |w: &str| ctl(&n, w).unwrap_err();
+    assert_eq!(
+        refused(&format!("forward add tcp 198.51.100.10:{a_port} 10.0.0.3:22")),
+        format!(
+            "tcp 198.51.100.10:{a_port} -> 10.0.0.3:22 is forwarded twice (one forward per outside address and port)"
+        )
+    );
+    assert!(refused("forward add tcp 198.51.100.10:9000 10.0.0.2:22").contains("forward to one inside endpoint"));
+    assert!(
+        refused("forward add tcp 198.51.100.99:80 10.0.0.9:80")
+            .contains("198.51.100.99 is not an address nfv answers for outside")
+    );
+    assert!(refused("forward add sctp 198.51.100.10:80 10.0.0.9:80").starts_with("forward protocol `sctp`"));
+    assert_eq!(refused("forward delete udp 198.51.100.10:8080"), "no udp forward from 198.51.100.10:8080");
+    assert!(refused("forward flush").starts_with("usage: nat forward list"));
+    assert!(ctl(&n, "forward list").unwrap().text.starts_with("forwards version 2: 1 port forwards"));
+}
+
+#[test]
+fn a_reload_changes_the_forwards_and_refuses_a_new_pool_by_key() {
+    let mut n = Nat::new(NAT);
+    let r = nfv_testkit::reloader(&n.cfg, nfv_nat::register);
+    let text = r.running().source.1.to_string();
+    let file = std::env::temp_dir().join(format!("nfv-nat-reload-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        text.replace("198.51.100.10:8080\", inside = \"10.0.0.2:80", "198.51.100.10:8081\", inside = \"10.0.0.2:80"),
+    )
+    .unwrap();
+    let lines = r.reload(Some(&file)).unwrap();
+    assert_eq!(lines[1], "stage `c/nat44`: forwards version 1: 1 port forwards", "{lines:?}");
+    assert_eq!(n.run(OUT_PORT, &tcp(FAR, 40000, POOL, 8081, true)).0, "out:0");
+    assert_eq!(n.run(OUT_PORT, &tcp(FAR, 40001, POOL, 8080, true)).0, "no-mapping");
+    std::fs::write(&file, text.replace("pool = [\"198.51.100.10\"]", "pool = [\"198.51.100.11\"]")).unwrap();
+    let lines = r.reload(Some(&file)).unwrap_err();
+    assert_eq!(lines[0], "stage `c/nat44`: pool: [\"198.51.100.10\"] -> [\"198.51.100.11\"]");
+    let _ = std::fs::remove_file(&file);
+}
