@@ -118,8 +118,56 @@ impl Collector for NfvCollector {
             [(vec![], self.0.status.unresolved().len())],
         )?;
         reloads(&mut enc, &self.0)?;
+        tables(&mut enc, &self.0)?;
         Ok(())
     }
+}
+
+/// Table occupancy (per worker, or shared by the workers: no `worker`
+/// label) and the versions of what changes live.
+fn tables(enc: &mut DescriptorEncoder<'_>, s: &State) -> fmt::Result {
+    let cfg = s.reloader.running();
+    let mut series: Vec<(Labels, u64, u64)> = Vec::new();
+    for (w, stages) in s.telemetry.stages.iter().enumerate() {
+        for st in stages.iter() {
+            for g in st.tables.iter() {
+                let l = vec![("worker", w.to_string()), ("stage", st.name.clone()), ("table", g.name.to_string())];
+                series.push((l, g.entries.get(), g.capacity.get()));
+            }
+        }
+    }
+    let nodes = cfg.nodes();
+    for (_, st) in &nodes {
+        for (name, o) in st.builder.shared_tables() {
+            series.push((vec![("stage", st.name.clone()), ("table", name.to_string())], o.entries, o.capacity));
+        }
+    }
+    let g = MetricType::Gauge;
+    family(
+        enc,
+        "nfv_table_entries",
+        "Entries in a stage's table, per worker (tables the workers share have no worker label).",
+        g,
+        series.iter().map(|(l, e, _)| (l.clone(), *e)),
+    )?;
+    family(
+        enc,
+        "nfv_table_capacity",
+        "Most entries a stage's table holds, per worker; 0: no bound.",
+        g,
+        series.iter().map(|(l, _, c)| (l.clone(), *c)),
+    )?;
+    let versions = nodes.iter().filter_map(|(_, st)| {
+        let (set, v) = st.builder.live()?.version();
+        Some((vec![("stage", st.name.clone()), ("set", set.to_string())], v))
+    });
+    family(
+        enc,
+        "nfv_ruleset_version",
+        "Version of what a stage changes live (rules, backends, forwards...): 0 at the start, one more per update.",
+        g,
+        versions,
+    )
 }
 
 /// How configuration reloads went (Prometheus's own names, under `nfv_`).

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use crate::batch::Batch;
 use crate::cycles;
 use crate::packet::{ChainId, PortId, Verdict, VerdictKind};
-use crate::stage::{Stage, StageCtx};
+use crate::stage::{Occupancy, Stage, StageCtx};
 use crate::telemetry::{Counter, StageCounters};
 
 /// Where the packets still in a chain after its last stage go.
@@ -44,6 +44,9 @@ pub enum End {
 /// The `then` value that sends packets back out of their ingress port; no
 /// port or chain may take this name.
 pub const INGRESS: &str = "ingress";
+
+/// Most tables a stage instance reports ([`Stage::tables`]).
+const MAX_TABLES: usize = 8;
 
 /// A stage instance with its counters.
 struct Node {
@@ -133,7 +136,7 @@ impl GraphBuilder {
         branches: Vec<ChainId>,
         home: (ChainId, usize),
     ) -> usize {
-        let counters = Arc::new(StageCounters::new(name, reasons));
+        let counters = Arc::new(StageCounters::new(name, reasons).with_tables(stage.tables()));
         let scratch = vec![0; reasons.len()].into_boxed_slice();
         self.nodes.push(Node { stage, counters, scratch, home, branches });
         self.nodes.len() - 1
@@ -402,6 +405,25 @@ impl Graph {
             let sent = chains[c as usize].batch.outbox(t).map_or(0, |o| o.len());
             if sent > 0 {
                 edges.moved[c as usize * width + t as usize].add(sent as u64);
+            }
+        }
+    }
+
+    /// Writes every stage instance's table occupancy into its counters
+    /// (the management plane reads them); between batches, about every
+    /// 100 ms.
+    pub fn sample_tables(&mut self) {
+        let mut out = [Occupancy::default(); MAX_TABLES];
+        for n in &self.nodes {
+            let gauges = &n.counters.tables;
+            if gauges.is_empty() {
+                continue;
+            }
+            let out = &mut out[..gauges.len().min(MAX_TABLES)];
+            n.stage.occupancy(out);
+            for (g, o) in gauges.iter().zip(out.iter()) {
+                g.entries.set(o.entries);
+                g.capacity.set(o.capacity);
             }
         }
     }

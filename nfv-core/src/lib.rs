@@ -43,4 +43,6 @@ pub mod worker_memory;
 
 pub use batch::Batch;
 pub use packet::{ChainId, DropReason, Egress, Meta, NewPacket, PacketMut, PktDesc, PortId, Verdict};
-pub use stage::{BuildCtx, BuildEnv, ControlTask, Stage, StageBuilder, StageCtx, StageFactory, StageRegistry};
+pub use stage::{
+    BuildCtx, BuildEnv, ControlTask, Occupancy, Stage, StageBuilder, StageCtx, StageFactory, StageRegistry,
+};

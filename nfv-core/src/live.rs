@@ -32,6 +32,10 @@ pub trait Live: Send + Sync {
     /// the same kind (`as_any` downcasts it).
     fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>>;
 
+    /// The name of what changes (`rules`, `backends`) and the version
+    /// running: 0 at the start, one more per change published.
+    fn version(&self) -> (&'static str, u64);
+
     /// One line on what runs now (a rule set's version and size, each
     /// VIP's backends), told when the run starts.
     fn summary(&self) -> String;

@@ -48,12 +48,32 @@ pub trait Stage: Send {
         None
     }
 
+    /// The tables this instance keeps (`sessions`, `fdb`...): what
+    /// [`Stage::occupancy`] reports, in this order; none by default.
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Entries in and capacity of each table of [`Stage::tables`], into
+    /// `out` (as long as that list). Called about every 100 ms between
+    /// batches, on the worker: no allocation, lock or system call.
+    fn occupancy(&self, _out: &mut [Occupancy]) {}
+
     /// Called about once a millisecond with an empty batch, whether
     /// traffic flows or not: the stage may add packets of its own (held
     /// packets released, signalling such as GTP-U End Markers); they go
     /// through the stages after it and out like received ones. The same
     /// rules as `process`: no allocation, lock or system call.
     fn tick(&mut self, _batch: &mut Batch, _ctx: &mut StageCtx<'_>) {}
+}
+
+/// How full a table is: entries now, and the most it holds (0: no bound).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Occupancy {
+    /// Entries now.
+    pub entries: u64,
+    /// Most entries it holds; 0 when unbounded.
+    pub capacity: u64,
 }
 
 /// A validated stage configuration, able to build per-worker instances.
@@ -104,6 +124,13 @@ pub trait StageBuilder: Send + Sync {
     /// everything untouched, and the configuration is refused.
     fn ingress_ports(&self) -> Option<Vec<PortId>> {
         None
+    }
+
+    /// Tables the workers' instances share (a UPF's sessions, held by the
+    /// control side): name and occupancy, read by the management plane
+    /// when it is asked. Per-worker tables are [`Stage::occupancy`]'s.
+    fn shared_tables(&self) -> Vec<(&'static str, Occupancy)> {
+        Vec::new()
     }
 
     /// A fresh instance for one worker (each worker owns its state).

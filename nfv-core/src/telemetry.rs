@@ -76,9 +76,32 @@ pub struct StageCounters {
     pub ticks: Counter,
     /// Drops by reason.
     pub drops: Box<[Counter]>,
+    /// The instance's tables, as of its last sample.
+    pub tables: Box<[TableGauge]>,
+}
+
+/// A table of a stage instance: entries and capacity as the worker last
+/// sampled them ([`crate::Stage::occupancy`]).
+#[derive(Debug)]
+pub struct TableGauge {
+    /// Its name.
+    pub name: &'static str,
+    /// Entries.
+    pub entries: Counter,
+    /// Most it holds (0: no bound).
+    pub capacity: Counter,
 }
 
 impl StageCounters {
+    /// These counters with gauges for tables `names`.
+    pub fn with_tables(mut self, names: &[&'static str]) -> Self {
+        self.tables = names
+            .iter()
+            .map(|&name| TableGauge { name, entries: Counter::default(), capacity: Counter::default() })
+            .collect();
+        self
+    }
+
     /// Zeroed counters for a stage with these drop reasons.
     pub fn new(name: impl Into<String>, reasons: &'static [&'static str]) -> Self {
         Self {
@@ -91,6 +114,7 @@ impl StageCounters {
             pkts_punt: Counter::default(),
             ticks: Counter::default(),
             drops: reasons.iter().map(|_| Counter::default()).collect(),
+            tables: Box::new([]),
         }
     }
 }

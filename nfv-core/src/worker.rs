@@ -270,6 +270,7 @@ impl Worker {
             if now.wrapping_sub(self.last_hand) >= self.hand_every {
                 self.last_hand = now;
                 self.hand_latency();
+                self.graph.sample_tables();
             }
         }
         got

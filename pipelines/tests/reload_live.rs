@@ -215,11 +215,47 @@ fn a_hundred_reloads_under_traffic_lose_nothing_and_keep_every_connection() {
         series("nfv_config_reloads_total{result=\"refused\"}"),
         "nfv_config_reloads_total{result=\"refused\"} 1"
     );
+    assert_eq!(
+        series("nfv_ruleset_version{stage=\"acl\",set=\"rules\"}"),
+        "nfv_ruleset_version{stage=\"acl\",set=\"rules\"} 100"
+    );
+    assert_eq!(
+        series("nfv_ruleset_version{stage=\"lb\",set=\"backends\"}"),
+        "nfv_ruleset_version{stage=\"lb\",set=\"backends\"} 100"
+    );
+    let entries = series("nfv_table_entries{worker=\"0\",stage=\"lb\",table=\"connections\"}");
+    let entries: u64 = entries.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(entries >= 6 + 8, "6 TCP connections and 8 UDP flows tracked: {entries}");
+    assert!(metrics.contains("nfv_table_capacity{worker=\"0\",stage=\"lb\",table=\"connections\"} "), "{metrics}");
     for (c, want) in conns.iter_mut().zip(&backends) {
         assert_eq!(c.ask().as_ref(), Some(want), "every connection survives");
     }
+
+    // The tables over the socket: hits on the rules, the backends, and a
+    // backend drained by hand keeping its connections.
+    let out = ctl(&socket, &["acl", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let udp_rule = rows["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["match"].as_str().unwrap().ends_with("proto=udp dst-port=5353"))
+        .unwrap();
+    assert!(udp_rule["packets"].as_str().unwrap().parse::<u64>().unwrap() > 0, "{rows}");
+    let out = ctl(&socket, &["lb", "drain", "192.0.2.10:80", "10.1.0.13"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 draining"), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = String::from_utf8_lossy(&ctl(&socket, &["lb", "list"]).stdout).to_string();
+    let b3 = listed.lines().find(|l| l.starts_with("tcp") && l.contains("10.1.0.13")).unwrap_or_default();
+    assert!(b3.contains("draining") && b3.ends_with(" 0.0%"), "{listed}");
+    for (c, want) in conns.iter_mut().zip(&backends) {
+        assert_eq!(c.ask().as_ref(), Some(want), "a drained backend keeps its connections");
+    }
+    let neighbours = String::from_utf8_lossy(&ctl(&socket, &["neighbour", "list"]).stdout).to_string();
+    assert!(neighbours.contains("10.1.0.13") && neighbours.contains("learned"), "{neighbours}");
     let again = ctl(&socket, &["reload", b.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&again.stdout).contains("rules version 101:"), "the refusal changed nothing");
+    let again = String::from_utf8_lossy(&again.stdout);
+    assert!(again.contains("rules version 101:"), "the refusal changed nothing: {again}");
+    assert!(again.contains("backends version 102:"), "the reload puts back the file's backends: {again}");
 
     // Every datagram counted (they stop arriving within the counters'
     // 200 ms read timeout).

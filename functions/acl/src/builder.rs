@@ -116,6 +116,10 @@ impl Live for AclBuilder {
         Ok(Some(Box::new(move || shared.publish(&fresh).unwrap_or_else(|| "rules unchanged".into()))))
     }
 
+    fn version(&self) -> (&'static str, u64) {
+        ("rules", self.0.live.load().version)
+    }
+
     fn summary(&self) -> String {
         let acl = self.0.live.load();
         format!("rules version {}: {} rules", acl.version, acl.rules.len())

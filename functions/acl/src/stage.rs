@@ -272,6 +272,15 @@ impl Stage for AclStage {
         }
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["reflect-flows"]
+    }
+
+    fn occupancy(&self, out: &mut [nfv_core::Occupancy]) {
+        let capacity = self.acl.reflect.map_or(0, |r| r.max_flows as u64);
+        out[0] = nfv_core::Occupancy { entries: self.flows.as_ref().map_or(0, |f| f.len() as u64), capacity };
+    }
+
     fn report(&self) -> Option<String> {
         use std::fmt::Write;
         let acl = &*self.acl;

@@ -126,6 +126,10 @@ impl Live for LbBuilder {
         })))
     }
 
+    fn version(&self) -> (&'static str, u64) {
+        ("backends", self.0.services.load().version)
+    }
+
     fn summary(&self) -> String {
         summary(&self.0.services.load())
     }

@@ -705,6 +705,14 @@ impl Stage for LbStage {
         }
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["connections"]
+    }
+
+    fn occupancy(&self, out: &mut [nfv_core::Occupancy]) {
+        out[0] = nfv_core::Occupancy { entries: self.conns.len() as u64, capacity: self.conns.capacity() as u64 };
+    }
+
     fn report(&self) -> Option<String> {
         use std::fmt::Write;
         let t = &self.conns;

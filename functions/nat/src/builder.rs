@@ -103,6 +103,10 @@ impl Live for NatBuilder {
         })))
     }
 
+    fn version(&self) -> (&'static str, u64) {
+        ("forwards", self.0.forwards.load().version)
+    }
+
     fn summary(&self) -> String {
         let f = self.0.forwards.load();
         format!("forwards version {}: {} port forwards", f.version, f.list.len())

@@ -707,6 +707,14 @@ impl Stage for NatStage {
         }
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["sessions"]
+    }
+
+    fn occupancy(&self, out: &mut [nfv_core::Occupancy]) {
+        out[0] = nfv_core::Occupancy { entries: self.table.len() as u64, capacity: self.table.capacity() as u64 };
+    }
+
     fn report(&self) -> Option<String> {
         use std::fmt::Write;
         let t = &self.table;

@@ -243,6 +243,10 @@ impl Live for SffBuilder {
         })))
     }
 
+    fn version(&self) -> (&'static str, u64) {
+        ("paths", self.0.table.load().version)
+    }
+
     fn summary(&self) -> String {
         let t = self.0.table.load();
         format!("{} paths, version {}", t.len(), t.version)

@@ -58,6 +58,17 @@ impl StageBuilder for UpfBuilder {
         a
     }
 
+    fn shared_tables(&self) -> Vec<(&'static str, nfv_core::Occupancy)> {
+        let sessions = self.0.sessions.load().len() as u64;
+        vec![
+            ("sessions", nfv_core::Occupancy { entries: sessions, capacity: 0 }),
+            (
+                "urrs",
+                nfv_core::Occupancy { entries: self.0.usage.in_use() as u64, capacity: self.0.usage.capacity() as u64 },
+            ),
+        ]
+    }
+
     fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
         Box::new(UpfStage::new(self.0.clone(), ctx))
     }

@@ -167,6 +167,11 @@ impl Usage {
         self.slots.lock().expect("usage slots").resting.push_back((Instant::now(), slot));
     }
 
+    /// Slots at most (`max-urrs`).
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
     /// Slots in use.
     pub fn in_use(&self) -> u32 {
         let pool = self.slots.lock().expect("usage slots");

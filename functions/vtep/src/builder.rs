@@ -115,6 +115,10 @@ impl Live for VtepBuilder {
         })))
     }
 
+    fn version(&self) -> (&'static str, u64) {
+        ("statics", self.0.statics.load().version)
+    }
+
     fn summary(&self) -> String {
         self.0.statics.load().summary()
     }

@@ -770,6 +770,17 @@ impl Stage for VtepStage {
         self.replica_targets = targets;
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["fdb", "arp-suppression"]
+    }
+
+    fn occupancy(&self, out: &mut [nfv_core::Occupancy]) {
+        let bound = self.v.fdb_size as u64;
+        out[0] = nfv_core::Occupancy { entries: self.fdb.len() as u64, capacity: bound };
+        let arp = if self.v.arp_suppression { bound } else { 0 };
+        out[1] = nfv_core::Occupancy { entries: self.arp_table.len() as u64, capacity: arp };
+    }
+
     fn report(&self) -> Option<String> {
         use std::fmt::Write;
         let s = &self.stats;

@@ -63,6 +63,10 @@ impl Live for TableBuilder {
             line
         })))
     }
+    fn version(&self) -> (&'static str, u64) {
+        ("entries", 0)
+    }
+
     fn summary(&self) -> String {
         format!("{} entries", self.live.load().len())
     }

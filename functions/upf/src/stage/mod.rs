@@ -693,6 +693,14 @@ impl Stage for UpfStage {
         self.release_held(batch, ctx);
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["held-packets"]
+    }
+
+    fn occupancy(&self, out: &mut [nfv_core::Occupancy]) {
+        out[0] = nfv_core::Occupancy { entries: self.held.len() as u64, capacity: self.upf.buffer_packets as u64 };
+    }
+
     fn report(&self) -> Option<String> {
         let c = self.counters;
         Some(format!(
