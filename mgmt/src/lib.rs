@@ -69,6 +69,13 @@ impl State {
     }
 }
 
+impl State {
+    /// Packet tracing's control (benchmarks arm it directly).
+    pub fn trace_control(&self) -> &Arc<nfv_core::trace::TraceControl> {
+        &self.trace
+    }
+}
+
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State").field("workers", &self.telemetry.workers.len()).finish_non_exhaustive()

@@ -288,8 +288,7 @@ impl Graph {
     #[inline]
     pub fn pick_received(&mut self, at: &str) {
         if let Some(t) = &mut self.tracer
-            && t.control.armed()
-            && t.control.picks_at(None)
+            && t.picks_at(None)
         {
             let batch = &mut self.chains[self.entry as usize].batch;
             let mut descs = std::mem::take(batch.active_mut());

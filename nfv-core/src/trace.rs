@@ -43,6 +43,9 @@ pub struct TraceControl {
     /// Pick packets entering this stage (by name) instead of received
     /// ones; set before `remaining`.
     stage: std::sync::Mutex<Option<String>>,
+    /// One more at each arming: a worker reads `stage` (a lock) only
+    /// when this moved, never per batch.
+    armings: AtomicU32,
     /// Numbers given to picked packets.
     next: AtomicU32,
     /// The records.
@@ -59,6 +62,7 @@ impl Default for TraceControl {
         Self {
             remaining: AtomicU32::new(0),
             stage: std::sync::Mutex::new(None),
+            armings: AtomicU32::new(0),
             next: AtomicU32::new(0),
             records: ArrayQueue::new(TRACE_QUEUE),
             lost: AtomicU64::new(0),
@@ -78,6 +82,7 @@ impl TraceControl {
     pub fn arm(&self, n: u32, stage: Option<String>) {
         *self.stage.lock().expect("trace stage") = stage;
         self.capture.store(false, Ordering::Relaxed);
+        self.armings.fetch_add(1, Ordering::Release);
         self.remaining.store(n, Ordering::Release);
     }
 
@@ -86,6 +91,7 @@ impl TraceControl {
     pub fn arm_capture(&self, n: u32, stage: String) {
         *self.stage.lock().expect("trace stage") = Some(stage);
         self.capture.store(true, Ordering::Relaxed);
+        self.armings.fetch_add(1, Ordering::Release);
         self.remaining.store(n, Ordering::Release);
     }
 
@@ -104,12 +110,6 @@ impl TraceControl {
     #[inline(always)]
     pub(crate) fn armed(&self) -> bool {
         self.remaining.load(Ordering::Relaxed) > 0
-    }
-
-    /// True when the picking happens at stage `name` (or on receive,
-    /// `None`).
-    pub(crate) fn picks_at(&self, name: Option<&str>) -> bool {
-        self.stage.lock().expect("trace stage").as_deref() == name
     }
 
     /// Takes up to `want` packets to pick; returns how many, and the
@@ -136,6 +136,10 @@ impl TraceControl {
 pub(crate) struct Tracer {
     pub(crate) control: Arc<TraceControl>,
     pub(crate) worker: usize,
+    /// The stage packets are picked at (`None`: on receive), as of
+    /// arming number `armed_as`.
+    picks: Option<String>,
+    armed_as: u32,
     numbers: Vec<(u32, u32)>,
     /// Port and chain names, to say where a packet goes.
     ports: Vec<String>,
@@ -144,7 +148,28 @@ pub(crate) struct Tracer {
 
 impl Tracer {
     pub(crate) fn new(control: Arc<TraceControl>, worker: usize, ports: Vec<String>, chains: Vec<String>) -> Self {
-        Self { control, worker, numbers: Vec::new(), ports, chains }
+        Self { control, worker, picks: None, armed_as: 0, numbers: Vec::new(), ports, chains }
+    }
+
+    /// True when tracing is armed and picks at stage `name` (or on
+    /// receive, `None`): two loads and a name compare, the stage read
+    /// again only after an arming.
+    #[inline]
+    pub(crate) fn picks_at(&mut self, name: Option<&str>) -> bool {
+        if !self.control.armed() {
+            return false;
+        }
+        let armings = self.control.armings.load(Ordering::Acquire);
+        if armings != self.armed_as {
+            self.rearmed(armings);
+        }
+        self.picks.as_deref() == name
+    }
+
+    #[cold]
+    fn rearmed(&mut self, armings: u32) {
+        self.armed_as = armings;
+        self.picks = self.control.stage.lock().expect("trace stage").clone();
     }
 
     /// Picks up to the armed count of `descs` not traced yet, marks them
@@ -201,6 +226,7 @@ impl Tracer {
     }
 
     /// True while traced packets are in this worker's graph.
+    #[inline]
     pub(crate) fn in_flight(&self) -> bool {
         !self.numbers.is_empty()
     }
@@ -220,14 +246,24 @@ fn traced(d: &PktDesc) -> bool {
 /// Before stage `name` runs over `batch`: picks packets entering it if
 /// tracing is armed for this stage; notes where its results will be, if
 /// a traced packet enters it (else `None`: nothing to record after it).
-#[cold]
+/// Inline up to the common answer: armed elsewhere, nothing in flight.
+#[inline(always)]
 pub(crate) fn before_stage(t: &mut Tracer, name: &str, batch: &mut crate::Batch) -> Option<Seen> {
-    if t.control.armed() && t.control.picks_at(Some(name)) {
+    if !t.in_flight() && !t.picks_at(Some(name)) {
+        return None;
+    }
+    before_stage_slow(t, name, batch)
+}
+
+#[cold]
+fn before_stage_slow(t: &mut Tracer, name: &str, batch: &mut crate::Batch) -> Option<Seen> {
+    if t.picks_at(Some(name)) {
         let mut descs = std::mem::take(batch.active_mut());
         t.pick(&mut descs, name, |d| batch.bytes_of(d));
         *batch.active_mut() = descs;
     }
-    if !batch.active().iter().any(traced) {
+    // No packet of this worker traced: none in the batch either.
+    if !t.in_flight() || !batch.active().iter().any(traced) {
         return None;
     }
     Some(Seen { done: batch.done().len(), sent: batch.outboxes().map(|(c, o)| (c, o.len())).collect() })
@@ -263,6 +299,10 @@ pub(crate) fn after_stage(t: &mut Tracer, name: &str, reasons: &[&str], batch: &
 #[cold]
 pub(crate) fn at_end(t: &mut Tracer, chain: &str, batch: &crate::Batch, end: crate::graph::End) {
     use crate::graph::End;
+    // Armed, nothing picked yet: nothing to say, and no name to format.
+    if !t.in_flight() {
+        return;
+    }
     let at = format!("end of {chain}");
     for d in batch.done().iter().chain(batch.active()).filter(|d| traced(d)) {
         match (d.outcome(), end) {
