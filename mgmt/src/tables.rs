@@ -32,7 +32,7 @@ pub(crate) fn usage(s: &State) -> Vec<String> {
 pub(crate) fn answer(s: &State, words: &[&str]) -> Option<Result<(String, Value), String>> {
     let (&kind, rest) = words.split_first()?;
     if kind == "neighbour" {
-        return Some(neighbour(s, rest).map(|a| render("neighbours", a)));
+        return Some(neighbour(s, rest).map(|a| logged(s, words, render("neighbours", a))));
     }
     let cfg = s.reloader.running();
     let stages: Vec<(String, &nfv_core::config::StageSpec)> = cfg
@@ -67,7 +67,17 @@ pub(crate) fn answer(s: &State, words: &[&str]) -> Option<Result<(String, Value)
         }
     };
     let live = chosen.1.builder.live().expect("filtered");
-    Some(live.command(&rest).map(|a| render(&chosen.0, a)))
+    Some(live.command(&rest).map(|a| logged(s, words, render(&chosen.0, a))))
+}
+
+/// A change (anything but a listing) goes to the run's log as well: who
+/// changed what is in the journal beside the reloads.
+fn logged(s: &State, words: &[&str], answer: (String, Value)) -> (String, Value) {
+    if !words.contains(&"list") {
+        let what = answer.0.lines().collect::<Vec<_>>().join("; ");
+        s.reloader.tell(&[format!("nfv ctl {}: {what}", words.join(" "))]);
+    }
+    answer
 }
 
 /// Text (the answer's lines, then its rows aligned under their columns)

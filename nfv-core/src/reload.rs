@@ -36,6 +36,9 @@ use crate::neighbour::Neighbours;
 /// the rendered report of every problem (what `nfv check` prints).
 pub type Loader = Box<dyn Fn(&str, &str) -> Result<Config, String> + Send + Sync>;
 
+/// Where a run's log lines go.
+type Log = Box<dyn Fn(&str) + Send + Sync>;
+
 /// How reloads went, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct ReloadCounters {
@@ -50,6 +53,8 @@ pub struct ReloadCounters {
 /// The configuration running, and everything that changes it.
 pub struct Reloader {
     loader: Loader,
+    /// Where what each reload did is told (the run's log), whoever asked.
+    log: std::sync::OnceLock<Log>,
     neighbours: Arc<Neighbours>,
     running: Mutex<Running>,
     /// How reloads went.
@@ -76,10 +81,24 @@ impl Reloader {
         let watches = watched(&config).into_iter().map(FileWatch::new).collect();
         Arc::new(Self {
             loader,
+            log: std::sync::OnceLock::new(),
             neighbours,
             running: Mutex::new(Running { config, watches }),
             counters: ReloadCounters::default(),
         })
+    }
+
+    /// Tells `log` what every reload from now on did (applied or
+    /// refused, each line), whoever asked for it.
+    pub fn set_log(&self, log: impl Fn(&str) + Send + Sync + 'static) {
+        let _ = self.log.set(Box::new(log));
+    }
+
+    /// Tells the run's log `lines` (a table changed over `nfv ctl`, too).
+    pub fn tell(&self, lines: &[String]) {
+        if let Some(log) = self.log.get() {
+            lines.iter().for_each(|l| log(l));
+        }
     }
 
     /// The configuration running (its file name and text are what `nfv ctl
@@ -142,6 +161,7 @@ impl Reloader {
             return Vec::new();
         }
         let mut lines = vec![format!("{} changed: reloading {name}", changed.join(", "))];
+        self.tell(&lines);
         match self.apply_text(&name, &text) {
             Ok(l) | Err(l) => lines.extend(l),
         }
@@ -154,8 +174,17 @@ impl Reloader {
         lines
     }
 
-    /// Checks and applies configuration `text` read from `name`.
+    /// Checks and applies configuration `text` read from `name`, and
+    /// tells the log what came of it.
     fn apply_text(&self, name: &str, text: &str) -> Result<Vec<String>, Vec<String>> {
+        let outcome = self.check_and_apply(name, text);
+        match &outcome {
+            Ok(lines) | Err(lines) => self.tell(lines),
+        }
+        outcome
+    }
+
+    fn check_and_apply(&self, name: &str, text: &str) -> Result<Vec<String>, Vec<String>> {
         // Read and checked before the lock: a big rule set compiles while
         // `show config` and metrics still answer.
         let next = (self.loader)(name, text).map_err(|report| self.refused(vec![report]))?;
@@ -240,31 +269,23 @@ impl Reloader {
 
     /// Runs the reloads that are not asked for over `nfv ctl`: SIGHUP
     /// (`hup` set by the signal handler) and watched files, about once a
-    /// second; `log` gets what to tell the operator.
-    pub fn spawn(
-        self: Arc<Self>,
-        hup: Arc<AtomicBool>,
-        stop: Arc<AtomicBool>,
-        log: impl Fn(&str) + Send + 'static,
-    ) -> std::thread::JoinHandle<()> {
+    /// second; what each did goes to the log ([`Reloader::set_log`]),
+    /// after what runs at the start.
+    pub fn spawn(self: Arc<Self>, hup: Arc<AtomicBool>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
         std::thread::Builder::new()
             .name("nfv-reload".into())
             .spawn(move || {
-                for l in self.summaries() {
-                    log(&l);
-                }
+                self.tell(&self.summaries());
                 let mut ticks = 0u32;
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));
                     if hup.swap(false, Ordering::Relaxed) {
-                        log("SIGHUP: reloading");
-                        match self.reload(None) {
-                            Ok(l) | Err(l) => l.iter().for_each(|l| log(l)),
-                        }
+                        self.tell(&["SIGHUP: reloading".to_string()]);
+                        let _ = self.reload(None);
                     }
                     ticks += 1;
                     if ticks.is_multiple_of(10) {
-                        self.poll().iter().for_each(|l| log(l));
+                        self.poll();
                     }
                 }
             })
@@ -306,7 +327,8 @@ pub fn differences(old: &Config, new: &Config) -> Vec<String> {
     for (i, (o, n)) in old.workers.iter().zip(&new.workers).enumerate() {
         let worker = |c: &Config, w: &crate::config::WorkerSpec| {
             let rx: Vec<String> = w.rx.iter().map(|(p, q)| format!("{}:{q}", c.ports[*p as usize].name)).collect();
-            format!("core {:?} rx [{}] chain `{}`", w.core, rx.join(", "), c.chains[w.chain].name)
+            let core = w.core.map_or("any".to_string(), |c| c.to_string());
+            format!("core {core} rx [{}] chain `{}`", rx.join(", "), c.chains[w.chain].name)
         };
         fixed(format!("worker {i}"), worker(old, o), worker(new, n));
     }

@@ -144,7 +144,8 @@ pub fn run(
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
         .map_err(|e| BuildError(format!("cannot install the SIGHUP handler: {e}")))?;
     let reload_stop = Arc::new(AtomicBool::new(false));
-    let reloads = reloader.spawn(hup, reload_stop.clone(), |l| eprintln!("nfv: {l}"));
+    reloader.set_log(|l| eprintln!("nfv: {l}"));
+    let reloads = reloader.clone().spawn(hup, reload_stop.clone());
     let mut last = (0u64, 0u64, Duration::ZERO);
     let report = rt.run(stop, |t: &Telemetry, now| {
         let (rx, tx) = (t.total_rx(), t.total_tx());
