@@ -3,7 +3,7 @@
 # pass counted; 2000 - 1000 rounds of 64 packets, so set-up cancels out),
 # less the same loop without the stage. Repeatable on a noisy VM: compare
 # before and after a change.
-# usage: benches/stage-cost.sh nat|lb|lb-ipip|upf-up|upf-down|split-3|split-3-proto|sff|single-box [ENTRIES] (1000 sessions/connections)
+# usage: benches/stage-cost.sh acl-8|acl-ipc1|nat|lb|lb-ipip|upf-up|upf-down|split-3|split-3-proto|sff|single-box [ENTRIES] (1000 sessions/connections)
 # single-box: the single-box graph fed a mix, against its chains alone (the
 # harness line is their mean; the ratio of the graph to it is printed)
 set -euo pipefail
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind missing: cargo xtask setup" >&2; exit 1; }
 cargo build -q --release -p nfv-benches --example stage_cost
 bin=${CARGO_TARGET_DIR:-target}/release/examples/stage_cost
-stage=${1:?usage: stage-cost.sh nat|lb|lb-ipip|upf-up|upf-down|split-3|split-3-proto|sff|single-box [ENTRIES]}
+stage=${1:?usage: stage-cost.sh acl-8|acl-ipc1|nat|lb|lb-ipip|upf-up|upf-down|split-3|split-3-proto|sff|single-box [ENTRIES]}
 entries=${2:-1000}
 ir() {
   local out; out=$(mktemp)

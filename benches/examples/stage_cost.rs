@@ -4,13 +4,15 @@
 //! wall time on a shared VM is not; cache misses are the criterion benches'
 //! business (`benches/nat.rs`, `benches/lb.rs`), this counts the work.
 //!
-//! usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3|split-3-proto|sff|single-box hit|baseline ENTRIES ROUNDS
+//! usage: stage_cost acl-8|acl-ipc1|nat|lb|lb-ipip|upf-up|upf-down|split-3|split-3-proto|sff|single-box hit|baseline ENTRIES ROUNDS
 //! (ENTRIES: NAT sessions, LB connections or UPF sessions in the table)
 
 // Each case module carries the shared stage harness (`stage_case.rs`), as
 // its criterion bench needs it alone: one copy here per stage.
 #![allow(clippy::duplicate_mod)]
 
+#[path = "../benches/acl_case.rs"]
+mod acl_case;
 #[path = "../benches/graph_case.rs"]
 mod graph_case;
 #[path = "../benches/lb_case.rs"]
@@ -33,13 +35,32 @@ fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() != 5 {
         eprintln!(
-            "usage: stage_cost nat|lb|lb-ipip|upf-up|upf-down|split-3|split-3-proto|sff|single-box hit|baseline ENTRIES ROUNDS"
+            "usage: stage_cost acl-8|acl-ipc1|nat|lb|lb-ipip|upf-up|upf-down|split-3|split-3-proto|sff|single-box hit|baseline ENTRIES ROUNDS"
         );
         std::process::exit(2);
     }
     let with_stage = a[2] == "hit";
     let (entries, rounds): (usize, u64) = (a[3].parse().unwrap(), a[4].parse().unwrap());
     let mut pass: Box<dyn FnMut() -> usize> = match a[1].as_str() {
+        // The ACL on a ClassBench 10k rule set and its trace's headers, or
+        // on eight rules (ENTRIES unused).
+        acl @ ("acl-8" | "acl-ipc1") => {
+            let frames = acl_case::frames("ipc1_10k");
+            let stage = if acl == "acl-8" {
+                acl_case::SMALL.to_string()
+            } else {
+                format!(
+                    "{{ kind = \"acl\", default = \"permit\", rules-file = \"{}\", rules-file-action = \"deny\", \
+                     watch-rules-file = false }}",
+                    acl_case::data("ipc1_10k")
+                )
+            };
+            let mut c = acl_case::case(&stage, &frames);
+            Box::new(move || {
+                acl_case::run(&mut c, with_stage);
+                64
+            })
+        }
         "nat" => {
             let mut c = nat_case::filled(entries);
             Box::new(move || nat_case::run(&mut c, with_stage))

@@ -408,18 +408,15 @@ impl Graph {
         }
     }
 
-    /// Writes every stage instance's table occupancy into its counters
-    /// (the management plane reads them); between batches, about every
-    /// 100 ms.
+    /// Lets every stage instance sample itself ([`Stage::sample`]): its
+    /// table occupancy into its counters, and what else the management
+    /// plane reads; between batches, about every 100 ms.
     pub fn sample_tables(&mut self) {
         let mut out = [Occupancy::default(); MAX_TABLES];
         for n in &self.nodes {
             let gauges = &n.counters.tables;
-            if gauges.is_empty() {
-                continue;
-            }
             let out = &mut out[..gauges.len().min(MAX_TABLES)];
-            n.stage.occupancy(out);
+            n.stage.sample(out);
             for (g, o) in gauges.iter().zip(out.iter()) {
                 g.entries.set(o.entries);
                 g.capacity.set(o.capacity);

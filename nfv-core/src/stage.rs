@@ -49,15 +49,17 @@ pub trait Stage: Send {
     }
 
     /// The tables this instance keeps (`sessions`, `fdb`...): what
-    /// [`Stage::occupancy`] reports, in this order; none by default.
+    /// [`Stage::sample`] reports, in this order; none by default.
     fn tables(&self) -> &'static [&'static str] {
         &[]
     }
 
-    /// Entries in and capacity of each table of [`Stage::tables`], into
-    /// `out` (as long as that list). Called about every 100 ms between
-    /// batches, on the worker: no allocation, lock or system call.
-    fn occupancy(&self, _out: &mut [Occupancy]) {}
+    /// About every 100 ms between batches, on the worker: entries in and
+    /// capacity of each table of [`Stage::tables`] into `out` (as long as
+    /// that list), and whatever else the management plane reads from the
+    /// instance published (counts kept in plain memory on the hot path,
+    /// copied out here). No allocation, lock or system call.
+    fn sample(&self, _out: &mut [Occupancy]) {}
 
     /// Called about once a millisecond with an empty batch, whether
     /// traffic flows or not: the stage may add packets of its own (held
@@ -128,7 +130,7 @@ pub trait StageBuilder: Send + Sync {
 
     /// Tables the workers' instances share (a UPF's sessions, held by the
     /// control side): name and occupancy, read by the management plane
-    /// when it is asked. Per-worker tables are [`Stage::occupancy`]'s.
+    /// when it is asked. Per-worker tables are [`Stage::sample`]'s.
     fn shared_tables(&self) -> Vec<(&'static str, Occupancy)> {
         Vec::new()
     }

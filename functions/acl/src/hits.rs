@@ -1,8 +1,9 @@
-//! Per-rule hit counters (packets and bytes): each worker writes its own,
-//! single-writer (no locked instruction), for the rule-set version it
-//! runs, and when it takes a new version it puts the new counters where
-//! the management plane finds them; `nfv ctl acl list` reads and sums
-//! them.
+//! Per-rule hit counters (packets and bytes) as the management plane sees
+//! them: each worker counts in plain memory on the hot path and copies its
+//! counts into its [`RuleHits`] when it samples its tables (every 100 ms),
+//! single-writer (no locked instruction); when it takes a new rule-set
+//! version it puts new ones where the management plane finds them. `nfv
+//! ctl acl list` reads and sums them.
 
 use std::sync::{Arc, Mutex};
 
@@ -36,9 +37,12 @@ impl RuleHits {
         Self { version, counts }
     }
 
-    /// The values, per rule then the default.
-    pub fn values(&self) -> Vec<[u64; 2]> {
-        self.counts.iter().map(|[p, b]| [p.get(), b.get()]).collect()
+    /// Takes the worker's counts: per rule, and the default's.
+    pub fn copy_from(&self, rules: &[[u64; 2]], default: [u64; 2]) {
+        for ([p, b], [vp, vb]) in self.counts.iter().zip(rules.iter().chain([&default])) {
+            p.set(*vp);
+            b.set(*vb);
+        }
     }
 }
 

@@ -46,10 +46,15 @@ pub struct AclStage {
     updates: u64,
     /// Packets and bytes of rules that updates removed.
     retired: [u64; 2],
-    /// Packets and bytes per rule, then of the default action.
-    hits: Arc<RuleHits>,
-    /// Where the management plane finds `hits`.
-    shown: HitsSlot,
+    /// Packets and bytes per rule: plain counters on the hot path.
+    hits: Vec<[u64; 2]>,
+    /// Packets and bytes that took the default action (a field of its
+    /// own: no index to compute for the commonest outcome).
+    default_hits: [u64; 2],
+    /// Their copy the management plane reads (`nfv ctl acl list`),
+    /// refreshed when the worker samples its tables, and where it is.
+    shown: Arc<RuleHits>,
+    slot: HitsSlot,
     keys4: Vec<Key<V4_DIMS>>,
     keys6: Vec<Key<V6_DIMS>>,
     found4: Vec<u32>,
@@ -76,14 +81,16 @@ impl AclStage {
     pub fn new(rules: Arc<Published<Acl>>, board: &HitBoard) -> Self {
         let n = nfv_core::batch::MAX_BATCH;
         let acl = Snapshot::new(rules);
-        let hits = Arc::new(RuleHits::new(acl.version, acl.rules.len(), &[]));
+        let shown = Arc::new(RuleHits::new(acl.version, acl.rules.len(), &[]));
         Self {
             flows: acl.reflect.map(flow_table),
             updates: 0,
             retired: [0; 2],
             endpoints: Vec::with_capacity(n),
-            shown: board.join(hits.clone()),
-            hits,
+            slot: board.join(shown.clone()),
+            shown,
+            hits: vec![[0; 2]; acl.rules.len()],
+            default_hits: [0; 2],
             acl,
             keys4: Vec::with_capacity(n),
             keys6: Vec::with_capacity(n),
@@ -100,10 +107,8 @@ impl AclStage {
     #[cold]
     fn follow_update(&mut self, before: &Acl) {
         let acl = &*self.acl;
-        let mut old = self.hits.values();
-        let mut hits = vec![[0u64; 2]; acl.rules.len() + 1];
-        // The default action's counters go on.
-        hits[acl.rules.len()] = old.pop().expect("the default's counters");
+        let mut old = std::mem::take(&mut self.hits);
+        let mut hits = vec![[0u64; 2]; acl.rules.len()];
         // `carry` maps from the version before this one, built off the
         // hot path; a worker that slept through several updates (two
         // `nfv ctl acl` commands between its batches) maps them itself.
@@ -121,8 +126,10 @@ impl AclStage {
             self.retired[0] += p;
             self.retired[1] += b;
         }
-        self.hits = Arc::new(RuleHits::new(acl.version, acl.rules.len(), &hits));
-        self.shown.store(self.hits.clone());
+        self.hits = hits;
+        self.shown = Arc::new(RuleHits::new(acl.version, acl.rules.len(), &[]));
+        self.shown.copy_from(&self.hits, self.default_hits);
+        self.slot.store(self.shown.clone());
         if self.flows.is_none() {
             self.flows = acl.reflect.map(flow_table);
         }
@@ -246,10 +253,13 @@ impl Stage for AclStage {
                     let (found, ids) =
                         if self.family6[i] { (&self.found6, &acl.v6.1) } else { (&self.found4, &acl.v4.1) };
                     let box_no = found[at as usize];
-                    let rule = if box_no == NO_MATCH { acl.rules.len() } else { ids[box_no as usize] as usize };
-                    let [packets, bytes] = &self.hits.counts[rule];
-                    packets.add(1);
-                    bytes.add(p.len() as u64);
+                    let counter = if box_no == NO_MATCH {
+                        &mut self.default_hits
+                    } else {
+                        &mut self.hits[ids[box_no as usize] as usize]
+                    };
+                    counter[0] += 1;
+                    counter[1] += p.len() as u64;
                     if box_no == NO_MATCH {
                         if acl.default == Action::Deny {
                             p.drop_with(AclDrop::DefaultDeny);
@@ -276,16 +286,17 @@ impl Stage for AclStage {
         &["reflect-flows"]
     }
 
-    fn occupancy(&self, out: &mut [nfv_core::Occupancy]) {
+    fn sample(&self, tables: &mut [nfv_core::Occupancy]) {
         let capacity = self.acl.reflect.map_or(0, |r| r.max_flows as u64);
-        out[0] = nfv_core::Occupancy { entries: self.flows.as_ref().map_or(0, |f| f.len() as u64), capacity };
+        tables[0] = nfv_core::Occupancy { entries: self.flows.as_ref().map_or(0, |f| f.len() as u64), capacity };
+        self.shown.copy_from(&self.hits, self.default_hits);
     }
 
     fn report(&self) -> Option<String> {
         use std::fmt::Write;
         let acl = &*self.acl;
-        let hits = self.hits.values();
-        let [default_packets, default_bytes] = hits[acl.rules.len()];
+        let hits = &self.hits;
+        let [default_packets, default_bytes] = self.default_hits;
         let mut out = format!(
             "  {} rules (IPv4 {}, IPv6 {}), version {}; default {:?}: {} packets {} bytes\n",
             acl.rules.len(),
@@ -312,7 +323,7 @@ impl Stage for AclStage {
                 st.hits
             );
         }
-        for (i, [packets, bytes]) in hits[..acl.rules.len()].iter().enumerate().filter(|(_, h)| h[0] > 0) {
+        for (i, [packets, bytes]) in hits.iter().enumerate().filter(|(_, h)| h[0] > 0) {
             let _ =
                 writeln!(out, "  rule {} {:?}: {packets} packets {bytes} bytes", acl.origins[i], acl.rules[i].action);
         }

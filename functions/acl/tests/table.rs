@@ -17,6 +17,11 @@ fn ctl(cfg: &nfv_core::config::Config, words: &str) -> Result<Answer, String> {
     live.command(&words.split_whitespace().collect::<Vec<_>>())
 }
 
+/// What the worker publishes every 100 ms, now.
+fn sampled(stage: &dyn nfv_core::Stage) {
+    stage.sample(&mut [nfv_core::Occupancy::default()]);
+}
+
 fn rows(a: &Answer) -> Vec<String> {
     a.table.as_ref().expect("a listing").1.iter().map(|r| r.join(" ")).collect()
 }
@@ -29,6 +34,7 @@ fn rules_are_listed_with_hits_added_and_deleted_under_a_running_stage() {
         run(&cfg, stage.as_mut(), 0, &[a.clone(), a.clone(), b.clone()]),
         ["denied-by-rule", "denied-by-rule", "pass"]
     );
+    sampled(stage.as_ref());
     let listed = ctl(&cfg, "list").unwrap();
     assert_eq!(listed.text, "rules version 0: 1 rules\n");
     let len = |f: &Vec<u8>| f.len() as u64;
@@ -55,6 +61,7 @@ fn rules_are_listed_with_hits_added_and_deleted_under_a_running_stage() {
     let synack = tcp([10, 0, 0, 1], [10, 0, 0, 2], 22, true, true);
     let got = run(&cfg, stage.as_mut(), 0, &[a.clone(), udp4([10, 0, 0, 1], [10, 0, 0, 2], 1501), syn.clone(), synack]);
     assert_eq!(got, ["pass", "denied-by-rule", "denied-by-rule", "pass"], "taken at the next batch");
+    sampled(stage.as_ref());
     let listed = rows(&ctl(&cfg, "list").unwrap());
     assert_eq!(listed[0], format!("1 permit src=10.0.0.0/8 proto=udp dst-port=1500 nfv ctl 1 {}", len(&a)));
     assert!(

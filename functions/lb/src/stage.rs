@@ -709,7 +709,7 @@ impl Stage for LbStage {
         &["connections"]
     }
 
-    fn occupancy(&self, out: &mut [nfv_core::Occupancy]) {
+    fn sample(&self, out: &mut [nfv_core::Occupancy]) {
         out[0] = nfv_core::Occupancy { entries: self.conns.len() as u64, capacity: self.conns.capacity() as u64 };
     }
 

@@ -711,7 +711,7 @@ impl Stage for NatStage {
         &["sessions"]
     }
 
-    fn occupancy(&self, out: &mut [nfv_core::Occupancy]) {
+    fn sample(&self, out: &mut [nfv_core::Occupancy]) {
         out[0] = nfv_core::Occupancy { entries: self.table.len() as u64, capacity: self.table.capacity() as u64 };
     }
 

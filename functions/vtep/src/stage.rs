@@ -774,7 +774,7 @@ impl Stage for VtepStage {
         &["fdb", "arp-suppression"]
     }
 
-    fn occupancy(&self, out: &mut [nfv_core::Occupancy]) {
+    fn sample(&self, out: &mut [nfv_core::Occupancy]) {
         let bound = self.v.fdb_size as u64;
         out[0] = nfv_core::Occupancy { entries: self.fdb.len() as u64, capacity: bound };
         let arp = if self.v.arp_suppression { bound } else { 0 };

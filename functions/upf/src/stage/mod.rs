@@ -697,7 +697,7 @@ impl Stage for UpfStage {
         &["held-packets"]
     }
 
-    fn occupancy(&self, out: &mut [nfv_core::Occupancy]) {
+    fn sample(&self, out: &mut [nfv_core::Occupancy]) {
         out[0] = nfv_core::Occupancy { entries: self.held.len() as u64, capacity: self.upf.buffer_packets as u64 };
     }
 
