@@ -3,8 +3,10 @@
 //! The model knows nothing of the stage; this module joins them.
 
 use crate::pfcp::PfcpEndpoint;
+use crate::rules::Sessions;
 use crate::stage::{UpfDrop, UpfStage};
 use nfv_core::config::{Diagnostic, Params};
+use nfv_core::live::{Apply, Live, fixed_keys, same};
 use nfv_core::{BuildCtx, BuildEnv, ControlTask, PortId, Stage, StageBuilder, StageFactory};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -25,11 +27,16 @@ impl StageFactory for UpfFactory {
 
     fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
         let p: UpfParams = params.parse().map_err(|e| vec![e])?;
-        resolve(p, params, env).map(|u| Arc::new(UpfBuilder(Arc::new(u))) as Arc<dyn StageBuilder>)
+        let upf = resolve(p, params, env)?;
+        // What cannot change live: the parameters but the static sessions.
+        let mut fixed: toml::Value = params.parse().unwrap_or(toml::Value::Table(Default::default()));
+        let statics = fixed.as_table_mut().and_then(|t| t.remove("sessions"));
+        Ok(Arc::new(UpfBuilder(Arc::new(upf), fixed, statics)))
     }
 }
 
-struct UpfBuilder(Arc<Upf>);
+/// The UPF, its parameters but the static sessions, and those as written.
+struct UpfBuilder(Arc<Upf>, toml::Value, Option<toml::Value>);
 
 impl StageBuilder for UpfBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {
@@ -73,6 +80,14 @@ impl StageBuilder for UpfBuilder {
         Box::new(UpfStage::new(self.0.clone(), ctx))
     }
 
+    fn live(&self) -> Option<&dyn Live> {
+        Some(self)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn control_task(&self) -> Option<Box<dyn ControlTask>> {
         let n4 = self.0.n4?;
         // Our node id: the N4 address, or the N3 one when listening on any.
@@ -93,5 +108,54 @@ impl StageBuilder for UpfBuilder {
                 None
             }
         }
+    }
+}
+
+/// Static sessions change live in a UPF without N4 (a lab's); with N4
+/// the PFCP endpoint owns the session table and its claims, and they do
+/// not. Nothing else does.
+impl Live for UpfBuilder {
+    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+        let next: &UpfBuilder = same(next)?;
+        let refused = fixed_keys(&self.1, &next.1);
+        if !refused.is_empty() {
+            return Err(refused);
+        }
+        if self.2 == next.2 {
+            return Ok(None);
+        }
+        if self.0.n4.is_some() {
+            return Err(vec![
+                "sessions: static sessions change live only without `n4` (the PFCP endpoint owns the session \
+                 table; restart to apply)"
+                    .into(),
+            ]);
+        }
+        let (table, statics) = (self.0.sessions.clone(), next.0.statics.clone());
+        Ok(Some(Box::new(move || {
+            let version = table.load().version + 1;
+            match Sessions::new(statics, version) {
+                Ok(s) => {
+                    let line = format!("sessions version {version}: {} static sessions", s.len());
+                    table.publish(s);
+                    line
+                }
+                // Checked when the file was loaded: not reached.
+                Err(e) => format!("sessions not published: {e}"),
+            }
+        })))
+    }
+
+    fn version(&self) -> (&'static str, u64) {
+        ("sessions", self.0.sessions.load().version)
+    }
+
+    fn summary(&self) -> String {
+        let s = self.0.sessions.load();
+        format!("sessions version {}: {} sessions", s.version, s.len())
+    }
+
+    fn reclaim(&self) {
+        self.0.sessions.reclaim();
     }
 }

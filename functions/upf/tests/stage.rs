@@ -333,3 +333,36 @@ fn bad_parameters_are_refused_at_their_place() {
         two_port_config("upf.toml", ["n3", "n6"], &UPF.replace("qfi = 5", "qfi = 64"), nfv_upf::register).unwrap_err();
     assert!(e.contains("QFI above 63"), "{e}");
 }
+
+#[test]
+fn a_reload_replaces_the_static_sessions_of_a_upf_without_n4_and_refuses_with_n4() {
+    let cfg = Upf::config(UPF);
+    let mut u = Upf::of(&cfg);
+    let r = nfv_testkit::reloader(&cfg, nfv_upf::register);
+    let file = std::env::temp_dir().join(format!("nfv-upf-reload-{}.toml", std::process::id()));
+    let text = r.running().source.1.to_string();
+    // The UE moves to downlink TEID 0xbeef.
+    std::fs::write(&file, text.replace("downlink-teid = 43981", "downlink-teid = 48879")).unwrap();
+    let lines = r.reload(Some(&file)).unwrap();
+    assert_eq!(lines[1], "stage `c/upf`: sessions version 1: 1 static sessions", "{lines:?}");
+    let (v, out) = u.run(N6, &to_ue([10, 45, 0, 7], 4000, b"answer"));
+    assert_eq!(v, "out:0");
+    assert_eq!(&out[14 + 20 + 8 + 4..14 + 20 + 8 + 8], &0xbeef_u32.to_be_bytes(), "the new downlink TEID");
+    std::fs::write(&file, text.replace("n6-gateway = \"198.51.100.1\"", "n6-gateway = \"198.51.100.2\"")).unwrap();
+    assert_eq!(
+        r.reload(Some(&file)).unwrap_err()[0],
+        "stage `c/upf`: n6-gateway: \"198.51.100.1\" -> \"198.51.100.2\""
+    );
+
+    let with_n4 = UPF.replace("n6-gateway", "n4 = \"127.0.0.1:0\", n6-gateway");
+    let cfg = Upf::config(&with_n4);
+    let r = nfv_testkit::reloader(&cfg, nfv_upf::register);
+    let text = r.running().source.1.to_string();
+    std::fs::write(&file, text.replace("downlink-teid = 43981", "downlink-teid = 48879")).unwrap();
+    let lines = r.reload(Some(&file)).unwrap_err();
+    assert!(
+        lines[0].starts_with("stage `c/upf`: sessions: static sessions change live only without `n4`"),
+        "{lines:?}"
+    );
+    let _ = std::fs::remove_file(&file);
+}
