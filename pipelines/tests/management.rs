@@ -512,3 +512,52 @@ fn a_real_prometheus_server_scrapes_what_ctl_shows() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let _ = std::fs::remove_dir_all(d);
 }
+
+#[test]
+fn sighup_reloads_the_running_file_and_a_bad_edit_changes_nothing() {
+    if !nfv_testkit::tools_or_skip("management", &[&["curl", "--version"]]) {
+        return;
+    }
+    let d = dir("sighup");
+    let (port, socket) = (free_port(), d.join("nfv.sock"));
+    let cfg = d.join("fw.toml");
+    let write = |rules: &str| {
+        let text = format!(
+            "[management]\nlisten = \"127.0.0.1:{port}\"\nsocket = \"{}\"\n\n\
+             [[ports]]\nname = \"gen\"\nkind = \"generator\"\nflows = 64\n\n\
+             [[ports]]\nname = \"out\"\nkind = \"sink\"\n\n\
+             [[chains]]\nname = \"fw\"\nstages = [{{ kind = \"acl\", default = \"permit\", rules = [{rules}] }}]\nthen = \"out\"\n\n\
+             [[workers]]\nrx = [\"gen\"]\nchain = \"fw\"\n",
+            socket.display()
+        );
+        std::fs::write(&cfg, text).unwrap();
+    };
+    write("{ action = \"deny\", proto = \"udp\", dst-port = \"1024-2000\" }");
+    let mut child =
+        nfv().arg("run").arg(&cfg).arg("--quiet").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    started(port, &mut child);
+    let hup = || {
+        let _ = Command::new("kill").args(["-HUP", &child.id().to_string()]).status();
+        // The reload thread looks every 100 ms.
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    write("{ action = \"deny\", proto = \"udp\", dst-port = \"1024-2000\" }, { action = \"deny\", proto = \"tcp\" }");
+    hup();
+    let rules = json(&ctl(&socket, &["acl", "list", "--json"]));
+    assert_eq!(rules["rows"].as_array().unwrap().len(), 3, "two rules and the default: {rules}");
+    write("{ action = \"deny\", proto = \"udp\", dst-port = \"1024-99999\" }");
+    hup();
+    let rules = json(&ctl(&socket, &["acl", "list", "--json"]));
+    assert_eq!(rules["rows"].as_array().unwrap().len(), 3, "the bad edit changed nothing: {rules}");
+    let shown = String::from_utf8_lossy(&ctl(&socket, &["show", "config"]).stdout).to_string();
+    assert!(shown.contains("proto = \"tcp\"") && !shown.contains("99999"), "show config: what runs ({shown})");
+    let (_, metrics) = curl(port, "/metrics");
+    assert_eq!(value(&metrics, "nfv_config_reloads_total{result=\"applied\"}"), 1.0);
+    assert_eq!(value(&metrics, "nfv_config_reloads_total{result=\"refused\"}"), 1.0);
+    assert_eq!(value(&metrics, "nfv_ruleset_version{stage=\"acl\",set=\"rules\"}"), 1.0);
+    let out = stop(child);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("nfv: SIGHUP: reloading") && log.contains("rules version 1: 2 rules"), "{log}");
+    assert!(log.contains("dst-port`: not a port or port range") && log.contains("reload refused"), "{log}");
+    let _ = std::fs::remove_dir_all(d);
+}
