@@ -21,6 +21,7 @@ pub mod filewatch;
 pub mod frame;
 pub mod graph;
 pub mod handoff;
+pub mod hwprofile;
 pub mod input;
 pub mod latency;
 pub mod live;

@@ -319,7 +319,8 @@ pub fn differences(old: &Config, new: &Config) -> Vec<String> {
             // An AF_XDP port's MAC comes from its interface unless written.
             let mac = if p.mac_configured { format!(" mac {:02x?}", p.mac) } else { String::new() };
             let addrs: Vec<String> = p.addresses.iter().map(|a| format!("{}/{}", a.addr, a.prefix)).collect();
-            format!("{:?} queues {}{mac} addresses [{}]", p.kind, p.queues, addrs.join(", "))
+            let profile = p.profile.as_ref().map(|h| format!(" profile {}", h.identity.name)).unwrap_or_default();
+            format!("{:?} queues {}{mac} addresses [{}]{profile}", p.kind, p.queues, addrs.join(", "))
         };
         fixed(format!("port `{}`", o.name), port(o), port(n));
     }

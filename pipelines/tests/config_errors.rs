@@ -189,3 +189,24 @@ fn next_hops_on_no_ports_subnet_are_refused_where_they_are_named() {
         .replace("kind = \"sink\"", "kind = \"sink\"\naddresses = [\"198.51.100.2/24\"]");
     config::load("ok.toml", &fixed, &nfv_pipelines::registry()).unwrap_or_else(|e| panic!("{}", e.render()));
 }
+
+#[test]
+fn a_port_asking_its_hardware_profile_for_what_the_device_cannot_do_is_refused_where_it_asks() {
+    let afxdp = |extra: &str| {
+        GOOD.replace(
+            "name = \"gen0\"\nkind = \"generator\"",
+            &format!("name = \"gen0\"\nkind = \"af-xdp\"\ninterface = \"eth0\"\n{extra}"),
+        )
+    };
+    let out = check(&afxdp("profile = \"veth\"\nmode = \"zero-copy\""));
+    assert!(out.contains("profile `veth`: no AF_XDP zero-copy on this device"), "{out}");
+    assert!(out.contains("bad.toml:7:8") && out.contains("mode = \"driver\" (copy mode in the driver)"), "{out}");
+    let out = check(&afxdp("profile = \"x710\"\nqueues = 65"));
+    assert!(out.contains("65 queues, the device has at most 64") && out.contains("bad.toml:7:10"), "{out}");
+    let out = check(&afxdp("profile = \"e820\""));
+    assert!(out.contains("no hardware profile `e820`; shipped: e810, x710, cx6dx, cx7, bluefield3"), "{out}");
+    let out = check(&GOOD.replace("kind = \"sink\"", "kind = \"sink\"\nprofile = \"e810\""));
+    assert!(out.contains("a hardware profile describes an AF_XDP port's device"), "{out}");
+    let ok = afxdp("profile = \"e810\"\nmode = \"zero-copy\"\nqueues = 4");
+    config::load("good.toml", &ok, &nfv_pipelines::registry()).unwrap();
+}

@@ -316,6 +316,36 @@ fn load_in(
         if c.queues == 0 {
             diags.push(common.error("queues", "a port needs at least one queue", "expected >= 1"));
         }
+        let profile = match (&c.profile, &kind) {
+            (None, _) => None,
+            (Some(name), kind) => match crate::hwprofile::Profile::resolve(name, base) {
+                Err(e) => {
+                    diags.push(
+                        common
+                            .error("profile", e, "this profile")
+                            .help("a shipped profile (hw-profiles/), or a file written by `nfv hw probe IFACE`"),
+                    );
+                    None
+                }
+                Ok(p) => {
+                    match kind {
+                        Ok(PortKind::AfXdp(a)) => {
+                            for (key, message, help) in p.check_af_xdp(a, c.queues) {
+                                let at = if key == "queues" { &common } else { &rest };
+                                diags.push(at.error(key, message, "the device cannot").help(help));
+                            }
+                        }
+                        Ok(_) => diags.push(
+                            common
+                                .error("profile", "a hardware profile describes an AF_XDP port's device", "here")
+                                .help("remove `profile`, or make the port kind = \"af-xdp\""),
+                        ),
+                        Err(_) => {}
+                    }
+                    Some(std::sync::Arc::new(p))
+                }
+            },
+        };
         match (kind, mac) {
             (Ok(kind), Ok(mac)) => {
                 port_spans.push(item.span());
@@ -326,6 +356,7 @@ fn load_in(
                     mac,
                     mac_configured: c.mac.is_some(),
                     addresses,
+                    profile,
                 });
             }
             (k, m) => {
@@ -342,6 +373,7 @@ fn load_in(
                     mac: [0; 6],
                     mac_configured: false,
                     addresses,
+                    profile: None,
                 });
             }
         }

@@ -93,6 +93,9 @@ pub(crate) struct PortCommon {
     pub mac: Option<String>,
     #[serde(default)]
     pub addresses: Vec<String>,
+    /// A hardware profile (`hw-profiles/NAME.toml`, or a file).
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 fn one() -> u16 {
@@ -100,7 +103,7 @@ fn one() -> u16 {
 }
 
 /// Keys of [`PortCommon`], split off before kind-specific parameters.
-pub(crate) const PORT_COMMON_KEYS: &[&str] = &["name", "kind", "queues", "mac", "addresses"];
+pub(crate) const PORT_COMMON_KEYS: &[&str] = &["name", "kind", "queues", "mac", "addresses", "profile"];
 
 /// `kind = "pcap"` parameters.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -237,6 +240,9 @@ pub struct PortSpec {
     pub mac_configured: bool,
     /// Owned addresses with prefix lengths.
     pub addresses: Vec<OwnedAddr>,
+    /// The device's hardware profile, when the port names one (checked
+    /// against what the port asks of it).
+    pub profile: Option<Arc<crate::hwprofile::Profile>>,
 }
 
 /// `[[workers]]` as written.
