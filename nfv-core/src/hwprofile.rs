@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{AfXdpConfig, XdpMode};
 
@@ -24,7 +24,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
 ];
 
 /// A NIC family's profile.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Profile {
     /// What it is.
@@ -36,12 +36,12 @@ pub struct Profile {
     /// Steering to queues.
     pub steering: Steering,
     /// Offloads, and whether AF_XDP reaches them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offloads: Vec<Offload>,
 }
 
 /// `[identity]`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Identity {
     /// The profile's name.
@@ -57,7 +57,7 @@ pub struct Identity {
 }
 
 /// How symmetric the device's RSS hash can be made.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum SymmetricRss {
     /// Not at all.
@@ -71,17 +71,17 @@ pub enum SymmetricRss {
 }
 
 /// `[limits]`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Limits {
     /// Combined channels at most, when the family has a fixed bound.
     pub max_queues: Option<u32>,
-    /// Descriptors per ring, at least.
-    pub ring_min: u32,
-    /// Descriptors per ring, at most.
-    pub ring_max: u32,
-    /// Ring sizes are a multiple of this.
-    pub ring_multiple: u32,
+    /// Descriptors per device ring, at least (when known).
+    pub ring_min: Option<u32>,
+    /// Descriptors per device ring, at most (when known).
+    pub ring_max: Option<u32>,
+    /// Ring sizes are a multiple of this (when known).
+    pub ring_multiple: Option<u32>,
     /// RSS key length (0: no RSS).
     pub rss_key_bytes: u32,
     /// RSS indirection table entries.
@@ -97,7 +97,7 @@ pub struct Limits {
 }
 
 /// XDP RX metadata a program can read (kernel kfuncs).
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum RxMetadata {
     /// `bpf_xdp_metadata_rx_timestamp`.
@@ -109,7 +109,7 @@ pub enum RxMetadata {
 }
 
 /// AF_XDP TX metadata the device honours.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum TxMetadata {
     /// A transmit timestamp.
@@ -121,7 +121,7 @@ pub enum TxMetadata {
 }
 
 /// `[af-xdp]`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AfXdp {
     /// XDP in the driver.
@@ -141,7 +141,7 @@ pub struct AfXdp {
 }
 
 /// What steering or hashing on the GTP-U TEID needs.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum TeidSteering {
     /// Not possible.
@@ -155,7 +155,7 @@ pub enum TeidSteering {
 }
 
 /// How traffic is steered on the VXLAN VNI.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum VniSteering {
     /// Not possible.
@@ -167,23 +167,23 @@ pub enum VniSteering {
 }
 
 /// `[steering]`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Steering {
     /// ethtool ntuple rules to a queue.
     pub ntuple: bool,
     /// Their flow types.
     pub ntuple_flow_types: Vec<String>,
-    /// On the GTP-U TEID.
-    pub gtpu_teid: TeidSteering,
-    /// On the VXLAN VNI.
-    pub vxlan_vni: VniSteering,
+    /// On the GTP-U TEID (absent: not known; the kernel does not say).
+    pub gtpu_teid: Option<TeidSteering>,
+    /// On the VXLAN VNI (absent: not known).
+    pub vxlan_vni: Option<VniSteering>,
     /// Where these come from.
     pub sources: Vec<String>,
 }
 
 /// What an offload is.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum OffloadKind {
     /// Per packet, no state.
@@ -197,7 +197,7 @@ pub enum OffloadKind {
 }
 
 /// Who can use an offload.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reach {
     /// An AF_XDP data path.
@@ -207,7 +207,7 @@ pub enum Reach {
 }
 
 /// `[[offloads]]`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Offload {
     /// Its name.
@@ -242,10 +242,20 @@ impl Profile {
                 unsourced.join(", ")
             ));
         }
-        if p.limits.ring_min > p.limits.ring_max || p.limits.ring_multiple == 0 {
-            return Err(format!("{file}: ring-min above ring-max, or ring-multiple 0"));
+        if let (Some(lo), Some(hi)) = (p.limits.ring_min, p.limits.ring_max)
+            && lo > hi
+        {
+            return Err(format!("{file}: ring-min {lo} above ring-max {hi}"));
+        }
+        if p.limits.ring_multiple == Some(0) {
+            return Err(format!("{file}: ring-multiple 0"));
         }
         Ok(p)
+    }
+
+    /// The profile as a file of the schema (what `nfv hw probe` writes).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a profile serialises")
     }
 
     /// The shipped profile `name`, or the profile file `name` (relative

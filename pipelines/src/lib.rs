@@ -114,6 +114,9 @@ pub fn run(
     duration: Option<Option<Duration>>,
     live: bool,
 ) -> Result<RunReport, BuildError> {
+    for n in profile_disagreements(cfg) {
+        eprintln!("nfv: WARNING: {n}");
+    }
     let mut rt = Runtime::build(cfg, SlowPathMode::Thread)?;
     for n in &rt.notes {
         eprintln!("nfv: {n}");
@@ -162,6 +165,24 @@ pub fn run(
     reload_stop.store(true, Ordering::Relaxed);
     let _ = reloads.join();
     Ok(report)
+}
+
+/// Where an AF_XDP port's declared hardware profile claims more than the
+/// running kernel reports of its interface (probed now), one line each;
+/// a probe that fails is a line too. The run then gets what the device
+/// really does (the bind falls back as it would without a profile).
+pub fn profile_disagreements(cfg: &Config) -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in &cfg.ports {
+        let (PortKind::AfXdp(a), Some(declared)) = (&p.kind, &p.profile) else { continue };
+        match nfv_hw::probe::probe(&a.interface) {
+            Ok(found) => {
+                lines.extend(found.disagreements(declared).into_iter().map(|l| format!("port `{}`: {l}", p.name)))
+            }
+            Err(e) => lines.push(format!("port `{}`: cannot probe {}: {e}", p.name, a.interface)),
+        }
+    }
+    lines
 }
 
 /// The reloader of a run of `cfg`: every way the running configuration

@@ -18,6 +18,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum HwCommand {
+    /// What the kernel reports of IFACE (netdev and ethtool netlink,
+    /// sysfs), as a profile a port can name with `profile = "FILE"`.
+    Probe {
+        /// Interface name.
+        iface: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run a configuration (the embedded quickstart when FILE is omitted).
     Run {
@@ -70,6 +80,12 @@ enum Command {
     },
     /// List the stage kinds this build knows.
     Stages,
+    /// Hardware: `probe IFACE` prints what the running kernel reports of
+    /// an interface as a hardware profile (hw-profiles/README.md).
+    Hw {
+        #[command(subcommand)]
+        what: HwCommand,
+    },
     /// Ask a running nfv (over its [management] socket): `show runtime`,
     /// `show errors`, `show ports`.
     Ctl {
@@ -183,6 +199,14 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        Command::Hw { what: HwCommand::Probe { iface } } => match nfv_hw::probe::probe(&iface) {
+            Ok(p) => {
+                println!("# {iface}, probed from the running kernel by `nfv hw probe` (hw-profiles/README.md)");
+                print!("{}", p.profile().to_toml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
         Command::Stages => {
             for (kind, summary) in nfv_pipelines::registry().describe() {
                 println!("{kind:<16} {summary}");

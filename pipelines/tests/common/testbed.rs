@@ -108,6 +108,12 @@ impl TestBed {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs a command in namespace `role` and returns what it did,
+    /// whatever its exit status.
+    pub fn exec_output(&self, role: &str, cmd: &[&str]) -> std::process::Output {
+        Command::new("ip").args(["netns", "exec", &self.ns(role)]).args(cmd).output().expect("ip netns exec")
+    }
+
     /// Runs `f` on a thread that has joined namespace `role` (setns moves
     /// only the calling thread), so sockets it opens live there.
     pub fn in_ns<T: Send + 'static>(&self, role: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
