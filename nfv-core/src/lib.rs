@@ -28,6 +28,7 @@ pub mod live;
 pub mod neighbour;
 pub mod packet;
 pub mod parse;
+pub mod plan;
 pub mod port;
 pub mod published;
 pub mod reject;

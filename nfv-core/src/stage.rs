@@ -135,6 +135,13 @@ pub trait StageBuilder: Send + Sync {
         Vec::new()
     }
 
+    /// The work the stage could hand below the AF_XDP workers (to XDP or
+    /// the NIC): `nfv plan` places it ([`crate::plan`]). None by default:
+    /// the stage runs in the workers, and so does every stage after it.
+    fn offers(&self) -> Vec<crate::plan::Offer> {
+        Vec::new()
+    }
+
     /// A fresh instance for one worker (each worker owns its state).
     fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage>;
 

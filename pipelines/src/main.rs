@@ -78,6 +78,12 @@ enum Command {
         #[arg(long)]
         dot: bool,
     },
+    /// Print what of FILE runs where (NIC, XDP, AF_XDP workers), with
+    /// the reason for every decision, from its ports' hardware profiles.
+    Plan {
+        /// Configuration file.
+        file: PathBuf,
+    },
     /// List the stage kinds this build knows.
     Stages,
     /// Hardware: `probe IFACE` prints what the running kernel reports of
@@ -203,6 +209,13 @@ fn main() -> ExitCode {
             Ok(p) => {
                 println!("# {iface}, probed from the running kernel by `nfv hw probe` (hw-profiles/README.md)");
                 print!("{}", p.profile().to_toml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Plan { file } => match nfv_pipelines::load(Some(&file)) {
+            Ok(cfg) => {
+                print!("{}", nfv_core::plan::plan(&cfg).render());
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),

@@ -78,6 +78,26 @@ impl StageBuilder for AclBuilder {
         Box::new(AclStage::new(self.0.live.clone(), &self.0.board))
     }
 
+    fn offers(&self) -> Vec<nfv_core::plan::Offer> {
+        use nfv_core::plan::{Offer, Place};
+        let acl = self.0.live.load();
+        if acl.reflect.is_some() {
+            let mut o = Offer::established(
+                "deny rules as a prefix and port filter",
+                true,
+                "permit-reflect flows and their state",
+            );
+            o[0].stateful = true;
+            o
+        } else {
+            Offer::complete(
+                "rules as a prefix and port filter",
+                Place::Xdp,
+                "nothing; a rule update replaces the filter",
+            )
+        }
+    }
+
     fn live(&self) -> Option<&dyn Live> {
         Some(self)
     }

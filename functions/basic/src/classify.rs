@@ -317,6 +317,14 @@ impl StageBuilder for ClassifyBuilder {
         })
     }
 
+    fn offers(&self) -> Vec<nfv_core::plan::Offer> {
+        nfv_core::plan::Offer::complete(
+            "send each packet to its chain by its header fields",
+            nfv_core::plan::Place::Xdp,
+            "nothing",
+        )
+    }
+
     fn branches(&self) -> Vec<(ChainId, Option<Vec<PortId>>)> {
         let mut v: Vec<(ChainId, Option<Vec<PortId>>)> = Vec::new();
         let mut add = |c: ChainId, ports: Option<Vec<PortId>>| match v.iter_mut().find(|(t, _)| *t == c) {

@@ -25,6 +25,7 @@ pub fn register(r: &mut StageRegistry) {
         reasons: &[],
         reads_headers: true,
         make: || Box::new(macswap::MacSwap),
+        offer: Some(("swap MAC addresses", "nothing")),
     }));
     r.register(Box::new(ttl::TtlFactory));
     r.register(Box::new(NoParams {
@@ -33,6 +34,7 @@ pub fn register(r: &mut StageRegistry) {
         reasons: &[],
         reads_headers: false,
         make: || Box::new(counter::Counter::default()),
+        offer: Some(("count packets and bytes (per-CPU map)", "nothing")),
     }));
     r.register(Box::new(NoParams {
         kind: "drop",
@@ -40,6 +42,7 @@ pub fn register(r: &mut StageRegistry) {
         reasons: drop::DropAll::NAMES,
         reads_headers: false,
         make: || Box::new(drop::Drop),
+        offer: Some(("drop every packet", "nothing")),
     }));
     r.register(Box::new(patch::PatchFactory));
     r.register(Box::new(classify::ClassifyFactory));
@@ -60,6 +63,8 @@ struct NoParams {
     /// See [`StageBuilder::reads_headers`].
     reads_headers: bool,
     make: fn() -> Box<dyn Stage>,
+    /// What it could do below the workers, and what it leaves them.
+    offer: Option<(&'static str, &'static str)>,
 }
 
 impl StageFactory for NoParams {
@@ -84,6 +89,12 @@ impl StageBuilder for NoParams {
     }
     fn build(&self, _ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
         (self.make)()
+    }
+
+    fn offers(&self) -> Vec<nfv_core::plan::Offer> {
+        self.offer.map_or_else(Vec::new, |(what, leaves)| {
+            nfv_core::plan::Offer::complete(what, nfv_core::plan::Place::Xdp, leaves)
+        })
     }
 }
 

@@ -86,6 +86,14 @@ impl StageBuilder for PatchBuilder {
     fn build(&self, _ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
         Box::new(Patch { peer: self.peer.clone() })
     }
+
+    fn offers(&self) -> Vec<nfv_core::plan::Offer> {
+        nfv_core::plan::Offer::complete(
+            "cross-connect ports (redirect to the peer)",
+            nfv_core::plan::Place::Xdp,
+            "nothing",
+        )
+    }
 }
 
 /// The stage: a lookup of the peer by ingress port.

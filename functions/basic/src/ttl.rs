@@ -64,6 +64,14 @@ impl nfv_core::StageBuilder for TtlDecrement {
         TtlDrop::NAMES
     }
 
+    fn offers(&self) -> Vec<nfv_core::plan::Offer> {
+        nfv_core::plan::Offer::complete(
+            "decrement the TTL or hop limit",
+            nfv_core::plan::Place::Xdp,
+            "expiring packets (ICMP time exceeded)",
+        )
+    }
+
     fn build(&self, _ctx: &nfv_core::BuildCtx<'_>) -> Box<dyn Stage> {
         Box::new(*self)
     }

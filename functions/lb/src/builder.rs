@@ -70,6 +70,14 @@ impl StageBuilder for LbBuilder {
         Box::new(LbStage::new(self.0.clone(), ctx))
     }
 
+    fn offers(&self) -> Vec<nfv_core::plan::Offer> {
+        nfv_core::plan::Offer::established(
+            "established connections: DSR rewrite, IP-in-IP or NAT to their backend",
+            true,
+            "new connections (Maglev scheduling), ICMP, backend changes",
+        )
+    }
+
     fn live(&self) -> Option<&dyn Live> {
         Some(self)
     }

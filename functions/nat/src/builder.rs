@@ -60,6 +60,14 @@ impl StageBuilder for NatBuilder {
         Box::new(NatStage::new(self.0.clone(), ctx))
     }
 
+    fn offers(&self) -> Vec<nfv_core::plan::Offer> {
+        nfv_core::plan::Offer::established(
+            "established sessions: address and port rewrite, incremental checksums",
+            true,
+            "first packets, ICMP errors, fragments, hairpinning and expiry",
+        )
+    }
+
     fn live(&self) -> Option<&dyn Live> {
         Some(self)
     }

@@ -80,6 +80,14 @@ impl StageBuilder for UpfBuilder {
         Box::new(UpfStage::new(self.0.clone(), ctx))
     }
 
+    fn offers(&self) -> Vec<nfv_core::plan::Offer> {
+        nfv_core::plan::Offer::established(
+            "sessions with a plain PDR and FAR: GTP-U decapsulation uplink, encapsulation downlink",
+            true,
+            "QER metering, buffering, usage thresholds and reports, echo and error indications",
+        )
+    }
+
     fn live(&self) -> Option<&dyn Live> {
         Some(self)
     }

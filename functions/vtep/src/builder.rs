@@ -83,6 +83,14 @@ impl StageBuilder for VtepBuilder {
         Box::new(stage)
     }
 
+    fn offers(&self) -> Vec<nfv_core::plan::Offer> {
+        nfv_core::plan::Offer::established(
+            "known unicast: decapsulation, and encapsulation to the FDB's VTEP",
+            false,
+            "flooding, learning, ARP suppression, too-big answers",
+        )
+    }
+
     fn live(&self) -> Option<&dyn Live> {
         Some(self)
     }

@@ -1,0 +1,262 @@
+//! Placement: what of a configuration runs where. Each stage offers the
+//! work it could hand below the AF_XDP workers ([`Offer`]: established
+//! flows of a NAT or a load balancer, plain UPF sessions, known VTEP
+//! unicast, ACL rules as a filter), and the planner decides per stage and
+//! per offer, with a reason, from the ports' hardware profiles
+//! ([`crate::hwprofile`]):
+//!
+//! - XDP (the driver's hook, or generic XDP on a device without one) when
+//!   every stage before it in the chain is wholly placed below too: a
+//!   packet forwarded in XDP never meets the stages the workers run, so
+//!   nothing may be placed below a stage whose decision it needs;
+//! - the NIC for what a device does in its own silicon (ntuple drop rules
+//!   for an ACL's denies);
+//! - the workers otherwise, and always for first packets and everything
+//!   the offers leave out.
+//!
+//! Ports polled by several workers get symmetric RSS where a stateful
+//! stage needs both directions of a flow on one worker and the device can
+//! hash symmetrically; otherwise the stage's own handoff does it.
+
+use crate::config::{Config, PortKind};
+use crate::hwprofile::{Profile, SymmetricRss};
+
+/// Where work runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Place {
+    /// The NIC's own silicon.
+    Nic,
+    /// An XDP program in the driver (or generic XDP).
+    Xdp,
+    /// The AF_XDP workers.
+    Worker,
+}
+
+/// Work a stage could hand below the workers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    /// What (`established sessions`).
+    pub what: String,
+    /// The lowest place it can run.
+    pub lowest: Place,
+    /// True when, placed below, it decides every packet the stage would
+    /// send on (nothing of its traffic still needs the workers' copy):
+    /// only then may a later stage be placed below too.
+    pub complete: bool,
+    /// The stage keeps per-flow state (both directions on one worker
+    /// matter when it runs in the workers).
+    pub stateful: bool,
+    /// What stays with the workers, said once.
+    pub leaves: String,
+}
+
+impl Offer {
+    /// Work that decides every packet it forwards, below the workers.
+    pub fn complete(what: &str, lowest: Place, leaves: &str) -> Vec<Offer> {
+        vec![Offer { what: what.into(), lowest, complete: true, stateful: false, leaves: leaves.into() }]
+    }
+
+    /// The established flows of a stateful stage: forwarded below, first
+    /// packets and the rest (`leaves`) in the workers.
+    pub fn established(what: &str, stateful: bool, leaves: &str) -> Vec<Offer> {
+        vec![Offer { what: what.into(), lowest: Place::Xdp, complete: false, stateful, leaves: leaves.into() }]
+    }
+}
+
+/// One decision of the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// `chain/stage`.
+    pub stage: String,
+    /// The offer (`all of it` for a stage that offers nothing).
+    pub what: String,
+    /// Where it runs.
+    pub place: Place,
+    /// Why.
+    pub reason: String,
+}
+
+/// What the planner decided.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Per port: its profile and what its device is asked to do.
+    pub ports: Vec<(String, String)>,
+    /// Per stage and offer.
+    pub decisions: Vec<Decision>,
+}
+
+fn place_name(p: Place) -> &'static str {
+    match p {
+        Place::Nic => "nic",
+        Place::Xdp => "xdp",
+        Place::Worker => "worker",
+    }
+}
+
+/// The profile a port's device is planned with: its own, or, for a port
+/// without one, generic XDP (what any device does).
+fn profile_of(cfg: &Config, port: usize) -> Option<Profile> {
+    let p = &cfg.ports[port];
+    match (&p.kind, &p.profile) {
+        (PortKind::AfXdp(_), Some(h)) => Some((**h).clone()),
+        (PortKind::AfXdp(_), None) => Profile::resolve("xdp-generic", None).ok(),
+        _ => None,
+    }
+}
+
+/// Another way into a chain: below only if every way is.
+fn join(entry: &mut Option<Result<(), String>>, way: Result<(), String>) {
+    *entry = Some(match (entry.take(), way) {
+        (Some(Err(e)), _) | (_, Err(e)) => Err(e),
+        _ => Ok(()),
+    });
+}
+
+/// Chains in an order where each comes after every chain that sends to
+/// it (the configuration is checked free of loops).
+fn order(cfg: &Config) -> Vec<usize> {
+    let n = cfg.chains.len();
+    let mut indegree = vec![0usize; n];
+    for c in 0..n {
+        for t in cfg.successors(c) {
+            indegree[t] += 1;
+        }
+    }
+    let mut out: Vec<usize> = (0..n).filter(|&c| indegree[c] == 0).collect();
+    let mut i = 0;
+    while i < out.len() {
+        for t in cfg.successors(out[i]) {
+            indegree[t] -= 1;
+            if indegree[t] == 0 {
+                out.push(t);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Plans `cfg`.
+pub fn plan(cfg: &Config) -> Plan {
+    let mut plan = Plan::default();
+    // Ports: their devices, and symmetric hashing where it helps.
+    for (i, p) in cfg.ports.iter().enumerate() {
+        let Some(prof) = profile_of(cfg, i) else {
+            plan.ports.push((p.name.clone(), "not a device (no XDP hook): everything in the workers".into()));
+            continue;
+        };
+        let mode = if prof.af_xdp.native_xdp { "native XDP" } else { "generic XDP" };
+        let declared = if p.profile.is_some() { "" } else { " (no profile: what any device does)" };
+        let pollers = cfg.workers.iter().filter(|w| w.rx.iter().any(|(pid, _)| *pid as usize == i)).count();
+        let stateful = cfg
+            .workers
+            .iter()
+            .filter(|w| w.rx.iter().any(|(pid, _)| *pid as usize == i))
+            .any(|w| cfg.reachable_stages(w.chain).iter().any(|s| s.builder.offers().iter().any(|o| o.stateful)));
+        let rss = match (pollers > 1 && stateful, prof.limits.symmetric_rss) {
+            (false, _) => String::new(),
+            (true, SymmetricRss::None) => {
+                "; RSS not symmetric: the stages' handoff keeps both directions of a flow on one worker".into()
+            }
+            (true, SymmetricRss::Always) => {
+                "; RSS symmetric already: both directions of a flow reach one worker".into()
+            }
+            (true, s) => format!(
+                "; symmetric RSS asked (ethtool -X {} input_xfrm {}): both directions of a flow reach one worker",
+                p.name,
+                if s == SymmetricRss::Xor { "symmetric-xor" } else { "symmetric-or-xor" }
+            ),
+        };
+        plan.ports.push((p.name.clone(), format!("profile `{}`{declared}, {mode}{rss}", prof.identity.name)));
+    }
+    // Stages, chain by chain, sources before the chains they send to: a
+    // chain may go below only where every way into it is below.
+    let n = cfg.chains.len();
+    let mut entry: Vec<Option<Result<(), String>>> = vec![None; n];
+    for (c, chain) in cfg.chains.iter().enumerate() {
+        let fed: Vec<usize> =
+            cfg.workers.iter().filter(|w| w.chain == c).flat_map(|w| w.rx.iter().map(|(p, _)| *p as usize)).collect();
+        if !fed.is_empty() {
+            entry[c] = Some(if fed.iter().all(|&p| profile_of(cfg, p).is_some()) {
+                Ok(())
+            } else {
+                Err(format!("chain `{}` is fed by a port without an XDP hook", chain.name))
+            });
+        }
+    }
+    let devices: Vec<Profile> = (0..cfg.ports.len()).filter_map(|p| profile_of(cfg, p)).collect();
+    for c in order(cfg) {
+        let chain = &cfg.chains[c];
+        let mut below_ok = entry[c].clone().unwrap_or_else(|| Err(format!("no port feeds chain `{}`", chain.name)));
+        for s in &chain.stages {
+            let at = format!("{}/{}", chain.name, s.name);
+            let offers = s.builder.offers();
+            if offers.is_empty() {
+                plan.decisions.push(Decision {
+                    stage: at.clone(),
+                    what: "all of it".into(),
+                    place: Place::Worker,
+                    reason: format!("`{}` offers nothing below the workers", s.kind),
+                });
+                if below_ok.is_ok() {
+                    below_ok = Err(format!("stage `{at}` before it runs in the workers"));
+                }
+            } else {
+                let mut all_complete = true;
+                for o in &offers {
+                    let (place, reason) = match &below_ok {
+                        Err(why) => (Place::Worker, why.clone()),
+                        Ok(()) if o.lowest == Place::Nic && devices.iter().all(|d| d.steering.ntuple) => {
+                            (Place::Nic, "every device has ntuple rules".to_string())
+                        }
+                        Ok(()) => {
+                            let generic = devices.iter().any(|d| !d.af_xdp.native_xdp);
+                            let how =
+                                if generic { "generic XDP (a device without a driver hook)" } else { "native XDP" };
+                            (Place::Xdp, format!("{how}; the workers keep {}", o.leaves))
+                        }
+                    };
+                    all_complete &= o.complete && place != Place::Worker;
+                    plan.decisions.push(Decision { stage: at.clone(), what: o.what.clone(), place, reason });
+                }
+                if below_ok.is_ok() && !all_complete {
+                    below_ok = Err(format!("stage `{at}` before it still needs the workers for some of its packets"));
+                }
+            }
+            // The chains this stage sends to are entered from here.
+            for (t, _) in s.builder.branches() {
+                join(
+                    &mut entry[t as usize],
+                    below_ok.clone().map_err(|_| format!("it is entered from `{at}`, which needs the workers")),
+                );
+            }
+        }
+        if let crate::graph::End::Chain(t) = chain.then {
+            let from =
+                below_ok.map_err(|_| format!("it is entered from chain `{}`, which needs the workers", chain.name));
+            join(&mut entry[t as usize], from);
+        }
+    }
+    plan
+}
+
+impl Plan {
+    /// The plan as `nfv plan` prints it.
+    pub fn render(&self) -> String {
+        let mut out = String::from("ports\n");
+        for (name, what) in &self.ports {
+            out += &format!("  {name:<10} {what}\n");
+        }
+        out += "stages\n";
+        for d in &self.decisions {
+            out += &format!("  {:<22} {:<7} {}: {}\n", d.stage, place_name(d.place), d.what, d.reason);
+        }
+        out
+    }
+
+    /// How many decisions went to each place: (nic, xdp, worker).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let n = |p| self.decisions.iter().filter(|d| d.place == p).count();
+        (n(Place::Nic), n(Place::Xdp), n(Place::Worker))
+    }
+}
