@@ -6,3 +6,5 @@
 
 pub mod genl;
 pub mod probe;
+#[cfg(feature = "xdp")]
+pub mod xdp;

@@ -352,6 +352,21 @@ impl Rounds {
     }
 }
 
+/// True when the test runs as root (loading BPF programs, namespaces).
+/// Otherwise it says why and is skipped, except under
+/// `NFV_REQUIRE_PRIV=1` (CI runs as root), where the test fails.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("NFV_REQUIRE_PRIV").as_deref() == Ok("1") {
+        panic!("{test}: needs root (NFV_REQUIRE_PRIV=1 makes this a failure)");
+    }
+    eprintln!("SKIPPED {test}: not root");
+    false
+}
+
 /// True when every command of `needed` (a program and its arguments, such
 /// as `["tshark", "--version"]`) runs and succeeds: a test using outside
 /// tools (scapy, tshark) goes on. Otherwise it says why and is skipped,
