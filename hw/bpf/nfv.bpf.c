@@ -2,12 +2,16 @@
 // below the workers runs here; everything else goes to the port's AF_XDP
 // socket on the queue it arrived on, as libxdp's default program does.
 //
-// This first engine runs chains made wholly of complete stages (TTL
-// decrement, MAC swap, cross-connect), configured by the `config` map.
+// It runs chains made wholly of complete stages (TTL decrement, MAC swap,
+// cross-connect), configured by the `config` map, and forwards a NAT44's
+// established sessions the workers installed in the `nat` map. Every
+// decision is taken before anything is written: a packet that goes up to
+// the workers goes up as it arrived.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/in.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -15,6 +19,7 @@
 #define DO_TTL 1      // decrement the IPv4 TTL (expiring packets go up)
 #define DO_MACSWAP 2  // swap the Ethernet addresses
 #define DO_BACK 4     // send back out of the ingress port (XDP_TX)
+#define DO_NAT 8      // translate established NAT44 sessions (the `nat` map)
 
 struct config {
 	__u32 flags;
@@ -34,6 +39,39 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } patch SEC(".maps");
+
+// A NAT44 session as one direction's packets show it: addresses and
+// ports as on the wire (network order), padding zero.
+struct nat_key {
+	__u32 src;
+	__u32 dst;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+// What that direction becomes: the new source (side 0) or destination
+// (side 1) address and port, the Ethernet addresses to send with, the
+// egress port; `last_seen` is written here for the workers' idle timers.
+struct nat_val {
+	__u32 addr;
+	__u16 port;
+	__u8 side;
+	__u8 pad;
+	__u8 dmac[ETH_ALEN];
+	__u8 smac[ETH_ALEN];
+	__u32 ifindex;
+	__u32 pad2;
+	__u64 last_seen;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct nat_key);
+	__type(value, struct nat_val);
+} nat SEC(".maps");
 
 // The AF_XDP sockets, by queue.
 struct {
@@ -79,6 +117,49 @@ static __always_inline void ttl_decrement(struct iphdr *ip)
 	ip->check = bpf_htons((__u16)~sum);
 }
 
+// RFC 1624 eqn. 3 terms: ~m + m' for a 16-bit word, and for two.
+static __always_inline __u32 delta16(__u16 old, __u16 new)
+{
+	return (__u16)~old + (__u32)new;
+}
+
+static __always_inline __u32 delta32(__u32 old, __u32 new)
+{
+	return delta16(old >> 16, new >> 16) + delta16(old & 0xffff, new & 0xffff);
+}
+
+// HC' = ~(~HC + delta), folded (checksums in network order).
+static __always_inline __u16 adjust(__u16 csum_be, __u32 delta)
+{
+	__u32 sum = (__u16)~bpf_ntohs(csum_be) + delta;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return bpf_htons((__u16)~sum);
+}
+
+// TCP and UDP: the ports at the L4 header's start, the checksum at
+// `csum_at` (16 TCP, 6 UDP: 0 there means none, and a computed 0 goes as
+// 0xffff, RFC 768), both covering the addresses (pseudo-header).
+static __always_inline int nat_rewrite(struct iphdr *ip, void *l4, void *end, const struct nat_val *v, __u8 proto)
+{
+	__u32 *a = v->side ? &ip->daddr : &ip->saddr;
+	__u16 *port = (__u16 *)l4 + (v->side ? 1 : 0);
+	__u16 *csum = proto == IPPROTO_TCP ? (__u16 *)(l4 + 16) : (__u16 *)(l4 + 6);
+	if ((void *)(csum + 1) > end)
+		return -1;
+	__u32 old_a = bpf_ntohl(*a), new_a = bpf_ntohl(v->addr);
+	__u32 da = delta32(old_a, new_a);
+	ip->check = adjust(ip->check, da);
+	__u32 d = da + delta16(bpf_ntohs(*port), bpf_ntohs(v->port));
+	*a = v->addr;
+	*port = v->port;
+	if (proto == IPPROTO_UDP && *csum == 0)
+		return 0;
+	__u16 c = adjust(*csum, d);
+	*csum = (proto == IPPROTO_UDP && c == 0) ? 0xffff : c;
+	return 0;
+}
+
 SEC("xdp")
 int nfv_xdp(struct xdp_md *ctx)
 {
@@ -91,13 +172,44 @@ int nfv_xdp(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > end)
 		return up(ctx);
-	if (cfg->flags & DO_TTL) {
-		if (eth->h_proto != bpf_htons(ETH_P_IP))
+	struct iphdr *ip = (void *)(eth + 1);
+	int v4 = eth->h_proto == bpf_htons(ETH_P_IP) && (void *)(ip + 1) <= end && ip->ihl == 5;
+	// Decide: every check before any write.
+	if ((cfg->flags & DO_TTL) && (!v4 || ip->ttl <= 1))
+		return up(ctx);
+	struct nat_val *nv = 0;
+	void *l4 = (void *)(ip + 1);
+	if (cfg->flags & DO_NAT) {
+		// Not first fragments, options, other protocols, or TCP state
+		// changes (SYN, FIN, RST): the workers' (RFC 7857 states).
+		if (!v4 || (ip->frag_off & bpf_htons(0x3fff)))
 			return up(ctx);
-		struct iphdr *ip = (void *)(eth + 1);
-		if ((void *)(ip + 1) > end || ip->ihl < 5 || ip->ttl <= 1)
+		if (ip->protocol == IPPROTO_TCP) {
+			struct tcphdr_flags { __u8 b[14]; } *t = l4;
+			if ((void *)(t + 1) > end || (t->b[13] & 0x07))
+				return up(ctx);
+		} else if (ip->protocol != IPPROTO_UDP) {
 			return up(ctx);
+		}
+		__u16 *ports = l4;
+		if ((void *)(ports + 2) > end)
+			return up(ctx);
+		struct nat_key k = { .src = ip->saddr, .dst = ip->daddr, .sport = ports[0], .dport = ports[1], .proto = ip->protocol };
+		nv = bpf_map_lookup_elem(&nat, &k);
+		if (!nv)
+			return up(ctx);
+	}
+	// Act.
+	if (cfg->flags & DO_TTL)
 		ttl_decrement(ip);
+	if (nv) {
+		if (nat_rewrite(ip, l4, end, nv, ip->protocol) < 0)
+			return up(ctx);
+		__builtin_memcpy(eth->h_dest, nv->dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, nv->smac, ETH_ALEN);
+		nv->last_seen = bpf_ktime_get_ns();
+		count(0);
+		return nv->ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(nv->ifindex, 0);
 	}
 	if (cfg->flags & DO_MACSWAP) {
 		__u8 tmp[ETH_ALEN];

@@ -19,6 +19,88 @@ pub mod flags {
     pub const MACSWAP: u32 = 2;
     /// Back out of the ingress port (`XDP_TX`).
     pub const BACK: u32 = 4;
+    /// Translate the NAT44 sessions of the `nat` map.
+    pub const NAT: u32 = 8;
+}
+
+/// A NAT44 session as one direction's packets show it (`struct
+/// nat_key`): addresses and ports as on the wire, padding zero (the map
+/// compares every byte).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NatKey {
+    /// Source address, network order.
+    pub src: [u8; 4],
+    /// Destination address, network order.
+    pub dst: [u8; 4],
+    /// Source port, network order.
+    pub sport: [u8; 2],
+    /// Destination port, network order.
+    pub dport: [u8; 2],
+    /// IP protocol.
+    pub proto: u8,
+    pad: [u8; 3],
+}
+
+impl NatKey {
+    /// The key of packets from `src:sport` to `dst:dport` (host order).
+    pub fn new(proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Self {
+        Self {
+            src: src.to_be_bytes(),
+            dst: dst.to_be_bytes(),
+            sport: sport.to_be_bytes(),
+            dport: dport.to_be_bytes(),
+            proto,
+            pad: [0; 3],
+        }
+    }
+}
+
+/// What one direction of a session becomes (`struct nat_val`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NatValue {
+    /// The new address, network order.
+    pub addr: [u8; 4],
+    /// The new port, network order.
+    pub port: [u8; 2],
+    /// 0: the source changes (inside to outside), 1: the destination.
+    pub side: u8,
+    pad: u8,
+    /// Ethernet destination to send with.
+    pub dmac: [u8; 6],
+    /// Ethernet source to send with.
+    pub smac: [u8; 6],
+    /// Egress interface.
+    pub ifindex: u32,
+    pad2: u32,
+    /// `bpf_ktime_get_ns` of the last packet forwarded here.
+    pub last_seen: u64,
+}
+
+impl NatValue {
+    /// Translate the source (`outbound`) or the destination to
+    /// `addr:port` (host order), sending from `smac` to `dmac` out of
+    /// `ifindex`.
+    pub fn new(outbound: bool, addr: u32, port: u16, dmac: [u8; 6], smac: [u8; 6], ifindex: u32) -> Self {
+        Self {
+            addr: addr.to_be_bytes(),
+            port: port.to_be_bytes(),
+            side: u8::from(!outbound),
+            pad: 0,
+            dmac,
+            smac,
+            ifindex,
+            pad2: 0,
+            last_seen: 0,
+        }
+    }
+}
+
+fn bytes_of<T: Copy>(v: &T) -> &[u8] {
+    // SAFETY: T is a repr(C) struct of integers and byte arrays with its
+    // padding written out as fields: every byte is initialised.
+    unsafe { std::slice::from_raw_parts((v as *const T).cast(), std::mem::size_of::<T>()) }
 }
 
 /// XDP verdicts (`enum xdp_action`).
@@ -100,6 +182,39 @@ impl Program {
     /// Cross-connects: what arrives on `from` (ifindex) leaves on `to`.
     pub fn patch(&self, from: u32, to: u32) -> Result<(), String> {
         self.update("patch", &from.to_ne_bytes(), &to.to_ne_bytes())
+    }
+
+    /// Installs (or replaces) one direction of a NAT44 session.
+    pub fn nat_insert(&self, key: &NatKey, value: &NatValue) -> Result<(), String> {
+        self.update("nat", bytes_of(key), bytes_of(value))
+    }
+
+    /// Removes one direction of a NAT44 session; false when it was not
+    /// there.
+    pub fn nat_remove(&self, key: &NatKey) -> Result<bool, String> {
+        let fd = self.map("nat")?;
+        // SAFETY: the key is the map's key size.
+        let rc = unsafe { bpf::bpf_map_delete_elem(fd, bytes_of(key).as_ptr().cast()) };
+        match rc {
+            0 => Ok(true),
+            rc if rc.abs() == libc::ENOENT => Ok(false),
+            rc => Err(errno("removing from map `nat`", rc)),
+        }
+    }
+
+    /// One direction of a NAT44 session as the program last left it (its
+    /// `last_seen` for the idle timers).
+    pub fn nat_get(&self, key: &NatKey) -> Result<Option<NatValue>, String> {
+        let fd = self.map("nat")?;
+        let mut v = NatValue::default();
+        // SAFETY: key and value are the map's sizes; the kernel writes v.
+        let rc =
+            unsafe { bpf::bpf_map_lookup_elem(fd, bytes_of(key).as_ptr().cast(), (&mut v as *mut NatValue).cast()) };
+        match rc {
+            0 => Ok(Some(v)),
+            rc if rc.abs() == libc::ENOENT => Ok(None),
+            rc => Err(errno("reading map `nat`", rc)),
+        }
     }
 
     /// Runs the program once on `frame` (no device; `BPF_PROG_TEST_RUN`,

@@ -74,3 +74,125 @@ fn ttl_and_macswap_in_xdp_leave_the_bytes_the_workers_would() {
     p.set_flags(0).unwrap();
     assert_eq!(p.test_run(&udp(64, 18)).unwrap().0, action::PASS);
 }
+
+mod nat {
+    use super::*;
+    use nfv_hw::xdp::{NatKey, NatValue};
+
+    const HOST: [u8; 4] = [10, 0, 0, 1];
+    const FAR: [u8; 4] = [203, 0, 113, 7];
+    const POOL: [u8; 4] = [198, 51, 100, 10];
+    const MAC_HOST: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+    const MAC_GW: [u8; 6] = [2, 0, 0, 0, 0, 0xee];
+    const OUR: [[u8; 6]; 2] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1]];
+    /// No interface of the test: the program redirects, it does not TX.
+    const EGRESS: u32 = 0xfff0;
+
+    struct Sw {
+        stage: Box<dyn nfv_core::Stage>,
+        runner: FrameRunner,
+    }
+
+    impl Sw {
+        fn new() -> Self {
+            let stage = "{ kind = \"nat44\", inside = [\"in\"], outside = \"out\", pool = [\"198.51.100.10\"], \
+                         outside-gateway = \"198.51.100.1\", inside-prefixes = [\"10.0.0.0/24\"] }";
+            let cfg = two_port_config("nat.toml", ["in", "out"], stage, nfv_nat::register).unwrap();
+            let ctx =
+                BuildCtx { worker: 0, port_macs: &OUR, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
+            let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
+            let mut runner = FrameRunner::new([(ip(HOST), MAC_HOST, 0), (ip([198, 51, 100, 1]), MAC_GW, 1)]);
+            runner.set_port(0, OUR[0], &["10.0.0.254/24"]);
+            runner.set_port(1, OUR[1], &["198.51.100.254/24"]);
+            Self { stage: cfg.chains[0].stages[0].builder.build(&ctx), runner }
+        }
+
+        fn run(&mut self, port: u16, f: &[u8]) -> Vec<u8> {
+            let (v, _, out) = self.runner.run(&mut *self.stage, port, f);
+            assert!(matches!(v, VerdictKind::Out(_)), "the workers forward it: {v:?}");
+            out
+        }
+    }
+
+    fn frame(proto: u8, src: ([u8; 4], u16), dst: ([u8; 4], u16), tcp_flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 9, 9], [2, 0, 0, 0, 1, 0]).ipv4(src.0, dst.0, 64);
+        if proto == 17 {
+            b.udp(src.1, dst.1).write(&mut f, payload).unwrap();
+        } else {
+            let mut t = b.tcp(src.1, dst.1, 1000, 64000);
+            if tcp_flags & 0x02 != 0 {
+                t = t.syn();
+            }
+            if tcp_flags & 0x10 != 0 {
+                t = t.ack(77);
+            }
+            t.write(&mut f, payload).unwrap();
+        }
+        f
+    }
+
+    /// The translated source or destination of `out`: (address, port).
+    fn endpoint(out: &[u8], src: bool) -> (u32, u16) {
+        let (a, p) = if src { (26, 34) } else { (30, 36) };
+        (u32::from_be_bytes(out[a..a + 4].try_into().unwrap()), u16::from_be_bytes([out[p], out[p + 1]]))
+    }
+
+    fn install(x: &Program, sent: &[u8], out: &[u8], outbound: bool) {
+        let (s, sp) = endpoint(sent, true);
+        let (d, dp) = endpoint(sent, false);
+        let (a, p) = endpoint(out, outbound);
+        let key = NatKey::new(sent[23], s, sp, d, dp);
+        let mac = |at: usize| -> [u8; 6] { out[at..at + 6].try_into().unwrap() };
+        x.nat_insert(&key, &NatValue::new(outbound, a, p, mac(0), mac(6), EGRESS)).unwrap();
+    }
+
+    #[test]
+    fn established_sessions_in_xdp_leave_the_bytes_the_workers_would() {
+        if !root_or_skip("established_sessions_in_xdp_leave_the_bytes_the_workers_would") {
+            return;
+        }
+        let x = Program::load().unwrap();
+        x.set_flags(flags::NAT).unwrap();
+        let mut sw = Sw::new();
+        for proto in [17u8, 6] {
+            let sport = if proto == 17 { 5000 } else { 5001 };
+            // The first packet opens the session in the workers.
+            let first = frame(proto, (HOST, sport), (FAR, 443), 0x02, b"");
+            assert_eq!(x.test_run(&first).unwrap().0, action::PASS, "no session below yet: up");
+            let opened = sw.run(0, &first);
+            // The next ones, both ways, in XDP as in the workers.
+            let out = frame(proto, (HOST, sport), (FAR, 443), 0x10, b"established data");
+            let sw_out = sw.run(0, &out);
+            install(&x, &out, &sw_out, true);
+            let (verdict, xdp_out) = x.test_run(&out).unwrap();
+            assert_eq!((verdict, &xdp_out), (action::REDIRECT, &sw_out), "outbound, proto {proto}");
+            let (pool, port) = endpoint(&opened, true);
+            assert_eq!(pool, u32::from_be_bytes(POOL));
+            let back = frame(proto, (FAR, 443), (POOL, port), 0x10, b"answer");
+            let sw_back = sw.run(1, &back);
+            install(&x, &back, &sw_back, false);
+            let (verdict, xdp_back) = x.test_run(&back).unwrap();
+            assert_eq!((verdict, &xdp_back), (action::REDIRECT, &sw_back), "inbound, proto {proto}");
+            let key = NatKey::new(proto, u32::from_be_bytes(FAR), 443, u32::from_be_bytes(POOL), port);
+            assert!(x.nat_get(&key).unwrap().unwrap().last_seen > 0, "activity for the idle timer");
+            if proto == 6 {
+                // State changes stay with the workers.
+                let fin = frame(6, (HOST, sport), (FAR, 443), 0x11, b"");
+                let mut fin_bytes = fin.clone();
+                fin_bytes[14 + 20 + 13] |= 0x01;
+                assert_eq!(x.test_run(&fin_bytes).unwrap().0, action::PASS, "FIN goes up");
+            }
+        }
+        // A UDP datagram without a checksum keeps none.
+        let mut nosum = frame(17, (HOST, 5000), (FAR, 443), 0, b"no checksum");
+        nosum[14 + 20 + 6..14 + 20 + 8].copy_from_slice(&[0, 0]);
+        let sw_out = sw.run(0, &nosum);
+        assert_eq!(x.test_run(&nosum).unwrap().1, sw_out);
+        assert_eq!(&sw_out[14 + 20 + 6..14 + 20 + 8], &[0, 0]);
+        // Removed: up again.
+        let key = NatKey::new(17, u32::from_be_bytes(HOST), 5000, u32::from_be_bytes(FAR), 443);
+        assert!(x.nat_remove(&key).unwrap());
+        assert_eq!(x.test_run(&nosum).unwrap().0, action::PASS);
+    }
+}
