@@ -3,8 +3,9 @@
 // socket on the queue it arrived on, as libxdp's default program does.
 //
 // It runs chains made wholly of complete stages (TTL decrement, MAC swap,
-// cross-connect), configured by the `config` map, and forwards a NAT44's
-// established sessions the workers installed in the `nat` map. Every
+// cross-connect), configured by the `config` map, and forwards the
+// established flows the workers installed in the `flows` map (a NAT44's
+// sessions, a load balancer's direct-server-return connections). Every
 // decision is taken before anything is written: a packet that goes up to
 // the workers goes up as it arrived.
 
@@ -19,7 +20,7 @@
 #define DO_TTL 1      // decrement the IPv4 TTL (expiring packets go up)
 #define DO_MACSWAP 2  // swap the Ethernet addresses
 #define DO_BACK 4     // send back out of the ingress port (XDP_TX)
-#define DO_NAT 8      // translate established NAT44 sessions (the `nat` map)
+#define DO_FLOWS 8    // forward the established flows of the `flows` map
 
 struct config {
 	__u32 flags;
@@ -40,9 +41,10 @@ struct {
 	__type(value, __u32);
 } patch SEC(".maps");
 
-// A NAT44 session as one direction's packets show it: addresses and
-// ports as on the wire (network order), padding zero.
-struct nat_key {
+// An established flow as one direction's packets show it (a NAT44
+// session, a load balancer's connection): addresses and ports as on the
+// wire (network order), padding zero.
+struct flow_key {
 	__u32 src;
 	__u32 dst;
 	__u16 sport;
@@ -51,10 +53,14 @@ struct nat_key {
 	__u8 pad[3];
 };
 
-// What that direction becomes: the new source (side 0) or destination
-// (side 1) address and port, the Ethernet addresses to send with, the
+// What that direction becomes: the source (side 0) or the destination
+// (side 1) rewritten to `addr`:`port`, or nothing rewritten (side 2: a
+// direct-server-return backend); the Ethernet addresses to send with, the
 // egress port; `last_seen` is written here for the workers' idle timers.
-struct nat_val {
+#define SIDE_SRC 0
+#define SIDE_DST 1
+#define SIDE_NONE 2
+struct flow_val {
 	__u32 addr;
 	__u16 port;
 	__u8 side;
@@ -69,9 +75,9 @@ struct nat_val {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 262144);
-	__type(key, struct nat_key);
-	__type(value, struct nat_val);
-} nat SEC(".maps");
+	__type(key, struct flow_key);
+	__type(value, struct flow_val);
+} flows SEC(".maps");
 
 // The AF_XDP sockets, by queue.
 struct {
@@ -140,7 +146,7 @@ static __always_inline __u16 adjust(__u16 csum_be, __u32 delta)
 // TCP and UDP: the ports at the L4 header's start, the checksum at
 // `csum_at` (16 TCP, 6 UDP: 0 there means none, and a computed 0 goes as
 // 0xffff, RFC 768), both covering the addresses (pseudo-header).
-static __always_inline int nat_rewrite(struct iphdr *ip, void *l4, void *end, const struct nat_val *v, __u8 proto)
+static __always_inline int rewrite(struct iphdr *ip, void *l4, void *end, const struct flow_val *v, __u8 proto)
 {
 	__u32 *a = v->side ? &ip->daddr : &ip->saddr;
 	__u16 *port = (__u16 *)l4 + (v->side ? 1 : 0);
@@ -177,9 +183,9 @@ int nfv_xdp(struct xdp_md *ctx)
 	// Decide: every check before any write.
 	if ((cfg->flags & DO_TTL) && (!v4 || ip->ttl <= 1))
 		return up(ctx);
-	struct nat_val *nv = 0;
+	struct flow_val *fv = 0;
 	void *l4 = (void *)(ip + 1);
-	if (cfg->flags & DO_NAT) {
+	if (cfg->flags & DO_FLOWS) {
 		// Not first fragments, options, other protocols, or TCP state
 		// changes (SYN, FIN, RST): the workers' (RFC 7857 states).
 		if (!v4 || (ip->frag_off & bpf_htons(0x3fff)))
@@ -194,22 +200,22 @@ int nfv_xdp(struct xdp_md *ctx)
 		__u16 *ports = l4;
 		if ((void *)(ports + 2) > end)
 			return up(ctx);
-		struct nat_key k = { .src = ip->saddr, .dst = ip->daddr, .sport = ports[0], .dport = ports[1], .proto = ip->protocol };
-		nv = bpf_map_lookup_elem(&nat, &k);
-		if (!nv)
+		struct flow_key k = { .src = ip->saddr, .dst = ip->daddr, .sport = ports[0], .dport = ports[1], .proto = ip->protocol };
+		fv = bpf_map_lookup_elem(&flows, &k);
+		if (!fv)
 			return up(ctx);
 	}
 	// Act.
 	if (cfg->flags & DO_TTL)
 		ttl_decrement(ip);
-	if (nv) {
-		if (nat_rewrite(ip, l4, end, nv, ip->protocol) < 0)
+	if (fv) {
+		if (fv->side != SIDE_NONE && rewrite(ip, l4, end, fv, ip->protocol) < 0)
 			return up(ctx);
-		__builtin_memcpy(eth->h_dest, nv->dmac, ETH_ALEN);
-		__builtin_memcpy(eth->h_source, nv->smac, ETH_ALEN);
-		nv->last_seen = bpf_ktime_get_ns();
+		__builtin_memcpy(eth->h_dest, fv->dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, fv->smac, ETH_ALEN);
+		fv->last_seen = bpf_ktime_get_ns();
 		count(0);
-		return nv->ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(nv->ifindex, 0);
+		return fv->ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(fv->ifindex, 0);
 	}
 	if (cfg->flags & DO_MACSWAP) {
 		__u8 tmp[ETH_ALEN];

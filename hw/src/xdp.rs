@@ -19,16 +19,16 @@ pub mod flags {
     pub const MACSWAP: u32 = 2;
     /// Back out of the ingress port (`XDP_TX`).
     pub const BACK: u32 = 4;
-    /// Translate the NAT44 sessions of the `nat` map.
-    pub const NAT: u32 = 8;
+    /// Forward the established flows of the `flows` map.
+    pub const FLOWS: u32 = 8;
 }
 
-/// A NAT44 session as one direction's packets show it (`struct
-/// nat_key`): addresses and ports as on the wire, padding zero (the map
+/// An established flow as one direction's packets show it (`struct
+/// flow_key`): addresses and ports as on the wire, padding zero (the map
 /// compares every byte).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NatKey {
+pub struct FlowKey {
     /// Source address, network order.
     pub src: [u8; 4],
     /// Destination address, network order.
@@ -42,7 +42,7 @@ pub struct NatKey {
     pad: [u8; 3],
 }
 
-impl NatKey {
+impl FlowKey {
     /// The key of packets from `src:sport` to `dst:dport` (host order).
     pub fn new(proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Self {
         Self {
@@ -56,15 +56,16 @@ impl NatKey {
     }
 }
 
-/// What one direction of a session becomes (`struct nat_val`).
+/// What one direction of a flow becomes (`struct flow_val`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NatValue {
+pub struct FlowValue {
     /// The new address, network order.
     pub addr: [u8; 4],
     /// The new port, network order.
     pub port: [u8; 2],
-    /// 0: the source changes (inside to outside), 1: the destination.
+    /// 0: the source changes (inside to outside), 1: the destination,
+    /// 2: nothing (only the Ethernet addresses).
     pub side: u8,
     pad: u8,
     /// Ethernet destination to send with.
@@ -78,7 +79,13 @@ pub struct NatValue {
     pub last_seen: u64,
 }
 
-impl NatValue {
+impl FlowValue {
+    /// Forward unchanged but for the Ethernet addresses (a direct server
+    /// return backend), from `smac` to `dmac` out of `ifindex`.
+    pub fn forward(dmac: [u8; 6], smac: [u8; 6], ifindex: u32) -> Self {
+        Self { side: 2, dmac, smac, ifindex, ..Self::default() }
+    }
+
     /// Translate the source (`outbound`) or the destination to
     /// `addr:port` (host order), sending from `smac` to `dmac` out of
     /// `ifindex`.
@@ -184,36 +191,35 @@ impl Program {
         self.update("patch", &from.to_ne_bytes(), &to.to_ne_bytes())
     }
 
-    /// Installs (or replaces) one direction of a NAT44 session.
-    pub fn nat_insert(&self, key: &NatKey, value: &NatValue) -> Result<(), String> {
-        self.update("nat", bytes_of(key), bytes_of(value))
+    /// Installs (or replaces) one direction of a flow.
+    pub fn flow_insert(&self, key: &FlowKey, value: &FlowValue) -> Result<(), String> {
+        self.update("flows", bytes_of(key), bytes_of(value))
     }
 
-    /// Removes one direction of a NAT44 session; false when it was not
-    /// there.
-    pub fn nat_remove(&self, key: &NatKey) -> Result<bool, String> {
-        let fd = self.map("nat")?;
+    /// Removes one direction of a flow; false when it was not there.
+    pub fn flow_remove(&self, key: &FlowKey) -> Result<bool, String> {
+        let fd = self.map("flows")?;
         // SAFETY: the key is the map's key size.
         let rc = unsafe { bpf::bpf_map_delete_elem(fd, bytes_of(key).as_ptr().cast()) };
         match rc {
             0 => Ok(true),
             rc if rc.abs() == libc::ENOENT => Ok(false),
-            rc => Err(errno("removing from map `nat`", rc)),
+            rc => Err(errno("removing from map `flows`", rc)),
         }
     }
 
-    /// One direction of a NAT44 session as the program last left it (its
+    /// One direction of a flow as the program last left it (its
     /// `last_seen` for the idle timers).
-    pub fn nat_get(&self, key: &NatKey) -> Result<Option<NatValue>, String> {
-        let fd = self.map("nat")?;
-        let mut v = NatValue::default();
+    pub fn flow_get(&self, key: &FlowKey) -> Result<Option<FlowValue>, String> {
+        let fd = self.map("flows")?;
+        let mut v = FlowValue::default();
         // SAFETY: key and value are the map's sizes; the kernel writes v.
         let rc =
-            unsafe { bpf::bpf_map_lookup_elem(fd, bytes_of(key).as_ptr().cast(), (&mut v as *mut NatValue).cast()) };
+            unsafe { bpf::bpf_map_lookup_elem(fd, bytes_of(key).as_ptr().cast(), (&mut v as *mut FlowValue).cast()) };
         match rc {
             0 => Ok(Some(v)),
             rc if rc.abs() == libc::ENOENT => Ok(None),
-            rc => Err(errno("reading map `nat`", rc)),
+            rc => Err(errno("reading map `flows`", rc)),
         }
     }
 

@@ -77,7 +77,7 @@ fn ttl_and_macswap_in_xdp_leave_the_bytes_the_workers_would() {
 
 mod nat {
     use super::*;
-    use nfv_hw::xdp::{NatKey, NatValue};
+    use nfv_hw::xdp::{FlowKey, FlowValue};
 
     const HOST: [u8; 4] = [10, 0, 0, 1];
     const FAR: [u8; 4] = [203, 0, 113, 7];
@@ -142,9 +142,9 @@ mod nat {
         let (s, sp) = endpoint(sent, true);
         let (d, dp) = endpoint(sent, false);
         let (a, p) = endpoint(out, outbound);
-        let key = NatKey::new(sent[23], s, sp, d, dp);
+        let key = FlowKey::new(sent[23], s, sp, d, dp);
         let mac = |at: usize| -> [u8; 6] { out[at..at + 6].try_into().unwrap() };
-        x.nat_insert(&key, &NatValue::new(outbound, a, p, mac(0), mac(6), EGRESS)).unwrap();
+        x.flow_insert(&key, &FlowValue::new(outbound, a, p, mac(0), mac(6), EGRESS)).unwrap();
     }
 
     #[test]
@@ -153,7 +153,7 @@ mod nat {
             return;
         }
         let x = Program::load().unwrap();
-        x.set_flags(flags::NAT).unwrap();
+        x.set_flags(flags::FLOWS).unwrap();
         let mut sw = Sw::new();
         for proto in [17u8, 6] {
             let sport = if proto == 17 { 5000 } else { 5001 };
@@ -174,8 +174,8 @@ mod nat {
             install(&x, &back, &sw_back, false);
             let (verdict, xdp_back) = x.test_run(&back).unwrap();
             assert_eq!((verdict, &xdp_back), (action::REDIRECT, &sw_back), "inbound, proto {proto}");
-            let key = NatKey::new(proto, u32::from_be_bytes(FAR), 443, u32::from_be_bytes(POOL), port);
-            assert!(x.nat_get(&key).unwrap().unwrap().last_seen > 0, "activity for the idle timer");
+            let key = FlowKey::new(proto, u32::from_be_bytes(FAR), 443, u32::from_be_bytes(POOL), port);
+            assert!(x.flow_get(&key).unwrap().unwrap().last_seen > 0, "activity for the idle timer");
             if proto == 6 {
                 // State changes stay with the workers.
                 let fin = frame(6, (HOST, sport), (FAR, 443), 0x11, b"");
@@ -191,8 +191,61 @@ mod nat {
         assert_eq!(x.test_run(&nosum).unwrap().1, sw_out);
         assert_eq!(&sw_out[14 + 20 + 6..14 + 20 + 8], &[0, 0]);
         // Removed: up again.
-        let key = NatKey::new(17, u32::from_be_bytes(HOST), 5000, u32::from_be_bytes(FAR), 443);
-        assert!(x.nat_remove(&key).unwrap());
+        let key = FlowKey::new(17, u32::from_be_bytes(HOST), 5000, u32::from_be_bytes(FAR), 443);
+        assert!(x.flow_remove(&key).unwrap());
         assert_eq!(x.test_run(&nosum).unwrap().0, action::PASS);
+    }
+}
+
+mod lb {
+    use super::*;
+    use nfv_hw::xdp::{FlowKey, FlowValue};
+
+    const CLIENT: [u8; 4] = [203, 0, 113, 7];
+    const VIP: [u8; 4] = [192, 0, 2, 10];
+    const OUR: [[u8; 6]; 2] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1]];
+
+    #[test]
+    fn direct_server_return_connections_in_xdp_leave_the_bytes_the_workers_would() {
+        if !root_or_skip("direct_server_return_connections_in_xdp_leave_the_bytes_the_workers_would") {
+            return;
+        }
+        let stage = "{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", \
+                     vips = [{ vip = \"192.0.2.10:80\", backends = [{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\" }] }] }";
+        let cfg = two_port_config("lb.toml", ["c", "b"], stage, nfv_lb::register).unwrap();
+        let ctx = BuildCtx { worker: 0, port_macs: &OUR, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
+        let mut sw = cfg.chains[0].stages[0].builder.build(&ctx);
+        let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
+        let mut runner = FrameRunner::new([
+            (ip([10, 1, 0, 2]), [2, 0, 0, 0, 0xb, 2], 1),
+            (ip([10, 1, 0, 3]), [2, 0, 0, 0, 0xb, 3], 1),
+            (ip(CLIENT), [2, 0, 0, 0, 0, 0xc], 0),
+        ]);
+        runner.set_port(0, OUR[0], &["203.0.113.1/24"]);
+        runner.set_port(1, OUR[1], &["10.1.0.1/24"]);
+        let x = Program::load().unwrap();
+        x.set_flags(flags::FLOWS).unwrap();
+        for sport in [40000u16, 40001, 40002] {
+            let seg = |syn: bool, payload: &[u8]| {
+                let mut f = Vec::new();
+                let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xc], OUR[0])
+                    .ipv4(CLIENT, VIP, 64)
+                    .tcp(sport, 80, 1, 1000);
+                let b = if syn { b.syn() } else { b.ack(5) };
+                b.write(&mut f, payload).unwrap();
+                f
+            };
+            let (v, _, _) = runner.run(&mut *sw, 0, &seg(true, b""));
+            assert!(matches!(v, VerdictKind::Out(1)), "the connection opens in the workers");
+            let data = seg(false, b"GET / HTTP/1.1\r\n\r\n");
+            let (v, _, sw_out) = runner.run(&mut *sw, 0, &data);
+            assert!(matches!(v, VerdictKind::Out(1)));
+            let key = FlowKey::new(6, u32::from_be_bytes(CLIENT), sport, u32::from_be_bytes(VIP), 80);
+            let mac = |at: usize| -> [u8; 6] { sw_out[at..at + 6].try_into().unwrap() };
+            x.flow_insert(&key, &FlowValue::forward(mac(0), mac(6), 0xfff0)).unwrap();
+            let (verdict, xdp_out) = x.test_run(&data).unwrap();
+            assert_eq!((verdict, &xdp_out), (action::REDIRECT, &sw_out), "client port {sport}");
+            assert_eq!(&xdp_out[12..], &data[12..], "DSR: the packet unchanged past the Ethernet addresses");
+        }
     }
 }
