@@ -21,6 +21,7 @@
 #define DO_MACSWAP 2  // swap the Ethernet addresses
 #define DO_BACK 4     // send back out of the ingress port (XDP_TX)
 #define DO_FLOWS 8    // forward the established flows of the `flows` map
+#define DO_ACL 16     // first match in `acl_rules`: deny drops, permit goes on
 
 struct config {
 	__u32 flags;
@@ -78,6 +79,37 @@ struct {
 	__type(key, struct flow_key);
 	__type(value, struct flow_val);
 } flows SEC(".maps");
+
+// An ACL rule as a prefix and port filter (IPv4): addresses and masks as
+// on the wire, port ranges inclusive in host order (ICMP: type and code),
+// protocol and TCP flags as value and mask; action 0 permit, 1 deny.
+struct acl_rule {
+	__u32 src, src_mask, dst, dst_mask;
+	__u16 sport_lo, sport_hi, dport_lo, dport_hi;
+	__u8 proto, proto_mask, flags, flags_mask;
+	__u32 action;
+};
+
+#define ACL_MAX 256
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ACL_MAX);
+	__type(key, __u32);
+	__type(value, struct acl_rule);
+} acl_rules SEC(".maps");
+
+// Rules in use, the default action, the action for frames not IP.
+struct acl_conf {
+	__u32 count, default_action, non_ip_action;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct acl_conf);
+} acl_conf SEC(".maps");
 
 // The AF_XDP sockets, by queue.
 struct {
@@ -166,6 +198,65 @@ static __always_inline int rewrite(struct iphdr *ip, void *l4, void *end, const 
 	return 0;
 }
 
+struct acl_pkt {
+	__u32 src, dst;
+	__u16 sport, dport;
+	__u8 proto, flags;
+};
+
+struct acl_walk {
+	const struct acl_pkt *p;
+	__u32 count;
+	int action;
+};
+
+static long acl_match(__u32 i, struct acl_walk *w)
+{
+	if (i >= w->count)
+		return 1;
+	struct acl_rule *r = bpf_map_lookup_elem(&acl_rules, &i);
+	if (!r)
+		return 1;
+	const struct acl_pkt *p = w->p;
+	if ((p->src & r->src_mask) != r->src || (p->dst & r->dst_mask) != r->dst)
+		return 0;
+	if ((p->proto & r->proto_mask) != r->proto || (p->flags & r->flags_mask) != r->flags)
+		return 0;
+	if (p->sport < r->sport_lo || p->sport > r->sport_hi || p->dport < r->dport_lo || p->dport > r->dport_hi)
+		return 0;
+	w->action = r->action;
+	return 1;
+}
+
+// The ACL's verdict for the IPv4 packet at `ip` (header without options):
+// 0 permit, 1 deny; its L4 fields as the software stage reads them (ports,
+// or ICMP type and code; TCP flags; zero for a later fragment).
+static __always_inline int acl_verdict(struct iphdr *ip, void *end, const struct acl_conf *c)
+{
+	struct acl_pkt p = { .src = ip->saddr, .dst = ip->daddr, .proto = ip->protocol };
+	__u8 *l4 = (void *)(ip + 1);
+	if (!(ip->frag_off & bpf_htons(0x1fff)) && (void *)(l4 + 4) <= end) {
+		switch (ip->protocol) {
+		case IPPROTO_TCP:
+			if ((void *)(l4 + 14) <= end)
+				p.flags = l4[13];
+			/* fallthrough */
+		case IPPROTO_UDP:
+		case IPPROTO_SCTP:
+			p.sport = (__u16)l4[0] << 8 | l4[1];
+			p.dport = (__u16)l4[2] << 8 | l4[3];
+			break;
+		case IPPROTO_ICMP:
+			p.sport = l4[0];
+			p.dport = l4[1];
+			break;
+		}
+	}
+	struct acl_walk w = { .p = &p, .count = c->count, .action = c->default_action };
+	bpf_loop(ACL_MAX, acl_match, &w, 0);
+	return w.action;
+}
+
 SEC("xdp")
 int nfv_xdp(struct xdp_md *ctx)
 {
@@ -179,16 +270,37 @@ int nfv_xdp(struct xdp_md *ctx)
 	if ((void *)(eth + 1) > end)
 		return up(ctx);
 	struct iphdr *ip = (void *)(eth + 1);
+	// An IPv4 header without options, whole. (Every use below checks the
+	// bounds again where the verifier needs to see it.)
 	int v4 = eth->h_proto == bpf_htons(ETH_P_IP) && (void *)(ip + 1) <= end && ip->ihl == 5;
 	// Decide: every check before any write.
-	if ((cfg->flags & DO_TTL) && (!v4 || ip->ttl <= 1))
-		return up(ctx);
+	if (cfg->flags & DO_ACL) {
+		struct acl_conf *c = bpf_map_lookup_elem(&acl_conf, &zero);
+		if (!c)
+			return up(ctx);
+		int ipv4 = eth->h_proto == bpf_htons(ETH_P_IP);
+		if (!ipv4 && eth->h_proto != bpf_htons(ETH_P_IPV6)) {
+			if (c->non_ip_action) {
+				count(0);
+				return XDP_DROP;
+			}
+		} else if (!v4 || (void *)(ip + 1) > end) {
+			return up(ctx);
+		} else if (acl_verdict(ip, end, c)) {
+			count(0);
+			return XDP_DROP;
+		}
+	}
+	if (cfg->flags & DO_TTL) {
+		if (!v4 || (void *)(ip + 1) > end || ip->ttl <= 1)
+			return up(ctx);
+	}
 	struct flow_val *fv = 0;
 	void *l4 = (void *)(ip + 1);
 	if (cfg->flags & DO_FLOWS) {
 		// Not first fragments, options, other protocols, or TCP state
 		// changes (SYN, FIN, RST): the workers' (RFC 7857 states).
-		if (!v4 || (ip->frag_off & bpf_htons(0x3fff)))
+		if (!v4 || (void *)(ip + 1) > end || (ip->frag_off & bpf_htons(0x3fff)))
 			return up(ctx);
 		if (ip->protocol == IPPROTO_TCP) {
 			struct tcphdr_flags { __u8 b[14]; } *t = l4;
@@ -206,8 +318,11 @@ int nfv_xdp(struct xdp_md *ctx)
 			return up(ctx);
 	}
 	// Act.
-	if (cfg->flags & DO_TTL)
+	if (cfg->flags & DO_TTL) {
+		if ((void *)(ip + 1) > end)
+			return up(ctx);
 		ttl_decrement(ip);
+	}
 	if (fv) {
 		if (fv->side != SIDE_NONE && rewrite(ip, l4, end, fv, ip->protocol) < 0)
 			return up(ctx);

@@ -21,6 +21,8 @@ pub mod flags {
     pub const BACK: u32 = 4;
     /// Forward the established flows of the `flows` map.
     pub const FLOWS: u32 = 8;
+    /// Filter by the `acl_rules` (first match; deny drops).
+    pub const ACL: u32 = 16;
 }
 
 /// An established flow as one direction's packets show it (`struct
@@ -103,6 +105,38 @@ impl FlowValue {
         }
     }
 }
+
+/// An ACL rule as a prefix and port filter (`struct acl_rule`, IPv4):
+/// addresses and masks as on the wire, ranges inclusive in host order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AclRule {
+    /// Source network and mask.
+    pub src: [u8; 4],
+    /// Source mask.
+    pub src_mask: [u8; 4],
+    /// Destination network.
+    pub dst: [u8; 4],
+    /// Destination mask.
+    pub dst_mask: [u8; 4],
+    /// Source port (ICMP type) range.
+    pub sport: (u16, u16),
+    /// Destination port (ICMP code) range.
+    pub dport: (u16, u16),
+    /// Protocol value.
+    pub proto: u8,
+    /// Protocol mask (0: any).
+    pub proto_mask: u8,
+    /// TCP flags value.
+    pub flags: u8,
+    /// TCP flags mask.
+    pub flags_mask: u8,
+    /// 0 permit, 1 deny.
+    pub action: u32,
+}
+
+/// Most rules the program holds.
+pub const ACL_MAX: usize = 256;
 
 fn bytes_of<T: Copy>(v: &T) -> &[u8] {
     // SAFETY: T is a repr(C) struct of integers and byte arrays with its
@@ -189,6 +223,20 @@ impl Program {
     /// Cross-connects: what arrives on `from` (ifindex) leaves on `to`.
     pub fn patch(&self, from: u32, to: u32) -> Result<(), String> {
         self.update("patch", &from.to_ne_bytes(), &to.to_ne_bytes())
+    }
+
+    /// Loads an ACL: `rules` in order (at most [`ACL_MAX`]), the default
+    /// action and the action for frames not IP (true: deny).
+    pub fn acl(&self, rules: &[AclRule], default_deny: bool, non_ip_deny: bool) -> Result<(), String> {
+        if rules.len() > ACL_MAX {
+            return Err(format!("{} rules, the XDP filter holds {ACL_MAX}", rules.len()));
+        }
+        for (i, r) in rules.iter().enumerate() {
+            self.update("acl_rules", &(i as u32).to_ne_bytes(), bytes_of(r))?;
+        }
+        let conf = [rules.len() as u32, u32::from(default_deny), u32::from(non_ip_deny)];
+        let conf: Vec<u8> = conf.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        self.update("acl_conf", &0u32.to_ne_bytes(), &conf)
     }
 
     /// Installs (or replaces) one direction of a flow.

@@ -249,3 +249,93 @@ mod lb {
         }
     }
 }
+
+mod acl {
+    use super::*;
+    use nfv_hw::xdp::AclRule;
+
+    /// Rules in the configuration's words and as the filter holds them.
+    const RULES: &str = "{ action = \"deny\", proto = \"tcp\", dst-port = 23 },\
+        { action = \"permit\", src = \"10.0.0.0/8\", proto = \"udp\", dst-port = \"1024-65535\" },\
+        { action = \"deny\", proto = \"tcp\", tcp-flags = [\"syn\", \"!ack\"], dst-port = \"0-1023\" },\
+        { action = \"deny\", proto = \"icmp\", src-port = 8 },\
+        { action = \"deny\", dst = \"198.51.100.0/24\" }";
+
+    fn filter() -> Vec<AclRule> {
+        let any = AclRule { sport: (0, u16::MAX), dport: (0, u16::MAX), ..AclRule::default() };
+        vec![
+            AclRule { proto: 6, proto_mask: 0xff, dport: (23, 23), action: 1, ..any },
+            AclRule {
+                src: [10, 0, 0, 0],
+                src_mask: [255, 0, 0, 0],
+                proto: 17,
+                proto_mask: 0xff,
+                dport: (1024, 65535),
+                ..any
+            },
+            AclRule { proto: 6, proto_mask: 0xff, flags: 0x02, flags_mask: 0x12, dport: (0, 1023), action: 1, ..any },
+            AclRule { proto: 1, proto_mask: 0xff, sport: (8, 8), action: 1, ..any },
+            AclRule { dst: [198, 51, 100, 0], dst_mask: [255, 255, 255, 0], action: 1, ..any },
+        ]
+    }
+
+    fn packets() -> Vec<Vec<u8>> {
+        let b = || PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let mut v = Vec::new();
+        for (src, dst, dport, syn, ack) in [
+            ([10, 1, 2, 3], [192, 0, 2, 1], 23u16, false, true),
+            ([10, 1, 2, 3], [192, 0, 2, 1], 80, true, false),
+            ([10, 1, 2, 3], [192, 0, 2, 1], 80, true, true),
+            ([172, 16, 0, 1], [198, 51, 100, 9], 443, false, true),
+            ([172, 16, 0, 1], [192, 0, 2, 9], 443, false, true),
+        ] {
+            let mut f = Vec::new();
+            let t = b().ipv4(src, dst, 64).tcp(40000, dport, 1, 1000);
+            let t = if syn { t.syn() } else { t };
+            let t = if ack { t.ack(1) } else { t };
+            t.write(&mut f, b"x").unwrap();
+            v.push(f);
+        }
+        for (src, dport) in [([10, 9, 9, 9], 5353u16), ([11, 9, 9, 9], 5353), ([10, 9, 9, 9], 53)] {
+            let mut f = Vec::new();
+            b().ipv4(src, [192, 0, 2, 1], 64).udp(40000, dport).write(&mut f, b"q").unwrap();
+            v.push(f);
+        }
+        for echo in [true, false] {
+            let mut f = Vec::new();
+            let i = b().ipv4([10, 0, 0, 1], [192, 0, 2, 1], 64);
+            if echo { i.icmpv4_echo_request(7, 1) } else { i.icmpv4_echo_reply(7, 1) }.write(&mut f, b"ping").unwrap();
+            v.push(f);
+        }
+        v
+    }
+
+    #[test]
+    fn acl_rules_as_an_xdp_filter_decide_every_packet_as_the_workers_do() {
+        if !root_or_skip("acl_rules_as_an_xdp_filter_decide_every_packet_as_the_workers_do") {
+            return;
+        }
+        let x = Program::load().unwrap();
+        x.set_flags(flags::ACL | flags::BACK).unwrap();
+        for default_deny in [false, true] {
+            let default = if default_deny { "deny" } else { "permit" };
+            let stage = format!("{{ kind = \"acl\", default = \"{default}\", rules = [{RULES}] }}");
+            let cfg = two_port_config("acl.toml", ["a", "b"], &stage, nfv_acl::register).unwrap();
+            let macs = [[2, 0, 0, 0, 0, 0xa], [2, 0, 0, 0, 0, 0xb]];
+            let ctx =
+                BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
+            let mut sw = cfg.chains[0].stages[0].builder.build(&ctx);
+            x.acl(&filter(), default_deny, false).unwrap();
+            let mut runner = FrameRunner::new([]);
+            for (i, f) in packets().iter().enumerate() {
+                let (v, _, _) = runner.run(&mut *sw, 0, f);
+                let (verdict, out) = x.test_run(f).unwrap();
+                let want = if matches!(v, VerdictKind::Drop(_)) { action::DROP } else { action::TX };
+                assert_eq!(verdict, want, "packet {i} (default {default}): the workers say {v:?}");
+                if verdict == action::TX {
+                    assert_eq!(&out, f, "permitted untouched");
+                }
+            }
+        }
+    }
+}
