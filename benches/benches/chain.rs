@@ -12,35 +12,12 @@
 //! one core, so without the cross-core cache transfer a real handoff adds.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use nfv_core::config;
-use nfv_core::runtime::{Runtime, SlowPathMode};
 use nfv_core::worker::Worker;
 
+mod loop_case;
+
 fn worker(stages: &str) -> Worker {
-    let src = format!(
-        r#"
-[[ports]]
-name = "gen"
-kind = "generator"
-flows = 1024
-frame-size = 64
-
-[[ports]]
-name = "sink"
-kind = "sink"
-
-[[chains]]
-name = "c"
-stages = [{stages}]
-then = "sink"
-
-[[workers]]
-rx = ["gen"]
-chain = "c"
-"#
-    );
-    let cfg = config::load("bench.toml", &src, &nfv_pipelines::registry()).unwrap_or_else(|r| panic!("{r}"));
-    Runtime::build(&cfg, SlowPathMode::Inline).unwrap().into_workers().remove(0)
+    loop_case::runtime(&loop_case::config(stages)).into_workers().remove(0)
 }
 
 fn chain_overhead(c: &mut Criterion) {

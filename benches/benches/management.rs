@@ -18,35 +18,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use nfv_core::config::{self, ManagementSpec};
-use nfv_core::runtime::{Runtime, SlowPathMode};
+use nfv_core::config::ManagementSpec;
 use nfv_core::worker::Worker;
 
-const CONFIG: &str = r#"
-[[ports]]
-name = "gen"
-kind = "generator"
-flows = 1024
-frame-size = 64
+mod loop_case;
 
-[[ports]]
-name = "sink"
-kind = "sink"
-
-[[chains]]
-name = "c"
-stages = [{ kind = "ttl-decrement" }, { kind = "macswap" }]
-then = "sink"
-
-[[workers]]
-rx = ["gen"]
-chain = "c"
-"#;
-
-/// A worker of the configuration, and its runtime's parts.
+/// A worker of the loop through `ttl-decrement, macswap`, and what its
+/// management plane reads.
 fn build() -> (Worker, nfv_mgmt::State) {
-    let cfg = config::load("bench.toml", CONFIG, &nfv_pipelines::registry()).unwrap_or_else(|r| panic!("{r}"));
-    let rt = Runtime::build(&cfg, SlowPathMode::Inline).unwrap();
+    let cfg = loop_case::config("{ kind = \"ttl-decrement\" }, { kind = \"macswap\" }");
+    let rt = loop_case::runtime(&cfg);
     let state = nfv_mgmt::State::new(
         rt.telemetry.clone(),
         rt.status.clone(),

@@ -149,7 +149,7 @@ fn driver(ifname: &str) -> Option<String> {
 
 /// The driver and PCI id of `ifname` (the ioctl `ethtool -i` uses, and
 /// sysfs for the PCI id).
-fn sysfs(ifname: &str) -> (Option<String>, Option<String>) {
+fn identity(ifname: &str) -> (Option<String>, Option<String>) {
     let dev = std::path::Path::new("/sys/class/net").join(ifname).join("device");
     let hex = |f: &str| {
         let s = std::fs::read_to_string(dev.join(f)).ok()?;
@@ -170,7 +170,7 @@ pub fn probe(ifname: &str) -> Result<Probe, String> {
     if ifindex == 0 {
         return Err(format!("no interface `{ifname}` here: {}", std::io::Error::last_os_error()));
     }
-    let (driver, pci_id) = sysfs(ifname);
+    let (driver, pci_id) = identity(ifname);
     let mut p = Probe { ifname: ifname.into(), ifindex, driver, pci_id, ..Probe::default() };
     let mut nl = Genl::new()?;
     if let Some(id) = nl.family("netdev")? {

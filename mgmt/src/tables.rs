@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use nfv_core::config::parse_mac;
+use nfv_core::config::{mac_text, parse_mac};
 use nfv_core::live::Answer;
 use nfv_core::neighbour::Origin;
 use serde_json::{Map, Value};
@@ -148,8 +148,4 @@ fn neighbour(s: &State, words: &[&str]) -> Result<Answer, String> {
         }
         _ => Err(usage()),
     }
-}
-
-fn mac_text(mac: &[u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }

@@ -206,7 +206,7 @@ fn successors(nodes: &[Node], chains: &[(Vec<usize>, End)]) -> Vec<Vec<ChainId>>
 
 /// Chains in an order where every chain comes after each chain that
 /// may send packets to it (`succ`, by chain).
-fn topological(succ: &[Vec<ChainId>]) -> Vec<ChainId> {
+pub(crate) fn topological(succ: &[Vec<ChainId>]) -> Vec<ChainId> {
     let n = succ.len();
     let mut indegree = vec![0usize; n];
     for t in succ.iter().flatten() {

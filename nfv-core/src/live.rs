@@ -29,8 +29,9 @@ pub trait Live: Send + Sync {
     /// changes, checked and built, ready to publish: `Ok(None)` when
     /// nothing did; `Err` lists each change that cannot be made while the
     /// stage runs (then nothing of the reload is applied). `next` is of
-    /// the same kind (`as_any` downcasts it).
-    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>>;
+    /// the same kind (`as_any` downcasts it); `written` holds both
+    /// parameter tables as written.
+    fn prepare(&self, next: &dyn StageBuilder, written: Written<'_>) -> Result<Option<Apply>, Vec<String>>;
 
     /// The name of what changes (`rules`, `backends`) and the version
     /// running: 0 at the start, one more per change published.
@@ -95,18 +96,42 @@ pub fn fixed<T: PartialEq + std::fmt::Debug>(what: &str, old: &T, new: &T) -> Op
     (old != new).then(|| format!("{what}: {old:?} -> {new:?}"))
 }
 
-/// The keys whose values differ between two parameter tables (a stage's,
-/// its live keys taken out by the caller), `key: old -> new` each, in
-/// key order; values as TOML.
-pub fn fixed_keys(old: &toml::Value, new: &toml::Value) -> Vec<String> {
-    let empty = toml::Table::new();
-    let (a, b) = (old.as_table().unwrap_or(&empty), new.as_table().unwrap_or(&empty));
-    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let show = |v: Option<&toml::Value>| v.map_or("(unset)".to_string(), |v| v.to_string());
-    keys.into_iter()
-        .filter(|k| a.get(*k) != b.get(*k))
-        .map(|k| format!("{k}: {} -> {}", show(a.get(k)), show(b.get(k))))
-        .collect()
+/// A stage's parameters as written before and after a reload
+/// ([`crate::config::StageSpec::params`]): what a stage compares to tell
+/// a change it takes live from one that needs a restart.
+#[derive(Clone, Copy, Debug)]
+pub struct Written<'a> {
+    /// The running configuration's.
+    pub was: &'a toml::Value,
+    /// The reloaded one's.
+    pub now: &'a toml::Value,
+}
+
+impl Written<'_> {
+    /// True when `key` changed.
+    pub fn changed(&self, key: &str) -> bool {
+        self.was.get(key) != self.now.get(key)
+    }
+
+    /// Every key that changed but the `live` ones, `key: old -> new`, in
+    /// key order, each value as TOML; `strip` takes out what else changes
+    /// live inside a kept key (a VTEP's flood lists inside its bridge
+    /// domains).
+    pub fn fixed_except(&self, live: &[&str], strip: impl Fn(&mut toml::Table)) -> Vec<String> {
+        let table = |v: &toml::Value| {
+            let mut t = v.as_table().cloned().unwrap_or_default();
+            t.retain(|k, _| !live.contains(&k));
+            strip(&mut t);
+            t
+        };
+        let (a, b) = (table(self.was), table(self.now));
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let show = |v: Option<&toml::Value>| v.map_or("(unset)".to_string(), |v| v.to_string());
+        keys.into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .map(|k| format!("{k}: {} -> {}", show(a.get(k)), show(b.get(k))))
+            .collect()
+    }
 }

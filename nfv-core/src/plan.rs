@@ -112,36 +112,13 @@ fn join(entry: &mut Option<Result<(), String>>, way: Result<(), String>) {
     });
 }
 
-/// Chains in an order where each comes after every chain that sends to
-/// it (the configuration is checked free of loops).
-fn order(cfg: &Config) -> Vec<usize> {
-    let n = cfg.chains.len();
-    let mut indegree = vec![0usize; n];
-    for c in 0..n {
-        for t in cfg.successors(c) {
-            indegree[t] += 1;
-        }
-    }
-    let mut out: Vec<usize> = (0..n).filter(|&c| indegree[c] == 0).collect();
-    let mut i = 0;
-    while i < out.len() {
-        for t in cfg.successors(out[i]) {
-            indegree[t] -= 1;
-            if indegree[t] == 0 {
-                out.push(t);
-            }
-        }
-        i += 1;
-    }
-    out
-}
-
 /// Plans `cfg`.
 pub fn plan(cfg: &Config) -> Plan {
     let mut plan = Plan::default();
+    let profiles: Vec<Option<Profile>> = (0..cfg.ports.len()).map(|p| profile_of(cfg, p)).collect();
     // Ports: their devices, and symmetric hashing where it helps.
     for (i, p) in cfg.ports.iter().enumerate() {
-        let Some(prof) = profile_of(cfg, i) else {
+        let Some(prof) = &profiles[i] else {
             plan.ports.push((p.name.clone(), "not a device (no XDP hook): everything in the workers".into()));
             continue;
         };
@@ -177,15 +154,17 @@ pub fn plan(cfg: &Config) -> Plan {
         let fed: Vec<usize> =
             cfg.workers.iter().filter(|w| w.chain == c).flat_map(|w| w.rx.iter().map(|(p, _)| *p as usize)).collect();
         if !fed.is_empty() {
-            entry[c] = Some(if fed.iter().all(|&p| profile_of(cfg, p).is_some()) {
+            entry[c] = Some(if fed.iter().all(|&p| profiles[p].is_some()) {
                 Ok(())
             } else {
                 Err(format!("chain `{}` is fed by a port without an XDP hook", chain.name))
             });
         }
     }
-    let devices: Vec<Profile> = (0..cfg.ports.len()).filter_map(|p| profile_of(cfg, p)).collect();
-    for c in order(cfg) {
+    let devices: Vec<&Profile> = profiles.iter().flatten().collect();
+    let successors: Vec<Vec<crate::packet::ChainId>> =
+        (0..n).map(|c| cfg.successors(c).into_iter().map(|t| t as crate::packet::ChainId).collect()).collect();
+    for c in crate::graph::topological(&successors).into_iter().map(usize::from) {
         let chain = &cfg.chains[c];
         let mut below_ok = entry[c].clone().unwrap_or_else(|| Err(format!("no port feeds chain `{}`", chain.name)));
         for s in &chain.stages {
@@ -252,11 +231,5 @@ impl Plan {
             out += &format!("  {:<22} {:<7} {}: {}\n", d.stage, place_name(d.place), d.what, d.reason);
         }
         out
-    }
-
-    /// How many decisions went to each place: (nic, xdp, worker).
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let n = |p| self.decisions.iter().filter(|d| d.place == p).count();
-        (n(Place::Nic), n(Place::Xdp), n(Place::Worker))
     }
 }

@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 use crate::config::{Config, NeighbourSpec, PortSpec};
 use crate::filewatch::FileWatch;
 use crate::graph::End;
-use crate::live::Apply;
+use crate::live::{Apply, Written};
 use crate::neighbour::Neighbours;
 
 /// Reads a configuration: (file name, text) to a checked [`Config`], or
@@ -197,7 +197,7 @@ impl Reloader {
             for ((c, o), (_, n)) in old.nodes().into_iter().zip(next.nodes()) {
                 let at = format!("stage `{}/{}`", old.chains[c].name, o.name);
                 match o.builder.live() {
-                    Some(l) => match l.prepare(n.builder.as_ref()) {
+                    Some(l) => match l.prepare(n.builder.as_ref(), Written { was: &o.params, now: &n.params }) {
                         Ok(Some(apply)) => applies.push((at, apply)),
                         Ok(None) => {}
                         Err(es) => refusals.extend(es.into_iter().map(|e| format!("{at}: {e}"))),
@@ -317,7 +317,8 @@ pub fn differences(old: &Config, new: &Config) -> Vec<String> {
     for (o, n) in old.ports.iter().zip(&new.ports).filter(|(o, n)| o.name == n.name) {
         let port = |p: &PortSpec| {
             // An AF_XDP port's MAC comes from its interface unless written.
-            let mac = if p.mac_configured { format!(" mac {:02x?}", p.mac) } else { String::new() };
+            let mac =
+                if p.mac_configured { format!(" mac {}", crate::config::mac_text(&p.mac)) } else { String::new() };
             let addrs: Vec<String> = p.addresses.iter().map(|a| format!("{}/{}", a.addr, a.prefix)).collect();
             let profile = p.profile.as_ref().map(|h| format!(" profile {}", h.identity.name)).unwrap_or_default();
             format!("{:?} queues {}{mac} addresses [{}]{profile}", p.kind, p.queues, addrs.join(", "))

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crossbeam::queue::ArrayQueue;
 use nfv_net::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket, ethertype, proto};
 
+use crate::config::mac_text;
 use crate::packet::{Meta, PktDesc, VerdictKind, flags};
 
 /// One step of one traced packet.
@@ -319,10 +320,6 @@ pub(crate) fn at_end(t: &mut Tracer, chain: &str, batch: &crate::Batch, end: cra
     }
 }
 
-fn mac(m: [u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
-}
-
 /// One line of a packet's headers as parsed (`meta`): Ethernet, IP, the
 /// L4 ports or ICMP, as tcpdump would show them.
 pub fn describe(data: &[u8], meta: &Meta) -> String {
@@ -331,7 +328,7 @@ pub fn describe(data: &[u8], meta: &Meta) -> String {
         return format!("{} octets, truncated", data.len());
     }
     let eth = EthernetFrame::new_unchecked(data);
-    let _ = write!(s, "{} > {}", mac(eth.src_addr()), mac(eth.dst_addr()));
+    let _ = write!(s, "{} > {}", mac_text(&eth.src_addr()), mac_text(&eth.dst_addr()));
     if meta.flags & flags::L3_OK == 0 {
         let _ = write!(s, " ethertype {:#06x}, {} octets", eth.ethertype(), data.len());
         return s;

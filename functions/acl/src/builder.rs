@@ -82,13 +82,7 @@ impl StageBuilder for AclBuilder {
         use nfv_core::plan::{Offer, Place};
         let acl = self.0.live.load();
         if acl.reflect.is_some() {
-            let mut o = Offer::established(
-                "deny rules as a prefix and port filter",
-                true,
-                "permit-reflect flows and their state",
-            );
-            o[0].stateful = true;
-            o
+            Offer::established("deny rules as a prefix and port filter", true, "permit-reflect flows and their state")
         } else {
             Offer::complete(
                 "rules as a prefix and port filter",
@@ -116,7 +110,7 @@ impl Live for AclBuilder {
         s.source.file.iter().filter(|_| s.watch).map(|f| PathBuf::from(&f.path)).collect()
     }
 
-    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+    fn prepare(&self, next: &dyn StageBuilder, _: nfv_core::live::Written<'_>) -> Result<Option<Apply>, Vec<String>> {
         let (a, b) = (&*self.0, &*same::<AclBuilder>(next)?.0);
         let refused: Vec<String> = [
             fixed("reflect-flow parameters", &a.source.reflect, &b.source.reflect),

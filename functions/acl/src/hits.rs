@@ -21,20 +21,9 @@ pub struct RuleHits {
 }
 
 impl RuleHits {
-    /// Counters for `rules` rules and the default, starting at `values`
-    /// (missing ones at 0).
-    pub fn new(version: u64, rules: usize, values: &[[u64; 2]]) -> Self {
-        let counts = (0..=rules)
-            .map(|i| {
-                let c = [Counter::default(), Counter::default()];
-                if let Some([p, b]) = values.get(i) {
-                    c[0].set(*p);
-                    c[1].set(*b);
-                }
-                c
-            })
-            .collect();
-        Self { version, counts }
+    /// Zeroed counters for `rules` rules and the default.
+    pub fn new(version: u64, rules: usize) -> Self {
+        Self { version, counts: (0..=rules).map(|_| Default::default()).collect() }
     }
 
     /// Takes the worker's counts: per rule, and the default's.

@@ -81,7 +81,7 @@ impl AclStage {
     pub fn new(rules: Arc<Published<Acl>>, board: &HitBoard) -> Self {
         let n = nfv_core::batch::MAX_BATCH;
         let acl = Snapshot::new(rules);
-        let shown = Arc::new(RuleHits::new(acl.version, acl.rules.len(), &[]));
+        let shown = Arc::new(RuleHits::new(acl.version, acl.rules.len()));
         Self {
             flows: acl.reflect.map(flow_table),
             updates: 0,
@@ -127,7 +127,7 @@ impl AclStage {
             self.retired[1] += b;
         }
         self.hits = hits;
-        self.shown = Arc::new(RuleHits::new(acl.version, acl.rules.len(), &[]));
+        self.shown = Arc::new(RuleHits::new(acl.version, acl.rules.len()));
         self.shown.copy_from(&self.hits, self.default_hits);
         self.slot.store(self.shown.clone());
         if self.flows.is_none() {

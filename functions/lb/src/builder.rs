@@ -95,7 +95,7 @@ impl Live for LbBuilder {
         self.0.backends_file.iter().map(PathBuf::from).collect()
     }
 
-    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+    fn prepare(&self, next: &dyn StageBuilder, _: nfv_core::live::Written<'_>) -> Result<Option<Apply>, Vec<String>> {
         let (a, b) = (&*self.0, &*same::<LbBuilder>(next)?.0);
         let (old, fresh) = (a.services.load(), b.services.load());
         let vips = |s: &crate::services::Services| -> Vec<String> {

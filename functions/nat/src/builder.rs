@@ -4,7 +4,7 @@
 
 use crate::stage::{NatDrop, NatStage};
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::live::{Answer, Apply, Live, fixed_keys, same};
+use nfv_core::live::{Answer, Apply, Live, Written, same};
 use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -25,15 +25,11 @@ impl StageFactory for NatFactory {
 
     fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
         let p: NatParams = params.parse().map_err(|e| vec![e])?;
-        let nat = resolve(p, params, env)?;
-        // What cannot change live: the parameters but the forwards.
-        let mut fixed: toml::Value = params.parse().unwrap_or(toml::Value::Table(Default::default()));
-        fixed.as_table_mut().map(|t| t.remove("forwards"));
-        Ok(Arc::new(NatBuilder(Arc::new(nat), fixed)))
+        resolve(p, params, env).map(|n| Arc::new(NatBuilder(Arc::new(n))) as Arc<dyn StageBuilder>)
     }
 }
 
-struct NatBuilder(Arc<Nat>, toml::Value);
+struct NatBuilder(Arc<Nat>);
 
 impl StageBuilder for NatBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {
@@ -80,9 +76,9 @@ impl StageBuilder for NatBuilder {
 /// Port forwards (static mappings) change live; the pool, ports, prefixes,
 /// timeouts and table sizes do not.
 impl Live for NatBuilder {
-    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+    fn prepare(&self, next: &dyn StageBuilder, written: Written<'_>) -> Result<Option<Apply>, Vec<String>> {
         let next: &NatBuilder = same(next)?;
-        let refused = fixed_keys(&self.1, &next.1);
+        let refused = written.fixed_except(&["forwards"], |_| {});
         if !refused.is_empty() {
             return Err(refused);
         }

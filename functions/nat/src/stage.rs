@@ -721,7 +721,7 @@ impl Stage for NatStage {
         let st = t.stats;
         let c = self.counters;
         let mut out = format!(
-            "  sessions {} of {} ({:.1} MiB){}\n  created {} expired {} evicted {} refused-full {} ports-exhausted {} mappings-created {}\n  outbound {} inbound {} hairpinned {} icmp-errors {} fragments {} handed-off {}\n",
+            "  sessions {} of {} ({:.1} MiB){}\n  created {} expired {} evicted {} refused-full {} ports-exhausted {} mappings-created {} ended-by-forwards {}\n  outbound {} inbound {} hairpinned {} icmp-errors {} fragments {} handed-off {}\n",
             t.len(),
             t.capacity(),
             t.bytes() as f64 / (1 << 20) as f64,
@@ -732,6 +732,7 @@ impl Stage for NatStage {
             st.refused_full,
             st.ports_exhausted,
             st.mappings_created,
+            st.forward_ended,
             c.outbound,
             c.inbound,
             c.hairpinned,

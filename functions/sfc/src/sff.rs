@@ -215,7 +215,7 @@ impl Live for SffBuilder {
         self.0.file.iter().map(Into::into).collect()
     }
 
-    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+    fn prepare(&self, next: &dyn StageBuilder, _: nfv_core::live::Written<'_>) -> Result<Option<Apply>, Vec<String>> {
         let (a, b) = (&*self.0, &*same::<SffBuilder>(next)?.0);
         let refused: Vec<String> = [
             fixed("ports", &a.ports, &b.ports),

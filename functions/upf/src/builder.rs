@@ -6,7 +6,7 @@ use crate::pfcp::PfcpEndpoint;
 use crate::rules::Sessions;
 use crate::stage::{UpfDrop, UpfStage};
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::live::{Apply, Live, fixed_keys, same};
+use nfv_core::live::{Apply, Live, Written, same};
 use nfv_core::{BuildCtx, BuildEnv, ControlTask, PortId, Stage, StageBuilder, StageFactory};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -27,16 +27,11 @@ impl StageFactory for UpfFactory {
 
     fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
         let p: UpfParams = params.parse().map_err(|e| vec![e])?;
-        let upf = resolve(p, params, env)?;
-        // What cannot change live: the parameters but the static sessions.
-        let mut fixed: toml::Value = params.parse().unwrap_or(toml::Value::Table(Default::default()));
-        let statics = fixed.as_table_mut().and_then(|t| t.remove("sessions"));
-        Ok(Arc::new(UpfBuilder(Arc::new(upf), fixed, statics)))
+        resolve(p, params, env).map(|u| Arc::new(UpfBuilder(Arc::new(u))) as Arc<dyn StageBuilder>)
     }
 }
 
-/// The UPF, its parameters but the static sessions, and those as written.
-struct UpfBuilder(Arc<Upf>, toml::Value, Option<toml::Value>);
+struct UpfBuilder(Arc<Upf>);
 
 impl StageBuilder for UpfBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {
@@ -123,13 +118,13 @@ impl StageBuilder for UpfBuilder {
 /// the PFCP endpoint owns the session table and its claims, and they do
 /// not. Nothing else does.
 impl Live for UpfBuilder {
-    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+    fn prepare(&self, next: &dyn StageBuilder, written: Written<'_>) -> Result<Option<Apply>, Vec<String>> {
         let next: &UpfBuilder = same(next)?;
-        let refused = fixed_keys(&self.1, &next.1);
+        let refused = written.fixed_except(&["sessions"], |_| {});
         if !refused.is_empty() {
             return Err(refused);
         }
-        if self.2 == next.2 {
+        if !written.changed("sessions") {
             return Ok(None);
         }
         if self.0.n4.is_some() {

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use nfv_core::config::{Diagnostic, Params};
-use nfv_core::live::{Answer, Apply, Live, fixed_keys, same};
+use nfv_core::live::{Answer, Apply, Live, Written, same};
 use nfv_core::{BuildCtx, BuildEnv, PortId, Stage, StageBuilder, StageFactory};
 
 use crate::config::*;
@@ -26,21 +26,11 @@ impl StageFactory for VtepFactory {
 
     fn configure(&self, params: &Params<'_>, env: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
         let p: VtepParams = params.parse().map_err(|e| vec![e])?;
-        let v = resolve(p, params, env)?;
-        // What cannot change live: the parameters but the static MACs and
-        // the flood lists.
-        let mut fixed: toml::Value = params.parse().unwrap_or(toml::Value::Table(Default::default()));
-        if let Some(t) = fixed.as_table_mut() {
-            t.remove("static-macs");
-            for bd in t.get_mut("bridge-domains").and_then(|d| d.as_array_mut()).into_iter().flatten() {
-                bd.as_table_mut().map(|b| b.remove("flood"));
-            }
-        }
-        Ok(Arc::new(VtepBuilder(Arc::new(v), fixed)))
+        resolve(p, params, env).map(|v| Arc::new(VtepBuilder(Arc::new(v))) as Arc<dyn StageBuilder>)
     }
 }
 
-struct VtepBuilder(Arc<Vtep>, toml::Value);
+struct VtepBuilder(Arc<Vtep>);
 
 impl StageBuilder for VtepBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {
@@ -103,9 +93,14 @@ impl StageBuilder for VtepBuilder {
 /// Static FDB entries and flood lists change live; the tunnel, addresses,
 /// bridge domains and their ports do not.
 impl Live for VtepBuilder {
-    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+    fn prepare(&self, next: &dyn StageBuilder, written: Written<'_>) -> Result<Option<Apply>, Vec<String>> {
         let next: &VtepBuilder = same(next)?;
-        let refused = fixed_keys(&self.1, &next.1);
+        // The flood lists change live inside the bridge domains.
+        let refused = written.fixed_except(&["static-macs"], |t| {
+            for bd in t.get_mut("bridge-domains").and_then(|d| d.as_array_mut()).into_iter().flatten() {
+                bd.as_table_mut().map(|b| b.remove("flood"));
+            }
+        });
         if !refused.is_empty() {
             return Err(refused);
         }

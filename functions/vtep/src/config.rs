@@ -265,7 +265,7 @@ impl Vtep {
                 return Err((
                     format!(
                         "static MAC {} needs exactly one of `port` or `remote` (same family as local-ip)",
-                        crate::table::mac_text(&mac)
+                        nfv_core::config::mac_text(&mac)
                     ),
                     "write { vni = 100, mac = \"...\", remote = \"192.0.2.2\" }".into(),
                 ));

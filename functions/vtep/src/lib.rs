@@ -13,6 +13,7 @@
 pub mod builder;
 pub mod config;
 pub mod fdb;
+pub mod outer;
 pub mod stage;
 pub mod table;
 pub mod wire;

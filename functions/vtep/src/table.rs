@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+use nfv_core::config::mac_text;
 use nfv_core::live::Answer;
 
 use crate::config::{StaticDest, Vtep};
@@ -19,11 +20,6 @@ pub const USAGE: &[&str] = &[
     "vtep flood add VNI REMOTE-VTEP",
     "vtep flood delete VNI REMOTE-VTEP",
 ];
-
-/// `02:00:00:00:00:01`.
-pub fn mac_text(mac: &[u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
-}
 
 /// Runs one command (the words after `vtep`).
 pub(crate) fn command(v: &Vtep, words: &[&str]) -> Result<Answer, String> {

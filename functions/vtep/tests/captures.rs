@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nfv_core::Meta;
-use nfv_vtep::stage::parse_tunnel_packet;
+use nfv_vtep::outer::parse_tunnel_packet;
 use nfv_vtep::wire::Tunnel;
 use pcap_file::pcap::PcapReader;
 

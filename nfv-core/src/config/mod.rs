@@ -48,6 +48,11 @@ pub fn default_port_mac(index: usize) -> [u8; 6] {
     [0x02, 0x6e, 0x66, 0x76, 0x00, index as u8 + 1]
 }
 
+/// `aa:bb:cc:dd:ee:ff`, as [`parse_mac`] reads it.
+pub fn mac_text(mac: &[u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
 /// Parses `aa:bb:cc:dd:ee:ff`.
 pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     let parts: Vec<&str> = s.split(':').collect();

@@ -47,7 +47,7 @@ impl Live for TableBuilder {
     fn files(&self) -> Vec<PathBuf> {
         self.file.iter().cloned().collect()
     }
-    fn prepare(&self, next: &dyn StageBuilder) -> Result<Option<Apply>, Vec<String>> {
+    fn prepare(&self, next: &dyn StageBuilder, _: crate::live::Written<'_>) -> Result<Option<Apply>, Vec<String>> {
         let next: &TableBuilder = same(next)?;
         if next.size != self.size {
             return Err(vec![format!("size {} -> {}", self.size, next.size)]);
