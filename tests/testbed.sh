@@ -52,6 +52,15 @@ quiet_link() {
     in_ns "$1" ip link set "$2" up
 }
 
+host_link() {
+    # ns, interface of a host facing the DUT: quiet, and GRO on, which
+    # gives the veth the NAPI context XDP_TX and redirects from the DUT's
+    # XDP program need to deliver (without it or an XDP program on this
+    # side they are dropped as xdp_tx_errors, see ../shared/TESTBED.md).
+    quiet_link "$1" "$2"
+    in_ns "$1" ethtool -K "$2" gro on >/dev/null
+}
+
 up() {
     local p=$1 topo=$2 q=${3:-1}
     [[ $topo == line || $topo == loop || $topo == sfc ]] || die "topology must be line, loop or sfc, not '$topo'"
@@ -69,7 +78,7 @@ up() {
     in_ns "$p-dut" ip link set lo up
     ip link add g0 netns "$p-gen" numtxqueues "$q" numrxqueues "$q" type veth \
         peer d0 netns "$p-dut" numtxqueues "$q" numrxqueues "$q"
-    quiet_link "$p-gen" g0
+    host_link "$p-gen" g0
     quiet_link "$p-dut" d0
     in_ns "$p-gen" ip addr add 10.0.0.1/24 dev g0
     if [[ $topo == line ]]; then
@@ -78,7 +87,7 @@ up() {
         ip link add d1 netns "$p-dut" numtxqueues "$q" numrxqueues "$q" type veth \
             peer s0 netns "$p-sink" numtxqueues "$q" numrxqueues "$q"
         quiet_link "$p-dut" d1
-        quiet_link "$p-sink" s0
+        host_link "$p-sink" s0
         in_ns "$p-sink" ip addr add 10.0.0.2/24 dev s0
     fi
     trap - ERR
@@ -100,16 +109,16 @@ sfc() {
     for ns in cls fw1 fw2 nat; do
         ip link add d1 netns "$p-$ns" mtu 1600 type veth peer "f$ns" netns "$p-fabric" mtu 1600
         quiet_link "$p-$ns" d1
-        quiet_link "$p-fabric" "f$ns"
+        host_link "$p-fabric" "f$ns"
         in_ns "$p-fabric" ip link set "f$ns" master br0
     done
     ip link add g0 netns "$p-gen" type veth peer d0 netns "$p-cls"
-    quiet_link "$p-gen" g0
+    host_link "$p-gen" g0
     quiet_link "$p-cls" d0
     in_ns "$p-gen" ip addr add 10.0.0.1/24 dev g0
     in_ns "$p-gen" ip route add default via 10.0.0.254
     ip link add s0 netns "$p-sink" type veth peer d0 netns "$p-nat"
-    quiet_link "$p-sink" s0
+    host_link "$p-sink" s0
     quiet_link "$p-nat" d0
     in_ns "$p-sink" ip addr add 198.51.100.2/24 dev s0
 }

@@ -2,8 +2,9 @@
 // below the workers runs here; everything else goes to the port's AF_XDP
 // socket on the queue it arrived on, as libxdp's default program does.
 //
-// It runs chains made wholly of complete stages (TTL decrement, MAC swap,
-// cross-connect), configured by the `config` map, and forwards the
+// Per port (the `config` map, by ingress ifindex, set from the plan) it
+// runs chains made wholly of complete stages (TTL decrement, MAC swap,
+// cross-connect) and forwards the
 // established flows the workers installed in the `flows` map (a NAT44's
 // sessions, a load balancer's direct-server-return connections). Every
 // decision is taken before anything is written: a packet that goes up to
@@ -23,13 +24,18 @@
 #define DO_FLOWS 8    // forward the established flows of the `flows` map
 #define DO_ACL 16     // first match in `acl_rules`: deny drops, permit goes on
 
+// What the program does on one port (by ingress ifindex): the steps
+// above, and where the port's AF_XDP sockets start in `xsks` (each port
+// has XSKS_PER_PORT slots, one per queue). A port without an entry is
+// not nfv's: its packets go to the kernel.
 struct config {
 	__u32 flags;
+	__u32 xsk_base;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
 	__type(key, __u32);
 	__type(value, struct config);
 } config SEC(".maps");
@@ -111,10 +117,11 @@ struct {
 	__type(value, struct acl_conf);
 } acl_conf SEC(".maps");
 
-// The AF_XDP sockets, by queue.
+// The AF_XDP sockets, by port and queue (config.xsk_base + queue).
+#define XSKS_PER_PORT 64
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, 64);
+	__uint(max_entries, 16 * XSKS_PER_PORT);
 	__type(key, __u32);
 	__type(value, __u32);
 } xsks SEC(".maps");
@@ -134,10 +141,14 @@ static __always_inline void count(__u32 i)
 		*n += 1;
 }
 
-static __always_inline int up(struct xdp_md *ctx)
+// To the workers: the port's socket on the queue it arrived on (no
+// socket there: the kernel's stack, as libxdp's program does).
+static __always_inline int up(struct xdp_md *ctx, const struct config *cfg)
 {
 	count(1);
-	return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+	if (ctx->rx_queue_index >= XSKS_PER_PORT)
+		return XDP_PASS;
+	return bpf_redirect_map(&xsks, cfg->xsk_base + ctx->rx_queue_index, XDP_PASS);
 }
 
 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for the 16-bit word holding
@@ -262,13 +273,15 @@ int nfv_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
-	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg || !cfg->flags)
-		return up(ctx);
+	__u32 zero = 0, in = ctx->ingress_ifindex;
+	struct config *cfg = bpf_map_lookup_elem(&config, &in);
+	if (!cfg)
+		return XDP_PASS;
+	if (!cfg->flags)
+		return up(ctx, cfg);
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > end)
-		return up(ctx);
+		return up(ctx, cfg);
 	struct iphdr *ip = (void *)(eth + 1);
 	// An IPv4 header without options, whole. (Every use below checks the
 	// bounds again where the verifier needs to see it.)
@@ -277,7 +290,7 @@ int nfv_xdp(struct xdp_md *ctx)
 	if (cfg->flags & DO_ACL) {
 		struct acl_conf *c = bpf_map_lookup_elem(&acl_conf, &zero);
 		if (!c)
-			return up(ctx);
+			return up(ctx, cfg);
 		int ipv4 = eth->h_proto == bpf_htons(ETH_P_IP);
 		if (!ipv4 && eth->h_proto != bpf_htons(ETH_P_IPV6)) {
 			if (c->non_ip_action) {
@@ -285,7 +298,7 @@ int nfv_xdp(struct xdp_md *ctx)
 				return XDP_DROP;
 			}
 		} else if (!v4 || (void *)(ip + 1) > end) {
-			return up(ctx);
+			return up(ctx, cfg);
 		} else if (acl_verdict(ip, end, c)) {
 			count(0);
 			return XDP_DROP;
@@ -293,7 +306,7 @@ int nfv_xdp(struct xdp_md *ctx)
 	}
 	if (cfg->flags & DO_TTL) {
 		if (!v4 || (void *)(ip + 1) > end || ip->ttl <= 1)
-			return up(ctx);
+			return up(ctx, cfg);
 	}
 	struct flow_val *fv = 0;
 	void *l4 = (void *)(ip + 1);
@@ -301,36 +314,47 @@ int nfv_xdp(struct xdp_md *ctx)
 		// Not first fragments, options, other protocols, or TCP state
 		// changes (SYN, FIN, RST): the workers' (RFC 7857 states).
 		if (!v4 || (void *)(ip + 1) > end || (ip->frag_off & bpf_htons(0x3fff)))
-			return up(ctx);
+			return up(ctx, cfg);
 		if (ip->protocol == IPPROTO_TCP) {
 			struct tcphdr_flags { __u8 b[14]; } *t = l4;
 			if ((void *)(t + 1) > end || (t->b[13] & 0x07))
-				return up(ctx);
+				return up(ctx, cfg);
 		} else if (ip->protocol != IPPROTO_UDP) {
-			return up(ctx);
+			return up(ctx, cfg);
 		}
 		__u16 *ports = l4;
 		if ((void *)(ports + 2) > end)
-			return up(ctx);
+			return up(ctx, cfg);
 		struct flow_key k = { .src = ip->saddr, .dst = ip->daddr, .sport = ports[0], .dport = ports[1], .proto = ip->protocol };
 		fv = bpf_map_lookup_elem(&flows, &k);
 		if (!fv)
-			return up(ctx);
+			return up(ctx, cfg);
+		// The checksum a rewrite adjusts must be in the frame.
+		if (fv->side != SIDE_NONE && l4 + (ip->protocol == IPPROTO_TCP ? 18 : 8) > end)
+			return up(ctx, cfg);
+	}
+	// The way out: a flow's, back, or the cross-connect. Without one the
+	// workers decide, and the packet goes up as it came.
+	__u32 *patched = 0;
+	if (!fv && !(cfg->flags & DO_BACK)) {
+		patched = bpf_map_lookup_elem(&patch, &in);
+		if (!patched)
+			return up(ctx, cfg);
 	}
 	// Act.
 	if (cfg->flags & DO_TTL) {
 		if ((void *)(ip + 1) > end)
-			return up(ctx);
+			return up(ctx, cfg);
 		ttl_decrement(ip);
 	}
 	if (fv) {
 		if (fv->side != SIDE_NONE && rewrite(ip, l4, end, fv, ip->protocol) < 0)
-			return up(ctx);
+			return up(ctx, cfg);
 		__builtin_memcpy(eth->h_dest, fv->dmac, ETH_ALEN);
 		__builtin_memcpy(eth->h_source, fv->smac, ETH_ALEN);
 		fv->last_seen = bpf_ktime_get_ns();
 		count(0);
-		return fv->ifindex == ctx->ingress_ifindex ? XDP_TX : bpf_redirect(fv->ifindex, 0);
+		return fv->ifindex == in ? XDP_TX : bpf_redirect(fv->ifindex, 0);
 	}
 	if (cfg->flags & DO_MACSWAP) {
 		__u8 tmp[ETH_ALEN];
@@ -338,17 +362,10 @@ int nfv_xdp(struct xdp_md *ctx)
 		__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
 		__builtin_memcpy(eth->h_source, tmp, ETH_ALEN);
 	}
-	if (cfg->flags & DO_BACK) {
-		count(0);
-		return XDP_TX;
-	}
-	__u32 in = ctx->ingress_ifindex;
-	__u32 *out = bpf_map_lookup_elem(&patch, &in);
-	if (out) {
-		count(0);
-		return bpf_redirect(*out, 0);
-	}
-	return up(ctx);
+	count(0);
+	if (patched)
+		return bpf_redirect(*patched, 0);
+	return XDP_TX;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -3,8 +3,13 @@
 //! plan, and run on frames without a device (`BPF_PROG_TEST_RUN`) to prove
 //! it forwards exactly as the workers would.
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::RawFd;
+use std::sync::Mutex;
+
+use nfv_core::config::XdpMode;
+use nfv_core::offload::PortProgram;
 
 use libbpf_sys as bpf;
 
@@ -25,86 +30,7 @@ pub mod flags {
     pub const ACL: u32 = 16;
 }
 
-/// An established flow as one direction's packets show it (`struct
-/// flow_key`): addresses and ports as on the wire, padding zero (the map
-/// compares every byte).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FlowKey {
-    /// Source address, network order.
-    pub src: [u8; 4],
-    /// Destination address, network order.
-    pub dst: [u8; 4],
-    /// Source port, network order.
-    pub sport: [u8; 2],
-    /// Destination port, network order.
-    pub dport: [u8; 2],
-    /// IP protocol.
-    pub proto: u8,
-    pad: [u8; 3],
-}
-
-impl FlowKey {
-    /// The key of packets from `src:sport` to `dst:dport` (host order).
-    pub fn new(proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> Self {
-        Self {
-            src: src.to_be_bytes(),
-            dst: dst.to_be_bytes(),
-            sport: sport.to_be_bytes(),
-            dport: dport.to_be_bytes(),
-            proto,
-            pad: [0; 3],
-        }
-    }
-}
-
-/// What one direction of a flow becomes (`struct flow_val`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FlowValue {
-    /// The new address, network order.
-    pub addr: [u8; 4],
-    /// The new port, network order.
-    pub port: [u8; 2],
-    /// 0: the source changes (inside to outside), 1: the destination,
-    /// 2: nothing (only the Ethernet addresses).
-    pub side: u8,
-    pad: u8,
-    /// Ethernet destination to send with.
-    pub dmac: [u8; 6],
-    /// Ethernet source to send with.
-    pub smac: [u8; 6],
-    /// Egress interface.
-    pub ifindex: u32,
-    pad2: u32,
-    /// `bpf_ktime_get_ns` of the last packet forwarded here.
-    pub last_seen: u64,
-}
-
-impl FlowValue {
-    /// Forward unchanged but for the Ethernet addresses (a direct server
-    /// return backend), from `smac` to `dmac` out of `ifindex`.
-    pub fn forward(dmac: [u8; 6], smac: [u8; 6], ifindex: u32) -> Self {
-        Self { side: 2, dmac, smac, ifindex, ..Self::default() }
-    }
-
-    /// Translate the source (`outbound`) or the destination to
-    /// `addr:port` (host order), sending from `smac` to `dmac` out of
-    /// `ifindex`.
-    pub fn new(outbound: bool, addr: u32, port: u16, dmac: [u8; 6], smac: [u8; 6], ifindex: u32) -> Self {
-        Self {
-            addr: addr.to_be_bytes(),
-            port: port.to_be_bytes(),
-            side: u8::from(!outbound),
-            pad: 0,
-            dmac,
-            smac,
-            ifindex,
-            pad2: 0,
-            last_seen: 0,
-        }
-    }
-}
+pub use nfv_core::offload::{FlowKey, FlowValue};
 
 /// An ACL rule as a prefix and port filter (`struct acl_rule`, IPv4):
 /// addresses and masks as on the wire, ranges inclusive in host order.
@@ -138,6 +64,18 @@ pub struct AclRule {
 /// Most rules the program holds.
 pub const ACL_MAX: usize = 256;
 
+/// Socket slots per port in the program's socket map (queues 0..64).
+pub const XSKS_PER_PORT: u32 = 64;
+/// Ports one program serves.
+pub const PORTS_MAX: u32 = 16;
+
+/// The loopback's interface index: `BPF_PROG_TEST_RUN` runs a program as
+/// if the frame arrived there.
+fn loopback() -> u32 {
+    // SAFETY: a NUL-terminated name.
+    unsafe { libc::if_nametoindex(c"lo".as_ptr()) }
+}
+
 fn bytes_of<T: Copy>(v: &T) -> &[u8] {
     // SAFETY: T is a repr(C) struct of integers and byte arrays with its
     // padding written out as fields: every byte is initialised.
@@ -165,6 +103,9 @@ pub struct Program {
 // SAFETY: the object is only used through libbpf calls on file
 // descriptors, which any thread may make; it is freed once, on drop.
 unsafe impl Send for Program {}
+// SAFETY: `&self` methods only read the object (finding a map by name)
+// and make system calls on file descriptors, which the kernel serialises.
+unsafe impl Sync for Program {}
 
 fn errno(what: &str, rc: i32) -> String {
     format!("{what}: {}", std::io::Error::from_raw_os_error(rc.abs()))
@@ -215,9 +156,47 @@ impl Program {
         if rc != 0 { Err(errno(&format!("updating map `{map}`"), rc)) } else { Ok(()) }
     }
 
-    /// Sets what the program does to the packets it keeps ([`flags`]).
+    /// Sets what the program does on port `ifindex` ([`flags`]) and where
+    /// its sockets start in the socket map (`slot` times
+    /// [`XSKS_PER_PORT`]).
+    pub fn configure(&self, ifindex: u32, f: u32, slot: u32) -> Result<(), String> {
+        let conf = [f, slot * XSKS_PER_PORT];
+        let conf: Vec<u8> = conf.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        self.update("config", &ifindex.to_ne_bytes(), &conf)
+    }
+
+    /// Sets what the program does on the port `BPF_PROG_TEST_RUN` runs it
+    /// on (the loopback, [`Program::test_run`]).
     pub fn set_flags(&self, f: u32) -> Result<(), String> {
-        self.update("config", &0u32.to_ne_bytes(), &f.to_ne_bytes())
+        self.configure(loopback(), f, 0)
+    }
+
+    /// Sends what goes up on port slot `slot`, queue `queue` to AF_XDP
+    /// socket `fd`.
+    pub fn add_socket(&self, slot: u32, queue: u32, fd: RawFd) -> Result<(), String> {
+        if queue >= XSKS_PER_PORT {
+            return Err(format!("queue {queue}: the XDP program serves queues 0..{XSKS_PER_PORT}"));
+        }
+        self.update("xsks", &(slot * XSKS_PER_PORT + queue).to_ne_bytes(), &(fd as u32).to_ne_bytes())
+    }
+
+    /// Packets forwarded in XDP and packets sent up, over every CPU.
+    pub fn counts(&self) -> [u64; 2] {
+        let Ok(fd) = self.map("counts") else { return [0, 0] };
+        // SAFETY: no arguments.
+        let cpus = unsafe { bpf::libbpf_num_possible_cpus() }.max(1) as usize;
+        let mut out = [0u64; 2];
+        let mut per_cpu = vec![0u64; cpus];
+        for (i, o) in out.iter_mut().enumerate() {
+            // SAFETY: a per-CPU array's value is one u64 per possible CPU.
+            let rc = unsafe {
+                bpf::bpf_map_lookup_elem(fd, (&(i as u32) as *const u32).cast(), per_cpu.as_mut_ptr().cast())
+            };
+            if rc == 0 {
+                *o = per_cpu.iter().sum();
+            }
+        }
+        out
     }
 
     /// Cross-connects: what arrives on `from` (ifindex) leaves on `to`.
@@ -296,5 +275,107 @@ impl Drop for Program {
     fn drop(&mut self) {
         // SAFETY: the object from load, closed once.
         unsafe { bpf::bpf_object__close(self.object) };
+    }
+}
+
+/// The engine the runtime drives ([`nfv_core::offload::Engine`]): one
+/// program attached to every AF_XDP port of the run, detached when the
+/// run ends.
+pub struct Engine {
+    program: Program,
+    /// Attached ports: interface index -> (slot, XDP attach flags).
+    ports: Mutex<HashMap<u32, (u32, u32)>>,
+}
+
+impl Engine {
+    /// Loads the program (root, or CAP_BPF and CAP_NET_ADMIN).
+    pub fn load() -> Result<Self, String> {
+        Ok(Self { program: Program::load()?, ports: Mutex::new(HashMap::new()) })
+    }
+
+    /// The program, for what the engine trait does not cover (an ACL).
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+}
+
+fn program_flags(p: PortProgram) -> u32 {
+    let mut f = 0;
+    for (on, bit) in [(p.ttl, flags::TTL), (p.flows, flags::FLOWS), (p.macswap, flags::MACSWAP), (p.back, flags::BACK)]
+    {
+        if on {
+            f |= bit;
+        }
+    }
+    f
+}
+
+impl nfv_core::offload::Engine for Engine {
+    fn attach(&self, ifindex: u32, mode: XdpMode, program: PortProgram) -> Result<String, String> {
+        let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        if ports.contains_key(&ifindex) {
+            return Ok(String::new());
+        }
+        let slot = ports.len() as u32;
+        if slot >= PORTS_MAX {
+            return Err(format!("the XDP program serves {PORTS_MAX} ports"));
+        }
+        self.program.configure(ifindex, program_flags(program), slot)?;
+        let attempts: &[u32] = match mode {
+            XdpMode::Skb => &[bpf::XDP_FLAGS_SKB_MODE],
+            XdpMode::Driver | XdpMode::ZeroCopy => &[bpf::XDP_FLAGS_DRV_MODE],
+            XdpMode::Auto => &[bpf::XDP_FLAGS_DRV_MODE, bpf::XDP_FLAGS_SKB_MODE],
+        };
+        let mut refused = Vec::new();
+        for &m in attempts {
+            // Never replaces a program someone else attached.
+            let f = m | bpf::XDP_FLAGS_UPDATE_IF_NOEXIST;
+            // SAFETY: a loaded program's fd; no options.
+            let rc = unsafe { bpf::bpf_xdp_attach(ifindex as i32, self.program.prog, f, std::ptr::null()) };
+            if rc == 0 {
+                ports.insert(ifindex, (slot, m));
+                let how = if m == bpf::XDP_FLAGS_DRV_MODE { "driver" } else { "generic (skb)" };
+                return Ok(format!("nfv XDP program attached in {how} mode, doing {}", program.describe()));
+            }
+            let e = std::io::Error::from_raw_os_error(rc.abs());
+            refused.push(if rc.abs() == libc::EBUSY {
+                format!("another XDP program is attached (`ip link set dev IFACE xdp off` removes it): {e}")
+            } else {
+                e.to_string()
+            });
+        }
+        Err(format!("cannot attach the XDP program to ifindex {ifindex}: {}", refused.join("; ")))
+    }
+
+    fn add_socket(&self, ifindex: u32, queue: u32, fd: RawFd) -> Result<(), String> {
+        let ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        let &(slot, _) = ports.get(&ifindex).ok_or_else(|| format!("ifindex {ifindex} has no program attached"))?;
+        self.program.add_socket(slot, queue, fd)
+    }
+
+    fn insert(&self, key: &FlowKey, value: &FlowValue) -> Result<(), String> {
+        self.program.flow_insert(key, value)
+    }
+
+    fn remove(&self, key: &FlowKey) -> Result<bool, String> {
+        self.program.flow_remove(key)
+    }
+
+    fn last_seen(&self, key: &FlowKey) -> Result<Option<u64>, String> {
+        Ok(self.program.flow_get(key)?.map(|v| v.last_seen))
+    }
+
+    fn counts(&self) -> [u64; 2] {
+        self.program.counts()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let ports = self.ports.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (&ifindex, &(_, mode)) in ports.iter() {
+            // SAFETY: detaches what this engine attached, in the same mode.
+            unsafe { bpf::bpf_xdp_detach(ifindex as i32, mode, std::ptr::null()) };
+        }
     }
 }

@@ -77,7 +77,9 @@ fn ttl_and_macswap_in_xdp_leave_the_bytes_the_workers_would() {
 
 mod nat {
     use super::*;
-    use nfv_hw::xdp::{FlowKey, FlowValue};
+    use nfv_core::offload::{EngineTask, MemoryEngine};
+    use nfv_hw::xdp::FlowKey;
+    use std::sync::Arc;
 
     const HOST: [u8; 4] = [10, 0, 0, 1];
     const FAR: [u8; 4] = [203, 0, 113, 7];
@@ -85,12 +87,17 @@ mod nat {
     const MAC_HOST: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
     const MAC_GW: [u8; 6] = [2, 0, 0, 0, 0, 0xee];
     const OUR: [[u8; 6]; 2] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1]];
-    /// No interface of the test: the program redirects, it does not TX.
-    const EGRESS: u32 = 0xfff0;
+    /// The ports' interfaces: none of the test's (the program redirects,
+    /// it does not TX).
+    const EGRESS: [u32; 2] = [0xfff0, 0xfff1];
 
+    /// The software stage, installing its flows through an offloader
+    /// into an engine in memory (as the runtime would into the program).
     struct Sw {
         stage: Box<dyn nfv_core::Stage>,
         runner: FrameRunner,
+        task: EngineTask,
+        engine: Arc<MemoryEngine>,
     }
 
     impl Sw {
@@ -104,13 +111,27 @@ mod nat {
             let mut runner = FrameRunner::new([(ip(HOST), MAC_HOST, 0), (ip([198, 51, 100, 1]), MAC_GW, 1)]);
             runner.set_port(0, OUR[0], &["10.0.0.254/24"]);
             runner.set_port(1, OUR[1], &["198.51.100.254/24"]);
-            Self { stage: cfg.chains[0].stages[0].builder.build(&ctx), runner }
+            let mut stage = cfg.chains[0].stages[0].builder.build(&ctx);
+            let engine = Arc::new(MemoryEngine::default());
+            let mut task = EngineTask::new(engine.clone());
+            assert!(stage.take_offload(task.offloader(Arc::from(EGRESS))));
+            Self { stage, runner, task, engine }
         }
 
         fn run(&mut self, port: u16, f: &[u8]) -> Vec<u8> {
             let (v, _, out) = self.runner.run(&mut *self.stage, port, f);
             assert!(matches!(v, VerdictKind::Out(_)), "the workers forward it: {v:?}");
             out
+        }
+
+        /// What the stage installed so far, into the program.
+        fn sync(&mut self, x: &Program) -> usize {
+            self.task.step();
+            let flows = self.engine.flows();
+            for (k, v) in &flows {
+                x.flow_insert(k, v).unwrap();
+            }
+            flows.len()
         }
     }
 
@@ -138,15 +159,6 @@ mod nat {
         (u32::from_be_bytes(out[a..a + 4].try_into().unwrap()), u16::from_be_bytes([out[p], out[p + 1]]))
     }
 
-    fn install(x: &Program, sent: &[u8], out: &[u8], outbound: bool) {
-        let (s, sp) = endpoint(sent, true);
-        let (d, dp) = endpoint(sent, false);
-        let (a, p) = endpoint(out, outbound);
-        let key = FlowKey::new(sent[23], s, sp, d, dp);
-        let mac = |at: usize| -> [u8; 6] { out[at..at + 6].try_into().unwrap() };
-        x.flow_insert(&key, &FlowValue::new(outbound, a, p, mac(0), mac(6), EGRESS)).unwrap();
-    }
-
     #[test]
     fn established_sessions_in_xdp_leave_the_bytes_the_workers_would() {
         if !root_or_skip("established_sessions_in_xdp_leave_the_bytes_the_workers_would") {
@@ -157,21 +169,30 @@ mod nat {
         let mut sw = Sw::new();
         for proto in [17u8, 6] {
             let sport = if proto == 17 { 5000 } else { 5001 };
-            // The first packet opens the session in the workers.
+            // The first packet opens the session in the workers (and a
+            // TCP connection is established by both SYNs).
             let first = frame(proto, (HOST, sport), (FAR, 443), 0x02, b"");
             assert_eq!(x.test_run(&first).unwrap().0, action::PASS, "no session below yet: up");
             let opened = sw.run(0, &first);
-            // The next ones, both ways, in XDP as in the workers.
-            let out = frame(proto, (HOST, sport), (FAR, 443), 0x10, b"established data");
-            let sw_out = sw.run(0, &out);
-            install(&x, &out, &sw_out, true);
-            let (verdict, xdp_out) = x.test_run(&out).unwrap();
-            assert_eq!((verdict, &xdp_out), (action::REDIRECT, &sw_out), "outbound, proto {proto}");
             let (pool, port) = endpoint(&opened, true);
             assert_eq!(pool, u32::from_be_bytes(POOL));
+            if proto == 6 {
+                assert_eq!(sw.sync(&x), 2, "the UDP flow's two directions; a half-open connection: nothing");
+                // The SYN-ACK establishes it (RFC 7857 section 2.1): its
+                // direction goes below as it leaves.
+                sw.run(1, &frame(6, (FAR, 443), (POOL, port), 0x12, b""));
+                assert_eq!(sw.sync(&x), 3);
+            }
+            // The next ones, both ways, installed by the stage as it
+            // translated them, then in XDP as in the workers.
+            let out = frame(proto, (HOST, sport), (FAR, 443), 0x10, b"established data");
+            let sw_out = sw.run(0, &out);
+            sw.sync(&x);
+            let (verdict, xdp_out) = x.test_run(&out).unwrap();
+            assert_eq!((verdict, &xdp_out), (action::REDIRECT, &sw_out), "outbound, proto {proto}");
             let back = frame(proto, (FAR, 443), (POOL, port), 0x10, b"answer");
             let sw_back = sw.run(1, &back);
-            install(&x, &back, &sw_back, false);
+            sw.sync(&x);
             let (verdict, xdp_back) = x.test_run(&back).unwrap();
             assert_eq!((verdict, &xdp_back), (action::REDIRECT, &sw_back), "inbound, proto {proto}");
             let key = FlowKey::new(proto, u32::from_be_bytes(FAR), 443, u32::from_be_bytes(POOL), port);

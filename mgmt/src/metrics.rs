@@ -119,8 +119,44 @@ impl Collector for NfvCollector {
         )?;
         reloads(&mut enc, &self.0)?;
         tables(&mut enc, &self.0)?;
+        placement(&mut enc, &self.0)?;
         Ok(())
     }
+}
+
+/// The plan (`nfv plan`): where each stage's work runs, and what nfv's
+/// XDP program did.
+fn placement(enc: &mut DescriptorEncoder<'_>, s: &State) -> fmt::Result {
+    let plan = nfv_core::plan::plan(&s.reloader.running());
+    family(
+        enc,
+        "nfv_plan_placement",
+        "Where the plan runs each stage's work (1 per stage, work and place: nic, xdp or worker).",
+        MetricType::Gauge,
+        plan.decisions.iter().map(|d| {
+            let place = format!("{:?}", d.place).to_lowercase();
+            (vec![("stage", d.stage.clone()), ("work", d.what.clone()), ("place", place)], 1u64)
+        }),
+    )?;
+    if let Some(x) = &s.telemetry.xdp {
+        use std::sync::atomic::Ordering::Relaxed;
+        family(
+            enc,
+            "nfv_xdp_packets",
+            "Packets nfv's XDP program decided itself (forwarded, or dropped by a filter) or sent up to the workers.",
+            MetricType::Counter,
+            [("forwarded", x.forwarded.load(Relaxed)), ("up", x.up.load(Relaxed))]
+                .map(|(v, n)| (vec![("verdict", v.to_string())], n)),
+        )?;
+        family(
+            enc,
+            "nfv_xdp_flows",
+            "Established flows installed in nfv's XDP program.",
+            MetricType::Gauge,
+            [(vec![], x.flows.load(Relaxed))],
+        )?;
+    }
+    Ok(())
 }
 
 /// Table occupancy (per worker, or shared by the workers: no `worker`

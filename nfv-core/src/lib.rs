@@ -26,6 +26,7 @@ pub mod input;
 pub mod latency;
 pub mod live;
 pub mod neighbour;
+pub mod offload;
 pub mod packet;
 pub mod parse;
 pub mod plan;

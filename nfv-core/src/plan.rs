@@ -19,7 +19,9 @@
 //! hash symmetrically; otherwise the stage's own handoff does it.
 
 use crate::config::{Config, PortKind};
+use crate::graph::End;
 use crate::hwprofile::{Profile, SymmetricRss};
+use crate::offload::PortProgram;
 
 /// Where work runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -83,6 +85,12 @@ pub struct Plan {
     pub ports: Vec<(String, String)>,
     /// Per stage and offer.
     pub decisions: Vec<Decision>,
+    /// Per port ([`crate::packet::PortId`]): what nfv's XDP program does
+    /// there (`None`: not a device), and why that.
+    pub programs: Vec<Option<(PortProgram, String)>>,
+    /// Stage instances ([`crate::config::StageSpec::node`]) whose
+    /// established flows the workers install in the XDP program.
+    pub offloaded: Vec<usize>,
 }
 
 fn place_name(p: Place) -> &'static str {
@@ -153,7 +161,9 @@ pub fn plan(cfg: &Config) -> Plan {
     for (c, chain) in cfg.chains.iter().enumerate() {
         let fed: Vec<usize> =
             cfg.workers.iter().filter(|w| w.chain == c).flat_map(|w| w.rx.iter().map(|(p, _)| *p as usize)).collect();
-        if !fed.is_empty() {
+        if cfg.run.offload == crate::config::OffloadMode::Off {
+            entry[c] = Some(Err("`[run] offload = \"off\"`".into()));
+        } else if !fed.is_empty() {
             entry[c] = Some(if fed.iter().all(|&p| profiles[p].is_some()) {
                 Ok(())
             } else {
@@ -210,13 +220,87 @@ pub fn plan(cfg: &Config) -> Plan {
                 );
             }
         }
-        if let crate::graph::End::Chain(t) = chain.then {
+        if let End::Chain(t) = chain.then {
             let from =
                 below_ok.map_err(|_| format!("it is entered from chain `{}`, which needs the workers", chain.name));
             join(&mut entry[t as usize], from);
         }
     }
+    for (i, p) in cfg.ports.iter().enumerate() {
+        let program = profiles[i].as_ref().map(|_| {
+            let chains: Vec<usize> = cfg
+                .workers
+                .iter()
+                .filter(|w| w.rx.iter().any(|(pid, _)| *pid as usize == i))
+                .map(|w| w.chain)
+                .collect();
+            match chains.first() {
+                None => (PortProgram::NOTHING, format!("no worker polls `{}`", p.name)),
+                Some(&c) if chains.iter().any(|&o| o != c) => {
+                    (PortProgram::NOTHING, "its workers run different chains".to_string())
+                }
+                Some(&c) => program_for(cfg, c, &plan.decisions, &mut plan.offloaded),
+            }
+        });
+        plan.programs.push(program);
+    }
+    plan.offloaded.sort_unstable();
+    plan.offloaded.dedup();
     plan
+}
+
+/// What nfv's XDP program does for packets entering chain `c`: the
+/// stages the plan placed in XDP, in chain order, as far as the program
+/// runs them (its order: TTL, then one way out: the established flows, or
+/// a MAC swap back out of the ingress port). Without a way out nothing is
+/// done below (a packet going up must go up as it came), and a stage the
+/// program does not run yet ends the part done below before it.
+fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut Vec<usize>) -> (PortProgram, String) {
+    let chain = &cfg.chains[c];
+    let mut prog = PortProgram::NOTHING;
+    let mut flows_from = Vec::new();
+    let mut stopped = None;
+    let last = chain.stages.len().saturating_sub(1);
+    for (i, s) in chain.stages.iter().enumerate() {
+        let at = format!("{}/{}", chain.name, s.name);
+        if !decisions.iter().any(|d| d.stage == at && d.place == Place::Xdp) {
+            stopped = Some(format!("`{at}` runs in the workers"));
+            break;
+        }
+        match s.kind.as_str() {
+            "ttl-decrement" if !prog.flows && !prog.macswap => prog.ttl = true,
+            "macswap" if !prog.flows => prog.macswap = true,
+            "nat44" if i < last || matches!(chain.then, End::Chain(_)) => {
+                stopped = Some(format!("what comes after `{at}` must see its packets"));
+                break;
+            }
+            "nat44" if !prog.macswap => {
+                prog.flows = true;
+                flows_from.push(s.node);
+            }
+            k => {
+                stopped = Some(format!("nfv's XDP program does not run `{k}` here yet"));
+                break;
+            }
+        }
+        if prog.flows {
+            // A flow's packets leave by the flow's way: nothing after it
+            // meets them.
+            stopped = None;
+            break;
+        }
+    }
+    prog.back = prog.macswap && !prog.flows && stopped.is_none() && chain.then == End::Ingress;
+    if !prog.flows && !prog.back {
+        let why = stopped.unwrap_or_else(|| format!("chain `{}` ends where the program cannot send", chain.name));
+        return (PortProgram::NOTHING, format!("everything goes up: {why}"));
+    }
+    offloaded.extend(flows_from);
+    let why = match stopped {
+        Some(w) => format!("then up: {w}"),
+        None => "the rest goes up".into(),
+    };
+    (prog, why)
 }
 
 impl Plan {
@@ -229,6 +313,14 @@ impl Plan {
         out += "stages\n";
         for d in &self.decisions {
             out += &format!("  {:<22} {:<7} {}: {}\n", d.stage, place_name(d.place), d.what, d.reason);
+        }
+        if self.programs.iter().any(Option::is_some) {
+            out += "xdp program\n";
+            for ((name, _), p) in self.ports.iter().zip(&self.programs) {
+                if let Some((prog, why)) = p {
+                    out += &format!("  {name:<10} {}; {why}\n", prog.describe());
+                }
+            }
         }
         out
     }

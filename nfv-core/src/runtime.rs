@@ -261,6 +261,7 @@ fn build_graph(
     local: &Arc<LocalAddrs>,
     port_macs: &[[u8; 6]],
     arena: &Arc<crate::frame::Arena>,
+    mut offload: Option<&mut Offload>,
 ) -> Graph {
     let w = &cfg.workers[wi];
     let reach = cfg.reachable(w.chain);
@@ -290,13 +291,15 @@ fn build_graph(
         };
         let position = cfg.chains[home].stages.iter().position(|x| x.node == s.node).unwrap_or(0) + shift(home);
         let branches = s.builder.branches().into_iter().map(|(c, _)| c).collect();
-        node_of[s.node] = b.node(
-            display_name(cfg, home, s),
-            s.builder.drop_reasons(),
-            s.builder.build(&ctx),
-            branches,
-            (home as u16, position),
-        );
+        let mut stage = s.builder.build(&ctx);
+        if let Some(o) = offload.as_deref_mut()
+            && o.plan.offloaded.contains(&s.node)
+        {
+            let taken = stage.take_offload(o.task.offloader(o.ifindex.clone()));
+            assert!(taken, "the plan offloads only stages that take it (`{}`)", s.kind);
+        }
+        node_of[s.node] =
+            b.node(display_name(cfg, home, s), s.builder.drop_reasons(), stage, branches, (home as u16, position));
     }
     for (c, chain) in cfg.chains.iter().enumerate() {
         let mut nodes: Vec<usize> = Vec::new();
@@ -315,7 +318,62 @@ fn build_graph(
 pub fn worker_graph(cfg: &Config, wi: usize, arena: &Arc<crate::frame::Arena>) -> Graph {
     let local = Arc::new(cfg.local_addrs());
     let port_macs: Vec<[u8; 6]> = cfg.ports.iter().map(|p| p.mac).collect();
-    build_graph(cfg, wi, &local, &port_macs, arena)
+    build_graph(cfg, wi, &local, &port_macs, arena, None)
+}
+
+/// The XDP engine while the runtime is built: the plan, the engine's
+/// control task handing out offloaders, the ports' interface indexes.
+struct Offload {
+    engine: Arc<dyn crate::offload::Engine>,
+    plan: crate::plan::Plan,
+    task: crate::offload::EngineTask,
+    ifindex: Arc<[u32]>,
+}
+
+impl Offload {
+    fn new(cfg: &Config, engine: Arc<dyn crate::offload::Engine>) -> Self {
+        let ifindex: Vec<u32> = cfg
+            .ports
+            .iter()
+            .map(|p| match &p.kind {
+                PortKind::AfXdp(a) => std::ffi::CString::new(a.interface.as_str())
+                    // SAFETY: a NUL-terminated name.
+                    .map_or(0, |c| unsafe { libc::if_nametoindex(c.as_ptr()) }),
+                _ => 0,
+            })
+            .collect();
+        let task = crate::offload::EngineTask::new(engine.clone());
+        Self { engine, plan: crate::plan::plan(cfg), task, ifindex: ifindex.into() }
+    }
+
+    /// What the AF_XDP ports attach.
+    fn ports(&self) -> crate::worker_memory::XdpPorts {
+        let programs: Vec<_> =
+            self.plan.programs.iter().map(|p| p.as_ref().map(|(p, _)| *p).unwrap_or_default()).collect();
+        crate::worker_memory::XdpPorts { engine: self.engine.clone(), programs: programs.into() }
+    }
+
+    /// The start-up lines: what the program does on each port and why.
+    fn notes(&self, cfg: &Config) -> Vec<String> {
+        let mut v: Vec<String> = cfg
+            .ports
+            .iter()
+            .zip(&self.plan.programs)
+            .filter_map(|(p, prog)| {
+                prog.as_ref().map(|(prog, why)| format!("xdp {}: {}; {why}", p.name, prog.describe()))
+            })
+            .collect();
+        let stages: Vec<String> = cfg
+            .nodes()
+            .iter()
+            .filter(|(_, s)| self.plan.offloaded.contains(&s.node))
+            .map(|(c, s)| format!("{}/{}", cfg.chains[*c].name, s.name))
+            .collect();
+        if !stages.is_empty() {
+            v.push(format!("xdp: the workers install the established flows of {}", stages.join(", ")));
+        }
+        v
+    }
 }
 
 /// True when a stage a packet may meet after stage instance `node` reads
@@ -340,7 +398,21 @@ fn display_name(cfg: &Config, chain: usize, s: &crate::config::StageSpec) -> Str
 impl Runtime {
     /// Opens ports and builds every worker's chain. Nothing runs yet.
     pub fn build(cfg: &Config, slow_mode: SlowPathMode) -> Result<Self, BuildError> {
+        Self::build_with(cfg, slow_mode, None)
+    }
+
+    /// As [`Self::build`], with nfv's XDP `engine` in place of libxdp's
+    /// program on the AF_XDP ports: each does what the plan placed in XDP
+    /// ([`crate::plan::Plan::programs`]), the stages whose flows it
+    /// forwards install them ([`crate::offload`]), and its control task
+    /// runs beside the stages'.
+    pub fn build_with(
+        cfg: &Config,
+        slow_mode: SlowPathMode,
+        engine: Option<Arc<dyn crate::offload::Engine>>,
+    ) -> Result<Self, BuildError> {
         let cfg = &resolve_macs(cfg)?;
+        let mut offload = engine.map(|e| Offload::new(cfg, e));
         let local = Arc::new(cfg.local_addrs());
         let statics = cfg.neighbours.iter().filter_map(|n| n.mac.map(|m| (n.ip, m, n.port)));
         let neighbours = Neighbours::new(statics);
@@ -362,14 +434,15 @@ impl Runtime {
         let mut telemetry = Telemetry::default();
         let mut workers = Vec::new();
         let mut links = Vec::new();
-        let mut notes = Vec::new();
+        let mut notes = offload.as_ref().map(|o| o.notes(cfg)).unwrap_or_default();
         let mut tx_taken = std::collections::HashSet::new();
         let handoffs = handoff_inboxes(cfg);
         let trace = crate::trace::TraceControl::new();
         for (wi, w) in cfg.workers.iter().enumerate() {
             let mut memory = WorkerMemory::new(cfg, wi)?;
+            memory.xdp = offload.as_ref().map(Offload::ports);
             let pool = FramePool::new(memory.arena());
-            let mut graph = build_graph(cfg, wi, &local, &port_macs, pool.arena());
+            let mut graph = build_graph(cfg, wi, &local, &port_macs, pool.arena(), offload.as_mut());
             graph.set_tracer(trace.clone(), wi, cfg.port_names());
             let peer_rank = cfg.workers[..wi].iter().filter(|o| o.chain == w.chain).count();
             let ports = open_worker_ports(cfg, wi, &mut memory, &mut tx_taken, &mut notes)?;
@@ -401,11 +474,15 @@ impl Runtime {
             workers.push(worker);
         }
         let control = (!links.is_empty()).then_some((template, links));
-        let stage_tasks = cfg
+        let mut stage_tasks: Vec<(String, Box<dyn ControlTask>)> = cfg
             .nodes()
             .into_iter()
             .filter_map(|(c, s)| Some((format!("{}/{}", cfg.chains[c].name, s.name), s.builder.control_task()?)))
             .collect();
+        if let Some(o) = offload {
+            telemetry.xdp = Some(o.task.counters());
+            stage_tasks.push(("xdp".into(), Box::new(o.task)));
+        }
         let secs = |s: f64| (s > 0.0).then(|| Duration::from_secs_f64(s));
         Ok(Self {
             workers,
@@ -583,11 +660,11 @@ mod tests {
         let arena = FramePool::heap(8).arena().clone();
         let io = load("pass", "", 1);
         let local = Arc::new(io.local_addrs());
-        let graph = build_graph(&io, 0, &local, &[[2, 0, 0, 0, 0, 1]], &arena);
+        let graph = build_graph(&io, 0, &local, &[[2, 0, 0, 0, 0, 1]], &arena, None);
         assert_eq!(graph.len(), 1, "io forwarding: the stage alone");
         let owned = load("pass", "addresses = [\"192.0.2.1/24\"]", 1);
         let local = Arc::new(owned.local_addrs());
-        let graph = build_graph(&owned, 0, &local, &[[2, 0, 0, 0, 0, 1]], &arena);
+        let graph = build_graph(&owned, 0, &local, &[[2, 0, 0, 0, 0, 1]], &arena, None);
         assert_eq!(graph.len(), 2, "the input stage first: it punts what is addressed to us");
     }
 

@@ -67,6 +67,13 @@ pub trait Stage: Send {
     /// through the stages after it and out like received ones. The same
     /// rules as `process`: no allocation, lock or system call.
     fn tick(&mut self, _batch: &mut Batch, _ctx: &mut StageCtx<'_>) {}
+
+    /// Takes the way to install its established flows below the workers,
+    /// given when the plan placed them in XDP. False: this stage installs
+    /// nothing (its flows stay in the workers).
+    fn take_offload(&mut self, _offload: crate::offload::Offloader) -> bool {
+        false
+    }
 }
 
 /// How full a table is: entries now, and the most it holds (0: no bound).

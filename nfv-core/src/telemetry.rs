@@ -194,6 +194,8 @@ pub struct Telemetry {
     pub workers: Vec<Arc<WorkerCounters>>,
     /// Each worker's latency histograms, handed over.
     pub latency: Vec<Arc<crate::latency::Exchange>>,
+    /// nfv's XDP program, when the run attached it.
+    pub xdp: Option<Arc<crate::offload::XdpCounters>>,
 }
 
 /// Summed view of one stage across workers.

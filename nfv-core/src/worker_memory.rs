@@ -32,6 +32,18 @@ pub struct WorkerMemory {
     shared: Option<Arc<crate::port::afxdp::umem::UmemReg>>,
     /// Startup notes (bind modes and why), one line per socket.
     pub notes: Vec<String>,
+    /// nfv's XDP engine, when it replaces libxdp's program on the ports.
+    pub xdp: Option<XdpPorts>,
+}
+
+/// The XDP engine the AF_XDP ports attach, and what it does on each
+/// port (by [`crate::packet::PortId`]).
+#[derive(Clone)]
+pub struct XdpPorts {
+    /// The engine.
+    pub engine: Arc<dyn crate::offload::Engine>,
+    /// Its work per port, from the plan.
+    pub programs: Arc<[crate::offload::PortProgram]>,
 }
 
 impl WorkerMemory {
@@ -78,7 +90,7 @@ impl WorkerMemory {
                     (frames as usize * 2048) >> 20
                 ))
             })?;
-            Ok(Self { arena: area.arena(), batch, area: Some(area), shared: None, notes: Vec::new() })
+            Ok(Self { arena: area.arena(), batch, area: Some(area), shared: None, notes: Vec::new(), xdp: None })
         }
     }
 
@@ -95,6 +107,7 @@ impl WorkerMemory {
             #[cfg(feature = "af-xdp")]
             shared: None,
             notes: Vec::new(),
+            xdp: None,
         }
     }
 
@@ -124,19 +137,34 @@ impl WorkerMemory {
             (UmemSharing::Shared, Some(r)) => (r.clone(), true),
             _ => (fresh().map_err(fail)?, false),
         };
-        let (port, report) = match AfXdpPort::open(info.clone(), cfg, queue, &mut reg, &fresh, self.batch, tx_only) {
+        let own = self.xdp.is_some() && !tx_only;
+        let open = |reg: &mut Arc<UmemReg>, info: PortInfo| {
+            AfXdpPort::open(info, cfg, queue, reg, &fresh, self.batch, tx_only, own)
+        };
+        let (port, mut report) = match open(&mut reg, info.clone()) {
             Ok(p) => p,
             // Sharing across devices needs the same bind mode on both; if
             // the kernel refuses, register the memory again for this port.
             Err(e) if sharing => {
                 reg = fresh().map_err(fail)?;
-                let (port, mut report) =
-                    AfXdpPort::open(info, cfg, queue, &mut reg, &fresh, self.batch, tx_only).map_err(fail)?;
+                let (port, mut report) = open(&mut reg, info.clone()).map_err(fail)?;
                 report.push_str(&format!("; shared UMEM refused ({e}), registered separately"));
                 (port, report)
             }
             Err(e) => return Err(fail(e)),
         };
+        if let (Some(x), Some((fd, ifindex, driver))) = (self.xdp.as_ref().filter(|_| own), port.socket_fd()) {
+            // The engine attaches as the socket bound: driver mode, or
+            // generic where the socket had to fall back to it.
+            let mode = if driver { cfg.mode } else { crate::config::XdpMode::Skb };
+            let program = x.programs.get(info.id as usize).copied().unwrap_or_default();
+            let fail = |e: String| BuildError(format!("port `{}`: {e}", info.name));
+            let attached = x.engine.attach(ifindex, mode, program).map_err(fail)?;
+            x.engine.add_socket(ifindex, queue as u32, fd).map_err(fail)?;
+            if !attached.is_empty() {
+                report.push_str(&format!("; {attached}"));
+            }
+        }
         if cfg.umem == UmemSharing::Shared && self.shared.is_none() {
             self.shared = Some(reg);
         }

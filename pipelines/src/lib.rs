@@ -104,6 +104,31 @@ pub fn replay_config(
     Ok(cfg)
 }
 
+/// nfv's XDP engine for a run whose plan places work below the workers
+/// (`[run] offload = "xdp"`, the default, with AF_XDP ports). Without it
+/// (a build without XDP, no privilege to load it) libxdp's program sends
+/// every packet up, and the run says so.
+fn xdp_engine(cfg: &Config) -> Option<Arc<dyn nfv_core::offload::Engine>> {
+    let wanted = cfg.run.offload == nfv_core::config::OffloadMode::Xdp
+        && cfg.ports.iter().any(|p| matches!(p.kind, nfv_core::config::PortKind::AfXdp(_)));
+    if !wanted {
+        return None;
+    }
+    #[cfg(feature = "af-xdp")]
+    match nfv_hw::xdp::Engine::load() {
+        Ok(e) => Some(Arc::new(e)),
+        Err(e) => {
+            eprintln!("nfv: WARNING: the XDP engine is unavailable ({e}): everything runs in the workers");
+            None
+        }
+    }
+    #[cfg(not(feature = "af-xdp"))]
+    {
+        eprintln!("nfv: WARNING: built without XDP: everything runs in the workers");
+        None
+    }
+}
+
 /// Runs a configuration to the end, with its management plane (metrics,
 /// probes, `nfv ctl`) beside it; `live` prints a stats line each
 /// interval. `stop` ends the run early (SIGINT/SIGTERM). `duration`
@@ -117,7 +142,7 @@ pub fn run(
     for n in profile_disagreements(cfg) {
         eprintln!("nfv: WARNING: {n}");
     }
-    let mut rt = Runtime::build(cfg, SlowPathMode::Thread)?;
+    let mut rt = Runtime::build_with(cfg, SlowPathMode::Thread, xdp_engine(cfg))?;
     for n in &rt.notes {
         eprintln!("nfv: {n}");
     }
@@ -261,6 +286,19 @@ fn render_tables(r: &RunReport) -> String {
         s.ignored.get(),
         s.time_exceeded.get(),
         s.rate_limited.get(),
-        r.stage_reports.iter().map(|t| format!("\n{t}")).collect::<String>(),
+        xdp_line(r) + &r.stage_reports.iter().map(|t| format!("\n{t}")).collect::<String>(),
     )
+}
+
+/// What nfv's XDP program did, when the run attached it.
+fn xdp_line(r: &RunReport) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    r.telemetry.xdp.as_ref().map_or_else(String::new, |x| {
+        format!(
+            "xdp: forwarded {} packets, sent up {}, flows installed {}\n",
+            x.forwarded.load(Relaxed),
+            x.up.load(Relaxed),
+            x.flows.load(Relaxed)
+        )
+    })
 }

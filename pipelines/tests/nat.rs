@@ -9,7 +9,9 @@
 //! traceroute from the inside reach the outside, which sees only the pool
 //! address; a second inside host shares the pool; the outside reaches the
 //! inside server through the forward; the second host reaches it too
-//! through the outside address (hairpinning).
+//! through the outside address (hairpinning). The established flows go
+//! below the workers into nfv's XDP program (`[run] offload`, on by
+//! default), which forwards the bulk of them.
 #![cfg(feature = "af-xdp")]
 
 mod common;
@@ -174,6 +176,14 @@ fn inside_hosts_reach_the_outside_through_the_pool_and_the_outside_reaches_the_f
     for c in ["hairpinned", "icmp-errors"] {
         assert!(counter(&report.text, c) > 0, "{c} 0 in\n{}", report.text);
     }
+    // With the XDP offload (the default): the established flows went
+    // below the workers; the bulk of the TCP transfer never reached them.
+    let forwarded = report
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("xdp: forwarded ")?.split(' ').next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no xdp line in\n{}", report.text));
+    assert!(forwarded > 100 && counter(&report.text, "installed") > 0, "{}", report.text);
 }
 
 /// The sum over workers of NAT report counter `name`.

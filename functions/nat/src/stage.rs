@@ -476,7 +476,10 @@ impl NatStage {
             (s.out_addr, s.out_port)
         };
         let r = self.translate_and_send(p, m, t.proto, Side::Src, (out_addr, out_port), (gw, out));
-        self.counters.outbound += r.is_ok() as u64;
+        if r.is_ok() {
+            self.counters.outbound += 1;
+            self.table.offer(id, true, gw, self.macs[out as usize], out);
+        }
         Some(r)
     }
 
@@ -530,7 +533,10 @@ impl NatStage {
         }
         self.table.refresh(id, now, tcp, false);
         let r = self.translate_and_send(p, m, t.proto, Side::Dst, (in_addr, in_port), (mac, port));
-        self.counters.inbound += r.is_ok() as u64;
+        if r.is_ok() {
+            self.counters.inbound += 1;
+            self.table.offer(id, false, mac, self.macs[port as usize], port);
+        }
         Some(r)
     }
 
@@ -707,6 +713,21 @@ impl Stage for NatStage {
         }
     }
 
+    fn tick(&mut self, _batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        // With flows in XDP the workers may see none of their packets:
+        // activity comes back as touches, and expiry runs here too.
+        if self.table.offload().is_some() {
+            let now = ctx.now_secs();
+            self.table.take_touches(now);
+            self.table.expire(now, EXPIRE_PER_BATCH);
+        }
+    }
+
+    fn take_offload(&mut self, o: nfv_core::offload::Offloader) -> bool {
+        self.table.set_offload(o);
+        true
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &["sessions"]
     }
@@ -740,6 +761,18 @@ impl Stage for NatStage {
             c.fragments,
             c.handed_off
         );
+        if let Some(o) = self.table.offload() {
+            let c = o.counters();
+            let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "  xdp: flows installed {} removed {} refused {} failed {}",
+                n(&c.installed),
+                n(&c.removed),
+                n(&c.refused),
+                n(&c.failed)
+            );
+        }
         const SHOWN: usize = 16;
         // Session times are seconds of the cycle counter: shown as an age.
         let now = nfv_core::cycles::secs(nfv_core::cycles::now());

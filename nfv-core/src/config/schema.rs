@@ -25,11 +25,32 @@ pub struct RunSection {
     pub stats_interval: f64,
     /// Frames in each worker's pool (each 2048 bytes).
     pub frames_per_worker: u32,
+    /// Whether what the plan places in XDP runs there (`nfv plan`).
+    pub offload: OffloadMode,
+}
+
+/// `[run] offload`: nfv's XDP program on the AF_XDP ports doing what the
+/// plan placed below the workers, or libxdp's program sending every
+/// packet up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OffloadMode {
+    /// As planned (the default).
+    #[default]
+    Xdp,
+    /// Everything in the workers.
+    Off,
 }
 
 impl Default for RunSection {
     fn default() -> Self {
-        Self { batch_size: DEFAULT_BATCH, duration: 0.0, stats_interval: 1.0, frames_per_worker: 4096 }
+        Self {
+            batch_size: DEFAULT_BATCH,
+            duration: 0.0,
+            stats_interval: 1.0,
+            frames_per_worker: 4096,
+            offload: OffloadMode::Xdp,
+        }
     }
 }
 

@@ -29,6 +29,7 @@ use nfv_net::portmap::PortMap;
 
 mod forwards;
 mod made;
+mod offload;
 mod tcp;
 
 pub use made::{Refusal, TableConfig, TableStats};
@@ -178,6 +179,8 @@ pub struct Session {
     pub host_mac: [u8; 6],
     /// Inside port the host was seen on.
     pub host_port: u16,
+    /// Directions installed in the XDP engine ([`offload`]).
+    offloaded: u8,
     prev: u32,
     next: u32,
     mapping: u32,
@@ -225,6 +228,8 @@ pub struct NatTable {
     seed: u64,
     /// Counters.
     pub stats: TableStats,
+    /// The XDP engine's flows, when the plan placed them there.
+    offload: Option<nfv_core::offload::Offloader>,
 }
 
 /// Domains of the four indexes, mixed into their hashes.
@@ -251,6 +256,7 @@ impl NatTable {
             last_seen: 0,
             host_mac: [0; 6],
             host_port: 0,
+            offloaded: 0,
             prev: NONE,
             next: NONE,
             mapping: NONE,
@@ -307,6 +313,7 @@ impl NatTable {
             ports,
             seed: cfg.seed,
             stats: TableStats::default(),
+            offload: None,
         };
         for &f in &cfg.forwards {
             table.add_forward(f);
@@ -466,6 +473,9 @@ impl NatTable {
         let s = &mut self.sessions[id as usize];
         if s.host_mac != mac || s.host_port != port {
             (s.host_mac, s.host_port) = (mac, port);
+            if s.offloaded & offload::INBOUND != 0 {
+                self.withdraw(id, offload::INBOUND);
+            }
         }
     }
 
@@ -494,6 +504,12 @@ impl NatTable {
                 class = tcp_class(s.tcp);
             }
         }
+        if class != s.class && s.offloaded != 0 {
+            // Closing (or opening again): the workers see every packet
+            // from here on.
+            self.withdraw(id, offload::BOTH);
+        }
+        let s = &mut self.sessions[id as usize];
         if class == s.class && s.last_seen == now {
             return;
         }
@@ -704,6 +720,7 @@ impl NatTable {
             last_seen: now,
             host_mac,
             host_port,
+            offloaded: 0,
             prev: NONE,
             next: NONE,
             mapping,
@@ -723,6 +740,9 @@ impl NatTable {
     /// Removes session `id` (and its mapping when it was the last of a
     /// dynamic one, giving the port back).
     pub fn remove(&mut self, id: u32) {
+        if self.sessions[id as usize].offloaded != 0 {
+            self.withdraw(id, offload::BOTH);
+        }
         let s = self.sessions[id as usize];
         self.unlink(id, s.class);
         self.by_inside.remove(self.hash(D_IN, s.proto, s.in_addr, s.in_port, s.rem_addr, s.rem_port), id);

@@ -86,6 +86,7 @@ pub struct AfXdpPort {
 
 pub(crate) struct XskHandle {
     xsk: Xsk,
+    ifindex: u32,
     _lock: Arc<InterfaceLock>,
 }
 
@@ -94,8 +95,11 @@ impl AfXdpPort {
     /// `fresh` registration if a failed attempt left it bound, see
     /// [`Xsk::open`]). `batch` sizes the fill-ring refills and the
     /// busy-poll budget; a `tx_only` socket does not take the queue's
-    /// traffic from the kernel. Returns the port and its startup line
-    /// (bind mode and why, busy poll, clean-ups).
+    /// traffic from the kernel; with `own_program` libxdp attaches
+    /// nothing (nfv's XDP engine sends the traffic here: the caller adds
+    /// the socket, [`Self::socket_fd`]). Returns the port and its startup
+    /// line (bind mode and why, busy poll, clean-ups).
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         info: PortInfo,
         cfg: &AfXdpConfig,
@@ -104,13 +108,14 @@ impl AfXdpPort {
         fresh: &dyn Fn() -> io::Result<Arc<UmemReg>>,
         batch: usize,
         tx_only: bool,
+        own_program: bool,
     ) -> io::Result<(Self, String)> {
         let mut notes = system::prepare();
         let ifindex = ifindex(&cfg.interface)?;
         let (lock, note) = lock_interface(&cfg.interface, ifindex)?;
         notes.extend(note);
         let sizes = RingSizes { rx: cfg.rx_ring, tx: cfg.tx_ring };
-        let (xsk, q) = Xsk::open(&cfg.interface, queue as u32, umem, fresh, cfg.mode, sizes, tx_only)?;
+        let (xsk, q) = Xsk::open(&cfg.interface, queue as u32, umem, fresh, cfg.mode, sizes, tx_only || own_program)?;
         for (m, e) in &xsk.refused {
             notes.push(format!("{m} refused: {e}"));
         }
@@ -134,9 +139,15 @@ impl AfXdpPort {
         );
         let _ = info.counters.mode.set(format!("af-xdp {}{}", xsk.mode, if busy_poll { ", busy poll" } else { "" }));
         let fd = xsk.fd();
-        let mut port = Self::with_queues(info, q, Some(XskHandle { xsk, _lock: lock }), fd, busy_poll, batch);
+        let mut port = Self::with_queues(info, q, Some(XskHandle { xsk, ifindex, _lock: lock }), fd, busy_poll, batch);
         port.tx_only = tx_only;
         Ok((port, summary))
+    }
+
+    /// The socket's file descriptor and the interface index, for an XDP
+    /// program's socket map; and whether it bound in driver mode.
+    pub fn socket_fd(&self) -> Option<(RawFd, u32, bool)> {
+        self.xsk.as_ref().map(|h| (self.fd, h.ifindex, h.xsk.mode.driver))
     }
 
     pub(crate) fn with_queues(

@@ -107,8 +107,10 @@ pub struct RingSizes {
 
 impl Xsk {
     /// Binds a socket to `ifname` queue `queue` on `umem`, trying `mode`'s
-    /// attempts in order. With `tx_only`, libxdp loads no program and the
-    /// queue's traffic keeps going to the kernel stack.
+    /// attempts in order. With `no_program`, libxdp loads no program: the
+    /// queue's traffic keeps going to the kernel stack (a socket that only
+    /// sends), or nfv's own XDP engine sends it here (the caller attaches
+    /// it and adds the socket).
     ///
     /// The first socket of a registration binds the registration's own
     /// file descriptor; when libxdp fails after that bind (attaching the
@@ -123,14 +125,14 @@ impl Xsk {
         fresh: &dyn Fn() -> io::Result<Arc<UmemReg>>,
         mode: XdpMode,
         sizes: RingSizes,
-        tx_only: bool,
+        no_program: bool,
     ) -> io::Result<(Self, Rings)> {
         let name = CString::new(ifname).map_err(|_| io::Error::other("interface name contains NUL"))?;
         let mut refused = Vec::new();
         let attempts = BindMode::attempts(mode);
         let mut replaced = false;
         for (i, &attempt) in attempts.iter().enumerate() {
-            let mut result = Self::try_bind(&name, queue, umem, attempt, sizes, tx_only);
+            let mut result = Self::try_bind(&name, queue, umem, attempt, sizes, no_program);
             // The kernel releases a closed socket's hold on the queue in
             // deferred work: right after a replacement the queue can still
             // answer EBUSY for a few milliseconds.
@@ -138,7 +140,7 @@ impl Xsk {
                 match &result {
                     Err((e, _)) if replaced && e.raw_os_error() == Some(libc::EBUSY) => {
                         std::thread::sleep(std::time::Duration::from_millis(10));
-                        result = Self::try_bind(&name, queue, umem, attempt, sizes, tx_only);
+                        result = Self::try_bind(&name, queue, umem, attempt, sizes, no_program);
                     }
                     _ => break,
                 }
@@ -171,7 +173,7 @@ impl Xsk {
         umem: &Arc<UmemReg>,
         mode: BindMode,
         sizes: RingSizes,
-        tx_only: bool,
+        no_program: bool,
     ) -> Result<(SocketHandle, Rings), (io::Error, bool)> {
         let g = umem.lock.lock().unwrap_or_else(|e| e.into_inner());
         // The first socket on a registration takes the rings libxdp made
@@ -185,7 +187,7 @@ impl Xsk {
             rx_size: sizes.rx,
             tx_size: sizes.tx,
             __bindgen_anon_1: libxdp_sys::xsk_socket_config__bindgen_ty_1 {
-                libxdp_flags: if tx_only { libxdp_sys::XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD } else { 0 },
+                libxdp_flags: if no_program { libxdp_sys::XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD } else { 0 },
             },
             xdp_flags: if mode.driver { XDP_FLAGS_DRV_MODE } else { XDP_FLAGS_SKB_MODE },
             bind_flags: (if mode.zero_copy { XDP_ZEROCOPY } else { XDP_COPY } | XDP_USE_NEED_WAKEUP) as u16,

@@ -13,8 +13,9 @@ use std::sync::OnceLock;
 const BPFFS: &str = "/sys/fs/bpf";
 /// `statfs` magic of bpffs (linux/magic.h).
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
-/// Name of libxdp's built-in AF_XDP redirect program.
-const XSK_PROG_NAME: &str = "xsk_def_prog";
+/// Names of the programs an nfv run attaches: libxdp's built-in AF_XDP
+/// redirect program, and nfv's own XDP engine (`nfv-hw`).
+const OUR_PROGRAMS: [&str; 2] = ["xsk_def_prog", "nfv_xdp"];
 
 /// Prepares the process once: raises the memlock limit as far as allowed
 /// and mounts bpffs when it is missing and we may. Returns notes for the
@@ -146,9 +147,10 @@ fn netns_id() -> u64 {
     std::fs::metadata("/proc/self/ns/net").map(|m| m.ino()).unwrap_or(0)
 }
 
-/// Detaches libxdp's socket program if it is all that is attached (what a
-/// killed nfv leaves: the program and a reference count that never drops
-/// to zero). Anything else attached is left alone.
+/// Detaches libxdp's socket program or nfv's XDP engine if that is all
+/// that is attached (what a killed nfv leaves: the program, and for
+/// libxdp's a reference count that never drops to zero). Anything else
+/// attached is left alone.
 fn detach_stale_program(ifindex: u32) -> io::Result<Option<String>> {
     // SAFETY: libxdp returns an owned multiprog (or an error pointer) that
     // is closed below; names are NUL-terminated strings it owns.
@@ -170,16 +172,17 @@ fn detach_stale_program(ifindex: u32) -> io::Result<Option<String>> {
                 p = libxdp_sys::xdp_multiprog__next_prog(p, mp);
             }
         }
-        let stale = !names.is_empty() && names.iter().all(|n| n == XSK_PROG_NAME);
+        let stale = !names.is_empty() && names.iter().all(|n| OUR_PROGRAMS.contains(&n.as_str()));
         let result = if stale {
             let rc = libxdp_sys::xdp_multiprog__detach(mp);
             if rc != 0 {
                 Err(io::Error::other(format!(
-                    "a stale {XSK_PROG_NAME} is attached to ifindex {ifindex} and could not be detached: {}",
+                    "a stale {} is attached to ifindex {ifindex} and could not be detached: {}",
+                    names.join(", "),
                     io::Error::from_raw_os_error(-rc)
                 )))
             } else {
-                Ok(Some(format!("detached {XSK_PROG_NAME} left by an earlier run")))
+                Ok(Some(format!("detached {} left by an earlier run", names.join(", "))))
             }
         } else {
             Ok(None)
