@@ -1,4 +1,5 @@
-//! Compiles the XDP program (`bpf/nfv.bpf.c`) with clang for the BPF
+//! Compiles the XDP programs (`bpf/nfv.bpf.c`, the engine; `bpf/gen.bpf.c`,
+//! the generator) with clang for the BPF
 //! target; the object is embedded in the crate and loaded with libbpf.
 //! libbpf's BPF-side headers come from libbpf-sys (the library the
 //! loader links), the kernel's UAPI headers from linux-libc-dev.
@@ -17,18 +18,20 @@ fn main() {
     for (name, text) in libbpf_sys::API_HEADERS {
         std::fs::write(include.join("bpf").join(name), text).expect("write a libbpf header");
     }
-    let src = "bpf/nfv.bpf.c";
-    println!("cargo:rerun-if-changed={src}");
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let multiarch = format!("/usr/include/{arch}-linux-gnu");
-    let status = Command::new(std::env::var("CLANG").unwrap_or_else(|_| "clang".into()))
-        .args(["-g", "-O2", "-target", "bpf", "-Wall", "-Werror"])
-        .arg("-I")
-        .arg(&include)
-        .args(["-I", &multiarch])
-        .args(["-c", src, "-o"])
-        .arg(out.join("nfv.bpf.o"))
-        .status()
-        .expect("clang runs (cargo xtask setup installs it)");
-    assert!(status.success(), "clang could not compile {src}");
+    for name in ["nfv", "gen"] {
+        let src = format!("bpf/{name}.bpf.c");
+        println!("cargo:rerun-if-changed={src}");
+        let status = Command::new(std::env::var("CLANG").unwrap_or_else(|_| "clang".into()))
+            .args(["-g", "-O2", "-target", "bpf", "-Wall", "-Werror"])
+            .arg("-I")
+            .arg(&include)
+            .args(["-I", &multiarch])
+            .args(["-c", &src, "-o"])
+            .arg(out.join(format!("{name}.bpf.o")))
+            .status()
+            .expect("clang runs (cargo xtask setup installs it)");
+        assert!(status.success(), "clang could not compile {src}");
+    }
 }

@@ -23,6 +23,10 @@
 #define DO_BACK 4     // send back out of the ingress port (XDP_TX)
 #define DO_FLOWS 8    // forward the established flows of the `flows` map
 #define DO_ACL 16     // first match in `acl_rules`: deny drops, permit goes on
+// Send back out of the ingress port by redirecting to it, not XDP_TX: a
+// veth delivers XDP_TX frames only to a peer with an XDP program of its
+// own (it flushes to no other), redirected ones to any peer with NAPI.
+#define TX_BY_REDIRECT 32
 
 // What the program does on one port (by ingress ifindex): the steps
 // above, and where the port's AF_XDP sockets start in `xsks` (each port
@@ -149,6 +153,12 @@ static __always_inline int up(struct xdp_md *ctx, const struct config *cfg)
 	if (ctx->rx_queue_index >= XSKS_PER_PORT)
 		return XDP_PASS;
 	return bpf_redirect_map(&xsks, cfg->xsk_base + ctx->rx_queue_index, XDP_PASS);
+}
+
+// Back out of the ingress port `in`.
+static __always_inline int back(const struct config *cfg, __u32 in)
+{
+	return (cfg->flags & TX_BY_REDIRECT) ? bpf_redirect(in, 0) : XDP_TX;
 }
 
 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for the 16-bit word holding
@@ -352,9 +362,9 @@ int nfv_xdp(struct xdp_md *ctx)
 			return up(ctx, cfg);
 		__builtin_memcpy(eth->h_dest, fv->dmac, ETH_ALEN);
 		__builtin_memcpy(eth->h_source, fv->smac, ETH_ALEN);
-		fv->last_seen = bpf_ktime_get_ns();
+		fv->last_seen = bpf_ktime_get_coarse_ns();
 		count(0);
-		return fv->ifindex == in ? XDP_TX : bpf_redirect(fv->ifindex, 0);
+		return fv->ifindex == in ? back(cfg, in) : bpf_redirect(fv->ifindex, 0);
 	}
 	if (cfg->flags & DO_MACSWAP) {
 		__u8 tmp[ETH_ALEN];
@@ -365,7 +375,7 @@ int nfv_xdp(struct xdp_md *ctx)
 	count(0);
 	if (patched)
 		return bpf_redirect(*patched, 0);
-	return XDP_TX;
+	return back(cfg, in);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

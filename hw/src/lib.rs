@@ -4,6 +4,8 @@
 //! sysfs (driver, PCI id), and writes a hardware profile
 //! ([`nfv_core::hwprofile`]) that `nfv check` accepts.
 
+#[cfg(feature = "xdp")]
+pub mod blast;
 pub mod genl;
 pub mod probe;
 #[cfg(feature = "xdp")]

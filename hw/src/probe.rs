@@ -106,7 +106,7 @@ struct DrvInfo {
 
 /// The driver's name, as `ethtool -i` gets it: the SIOCETHTOOL
 /// ETHTOOL_GDRVINFO ioctl (there is no netlink request for it).
-fn driver(ifname: &str) -> Option<String> {
+pub(crate) fn driver(ifname: &str) -> Option<String> {
     const ETHTOOL_GDRVINFO: u32 = 0x3;
     const SIOCETHTOOL: libc::c_ulong = 0x8946;
     let mut info = DrvInfo {

@@ -28,6 +28,9 @@ pub mod flags {
     pub const FLOWS: u32 = 8;
     /// Filter by the `acl_rules` (first match; deny drops).
     pub const ACL: u32 = 16;
+    /// Back out of the ingress port by a redirect to it rather than
+    /// `XDP_TX` (veth: see the program).
+    pub const TX_BY_REDIRECT: u32 = 32;
 }
 
 pub use nfv_core::offload::{FlowKey, FlowValue};
@@ -97,7 +100,7 @@ pub mod action {
 /// The loaded program and its maps.
 pub struct Program {
     object: *mut bpf::bpf_object,
-    prog: RawFd,
+    pub(crate) prog: RawFd,
 }
 
 // SAFETY: the object is only used through libbpf calls on file
@@ -107,37 +110,42 @@ unsafe impl Send for Program {}
 // and make system calls on file descriptors, which the kernel serialises.
 unsafe impl Sync for Program {}
 
-fn errno(what: &str, rc: i32) -> String {
+pub(crate) fn errno(what: &str, rc: i32) -> String {
     format!("{what}: {}", std::io::Error::from_raw_os_error(rc.abs()))
 }
 
 impl Program {
     /// Loads the program into the kernel (needs CAP_BPF, i.e. root).
     pub fn load() -> Result<Self, String> {
+        Self::open(OBJECT, "nfv_xdp")
+    }
+
+    /// Loads program `prog` of BPF object `object` (one of this crate's).
+    pub(crate) fn open(object: &'static [u8], prog: &str) -> Result<Self, String> {
         let name = CString::new("nfv").expect("no NUL");
         let mut opts: bpf::bpf_object_open_opts = unsafe { std::mem::zeroed() };
         opts.sz = std::mem::size_of::<bpf::bpf_object_open_opts>() as _;
         opts.object_name = name.as_ptr();
         // SAFETY: the object bytes are static and outlive the object
         // (libbpf copies what it keeps); opts is initialised with its size.
-        let object = unsafe { bpf::bpf_object__open_mem(OBJECT.as_ptr().cast(), OBJECT.len() as _, &opts) };
-        if object.is_null() {
+        let obj = unsafe { bpf::bpf_object__open_mem(object.as_ptr().cast(), object.len() as _, &opts) };
+        if obj.is_null() {
             return Err(errno("opening the XDP object", std::io::Error::last_os_error().raw_os_error().unwrap_or(0)));
         }
         // SAFETY: a valid object from open_mem.
-        let rc = unsafe { bpf::bpf_object__load(object) };
+        let rc = unsafe { bpf::bpf_object__load(obj) };
         if rc != 0 {
-            unsafe { bpf::bpf_object__close(object) };
+            unsafe { bpf::bpf_object__close(obj) };
             return Err(errno("loading the XDP program (root, or CAP_BPF and CAP_NET_ADMIN)", rc));
         }
-        let pname = CString::new("nfv_xdp").expect("no NUL");
+        let pname = CString::new(prog).expect("no NUL");
         // SAFETY: a loaded object; the name is NUL-terminated.
-        let prog = unsafe { bpf::bpf_program__fd(bpf::bpf_object__find_program_by_name(object, pname.as_ptr())) };
-        if prog < 0 {
-            unsafe { bpf::bpf_object__close(object) };
-            return Err("the XDP object has no nfv_xdp program".into());
+        let fd = unsafe { bpf::bpf_program__fd(bpf::bpf_object__find_program_by_name(obj, pname.as_ptr())) };
+        if fd < 0 {
+            unsafe { bpf::bpf_object__close(obj) };
+            return Err(format!("the XDP object has no {prog} program"));
         }
-        Ok(Self { object, prog })
+        Ok(Self { object: obj, prog: fd })
     }
 
     fn map(&self, name: &str) -> Result<RawFd, String> {
@@ -147,7 +155,7 @@ impl Program {
         if fd < 0 { Err(format!("no map `{name}` in the XDP object")) } else { Ok(fd) }
     }
 
-    fn update(&self, map: &str, key: &[u8], value: &[u8]) -> Result<(), String> {
+    pub(crate) fn update(&self, map: &str, key: &[u8], value: &[u8]) -> Result<(), String> {
         let fd = self.map(map)?;
         // SAFETY: key and value are as long as the map's (checked by the
         // callers' types below); the kernel copies them.
@@ -311,16 +319,31 @@ fn program_flags(p: PortProgram) -> u32 {
 }
 
 impl nfv_core::offload::Engine for Engine {
-    fn attach(&self, ifindex: u32, mode: XdpMode, program: PortProgram) -> Result<String, String> {
+    fn attach(&self, ifindex: u32, mode: XdpMode, program: PortProgram) -> Result<(bool, String), String> {
         let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-        if ports.contains_key(&ifindex) {
-            return Ok(String::new());
+        let how = |m: u32| {
+            let driver = m == bpf::XDP_FLAGS_DRV_MODE;
+            let at = if driver { "driver" } else { "generic (skb)" };
+            (driver, format!("nfv XDP program in {at} mode, doing {}", program.describe()))
+        };
+        if let Some(&(_, m)) = ports.get(&ifindex) {
+            return Ok(how(m));
         }
         let slot = ports.len() as u32;
         if slot >= PORTS_MAX {
             return Err(format!("the XDP program serves {PORTS_MAX} ports"));
         }
-        self.program.configure(ifindex, program_flags(program), slot)?;
+        let mut f = program_flags(program);
+        let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+        // SAFETY: a buffer of IF_NAMESIZE, as the call needs.
+        if !unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null() {
+            // SAFETY: if_indextoname wrote a NUL-terminated name.
+            let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy();
+            if crate::probe::driver(&name).as_deref() == Some("veth") {
+                f |= flags::TX_BY_REDIRECT;
+            }
+        }
+        self.program.configure(ifindex, f, slot)?;
         let attempts: &[u32] = match mode {
             XdpMode::Skb => &[bpf::XDP_FLAGS_SKB_MODE],
             XdpMode::Driver | XdpMode::ZeroCopy => &[bpf::XDP_FLAGS_DRV_MODE],
@@ -334,8 +357,7 @@ impl nfv_core::offload::Engine for Engine {
             let rc = unsafe { bpf::bpf_xdp_attach(ifindex as i32, self.program.prog, f, std::ptr::null()) };
             if rc == 0 {
                 ports.insert(ifindex, (slot, m));
-                let how = if m == bpf::XDP_FLAGS_DRV_MODE { "driver" } else { "generic (skb)" };
-                return Ok(format!("nfv XDP program attached in {how} mode, doing {}", program.describe()));
+                return Ok(how(m));
             }
             let e = std::io::Error::from_raw_os_error(rc.abs());
             refused.push(if rc.abs() == libc::EBUSY {
@@ -365,8 +387,14 @@ impl nfv_core::offload::Engine for Engine {
         Ok(self.program.flow_get(key)?.map(|v| v.last_seen))
     }
 
-    fn counts(&self) -> [u64; 2] {
-        self.program.counts()
+    fn stats(&self) -> nfv_core::offload::EngineStats {
+        let [forwarded, up] = self.program.counts();
+        let mut info: bpf::bpf_prog_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<bpf::bpf_prog_info>() as u32;
+        // SAFETY: info is as long as len says; the kernel fills it.
+        let rc = unsafe { bpf::bpf_prog_get_info_by_fd(self.program.prog, &mut info, &mut len) };
+        let (runs, run_ns) = if rc == 0 { (info.run_cnt, info.run_time_ns) } else { (0, 0) };
+        nfv_core::offload::EngineStats { forwarded, up, runs, run_ns }
     }
 }
 

@@ -150,6 +150,20 @@ fn placement(enc: &mut DescriptorEncoder<'_>, s: &State) -> fmt::Result {
         )?;
         family(
             enc,
+            "nfv_xdp_program_runs",
+            "Runs of nfv's XDP program, when the kernel keeps BPF statistics (kernel.bpf_stats_enabled=1).",
+            MetricType::Counter,
+            [(vec![], x.runs.load(Relaxed))],
+        )?;
+        family(
+            enc,
+            "nfv_xdp_program_seconds",
+            "Time nfv's XDP program ran, when the kernel keeps BPF statistics.",
+            MetricType::Counter,
+            [(vec![], x.run_ns.load(Relaxed) as f64 / 1e9)],
+        )?;
+        family(
+            enc,
             "nfv_xdp_flows",
             "Established flows installed in nfv's XDP program.",
             MetricType::Gauge,

@@ -141,7 +141,7 @@ impl PortProgram {
         if self.back {
             v.push("back out of the ingress port");
         }
-        if v.is_empty() { "nothing (every packet goes up)".into() } else { v.join(", ") }
+        if v.is_empty() { "nothing".into() } else { v.join(", ") }
     }
 }
 
@@ -151,8 +151,9 @@ impl PortProgram {
 pub trait Engine: Send + Sync {
     /// Attaches the program to interface `ifindex` (driver mode, or
     /// generic where `mode` asks or the driver has no hook), doing
-    /// `program` there. Returns how it attached, for the start-up log.
-    fn attach(&self, ifindex: u32, mode: XdpMode, program: PortProgram) -> Result<String, String>;
+    /// `program` there; once per interface, later calls answer the same.
+    /// Returns whether it runs in driver mode, and a line for the log.
+    fn attach(&self, ifindex: u32, mode: XdpMode, program: PortProgram) -> Result<(bool, String), String>;
     /// Sends what goes up on `ifindex` queue `queue` to socket `fd`.
     fn add_socket(&self, ifindex: u32, queue: u32, fd: RawFd) -> Result<(), String>;
     /// Installs (or replaces) one direction of a flow.
@@ -161,9 +162,22 @@ pub trait Engine: Send + Sync {
     fn remove(&self, key: &FlowKey) -> Result<bool, String>;
     /// The `last_seen` of a flow (`None`: not installed).
     fn last_seen(&self, key: &FlowKey) -> Result<Option<u64>, String>;
-    /// Packets the program forwarded itself and packets it sent up, so
-    /// far, over every CPU.
-    fn counts(&self) -> [u64; 2];
+    /// What the program did so far, over every CPU.
+    fn stats(&self) -> EngineStats;
+}
+
+/// What the XDP program did so far ([`Engine::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Packets it forwarded (or dropped by a filter) itself.
+    pub forwarded: u64,
+    /// Packets it sent up to the workers.
+    pub up: u64,
+    /// Its runs and the nanoseconds they took, when the kernel keeps BPF
+    /// statistics (`sysctl kernel.bpf_stats_enabled=1`; zero otherwise).
+    pub runs: u64,
+    /// See `runs`.
+    pub run_ns: u64,
 }
 
 /// One change to the flows map.
@@ -212,6 +226,11 @@ pub struct XdpCounters {
     pub up: AtomicU64,
     /// Flows installed.
     pub flows: AtomicU64,
+    /// Runs of the program and their nanoseconds, when the kernel keeps
+    /// BPF statistics.
+    pub runs: AtomicU64,
+    /// See `runs`.
+    pub run_ns: AtomicU64,
 }
 
 /// A stage instance's end of the queues to the engine.
@@ -327,9 +346,11 @@ impl EngineTask {
     }
 
     fn publish(&self) {
-        let [forwarded, up] = self.engine.counts();
-        self.counters.forwarded.store(forwarded, Ordering::Relaxed);
-        self.counters.up.store(up, Ordering::Relaxed);
+        let st = self.engine.stats();
+        self.counters.forwarded.store(st.forwarded, Ordering::Relaxed);
+        self.counters.up.store(st.up, Ordering::Relaxed);
+        self.counters.runs.store(st.runs, Ordering::Relaxed);
+        self.counters.run_ns.store(st.run_ns, Ordering::Relaxed);
         self.counters.flows.store(self.installed.len() as u64, Ordering::Relaxed);
     }
 
@@ -444,8 +465,8 @@ impl MemoryEngine {
 }
 
 impl Engine for MemoryEngine {
-    fn attach(&self, _: u32, _: XdpMode, _: PortProgram) -> Result<String, String> {
-        Ok(String::new())
+    fn attach(&self, _: u32, _: XdpMode, _: PortProgram) -> Result<(bool, String), String> {
+        Ok((true, String::new()))
     }
     fn add_socket(&self, _: u32, _: u32, _: RawFd) -> Result<(), String> {
         Ok(())
@@ -460,8 +481,8 @@ impl Engine for MemoryEngine {
     fn last_seen(&self, k: &FlowKey) -> Result<Option<u64>, String> {
         Ok(self.flows.lock().unwrap_or_else(|e| e.into_inner()).get(k).map(|v| v.last_seen))
     }
-    fn counts(&self) -> [u64; 2] {
-        [0, 0]
+    fn stats(&self) -> EngineStats {
+        EngineStats::default()
     }
 }
 

@@ -293,7 +293,7 @@ fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut V
     prog.back = prog.macswap && !prog.flows && stopped.is_none() && chain.then == End::Ingress;
     if !prog.flows && !prog.back {
         let why = stopped.unwrap_or_else(|| format!("chain `{}` ends where the program cannot send", chain.name));
-        return (PortProgram::NOTHING, format!("everything goes up: {why}"));
+        return (PortProgram::NOTHING, format!("every packet goes up: {why}"));
     }
     offloaded.extend(flows_from);
     let why = match stopped {

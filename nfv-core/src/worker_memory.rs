@@ -137,11 +137,23 @@ impl WorkerMemory {
             (UmemSharing::Shared, Some(r)) => (r.clone(), true),
             _ => (fresh().map_err(fail)?, false),
         };
-        let own = self.xdp.is_some() && !tx_only;
+        let program = self.xdp.as_ref().map(|x| x.programs.get(info.id as usize).copied().unwrap_or_default());
+        let engine = self.xdp.as_ref().map(|x| x.engine.clone());
+        // nfv's XDP engine in place of libxdp's program: attached as the
+        // socket bound (driver mode, generic where the device has no
+        // hook), the socket added to its map.
+        let attach = |ifindex: u32, driver: bool, fd| -> std::io::Result<(bool, String)> {
+            let (Some(e), Some(p)) = (&engine, program) else { unreachable!("only given with an engine") };
+            let mode = if driver { cfg.mode } else { crate::config::XdpMode::Skb };
+            let (driver, note) = e.attach(ifindex, mode, p).map_err(std::io::Error::other)?;
+            e.add_socket(ifindex, queue as u32, fd).map_err(std::io::Error::other)?;
+            Ok((driver, note))
+        };
+        let own: Option<&crate::port::afxdp::OwnProgram<'_>> = engine.as_ref().map(|_| &attach as _);
         let open = |reg: &mut Arc<UmemReg>, info: PortInfo| {
             AfXdpPort::open(info, cfg, queue, reg, &fresh, self.batch, tx_only, own)
         };
-        let (port, mut report) = match open(&mut reg, info.clone()) {
+        let (port, report) = match open(&mut reg, info.clone()) {
             Ok(p) => p,
             // Sharing across devices needs the same bind mode on both; if
             // the kernel refuses, register the memory again for this port.
@@ -153,18 +165,6 @@ impl WorkerMemory {
             }
             Err(e) => return Err(fail(e)),
         };
-        if let (Some(x), Some((fd, ifindex, driver))) = (self.xdp.as_ref().filter(|_| own), port.socket_fd()) {
-            // The engine attaches as the socket bound: driver mode, or
-            // generic where the socket had to fall back to it.
-            let mode = if driver { cfg.mode } else { crate::config::XdpMode::Skb };
-            let program = x.programs.get(info.id as usize).copied().unwrap_or_default();
-            let fail = |e: String| BuildError(format!("port `{}`: {e}", info.name));
-            let attached = x.engine.attach(ifindex, mode, program).map_err(fail)?;
-            x.engine.add_socket(ifindex, queue as u32, fd).map_err(fail)?;
-            if !attached.is_empty() {
-                report.push_str(&format!("; {attached}"));
-            }
-        }
         if cfg.umem == UmemSharing::Shared && self.shared.is_none() {
             self.shared = Some(reg);
         }

@@ -129,6 +129,91 @@ fn xdp_engine(cfg: &Config) -> Option<Arc<dyn nfv_core::offload::Engine>> {
     }
 }
 
+/// `nfv hw blast`: sends from nfv's XDP generator out of `iface` until
+/// SIGINT/SIGTERM or `duration` seconds (0: no limit); returns what it
+/// sent, as a line.
+pub fn blast(
+    iface: &str,
+    dst_mac: &str,
+    src: std::net::Ipv4Addr,
+    dst: std::net::SocketAddrV4,
+    (ports, addrs): (u32, u32),
+    size: usize,
+    duration: f64,
+) -> Result<String, String> {
+    #[cfg(feature = "af-xdp")]
+    {
+        let mac = nfv_core::config::parse_mac(dst_mac).map_err(|e| format!("--dst-mac: {e}"))?;
+        let src_mac = nfv_core::port::afxdp::interface_mac(iface).map_err(|e| format!("{iface}: {e}"))?;
+        let ifindex = ifindex(iface)?;
+        let traffic = nfv_hw::blast::Traffic {
+            src_mac,
+            dst_mac: mac,
+            src: src.octets(),
+            dst: (dst.ip().octets(), dst.port()),
+            frame_size: size,
+            ports,
+            addrs,
+        };
+        let generator = nfv_hw::blast::Generator::load(ifindex, &traffic)?;
+        let stop = stop_flag()?;
+        let start = std::time::Instant::now();
+        let mut calls = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed)
+            && (duration <= 0.0 || start.elapsed().as_secs_f64() < duration)
+        {
+            generator.send()?;
+            calls += 1;
+        }
+        let n = calls * nfv_hw::blast::PER_CALL as u64;
+        let secs = start.elapsed().as_secs_f64();
+        Ok(format!("sent {n} frames in {secs:.2} s ({:.3} Mpps offered to {iface})", n as f64 / secs / 1e6))
+    }
+    #[cfg(not(feature = "af-xdp"))]
+    {
+        let _ = (iface, dst_mac, src, dst, ports, addrs, size, duration);
+        Err("this nfv was built without XDP".into())
+    }
+}
+
+/// Set by SIGINT or SIGTERM.
+fn stop_flag() -> Result<Arc<AtomicBool>, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(|e| e.to_string())?;
+    }
+    Ok(stop)
+}
+
+/// The index of interface `name` in this network namespace.
+fn ifindex(name: &str) -> Result<u32, String> {
+    let c = std::ffi::CString::new(name).map_err(|_| "interface name contains NUL".to_string())?;
+    // SAFETY: a NUL-terminated name.
+    match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+        0 => Err(format!("no interface `{name}` in this network namespace")),
+        i => Ok(i),
+    }
+}
+
+/// `nfv hw sink`: drops what `iface` receives in XDP until SIGINT or
+/// SIGTERM.
+pub fn sink(iface: &str) -> Result<(), String> {
+    #[cfg(feature = "af-xdp")]
+    {
+        let _sink = nfv_hw::blast::Sink::attach(ifindex(iface)?)?;
+        let stop = stop_flag()?;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+    #[cfg(not(feature = "af-xdp"))]
+    {
+        let _ = iface;
+        Err("this nfv was built without XDP".into())
+    }
+}
+
 /// Runs a configuration to the end, with its management plane (metrics,
 /// probes, `nfv ctl`) beside it; `live` prints a stats line each
 /// interval. `stop` ends the run early (SIGINT/SIGTERM). `duration`
@@ -294,8 +379,14 @@ fn render_tables(r: &RunReport) -> String {
 fn xdp_line(r: &RunReport) -> String {
     use std::sync::atomic::Ordering::Relaxed;
     r.telemetry.xdp.as_ref().map_or_else(String::new, |x| {
+        let runs = x.runs.load(Relaxed);
+        let cost = if runs > 0 {
+            format!(", {:.1} ns per packet in the program", x.run_ns.load(Relaxed) as f64 / runs as f64)
+        } else {
+            String::new()
+        };
         format!(
-            "xdp: forwarded {} packets, sent up {}, flows installed {}\n",
+            "xdp: forwarded {} packets, sent up {}, flows installed {}{cost}\n",
             x.forwarded.load(Relaxed),
             x.up.load(Relaxed),
             x.flows.load(Relaxed)

@@ -25,6 +25,41 @@ enum HwCommand {
         /// Interface name.
         iface: String,
     },
+    /// Send 64-byte (or --size) UDP frames out of IFACE as fast as the
+    /// kernel takes them, from an XDP program run in live-frames mode:
+    /// the generator for loading XDP data paths (an AF_XDP generator
+    /// tops out near 1 Mpps on veth). Runs until stopped or --duration.
+    Blast {
+        /// Interface to send out of.
+        iface: String,
+        /// Destination MAC (the device under test's port).
+        #[arg(long)]
+        dst_mac: String,
+        /// IPv4 source; its low 16 bits count through --addrs values.
+        #[arg(long, default_value = "10.0.0.1")]
+        src: std::net::Ipv4Addr,
+        /// IPv4 destination and UDP port.
+        #[arg(long, default_value = "198.51.100.2:9")]
+        dst: std::net::SocketAddrV4,
+        /// Source ports (from 1024): flows = ports x addrs.
+        #[arg(long, default_value_t = 1)]
+        ports: u32,
+        /// Source addresses.
+        #[arg(long, default_value_t = 1)]
+        addrs: u32,
+        /// Frame size without the FCS.
+        #[arg(long, default_value_t = 60)]
+        size: usize,
+        /// Seconds to send (0: until stopped).
+        #[arg(long, default_value_t = 0.0)]
+        duration: f64,
+    },
+    /// Drop everything IFACE receives in XDP until stopped (a sink whose
+    /// receive rate is the interface's rx counters).
+    Sink {
+        /// Interface.
+        iface: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -211,6 +246,19 @@ fn main() -> ExitCode {
                 print!("{}", p.profile().to_toml());
                 ExitCode::SUCCESS
             }
+            Err(e) => fail(&e),
+        },
+        Command::Hw { what: HwCommand::Blast { iface, dst_mac, src, dst, ports, addrs, size, duration } } => {
+            match nfv_pipelines::blast(&iface, &dst_mac, src, dst, (ports, addrs), size, duration) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Hw { what: HwCommand::Sink { iface } } => match nfv_pipelines::sink(&iface) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },
         Command::Plan { file } => match nfv_pipelines::load(Some(&file)) {

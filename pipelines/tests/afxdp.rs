@@ -146,22 +146,23 @@ fn restart_after_kill_9_cleans_up_and_forwards() {
         return;
     }
     let bed = TestBed::up("line", 1);
-    let cfg = patch_config(&[(0, &["d0", "d1"])]);
-    let xdp_attached = || bed.exec("dut", &["ip", "link", "show", "d0"]).contains("prog/xdp");
-    let first = bed.start_nfv(&cfg, 2);
-    assert!(xdp_attached());
-    first.kill_9();
-    assert!(xdp_attached(), "a killed nfv leaves its XDP program: the case this test is about");
-    let second = bed.start_nfv(&cfg, 2);
-    assert!(
-        second.notes.iter().any(|n| n.contains("detached xsk_def_prog left by an earlier run")),
-        "{:?}",
-        second.notes
-    );
-    bed.exec("gen", &["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.0.2"]);
-    let report = second.stop();
-    assert!(report.port("d0").rx >= 2, "{}", report.text);
-    assert!(!xdp_attached(), "a clean exit detaches the program");
+    // nfv's XDP engine (the default) and libxdp's program each leave
+    // their program behind when killed.
+    for (offload, program) in [("xdp", "nfv_xdp"), ("off", "xsk_def_prog")] {
+        let cfg = patch_config(&[(0, &["d0", "d1"])]).replace("[run]\n", &format!("[run]\noffload = \"{offload}\"\n"));
+        let xdp_attached = || bed.exec("dut", &["ip", "link", "show", "d0"]).contains("prog/xdp");
+        let first = bed.start_nfv(&cfg, 2);
+        assert!(xdp_attached());
+        first.kill_9();
+        assert!(xdp_attached(), "a killed nfv leaves its XDP program: the case this test is about");
+        let second = bed.start_nfv(&cfg, 2);
+        let cleaned = format!("detached {program} left by an earlier run");
+        assert!(second.notes.iter().any(|n| n.contains(&cleaned)), "{cleaned}: {:?}", second.notes);
+        bed.exec("gen", &["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.0.2"]);
+        let report = second.stop();
+        assert!(report.port("d0").rx >= 2, "{}", report.text);
+        assert!(!xdp_attached(), "a clean exit detaches the program");
+    }
 }
 
 #[test]
@@ -176,10 +177,19 @@ fn auto_mode_falls_back_to_skb_mode_without_native_xdp() {
     bed.exec("dut", &["ip", "link", "set", "vx0", "up"]);
     let cfg = "[run]\nstats-interval = 0\n\n[[ports]]\nname = \"vx\"\nkind = \"af-xdp\"\ninterface = \"vx0\"\n\n\
                [[chains]]\nname = \"c\"\nstages = [{ kind = \"macswap\" }]\nthen = \"ingress\"\n\n[[workers]]\nrx = [\"vx\"]\nchain = \"c\"\n";
-    let dut = bed.start_nfv(cfg, 1);
+    // libxdp's program: its attach in driver mode fails after the bind.
+    let dut = bed.start_nfv(&cfg.replace("[run]\n", "[run]\noffload = \"off\"\n"), 1);
     let note = dut.notes.iter().find(|n| n.starts_with("nfv: af-xdp vx0")).unwrap();
     assert!(note.contains("vx0 queue 0: copy, skb mode"), "{note}");
     assert!(note.contains("copy, driver mode refused"), "{note}");
+    let report = dut.stop();
+    assert!(report.text.contains("[af-xdp copy, skb mode]"), "{}", report.text);
+    // nfv's XDP engine: bound without a program, it attaches its own in
+    // generic mode, and the port says so.
+    let dut = bed.start_nfv(cfg, 1);
+    let note = dut.notes.iter().find(|n| n.starts_with("nfv: af-xdp vx0")).unwrap();
+    assert!(note.contains("vx0 queue 0: copy, skb mode"), "{note}");
+    assert!(note.contains("nfv XDP program in generic (skb) mode, doing macswap, back"), "{note}");
     let report = dut.stop();
     assert!(report.text.contains("[af-xdp copy, skb mode]"), "{}", report.text);
 }

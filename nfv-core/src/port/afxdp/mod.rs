@@ -86,9 +86,12 @@ pub struct AfXdpPort {
 
 pub(crate) struct XskHandle {
     xsk: Xsk,
-    ifindex: u32,
     _lock: Arc<InterfaceLock>,
 }
+
+/// Attaches a caller's XDP program in place of libxdp's and sends a
+/// queue's traffic to a socket ([`AfXdpPort::open`]).
+pub type OwnProgram<'a> = dyn Fn(u32, bool, RawFd) -> io::Result<(bool, String)> + 'a;
 
 impl AfXdpPort {
     /// Opens `cfg.interface` queue `queue` on `umem` (replaced by a
@@ -96,9 +99,12 @@ impl AfXdpPort {
     /// [`Xsk::open`]). `batch` sizes the fill-ring refills and the
     /// busy-poll budget; a `tx_only` socket does not take the queue's
     /// traffic from the kernel; with `own_program` libxdp attaches
-    /// nothing (nfv's XDP engine sends the traffic here: the caller adds
-    /// the socket, [`Self::socket_fd`]). Returns the port and its startup
-    /// line (bind mode and why, busy poll, clean-ups).
+    /// nothing and the caller's XDP program takes its place:
+    /// `own_program(ifindex, driver, fd)` attaches it (in driver mode if
+    /// `driver` and the device can) and sends the queue's traffic to
+    /// socket `fd`, answering whether it got driver mode and a line for
+    /// the log. Returns the port and its startup line (bind mode and why,
+    /// busy poll, clean-ups).
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         info: PortInfo,
@@ -108,16 +114,22 @@ impl AfXdpPort {
         fresh: &dyn Fn() -> io::Result<Arc<UmemReg>>,
         batch: usize,
         tx_only: bool,
-        own_program: bool,
+        own_program: Option<&OwnProgram<'_>>,
     ) -> io::Result<(Self, String)> {
         let mut notes = system::prepare();
         let ifindex = ifindex(&cfg.interface)?;
         let (lock, note) = lock_interface(&cfg.interface, ifindex)?;
         notes.extend(note);
         let sizes = RingSizes { rx: cfg.rx_ring, tx: cfg.tx_ring };
-        let (xsk, q) = Xsk::open(&cfg.interface, queue as u32, umem, fresh, cfg.mode, sizes, tx_only || own_program)?;
+        let inhibit = tx_only || own_program.is_some();
+        let (mut xsk, q) = Xsk::open(&cfg.interface, queue as u32, umem, fresh, cfg.mode, sizes, inhibit)?;
         for (m, e) in &xsk.refused {
             notes.push(format!("{m} refused: {e}"));
+        }
+        if let Some(attach) = own_program.filter(|_| !tx_only) {
+            let (driver, note) = attach(ifindex, xsk.mode.driver, xsk.fd())?;
+            xsk.mode.driver = driver;
+            notes.push(note);
         }
         let mut busy_poll = false;
         if cfg.busy_poll_us > 0 {
@@ -139,15 +151,9 @@ impl AfXdpPort {
         );
         let _ = info.counters.mode.set(format!("af-xdp {}{}", xsk.mode, if busy_poll { ", busy poll" } else { "" }));
         let fd = xsk.fd();
-        let mut port = Self::with_queues(info, q, Some(XskHandle { xsk, ifindex, _lock: lock }), fd, busy_poll, batch);
+        let mut port = Self::with_queues(info, q, Some(XskHandle { xsk, _lock: lock }), fd, busy_poll, batch);
         port.tx_only = tx_only;
         Ok((port, summary))
-    }
-
-    /// The socket's file descriptor and the interface index, for an XDP
-    /// program's socket map; and whether it bound in driver mode.
-    pub fn socket_fd(&self) -> Option<(RawFd, u32, bool)> {
-        self.xsk.as_ref().map(|h| (self.fd, h.ifindex, h.xsk.mode.driver))
     }
 
     pub(crate) fn with_queues(
