@@ -220,7 +220,8 @@ mod nat {
 
 mod lb {
     use super::*;
-    use nfv_hw::xdp::{FlowKey, FlowValue};
+    use nfv_core::offload::{EngineTask, MemoryEngine};
+    use std::sync::Arc;
 
     const CLIENT: [u8; 4] = [203, 0, 113, 7];
     const VIP: [u8; 4] = [192, 0, 2, 10];
@@ -236,6 +237,9 @@ mod lb {
         let cfg = two_port_config("lb.toml", ["c", "b"], stage, nfv_lb::register).unwrap();
         let ctx = BuildCtx { worker: 0, port_macs: &OUR, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
         let mut sw = cfg.chains[0].stages[0].builder.build(&ctx);
+        let engine = Arc::new(MemoryEngine::default());
+        let mut task = EngineTask::new(engine.clone());
+        assert!(sw.take_offload(task.offloader(Arc::from(vec![0xfff0, 0xfff1]))));
         let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
         let mut runner = FrameRunner::new([
             (ip([10, 1, 0, 2]), [2, 0, 0, 0, 0xb, 2], 1),
@@ -261,9 +265,11 @@ mod lb {
             let data = seg(false, b"GET / HTTP/1.1\r\n\r\n");
             let (v, _, sw_out) = runner.run(&mut *sw, 0, &data);
             assert!(matches!(v, VerdictKind::Out(1)));
-            let key = FlowKey::new(6, u32::from_be_bytes(CLIENT), sport, u32::from_be_bytes(VIP), 80);
-            let mac = |at: usize| -> [u8; 6] { sw_out[at..at + 6].try_into().unwrap() };
-            x.flow_insert(&key, &FlowValue::forward(mac(0), mac(6), 0xfff0)).unwrap();
+            // What the stage installed as it forwarded it, into the program.
+            task.step();
+            for (k, v) in engine.flows() {
+                x.flow_insert(&k, &v).unwrap();
+            }
             let (verdict, xdp_out) = x.test_run(&data).unwrap();
             assert_eq!((verdict, &xdp_out), (action::REDIRECT, &sw_out), "client port {sport}");
             assert_eq!(&xdp_out[12..], &data[12..], "DSR: the packet unchanged past the Ethernet addresses");

@@ -310,6 +310,19 @@ impl Offloader {
     pub fn counters(&self) -> &OffloadCounters {
         &self.link.counters
     }
+
+    /// The counters as a line of a stage's report.
+    pub fn report_line(&self) -> String {
+        let c = &self.link.counters;
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "  xdp: flows installed {} removed {} refused {} failed {}\n",
+            n(&c.installed),
+            n(&c.removed),
+            n(&c.refused),
+            n(&c.failed)
+        )
+    }
 }
 
 /// The engine's control task: applies the stages' changes in order and

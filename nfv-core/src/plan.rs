@@ -270,11 +270,11 @@ fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut V
         match s.kind.as_str() {
             "ttl-decrement" if !prog.flows && !prog.macswap => prog.ttl = true,
             "macswap" if !prog.flows => prog.macswap = true,
-            "nat44" if i < last || matches!(chain.then, End::Chain(_)) => {
+            "nat44" | "lb" if i < last || matches!(chain.then, End::Chain(_)) => {
                 stopped = Some(format!("what comes after `{at}` must see its packets"));
                 break;
             }
-            "nat44" if !prog.macswap => {
+            "nat44" | "lb" if !prog.macswap => {
                 prog.flows = true;
                 flows_from.push(s.node);
             }

@@ -178,12 +178,8 @@ fn inside_hosts_reach_the_outside_through_the_pool_and_the_outside_reaches_the_f
     }
     // With the XDP offload (the default): the established flows went
     // below the workers; the bulk of the TCP transfer never reached them.
-    let forwarded = report
-        .text
-        .lines()
-        .find_map(|l| l.strip_prefix("xdp: forwarded ")?.split(' ').next()?.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("no xdp line in\n{}", report.text));
-    assert!(forwarded > 100 && counter(&report.text, "installed") > 0, "{}", report.text);
+    let (forwarded, installed) = report.xdp();
+    assert!(forwarded > 100 && installed > 0, "{}", report.text);
 }
 
 /// The sum over workers of NAT report counter `name`.

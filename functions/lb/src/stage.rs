@@ -308,6 +308,9 @@ impl LbStage {
             resized = true;
         });
         if resized {
+            // Backends or their addresses changed: flows in XDP come up
+            // and are installed again by their next packet.
+            self.conns.withdraw_all();
             let vips = &self.services.vips;
             self.vip_stats.resize(vips.len(), VipStats::default());
             self.backend_stats.resize(vips.len(), Vec::new());
@@ -341,7 +344,7 @@ impl LbStage {
         (flow_hash, index_hash): (u64, u64),
         syn: bool,
         now: u32,
-    ) -> Result<(u16, u16), LbDrop> {
+    ) -> Result<(u16, u16, u32), LbDrop> {
         let vip = &self.services.vips[vi];
         if let Some(id) = self.conns.find(index_hash, key, now) {
             let c = *self.conns.get(id);
@@ -353,23 +356,23 @@ impl LbStage {
                     self.conns.set_backend(id, nb);
                 }
                 // A retransmitted SYN is the same connection opening.
-                if !c.opening {
+                if !c.opening() {
                     self.conns.set_opening(id, true);
                     self.count_connection(vi, nb);
                 }
-                return Ok((nb, port));
+                return Ok((nb, port, id));
             }
-            if c.opening {
+            if c.opening() {
                 self.conns.set_opening(id, false);
             }
             if vip.backends.get(b as usize).is_some_and(|b| b.state != State::Removed) {
-                return Ok((b, port));
+                return Ok((b, port, id));
             }
             // Its backend is gone: the flow moves (the only flows that do).
             let nb = vip.pick(flow_hash as u32).ok_or(LbDrop::NoBackend)?;
             self.conns.set_backend(id, nb);
             self.counters.rescheduled += 1;
-            return Ok((nb, port));
+            return Ok((nb, port, id));
         }
         let b = vip.pick(flow_hash as u32).ok_or(LbDrop::NoBackend)?;
         let port = match (vip.mode, self.nat.as_mut()) {
@@ -388,7 +391,7 @@ impl LbStage {
             }
         }
         self.count_connection(vi, b);
-        Ok((b, port))
+        Ok((b, port, id))
     }
 
     /// Sends the packet to backend `b` of VIP `vi` by the VIP's mode
@@ -399,7 +402,7 @@ impl LbStage {
         &mut self,
         p: &mut PacketMut<'_>,
         vi: usize,
-        (b, nat_port): (u16, u16),
+        (b, nat_port, id): (u16, u16, u32),
         ctx: &mut StageCtx<'_>,
     ) -> Result<(), LbDrop> {
         let port = self.lb.backends_port;
@@ -408,6 +411,9 @@ impl LbStage {
             Some(mac) => {
                 self.rewrite_for_backend(p, vi, (b, nat_port), mac)?;
                 p.send_to(port);
+                if self.services.vips[vi].mode == Mode::Dsr {
+                    self.conns.offer(id, mac, self.macs[port as usize], port);
+                }
             }
             None => self.forward_unresolved(p, vi, (b, nat_port), ctx)?,
         }
@@ -501,7 +507,7 @@ impl LbStage {
             rewrite::rewrite_icmp_embedded(d, icmp, &e, Side::Dst, self.lb.source_address, c.nat_port)
                 .ok_or(LbDrop::Malformed)?;
             rewrite::rewrite_outer(d, l3, Side::Dst, to);
-            (c.backend, 0)
+            (c.backend, 0, id)
         } else {
             self.backend_of(vi, &key, (h, ih), false, now)?
         };
@@ -705,6 +711,26 @@ impl Stage for LbStage {
         }
     }
 
+    fn tick(&mut self, _batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        // With flows in XDP the workers may see none of their packets:
+        // activity comes back as touches, and the sweep runs here too.
+        if self.conns.offload().is_some() {
+            let now = ctx.now_secs();
+            self.conns.take_touches(now);
+            let nat = &mut self.nat;
+            self.conns.expire(now, SWEEP_PER_BATCH, |c| {
+                if let Some(n) = nat.as_mut() {
+                    n.release(c);
+                }
+            });
+        }
+    }
+
+    fn take_offload(&mut self, o: nfv_core::offload::Offloader) -> bool {
+        self.conns.set_offload(o);
+        true
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &["connections"]
     }
@@ -732,6 +758,9 @@ impl Stage for LbStage {
             c.returned,
             c.rejected
         );
+        if let Some(o) = t.offload() {
+            out += &o.report_line();
+        }
         for (vi, v) in self.services.vips.iter().enumerate() {
             let s = self.vip_stats.get(vi).copied().unwrap_or_default();
             let _ = writeln!(

@@ -762,16 +762,7 @@ impl Stage for NatStage {
             c.handed_off
         );
         if let Some(o) = self.table.offload() {
-            let c = o.counters();
-            let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "  xdp: flows installed {} removed {} refused {} failed {}",
-                n(&c.installed),
-                n(&c.removed),
-                n(&c.refused),
-                n(&c.failed)
-            );
+            out += &o.report_line();
         }
         const SHOWN: usize = 16;
         // Session times are seconds of the cycle counter: shown as an age.

@@ -286,6 +286,20 @@ impl Report {
         let drops = f[5..].iter().filter_map(|kv| kv.split_once('=')).map(|(_, n)| n.parse::<u64>().unwrap_or(0)).sum();
         PortRow { rx: f[1].parse().unwrap(), tx: f[3].parse().unwrap(), drops }
     }
+
+    /// What nfv's XDP program did: (packets it forwarded, flows the
+    /// stages installed in it, summed over workers).
+    pub fn xdp(&self) -> (u64, u64) {
+        let first_number = |rest: &str| rest.split_whitespace().next().and_then(|n| n.parse::<u64>().ok());
+        let forwarded = self
+            .text
+            .lines()
+            .find_map(|l| first_number(l.strip_prefix("xdp: forwarded ")?))
+            .unwrap_or_else(|| panic!("no xdp line in:\n{}", self.text));
+        let installed =
+            self.text.lines().filter_map(|l| first_number(l.strip_prefix("  xdp: flows installed ")?)).sum();
+        (forwarded, installed)
+    }
 }
 
 impl Dut {

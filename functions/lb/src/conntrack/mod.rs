@@ -18,6 +18,8 @@
 //! about 2 % of the connections are evicted early this way (Poisson, one
 //! per bucket on average), at half of it 0.4 %.
 
+mod offload;
+
 use nfv_net::mem::{huge_vec, prefetch};
 
 use nfv_net::wire::proto;
@@ -60,9 +62,8 @@ pub struct Conn {
     vip_port: u16,
     /// Protocol; 0 marks a free way.
     proto: u8,
-    /// Only the client's SYNs were seen so far: a SYN now is the same
-    /// connection opening again (a retransmission), not a new one.
-    pub opening: bool,
+    /// [`OPENING`] and [`offload::OFFLOADED`].
+    flags: u8,
     /// Its backend (index among the VIP's backends).
     pub backend: u16,
     /// Our port toward the backend (NAT mode), 0 for none.
@@ -71,7 +72,17 @@ pub struct Conn {
     last_seen: u16,
 }
 
+/// Only the client's SYNs were seen so far: a SYN now is the same
+/// connection opening again (a retransmission), not a new one.
+const OPENING: u8 = 1;
+
 impl Conn {
+    /// See [`OPENING`].
+    #[inline(always)]
+    pub fn opening(&self) -> bool {
+        self.flags & OPENING != 0
+    }
+
     #[inline(always)]
     fn is(&self, k: &ConnKey) -> bool {
         self.client == k.client
@@ -138,6 +149,8 @@ pub struct ConnTable {
     sweep: usize,
     /// Counters.
     pub stats: ConnStats,
+    /// The XDP engine's flows, when the plan placed them there.
+    offload: Option<nfv_core::offload::Offloader>,
 }
 
 impl ConnTable {
@@ -153,6 +166,7 @@ impl ConnTable {
             len: 0,
             sweep: 0,
             stats: ConnStats::default(),
+            offload: None,
         }
     }
 
@@ -235,15 +249,17 @@ impl ConnTable {
     }
 
     /// Gives connection `id` another backend (its own went away, or a
-    /// SYN opened the flow anew).
+    /// SYN opened the flow anew); out of XDP first.
     pub fn set_backend(&mut self, id: u32, backend: u16) {
+        self.withdraw(id);
         self.get_mut(id).backend = backend;
     }
 
     /// Marks connection `id` as opening (only SYNs seen) or open.
     #[inline(always)]
     pub fn set_opening(&mut self, id: u32, opening: bool) {
-        self.get_mut(id).opening = opening;
+        let c = self.get_mut(id);
+        c.flags = (c.flags & !OPENING) | if opening { OPENING } else { 0 };
     }
 
     /// Adds `key` -> (`backend`, `nat_port`) (not already present): into
@@ -279,13 +295,14 @@ impl ConnTable {
             },
         };
         let old = self.buckets[b].ways[w];
+        self.withdraw((b * WAYS + w) as u32);
         self.buckets[b].ways[w] = Conn {
             client: key.client,
             vip: key.vip,
             client_port: key.client_port,
             vip_port: key.vip_port,
             proto: key.proto,
-            opening,
+            flags: if opening { OPENING } else { 0 },
             backend,
             nat_port,
             last_seen: now as u16,
@@ -305,6 +322,7 @@ impl ConnTable {
             for w in 0..WAYS {
                 let c = self.buckets[b].ways[w];
                 if c.proto != 0 && !self.live(&c, now) {
+                    self.withdraw((b * WAYS + w) as u32);
                     gone(&c);
                     self.buckets[b].ways[w].proto = 0;
                     self.len -= 1;
