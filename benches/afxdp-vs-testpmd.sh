@@ -49,6 +49,8 @@ nfv_config() { # umem busy-poll-us
     cat <<EOF
 [run]
 stats-interval = 0
+# The AF_XDP path (benches/xdp-offload.sh measures nfv's XDP offload).
+offload = "off"
 
 [[ports]]
 name = "d0"

@@ -66,11 +66,16 @@ stop_nfv() { # DUT PID
 
 # One window, the DUT running: WARMUP seconds, then SECS seconds counted.
 # Prints "Mpps steal% offered-Mpps": what arrived at s0, the CPU steal
-# over the window, what the generator sent from g0.
-sample() {
+# over the window, what the generator sent from g0. With `d0`, what
+# arrived at the DUT's d0 instead of s0 (a DUT that forwards nothing).
+sample() { # [d0]
     local a g0 s0 t0 b g1 s1 t1
     tx_g0() { ns gen cat /sys/class/net/g0/statistics/tx_packets; }
-    rx_s0() { ns sink cat /sys/class/net/s0/statistics/rx_packets; }
+    if [[ ${1:-} == d0 ]]; then
+        rx_s0() { ns dut cat /sys/class/net/d0/statistics/rx_packets; }
+    else
+        rx_s0() { ns sink cat /sys/class/net/s0/statistics/rx_packets; }
+    fi
     steal() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
     sleep "$WARMUP"
     a=$(rx_s0); g0=$(tx_g0); read -r s0 t0 < <(steal)

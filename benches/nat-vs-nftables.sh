@@ -74,6 +74,8 @@ nfv_config() { # second stage
     cat <<TOML
 [run]
 stats-interval = 0
+# The AF_XDP path (benches/xdp-offload.sh measures nfv's XDP offload).
+offload = "off"
 
 [[ports]]
 name = "d0"

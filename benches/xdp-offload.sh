@@ -15,6 +15,8 @@
 #               packet through the AF_XDP worker
 #   kernel-nat  the kernel: ip_forward and nftables masquerade (snat with
 #               conntrack; this kernel has no nftables flowtable)
+#   floor       no DUT: d0 drops everything in XDP (`nfv hw sink`), the
+#               generator's own ceiling (its rate is counted at d0)
 # The generator is `nfv hw blast` (nfv's XDP generator: BPF_PROG_TEST_RUN
 # in live-frames mode, about 2 Mpps into a veth here) on core 0: 60-byte
 # UDP frames from 10.0.0.1, FLOWS source ports, to 198.51.100.2:9. The
@@ -25,9 +27,12 @@
 # the generator (a threaded NAPI on core 1 measured slower: each hand-over
 # between cores is an IPI, a VM exit here), and nfv's worker has core 1.
 # So where nfv-xdp forwards all it is offered, the generator set the
-# figure and the ratio is a lower bound; the program's own cost per
-# packet (BPF statistics, switched on for the run) says what a core
-# could forward. DUTs alternate within each trial; trials with CPU steal
+# figure and the ratio is a lower bound. What the inline DUTs cost core 0
+# per packet is then 1/rate - 1/floor (the forwarding, the hop to s0 and
+# the sink's drop: an upper bound), printed with the packets per second
+# one core could forward at that cost; and the program's own time per
+# packet (BPF statistics, switched on for the run, their clock reads
+# included). DUTs alternate within each trial; trials with CPU steal
 # above 5 % are left out of the medians. Last line: `ratio:
 # nfv-xdp/nfv-afxdp` (target 4) after `nfv-xdp/kernel-nat`.
 set -euo pipefail
@@ -101,10 +106,21 @@ measure() {
     case $dut in
         nfv*) start_nfv "$dut" ;;
         kernel-nat) kernel_on ;;
+        floor)
+            ip netns exec "$P-dut" "$NFV" hw sink d0 &
+            NFV_PID=$!
+            PIDS+=($NFV_PID)
+            ;;
     esac
-    sample >"$WORK/result"
+    if [[ $dut == floor ]]; then
+        # Nothing reaches s0: the rate is what d0 received.
+        sample d0 >"$WORK/result"
+    else
+        sample >"$WORK/result"
+    fi
     case $dut in
         nfv*) stop_nfv "$dut" "$NFV_PID" ;;
+        floor) kill "$NFV_PID"; wait "$NFV_PID" || true ;;
         kernel-nat)
             ns dut conntrack -C >"$WORK/conntrack" 2>/dev/null || true
             kernel_off
@@ -112,7 +128,7 @@ measure() {
     esac
 }
 
-DUTS=(nfv-xdp nfv-afxdp kernel-nat)
+DUTS=(nfv-xdp nfv-afxdp kernel-nat floor)
 run_trials "${DUTS[@]}"
 echo
 echo "nfv-xdp report of the last trial:"
@@ -120,6 +136,11 @@ grep -E '^(xdp|  xdp|  sessions)' "$WORK/nfv-xdp.out" || true
 echo "kernel conntrack entries (last kernel-nat trial): $(cat "$WORK/conntrack" 2>/dev/null || echo '?')"
 for d in "${DUTS[@]}"; do
     printf 'median %-10s %s Mpps (forwarded/offered %s)\n' "$d" "$(median "$d")" "$(median "$d" share)"
+done
+for d in nfv-xdp kernel-nat; do
+    awk -v d="$d" -v r="$(median "$d")" -v f="$(median floor)" 'BEGIN {
+        c = 1000 / r - 1000 / f
+        if (c > 0) printf "%s costs core 0 %.0f ns per packet beyond the generator: %.2f Mpps per core\n", d, c, 1000 / c }'
 done
 ratio_line nfv-xdp/kernel-nat nfv-xdp kernel-nat
 ratio_line ratio nfv-xdp nfv-afxdp
