@@ -102,23 +102,31 @@ struct acl_rule {
 
 #define ACL_MAX 256
 
+// Two sets of rules: a new rule set is written into the one not in use,
+// then `acl_conf` switches to it in one 32-bit store, so a packet never
+// meets half of each.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ACL_MAX);
+	__uint(max_entries, 2 * ACL_MAX);
 	__type(key, __u32);
 	__type(value, struct acl_rule);
 } acl_rules SEC(".maps");
 
-// Rules in use, the default action, the action for frames not IP.
-struct acl_conf {
-	__u32 count, default_action, non_ip_action;
-};
+// The rule set in use, in one word: the rule count (bits 0-15), which set
+// (bit 16: the second), the default action (bit 17: deny) and the action
+// for frames not IP (bit 18: deny); bit 19: a rule set the filter cannot
+// hold is in force, every packet goes up to the workers' ACL.
+#define ACL_COUNT(c) ((c) & 0xffff)
+#define ACL_SECOND (1 << 16)
+#define ACL_DEFAULT_DENY (1 << 17)
+#define ACL_NON_IP_DENY (1 << 18)
+#define ACL_UP (1 << 19)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct acl_conf);
+	__type(value, __u32);
 } acl_conf SEC(".maps");
 
 // The AF_XDP sockets, by port and queue (config.xsk_base + queue).
@@ -227,7 +235,7 @@ struct acl_pkt {
 
 struct acl_walk {
 	const struct acl_pkt *p;
-	__u32 count;
+	__u32 count, base;
 	int action;
 };
 
@@ -235,7 +243,8 @@ static long acl_match(__u32 i, struct acl_walk *w)
 {
 	if (i >= w->count)
 		return 1;
-	struct acl_rule *r = bpf_map_lookup_elem(&acl_rules, &i);
+	__u32 at = w->base + i;
+	struct acl_rule *r = bpf_map_lookup_elem(&acl_rules, &at);
 	if (!r)
 		return 1;
 	const struct acl_pkt *p = w->p;
@@ -252,7 +261,7 @@ static long acl_match(__u32 i, struct acl_walk *w)
 // The ACL's verdict for the IPv4 packet at `ip` (header without options):
 // 0 permit, 1 deny; its L4 fields as the software stage reads them (ports,
 // or ICMP type and code; TCP flags; zero for a later fragment).
-static __always_inline int acl_verdict(struct iphdr *ip, void *end, const struct acl_conf *c)
+static __always_inline int acl_verdict(struct iphdr *ip, void *end, __u32 c)
 {
 	struct acl_pkt p = { .src = ip->saddr, .dst = ip->daddr, .proto = ip->protocol };
 	__u8 *l4 = (void *)(ip + 1);
@@ -273,7 +282,12 @@ static __always_inline int acl_verdict(struct iphdr *ip, void *end, const struct
 			break;
 		}
 	}
-	struct acl_walk w = { .p = &p, .count = c->count, .action = c->default_action };
+	struct acl_walk w = {
+		.p = &p,
+		.count = ACL_COUNT(c),
+		.base = (c & ACL_SECOND) ? ACL_MAX : 0,
+		.action = !!(c & ACL_DEFAULT_DENY),
+	};
 	bpf_loop(ACL_MAX, acl_match, &w, 0);
 	return w.action;
 }
@@ -298,12 +312,15 @@ int nfv_xdp(struct xdp_md *ctx)
 	int v4 = eth->h_proto == bpf_htons(ETH_P_IP) && (void *)(ip + 1) <= end && ip->ihl == 5;
 	// Decide: every check before any write.
 	if (cfg->flags & DO_ACL) {
-		struct acl_conf *c = bpf_map_lookup_elem(&acl_conf, &zero);
-		if (!c)
+		__u32 *cp = bpf_map_lookup_elem(&acl_conf, &zero);
+		if (!cp)
+			return up(ctx, cfg);
+		__u32 c = *cp;
+		if (c & ACL_UP)
 			return up(ctx, cfg);
 		int ipv4 = eth->h_proto == bpf_htons(ETH_P_IP);
 		if (!ipv4 && eth->h_proto != bpf_htons(ETH_P_IPV6)) {
-			if (c->non_ip_action) {
+			if (c & ACL_NON_IP_DENY) {
 				count(0);
 				return XDP_DROP;
 			}

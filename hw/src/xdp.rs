@@ -35,37 +35,12 @@ pub mod flags {
 
 pub use nfv_core::offload::{FlowKey, FlowValue};
 
-/// An ACL rule as a prefix and port filter (`struct acl_rule`, IPv4):
-/// addresses and masks as on the wire, ranges inclusive in host order.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AclRule {
-    /// Source network and mask.
-    pub src: [u8; 4],
-    /// Source mask.
-    pub src_mask: [u8; 4],
-    /// Destination network.
-    pub dst: [u8; 4],
-    /// Destination mask.
-    pub dst_mask: [u8; 4],
-    /// Source port (ICMP type) range.
-    pub sport: (u16, u16),
-    /// Destination port (ICMP code) range.
-    pub dport: (u16, u16),
-    /// Protocol value.
-    pub proto: u8,
-    /// Protocol mask (0: any).
-    pub proto_mask: u8,
-    /// TCP flags value.
-    pub flags: u8,
-    /// TCP flags mask.
-    pub flags_mask: u8,
-    /// 0 permit, 1 deny.
-    pub action: u32,
-}
+pub use nfv_core::offload::{FILTER_MAX as ACL_MAX, FilterRule as AclRule};
 
-/// Most rules the program holds.
-pub const ACL_MAX: usize = 256;
+/// `acl_conf`: the second rule set is in use.
+const ACL_SECOND: u32 = 1 << 16;
+/// `acl_conf`: every packet goes up (a rule set the filter cannot hold).
+const ACL_UP: u32 = 1 << 19;
 
 /// Socket slots per port in the program's socket map (queues 0..64).
 pub const XSKS_PER_PORT: u32 = 64;
@@ -213,17 +188,26 @@ impl Program {
     }
 
     /// Loads an ACL: `rules` in order (at most [`ACL_MAX`]), the default
-    /// action and the action for frames not IP (true: deny).
+    /// action and the action for frames not IP (true: deny). Written into
+    /// the rule set not in use, then switched to in one store.
     pub fn acl(&self, rules: &[AclRule], default_deny: bool, non_ip_deny: bool) -> Result<(), String> {
         if rules.len() > ACL_MAX {
             return Err(format!("{} rules, the XDP filter holds {ACL_MAX}", rules.len()));
         }
+        let fd = self.map("acl_conf")?;
+        let mut now = 0u32;
+        // SAFETY: key and value are the map's sizes; the kernel writes now.
+        unsafe { bpf::bpf_map_lookup_elem(fd, (&0u32 as *const u32).cast(), (&mut now as *mut u32).cast()) };
+        let second = now & ACL_SECOND == 0;
+        let base = if second { ACL_MAX as u32 } else { 0 };
         for (i, r) in rules.iter().enumerate() {
-            self.update("acl_rules", &(i as u32).to_ne_bytes(), bytes_of(r))?;
+            self.update("acl_rules", &(base + i as u32).to_ne_bytes(), bytes_of(r))?;
         }
-        let conf = [rules.len() as u32, u32::from(default_deny), u32::from(non_ip_deny)];
-        let conf: Vec<u8> = conf.iter().flat_map(|v| v.to_ne_bytes()).collect();
-        self.update("acl_conf", &0u32.to_ne_bytes(), &conf)
+        let word = rules.len() as u32
+            | if second { ACL_SECOND } else { 0 }
+            | if default_deny { 1 << 17 } else { 0 }
+            | if non_ip_deny { 1 << 18 } else { 0 };
+        self.update("acl_conf", &0u32.to_ne_bytes(), &word.to_ne_bytes())
     }
 
     /// Installs (or replaces) one direction of a flow.
@@ -309,8 +293,14 @@ impl Engine {
 
 fn program_flags(p: PortProgram) -> u32 {
     let mut f = 0;
-    for (on, bit) in [(p.ttl, flags::TTL), (p.flows, flags::FLOWS), (p.macswap, flags::MACSWAP), (p.back, flags::BACK)]
-    {
+    let steps = [
+        (p.acl, flags::ACL),
+        (p.ttl, flags::TTL),
+        (p.flows, flags::FLOWS),
+        (p.macswap, flags::MACSWAP),
+        (p.back, flags::BACK),
+    ];
+    for (on, bit) in steps {
         if on {
             f |= bit;
         }
@@ -385,6 +375,13 @@ impl nfv_core::offload::Engine for Engine {
 
     fn last_seen(&self, key: &FlowKey) -> Result<Option<u64>, String> {
         Ok(self.program.flow_get(key)?.map(|v| v.last_seen))
+    }
+
+    fn set_filter(&self, f: &nfv_core::offload::Filter) -> Result<(), String> {
+        if f.up {
+            return self.program.update("acl_conf", &0u32.to_ne_bytes(), &ACL_UP.to_ne_bytes());
+        }
+        self.program.acl(&f.rules, f.default_deny, f.non_ip_deny)
     }
 
     fn stats(&self) -> nfv_core::offload::EngineStats {

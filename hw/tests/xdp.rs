@@ -352,8 +352,20 @@ mod acl {
             let ctx =
                 BuildCtx { worker: 0, port_macs: &macs, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
             let mut sw = cfg.chains[0].stages[0].builder.build(&ctx);
-            x.acl(&filter(), default_deny, false).unwrap();
+            // The filter the stage hands the engine (at its first batch),
+            // as written out above, into the program.
+            let engine = std::sync::Arc::new(nfv_core::offload::MemoryEngine::default());
+            let mut task = nfv_core::offload::EngineTask::new(engine.clone());
+            assert!(sw.take_offload(task.offloader(std::sync::Arc::from(vec![1, 2]))));
             let mut runner = FrameRunner::new([]);
+            runner.run(&mut *sw, 0, &packets()[0]);
+            task.step();
+            let given = engine.filter().expect("the stage gave its filter");
+            assert_eq!(
+                (given.rules.as_slice(), given.default_deny, given.up),
+                (filter().as_slice(), default_deny, false)
+            );
+            x.acl(&given.rules, given.default_deny, given.non_ip_deny).unwrap();
             for (i, f) in packets().iter().enumerate() {
                 let (v, _, _) = runner.run(&mut *sw, 0, f);
                 let (verdict, out) = x.test_run(f).unwrap();

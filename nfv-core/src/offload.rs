@@ -106,11 +106,71 @@ impl FlowValue {
     }
 }
 
+/// An ACL rule as the XDP program's prefix and port filter holds it (its
+/// `struct acl_rule`, IPv4): addresses and masks as on the wire, ranges
+/// inclusive in host order (ICMP: type and code).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FilterRule {
+    /// Source network.
+    pub src: [u8; 4],
+    /// Source mask.
+    pub src_mask: [u8; 4],
+    /// Destination network.
+    pub dst: [u8; 4],
+    /// Destination mask.
+    pub dst_mask: [u8; 4],
+    /// Source port (ICMP type) range.
+    pub sport: (u16, u16),
+    /// Destination port (ICMP code) range.
+    pub dport: (u16, u16),
+    /// Protocol value.
+    pub proto: u8,
+    /// Protocol mask (0: any).
+    pub proto_mask: u8,
+    /// TCP flags value.
+    pub flags: u8,
+    /// TCP flags mask.
+    pub flags_mask: u8,
+    /// 0 permit, 1 deny.
+    pub action: u32,
+}
+
+/// Most rules the XDP filter holds.
+pub const FILTER_MAX: usize = 256;
+
+/// A first-match filter for IPv4 (an ACL whose rules the program can
+/// hold): what it denies is dropped in XDP, what it permits goes on
+/// (IPv6 and IPv4 with options go up to the workers' ACL).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// The rule set is one the filter cannot hold: every packet goes up
+    /// to the workers (nothing after the ACL may act on a packet in XDP
+    /// that the workers' ACL has not decided).
+    pub up: bool,
+    /// The rules, in order (at most [`FILTER_MAX`]).
+    pub rules: Vec<FilterRule>,
+    /// No rule matched: drop.
+    pub default_deny: bool,
+    /// Frames that are neither IPv4 nor IPv6: drop.
+    pub non_ip_deny: bool,
+}
+
+impl Filter {
+    /// Sends everything up (what the filter holds while a rule set it
+    /// cannot express is in force: the workers' ACL decides).
+    pub fn up() -> Self {
+        Self { up: true, ..Self::default() }
+    }
+}
+
 /// What the XDP program does on one port, from the plan: the steps of
 /// the chain it enters that run below the workers, in the program's
 /// order (filter, TTL, then one way out).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PortProgram {
+    /// Filter by an ACL's rules ([`Filter`]): denied packets dropped.
+    pub acl: bool,
     /// Decrement the IPv4 TTL (expiring packets go up).
     pub ttl: bool,
     /// Forward the established flows the stages installed.
@@ -124,11 +184,14 @@ pub struct PortProgram {
 impl PortProgram {
     /// Nothing below the workers: every packet goes up, as with libxdp's
     /// own program.
-    pub const NOTHING: Self = Self { ttl: false, flows: false, macswap: false, back: false };
+    pub const NOTHING: Self = Self { acl: false, ttl: false, flows: false, macswap: false, back: false };
 
     /// The steps, named, for the plan and the start-up log.
     pub fn describe(&self) -> String {
         let mut v = Vec::new();
+        if self.acl {
+            v.push("acl filter");
+        }
         if self.ttl {
             v.push("ttl-decrement");
         }
@@ -162,6 +225,8 @@ pub trait Engine: Send + Sync {
     fn remove(&self, key: &FlowKey) -> Result<bool, String>;
     /// The `last_seen` of a flow (`None`: not installed).
     fn last_seen(&self, key: &FlowKey) -> Result<Option<u64>, String>;
+    /// Replaces the filter ([`PortProgram::acl`]).
+    fn set_filter(&self, filter: &Filter) -> Result<(), String>;
     /// What the program did so far, over every CPU.
     fn stats(&self) -> EngineStats;
 }
@@ -180,13 +245,16 @@ pub struct EngineStats {
     pub run_ns: u64,
 }
 
-/// One change to the flows map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One change to the program's tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FlowOp {
     /// Install or replace.
     Install(FlowKey, FlowValue),
     /// Remove.
     Remove(FlowKey),
+    /// A new filter (every worker's instance of the ACL sends the same:
+    /// applied once).
+    Filter(Arc<Filter>),
 }
 
 /// Changes a stage instance may have waiting at once: past this an
@@ -306,6 +374,12 @@ impl Offloader {
         self.link.touched.pop()
     }
 
+    /// Replaces the filter (an ACL taking a new rule set). False when the
+    /// queue is full: try again later.
+    pub fn set_filter(&mut self, f: &Arc<Filter>) -> bool {
+        self.link.ops.push(FlowOp::Filter(f.clone())).is_ok()
+    }
+
     /// The counters, for the stage's report.
     pub fn counters(&self) -> &OffloadCounters {
         &self.link.counters
@@ -338,6 +412,8 @@ pub struct EngineTask {
     said_full: bool,
     /// Published for the report and the metrics.
     counters: Arc<XdpCounters>,
+    /// The filter applied last.
+    filter: Option<Arc<Filter>>,
 }
 
 impl EngineTask {
@@ -350,6 +426,7 @@ impl EngineTask {
             next_scan: Instant::now() + SCAN_EVERY,
             said_full: false,
             counters: Arc::default(),
+            filter: None,
         }
     }
 
@@ -416,6 +493,14 @@ impl EngineTask {
                             lines.push(format!("XDP flows map refused a removal: {e}"));
                         }
                     }
+                    FlowOp::Filter(f) if self.filter.as_ref().is_some_and(|g| Arc::ptr_eq(g, &f)) => {}
+                    FlowOp::Filter(f) => {
+                        match self.engine.set_filter(&f) {
+                            Ok(()) => lines.push(format!("XDP filter: {} rules", f.rules.len())),
+                            Err(e) => lines.push(format!("XDP filter refused: {e}")),
+                        }
+                        self.filter = Some(f);
+                    }
                 }
             }
         }
@@ -461,9 +546,15 @@ impl crate::stage::ControlTask for EngineTask {
 #[derive(Default)]
 pub struct MemoryEngine {
     flows: std::sync::Mutex<HashMap<FlowKey, FlowValue>>,
+    filter: std::sync::Mutex<Option<Filter>>,
 }
 
 impl MemoryEngine {
+    /// The filter set last.
+    pub fn filter(&self) -> Option<Filter> {
+        self.filter.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The flows installed now.
     pub fn flows(&self) -> HashMap<FlowKey, FlowValue> {
         self.flows.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -493,6 +584,10 @@ impl Engine for MemoryEngine {
     }
     fn last_seen(&self, k: &FlowKey) -> Result<Option<u64>, String> {
         Ok(self.flows.lock().unwrap_or_else(|e| e.into_inner()).get(k).map(|v| v.last_seen))
+    }
+    fn set_filter(&self, f: &Filter) -> Result<(), String> {
+        *self.filter.lock().unwrap_or_else(|e| e.into_inner()) = Some(f.clone());
+        Ok(())
     }
     fn stats(&self) -> EngineStats {
         EngineStats::default()

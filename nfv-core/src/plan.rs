@@ -251,10 +251,11 @@ pub fn plan(cfg: &Config) -> Plan {
 
 /// What nfv's XDP program does for packets entering chain `c`: the
 /// stages the plan placed in XDP, in chain order, as far as the program
-/// runs them (its order: TTL, then one way out: the established flows, or
-/// a MAC swap back out of the ingress port). Without a way out nothing is
-/// done below (a packet going up must go up as it came), and a stage the
-/// program does not run yet ends the part done below before it.
+/// runs them (its order: an ACL's filter, TTL, then one way out: the
+/// established flows, or a MAC swap back out of the ingress port).
+/// Without a way out only the filter runs below (a packet going up must
+/// go up as it came), and a stage the program does not run yet ends the
+/// part done below before it.
 fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut Vec<usize>) -> (PortProgram, String) {
     let chain = &cfg.chains[c];
     let mut prog = PortProgram::NOTHING;
@@ -267,7 +268,16 @@ fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut V
             stopped = Some(format!("`{at}` runs in the workers"));
             break;
         }
+        let complete = s.builder.offers().iter().all(|o| o.complete);
         match s.kind.as_str() {
+            "acl" if complete && prog == PortProgram::NOTHING => {
+                prog.acl = true;
+                flows_from.push(s.node);
+            }
+            "acl" if !complete => {
+                stopped = Some(format!("`{at}` keeps permit-reflect flows in the workers"));
+                break;
+            }
             "ttl-decrement" if !prog.flows && !prog.macswap => prog.ttl = true,
             "macswap" if !prog.flows => prog.macswap = true,
             "nat44" | "lb" if i < last || matches!(chain.then, End::Chain(_)) => {
@@ -293,6 +303,12 @@ fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut V
     prog.back = prog.macswap && !prog.flows && stopped.is_none() && chain.then == End::Ingress;
     if !prog.flows && !prog.back {
         let why = stopped.unwrap_or_else(|| format!("chain `{}` ends where the program cannot send", chain.name));
+        if prog.acl {
+            // A filter needs no way out: what it permits goes up as it
+            // came, and the workers' ACL decides it again.
+            offloaded.extend(flows_from);
+            return (PortProgram { acl: true, ..PortProgram::NOTHING }, format!("permitted packets go up: {why}"));
+        }
         return (PortProgram::NOTHING, format!("every packet goes up: {why}"));
     }
     offloaded.extend(flows_from);

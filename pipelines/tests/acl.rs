@@ -78,3 +78,66 @@ fn replies_to_inside_flows_pass_and_the_outside_cannot_start_any() {
         .unwrap_or_else(|| panic!("no flow counters in\n{text}"));
     assert!(created >= 3, "{text}");
 }
+
+/// Sends `n` datagrams from gen to the sink's `port`.
+fn udp_burst(bed: &TestBed, port: u16, n: usize) {
+    bed.in_ns("gen", move || {
+        let s = UdpSocket::bind(("0.0.0.0", 0)).unwrap();
+        for _ in 0..n {
+            s.send_to(b"flood", ("10.0.0.2", port)).unwrap();
+        }
+    });
+}
+
+/// An ACL without reflect rules in front of a cross-connect: its rules
+/// run as nfv's XDP filter (the cross-connect stays in the worker, so
+/// what the filter permits goes up and the worker's ACL decides it
+/// again). Denied packets are dropped below the worker, which never sees
+/// them; a new rules file reaches the filter as it reaches the worker.
+#[test]
+fn a_stateless_acl_drops_in_xdp_and_its_filter_follows_the_rules_file() {
+    if !privileged("a_stateless_acl_drops_in_xdp_and_its_filter_follows_the_rules_file") {
+        return;
+    }
+    let bed = TestBed::up("line", 1);
+    let dir = std::env::temp_dir().join(format!("nfv-acl-xdp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("fw.toml");
+    let deny = |port: u16| format!("rules = [{{ action = \"deny\", proto = \"udp\", dst-port = {port} }}]\n");
+    std::fs::write(&rules, deny(7000)).unwrap();
+    let config = format!(
+        "[run]\nstats-interval = 0\n\n\
+         [[ports]]\nname = \"d0\"\nkind = \"af-xdp\"\ninterface = \"d0\"\n\n\
+         [[ports]]\nname = \"d1\"\nkind = \"af-xdp\"\ninterface = \"d1\"\n\n\
+         [[chains]]\nname = \"fw\"\nstages = [{{ kind = \"acl\", default = \"permit\", rules-file = \"{}\" }}, \
+         {{ kind = \"l2-patch\", pairs = [[\"d0\", \"d1\"]] }}]\n\n\
+         [[workers]]\nrx = [\"d0\", \"d1\"]\nchain = \"fw\"\n",
+        rules.display()
+    );
+    let dut = bed.start_nfv(&config, 2);
+    assert!(dut.notes.iter().any(|n| n.contains("xdp d0: acl filter; permitted packets go up")), "{:?}", dut.notes);
+    assert!(ping(&bed, "gen", "10.0.0.2"), "permitted: up to the worker and across");
+    assert!(udp_round_trip(&bed, "gen", "sink", [10, 0, 0, 2], 7001), "UDP to 7001 is permitted");
+    assert!(!udp_round_trip(&bed, "gen", "sink", [10, 0, 0, 2], 7000), "UDP to 7000 is denied");
+    udp_burst(&bed, 7000, 200);
+    // The rules change: the filter follows (the file watch, then the
+    // worker's next tick hands the new rule set to the engine).
+    std::fs::write(&rules, deny(7001)).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(udp_round_trip(&bed, "gen", "sink", [10, 0, 0, 2], 7000), "7000 permitted after the update");
+    assert!(!udp_round_trip(&bed, "gen", "sink", [10, 0, 0, 2], 7001), "7001 denied after the update");
+    let report = dut.stop();
+    let text = &report.text;
+    let (decided, _) = report.xdp();
+    assert!(decided >= 202, "the denied datagrams were dropped in XDP: {text}");
+    // The worker's ACL saw none of them: nothing dropped there.
+    let acl_row: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("stage "))
+        .find(|l| l.starts_with("acl "))
+        .unwrap_or_else(|| panic!("no acl row in\n{text}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(acl_row[6], "0", "the worker's ACL dropped nothing:\n{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

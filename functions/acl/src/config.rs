@@ -167,6 +167,9 @@ pub struct Acl {
     /// Per rule, its index in version `version - 1` ([`crate::update::carry`]),
     /// so that counters follow rules across an update; empty at version 0.
     pub carry: Vec<u32>,
+    /// The rules as nfv's XDP filter holds them ([`crate::xdp`]): one
+    /// sending everything up when it cannot hold them.
+    pub xdp: std::sync::Arc<nfv_core::offload::Filter>,
 }
 
 impl Acl {
@@ -183,7 +186,8 @@ impl Acl {
         let v4 = (SplitForest::build(boxes4, partition_v4, SplitParams::default()), ids4);
         let v6 = (SplitForest::build(boxes6, partition_v6, SplitParams::default()), ids6);
         let reflect = rules.iter().any(|r| r.action == Action::PermitReflect).then_some(reflect);
-        Self { rules, origins, v4, v6, default, non_ip, reflect, version: 0, carry: Vec::new() }
+        let xdp = crate::xdp::filter(&rules, default, non_ip).unwrap_or_else(nfv_core::offload::Filter::up);
+        Self { rules, origins, v4, v6, default, non_ip, reflect, version: 0, carry: Vec::new(), xdp: xdp.into() }
     }
 }
 

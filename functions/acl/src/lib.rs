@@ -23,6 +23,7 @@ pub mod rules_file;
 pub mod stage;
 pub mod table;
 pub mod update;
+pub mod xdp;
 
 use nfv_core::StageRegistry;
 

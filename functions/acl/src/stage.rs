@@ -67,6 +67,9 @@ pub struct AclStage {
     /// packet's endpoints and TCP flags for it.
     flows: Option<FlowTable>,
     endpoints: Vec<(Endpoints, u8)>,
+    /// nfv's XDP filter, when the plan placed the rules there, and the
+    /// rule-set version it was last given.
+    offload: Option<(nfv_core::offload::Offloader, Option<u64>)>,
 }
 
 fn flow_table(r: Reflect) -> FlowTable {
@@ -98,6 +101,24 @@ impl AclStage {
             found6: vec![NO_MATCH; n],
             decision: Vec::with_capacity(n),
             family6: Vec::with_capacity(n),
+            offload: None,
+        }
+    }
+
+    /// Takes a newly published rule set, if there is one, and gives the
+    /// XDP filter the rule set in use if it has not had it.
+    #[inline(always)]
+    fn take_update(&mut self) {
+        if self.acl.stale() {
+            let before = self.acl.arc().clone();
+            self.acl.refresh();
+            self.follow_update(&before);
+        }
+        if let Some((o, given)) = self.offload.as_mut()
+            && *given != Some(self.acl.version)
+            && o.set_filter(&self.acl.xdp)
+        {
+            *given = Some(self.acl.version);
         }
     }
 
@@ -186,11 +207,7 @@ fn endpoints(d: &[u8], l3: usize, v6: bool, proto_: u8, l4: usize, sport: u16, d
 
 impl Stage for AclStage {
     fn process(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
-        if self.acl.stale() {
-            let before = self.acl.arc().clone();
-            self.acl.refresh();
-            self.follow_update(&before);
-        }
+        self.take_update();
         self.keys4.clear();
         self.keys6.clear();
         self.decision.clear();
@@ -280,6 +297,19 @@ impl Stage for AclStage {
                 Action::Permit => {}
             }
         }
+    }
+
+    fn tick(&mut self, _batch: &mut Batch, _ctx: &mut StageCtx<'_>) {
+        // The filter follows updates even when XDP leaves the workers no
+        // packet of this ACL to see.
+        if self.offload.is_some() {
+            self.take_update();
+        }
+    }
+
+    fn take_offload(&mut self, o: nfv_core::offload::Offloader) -> bool {
+        self.offload = Some((o, None));
+        true
     }
 
     fn tables(&self) -> &'static [&'static str] {
