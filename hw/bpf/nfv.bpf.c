@@ -14,6 +14,7 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/in.h>
+#include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -27,6 +28,7 @@
 // veth delivers XDP_TX frames only to a peer with an XDP program of its
 // own (it flushes to no other), redirected ones to any peer with NAPI.
 #define TX_BY_REDIRECT 32
+#define DO_VTEP 64    // a VXLAN VTEP's known unicast (`l2`, `vtep_conf`)
 
 // What the program does on one port (by ingress ifindex): the steps
 // above, and where the port's AF_XDP sockets start in `xsks` (each port
@@ -35,6 +37,8 @@
 struct config {
 	__u32 flags;
 	__u32 xsk_base;
+	__u32 vni;      // a VTEP's access port: its bridge domain's VNI
+	__u32 pad;
 };
 
 struct {
@@ -128,6 +132,51 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } acl_conf SEC(".maps");
+
+// A VXLAN VTEP over IPv4 (RFC 7348): its forwarding database as the
+// workers installed it, by (VNI, MAC): a local port, or a remote VTEP
+// with the next hop's Ethernet address toward it; `last_seen` feeds the
+// workers' ageing.
+struct l2_key {
+	__u32 vni;
+	__u8 mac[ETH_ALEN];
+	__u8 pad[2];
+};
+
+struct l2_val {
+	__u32 ifindex;      // local port, or 0
+	__u32 remote;       // remote VTEP (network order), or 0
+	__u8 hop_mac[ETH_ALEN];
+	__u8 pad[2];
+	__u64 last_seen;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct l2_key);
+	__type(value, struct l2_val);
+} l2 SEC(".maps");
+
+// The VTEP itself: its address and underlay port, what its outer headers
+// carry.
+struct vtep_conf {
+	__u32 local_ip;          // network order
+	__u32 underlay;          // ifindex
+	__u8 underlay_mac[ETH_ALEN];
+	__u16 dport;             // host order
+	__u16 sport_lo, sport_hi;
+	__u16 mtu;
+	__u8 ttl;
+	__u8 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vtep_conf);
+} vtep_conf SEC(".maps");
 
 // The AF_XDP sockets, by port and queue (config.xsk_base + queue).
 #define XSKS_PER_PORT 64
@@ -292,6 +341,185 @@ static __always_inline int acl_verdict(struct iphdr *ip, void *end, __u32 c)
 	return w.action;
 }
 
+
+// ---- VXLAN VTEP known unicast (RFC 7348) ----
+
+#define VXLAN_HLEN 50 // outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88a8
+
+// The one's-complement sum of an option-less IPv4 header, folded.
+static __always_inline __u16 ip_sum(const struct iphdr *ip)
+{
+	const __u16 *w = (const void *)ip;
+	__u32 sum = 0;
+#pragma unroll
+	for (int i = 0; i < 10; i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
+{
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] && a[5] == b[5];
+}
+
+static __always_inline struct l2_val *l2_find(__u32 vni, const __u8 *mac)
+{
+	struct l2_key k = { .vni = vni };
+	__builtin_memcpy(k.mac, mac, ETH_ALEN);
+	return bpf_map_lookup_elem(&l2, &k);
+}
+
+// A tunnel packet from the underlay to a MAC behind a local port, from a
+// MAC the FDB has at the sending VTEP (so nothing is learned or moves):
+// the inner frame leaves by that port as it was. Anything else (Geneve,
+// IPv6, options, fragments, a UDP checksum to verify, trailing bytes,
+// group or unknown MACs, an inner VLAN) goes up. Returns a verdict, or -1
+// for up (nothing written).
+static __always_inline int vtep_decap(struct xdp_md *ctx, const struct vtep_conf *vc)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct udphdr *udp = (void *)(ip + 1);
+	__u8 *vx = (void *)(udp + 1);
+	struct ethhdr *inner = (void *)(vx + 8);
+	if ((void *)(inner + 1) > end)
+		return -1;
+	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->version != 4 || ip->ihl != 5 ||
+	    (ip->frag_off & bpf_htons(0x3fff)) || ip->protocol != IPPROTO_UDP || ip->daddr != vc->local_ip)
+		return -1;
+	if (ip_sum(ip) != 0xffff)
+		return -1;
+	__u16 ip_len = bpf_ntohs(ip->tot_len);
+	if ((void *)ip + ip_len != end || bpf_ntohs(udp->len) != ip_len - sizeof(*ip))
+		return -1;
+	// RFC 7348 section 5: the I flag set; the checksum 0 over IPv4.
+	if (udp->dest != bpf_htons(vc->dport) || udp->check != 0 || !(vx[0] & 0x08))
+		return -1;
+	__u32 vni = (__u32)vx[4] << 16 | (__u32)vx[5] << 8 | vx[6];
+	if ((inner->h_dest[0] & 1) || inner->h_proto == bpf_htons(ETH_P_8021Q_) ||
+	    inner->h_proto == bpf_htons(ETH_P_8021AD_))
+		return -1;
+	struct l2_val *from = l2_find(vni, inner->h_source);
+	if (!from || from->remote != ip->saddr || !mac_eq(from->hop_mac, eth->h_source))
+		return -1;
+	struct l2_val *to = l2_find(vni, inner->h_dest);
+	if (!to || !to->ifindex)
+		return -1;
+	__u32 out = to->ifindex;
+	if (bpf_xdp_adjust_head(ctx, VXLAN_HLEN))
+		return -1;
+	__u64 now = bpf_ktime_get_coarse_ns();
+	from->last_seen = now;
+	to->last_seen = now;
+	count(0);
+	return bpf_redirect(out, 0);
+}
+
+// A frame from access port `in` (VNI `vni`) to a MAC the FDB has, from a
+// MAC the FDB has at this port: switched to another local port as it is,
+// or encapsulated toward the remote VTEP with the headers the workers
+// would write (RFC 7348 section 5: the UDP source port from a hash of the
+// inner flow, checksum 0; DF, never fragmented). Only IPv4 TCP and UDP
+// inner packets without options or fragments (the hash reads their ports);
+// the rest goes up. Returns a verdict, or -1 for up (nothing written).
+static __always_inline int vtep_encap(struct xdp_md *ctx, const struct vtep_conf *vc, __u32 vni, __u32 in)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	__u8 *l4 = (void *)(ip + 1);
+	if ((void *)(l4 + 20) > end)
+		return -1;
+	if ((eth->h_dest[0] & 1) || eth->h_proto != bpf_htons(ETH_P_IP) || ip->version != 4 || ip->ihl != 5 ||
+	    (ip->frag_off & bpf_htons(0x3fff)))
+		return -1;
+	__u16 ip_len = bpf_ntohs(ip->tot_len);
+	if (ip->protocol == IPPROTO_UDP) {
+		if (ip_len < 28)
+			return -1;
+	} else if (ip->protocol != IPPROTO_TCP || ip_len < 40) {
+		return -1;
+	}
+	if ((void *)ip + ip_len > end)
+		return -1;
+	struct l2_val *from = l2_find(vni, eth->h_source);
+	if (!from || from->ifindex != in)
+		return -1;
+	struct l2_val *to = l2_find(vni, eth->h_dest);
+	if (!to)
+		return -1;
+	__u64 now = bpf_ktime_get_coarse_ns();
+	if (to->ifindex) {
+		if (to->ifindex == in)
+			return -1;
+		from->last_seen = now;
+		to->last_seen = now;
+		count(0);
+		return bpf_redirect(to->ifindex, 0);
+	}
+	__u32 inner_len = end - data;
+	__u32 outer_len = inner_len + VXLAN_HLEN - sizeof(struct ethhdr);
+	if (outer_len > vc->mtu)
+		return -1;
+	// The workers' entropy: source and destination addresses, the ports'
+	// word xor the protocol.
+	__u32 a = bpf_ntohl(ip->saddr), b = bpf_ntohl(ip->daddr);
+	__u32 c = ((__u32)l4[0] << 24 | (__u32)l4[1] << 16 | (__u32)l4[2] << 8 | l4[3]) ^ ip->protocol;
+	__u32 h = (a * 0x9e3779b1u ^ (b << 16 | b >> 16) ^ c) * 0x85ebca6bu;
+	h ^= h >> 15;
+	__u16 lo = vc->sport_lo, hi = vc->sport_hi;
+	__u16 sport = lo + (__u16)(((__u64)h * (__u64)(hi - lo) + h) >> 32);
+	__u32 remote = to->remote;
+	__u8 hop[ETH_ALEN];
+	__builtin_memcpy(hop, to->hop_mac, ETH_ALEN);
+	if (bpf_xdp_adjust_head(ctx, -VXLAN_HLEN))
+		return -1;
+	from->last_seen = now;
+	to->last_seen = now;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	struct ethhdr *oeth = data;
+	struct iphdr *oip = (void *)(oeth + 1);
+	struct udphdr *oudp = (void *)(oip + 1);
+	__u8 *ovx = (void *)(oudp + 1);
+	if ((void *)(ovx + 8) > end)
+		return XDP_ABORTED;
+	__builtin_memcpy(oeth->h_dest, hop, ETH_ALEN);
+	__builtin_memcpy(oeth->h_source, vc->underlay_mac, ETH_ALEN);
+	oeth->h_proto = bpf_htons(ETH_P_IP);
+	oip->version = 4;
+	oip->ihl = 5;
+	oip->tos = 0;
+	oip->tot_len = bpf_htons(outer_len);
+	oip->id = 0;
+	oip->frag_off = bpf_htons(0x4000);
+	oip->ttl = vc->ttl;
+	oip->protocol = IPPROTO_UDP;
+	oip->check = 0;
+	oip->saddr = vc->local_ip;
+	oip->daddr = remote;
+	oip->check = ~ip_sum(oip);
+	oudp->source = bpf_htons(sport);
+	oudp->dest = bpf_htons(vc->dport);
+	oudp->len = bpf_htons(outer_len - sizeof(struct iphdr));
+	oudp->check = 0;
+	ovx[0] = 0x08;
+	ovx[1] = ovx[2] = ovx[3] = 0;
+	ovx[4] = vni >> 16;
+	ovx[5] = vni >> 8;
+	ovx[6] = vni;
+	ovx[7] = 0;
+	count(0);
+	return bpf_redirect(vc->underlay, 0);
+}
+
 SEC("xdp")
 int nfv_xdp(struct xdp_md *ctx)
 {
@@ -330,6 +558,15 @@ int nfv_xdp(struct xdp_md *ctx)
 			count(0);
 			return XDP_DROP;
 		}
+	}
+	if (cfg->flags & DO_VTEP) {
+		struct vtep_conf *vc = bpf_map_lookup_elem(&vtep_conf, &zero);
+		int r = -1;
+		if (vc && in == vc->underlay)
+			r = vtep_decap(ctx, vc);
+		else if (vc && cfg->vni)
+			r = vtep_encap(ctx, vc, cfg->vni, in);
+		return r < 0 ? up(ctx, cfg) : r;
 	}
 	if (cfg->flags & DO_TTL) {
 		if (!v4 || (void *)(ip + 1) > end || ip->ttl <= 1)

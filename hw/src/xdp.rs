@@ -28,12 +28,14 @@ pub mod flags {
     pub const FLOWS: u32 = 8;
     /// Filter by the `acl_rules` (first match; deny drops).
     pub const ACL: u32 = 16;
+    /// A VXLAN VTEP's known unicast.
+    pub const VTEP: u32 = 64;
     /// Back out of the ingress port by a redirect to it rather than
     /// `XDP_TX` (veth: see the program).
     pub const TX_BY_REDIRECT: u32 = 32;
 }
 
-pub use nfv_core::offload::{FlowKey, FlowValue};
+pub use nfv_core::offload::{Entry, FlowKey, FlowValue, Key, L2Key, L2Value, VtepConf};
 
 pub use nfv_core::offload::{FILTER_MAX as ACL_MAX, FilterRule as AclRule};
 
@@ -143,9 +145,59 @@ impl Program {
     /// its sockets start in the socket map (`slot` times
     /// [`XSKS_PER_PORT`]).
     pub fn configure(&self, ifindex: u32, f: u32, slot: u32) -> Result<(), String> {
-        let conf = [f, slot * XSKS_PER_PORT];
+        self.configure_vni(ifindex, f, slot, 0)
+    }
+
+    /// As [`Self::configure`], for a VTEP's access port in `vni`.
+    pub fn configure_vni(&self, ifindex: u32, f: u32, slot: u32, vni: u32) -> Result<(), String> {
+        let conf = [f, slot * XSKS_PER_PORT, vni, 0];
         let conf: Vec<u8> = conf.iter().flat_map(|v| v.to_ne_bytes()).collect();
         self.update("config", &ifindex.to_ne_bytes(), &conf)
+    }
+
+    /// What the program does on port `ifindex` now ([`flags`]).
+    pub fn port_flags(&self, ifindex: u32) -> Result<u32, String> {
+        let fd = self.map("config")?;
+        let mut conf = [0u32; 4];
+        // SAFETY: key and value are the map's sizes; the kernel writes conf.
+        let rc = unsafe { bpf::bpf_map_lookup_elem(fd, (&ifindex as *const u32).cast(), conf.as_mut_ptr().cast()) };
+        if rc != 0 { Err(errno("reading map `config`", rc)) } else { Ok(conf[0]) }
+    }
+
+    /// Sets the VXLAN VTEP the program serves.
+    pub fn vtep(&self, conf: &VtepConf) -> Result<(), String> {
+        self.update("vtep_conf", &0u32.to_ne_bytes(), bytes_of(conf))
+    }
+
+    /// Installs (or replaces) a VTEP's MAC.
+    pub fn l2_insert(&self, key: &L2Key, value: &L2Value) -> Result<(), String> {
+        self.update("l2", bytes_of(key), bytes_of(value))
+    }
+
+    /// A VTEP's MAC as the program last left it.
+    pub fn l2_get(&self, key: &L2Key) -> Result<Option<L2Value>, String> {
+        let fd = self.map("l2")?;
+        let mut v = L2Value::default();
+        // SAFETY: key and value are the map's sizes; the kernel writes v.
+        let rc =
+            unsafe { bpf::bpf_map_lookup_elem(fd, bytes_of(key).as_ptr().cast(), (&mut v as *mut L2Value).cast()) };
+        match rc {
+            0 => Ok(Some(v)),
+            rc if rc.abs() == libc::ENOENT => Ok(None),
+            rc => Err(errno("reading map `l2`", rc)),
+        }
+    }
+
+    /// Deletes `key` from `map`; false when it was not there.
+    pub(crate) fn delete(&self, map: &str, key: &[u8]) -> Result<bool, String> {
+        let fd = self.map(map)?;
+        // SAFETY: the key is the map's key size (the callers' types).
+        let rc = unsafe { bpf::bpf_map_delete_elem(fd, key.as_ptr().cast()) };
+        match rc {
+            0 => Ok(true),
+            rc if rc.abs() == libc::ENOENT => Ok(false),
+            rc => Err(errno(&format!("removing from map `{map}`"), rc)),
+        }
     }
 
     /// Sets what the program does on the port `BPF_PROG_TEST_RUN` runs it
@@ -217,14 +269,7 @@ impl Program {
 
     /// Removes one direction of a flow; false when it was not there.
     pub fn flow_remove(&self, key: &FlowKey) -> Result<bool, String> {
-        let fd = self.map("flows")?;
-        // SAFETY: the key is the map's key size.
-        let rc = unsafe { bpf::bpf_map_delete_elem(fd, bytes_of(key).as_ptr().cast()) };
-        match rc {
-            0 => Ok(true),
-            rc if rc.abs() == libc::ENOENT => Ok(false),
-            rc => Err(errno("removing from map `flows`", rc)),
-        }
+        self.delete("flows", bytes_of(key))
     }
 
     /// One direction of a flow as the program last left it (its
@@ -295,6 +340,7 @@ fn program_flags(p: PortProgram) -> u32 {
     let mut f = 0;
     let steps = [
         (p.acl, flags::ACL),
+        (p.vtep, flags::VTEP),
         (p.ttl, flags::TTL),
         (p.flows, flags::FLOWS),
         (p.macswap, flags::MACSWAP),
@@ -365,16 +411,40 @@ impl nfv_core::offload::Engine for Engine {
         self.program.add_socket(slot, queue, fd)
     }
 
-    fn insert(&self, key: &FlowKey, value: &FlowValue) -> Result<(), String> {
-        self.program.flow_insert(key, value)
+    fn insert(&self, e: &Entry) -> Result<(), String> {
+        match e {
+            Entry::Flow(k, v) => self.program.flow_insert(k, v),
+            Entry::L2(k, v) => self.program.l2_insert(k, v),
+        }
     }
 
-    fn remove(&self, key: &FlowKey) -> Result<bool, String> {
-        self.program.flow_remove(key)
+    fn remove(&self, key: &Key) -> Result<bool, String> {
+        match key {
+            Key::Flow(k) => self.program.flow_remove(k),
+            Key::L2(k) => self.program.delete("l2", bytes_of(k)),
+        }
     }
 
-    fn last_seen(&self, key: &FlowKey) -> Result<Option<u64>, String> {
-        Ok(self.program.flow_get(key)?.map(|v| v.last_seen))
+    fn last_seen(&self, key: &Key) -> Result<Option<u64>, String> {
+        Ok(match key {
+            Key::Flow(k) => self.program.flow_get(k)?.map(|v| v.last_seen),
+            Key::L2(k) => self.program.l2_get(k)?.map(|v| v.last_seen),
+        })
+    }
+
+    fn set_vtep(&self, v: &nfv_core::offload::Vtep, ifindex: &[u32]) -> Result<(), String> {
+        let at = |p: u16| ifindex.get(p as usize).copied().filter(|&i| i != 0);
+        let mut conf = v.conf;
+        conf.underlay = at(v.underlay).ok_or("the VTEP's underlay is not a device")?;
+        self.program.vtep(&conf)?;
+        let ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        for &(p, vni) in &v.ports {
+            let ifx = at(p).ok_or("a VTEP access port is not a device")?;
+            let &(slot, _) = ports.get(&ifx).ok_or("a VTEP access port has no program attached")?;
+            let flags = self.program.port_flags(ifx)?;
+            self.program.configure_vni(ifx, flags, slot, vni)?;
+        }
+        Ok(())
     }
 
     fn set_filter(&self, f: &nfv_core::offload::Filter) -> Result<(), String> {

@@ -113,8 +113,8 @@ mod nat {
             runner.set_port(1, OUR[1], &["198.51.100.254/24"]);
             let mut stage = cfg.chains[0].stages[0].builder.build(&ctx);
             let engine = Arc::new(MemoryEngine::default());
-            let mut task = EngineTask::new(engine.clone());
-            assert!(stage.take_offload(task.offloader(Arc::from(EGRESS))));
+            let mut task = EngineTask::new(engine.clone(), Arc::from(EGRESS));
+            assert!(stage.take_offload(task.offloader()));
             Self { stage, runner, task, engine }
         }
 
@@ -238,8 +238,8 @@ mod lb {
         let ctx = BuildCtx { worker: 0, port_macs: &OUR, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
         let mut sw = cfg.chains[0].stages[0].builder.build(&ctx);
         let engine = Arc::new(MemoryEngine::default());
-        let mut task = EngineTask::new(engine.clone());
-        assert!(sw.take_offload(task.offloader(Arc::from(vec![0xfff0, 0xfff1]))));
+        let mut task = EngineTask::new(engine.clone(), Arc::from(vec![0xfff0, 0xfff1]));
+        assert!(sw.take_offload(task.offloader()));
         let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
         let mut runner = FrameRunner::new([
             (ip([10, 1, 0, 2]), [2, 0, 0, 0, 0xb, 2], 1),
@@ -355,8 +355,8 @@ mod acl {
             // The filter the stage hands the engine (at its first batch),
             // as written out above, into the program.
             let engine = std::sync::Arc::new(nfv_core::offload::MemoryEngine::default());
-            let mut task = nfv_core::offload::EngineTask::new(engine.clone());
-            assert!(sw.take_offload(task.offloader(std::sync::Arc::from(vec![1, 2]))));
+            let mut task = nfv_core::offload::EngineTask::new(engine.clone(), std::sync::Arc::from(vec![1, 2]));
+            assert!(sw.take_offload(task.offloader()));
             let mut runner = FrameRunner::new([]);
             runner.run(&mut *sw, 0, &packets()[0]);
             task.step();

@@ -295,7 +295,7 @@ fn build_graph(
         if let Some(o) = offload.as_deref_mut()
             && o.plan.offloaded.contains(&s.node)
         {
-            let taken = stage.take_offload(o.task.offloader(o.ifindex.clone()));
+            let taken = stage.take_offload(o.task.offloader());
             assert!(taken, "the plan offloads only stages that take it (`{}`)", s.kind);
         }
         node_of[s.node] =
@@ -327,7 +327,6 @@ struct Offload {
     engine: Arc<dyn crate::offload::Engine>,
     plan: crate::plan::Plan,
     task: crate::offload::EngineTask,
-    ifindex: Arc<[u32]>,
 }
 
 impl Offload {
@@ -342,8 +341,8 @@ impl Offload {
                 _ => 0,
             })
             .collect();
-        let task = crate::offload::EngineTask::new(engine.clone());
-        Self { engine, plan: crate::plan::plan(cfg), task, ifindex: ifindex.into() }
+        let task = crate::offload::EngineTask::new(engine.clone(), ifindex.into());
+        Self { engine, plan: crate::plan::plan(cfg), task }
     }
 
     /// What the AF_XDP ports attach.

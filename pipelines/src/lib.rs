@@ -227,6 +227,12 @@ pub fn run(
     for n in profile_disagreements(cfg) {
         eprintln!("nfv: WARNING: {n}");
     }
+    // The plan, as `nfv plan` prints it, when there is a device to plan.
+    if cfg.ports.iter().any(|p| matches!(p.kind, nfv_core::config::PortKind::AfXdp(_))) {
+        for line in nfv_core::plan::plan(cfg).render().lines() {
+            eprintln!("nfv: plan: {line}");
+        }
+    }
     let mut rt = Runtime::build_with(cfg, SlowPathMode::Thread, xdp_engine(cfg))?;
     for n in &rt.notes {
         eprintln!("nfv: {n}");

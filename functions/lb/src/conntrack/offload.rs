@@ -85,7 +85,8 @@ impl ConnTable {
     /// engine last said (at `now`, seconds).
     pub fn take_touches(&mut self, now: u32) {
         for _ in 0..TOUCHES_PER_CALL {
-            let Some(k) = self.offload.as_mut().and_then(Offloader::touched) else { return };
+            let Some(touched) = self.offload.as_mut().and_then(Offloader::touched) else { return };
+            let nfv_core::offload::Key::Flow(k) = touched else { continue };
             let key = ConnKey {
                 client: u32::from_be_bytes(k.src),
                 vip: u32::from_be_bytes(k.dst),
@@ -117,8 +118,8 @@ mod tests {
     fn open_connections_go_below_and_come_back_up_when_their_backend_or_life_changes() {
         let mut t = ConnTable::new(64, Timeouts { tcp: 300, udp: 30 }, 1);
         let engine = Arc::new(MemoryEngine::default());
-        let mut task = EngineTask::new(engine.clone());
-        t.set_offload(task.offloader(Arc::from(vec![0, 21])));
+        let mut task = EngineTask::new(engine.clone(), Arc::from(vec![0, 21]));
+        t.set_offload(task.offloader());
         let k = key(40000);
         let h = t.index_hash(k.hash());
         let (id, _) = t.insert(h, k, 1, 0, 0, true);
@@ -131,7 +132,7 @@ mod tests {
         let v = engine.flows()[&flow_key(&k)];
         assert_eq!((v.side, v.dmac, v.ifindex), (2, [2, 0, 0, 0, 0xb, 2], 21));
         // Forwarded in XDP past the timeout: touched, it lives.
-        engine.touch(&flow_key(&k), 5);
+        engine.touch(&nfv_core::offload::Key::Flow(flow_key(&k)), 5);
         task.scan_now();
         task.step();
         t.take_touches(299);

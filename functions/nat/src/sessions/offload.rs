@@ -90,7 +90,8 @@ impl NatTable {
     /// since the engine last said (at `now`, seconds).
     pub fn take_touches(&mut self, now: u32) {
         for _ in 0..TOUCHES_PER_CALL {
-            let Some(k) = self.offload.as_mut().and_then(Offloader::touched) else { return };
+            let Some(touched) = self.offload.as_mut().and_then(Offloader::touched) else { return };
+            let nfv_core::offload::Key::Flow(k) = touched else { continue };
             let (src, dst) = (u32::from_be_bytes(k.src), u32::from_be_bytes(k.dst));
             let (sp, dp) = (u16::from_be_bytes(k.sport), u16::from_be_bytes(k.dport));
             let out = Tuple { proto: k.proto, addr: src, port: sp, rem_addr: dst, rem_port: dp };
@@ -133,8 +134,8 @@ mod tests {
             seed: 1,
         });
         let engine = Arc::new(MemoryEngine::default());
-        let mut task = EngineTask::new(engine.clone());
-        t.set_offload(task.offloader(Arc::from(vec![11, 12])));
+        let mut task = EngineTask::new(engine.clone(), Arc::from(vec![11, 12]));
+        t.set_offload(task.offloader());
         (t, task, engine)
     }
 
@@ -165,7 +166,7 @@ mod tests {
         // XDP forwards for longer than the UDP timeout: each touch is a
         // packet to the idle timer, and the session stays.
         for (n, now) in (100..=400).step_by(100).enumerate() {
-            engine.touch(&out_key(proto::UDP), n as u64 + 1);
+            engine.touch(&nfv_core::offload::Key::Flow(out_key(proto::UDP)), n as u64 + 1);
             task.scan_now();
             task.step();
             t.take_touches(now);
