@@ -378,3 +378,125 @@ mod acl {
         }
     }
 }
+
+mod vtep {
+    use super::*;
+    use nfv_core::offload::{EngineTask, MemoryEngine};
+    use nfv_hw::xdp::{L2Key, VtepConf};
+    use std::sync::Arc;
+
+    const HOST: [u8; 6] = [2, 0, 0, 0, 0, 0xa1];
+    const FAR_HOST: [u8; 6] = [2, 0, 0, 0, 0, 0xc3];
+    const FAR_VTEP_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xee];
+    const OUR: [[u8; 6]; 2] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1]];
+    const LOCAL: [u8; 4] = [192, 0, 2, 1];
+    const FAR: [u8; 4] = [192, 0, 2, 2];
+
+    /// An inner IPv4 frame from `src` to `dst` (MACs), UDP or TCP.
+    fn inner(src: [u8; 6], dst: [u8; 6], tcp: bool, payload: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        let b = PacketBuilder::ethernet2(src, dst).ipv4([10, 9, 0, 1], [10, 9, 0, 2], 64);
+        if tcp {
+            b.tcp(40000, 80, 7, 1000).ack(1).write(&mut f, payload).unwrap();
+        } else {
+            b.udp(5000, 53).write(&mut f, payload).unwrap();
+        }
+        f
+    }
+
+    /// `frame` in VXLAN (VNI 100) from the far VTEP to us, UDP checksum 0.
+    fn tunnel(frame: &[u8]) -> Vec<u8> {
+        let mut payload = vec![0x08, 0, 0, 0, 0, 0, 100, 0];
+        payload.extend_from_slice(frame);
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(FAR_VTEP_MAC, OUR[1])
+            .ipv4(FAR, LOCAL, 64)
+            .udp(49152, 4789)
+            .write(&mut f, &payload)
+            .unwrap();
+        f[40..42].copy_from_slice(&[0, 0]);
+        f
+    }
+
+    #[test]
+    fn known_unicast_in_xdp_leaves_the_bytes_the_workers_would() {
+        if !root_or_skip("known_unicast_in_xdp_leaves_the_bytes_the_workers_would") {
+            return;
+        }
+        let stage = "{ kind = \"vtep\", underlay = \"b\", local-ip = \"192.0.2.1\", \
+                     bridge-domains = [{ vni = 100, ports = [\"a\"], flood = [\"192.0.2.2\"] }] }";
+        let cfg = two_port_config("vtep.toml", ["a", "b"], stage, nfv_vtep::register).unwrap();
+        let ctx = BuildCtx { worker: 0, port_macs: &OUR, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
+        let mut sw = cfg.chains[0].stages[0].builder.build(&ctx);
+        let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+        // The access port is the loopback, where BPF_PROG_TEST_RUN runs
+        // the program; the underlay a device of no test (a redirect).
+        const UNDERLAY: u32 = 0xfff1;
+        let engine = Arc::new(MemoryEngine::default());
+        let mut task = EngineTask::new(engine.clone(), Arc::from(vec![lo, UNDERLAY]));
+        assert!(sw.take_offload(task.offloader()));
+        let mut runner = FrameRunner::new([(std::net::IpAddr::from(FAR), FAR_VTEP_MAC, 1)]);
+        runner.set_port(0, OUR[0], &[]);
+        runner.set_port(1, OUR[1], &["192.0.2.1/24"]);
+        let x = Program::load().unwrap();
+        let sync = |task: &mut EngineTask| {
+            task.step();
+            for (k, v) in engine.l2() {
+                x.l2_insert(&k, &v).unwrap();
+            }
+        };
+        // The far host speaks first (flooded: nothing to install), then
+        // ours answers (the far host is known: encapsulated), then the
+        // far host again (ours is known: decapsulated to its port).
+        let (v, _, _) = runner.run(&mut *sw, 1, &tunnel(&inner(FAR_HOST, HOST, false, b"who")));
+        assert!(matches!(v, VerdictKind::Out(0)), "{v:?}");
+        sync(&mut task);
+        assert!(engine.l2().is_empty(), "a flood installs nothing");
+        let (vtep, ifindex) = engine.vtep().expect("the stage gave its VTEP");
+        assert_eq!(
+            (vtep.underlay, vtep.ports.as_slice(), ifindex.as_slice()),
+            (1, &[(0, 100)][..], &[lo, UNDERLAY][..])
+        );
+        for tcp in [false, true] {
+            let out = inner(HOST, FAR_HOST, tcp, b"answer from here");
+            let (v, _, sw_out) = runner.run(&mut *sw, 0, &out);
+            assert!(matches!(v, VerdictKind::Out(1)), "encapsulated by the workers: {v:?}");
+            let back = tunnel(&inner(FAR_HOST, HOST, tcp, b"and back"));
+            let (v, _, sw_back) = runner.run(&mut *sw, 1, &back);
+            assert!(matches!(v, VerdictKind::Out(0)), "decapsulated by the workers: {v:?}");
+            sync(&mut task);
+            let l2 = engine.l2();
+            assert_eq!(l2.len(), 2, "both MACs: {l2:?}");
+            assert_eq!(l2[&L2Key::new(100, HOST)].ifindex, lo);
+            assert_eq!(
+                (l2[&L2Key::new(100, FAR_HOST)].remote, l2[&L2Key::new(100, FAR_HOST)].hop_mac),
+                (FAR, FAR_VTEP_MAC)
+            );
+            // Encapsulation: from the access port (the loopback, VNI 100).
+            let mut conf: VtepConf = vtep.conf;
+            conf.underlay = UNDERLAY;
+            x.vtep(&conf).unwrap();
+            x.configure_vni(lo, flags::VTEP, 0, 100).unwrap();
+            let (verdict, xdp_out) = x.test_run(&out).unwrap();
+            assert_eq!((verdict, &xdp_out), (action::REDIRECT, &sw_out), "encapsulation, tcp {tcp}");
+            // Decapsulation: from the underlay (the loopback now).
+            conf.underlay = lo;
+            x.vtep(&conf).unwrap();
+            let (verdict, xdp_back) = x.test_run(&back).unwrap();
+            assert_eq!((verdict, &xdp_back), (action::REDIRECT, &sw_back), "decapsulation, tcp {tcp}");
+        }
+        // What XDP cannot decide goes up untouched: an unknown inner
+        // destination, a group address, a tunnel with a UDP checksum.
+        for f in [
+            tunnel(&inner(FAR_HOST, [2, 0, 0, 0, 0, 0x99], false, b"x")),
+            tunnel(&inner(FAR_HOST, [0xff; 6], false, b"x")),
+            {
+                let mut t = tunnel(&inner(FAR_HOST, HOST, false, b"x"));
+                t[40] = 1;
+                t
+            },
+        ] {
+            assert_eq!(x.test_run(&f).unwrap(), (action::PASS, f.clone()));
+        }
+    }
+}

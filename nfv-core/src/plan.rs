@@ -195,6 +195,9 @@ pub fn plan(cfg: &Config) -> Plan {
                 for o in &offers {
                     let (place, reason) = match &below_ok {
                         Err(why) => (Place::Worker, why.clone()),
+                        Ok(()) if o.lowest == Place::Worker => {
+                            (Place::Worker, format!("the workers keep {}", o.leaves))
+                        }
                         Ok(()) if o.lowest == Place::Nic && devices.iter().all(|d| d.steering.ntuple) => {
                             (Place::Nic, "every device has ntuple rules".to_string())
                         }
@@ -280,9 +283,13 @@ fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut V
             }
             "ttl-decrement" if !prog.flows && !prog.macswap => prog.ttl = true,
             "macswap" if !prog.flows => prog.macswap = true,
-            "nat44" | "lb" if i < last || matches!(chain.then, End::Chain(_)) => {
+            "nat44" | "lb" | "vtep" if i < last || matches!(chain.then, End::Chain(_)) => {
                 stopped = Some(format!("what comes after `{at}` must see its packets"));
                 break;
+            }
+            "vtep" if prog == PortProgram::NOTHING || prog == (PortProgram { acl: true, ..PortProgram::NOTHING }) => {
+                prog.vtep = true;
+                flows_from.push(s.node);
             }
             "nat44" | "lb" if !prog.macswap => {
                 prog.flows = true;
@@ -293,7 +300,7 @@ fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut V
                 break;
             }
         }
-        if prog.flows {
+        if prog.flows || prog.vtep {
             // A flow's packets leave by the flow's way: nothing after it
             // meets them.
             stopped = None;
@@ -301,7 +308,7 @@ fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut V
         }
     }
     prog.back = prog.macswap && !prog.flows && stopped.is_none() && chain.then == End::Ingress;
-    if !prog.flows && !prog.back {
+    if !prog.flows && !prog.back && !prog.vtep {
         let why = stopped.unwrap_or_else(|| format!("chain `{}` ends where the program cannot send", chain.name));
         if prog.acl {
             // A filter needs no way out: what it permits goes up as it

@@ -74,11 +74,17 @@ impl StageBuilder for VtepBuilder {
     }
 
     fn offers(&self) -> Vec<nfv_core::plan::Offer> {
-        nfv_core::plan::Offer::established(
+        let mut offers = nfv_core::plan::Offer::established(
             "known unicast: decapsulation, and encapsulation to the FDB's VTEP",
             false,
             "flooding, learning, ARP suppression, too-big answers",
-        )
+        );
+        // nfv's XDP program speaks VXLAN over IPv4 only.
+        if self.0.tunnel != crate::wire::Tunnel::Vxlan || !self.0.local_ip.is_ipv4() {
+            offers[0].lowest = nfv_core::plan::Place::Worker;
+            offers[0].leaves = "everything: XDP runs VXLAN over IPv4 only".into();
+        }
+        offers
     }
 
     fn live(&self) -> Option<&dyn Live> {

@@ -28,6 +28,8 @@ struct Entry {
     dest: Dest,
     last_seen: u64,
     is_static: bool,
+    /// Installed in nfv's XDP program ([`Fdb::offer`]).
+    offloaded: bool,
 }
 
 /// What a learning attempt did.
@@ -71,6 +73,11 @@ pub struct Fdb {
     next_full_sweep: u64,
     /// Counters.
     pub stats: FdbStats,
+    /// nfv's XDP program's copy of the entries it forwards by, when the
+    /// plan placed the VTEP's known unicast there: an entry goes there
+    /// when a packet used it ([`Fdb::offer`]) and leaves it whenever it
+    /// moves, ages out or is replaced, before the change takes effect.
+    offload: Option<nfv_core::offload::Offloader>,
 }
 
 /// (24-bit VNI, 48-bit MAC) in one integer.
@@ -79,26 +86,43 @@ fn key(vni: u32, mac: &[u8; 6]) -> u128 {
     (vni as u128) << 48 | u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]) as u128
 }
 
+/// Takes the entry of key `k` out of the XDP program.
+fn withdraw(offload: &mut Option<nfv_core::offload::Offloader>, k: u128) {
+    if let Some(o) = offload.as_mut() {
+        let b = (k as u64).to_be_bytes();
+        o.remove_l2(nfv_core::offload::L2Key::new((k >> 48) as u32, [b[2], b[3], b[4], b[5], b[6], b[7]]));
+    }
+}
+
 impl Fdb {
     /// An empty table of at most `max` learned entries that forgets an
     /// address after `ageing` ticks without traffic.
     pub fn new(max: usize, ageing: u64) -> Self {
         let mut map = FxHashMap::default();
         map.reserve(max.min(1 << 16));
-        Self { map, learned: 0, max, ageing, next_full_sweep: 0, stats: FdbStats::default() }
+        Self { map, learned: 0, max, ageing, next_full_sweep: 0, stats: FdbStats::default(), offload: None }
     }
 
     /// Adds a static entry (configuration).
     pub fn add_static(&mut self, vni: u32, mac: [u8; 6], dest: Dest) {
-        let old = self.map.insert(key(vni, &mac), Entry { dest, last_seen: 0, is_static: true });
+        let old = self.map.insert(key(vni, &mac), Entry { dest, last_seen: 0, is_static: true, offloaded: false });
         if old.is_some_and(|e| !e.is_static) {
             self.learned -= 1;
+        }
+        if old.is_some_and(|e| e.offloaded) {
+            self.withdraw(key(vni, &mac));
         }
     }
 
     /// Removes every static entry (a new set of them follows).
     pub fn clear_statics(&mut self) {
-        self.map.retain(|_, e| !e.is_static);
+        let offload = &mut self.offload;
+        self.map.retain(|k, e| {
+            if e.is_static && e.offloaded {
+                withdraw(offload, *k);
+            }
+            !e.is_static
+        });
     }
 
     /// Where `mac` lives in `vni`, if known and not aged out.
@@ -109,7 +133,9 @@ impl Fdb {
         if e.is_static || now.wrapping_sub(e.last_seen) < self.ageing {
             return Some(e.dest);
         }
-        self.map.remove(&k);
+        if self.map.remove(&k).is_some_and(|e| e.offloaded) {
+            self.withdraw(k);
+        }
         self.learned -= 1;
         self.stats.aged += 1;
         None
@@ -128,7 +154,11 @@ impl Fdb {
                 return Learned::Refreshed;
             }
             e.dest = dest;
+            let was_below = std::mem::take(&mut e.offloaded);
             self.stats.moved += 1;
+            if was_below {
+                self.withdraw(k);
+            }
             return Learned::Moved;
         }
         if self.learned >= self.max {
@@ -142,7 +172,7 @@ impl Fdb {
                 return Learned::Full;
             }
         }
-        self.map.insert(k, Entry { dest, last_seen: now, is_static: false });
+        self.map.insert(k, Entry { dest, last_seen: now, is_static: false, offloaded: false });
         self.learned += 1;
         self.stats.learned += 1;
         Learned::New
@@ -151,7 +181,14 @@ impl Fdb {
     /// Removes every learned entry older than the ageing time.
     pub fn expire(&mut self, now: u64) {
         let (ageing, before) = (self.ageing, self.map.len());
-        self.map.retain(|_, e| e.is_static || now.wrapping_sub(e.last_seen) < ageing);
+        let offload = &mut self.offload;
+        self.map.retain(|k, e| {
+            let keep = e.is_static || now.wrapping_sub(e.last_seen) < ageing;
+            if !keep && e.offloaded {
+                withdraw(offload, *k);
+            }
+            keep
+        });
         let aged = before - self.map.len();
         self.learned -= aged;
         self.stats.aged += aged as u64;
@@ -170,6 +207,65 @@ impl Fdb {
             .collect();
         v.sort_by_key(|e| (e.0, e.1));
         v
+    }
+
+    /// Hands the table nfv's XDP program's copy.
+    pub fn set_offload(&mut self, o: nfv_core::offload::Offloader) {
+        self.offload = Some(o);
+    }
+
+    /// The offload, when there is one (its counters for reports).
+    pub fn offload(&self) -> Option<&nfv_core::offload::Offloader> {
+        self.offload.as_ref()
+    }
+
+    /// The same, to take its touches.
+    pub fn offload_mut(&mut self) -> Option<&mut nfv_core::offload::Offloader> {
+        self.offload.as_mut()
+    }
+
+    /// A packet just used the entry of `mac` in `vni`: installs it in the
+    /// XDP program if it is not there yet, behind local port `port`, or
+    /// behind the remote VTEP at IPv4 `remote` through next hop `hop`.
+    #[inline]
+    pub fn offer(&mut self, vni: u32, mac: &[u8; 6], port: Option<PortId>, remote: Option<(u32, [u8; 6])>) {
+        let Some(o) = self.offload.as_mut() else { return };
+        let Some(e) = self.map.get_mut(&key(vni, mac)) else { return };
+        if e.offloaded {
+            return;
+        }
+        use nfv_core::offload::{L2Key, L2Value};
+        let value = match remote {
+            Some((ip, hop)) => L2Value::remote(ip, hop),
+            None => L2Value::local(),
+        };
+        e.offloaded = o.install_l2(L2Key::new(vni, *mac), value, port);
+    }
+
+    /// The XDP program forwarded by the entry of `mac` in `vni`: it lives
+    /// on as if seen now.
+    pub fn touch(&mut self, vni: u32, mac: &[u8; 6], now: u64) {
+        if let Some(e) = self.map.get_mut(&key(vni, mac))
+            && !e.is_static
+        {
+            e.last_seen = now;
+        }
+    }
+
+    /// Takes every entry behind a remote VTEP out of the XDP program (the
+    /// next hop's address changed: what it holds is stale).
+    pub fn withdraw_remotes(&mut self) {
+        let offload = &mut self.offload;
+        for (k, e) in self.map.iter_mut() {
+            if e.offloaded && matches!(e.dest, Dest::Remote(_)) {
+                e.offloaded = false;
+                withdraw(offload, *k);
+            }
+        }
+    }
+
+    fn withdraw(&mut self, k: u128) {
+        withdraw(&mut self.offload, k);
     }
 
     /// Entries in the table.
@@ -226,5 +322,51 @@ mod tests {
         assert_eq!(dump.len(), 2);
         assert_eq!(dump[0], (1, A, Dest::Local(1), true, 500));
         assert_eq!(f.len(), 2);
+    }
+
+    #[test]
+    fn entries_in_xdp_leave_it_when_they_move_age_or_are_replaced() {
+        use nfv_core::offload::{EngineTask, Key, L2Key, MemoryEngine};
+        use std::sync::Arc;
+        let engine = Arc::new(MemoryEngine::default());
+        let mut task = EngineTask::new(engine.clone(), Arc::from(vec![0, 11, 12]));
+        let mut f = Fdb::new(10, 100);
+        f.set_offload(task.offloader());
+        f.learn(1, &A, Dest::Local(1), 0);
+        f.learn(1, &B, Dest::Remote(3), 0);
+        f.offer(1, &A, Some(1), None);
+        f.offer(1, &B, None, Some((0xc000_0202, [2, 0, 0, 0, 0, 0xee])));
+        f.offer(1, &A, Some(1), None);
+        task.step();
+        let l2 = engine.l2();
+        assert_eq!(l2.len(), 2);
+        assert_eq!(l2[&L2Key::new(1, A)].ifindex, 11);
+        assert_eq!(l2[&L2Key::new(1, B)].remote, [192, 0, 2, 2]);
+        // XDP keeps A alive past its ageing; B moves, and leaves XDP.
+        engine.touch(&Key::L2(L2Key::new(1, A)), 7);
+        task.scan_now();
+        task.step();
+        let Some(Key::L2(k)) = f.offload_mut().unwrap().touched() else { panic!("a touch") };
+        f.touch(k.vni, &k.mac, 90);
+        assert_eq!(f.learn(1, &B, Dest::Local(2), 95), Learned::Moved);
+        task.step();
+        assert_eq!(engine.l2().keys().copied().collect::<Vec<_>>(), vec![L2Key::new(1, A)]);
+        f.expire(150);
+        assert_eq!(f.lookup(1, &A, 150), Some(Dest::Local(1)), "touched at 90: alive");
+        // A static entry replaces it; then the next hop of remotes changes.
+        f.add_static(1, A, Dest::Local(2));
+        task.step();
+        assert!(engine.l2().is_empty());
+        f.learn(1, &B, Dest::Remote(3), 160);
+        f.offer(1, &B, None, Some((0xc000_0202, [2; 6])));
+        f.offer(1, &A, Some(2), None);
+        task.step();
+        f.withdraw_remotes();
+        task.step();
+        assert_eq!(engine.l2().keys().copied().collect::<Vec<_>>(), vec![L2Key::new(1, A)]);
+        f.expire(1000);
+        f.clear_statics();
+        task.step();
+        assert!(engine.l2().is_empty(), "aged and cleared: nothing left below");
     }
 }

@@ -158,10 +158,15 @@ pub struct VtepStage {
     /// Inner IPv4 address -> MAC per VNI, snooped from ARP, for
     /// suppression; bounded like the FDB and forgotten with it.
     arp_table: FxHashMap<(u32, [u8; 4]), ([u8; 6], u64)>,
+    /// With the FDB in nfv's XDP program: the neighbour table version its
+    /// remote entries were made with.
+    offload_adj: u64,
 }
 
 /// Most copies one batch may add (the batch reserves room for them).
 const MAX_REPLICAS: usize = nfv_core::batch::MAX_BATCH;
+/// Touches from nfv's XDP program taken per tick at most.
+const TOUCHES_PER_TICK: usize = 256;
 
 impl VtepStage {
     /// An instance sending from `underlay_mac`.
@@ -191,6 +196,7 @@ impl VtepStage {
             last_now: 0,
             last_sweep: 0,
             arp_table: FxHashMap::default(),
+            offload_adj: u64::MAX,
         };
         s.take_statics();
         s
@@ -270,8 +276,10 @@ impl VtepStage {
                     && id.is_some()
                     && self.remote_macs.insert(t.src, outer_src_mac) != Some(outer_src_mac)
                 {
-                    // A new or moved remote VTEP: headers built for it are stale.
+                    // A new or moved remote VTEP: headers built for it are
+                    // stale, and so is XDP's copy of them.
                     self.templates.get_mut().clear();
+                    self.fdb.withdraw_remotes();
                 }
                 id
             }
@@ -465,6 +473,53 @@ impl VtepStage {
 }
 
 impl VtepStage {
+    /// A known-unicast packet of `vni` (inner `macs`: destination,
+    /// source; `len` before delivery) just went to `t` from local `port`
+    /// or the underlay: the FDB entries it used go to nfv's XDP program
+    /// (the destination where it went, the source where it came from),
+    /// so the next packets between the two skip the workers. An
+    /// encapsulation is offered only once sent (its next hop resolved).
+    #[cold]
+    fn offer(
+        &mut self,
+        p: &PacketMut<'_>,
+        t: Target,
+        vni: u32,
+        port: Option<PortId>,
+        macs: ([u8; 6], [u8; 6]),
+        len: usize,
+    ) {
+        let (dmac, smac) = macs;
+        let v4 = |ip: IpAddr| match ip {
+            IpAddr::V4(a) => Some(u32::from(a)),
+            IpAddr::V6(_) => None,
+        };
+        match (t, port) {
+            (Target::Port(q), None) => {
+                // Decapsulated: the source is behind the sending VTEP.
+                let Some((ip, outer_smac, Some(_))) = self.last_remote else { return };
+                let Some(ip) = v4(ip) else { return };
+                self.fdb.offer(vni, &dmac, Some(q), None);
+                self.fdb.offer(vni, &smac, None, Some((ip, outer_smac)));
+            }
+            (Target::Port(q), Some(inp)) => {
+                self.fdb.offer(vni, &dmac, Some(q), None);
+                self.fdb.offer(vni, &smac, Some(inp), None);
+            }
+            (Target::Remote(id), Some(inp)) => {
+                let d = p.data();
+                if p.len() != len + self.v.overhead() || d[..6] == [0; 6] {
+                    return;
+                }
+                let Some(ip) = v4(self.remotes[id as usize]) else { return };
+                let hop: [u8; 6] = d[..6].try_into().unwrap();
+                self.fdb.offer(vni, &dmac, None, Some((ip, hop)));
+                self.fdb.offer(vni, &smac, Some(inp), None);
+            }
+            (Target::Remote(_), None) => {}
+        }
+    }
+
     /// Turns a packet too big for the tunnel into the ICMP answer its
     /// sender needs to lower its path MTU, when the configuration gives a
     /// source address: RFC 792 / RFC 1191 "fragmentation needed and DF
@@ -651,6 +706,14 @@ impl Stage for VtepStage {
                 continue;
             }
             let t = match self.targets_for(&p, bd, port, now) {
+                Ok(Some(t)) if self.fdb.offload().is_some() => {
+                    let macs: ([u8; 6], [u8; 6]) =
+                        (p.data()[..6].try_into().unwrap(), p.data()[6..12].try_into().unwrap());
+                    let len = p.len();
+                    self.deliver(&mut p, t, vni, ctx);
+                    self.offer(&p, t, vni, port, macs, len);
+                    continue;
+                }
                 Ok(Some(t)) => t,
                 Ok(None) => {
                     // Copies that cannot be made are counted; the original
@@ -683,6 +746,44 @@ impl Stage for VtepStage {
         self.replica_targets = targets;
     }
 
+    fn tick(&mut self, _batch: &mut Batch, ctx: &mut StageCtx<'_>) {
+        if self.fdb.offload().is_none() {
+            return;
+        }
+        // With known unicast in XDP the workers may see none of it: the
+        // program's activity keeps entries alive, ageing runs here too,
+        // and a changed neighbour table takes the remote entries back.
+        let now = ctx.now_ticks;
+        for _ in 0..TOUCHES_PER_TICK {
+            let Some(nfv_core::offload::Key::L2(k)) = self.fdb.offload_mut().and_then(|o| o.touched()) else { break };
+            self.fdb.touch(k.vni, &k.mac, now);
+        }
+        if ctx.adjacency.version() != self.offload_adj {
+            self.offload_adj = ctx.adjacency.version();
+            self.fdb.withdraw_remotes();
+        }
+        if now.wrapping_sub(self.last_sweep) > self.second {
+            self.last_sweep = now;
+            self.fdb.expire(now);
+        }
+    }
+
+    fn take_offload(&mut self, mut o: nfv_core::offload::Offloader) -> bool {
+        let IpAddr::V4(local) = self.v.local_ip else { return false };
+        if self.v.tunnel != crate::wire::Tunnel::Vxlan {
+            return false;
+        }
+        let v = &self.v;
+        let conf =
+            nfv_core::offload::VtepConf::new(local.into(), self.underlay_mac, v.udp_port, v.src_ports, v.mtu, v.ttl);
+        let ports = v.domains.iter().flat_map(|d| d.ports.iter().map(|&p| (p, d.vni))).collect();
+        if !o.set_vtep(nfv_core::offload::Vtep { conf, underlay: v.underlay, ports }) {
+            return false;
+        }
+        self.fdb.set_offload(o);
+        true
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &["fdb", "arp-suppression"]
     }
@@ -713,6 +814,9 @@ impl Stage for VtepStage {
             f.aged,
             f.full
         );
+        if let Some(o) = self.fdb.offload() {
+            out += &o.report_line();
+        }
         for (vni, mac, dest, is_static, age) in self.fdb.dump(self.last_now) {
             let mac = mac.map(|b| format!("{b:02x}")).join(":");
             let dest = match dest {

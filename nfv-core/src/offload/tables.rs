@@ -213,6 +213,25 @@ pub struct VtepConf {
     pad: u8,
 }
 
+impl VtepConf {
+    /// A VTEP at IPv4 `local_ip` (host order) whose underlay port has
+    /// `underlay_mac`, sending to UDP `dport` from `sports`, an outer
+    /// packet at most `mtu` long, with `ttl`.
+    pub fn new(local_ip: u32, underlay_mac: [u8; 6], dport: u16, sports: (u16, u16), mtu: u16, ttl: u8) -> Self {
+        Self {
+            local_ip: local_ip.to_be_bytes(),
+            underlay: 0,
+            underlay_mac,
+            dport,
+            sport_lo: sports.0,
+            sport_hi: sports.1,
+            mtu,
+            ttl,
+            pad: 0,
+        }
+    }
+}
+
 /// A VTEP handed to the engine: its configuration and its access ports'
 /// VNIs.
 #[derive(Clone, Debug, PartialEq, Eq)]
