@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AfXdpConfig, XdpMode};
+use crate::config::{AfXdpConfig, SteerOn, XdpMode};
 
 /// The profiles shipped in `hw-profiles/`, by name.
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -307,6 +307,33 @@ impl Profile {
         }
         // The socket's rings (rx-ring, tx-ring) are the socket's, not the
         // device's descriptor rings (`ring-min`..`ring-max`, ethtool -G).
+        let st = &self.steering;
+        let unsteered = "remove `steer`: a stage whose state is per flow hands packets to the worker holding it";
+        match (a.steer, st.gtpu_teid, st.vxlan_vni) {
+            (Some(SteerOn::GtpuTeid), None | Some(TeidSteering::No), _) => refused.push((
+                "steer",
+                format!("profile `{name}`: the device cannot steer on the GTP-U TEID"),
+                unsteered.to_string(),
+            )),
+            (Some(SteerOn::GtpuTeid), Some(TeidSteering::DdpPackage), _)
+                if !a.ddp_package.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("comms")) =>
+            {
+                refused.push((
+                    "steer",
+                    format!("profile `{name}`: steering on the GTP-U TEID needs the Comms DDP package"),
+                    "load it (ice: ice_comms-*.pkg as /lib/firmware/updates/intel/ice/ddp/ice.pkg, then reload \
+                     the driver; `devlink dev info` shows fw.app.name ICE COMMS Package) and say so with \
+                     ddp-package = \"comms\""
+                        .to_string(),
+                ))
+            }
+            (Some(SteerOn::VxlanVni), _, None | Some(VniSteering::No)) => refused.push((
+                "steer",
+                format!("profile `{name}`: the device cannot steer on the VXLAN VNI"),
+                unsteered.to_string(),
+            )),
+            _ => {}
+        }
         refused
     }
 }

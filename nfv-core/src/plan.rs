@@ -152,7 +152,25 @@ pub fn plan(cfg: &Config) -> Plan {
                 if s == SymmetricRss::Xor { "symmetric-xor" } else { "symmetric-or-xor" }
             ),
         };
-        plan.ports.push((p.name.clone(), format!("profile `{}`{declared}, {mode}{rss}", prof.identity.name)));
+        let steer = match &p.kind {
+            PortKind::AfXdp(a) => match (a.steer, prof.steering.gtpu_teid, prof.steering.vxlan_vni) {
+                (Some(crate::config::SteerOn::GtpuTeid), t, _) => format!(
+                    "; steers on the GTP-U TEID ({}): each session's uplink on one queue",
+                    match t {
+                        Some(crate::hwprofile::TeidSteering::DdpPackage) => "RSS with the Comms DDP package",
+                        Some(crate::hwprofile::TeidSteering::FlexParser) => "the flex parser",
+                        _ => "built in",
+                    }
+                ),
+                (Some(crate::config::SteerOn::VxlanVni), _, v) => format!(
+                    "; steers on the VXLAN VNI ({}): each bridge domain on one queue",
+                    if v == Some(crate::hwprofile::VniSteering::Ntuple) { "ntuple rules" } else { "tc flower rules" }
+                ),
+                (None, ..) => String::new(),
+            },
+            _ => String::new(),
+        };
+        plan.ports.push((p.name.clone(), format!("profile `{}`{declared}, {mode}{rss}{steer}", prof.identity.name)));
     }
     // Stages, chain by chain, sources before the chains they send to: a
     // chain may go below only where every way into it is below.

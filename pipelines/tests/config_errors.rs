@@ -209,4 +209,21 @@ fn a_port_asking_its_hardware_profile_for_what_the_device_cannot_do_is_refused_w
     assert!(out.contains("a hardware profile describes an AF_XDP port's device"), "{out}");
     let ok = afxdp("profile = \"e810\"\nmode = \"zero-copy\"\nqueues = 4");
     config::load("good.toml", &ok, &nfv_pipelines::registry()).unwrap();
+    // Steering on a tunnel field: a device that cannot, and an Intel one
+    // without the DDP package that parses GTP-U.
+    let out = check(&afxdp("profile = \"virtio\"\nsteer = \"gtpu-teid\""));
+    assert!(out.contains("profile `virtio`: the device cannot steer on the GTP-U TEID"), "{out}");
+    assert!(out.contains("remove `steer`"), "{out}");
+    let out = check(&afxdp("profile = \"e810\"\nsteer = \"gtpu-teid\""));
+    assert!(out.contains("steering on the GTP-U TEID needs the Comms DDP package"), "{out}");
+    assert!(out.contains("bad.toml:7:9") && out.contains("ddp-package = \"comms\""), "{out}");
+    let out = check(&afxdp("profile = \"veth\"\nsteer = \"vxlan-vni\""));
+    assert!(out.contains("the device cannot steer on the VXLAN VNI"), "{out}");
+    for ok in [
+        "profile = \"e810\"\nsteer = \"gtpu-teid\"\nddp-package = \"comms\"",
+        "profile = \"cx7\"\nsteer = \"gtpu-teid\"",
+        "profile = \"e810\"\nsteer = \"vxlan-vni\"",
+    ] {
+        config::load("good.toml", &afxdp(ok), &nfv_pipelines::registry()).unwrap_or_else(|e| panic!("{}", e.render()));
+    }
 }

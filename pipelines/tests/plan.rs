@@ -78,4 +78,20 @@ fn nothing_goes_below_a_stage_the_workers_run_and_devices_shape_the_plan() {
     }
     let plan = nfv_core::plan::plan(&cfg).render();
     assert!(plan.contains("native XDP; the workers keep first packets"), "{plan}");
+    // A UPF's N3 steered on the TEID by an E810 with the Comms package,
+    // and what the program runs for each chain, with why.
+    let mut cfg = load("upf.toml");
+    for p in cfg.ports.iter_mut() {
+        p.profile = Some(Arc::new(Profile::resolve("e810", None).unwrap()));
+        if let PortKind::AfXdp(a) = &mut p.kind {
+            a.steer = Some(nfv_core::config::SteerOn::GtpuTeid);
+            a.ddp_package = Some("comms".into());
+        }
+    }
+    let plan = nfv_core::plan::plan(&cfg).render();
+    assert!(plan.contains("steers on the GTP-U TEID (RSS with the Comms DDP package)"), "{plan}");
+    let plan = nfv_core::plan::plan(&load("nat44.toml"));
+    assert!(plan.programs.iter().flatten().all(|(p, _)| p.ttl && p.flows && !p.acl && !p.vtep), "{plan:?}");
+    let vtep = nfv_core::plan::plan(&load("vtep-vxlan.toml"));
+    assert!(vtep.programs.iter().flatten().all(|(p, _)| p.vtep && !p.flows), "{vtep:?}");
 }

@@ -15,7 +15,7 @@ pub use diag::{Diagnostic, Report};
 pub use load::{Params, load, load_as_file, load_file};
 pub use schema::{
     AfXdpConfig, ChainSpec, Config, DEFAULT_LISTEN, DEFAULT_SOCKET, ManagementSpec, NeighbourSpec, OffloadMode,
-    PcapConfig, PortKind, PortSpec, RunSection, StageSpec, UmemSharing, WorkerSpec, XdpMode,
+    PcapConfig, PortKind, PortSpec, RunSection, StageSpec, SteerOn, UmemSharing, WorkerSpec, XdpMode,
 };
 
 /// The embedded default configuration (`nfv run` with no file): the

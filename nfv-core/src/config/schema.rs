@@ -192,6 +192,27 @@ pub struct AfXdpConfig {
     /// without a copy.
     #[serde(default)]
     pub umem: UmemSharing,
+    /// The tunnel field the device is to steer on so that each inner
+    /// flow reaches one queue (`steer = "gtpu-teid"` for a UPF's N3,
+    /// `"vxlan-vni"` for a VTEP's underlay): checked against the port's
+    /// profile, shown in the plan.
+    #[serde(default)]
+    pub steer: Option<SteerOn>,
+    /// The DDP package loaded on an Intel device, as the operator states
+    /// it (`ddp-package = "comms"`): E810 and X710 parse GTP-U only with
+    /// the Comms package.
+    #[serde(default)]
+    pub ddp_package: Option<String>,
+}
+
+/// What a port's device steers on (`steer = ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SteerOn {
+    /// The GTP-U TEID (3GPP TS 29.281 section 5.1).
+    GtpuTeid,
+    /// The VXLAN VNI (RFC 7348 section 5).
+    VxlanVni,
 }
 
 fn ring_default() -> u32 {
