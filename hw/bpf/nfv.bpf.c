@@ -69,12 +69,15 @@ struct flow_key {
 };
 
 // What that direction becomes: the source (side 0) or the destination
-// (side 1) rewritten to `addr`:`port`, or nothing rewritten (side 2: a
-// direct-server-return backend); the Ethernet addresses to send with, the
-// egress port; `last_seen` is written here for the workers' idle timers.
+// (side 1) rewritten to `addr`:`port`, nothing rewritten (side 2: a
+// direct-server-return backend), or both (side 3: the source to
+// `addr`:`port`, the destination to `addr2`:`port2`, a load balancer's
+// NAT mode); the Ethernet addresses to send with, the egress port;
+// `last_seen` is written here for the workers' idle timers.
 #define SIDE_SRC 0
 #define SIDE_DST 1
 #define SIDE_NONE 2
+#define SIDE_BOTH 3
 struct flow_val {
 	__u32 addr;
 	__u16 port;
@@ -83,7 +86,9 @@ struct flow_val {
 	__u8 dmac[ETH_ALEN];
 	__u8 smac[ETH_ALEN];
 	__u32 ifindex;
-	__u32 pad2;
+	__u32 addr2;
+	__u16 port2;
+	__u8 pad2[2];
 	__u64 last_seen;
 };
 
@@ -255,25 +260,37 @@ static __always_inline __u16 adjust(__u16 csum_be, __u32 delta)
 
 // TCP and UDP: the ports at the L4 header's start, the checksum at
 // `csum_at` (16 TCP, 6 UDP: 0 there means none, and a computed 0 goes as
-// 0xffff, RFC 768), both covering the addresses (pseudo-header).
-static __always_inline int rewrite(struct iphdr *ip, void *l4, void *end, const struct flow_val *v, __u8 proto)
+// 0xffff, RFC 768), both covering the addresses (pseudo-header). One end
+// (`dst` false: the source) becomes `addr`:`port` (network order).
+static __always_inline int rewrite_end(struct iphdr *ip, void *l4, void *end, int dst, __u32 addr, __u16 port_be, __u8 proto)
 {
-	__u32 *a = v->side ? &ip->daddr : &ip->saddr;
-	__u16 *port = (__u16 *)l4 + (v->side ? 1 : 0);
+	__u32 *a = dst ? &ip->daddr : &ip->saddr;
+	__u16 *port = (__u16 *)l4 + (dst ? 1 : 0);
 	__u16 *csum = proto == IPPROTO_TCP ? (__u16 *)(l4 + 16) : (__u16 *)(l4 + 6);
 	if ((void *)(csum + 1) > end)
 		return -1;
-	__u32 old_a = bpf_ntohl(*a), new_a = bpf_ntohl(v->addr);
+	__u32 old_a = bpf_ntohl(*a), new_a = bpf_ntohl(addr);
 	__u32 da = delta32(old_a, new_a);
 	ip->check = adjust(ip->check, da);
-	__u32 d = da + delta16(bpf_ntohs(*port), bpf_ntohs(v->port));
-	*a = v->addr;
-	*port = v->port;
+	__u32 d = da + delta16(bpf_ntohs(*port), bpf_ntohs(port_be));
+	*a = addr;
+	*port = port_be;
 	if (proto == IPPROTO_UDP && *csum == 0)
 		return 0;
 	__u16 c = adjust(*csum, d);
 	*csum = (proto == IPPROTO_UDP && c == 0) ? 0xffff : c;
 	return 0;
+}
+
+// The flow's rewrite (not SIDE_NONE).
+static __always_inline int rewrite(struct iphdr *ip, void *l4, void *end, const struct flow_val *v, __u8 proto)
+{
+	if (v->side == SIDE_BOTH) {
+		if (rewrite_end(ip, l4, end, 0, v->addr, v->port, proto) < 0)
+			return -1;
+		return rewrite_end(ip, l4, end, 1, v->addr2, v->port2, proto);
+	}
+	return rewrite_end(ip, l4, end, v->side == SIDE_DST, v->addr, v->port, proto);
 }
 
 struct acl_pkt {

@@ -275,6 +275,61 @@ mod lb {
             assert_eq!(&xdp_out[12..], &data[12..], "DSR: the packet unchanged past the Ethernet addresses");
         }
     }
+
+    #[test]
+    fn nat_mode_connections_in_xdp_leave_the_bytes_the_workers_would_both_ways() {
+        if !root_or_skip("nat_mode_connections_in_xdp_leave_the_bytes_the_workers_would_both_ways") {
+            return;
+        }
+        let stage = "{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", source-address = \"10.1.0.1\", \
+                     vips = [{ vip = \"192.0.2.10:80\", mode = \"nat\", backends = [{ addr = \"10.1.0.2\" }] }] }";
+        let cfg = two_port_config("lb.toml", ["c", "b"], stage, nfv_lb::register).unwrap();
+        let ctx = BuildCtx { worker: 0, port_macs: &OUR, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
+        let mut sw = cfg.chains[0].stages[0].builder.build(&ctx);
+        let engine = Arc::new(MemoryEngine::default());
+        let mut task = EngineTask::new(engine.clone(), Arc::from(vec![0xfff0, 0xfff1]));
+        assert!(sw.take_offload(task.offloader()));
+        let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
+        let mut runner =
+            FrameRunner::new([(ip([10, 1, 0, 2]), [2, 0, 0, 0, 0xb, 2], 1), (ip(CLIENT), [2, 0, 0, 0, 0, 0xc], 0)]);
+        runner.set_port(0, OUR[0], &["203.0.113.1/24"]);
+        runner.set_port(1, OUR[1], &["10.1.0.1/24"]);
+        let x = Program::load().unwrap();
+        x.set_flags(flags::FLOWS).unwrap();
+        let tcp = |src: ([u8; 4], u16), dst: ([u8; 4], u16), syn: bool, payload: &[u8]| {
+            let mut f = Vec::new();
+            let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x9], OUR[0])
+                .ipv4(src.0, dst.0, 64)
+                .tcp(src.1, dst.1, 1, 1000);
+            let b = if syn { b.syn() } else { b.ack(5) };
+            b.write(&mut f, payload).unwrap();
+            f
+        };
+        let sync = |task: &mut EngineTask| {
+            task.step();
+            for (k, v) in engine.flows() {
+                x.flow_insert(&k, &v).unwrap();
+            }
+        };
+        for sport in [40000u16, 40001] {
+            let (v, _, syn_out) = runner.run(&mut *sw, 0, &tcp((CLIENT, sport), (VIP, 80), true, b""));
+            assert!(matches!(v, VerdictKind::Out(1)), "the connection opens in the workers");
+            // Our end toward the backend, as the workers chose it.
+            let nat_port = u16::from_be_bytes([syn_out[34], syn_out[35]]);
+            let data = tcp((CLIENT, sport), (VIP, 80), false, b"GET / HTTP/1.1\r\n\r\n");
+            let (v, _, sw_out) = runner.run(&mut *sw, 0, &data);
+            assert!(matches!(v, VerdictKind::Out(1)));
+            let answer = tcp(([10, 1, 0, 2], 80), ([10, 1, 0, 1], nat_port), false, b"HTTP/1.1 200 OK\r\n\r\n");
+            let (v, _, sw_back) = runner.run(&mut *sw, 1, &answer);
+            assert!(matches!(v, VerdictKind::Out(0)), "the answer goes back to the client: {v:?}");
+            sync(&mut task);
+            let (verdict, xdp_out) = x.test_run(&data).unwrap();
+            assert_eq!((verdict, &xdp_out), (action::REDIRECT, &sw_out), "to the backend, client port {sport}");
+            let (verdict, xdp_back) = x.test_run(&answer).unwrap();
+            assert_eq!((verdict, &xdp_back), (action::REDIRECT, &sw_back), "back to the client, client port {sport}");
+        }
+        assert_eq!(engine.flows().len(), 4, "both directions of both connections");
+    }
 }
 
 mod acl {

@@ -48,6 +48,11 @@ fn nat_mode_serves_clients_from_backends_that_see_only_nfv() {
     stop.store(true, Ordering::Relaxed);
     let report = dut.stop();
     assert!(report.text.contains("vip tcp 192.0.2.10:8080 (Nat)"), "{}", report.text);
+    // With the XDP offload (the default): each open connection's second
+    // exchange went below the workers both ways (its key to the backend,
+    // the backend's answers back to the client).
+    let (forwarded, installed) = report.xdp();
+    assert!(forwarded >= 60 && installed >= 120, "{}", report.text);
 }
 
 /// Two workers, one queue of each port each: a NAT-mode answer reaching

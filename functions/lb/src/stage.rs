@@ -175,6 +175,15 @@ pub struct LbStage {
     pub counters: LbCounters,
 }
 
+/// A NAT-mode answer just translated back: its connection, the
+/// backend's end and ours as it arrived (its key in XDP).
+#[derive(Clone, Copy)]
+struct Back {
+    id: u32,
+    backend: (u32, u16),
+    ours: (u32, u16),
+}
+
 /// The key of a TCP/UDP packet to a VIP, from its headers (the parser
 /// checked the lengths); `Err` names why there is none.
 #[inline(always)]
@@ -411,8 +420,16 @@ impl LbStage {
             Some(mac) => {
                 self.rewrite_for_backend(p, vi, (b, nat_port), mac)?;
                 p.send_to(port);
-                if self.services.vips[vi].mode == Mode::Dsr {
-                    self.conns.offer(id, mac, self.macs[port as usize], port);
+                let vip = &self.services.vips[vi];
+                let nat = match vip.mode {
+                    Mode::Dsr => Some(None),
+                    Mode::Nat => {
+                        Some(Some(((self.lb.source_address, nat_port), (vip.backends[b as usize].addr, vip.port))))
+                    }
+                    Mode::Ipip => None,
+                };
+                if let Some(nat) = nat {
+                    self.conns.offer(id, nat, mac, self.macs[port as usize], port);
                 }
             }
             None => self.forward_unresolved(p, vi, (b, nat_port), ctx)?,
@@ -525,12 +542,12 @@ impl LbStage {
     /// A NAT-mode answer (to our source address, at `port`): back to the
     /// VIP's client, as from the VIP. `Ok(false)`: handed to the worker
     /// holding the connection.
-    fn nat_answer(&mut self, p: &mut PacketMut<'_>, port: u16, now: u32) -> Result<bool, LbDrop> {
+    fn nat_answer(&mut self, p: &mut PacketMut<'_>, port: u16, now: u32) -> Result<Option<Back>, LbDrop> {
         let m = *p.meta();
         let nat = self.nat.as_ref().ok_or(LbDrop::NoConnection)?;
         if let Some(w) = nat.elsewhere(port) {
             p.hand_off(w);
-            return Ok(false);
+            return Ok(None);
         }
         let id = nat.conn[port_slot(m.l4_proto)][port as usize];
         if id == NO_CONN || !self.conns.is_live(id, now) {
@@ -542,6 +559,7 @@ impl LbStage {
         let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
         let d = p.data_mut();
         let src = Ipv4Packet::new_unchecked(&d[l3..]).src();
+        let (sport, _) = wire::ports(&d[l4..]);
         let from_backend = vip.and_then(|v| v.backends.get(c.backend as usize)).is_some_and(|b| b.addr == src);
         if c.nat_port != port || key.proto != m.l4_proto || !from_backend {
             return Err(LbDrop::NoConnection);
@@ -550,7 +568,7 @@ impl LbStage {
         rewrite::rewrite(d, l3, Some(l4), key.proto, Side::Dst, key.client, key.client_port)
             .ok_or(LbDrop::Malformed)?;
         self.conns.touch(id, now);
-        Ok(true)
+        Ok(Some(Back { id, backend: (src, sport), ours: (self.lb.source_address, port) }))
     }
 
     /// A packet to a VIP with no active backend (an empty list, all
@@ -590,17 +608,20 @@ impl LbStage {
         let l3 = m.l3_off as usize;
         let d = p.data();
         let to_us = Ipv4Packet::new_unchecked(&d[l3..]).dst() == self.lb.source_address;
+        let mut answered = None;
         let plain_l4 = m.flags & (flags::L4_OK | flags::FRAGMENT) == flags::L4_OK;
         if to_us && self.nat.is_some() && plain_l4 && matches!(m.l4_proto, proto::TCP | proto::UDP) {
             let (_, port) = wire::ports(&d[m.l4_off as usize..]);
-            if !self.nat_answer(p, port, now)? {
-                return Ok(());
-            }
+            let Some(back) = self.nat_answer(p, port, now)? else { return Ok(()) };
+            answered = Some(back);
         }
         if let Some((mac, port)) = self.ways.get().gateway {
             EthernetFrame::new_unchecked(p.data_mut()).set_addrs(mac, self.macs[port as usize]);
             p.send_to(port);
             self.counters.returned += 1;
+            if let Some(b) = answered {
+                self.conns.offer_back(b.id, b.backend, b.ours, (mac, self.macs[port as usize]), port);
+            }
             return Ok(());
         }
         // To the client gateway, or the client itself, on a client port
@@ -612,6 +633,10 @@ impl LbStage {
         // adjacency when the graph ends (`no-route`).
         ctx.adjacency.send(p, &self.lb.clients, hop);
         self.counters.returned += 1;
+        if let (Some(b), nfv_core::packet::EgressKind::Port(q)) = (answered, p.egress().kind()) {
+            let dmac: [u8; 6] = p.data()[..6].try_into().expect("an Ethernet header");
+            self.conns.offer_back(b.id, b.backend, b.ours, (dmac, self.macs[q as usize]), q);
+        }
         Ok(())
     }
 }
@@ -716,6 +741,9 @@ impl Stage for LbStage {
         // activity comes back as touches, and the sweep runs here too.
         if self.conns.offload().is_some() {
             let now = ctx.now_secs();
+            // A change of backends takes the flows back from XDP now, not
+            // at the next packet the workers happen to see.
+            self.refresh(ctx);
             self.conns.take_touches(now);
             let nat = &mut self.nat;
             self.conns.expire(now, SWEEP_PER_BATCH, |c| {

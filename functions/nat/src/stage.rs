@@ -718,6 +718,11 @@ impl Stage for NatStage {
         // activity comes back as touches, and expiry runs here too.
         if self.table.offload().is_some() {
             let now = ctx.now_secs();
+            // Forwards ended by a reload end their sessions (and take
+            // their flows back from XDP) now, not at the next packet.
+            if self.forwards.stale() {
+                self.take_forwards();
+            }
             self.table.take_touches(now);
             self.table.expire(now, EXPIRE_PER_BATCH);
         }

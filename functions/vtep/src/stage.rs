@@ -754,6 +754,11 @@ impl Stage for VtepStage {
         // program's activity keeps entries alive, ageing runs here too,
         // and a changed neighbour table takes the remote entries back.
         let now = ctx.now_ticks;
+        // New static entries replace the old ones (and their copies in
+        // XDP) now, not at the next packet the workers see.
+        if self.statics.refresh() {
+            self.take_statics();
+        }
         for _ in 0..TOUCHES_PER_TICK {
             let Some(nfv_core::offload::Key::L2(k)) = self.fdb.offload_mut().and_then(|o| o.touched()) else { break };
             self.fdb.touch(k.vni, &k.mac, now);

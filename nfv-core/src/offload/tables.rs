@@ -47,7 +47,8 @@ pub struct FlowValue {
     /// The new port, network order.
     pub port: [u8; 2],
     /// 0: the source changes (inside to outside), 1: the destination,
-    /// 2: nothing (only the Ethernet addresses).
+    /// 2: nothing (only the Ethernet addresses), 3: both (the source to
+    /// `addr:port`, the destination to `addr2:port2`).
     pub side: u8,
     pad: u8,
     /// Ethernet destination to send with.
@@ -56,8 +57,12 @@ pub struct FlowValue {
     pub smac: [u8; 6],
     /// Egress interface.
     pub ifindex: u32,
-    pad2: u32,
-    /// `bpf_ktime_get_ns` of the last packet forwarded here.
+    /// The new destination address when both change, network order.
+    pub addr2: [u8; 4],
+    /// The new destination port when both change, network order.
+    pub port2: [u8; 2],
+    pad2: [u8; 2],
+    /// `bpf_ktime_get_coarse_ns` of the last packet forwarded here.
     pub last_seen: u64,
 }
 
@@ -76,6 +81,23 @@ impl FlowValue {
             addr: addr.to_be_bytes(),
             port: port.to_be_bytes(),
             side: u8::from(!outbound),
+            dmac,
+            smac,
+            ifindex,
+            ..Self::default()
+        }
+    }
+
+    /// Translate both ends: the source to `src`, the destination to `dst`
+    /// (host order; a load balancer's NAT mode), sending from `smac` to
+    /// `dmac` out of `ifindex`.
+    pub fn both(src: (u32, u16), dst: (u32, u16), dmac: [u8; 6], smac: [u8; 6], ifindex: u32) -> Self {
+        Self {
+            addr: src.0.to_be_bytes(),
+            port: src.1.to_be_bytes(),
+            side: 3,
+            addr2: dst.0.to_be_bytes(),
+            port2: dst.1.to_be_bytes(),
             dmac,
             smac,
             ifindex,

@@ -151,6 +151,8 @@ pub struct ConnTable {
     pub stats: ConnStats,
     /// The XDP engine's flows, when the plan placed them there.
     offload: Option<nfv_core::offload::Offloader>,
+    /// NAT mode's answer flows in XDP, by connection (with `offload`).
+    backs: Vec<nfv_core::offload::FlowKey>,
 }
 
 impl ConnTable {
@@ -167,6 +169,7 @@ impl ConnTable {
             sweep: 0,
             stats: ConnStats::default(),
             offload: None,
+            backs: Vec::new(),
         }
     }
 

@@ -15,6 +15,8 @@ use super::{ConnKey, ConnTable, WAYS};
 
 /// The connection's client flow is installed.
 pub(super) const OFFLOADED: u8 = 2;
+/// The backend's answers to it (NAT mode) are installed.
+pub(super) const OFFLOADED_BACK: u8 = 4;
 
 /// Touches taken per call at most.
 const TOUCHES_PER_CALL: usize = 256;
@@ -27,6 +29,9 @@ impl ConnTable {
     /// Hands the table the XDP engine's flows.
     pub fn set_offload(&mut self, o: Offloader) {
         self.offload = Some(o);
+        // NAT mode's answers: their key per connection (the backend's
+        // end and ours), kept beside the table, never read on a hit.
+        self.backs = vec![FlowKey::default(); self.buckets.len() * WAYS];
     }
 
     /// The offload, when there is one (its counters for reports).
@@ -36,37 +41,70 @@ impl ConnTable {
 
     /// A packet of connection `id` just left by `port` from `smac` to
     /// the backend at `dmac`, unchanged but for those (direct server
-    /// return): installs its flow in XDP if it is open and not there yet.
+    /// return) or, in NAT mode, from our `nat` address and port to the
+    /// backend's `(address, port)`: installs its flow in XDP if it is open
+    /// and not there yet.
     #[inline(always)]
-    pub fn offer(&mut self, id: u32, dmac: [u8; 6], smac: [u8; 6], port: u16) {
+    pub fn offer(&mut self, id: u32, nat: Option<((u32, u16), (u32, u16))>, dmac: [u8; 6], smac: [u8; 6], port: u16) {
         if self.offload.is_some() {
-            self.offer_slow(id, dmac, smac, port);
+            self.offer_slow(id, nat, dmac, smac, port);
         }
     }
 
     #[inline(never)]
-    fn offer_slow(&mut self, id: u32, dmac: [u8; 6], smac: [u8; 6], port: u16) {
+    fn offer_slow(&mut self, id: u32, nat: Option<((u32, u16), (u32, u16))>, dmac: [u8; 6], smac: [u8; 6], port: u16) {
         let c = *self.get(id);
         if c.flags & OFFLOADED != 0 || c.opening() {
             return;
         }
+        let value = match nat {
+            Some((src, dst)) => FlowValue::both(src, dst, dmac, smac, 0),
+            None => FlowValue::forward(dmac, smac, 0),
+        };
         let Some(o) = self.offload.as_mut() else { return };
-        if o.install(flow_key(&c.key()), FlowValue::forward(dmac, smac, 0), port) {
+        if o.install(flow_key(&c.key()), value, port) {
             self.get_mut(id).flags |= OFFLOADED;
         }
     }
 
-    /// Takes connection `id`'s flow out of XDP, if it is there.
+    /// NAT mode: an answer of connection `id` from its backend at
+    /// `backend` to our `ours` (address, port) was just translated back
+    /// and left by `port` from `smac` to `dmac` (the client or its
+    /// gateway): installs that direction in XDP if not there yet.
+    #[inline(always)]
+    pub fn offer_back(&mut self, id: u32, backend: (u32, u16), ours: (u32, u16), macs: ([u8; 6], [u8; 6]), port: u16) {
+        let c = *self.get(id);
+        if c.flags & OFFLOADED_BACK != 0 || c.opening() {
+            return;
+        }
+        let Some(o) = self.offload.as_mut() else { return };
+        let k = c.key();
+        let key = FlowKey::new(k.proto, backend.0, backend.1, ours.0, ours.1);
+        let value = FlowValue::both((k.vip, k.vip_port), (k.client, k.client_port), macs.0, macs.1, 0);
+        if o.install(key, value, port) {
+            self.get_mut(id).flags |= OFFLOADED_BACK;
+            self.backs[id as usize] = key;
+        }
+    }
+
+    /// Takes connection `id`'s flows out of XDP, if they are there.
     #[inline(always)]
     pub(super) fn withdraw(&mut self, id: u32) {
         let c = self.get_mut(id);
-        if c.flags & OFFLOADED == 0 {
+        let gone = c.flags & (OFFLOADED | OFFLOADED_BACK);
+        if gone == 0 {
             return;
         }
-        c.flags &= !OFFLOADED;
+        c.flags &= !(OFFLOADED | OFFLOADED_BACK);
         let key = flow_key(&c.key());
+        let back = self.backs.get(id as usize).copied();
         if let Some(o) = self.offload.as_mut() {
-            o.remove(key);
+            if gone & OFFLOADED != 0 {
+                o.remove(key);
+            }
+            if let (true, Some(b)) = (gone & OFFLOADED_BACK != 0, back) {
+                o.remove(b);
+            }
         }
     }
 
@@ -123,11 +161,11 @@ mod tests {
         let k = key(40000);
         let h = t.index_hash(k.hash());
         let (id, _) = t.insert(h, k, 1, 0, 0, true);
-        t.offer(id, [2, 0, 0, 0, 0xb, 2], [2; 6], 1);
+        t.offer(id, None, [2, 0, 0, 0, 0xb, 2], [2; 6], 1);
         task.step();
         assert!(engine.flows().is_empty(), "an opening connection stays in the workers");
         t.set_opening(id, false);
-        t.offer(id, [2, 0, 0, 0, 0xb, 2], [2; 6], 1);
+        t.offer(id, None, [2, 0, 0, 0, 0xb, 2], [2; 6], 1);
         task.step();
         let v = engine.flows()[&flow_key(&k)];
         assert_eq!((v.side, v.dmac, v.ifindex), (2, [2, 0, 0, 0, 0xb, 2], 21));
@@ -141,11 +179,11 @@ mod tests {
         t.set_backend(id, 2);
         task.step();
         assert!(engine.flows().is_empty());
-        t.offer(id, [2, 0, 0, 0, 0xb, 3], [2; 6], 1);
+        t.offer(id, None, [2, 0, 0, 0, 0xb, 3], [2; 6], 1);
         t.withdraw_all();
         task.step();
         assert!(engine.flows().is_empty(), "a change of backends takes every flow up");
-        t.offer(id, [2, 0, 0, 0, 0xb, 3], [2; 6], 1);
+        t.offer(id, None, [2, 0, 0, 0, 0xb, 3], [2; 6], 1);
         task.step();
         assert_eq!(engine.flows().len(), 1);
         // Expired: gone from XDP with it.
