@@ -188,6 +188,43 @@ impl Program {
         }
     }
 
+    /// Every (key, value) of hash map `map`, read in batches of 1024.
+    pub(crate) fn dump<K: Copy + Default, V: Copy + Default>(&self, map: &str) -> Result<Vec<(K, V)>, String> {
+        const BATCH: usize = 1024;
+        let fd = self.map(map)?;
+        let mut out = Vec::new();
+        let (mut keys, mut values) = (vec![K::default(); BATCH], vec![V::default(); BATCH]);
+        let (mut token, mut next) = (0u32, 0u32);
+        let mut first = true;
+        loop {
+            let mut count = BATCH as u32;
+            let mut opts: bpf::bpf_map_batch_opts = unsafe { std::mem::zeroed() };
+            opts.sz = std::mem::size_of::<bpf::bpf_map_batch_opts>() as _;
+            // SAFETY: keys and values hold `count` entries of the map's
+            // sizes (K and V are its key and value types); the batch
+            // tokens are the u32 a hash map uses.
+            let rc = unsafe {
+                bpf::bpf_map_lookup_batch(
+                    fd,
+                    if first { std::ptr::null_mut() } else { (&mut token as *mut u32).cast() },
+                    (&mut next as *mut u32).cast(),
+                    keys.as_mut_ptr().cast(),
+                    values.as_mut_ptr().cast(),
+                    &mut count,
+                    &opts,
+                )
+            };
+            out.extend(keys.iter().copied().zip(values.iter().copied()).take(count as usize));
+            match rc {
+                0 => {}
+                rc if rc.abs() == libc::ENOENT => return Ok(out),
+                rc => return Err(errno(&format!("reading map `{map}` in batches"), rc)),
+            }
+            token = next;
+            first = false;
+        }
+    }
+
     /// Deletes `key` from `map`; false when it was not there.
     pub(crate) fn delete(&self, map: &str, key: &[u8]) -> Result<bool, String> {
         let fd = self.map(map)?;
@@ -430,6 +467,16 @@ impl nfv_core::offload::Engine for Engine {
             Key::Flow(k) => self.program.flow_get(k)?.map(|v| v.last_seen),
             Key::L2(k) => self.program.l2_get(k)?.map(|v| v.last_seen),
         })
+    }
+
+    fn activity(&self) -> Result<Vec<(Key, u64)>, String> {
+        let flows = self.program.dump::<FlowKey, FlowValue>("flows")?;
+        let l2 = self.program.dump::<L2Key, L2Value>("l2")?;
+        Ok(flows
+            .into_iter()
+            .map(|(k, v)| (Key::Flow(k), v.last_seen))
+            .chain(l2.into_iter().map(|(k, v)| (Key::L2(k), v.last_seen)))
+            .collect())
     }
 
     fn set_vtep(&self, v: &nfv_core::offload::Vtep, ifindex: &[u32]) -> Result<(), String> {

@@ -555,3 +555,24 @@ mod vtep {
         }
     }
 }
+
+/// The engine reads every installed entry's activity in a few batched
+/// system calls, as many entries as were installed, flows and MACs alike.
+#[test]
+fn the_engine_reads_all_activity_in_batches() {
+    if !root_or_skip("the_engine_reads_all_activity_in_batches") {
+        return;
+    }
+    use nfv_core::offload::{Engine as _, Entry, Key};
+    use nfv_hw::xdp::{Engine, FlowKey, FlowValue, L2Key, L2Value};
+    let e = Engine::load().unwrap();
+    for i in 0..3000u32 {
+        e.insert(&Entry::Flow(FlowKey::new(17, i, 1, 2, 3), FlowValue::default())).unwrap();
+    }
+    e.insert(&Entry::L2(L2Key::new(100, [2, 0, 0, 0, 0, 1]), L2Value::local())).unwrap();
+    let seen = e.activity().unwrap();
+    assert_eq!(seen.len(), 3001);
+    assert_eq!(seen.iter().filter(|(k, _)| matches!(k, Key::L2(_))).count(), 1);
+    assert!(e.remove(&Key::Flow(FlowKey::new(17, 7, 1, 2, 3))).unwrap());
+    assert_eq!(e.activity().unwrap().len(), 3000);
+}

@@ -98,6 +98,12 @@ pub trait Engine: Send + Sync {
     fn remove(&self, key: &Key) -> Result<bool, String>;
     /// The `last_seen` of an entry (`None`: not installed).
     fn last_seen(&self, key: &Key) -> Result<Option<u64>, String>;
+    /// Every installed entry's `last_seen`, read in batches (a few system
+    /// calls for the whole table); `Err` where the kernel cannot, and the
+    /// task asks entry by entry.
+    fn activity(&self) -> Result<Vec<(Key, u64)>, String> {
+        Err("no batch reads".into())
+    }
     /// Sets the VTEP ([`PortProgram::vtep`]); `ifindex` maps its ports.
     fn set_vtep(&self, vtep: &Vtep, ifindex: &[u32]) -> Result<(), String>;
     /// Replaces the filter ([`PortProgram::acl`]).

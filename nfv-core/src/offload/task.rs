@@ -148,15 +148,22 @@ impl EngineTask {
             self.next_scan = Instant::now() + SCAN_EVERY;
             let links = &self.links;
             let engine = &self.engine;
-            self.installed.retain(|k, (owner, reported)| match engine.last_seen(k) {
-                Ok(Some(t)) => {
-                    if t > *reported && links[*owner].touched.push(*k).is_ok() {
-                        *reported = t;
+            let batch: Option<HashMap<Key, u64>> = engine.activity().ok().map(|v| v.into_iter().collect());
+            self.installed.retain(|k, (owner, reported)| {
+                let seen = match &batch {
+                    Some(b) => Ok(b.get(k).copied()),
+                    None => engine.last_seen(k),
+                };
+                match seen {
+                    Ok(Some(t)) => {
+                        if t > *reported && links[*owner].touched.push(*k).is_ok() {
+                            *reported = t;
+                        }
+                        true
                     }
-                    true
+                    Ok(None) => false,
+                    Err(_) => true,
                 }
-                Ok(None) => false,
-                Err(_) => true,
             });
             self.publish();
         }
