@@ -72,12 +72,15 @@ struct flow_key {
 // (side 1) rewritten to `addr`:`port`, nothing rewritten (side 2: a
 // direct-server-return backend), or both (side 3: the source to
 // `addr`:`port`, the destination to `addr2`:`port2`, a load balancer's
-// NAT mode); the Ethernet addresses to send with, the egress port;
+// NAT mode), or put in an IP-in-IP tunnel (side 4: from `addr2` to
+// `addr`, a load balancer's IP-in-IP mode); the Ethernet addresses to
+// send with, the egress port;
 // `last_seen` is written here for the workers' idle timers.
 #define SIDE_SRC 0
 #define SIDE_DST 1
 #define SIDE_NONE 2
 #define SIDE_BOTH 3
+#define SIDE_IPIP 4   // IP-in-IP (RFC 2003) from `addr2` to `addr`
 struct flow_val {
 	__u32 addr;
 	__u16 port;
@@ -537,6 +540,48 @@ static __always_inline int vtep_encap(struct xdp_md *ctx, const struct vtep_conf
 	return bpf_redirect(vc->underlay, 0);
 }
 
+// An IP-in-IP tunnel in front of the IPv4 packet (RFC 2003 section 3.1:
+// TTL 64, protocol 4, the inner TOS and DF copied, identification 0 as
+// the workers write it; the outer length covers the frame as it came),
+// sent to the flow's backend.
+static __always_inline int ipip(struct xdp_md *ctx, const struct config *cfg, struct flow_val *fv, __u32 in)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct iphdr *inner = data + sizeof(struct ethhdr);
+	if ((void *)(inner + 1) > end)
+		return up(ctx, cfg);
+	__u8 tos = inner->tos;
+	__u16 df = inner->frag_off & bpf_htons(0x4000);
+	__u32 len = end - data;
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
+		return up(ctx, cfg);
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > end)
+		return XDP_ABORTED;
+	__builtin_memcpy(eth->h_dest, fv->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fv->smac, ETH_ALEN);
+	eth->h_proto = bpf_htons(ETH_P_IP);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tos = tos;
+	ip->tot_len = bpf_htons(len - sizeof(struct ethhdr) + sizeof(struct iphdr));
+	ip->id = 0;
+	ip->frag_off = df;
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_IPIP;
+	ip->check = 0;
+	ip->saddr = fv->addr2;
+	ip->daddr = fv->addr;
+	ip->check = ~ip_sum(ip);
+	fv->last_seen = bpf_ktime_get_coarse_ns();
+	count(0);
+	return fv->ifindex == in ? back(cfg, in) : bpf_redirect(fv->ifindex, 0);
+}
+
 SEC("xdp")
 int nfv_xdp(struct xdp_md *ctx)
 {
@@ -611,7 +656,7 @@ int nfv_xdp(struct xdp_md *ctx)
 		if (!fv)
 			return up(ctx, cfg);
 		// The checksum a rewrite adjusts must be in the frame.
-		if (fv->side != SIDE_NONE && l4 + (ip->protocol == IPPROTO_TCP ? 18 : 8) > end)
+		if (fv->side != SIDE_NONE && fv->side != SIDE_IPIP && l4 + (ip->protocol == IPPROTO_TCP ? 18 : 8) > end)
 			return up(ctx, cfg);
 	}
 	// The way out: a flow's, back, or the cross-connect. Without one the
@@ -628,6 +673,8 @@ int nfv_xdp(struct xdp_md *ctx)
 			return up(ctx, cfg);
 		ttl_decrement(ip);
 	}
+	if (fv && fv->side == SIDE_IPIP)
+		return ipip(ctx, cfg, fv, in);
 	if (fv) {
 		if (fv->side != SIDE_NONE && rewrite(ip, l4, end, fv, ip->protocol) < 0)
 			return up(ctx, cfg);

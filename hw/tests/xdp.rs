@@ -330,6 +330,55 @@ mod lb {
         }
         assert_eq!(engine.flows().len(), 4, "both directions of both connections");
     }
+
+    #[test]
+    fn ip_in_ip_connections_in_xdp_leave_the_bytes_the_workers_would() {
+        if !root_or_skip("ip_in_ip_connections_in_xdp_leave_the_bytes_the_workers_would") {
+            return;
+        }
+        let stage = "{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", source-address = \"10.1.0.1\", \
+                     vips = [{ vip = \"192.0.2.10:80\", mode = \"ipip\", backends = [{ addr = \"10.1.0.2\" }] }] }";
+        let cfg = two_port_config("lb.toml", ["c", "b"], stage, nfv_lb::register).unwrap();
+        let ctx = BuildCtx { worker: 0, port_macs: &OUR, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
+        let mut sw = cfg.chains[0].stages[0].builder.build(&ctx);
+        let engine = Arc::new(MemoryEngine::default());
+        let mut task = EngineTask::new(engine.clone(), Arc::from(vec![0xfff0, 0xfff1]));
+        assert!(sw.take_offload(task.offloader()));
+        let mut runner = FrameRunner::new([(std::net::IpAddr::from([10, 1, 0, 2]), [2, 0, 0, 0, 0xb, 2], 1)]);
+        runner.set_port(0, OUR[0], &["203.0.113.1/24"]);
+        runner.set_port(1, OUR[1], &["10.1.0.1/24"]);
+        let x = Program::load().unwrap();
+        x.set_flags(flags::FLOWS).unwrap();
+        // Small segments (the frame padded to 60 octets: the outer length
+        // covers the padding, as the workers write it), a TOS and DF to copy.
+        for (sport, payload, tos) in [(40000u16, &b""[..], 0u8), (40001, &b"GET / HTTP/1.1\r\n\r\n"[..], 0x2e << 2)] {
+            let seg = |syn: bool| {
+                let mut f = Vec::new();
+                let mut ip = etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::TCP, CLIENT, VIP).unwrap();
+                ip.dscp = etherparse::IpDscp::try_new(tos >> 2).unwrap();
+                ip.dont_fragment = true;
+                let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xc], OUR[0])
+                    .ip(etherparse::IpHeaders::Ipv4(ip, Default::default()))
+                    .tcp(sport, 80, 1, 1000);
+                let b = if syn { b.syn() } else { b.ack(5) };
+                b.write(&mut f, payload).unwrap();
+                f.resize(f.len().max(60), 0);
+                f
+            };
+            let (v, _, _) = runner.run(&mut *sw, 0, &seg(true));
+            assert!(matches!(v, VerdictKind::Out(1)), "the connection opens in the workers");
+            let data = seg(false);
+            let (v, _, sw_out) = runner.run(&mut *sw, 0, &data);
+            assert!(matches!(v, VerdictKind::Out(1)));
+            task.step();
+            for (k, v) in engine.flows() {
+                x.flow_insert(&k, &v).unwrap();
+            }
+            let (verdict, xdp_out) = x.test_run(&data).unwrap();
+            assert_eq!((verdict, &xdp_out), (action::REDIRECT, &sw_out), "client port {sport}");
+            assert_eq!(xdp_out[14 + 9], 4, "IP-in-IP");
+        }
+    }
 }
 
 mod acl {

@@ -22,6 +22,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use nfv_core::adjacency::Derived;
+use nfv_core::offload::FlowValue;
 use nfv_core::packet::flags;
 use nfv_core::published::Snapshot;
 use nfv_core::{Batch, BuildCtx, PacketMut, Stage, StageCtx};
@@ -420,17 +421,18 @@ impl LbStage {
             Some(mac) => {
                 self.rewrite_for_backend(p, vi, (b, nat_port), mac)?;
                 p.send_to(port);
-                let vip = &self.services.vips[vi];
-                let nat = match vip.mode {
-                    Mode::Dsr => Some(None),
-                    Mode::Nat => {
-                        Some(Some(((self.lb.source_address, nat_port), (vip.backends[b as usize].addr, vip.port))))
-                    }
-                    Mode::Ipip => None,
-                };
-                if let Some(nat) = nat {
-                    self.conns.offer(id, nat, mac, self.macs[port as usize], port);
-                }
+                let (vip, our) = (&self.services.vips[vi], self.macs[port as usize]);
+                let to = vip.backends[b as usize].addr;
+                let src = self.lb.source_address;
+                self.conns.offer(
+                    id,
+                    || match vip.mode {
+                        Mode::Dsr => FlowValue::forward(mac, our, 0),
+                        Mode::Nat => FlowValue::both((src, nat_port), (to, vip.port), mac, our, 0),
+                        Mode::Ipip => FlowValue::ipip(src, to, mac, our, 0),
+                    },
+                    port,
+                );
             }
             None => self.forward_unresolved(p, vi, (b, nat_port), ctx)?,
         }

@@ -48,7 +48,8 @@ pub struct FlowValue {
     pub port: [u8; 2],
     /// 0: the source changes (inside to outside), 1: the destination,
     /// 2: nothing (only the Ethernet addresses), 3: both (the source to
-    /// `addr:port`, the destination to `addr2:port2`).
+    /// `addr:port`, the destination to `addr2:port2`), 4: an IP-in-IP
+    /// tunnel from `addr2` to `addr`.
     pub side: u8,
     pad: u8,
     /// Ethernet destination to send with.
@@ -86,6 +87,13 @@ impl FlowValue {
             ifindex,
             ..Self::default()
         }
+    }
+
+    /// Put in an IP-in-IP tunnel (RFC 2003) from `src` to `dst` (host
+    /// order; a load balancer's IP-in-IP mode), sending from `smac` to
+    /// `dmac` out of `ifindex`.
+    pub fn ipip(src: u32, dst: u32, dmac: [u8; 6], smac: [u8; 6], ifindex: u32) -> Self {
+        Self { addr: dst.to_be_bytes(), side: 4, addr2: src.to_be_bytes(), dmac, smac, ifindex, ..Self::default() }
     }
 
     /// Translate both ends: the source to `src`, the destination to `dst`

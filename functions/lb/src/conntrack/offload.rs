@@ -39,28 +39,23 @@ impl ConnTable {
         self.offload.as_ref()
     }
 
-    /// A packet of connection `id` just left by `port` from `smac` to
-    /// the backend at `dmac`, unchanged but for those (direct server
-    /// return) or, in NAT mode, from our `nat` address and port to the
-    /// backend's `(address, port)`: installs its flow in XDP if it is open
-    /// and not there yet.
+    /// A packet of connection `id` just left by `port` as `value` says
+    /// (direct server return: the backend's Ethernet address; NAT mode:
+    /// both ends translated; IP-in-IP: in a tunnel to the backend):
+    /// installs its flow in XDP if it is open and not there yet.
     #[inline(always)]
-    pub fn offer(&mut self, id: u32, nat: Option<((u32, u16), (u32, u16))>, dmac: [u8; 6], smac: [u8; 6], port: u16) {
+    pub fn offer(&mut self, id: u32, value: impl FnOnce() -> FlowValue, port: u16) {
         if self.offload.is_some() {
-            self.offer_slow(id, nat, dmac, smac, port);
+            self.offer_slow(id, value(), port);
         }
     }
 
     #[inline(never)]
-    fn offer_slow(&mut self, id: u32, nat: Option<((u32, u16), (u32, u16))>, dmac: [u8; 6], smac: [u8; 6], port: u16) {
+    fn offer_slow(&mut self, id: u32, value: FlowValue, port: u16) {
         let c = *self.get(id);
         if c.flags & OFFLOADED != 0 || c.opening() {
             return;
         }
-        let value = match nat {
-            Some((src, dst)) => FlowValue::both(src, dst, dmac, smac, 0),
-            None => FlowValue::forward(dmac, smac, 0),
-        };
         let Some(o) = self.offload.as_mut() else { return };
         if o.install(flow_key(&c.key()), value, port) {
             self.get_mut(id).flags |= OFFLOADED;
@@ -161,11 +156,11 @@ mod tests {
         let k = key(40000);
         let h = t.index_hash(k.hash());
         let (id, _) = t.insert(h, k, 1, 0, 0, true);
-        t.offer(id, None, [2, 0, 0, 0, 0xb, 2], [2; 6], 1);
+        t.offer(id, || FlowValue::forward([2, 0, 0, 0, 0xb, 2], [2; 6], 0), 1);
         task.step();
         assert!(engine.flows().is_empty(), "an opening connection stays in the workers");
         t.set_opening(id, false);
-        t.offer(id, None, [2, 0, 0, 0, 0xb, 2], [2; 6], 1);
+        t.offer(id, || FlowValue::forward([2, 0, 0, 0, 0xb, 2], [2; 6], 0), 1);
         task.step();
         let v = engine.flows()[&flow_key(&k)];
         assert_eq!((v.side, v.dmac, v.ifindex), (2, [2, 0, 0, 0, 0xb, 2], 21));
@@ -179,11 +174,11 @@ mod tests {
         t.set_backend(id, 2);
         task.step();
         assert!(engine.flows().is_empty());
-        t.offer(id, None, [2, 0, 0, 0, 0xb, 3], [2; 6], 1);
+        t.offer(id, || FlowValue::forward([2, 0, 0, 0, 0xb, 3], [2; 6], 0), 1);
         t.withdraw_all();
         task.step();
         assert!(engine.flows().is_empty(), "a change of backends takes every flow up");
-        t.offer(id, None, [2, 0, 0, 0, 0xb, 3], [2; 6], 1);
+        t.offer(id, || FlowValue::forward([2, 0, 0, 0, 0xb, 3], [2; 6], 0), 1);
         task.step();
         assert_eq!(engine.flows().len(), 1);
         // Expired: gone from XDP with it.
