@@ -13,6 +13,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "ip_sum.h"
+
 #define HEAD 42
 
 struct gen_conf {
@@ -55,14 +57,7 @@ int nfv_gen(struct xdp_md *ctx)
 	ip->saddr = bpf_htonl((a & 0xffff0000) | (__u16)((n / c->ports) % c->addrs + 1));
 	// RFC 791 header checksum, from scratch.
 	ip->check = 0;
-	__u16 *w = (void *)ip;
-	__u32 sum = 0;
-#pragma unroll
-	for (int i = 0; i < 10; i++)
-		sum += w[i];
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	ip->check = (__u16)~sum;
+	ip->check = ~ip_sum(ip);
 	return bpf_redirect(c->ifindex, 0);
 }
 

@@ -18,6 +18,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "ip_sum.h"
+
 // What the chain does, set by nfv when it loads the program.
 #define DO_TTL 1      // decrement the IPv4 TTL (expiring packets go up)
 #define DO_MACSWAP 2  // swap the Ethernet addresses
@@ -367,19 +369,6 @@ static __always_inline int acl_verdict(struct iphdr *ip, void *end, __u32 c)
 #define VXLAN_HLEN 50 // outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8
 #define ETH_P_8021Q_ 0x8100
 #define ETH_P_8021AD_ 0x88a8
-
-// The one's-complement sum of an option-less IPv4 header, folded.
-static __always_inline __u16 ip_sum(const struct iphdr *ip)
-{
-	const __u16 *w = (const void *)ip;
-	__u32 sum = 0;
-#pragma unroll
-	for (int i = 0; i < 10; i++)
-		sum += w[i];
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (__u16)sum;
-}
 
 static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
 {

@@ -227,29 +227,66 @@ mod lb {
     const VIP: [u8; 4] = [192, 0, 2, 10];
     const OUR: [[u8; 6]; 2] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1]];
 
+    /// The software lb stage for `mode`'s VIP (backends 10.1.0.2 and
+    /// .3 on port 1), installing through an engine in memory, its runner
+    /// (the client and backends resolved), and the program set to forward
+    /// flows.
+    struct Bed {
+        sw: Box<dyn nfv_core::Stage>,
+        runner: FrameRunner,
+        task: EngineTask,
+        engine: Arc<MemoryEngine>,
+        x: Program,
+    }
+
+    impl Bed {
+        fn new(mode: &str) -> Self {
+            let stage = format!(
+                "{{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", source-address = \"10.1.0.1\", \
+                 vips = [{{ vip = \"192.0.2.10:80\", mode = \"{mode}\", \
+                 backends = [{{ addr = \"10.1.0.2\" }}, {{ addr = \"10.1.0.3\" }}] }}] }}"
+            );
+            let cfg = two_port_config("lb.toml", ["c", "b"], &stage, nfv_lb::register).unwrap();
+            let ctx =
+                BuildCtx { worker: 0, port_macs: &OUR, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
+            let mut sw = cfg.chains[0].stages[0].builder.build(&ctx);
+            let engine = Arc::new(MemoryEngine::default());
+            let mut task = EngineTask::new(engine.clone(), Arc::from(vec![0xfff0, 0xfff1]));
+            assert!(sw.take_offload(task.offloader()));
+            let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
+            let mut runner = FrameRunner::new([
+                (ip([10, 1, 0, 2]), [2, 0, 0, 0, 0xb, 2], 1),
+                (ip([10, 1, 0, 3]), [2, 0, 0, 0, 0xb, 3], 1),
+                (ip(CLIENT), [2, 0, 0, 0, 0, 0xc], 0),
+            ]);
+            runner.set_port(0, OUR[0], &["203.0.113.1/24"]);
+            runner.set_port(1, OUR[1], &["10.1.0.1/24"]);
+            let x = Program::load().unwrap();
+            x.set_flags(flags::FLOWS).unwrap();
+            Self { sw, runner, task, engine, x }
+        }
+
+        /// The workers' verdict and bytes for `frame` arriving on `port`.
+        fn run(&mut self, port: u16, frame: &[u8]) -> (VerdictKind, Vec<u8>) {
+            let (v, _, out) = self.runner.run(&mut *self.sw, port, frame);
+            (v, out)
+        }
+
+        /// What the stage installed so far, into the program.
+        fn sync(&mut self) {
+            self.task.step();
+            for (k, v) in self.engine.flows() {
+                self.x.flow_insert(&k, &v).unwrap();
+            }
+        }
+    }
+
     #[test]
     fn direct_server_return_connections_in_xdp_leave_the_bytes_the_workers_would() {
         if !root_or_skip("direct_server_return_connections_in_xdp_leave_the_bytes_the_workers_would") {
             return;
         }
-        let stage = "{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", \
-                     vips = [{ vip = \"192.0.2.10:80\", backends = [{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\" }] }] }";
-        let cfg = two_port_config("lb.toml", ["c", "b"], stage, nfv_lb::register).unwrap();
-        let ctx = BuildCtx { worker: 0, port_macs: &OUR, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
-        let mut sw = cfg.chains[0].stages[0].builder.build(&ctx);
-        let engine = Arc::new(MemoryEngine::default());
-        let mut task = EngineTask::new(engine.clone(), Arc::from(vec![0xfff0, 0xfff1]));
-        assert!(sw.take_offload(task.offloader()));
-        let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
-        let mut runner = FrameRunner::new([
-            (ip([10, 1, 0, 2]), [2, 0, 0, 0, 0xb, 2], 1),
-            (ip([10, 1, 0, 3]), [2, 0, 0, 0, 0xb, 3], 1),
-            (ip(CLIENT), [2, 0, 0, 0, 0, 0xc], 0),
-        ]);
-        runner.set_port(0, OUR[0], &["203.0.113.1/24"]);
-        runner.set_port(1, OUR[1], &["10.1.0.1/24"]);
-        let x = Program::load().unwrap();
-        x.set_flags(flags::FLOWS).unwrap();
+        let mut bed = Bed::new("dsr");
         for sport in [40000u16, 40001, 40002] {
             let seg = |syn: bool, payload: &[u8]| {
                 let mut f = Vec::new();
@@ -260,17 +297,13 @@ mod lb {
                 b.write(&mut f, payload).unwrap();
                 f
             };
-            let (v, _, _) = runner.run(&mut *sw, 0, &seg(true, b""));
+            let (v, _) = bed.run(0, &seg(true, b""));
             assert!(matches!(v, VerdictKind::Out(1)), "the connection opens in the workers");
             let data = seg(false, b"GET / HTTP/1.1\r\n\r\n");
-            let (v, _, sw_out) = runner.run(&mut *sw, 0, &data);
+            let (v, sw_out) = bed.run(0, &data);
             assert!(matches!(v, VerdictKind::Out(1)));
-            // What the stage installed as it forwarded it, into the program.
-            task.step();
-            for (k, v) in engine.flows() {
-                x.flow_insert(&k, &v).unwrap();
-            }
-            let (verdict, xdp_out) = x.test_run(&data).unwrap();
+            bed.sync();
+            let (verdict, xdp_out) = bed.x.test_run(&data).unwrap();
             assert_eq!((verdict, &xdp_out), (action::REDIRECT, &sw_out), "client port {sport}");
             assert_eq!(&xdp_out[12..], &data[12..], "DSR: the packet unchanged past the Ethernet addresses");
         }
@@ -281,21 +314,7 @@ mod lb {
         if !root_or_skip("nat_mode_connections_in_xdp_leave_the_bytes_the_workers_would_both_ways") {
             return;
         }
-        let stage = "{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", source-address = \"10.1.0.1\", \
-                     vips = [{ vip = \"192.0.2.10:80\", mode = \"nat\", backends = [{ addr = \"10.1.0.2\" }] }] }";
-        let cfg = two_port_config("lb.toml", ["c", "b"], stage, nfv_lb::register).unwrap();
-        let ctx = BuildCtx { worker: 0, port_macs: &OUR, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
-        let mut sw = cfg.chains[0].stages[0].builder.build(&ctx);
-        let engine = Arc::new(MemoryEngine::default());
-        let mut task = EngineTask::new(engine.clone(), Arc::from(vec![0xfff0, 0xfff1]));
-        assert!(sw.take_offload(task.offloader()));
-        let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
-        let mut runner =
-            FrameRunner::new([(ip([10, 1, 0, 2]), [2, 0, 0, 0, 0xb, 2], 1), (ip(CLIENT), [2, 0, 0, 0, 0, 0xc], 0)]);
-        runner.set_port(0, OUR[0], &["203.0.113.1/24"]);
-        runner.set_port(1, OUR[1], &["10.1.0.1/24"]);
-        let x = Program::load().unwrap();
-        x.set_flags(flags::FLOWS).unwrap();
+        let mut bed = Bed::new("nat");
         let tcp = |src: ([u8; 4], u16), dst: ([u8; 4], u16), syn: bool, payload: &[u8]| {
             let mut f = Vec::new();
             let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x9], OUR[0])
@@ -305,30 +324,24 @@ mod lb {
             b.write(&mut f, payload).unwrap();
             f
         };
-        let sync = |task: &mut EngineTask| {
-            task.step();
-            for (k, v) in engine.flows() {
-                x.flow_insert(&k, &v).unwrap();
-            }
-        };
         for sport in [40000u16, 40001] {
-            let (v, _, syn_out) = runner.run(&mut *sw, 0, &tcp((CLIENT, sport), (VIP, 80), true, b""));
+            let (v, syn_out) = bed.run(0, &tcp((CLIENT, sport), (VIP, 80), true, b""));
             assert!(matches!(v, VerdictKind::Out(1)), "the connection opens in the workers");
             // Our end toward the backend, as the workers chose it.
             let nat_port = u16::from_be_bytes([syn_out[34], syn_out[35]]);
             let data = tcp((CLIENT, sport), (VIP, 80), false, b"GET / HTTP/1.1\r\n\r\n");
-            let (v, _, sw_out) = runner.run(&mut *sw, 0, &data);
+            let (v, sw_out) = bed.run(0, &data);
             assert!(matches!(v, VerdictKind::Out(1)));
             let answer = tcp(([10, 1, 0, 2], 80), ([10, 1, 0, 1], nat_port), false, b"HTTP/1.1 200 OK\r\n\r\n");
-            let (v, _, sw_back) = runner.run(&mut *sw, 1, &answer);
+            let (v, sw_back) = bed.run(1, &answer);
             assert!(matches!(v, VerdictKind::Out(0)), "the answer goes back to the client: {v:?}");
-            sync(&mut task);
-            let (verdict, xdp_out) = x.test_run(&data).unwrap();
+            bed.sync();
+            let (verdict, xdp_out) = bed.x.test_run(&data).unwrap();
             assert_eq!((verdict, &xdp_out), (action::REDIRECT, &sw_out), "to the backend, client port {sport}");
-            let (verdict, xdp_back) = x.test_run(&answer).unwrap();
+            let (verdict, xdp_back) = bed.x.test_run(&answer).unwrap();
             assert_eq!((verdict, &xdp_back), (action::REDIRECT, &sw_back), "back to the client, client port {sport}");
         }
-        assert_eq!(engine.flows().len(), 4, "both directions of both connections");
+        assert_eq!(bed.engine.flows().len(), 4, "both directions of both connections");
     }
 
     #[test]
@@ -336,19 +349,7 @@ mod lb {
         if !root_or_skip("ip_in_ip_connections_in_xdp_leave_the_bytes_the_workers_would") {
             return;
         }
-        let stage = "{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", source-address = \"10.1.0.1\", \
-                     vips = [{ vip = \"192.0.2.10:80\", mode = \"ipip\", backends = [{ addr = \"10.1.0.2\" }] }] }";
-        let cfg = two_port_config("lb.toml", ["c", "b"], stage, nfv_lb::register).unwrap();
-        let ctx = BuildCtx { worker: 0, port_macs: &OUR, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
-        let mut sw = cfg.chains[0].stages[0].builder.build(&ctx);
-        let engine = Arc::new(MemoryEngine::default());
-        let mut task = EngineTask::new(engine.clone(), Arc::from(vec![0xfff0, 0xfff1]));
-        assert!(sw.take_offload(task.offloader()));
-        let mut runner = FrameRunner::new([(std::net::IpAddr::from([10, 1, 0, 2]), [2, 0, 0, 0, 0xb, 2], 1)]);
-        runner.set_port(0, OUR[0], &["203.0.113.1/24"]);
-        runner.set_port(1, OUR[1], &["10.1.0.1/24"]);
-        let x = Program::load().unwrap();
-        x.set_flags(flags::FLOWS).unwrap();
+        let mut bed = Bed::new("ipip");
         // Small segments (the frame padded to 60 octets: the outer length
         // covers the padding, as the workers write it), a TOS and DF to copy.
         for (sport, payload, tos) in [(40000u16, &b""[..], 0u8), (40001, &b"GET / HTTP/1.1\r\n\r\n"[..], 0x2e << 2)] {
@@ -365,16 +366,13 @@ mod lb {
                 f.resize(f.len().max(60), 0);
                 f
             };
-            let (v, _, _) = runner.run(&mut *sw, 0, &seg(true));
+            let (v, _) = bed.run(0, &seg(true));
             assert!(matches!(v, VerdictKind::Out(1)), "the connection opens in the workers");
             let data = seg(false);
-            let (v, _, sw_out) = runner.run(&mut *sw, 0, &data);
+            let (v, sw_out) = bed.run(0, &data);
             assert!(matches!(v, VerdictKind::Out(1)));
-            task.step();
-            for (k, v) in engine.flows() {
-                x.flow_insert(&k, &v).unwrap();
-            }
-            let (verdict, xdp_out) = x.test_run(&data).unwrap();
+            bed.sync();
+            let (verdict, xdp_out) = bed.x.test_run(&data).unwrap();
             assert_eq!((verdict, &xdp_out), (action::REDIRECT, &sw_out), "client port {sport}");
             assert_eq!(xdp_out[14 + 9], 4, "IP-in-IP");
         }
