@@ -49,7 +49,7 @@ impl Answer {
 }
 
 /// The commands this build answers, for the refusal of anything else.
-const COMMANDS: &str = "show runtime | show errors | show ports | show latency | show config | show trace | trace add N [--stage S] | trace clear | capture --stage S --count N --out F.pcap | reload [FILE]";
+const COMMANDS: &str = "show runtime | show errors | show ports | show latency | show plan | show config | show trace | trace add N [--stage S] | trace clear | capture --stage S --count N --out F.pcap | reload [FILE]";
 
 /// Answers one request.
 pub(crate) fn answer(args: &[String], s: &State, samples: &Samples) -> Answer {
@@ -59,6 +59,7 @@ pub(crate) fn answer(args: &[String], s: &State, samples: &Samples) -> Answer {
         ["show", "errors"] => Answer::ok(show::errors(s)),
         ["show", "ports"] => Answer::ok(show::ports(s, samples)),
         ["show", "latency"] => Answer::ok(crate::latency::show(&s.latency, &s.telemetry)),
+        ["show", "plan"] => Answer::ok(show::plan(s)),
         ["show", "config"] => {
             let cfg = s.reloader.running();
             let ((file, text), summary) = (&cfg.source, cfg.summary());

@@ -206,3 +206,25 @@ pub(crate) fn ports(s: &State, samples: &Samples) -> (String, Value) {
         format!("packets over the last {dt:.2} s (since start: --json)\n{}", render_port_table(&interval.ports, dt));
     (text, serde_json::to_value(rows).expect("rows serialise"))
 }
+
+/// `show plan`: where the running configuration's work runs (as `nfv
+/// plan` prints it), and what nfv's XDP program did so far.
+pub(crate) fn plan(s: &State) -> (String, Value) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let plan = nfv_core::plan::plan(&s.reloader.running());
+    let mut text = plan.render();
+    let decisions: Vec<Value> = plan
+        .decisions
+        .iter()
+        .map(|d| json!({ "stage": d.stage, "work": d.what, "place": format!("{:?}", d.place).to_lowercase(), "reason": d.reason }))
+        .collect();
+    let xdp = s.telemetry.xdp.as_ref().map(|x| {
+        let (forwarded, up, flows) = (x.forwarded.load(Relaxed), x.up.load(Relaxed), x.flows.load(Relaxed));
+        text += &format!("xdp: forwarded {forwarded} packets, sent up {up}, flows installed {flows}\n");
+        json!({ "forwarded": forwarded, "up": up, "flows": flows })
+    });
+    if xdp.is_none() {
+        text += "xdp: not attached (offload off, no AF_XDP port, or the engine unavailable)\n";
+    }
+    (text, json!({ "decisions": decisions, "xdp": xdp }))
+}

@@ -128,7 +128,7 @@ enum Command {
         what: HwCommand,
     },
     /// Ask a running nfv (over its [management] socket): `show runtime`,
-    /// `show errors`, `show ports`.
+    /// `show errors`, `show ports`, `show plan`.
     Ctl {
         /// The running nfv's socket.
         #[arg(long, default_value = nfv_core::config::DEFAULT_SOCKET)]

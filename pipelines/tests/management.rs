@@ -187,6 +187,9 @@ fn metrics_probes_and_ctl_tell_the_same_story_of_a_running_chain() {
         .collect();
     assert!(count > 0.0 && buckets.windows(2).all(|w| w[0] <= w[1]), "cumulative buckets: {buckets:?}");
     assert_eq!(buckets.last(), Some(&count), "+Inf holds every batch");
+    // The plan of the running configuration: no device, no XDP.
+    let plan = json(&ctl(&socket, &["show", "plan", "--json"]));
+    assert!(plan["decisions"].as_array().is_some_and(|d| !d.is_empty()) && plan["xdp"].is_null(), "{plan}");
     // The configuration running, as written.
     let shown = json(&ctl(&socket, &["show", "config", "--json"]));
     assert_eq!(shown["text"].as_str().unwrap(), std::fs::read_to_string(&cfg).unwrap());

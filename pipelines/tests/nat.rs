@@ -172,6 +172,13 @@ fn inside_hosts_reach_the_outside_through_the_pool_and_the_outside_reaches_the_f
     assert!(ok && out.contains("hairpin ok"), "hairpin client: {out}");
     assert_eq!((peer.ip().to_string(), got.as_slice()), ("198.51.100.10".to_string(), &b"via the pool END"[..]));
 
+    // The running plan, and what the XDP program did, as an operator asks.
+    let shown =
+        Command::new(env!("CARGO_BIN_EXE_nfv")).args(["ctl", "--json", "show", "plan"]).output().expect("nfv ctl runs");
+    let plan: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    let nat = plan["decisions"].as_array().unwrap().iter().find(|d| d["stage"] == "nat/nat44").cloned();
+    assert_eq!(nat.map(|d| d["place"].clone()), Some("xdp".into()), "{plan}");
+    assert!(plan["xdp"]["forwarded"].as_u64().unwrap() > 100, "{plan}");
     let report = dut.stop();
     for c in ["hairpinned", "icmp-errors"] {
         assert!(counter(&report.text, c) > 0, "{c} 0 in\n{}", report.text);
