@@ -392,7 +392,7 @@ fn program_flags(p: PortProgram) -> u32 {
 }
 
 impl nfv_core::offload::Engine for Engine {
-    fn attach(&self, ifindex: u32, mode: XdpMode, program: PortProgram) -> Result<(bool, String), String> {
+    fn attach(&self, ifindex: u32, mode: XdpMode, program: PortProgram, peer: u32) -> Result<(bool, String), String> {
         let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
         let how = |m: u32| {
             let driver = m == bpf::XDP_FLAGS_DRV_MODE;
@@ -417,6 +417,9 @@ impl nfv_core::offload::Engine for Engine {
             }
         }
         self.program.configure(ifindex, f, slot)?;
+        if program.patch && peer != 0 {
+            self.program.patch(ifindex, peer)?;
+        }
         let attempts: &[u32] = match mode {
             XdpMode::Skb => &[bpf::XDP_FLAGS_SKB_MODE],
             XdpMode::Driver | XdpMode::ZeroCopy => &[bpf::XDP_FLAGS_DRV_MODE],

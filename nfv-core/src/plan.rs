@@ -50,18 +50,42 @@ pub struct Offer {
     pub stateful: bool,
     /// What stays with the workers, said once.
     pub leaves: String,
+    /// A cross-connect's pairs (ingress, egress): where the program sends
+    /// what arrives on each port.
+    pub cross_connect: Vec<(crate::packet::PortId, crate::packet::PortId)>,
 }
 
 impl Offer {
     /// Work that decides every packet it forwards, below the workers.
     pub fn complete(what: &str, lowest: Place, leaves: &str) -> Vec<Offer> {
-        vec![Offer { what: what.into(), lowest, complete: true, stateful: false, leaves: leaves.into() }]
+        vec![Offer {
+            what: what.into(),
+            lowest,
+            complete: true,
+            stateful: false,
+            leaves: leaves.into(),
+            cross_connect: Vec::new(),
+        }]
     }
 
     /// The established flows of a stateful stage: forwarded below, first
     /// packets and the rest (`leaves`) in the workers.
     pub fn established(what: &str, stateful: bool, leaves: &str) -> Vec<Offer> {
-        vec![Offer { what: what.into(), lowest: Place::Xdp, complete: false, stateful, leaves: leaves.into() }]
+        vec![Offer {
+            what: what.into(),
+            lowest: Place::Xdp,
+            complete: false,
+            stateful,
+            leaves: leaves.into(),
+            cross_connect: Vec::new(),
+        }]
+    }
+
+    /// A cross-connect of `pairs` (ingress, egress), complete below.
+    pub fn cross_connect(what: &str, pairs: Vec<(crate::packet::PortId, crate::packet::PortId)>) -> Vec<Offer> {
+        let mut v = Self::complete(what, Place::Xdp, "nothing");
+        v[0].cross_connect = pairs;
+        v
     }
 }
 
@@ -260,7 +284,21 @@ pub fn plan(cfg: &Config) -> Plan {
                 Some(&c) if chains.iter().any(|&o| o != c) => {
                     (PortProgram::NOTHING, "its workers run different chains".to_string())
                 }
-                Some(&c) => program_for(cfg, c, &plan.decisions, &mut plan.offloaded),
+                Some(&c) => {
+                    let (mut prog, why) = program_for(cfg, c, &plan.decisions, &mut plan.offloaded);
+                    if prog.patch {
+                        // This port's peer in the chain's cross-connect.
+                        prog.patch_to = cfg.chains[c]
+                            .stages
+                            .iter()
+                            .flat_map(|s| s.builder.offers())
+                            .flat_map(|o| o.cross_connect)
+                            .find(|&(from, _)| from as usize == i)
+                            .map(|(_, to)| to);
+                        prog.patch = prog.patch_to.is_some();
+                    }
+                    (prog, why)
+                }
             }
         });
         plan.programs.push(program);
@@ -301,6 +339,11 @@ fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut V
             }
             "ttl-decrement" if !prog.flows && !prog.macswap => prog.ttl = true,
             "macswap" if !prog.flows => prog.macswap = true,
+            "l2-patch" if !prog.flows && !prog.macswap && !prog.vtep => {
+                prog.patch = true;
+                stopped = None;
+                break;
+            }
             "nat44" | "lb" | "vtep" if i < last || matches!(chain.then, End::Chain(_)) => {
                 stopped = Some(format!("what comes after `{at}` must see its packets"));
                 break;
@@ -326,7 +369,7 @@ fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut V
         }
     }
     prog.back = prog.macswap && !prog.flows && stopped.is_none() && chain.then == End::Ingress;
-    if !prog.flows && !prog.back && !prog.vtep {
+    if !prog.flows && !prog.back && !prog.vtep && !prog.patch {
         let why = stopped.unwrap_or_else(|| format!("chain `{}` ends where the program cannot send", chain.name));
         if prog.acl {
             // A filter needs no way out: what it permits goes up as it

@@ -349,7 +349,11 @@ impl Offload {
     fn ports(&self) -> crate::worker_memory::XdpPorts {
         let programs: Vec<_> =
             self.plan.programs.iter().map(|p| p.as_ref().map(|(p, _)| *p).unwrap_or_default()).collect();
-        crate::worker_memory::XdpPorts { engine: self.engine.clone(), programs: programs.into() }
+        crate::worker_memory::XdpPorts {
+            engine: self.engine.clone(),
+            programs: programs.into(),
+            ifindex: self.task.ifindex(),
+        }
     }
 
     /// The start-up lines: what the program does on each port and why.

@@ -44,6 +44,8 @@ pub struct XdpPorts {
     pub engine: Arc<dyn crate::offload::Engine>,
     /// Its work per port, from the plan.
     pub programs: Arc<[crate::offload::PortProgram]>,
+    /// Every port's interface (0: not a device), for cross-connects.
+    pub ifindex: Arc<[u32]>,
 }
 
 impl WorkerMemory {
@@ -139,13 +141,15 @@ impl WorkerMemory {
         };
         let program = self.xdp.as_ref().map(|x| x.programs.get(info.id as usize).copied().unwrap_or_default());
         let engine = self.xdp.as_ref().map(|x| x.engine.clone());
+        let ifindexes = self.xdp.as_ref().map(|x| x.ifindex.clone()).unwrap_or_else(|| Arc::from(Vec::new()));
         // nfv's XDP engine in place of libxdp's program: attached as the
         // socket bound (driver mode, generic where the device has no
         // hook), the socket added to its map.
         let attach = |ifindex: u32, driver: bool, fd| -> std::io::Result<(bool, String)> {
             let (Some(e), Some(p)) = (&engine, program) else { unreachable!("only given with an engine") };
             let mode = if driver { cfg.mode } else { crate::config::XdpMode::Skb };
-            let (driver, note) = e.attach(ifindex, mode, p).map_err(std::io::Error::other)?;
+            let peer = p.patch_to.and_then(|q| ifindexes.get(q as usize).copied()).unwrap_or(0);
+            let (driver, note) = e.attach(ifindex, mode, p, peer).map_err(std::io::Error::other)?;
             e.add_socket(ifindex, queue as u32, fd).map_err(std::io::Error::other)?;
             Ok((driver, note))
         };

@@ -89,11 +89,11 @@ fn udp_burst(bed: &TestBed, port: u16, n: usize) {
     });
 }
 
-/// An ACL without reflect rules in front of a cross-connect: its rules
-/// run as nfv's XDP filter (the cross-connect stays in the worker, so
-/// what the filter permits goes up and the worker's ACL decides it
-/// again). Denied packets are dropped below the worker, which never sees
-/// them; a new rules file reaches the filter as it reaches the worker.
+/// An ACL without reflect rules in front of a cross-connect: the whole
+/// chain runs in nfv's XDP program, the rules as its filter, the
+/// cross-connect as a redirect. Denied packets are dropped below the
+/// worker, whose ACL never sees them; a new rules file reaches the filter
+/// as it reaches the worker.
 #[test]
 fn a_stateless_acl_drops_in_xdp_and_its_filter_follows_the_rules_file() {
     if !privileged("a_stateless_acl_drops_in_xdp_and_its_filter_follows_the_rules_file") {
@@ -115,7 +115,7 @@ fn a_stateless_acl_drops_in_xdp_and_its_filter_follows_the_rules_file() {
         rules.display()
     );
     let dut = bed.start_nfv(&config, 2);
-    assert!(dut.notes.iter().any(|n| n.contains("xdp d0: acl filter; permitted packets go up")), "{:?}", dut.notes);
+    assert!(dut.notes.iter().any(|n| n.contains("xdp d0: acl filter, cross-connect")), "{:?}", dut.notes);
     assert!(ping(&bed, "gen", "10.0.0.2"), "permitted: up to the worker and across");
     assert!(udp_round_trip(&bed, "gen", "sink", [10, 0, 0, 2], 7001), "UDP to 7001 is permitted");
     assert!(!udp_round_trip(&bed, "gen", "sink", [10, 0, 0, 2], 7000), "UDP to 7000 is denied");

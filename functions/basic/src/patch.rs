@@ -88,11 +88,8 @@ impl StageBuilder for PatchBuilder {
     }
 
     fn offers(&self) -> Vec<nfv_core::plan::Offer> {
-        nfv_core::plan::Offer::complete(
-            "cross-connect ports (redirect to the peer)",
-            nfv_core::plan::Place::Xdp,
-            "nothing",
-        )
+        let pairs = self.peer.iter().enumerate().filter_map(|(p, q)| Some((p as PortId, (*q)?))).collect();
+        nfv_core::plan::Offer::cross_connect("cross-connect ports (redirect to the peer)", pairs)
     }
 }
 

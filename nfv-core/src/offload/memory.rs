@@ -67,7 +67,7 @@ impl MemoryEngine {
 }
 
 impl Engine for MemoryEngine {
-    fn attach(&self, _: u32, _: XdpMode, _: PortProgram) -> Result<(bool, String), String> {
+    fn attach(&self, _: u32, _: XdpMode, _: PortProgram, _: u32) -> Result<(bool, String), String> {
         Ok((true, String::new()))
     }
     fn add_socket(&self, _: u32, _: u32, _: RawFd) -> Result<(), String> {

@@ -48,12 +48,25 @@ pub struct PortProgram {
     pub macswap: bool,
     /// Send back out of the ingress port.
     pub back: bool,
+    /// Cross-connect: send out of `patch_to`.
+    pub patch: bool,
+    /// The peer port of the cross-connect.
+    pub patch_to: Option<crate::packet::PortId>,
 }
 
 impl PortProgram {
     /// Nothing below the workers: every packet goes up, as with libxdp's
     /// own program.
-    pub const NOTHING: Self = Self { acl: false, vtep: false, ttl: false, flows: false, macswap: false, back: false };
+    pub const NOTHING: Self = Self {
+        acl: false,
+        vtep: false,
+        ttl: false,
+        flows: false,
+        macswap: false,
+        back: false,
+        patch: false,
+        patch_to: None,
+    };
 
     /// The steps, named, for the plan and the start-up log.
     pub fn describe(&self) -> String {
@@ -76,6 +89,9 @@ impl PortProgram {
         if self.back {
             v.push("back out of the ingress port");
         }
+        if self.patch {
+            v.push("cross-connect");
+        }
         if v.is_empty() { "nothing".into() } else { v.join(", ") }
     }
 }
@@ -87,8 +103,9 @@ pub trait Engine: Send + Sync {
     /// Attaches the program to interface `ifindex` (driver mode, or
     /// generic where `mode` asks or the driver has no hook), doing
     /// `program` there; once per interface, later calls answer the same.
+    /// `peer` is the interface a cross-connect sends to (0: none).
     /// Returns whether it runs in driver mode, and a line for the log.
-    fn attach(&self, ifindex: u32, mode: XdpMode, program: PortProgram) -> Result<(bool, String), String>;
+    fn attach(&self, ifindex: u32, mode: XdpMode, program: PortProgram, peer: u32) -> Result<(bool, String), String>;
     /// Sends what goes up on `ifindex` queue `queue` to socket `fd`.
     fn add_socket(&self, ifindex: u32, queue: u32, fd: RawFd) -> Result<(), String>;
     /// Installs (or replaces) an entry (a direction of a flow, a VTEP's

@@ -80,6 +80,11 @@ impl EngineTask {
         self.counters.flows.store(self.installed.len() as u64, Ordering::Relaxed);
     }
 
+    /// The ports' interfaces it maps with.
+    pub fn ifindex(&self) -> Arc<[u32]> {
+        self.ifindex.clone()
+    }
+
     /// A new stage instance's offloader.
     pub fn offloader(&mut self) -> Offloader {
         let link = Arc::new(Link {
