@@ -102,7 +102,10 @@ fn inside_hosts_reach_the_outside_through_the_pool_and_the_outside_reaches_the_f
         return;
     }
     let bed = addressed_bed(1);
-    let dut = bed.start_nfv(CONFIG, 2);
+    // A management socket of its own: tests run side by side.
+    let socket = std::env::temp_dir().join(format!("nfv-nat-test-{}.sock", std::process::id()));
+    let config = format!("{CONFIG}\n[management]\nlisten = \"off\"\nsocket = \"{}\"\n", socket.display());
+    let dut = bed.start_nfv(&config, 2);
 
     // ping (ICMP echo, translated by identifier).
     let (ok, out) = run(&bed, "gen", &["ping", "-c", "3", "-i", "0.3", "-W", "2", "198.51.100.2"]);
@@ -173,8 +176,12 @@ fn inside_hosts_reach_the_outside_through_the_pool_and_the_outside_reaches_the_f
     assert_eq!((peer.ip().to_string(), got.as_slice()), ("198.51.100.10".to_string(), &b"via the pool END"[..]));
 
     // The running plan, and what the XDP program did, as an operator asks.
-    let shown =
-        Command::new(env!("CARGO_BIN_EXE_nfv")).args(["ctl", "--json", "show", "plan"]).output().expect("nfv ctl runs");
+    let shown = Command::new(env!("CARGO_BIN_EXE_nfv"))
+        .args(["ctl", "--socket"])
+        .arg(&socket)
+        .args(["--json", "show", "plan"])
+        .output()
+        .expect("nfv ctl runs");
     let plan: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("JSON");
     let nat = plan["decisions"].as_array().unwrap().iter().find(|d| d["stage"] == "nat/nat44").cloned();
     assert_eq!(nat.map(|d| d["place"].clone()), Some("xdp".into()), "{plan}");
