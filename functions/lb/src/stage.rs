@@ -421,18 +421,9 @@ impl LbStage {
             Some(mac) => {
                 self.rewrite_for_backend(p, vi, (b, nat_port), mac)?;
                 p.send_to(port);
-                let (vip, our) = (&self.services.vips[vi], self.macs[port as usize]);
-                let to = vip.backends[b as usize].addr;
-                let src = self.lb.source_address;
-                self.conns.offer(
-                    id,
-                    || match vip.mode {
-                        Mode::Dsr => FlowValue::forward(mac, our, 0),
-                        Mode::Nat => FlowValue::both((src, nat_port), (to, vip.port), mac, our, 0),
-                        Mode::Ipip => FlowValue::ipip(src, to, mac, our, 0),
-                    },
-                    port,
-                );
+                if self.conns.offload().is_some() {
+                    self.offer(vi, (b, nat_port, id), mac, port);
+                }
             }
             None => self.forward_unresolved(p, vi, (b, nat_port), ctx)?,
         }
@@ -442,6 +433,22 @@ impl LbStage {
         self.backend_stats[vi][b as usize].packets += 1;
         self.counters.forwarded += 1;
         Ok(())
+    }
+
+    /// Connection `id`'s packet just left for backend `b` of VIP `vi` (at
+    /// `mac`, by `port`): its flow goes to nfv's XDP program as the VIP's
+    /// mode forwards it.
+    #[cold]
+    fn offer(&mut self, vi: usize, (b, nat_port, id): (u16, u16, u32), mac: [u8; 6], port: u16) {
+        let (vip, our) = (&self.services.vips[vi], self.macs[port as usize]);
+        let to = vip.backends[b as usize].addr;
+        let src = self.lb.source_address;
+        let value = match vip.mode {
+            Mode::Dsr => FlowValue::forward(mac, our, 0),
+            Mode::Nat => FlowValue::both((src, nat_port), (to, vip.port), mac, our, 0),
+            Mode::Ipip => FlowValue::ipip(src, to, mac, our, 0),
+        };
+        self.conns.offer(id, || value, port);
     }
 
     /// Backend `b` of VIP `vi` not resolved yet: the packet is made ready

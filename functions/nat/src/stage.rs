@@ -478,7 +478,9 @@ impl NatStage {
         let r = self.translate_and_send(p, m, t.proto, Side::Src, (out_addr, out_port), (gw, out));
         if r.is_ok() {
             self.counters.outbound += 1;
-            self.table.offer(id, true, gw, self.macs[out as usize], out);
+            if self.table.offload().is_some() {
+                self.table.offer(id, true, gw, self.macs[out as usize], out);
+            }
         }
         Some(r)
     }
@@ -535,7 +537,9 @@ impl NatStage {
         let r = self.translate_and_send(p, m, t.proto, Side::Dst, (in_addr, in_port), (mac, port));
         if r.is_ok() {
             self.counters.inbound += 1;
-            self.table.offer(id, false, mac, self.macs[port as usize], port);
+            if self.table.offload().is_some() {
+                self.table.offer(id, false, mac, self.macs[port as usize], port);
+            }
         }
         Some(r)
     }
