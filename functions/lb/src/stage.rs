@@ -354,11 +354,11 @@ impl LbStage {
         (flow_hash, index_hash): (u64, u64),
         syn: bool,
         now: u32,
-    ) -> Result<(u16, u16, u32), LbDrop> {
+    ) -> Result<u32, LbDrop> {
         let vip = &self.services.vips[vi];
         if let Some(id) = self.conns.find(index_hash, key, now) {
             let c = *self.conns.get(id);
-            let (b, port) = (c.backend, c.nat_port);
+            let b = c.backend;
             self.conns.touch(id, now);
             if syn {
                 let nb = vip.pick(flow_hash as u32).ok_or(LbDrop::NoBackend)?;
@@ -370,19 +370,19 @@ impl LbStage {
                     self.conns.set_opening(id, true);
                     self.count_connection(vi, nb);
                 }
-                return Ok((nb, port, id));
+                return Ok(id);
             }
             if c.opening() {
                 self.conns.set_opening(id, false);
             }
             if vip.backends.get(b as usize).is_some_and(|b| b.state != State::Removed) {
-                return Ok((b, port, id));
+                return Ok(id);
             }
             // Its backend is gone: the flow moves (the only flows that do).
             let nb = vip.pick(flow_hash as u32).ok_or(LbDrop::NoBackend)?;
             self.conns.set_backend(id, nb);
             self.counters.rescheduled += 1;
-            return Ok((nb, port, id));
+            return Ok(id);
         }
         let b = vip.pick(flow_hash as u32).ok_or(LbDrop::NoBackend)?;
         let port = match (vip.mode, self.nat.as_mut()) {
@@ -401,20 +401,18 @@ impl LbStage {
             }
         }
         self.count_connection(vi, b);
-        Ok((b, port, id))
+        Ok(id)
     }
 
     /// Sends the packet to backend `b` of VIP `vi` by the VIP's mode
     /// (NAT mode: from our port `nat_port`); held while the backend is
     /// unresolved.
     #[inline(always)]
-    fn forward(
-        &mut self,
-        p: &mut PacketMut<'_>,
-        vi: usize,
-        (b, nat_port, id): (u16, u16, u32),
-        ctx: &mut StageCtx<'_>,
-    ) -> Result<(), LbDrop> {
+    fn forward(&mut self, p: &mut PacketMut<'_>, vi: usize, id: u32, ctx: &mut StageCtx<'_>) -> Result<(), LbDrop> {
+        let (b, nat_port) = {
+            let c = self.conns.get(id);
+            (c.backend, c.nat_port)
+        };
         let port = self.lb.backends_port;
         let len = p.len() as u64;
         match self.ways.get().backends[vi][b as usize].mac {
@@ -533,7 +531,7 @@ impl LbStage {
             rewrite::rewrite_icmp_embedded(d, icmp, &e, Side::Dst, self.lb.source_address, c.nat_port)
                 .ok_or(LbDrop::Malformed)?;
             rewrite::rewrite_outer(d, l3, Side::Dst, to);
-            (c.backend, 0, id)
+            id
         } else {
             self.backend_of(vi, &key, (h, ih), false, now)?
         };
@@ -541,7 +539,7 @@ impl LbStage {
         // NAT mode: the packet is translated already; deliver it as DSR.
         let mode = self.services.vips[vi].mode;
         if mode == Mode::Nat {
-            let to = self.services.vips[vi].backends[chosen.0 as usize].addr;
+            let to = self.services.vips[vi].backends[self.conns.get(chosen).backend as usize].addr;
             ctx.adjacency.send(p, &[self.lb.backends_port], IpAddr::V4(Ipv4Addr::from(to)));
             return Ok(());
         }
