@@ -2,6 +2,9 @@
 //! switching and encapsulation of frames from local ports, head-end
 //! replication for flooding. One instance per worker, with its own FDB.
 
+mod offload;
+mod report;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -473,53 +476,6 @@ impl VtepStage {
 }
 
 impl VtepStage {
-    /// A known-unicast packet of `vni` (inner `macs`: destination,
-    /// source; `len` before delivery) just went to `t` from local `port`
-    /// or the underlay: the FDB entries it used go to nfv's XDP program
-    /// (the destination where it went, the source where it came from),
-    /// so the next packets between the two skip the workers. An
-    /// encapsulation is offered only once sent (its next hop resolved).
-    #[cold]
-    fn offer(
-        &mut self,
-        p: &PacketMut<'_>,
-        t: Target,
-        vni: u32,
-        port: Option<PortId>,
-        macs: ([u8; 6], [u8; 6]),
-        len: usize,
-    ) {
-        let (dmac, smac) = macs;
-        let v4 = |ip: IpAddr| match ip {
-            IpAddr::V4(a) => Some(u32::from(a)),
-            IpAddr::V6(_) => None,
-        };
-        match (t, port) {
-            (Target::Port(q), None) => {
-                // Decapsulated: the source is behind the sending VTEP.
-                let Some((ip, outer_smac, Some(_))) = self.last_remote else { return };
-                let Some(ip) = v4(ip) else { return };
-                self.fdb.offer(vni, &dmac, Some(q), None);
-                self.fdb.offer(vni, &smac, None, Some((ip, outer_smac)));
-            }
-            (Target::Port(q), Some(inp)) => {
-                self.fdb.offer(vni, &dmac, Some(q), None);
-                self.fdb.offer(vni, &smac, Some(inp), None);
-            }
-            (Target::Remote(id), Some(inp)) => {
-                let d = p.data();
-                if p.len() != len + self.v.overhead() || d[..6] == [0; 6] {
-                    return;
-                }
-                let Some(ip) = v4(self.remotes[id as usize]) else { return };
-                let hop: [u8; 6] = d[..6].try_into().unwrap();
-                self.fdb.offer(vni, &dmac, None, Some((ip, hop)));
-                self.fdb.offer(vni, &smac, Some(inp), None);
-            }
-            (Target::Remote(_), None) => {}
-        }
-    }
-
     /// Turns a packet too big for the tunnel into the ICMP answer its
     /// sender needs to lower its path MTU, when the configuration gives a
     /// source address: RFC 792 / RFC 1191 "fragmentation needed and DF
@@ -801,40 +757,6 @@ impl Stage for VtepStage {
     }
 
     fn report(&self) -> Option<String> {
-        use std::fmt::Write;
-        let s = &self.stats;
-        let f = &self.fdb.stats;
-        let mut out = format!(
-            "  encapsulated {} decapsulated {} flooded {} replicas {} (refused {}) too-big-replies {} arp-suppressed {}; fdb {} entries, learned {} moved {} aged {} refused-full {}\n",
-            s.encapsulated,
-            s.decapsulated,
-            s.flooded,
-            s.replicas,
-            s.replicas_refused,
-            s.too_big_replies,
-            s.arp_suppressed,
-            self.fdb.len(),
-            f.learned,
-            f.moved,
-            f.aged,
-            f.full
-        );
-        if let Some(o) = self.fdb.offload() {
-            out += &o.report_line();
-        }
-        for (vni, mac, dest, is_static, age) in self.fdb.dump(self.last_now) {
-            let mac = mac.map(|b| format!("{b:02x}")).join(":");
-            let dest = match dest {
-                Dest::Local(p) => format!("port {}", self.v.port_names.get(p as usize).map_or("?", |n| n.as_str())),
-                Dest::Remote(id) => format!("vtep {}", self.remotes[id as usize]),
-            };
-            let kind = if is_static {
-                "static".to_string()
-            } else {
-                format!("{:.1}s", age as f64 / nfv_core::cycles::ticks_per_sec())
-            };
-            let _ = writeln!(out, "  fdb vni {vni} {mac} -> {dest} ({kind})");
-        }
-        Some(out)
+        self.render_report()
     }
 }
