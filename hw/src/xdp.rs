@@ -30,12 +30,16 @@ pub mod flags {
     pub const ACL: u32 = 16;
     /// A VXLAN VTEP's known unicast.
     pub const VTEP: u32 = 64;
+    /// A UPF's plain sessions.
+    pub const UPF: u32 = 128;
     /// Back out of the ingress port by a redirect to it rather than
     /// `XDP_TX` (veth: see the program).
     pub const TX_BY_REDIRECT: u32 = 32;
 }
 
-pub use nfv_core::offload::{Entry, FlowKey, FlowValue, Key, L2Key, L2Value, VtepConf};
+pub use nfv_core::offload::{
+    Entry, FlowKey, FlowValue, Key, L2Key, L2Value, UpfConf, UpfDownlink, UpfUplink, UsageCounts, VtepConf,
+};
 
 pub use nfv_core::offload::{FILTER_MAX as ACL_MAX, FilterRule as AclRule};
 
@@ -176,16 +180,19 @@ impl Program {
 
     /// A VTEP's MAC as the program last left it.
     pub fn l2_get(&self, key: &L2Key) -> Result<Option<L2Value>, String> {
-        let fd = self.map("l2")?;
-        let mut v = L2Value::default();
-        // SAFETY: key and value are the map's sizes; the kernel writes v.
-        let rc =
-            unsafe { bpf::bpf_map_lookup_elem(fd, bytes_of(key).as_ptr().cast(), (&mut v as *mut L2Value).cast()) };
-        match rc {
-            0 => Ok(Some(v)),
-            rc if rc.abs() == libc::ENOENT => Ok(None),
-            rc => Err(errno("reading map `l2`", rc)),
-        }
+        self.get("l2", key)
+    }
+
+    /// Sets the UPF the program serves: N3 on interface `n3`, G-PDUs to
+    /// `n3_address` (host order).
+    pub fn upf(&self, n3_address: u32, n3: u32) -> Result<(), String> {
+        let conf = [u32::from_ne_bytes(n3_address.to_be_bytes()), n3];
+        self.update("upf_conf", &0u32.to_ne_bytes(), bytes_of(&conf))
+    }
+
+    /// What the program counted into URR slot `slot`.
+    pub fn usage(&self, slot: u32) -> Result<UsageCounts, String> {
+        Ok(self.get("upf_usage", &slot)?.unwrap_or_default())
     }
 
     /// Every (key, value) of hash map `map`, read in batches of 1024.
@@ -312,15 +319,21 @@ impl Program {
     /// One direction of a flow as the program last left it (its
     /// `last_seen` for the idle timers).
     pub fn flow_get(&self, key: &FlowKey) -> Result<Option<FlowValue>, String> {
-        let fd = self.map("flows")?;
-        let mut v = FlowValue::default();
-        // SAFETY: key and value are the map's sizes; the kernel writes v.
-        let rc =
-            unsafe { bpf::bpf_map_lookup_elem(fd, bytes_of(key).as_ptr().cast(), (&mut v as *mut FlowValue).cast()) };
+        self.get("flows", key)
+    }
+
+    /// `key`'s value in `map` (`None`: not there). `K` and `V` are the
+    /// map's key and value types (repr(C) twins).
+    pub(crate) fn get<K: Copy, V: Copy + Default>(&self, map: &str, key: &K) -> Result<Option<V>, String> {
+        let fd = self.map(map)?;
+        let mut v = V::default();
+        // SAFETY: key and value are the map's sizes (the callers' types);
+        // the kernel writes v.
+        let rc = unsafe { bpf::bpf_map_lookup_elem(fd, bytes_of(key).as_ptr().cast(), (&mut v as *mut V).cast()) };
         match rc {
             0 => Ok(Some(v)),
             rc if rc.abs() == libc::ENOENT => Ok(None),
-            rc => Err(errno("reading map `flows`", rc)),
+            rc => Err(errno(&format!("reading map `{map}`"), rc)),
         }
     }
 
@@ -382,6 +395,7 @@ fn program_flags(p: PortProgram) -> u32 {
         (p.flows, flags::FLOWS),
         (p.macswap, flags::MACSWAP),
         (p.back, flags::BACK),
+        (p.upf, flags::UPF),
     ];
     for (on, bit) in steps {
         if on {
@@ -455,6 +469,8 @@ impl nfv_core::offload::Engine for Engine {
         match e {
             Entry::Flow(k, v) => self.program.flow_insert(k, v),
             Entry::L2(k, v) => self.program.l2_insert(k, v),
+            Entry::Uplink(t, v) => self.program.update("upf_up", &t.to_be_bytes(), bytes_of(v)),
+            Entry::Downlink(u, v) => self.program.update("upf_down", &u.to_be_bytes(), bytes_of(v)),
         }
     }
 
@@ -462,6 +478,8 @@ impl nfv_core::offload::Engine for Engine {
         match key {
             Key::Flow(k) => self.program.flow_remove(k),
             Key::L2(k) => self.program.delete("l2", bytes_of(k)),
+            Key::Teid(t) => self.program.delete("upf_up", &t.to_be_bytes()),
+            Key::Ue(u) => self.program.delete("upf_down", &u.to_be_bytes()),
         }
     }
 
@@ -469,6 +487,8 @@ impl nfv_core::offload::Engine for Engine {
         Ok(match key {
             Key::Flow(k) => self.program.flow_get(k)?.map(|v| v.last_seen),
             Key::L2(k) => self.program.l2_get(k)?.map(|v| v.last_seen),
+            Key::Teid(t) => self.program.get::<_, UpfUplink>("upf_up", &t.to_be_bytes())?.map(|_| 0),
+            Key::Ue(u) => self.program.get::<_, UpfDownlink>("upf_down", &u.to_be_bytes())?.map(|_| 0),
         })
     }
 
@@ -495,6 +515,15 @@ impl nfv_core::offload::Engine for Engine {
             self.program.configure_vni(ifx, flags, slot, vni)?;
         }
         Ok(())
+    }
+
+    fn set_upf(&self, u: &UpfConf, ifindex: &[u32]) -> Result<(), String> {
+        let n3 = ifindex.get(u.n3 as usize).copied().filter(|&i| i != 0).ok_or("the UPF's N3 port is not a device")?;
+        self.program.upf(u.n3_address, n3)
+    }
+
+    fn usage(&self, slot: u32) -> Result<UsageCounts, String> {
+        self.program.usage(slot)
     }
 
     fn set_filter(&self, f: &nfv_core::offload::Filter) -> Result<(), String> {

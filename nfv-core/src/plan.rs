@@ -344,12 +344,18 @@ fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut V
                 stopped = None;
                 break;
             }
-            "nat44" | "lb" | "vtep" if i < last || matches!(chain.then, End::Chain(_)) => {
+            "nat44" | "lb" | "vtep" | "upf" if i < last || matches!(chain.then, End::Chain(_)) => {
                 stopped = Some(format!("what comes after `{at}` must see its packets"));
                 break;
             }
-            "vtep" if prog == PortProgram::NOTHING || prog == (PortProgram { acl: true, ..PortProgram::NOTHING }) => {
-                prog.vtep = true;
+            "vtep" | "upf"
+                if prog == PortProgram::NOTHING || prog == (PortProgram { acl: true, ..PortProgram::NOTHING }) =>
+            {
+                if s.kind == "vtep" {
+                    prog.vtep = true;
+                } else {
+                    prog.upf = true;
+                }
                 flows_from.push(s.node);
             }
             "nat44" | "lb" if !prog.macswap => {
@@ -361,7 +367,7 @@ fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut V
                 break;
             }
         }
-        if prog.flows || prog.vtep {
+        if prog.flows || prog.vtep || prog.upf {
             // A flow's packets leave by the flow's way: nothing after it
             // meets them.
             stopped = None;
@@ -369,7 +375,7 @@ fn program_for(cfg: &Config, c: usize, decisions: &[Decision], offloaded: &mut V
         }
     }
     prog.back = prog.macswap && !prog.flows && stopped.is_none() && chain.then == End::Ingress;
-    if !prog.flows && !prog.back && !prog.vtep && !prog.patch {
+    if !prog.flows && !prog.back && !prog.vtep && !prog.upf && !prog.patch {
         let why = stopped.unwrap_or_else(|| format!("chain `{}` ends where the program cannot send", chain.name));
         if prog.acl {
             // A filter needs no way out: what it permits goes up as it

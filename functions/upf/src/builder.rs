@@ -77,9 +77,10 @@ impl StageBuilder for UpfBuilder {
 
     fn offers(&self) -> Vec<nfv_core::plan::Offer> {
         nfv_core::plan::Offer::established(
-            "sessions with a plain PDR and FAR: GTP-U decapsulation uplink, encapsulation downlink",
+            "sessions with a plain PDR and FAR: GTP-U decapsulation uplink, encapsulation downlink (IPv4), URR \
+             usage counted for the reports",
             true,
-            "QER metering, buffering, usage thresholds and reports, echo and error indications",
+            "sessions with QER metering, buffering or a URR volume threshold, IPv6, echo and error indications",
         )
     }
 

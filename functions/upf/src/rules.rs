@@ -207,7 +207,20 @@ pub struct Sessions {
     /// version that switched (the last [`END_MARKERS_KEPT`]): each worker
     /// sends those of versions it has not yet.
     pub end_markers: Vec<(u64, OuterHeader)>,
+    /// The slots whose session went or was replaced, by the version that
+    /// did it (oldest first): a worker that handed a session's flat
+    /// entries to XDP withdraws them when it takes up a version that
+    /// changed the session. Complete for the versions after
+    /// `changed_since` (a worker on an older one withdraws everything).
+    pub changed: Vec<(u64, u32)>,
+    /// See `changed`.
+    pub changed_since: u64,
 }
+
+/// Changed slots a table carries (workers take them up within a
+/// millisecond; past this the oldest are dropped and `changed_since`
+/// moves on).
+pub const CHANGES_KEPT: usize = 65536;
 
 /// End Marker requests a table carries (workers take them up within a
 /// millisecond; older ones are dropped).
@@ -226,6 +239,7 @@ impl Sessions {
             fast_downlink: FastTable::with_capacity(list.len()),
             bucket_epoch: version,
             version,
+            changed_since: version,
             ..Self::default()
         };
         t.by_seid.reserve(list.len());
@@ -247,13 +261,21 @@ impl Sessions {
         let mut t = self.clone();
         t.version = version;
         for (seid, new) in changes {
+            if let Some(&slot) = t.by_seid.get(&seid) {
+                t.changed.push((version, slot));
+            }
             t.remove(seid);
             if let Some(s) = new {
                 t.add(s)?;
             }
         }
+        if t.changed.len() > CHANGES_KEPT {
+            let cut = t.changed.len() - CHANGES_KEPT;
+            t.changed_since = t.changed[cut - 1].0;
+            t.changed.drain(..cut);
+        }
         // Renumber the buckets once most are left over from replaced
-        // sessions.
+        // sessions (slots renumbered too: `changed` starts afresh).
         if t.limits.len() > 2 * t.live_limits + RENUMBER_SLACK {
             let mut renumbered = Self::new(t.iter().cloned().collect(), version)?;
             renumbered.end_markers = t.end_markers;

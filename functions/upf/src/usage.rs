@@ -9,8 +9,10 @@
 //! workers write is ever reset under them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use nfv_core::offload::{USAGE_SLOTS, UsageReader};
 use std::time::{Duration, Instant};
 
 /// A PDR without a URR (the slot of none).
@@ -105,7 +107,19 @@ pub struct Usage {
     capacity: u32,
     lanes: Mutex<Vec<Arc<Lane>>>,
     slots: Mutex<SlotPool>,
+    /// Per slot: [`VOLUME`], [`BELOW`].
+    marks: Box<[AtomicU8]>,
+    /// What the XDP program counted, when sessions are offloaded.
+    below: OnceLock<UsageReader>,
 }
+
+/// A slot's URR has a volume threshold to watch: its PDRs stay in the
+/// workers (the N4 side checks thresholds every millisecond; reading the
+/// program's counts that often would be a system call per URR).
+const VOLUME: u8 = 1;
+/// The XDP program may have counted into the slot: its counts are read
+/// too (never cleared: counts only grow, reports are differences).
+const BELOW: u8 = 2;
 
 /// Slots in use and free. A freed slot rests a while before it is handed
 /// out again, so that a worker still on the previous rules version
@@ -124,7 +138,13 @@ impl Usage {
     /// Room for `capacity` URRs at once (each worker's lane takes 32
     /// octets per URR).
     pub fn new(capacity: u32) -> Arc<Self> {
-        Arc::new(Self { capacity, lanes: Mutex::new(Vec::new()), slots: Mutex::new(SlotPool::default()) })
+        Arc::new(Self {
+            capacity,
+            lanes: Mutex::new(Vec::new()),
+            slots: Mutex::new(SlotPool::default()),
+            marks: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
+            below: OnceLock::new(),
+        })
     }
 
     /// A new worker's lane (at build time).
@@ -134,15 +154,65 @@ impl Usage {
         lane
     }
 
-    /// A slot's counts summed over the workers.
+    /// A slot's counts summed over the workers and, where sessions were
+    /// offloaded, the XDP program (a system call: the control side only).
     pub fn read(&self, slot: u32) -> Counts {
         let lanes = self.lanes.lock().expect("usage lanes");
-        lanes.iter().map(|l| l.read(slot)).fold(Counts::default(), |a, c| Counts {
+        let below = match (self.below.get(), self.mark(slot) & BELOW) {
+            (Some(r), BELOW) => {
+                let c = r.read(slot);
+                Counts {
+                    ul_bytes: c.ul_bytes,
+                    ul_packets: c.ul_packets,
+                    dl_bytes: c.dl_bytes,
+                    dl_packets: c.dl_packets,
+                }
+            }
+            _ => Counts::default(),
+        };
+        lanes.iter().map(|l| l.read(slot)).fold(below, |a, c| Counts {
             ul_bytes: a.ul_bytes + c.ul_bytes,
             ul_packets: a.ul_packets + c.ul_packets,
             dl_bytes: a.dl_bytes + c.dl_bytes,
             dl_packets: a.dl_packets + c.dl_packets,
         })
+    }
+
+    fn mark(&self, slot: u32) -> u8 {
+        self.marks.get(slot as usize).map_or(0, |m| m.load(Relaxed))
+    }
+
+    /// Where the XDP program's counts are read from (once, when the
+    /// stage is offloaded).
+    pub fn read_below(&self, r: UsageReader) {
+        let _ = self.below.set(r);
+    }
+
+    /// Whether a PDR counting into `slot` may be forwarded in XDP (no
+    /// URR, or one without a volume threshold whose slot the program
+    /// has): if so, the slot's XDP counts are read from now on.
+    pub fn offloadable(&self, slot: u32) -> bool {
+        if slot == NO_URR {
+            return true;
+        }
+        let Some(m) = self.marks.get(slot as usize).filter(|_| slot < USAGE_SLOTS) else { return false };
+        if m.load(Relaxed) & VOLUME != 0 {
+            return false;
+        }
+        m.fetch_or(BELOW, Relaxed);
+        true
+    }
+
+    /// Whether `slot`'s URR has a volume threshold to watch (set by the
+    /// N4 side before it publishes the rules naming it).
+    pub fn watch_volume(&self, slot: u32, on: bool) {
+        if let Some(m) = self.marks.get(slot as usize) {
+            if on {
+                m.fetch_or(VOLUME, Relaxed);
+            } else {
+                m.fetch_and(!VOLUME, Relaxed);
+            }
+        }
     }
 
     /// A slot for a new URR, or `None` when all are taken (the session is
@@ -164,6 +234,7 @@ impl Usage {
 
     /// Gives a removed URR's slot back.
     pub fn free(&self, slot: u32) {
+        self.watch_volume(slot, false);
         self.slots.lock().expect("usage slots").resting.push_back((Instant::now(), slot));
     }
 

@@ -28,7 +28,10 @@ mod task;
 
 pub use memory::MemoryEngine;
 pub use offloader::{OffloadCounters, Offloader};
-pub use tables::{Entry, FILTER_MAX, Filter, FilterRule, FlowKey, FlowValue, Key, L2Key, L2Value, Vtep, VtepConf};
+pub use tables::{
+    Entry, FILTER_MAX, Filter, FilterRule, FlowKey, FlowValue, GTPU_OUTER_LEN, Key, L2Key, L2Value, USAGE_SLOTS,
+    UpfConf, UpfDownlink, UpfUplink, UsageCounts, Vtep, VtepConf,
+};
 pub use task::{EngineTask, XdpCounters};
 
 /// What the XDP program does on one port, from the plan: the steps of
@@ -52,6 +55,8 @@ pub struct PortProgram {
     pub patch: bool,
     /// The peer port of the cross-connect.
     pub patch_to: Option<crate::packet::PortId>,
+    /// A UPF's sessions with a plain PDR and FAR ([`UpfConf`]).
+    pub upf: bool,
 }
 
 impl PortProgram {
@@ -66,6 +71,7 @@ impl PortProgram {
         back: false,
         patch: false,
         patch_to: None,
+        upf: false,
     };
 
     /// The steps, named, for the plan and the start-up log.
@@ -91,6 +97,9 @@ impl PortProgram {
         }
         if self.patch {
             v.push("cross-connect");
+        }
+        if self.upf {
+            v.push("upf sessions");
         }
         if v.is_empty() { "nothing".into() } else { v.join(", ") }
     }
@@ -125,6 +134,11 @@ pub trait Engine: Send + Sync {
     fn set_vtep(&self, vtep: &Vtep, ifindex: &[u32]) -> Result<(), String>;
     /// Replaces the filter ([`PortProgram::acl`]).
     fn set_filter(&self, filter: &Filter) -> Result<(), String>;
+    /// Sets the UPF ([`PortProgram::upf`]); `ifindex` maps its ports.
+    fn set_upf(&self, upf: &UpfConf, ifindex: &[u32]) -> Result<(), String>;
+    /// What the program counted into URR slot `slot` (below
+    /// [`USAGE_SLOTS`]) so far: one system call, on a control thread.
+    fn usage(&self, slot: u32) -> Result<UsageCounts, String>;
     /// What the program did so far, over every CPU.
     fn stats(&self) -> EngineStats;
 }
@@ -155,6 +169,27 @@ pub enum FlowOp {
     /// A new filter (every worker's instance of the ACL sends the same:
     /// applied once).
     Filter(Arc<Filter>),
+    /// The UPF (every worker's instance sends the same: applied once).
+    Upf(UpfConf),
+}
+
+/// Reads what the program counted for the UPF's URRs: a system call per
+/// read, for the N4 side's usage reports (never a worker).
+#[derive(Clone)]
+pub struct UsageReader(pub(crate) Arc<dyn Engine>);
+
+impl UsageReader {
+    /// Slot `slot`'s counts (zero when the engine cannot say: told once
+    /// by the caller's report, which then misses only what XDP counted).
+    pub fn read(&self, slot: u32) -> UsageCounts {
+        self.0.usage(slot).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for UsageReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UsageReader")
+    }
 }
 
 /// Changes a stage instance may have waiting at once: past this an

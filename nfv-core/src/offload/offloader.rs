@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::queue::ArrayQueue;
 
-use super::{Entry, Filter, FlowKey, FlowOp, FlowValue, Key, L2Key, L2Value, Vtep};
+use super::{
+    Engine, Entry, Filter, FlowKey, FlowOp, FlowValue, Key, L2Key, L2Value, UpfConf, UpfDownlink, UpfUplink,
+    UsageReader, Vtep,
+};
 use crate::packet::PortId;
 
 /// What one stage instance's offload did (shown in its report).
@@ -26,6 +29,8 @@ pub struct OffloadCounters {
 /// A stage instance's end of the queues to the engine.
 pub(super) struct Link {
     pub(super) ops: ArrayQueue<FlowOp>,
+    /// Changes the engine's task applied (or gave up on) so far.
+    pub(super) applied: AtomicU64,
     pub(super) touched: ArrayQueue<Key>,
     pub(super) counters: OffloadCounters,
 }
@@ -36,6 +41,9 @@ pub struct Offloader {
     pub(super) link: Arc<Link>,
     pub(super) ifindex: Arc<[u32]>,
     pub(super) waiting: Vec<Key>,
+    pub(super) engine: Arc<dyn Engine>,
+    /// Changes queued so far.
+    pub(super) sent: u64,
 }
 
 impl Offloader {
@@ -44,14 +52,8 @@ impl Offloader {
     /// full: the flow stays in the workers; try again on a later packet).
     #[inline]
     pub fn install(&mut self, key: FlowKey, mut value: FlowValue, port: PortId) -> bool {
-        if !self.waiting.is_empty() && !self.retry() {
-            self.link.counters.refused.fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
-        value.ifindex = self.ifindex.get(port as usize).copied().unwrap_or(0);
-        if value.ifindex == 0 {
-            return false;
-        }
+        let Some(ifindex) = self.ready(Some(port)) else { return false };
+        value.ifindex = ifindex;
         self.push(Entry::Flow(key, value))
     }
 
@@ -60,21 +62,48 @@ impl Offloader {
     /// when refused, as [`Self::install`].
     #[inline]
     pub fn install_l2(&mut self, key: L2Key, mut value: L2Value, port: Option<PortId>) -> bool {
-        if !self.waiting.is_empty() && !self.retry() {
-            self.link.counters.refused.fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
-        if let Some(p) = port {
-            value.ifindex = self.ifindex.get(p as usize).copied().unwrap_or(0);
-            if value.ifindex == 0 {
-                return false;
-            }
+        let Some(ifindex) = self.ready(port) else { return false };
+        if port.is_some() {
+            value.ifindex = ifindex;
         }
         self.push(Entry::L2(key, value))
     }
 
+    /// Installs a UPF session's uplink (TEID `teid`), sent out of `port`
+    /// (N6). False when refused, as [`Self::install`].
+    #[inline]
+    pub fn install_uplink(&mut self, teid: u32, mut value: UpfUplink, port: PortId) -> bool {
+        let Some(ifindex) = self.ready(Some(port)) else { return false };
+        value.ifindex = ifindex;
+        self.push(Entry::Uplink(teid, value))
+    }
+
+    /// Installs a UPF session's downlink (UE address `ue`), sent out of
+    /// `port` (N3). False when refused, as [`Self::install`].
+    #[inline]
+    pub fn install_downlink(&mut self, ue: u32, mut value: UpfDownlink, port: PortId) -> bool {
+        let Some(ifindex) = self.ready(Some(port)) else { return false };
+        value.ifindex = ifindex;
+        self.push(Entry::Downlink(ue, value))
+    }
+
+    /// Whether an install may go now (no removal waits that cannot be
+    /// queued first: else refused, counted), with `port`'s interface
+    /// (`None` when `port` is not a device; 0 when no port is named).
+    #[inline]
+    fn ready(&mut self, port: Option<PortId>) -> Option<u32> {
+        if !self.waiting.is_empty() && !self.retry() {
+            self.link.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        match port {
+            Some(p) => self.ifindex.get(p as usize).copied().filter(|&i| i != 0),
+            None => Some(0),
+        }
+    }
+
     fn push(&mut self, e: Entry) -> bool {
-        let ok = self.link.ops.push(FlowOp::Install(e)).is_ok();
+        let ok = self.send(FlowOp::Install(e));
         let c = if ok { &self.link.counters.installed } else { &self.link.counters.refused };
         c.fetch_add(1, Ordering::Relaxed);
         ok
@@ -93,9 +122,21 @@ impl Offloader {
         self.remove_key(Key::L2(key));
     }
 
+    /// Removes a UPF session's uplink, as [`Self::remove`].
+    #[inline]
+    pub fn remove_uplink(&mut self, teid: u32) {
+        self.remove_key(Key::Teid(teid));
+    }
+
+    /// Removes a UPF session's downlink, as [`Self::remove`].
+    #[inline]
+    pub fn remove_downlink(&mut self, ue: u32) {
+        self.remove_key(Key::Ue(ue));
+    }
+
     fn remove_key(&mut self, key: Key) {
         self.link.counters.removed.fetch_add(1, Ordering::Relaxed);
-        if (!self.waiting.is_empty() && !self.retry()) || self.link.ops.push(FlowOp::Remove(key)).is_err() {
+        if (!self.waiting.is_empty() && !self.retry()) || !self.send(FlowOp::Remove(key)) {
             if self.waiting.len() < self.waiting.capacity() {
                 self.waiting.push(key);
             } else {
@@ -106,11 +147,25 @@ impl Offloader {
         }
     }
 
+    /// Queues one change; false when the queue is full.
+    #[inline]
+    fn send(&mut self, op: FlowOp) -> bool {
+        let ok = self.link.ops.push(op).is_ok();
+        self.sent += u64::from(ok);
+        ok
+    }
+
+    /// Whether the engine applied everything this stage sent (no removal
+    /// waits here either): what XDP does is what the stage last said.
+    pub fn drained(&self) -> bool {
+        self.waiting.is_empty() && self.link.applied.load(Ordering::Acquire) >= self.sent
+    }
+
     /// Queues the removals that waited; true when none waits any more.
     #[cold]
     fn retry(&mut self) -> bool {
         while let Some(&k) = self.waiting.first() {
-            if self.link.ops.push(FlowOp::Remove(k)).is_err() {
+            if !self.send(FlowOp::Remove(k)) {
                 return false;
             }
             self.waiting.swap_remove(0);
@@ -131,13 +186,24 @@ impl Offloader {
     /// Hands the engine the stage's VTEP (once, when the stage takes the
     /// offloader: it is applied before any MAC the stage installs).
     pub fn set_vtep(&mut self, v: Vtep) -> bool {
-        self.link.ops.push(FlowOp::Vtep(Arc::new(v))).is_ok()
+        self.send(FlowOp::Vtep(Arc::new(v)))
+    }
+
+    /// Hands the engine the stage's UPF (once, when the stage takes the
+    /// offloader: applied before any session it installs).
+    pub fn set_upf(&mut self, u: UpfConf) -> bool {
+        self.send(FlowOp::Upf(u))
+    }
+
+    /// What reads back the program's URR counts (for the N4 side).
+    pub fn usage_reader(&self) -> UsageReader {
+        UsageReader(self.engine.clone())
     }
 
     /// Replaces the filter (an ACL taking a new rule set). False when the
     /// queue is full: try again later.
     pub fn set_filter(&mut self, f: &Arc<Filter>) -> bool {
-        self.link.ops.push(FlowOp::Filter(f.clone())).is_ok()
+        self.send(FlowOp::Filter(f.clone()))
     }
 
     /// The counters, for the stage's report.

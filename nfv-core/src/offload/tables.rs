@@ -274,6 +274,92 @@ pub struct Vtep {
     pub ports: Vec<(PortId, u32)>,
 }
 
+/// URR counter slots the program keeps (its `upf_usage` array): a
+/// session whose URR's slot is at or past this stays in the workers.
+pub const USAGE_SLOTS: u32 = 131_072;
+
+/// A UPF session's uplink as the program forwards it (its `struct
+/// upf_up`, keyed by the TEID as on the wire): G-PDUs from the UE's
+/// address decapsulated and sent to N6.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpfUplink {
+    /// The inner source the PDR requires, network order (0: any).
+    pub ue: [u8; 4],
+    /// The PDR's URR's counter slot (`u32::MAX`: none).
+    pub urr: u32,
+    /// Ethernet destination (the N6 gateway).
+    pub dmac: [u8; 6],
+    /// Ethernet source (the N6 port).
+    pub smac: [u8; 6],
+    /// The N6 port's interface (filled in by the offloader).
+    pub ifindex: u32,
+}
+
+/// Octets of a GTP-U tunnel's outer headers over IPv4 (Ethernet, IPv4,
+/// UDP), as [`UpfDownlink::outer`] holds them.
+pub const GTPU_OUTER_LEN: usize = 42;
+
+/// A UPF session's downlink as the program forwards it (its `struct
+/// upf_down`, keyed by the UE address as on the wire): packets put in
+/// the gNB's tunnel, sent to N3.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpfDownlink {
+    /// The outer Ethernet, IPv4 and UDP headers exactly as the workers
+    /// write them for an empty payload (the program sets the lengths and
+    /// the IPv4 checksum).
+    pub outer: [u8; GTPU_OUTER_LEN],
+    /// The QFI of the PDU Session Container (0xff: none).
+    pub qfi: u8,
+    pad: u8,
+    /// The gNB's TEID, network order.
+    pub teid: [u8; 4],
+    /// The PDR's URR's counter slot (`u32::MAX`: none).
+    pub urr: u32,
+    /// The N3 port's interface (filled in by the offloader).
+    pub ifindex: u32,
+}
+
+impl UpfDownlink {
+    /// Into tunnel `teid` with `outer` headers, a PDU Session Container
+    /// with `qfi` unless 0xff, counted into URR slot `urr`.
+    pub fn new(outer: [u8; GTPU_OUTER_LEN], teid: u32, qfi: u8, urr: u32) -> Self {
+        Self { outer, qfi, pad: 0, teid: teid.to_be_bytes(), urr, ifindex: 0 }
+    }
+}
+
+impl Default for UpfDownlink {
+    fn default() -> Self {
+        Self::new([0; GTPU_OUTER_LEN], 0, 0xff, u32::MAX)
+    }
+}
+
+/// A UPF as the program needs it (its `struct upf_conf`): which port is
+/// N3 and the address G-PDUs come to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpfConf {
+    /// The N3 port.
+    pub n3: PortId,
+    /// The N3 (GTP-U) address, host order.
+    pub n3_address: u32,
+}
+
+/// One URR slot's counts in the program (its `struct upf_usage`),
+/// T-PDU octets as the workers count them (TS 29.244 8.2.40).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UsageCounts {
+    /// Uplink octets.
+    pub ul_bytes: u64,
+    /// Uplink packets.
+    pub ul_packets: u64,
+    /// Downlink octets.
+    pub dl_bytes: u64,
+    /// Downlink packets.
+    pub dl_packets: u64,
+}
+
 /// An entry's key in one of the program's tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Key {
@@ -281,6 +367,18 @@ pub enum Key {
     Flow(FlowKey),
     /// A VTEP's MAC ([`L2Key`]).
     L2(L2Key),
+    /// A UPF session's uplink by TEID (host order).
+    Teid(u32),
+    /// A UPF session's downlink by UE address (host order).
+    Ue(u32),
+}
+
+impl Key {
+    /// Whether the program keeps the entry's `last_seen` (UPF sessions
+    /// have no idle timer: their entries keep none).
+    pub fn has_activity(&self) -> bool {
+        matches!(self, Key::Flow(_) | Key::L2(_))
+    }
 }
 
 /// An entry to install in one of the program's tables.
@@ -290,6 +388,10 @@ pub enum Entry {
     Flow(FlowKey, FlowValue),
     /// A VTEP's MAC.
     L2(L2Key, L2Value),
+    /// A UPF session's uplink by TEID (host order).
+    Uplink(u32, UpfUplink),
+    /// A UPF session's downlink by UE address (host order).
+    Downlink(u32, UpfDownlink),
 }
 
 impl Entry {
@@ -298,6 +400,8 @@ impl Entry {
         match self {
             Entry::Flow(k, _) => Key::Flow(*k),
             Entry::L2(k, _) => Key::L2(*k),
+            Entry::Uplink(t, _) => Key::Teid(*t),
+            Entry::Downlink(u, _) => Key::Ue(*u),
         }
     }
 }

@@ -11,6 +11,7 @@ use crossbeam::queue::ArrayQueue;
 use super::offloader::Link;
 use super::{
     Engine, Filter, FlowOp, Key, OPS_DEPTH, OffloadCounters, Offloader, REMOVALS_WAITING, SCAN_EVERY, TOUCHED_DEPTH,
+    UpfConf,
 };
 
 /// What the XDP program did, over every CPU, as of the engine's last
@@ -46,6 +47,8 @@ pub struct EngineTask {
     counters: Arc<XdpCounters>,
     /// The filter applied last.
     filter: Option<Arc<Filter>>,
+    /// The UPF set last.
+    upf: Option<UpfConf>,
     /// The ports' interfaces (what the offloaders map with).
     ifindex: Arc<[u32]>,
 }
@@ -62,6 +65,7 @@ impl EngineTask {
             said_full: false,
             counters: Arc::default(),
             filter: None,
+            upf: None,
             ifindex,
         }
     }
@@ -89,11 +93,18 @@ impl EngineTask {
     pub fn offloader(&mut self) -> Offloader {
         let link = Arc::new(Link {
             ops: ArrayQueue::new(OPS_DEPTH),
+            applied: AtomicU64::new(0),
             touched: ArrayQueue::new(TOUCHED_DEPTH),
             counters: OffloadCounters::default(),
         });
         self.links.push(link.clone());
-        Offloader { link, ifindex: self.ifindex.clone(), waiting: Vec::with_capacity(REMOVALS_WAITING) }
+        Offloader {
+            link,
+            ifindex: self.ifindex.clone(),
+            waiting: Vec::with_capacity(REMOVALS_WAITING),
+            engine: self.engine.clone(),
+            sent: 0,
+        }
     }
 
     /// Flows installed now.
@@ -138,6 +149,13 @@ impl EngineTask {
                             lines.push(format!("XDP VTEP refused: {e}"));
                         }
                     }
+                    FlowOp::Upf(u) if self.upf == Some(u) => {}
+                    FlowOp::Upf(u) => {
+                        if let Err(e) = self.engine.set_upf(&u, &self.ifindex) {
+                            lines.push(format!("XDP UPF refused: {e}"));
+                        }
+                        self.upf = Some(u);
+                    }
                     FlowOp::Filter(f) if self.filter.as_ref().is_some_and(|g| Arc::ptr_eq(g, &f)) => {}
                     FlowOp::Filter(f) => {
                         match self.engine.set_filter(&f) {
@@ -147,6 +165,7 @@ impl EngineTask {
                         self.filter = Some(f);
                     }
                 }
+                link.applied.fetch_add(1, Ordering::Release);
             }
         }
         if Instant::now() >= self.next_scan {
@@ -155,6 +174,9 @@ impl EngineTask {
             let engine = &self.engine;
             let batch: Option<HashMap<Key, u64>> = engine.activity().ok().map(|v| v.into_iter().collect());
             self.installed.retain(|k, (owner, reported)| {
+                if !k.has_activity() {
+                    return true;
+                }
                 let seen = match &batch {
                     Some(b) => Ok(b.get(k).copied()),
                     None => engine.last_seen(k),

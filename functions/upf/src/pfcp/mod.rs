@@ -315,6 +315,14 @@ impl PfcpEndpoint {
         }
     }
 
+    /// Marks the URRs of `s` that watch a volume threshold, before the
+    /// rules naming them are published: their PDRs stay in the workers.
+    fn watch_volumes(&self, s: &N4Session) {
+        for u in &s.urrs {
+            self.usage.watch_volume(u.slot, u.watches_volume());
+        }
+    }
+
     /// Checks that `rules` claim no TEID or UE address another session
     /// holds, then records its claims in place of what `seid` held.
     fn claim(&mut self, seid: u64, rules: &Session) -> Result<(), Refusal> {
@@ -449,6 +457,7 @@ impl PfcpEndpoint {
             Ok(session) => {
                 self.next_seid += 1;
                 let rules = Arc::new(session.1);
+                self.watch_volumes(&session.0);
                 self.changes.push((up_seid, Some(rules.clone())));
                 self.sessions.insert(up_seid, (session.0, rules));
                 Ok((up_seid, out.created))
@@ -498,6 +507,7 @@ impl PfcpEndpoint {
                     }
                 }
                 let rules = Arc::new(rules);
+                self.watch_volumes(&new);
                 self.changes.push((seid, Some(rules.clone())));
                 self.end_markers.append(&mut out.end_markers);
                 self.sessions.insert(seid, (new, rules));
@@ -755,7 +765,7 @@ impl PfcpEndpoint {
         for (s, _) in self.sessions.values_mut() {
             let mut reports = Vec::new();
             for u in s.urrs.iter_mut().filter(|u| u.watched()) {
-                if let Some(trigger) = u.due(self.usage.read(u.slot), now) {
+                if let Some(trigger) = u.due(|| self.usage.read(u.slot), now) {
                     reports.push(u.report_from(&self.usage, trigger).to_ie());
                 }
             }

@@ -136,10 +136,17 @@ impl Urr {
         (self.volth && self.threshold != Threshold::default()) || (self.perio && self.period.is_some())
     }
 
+    /// Whether it watches a volume threshold (its PDRs then stay in the
+    /// workers: see `crate::usage::Usage::watch_volume`).
+    pub fn watches_volume(&self) -> bool {
+        self.volth && self.threshold != Threshold::default()
+    }
+
     /// The trigger of a report due now, if one is: the volume threshold
-    /// reached since the last report, or the measurement period over.
-    pub fn due(&self, now: Counts, at: Instant) -> Option<UsageReportTriggerFlag> {
-        if self.volth && self.threshold.reached(&now.since(self.base)) {
+    /// reached since the last report (the counters read by `now` only
+    /// then), or the measurement period over.
+    pub fn due(&self, now: impl FnOnce() -> Counts, at: Instant) -> Option<UsageReportTriggerFlag> {
+        if self.watches_volume() && self.threshold.reached(&now().since(self.base)) {
             return Some(UsageReportTrigger::VOLTH);
         }
         if self.perio && self.next_period.is_some_and(|t| at >= t) {
@@ -218,8 +225,8 @@ mod tests {
         let at = Instant::now();
         let c =
             |ul: u64, dl: u64| Counts { ul_bytes: 10 + ul, ul_packets: ul / 100, dl_bytes: dl, dl_packets: dl / 100 };
-        assert_eq!(u.due(c(500, 400), at), None, "900 of 1000");
-        assert_eq!(u.due(c(500, 500), at), Some(UsageReportTrigger::VOLTH));
+        assert_eq!(u.due(|| c(500, 400), at), None, "900 of 1000");
+        assert_eq!(u.due(|| c(500, 500), at), Some(UsageReportTrigger::VOLTH));
         let r = u.report(c(600, 500), UsageReportTrigger::VOLTH);
         assert_eq!((r.urr_id.id, r.ur_seqn.sequence_number()), (7, 0));
         assert!(r.usage_report_trigger.contains(UsageReportTrigger::VOLTH));
@@ -227,7 +234,7 @@ mod tests {
         assert_eq!((v.total_volume, v.uplink_volume, v.downlink_volume), (Some(1100), Some(600), Some(500)));
         assert_eq!((v.total_packets, v.uplink_packets, v.downlink_packets), (Some(11), Some(6), Some(5)));
         assert!(r.duration_measurement.is_some() && r.start_time.is_some() && r.end_time.is_some());
-        assert_eq!(u.due(c(1000, 1000), at), None, "900 since the report");
+        assert_eq!(u.due(|| c(1000, 1000), at), None, "900 since the report");
         assert_eq!(u.report(c(1100, 1100), UsageReportTrigger::TERMR).ur_seqn.sequence_number(), 1);
     }
 
@@ -235,8 +242,8 @@ mod tests {
     fn a_period_reports_when_over_and_a_urr_without_triggers_is_not_watched() {
         let u = urr(0, 1);
         assert!(u.watched());
-        assert_eq!(u.due(Counts::default(), Instant::now()), None);
-        assert_eq!(u.due(Counts::default(), Instant::now() + Duration::from_secs(2)), Some(UsageReportTrigger::PERIO));
+        assert_eq!(u.due(Counts::default, Instant::now()), None);
+        assert_eq!(u.due(Counts::default, Instant::now() + Duration::from_secs(2)), Some(UsageReportTrigger::PERIO));
         let mut quiet = urr(0, 0);
         quiet.volth = false;
         assert!(!quiet.watched());

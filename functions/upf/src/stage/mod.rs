@@ -35,6 +35,7 @@ use crate::sdf::FlowView;
 use crate::usage::Lane;
 
 mod meter;
+mod offload;
 mod tunnel;
 
 use meter::Meter;
@@ -175,6 +176,8 @@ pub struct UpfStage {
     indications: nfv_core::cycles::PerSecond,
     /// Counters.
     pub counters: UpfCounters,
+    /// The plain sessions handed to XDP, when the plan places them there.
+    offload: Option<Box<offload::Offload>>,
 }
 
 use nfv_net::be::{rd16, rd32};
@@ -236,6 +239,7 @@ impl UpfStage {
             second: nfv_core::cycles::ticks(1.0),
             indications: nfv_core::cycles::PerSecond::new(ERROR_INDICATIONS_PER_SEC),
             counters: UpfCounters::default(),
+            offload: None,
             upf,
         }
     }
@@ -281,7 +285,7 @@ impl UpfStage {
     ) -> Result<(), UpfDrop> {
         let inner = g + h.header_len;
         let inner_v4 = p.data().get(inner).is_some_and(|b| b >> 4 == 4);
-        if let Some(f) = self.sessions.fast_uplink.get(h.teid).filter(|f| inner_v4 && f.session != Fast::GENERAL) {
+        if let Some(&f) = self.sessions.fast_uplink.get(h.teid).filter(|f| inner_v4 && f.session != Fast::GENERAL) {
             // The usual session: one PDR, no filter: its UE address and FAR.
             let src = p.data().get(inner + 12..inner + 16).ok_or(UpfDrop::Malformed)?;
             if f.ue != 0 && rd32(src, 0) != f.ue {
@@ -291,7 +295,9 @@ impl UpfStage {
             return match f.action {
                 Action::Forward => {
                     self.usage.count(f.urr, false, h.payload_len as u64);
-                    self.decapsulate(p, inner, h.payload_len, ctx)
+                    self.decapsulate(p, inner, h.payload_len, ctx)?;
+                    self.offer_uplink(h.teid, &f);
+                    Ok(())
                 }
                 Action::Drop => Err(UpfDrop::FarDrop),
                 Action::Buffer => Err(UpfDrop::FarBuffer),
@@ -467,7 +473,9 @@ impl UpfStage {
                 Action::Forward => {
                     self.usage.count(f.urr, true, len as u64);
                     let qfi = (f.qfi != Fast::NO_QFI).then_some(f.qfi);
-                    self.encapsulate(p, ctx, f.teid, IpAddr::V4(Ipv4Addr::from(f.peer)), qfi)
+                    self.encapsulate(p, ctx, f.teid, IpAddr::V4(Ipv4Addr::from(f.peer)), qfi)?;
+                    self.offer_downlink(dst, &f, ctx);
+                    Ok(())
                 }
                 _ => Err(UpfDrop::FarDrop),
             };
@@ -611,15 +619,23 @@ impl UpfStage {
     #[inline]
     fn prepare(&mut self, ctx: &mut StageCtx<'_>) {
         self.sessions.refresh();
+        if let Some(o) = self.offload.as_deref_mut() {
+            o.follow(&self.sessions);
+        }
         self.now_ticks = ctx.now_ticks.max(1);
         self.meter.now = self.now_ticks;
         self.meter.renew(self.sessions.bucket_epoch, self.sessions.limits.len());
         let (gateway, n6) = (IpAddr::V4(Ipv4Addr::from(self.upf.n6_gateway)), self.upf.n6);
+        let mut moved = false;
         self.ways.refresh(ctx.adjacency, 0, |w, adj| {
             w.n6_gateway = adj.lookup(&gateway, n6);
             w.peers.clear();
             w.peers6.clear();
+            moved = true;
         });
+        if moved && let Some(o) = self.offload.as_deref_mut() {
+            o.withdraw_all();
+        }
     }
 }
 
@@ -637,7 +653,9 @@ struct Ways {
 impl Stage for UpfStage {
     fn tick(&mut self, batch: &mut Batch, ctx: &mut StageCtx<'_>) {
         self.prepare(ctx);
-        if self.ended_through != self.sessions.version {
+        // With sessions in XDP, once it took up this worker's removals:
+        // no G-PDU may follow an End Marker into the old tunnel.
+        if self.ended_through != self.sessions.version && self.offload.as_ref().is_none_or(|o| o.drained()) {
             self.send_end_markers(batch, ctx);
         }
         // Held packets leave when their FAR forwards, traffic or not.
@@ -693,6 +711,11 @@ impl Stage for UpfStage {
         self.release_held(batch, ctx);
     }
 
+    fn take_offload(&mut self, o: nfv_core::offload::Offloader) -> bool {
+        self.set_offload(o);
+        true
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &["held-packets"]
     }
@@ -703,9 +726,10 @@ impl Stage for UpfStage {
 
     fn report(&self) -> Option<String> {
         let c = self.counters;
+        let xdp = self.offload.as_ref().map(|o| o.report_line()).unwrap_or_default();
         Some(format!(
             "  sessions {} (version {}, {:.1} MiB)\n  uplink {} downlink {} echo {} error-indications {}\n  \
-             held {} (now {}) released {} discarded {} expired {}\n  end-markers {} (unsent {})\n",
+             held {} (now {}) released {} discarded {} expired {}\n  end-markers {} (unsent {})\n{xdp}",
             self.sessions.len(),
             self.sessions.version,
             self.sessions.bytes() as f64 / (1 << 20) as f64,

@@ -149,10 +149,10 @@ impl UpfStage {
 /// resolved when they were built (else its Ethernet destination is zero
 /// and packets wait for it).
 pub(super) struct Peer {
-    outer: OuterHeader,
-    resolved: bool,
+    pub(super) outer: OuterHeader,
+    pub(super) resolved: bool,
 }
 
 /// What every GTP-U packet's outer headers take: port 2152 both ways, no
 /// UDP checksum over IPv4 (RFC 768), one over IPv6 (RFC 8200 8.1).
-const TUNNEL: PerPacket = PerPacket { sport: gtpu::PORT, tos: 0, frag: 0, udp6_checksum: true };
+pub(super) const TUNNEL: PerPacket = PerPacket { sport: gtpu::PORT, tos: 0, frag: 0, udp6_checksum: true };
