@@ -144,7 +144,20 @@ fn a_scapy_gnbs_uplink_reaches_the_data_network_and_the_answers_come_back_tunnel
     lines.sort();
     let want: Vec<String> = (0..5).map(|i| format!("43981 9 0 198.51.100.2 10.45.0.7 pong {i}")).collect();
     assert_eq!(lines, want, "downlink: TEID 43981, QFI 9, DL PDU type, the server's answer to the UE\n{}", report.text);
-    assert!(report.text.contains("uplink 5 downlink 5"), "{}", report.text);
+    // After the first packet each way the session runs in nfv's XDP
+    // program (`offload = "xdp"`, the default): what the workers did and
+    // what XDP forwarded make up the ten.
+    let (xdp, installed) = report.xdp();
+    let workers: u64 = report
+        .text
+        .lines()
+        .find_map(|l| {
+            let n: Vec<u64> = l.strip_prefix("  uplink ")?.split(' ').filter_map(|w| w.parse().ok()).collect();
+            Some(n[0] + n[1])
+        })
+        .unwrap_or_else(|| panic!("no uplink line\n{}", report.text));
+    assert_eq!((workers + xdp, installed), (10, 2), "both ways in XDP once forwarded\n{}", report.text);
+    assert!(xdp > 0, "{}", report.text);
     // The gNB's kernel, with no GTP-U socket, answers our downlink with
     // port unreachable: dropped as not GTP-U, counted.
 }
@@ -183,6 +196,9 @@ fn an_mbr_limited_session_is_held_to_its_rate_within_five_percent() {
     );
     assert!((0.95..=1.05).contains(&ratio), "{ratio:.3} of the MBR\n{}", report.text);
     assert!(report.text.contains("mbr-exceeded"), "the excess dropped and counted\n{}", report.text);
+    // Metered downlink stays in the workers (the token bucket is theirs);
+    // only the unmetered uplink may go down to XDP.
+    assert!(report.xdp().1 <= 1, "no metered session in XDP\n{}", report.text);
 }
 
 /// A handover with traffic flowing: scapy's SMF establishes a session over
@@ -241,6 +257,10 @@ fn a_handover_moves_the_downlink_tunnel_with_traffic_flowing_and_loses_nothing()
         got.iter().map(|g| u32::from_be_bytes(g.inner[28..32].try_into().unwrap())).collect()
     };
     let (na, nb) = (numbers(&at_a, 0xa), numbers(&at_b, 0xb));
+    // The downlink ran in XDP before and after the switch: withdrawn with
+    // the version that moved the tunnel, offered again into the new one.
+    let (xdp, installed) = report.xdp();
+    assert!(xdp > 1000 && installed >= 2, "{}", report.text);
     eprintln!("handover: {} datagrams to the first gNB, {} to the second", na.len(), nb.len());
     assert!(!na.is_empty() && !nb.is_empty(), "both gNBs served\n{}", report.text);
     assert!(na.iter().max() < nb.iter().min(), "one switch: the first gNB's before the second's");

@@ -31,7 +31,7 @@ impl StageFactory for UpfFactory {
     }
 }
 
-struct UpfBuilder(Arc<Upf>);
+pub(crate) struct UpfBuilder(pub(crate) Arc<Upf>);
 
 impl StageBuilder for UpfBuilder {
     fn drop_reasons(&self) -> &'static [&'static str] {

@@ -199,3 +199,146 @@ impl UpfStage {
         (e.ue, e.down) = (ue, decided);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use etherparse::PacketBuilder;
+    use nfv_core::BuildCtx;
+    use nfv_core::offload::{EngineTask, MemoryEngine};
+    use nfv_core::packet::VerdictKind;
+    use nfv_testkit::{FrameRunner, two_port_config};
+
+    use crate::config::StaticSession;
+
+    const OUR: [[u8; 6]; 2] = [[2, 0, 0, 0, 1, 0], [2, 0, 0, 0, 1, 1]];
+    const GNB_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+    const GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xe];
+
+    fn session(seid: u64, ue: [u8; 4], teid: u32, down: u32, mbr: Option<u64>) -> StaticSession {
+        StaticSession {
+            seid,
+            ue: ue.into(),
+            ue6: None,
+            uplink_teid: teid,
+            gnb: [10, 10, 0, 2].into(),
+            downlink_teid: down,
+            qfi: Some(9),
+            mbr_ul: None,
+            mbr_dl: mbr,
+        }
+    }
+
+    fn gpdu(teid: u32, ue: [u8; 4]) -> Vec<u8> {
+        let mut inner = Vec::new();
+        PacketBuilder::ipv4(ue, [8, 8, 8, 8], 64).udp(4000, 53).write(&mut inner, b"up").unwrap();
+        let mut g = vec![0x30, 0xff, 0, inner.len() as u8];
+        g.extend(teid.to_be_bytes());
+        g.extend(inner);
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(GNB_MAC, OUR[0])
+            .ipv4([10, 10, 0, 2], [10, 10, 0, 1], 64)
+            .udp(2152, 2152)
+            .write(&mut f, &g)
+            .unwrap();
+        f
+    }
+
+    fn to_ue(ue: [u8; 4]) -> Vec<u8> {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(GW_MAC, OUR[1])
+            .ipv4([8, 8, 8, 8], ue, 64)
+            .udp(53, 4000)
+            .write(&mut f, b"down")
+            .unwrap();
+        f
+    }
+
+    /// Sessions go down once forwarded (a metered one's downlink stays
+    /// up), come out when a version changes them, and go down again as
+    /// the new rules say; a new neighbour table takes everything out.
+    #[test]
+    fn offers_follow_the_session_versions() {
+        let stage = "{ kind = \"upf\", n3 = \"a\", n3-address = \"10.10.0.1\", n6 = \"b\", \
+                     n6-gateway = \"198.51.100.2\", sessions = [\
+                     { seid = 1, ue = \"10.45.0.7\", uplink-teid = 100, gnb = \"10.10.0.2\", downlink-teid = 200, qfi = 9 }, \
+                     { seid = 2, ue = \"10.45.0.8\", uplink-teid = 101, gnb = \"10.10.0.2\", downlink-teid = 201, qfi = 9, \
+                       mbr-dl = 1000 }] }";
+        let cfg = two_port_config("upf.toml", ["a", "b"], stage, crate::register).unwrap();
+        let b = &cfg.chains[0].stages[0].builder;
+        let upf = b.as_any().downcast_ref::<crate::builder::UpfBuilder>().unwrap().0.clone();
+        let ctx = BuildCtx { worker: 0, port_macs: &OUR, headers_read_later: false, chain_rank: 0, chain_workers: 1 };
+        let mut stage = b.build(&ctx);
+        let memory = Arc::new(MemoryEngine::default());
+        let mut task = EngineTask::new(memory.clone(), Arc::from(vec![7, 8]));
+        assert!(stage.take_offload(task.offloader()));
+        let ip = std::net::IpAddr::from;
+        let mut runner = FrameRunner::new([(ip([10, 10, 0, 2]), GNB_MAC, 0), (ip([198, 51, 100, 2]), GW_MAC, 1)]);
+        let (ue1, ue2) = ([10, 45, 0, 7], [10, 45, 0, 8]);
+        let run = |runner: &mut FrameRunner, stage: &mut Box<dyn nfv_core::Stage>, port, f: &[u8]| {
+            let (v, _, _) = runner.run(&mut **stage, port, f);
+            assert!(matches!(v, VerdictKind::Out(_)), "{v:?}");
+        };
+        for (teid, ue) in [(100, ue1), (101, ue2)] {
+            run(&mut runner, &mut stage, 0, &gpdu(teid, ue));
+            run(&mut runner, &mut stage, 1, &to_ue(ue));
+        }
+        task.step();
+        let (conf, up, down) = memory.upf();
+        assert_eq!(conf.map(|c| (c.n3, c.n3_address)), Some((0, 0x0a0a_0001)));
+        let mut teids: Vec<u32> = up.keys().copied().collect();
+        teids.sort_unstable();
+        assert_eq!(teids, [100, 101], "both uplinks (unmetered)");
+        assert_eq!(up[&100].ifindex, 8, "to N6");
+        assert_eq!(up[&100].dmac, GW_MAC);
+        assert_eq!(down.keys().copied().collect::<Vec<_>>(), [u32::from_be_bytes(ue1)], "the metered downlink stays");
+        let d = down[&u32::from_be_bytes(ue1)];
+        assert_eq!((d.teid, d.qfi, d.ifindex), (200u32.to_be_bytes(), 9, 7));
+        assert_eq!((&d.outer[..6], &d.outer[26..34]), (&GNB_MAC[..], &[10, 10, 0, 1, 10, 10, 0, 2][..]));
+        // The SMF's handover, as a new version: session 1 into TEID 300.
+        let s = upf.sessions.load();
+        let moved = Arc::new(session(1, ue1, 100, 300, None).rules());
+        upf.sessions.publish(s.changed([(1, Some(moved))], s.version + 1).unwrap());
+        run(&mut runner, &mut stage, 0, &gpdu(101, ue2));
+        task.step();
+        let (_, up, down) = memory.upf();
+        assert!(!up.contains_key(&100) && down.is_empty(), "session 1 withdrawn, before anything under its new rules");
+        assert!(up.contains_key(&101), "session 2 untouched");
+        run(&mut runner, &mut stage, 1, &to_ue(ue1));
+        task.step();
+        let (_, _, down) = memory.upf();
+        assert_eq!(down[&u32::from_be_bytes(ue1)].teid, 300u32.to_be_bytes(), "offered again into the new tunnel");
+        // A change of the neighbour table: everything out.
+        runner.learn(ip([10, 10, 0, 99]), [2, 0, 0, 0, 0, 0x77], 0);
+        runner.release();
+        run(&mut runner, &mut stage, 0, &gpdu(101, ue2));
+        task.step();
+        let (_, up, down) = memory.upf();
+        assert_eq!((up.len(), down.len()), (1, 0), "only what this packet offered again");
+    }
+
+    /// The N4 side's reads add what XDP counted, for slots a worker let
+    /// go down; a URR watching a volume threshold keeps its PDRs up.
+    #[test]
+    fn usage_reads_add_what_xdp_counted() {
+        let usage = crate::usage::Usage::new(4);
+        let lane = usage.lane();
+        let (a, b) = (usage.allocate().unwrap(), usage.allocate().unwrap());
+        let memory = Arc::new(MemoryEngine::default());
+        let mut task = EngineTask::new(memory.clone(), Arc::from(vec![1]));
+        usage.read_below(task.offloader().usage_reader());
+        lane.count(a, false, 100);
+        memory.count(a, false, 1000);
+        memory.count(a, true, 50);
+        assert_eq!(usage.read(a).ul_bytes, 100, "no worker let slot a go down yet: not read");
+        assert!(usage.offloadable(a));
+        let c = usage.read(a);
+        assert_eq!((c.ul_bytes, c.ul_packets, c.dl_bytes, c.dl_packets), (1100, 2, 50, 1));
+        usage.watch_volume(b, true);
+        assert!(!usage.offloadable(b), "a volume threshold stays in the workers");
+        usage.free(b);
+        assert!(usage.offloadable(b), "its next URR may go down");
+        assert!(usage.offloadable(crate::usage::NO_URR));
+    }
+}
