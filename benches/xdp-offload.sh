@@ -3,7 +3,7 @@
 # AF_XDP alone and against the kernel's best path here, on the veth bed,
 # one function per run:
 #
-#   sudo benches/xdp-offload.sh [nat|lb|vtep] [TRIALS] [SECONDS] [FLOWS]
+#   sudo benches/xdp-offload.sh [nat|lb|vtep|upf|upf-down] [TRIALS] [SECONDS] [FLOWS]
 #                               (default nat, 5, 3, 1024)
 #
 # Topology (tests/testbed.sh line): gen [g0] -> [d0] DUT [d1] -> [s0] sink.
@@ -20,6 +20,9 @@
 #                     (a random endpoint per new flow, conntrack after)
 #               vtep  a bridge of d0 and the kernel's vxlan device
 #                     (encapsulation toward the remote VTEP at s0)
+#               upf   none: this kernel has no gtp module (nor do the
+#                     kernel UPFs' hosts, eUPF's own path is XDP), so the
+#                     UPF runs compare nfv-xdp with nfv-afxdp only
 #   floor       no DUT: d0 drops everything in XDP (`nfv hw sink`), the
 #               generator's own ceiling (its rate is counted at d0)
 # The chains: nat is configs/nat44.toml's (ttl-decrement, nat44 from the
@@ -27,7 +30,12 @@
 # 192.0.2.10:53 in direct-server-return mode over three backends (all
 # s0's MAC); vtep configs/vtep-vxlan.toml's VXLAN VTEP (VNI 100, local
 # 192.168.0.1 on d1) with the far host's MAC at the remote VTEP
-# 192.168.0.2 (s0). The generator is `nfv hw blast` (nfv's XDP generator:
+# 192.168.0.2 (s0); upf configs/upf.toml's static session (UE 10.45.0.7,
+# uplink TEID 4660, downlink TEID 43981 and QFI 9 toward the gNB
+# 10.10.0.2): `upf` measures the uplink (the generator a gNB sending
+# 96-byte G-PDUs to d0, N3; decapsulated to s0 on N6, 60-byte frames),
+# `upf-down` the downlink (d0 is N6: 60-byte frames to the UE,
+# encapsulated with a PDU Session Container toward the gNB at s0 on N3). The generator is `nfv hw blast` (nfv's XDP generator:
 # BPF_PROG_TEST_RUN in live-frames mode, about 2 Mpps into a veth here)
 # on core 0: 60-byte UDP frames from 10.0.0.1 (vtep: 10.10.0.1 to the far
 # host's MAC), FLOWS source ports. The sink is `nfv hw sink` on s0 (XDP
@@ -56,11 +64,15 @@ P=nfvxo
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NFV=$ROOT/target/release/nfv
 WORK=$(mktemp -d)
-[[ $FUNC == nat || $FUNC == lb || $FUNC == vtep ]] || { echo "function: nat, lb or vtep, not '$FUNC'"; exit 1; }
+case $FUNC in
+    nat | lb | vtep | upf | upf-down) ;;
+    *) echo "function: nat, lb, vtep, upf or upf-down, not '$FUNC'"; exit 1 ;;
+esac
 
 source "$ROOT/benches/bed-lib.sh"
 bed_up ethtool nft taskset conntrack bridge
 S0_MAC=$(ns sink cat /sys/class/net/s0/address)
+G0_MAC=$(ns gen cat /sys/class/net/g0/address)
 D0_MAC=$(ns dut cat /sys/class/net/d0/address)
 BACKENDS=(10.1.0.11 10.1.0.12 10.1.0.13)
 FAR_HOST=02:00:00:00:0f:01
@@ -70,6 +82,8 @@ case $FUNC in
     nat) ns sink ip addr add 198.51.100.2/24 dev s0 ;;
     lb) for b in "${BACKENDS[@]}"; do ns sink ip addr add "$b/24" dev s0; done ;;
     vtep) ns sink ip addr add 192.168.0.2/24 dev s0 ;;
+    upf) ns sink ip addr add 198.51.100.2/24 dev s0 ;;
+    upf-down) ns sink ip addr add 10.10.0.2/24 dev s0 ;;
 esac
 ip netns exec "$P-sink" "$NFV" hw sink s0 &
 PIDS+=($!)
@@ -168,6 +182,45 @@ rx = ["d0", "d1"]
 chain = "c"
 TOML
             ;;
+        upf | upf-down)
+            # Uplink: N3 on d0, N6 toward s0; downlink: N6 on d0, N3
+            # toward the gNB at s0.
+            local n3=d0 n6=d1 n3_neigh="" n6_neigh
+            n6_neigh=$'\n[[neighbours]]\nip = "198.51.100.2"\nport = "d1"\nmac = "'$S0_MAC$'"\n'
+            if [[ $FUNC == upf-down ]]; then
+                n3=d1 n6=d0
+                n3_neigh=$'\n[[neighbours]]\nip = "10.10.0.2"\nport = "d1"\nmac = "'$S0_MAC$'"\n'
+                n6_neigh=$'\n[[neighbours]]\nip = "198.51.100.2"\nport = "d0"\nmac = "'$G0_MAC$'"\n'
+            fi
+            cat <<TOML
+[run]
+stats-interval = 0
+offload = "$1"
+
+[[ports]]
+name = "$n3"
+kind = "af-xdp"
+interface = "$n3"
+addresses = ["10.10.0.1/24"]
+
+[[ports]]
+name = "$n6"
+kind = "af-xdp"
+interface = "$n6"
+addresses = ["198.51.100.1/24"]
+$n3_neigh$n6_neigh
+[[chains]]
+name = "upf"
+stages = [{ kind = "upf", n3 = "$n3", n3-address = "10.10.0.1", n6 = "$n6", n6-gateway = "198.51.100.2",
+            sessions = [{ seid = 1, ue = "10.45.0.7", uplink-teid = 4660, gnb = "10.10.0.2",
+                          downlink-teid = 43981, qfi = 9 }] }]
+
+[[workers]]
+core = 1
+rx = ["d0", "d1"]
+chain = "upf"
+TOML
+            ;;
         vtep)
             sed -e "s/^stats-interval = 0$/stats-interval = 0\noffload = \"$1\"/" \
                 -e 's/^rx = \["d0", "d1"\]$/core = 1\nrx = ["d0", "d1"]/' \
@@ -185,6 +238,9 @@ case $FUNC in
     nat) TRAFFIC=(--dst-mac "$D0_MAC" --src 10.0.0.1 --dst 198.51.100.2:9) ;;
     lb) TRAFFIC=(--dst-mac "$D0_MAC" --src 10.0.0.1 --dst 192.0.2.10:53) ;;
     vtep) TRAFFIC=(--dst-mac "$FAR_HOST" --src 10.10.0.1 --dst 10.10.0.2:9) ;;
+    upf) TRAFFIC=(--dst-mac "$D0_MAC" --src 10.10.0.2 --dst 10.10.0.1:2152 --gtpu 4660 --ue 10.45.0.7
+        --data-network 198.51.100.2:9 --size 96) ;;
+    upf-down) TRAFFIC=(--dst-mac "$D0_MAC" --src 198.51.100.2 --dst 10.45.0.7:4000) ;;
 esac
 ip netns exec "$P-gen" taskset -c 0 "$NFV" hw blast g0 "${TRAFFIC[@]}" --ports "$FLOWS" >"$WORK/blast.out" 2>&1 &
 PIDS+=($!)
@@ -215,17 +271,19 @@ measure() {
 }
 
 DUTS=(nfv-xdp nfv-afxdp kernel floor)
+[[ $FUNC != upf* ]] || DUTS=(nfv-xdp nfv-afxdp floor)
 run_trials "${DUTS[@]}"
 echo
 echo "$FUNC: nfv-xdp report of the last trial:"
-grep -E '^(xdp|  xdp|  sessions|  connection table|  encapsulated)' "$WORK/nfv-xdp.out" | cut -c1-160 || true
+grep -E '^(xdp|  xdp|  sessions|  connection table|  encapsulated|  uplink)' "$WORK/nfv-xdp.out" | cut -c1-160 || true
 for d in "${DUTS[@]}"; do
     printf 'median %-10s %s Mpps (forwarded/offered %s)\n' "$d" "$(median "$d")" "$(median "$d" share)"
 done
 for d in nfv-xdp kernel; do
+    [[ -n ${RES[$d]:-} ]] || continue
     awk -v d="$d" -v r="$(median "$d")" -v f="$(median floor)" 'BEGIN {
         c = 1000 / r - 1000 / f
         if (c > 0) printf "%s costs core 0 %.0f ns per packet beyond the generator: %.2f Mpps per core\n", d, c, 1000 / c }'
 done
-ratio_line nfv-xdp/kernel nfv-xdp kernel
+[[ -z ${RES[kernel]:-} ]] || ratio_line nfv-xdp/kernel nfv-xdp kernel
 ratio_line ratio nfv-xdp nfv-afxdp

@@ -4,7 +4,9 @@
 // next flow's addresses: the source port counts from 1024 through `ports`
 // values, the low 16 bits of the source address from 1 through `addrs`
 // values (UDP over IPv4 without options, UDP checksum 0: RFC 768 allows
-// none).
+// none). A frame carrying a tunnel (a GTP-U G-PDU) has its first
+// HEAD_LONG octets written again instead: its tunnel header too, which a
+// device under test decapsulating in place writes over.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -16,16 +18,18 @@
 #include "ip_sum.h"
 
 #define HEAD 42
+#define HEAD_LONG 64
 
 struct gen_conf {
 	__u32 ifindex;
 	__u32 ports;   // source ports used: 1024 .. 1024 + ports - 1
 	__u32 addrs;   // source addresses used: low 16 bits 1 .. addrs
-	__u32 pad;
-	// The frame's headers (Ethernet, IPv4 without options, UDP): written
-	// again before each send, since a device under test rewrites frames
-	// in place (TTL, NAT) and the pool's pages come back as it left them.
-	__u8 head[HEAD];
+	__u32 long_head; // write HEAD_LONG octets again, not HEAD
+	// The frame's headers (Ethernet, IPv4 without options, UDP, and a
+	// tunnel header after them): written again before each send, since a
+	// device under test rewrites frames in place (TTL, NAT, decapsulation)
+	// and the pool's pages come back as it left them.
+	__u8 head[HEAD_LONG];
 };
 
 struct {
@@ -47,7 +51,13 @@ int nfv_gen(struct xdp_md *ctx)
 	struct gen_conf *c = bpf_map_lookup_elem(&gen_conf, &zero);
 	if (!c || data + HEAD > end || !c->ports || !c->addrs)
 		return XDP_ABORTED;
-	__builtin_memcpy(data, c->head, HEAD);
+	if (c->long_head) {
+		if (data + HEAD_LONG > end)
+			return XDP_ABORTED;
+		__builtin_memcpy(data, c->head, HEAD_LONG);
+	} else {
+		__builtin_memcpy(data, c->head, HEAD);
+	}
 	struct ethhdr *eth = data;
 	struct iphdr *ip = (void *)(eth + 1);
 	struct udphdr *udp = (void *)(ip + 1);

@@ -13,8 +13,10 @@ use crate::xdp::{Program, errno};
 
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gen.bpf.o"));
 
-/// Octets of headers the program writes again before each send (`HEAD`).
+/// Octets of headers the program writes again before each send (`HEAD`;
+/// `HEAD_LONG` for a tunnel's frames).
 const HEAD: usize = 42;
+const HEAD_LONG: usize = 64;
 
 /// Frames per run of the program (one system call).
 pub const PER_CALL: u32 = 1 << 16;
@@ -36,12 +38,42 @@ pub struct Traffic {
     pub ports: u32,
     /// Source addresses used.
     pub addrs: u32,
+    /// Carry a UDP packet in a GTP-U G-PDU (TS 29.281 5.1) of this TEID
+    /// (`dst` is then the UPF's N3 address and port 2152): from the UE
+    /// (the inner source) to the data network's address and port.
+    pub gtpu: Option<Gtpu>,
+}
+
+/// The G-PDU [`Traffic`] may carry.
+#[derive(Clone, Copy, Debug)]
+pub struct Gtpu {
+    /// The UPF's TEID.
+    pub teid: u32,
+    /// The inner source.
+    pub ue: [u8; 4],
+    /// The inner destination and UDP port.
+    pub data_network: ([u8; 4], u16),
 }
 
 impl Traffic {
     /// The template frame (UDP checksum 0: none, RFC 768).
     pub fn frame(&self) -> Vec<u8> {
-        let payload = vec![0u8; self.frame_size.max(60) - 42];
+        let mut payload = vec![0u8; self.frame_size.max(60) - 42];
+        if let Some(g) = self.gtpu {
+            // A G-PDU header without optional fields, then the inner
+            // packet (its UDP checksum 0 too).
+            let inner_len = self.frame_size.max(HEAD_LONG + 14) - 42 - 8;
+            let mut inner = Vec::with_capacity(inner_len);
+            PacketBuilder::ipv4(g.ue, g.data_network.0, 64)
+                .udp(40000, g.data_network.1)
+                .write(&mut inner, &vec![0u8; inner_len - 28])
+                .expect("a packet to a Vec");
+            inner[26..28].copy_from_slice(&[0, 0]);
+            payload = [0x30, 0xff].to_vec();
+            payload.extend((inner.len() as u16).to_be_bytes());
+            payload.extend(g.teid.to_be_bytes());
+            payload.extend(inner);
+        }
         let mut f = Vec::with_capacity(self.frame_size);
         PacketBuilder::ethernet2(self.src_mac, self.dst_mac)
             .ipv4(self.src, self.dst.0, 64)
@@ -67,9 +99,11 @@ impl Generator {
         }
         let program = Program::open(OBJECT, "nfv_gen")?;
         let frame = traffic.frame();
+        let long = u32::from(traffic.gtpu.is_some());
         let mut conf: Vec<u8> =
-            [ifindex, traffic.ports, traffic.addrs, 0].iter().flat_map(|v| v.to_ne_bytes()).collect();
-        conf.extend_from_slice(&frame[..HEAD]);
+            [ifindex, traffic.ports, traffic.addrs, long].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        conf.extend_from_slice(&frame[..if long == 1 { HEAD_LONG } else { HEAD }]);
+        conf.resize(16 + HEAD_LONG, 0);
         program.update("gen_conf", &0u32.to_ne_bytes(), &conf)?;
         Ok(Self { program, frame })
     }

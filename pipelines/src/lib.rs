@@ -129,31 +129,50 @@ fn xdp_engine(cfg: &Config) -> Option<Arc<dyn nfv_core::offload::Engine>> {
     }
 }
 
-/// `nfv hw blast`: sends from nfv's XDP generator out of `iface` until
-/// SIGINT/SIGTERM or `duration` seconds (0: no limit); returns what it
+/// What `nfv hw blast` sends (its command line).
+#[derive(Clone, Debug)]
+pub struct Blast {
+    /// Interface to send out of.
+    pub iface: String,
+    /// Destination MAC.
+    pub dst_mac: String,
+    /// IPv4 source (its low 16 bits count through `addrs` values).
+    pub src: std::net::Ipv4Addr,
+    /// IPv4 destination and UDP port.
+    pub dst: std::net::SocketAddrV4,
+    /// Source ports and source addresses used.
+    pub flows: (u32, u32),
+    /// Frame size without the FCS.
+    pub size: usize,
+    /// Seconds to send (0: until stopped).
+    pub duration: f64,
+    /// G-PDUs of this TEID from the UE to the data network, to `dst`.
+    pub gtpu: Option<(u32, std::net::Ipv4Addr, std::net::SocketAddrV4)>,
+}
+
+/// `nfv hw blast`: sends from nfv's XDP generator out of `b.iface` until
+/// SIGINT/SIGTERM or `b.duration` seconds (0: no limit); returns what it
 /// sent, as a line.
-pub fn blast(
-    iface: &str,
-    dst_mac: &str,
-    src: std::net::Ipv4Addr,
-    dst: std::net::SocketAddrV4,
-    (ports, addrs): (u32, u32),
-    size: usize,
-    duration: f64,
-) -> Result<String, String> {
+pub fn blast(b: &Blast) -> Result<String, String> {
     #[cfg(feature = "af-xdp")]
     {
-        let mac = nfv_core::config::parse_mac(dst_mac).map_err(|e| format!("--dst-mac: {e}"))?;
+        let (iface, (ports, addrs), duration) = (&b.iface, b.flows, b.duration);
+        let mac = nfv_core::config::parse_mac(&b.dst_mac).map_err(|e| format!("--dst-mac: {e}"))?;
         let src_mac = nfv_core::port::afxdp::interface_mac(iface).map_err(|e| format!("{iface}: {e}"))?;
         let ifindex = ifindex(iface)?;
         let traffic = nfv_hw::blast::Traffic {
             src_mac,
             dst_mac: mac,
-            src: src.octets(),
-            dst: (dst.ip().octets(), dst.port()),
-            frame_size: size,
+            src: b.src.octets(),
+            dst: (b.dst.ip().octets(), b.dst.port()),
+            frame_size: b.size,
             ports,
             addrs,
+            gtpu: b.gtpu.map(|(teid, ue, dn)| nfv_hw::blast::Gtpu {
+                teid,
+                ue: ue.octets(),
+                data_network: (dn.ip().octets(), dn.port()),
+            }),
         };
         let generator = nfv_hw::blast::Generator::load(ifindex, &traffic)?;
         let stop = stop_flag()?;
@@ -171,7 +190,7 @@ pub fn blast(
     }
     #[cfg(not(feature = "af-xdp"))]
     {
-        let _ = (iface, dst_mac, src, dst, ports, addrs, size, duration);
+        let _ = b;
         Err("this nfv was built without XDP".into())
     }
 }

@@ -53,6 +53,17 @@ enum HwCommand {
         /// Seconds to send (0: until stopped).
         #[arg(long, default_value_t = 0.0)]
         duration: f64,
+        /// Send GTP-U G-PDUs of this TEID (--dst: the UPF's N3 address
+        /// and port 2152), each carrying a UDP packet from --ue to
+        /// --data-network.
+        #[arg(long)]
+        gtpu: Option<u32>,
+        /// The G-PDUs' inner source (the UE).
+        #[arg(long, default_value = "10.45.0.7")]
+        ue: std::net::Ipv4Addr,
+        /// The G-PDUs' inner destination and UDP port.
+        #[arg(long, default_value = "198.51.100.2:9")]
+        data_network: std::net::SocketAddrV4,
     },
     /// Drop everything IFACE receives in XDP until stopped (a sink whose
     /// receive rate is the interface's rx counters).
@@ -248,8 +259,12 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Command::Hw { what: HwCommand::Blast { iface, dst_mac, src, dst, ports, addrs, size, duration } } => {
-            match nfv_pipelines::blast(&iface, &dst_mac, src, dst, (ports, addrs), size, duration) {
+        Command::Hw {
+            what: HwCommand::Blast { iface, dst_mac, src, dst, ports, addrs, size, duration, gtpu, ue, data_network },
+        } => {
+            let gtpu = gtpu.map(|teid| (teid, ue, data_network));
+            let b = nfv_pipelines::Blast { iface, dst_mac, src, dst, flows: (ports, addrs), size, duration, gtpu };
+            match nfv_pipelines::blast(&b) {
                 Ok(line) => {
                     println!("{line}");
                     ExitCode::SUCCESS
