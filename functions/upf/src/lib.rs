@@ -6,7 +6,9 @@
 //! service data flow filters, [`rules`] holds sessions' PDRs and FARs,
 //! [`config`] the TOML parameters, [`stage`] the data path, [`usage`] the
 //! URRs' counters, [`held`] the packets of buffering FARs, [`pfcp`] the N4
-//! endpoint.
+//! endpoint. Where the plan places the stage in XDP, its plain sessions
+//! are forwarded by nfv's XDP program once a worker forwarded them
+//! (`stage::offload`, docs/architecture.md).
 
 #![warn(missing_docs)]
 
