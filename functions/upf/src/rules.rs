@@ -220,7 +220,7 @@ pub struct Sessions {
 /// Changed slots a table carries (workers take them up within a
 /// millisecond; past this the oldest are dropped and `changed_since`
 /// moves on).
-pub const CHANGES_KEPT: usize = 65536;
+pub const CHANGES_KEPT: usize = 8192;
 
 /// End Marker requests a table carries (workers take them up within a
 /// millisecond; older ones are dropped).
@@ -530,6 +530,26 @@ mod tests {
             assert_eq!((d.session, d.teid, d.peer, d.qfi), (i, 0xabcd, 0x0a0a_0002, 9));
             assert_eq!(s.fast_uplink.get(0x10_0000 + i).unwrap().session, i);
         }
+    }
+
+    /// The change log names the slots of sessions a version replaced or
+    /// removed (what workers withdraw from XDP), and where it was cut
+    /// says from which version on it is complete.
+    #[test]
+    fn the_change_log_names_changed_slots_and_where_it_is_complete() {
+        let s = Sessions::new(usual_sessions(3).into_iter().map(Arc::new).collect(), 1).unwrap();
+        assert_eq!((s.changed.as_slice(), s.changed_since), (&[][..], 1), "a new table: nothing before it");
+        let mut x = usual_sessions(3).pop().unwrap();
+        x.fars[1].outer = Some(OuterHeader { teid: 0x7777, peer: [10, 10, 0, 3].into() });
+        let slot = |t: &Sessions, seid| t.by_seid[&seid];
+        let (s1, s2) = (slot(&s, 1), slot(&s, 2));
+        let t = s.changed([(2, Some(Arc::new(x))), (1, None), (99, None)], 2).unwrap();
+        assert_eq!(t.changed, [(2, s2), (2, s1)], "replaced and removed; an unknown SEID names nothing");
+        let fresh = usual_sessions(CHANGES_KEPT as u32 + 10).into_iter().skip(3).map(|s| (s.seid, Some(Arc::new(s))));
+        let t = t.changed(fresh, 3).unwrap();
+        assert_eq!(t.changed.len(), 2, "new sessions change no slot a worker offered");
+        let all = t.changed((3..CHANGES_KEPT as u64 + 10).map(|seid| (seid, None)), 4).unwrap();
+        assert_eq!((all.changed.len(), all.changed_since), (CHANGES_KEPT, 4), "cut: complete only after 4");
     }
 
     /// An IPv6-only uplink PDR is not flattened: the flat entry checks an
