@@ -285,7 +285,7 @@ impl UpfStage {
     ) -> Result<(), UpfDrop> {
         let inner = g + h.header_len;
         let inner_v4 = p.data().get(inner).is_some_and(|b| b >> 4 == 4);
-        if let Some(&f) = self.sessions.fast_uplink.get(h.teid).filter(|f| inner_v4 && f.session != Fast::GENERAL) {
+        if let Some(f) = self.sessions.fast_uplink.get(h.teid).filter(|f| inner_v4 && f.session != Fast::GENERAL) {
             // The usual session: one PDR, no filter: its UE address and FAR.
             let src = p.data().get(inner + 12..inner + 16).ok_or(UpfDrop::Malformed)?;
             if f.ue != 0 && rd32(src, 0) != f.ue {
@@ -295,9 +295,9 @@ impl UpfStage {
             return match f.action {
                 Action::Forward => {
                     self.usage.count(f.urr, false, h.payload_len as u64);
-                    self.decapsulate(p, inner, h.payload_len, ctx)?;
-                    self.offer_uplink(h.teid, &f);
-                    Ok(())
+                    let session = f.session;
+                    self.offer_uplink(h.teid, session);
+                    self.decapsulate(p, inner, h.payload_len, ctx)
                 }
                 Action::Drop => Err(UpfDrop::FarDrop),
                 Action::Buffer => Err(UpfDrop::FarBuffer),
@@ -473,9 +473,8 @@ impl UpfStage {
                 Action::Forward => {
                     self.usage.count(f.urr, true, len as u64);
                     let qfi = (f.qfi != Fast::NO_QFI).then_some(f.qfi);
-                    self.encapsulate(p, ctx, f.teid, IpAddr::V4(Ipv4Addr::from(f.peer)), qfi)?;
-                    self.offer_downlink(dst, &f, ctx);
-                    Ok(())
+                    self.offer_downlink(dst, f.session, ctx);
+                    self.encapsulate(p, ctx, f.teid, IpAddr::V4(Ipv4Addr::from(f.peer)), qfi)
                 }
                 _ => Err(UpfDrop::FarDrop),
             };

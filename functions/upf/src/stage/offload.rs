@@ -20,7 +20,6 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::UpfStage;
 use super::tunnel::TUNNEL;
-use crate::fast::Fast;
 use crate::rules::{NO_BUCKET, Sessions};
 
 /// What one worker handed to XDP, by session slot.
@@ -132,20 +131,22 @@ impl UpfStage {
         self.offload = Some(Box::new(Offload::new(o, self.sessions.version)));
     }
 
-    /// After a worker decapsulated a G-PDU of TEID `teid` by flat entry
-    /// `f`: its uplink handed to XDP, once per session.
+    /// As a worker forwards a G-PDU of TEID `teid` by the flat entry of
+    /// session slot `session`: its uplink handed to XDP, once per session
+    /// (the entry read again off the hot path).
     #[inline(always)]
-    pub(super) fn offer_uplink(&mut self, teid: u32, f: &Fast) {
+    pub(super) fn offer_uplink(&mut self, teid: u32, session: u32) {
         if let Some(o) = &self.offload
-            && !o.decided(f.session, false)
+            && !o.decided(session, false)
         {
-            self.offer_uplink_now(teid, *f);
+            self.offer_uplink_now(teid);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn offer_uplink_now(&mut self, teid: u32, f: Fast) {
+    fn offer_uplink_now(&mut self, teid: u32) {
+        let Some(&f) = self.sessions.fast_uplink.get(teid) else { return };
         let Some(gateway) = self.ways.get().n6_gateway else { return };
         let (n6, smac) = (self.upf.n6, self.macs[self.upf.n6 as usize]);
         let down = f.bucket == NO_BUCKET && self.upf.usage.offloadable(f.urr);
@@ -161,21 +162,22 @@ impl UpfStage {
         (e.teid, e.up) = (teid, decided);
     }
 
-    /// After a worker encapsulated a packet to UE `ue` by flat entry
-    /// `f`: its downlink handed to XDP, once per session, with the outer
-    /// headers toward the gNB the worker wrote.
+    /// As a worker forwards a packet to UE `ue` by the flat entry of
+    /// session slot `session`: its downlink handed to XDP, once per
+    /// session, with the outer headers toward the gNB the worker writes.
     #[inline(always)]
-    pub(super) fn offer_downlink(&mut self, ue: u32, f: &Fast, ctx: &StageCtx<'_>) {
+    pub(super) fn offer_downlink(&mut self, ue: u32, session: u32, ctx: &StageCtx<'_>) {
         if let Some(o) = &self.offload
-            && !o.decided(f.session, true)
+            && !o.decided(session, true)
         {
-            self.offer_downlink_now(ue, *f, ctx);
+            self.offer_downlink_now(ue, ctx);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn offer_downlink_now(&mut self, ue: u32, f: Fast, ctx: &StageCtx<'_>) {
+    fn offer_downlink_now(&mut self, ue: u32, ctx: &StageCtx<'_>) {
+        let Some(&f) = self.sessions.fast_downlink.get(ue) else { return };
         let down = f.bucket == NO_BUCKET && self.upf.usage.offloadable(f.urr);
         let mut outer = [0u8; GTPU_OUTER_LEN];
         if down {
