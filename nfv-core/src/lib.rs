@@ -30,6 +30,7 @@ pub mod offload;
 pub mod packet;
 pub mod parse;
 pub mod plan;
+pub mod pod;
 pub mod port;
 pub mod published;
 pub mod reject;

@@ -233,6 +233,27 @@ pub fn sink(iface: &str) -> Result<(), String> {
     }
 }
 
+/// What the pod was handed and how each AF_XDP port found its interface
+/// (`nfv check --pod`, and the start-up log in a pod): empty outside a
+/// pod when every port names its interface.
+pub fn pod_lines(cfg: &Config) -> Vec<String> {
+    let pod = nfv_core::pod::current();
+    let mut lines = Vec::new();
+    for p in &cfg.ports {
+        let nfv_core::config::PortKind::AfXdp(a) = &p.kind else { continue };
+        match &a.found {
+            Some(how) => lines.push(format!("port `{}`: {how}", p.name)),
+            None if pod.in_pod => lines.push(format!("port `{}`: interface {} as named", p.name, a.interface)),
+            None => {}
+        }
+    }
+    if pod.in_pod || !lines.is_empty() {
+        let cpus = nfv_core::pod::cpus::format_list(&pod.cpus);
+        lines.push(format!("cpus {cpus}, {} worker(s)", cfg.workers.len()));
+    }
+    lines
+}
+
 /// Runs a configuration to the end, with its management plane (metrics,
 /// probes, `nfv ctl`) beside it; `live` prints a stats line each
 /// interval. `stop` ends the run early (SIGINT/SIGTERM). `duration`
@@ -245,6 +266,9 @@ pub fn run(
 ) -> Result<RunReport, BuildError> {
     for n in profile_disagreements(cfg) {
         eprintln!("nfv: WARNING: {n}");
+    }
+    for line in pod_lines(cfg) {
+        eprintln!("nfv: pod: {line}");
     }
     // The plan, as `nfv plan` prints it, when there is a device to plan.
     if cfg.ports.iter().any(|p| matches!(p.kind, nfv_core::config::PortKind::AfXdp(_))) {

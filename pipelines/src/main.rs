@@ -91,6 +91,10 @@ enum Command {
     Check {
         /// Configuration file.
         file: PathBuf,
+        /// Say what the pod was handed (attachments, device-plugin
+        /// devices, CPUs, huge pages) and how each port was matched.
+        #[arg(long)]
+        pod: bool,
     },
     /// Replay a capture as if it arrived on a port of FILE, and record
     /// what every port transmits.
@@ -175,13 +179,23 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e.to_string()),
             }
         }
-        Command::Check { file } => match nfv_pipelines::load(Some(&file)) {
-            Ok(cfg) => {
-                println!("{}: {}", file.display(), cfg.summary());
-                ExitCode::SUCCESS
+        Command::Check { file, pod } => {
+            if pod {
+                print!("{}", nfv_core::pod::current().render());
             }
-            Err(e) => fail(&e),
-        },
+            match nfv_pipelines::load(Some(&file)) {
+                Ok(cfg) => {
+                    if pod {
+                        for line in nfv_pipelines::pod_lines(&cfg) {
+                            println!("{line}");
+                        }
+                    }
+                    println!("{}: {}", file.display(), cfg.summary());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Command::Replay { file, inputs, output, port, chain } => {
             let inputs: Vec<(Option<&str>, &std::path::Path)> = inputs
                 .iter()

@@ -292,8 +292,18 @@ fn load_in(
                     _ => Ok(PortKind::Pcap(p)),
                 }
             }),
-            "af-xdp" => rest.parse::<AfXdpConfig>().and_then(|a| {
+            "af-xdp" => rest.parse::<AfXdpConfig>().and_then(|mut a| {
                 a.validate().map_err(|(key, msg)| rest.error(key, msg.clone(), msg))?;
+                match &a.written {
+                    InterfaceRef::Name(n) => a.interface = n.clone(),
+                    InterfaceRef::Pod(d) => {
+                        let (name, how) = crate::pod::current().resolve(d).map_err(|e| {
+                            rest.error("interface", e, "not found in this pod")
+                                .help("`nfv check --pod FILE` shows what the pod was handed")
+                        })?;
+                        (a.interface, a.found) = (name, Some(how));
+                    }
+                }
                 Ok(PortKind::AfXdp(a))
             }),
             other => Err(unknown(common.span_of("kind"), "port kind", other, PORT_KINDS)),

@@ -14,8 +14,8 @@ mod schema;
 pub use diag::{Diagnostic, Report};
 pub use load::{Params, load, load_as_file, load_file};
 pub use schema::{
-    AfXdpConfig, ChainSpec, Config, DEFAULT_LISTEN, DEFAULT_SOCKET, ManagementSpec, NeighbourSpec, OffloadMode,
-    PcapConfig, PortKind, PortSpec, RunSection, StageSpec, SteerOn, UmemSharing, WorkerSpec, XdpMode,
+    AfXdpConfig, ChainSpec, Config, DEFAULT_LISTEN, DEFAULT_SOCKET, InterfaceRef, ManagementSpec, NeighbourSpec,
+    OffloadMode, PcapConfig, PortKind, PortSpec, RunSection, StageSpec, SteerOn, UmemSharing, WorkerSpec, XdpMode,
 };
 
 /// The embedded default configuration (`nfv run` with no file): the

@@ -164,8 +164,17 @@ pub enum XdpMode {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AfXdpConfig {
-    /// Kernel interface name.
+    /// The interface as written: a kernel interface name, or what the
+    /// pod was handed (`{ network = "sriov-n3" }`, `{ resource =
+    /// "intel.com/sriov_n3" }`, found at load by [`crate::pod`]).
+    #[serde(rename = "interface")]
+    pub written: InterfaceRef,
+    /// The kernel interface name (written, or found in the pod).
+    #[serde(skip)]
     pub interface: String,
+    /// How a pod's device was matched, for `nfv check --pod` and the log.
+    #[serde(skip)]
+    pub found: Option<String>,
     /// Bind mode.
     #[serde(default)]
     pub mode: XdpMode,
@@ -205,6 +214,42 @@ pub struct AfXdpConfig {
     pub ddp_package: Option<String>,
 }
 
+/// A port's `interface`: a name, or a device of the pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InterfaceRef {
+    /// A kernel interface name.
+    Name(String),
+    /// What the pod was handed.
+    Pod(crate::pod::PodDevice),
+}
+
+impl Default for InterfaceRef {
+    fn default() -> Self {
+        Self::Name(String::new())
+    }
+}
+
+impl<'de> Deserialize<'de> for InterfaceRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = InterfaceRef;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an interface name, or { network = \"NAME\" } or { resource = \"VENDOR/NAME\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<InterfaceRef, E> {
+                Ok(InterfaceRef::Name(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<InterfaceRef, A::Error> {
+                let d = crate::pod::PodDevice::deserialize(serde::de::value::MapAccessDeserializer::new(m))?;
+                d.validate().map_err(serde::de::Error::custom)?;
+                Ok(InterfaceRef::Pod(d))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// What a port's device steers on (`steer = ...`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -232,7 +277,7 @@ impl AfXdpConfig {
                 return Err((key, format!("{key} must be a power of two from 64 to 16384, not {v}")));
             }
         }
-        if self.interface.is_empty() {
+        if self.written == InterfaceRef::Name(String::new()) {
             return Err(("interface", "interface name is empty".into()));
         }
         Ok(())
