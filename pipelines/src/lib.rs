@@ -247,11 +247,39 @@ pub fn pod_lines(cfg: &Config) -> Vec<String> {
             None => {}
         }
     }
-    if pod.in_pod || !lines.is_empty() {
+    if pod.in_pod {
+        let cores: Vec<Option<usize>> = cfg.workers.iter().map(|w| w.core).collect();
         let cpus = nfv_core::pod::cpus::format_list(&pod.cpus);
-        lines.push(format!("cpus {cpus}, {} worker(s)", cfg.workers.len()));
+        match nfv_core::pod::cpus::place(&cores, &pod.cpus) {
+            Ok(p) => {
+                let on: Vec<String> = p.workers.iter().enumerate().map(|(i, c)| format!("worker {i} on {c}")).collect();
+                let rest = nfv_core::pod::cpus::format_list(&p.housekeeping);
+                lines.push(format!("cpus {cpus}: {}, management and control on {rest}", on.join(", ")));
+                lines.extend(p.notes);
+            }
+            Err(e) => lines.push(format!("cpus {cpus}: {e}")),
+        }
     }
     lines
+}
+
+/// In a pod, the configuration with each worker on a CPU of its own
+/// ([`nfv_core::pod::cpus::place`]), and this thread (whose affinity
+/// every thread it starts inherits) on the housekeeping CPUs; `None`
+/// outside a pod.
+fn place_in_pod(cfg: &Config) -> Result<Option<Config>, String> {
+    let pod = nfv_core::pod::current();
+    if !pod.in_pod {
+        return Ok(None);
+    }
+    let cores: Vec<Option<usize>> = cfg.workers.iter().map(|w| w.core).collect();
+    let p = nfv_core::pod::cpus::place(&cores, &pod.cpus)?;
+    let mut placed = cfg.clone();
+    for (w, c) in placed.workers.iter_mut().zip(&p.workers) {
+        w.core = Some(*c);
+    }
+    nfv_core::pod::cpus::pin_current(&p.housekeeping)?;
+    Ok(Some(placed))
 }
 
 /// Runs a configuration to the end, with its management plane (metrics,
@@ -270,6 +298,8 @@ pub fn run(
     for line in pod_lines(cfg) {
         eprintln!("nfv: pod: {line}");
     }
+    let placed = place_in_pod(cfg).map_err(BuildError)?;
+    let cfg = placed.as_ref().unwrap_or(cfg);
     // The plan, as `nfv plan` prints it, when there is a device to plan.
     if cfg.ports.iter().any(|p| matches!(p.kind, nfv_core::config::PortKind::AfXdp(_))) {
         for line in nfv_core::plan::plan(cfg).render().lines() {

@@ -70,6 +70,8 @@ fn ports_are_found_by_attachment_and_by_resource() {
             "port `n6`: resource `intel.com/sriov_n6` #0: PCIDEVICE_INTEL_COM_SRIOV_N6 PCI 0000:18:02.5, interface \
              ens1f0v3 by sysfs",
             "ok: 2 port(s)",
+            "worker 0 on ",
+            "management and control on ",
         ] {
             assert!(out.contains(want), "{podinfo}: no `{want}` in\n{out}");
         }

@@ -48,6 +48,21 @@ pub fn affinity() -> Vec<usize> {
     (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
 }
 
+/// Pins the calling thread to `cpus` (threads it starts inherit them).
+pub fn pin_current(cpus: &[usize]) -> Result<(), String> {
+    // SAFETY: a zeroed set is valid; CPU_SET writes within it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        // SAFETY: as above.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: the set's size as the call needs; pid 0: this thread.
+    match unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) } {
+        0 => Ok(()),
+        _ => Err(format!("cannot run on CPUs {}: {}", format_list(cpus), std::io::Error::last_os_error())),
+    }
+}
+
 /// The cgroup v2 cpuset of this process (`cpuset.cpus.effective` of its
 /// cgroup under `cgroup_root`, its path from `proc_root/self/cgroup`).
 pub fn cgroup_cpuset(proc_root: &Path, cgroup_root: &Path) -> Option<Vec<usize>> {
@@ -108,4 +123,93 @@ mod tests {
         assert!(parse_list("0-x").is_err());
         assert!(!affinity().is_empty(), "this process runs somewhere");
     }
+
+    #[test]
+    fn workers_get_cpus_of_their_own_and_housekeeping_the_one_left() {
+        let p = place(&[None, None], &[4, 5, 6]).unwrap();
+        assert_eq!((p.workers, p.housekeeping, p.notes.len()), (vec![5, 6], vec![4], 0));
+        let p = place(&[Some(6), None], &[4, 5, 6]).unwrap();
+        assert_eq!((p.workers, p.housekeeping), (vec![6, 5], vec![4]), "a named core is kept");
+        let p = place(&[None, None], &[4, 5]).unwrap();
+        assert_eq!((p.workers, p.housekeeping.clone()), (vec![4, 5], vec![4, 5]));
+        assert!(p.notes[0].contains("request one CPU more"), "{:?}", p.notes);
+        let p = place(&[None], &[2, 3, 4, 5]).unwrap();
+        assert_eq!((p.workers, p.housekeeping), (vec![3], vec![2, 4, 5]));
+        assert!(place(&[Some(9)], &[4, 5]).unwrap_err().contains("core 9 is not among the pod's CPUs (4-5)"));
+        assert!(place(&[None, None, None], &[4, 5]).unwrap_err().contains("request 4 integer CPUs"));
+        assert!(place(&[Some(4), Some(4)], &[4, 5]).unwrap_err().contains("two workers on CPU 4"));
+    }
+}
+
+/// Where the workers and everything else run in a pod: each worker on a
+/// CPU of its own, and the management plane, control tasks and slow path
+/// on the CPUs left (housekeeping).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// Each worker's CPU.
+    pub workers: Vec<usize>,
+    /// The CPUs of every other thread.
+    pub housekeeping: Vec<usize>,
+    /// What the placement had to settle for.
+    pub notes: Vec<String>,
+}
+
+/// Places workers whose configuration names a core (`written[i]`) there,
+/// the others on the pod's `cpus` in order, keeping the first CPU no
+/// worker names for housekeeping when there are more CPUs than workers
+/// (under the CPU manager's static policy every CPU of a Guaranteed
+/// container is exclusive: one more than the workers is the shared one).
+/// Refused: a core the pod lacks, two workers on one CPU, more workers
+/// than CPUs.
+pub fn place(written: &[Option<usize>], cpus: &[usize]) -> Result<Placement, String> {
+    let list = format_list(cpus);
+    for (i, c) in written.iter().enumerate() {
+        if let Some(c) = c.filter(|c| !cpus.contains(c)) {
+            return Err(format!(
+                "worker {i}: core {c} is not among the pod's CPUs ({list}): name one of them, or leave `core` out \
+                 and nfv places the worker"
+            ));
+        }
+    }
+    if written.len() > cpus.len() {
+        return Err(format!(
+            "{} workers need a CPU each, the pod has {} ({list}): request {} integer CPUs (Guaranteed QoS) or run \
+             fewer workers",
+            written.len(),
+            cpus.len(),
+            written.len() + 1
+        ));
+    }
+    let named: Vec<usize> = written.iter().flatten().copied().collect();
+    let mut free = cpus.iter().copied().filter(|c| !named.contains(c));
+    let housekeeping = if cpus.len() > written.len() { free.next() } else { None };
+    let mut workers = Vec::with_capacity(written.len());
+    for (i, c) in written.iter().enumerate() {
+        let c = match c {
+            Some(c) => *c,
+            None => free.next().ok_or_else(|| format!("worker {i}: no CPU left of the pod's {list}"))?,
+        };
+        if workers.contains(&c) {
+            return Err(format!("two workers on CPU {c}: a poll-mode worker needs a CPU of its own"));
+        }
+        workers.push(c);
+    }
+    let mut notes = Vec::new();
+    let housekeeping = match housekeeping {
+        Some(h) => {
+            // Whatever no worker took is housekeeping's too.
+            let mut v: Vec<usize> = cpus.iter().copied().filter(|c| !workers.contains(c)).collect();
+            v.sort_unstable();
+            debug_assert!(v.contains(&h));
+            v
+        }
+        None => {
+            notes.push(format!(
+                "every CPU of the pod ({list}) runs a worker: the management plane and control tasks share them \
+                 (request one CPU more than workers)"
+            ));
+            cpus.to_vec()
+        }
+    };
+    Ok(Placement { workers, housekeeping, notes })
 }
