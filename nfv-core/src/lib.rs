@@ -32,6 +32,7 @@ pub mod parse;
 pub mod plan;
 pub mod pod;
 pub mod port;
+pub mod privilege;
 pub mod published;
 pub mod reject;
 pub mod reload;

@@ -306,9 +306,24 @@ pub fn run(
             eprintln!("nfv: plan: {line}");
         }
     }
+    nfv_core::privilege::check(cfg).map_err(BuildError)?;
     let mut rt = Runtime::build_with(cfg, SlowPathMode::Thread, xdp_engine(cfg))?;
     for n in &rt.notes {
         eprintln!("nfv: {n}");
+    }
+    // Ports open, programs attached: what remains of the privileges goes
+    // before any other thread starts (threads inherit the set).
+    // (libxdp's program, `offload = "off"`, is found by its id to be
+    // removed at exit, which takes CAP_SYS_ADMIN: nothing is dropped.)
+    if !nfv_core::privilege::needs(cfg).is_empty() && cfg.run.offload == nfv_core::config::OffloadMode::Xdp {
+        match nfv_core::privilege::drop_after_start() {
+            Ok(d) if !d.is_empty() => {
+                let names: Vec<String> = d.iter().map(|c| c.to_string()).collect();
+                eprintln!("nfv: capabilities dropped after start: {}", names.join(" "));
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("nfv: WARNING: capabilities not dropped: {e}"),
+        }
     }
     if let Some(d) = duration {
         rt.set_duration(d);

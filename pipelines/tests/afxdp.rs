@@ -186,7 +186,7 @@ fn restart_after_kill_9_cleans_up_and_forwards() {
         // The ping crossed: in the worker, or in nfv's program.
         let crossed = if offload == "xdp" { report.xdp().0 } else { report.port("d0").rx };
         assert!(crossed >= 2, "{}", report.text);
-        assert!(!xdp_attached(), "a clean exit detaches the program");
+        assert!(!xdp_attached(), "a clean exit detaches the program (offload {offload})\n{}", report.text);
     }
 }
 
