@@ -4,7 +4,10 @@
 //!
 //! Self-loading AF_XDP ports (nfv attaches its XDP program, or libxdp's)
 //! need CAP_NET_RAW (an AF_XDP socket, `xsk_create`), CAP_BPF and
-//! CAP_NET_ADMIN (loading and attaching an XDP program), and CAP_IPC_LOCK
+//! CAP_NET_ADMIN (loading and attaching an XDP program), CAP_PERFMON (the
+//! verifier allows pointer arithmetic with a checked variable offset,
+//! `ip + tot_len`, only to a loader it trusts with Spectre v1:
+//! `bypass_spec_v1`), and CAP_IPC_LOCK
 //! unless the memlock limit is unlimited (the UMEM is pinned). Once the
 //! ports are open only CAP_NET_ADMIN (the programs are detached at exit)
 //! and CAP_NET_BIND_SERVICE are kept; everything else is dropped from the
@@ -32,6 +35,11 @@ pub fn needs(cfg: &Config) -> Vec<Need> {
     let mut v = vec![
         Need { cap: Capability::CAP_NET_RAW, why: "AF_XDP sockets" },
         Need { cap: Capability::CAP_BPF, why: "loading the XDP program" },
+        Need {
+            cap: Capability::CAP_PERFMON,
+            why: "the XDP program's checked packet-pointer arithmetic (the verifier's Spectre v1 rules refuse it \
+                  without)",
+        },
         Need { cap: Capability::CAP_NET_ADMIN, why: "attaching the XDP program to the ports" },
     ];
     if !memlock_unlimited() {

@@ -209,11 +209,28 @@ impl TestBed {
     /// Starts `nfv run PATH` in namespace `role` (file names in it are
     /// relative to its directory) and waits for `sockets` AF_XDP sockets.
     pub fn start_nfv_file(&self, role: &str, path: &std::path::Path, sockets: usize) -> Dut {
+        self.start_nfv_as(role, path, sockets, &[], &[]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::start_nfv_file`] with `nfv` started through `wrapper` (a
+    /// command and its arguments, as `setpriv ...`) with `env` added; an
+    /// `Err` with what it said when it exited before opening its sockets.
+    pub fn start_nfv_as(
+        &self,
+        role: &str,
+        path: &std::path::Path,
+        sockets: usize,
+        wrapper: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Dut, String> {
         let path = path.to_path_buf();
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns(role), env!("CARGO_BIN_EXE_nfv"), "run"])
+            .args(["netns", "exec", &self.ns(role)])
+            .args(wrapper)
+            .args([env!("CARGO_BIN_EXE_nfv"), "run"])
             .arg(&path)
             .args(["--duration", "0", "--quiet"])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -233,15 +250,15 @@ impl TestBed {
                 Err(_) => {
                     let _ = child.kill();
                     let out = child.wait_with_output().unwrap();
-                    panic!(
+                    return Err(format!(
                         "nfv did not open {sockets} socket(s): {}\n{}",
                         notes.join("\n"),
                         String::from_utf8_lossy(&out.stdout)
-                    );
+                    ));
                 }
             }
         }
-        Dut { child: Some(child), notes, config: path }
+        Ok(Dut { child: Some(child), notes, config: path, log: rx })
     }
 }
 
@@ -258,6 +275,8 @@ pub struct Dut {
     /// Startup notes (bind modes).
     pub notes: Vec<String>,
     config: PathBuf,
+    /// What it says on stderr after the notes.
+    log: std::sync::mpsc::Receiver<String>,
 }
 
 /// One row of the final port table.
@@ -271,6 +290,8 @@ pub struct PortRow {
 /// The final report of a run.
 pub struct Report {
     pub text: String,
+    /// Its stderr after the start-up notes.
+    pub log: String,
 }
 
 impl Report {
@@ -310,8 +331,9 @@ impl Dut {
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "nfv failed: {text}\n{}", String::from_utf8_lossy(&out.stderr));
-        Report { text }
+        let log: Vec<String> = self.log.try_iter().collect();
+        assert!(out.status.success(), "nfv failed: {text}\n{}", log.join("\n"));
+        Report { text, log: log.join("\n") }
     }
 }
 

@@ -75,19 +75,14 @@ fn raise_memlock(notes: &mut Vec<String>) {
         let soft = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
         libc::setrlimit(libc::RLIMIT_MEMLOCK, &soft);
     }
-    // CAP_IPC_LOCK (root) lifts the limit for UMEM pinning anyway.
-    if !is_root() {
+    // CAP_IPC_LOCK (root's, or given) lifts the limit for UMEM pinning.
+    if !caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_IPC_LOCK).unwrap_or(false) {
         notes.push(format!(
             "memlock limit is {} KiB and may not be raised: a UMEM larger than that fails with ENOBUFS \
              (run as root, give CAP_IPC_LOCK, or raise `ulimit -l`)",
             lim.rlim_max / 1024
         ));
     }
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 fn mount_bpffs(notes: &mut Vec<String>) {
@@ -125,10 +120,19 @@ impl InterfaceLock {
     /// libxdp socket program from it. `Ok(Some(note))` says what was
     /// cleaned up.
     pub fn acquire(ifname: &str, ifindex: u32) -> io::Result<(Self, Option<String>)> {
-        let dir = PathBuf::from("/run/nfv");
-        let dir = if std::fs::create_dir_all(&dir).is_ok() { dir } else { std::env::temp_dir() };
-        let path = dir.join(format!("xdp-{}-{ifname}.lock", netns_id()));
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        // /run/nfv where this user may write there (root; a pod's
+        // emptyDir), else the temporary directory (a non-root user).
+        let name = format!("xdp-{}-{ifname}.lock", netns_id());
+        let open = |p: &PathBuf| std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(p);
+        let run = PathBuf::from("/run/nfv").join(&name);
+        let (path, file) = match std::fs::create_dir_all("/run/nfv").and_then(|_| open(&run)) {
+            Ok(f) => (run, f),
+            Err(_) => {
+                let tmp = std::env::temp_dir().join(&name);
+                let f = open(&tmp)?;
+                (tmp, f)
+            }
+        };
         // SAFETY: flock on a file we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(io::Error::new(
