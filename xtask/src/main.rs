@@ -31,6 +31,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("conntrack", "the NAT benchmark reads the kernel's conntrack table of its nftables baseline"),
     ("graphviz", "`nfv graph --dot` output is checked by Graphviz's dot"),
     ("prometheus", "the management test has a real Prometheus server scrape a running nfv"),
+    ("buildah", "deploy/build-image.sh commits the runtime image from scratch (tested)"),
+    ("kubectl", "deploy/k8s is rendered with kubectl kustomize (tested)"),
+    ("python3-venv", "kubernetes-validate (PyPI) validates the rendered manifests in a venv"),
 ];
 
 fn main() -> ExitCode {
