@@ -68,6 +68,16 @@ struct Running {
     config: Config,
     /// The files the live stages read, as last seen.
     watches: Vec<FileWatch>,
+    /// The configuration file itself (a Kubernetes ConfigMap's key: its
+    /// update swaps the `..data` symlink of the mounted directory, which
+    /// changes the file's inode): a change reloads it as `nfv ctl reload`
+    /// does. None for the embedded configuration.
+    source: Option<FileWatch>,
+}
+
+fn source_watch(cfg: &Config) -> Option<FileWatch> {
+    let name = &cfg.source.0;
+    (!name.starts_with('<')).then(|| FileWatch::new(name.as_str()))
 }
 
 /// The file a stage's tables come from, by configuration.
@@ -79,11 +89,12 @@ impl Reloader {
     /// Takes over `config`, the one the runtime was built from.
     pub fn new(config: Config, neighbours: Arc<Neighbours>, loader: Loader) -> Arc<Self> {
         let watches = watched(&config).into_iter().map(FileWatch::new).collect();
+        let source = source_watch(&config);
         Arc::new(Self {
             loader,
             log: std::sync::OnceLock::new(),
             neighbours,
-            running: Mutex::new(Running { config, watches }),
+            running: Mutex::new(Running { config, watches, source }),
             counters: ReloadCounters::default(),
         })
     }
@@ -140,10 +151,23 @@ impl Reloader {
         self.apply_text(&name, &text)
     }
 
-    /// Reloads when a watched file changed (the running configuration's
-    /// text, its files read again), and frees replaced table versions no
-    /// worker holds. Lines worth telling the operator.
+    /// Reloads when a watched file changed (the configuration file read
+    /// again; for a stage's file the running configuration's text, its
+    /// files read again), and frees replaced table versions no worker
+    /// holds. Lines worth telling the operator.
     pub fn poll(&self) -> Vec<String> {
+        let own = {
+            let mut run = self.running.lock().expect("reload lock");
+            run.source.as_mut().is_some_and(|w| w.changed()).then(|| run.config.source.0.clone())
+        };
+        if let Some(name) = own {
+            let mut lines = vec![format!("{name} changed: reloading it")];
+            self.tell(&lines);
+            match self.reload(None) {
+                Ok(l) | Err(l) => lines.extend(l),
+            }
+            return lines;
+        }
         let (changed, name, text) = {
             let mut run = self.running.lock().expect("reload lock");
             for (_, s) in run.config.nodes() {
@@ -189,7 +213,7 @@ impl Reloader {
         // `show config` and metrics still answer.
         let next = (self.loader)(name, text).map_err(|report| self.refused(vec![report]))?;
         let mut guard = self.running.lock().expect("reload lock");
-        let Running { config: old, watches } = &mut *guard;
+        let Running { config: old, watches, source } = &mut *guard;
         let mut refusals = differences(old, &next);
         let mut applies: Vec<(String, Apply)> = Vec::new();
         if refusals.is_empty() {
@@ -225,6 +249,10 @@ impl Reloader {
             if !watches.iter().any(|w| w.path() == f) {
                 watches.push(FileWatch::new(f));
             }
+        }
+        // Another file named by `nfv ctl reload FILE` is watched from now.
+        if source.as_ref().is_none_or(|w| w.path() != Path::new(&next.source.0)) {
+            *source = source_watch(&next);
         }
         // The new configuration, its stages still the running builders.
         let builders: Vec<_> = old.nodes().into_iter().map(|(_, s)| s.builder.clone()).collect();
