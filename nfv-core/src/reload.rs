@@ -68,16 +68,18 @@ struct Running {
     config: Config,
     /// The files the live stages read, as last seen.
     watches: Vec<FileWatch>,
-    /// The configuration file itself (a Kubernetes ConfigMap's key: its
-    /// update swaps the `..data` symlink of the mounted directory, which
-    /// changes the file's inode): a change reloads it as `nfv ctl reload`
-    /// does. None for the embedded configuration.
+    /// The configuration file itself when it is a key of a mounted
+    /// Kubernetes ConfigMap (a `..data` symlink beside it, which an update
+    /// swaps to a new directory, changing the file's inode): a change
+    /// reloads it as `nfv ctl reload` does. Elsewhere an edit waits for
+    /// a reload (SIGHUP, `nfv ctl reload`), as nginx's and Prometheus's do.
     source: Option<FileWatch>,
 }
 
 fn source_watch(cfg: &Config) -> Option<FileWatch> {
-    let name = &cfg.source.0;
-    (!name.starts_with('<')).then(|| FileWatch::new(name.as_str()))
+    let name = Path::new(&cfg.source.0);
+    let data = name.parent()?.join("..data");
+    std::fs::symlink_metadata(data).is_ok_and(|m| m.file_type().is_symlink()).then(|| FileWatch::new(name))
 }
 
 /// The file a stage's tables come from, by configuration.

@@ -260,6 +260,9 @@ fn a_changed_table_file_reloads_the_running_configuration() {
         reloader("watch", &text(&format!("file = \"{}\"", dir.join("entries").display()), "", 1, ""));
     assert_eq!(*table.load(), [5, 6]);
     assert!(r.poll().is_empty(), "nothing changed");
+    // The configuration file changes too, but only a reload takes it (it
+    // is not a ConfigMap's key).
+    std::fs::write(&file, text("entries = [9]", "", 1, "")).unwrap();
     std::fs::write(dir.join("entries"), "5 6 7").unwrap();
     let lines = r.poll();
     assert!(lines[0].ends_with(&format!("entries changed: reloading {}", file.display())), "{lines:?}");
