@@ -86,6 +86,11 @@ enum Command {
         /// No live stats line.
         #[arg(long)]
         quiet: bool,
+        /// The management endpoint's address (metrics, probes), over
+        /// [management] listen: a pod's kubelet probes the pod's address
+        /// (0.0.0.0:9464), not the loopback the default listens on.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Validate a configuration and report every error with its location.
     Check {
@@ -159,11 +164,14 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Run { file, duration, quiet } => {
-            let cfg = match nfv_pipelines::load(file.as_deref()) {
+        Command::Run { file, duration, quiet, listen } => {
+            let mut cfg = match nfv_pipelines::load(file.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return fail(&e),
             };
+            if let Some(a) = listen {
+                (cfg.management.listen, cfg.management.listen_explicit) = (Some(a), true);
+            }
             let stop = Arc::new(AtomicBool::new(false));
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {

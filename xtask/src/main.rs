@@ -79,8 +79,39 @@ fn cargo(args: &[&str]) -> bool {
     Command::new(cargo).args(args).status().is_ok_and(|s| s.success())
 }
 
-/// Installs missing Debian packages (root only; otherwise says what to run).
+/// Python tools from PyPI the test suite needs, pinned, in a venv under
+/// the target directory (Debian's Python takes no pip installs).
+const PYPI: &[(&str, &str)] =
+    &[("kubernetes-validate==1.37.0", "deploy/k8s's rendered manifests are validated against Kubernetes' schemas")];
+
+/// Installs missing Debian packages (root only; otherwise says what to
+/// run), then the PyPI tools into `target/tools/venv`.
 fn setup() -> bool {
+    debian() && pypi()
+}
+
+fn pypi() -> bool {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let venv = std::path::Path::new(&target).join("tools/venv");
+    let pip = venv.join("bin/pip");
+    let have = |spec: &str| {
+        let name = spec.split("==").next().unwrap_or(spec);
+        Command::new(&pip).args(["show", "-q", name]).output().is_ok_and(|o| o.status.success())
+    };
+    if PYPI.iter().all(|(spec, _)| have(spec)) {
+        return true;
+    }
+    if !pip.exists() && !Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success()) {
+        eprintln!("xtask: cannot create the venv {}", venv.display());
+        return false;
+    }
+    PYPI.iter().filter(|(spec, _)| !have(spec)).all(|(spec, why)| {
+        eprintln!("xtask: installing {spec} from PyPI: {why}");
+        Command::new(&pip).args(["install", "-q", spec]).status().is_ok_and(|s| s.success())
+    })
+}
+
+fn debian() -> bool {
     let missing: Vec<&str> = PACKAGES
         .iter()
         .filter(|(p, _)| !Command::new("dpkg").args(["-s", p]).output().is_ok_and(|o| o.status.success()))
