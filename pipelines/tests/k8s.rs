@@ -91,7 +91,7 @@ fn review(name: &str, objs: &[Value], work: &Path) {
             assert!(labels[format!("app.kubernetes.io/{l}")].is_string(), "{name}: {what} label {l}");
         }
     }
-    assert_eq!(d["metadata"]["labels"]["app.kubernetes.io/instance"], name.as_str());
+    assert_eq!(d["metadata"]["labels"]["app.kubernetes.io/instance"], name);
     let c = &spec["containers"][0];
     let sc = &c["securityContext"];
     assert_ne!(sc["privileged"], true, "{name}");
