@@ -1,5 +1,6 @@
 //! Compiles the XDP programs (`bpf/nfv.bpf.c`, the engine; `bpf/gen.bpf.c`,
-//! the generator) with clang for the BPF
+//! the generator; `bpf/plugin.bpf.c`, the device plugin's stand-in) with
+//! clang for the BPF
 //! target; the object is embedded in the crate and loaded with libbpf.
 //! libbpf's BPF-side headers come from libbpf-sys (the library the
 //! loader links), the kernel's UAPI headers from linux-libc-dev.
@@ -21,7 +22,7 @@ fn main() {
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let multiarch = format!("/usr/include/{arch}-linux-gnu");
     println!("cargo:rerun-if-changed=bpf/ip_sum.h");
-    for name in ["nfv", "gen"] {
+    for name in ["nfv", "gen", "plugin"] {
         let src = format!("bpf/{name}.bpf.c");
         println!("cargo:rerun-if-changed={src}");
         let status = Command::new(std::env::var("CLANG").unwrap_or_else(|_| "clang".into()))

@@ -7,6 +7,8 @@
 #[cfg(feature = "xdp")]
 pub mod blast;
 pub mod genl;
+#[cfg(feature = "xdp")]
+pub mod plugin;
 pub mod probe;
 #[cfg(feature = "xdp")]
 pub mod xdp;

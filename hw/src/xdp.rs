@@ -129,7 +129,7 @@ impl Program {
         Ok(Self { object: obj, prog: fd })
     }
 
-    fn map(&self, name: &str) -> Result<RawFd, String> {
+    pub(crate) fn map(&self, name: &str) -> Result<RawFd, String> {
         let c = CString::new(name).expect("no NUL");
         // SAFETY: a loaded object; the name is NUL-terminated.
         let fd = unsafe { bpf::bpf_map__fd(bpf::bpf_object__find_map_by_name(self.object, c.as_ptr())) };

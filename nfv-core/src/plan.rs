@@ -279,7 +279,13 @@ pub fn plan(cfg: &Config) -> Plan {
                 .filter(|w| w.rx.iter().any(|(pid, _)| *pid as usize == i))
                 .map(|w| w.chain)
                 .collect();
+            let plugin = matches!(&p.kind, crate::config::PortKind::AfXdp(a) if a.xsk_map_socket.is_some());
             match chains.first() {
+                _ if plugin => (
+                    PortProgram::NOTHING,
+                    "the AF_XDP device plugin's program (its XSK map by `xsk-map-socket`): every packet goes up"
+                        .to_string(),
+                ),
                 None => (PortProgram::NOTHING, format!("no worker polls `{}`", p.name)),
                 Some(&c) if chains.iter().any(|&o| o != c) => {
                     (PortProgram::NOTHING, "its workers run different chains".to_string())

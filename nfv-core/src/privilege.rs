@@ -2,7 +2,9 @@
 //! checked before anything is opened (a missing one is named, with what
 //! needs it), and those dropped once the ports are open.
 //!
-//! Self-loading AF_XDP ports (nfv attaches its XDP program, or libxdp's)
+//! Ports whose XSK map the AF_XDP device plugin hands over need only
+//! CAP_NET_RAW and CAP_IPC_LOCK. Self-loading AF_XDP ports (nfv attaches
+//! its XDP program, or libxdp's)
 //! need CAP_NET_RAW (an AF_XDP socket, `xsk_create`), CAP_BPF and
 //! CAP_NET_ADMIN (loading and attaching an XDP program), CAP_PERFMON (the
 //! verifier allows pointer arithmetic with a checked variable offset,
@@ -29,11 +31,20 @@ pub struct Need {
 
 /// What `cfg` needs to start.
 pub fn needs(cfg: &Config) -> Vec<Need> {
-    if !cfg.ports.iter().any(|p| matches!(p.kind, PortKind::AfXdp(_))) {
+    let af_xdp: Vec<&crate::config::AfXdpConfig> =
+        cfg.ports.iter().filter_map(|p| if let PortKind::AfXdp(a) = &p.kind { Some(a) } else { None }).collect();
+    if af_xdp.is_empty() {
         return Vec::new();
     }
-    let mut v = vec![
-        Need { cap: Capability::CAP_NET_RAW, why: "AF_XDP sockets" },
+    let mut v = vec![Need { cap: Capability::CAP_NET_RAW, why: "AF_XDP sockets" }];
+    if !memlock_unlimited() {
+        v.push(Need { cap: Capability::CAP_IPC_LOCK, why: "pinning the UMEM (or an unlimited memlock limit)" });
+    }
+    // Ports whose XSK map the AF_XDP device plugin hands over load nothing.
+    if af_xdp.iter().all(|a| a.xsk_map_socket.is_some()) {
+        return v;
+    }
+    v.extend([
         Need { cap: Capability::CAP_BPF, why: "loading the XDP program" },
         Need {
             cap: Capability::CAP_PERFMON,
@@ -41,11 +52,14 @@ pub fn needs(cfg: &Config) -> Vec<Need> {
                   without)",
         },
         Need { cap: Capability::CAP_NET_ADMIN, why: "attaching the XDP program to the ports" },
-    ];
-    if !memlock_unlimited() {
-        v.push(Need { cap: Capability::CAP_IPC_LOCK, why: "pinning the UMEM (or an unlimited memlock limit)" });
-    }
+    ]);
     v
+}
+
+/// Whether nfv loads an XDP program itself (a port without the device
+/// plugin's map): CAP_NET_ADMIN is then kept to detach it at exit.
+pub fn self_loading(cfg: &Config) -> bool {
+    cfg.ports.iter().any(|p| matches!(&p.kind, PortKind::AfXdp(a) if a.xsk_map_socket.is_none()))
 }
 
 fn memlock_unlimited() -> bool {
@@ -71,15 +85,16 @@ pub fn check(cfg: &Config) -> Result<(), String> {
     ))
 }
 
-/// Once the ports are open: keeps CAP_NET_ADMIN (the programs are
-/// detached at exit) and CAP_NET_BIND_SERVICE (a management endpoint on a
+/// Once the ports are open: keeps CAP_NET_ADMIN if asked (nfv's programs
+/// are detached at exit) and CAP_NET_BIND_SERVICE (a management endpoint on a
 /// low port binds after) where they are held, drops every other
 /// capability from the calling thread's effective, permitted, inheritable
 /// and ambient sets (capabilities are per thread: call it before starting
 /// the others). Returns what was dropped.
-pub fn drop_after_start() -> Result<Vec<Capability>, String> {
+pub fn drop_after_start(keep_net_admin: bool) -> Result<Vec<Capability>, String> {
     let permitted = caps::read(None, CapSet::Permitted).map_err(|e| e.to_string())?;
-    let keep = |c: &Capability| matches!(c, Capability::CAP_NET_ADMIN | Capability::CAP_NET_BIND_SERVICE);
+    let keep =
+        |c: &Capability| *c == Capability::CAP_NET_BIND_SERVICE || (keep_net_admin && *c == Capability::CAP_NET_ADMIN);
     let dropped: Vec<Capability> = permitted.iter().filter(|c| !keep(c)).copied().collect();
     let kept: caps::CapsHashSet = permitted.iter().filter(|c| keep(c)).copied().collect();
     caps::clear(None, CapSet::Ambient).map_err(|e| format!("clearing ambient capabilities: {e}"))?;

@@ -153,7 +153,32 @@ impl WorkerMemory {
             e.add_socket(ifindex, queue as u32, fd).map_err(std::io::Error::other)?;
             Ok((driver, note))
         };
-        let own: Option<&crate::port::afxdp::OwnProgram<'_>> = engine.as_ref().map(|_| &attach as _);
+        // The AF_XDP device plugin's program instead: the socket goes into
+        // the XSK map its server hands over, at its queue.
+        let plugin = |_ifindex: u32, driver: bool, fd: std::os::fd::RawFd| -> std::io::Result<(bool, String)> {
+            let path = cfg.xsk_map_socket.as_deref().expect("only given with a socket");
+            let map = crate::port::afxdp::device_plugin::xsk_map(path, &cfg.interface)?;
+            let key = queue as u32;
+            // SAFETY: the map's fd and key and value of its sizes (u32).
+            let rc = unsafe {
+                libbpf_sys::bpf_map_update_elem(
+                    std::os::fd::AsRawFd::as_raw_fd(&map),
+                    (&key as *const u32).cast(),
+                    (&fd as *const i32).cast(),
+                    libbpf_sys::BPF_ANY as u64,
+                )
+            };
+            if rc != 0 {
+                let e = std::io::Error::from_raw_os_error(-rc);
+                return Err(std::io::Error::other(format!("the device plugin's XSK map refused the socket: {e}")));
+            }
+            Ok((driver, format!("XSK map from the AF_XDP device plugin ({})", path.display())))
+        };
+        let own: Option<&crate::port::afxdp::OwnProgram<'_>> = match (&cfg.xsk_map_socket, &engine) {
+            (Some(_), _) => Some(&plugin as _),
+            (None, Some(_)) => Some(&attach as _),
+            (None, None) => None,
+        };
         let open = |reg: &mut Arc<UmemReg>, info: PortInfo| {
             AfXdpPort::open(info, cfg, queue, reg, &fresh, self.batch, tx_only, own)
         };

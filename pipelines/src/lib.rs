@@ -109,8 +109,7 @@ pub fn replay_config(
 /// (a build without XDP, no privilege to load it) libxdp's program sends
 /// every packet up, and the run says so.
 fn xdp_engine(cfg: &Config) -> Option<Arc<dyn nfv_core::offload::Engine>> {
-    let wanted = cfg.run.offload == nfv_core::config::OffloadMode::Xdp
-        && cfg.ports.iter().any(|p| matches!(p.kind, nfv_core::config::PortKind::AfXdp(_)));
+    let wanted = cfg.run.offload == nfv_core::config::OffloadMode::Xdp && nfv_core::privilege::self_loading(cfg);
     if !wanted {
         return None;
     }
@@ -211,6 +210,21 @@ fn ifindex(name: &str) -> Result<u32, String> {
     match unsafe { libc::if_nametoindex(c.as_ptr()) } {
         0 => Err(format!("no interface `{name}` in this network namespace")),
         i => Ok(i),
+    }
+}
+
+/// `nfv hw xsk-map-server`: plays the AF_XDP device plugin on `ifaces`,
+/// serving their XSK maps on `socket`, until SIGINT or SIGTERM.
+pub fn xsk_map_server(ifaces: &[String], socket: &Path) -> Result<(), String> {
+    #[cfg(feature = "af-xdp")]
+    {
+        let stop = stop_flag()?;
+        nfv_hw::plugin::serve(ifaces, socket, &stop)
+    }
+    #[cfg(not(feature = "af-xdp"))]
+    {
+        let _ = (ifaces, socket);
+        Err("this nfv was built without XDP".into())
     }
 }
 
@@ -315,8 +329,9 @@ pub fn run(
     // before any other thread starts (threads inherit the set).
     // (libxdp's program, `offload = "off"`, is found by its id to be
     // removed at exit, which takes CAP_SYS_ADMIN: nothing is dropped.)
-    if !nfv_core::privilege::needs(cfg).is_empty() && cfg.run.offload == nfv_core::config::OffloadMode::Xdp {
-        match nfv_core::privilege::drop_after_start() {
+    let libxdp = nfv_core::privilege::self_loading(cfg) && cfg.run.offload != nfv_core::config::OffloadMode::Xdp;
+    if !nfv_core::privilege::needs(cfg).is_empty() && !libxdp {
+        match nfv_core::privilege::drop_after_start(nfv_core::privilege::self_loading(cfg)) {
             Ok(d) if !d.is_empty() => {
                 let names: Vec<String> = d.iter().map(|c| c.to_string()).collect();
                 eprintln!("nfv: capabilities dropped after start: {}", names.join(" "));

@@ -65,6 +65,17 @@ enum HwCommand {
         #[arg(long, default_value = "198.51.100.2:9")]
         data_network: std::net::SocketAddrV4,
     },
+    /// Play the AF_XDP device plugin for Kubernetes (labs without it,
+    /// tests): attach its XDP program to each IFACE and hand each one's
+    /// XSK map to nfv (`xsk-map-socket`) over --socket, until stopped.
+    XskMapServer {
+        /// Interfaces.
+        #[arg(required = true)]
+        ifaces: Vec<String>,
+        /// The UNIX socket to serve on.
+        #[arg(long)]
+        socket: PathBuf,
+    },
     /// Drop everything IFACE receives in XDP until stopped (a sink whose
     /// receive rate is the interface's rx counters).
     Sink {
@@ -291,6 +302,12 @@ fn main() -> ExitCode {
                     println!("{line}");
                     ExitCode::SUCCESS
                 }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Hw { what: HwCommand::XskMapServer { ifaces, socket } } => {
+            match nfv_pipelines::xsk_map_server(&ifaces, &socket) {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }
         }

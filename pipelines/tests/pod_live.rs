@@ -96,3 +96,69 @@ fn a_least_privilege_pod_finds_its_ports_and_forwards_and_one_capability_less_is
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The AF_XDP device plugin's way: its program attached and its XSK maps
+/// served over a UNIX socket (played by `nfv hw xsk-map-server`, as root);
+/// nfv, as nobody with only NET_RAW and IPC_LOCK, puts its sockets in the
+/// maps it is handed and carries ping across in its worker; without
+/// NET_RAW it is refused with the capability named.
+#[test]
+fn with_the_device_plugins_xsk_map_a_pod_needs_only_net_raw_and_ipc_lock() {
+    if !privileged("with_the_device_plugins_xsk_map_a_pod_needs_only_net_raw_and_ipc_lock")
+        || !nfv_testkit::tools_or_skip("device_plugin_pod", &[&["setpriv", "--version"]])
+    {
+        return;
+    }
+    let bed = TestBed::up("line", 1);
+    let dir = std::env::temp_dir().join(format!("nfv-pod-plugin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let sock = dir.join("afxdp.sock");
+    let mut server = std::process::Command::new("ip")
+        .args(["netns", "exec", &bed.ns("dut"), env!("CARGO_BIN_EXE_nfv"), "hw", "xsk-map-server", "d0", "d1"])
+        .arg("--socket")
+        .arg(&sock)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(std::time::Instant::now() < deadline, "the plugin's socket did not appear");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let config = format!(
+        "[run]\nstats-interval = 0\n\n[management]\nsocket = \"{d}/nfv.sock\"\n\n\
+         [[ports]]\nname = \"a\"\nkind = \"af-xdp\"\ninterface = \"d0\"\nxsk-map-socket = \"{s}\"\n\n\
+         [[ports]]\nname = \"b\"\nkind = \"af-xdp\"\ninterface = \"d1\"\nxsk-map-socket = \"{s}\"\n\n\
+         [[chains]]\nname = \"xc\"\nstages = [{{ kind = \"l2-patch\", pairs = [[\"a\", \"b\"]] }}]\n\n\
+         [[workers]]\nrx = [\"a\", \"b\"]\nchain = \"xc\"\n",
+        d = dir.display(),
+        s = sock.display()
+    );
+    let path = dir.join("pod.toml");
+    for (caps, ok) in [(&["net_raw", "ipc_lock"][..], true), (&["ipc_lock"][..], false)] {
+        std::fs::write(&path, &config).unwrap();
+        let wrapper = setpriv(caps);
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        match (bed.start_nfv_as("dut", &path, 2, &wrapper, &[]), ok) {
+            (Ok(dut), true) => {
+                let said = dut.notes.join("\n");
+                assert!(said.contains("XSK map from the AF_XDP device plugin"), "{said}");
+                assert!(said.contains("the AF_XDP device plugin's program"), "the plan says so\n{said}");
+                bed.exec("gen", &["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2"]);
+                let report = dut.stop();
+                assert!(report.port("a").rx >= 3 && report.port("b").rx >= 3, "in the worker\n{}", report.text);
+            }
+            (Err(e), false) => {
+                assert!(e.contains("missing capability CAP_NET_RAW (AF_XDP sockets)"), "{e}");
+                assert!(!e.contains("CAP_BPF"), "nothing to load: {e}");
+            }
+            (Ok(d), false) => panic!("started without NET_RAW: {:?}", d.notes),
+            (Err(e), true) => panic!("{e}"),
+        }
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    assert!(server.wait().unwrap().success());
+    assert!(!bed.exec("dut", &["ip", "link", "show", "d0"]).contains("prog/xdp"), "the plugin's program went with it");
+    let _ = std::fs::remove_dir_all(dir);
+}

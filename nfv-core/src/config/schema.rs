@@ -212,6 +212,14 @@ pub struct AfXdpConfig {
     /// the Comms package.
     #[serde(default)]
     pub ddp_package: Option<String>,
+    /// The AF_XDP device plugin's socket (in a pod, its default is
+    /// `/tmp/afxdp_dp/IFACE/afxdp.sock`): its CNI attached the XDP program
+    /// and its server hands the program's XSK map over this socket, so
+    /// nfv loads and attaches nothing on this port (and needs no
+    /// CAP_BPF, CAP_PERFMON or CAP_NET_ADMIN for it); every packet goes up
+    /// to the workers.
+    #[serde(default)]
+    pub xsk_map_socket: Option<std::path::PathBuf>,
 }
 
 /// A port's `interface`: a name, or a device of the pod.

@@ -18,6 +18,7 @@
 //! inline functions Rust cannot inline. Our descriptors carry frame index
 //! and head offset, and [`ring`] is the same protocol in ~100 lines.
 
+pub mod device_plugin;
 pub mod loopback;
 pub mod ring;
 pub mod socket;
@@ -118,7 +119,8 @@ impl AfXdpPort {
     ) -> io::Result<(Self, String)> {
         let mut notes = system::prepare();
         let ifindex = ifindex(&cfg.interface)?;
-        let (lock, note) = lock_interface(&cfg.interface, ifindex)?;
+        // The device plugin's program is not a stale one of ours.
+        let (lock, note) = lock_interface(&cfg.interface, ifindex, cfg.xsk_map_socket.is_none())?;
         notes.extend(note);
         let sizes = RingSizes { rx: cfg.rx_ring, tx: cfg.tx_ring };
         let inhibit = tx_only || own_program.is_some();
@@ -369,14 +371,14 @@ fn ifindex(name: &str) -> io::Result<u32> {
 
 /// One lock per interface per process, shared by the queues of every
 /// worker; the stale-program check runs once, at the first queue.
-fn lock_interface(name: &str, ifindex: u32) -> io::Result<(Arc<InterfaceLock>, Option<String>)> {
+fn lock_interface(name: &str, ifindex: u32, detach_stale: bool) -> io::Result<(Arc<InterfaceLock>, Option<String>)> {
     static LOCKS: Mutex<Option<HashMap<String, Weak<InterfaceLock>>>> = Mutex::new(None);
     let mut g = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
     let map = g.get_or_insert_with(HashMap::new);
     if let Some(l) = map.get(name).and_then(Weak::upgrade) {
         return Ok((l, None));
     }
-    let (lock, note) = InterfaceLock::acquire(name, ifindex)?;
+    let (lock, note) = InterfaceLock::acquire(name, ifindex, detach_stale)?;
     let lock = Arc::new(lock);
     map.insert(name.to_string(), Arc::downgrade(&lock));
     Ok((lock, note))

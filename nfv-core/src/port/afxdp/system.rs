@@ -119,7 +119,7 @@ impl InterfaceLock {
     /// Locks `ifname` in this network namespace, then detaches a stale
     /// libxdp socket program from it. `Ok(Some(note))` says what was
     /// cleaned up.
-    pub fn acquire(ifname: &str, ifindex: u32) -> io::Result<(Self, Option<String>)> {
+    pub fn acquire(ifname: &str, ifindex: u32, detach_stale: bool) -> io::Result<(Self, Option<String>)> {
         // /run/nfv where this user may write there (root; a pod's
         // emptyDir), else the temporary directory (a non-root user).
         let name = format!("xdp-{}-{ifname}.lock", netns_id());
@@ -140,7 +140,7 @@ impl InterfaceLock {
                 format!("interface {ifname} is in use by another nfv process (lock {})", path.display()),
             ));
         }
-        let note = detach_stale_program(ifindex)?;
+        let note = if detach_stale { detach_stale_program(ifindex)? } else { None };
         Ok((Self { _file: file }, note))
     }
 }
