@@ -5,7 +5,9 @@
 # NetworkAttachmentDefinition (SR-IOV CNI) per AF_XDP port named after the
 # interface the port names (Multus attaches the VF under that name, so the
 # configuration runs unchanged), the pod's networks annotation and VF
-# requests, one integer CPU per worker plus one for the management plane.
+# requests, one integer CPU per worker plus one for the management plane,
+# 64 MiB of 2 MiB huge pages per worker for its frames (nfv maps them from
+# the pod's huge pages when they suffice, else transparent huge pages).
 #
 #   deploy/k8s/overlays.sh           write them
 #   deploy/k8s/overlays.sh --check   fail if what is written differs
@@ -94,6 +96,7 @@ YAML
         for r in requests limits; do
             echo "            $r:"
             echo "              cpu: \"$cpus\""
+            [[ ${#ifaces[@]} -eq 0 ]] || echo "              hugepages-2Mi: $((64 * workers))Mi"
             [[ ${#ifaces[@]} -eq 0 ]] || echo "              $RESOURCE: \"${#ifaces[@]}\""
         done
     } >"$dir/pod.yaml"

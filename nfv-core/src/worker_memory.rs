@@ -92,7 +92,14 @@ impl WorkerMemory {
                     (frames as usize * 2048) >> 20
                 ))
             })?;
-            Ok(Self { arena: area.arena(), batch, area: Some(area), shared: None, notes: Vec::new(), xdp: None })
+            let notes = match area.hugetlb {
+                true => vec![format!(
+                    "worker {wi}: frame memory in {} huge pages of 2 MiB (the node's pool)",
+                    area.len().div_ceil(2 << 20)
+                )],
+                false => Vec::new(),
+            };
+            Ok(Self { arena: area.arena(), batch, area: Some(area), shared: None, notes, xdp: None })
         }
     }
 

@@ -112,6 +112,10 @@ fn review(name: &str, objs: &[Value], work: &Path) {
     // The networks asked for exist, a VF each, named as the ports' interfaces.
     let nets: Vec<Value> =
         serde_json::from_str(pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"].as_str().unwrap()).unwrap();
+    if !nets.is_empty() {
+        let huge = req["hugepages-2Mi"].as_str().unwrap_or_else(|| panic!("{name}: huge pages for the frames"));
+        assert!(huge.ends_with("Mi"), "{name}: {huge}");
+    }
     let nads = find(objs, "NetworkAttachmentDefinition");
     assert_eq!(nets.len(), nads.len(), "{name}");
     for n in &nets {

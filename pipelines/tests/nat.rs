@@ -175,14 +175,24 @@ fn inside_hosts_reach_the_outside_through_the_pool_and_the_outside_reaches_the_f
     assert!(ok && out.contains("hairpin ok"), "hairpin client: {out}");
     assert_eq!((peer.ip().to_string(), got.as_slice()), ("198.51.100.10".to_string(), &b"via the pool END"[..]));
 
-    // The running plan, and what the XDP program did, as an operator asks.
-    let shown = Command::new(env!("CARGO_BIN_EXE_nfv"))
-        .args(["ctl", "--socket"])
-        .arg(&socket)
-        .args(["--json", "show", "plan"])
-        .output()
-        .expect("nfv ctl runs");
-    let plan: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    // The running plan, and what the XDP program did, as an operator asks
+    // (the program's counters are read once a second: asked until they
+    // show the traffic, 3 s at most).
+    let show = || {
+        let shown = Command::new(env!("CARGO_BIN_EXE_nfv"))
+            .args(["ctl", "--socket"])
+            .arg(&socket)
+            .args(["--json", "show", "plan"])
+            .output()
+            .expect("nfv ctl runs");
+        serde_json::from_slice::<serde_json::Value>(&shown.stdout).expect("JSON")
+    };
+    let asked = std::time::Instant::now();
+    let mut plan = show();
+    while plan["xdp"]["forwarded"].as_u64().unwrap_or(0) <= 100 && asked.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(200));
+        plan = show();
+    }
     let nat = plan["decisions"].as_array().unwrap().iter().find(|d| d["stage"] == "nat/nat44").cloned();
     assert_eq!(nat.map(|d| d["place"].clone()), Some("xdp".into()), "{plan}");
     assert!(plan["xdp"]["forwarded"].as_u64().unwrap() > 100, "{plan}");

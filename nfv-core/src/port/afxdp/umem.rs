@@ -20,6 +20,11 @@ use crate::frame::{Arena, FRAME_SIZE, HEADROOM};
 pub struct UmemArea {
     base: NonNull<u8>,
     len: usize,
+    /// Bytes mapped (a hugetlb mapping is whole pages).
+    mapped: usize,
+    /// In huge pages of the node's pool (`MAP_HUGETLB`): a pod's
+    /// `hugepages-2Mi` request, rather than transparent huge pages.
+    pub hugetlb: bool,
 }
 
 // SAFETY: plain memory; frames are handed between threads only through the
@@ -37,6 +42,9 @@ impl UmemArea {
     pub fn new(frames: u32) -> io::Result<Arc<Self>> {
         const HUGE: usize = 2 << 20;
         let len = frames as usize * FRAME_SIZE;
+        if let Some(area) = Self::hugetlb(len) {
+            return Ok(area);
+        }
         let span = len + HUGE;
         // SAFETY: anonymous private mapping, no file; checked below.
         let p = unsafe {
@@ -73,7 +81,45 @@ impl UmemArea {
             // SAFETY: inside the mapping, which nothing else uses yet.
             unsafe { base.as_ptr().add(off).write_volatile(0) };
         }
-        Ok(Arc::new(Self { base, len }))
+        Ok(Arc::new(Self { base, len, mapped: len, hugetlb: false }))
+    }
+
+    /// The area in huge pages of the node's pool (2 MiB, `MAP_HUGETLB`),
+    /// when enough are free: what a pod's `hugepages-2Mi` request gives
+    /// it (the hugetlb cgroup bounds it), as DPDK's mbuf pools use them.
+    /// `None`: none free, or the kernel refused; transparent huge pages
+    /// then.
+    fn hugetlb(len: usize) -> Option<Arc<Self>> {
+        const HUGE: usize = 2 << 20;
+        let mapped = len.next_multiple_of(HUGE);
+        let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let field =
+            |k: &str| meminfo.lines().find_map(|l| l.strip_prefix(k)?.split_whitespace().next()?.parse::<usize>().ok());
+        let (free, size_kib) = (field("HugePages_Free:")?, field("Hugepagesize:")?);
+        if size_kib * 1024 != HUGE || free * HUGE < mapped {
+            return None;
+        }
+        // SAFETY: an anonymous private mapping of whole huge pages, no
+        // file; checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                mapped,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        let base = NonNull::new(p as *mut u8)?;
+        for off in (0..mapped).step_by(HUGE) {
+            // SAFETY: inside the mapping, which nothing else uses yet.
+            unsafe { base.as_ptr().add(off).write_volatile(0) };
+        }
+        Some(Arc::new(Self { base, len, mapped, hugetlb: true }))
     }
 
     /// The arena view the worker's pool and batches use. The arena keeps
@@ -102,7 +148,7 @@ impl Drop for UmemArea {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly what `new` mapped; no reference outlives
         // the last Arc.
-        unsafe { libc::munmap(self.base.as_ptr() as *mut libc::c_void, self.len) };
+        unsafe { libc::munmap(self.base.as_ptr() as *mut libc::c_void, self.mapped) };
     }
 }
 
@@ -166,5 +212,38 @@ impl Drop for UmemReg {
         // Every socket holds an Arc, so none is left: delete cannot be busy.
         // SAFETY: ptr came from xsk_umem__create and is deleted once.
         unsafe { libxdp_sys::xsk_umem__delete(self.ptr.as_ptr()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meminfo(key: &str) -> usize {
+        let m = std::fs::read_to_string("/proc/meminfo").unwrap();
+        m.lines().find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+    }
+
+    /// With huge pages in the node's pool (a pod's `hugepages-2Mi`), the
+    /// frames take them; without, transparent huge pages.
+    #[test]
+    fn frames_take_the_pools_huge_pages_when_there_are_enough() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED frames_take_the_pools_huge_pages: not root (the pool is a sysctl)");
+            return;
+        }
+        let sysctl = "/proc/sys/vm/nr_hugepages";
+        let before = std::fs::read_to_string(sysctl).unwrap();
+        let pages: usize = before.trim().parse().unwrap();
+        let free = meminfo("HugePages_Free:");
+        std::fs::write(sysctl, (pages + 4).to_string()).unwrap();
+        let area = UmemArea::new(4096).unwrap();
+        let taken = free + 4 - meminfo("HugePages_Free:");
+        let second = UmemArea::new(4096);
+        std::fs::write(sysctl, before.trim()).unwrap();
+        assert!(area.hugetlb && area.len() == 8 << 20, "8 MiB of frames in huge pages");
+        assert_eq!(taken, 4, "four 2 MiB pages");
+        assert!(!second.unwrap().hugetlb, "the pool is empty: transparent huge pages");
     }
 }
