@@ -1,0 +1,11 @@
+//! `nfv bench`'s measuring core, apart from any device so it is tested
+//! against simulated DUTs and crafted sequences: the throughput search
+//! ([`search`]: RFC 2544 section 26.1's binary search with a final
+//! verification trial, for several loss goals at once as MLRsearch does),
+//! per-flow sequence accounting ([`sequence`]: loss, duplicates, reorder
+//! after RFC 4737) and latency ([`latency`]: hdrhistogram percentiles and
+//! delay variation after RFC 5481).
+
+pub mod latency;
+pub mod search;
+pub mod sequence;

@@ -1,0 +1,267 @@
+//! The throughput search: the highest offered rate whose loss ratio stays
+//! within a goal (0 for the no-drop rate, RFC 2544 section 26.1; 0.5 % for
+//! the partial-drop rate CSIT reports), found by binary search between a
+//! floor and the line rate until the interval is narrower than the
+//! resolution asked, then confirmed by a final verification trial (a
+//! failed one moves the upper bound down and the search goes on). Several
+//! goals share trials, as MLRsearch's do: each trial's result narrows
+//! every goal's interval at once.
+//!
+//! A trial reports what the generator really offered: a rate it could
+//! not offer is the generator's limit, not the DUT's, and a result at it
+//! says so ([`GoalResult::generator_limited`]).
+
+/// What one trial measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Trial {
+    /// The rate asked, packets per second.
+    pub asked: f64,
+    /// The rate the generator offered (sent / duration).
+    pub offered: f64,
+    /// Packets sent.
+    pub sent: u64,
+    /// Packets received back.
+    pub received: u64,
+}
+
+impl Trial {
+    /// Lost packets over sent.
+    pub fn loss_ratio(&self) -> f64 {
+        if self.sent == 0 { 0.0 } else { self.sent.saturating_sub(self.received) as f64 / self.sent as f64 }
+    }
+
+    /// Whether the generator offered what was asked (within 1 %).
+    pub fn offered_as_asked(&self) -> bool {
+        self.offered >= 0.99 * self.asked
+    }
+}
+
+/// Runs trials: a DUT behind a generator, or a simulation.
+pub trait Trials {
+    /// One trial at `rate` packets per second for `seconds`.
+    fn trial(&mut self, rate: f64, seconds: f64) -> Trial;
+}
+
+/// What to search.
+#[derive(Clone, Debug)]
+pub struct Search {
+    /// Loss-ratio goals (0.0: no drop; 0.005: partial drop).
+    pub goals: Vec<f64>,
+    /// The highest rate to try (the line rate), packets per second.
+    pub max_rate: f64,
+    /// The lowest rate to try.
+    pub min_rate: f64,
+    /// Stop when the interval is this narrow, relative to its upper bound
+    /// (0.005: 0.5 %).
+    pub resolution: f64,
+    /// Seconds per search trial.
+    pub trial_seconds: f64,
+    /// Seconds of the final verification trial.
+    pub verify_seconds: f64,
+    /// Trials at most (a DUT whose loss is not monotonic could otherwise
+    /// keep the search going).
+    pub max_trials: usize,
+}
+
+/// One goal's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GoalResult {
+    /// The loss-ratio goal.
+    pub goal: f64,
+    /// The highest rate found within the goal (0: not even the floor).
+    pub rate: f64,
+    /// The lowest rate found over it, if any (the interval's top).
+    pub over: Option<f64>,
+    /// The final verification trial passed at `rate`.
+    pub verified: bool,
+    /// The rate is where the generator stopped, not where the DUT began
+    /// to lose: the DUT forwarded all the generator could offer.
+    pub generator_limited: bool,
+}
+
+/// Runs the search with `t`; every trial in order, and each goal's result.
+pub fn run(s: &Search, t: &mut dyn Trials) -> (Vec<GoalResult>, Vec<Trial>) {
+    let mut trials: Vec<Trial> = Vec::new();
+    // Per goal: highest passing rate, lowest failing rate.
+    let mut lo: Vec<Option<f64>> = vec![None; s.goals.len()];
+    let mut hi: Vec<Option<f64>> = vec![None; s.goals.len()];
+    let mut verified = vec![false; s.goals.len()];
+    let mut ceiling = s.max_rate;
+    let record = |tr: &Trial, lo: &mut Vec<Option<f64>>, hi: &mut Vec<Option<f64>>, ceiling: f64| {
+        // A trial counts at the rate really offered (never above the ceiling).
+        let rate = tr.offered.min(tr.asked).min(ceiling);
+        for (g, goal) in s.goals.iter().enumerate() {
+            if tr.loss_ratio() <= *goal {
+                if lo[g].is_none_or(|l| rate > l) && hi[g].is_none_or(|h| rate < h) {
+                    lo[g] = Some(rate);
+                }
+            } else if hi[g].is_none_or(|h| rate < h) {
+                hi[g] = Some(rate);
+                // A pass above a failure is noise: the failure wins.
+                if lo[g].is_some_and(|l| l >= rate) {
+                    lo[g] = None;
+                }
+            }
+        }
+    };
+    // First the line rate: what the generator can offer at all.
+    let first = t.trial(s.max_rate, s.trial_seconds);
+    if !first.offered_as_asked() {
+        ceiling = first.offered;
+    }
+    record(&first, &mut lo, &mut hi, ceiling);
+    trials.push(first);
+    loop {
+        if trials.len() >= s.max_trials {
+            break;
+        }
+        // The goal whose interval is widest (relative) goes next.
+        let width = |g: usize| {
+            let top = hi[g].unwrap_or(ceiling);
+            let bottom = lo[g].unwrap_or(s.min_rate);
+            if hi[g].is_none() && lo[g].is_some() { 0.0 } else { (top - bottom) / top }
+        };
+        let next = (0..s.goals.len()).filter(|&g| !verified[g]).max_by(|&a, &b| width(a).total_cmp(&width(b)));
+        let Some(g) = next else { break };
+        if width(g) > s.resolution {
+            let top = hi[g].unwrap_or(ceiling);
+            let bottom = lo[g].unwrap_or(s.min_rate);
+            let rate = if lo[g].is_none() && bottom >= top { s.min_rate } else { (top + bottom) / 2.0 };
+            let tr = t.trial(rate, s.trial_seconds);
+            record(&tr, &mut lo, &mut hi, ceiling);
+            trials.push(tr);
+            continue;
+        }
+        // Narrow enough: verify the goal's rate with a longer trial.
+        let Some(rate) = lo[g] else {
+            verified[g] = true;
+            continue;
+        };
+        let tr = t.trial(rate, s.verify_seconds);
+        let pass = tr.loss_ratio() <= s.goals[g];
+        record(&tr, &mut lo, &mut hi, ceiling);
+        trials.push(tr);
+        if pass {
+            verified[g] = true;
+        } else {
+            // RFC 2544 26.1: the rate fails; search below it.
+            hi[g] = Some(rate);
+            lo[g] = None;
+        }
+    }
+    let results = s
+        .goals
+        .iter()
+        .enumerate()
+        .map(|(g, &goal)| {
+            let rate = lo[g].unwrap_or(0.0);
+            GoalResult {
+                goal,
+                rate,
+                over: hi[g],
+                verified: verified[g] && lo[g].is_some(),
+                generator_limited: hi[g].is_none() && rate >= 0.99 * ceiling && ceiling < s.max_rate,
+            }
+        })
+        .collect();
+    (results, trials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A DUT that forwards `capacity` packets per second and loses the
+    /// rest, behind a generator that offers `generator` at most.
+    struct Sim {
+        capacity: f64,
+        generator: f64,
+    }
+
+    impl Trials for Sim {
+        fn trial(&mut self, rate: f64, seconds: f64) -> Trial {
+            let offered = rate.min(self.generator);
+            let sent = (offered * seconds) as u64;
+            let forwarded = (offered.min(self.capacity) * seconds) as u64;
+            Trial { asked: rate, offered, sent, received: forwarded }
+        }
+    }
+
+    fn search() -> Search {
+        Search {
+            goals: vec![0.0, 0.005],
+            max_rate: 14_880_952.0,
+            min_rate: 10_000.0,
+            resolution: 0.005,
+            trial_seconds: 1.0,
+            verify_seconds: 10.0,
+            max_trials: 60,
+        }
+    }
+
+    #[test]
+    fn the_knee_is_found_within_the_resolution_for_both_goals() {
+        for capacity in [812_345.0, 3_000_000.0, 50_000.0] {
+            let mut sim = Sim { capacity, generator: f64::MAX };
+            let (r, trials) = run(&search(), &mut sim);
+            let ndr = &r[0];
+            assert!(
+                ndr.verified && ndr.rate <= capacity && ndr.rate >= capacity * (1.0 - 0.005),
+                "{capacity}: {ndr:?}"
+            );
+            // Partial drop: up to 0.5 % lost, capacity / (1 - 0.005) at most.
+            let pdr = &r[1];
+            let knee = capacity / (1.0 - 0.005);
+            assert!(pdr.verified && pdr.rate <= knee && pdr.rate >= knee * (1.0 - 0.005), "{capacity}: {pdr:?}");
+            assert!(!ndr.generator_limited && !pdr.generator_limited);
+            assert!(trials.len() < 40, "{} trials", trials.len());
+            assert_eq!(
+                trials.iter().filter(|t| t.sent > 0 && t.sent == (t.offered * 10.0) as u64).count(),
+                2,
+                "two verifications"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dut_faster_than_the_generator_is_reported_as_the_generator_limit() {
+        let mut sim = Sim { capacity: 5e6, generator: 1.2e6 };
+        let (r, _) = run(&search(), &mut sim);
+        for g in &r {
+            assert!(g.generator_limited && (g.rate - 1.2e6).abs() < 1.0, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_verification_moves_the_search_down() {
+        // Loses one packet now and then at any rate: the 10 s verification
+        // of the no-drop rate is likelier to meet it than a 1 s trial.
+        struct Flaky(u32);
+        impl Trials for Flaky {
+            fn trial(&mut self, rate: f64, seconds: f64) -> Trial {
+                let sent = (rate * seconds) as u64;
+                let capacity = 1e6;
+                let mut received = (rate.min(capacity) * seconds) as u64;
+                // The first verification loses one packet.
+                if seconds > 5.0 && self.0 == 0 {
+                    self.0 += 1;
+                    received -= 1;
+                }
+                Trial { asked: rate, offered: rate, sent, received }
+            }
+        }
+        let s = Search { goals: vec![0.0], ..search() };
+        let (r, trials) = run(&s, &mut Flaky(0));
+        let verifications: Vec<&Trial> = trials.iter().filter(|t| t.sent as f64 >= t.offered * 9.0).collect();
+        assert_eq!(verifications.len(), 2, "failed once, then verified lower");
+        assert!(verifications[1].asked < verifications[0].asked);
+        assert!(r[0].verified && r[0].rate < verifications[0].asked);
+    }
+
+    #[test]
+    fn loss_ratio_and_offered() {
+        let t = Trial { asked: 100.0, offered: 98.0, sent: 1000, received: 995 };
+        assert_eq!(t.loss_ratio(), 0.005);
+        assert!(!t.offered_as_asked());
+    }
+}
