@@ -4,8 +4,11 @@
 //! verification trial, for several loss goals at once as MLRsearch does),
 //! per-flow sequence accounting ([`sequence`]: loss, duplicates, reorder
 //! after RFC 4737) and latency ([`latency`]: hdrhistogram percentiles and
-//! delay variation after RFC 5481).
+//! delay variation after RFC 5481), and what the generator sends
+//! ([`traffic`]: RFC 2544 frame sizes and IMIX, RFC 4814 flows, the
+//! payload stamp).
 
 pub mod latency;
 pub mod search;
 pub mod sequence;
+pub mod traffic;
