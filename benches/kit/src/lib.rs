@@ -6,9 +6,11 @@
 //! after RFC 4737) and latency ([`latency`]: hdrhistogram percentiles and
 //! delay variation after RFC 5481), and what the generator sends
 //! ([`traffic`]: RFC 2544 frame sizes and IMIX, RFC 4814 flows, the
-//! payload stamp).
+//! payload stamp), and what a run leaves ([`results`]: the environment
+//! and the rows, as JSON and CSV).
 
 pub mod latency;
+pub mod results;
 pub mod search;
 pub mod sequence;
 pub mod traffic;

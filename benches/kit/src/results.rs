@@ -1,0 +1,199 @@
+//! What a run found, as a lab files it: the environment it ran in (CPU,
+//! cores, kernel, the interfaces and their drivers, the AF_XDP mode, the
+//! git commit, the chain's configuration) and a row per device under test,
+//! frame size and goal, written as JSON (everything) and CSV (the rows).
+
+use serde::Serialize;
+
+use crate::latency::Summary;
+
+/// Where the figures were measured.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Environment {
+    /// `model name` of /proc/cpuinfo.
+    pub cpu_model: String,
+    /// CPUs online.
+    pub cores: usize,
+    /// The running kernel's release.
+    pub kernel: String,
+    /// The interfaces used and their drivers (`veth` on the test bed).
+    pub interfaces: Vec<(String, String)>,
+    /// How the AF_XDP sockets bound (`copy, driver mode`).
+    pub af_xdp_mode: String,
+    /// `git describe --always --dirty` of the tree measured.
+    pub commit: String,
+    /// The chain's configuration, as run.
+    pub chain_toml: String,
+}
+
+impl Environment {
+    /// This machine's, for `interfaces` (names), the tree at `repo`.
+    pub fn collect(interfaces: &[&str], repo: &std::path::Path) -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, v)| v.trim().to_string()))
+            .unwrap_or_default();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+        let driver = |i: &str| {
+            std::fs::read_link(format!("/sys/class/net/{i}/device/driver"))
+                .ok()
+                .and_then(|l| l.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "virtual".into())
+        };
+        let commit = std::process::Command::new("git")
+            .args(["describe", "--always", "--dirty"])
+            .current_dir(repo)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        Self {
+            cpu_model,
+            cores,
+            kernel,
+            interfaces: interfaces.iter().map(|i| (i.to_string(), driver(i))).collect(),
+            commit,
+            ..Self::default()
+        }
+    }
+}
+
+/// One measured result.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Row {
+    /// The device under test (`nfv-nat44`, `kernel-nftables-masquerade`).
+    pub dut: String,
+    /// Frame size with FCS, or the mix's name.
+    pub frames: String,
+    /// The loss goal (0: no-drop rate).
+    pub goal: f64,
+    /// The rate found, packets per second.
+    pub rate_pps: f64,
+    /// Its ratio to the first baseline of the run at the same frames and
+    /// goal (nfv's rows), if any.
+    pub vs_baseline: Option<f64>,
+    /// Verified by the final trial.
+    pub verified: bool,
+    /// The generator's limit, not the DUT's (the DUT forwarded all).
+    pub generator_limited: bool,
+    /// Latency at 10, 50 and 90 % of the rate.
+    #[serde(skip)]
+    pub latency: Vec<(u8, Summary)>,
+}
+
+/// A run: its environment and rows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Run {
+    /// Where.
+    pub environment: Environment,
+    /// What.
+    pub rows: Vec<Row>,
+}
+
+/// A CSV row: the result and one load level's latency.
+#[derive(Serialize)]
+struct CsvRow<'a> {
+    dut: &'a str,
+    frames: &'a str,
+    goal: f64,
+    rate_pps: f64,
+    vs_baseline: Option<f64>,
+    verified: bool,
+    generator_limited: bool,
+    load_percent: Option<u8>,
+    count: Option<u64>,
+    min: Option<u64>,
+    p50: Option<u64>,
+    p90: Option<u64>,
+    p99: Option<u64>,
+    p999: Option<u64>,
+    max: Option<u64>,
+    pdv99: Option<u64>,
+}
+
+impl Run {
+    /// The whole run as JSON (latency per load level included).
+    pub fn json(&self) -> String {
+        let mut v = serde_json::to_value(self).expect("serialisable");
+        for (row, out) in self.rows.iter().zip(v["rows"].as_array_mut().expect("rows")) {
+            let lat: serde_json::Map<String, serde_json::Value> = row
+                .latency
+                .iter()
+                .map(|(p, s)| (format!("{p}%"), serde_json::to_value(s).expect("serialisable")))
+                .collect();
+            out["latency_ns"] = lat.into();
+        }
+        serde_json::to_string_pretty(&v).expect("serialisable")
+    }
+
+    /// The rows as CSV, a line per result and load level.
+    pub fn csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for r in &self.rows {
+            let levels: Vec<Option<&(u8, Summary)>> =
+                if r.latency.is_empty() { vec![None] } else { r.latency.iter().map(Some).collect() };
+            for l in levels {
+                let s = l.map(|l| l.1);
+                let row = CsvRow {
+                    dut: &r.dut,
+                    frames: &r.frames,
+                    goal: r.goal,
+                    rate_pps: r.rate_pps,
+                    vs_baseline: r.vs_baseline,
+                    verified: r.verified,
+                    generator_limited: r.generator_limited,
+                    load_percent: l.map(|l| l.0),
+                    count: s.map(|s| s.count),
+                    min: s.map(|s| s.min),
+                    p50: s.map(|s| s.p50),
+                    p90: s.map(|s| s.p90),
+                    p99: s.map(|s| s.p99),
+                    p999: s.map(|s| s.p999),
+                    max: s.map(|s| s.max),
+                    pdv99: s.map(|s| s.pdv99),
+                };
+                w.serialize(row).expect("a row");
+            }
+        }
+        String::from_utf8(w.into_inner().expect("flushed")).expect("UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_writes_json_with_its_environment_and_csv_a_line_per_load_level() {
+        let env = Environment::collect(&["lo"], std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+        assert!(env.cores >= 1 && !env.kernel.is_empty());
+        assert_eq!(env.interfaces, [("lo".to_string(), "virtual".to_string())]);
+        let lat = Summary { count: 10, min: 1000, p50: 2000, p90: 3000, p99: 4000, p999: 5000, max: 6000, pdv99: 3000 };
+        let row = |dut: &str, rate: f64, vs: Option<f64>| Row {
+            dut: dut.into(),
+            frames: "64".into(),
+            goal: 0.0,
+            rate_pps: rate,
+            vs_baseline: vs,
+            verified: true,
+            generator_limited: false,
+            latency: vec![(10, lat), (50, lat), (90, lat)],
+        };
+        let run = Run { environment: env, rows: vec![row("kernel", 500_000.0, None), row("nfv", 1e6, Some(2.0))] };
+        let json: serde_json::Value = serde_json::from_str(&run.json()).unwrap();
+        assert_eq!(json["rows"][1]["vs_baseline"], 2.0);
+        assert_eq!(json["rows"][0]["latency_ns"]["90%"]["p99"], 4000);
+        assert!(json["environment"]["kernel"].is_string());
+        let csv = run.csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 1 + 6, "a header, then a line per row and load level");
+        assert!(
+            lines[0]
+                .starts_with("dut,frames,goal,rate_pps,vs_baseline,verified,generator_limited,load_percent,count,min")
+        );
+        assert!(lines[4].starts_with("nfv,64,0.0,1000000.0,2.0,true,false,10,10,1000,2000"), "{}", lines[4]);
+    }
+}
