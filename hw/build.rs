@@ -22,6 +22,7 @@ fn main() {
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let multiarch = format!("/usr/include/{arch}-linux-gnu");
     println!("cargo:rerun-if-changed=bpf/ip_sum.h");
+    println!("cargo:rerun-if-changed=bpf/upf.h");
     for name in ["nfv", "gen", "plugin"] {
         let src = format!("bpf/{name}.bpf.c");
         println!("cargo:rerun-if-changed={src}");

@@ -38,14 +38,7 @@ pub fn format_list(cpus: &[usize]) -> String {
 
 /// The CPUs this process may run on now (its affinity).
 pub fn affinity() -> Vec<usize> {
-    // SAFETY: a zeroed set is valid; the kernel fills it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: the set's size as the call needs; pid 0: this thread.
-    if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
-        return Vec::new();
-    }
-    // SAFETY: CPU_ISSET reads the set within its size.
-    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+    core_affinity::get_core_ids().map(|ids| ids.into_iter().map(|c| c.id).collect()).unwrap_or_default()
 }
 
 /// Pins the calling thread to `cpus` (threads it starts inherit them).
