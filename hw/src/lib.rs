@@ -11,4 +11,6 @@ pub mod genl;
 pub mod plugin;
 pub mod probe;
 #[cfg(feature = "xdp")]
+pub mod receiver;
+#[cfg(feature = "xdp")]
 pub mod xdp;

@@ -172,6 +172,7 @@ pub fn blast(b: &Blast) -> Result<String, String> {
                 ue: ue.octets(),
                 data_network: (dn.ip().octets(), dn.port()),
             }),
+            measure: None,
         };
         let generator = nfv_hw::blast::Generator::load(ifindex, &traffic)?;
         let stop = stop_flag()?;

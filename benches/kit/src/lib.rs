@@ -9,6 +9,7 @@
 //! payload stamp), and what a run leaves ([`results`]: the environment
 //! and the rows, as JSON and CSV).
 
+pub mod engine;
 pub mod latency;
 pub mod results;
 pub mod search;

@@ -97,39 +97,40 @@ impl Xorshift {
 
 /// The kit's payload at the start of each frame's UDP payload: a magic
 /// (what is not ours is not counted), the flow, its sequence number, the
-/// send time in nanoseconds; 24 octets, little-endian.
+/// send time in nanoseconds; 16 octets, little-endian (a 64-octet frame
+/// has 18 after its UDP header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
     /// The flow's index.
-    pub flow: u32,
+    pub flow: u16,
     /// Its packet number, from 0.
-    pub seq: u64,
+    pub seq: u32,
     /// When it was sent (ns, the process's clock).
     pub sent_ns: u64,
 }
 
 /// Octets a [`Stamp`] takes.
-pub const STAMP_LEN: usize = 24;
-const MAGIC: u32 = 0x6e66_7662; // "nfvb"
+pub const STAMP_LEN: usize = 16;
+const MAGIC: u16 = 0x666e; // "nf"
 
 impl Stamp {
     /// Writes it at the start of `out` (at least [`STAMP_LEN`] octets).
     pub fn write(&self, out: &mut [u8]) {
-        out[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-        out[4..8].copy_from_slice(&self.flow.to_le_bytes());
-        out[8..16].copy_from_slice(&self.seq.to_le_bytes());
-        out[16..24].copy_from_slice(&self.sent_ns.to_le_bytes());
+        out[0..2].copy_from_slice(&MAGIC.to_le_bytes());
+        out[2..4].copy_from_slice(&self.flow.to_le_bytes());
+        out[4..8].copy_from_slice(&self.seq.to_le_bytes());
+        out[8..16].copy_from_slice(&self.sent_ns.to_le_bytes());
     }
 
     /// Reads one from the start of `d`; `None` when it is not ours.
     pub fn read(d: &[u8]) -> Option<Self> {
         let d: &[u8; STAMP_LEN] = d.get(..STAMP_LEN)?.try_into().ok()?;
+        let u16_at = |a: usize| u16::from_le_bytes([d[a], d[a + 1]]);
         let u32_at = |a: usize| u32::from_le_bytes([d[a], d[a + 1], d[a + 2], d[a + 3]]);
-        let u64_at = |a: usize| u64::from(u32_at(a)) | u64::from(u32_at(a + 4)) << 32;
-        if u32_at(0) != MAGIC {
+        if u16_at(0) != MAGIC {
             return None;
         }
-        Some(Self { flow: u32_at(4), seq: u64_at(8), sent_ns: u64_at(16) })
+        Some(Self { flow: u16_at(2), seq: u32_at(4), sent_ns: u64::from(u32_at(8)) | u64::from(u32_at(12)) << 32 })
     }
 }
 
@@ -166,11 +167,11 @@ mod tests {
 
     #[test]
     fn stamps_round_trip_and_foreign_payloads_are_not_ours() {
-        let s = Stamp { flow: 3, seq: 1 << 40, sent_ns: 123_456_789 };
+        let s = Stamp { flow: 3, seq: 1 << 30, sent_ns: 123_456_789_000 };
         let mut b = [0u8; 64];
         s.write(&mut b);
         assert_eq!(Stamp::read(&b), Some(s));
-        assert_eq!(Stamp::read(&b[..20]), None);
+        assert_eq!(Stamp::read(&b[..15]), None);
         b[0] ^= 1;
         assert_eq!(Stamp::read(&b), None);
     }
