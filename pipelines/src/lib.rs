@@ -2,7 +2,7 @@
 //! and the commands of the `nfv` binary (run, check, replay) as functions
 //! tests can call.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -147,6 +147,80 @@ pub struct Blast {
     pub duration: f64,
     /// G-PDUs of this TEID from the UE to the data network, to `dst`.
     pub gtpu: Option<(u32, std::net::Ipv4Addr, std::net::SocketAddrV4)>,
+}
+
+/// `nfv bench`'s arguments.
+pub struct Bench {
+    /// The full run, not the quick one.
+    pub full: bool,
+    /// Cases (empty: all).
+    pub cases: Vec<String>,
+    /// DUTs (empty: all).
+    pub duts: Vec<String>,
+    /// Where JSON, CSV and plots go.
+    pub out: PathBuf,
+    /// Where the Markdown report goes, if anywhere.
+    pub report: Option<PathBuf>,
+    /// Flows.
+    pub flows: usize,
+    /// Say every trial.
+    pub verbose: bool,
+    /// The command line, for the report.
+    pub command: String,
+}
+
+/// Runs `nfv bench`: a table of what it found.
+pub fn bench(b: &Bench) -> Result<String, String> {
+    #[cfg(feature = "af-xdp")]
+    {
+        use nfv_bench::run::{Mode, Options};
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("nfv bench builds a veth bed and loads XDP programs: run it as root".into());
+        }
+        let o = Options {
+            mode: if b.full { Mode::Full } else { Mode::Quick },
+            cases: b.cases.clone(),
+            duts: b.duts.clone(),
+            nfv: std::env::current_exe().map_err(|e| format!("finding nfv itself: {e}"))?,
+            repo: std::env::current_dir().map_err(|e| e.to_string())?,
+            work: std::env::temp_dir().join(format!("nfv-bench-{}", std::process::id())),
+            prefix: "nfvbench".into(),
+            flows: b.flows,
+            line_bits: 10e9,
+            verbose: b.verbose,
+        };
+        let run = nfv_bench::run::bench(&o);
+        let _ = std::fs::remove_dir_all(&o.work);
+        let run = run?;
+        nfv_bench::run::write(&run, &b.out)?;
+        if let Some(md) = &b.report {
+            nfv_bench::report::write(&run, md, &b.out, &b.command)?;
+        }
+        let mut s = String::new();
+        for r in run.rows.iter().filter(|r| r.goal == 0.0) {
+            use std::fmt::Write as _;
+            let _ = writeln!(
+                s,
+                "{:<5} {:<24} {:>10} {:>9.3} Mpps{}{}",
+                r.case,
+                r.dut,
+                r.frames,
+                r.rate_pps / 1e6,
+                if r.generator_limited { " (generator's limit)" } else { "" },
+                r.vs_baseline.map_or(String::new(), |v| format!("  x{v:.2}"))
+            );
+        }
+        for n in &run.notes {
+            s.push_str(&format!("note: {n}\n"));
+        }
+        Ok(s)
+    }
+    #[cfg(not(feature = "af-xdp"))]
+    {
+        let _ = b;
+        Err("this nfv was built without XDP".into())
+    }
 }
 
 /// `nfv hw blast`: sends from nfv's XDP generator out of `b.iface` until

@@ -152,6 +152,36 @@ enum Command {
     },
     /// List the stage kinds this build knows.
     Stages,
+    /// Benchmark nfv and its baselines on a veth bed this command builds
+    /// (root): the no-drop and 0.5 % partial-drop rates (RFC 2544 binary
+    /// search), latency at 10/50/90 % of the no-drop rate, loss, duplicates
+    /// and reorder per flow; JSON and CSV into --out, a Markdown report
+    /// with plots with --report (benches/README.md).
+    Bench {
+        /// Every frame size for forwarding, 64 and IMIX for the functions,
+        /// longer trials (under 15 minutes on 2 cores); default: quick,
+        /// 64-octet frames only (under 2 minutes).
+        #[arg(long)]
+        full: bool,
+        /// Cases to run (fwd, nat, acl, lb, vtep, upf); default all.
+        #[arg(long = "case", value_delimiter = ',')]
+        cases: Vec<String>,
+        /// DUTs to run (nfv, nfv-afxdp, testpmd-afxdp, kernel-...); default all.
+        #[arg(long = "dut", value_delimiter = ',')]
+        duts: Vec<String>,
+        /// Directory for bench.json and bench.csv (and the report's plots).
+        #[arg(long, default_value = "bench-results")]
+        out: PathBuf,
+        /// Write the Markdown report here (plots go into --out).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Flows (RFC 4814 pseudo-random ports).
+        #[arg(long, default_value_t = 1024)]
+        flows: usize,
+        /// Say every trial.
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Hardware: `probe IFACE` prints what the running kernel reports of
     /// an interface as a hardware profile (hw-profiles/README.md).
     Hw {
@@ -315,6 +345,17 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },
+        Command::Bench { full, cases, duts, out, report, flows, verbose } => {
+            let args: Vec<String> = std::env::args().collect();
+            let b = nfv_pipelines::Bench { full, cases, duts, out, report, flows, verbose, command: args.join(" ") };
+            match nfv_pipelines::bench(&b) {
+                Ok(summary) => {
+                    print!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Command::Plan { file } => match nfv_pipelines::load(Some(&file)) {
             Ok(cfg) => {
                 print!("{}", nfv_core::plan::plan(&cfg).render());

@@ -84,6 +84,11 @@ impl Engine {
         Self { generator, receiver, flows: flows.max(1), settle: Duration::from_millis(30) }
     }
 
+    /// Sends with `generator` from now on (other frames, other traffic).
+    pub fn set_generator(&mut self, generator: Generator) {
+        self.generator = generator;
+    }
+
     /// One trial: `rate` frames per second for `seconds`.
     pub fn measure(&mut self, rate: f64, seconds: f64) -> Result<Outcome, String> {
         let total = (rate * seconds).max(1.0) as u64;

@@ -9,9 +9,13 @@
 //! payload stamp), and what a run leaves ([`results`]: the environment
 //! and the rows, as JSON and CSV).
 
+pub mod bed;
+pub mod cases;
 pub mod engine;
 pub mod latency;
+pub mod report;
 pub mod results;
+pub mod run;
 pub mod search;
 pub mod sequence;
 pub mod traffic;

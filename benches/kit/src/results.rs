@@ -20,6 +20,8 @@ pub struct Environment {
     pub interfaces: Vec<(String, String)>,
     /// How the AF_XDP sockets bound (`copy, driver mode`).
     pub af_xdp_mode: String,
+    /// The generator and receiver and where they run.
+    pub generator: String,
     /// `git describe --always --dirty` of the tree measured.
     pub commit: String,
     /// The chain's configuration, as run.
@@ -64,6 +66,8 @@ impl Environment {
 /// One measured result.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Row {
+    /// The case (`fwd`, `nat`).
+    pub case: String,
     /// The device under test (`nfv-nat44`, `kernel-nftables-masquerade`).
     pub dut: String,
     /// Frame size with FCS, or the mix's name.
@@ -79,23 +83,83 @@ pub struct Row {
     pub verified: bool,
     /// The generator's limit, not the DUT's (the DUT forwarded all).
     pub generator_limited: bool,
-    /// Latency at 10, 50 and 90 % of the rate.
+    /// Trials the search ran.
+    pub trials: usize,
+    /// CPU time stolen by the hypervisor over the search, percent (a
+    /// figure measured under steal is suspect).
+    pub steal_percent: f64,
+    /// Latency and sequence accounting at 10, 50 and 90 % of the rate.
     #[serde(skip)]
-    pub latency: Vec<(u8, Summary)>,
+    pub latency: Vec<Level>,
+}
+
+/// One load level's trial: its latency and what the sequence numbers said.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Level {
+    /// Percent of the row's rate.
+    pub percent: u8,
+    /// Latency, nanoseconds.
+    pub latency: Summary,
+    /// Packets never received.
+    pub lost: u64,
+    /// Packets received twice or more.
+    pub duplicates: u64,
+    /// Packets received after a later one of their flow (RFC 4737).
+    pub reordered: u64,
+}
+
+/// What a case measured and the configuration nfv ran it with.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CaseInfo {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub about: String,
+    /// The DUT nfv's ratios are to.
+    pub reference: String,
+    /// nfv's configuration (with the XDP engine).
+    pub nfv_config: String,
+}
+
+/// A stage's cost per packet in an nfv DUT, from its own counters (the
+/// report nfv writes when it stops), comparable across machines.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StageCost {
+    /// The case.
+    pub case: String,
+    /// The DUT (`nfv`, `nfv-afxdp`).
+    pub dut: String,
+    /// The stage.
+    pub stage: String,
+    /// Packets it saw over the whole case.
+    pub packets: u64,
+    /// Cycle-counter ticks per packet.
+    pub ticks_per_packet: f64,
+    /// Nanoseconds per packet.
+    pub ns_per_packet: f64,
 }
 
 /// A run: its environment and rows.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Run {
     /// Where.
     pub environment: Environment,
+    /// `quick` or `full`, and the search's parameters.
+    pub mode: String,
+    /// The cases measured.
+    pub cases: Vec<CaseInfo>,
     /// What.
     pub rows: Vec<Row>,
+    /// nfv's per-stage costs.
+    pub stage_costs: Vec<StageCost>,
+    /// What went wrong or needs saying (a DUT that did not start).
+    pub notes: Vec<String>,
 }
 
 /// A CSV row: the result and one load level's latency.
 #[derive(Serialize)]
 struct CsvRow<'a> {
+    case: &'a str,
     dut: &'a str,
     frames: &'a str,
     goal: f64,
@@ -103,7 +167,11 @@ struct CsvRow<'a> {
     vs_baseline: Option<f64>,
     verified: bool,
     generator_limited: bool,
+    steal_percent: f64,
     load_percent: Option<u8>,
+    lost: Option<u64>,
+    duplicates: Option<u64>,
+    reordered: Option<u64>,
     count: Option<u64>,
     min: Option<u64>,
     p50: Option<u64>,
@@ -122,9 +190,9 @@ impl Run {
             let lat: serde_json::Map<String, serde_json::Value> = row
                 .latency
                 .iter()
-                .map(|(p, s)| (format!("{p}%"), serde_json::to_value(s).expect("serialisable")))
+                .map(|l| (format!("{}%", l.percent), serde_json::to_value(l).expect("serialisable")))
                 .collect();
-            out["latency_ns"] = lat.into();
+            out["levels"] = lat.into();
         }
         serde_json::to_string_pretty(&v).expect("serialisable")
     }
@@ -133,11 +201,12 @@ impl Run {
     pub fn csv(&self) -> String {
         let mut w = csv::Writer::from_writer(Vec::new());
         for r in &self.rows {
-            let levels: Vec<Option<&(u8, Summary)>> =
+            let levels: Vec<Option<&Level>> =
                 if r.latency.is_empty() { vec![None] } else { r.latency.iter().map(Some).collect() };
             for l in levels {
-                let s = l.map(|l| l.1);
+                let s = l.map(|l| l.latency);
                 let row = CsvRow {
+                    case: &r.case,
                     dut: &r.dut,
                     frames: &r.frames,
                     goal: r.goal,
@@ -145,7 +214,11 @@ impl Run {
                     vs_baseline: r.vs_baseline,
                     verified: r.verified,
                     generator_limited: r.generator_limited,
-                    load_percent: l.map(|l| l.0),
+                    steal_percent: r.steal_percent,
+                    load_percent: l.map(|l| l.percent),
+                    lost: l.map(|l| l.lost),
+                    duplicates: l.map(|l| l.duplicates),
+                    reordered: l.map(|l| l.reordered),
                     count: s.map(|s| s.count),
                     min: s.map(|s| s.min),
                     p50: s.map(|s| s.p50),
@@ -173,6 +246,7 @@ mod tests {
         assert_eq!(env.interfaces, [("lo".to_string(), "virtual".to_string())]);
         let lat = Summary { count: 10, min: 1000, p50: 2000, p90: 3000, p99: 4000, p999: 5000, max: 6000, pdv99: 3000 };
         let row = |dut: &str, rate: f64, vs: Option<f64>| Row {
+            case: "nat".into(),
             dut: dut.into(),
             frames: "64".into(),
             goal: 0.0,
@@ -180,20 +254,27 @@ mod tests {
             vs_baseline: vs,
             verified: true,
             generator_limited: false,
-            latency: vec![(10, lat), (50, lat), (90, lat)],
+            trials: 12,
+            steal_percent: 0.5,
+            latency: [10, 50, 90].map(|percent| Level { percent, latency: lat, lost: 0, duplicates: 0, reordered: 1 }).to_vec(),
         };
-        let run = Run { environment: env, rows: vec![row("kernel", 500_000.0, None), row("nfv", 1e6, Some(2.0))] };
+        let run = Run {
+            environment: env,
+            rows: vec![row("kernel", 500_000.0, None), row("nfv", 1e6, Some(2.0))],
+            ..Run::default()
+        };
         let json: serde_json::Value = serde_json::from_str(&run.json()).unwrap();
         assert_eq!(json["rows"][1]["vs_baseline"], 2.0);
-        assert_eq!(json["rows"][0]["latency_ns"]["90%"]["p99"], 4000);
+        assert_eq!(json["rows"][0]["levels"]["90%"]["latency"]["p99"], 4000);
+        assert_eq!(json["rows"][0]["levels"]["90%"]["reordered"], 1);
         assert!(json["environment"]["kernel"].is_string());
         let csv = run.csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 1 + 6, "a header, then a line per row and load level");
         assert!(
             lines[0]
-                .starts_with("dut,frames,goal,rate_pps,vs_baseline,verified,generator_limited,load_percent,count,min")
+                .starts_with("case,dut,frames,goal,rate_pps,vs_baseline,verified,generator_limited,steal_percent,load_percent,lost,duplicates,reordered,count,min")
         );
-        assert!(lines[4].starts_with("nfv,64,0.0,1000000.0,2.0,true,false,10,10,1000,2000"), "{}", lines[4]);
+        assert!(lines[4].starts_with("nat,nfv,64,0.0,1000000.0,2.0,true,false,0.5,10,0,0,1,10,1000,2000"), "{}", lines[4]);
     }
 }

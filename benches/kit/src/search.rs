@@ -5,7 +5,15 @@
 //! resolution asked, then confirmed by a final verification trial (a
 //! failed one moves the upper bound down and the search goes on). Several
 //! goals share trials, as MLRsearch's do: each trial's result narrows
-//! every goal's interval at once.
+//! every goal's interval at once. Before halving, a goal with no passing
+//! rate yet tries the rate the DUT forwarded when it failed (MLRsearch's
+//! initial phase: a DUT that loses at the line rate usually forwards
+//! close to its capacity), which saves most of the halvings from the
+//! floor; with no passing rate, it steps down from the lowest failing
+//! one (a failed verification's included) by a few resolutions, doubling
+//! each time, rather than halving toward the floor; and from a passing
+//! rate far below the lowest failing one, it steps up the same way rather
+//! than halving from the top.
 //!
 //! A trial reports what the generator really offered: a rate it could
 //! not offer is the generator's limit, not the DUT's, and a result at it
@@ -86,8 +94,15 @@ pub fn run(s: &Search, t: &mut dyn Trials) -> (Vec<GoalResult>, Vec<Trial>) {
     let mut lo: Vec<Option<f64>> = vec![None; s.goals.len()];
     let mut hi: Vec<Option<f64>> = vec![None; s.goals.len()];
     let mut verified = vec![false; s.goals.len()];
+    // Per goal: the rate forwarded by its lowest failing trial, not yet
+    // tried.
+    let mut hint: Vec<Option<f64>> = vec![None; s.goals.len()];
+    // Per goal: the next step up from a passing rate, relative.
+    let mut step: Vec<f64> = vec![4.0 * s.resolution; s.goals.len()];
+    // Per goal: the next step down from the lowest failing rate.
+    let mut down: Vec<f64> = vec![4.0 * s.resolution; s.goals.len()];
     let mut ceiling = s.max_rate;
-    let record = |tr: &Trial, lo: &mut Vec<Option<f64>>, hi: &mut Vec<Option<f64>>, ceiling: f64| {
+    let record = |tr: &Trial, lo: &mut Vec<Option<f64>>, hi: &mut Vec<Option<f64>>, hint: &mut Vec<Option<f64>>, ceiling: f64| {
         // A trial counts at the rate really offered (never above the ceiling).
         let rate = tr.offered.min(tr.asked).min(ceiling);
         for (g, goal) in s.goals.iter().enumerate() {
@@ -97,6 +112,8 @@ pub fn run(s: &Search, t: &mut dyn Trials) -> (Vec<GoalResult>, Vec<Trial>) {
                 }
             } else if hi[g].is_none_or(|h| rate < h) {
                 hi[g] = Some(rate);
+                let forwarded = rate * (1.0 - tr.loss_ratio()) * (1.0 + goal);
+                hint[g] = (forwarded > s.min_rate && forwarded < rate * (1.0 - s.resolution)).then_some(forwarded);
                 // A pass above a failure is noise: the failure wins.
                 if lo[g].is_some_and(|l| l >= rate) {
                     lo[g] = None;
@@ -109,7 +126,7 @@ pub fn run(s: &Search, t: &mut dyn Trials) -> (Vec<GoalResult>, Vec<Trial>) {
     if !first.offered_as_asked() {
         ceiling = first.offered;
     }
-    record(&first, &mut lo, &mut hi, ceiling);
+    record(&first, &mut lo, &mut hi, &mut hint, ceiling);
     trials.push(first);
     loop {
         if trials.len() >= s.max_trials {
@@ -126,9 +143,23 @@ pub fn run(s: &Search, t: &mut dyn Trials) -> (Vec<GoalResult>, Vec<Trial>) {
         if width(g) > s.resolution {
             let top = hi[g].unwrap_or(ceiling);
             let bottom = lo[g].unwrap_or(s.min_rate);
-            let rate = if lo[g].is_none() && bottom >= top { s.min_rate } else { (top + bottom) / 2.0 };
+            let rate = match hint[g].take() {
+                Some(h) if lo[g].is_none() => h,
+                _ if lo[g].is_none() && bottom >= top => s.min_rate,
+                _ if lo[g].is_none() && top * (1.0 - down[g]) > (top + bottom) / 2.0 => {
+                    let r = top * (1.0 - down[g]);
+                    down[g] *= 2.0;
+                    r
+                }
+                _ if lo[g].is_some() && bottom * (1.0 + step[g]) < (top + bottom) / 2.0 => {
+                    let r = bottom * (1.0 + step[g]);
+                    step[g] *= 2.0;
+                    r
+                }
+                _ => (top + bottom) / 2.0,
+            };
             let tr = t.trial(rate, s.trial_seconds);
-            record(&tr, &mut lo, &mut hi, ceiling);
+            record(&tr, &mut lo, &mut hi, &mut hint, ceiling);
             trials.push(tr);
             continue;
         }
@@ -139,7 +170,7 @@ pub fn run(s: &Search, t: &mut dyn Trials) -> (Vec<GoalResult>, Vec<Trial>) {
         };
         let tr = t.trial(rate, s.verify_seconds);
         let pass = tr.loss_ratio() <= s.goals[g];
-        record(&tr, &mut lo, &mut hi, ceiling);
+        record(&tr, &mut lo, &mut hi, &mut hint, ceiling);
         trials.push(tr);
         if pass {
             verified[g] = true;
@@ -214,7 +245,7 @@ mod tests {
             let knee = capacity / (1.0 - 0.005);
             assert!(pdr.verified && pdr.rate <= knee && pdr.rate >= knee * (1.0 - 0.005), "{capacity}: {pdr:?}");
             assert!(!ndr.generator_limited && !pdr.generator_limited);
-            assert!(trials.len() < 40, "{} trials", trials.len());
+            assert!(trials.len() < 20, "{} trials", trials.len());
             assert_eq!(
                 trials.iter().filter(|t| t.sent > 0 && t.sent == (t.offered * 10.0) as u64).count(),
                 2,

@@ -1,0 +1,484 @@
+//! A whole run: the bed built, then for each case each DUT started in
+//! turn (nfv, then the baselines, same bed, same traffic), for each frame
+//! size the throughput search and the latency trials at 10, 50 and 90 %
+//! of the no-drop rate, the DUT stopped (nfv's own stage counters read
+//! from the report it writes when it stops), the bed removed.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use nfv_hw::blast::{Generator, Gtpu, Measure, Traffic as BlastTraffic};
+use nfv_hw::receiver::Receiver;
+
+use crate::bed::Bed;
+use crate::cases::{self, Case, DstMac, Dut, DutKind, Frames, Peers};
+use crate::engine::{Engine, Searching};
+use crate::results::{CaseInfo, Environment, Level, Row, Run, StageCost};
+use crate::search::{self, Search};
+use crate::traffic::{flow_ports, line_rate};
+
+/// Quick or full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// 64-octet frames (128 for the UPF), short trials: under 2 minutes.
+    Quick,
+    /// Every frame size for forwarding, 64 and IMIX for the functions.
+    Full,
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Quick or full.
+    pub mode: Mode,
+    /// Cases to run (empty: all).
+    pub cases: Vec<String>,
+    /// DUTs to run (empty: all).
+    pub duts: Vec<String>,
+    /// The nfv binary the nfv DUTs run.
+    pub nfv: PathBuf,
+    /// The source tree (its git commit goes in the environment).
+    pub repo: PathBuf,
+    /// Scratch directory (configurations, DUT output).
+    pub work: PathBuf,
+    /// The bed's namespace prefix.
+    pub prefix: String,
+    /// Flows (RFC 4814 ports, from a fixed seed: every DUT gets the same).
+    pub flows: usize,
+    /// The line rate the search starts from, bits per second (a veth has
+    /// none: 10 GbE's).
+    pub line_bits: f64,
+    /// Say each trial on standard error.
+    pub verbose: bool,
+}
+
+impl Mode {
+    fn search(self, max_rate: f64) -> Search {
+        let (trial, verify, resolution) = match self {
+            Mode::Quick => (0.25, 0.5, 0.01),
+            Mode::Full => (0.5, 2.0, 0.005),
+        };
+        Search {
+            goals: vec![0.0, 0.005],
+            max_rate,
+            min_rate: 10_000.0,
+            resolution,
+            trial_seconds: trial,
+            verify_seconds: verify,
+            max_trials: 24,
+        }
+    }
+
+    fn latency_seconds(self) -> f64 {
+        match self {
+            Mode::Quick => 0.25,
+            Mode::Full => 1.0,
+        }
+    }
+
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Quick => "quick",
+            Mode::Full => "full",
+        }
+    }
+}
+
+/// Load levels latency is measured at, percent of the no-drop rate.
+pub const LEVELS: [u8; 3] = [10, 50, 90];
+
+fn say(verbose: bool, what: impl AsRef<str>) {
+    if verbose {
+        eprintln!("{}", what.as_ref());
+    }
+}
+
+/// Runs everything `o` asks; the run's results.
+pub fn bench(o: &Options) -> Result<Run, String> {
+    std::fs::create_dir_all(&o.work).map_err(|e| format!("{}: {e}", o.work.display()))?;
+    pin_to(0);
+    let bed = Bed::up(&o.prefix)?;
+    bed.enter_tg()?;
+    let peers = Peers { s0: bed.macs.s0 };
+    let all = cases::all(&peers, &o.work);
+    let chosen: Vec<&Case> = all.iter().filter(|c| o.cases.is_empty() || o.cases.iter().any(|n| n == c.name)).collect();
+    if chosen.is_empty() {
+        let names: Vec<&str> = all.iter().map(|c| c.name).collect();
+        return Err(format!("no such case; the cases are {}", names.join(", ")));
+    }
+    let mut out = Run { environment: environment(&bed, o), mode: mode_text(o.mode), ..Run::default() };
+    for case in chosen {
+        let nfv_config = case.duts.iter().find_map(|d| match &d.kind {
+            DutKind::Nfv(c) if d.name == "nfv" => Some(c.clone()),
+            _ => None,
+        });
+        out.cases.push(CaseInfo {
+            name: case.name.into(),
+            about: case.about.into(),
+            reference: case.reference.into(),
+            nfv_config: nfv_config.unwrap_or_default(),
+        });
+        run_case(o, &bed, case, &mut out)?;
+    }
+    ratios(&mut out);
+    Ok(out)
+}
+
+fn mode_text(m: Mode) -> String {
+    let s = m.search(0.0);
+    format!(
+        "{}: trials {} s, verification {} s, resolution {} %, goals no-drop and 0.5 % loss, latency trials {} s",
+        m.name(),
+        s.trial_seconds,
+        s.verify_seconds,
+        s.resolution * 100.0,
+        m.latency_seconds()
+    )
+}
+
+fn environment(bed: &Bed, o: &Options) -> Environment {
+    let mut env = Environment::collect(&[], &o.repo);
+    let driver = |ns: String, i: &str| {
+        Bed::in_ns(&ns, &["ethtool", "-i", i])
+            .ok()
+            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("driver: ").map(str::to_string)))
+            .unwrap_or_else(|| "unknown".into())
+    };
+    env.interfaces = vec![
+        ("g0 (generator)".into(), driver(bed.tg(), "g0")),
+        ("d0 (DUT)".into(), driver(bed.dut(), "d0")),
+        ("d1 (DUT)".into(), driver(bed.dut(), "d1")),
+        ("s0 (receiver)".into(), driver(bed.tg(), "s0")),
+    ];
+    env.af_xdp_mode = "copy, native XDP (veth has no zero-copy)".into();
+    env.generator = format!(
+        "nfv's XDP generator (BPF_PROG_TEST_RUN live frames, paced by the program) on CPU 0 and nfv's XDP receiver on s0, \
+         one process, the kernel's monotonic clock at both ends; {} flows (RFC 4814 ports); DUT workers on CPU 1",
+        o.flows
+    );
+    env
+}
+
+/// Pins the calling thread to `cpu`.
+fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed set with one CPU; the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn ifindex(name: &str) -> Result<u32, String> {
+    let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
+    // SAFETY: a NUL-terminated name.
+    match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+        0 => Err(format!("no interface {name} here")),
+        i => Ok(i),
+    }
+}
+
+fn generator(case: &Case, frames: &Frames, bed: &Bed, flows: usize) -> Result<Generator, String> {
+    let t = &case.traffic;
+    let traffic = BlastTraffic {
+        src_mac: bed.macs.g0,
+        dst_mac: match t.dst_mac {
+            DstMac::D0 => bed.macs.d0,
+            DstMac::Station(m) => m,
+        },
+        src: t.src,
+        dst: t.dst,
+        frame_size: frames.lengths()[0] as usize,
+        ports: 1,
+        addrs: 1,
+        gtpu: t.gtpu.map(|(teid, ue, data_network)| Gtpu { teid, ue, data_network }),
+        measure: Some(Measure {
+            flows: flow_ports(flows, 4814),
+            vary_dport: t.vary_dport,
+            sizes: if matches!(frames, Frames::Mix(_)) { frames.lengths() } else { vec![] },
+        }),
+    };
+    Generator::load(ifindex("g0")?, &traffic)
+}
+
+/// A running DUT.
+enum Running {
+    Process(Child, PathBuf),
+    Kernel,
+}
+
+fn start(o: &Options, bed: &Bed, case: &Case, dut: &Dut) -> Result<Running, String> {
+    let log = o.work.join(format!("{}-{}.out", case.name, dut.name));
+    let file = || std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()));
+    match &dut.kind {
+        DutKind::Nfv(config) => {
+            let path = o.work.join(format!("{}-{}.toml", case.name, dut.name));
+            std::fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;
+            let (out, err) = (file()?, file()?);
+            let child = Command::new("ip")
+                .args(["netns", "exec", &bed.dut()])
+                .arg(&o.nfv)
+                .arg("run")
+                .arg(&path)
+                .args(["--duration", "0", "--quiet"])
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .map_err(|e| format!("starting nfv: {e}"))?;
+            Ok(Running::Process(child, log))
+        }
+        DutKind::Testpmd => {
+            let (out, err) = (file()?, file()?);
+            let child = Command::new("ip")
+                .args(["netns", "exec", &bed.dut(), "dpdk-testpmd", "-l", "0,1", "-m", "512", "--no-huge", "--no-pci"])
+                .args(["--vdev", "net_af_xdp0,iface=d0", "--vdev", "net_af_xdp1,iface=d1", "--"])
+                .args(["--total-num-mbufs=32768", "--forward-mode=io", "--auto-start"])
+                .stdin(Stdio::piped())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .map_err(|e| format!("starting dpdk-testpmd: {e}"))?;
+            Ok(Running::Process(child, log))
+        }
+        DutKind::Kernel(cmds) => {
+            for c in cmds {
+                let args: Vec<&str> = c.iter().map(String::as_str).collect();
+                bed.dut_run(&args)?;
+            }
+            Ok(Running::Kernel)
+        }
+    }
+}
+
+/// Stops a DUT; what it wrote (nfv's report).
+fn stop(bed: &Bed, r: Running) -> String {
+    match r {
+        Running::Process(mut child, log) => {
+            if let Some(mut stdin) = child.stdin.take() {
+                // testpmd stops on a newline.
+                let _ = stdin.write_all(b"\n");
+            }
+            // SAFETY: a child of ours (ip execs nfv itself).
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            let deadline = Instant::now() + std::time::Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            std::fs::read_to_string(&log).unwrap_or_default()
+        }
+        Running::Kernel => {
+            for c in cases::kernel_teardown() {
+                let args: Vec<&str> = c.iter().map(String::as_str).collect();
+                let _ = bed.dut_run(&args);
+            }
+            String::new()
+        }
+    }
+}
+
+/// Whether the DUT forwards: low-rate trials until one loses nothing
+/// (nfv's start, flows learnt, XDP entries installed), 10 s at most.
+fn warm_up(engine: &mut Engine, child: Option<&mut Child>) -> Result<(), String> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    let mut child = child;
+    loop {
+        if let Some(c) = child.as_deref_mut()
+            && let Ok(Some(status)) = c.try_wait()
+        {
+            return Err(format!("it exited ({status})"));
+        }
+        let o = engine.measure(20_000.0, 0.25)?;
+        if o.trial.sent > 0 && o.trial.received == o.trial.sent {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("it forwarded {} of {} frames at 20 kpps after 10 s", o.trial.received, o.trial.sent));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// CPU time stolen (and all), from /proc/stat.
+fn steal() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    (v.get(7).copied().unwrap_or(0), v.iter().take(8).sum())
+}
+
+fn run_case(o: &Options, bed: &Bed, case: &Case, out: &mut Run) -> Result<(), String> {
+    let frames = match o.mode {
+        Mode::Quick => &case.frames_quick,
+        Mode::Full => &case.frames_full,
+    };
+    let receiver = Receiver::attach(ifindex("s0")?, &case.rx_offsets)?;
+    let mut engine = Engine::new(generator(case, &frames[0], bed, o.flows)?, receiver, o.flows);
+    for dut in case.duts.iter().filter(|d| o.duts.is_empty() || o.duts.iter().any(|n| *n == d.name)) {
+        say(o.verbose, format!("{} / {}: starting", case.name, dut.name));
+        let mut running = match start(o, bed, case, dut) {
+            Ok(r) => r,
+            Err(e) => {
+                out.notes.push(format!("{} / {}: did not start: {e}", case.name, dut.name));
+                continue;
+            }
+        };
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        engine.set_generator(generator(case, &frames[0], bed, o.flows)?);
+        let child = match &mut running {
+            Running::Process(c, _) => Some(c),
+            Running::Kernel => None,
+        };
+        if let Err(e) = warm_up(&mut engine, child) {
+            let log = stop(bed, running);
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            out.notes.push(format!("{} / {}: does not forward: {e} ({})", case.name, dut.name, tail.join(" / ")));
+            continue;
+        }
+        for f in frames {
+            engine.set_generator(generator(case, f, bed, o.flows)?);
+            // Flows the new frames start anew (a NAT's sessions stay).
+            let _ = engine.measure(20_000.0, 0.1)?;
+            let rows = measure_frames(o, &mut engine, case, dut, f)?;
+            out.rows.extend(rows);
+        }
+        let report = stop(bed, running);
+        if matches!(dut.kind, DutKind::Nfv(_)) {
+            out.stage_costs.extend(stage_costs(&report, case.name, &dut.name));
+        }
+    }
+    Ok(())
+}
+
+fn measure_frames(o: &Options, engine: &mut Engine, case: &Case, dut: &Dut, f: &Frames) -> Result<Vec<Row>, String> {
+    let s = o.mode.search(line_rate(o.line_bits, f.mean()));
+    let (steal0, all0) = steal();
+    let mut t = Searching { engine, outcomes: Vec::new(), error: None };
+    let (results, trials) = search::run(&s, &mut t);
+    if let Some(e) = t.error {
+        return Err(format!("{} / {} / {}: {e}", case.name, dut.name, f.name()));
+    }
+    for tr in &trials {
+        say(
+            o.verbose,
+            format!(
+                "  {} {} {}: asked {:.3} offered {:.3} Mpps, lost {:.4} %",
+                case.name,
+                dut.name,
+                f.name(),
+                tr.asked / 1e6,
+                tr.offered / 1e6,
+                tr.loss_ratio() * 100.0
+            ),
+        );
+    }
+    let (steal1, all1) = steal();
+    let steal_percent = if all1 > all0 { 100.0 * (steal1 - steal0) as f64 / (all1 - all0) as f64 } else { 0.0 };
+    // Latency at levels of the no-drop rate (of the partial-drop rate
+    // when nothing passed without loss).
+    let base = results.iter().map(|r| r.rate).find(|&r| r > 0.0).unwrap_or(0.0);
+    let mut levels = Vec::new();
+    if base > 0.0 {
+        for p in LEVELS {
+            let m = engine.measure(base * f64::from(p) / 100.0, o.mode.latency_seconds())?;
+            levels.push(Level { percent: p, latency: m.latency, lost: m.lost, duplicates: m.duplicates, reordered: m.reordered });
+        }
+    }
+    Ok(results
+        .iter()
+        .map(|r| Row {
+            case: case.name.into(),
+            dut: dut.name.clone(),
+            frames: f.name(),
+            goal: r.goal,
+            rate_pps: r.rate,
+            vs_baseline: None,
+            verified: r.verified,
+            generator_limited: r.generator_limited,
+            trials: trials.len(),
+            steal_percent,
+            latency: levels.clone(),
+        })
+        .collect())
+}
+
+/// nfv rows' ratios to their case's reference DUT, same frames and goal.
+fn ratios(run: &mut Run) {
+    let refs: Vec<(String, String, String, f64, u64)> = run
+        .rows
+        .iter()
+        .filter(|r| run.cases.iter().any(|c| c.name == r.case && c.reference == r.dut))
+        .map(|r| (r.case.clone(), r.frames.clone(), r.dut.clone(), r.rate_pps, (r.goal * 1e6) as u64))
+        .collect();
+    for r in run.rows.iter_mut().filter(|r| r.dut.starts_with("nfv")) {
+        if let Some(b) = refs.iter().find(|b| b.0 == r.case && b.1 == r.frames && b.4 == (r.goal * 1e6) as u64 && b.2 != r.dut)
+            && b.3 > 0.0
+        {
+            r.vs_baseline = Some(r.rate_pps / b.3);
+        }
+    }
+}
+
+/// The stage table of an nfv report (`stage packets Mpps pkt/call ns/pkt
+/// ticks/pkt dropped`).
+pub fn stage_costs(report: &str, case: &str, dut: &str) -> Vec<StageCost> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for l in report.lines() {
+        if l.starts_with("stage ") && l.contains("ticks/pkt") {
+            inside = true;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() < 7 {
+            break;
+        }
+        let (Ok(packets), Ok(ns), Ok(ticks)) = (f[1].parse::<u64>(), f[4].parse::<f64>(), f[5].parse::<f64>()) else {
+            break;
+        };
+        out.push(StageCost {
+            case: case.into(),
+            dut: dut.into(),
+            stage: f[0].into(),
+            packets,
+            ticks_per_packet: ticks,
+            ns_per_packet: ns,
+        });
+    }
+    out
+}
+
+/// Writes the run as JSON and CSV into `dir`: `bench.json`, `bench.csv`.
+pub fn write(run: &Run, dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for (name, text) in [("bench.json", run.json()), ("bench.csv", run.csv())] {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stage_table_of_an_nfv_report_is_read() {
+        let report = "\
+stage                   packets       Mpps  pkt/call    ns/pkt  ticks/pkt    dropped  drops by reason
+ttl-decrement           1000000      0.400      32.0      9.50       19.0          0
+nat44                   1000000      0.400      32.0     40.25       80.5         12  no-session=12
+
+port stuff";
+        let c = stage_costs(report, "nat", "nfv-afxdp");
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[1].stage.as_str(), c[1].packets, c[1].ticks_per_packet, c[1].ns_per_packet), ("nat44", 1_000_000, 80.5, 40.25));
+    }
+}
