@@ -261,7 +261,7 @@ pub fn acl_nft(rules: &str) -> String {
         elems.push(format!("{} . {} . {proto} . {} . {}", f[0], f[1], range(f[2]), range(f[3])));
     }
     format!(
-        "table ip acl {{\n  set rules {{\n    type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service\n    flags interval\n    elements = {{ {} }}\n  }}\n  chain fwd {{\n    type filter hook forward priority 0; policy accept;\n    ip saddr . ip daddr . meta l4proto . th sport . th dport @rules drop\n  }}\n}}\n",
+        "table ip acl {{\n  set rules {{\n    type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service\n    flags interval\n    elements = {{ {} }}\n  }}\n  chain forward_filter {{\n    type filter hook forward priority 0; policy accept;\n    ip saddr . ip daddr . meta l4proto . th sport . th dport @rules drop\n  }}\n}}\n",
         elems.join(",\n      ")
     )
 }

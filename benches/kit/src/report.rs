@@ -52,7 +52,9 @@ fn cell(r: &Row) -> String {
 pub fn write(run: &Run, md: &Path, assets: &Path, command: &str) -> Result<(), String> {
     register_font()?;
     std::fs::create_dir_all(assets).map_err(|e| format!("{}: {e}", assets.display()))?;
+    // Links relative to the report (the plots are beside it, or below).
     let rel = assets.strip_prefix(md.parent().unwrap_or(Path::new("."))).unwrap_or(assets);
+    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
     let e = &run.environment;
     let mut s = String::new();
     let _ = writeln!(s, "# nfv bench report\n");

@@ -57,7 +57,7 @@ pub struct Options {
 impl Mode {
     fn search(self, max_rate: f64) -> Search {
         let (trial, verify, resolution) = match self {
-            Mode::Quick => (0.25, 0.5, 0.01),
+            Mode::Quick => (0.2, 0.4, 0.01),
             Mode::Full => (0.5, 2.0, 0.005),
         };
         Search {
@@ -73,7 +73,7 @@ impl Mode {
 
     fn latency_seconds(self) -> f64 {
         match self {
-            Mode::Quick => 0.25,
+            Mode::Quick => 0.2,
             Mode::Full => 1.0,
         }
     }
@@ -247,7 +247,11 @@ fn start(o: &Options, bed: &Bed, case: &Case, dut: &Dut) -> Result<Running, Stri
         DutKind::Kernel(cmds) => {
             for c in cmds {
                 let args: Vec<&str> = c.iter().map(String::as_str).collect();
-                bed.dut_run(&args)?;
+                if let Err(e) = bed.dut_run(&args) {
+                    // Leave the namespace as the next DUT expects it.
+                    stop(bed, Running::Kernel);
+                    return Err(e);
+                }
             }
             Ok(Running::Kernel)
         }
