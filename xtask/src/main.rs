@@ -1,4 +1,4 @@
-//! `cargo xtask run|test|bench|setup`: the README's commands. Each makes
+//! `cargo xtask run|test|bench|report|setup`: the README's commands. Each makes
 //! sure what the project needs from the system is there (installing
 //! missing Debian packages idempotently when run as root), then builds and
 //! runs with cargo.
@@ -16,19 +16,19 @@ const PACKAGES: &[(&str, &str)] = &[
     ("pkg-config", "the C dependencies are found through pkg-config"),
     ("make", "libbpf-sys builds libbpf with make"),
     ("iproute2", "the AF_XDP test bed creates namespaces and veth pairs with ip"),
-    ("nftables", "the forwarding benchmark drops at the sink's ingress hook"),
+    ("nftables", "nfv bench's kernel baselines (masquerade, filter, DNAT) and the live tests' firewalls"),
     ("iputils-ping", "live tests ping through the device under test"),
     ("netcat-openbsd", "live tests move TCP data through the device under test with nc"),
     ("ethtool", "the test bed turns off checksum offload on veths feeding the device under test"),
     ("dpdk-dev", "dpdk-testpmd (AF_XDP forwarding baseline) and dpdk-test-acl (ACL baseline)"),
     ("librte-net-af-xdp23", "DPDK's AF_XDP poll-mode driver for dpdk-testpmd --vdev net_af_xdp"),
-    ("netsniff-ng", "trafgen is the packet generator of the forwarding benchmark"),
     ("python3-scapy", "VXLAN/Geneve tests compare with scapy's decoding (and build Geneve peers with it)"),
     ("tshark", "protocol tests check our packets against Wireshark's dissectors"),
     ("valgrind", "callgrind counts instructions per packet (benches/loop-cost.sh)"),
     ("traceroute", "the NAT live test traces a route through the NAT (ICMP errors translated back)"),
     ("curl", "the NAT live test fetches over HTTP through the NAT; the management tests scrape /metrics"),
-    ("conntrack", "the NAT benchmark reads the kernel's conntrack table of its nftables baseline"),
+    ("conntrack", "nfv bench flushes the kernel baselines' conntrack table between DUTs"),
+    ("fonts-dejavu-core", "nfv bench's report lays out its plots' text in DejaVu Sans"),
     ("graphviz", "`nfv graph --dot` output is checked by Graphviz's dot"),
     ("prometheus", "the management test has a real Prometheus server scrape a running nfv"),
     ("buildah", "deploy/build-image.sh commits the runtime image from scratch (tested)"),
@@ -61,8 +61,26 @@ fn main() -> ExitCode {
                 && cargo(&[&["test", "--workspace"], &strs(&rest)[..]].concat())
         }
         "bench" => setup() && cargo(&[&["bench", "-p", "nfv-benches"], &strs(&rest)[..]].concat()),
+        // benches/REPORT.md, regenerated: the full run unless --quick.
+        "report" => {
+            let mode: &[&str] = if rest.iter().any(|a| a == "--quick") { &[] } else { &["--full"] };
+            let extra: Vec<&str> = rest.iter().filter(|a| *a != "--quick").map(String::as_str).collect();
+            let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+            let nfv = format!("{target}/release/nfv");
+            setup()
+                && cargo(&["build", "--release", "-q", "-p", "nfv-pipelines", "--bin", "nfv"])
+                && run(&[
+                    &[nfv.as_str(), "bench"],
+                    mode,
+                    &["--out", "benches/report", "--report", "benches/REPORT.md"],
+                    &extra[..],
+                ]
+                .concat())
+        }
         _ => {
-            eprintln!("usage: cargo xtask <setup|run [nfv run args]|test [cargo test args]|bench [criterion args]>");
+            eprintln!(
+                "usage: cargo xtask <setup|run [nfv run args]|test [cargo test args]|bench [criterion args]|report [--quick] [nfv bench args]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -71,6 +89,11 @@ fn main() -> ExitCode {
 
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
+}
+
+fn run(args: &[&str]) -> bool {
+    eprintln!("xtask: {}", args.join(" "));
+    Command::new(args[0]).args(&args[1..]).status().is_ok_and(|s| s.success())
 }
 
 fn cargo(args: &[&str]) -> bool {

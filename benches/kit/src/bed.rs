@@ -93,7 +93,12 @@ impl Bed {
         let mac = |ns: &str, i: &str| -> Result<[u8; 6], String> {
             parse_mac(&Self::in_ns(ns, &["cat", &format!("/sys/class/net/{i}/address")])?)
         };
-        bed.macs = Macs { g0: mac(&bed.tg(), "g0")?, d0: mac(&bed.dut(), "d0")?, d1: mac(&bed.dut(), "d1")?, s0: mac(&bed.tg(), "s0")? };
+        bed.macs = Macs {
+            g0: mac(&bed.tg(), "g0")?,
+            d0: mac(&bed.dut(), "d0")?,
+            d1: mac(&bed.dut(), "d1")?,
+            s0: mac(&bed.tg(), "s0")?,
+        };
         Ok(bed)
     }
 
@@ -104,7 +109,10 @@ impl Bed {
             Self::in_ns(ns, &["ip", "link", "set", "lo", "up"])?;
         }
         run(&["ip", "link", "add", "g0", "netns", &tg, "type", "veth", "peer", "d0", "netns", &dut])?;
-        run(&["ip", "link", "add", "d1", "netns", &dut, "mtu", "1600", "type", "veth", "peer", "s0", "netns", &tg, "mtu", "1600"])?;
+        run(&[
+            "ip", "link", "add", "d1", "netns", &dut, "mtu", "1600", "type", "veth", "peer", "s0", "netns", &tg, "mtu",
+            "1600",
+        ])?;
         for (ns, i) in [(&tg, "g0"), (&dut, "d0"), (&dut, "d1"), (&tg, "s0")] {
             Self::in_ns(ns, &["sysctl", "-qw", &format!("net.ipv6.conf.{i}.disable_ipv6=1")])?;
             Self::in_ns(ns, &["ethtool", "-K", i, "tx", "off"])?;

@@ -11,6 +11,8 @@
 
 use std::fmt::Write as _;
 
+use nfv_hw::blast::Gtpu;
+
 use crate::bed::mac_text;
 use crate::traffic::{Mix, RFC2544_SIZES};
 
@@ -60,8 +62,8 @@ pub struct Traffic {
     pub dst: ([u8; 4], u16),
     /// Whether each flow has its own destination port too.
     pub vary_dport: bool,
-    /// Uplink G-PDUs: (TEID, UE, data network and port).
-    pub gtpu: Option<(u32, [u8; 4], ([u8; 4], u16))>,
+    /// Uplink G-PDUs from a gNB.
+    pub gtpu: Option<Gtpu>,
 }
 
 /// Whose MAC the generator sends to.
@@ -194,7 +196,9 @@ fn neighbour(ip: &str, port: &str, mac: &[u8; 6]) -> String {
 }
 
 fn chain(stages: &str) -> String {
-    format!("\n[[chains]]\nname = \"c\"\nstages = [\n{stages}\n]\n\n[[workers]]\ncore = 1\nrx = [\"d0\", \"d1\"]\nchain = \"c\"\n")
+    format!(
+        "\n[[chains]]\nname = \"c\"\nstages = [\n{stages}\n]\n\n[[workers]]\ncore = 1\nrx = [\"d0\", \"d1\"]\nchain = \"c\"\n"
+    )
 }
 
 /// nfv on the case's chain, with the XDP engine and without.
@@ -226,12 +230,17 @@ pub fn acl_rules(n: usize, seed: u64) -> String {
         let len_d = [24, 28, 32][(next() % 3) as usize];
         let src = 0xac10_0000u32 | (next() as u32 & 0x000f_ffff);
         let mut dst = 0xc000_0000u32 | (next() as u32 & 0x1fff_ffff);
-        if dst >> 8 == 0xc633_64 {
+        if dst >> 8 == 0x00c6_3364 {
             dst ^= 0x0100_0000;
         }
         let mask = |l: u32| if l == 0 { 0 } else { u32::MAX << (32 - l) };
         let ip = |a: u32| std::net::Ipv4Addr::from(a).to_string();
-        let (sp_lo, sp_hi) = if next() % 2 == 0 { (0, 65535) } else { let p = (next() % 64512 + 1024) as u16; (p, p) };
+        let (sp_lo, sp_hi) = if next() % 2 == 0 {
+            (0, 65535)
+        } else {
+            let p = (next() % 64512 + 1024) as u16;
+            (p, p)
+        };
         let dp_lo = (next() % 60000) as u16;
         let dp_hi = dp_lo.saturating_add((next() % 1024) as u16);
         let proto = if next() % 2 == 0 { 6 } else { 17 };
@@ -276,7 +285,8 @@ pub fn all(peers: &Peers, work: &std::path::Path) -> Vec<Case> {
         e.extend_from_slice(extra);
         kernel_forwarding(&s0, &far, &e)
     };
-    let plain = Traffic { dst_mac: DstMac::D0, src: [10, 0, 0, 1], dst: ([198, 51, 100, 2], 9), vary_dport: true, gtpu: None };
+    let plain =
+        Traffic { dst_mac: DstMac::D0, src: [10, 0, 0, 1], dst: ([198, 51, 100, 2], 9), vary_dport: true, gtpu: None };
     let acl_file = work.join("acl-rules");
     let nft_file = work.join("acl.nft");
     let rules = acl_rules(ACL_RULES, 2544);
@@ -289,7 +299,13 @@ pub fn all(peers: &Peers, work: &std::path::Path) -> Vec<Case> {
 
     let nat_stages = "    { kind = \"ttl-decrement\" },\n    { kind = \"nat44\", inside = [\"d0\"], outside = \"d1\", pool = [\"198.51.100.10\"],\n      inside-prefixes = [\"10.0.0.0/24\"], outside-gateway = \"198.51.100.2\" },";
     let mut nat = nfv(|o| {
-        format!("{}{}{}{}", run_section(o), ports(Some("10.0.0.254/24"), Some("198.51.100.1/24")), neighbour("198.51.100.2", "d1", &peers.s0), chain(nat_stages))
+        format!(
+            "{}{}{}{}",
+            run_section(o),
+            ports(Some("10.0.0.254/24"), Some("198.51.100.1/24")),
+            neighbour("198.51.100.2", "d1", &peers.s0),
+            chain(nat_stages)
+        )
     });
     nat.push(Dut {
         name: "kernel-nft-masquerade".into(),
@@ -319,7 +335,13 @@ pub fn all(peers: &Peers, work: &std::path::Path) -> Vec<Case> {
         BACKENDS.iter().map(|b| format!("{{ addr = \"{b}\" }}")).collect::<Vec<_>>().join(", ")
     );
     let mut lb = nfv(|o| {
-        format!("{}{}{}{}", run_section(o), ports(Some("10.0.0.254/24"), Some("10.1.0.1/24")), backend_neighbours, chain(&lb_stages))
+        format!(
+            "{}{}{}{}",
+            run_section(o),
+            ports(Some("10.0.0.254/24"), Some("10.1.0.1/24")),
+            backend_neighbours,
+            chain(&lb_stages)
+        )
     });
     let with_backends = |extra: &[String]| {
         let mut e: Vec<&str> = backend_cmds.iter().map(String::as_str).collect();
@@ -353,7 +375,13 @@ pub fn all(peers: &Peers, work: &std::path::Path) -> Vec<Case> {
         mac_text(&FAR_HOST)
     );
     let mut vtep = nfv(|o| {
-        format!("{}{}{}{}", run_section(o), ports(None, Some("192.168.0.1/24")), neighbour("192.168.0.2", "d1", &peers.s0), chain(&vtep_stages))
+        format!(
+            "{}{}{}{}",
+            run_section(o),
+            ports(None, Some("192.168.0.1/24")),
+            neighbour("192.168.0.2", "d1", &peers.s0),
+            chain(&vtep_stages)
+        )
     });
     vtep.push(Dut {
         name: "kernel-vxlan".into(),
@@ -373,7 +401,13 @@ pub fn all(peers: &Peers, work: &std::path::Path) -> Vec<Case> {
 
     let upf_stages = "    { kind = \"upf\", n3 = \"d0\", n3-address = \"10.10.0.1\", n6 = \"d1\", n6-gateway = \"198.51.100.2\",\n      sessions = [{ seid = 1, ue = \"10.45.0.7\", uplink-teid = 4660, gnb = \"10.10.0.2\", downlink-teid = 43981, qfi = 9 }] },";
     let upf = nfv(|o| {
-        format!("{}{}{}{}", run_section(o), ports(Some("10.10.0.1/24"), Some("198.51.100.1/24")), neighbour("198.51.100.2", "d1", &peers.s0), chain(upf_stages))
+        format!(
+            "{}{}{}{}",
+            run_section(o),
+            ports(Some("10.10.0.1/24"), Some("198.51.100.1/24")),
+            neighbour("198.51.100.2", "d1", &peers.s0),
+            chain(upf_stages)
+        )
     });
 
     vec![
@@ -441,7 +475,7 @@ pub fn all(peers: &Peers, work: &std::path::Path) -> Vec<Case> {
                 src: [10, 10, 0, 2],
                 dst: ([10, 10, 0, 1], 2152),
                 vary_dport: true,
-                gtpu: Some((4660, [10, 45, 0, 7], ([198, 51, 100, 2], 9))),
+                gtpu: Some(Gtpu { teid: 4660, ue: [10, 45, 0, 7], data_network: ([198, 51, 100, 2], 9) }),
             },
             rx_offsets: vec![42],
             frames_quick: vec![Frames::Size(128)],

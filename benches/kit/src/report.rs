@@ -58,7 +58,12 @@ pub fn write(run: &Run, md: &Path, assets: &Path, command: &str) -> Result<(), S
     let e = &run.environment;
     let mut s = String::new();
     let _ = writeln!(s, "# nfv bench report\n");
-    let _ = writeln!(s, "Made by `{command}` ({}). Every figure below comes from that one run; the JSON and CSV beside this file (`{}`) hold all of it.\n", run.mode, rel.display());
+    let _ = writeln!(
+        s,
+        "Made by `{command}` ({}). Every figure below comes from that one run; the JSON and CSV beside this file (`{}`) hold all of it.\n",
+        run.mode,
+        rel.display()
+    );
     let _ = writeln!(s, "| | |\n|---|---|");
     let _ = writeln!(s, "| CPU | {} ({} cores) |", e.cpu_model, e.cores);
     let _ = writeln!(s, "| Kernel | {} |", e.kernel);
@@ -91,7 +96,8 @@ pub fn write(run: &Run, md: &Path, assets: &Path, command: &str) -> Result<(), S
                 frames.push(&r.frames);
             }
         }
-        let find = |d: &str, f: &str, goal: f64| rows.iter().find(|r| r.dut == d && r.frames == f && r.goal == goal).copied();
+        let find =
+            |d: &str, f: &str, goal: f64| rows.iter().find(|r| r.dut == d && r.frames == f && r.goal == goal).copied();
         let _ = write!(s, "| frames | goal |");
         for d in &duts {
             let _ = write!(s, " {d} |");
@@ -114,12 +120,20 @@ pub fn write(run: &Run, md: &Path, assets: &Path, command: &str) -> Result<(), S
             plot_throughput(&rows, &duts, &frames, &assets.join(&file), &case.name)?;
             let _ = writeln!(s, "![{} throughput against frame size]({}/{file})\n", case.name, rel.display());
         }
-        let _ = writeln!(s, "Latency (µs) and sequence accounting at 10, 50 and 90 % of the no-drop rate, {} frames:\n", frames[0]);
-        let _ = writeln!(s, "| DUT | load | rate Mpps | min | p50 | p90 | p99 | p99.9 | max | PDV p99 | lost | dup | reordered |");
+        let _ = writeln!(
+            s,
+            "Latency (µs) and sequence accounting at 10, 50 and 90 % of the no-drop rate, {} frames:\n",
+            frames[0]
+        );
+        let _ = writeln!(
+            s,
+            "| DUT | load | rate Mpps | min | p50 | p90 | p99 | p99.9 | max | PDV p99 | lost | dup | reordered |"
+        );
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for d in &duts {
             let Some(r) = find(d, frames[0], 0.0) else { continue };
-            let base = if r.rate_pps > 0.0 { r.rate_pps } else { find(d, frames[0], 0.005).map_or(0.0, |p| p.rate_pps) };
+            let base =
+                if r.rate_pps > 0.0 { r.rate_pps } else { find(d, frames[0], 0.005).map_or(0.0, |p| p.rate_pps) };
             for l in &r.latency {
                 let x = &l.latency;
                 let _ = writeln!(
@@ -147,14 +161,25 @@ pub fn write(run: &Run, md: &Path, assets: &Path, command: &str) -> Result<(), S
         }
         let costs: Vec<_> = run.stage_costs.iter().filter(|c| c.case == case.name && c.packets > 0).collect();
         if !costs.is_empty() {
-            let _ = writeln!(s, "nfv's stages over the whole case (packets the workers handled; with the XDP engine most never reach them):\n");
+            let _ = writeln!(
+                s,
+                "nfv's stages over the whole case (packets the workers handled; with the XDP engine most never reach them):\n"
+            );
             let _ = writeln!(s, "| DUT | stage | packets | cycles/packet | ns/packet |\n|---|---|---:|---:|---:|");
             for c in costs {
-                let _ = writeln!(s, "| {} | {} | {} | {:.1} | {:.1} |", c.dut, c.stage, c.packets, c.ticks_per_packet, c.ns_per_packet);
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {:.1} | {:.1} |",
+                    c.dut, c.stage, c.packets, c.ticks_per_packet, c.ns_per_packet
+                );
             }
             let _ = writeln!(s);
         }
-        let _ = writeln!(s, "<details><summary>nfv's configuration</summary>\n\n```toml\n{}```\n</details>\n", case.nfv_config);
+        let _ = writeln!(
+            s,
+            "<details><summary>nfv's configuration</summary>\n\n```toml\n{}```\n</details>\n",
+            case.nfv_config
+        );
     }
     if !run.notes.is_empty() {
         let _ = writeln!(s, "## Notes\n");
@@ -199,7 +224,9 @@ fn plot_throughput(rows: &[&Row], duts: &[&str], frames: &[&str], path: &Path, c
         let pts: Vec<(usize, f64)> = frames
             .iter()
             .enumerate()
-            .filter_map(|(i, f)| rows.iter().find(|r| r.dut == *d && r.frames == *f && r.goal == 0.0).map(|r| (i, r.rate_pps / 1e6)))
+            .filter_map(|(i, f)| {
+                rows.iter().find(|r| r.dut == *d && r.frames == *f && r.goal == 0.0).map(|r| (i, r.rate_pps / 1e6))
+            })
             .collect();
         chart
             .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
@@ -222,7 +249,9 @@ fn plot_throughput(rows: &[&Row], duts: &[&str], frames: &[&str], path: &Path, c
 /// level, a line per DUT; false when no DUT has latency figures.
 fn plot_latency(rows: &[&Row], duts: &[&str], frames: &str, path: &Path, case: &str) -> Result<bool, String> {
     let err = |e: String| format!("{}: {e}", path.display());
-    let series: Vec<(&str, Vec<(f64, f64, f64)>)> = duts
+    // Per DUT: (load %, p50 µs, p99 µs) points.
+    type Points = Vec<(f64, f64, f64)>;
+    let series: Vec<(&str, Points)> = duts
         .iter()
         .filter_map(|d| {
             let r = rows.iter().find(|r| r.dut == *d && r.frames == frames && r.goal == 0.0)?;

@@ -256,7 +256,9 @@ mod tests {
             generator_limited: false,
             trials: 12,
             steal_percent: 0.5,
-            latency: [10, 50, 90].map(|percent| Level { percent, latency: lat, lost: 0, duplicates: 0, reordered: 1 }).to_vec(),
+            latency: [10, 50, 90]
+                .map(|percent| Level { percent, latency: lat, lost: 0, duplicates: 0, reordered: 1 })
+                .to_vec(),
         };
         let run = Run {
             environment: env,
@@ -275,6 +277,10 @@ mod tests {
             lines[0]
                 .starts_with("case,dut,frames,goal,rate_pps,vs_baseline,verified,generator_limited,steal_percent,load_percent,lost,duplicates,reordered,count,min")
         );
-        assert!(lines[4].starts_with("nat,nfv,64,0.0,1000000.0,2.0,true,false,0.5,10,0,0,1,10,1000,2000"), "{}", lines[4]);
+        assert!(
+            lines[4].starts_with("nat,nfv,64,0.0,1000000.0,2.0,true,false,0.5,10,0,0,1,10,1000,2000"),
+            "{}",
+            lines[4]
+        );
     }
 }

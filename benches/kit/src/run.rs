@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use nfv_hw::blast::{Generator, Gtpu, Measure, Traffic as BlastTraffic};
+use nfv_hw::blast::{Generator, Measure, Traffic as BlastTraffic};
 use nfv_hw::receiver::Receiver;
 
 use crate::bed::Bed;
@@ -194,7 +194,7 @@ fn generator(case: &Case, frames: &Frames, bed: &Bed, flows: usize) -> Result<Ge
         frame_size: frames.lengths()[0] as usize,
         ports: 1,
         addrs: 1,
-        gtpu: t.gtpu.map(|(teid, ue, data_network)| Gtpu { teid, ue, data_network }),
+        gtpu: t.gtpu,
         measure: Some(Measure {
             flows: flow_ports(flows, 4814),
             vary_dport: t.vary_dport,
@@ -311,7 +311,8 @@ fn warm_up(engine: &mut Engine, child: Option<&mut Child>) -> Result<(), String>
 /// CPU time stolen (and all), from /proc/stat.
 fn steal() -> (u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let v: Vec<u64> = stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> =
+        stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     (v.get(7).copied().unwrap_or(0), v.iter().take(8).sum())
 }
 
@@ -322,7 +323,7 @@ fn run_case(o: &Options, bed: &Bed, case: &Case, out: &mut Run) -> Result<(), St
     };
     let receiver = Receiver::attach(ifindex("s0")?, &case.rx_offsets)?;
     let mut engine = Engine::new(generator(case, &frames[0], bed, o.flows)?, receiver, o.flows);
-    for dut in case.duts.iter().filter(|d| o.duts.is_empty() || o.duts.iter().any(|n| *n == d.name)) {
+    for dut in case.duts.iter().filter(|d| o.duts.is_empty() || o.duts.contains(&d.name)) {
         say(o.verbose, format!("{} / {}: starting", case.name, dut.name));
         let mut running = match start(o, bed, case, dut) {
             Ok(r) => r,
@@ -389,7 +390,13 @@ fn measure_frames(o: &Options, engine: &mut Engine, case: &Case, dut: &Dut, f: &
     if base > 0.0 {
         for p in LEVELS {
             let m = engine.measure(base * f64::from(p) / 100.0, o.mode.latency_seconds())?;
-            levels.push(Level { percent: p, latency: m.latency, lost: m.lost, duplicates: m.duplicates, reordered: m.reordered });
+            levels.push(Level {
+                percent: p,
+                latency: m.latency,
+                lost: m.lost,
+                duplicates: m.duplicates,
+                reordered: m.reordered,
+            });
         }
     }
     Ok(results
@@ -419,7 +426,8 @@ fn ratios(run: &mut Run) {
         .map(|r| (r.case.clone(), r.frames.clone(), r.dut.clone(), r.rate_pps, (r.goal * 1e6) as u64))
         .collect();
     for r in run.rows.iter_mut().filter(|r| r.dut.starts_with("nfv")) {
-        if let Some(b) = refs.iter().find(|b| b.0 == r.case && b.1 == r.frames && b.4 == (r.goal * 1e6) as u64 && b.2 != r.dut)
+        if let Some(b) =
+            refs.iter().find(|b| b.0 == r.case && b.1 == r.frames && b.4 == (r.goal * 1e6) as u64 && b.2 != r.dut)
             && b.3 > 0.0
         {
             r.vs_baseline = Some(r.rate_pps / b.3);
@@ -483,6 +491,9 @@ nat44                   1000000      0.400      32.0     40.25       80.5       
 port stuff";
         let c = stage_costs(report, "nat", "nfv-afxdp");
         assert_eq!(c.len(), 2);
-        assert_eq!((c[1].stage.as_str(), c[1].packets, c[1].ticks_per_packet, c[1].ns_per_packet), ("nat44", 1_000_000, 80.5, 40.25));
+        assert_eq!(
+            (c[1].stage.as_str(), c[1].packets, c[1].ticks_per_packet, c[1].ns_per_packet),
+            ("nat44", 1_000_000, 80.5, 40.25)
+        );
     }
 }

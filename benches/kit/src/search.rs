@@ -102,7 +102,11 @@ pub fn run(s: &Search, t: &mut dyn Trials) -> (Vec<GoalResult>, Vec<Trial>) {
     // Per goal: the next step down from the lowest failing rate.
     let mut down: Vec<f64> = vec![4.0 * s.resolution; s.goals.len()];
     let mut ceiling = s.max_rate;
-    let record = |tr: &Trial, lo: &mut Vec<Option<f64>>, hi: &mut Vec<Option<f64>>, hint: &mut Vec<Option<f64>>, ceiling: f64| {
+    let record = |tr: &Trial,
+                  lo: &mut Vec<Option<f64>>,
+                  hi: &mut Vec<Option<f64>>,
+                  hint: &mut Vec<Option<f64>>,
+                  ceiling: f64| {
         // A trial counts at the rate really offered (never above the ceiling).
         let rate = tr.offered.min(tr.asked).min(ceiling);
         for (g, goal) in s.goals.iter().enumerate() {
