@@ -132,15 +132,33 @@ impl Bed {
     /// Moves the calling thread into the generator's namespace (the
     /// generator and receiver find g0 and s0 there).
     pub fn enter_tg(&self) -> Result<(), String> {
-        let path = format!("/var/run/netns/{}", self.tg());
-        let f = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
-        // SAFETY: a network namespace's file descriptor, open.
-        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
-        if rc != 0 {
-            return Err(format!("entering {}: {}", self.tg(), std::io::Error::last_os_error()));
-        }
-        Ok(())
+        enter(&format!("/var/run/netns/{}", self.tg()))
     }
+
+    /// Runs `f` with the calling thread in the DUT's namespace (to attach
+    /// a program to d0), then moves it back.
+    pub fn in_dut<T>(&self, f: impl FnOnce() -> T) -> Result<T, String> {
+        let back =
+            std::fs::File::open("/proc/thread-self/ns/net").map_err(|e| format!("this thread's namespace: {e}"))?;
+        enter(&format!("/var/run/netns/{}", self.dut()))?;
+        let t = f();
+        // SAFETY: a network namespace's file descriptor, open.
+        if unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&back), libc::CLONE_NEWNET) } != 0 {
+            return Err(format!("back from {}: {}", self.dut(), std::io::Error::last_os_error()));
+        }
+        Ok(t)
+    }
+}
+
+/// Moves the calling thread into the network namespace at `path`.
+fn enter(path: &str) -> Result<(), String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    // SAFETY: a network namespace's file descriptor, open.
+    let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
+    if rc != 0 {
+        return Err(format!("entering {path}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 impl Drop for Bed {

@@ -87,6 +87,10 @@ pub struct Dut {
 /// How a DUT runs.
 #[derive(Clone, Debug)]
 pub enum DutKind {
+    /// No DUT: the receiver counts at d0, so the rate is the generator's
+    /// own ceiling on this bed (what an inline DUT's cost is measured
+    /// against).
+    GeneratorAlone,
     /// `nfv run` on this configuration.
     Nfv(String),
     /// dpdk-testpmd, io forwarding between two AF_XDP PMD ports.
@@ -110,8 +114,8 @@ pub struct Case {
     pub frames_quick: Vec<Frames>,
     /// Frames of a full run.
     pub frames_full: Vec<Frames>,
-    /// nfv first (with the XDP engine, then AF_XDP alone), then the
-    /// baselines.
+    /// The generator alone first, nfv (with the XDP engine, then AF_XDP
+    /// alone), then the baselines.
     pub duts: Vec<Dut>,
     /// The DUT nfv's figures are divided by (the like-for-like baseline).
     pub reference: &'static str,
@@ -201,9 +205,14 @@ fn chain(stages: &str) -> String {
     )
 }
 
-/// nfv on the case's chain, with the XDP engine and without.
+/// The name of [`DutKind::GeneratorAlone`]'s rows.
+pub const GENERATOR_ALONE: &str = "generator-alone";
+
+/// The generator alone, then nfv on the case's chain, with the XDP engine
+/// and without.
 fn nfv(config: impl Fn(bool) -> String) -> Vec<Dut> {
     vec![
+        Dut { name: GENERATOR_ALONE.into(), kind: DutKind::GeneratorAlone },
         Dut { name: "nfv".into(), kind: DutKind::Nfv(config(true)) },
         Dut { name: "nfv-afxdp".into(), kind: DutKind::Nfv(config(false)) },
     ]

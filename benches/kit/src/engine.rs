@@ -89,6 +89,11 @@ impl Engine {
         self.generator = generator;
     }
 
+    /// Receives with `receiver` from now on; the one it replaces.
+    pub fn set_receiver(&mut self, receiver: Receiver) -> Receiver {
+        std::mem::replace(&mut self.receiver, receiver)
+    }
+
     /// One trial: `rate` frames per second for `seconds`.
     pub fn measure(&mut self, rate: f64, seconds: f64) -> Result<Outcome, String> {
         let total = (rate * seconds).max(1.0) as u64;

@@ -115,6 +115,20 @@ pub fn write(run: &Run, md: &Path, assets: &Path, command: &str) -> Result<(), S
             }
         }
         let _ = writeln!(s);
+        let inline: Vec<&&Row> = rows.iter().filter(|r| r.goal == 0.0 && r.inline_ns_per_packet.is_some()).collect();
+        if !inline.is_empty() {
+            let _ = writeln!(
+                s,
+                "The `*` DUTs' receive work runs on the generator's CPU, which slows by what they cost: their CPU time per packet beyond the generator alone's \
+                 (1/rate − 1/generator-alone, no-drop rates) and the rate one core would forward at that cost:\n"
+            );
+            let _ = writeln!(s, "| DUT | frames | ns/packet | Mpps per core |\n|---|---|---:|---:|");
+            for r in inline {
+                let ns = r.inline_ns_per_packet.unwrap_or(0.0);
+                let _ = writeln!(s, "| {} | {} | {ns:.0} | {:.2} |", r.dut, r.frames, 1e3 / ns);
+            }
+            let _ = writeln!(s);
+        }
         if frames.len() > 1 {
             let file = format!("{}-throughput.svg", case.name);
             plot_throughput(&rows, &duts, &frames, &assets.join(&file), &case.name)?;

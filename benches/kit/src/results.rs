@@ -83,6 +83,12 @@ pub struct Row {
     pub verified: bool,
     /// The generator's limit, not the DUT's (the DUT forwarded all).
     pub generator_limited: bool,
+    /// For a generator-limited row: the CPU time per packet the DUT took
+    /// beyond the generator's own (1/rate - 1/the generator alone's rate,
+    /// nanoseconds). On veth a DUT's receive work (its XDP program, the
+    /// kernel's forwarding) runs on the generator's CPU, so the generator
+    /// slows by exactly what the DUT costs.
+    pub inline_ns_per_packet: Option<f64>,
     /// Trials the search ran.
     pub trials: usize,
     /// CPU time stolen by the hypervisor over the search, percent (a
@@ -254,6 +260,7 @@ mod tests {
             vs_baseline: vs,
             verified: true,
             generator_limited: false,
+            inline_ns_per_packet: None,
             trials: 12,
             steal_percent: 0.5,
             latency: [10, 50, 90]

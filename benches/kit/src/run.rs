@@ -124,6 +124,7 @@ pub fn bench(o: &Options) -> Result<Run, String> {
         run_case(o, &bed, case, &mut out)?;
     }
     ratios(&mut out);
+    inline_costs(&mut out);
     Ok(out)
 }
 
@@ -208,12 +209,19 @@ fn generator(case: &Case, frames: &Frames, bed: &Bed, flows: usize) -> Result<Ge
 enum Running {
     Process(Child, PathBuf),
     Kernel,
+    /// The receiver moved to d0; the case's own, to put back.
+    Nothing(Receiver),
 }
 
-fn start(o: &Options, bed: &Bed, case: &Case, dut: &Dut) -> Result<Running, String> {
+fn start(o: &Options, bed: &Bed, case: &Case, dut: &Dut, engine: &mut Engine) -> Result<Running, String> {
     let log = o.work.join(format!("{}-{}.out", case.name, dut.name));
     let file = || std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()));
     match &dut.kind {
+        DutKind::GeneratorAlone => {
+            let offset = nfv_hw::blast::stamp_offset(case.traffic.gtpu.is_some());
+            let r = bed.in_dut(|| -> Result<Receiver, String> { Receiver::attach(ifindex("d0")?, &[offset]) })??;
+            Ok(Running::Nothing(engine.set_receiver(r)))
+        }
         DutKind::Nfv(config) => {
             let path = o.work.join(format!("{}-{}.toml", case.name, dut.name));
             std::fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -249,7 +257,7 @@ fn start(o: &Options, bed: &Bed, case: &Case, dut: &Dut) -> Result<Running, Stri
                 let args: Vec<&str> = c.iter().map(String::as_str).collect();
                 if let Err(e) = bed.dut_run(&args) {
                     // Leave the namespace as the next DUT expects it.
-                    stop(bed, Running::Kernel);
+                    stop(bed, Running::Kernel, engine);
                     return Err(e);
                 }
             }
@@ -259,8 +267,14 @@ fn start(o: &Options, bed: &Bed, case: &Case, dut: &Dut) -> Result<Running, Stri
 }
 
 /// Stops a DUT; what it wrote (nfv's report).
-fn stop(bed: &Bed, r: Running) -> String {
+fn stop(bed: &Bed, r: Running, engine: &mut Engine) -> String {
     match r {
+        Running::Nothing(receiver) => {
+            // Detached where it was attached.
+            let on_d0 = engine.set_receiver(receiver);
+            let _ = bed.in_dut(|| drop(on_d0));
+            String::new()
+        }
         Running::Process(mut child, log) => {
             if let Some(mut stdin) = child.stdin.take() {
                 // testpmd stops on a newline.
@@ -325,7 +339,7 @@ fn run_case(o: &Options, bed: &Bed, case: &Case, out: &mut Run) -> Result<(), St
     let mut engine = Engine::new(generator(case, &frames[0], bed, o.flows)?, receiver, o.flows);
     for dut in case.duts.iter().filter(|d| o.duts.is_empty() || o.duts.contains(&d.name)) {
         say(o.verbose, format!("{} / {}: starting", case.name, dut.name));
-        let mut running = match start(o, bed, case, dut) {
+        let mut running = match start(o, bed, case, dut, &mut engine) {
             Ok(r) => r,
             Err(e) => {
                 out.notes.push(format!("{} / {}: did not start: {e}", case.name, dut.name));
@@ -336,10 +350,10 @@ fn run_case(o: &Options, bed: &Bed, case: &Case, out: &mut Run) -> Result<(), St
         engine.set_generator(generator(case, &frames[0], bed, o.flows)?);
         let child = match &mut running {
             Running::Process(c, _) => Some(c),
-            Running::Kernel => None,
+            Running::Kernel | Running::Nothing(_) => None,
         };
         if let Err(e) = warm_up(&mut engine, child) {
-            let log = stop(bed, running);
+            let log = stop(bed, running, &mut engine);
             let tail: Vec<&str> = log.lines().rev().take(5).collect();
             out.notes.push(format!("{} / {}: does not forward: {e} ({})", case.name, dut.name, tail.join(" / ")));
             continue;
@@ -351,7 +365,7 @@ fn run_case(o: &Options, bed: &Bed, case: &Case, out: &mut Run) -> Result<(), St
             let rows = measure_frames(o, &mut engine, case, dut, f)?;
             out.rows.extend(rows);
         }
-        let report = stop(bed, running);
+        let report = stop(bed, running, &mut engine);
         if matches!(dut.kind, DutKind::Nfv(_)) {
             out.stage_costs.extend(stage_costs(&report, case.name, &dut.name));
         }
@@ -410,6 +424,7 @@ fn measure_frames(o: &Options, engine: &mut Engine, case: &Case, dut: &Dut, f: &
             vs_baseline: None,
             verified: r.verified,
             generator_limited: r.generator_limited,
+            inline_ns_per_packet: None,
             trials: trials.len(),
             steal_percent,
             latency: levels.clone(),
@@ -431,6 +446,24 @@ fn ratios(run: &mut Run) {
             && b.3 > 0.0
         {
             r.vs_baseline = Some(r.rate_pps / b.3);
+        }
+    }
+}
+
+/// Generator-limited rows' CPU time per packet beyond the generator's.
+fn inline_costs(run: &mut Run) {
+    let alone: Vec<(String, String, u64, f64)> = run
+        .rows
+        .iter()
+        .filter(|r| r.dut == cases::GENERATOR_ALONE)
+        .map(|r| (r.case.clone(), r.frames.clone(), (r.goal * 1e6) as u64, r.rate_pps))
+        .collect();
+    for r in run.rows.iter_mut().filter(|r| r.generator_limited && r.dut != cases::GENERATOR_ALONE && r.rate_pps > 0.0)
+    {
+        if let Some(a) = alone.iter().find(|a| a.0 == r.case && a.1 == r.frames && a.2 == (r.goal * 1e6) as u64)
+            && a.3 > r.rate_pps
+        {
+            r.inline_ns_per_packet = Some(1e9 / r.rate_pps - 1e9 / a.3);
         }
     }
 }
