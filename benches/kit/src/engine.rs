@@ -56,6 +56,14 @@ pub struct Engine {
     pub settle: Duration,
 }
 
+/// CLOCK_MONOTONIC in nanoseconds: the clock the programs stamp with.
+fn monotonic_ns() -> u64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
 /// The signal that ends a paced generator's call.
 const STOP: libc::c_int = libc::SIGUSR2;
 
@@ -111,12 +119,22 @@ impl Engine {
         let (generator, receiver, settle) = (&self.generator, &mut self.receiver, self.settle);
         let watched = std::thread::scope(|s| {
             let watcher = s.spawn(|| -> Result<(), String> {
-                let start = Instant::now();
-                // The trial's time: what the generator could not send by
-                // then it did not offer (its rate says so).
-                while start.elapsed().as_secs_f64() < seconds {
+                // The trial's time from the generator's first frame (its
+                // call takes a few milliseconds to begin): what it could
+                // not send by then it did not offer (its rate says so).
+                let started = Instant::now();
+                loop {
                     std::thread::sleep(Duration::from_millis(2));
                     receiver.drain(&mut take);
+                    let first = generator.pacing()?.start_ns;
+                    let over = if first == 0 {
+                        started.elapsed().as_secs_f64() > seconds + 1.0
+                    } else {
+                        monotonic_ns().saturating_sub(first) as f64 >= seconds * 1e9
+                    };
+                    if over {
+                        break;
+                    }
                 }
                 // Interrupt until the call has returned (a signal sent
                 // before it began would be lost).
