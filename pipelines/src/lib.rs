@@ -163,23 +163,59 @@ pub struct Bench {
     pub report: Option<PathBuf>,
     /// Flows.
     pub flows: usize,
+    /// Overrides of the mode's trial lengths and search budget.
+    pub timing: BenchTiming,
     /// Say every trial.
     pub verbose: bool,
     /// The command line, for the report.
     pub command: String,
 }
 
+/// `nfv bench`'s overrides of its mode's timing (`None`: the mode's).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BenchTiming {
+    /// Seconds per search trial.
+    pub trial: Option<f64>,
+    /// Seconds of a verification trial.
+    pub verify: Option<f64>,
+    /// Seconds per latency trial.
+    pub latency: Option<f64>,
+    /// Trials per search at most.
+    pub max_trials: Option<usize>,
+    /// The search's resolution, a fraction of the rate.
+    pub resolution: Option<f64>,
+}
+
 /// Runs `nfv bench`: a table of what it found.
 pub fn bench(b: &Bench) -> Result<String, String> {
     #[cfg(feature = "af-xdp")]
     {
-        use nfv_bench::run::{Mode, Options};
+        use nfv_bench::run::{Mode, Options, Timing};
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return Err("nfv bench builds a veth bed and loads XDP programs: run it as root".into());
         }
+        let mode = if b.full { Mode::Full } else { Mode::Quick };
+        let d = Timing::of(mode);
+        let t = b.timing;
+        let timing = Timing {
+            trial: t.trial.unwrap_or(d.trial),
+            verify: t.verify.unwrap_or(d.verify),
+            latency: t.latency.unwrap_or(d.latency),
+            max_trials: t.max_trials.unwrap_or(d.max_trials),
+            resolution: t.resolution.unwrap_or(d.resolution),
+        };
+        let valid = timing.trial > 0.0
+            && timing.verify > 0.0
+            && timing.latency > 0.0
+            && timing.max_trials >= 2
+            && (0.0001..0.5).contains(&timing.resolution);
+        if !valid {
+            return Err("trial seconds must be above 0, at least 2 trials, a resolution of 0.01 to 50 %".into());
+        }
         let o = Options {
-            mode: if b.full { Mode::Full } else { Mode::Quick },
+            mode,
+            timing,
             cases: b.cases.clone(),
             duts: b.duts.clone(),
             nfv: std::env::current_exe().map_err(|e| format!("finding nfv itself: {e}"))?,
@@ -202,12 +238,13 @@ pub fn bench(b: &Bench) -> Result<String, String> {
             use std::fmt::Write as _;
             let _ = writeln!(
                 s,
-                "{:<5} {:<24} {:>10} {:>9.3} Mpps{}{}",
+                "{:<5} {:<24} {:>10} {:>9.3} Mpps{}{}{}",
                 r.case,
                 r.dut,
                 r.frames,
                 r.rate_pps / 1e6,
                 if r.generator_limited { " (generator's limit)" } else { "" },
+                if r.at_line_rate { " (line rate)" } else { "" },
                 r.vs_baseline.map_or(String::new(), |v| format!("  x{v:.2}"))
             );
         }

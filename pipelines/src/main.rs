@@ -178,6 +178,21 @@ enum Command {
         /// Flows (RFC 4814 pseudo-random ports).
         #[arg(long, default_value_t = 1024)]
         flows: usize,
+        /// Seconds per search trial (quick 0.2, full 0.4).
+        #[arg(long)]
+        trial_seconds: Option<f64>,
+        /// Seconds of a final verification trial (quick 0.4, full 1.5).
+        #[arg(long)]
+        verify_seconds: Option<f64>,
+        /// Seconds per latency trial (quick 0.2, full 0.5).
+        #[arg(long)]
+        latency_seconds: Option<f64>,
+        /// Trials per search at most (20).
+        #[arg(long)]
+        max_trials: Option<usize>,
+        /// The search's resolution, percent of the rate (1).
+        #[arg(long)]
+        resolution: Option<f64>,
         /// Say every trial.
         #[arg(long, short)]
         verbose: bool,
@@ -345,9 +360,39 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },
-        Command::Bench { full, cases, duts, out, report, flows, verbose } => {
+        Command::Bench {
+            full,
+            cases,
+            duts,
+            out,
+            report,
+            flows,
+            trial_seconds,
+            verify_seconds,
+            latency_seconds,
+            max_trials,
+            resolution,
+            verbose,
+        } => {
             let args: Vec<String> = std::env::args().collect();
-            let b = nfv_pipelines::Bench { full, cases, duts, out, report, flows, verbose, command: args.join(" ") };
+            let timing = nfv_pipelines::BenchTiming {
+                trial: trial_seconds,
+                verify: verify_seconds,
+                latency: latency_seconds,
+                max_trials,
+                resolution: resolution.map(|r| r / 100.0),
+            };
+            let b = nfv_pipelines::Bench {
+                full,
+                cases,
+                duts,
+                out,
+                report,
+                flows,
+                timing,
+                verbose,
+                command: args.join(" "),
+            };
             match nfv_pipelines::bench(&b) {
                 Ok(summary) => {
                     print!("{summary}");

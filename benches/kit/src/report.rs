@@ -34,12 +34,15 @@ fn us(ns: u64) -> String {
     format!("{:.1}", ns as f64 / 1e3)
 }
 
-/// The rate cell: the figure, `*` when the generator set it, `?` when
-/// the verification trial failed.
+/// The rate cell: the figure, `*` when the generator set it, `L` at the
+/// line rate, `?` when no verification trial passed.
 fn cell(r: &Row) -> String {
     let mut s = mpps(r.rate_pps);
     if r.generator_limited {
         s.push('*');
+    }
+    if r.at_line_rate {
+        s.push('L');
     }
     if !r.verified && r.rate_pps > 0.0 {
         s.push('?');
@@ -76,7 +79,8 @@ pub fn write(run: &Run, md: &Path, assets: &Path, command: &str) -> Result<(), S
         s,
         "Rates are in Mpps: the no-drop rate (RFC 2544 26.1 binary search, confirmed by a final trial) and the partial-drop rate (0.5 % loss allowed). \
          `*`: the generator could offer no more and the DUT forwarded all of it, so the figure is the generator's limit and the DUT's is higher. \
-         `?`: the final verification failed at every rate tried. On veth a frame's receive work runs on the CPU that sent it, \
+         `L`: the 10 GbE line rate for the frame size, all the search asks. \
+         `?`: no verification trial passed in the search's budget: the best rate that passed a search trial below every failure, unconfirmed. On veth a frame's receive work runs on the CPU that sent it, \
          so the kernel's forwarding and nfv's XDP program share CPU 0 with the generator; AF_XDP workers and testpmd's forwarding core run on CPU 1. \
          Frame sizes include the FCS; line rate is taken as 10 GbE's.\n"
     );

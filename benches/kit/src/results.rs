@@ -83,6 +83,9 @@ pub struct Row {
     pub verified: bool,
     /// The generator's limit, not the DUT's (the DUT forwarded all).
     pub generator_limited: bool,
+    /// The rate is the line rate the search started from (the DUT
+    /// forwarded everything asked of it).
+    pub at_line_rate: bool,
     /// For a generator-limited row: the CPU time per packet the DUT took
     /// beyond the generator's own (1/rate - 1/the generator alone's rate,
     /// nanoseconds). On veth a DUT's receive work (its XDP program, the
@@ -260,6 +263,7 @@ mod tests {
             vs_baseline: vs,
             verified: true,
             generator_limited: false,
+            at_line_rate: false,
             inline_ns_per_packet: None,
             trials: 12,
             steal_percent: 0.5,

@@ -50,34 +50,51 @@ pub struct Options {
     /// The line rate the search starts from, bits per second (a veth has
     /// none: 10 GbE's).
     pub line_bits: f64,
+    /// Trial lengths, resolution, the trial budget.
+    pub timing: Timing,
     /// Say each trial on standard error.
     pub verbose: bool,
 }
 
-impl Mode {
+/// How long trials are and how many a search may run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    /// Seconds per search trial.
+    pub trial: f64,
+    /// Seconds of a final verification trial.
+    pub verify: f64,
+    /// Seconds per latency trial.
+    pub latency: f64,
+    /// The search's resolution, relative.
+    pub resolution: f64,
+    /// Trials per search at most.
+    pub max_trials: usize,
+}
+
+impl Timing {
+    /// A mode's defaults: quick fits in 2 minutes, full in 15 on this
+    /// 2-core machine.
+    pub fn of(mode: Mode) -> Self {
+        match mode {
+            Mode::Quick => Self { trial: 0.2, verify: 0.4, latency: 0.2, resolution: 0.01, max_trials: 20 },
+            Mode::Full => Self { trial: 0.4, verify: 1.5, latency: 0.5, resolution: 0.01, max_trials: 20 },
+        }
+    }
+
     fn search(self, max_rate: f64) -> Search {
-        let (trial, verify, resolution) = match self {
-            Mode::Quick => (0.2, 0.4, 0.01),
-            Mode::Full => (0.5, 2.0, 0.005),
-        };
         Search {
             goals: vec![0.0, 0.005],
             max_rate,
             min_rate: 10_000.0,
-            resolution,
-            trial_seconds: trial,
-            verify_seconds: verify,
-            max_trials: 24,
+            resolution: self.resolution,
+            trial_seconds: self.trial,
+            verify_seconds: self.verify,
+            max_trials: self.max_trials,
         }
     }
+}
 
-    fn latency_seconds(self) -> f64 {
-        match self {
-            Mode::Quick => 0.2,
-            Mode::Full => 1.0,
-        }
-    }
-
+impl Mode {
     /// Its name in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -109,7 +126,7 @@ pub fn bench(o: &Options) -> Result<Run, String> {
         let names: Vec<&str> = all.iter().map(|c| c.name).collect();
         return Err(format!("no such case; the cases are {}", names.join(", ")));
     }
-    let mut out = Run { environment: environment(&bed, o), mode: mode_text(o.mode), ..Run::default() };
+    let mut out = Run { environment: environment(&bed, o), mode: mode_text(o.mode, o.timing), ..Run::default() };
     for case in chosen {
         let nfv_config = case.duts.iter().find_map(|d| match &d.kind {
             DutKind::Nfv(c) if d.name == "nfv" => Some(c.clone()),
@@ -128,15 +145,15 @@ pub fn bench(o: &Options) -> Result<Run, String> {
     Ok(out)
 }
 
-fn mode_text(m: Mode) -> String {
-    let s = m.search(0.0);
+fn mode_text(m: Mode, t: Timing) -> String {
     format!(
-        "{}: trials {} s, verification {} s, resolution {} %, goals no-drop and 0.5 % loss, latency trials {} s",
+        "{}: trials {} s, verification {} s, resolution {} %, at most {} trials a search, goals no-drop and 0.5 % loss, latency trials {} s",
         m.name(),
-        s.trial_seconds,
-        s.verify_seconds,
-        s.resolution * 100.0,
-        m.latency_seconds()
+        t.trial,
+        t.verify,
+        t.resolution * 100.0,
+        t.max_trials,
+        t.latency
     )
 }
 
@@ -374,7 +391,7 @@ fn run_case(o: &Options, bed: &Bed, case: &Case, out: &mut Run) -> Result<(), St
 }
 
 fn measure_frames(o: &Options, engine: &mut Engine, case: &Case, dut: &Dut, f: &Frames) -> Result<Vec<Row>, String> {
-    let s = o.mode.search(line_rate(o.line_bits, f.mean()));
+    let s = o.timing.search(line_rate(o.line_bits, f.mean()));
     let (steal0, all0) = steal();
     let mut t = Searching { engine, outcomes: Vec::new(), error: None };
     let (results, trials) = search::run(&s, &mut t);
@@ -403,7 +420,7 @@ fn measure_frames(o: &Options, engine: &mut Engine, case: &Case, dut: &Dut, f: &
     let mut levels = Vec::new();
     if base > 0.0 {
         for p in LEVELS {
-            let m = engine.measure(base * f64::from(p) / 100.0, o.mode.latency_seconds())?;
+            let m = engine.measure(base * f64::from(p) / 100.0, o.timing.latency)?;
             levels.push(Level {
                 percent: p,
                 latency: m.latency,
@@ -424,6 +441,7 @@ fn measure_frames(o: &Options, engine: &mut Engine, case: &Case, dut: &Dut, f: &
             vs_baseline: None,
             verified: r.verified,
             generator_limited: r.generator_limited,
+            at_line_rate: r.rate >= 0.99 * s.max_rate,
             inline_ns_per_packet: None,
             trials: trials.len(),
             steal_percent,

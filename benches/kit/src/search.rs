@@ -101,16 +101,22 @@ pub fn run(s: &Search, t: &mut dyn Trials) -> (Vec<GoalResult>, Vec<Trial>) {
     let mut step: Vec<f64> = vec![4.0 * s.resolution; s.goals.len()];
     // Per goal: the next step down from the lowest failing rate.
     let mut down: Vec<f64> = vec![4.0 * s.resolution; s.goals.len()];
+    // Per goal: every rate that passed (a failure below a pass takes the
+    // pass's place as the interval's bottom from the passes under it).
+    let mut passes: Vec<Vec<f64>> = vec![Vec::new(); s.goals.len()];
+    let best_below = |p: &[f64], h: f64| p.iter().copied().filter(|&r| r < h).max_by(f64::total_cmp);
     let mut ceiling = s.max_rate;
     let record = |tr: &Trial,
                   lo: &mut Vec<Option<f64>>,
                   hi: &mut Vec<Option<f64>>,
                   hint: &mut Vec<Option<f64>>,
+                  passes: &mut Vec<Vec<f64>>,
                   ceiling: f64| {
         // A trial counts at the rate really offered (never above the ceiling).
         let rate = tr.offered.min(tr.asked).min(ceiling);
         for (g, goal) in s.goals.iter().enumerate() {
             if tr.loss_ratio() <= *goal {
+                passes[g].push(rate);
                 if lo[g].is_none_or(|l| rate > l) && hi[g].is_none_or(|h| rate < h) {
                     lo[g] = Some(rate);
                 }
@@ -120,7 +126,7 @@ pub fn run(s: &Search, t: &mut dyn Trials) -> (Vec<GoalResult>, Vec<Trial>) {
                 hint[g] = (forwarded > s.min_rate && forwarded < rate * (1.0 - s.resolution)).then_some(forwarded);
                 // A pass above a failure is noise: the failure wins.
                 if lo[g].is_some_and(|l| l >= rate) {
-                    lo[g] = None;
+                    lo[g] = best_below(&passes[g], rate);
                 }
             }
         }
@@ -130,7 +136,7 @@ pub fn run(s: &Search, t: &mut dyn Trials) -> (Vec<GoalResult>, Vec<Trial>) {
     if !first.offered_as_asked() {
         ceiling = first.offered;
     }
-    record(&first, &mut lo, &mut hi, &mut hint, ceiling);
+    record(&first, &mut lo, &mut hi, &mut hint, &mut passes, ceiling);
     trials.push(first);
     loop {
         if trials.len() >= s.max_trials {
@@ -163,7 +169,7 @@ pub fn run(s: &Search, t: &mut dyn Trials) -> (Vec<GoalResult>, Vec<Trial>) {
                 _ => (top + bottom) / 2.0,
             };
             let tr = t.trial(rate, s.trial_seconds);
-            record(&tr, &mut lo, &mut hi, &mut hint, ceiling);
+            record(&tr, &mut lo, &mut hi, &mut hint, &mut passes, ceiling);
             trials.push(tr);
             continue;
         }
@@ -174,16 +180,21 @@ pub fn run(s: &Search, t: &mut dyn Trials) -> (Vec<GoalResult>, Vec<Trial>) {
         };
         let tr = t.trial(rate, s.verify_seconds);
         let pass = tr.loss_ratio() <= s.goals[g];
-        record(&tr, &mut lo, &mut hi, &mut hint, ceiling);
+        record(&tr, &mut lo, &mut hi, &mut hint, &mut passes, ceiling);
         trials.push(tr);
         if pass {
             verified[g] = true;
         } else {
-            // RFC 2544 26.1: the rate fails; search below it.
+            // RFC 2544 26.1: the rate fails; search below it, from a
+            // pass at least two resolutions under it (a noisy DUT
+            // passes and fails at the same rate: crawling down through
+            // passes a hair apart would spend the trials on verifications).
             hi[g] = Some(rate);
-            lo[g] = None;
+            lo[g] = best_below(&passes[g], rate * (1.0 - 2.0 * s.resolution));
         }
     }
+    // Out of trials: the best pass under the lowest failure stands,
+    // unverified.
     let results = s
         .goals
         .iter()
@@ -291,6 +302,37 @@ mod tests {
         assert_eq!(verifications.len(), 2, "failed once, then verified lower");
         assert!(verifications[1].asked < verifications[0].asked);
         assert!(r[0].verified && r[0].rate < verifications[0].asked);
+    }
+
+    #[test]
+    fn a_noisy_knee_still_gives_a_rate_under_it_never_nothing() {
+        // Below 80 % of its capacity the DUT loses nothing; between 80
+        // and 100 % it loses a packet in 40 % of the trials (a shared
+        // VM); above, what it cannot forward. The search must keep a rate
+        // near the knee (the passes under a failure), not fall to the
+        // floor or report nothing.
+        struct Noisy {
+            capacity: f64,
+            rng: fastrand::Rng,
+        }
+        impl Trials for Noisy {
+            fn trial(&mut self, rate: f64, seconds: f64) -> Trial {
+                let sent = (rate * seconds) as u64;
+                let mut received = (rate.min(self.capacity) * seconds) as u64;
+                if rate > 0.8 * self.capacity && received == sent && self.rng.f64() < 0.4 {
+                    received -= 1;
+                }
+                Trial { asked: rate, offered: rate, sent, received }
+            }
+        }
+        for seed in 0..40 {
+            let capacity = 800_000.0;
+            let s = Search { max_trials: 24, ..search() };
+            let (r, trials) = run(&s, &mut Noisy { capacity, rng: fastrand::Rng::with_seed(seed) });
+            assert!(trials.len() <= 24);
+            let ndr = &r[0];
+            assert!(ndr.rate > 0.6 * capacity && ndr.rate <= capacity, "seed {seed}: {ndr:?}");
+        }
     }
 
     #[test]
