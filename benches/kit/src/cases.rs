@@ -380,7 +380,7 @@ pub fn all(peers: &Peers, work: &std::path::Path) -> Vec<Case> {
     });
 
     let vtep_stages = format!(
-        "    {{ kind = \"vtep\", underlay = \"d1\", local-ip = \"192.168.0.1\", protocol = \"vxlan\",\n      bridge-domains = [{{ vni = 100, ports = [\"d0\"], flood = [\"192.168.0.2\"] }}],\n      static-macs = [{{ vni = 100, mac = \"{}\", remote = \"192.168.0.2\" }}] }},",
+        "    {{ kind = \"vtep\", underlay = \"d1\", local-ip = \"192.168.0.1\", protocol = \"vxlan\", mtu = 1600,\n      bridge-domains = [{{ vni = 100, ports = [\"d0\"], flood = [\"192.168.0.2\"] }}],\n      static-macs = [{{ vni = 100, mac = \"{}\", remote = \"192.168.0.2\" }}] }},",
         mac_text(&FAR_HOST)
     );
     let mut vtep = nfv(|o| {
