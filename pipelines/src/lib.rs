@@ -165,6 +165,8 @@ pub struct Bench {
     pub flows: usize,
     /// Overrides of the mode's trial lengths and search budget.
     pub timing: BenchTiming,
+    /// An external DUT: tx and rx interfaces, its MAC, its name.
+    pub external: Option<(String, String, String, String)>,
     /// Say every trial.
     pub verbose: bool,
     /// The command line, for the report.
@@ -213,9 +215,19 @@ pub fn bench(b: &Bench) -> Result<String, String> {
         if !valid {
             return Err("trial seconds must be above 0, at least 2 trials, a resolution of 0.01 to 50 %".into());
         }
+        let external = match &b.external {
+            Some((tx, rx, mac, name)) => Some(nfv_bench::run::External {
+                tx: tx.clone(),
+                rx: rx.clone(),
+                dut_mac: nfv_core::config::parse_mac(mac).map_err(|e| format!("--dst-mac: {e}"))?,
+                name: name.clone(),
+            }),
+            None => None,
+        };
         let o = Options {
             mode,
             timing,
+            external,
             cases: b.cases.clone(),
             duts: b.duts.clone(),
             nfv: std::env::current_exe().map_err(|e| format!("finding nfv itself: {e}"))?,

@@ -193,6 +193,20 @@ enum Command {
         /// The search's resolution, percent of the rate (1).
         #[arg(long)]
         resolution: Option<f64>,
+        /// Measure a device already cabled in instead of building the bed:
+        /// the generator sends out of this interface (the cases' traffic,
+        /// to --dst-mac) ...
+        #[arg(long, requires_all = ["rx", "dst_mac"])]
+        tx: Option<String>,
+        /// ... and the receiver listens on this one.
+        #[arg(long, requires = "tx")]
+        rx: Option<String>,
+        /// The external DUT's MAC address on the --tx side.
+        #[arg(long, requires = "tx")]
+        dst_mac: Option<String>,
+        /// The external DUT's name in the results.
+        #[arg(long, default_value = "external")]
+        dut_name: String,
         /// Say every trial.
         #[arg(long, short)]
         verbose: bool,
@@ -372,6 +386,10 @@ fn main() -> ExitCode {
             latency_seconds,
             max_trials,
             resolution,
+            tx,
+            rx,
+            dst_mac,
+            dut_name,
             verbose,
         } => {
             let args: Vec<String> = std::env::args().collect();
@@ -382,6 +400,10 @@ fn main() -> ExitCode {
                 max_trials,
                 resolution: resolution.map(|r| r / 100.0),
             };
+            let external = match (tx, rx, dst_mac) {
+                (Some(tx), Some(rx), Some(mac)) => Some((tx, rx, mac, dut_name)),
+                _ => None,
+            };
             let b = nfv_pipelines::Bench {
                 full,
                 cases,
@@ -390,6 +412,7 @@ fn main() -> ExitCode {
                 report,
                 flows,
                 timing,
+                external,
                 verbose,
                 command: args.join(" "),
             };

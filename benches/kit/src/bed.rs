@@ -56,6 +56,12 @@ pub fn mac_text(m: &[u8; 6]) -> String {
     m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
+/// An interface's MAC address, from sysfs (this namespace's view).
+pub fn interface_mac(name: &str) -> Result<[u8; 6], String> {
+    let path = format!("/sys/class/net/{name}/address");
+    parse_mac(&std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?)
+}
+
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     let v: Vec<u8> = s.trim().split(':').filter_map(|x| u8::from_str_radix(x, 16).ok()).collect();
     v.try_into().map_err(|_| format!("not a MAC address: {s}"))

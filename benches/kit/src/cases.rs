@@ -97,6 +97,8 @@ pub enum DutKind {
     Testpmd,
     /// The kernel, set up by these commands (in the DUT's namespace).
     Kernel(Vec<Vec<String>>),
+    /// A device nfv bench does not run (`nfv bench --tx --rx`).
+    External,
 }
 
 /// A case.

@@ -71,6 +71,7 @@ pub fn write(run: &Run, md: &Path, assets: &Path, command: &str) -> Result<(), S
     let _ = writeln!(s, "| CPU | {} ({} cores) |", e.cpu_model, e.cores);
     let _ = writeln!(s, "| Kernel | {} |", e.kernel);
     let ifs: Vec<String> = e.interfaces.iter().map(|(i, d)| format!("{i}: {d}")).collect();
+    let _ = writeln!(s, "| Topology | {} |", e.topology);
     let _ = writeln!(s, "| Interfaces | {} |", ifs.join(", "));
     let _ = writeln!(s, "| AF_XDP | {} |", e.af_xdp_mode);
     let _ = writeln!(s, "| Generator | {} |", e.generator);
@@ -80,10 +81,16 @@ pub fn write(run: &Run, md: &Path, assets: &Path, command: &str) -> Result<(), S
         "Rates are in Mpps: the no-drop rate (RFC 2544 26.1 binary search, confirmed by a final trial) and the partial-drop rate (0.5 % loss allowed). \
          `*`: the generator could offer no more and the DUT forwarded all of it, so the figure is the generator's limit and the DUT's is higher. \
          `L`: the 10 GbE line rate for the frame size, all the search asks. \
-         `?`: no verification trial passed in the search's budget: the best rate that passed a search trial below every failure, unconfirmed. On veth a frame's receive work runs on the CPU that sent it, \
-         so the kernel's forwarding and nfv's XDP program share CPU 0 with the generator; AF_XDP workers and testpmd's forwarding core run on CPU 1. \
+         `?`: no verification trial passed in the search's budget: the best rate that passed a search trial below every failure, unconfirmed. \
          Frame sizes include the FCS; line rate is taken as 10 GbE's.\n"
     );
+    if e.topology.starts_with("the veth bed") {
+        let _ = writeln!(
+            s,
+            "On veth a frame's receive work runs on the CPU that sent it, so the kernel's forwarding and nfv's XDP program share CPU 0 with the generator; \
+             AF_XDP workers and testpmd's forwarding core run on CPU 1 (docs/benchmarking.md).\n"
+        );
+    }
     for case in &run.cases {
         let rows: Vec<&Row> = run.rows.iter().filter(|r| r.case == case.name).collect();
         if rows.is_empty() {
@@ -106,16 +113,25 @@ pub fn write(run: &Run, md: &Path, assets: &Path, command: &str) -> Result<(), S
         for d in &duts {
             let _ = write!(s, " {d} |");
         }
-        let _ = writeln!(s, " nfv / {} |", case.reference);
-        let _ = writeln!(s, "|---|---|{}---|", "---:|".repeat(duts.len()));
+        let with_ratio = !case.reference.is_empty();
+        if with_ratio {
+            let _ = writeln!(s, " nfv / {} |", case.reference);
+            let _ = writeln!(s, "|---|---|{}---:|", "---:|".repeat(duts.len()));
+        } else {
+            let _ = writeln!(s);
+            let _ = writeln!(s, "|---|---|{}", "---:|".repeat(duts.len()));
+        }
         for f in &frames {
             for goal in [0.0, 0.005] {
                 let _ = write!(s, "| {f} | {} |", if goal == 0.0 { "no drop" } else { "0.5 %" });
                 for d in &duts {
                     let _ = write!(s, " {} |", find(d, f, goal).map_or("-".into(), cell));
                 }
-                let ratio = find("nfv", f, goal).and_then(|r| r.vs_baseline);
-                let _ = writeln!(s, " {} |", ratio.map_or("-".into(), |v| format!("{v:.2}")));
+                if with_ratio {
+                    let ratio = find("nfv", f, goal).and_then(|r| r.vs_baseline);
+                    let _ = write!(s, " {} |", ratio.map_or("-".into(), |v| format!("{v:.2}")));
+                }
+                let _ = writeln!(s);
             }
         }
         let _ = writeln!(s);
@@ -193,11 +209,13 @@ pub fn write(run: &Run, md: &Path, assets: &Path, command: &str) -> Result<(), S
             }
             let _ = writeln!(s);
         }
-        let _ = writeln!(
-            s,
-            "<details><summary>nfv's configuration</summary>\n\n```toml\n{}```\n</details>\n",
-            case.nfv_config
-        );
+        if !case.nfv_config.is_empty() {
+            let _ = writeln!(
+                s,
+                "<details><summary>nfv's configuration</summary>\n\n```toml\n{}```\n</details>\n",
+                case.nfv_config
+            );
+        }
     }
     if !run.notes.is_empty() {
         let _ = writeln!(s, "## Notes\n");

@@ -16,6 +16,9 @@ pub struct Environment {
     pub cores: usize,
     /// The running kernel's release.
     pub kernel: String,
+    /// What was measured on: the veth bed nfv bench built, or a DUT
+    /// cabled between two interfaces.
+    pub topology: String,
     /// The interfaces used and their drivers (`veth` on the test bed).
     pub interfaces: Vec<(String, String)>,
     /// How the AF_XDP sockets bound (`copy, driver mode`).
@@ -36,14 +39,11 @@ impl Environment {
             .lines()
             .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, v)| v.trim().to_string()))
             .unwrap_or_default();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Online CPUs (not this thread's affinity, which the run narrows).
+        // SAFETY: sysconf has no preconditions.
+        let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
-        let driver = |i: &str| {
-            std::fs::read_link(format!("/sys/class/net/{i}/device/driver"))
-                .ok()
-                .and_then(|l| l.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .unwrap_or_else(|| "virtual".into())
-        };
+        let driver = |i: &str| driver(None, i);
         let commit = std::process::Command::new("git")
             .args(["describe", "--always", "--dirty"])
             .current_dir(repo)
@@ -61,6 +61,34 @@ impl Environment {
             ..Self::default()
         }
     }
+}
+
+/// Interface `i`'s driver as `ethtool -i` says (in namespace `ns`, if
+/// given), else its sysfs device's, else `virtual`.
+pub fn driver(ns: Option<&str>, i: &str) -> String {
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "exec", ns, "ethtool", "-i", i]);
+            c
+        }
+        None => {
+            let mut c = std::process::Command::new("ethtool");
+            c.args(["-i", i]);
+            c
+        }
+    };
+    cmd.output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().find_map(|l| l.strip_prefix("driver: ").map(str::to_string))
+        })
+        .or_else(|| {
+            std::fs::read_link(format!("/sys/class/net/{i}/device/driver"))
+                .ok()
+                .and_then(|l| l.file_name().map(|n| n.to_string_lossy().into_owned()))
+        })
+        .unwrap_or_else(|| "virtual".into())
 }
 
 /// One measured result.
@@ -252,7 +280,8 @@ mod tests {
     fn a_run_writes_json_with_its_environment_and_csv_a_line_per_load_level() {
         let env = Environment::collect(&["lo"], std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
         assert!(env.cores >= 1 && !env.kernel.is_empty());
-        assert_eq!(env.interfaces, [("lo".to_string(), "virtual".to_string())]);
+        assert_eq!(env.interfaces.len(), 1);
+        assert_eq!(env.interfaces[0].0, "lo");
         let lat = Summary { count: 10, min: 1000, p50: 2000, p90: 3000, p99: 4000, p999: 5000, max: 6000, pdv99: 3000 };
         let row = |dut: &str, rate: f64, vs: Option<f64>| Row {
             case: "nat".into(),

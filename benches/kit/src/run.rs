@@ -52,8 +52,33 @@ pub struct Options {
     pub line_bits: f64,
     /// Trial lengths, resolution, the trial budget.
     pub timing: Timing,
+    /// Measure a device already cabled between two interfaces instead of
+    /// building the veth bed.
+    pub external: Option<External>,
     /// Say each trial on standard error.
     pub verbose: bool,
+}
+
+/// A DUT nfv bench does not run: whatever is between `tx` and `rx`.
+#[derive(Clone, Debug)]
+pub struct External {
+    /// The interface the generator sends out of.
+    pub tx: String,
+    /// The interface the receiver listens on.
+    pub rx: String,
+    /// The DUT's MAC address on the tx side.
+    pub dut_mac: [u8; 6],
+    /// Its name in the results.
+    pub name: String,
+}
+
+/// Where the generator sends and the receiver listens, and the MACs the
+/// frames carry.
+struct Ends {
+    tx: String,
+    rx: String,
+    src_mac: [u8; 6],
+    dut_mac: [u8; 6],
 }
 
 /// How long trials are and how many a search may run.
@@ -117,16 +142,38 @@ fn say(verbose: bool, what: impl AsRef<str>) {
 pub fn bench(o: &Options) -> Result<Run, String> {
     std::fs::create_dir_all(&o.work).map_err(|e| format!("{}: {e}", o.work.display()))?;
     pin_to(0);
-    let bed = Bed::up(&o.prefix)?;
-    bed.enter_tg()?;
-    let peers = Peers { s0: bed.macs.s0 };
-    let all = cases::all(&peers, &o.work);
+    let (bed, ends, peers) = match &o.external {
+        None => {
+            let bed = Bed::up(&o.prefix)?;
+            bed.enter_tg()?;
+            let ends = Ends { tx: "g0".into(), rx: "s0".into(), src_mac: bed.macs.g0, dut_mac: bed.macs.d0 };
+            let peers = Peers { s0: bed.macs.s0 };
+            (Some(bed), ends, peers)
+        }
+        Some(x) => {
+            let src_mac = crate::bed::interface_mac(&x.tx)?;
+            let peers = Peers { s0: crate::bed::interface_mac(&x.rx)? };
+            (None, Ends { tx: x.tx.clone(), rx: x.rx.clone(), src_mac, dut_mac: x.dut_mac }, peers)
+        }
+    };
+    let mut all = cases::all(&peers, &o.work);
+    if let Some(x) = &o.external {
+        // The cases' traffic, one DUT: the one cabled in.
+        for c in &mut all {
+            c.duts = vec![Dut { name: x.name.clone(), kind: DutKind::External }];
+            c.reference = "";
+        }
+    }
     let chosen: Vec<&Case> = all.iter().filter(|c| o.cases.is_empty() || o.cases.iter().any(|n| n == c.name)).collect();
     if chosen.is_empty() {
         let names: Vec<&str> = all.iter().map(|c| c.name).collect();
         return Err(format!("no such case; the cases are {}", names.join(", ")));
     }
-    let mut out = Run { environment: environment(&bed, o), mode: mode_text(o.mode, o.timing), ..Run::default() };
+    let env = match &bed {
+        Some(bed) => environment(bed, o),
+        None => external_environment(&ends, o),
+    };
+    let mut out = Run { environment: env, mode: mode_text(o.mode, o.timing), ..Run::default() };
     for case in chosen {
         let nfv_config = case.duts.iter().find_map(|d| match &d.kind {
             DutKind::Nfv(c) if d.name == "nfv" => Some(c.clone()),
@@ -138,7 +185,7 @@ pub fn bench(o: &Options) -> Result<Run, String> {
             reference: case.reference.into(),
             nfv_config: nfv_config.unwrap_or_default(),
         });
-        run_case(o, &bed, case, &mut out)?;
+        run_case(o, bed.as_ref(), &ends, case, &mut out)?;
     }
     ratios(&mut out);
     inline_costs(&mut out);
@@ -157,14 +204,20 @@ fn mode_text(m: Mode, t: Timing) -> String {
     )
 }
 
+fn external_environment(ends: &Ends, o: &Options) -> Environment {
+    let mut env = Environment::collect(&[&ends.tx, &ends.rx], &o.repo);
+    env.af_xdp_mode = "none: the generator and the receiver are XDP programs".into();
+    env.topology = format!("an external DUT between {} and {}", ends.tx, ends.rx);
+    env.generator = format!(
+        "nfv's XDP generator out of {} and nfv's XDP receiver on {}, one process, the kernel's monotonic clock at both ends; {} flows (RFC 4814 ports)",
+        ends.tx, ends.rx, o.flows
+    );
+    env
+}
+
 fn environment(bed: &Bed, o: &Options) -> Environment {
     let mut env = Environment::collect(&[], &o.repo);
-    let driver = |ns: String, i: &str| {
-        Bed::in_ns(&ns, &["ethtool", "-i", i])
-            .ok()
-            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("driver: ").map(str::to_string)))
-            .unwrap_or_else(|| "unknown".into())
-    };
+    let driver = |ns: String, i: &str| crate::results::driver(Some(&ns), i);
     env.interfaces = vec![
         ("g0 (generator)".into(), driver(bed.tg(), "g0")),
         ("d0 (DUT)".into(), driver(bed.dut(), "d0")),
@@ -172,6 +225,7 @@ fn environment(bed: &Bed, o: &Options) -> Environment {
         ("s0 (receiver)".into(), driver(bed.tg(), "s0")),
     ];
     env.af_xdp_mode = "copy, native XDP (veth has no zero-copy)".into();
+    env.topology = "the veth bed nfv bench builds: generator g0 -> d0 DUT d1 -> s0 receiver".into();
     env.generator = format!(
         "nfv's XDP generator (BPF_PROG_TEST_RUN live frames, paced by the program) on CPU 0 and nfv's XDP receiver on s0, \
          one process, the kernel's monotonic clock at both ends; {} flows (RFC 4814 ports); DUT workers on CPU 1",
@@ -199,12 +253,12 @@ fn ifindex(name: &str) -> Result<u32, String> {
     }
 }
 
-fn generator(case: &Case, frames: &Frames, bed: &Bed, flows: usize) -> Result<Generator, String> {
+fn generator(case: &Case, frames: &Frames, ends: &Ends, flows: usize) -> Result<Generator, String> {
     let t = &case.traffic;
     let traffic = BlastTraffic {
-        src_mac: bed.macs.g0,
+        src_mac: ends.src_mac,
         dst_mac: match t.dst_mac {
-            DstMac::D0 => bed.macs.d0,
+            DstMac::D0 => ends.dut_mac,
             DstMac::Station(m) => m,
         },
         src: t.src,
@@ -219,25 +273,31 @@ fn generator(case: &Case, frames: &Frames, bed: &Bed, flows: usize) -> Result<Ge
             sizes: if matches!(frames, Frames::Mix(_)) { frames.lengths() } else { vec![] },
         }),
     };
-    Generator::load(ifindex("g0")?, &traffic)
+    Generator::load(ifindex(&ends.tx)?, &traffic)
 }
 
 /// A running DUT.
 enum Running {
     Process(Child, PathBuf),
     Kernel,
-    /// The receiver moved to d0; the case's own, to put back.
-    Nothing(Receiver),
+    /// Nothing runs (an external DUT); for the generator alone, the
+    /// case's receiver to put back (the one at d0 in its place).
+    Nothing(Option<Receiver>),
 }
 
-fn start(o: &Options, bed: &Bed, case: &Case, dut: &Dut, engine: &mut Engine) -> Result<Running, String> {
+fn start(o: &Options, bed: Option<&Bed>, case: &Case, dut: &Dut, engine: &mut Engine) -> Result<Running, String> {
+    let Some(bed) = bed else {
+        // No bed: an external DUT, already running.
+        return Ok(Running::Nothing(None));
+    };
     let log = o.work.join(format!("{}-{}.out", case.name, dut.name));
     let file = || std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()));
     match &dut.kind {
+        DutKind::External => Ok(Running::Nothing(None)),
         DutKind::GeneratorAlone => {
             let offset = nfv_hw::blast::stamp_offset(case.traffic.gtpu.is_some());
             let r = bed.in_dut(|| -> Result<Receiver, String> { Receiver::attach(ifindex("d0")?, &[offset]) })??;
-            Ok(Running::Nothing(engine.set_receiver(r)))
+            Ok(Running::Nothing(Some(engine.set_receiver(r))))
         }
         DutKind::Nfv(config) => {
             let path = o.work.join(format!("{}-{}.toml", case.name, dut.name));
@@ -274,7 +334,7 @@ fn start(o: &Options, bed: &Bed, case: &Case, dut: &Dut, engine: &mut Engine) ->
                 let args: Vec<&str> = c.iter().map(String::as_str).collect();
                 if let Err(e) = bed.dut_run(&args) {
                     // Leave the namespace as the next DUT expects it.
-                    stop(bed, Running::Kernel, engine);
+                    stop(Some(bed), Running::Kernel, engine);
                     return Err(e);
                 }
             }
@@ -284,9 +344,11 @@ fn start(o: &Options, bed: &Bed, case: &Case, dut: &Dut, engine: &mut Engine) ->
 }
 
 /// Stops a DUT; what it wrote (nfv's report).
-fn stop(bed: &Bed, r: Running, engine: &mut Engine) -> String {
+fn stop(bed: Option<&Bed>, r: Running, engine: &mut Engine) -> String {
+    let Some(bed) = bed else { return String::new() };
     match r {
-        Running::Nothing(receiver) => {
+        Running::Nothing(None) => String::new(),
+        Running::Nothing(Some(receiver)) => {
             // Detached where it was attached.
             let on_d0 = engine.set_receiver(receiver);
             let _ = bed.in_dut(|| drop(on_d0));
@@ -347,13 +409,13 @@ fn steal() -> (u64, u64) {
     (v.get(7).copied().unwrap_or(0), v.iter().take(8).sum())
 }
 
-fn run_case(o: &Options, bed: &Bed, case: &Case, out: &mut Run) -> Result<(), String> {
+fn run_case(o: &Options, bed: Option<&Bed>, ends: &Ends, case: &Case, out: &mut Run) -> Result<(), String> {
     let frames = match o.mode {
         Mode::Quick => &case.frames_quick,
         Mode::Full => &case.frames_full,
     };
-    let receiver = Receiver::attach(ifindex("s0")?, &case.rx_offsets)?;
-    let mut engine = Engine::new(generator(case, &frames[0], bed, o.flows)?, receiver, o.flows);
+    let receiver = Receiver::attach(ifindex(&ends.rx)?, &case.rx_offsets)?;
+    let mut engine = Engine::new(generator(case, &frames[0], ends, o.flows)?, receiver, o.flows);
     for dut in case.duts.iter().filter(|d| o.duts.is_empty() || o.duts.contains(&d.name)) {
         say(o.verbose, format!("{} / {}: starting", case.name, dut.name));
         let mut running = match start(o, bed, case, dut, &mut engine) {
@@ -364,7 +426,7 @@ fn run_case(o: &Options, bed: &Bed, case: &Case, out: &mut Run) -> Result<(), St
             }
         };
         std::thread::sleep(std::time::Duration::from_millis(500));
-        engine.set_generator(generator(case, &frames[0], bed, o.flows)?);
+        engine.set_generator(generator(case, &frames[0], ends, o.flows)?);
         let child = match &mut running {
             Running::Process(c, _) => Some(c),
             Running::Kernel | Running::Nothing(_) => None,
@@ -376,7 +438,7 @@ fn run_case(o: &Options, bed: &Bed, case: &Case, out: &mut Run) -> Result<(), St
             continue;
         }
         for f in frames {
-            engine.set_generator(generator(case, f, bed, o.flows)?);
+            engine.set_generator(generator(case, f, ends, o.flows)?);
             // Flows the new frames start anew (a NAT's sessions stay).
             let _ = engine.measure(20_000.0, 0.1)?;
             let rows = measure_frames(o, &mut engine, case, dut, f)?;
