@@ -83,3 +83,72 @@ fn a_quick_bench_measures_each_kind_of_dut_and_writes_its_report() {
     assert!(svg.starts_with("<svg") && svg.contains("testpmd-afxdp"), "a plot with its legend");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A veth pair in a namespace of its own stands in for a cabled DUT: frames
+/// out of x0 arrive on x1, as they would from a switch or a DPDK box's
+/// ports. `nfv bench --tx --rx --dst-mac` measures it with no bed, no
+/// baselines and nothing started.
+#[test]
+fn an_external_dut_is_measured_over_the_interfaces_given() {
+    let name = "an_external_dut_is_measured_over_the_interfaces_given";
+    if !nfv_testkit::root_or_skip(name) || !nfv_testkit::tools_or_skip(name, &[&["ethtool", "--version"]]) {
+        return;
+    }
+    let ns = format!("nfvbx{}", std::process::id());
+    let ip = |args: &[&str]| {
+        let s = Command::new("ip").args(["-n", &ns]).args(args).status().expect("ip runs");
+        assert!(s.success(), "ip -n {ns} {args:?}");
+    };
+    assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _gone = Gone(ns.clone());
+    ip(&["link", "add", "x0", "type", "veth", "peer", "name", "x1"]);
+    ip(&["link", "set", "x0", "up"]);
+    ip(&["link", "set", "x1", "up"]);
+    let link = Command::new("ip").args(["-n", &ns, "-j", "link", "show", "x1"]).output().unwrap();
+    let link: serde_json::Value = serde_json::from_slice(&link.stdout).expect("ip -j");
+    let mac = link[0]["address"].as_str().expect("x1 has a MAC").to_string();
+
+    let dir = std::env::temp_dir().join(format!("nfv-bench-ext-{}", std::process::id()));
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_nfv"), "bench", "--case", "fwd", "--flows", "64"])
+        .args(["--tx", "x0", "--rx", "x1", "--dst-mac", &mac, "--dut-name", "wire"])
+        .args(["--trial-seconds", "0.1", "--verify-seconds", "0.2", "--latency-seconds", "0.1"])
+        .arg("--out")
+        .arg(&dir)
+        .arg("--report")
+        .arg(dir.join("REPORT.md"))
+        .output()
+        .expect("nfv runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("note:"), "{text}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json")).unwrap()).expect("bench.json");
+    let rows = json["rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "{json}");
+    for r in rows {
+        assert_eq!(r["dut"], "wire", "the one DUT, no bed's: {r}");
+        assert!(r["vs_baseline"].is_null(), "no baseline ran beside it: {r}");
+        assert!(r["rate_pps"].as_f64().unwrap() > 10_000.0, "a wire forwards: {r}");
+        for l in r["levels"].as_object().unwrap().values() {
+            assert_eq!(l["lost"], 0, "a wire loses nothing at 90 % of its rate: {l}");
+        }
+    }
+    let env = &json["environment"];
+    assert!(env["topology"].as_str().unwrap().contains("x0 and x1"), "{env}");
+    assert!(env["interfaces"].as_array().unwrap().iter().all(|i| i[1] == "veth"), "ethtool's driver: {env}");
+    let md = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
+    assert!(md.contains("wire") && !md.contains("generator-alone"), "{md}");
+    assert!(
+        md.contains("the fwd case's traffic through wire: UDP/IPv4 10.0.0.1 to 198.51.100.2"),
+        "the report says what to configure the DUT for: {md}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -66,6 +66,30 @@ pub struct Traffic {
     pub gtpu: Option<Gtpu>,
 }
 
+impl Traffic {
+    /// What the generator sends, for a report on an external DUT (whose
+    /// owner configures it to carry exactly this).
+    pub fn describe(&self) -> String {
+        let ip = |a: [u8; 4]| std::net::Ipv4Addr::from(a);
+        let ports = if self.vary_dport { "source and destination ports" } else { "source ports" };
+        let mac = match self.dst_mac {
+            DstMac::D0 => "the DUT's MAC".to_string(),
+            DstMac::Station(m) => format!("the station {}", mac_text(&m)),
+        };
+        let udp = format!("UDP/IPv4 {} to {}:{} to {mac}", ip(self.src), ip(self.dst.0), self.dst.1);
+        match &self.gtpu {
+            None => format!("{udp}, RFC 4814 pseudo-random {ports}"),
+            Some(g) => format!(
+                "G-PDUs (TEID {}) in {udp}, carrying UDP/IPv4 {} to {}:{}, RFC 4814 pseudo-random {ports}",
+                g.teid,
+                ip(g.ue),
+                ip(g.data_network.0),
+                g.data_network.1
+            ),
+        }
+    }
+}
+
 /// Whose MAC the generator sends to.
 #[derive(Clone, Copy, Debug)]
 pub enum DstMac {

@@ -51,7 +51,7 @@ impl Environment {
             .ok()
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default();
+            .unwrap_or_else(|| format!("unknown: run outside a git checkout (nfv {})", env!("CARGO_PKG_VERSION")));
         Self {
             cpu_model,
             cores,

@@ -179,9 +179,13 @@ pub fn bench(o: &Options) -> Result<Run, String> {
             DutKind::Nfv(c) if d.name == "nfv" => Some(c.clone()),
             _ => None,
         });
+        let about = match &o.external {
+            None => case.about.into(),
+            Some(x) => format!("the {} case's traffic through {}: {}", case.name, x.name, case.traffic.describe()),
+        };
         out.cases.push(CaseInfo {
             name: case.name.into(),
-            about: case.about.into(),
+            about,
             reference: case.reference.into(),
             nfv_config: nfv_config.unwrap_or_default(),
         });
