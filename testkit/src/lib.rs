@@ -153,6 +153,13 @@ impl FrameRunner {
         self.adjacency.holds()
     }
 
+    /// Frames taken from the pool and not given back: packets held for a
+    /// next hop or kept by a stage, or leaked (a fuzz invariant: none
+    /// once everything held has been released or given up).
+    pub fn frames_in_use(&self) -> usize {
+        self.pool.arena().frames() as usize - self.pool.available()
+    }
+
     /// The next hops stages asked to resolve since the last call.
     pub fn requested(&self) -> Vec<IpAddr> {
         self.table.take_requests()

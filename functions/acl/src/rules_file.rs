@@ -46,7 +46,13 @@ impl RulesFile {
                 help: "the path is relative to where nfv runs".into(),
             }]
         })?;
-        if self.is_toml() { self.load_toml(&text, ports) } else { self.load_classbench(&text) }
+        self.parse(&text, ports)
+    }
+
+    /// Checks `text` as this file's contents (its form by the path's
+    /// name): the rules and their origins, or every problem found.
+    pub fn parse(&self, text: &str, ports: &[String]) -> Result<(Vec<Rule>, Vec<String>), Vec<FileError>> {
+        if self.is_toml() { self.load_toml(text, ports) } else { self.load_classbench(text) }
     }
 
     fn load_classbench(&self, text: &str) -> Result<(Vec<Rule>, Vec<String>), Vec<FileError>> {
