@@ -3,6 +3,8 @@
 //! missing Debian packages idempotently when run as root), then builds and
 //! runs with cargo.
 
+mod fuzz;
+
 use std::process::{Command, ExitCode};
 
 /// Debian packages the build and the test suite need, with the reason.
@@ -59,7 +61,10 @@ fn main() -> ExitCode {
                 && cargo(&["fmt", "--all", "--", "--check"])
                 && cargo(&["clippy", "--workspace", "--all-targets", "-q", "--", "-D", "warnings"])
                 && cargo(&[&["test", "--workspace"], &strs(&rest)[..]].concat())
+                // Every fuzz target a few seconds (the long runs: cargo xtask fuzz).
+                && fuzz::fuzz(&["--seconds".into(), "5".into(), "--jobs".into(), "2".into()])
         }
+        "fuzz" => setup() && fuzz::fuzz(&rest),
         "bench" => setup() && cargo(&[&["bench", "-p", "nfv-benches"], &strs(&rest)[..]].concat()),
         // benches/REPORT.md, regenerated: the full run unless --quick.
         "report" => {
@@ -79,7 +84,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|run [nfv run args]|test [cargo test args]|bench [criterion args]|report [--quick] [nfv bench args]>"
+                "usage: cargo xtask <setup|run [nfv run args]|test [cargo test args]|bench [criterion args]|report [--quick] [nfv bench args]|fuzz [TARGET ...] [--seconds N] [--jobs N]>"
             );
             return ExitCode::from(2);
         }

@@ -1,5 +1,5 @@
 //! The libFuzzer driver: one binary for every target, the target named by
-//! `NFV_FUZZ_TARGET` (`cargo xtask fuzz` sets it).
+//! `NFV_FUZZ_TARGET` (`cargo xtask fuzz` sets it; `list` prints them).
 
 #![no_main]
 
@@ -16,4 +16,15 @@ fn chosen() -> &'static nfv_fuzz::Target {
     })
 }
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| (chosen().run)(data));
+libfuzzer_sys::fuzz_target!(
+    init: {
+        if std::env::var("NFV_FUZZ_TARGET").as_deref() == Ok("list") {
+            for t in nfv_fuzz::TARGETS {
+                println!("target {} {}", t.name, t.max_len);
+            }
+            std::process::exit(0);
+        }
+        chosen();
+    },
+    |data: &[u8]| (chosen().run)(data)
+);
