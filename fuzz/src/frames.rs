@@ -71,17 +71,19 @@ fn offset(base: &[u8], part: &[u8]) -> usize {
 }
 
 /// RFC 7348 (VXLAN, 4789 and Linux's 8472), RFC 8926 (Geneve, 6081):
-/// Ethernet inside; TS 29.281 (GTP-U, 2152) G-PDUs: IP inside.
-fn tunnelled(dport: u16, payload: &[u8]) -> Option<(usize, bool)> {
+/// Ethernet inside, to the end of the UDP payload; TS 29.281 (GTP-U,
+/// 2152) G-PDUs: IP inside, as long as the GTP-U Length says. The inner
+/// packet's range in the payload, and whether it starts at L2.
+fn tunnelled(dport: u16, payload: &[u8]) -> Option<(usize, usize, bool)> {
     match dport {
-        4789 | 8472 if payload.len() >= 8 + 14 && payload[0] & 0x08 != 0 => Some((8, true)),
+        4789 | 8472 if payload.len() >= 8 + 14 && payload[0] & 0x08 != 0 => Some((8, payload.len(), true)),
         6081 if payload.len() >= 8 && payload[0] >> 6 == 0 && payload[2..4] == [0x65, 0x58] => {
             let len = 8 + (payload[0] & 0x3f) as usize * 4;
-            (payload.len() >= len + 14).then_some((len, true))
+            (payload.len() >= len + 14).then_some((len, payload.len(), true))
         }
         2152 => {
             let h = nfv_upf::gtpu::parse(payload).ok()?;
-            (h.msg_type == 255 && payload.len() > h.header_len).then_some((h.header_len, false))
+            (h.msg_type == 255 && h.payload_len > 0).then_some((h.header_len, h.header_len + h.payload_len, false))
         }
         _ => None,
     }
@@ -95,7 +97,12 @@ fn layout(frame: &[u8], l2: bool) -> Result<Layout, String> {
     match &p.net {
         Some(NetSlice::Ipv4(ip)) => {
             let h = ip.header();
-            out.ip4 = Some((offset(frame, h.slice()) + 10, h.to_header().calc_header_checksum(), h.header_checksum()));
+            // RFC 1071 over the raw header, the checksum field left out
+            // (etherparse's `calc_header_checksum` re-serialises the header
+            // and loses the reserved flag bit).
+            let raw = h.slice();
+            let want = etherparse::checksum::Sum16BitWords::new().add_slice(&raw[..10]).add_slice(&raw[12..]);
+            out.ip4 = Some((offset(frame, raw) + 10, want.ones_complement().to_be(), h.header_checksum()));
             (src4, dst4) = (Some(h.source()), Some(h.destination()));
         }
         Some(NetSlice::Ipv6(ip)) => {
@@ -121,9 +128,9 @@ fn layout(frame: &[u8], l2: bool) -> Result<Layout, String> {
             if let Some(want) = want.filter(|_| src6.is_some() || h.checksum != 0) {
                 out.l4 = Some((offset(frame, u.slice()) + 6, want, h.checksum));
             }
-            if let Some((at, l2)) = tunnelled(h.destination_port, u.payload()) {
-                let start = offset(frame, u.payload()) + at;
-                out.inner = Some((start, offset(frame, u.payload()) + u.payload().len(), l2));
+            if let Some((start, end, l2)) = tunnelled(h.destination_port, u.payload()) {
+                let at = offset(frame, u.payload());
+                out.inner = Some((at + start, at + end, l2));
             }
         }
         Some(TransportSlice::Tcp(t)) => {
@@ -195,6 +202,30 @@ fn verify(frame: &[u8], l2: bool, depth: u8) -> Result<(), String> {
         Some((start, end, inner_l2)) => verify(&frame[start..end], inner_l2, depth + 1),
         None => Ok(()),
     }
+}
+
+/// `Ok` when the frame's IP packet (IPv4 or IPv6 after the Ethernet
+/// header) is whole: its header well-formed by etherparse and its length
+/// field within the frame. What a router may send, whatever it received.
+pub fn ip_whole(frame: &[u8]) -> Result<(), String> {
+    let Some(et) = frame.get(12..14) else { return Err("shorter than Ethernet".into()) };
+    let l3 = &frame[14..];
+    match [et[0], et[1]] {
+        [0x08, 0x00] => {
+            let (h, _) = etherparse::Ipv4Header::from_slice(l3).map_err(|e| format!("IPv4: {e}"))?;
+            if h.total_len as usize > l3.len() {
+                return Err(format!("IPv4 total length {} in {} octets", h.total_len, l3.len()));
+            }
+        }
+        [0x86, 0xdd] => {
+            let (h, _) = etherparse::Ipv6Header::from_slice(l3).map_err(|e| format!("IPv6: {e}"))?;
+            if 40 + h.payload_length as usize > l3.len() {
+                return Err(format!("IPv6 payload length {} in {} octets", h.payload_length, l3.len()));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]

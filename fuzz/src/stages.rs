@@ -19,7 +19,7 @@ use nfv_core::packet::{Meta, PortId, VerdictKind};
 use nfv_core::{BuildCtx, Stage, StageRegistry};
 use nfv_testkit::FrameRunner;
 
-use crate::frames::{Record, checksums_verify, records};
+use crate::frames::{Record, checksums_verify, ip_whole, records};
 
 /// Ticks per unit of a record's clock advance: about a tenth of a second
 /// at the cycle counter's usual rate, so inputs reach idle timeouts.
@@ -29,6 +29,7 @@ const BATCH: usize = 32;
 
 /// A stage ready to be fed.
 pub struct Harness {
+    routes_ip: bool,
     stage: Box<dyn Stage>,
     reasons: &'static [&'static str],
     runner: FrameRunner,
@@ -46,6 +47,10 @@ pub struct Setup {
     pub neighbours: &'static [(&'static str, PortId)],
     /// Each port's subnets (next hops on-link there are asked for).
     pub subnets: [&'static [&'static str]; 2],
+    /// The stage sends IP packets by L3 decisions (a router, a NAT), so
+    /// every IP packet it sends is whole, whatever it was fed; a bridge
+    /// (the VTEP) forwards whatever frame a tenant sent.
+    pub routes_ip: bool,
 }
 
 const MACS: [[u8; 6]; 2] = [[2, 0, 0, 0, 0xf, 0], [2, 0, 0, 0, 0xf, 1]];
@@ -66,7 +71,7 @@ impl Harness {
         for (port, subnets) in s.subnets.iter().enumerate() {
             runner.set_port(port as PortId, MACS[port], subnets);
         }
-        Self { stage, reasons: builder.drop_reasons(), runner }
+        Self { routes_ip: s.routes_ip, stage, reasons: builder.drop_reasons(), runner }
     }
 
     /// Feeds `data`'s records (see [`records`]) in batches of one port
@@ -123,6 +128,11 @@ impl Harness {
                 VerdictKind::Out(p) => {
                     assert!(p < 2, "out of port {p}, not one configured");
                     assert!(data.len() >= 14 && data.len() <= MAX_DATA, "a {}-octet frame sent", data.len());
+                    if self.routes_ip {
+                        if let Err(e) = ip_whole(data) {
+                            panic!("an IP packet sent cut short (fed {fed:?}): {e}: {data:02x?}");
+                        }
+                    }
                     let from_valid = match fed {
                         Some(i) => valid[*i],
                         None => valid.iter().all(|v| *v),
@@ -148,6 +158,7 @@ pub const NAT: Setup = Setup {
     register: nfv_nat::register,
     neighbours: &[("198.51.100.1", 1)],
     subnets: [&["10.0.0.254/8"], &["198.51.100.10/24"]],
+    routes_ip: true,
 };
 
 /// The load balancer: a TCP VIP (DSR), a UDP VIP over IP-in-IP and a NAT
@@ -161,6 +172,7 @@ pub const LB: Setup = Setup {
     register: nfv_lb::register,
     neighbours: &[("10.1.0.2", 1), ("10.1.0.3", 1), ("10.1.0.4", 1), ("10.1.0.5", 1), ("10.1.0.6", 1), ("203.0.113.1", 0)],
     subnets: [&["203.0.113.254/24"], &["10.1.0.1/24"]],
+    routes_ip: true,
 };
 
 /// A VXLAN VTEP: the underlay on port 0, one bridge domain's hosts on 1.
@@ -171,6 +183,7 @@ pub const VTEP: Setup = Setup {
     register: nfv_vtep::register,
     neighbours: &[("192.0.2.2", 0), ("192.0.2.3", 0)],
     subnets: [&["192.0.2.1/24"], &[]],
+    routes_ip: false,
 };
 
 /// A UPF with one static session (N3 on port 0, N6 on port 1).
@@ -181,6 +194,7 @@ pub const UPF: Setup = Setup {
     register: nfv_upf::register,
     neighbours: &[("10.10.0.2", 0), ("198.51.100.1", 1)],
     subnets: [&["10.10.0.1/24"], &["198.51.100.254/24"]],
+    routes_ip: true,
 };
 
 /// A stateful ACL: inline rules of each kind (prefixes, port ranges, TCP
@@ -197,6 +211,7 @@ pub const ACL: Setup = Setup {
     register: nfv_acl::register,
     neighbours: &[],
     subnets: [&[], &[]],
+    routes_ip: true,
 };
 
 /// Runs `data` through a fresh instance of `setup`'s stage.

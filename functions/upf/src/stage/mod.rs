@@ -341,6 +341,21 @@ impl UpfStage {
             Some(6) => ethertype::IPV6,
             _ => return Err(UpfDrop::NotIpv4),
         };
+        // The T-PDU is what the GTP-U Length leaves (TS 29.281 5.1); an
+        // inner packet longer than that is cut short and dropped, as a
+        // router drops a truncated datagram (RFC 1812 5.2.2). Found by
+        // fuzzing: a G-PDU whose inner total length ran past its T-PDU
+        // left for N6 as a malformed packet.
+        let t_pdu = p.data().get(inner..inner + len).ok_or(UpfDrop::Malformed)?;
+        let ip_len = if kind == ethertype::IPV4 {
+            Ipv4Packet::new_checked(t_pdu).map_err(|_| UpfDrop::Malformed)?.total_len() as usize
+        } else {
+            ipv6::HEADER_LEN + Ipv6Packet::new_checked(t_pdu).map_err(|_| UpfDrop::Malformed)?.payload_len() as usize
+        };
+        if ip_len > len {
+            return Err(UpfDrop::Malformed);
+        }
+        let len = ip_len;
         p.pull_front(inner - 14).map_err(|_| UpfDrop::Malformed)?;
         p.set_len(14 + len).map_err(|_| UpfDrop::Malformed)?;
         let d = p.data_mut();
