@@ -150,10 +150,11 @@ impl Harness {
 }
 
 /// NAT44 (RFC 3022, RFC 4787 endpoint-independent mapping) with a small
-/// pool and session table, so floods reach its limits.
+/// pool, port range and session table: floods reach their limits, and a
+/// stage builds in microseconds (a fresh one per input).
 pub const NAT: Setup = Setup {
     stage: "{ kind = \"nat44\", inside = [\"in\"], outside = \"out\", pool = [\"198.51.100.10\", \"198.51.100.11\"], \
-            outside-gateway = \"198.51.100.1\", max-sessions = 256 }",
+            outside-gateway = \"198.51.100.1\", max-sessions = 256, port-range = \"1024-1279\", fragments = 64 }",
     ports: ["in", "out"],
     register: nfv_nat::register,
     neighbours: &[("198.51.100.1", 1)],
@@ -162,12 +163,13 @@ pub const NAT: Setup = Setup {
 };
 
 /// The load balancer: a TCP VIP (DSR), a UDP VIP over IP-in-IP and a NAT
-/// mode VIP, with a small connection table.
+/// mode VIP, with small Maglev tables (the least prime over 100 entries a
+/// backend) and a small connection table.
 pub const LB: Setup = Setup {
     stage: "{ kind = \"lb\", clients = [\"c\"], backends-port = \"b\", source-address = \"10.1.0.1\", max-connections = 256, \
-            vips = [{ vip = \"192.0.2.10:80\", backends = [{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\", weight = 2 }] }, \
-                    { vip = \"192.0.2.10:53\", proto = \"udp\", mode = \"ipip\", backends = [{ addr = \"10.1.0.4\" }, { addr = \"10.1.0.5\" }] }, \
-                    { vip = \"192.0.2.10:8080\", mode = \"nat\", backends = [{ addr = \"10.1.0.6\" }] }] }",
+            vips = [{ vip = \"192.0.2.10:80\", table-size = 307, backends = [{ addr = \"10.1.0.2\" }, { addr = \"10.1.0.3\", weight = 2 }] }, \
+                    { vip = \"192.0.2.10:53\", proto = \"udp\", mode = \"ipip\", table-size = 211, backends = [{ addr = \"10.1.0.4\" }, { addr = \"10.1.0.5\" }] }, \
+                    { vip = \"192.0.2.10:8080\", mode = \"nat\", table-size = 101, backends = [{ addr = \"10.1.0.6\" }] }] }",
     ports: ["c", "b"],
     register: nfv_lb::register,
     neighbours: &[("10.1.0.2", 1), ("10.1.0.3", 1), ("10.1.0.4", 1), ("10.1.0.5", 1), ("10.1.0.6", 1), ("203.0.113.1", 0)],
