@@ -36,7 +36,11 @@ pub fn config(data: &[u8]) {
         Err(report) => {
             assert!(!report.diagnostics.is_empty(), "refused without a reason");
             for d in &report.diagnostics {
-                assert!(d.span.start <= d.span.end && d.span.end <= text.len().max(1), "{d:?} in {} octets", text.len());
+                assert!(
+                    d.span.start <= d.span.end && d.span.end <= text.len().max(1),
+                    "{d:?} in {} octets",
+                    text.len()
+                );
                 assert!(!d.message.is_empty());
             }
             let rendered = report.render();

@@ -110,20 +110,20 @@ fn layout(frame: &[u8], l2: bool) -> Result<Layout, String> {
         }
         _ => return Ok(out),
     }
-    let sum = |calc4: &dyn Fn([u8; 4], [u8; 4]) -> Option<u16>, calc6: &dyn Fn([u8; 16], [u8; 16]) -> Option<u16>| {
-        match (src4, dst4, src6, dst6) {
+    let sum =
+        |calc4: &dyn Fn([u8; 4], [u8; 4]) -> Option<u16>, calc6: &dyn Fn([u8; 16], [u8; 16]) -> Option<u16>| match (
+            src4, dst4, src6, dst6,
+        ) {
             (Some(s), Some(d), _, _) => calc4(s, d),
             (_, _, Some(s), Some(d)) => calc6(s, d),
             _ => None,
-        }
-    };
+        };
     match &p.transport {
         Some(TransportSlice::Udp(u)) => {
             let h = u.to_header();
-            let want = sum(
-                &|s, d| h.calc_checksum_ipv4_raw(s, d, u.payload()).ok(),
-                &|s, d| h.calc_checksum_ipv6_raw(s, d, u.payload()).ok(),
-            );
+            let want = sum(&|s, d| h.calc_checksum_ipv4_raw(s, d, u.payload()).ok(), &|s, d| {
+                h.calc_checksum_ipv6_raw(s, d, u.payload()).ok()
+            });
             // RFC 768: zero over IPv4 means no checksum.
             if let Some(want) = want.filter(|_| src6.is_some() || h.checksum != 0) {
                 out.l4 = Some((offset(frame, u.slice()) + 6, want, h.checksum));
@@ -135,10 +135,9 @@ fn layout(frame: &[u8], l2: bool) -> Result<Layout, String> {
         }
         Some(TransportSlice::Tcp(t)) => {
             let h = t.to_header();
-            let want = sum(
-                &|s, d| h.calc_checksum_ipv4_raw(s, d, t.payload()).ok(),
-                &|s, d| h.calc_checksum_ipv6_raw(s, d, t.payload()).ok(),
-            );
+            let want = sum(&|s, d| h.calc_checksum_ipv4_raw(s, d, t.payload()).ok(), &|s, d| {
+                h.calc_checksum_ipv6_raw(s, d, t.payload()).ok()
+            });
             if let Some(want) = want {
                 out.l4 = Some((offset(frame, t.slice()) + 16, want, h.checksum));
             }
@@ -149,10 +148,10 @@ fn layout(frame: &[u8], l2: bool) -> Result<Layout, String> {
             }
         }
         Some(TransportSlice::Icmpv6(i)) => {
-            if let (Ok((h, _)), Some(s), Some(d)) = (Icmpv6Header::from_slice(i.slice()), src6, dst6) {
-                if let Ok(want) = h.icmp_type.calc_checksum(s, d, i.payload()) {
-                    out.l4 = Some((offset(frame, i.slice()) + 2, want, h.checksum));
-                }
+            if let (Ok((h, _)), Some(s), Some(d)) = (Icmpv6Header::from_slice(i.slice()), src6, dst6)
+                && let Ok(want) = h.icmp_type.calc_checksum(s, d, i.payload())
+            {
+                out.l4 = Some((offset(frame, i.slice()) + 2, want, h.checksum));
             }
         }
         _ => {}
@@ -188,15 +187,15 @@ pub fn checksums_verify(frame: &[u8]) -> Result<(), String> {
 
 fn verify(frame: &[u8], l2: bool, depth: u8) -> Result<(), String> {
     let l = layout(frame, l2)?;
-    if let Some((_, want, have)) = l.ip4 {
-        if want != have {
-            return Err(format!("IPv4 header checksum {have:#06x}, should be {want:#06x} (depth {depth})"));
-        }
+    if let Some((_, want, have)) = l.ip4
+        && want != have
+    {
+        return Err(format!("IPv4 header checksum {have:#06x}, should be {want:#06x} (depth {depth})"));
     }
-    if let Some((_, want, have)) = l.l4 {
-        if want != have {
-            return Err(format!("L4 checksum {have:#06x}, should be {want:#06x} (depth {depth})"));
-        }
+    if let Some((_, want, have)) = l.l4
+        && want != have
+    {
+        return Err(format!("L4 checksum {have:#06x}, should be {want:#06x} (depth {depth})"));
     }
     match l.inner.filter(|_| depth < 2) {
         Some((start, end, inner_l2)) => verify(&frame[start..end], inner_l2, depth + 1),

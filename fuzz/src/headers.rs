@@ -4,7 +4,9 @@
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use nfv_core::packet::{Meta, flags};
-use nfv_net::wire::{self, ArpPacket, EthernetFrame, IcmpPacket, Ipv4Packet, Ipv6Packet, NshPacket, TcpPacket, UdpPacket};
+use nfv_net::wire::{
+    self, ArpPacket, EthernetFrame, IcmpPacket, Ipv4Packet, Ipv6Packet, NshPacket, TcpPacket, UdpPacket,
+};
 
 /// The input parser (Ethernet, up to two VLAN tags, IPv4 with options
 /// and fragments, IPv6 with extension headers, the L4 header's place):
@@ -18,7 +20,7 @@ pub fn input(data: &[u8]) {
         return;
     }
     let (l3, l4) = (meta.l3_off as usize, meta.l4_off as usize);
-    assert!(l3 >= 14 && l3 <= 22 && l3 <= data.len(), "L3 offset {l3} in {} octets", data.len());
+    assert!((14..=22).contains(&l3) && l3 <= data.len(), "L3 offset {l3} in {} octets", data.len());
     if meta.flags & flags::L3_OK != 0 {
         match meta.ethertype {
             wire::ethertype::IPV4 => {
@@ -60,10 +62,10 @@ pub fn input(data: &[u8]) {
     // Linux's BIG TCP as captured inside a host), bigger than any frame:
     // nfv refuses it as L3 before a hop-by-hop header, and reads no L4 in
     // it otherwise; etherparse takes the rest of the frame as payload.
-    if let Some(NetSlice::Ipv6(ip)) = &p.net {
-        if ip.header().payload_length() == 0 {
-            return;
-        }
+    if let Some(NetSlice::Ipv6(ip)) = &p.net
+        && ip.header().payload_length() == 0
+    {
+        return;
     }
     let theirs_l3 = match &p.net {
         Some(NetSlice::Ipv4(ip)) => Some(ip.header().slice().as_ptr() as usize - data.as_ptr() as usize),
@@ -98,7 +100,8 @@ fn swapped(data: &[u8], meta: &Meta) -> Option<Vec<u8>> {
     let (at, n) = if meta.ethertype == wire::ethertype::IPV4 { (l3 + 12, 4) } else { (l3 + 8, 16) };
     let (a, b) = d[at..at + 2 * n].split_at_mut(n);
     a.swap_with_slice(b);
-    if meta.flags & flags::L4_OK != 0 && matches!(meta.l4_proto, wire::proto::TCP | wire::proto::UDP | wire::proto::SCTP)
+    if meta.flags & flags::L4_OK != 0
+        && matches!(meta.l4_proto, wire::proto::TCP | wire::proto::UDP | wire::proto::SCTP)
     {
         let l4 = meta.l4_off as usize;
         let (s, t) = wire::ports(&d[l4..]);

@@ -50,10 +50,10 @@ fn udp_payloads(port: u16) -> Vec<Vec<u8>> {
     for frames in captures() {
         for f in frames {
             let Ok(p) = etherparse::SlicedPacket::from_ethernet(&f) else { continue };
-            if let Some(etherparse::TransportSlice::Udp(u)) = &p.transport {
-                if u.destination_port() == port || u.source_port() == port {
-                    out.push(u.payload().to_vec());
-                }
+            if let Some(etherparse::TransportSlice::Udp(u)) = &p.transport
+                && (u.destination_port() == port || u.source_port() == port)
+            {
+                out.push(u.payload().to_vec());
             }
         }
     }
@@ -141,7 +141,11 @@ fn frames_of(kind: &str) -> Vec<Vec<u8>> {
                 rec(1, udp4(US1, [8, 8, 8, 8], [198, 51, 100, 10], 53, 1024, b"a")),
                 rec(1, tcp4(US1, [1, 1, 1, 1], [198, 51, 100, 10], 443, 1024, false)),
             ]),
-            encode(&(1..=40).map(|i| rec(0, udp4(US0, inside(i), [8, 8, 4, 4], 1000 + i as u16, 53, b""))).collect::<Vec<_>>()),
+            encode(
+                &(1..=40)
+                    .map(|i| rec(0, udp4(US0, inside(i), [8, 8, 4, 4], 1000 + i as u16, 53, b"")))
+                    .collect::<Vec<_>>(),
+            ),
         ],
         "lb" => vec![encode(&[
             rec(0, tcp4(US0, [203, 0, 113, 7], [192, 0, 2, 10], 40000, 80, true)),
@@ -184,7 +188,14 @@ fn frames_of(kind: &str) -> Vec<Vec<u8>> {
             rec(1, tcp4(US1, [192, 0, 2, 1], [10, 0, 0, 1], 443, 40000, false)),
             rec(1, tcp4(US1, [192, 0, 2, 1], [10, 0, 0, 1], 443, 40001, true)),
             rec(0, udp4(US0, [172, 16, 0, 1], [192, 0, 2, 53], 1000, 53, b"q")),
-            rec(0, icmp6(US0, [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2])),
+            rec(
+                0,
+                icmp6(
+                    US0,
+                    [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                    [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+                ),
+            ),
         ])],
         "slowpath" => {
             let mut arp = vec![0xff; 6];
@@ -198,7 +209,14 @@ fn frames_of(kind: &str) -> Vec<Vec<u8>> {
             vec![encode(&[
                 rec(0, arp),
                 rec(0, icmp4(US0, [10, 0, 0, 1], [10, 0, 0, 254])),
-                rec(1, icmp6(US1, [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
+                rec(
+                    1,
+                    icmp6(
+                        US1,
+                        [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+                        [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                    ),
+                ),
                 rec(0, ttl1),
             ])]
         }
@@ -263,10 +281,10 @@ pub fn of(name: &str) -> Vec<Vec<u8>> {
                 })
                 .collect();
             for p in files(&repo().join("configs"), ".toml") {
-                if let Ok(t) = std::fs::read(&p) {
-                    if t.starts_with(b"rules") || String::from_utf8_lossy(&t).contains("\nrules = [") {
-                        v.push([&[1u8][..], &t].concat());
-                    }
+                if let Ok(t) = std::fs::read(&p)
+                    && (t.starts_with(b"rules") || String::from_utf8_lossy(&t).contains("\nrules = ["))
+                {
+                    v.push([&[1u8][..], &t].concat());
                 }
             }
             v

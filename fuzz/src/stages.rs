@@ -128,19 +128,17 @@ impl Harness {
                 VerdictKind::Out(p) => {
                     assert!(p < 2, "out of port {p}, not one configured");
                     assert!(data.len() >= 14 && data.len() <= MAX_DATA, "a {}-octet frame sent", data.len());
-                    if self.routes_ip {
-                        if let Err(e) = ip_whole(data) {
-                            panic!("an IP packet sent cut short (fed {fed:?}): {e}: {data:02x?}");
-                        }
+                    if self.routes_ip
+                        && let Err(e) = ip_whole(data)
+                    {
+                        panic!("an IP packet sent cut short (fed {fed:?}): {e}: {data:02x?}");
                     }
                     let from_valid = match fed {
                         Some(i) => valid[*i],
                         None => valid.iter().all(|v| *v),
                     };
-                    if from_valid {
-                        if let Err(e) = checksums_verify(data) {
-                            panic!("a well-formed packet (fed {fed:?}) left with {e}: {data:02x?}");
-                        }
+                    if from_valid && let Err(e) = checksums_verify(data) {
+                        panic!("a well-formed packet (fed {fed:?}) left with {e}: {data:02x?}");
                     }
                 }
                 _ => {}
@@ -172,7 +170,14 @@ pub const LB: Setup = Setup {
                     { vip = \"192.0.2.10:8080\", mode = \"nat\", table-size = 101, backends = [{ addr = \"10.1.0.6\" }] }] }",
     ports: ["c", "b"],
     register: nfv_lb::register,
-    neighbours: &[("10.1.0.2", 1), ("10.1.0.3", 1), ("10.1.0.4", 1), ("10.1.0.5", 1), ("10.1.0.6", 1), ("203.0.113.1", 0)],
+    neighbours: &[
+        ("10.1.0.2", 1),
+        ("10.1.0.3", 1),
+        ("10.1.0.4", 1),
+        ("10.1.0.5", 1),
+        ("10.1.0.6", 1),
+        ("203.0.113.1", 0),
+    ],
     subnets: [&["203.0.113.254/24"], &["10.1.0.1/24"]],
     routes_ip: true,
 };

@@ -115,6 +115,8 @@ pub struct Graph {
     /// looks for traced packets (armed, or some in flight).
     tracer: Option<crate::trace::Tracer>,
     tracing: bool,
+    /// The worker's heartbeat, told which node runs (a panic names it).
+    beat: Option<Arc<crate::telemetry::WorkerCounters>>,
 }
 
 /// What [`Graph::builder`] assembles.
@@ -183,6 +185,7 @@ impl GraphBuilder {
             edges: Arc::new(EdgeCounters::new(self.names)),
             tracer: None,
             tracing: false,
+            beat: None,
         }
     }
 }
@@ -258,6 +261,12 @@ impl Graph {
     /// (stage name, report) of every stage that has something to say.
     pub fn reports(&self) -> Vec<(String, String)> {
         self.nodes.iter().filter_map(|s| s.stage.report().map(|r| (s.counters.name.clone(), r))).collect()
+    }
+
+    /// Tells `beat` which stage runs, from now on (see
+    /// [`crate::telemetry::WorkerCounters::in_stage`]).
+    pub fn watch(&mut self, beat: Arc<crate::telemetry::WorkerCounters>) {
+        self.beat = Some(beat);
     }
 
     /// Counters of every stage instance, in the order they were added.
@@ -361,7 +370,7 @@ impl Graph {
 
     #[inline]
     fn run_chain_as<const TRACE: bool>(&mut self, c: ChainId, first: usize, ctx: &mut StageCtx<'_>) {
-        let Self { nodes, chains, targets, edges, hists, tracer, .. } = self;
+        let Self { nodes, chains, targets, edges, hists, tracer, beat, .. } = self;
         let chain = &mut chains[c as usize];
         let batch = &mut chain.batch;
         for (position, &n) in chain.nodes.iter().enumerate().skip(first) {
@@ -375,8 +384,14 @@ impl Graph {
                 _ => None,
             };
             let t0 = cycles::now();
+            if let Some(b) = beat {
+                b.in_stage.store(n as u32 + 1, std::sync::atomic::Ordering::Relaxed);
+            }
             node.stage.process(batch, ctx);
             settle(node, c, position, batch);
+            if let Some(b) = beat {
+                b.in_stage.store(0, std::sync::atomic::Ordering::Relaxed);
+            }
             let t1 = cycles::now();
             if TRACE && let (Some(seen), Some(t)) = (seen, tracer.as_mut()) {
                 crate::trace::after_stage(t, &node.counters.name, node.counters.reasons, batch, seen);
@@ -432,7 +447,13 @@ impl Graph {
         let Some(n) = self.nodes.get_mut(node) else { return false };
         let (c, position) = n.home;
         let batch = &mut self.chains[c as usize].batch;
+        if let Some(b) = &self.beat {
+            b.in_stage.store(node as u32 + 1, std::sync::atomic::Ordering::Relaxed);
+        }
         n.stage.tick(batch, ctx);
+        if let Some(b) = &self.beat {
+            b.in_stage.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
         let Some(first) = batch.active().first() else { return false };
         // What a stage adds on its tick arrives from where its first
         // packet says.

@@ -86,6 +86,37 @@ pub struct RunReport {
     /// What stages had to say at the end ("worker N, stage: ..."), in
     /// worker order.
     pub stage_reports: Vec<String>,
+    /// Workers that panicked: the run stopped every other worker and
+    /// failed (the caller exits non-zero).
+    pub failures: Vec<WorkerFailure>,
+}
+
+/// A worker that panicked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerFailure {
+    /// Its index.
+    pub worker: usize,
+    /// The stage that was running, when one was.
+    pub stage: Option<String>,
+    /// The panic's message.
+    pub message: String,
+}
+
+impl std::fmt::Display for WorkerFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.stage {
+            Some(s) => write!(f, "worker {} panicked in stage `{s}`: {}", self.worker, self.message),
+            None => write!(f, "worker {} panicked outside its stages: {}", self.worker, self.message),
+        }
+    }
+}
+
+/// A panic payload's message (`panic!` gives a `&str` or a `String`).
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
 /// Opens worker `worker`'s instance of port `pid`, polling `queue`.
@@ -540,6 +571,7 @@ impl Runtime {
         let control = control.map(|(sp, links)| slowpath::spawn(sp, links, control_stop.clone()));
         let tasks = (!stage_tasks.is_empty()).then(|| spawn_stage_tasks(stage_tasks, control_stop.clone()));
         let start = Instant::now();
+        let beats: Vec<_> = workers.iter().map(|w| w.heartbeat()).collect();
         let handles: Vec<_> = workers
             .into_iter()
             .map(|w| {
@@ -550,12 +582,17 @@ impl Runtime {
                     .expect("spawn worker")
             })
             .collect();
+        // A worker ended without saying so: it panicked (its ports were
+        // dropped as it unwound: sockets closed, programs detached).
+        let died = |handles: &[std::thread::JoinHandle<_>]| {
+            handles.iter().zip(&beats).any(|(h, b)| h.is_finished() && !b.exited.load(Ordering::Relaxed))
+        };
         status.set_phase(crate::status::Phase::Running);
         let mut next_tick = stats_interval.map(|i| start + i);
         while !handles.iter().all(|h| h.is_finished()) {
             std::thread::sleep(Duration::from_millis(10));
             let now = Instant::now();
-            if duration.is_some_and(|d| now - start >= d) {
+            if duration.is_some_and(|d| now - start >= d) || died(&handles) {
                 stop.store(true, Ordering::Relaxed);
             }
             if stop.load(Ordering::Relaxed) || handles.iter().any(|h| h.is_finished()) {
@@ -568,9 +605,16 @@ impl Runtime {
                 next_tick = Some(t + i);
             }
         }
-        let mut stage_reports = Vec::new();
-        for h in handles {
-            stage_reports.extend(h.join().unwrap_or_default());
+        let (mut stage_reports, mut failures) = (Vec::new(), Vec::new());
+        for (h, beat) in handles.into_iter().zip(&beats) {
+            match h.join() {
+                Ok(r) => stage_reports.extend(r),
+                Err(p) => failures.push(WorkerFailure {
+                    worker: beat.index,
+                    stage: beat.running_stage().map(str::to_string),
+                    message: panic_message(&*p),
+                }),
+            }
         }
         let elapsed = start.elapsed();
         control_stop.store(true, Ordering::Relaxed);
@@ -580,7 +624,7 @@ impl Runtime {
         if let Some(t) = tasks {
             let _ = t.join();
         }
-        RunReport { elapsed, telemetry, slow: slow_counters, stage_reports }
+        RunReport { elapsed, telemetry, slow: slow_counters, stage_reports, failures }
     }
 
     /// Runs the workers on the calling thread, in turn, without pinning
@@ -593,7 +637,13 @@ impl Runtime {
         for w in Worker::run_interleaved(workers) {
             stage_reports.extend(w.stage_reports());
         }
-        RunReport { elapsed: start.elapsed(), telemetry: self.telemetry, slow: self.slow_counters, stage_reports }
+        RunReport {
+            elapsed: start.elapsed(),
+            telemetry: self.telemetry,
+            slow: self.slow_counters,
+            stage_reports,
+            failures: Vec::new(),
+        }
     }
 
     /// Takes the built workers out (benchmarks drive `poll_once` directly).
@@ -608,13 +658,22 @@ mod tests {
     use crate::config::{self, Diagnostic, Params};
     use crate::stage::{BuildEnv, Stage, StageBuilder, StageCtx, StageFactory, StageRegistry};
 
-    /// A stage that reads no header and, as `steer`, hands packets off.
+    /// A stage that reads no header and, as `steer`, hands packets off;
+    /// as `boom`, panics on worker 0's third batch.
     struct Kind(&'static str);
-    struct Builder(bool);
+    struct Builder(&'static str);
     struct Nothing;
+    struct Boom(u32);
 
     impl Stage for Nothing {
         fn process(&mut self, _: &mut crate::Batch, _: &mut StageCtx<'_>) {}
+    }
+
+    impl Stage for Boom {
+        fn process(&mut self, _: &mut crate::Batch, _: &mut StageCtx<'_>) {
+            self.0 += 1;
+            assert!(self.0 < 3, "boom on purpose");
+        }
     }
 
     impl StageBuilder for Builder {
@@ -625,10 +684,10 @@ mod tests {
             false
         }
         fn hands_off(&self) -> bool {
-            self.0
+            self.0 == "steer"
         }
-        fn build(&self, _: &BuildCtx<'_>) -> Box<dyn Stage> {
-            Box::new(Nothing)
+        fn build(&self, ctx: &BuildCtx<'_>) -> Box<dyn Stage> {
+            if self.0 == "boom" && ctx.worker == 0 { Box::new(Boom(0)) } else { Box::new(Nothing) }
         }
     }
 
@@ -640,7 +699,7 @@ mod tests {
             "test"
         }
         fn configure(&self, _: &Params<'_>, _: &BuildEnv<'_>) -> Result<Arc<dyn StageBuilder>, Vec<Diagnostic>> {
-            Ok(Arc::new(Builder(self.0 == "steer")))
+            Ok(Arc::new(Builder(self.0)))
         }
     }
 
@@ -648,6 +707,7 @@ mod tests {
         let mut r = StageRegistry::new();
         r.register(Box::new(Kind("pass")));
         r.register(Box::new(Kind("steer")));
+        r.register(Box::new(Kind("boom")));
         let mut src = format!(
             "[[ports]]\nname = \"g\"\nkind = \"generator\"\nqueues = {workers}\n{addresses}\n\n\
              [[chains]]\nname = \"c\"\nstages = [{{ kind = \"{stage}\" }}]\n"
@@ -669,6 +729,20 @@ mod tests {
         let local = Arc::new(owned.local_addrs());
         let graph = build_graph(&owned, 0, &local, &[[2, 0, 0, 0, 0, 1]], &arena, None);
         assert_eq!(graph.len(), 2, "the input stage first: it punts what is addressed to us");
+    }
+
+    #[test]
+    fn a_worker_that_panics_is_named_with_its_stage_and_the_others_are_stopped() {
+        let rt = Runtime::build(&load("boom", "", 2), SlowPathMode::Inline).unwrap();
+        let t = Instant::now();
+        let report = rt.run(Arc::new(AtomicBool::new(false)), |_, _| {});
+        assert!(t.elapsed() < Duration::from_secs(5), "the run ends: {:?}", t.elapsed());
+        let f = &report.failures;
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].worker, f[0].stage.as_deref()), (0, Some("boom")));
+        assert!(f[0].message.contains("boom on purpose"), "{}", f[0]);
+        assert_eq!(f[0].to_string(), "worker 0 panicked in stage `boom`: boom on purpose");
+        assert!(report.telemetry.workers[1].exited.load(Ordering::Relaxed), "worker 1 stopped and drained");
     }
 
     #[test]

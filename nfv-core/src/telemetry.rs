@@ -45,9 +45,20 @@ pub struct WorkerCounters {
     /// Set when its poll loop has ended (sources exhausted or stopped):
     /// silent by design, not wedged.
     pub exited: std::sync::atomic::AtomicBool,
+    /// The graph node whose `process` is running (its index + 1; 0
+    /// between stages): names the stage a panic came from.
+    pub in_stage: std::sync::atomic::AtomicU32,
+    /// The graph's stage names, by node index.
+    pub stage_names: Vec<String>,
 }
 
 impl WorkerCounters {
+    /// The stage running now (the one a panic came from, read after it).
+    pub fn running_stage(&self) -> Option<&str> {
+        let i = self.in_stage.load(std::sync::atomic::Ordering::Relaxed) as usize;
+        i.checked_sub(1).and_then(|i| self.stage_names.get(i)).map(String::as_str)
+    }
+
     /// Seconds since the worker's last poll, as of cycle counter `now`.
     pub fn silent_secs(&self, now: u64) -> f64 {
         now.saturating_sub(self.last_poll.get()) as f64 / crate::cycles::ticks_per_sec()

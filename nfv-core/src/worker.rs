@@ -134,6 +134,13 @@ impl Worker {
         }
         let tx_queues = ports.iter().map(|_| Vec::with_capacity(2 * crate::batch::MAX_BATCH)).collect();
         let stage_names: Vec<String> = graph.counters().iter().map(|c| c.name.clone()).collect();
+        let beat = Arc::new(crate::telemetry::WorkerCounters {
+            index,
+            core,
+            stage_names: stage_names.clone(),
+            ..Default::default()
+        });
+        graph.watch(beat.clone());
         Self {
             index,
             core,
@@ -150,7 +157,7 @@ impl Worker {
             flush_pending: false,
             handoff: None,
             last_tick: cycles::now(),
-            beat: Arc::new(crate::telemetry::WorkerCounters { index, core, ..Default::default() }),
+            beat,
             latency: Box::new(crate::latency::LatencySet::new(stage_names.len())),
             exchange: crate::latency::Exchange::new(index, stage_names),
             last_hand: cycles::now(),

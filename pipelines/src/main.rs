@@ -252,7 +252,12 @@ fn main() -> ExitCode {
             match nfv_pipelines::run(&cfg, stop, d, !quiet) {
                 Ok(report) => {
                     print!("{}", nfv_pipelines::render_report(&cfg, &report));
-                    ExitCode::SUCCESS
+                    for f in &report.failures {
+                        eprintln!("nfv: {f}; the other workers were stopped");
+                    }
+                    // 70: EX_SOFTWARE (sysexits.h), an internal error; a
+                    // supervisor (kubelet, systemd) restarts the process.
+                    if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(70) }
                 }
                 Err(e) => fail(&e.to_string()),
             }

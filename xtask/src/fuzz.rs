@@ -192,15 +192,10 @@ fn run_target(driver: &Path, work: &Path, target: &str, max_len: usize, seconds:
     // The last status line: "#N DONE cov: C ft: F corp: ...".
     let last = text.lines().rev().find(|l| l.contains(" cov: ")).unwrap_or("");
     let field = |name: &str| {
-        last.split_whitespace()
-            .skip_while(|w| *w != name)
-            .nth(1)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
+        last.split_whitespace().skip_while(|w| *w != name).nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
     };
-    let mut findings: Vec<PathBuf> = std::fs::read_dir(&artifacts)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut findings: Vec<PathBuf> =
+        std::fs::read_dir(&artifacts).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     if !status.is_ok_and(|s| s.success()) && findings.is_empty() {
         findings.push(log.clone());
     }
