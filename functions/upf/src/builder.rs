@@ -105,6 +105,7 @@ impl StageBuilder for UpfBuilder {
                     self.0.usage.clone(),
                 );
                 e.hear_buffering(self.0.buffering.clone());
+                e.accept_only(self.0.smf.clone());
                 Some(Box::new(e))
             }
             Err(e) => {

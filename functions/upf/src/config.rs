@@ -7,6 +7,7 @@
 //!             n3-address6 = "fd00::1",      # optional: GTP-U over IPv6 too
 //!             n3-gateway = "10.10.0.254",   # optional: gNBs behind a router
 //!             n4 = "10.10.0.1:8805",   # PFCP from an SMF
+//!             smf = ["10.10.0.5"],     # optional: PFCP only from these peers
 //!             max-urrs = 131072,       # URRs at once (32 octets per worker each)
 //!             buffer-packets = 1024,   # downlink packets a worker holds for buffering FARs
 //!             sessions = [{ seid = 1, ue = "10.45.0.7", uplink-teid = 4660,
@@ -35,6 +36,9 @@ pub(crate) struct UpfParams {
     n6_gateway: Ipv4Addr,
     n3_gateway: Option<Ipv4Addr>,
     n4: Option<std::net::SocketAddrV4>,
+    /// The SMFs PFCP is accepted from (none: any peer that reaches N4).
+    #[serde(default)]
+    smf: Vec<std::net::IpAddr>,
     /// URRs the SMF may create at once (each worker keeps 32 octets of
     /// counters per URR).
     max_urrs: Option<u32>,
@@ -137,6 +141,11 @@ pub struct Upf {
     pub sessions: Arc<Published<Sessions>>,
     /// The N4 (PFCP) address to listen on, if an SMF drives us.
     pub n4: Option<std::net::SocketAddrV4>,
+    /// The only peers PFCP is accepted from, when any are given: N4 is a
+    /// control interface, and a datagram from elsewhere could delete
+    /// every session (TS 33.501 9.9 protects N4 with NDS/IP; this is the
+    /// UPF's own filter beside it).
+    pub smf: Vec<std::net::IpAddr>,
     /// The configured sessions (PFCP's go beside them).
     pub statics: Vec<Arc<Session>>,
     /// The URRs' counters (none without N4).
@@ -187,6 +196,13 @@ pub(crate) fn resolve(p: UpfParams, params: &Params<'_>, env: &BuildEnv<'_>) -> 
     if p.sessions.iter().any(|s| s.qfi.is_some_and(|q| q > 63)) {
         errors.push(params.error("sessions", "a QFI above 63", "here").help("QFI has 6 bits: 0 to 63"));
     }
+    if !p.smf.is_empty() && p.n4.is_none() {
+        errors.push(
+            params
+                .error("smf", "SMF addresses without N4", "here")
+                .help("give `n4 = \"ADDRESS:8805\"`, where PFCP is served, or leave `smf` out"),
+        );
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -199,6 +215,7 @@ pub(crate) fn resolve(p: UpfParams, params: &Params<'_>, env: &BuildEnv<'_>) -> 
         n3_gateway: p.n3_gateway.map(u32::from),
         sessions: Published::new(sessions.expect("checked")),
         n4: p.n4,
+        smf: p.smf,
         statics,
         usage: Usage::new(if p.n4.is_some() { p.max_urrs.unwrap_or(DEFAULT_MAX_URRS) } else { 0 }),
         buffer_packets: if p.n4.is_some() { p.buffer_packets.unwrap_or(DEFAULT_BUFFER_PACKETS) } else { 0 },

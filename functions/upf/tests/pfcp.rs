@@ -138,3 +138,28 @@ fn scapys_smf_associates_and_every_answer_decodes_cleanly() {
     let raws: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("raw ")).collect();
     common::pfcp_in_tshark(&raws, "pfcp");
 }
+
+/// With `smf` set, N4 serves only those peers: a heartbeat from anyone
+/// else is dropped unread and counted, the SMF's is answered.
+#[test]
+fn pfcp_from_a_peer_that_is_not_a_configured_smf_is_refused_and_counted() {
+    let mut n4 = PfcpEndpoint::bind("127.0.0.1:0".parse().unwrap(), Ipv4Addr::new(10, 10, 0, 1)).unwrap();
+    n4.accept_only(vec!["127.0.0.2".parse().unwrap()]);
+    let heartbeat = [0x20, 1, 0, 12, 0, 0, 7, 0, 0, 96, 0, 4, 0xe8, 0x75, 0x8a, 0x00];
+    assert_eq!(n4.answer(&heartbeat, "127.0.0.9:8805".parse().unwrap()), None);
+    assert_eq!((n4.counters.refused_peers, n4.counters.heartbeats), (1, 0));
+    let lines = nfv_core::stage::ControlTask::poll(&mut n4);
+    assert!(lines.iter().any(|l| l.contains("refused 1 datagram(s)") && l.contains("127.0.0.9")), "{lines:?}");
+    assert!(nfv_core::stage::ControlTask::poll(&mut n4).is_empty(), "said once");
+    let r = n4.answer(&heartbeat, "127.0.0.2:8805".parse().unwrap()).expect("the SMF is answered");
+    assert_eq!(r[1], 2, "a Heartbeat Response");
+    assert_eq!((n4.counters.refused_peers, n4.counters.heartbeats), (1, 1));
+}
+
+#[test]
+fn smf_addresses_without_n4_are_refused_where_they_are_written() {
+    let stage = "{ kind = \"upf\", n3 = \"n3\", n3-address = \"10.10.0.1\", n6 = \"n6\", n6-gateway = \"198.51.100.1\", \
+                 smf = [\"10.0.0.5\"] }";
+    let e = nfv_testkit::two_port_config("upf.toml", ["n3", "n6"], stage, nfv_upf::register).unwrap_err();
+    assert!(e.contains("SMF addresses without N4") && e.contains("give `n4"), "{e}");
+}

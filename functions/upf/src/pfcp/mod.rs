@@ -105,6 +105,8 @@ pub struct PfcpCounters {
     pub reports_answered: u64,
     /// Session Report Requests given up after N1 tries.
     pub reports_unanswered: u64,
+    /// Datagrams from peers that are not a configured SMF, dropped unread.
+    pub refused_peers: u64,
 }
 
 /// An SMF associated with us.
@@ -203,6 +205,10 @@ pub struct PfcpEndpoint {
     /// request sent again gets the same answer, not a second run).
     answered: FxHashMap<RequestKey, (u64, Vec<u8>)>,
     answered_order: std::collections::VecDeque<(Instant, RequestKey)>,
+    /// The only peers served, when any are named.
+    smf: Vec<std::net::IpAddr>,
+    /// Refusals said so far, when last, and the last refused peer.
+    refusals_told: (u64, Option<Instant>, Option<SocketAddr>),
     /// Counters.
     pub counters: PfcpCounters,
 }
@@ -239,6 +245,8 @@ impl PfcpEndpoint {
             buffering: None,
             answered: FxHashMap::default(),
             answered_order: std::collections::VecDeque::new(),
+            smf: Vec::new(),
+            refusals_told: (0, None, None),
             counters: PfcpCounters::default(),
         })
     }
@@ -272,6 +280,12 @@ impl PfcpEndpoint {
         self.teids = TeidPool::new(n3.0);
         self.teids.n3_6 = n3.1;
         self.usage = usage;
+    }
+
+    /// Serves only these SMFs (none given: any peer): a datagram from
+    /// elsewhere is counted and dropped before it is read.
+    pub fn accept_only(&mut self, smf: Vec<std::net::IpAddr>) {
+        self.smf = smf;
     }
 
     /// Where the workers tell of UEs whose first downlink packet they held
@@ -557,6 +571,11 @@ impl PfcpEndpoint {
     /// Answers `data` from `from`, a retransmitted request with the
     /// answer it had; `None` when there is nothing to send.
     fn respond(&mut self, data: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
+        if !self.smf.is_empty() && !self.smf.contains(&from.ip()) {
+            self.counters.refused_peers += 1;
+            self.refusals_told.2 = Some(from);
+            return None;
+        }
         let key = request_key(data, from);
         // The same request (its bytes too): not a new one that happens to
         // reuse a sequence number (an SMF restarted, say).
@@ -829,6 +848,15 @@ impl ControlTask for PfcpEndpoint {
                     break;
                 }
             }
+        }
+        // Refused peers, said at most once a second (a flood of them must
+        // not become a flood of lines).
+        let (told, when, last) = self.refusals_told;
+        if self.counters.refused_peers > told && when.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            let n = self.counters.refused_peers - told;
+            let from = last.map(|a| a.to_string()).unwrap_or_default();
+            lines.push(format!("N4: refused {n} datagram(s) from peers not in `smf` (the last from {from})"));
+            self.refusals_told = (self.counters.refused_peers, Some(Instant::now()), last);
         }
         lines
     }
