@@ -265,7 +265,15 @@ impl UpfStage {
             return Err(UpfDrop::NotGtpu);
         }
         let g = l4 + udp::HEADER_LEN;
-        let h = gtpu::parse(&d[g..]).map_err(|_| UpfDrop::MalformedGtpu)?;
+        // RFC 768: the datagram is what the UDP length says (the kernel
+        // trims the rest in udp_rcv); GTP-U is read inside it, never from
+        // what follows. Found by fuzzing: a G-PDU running past its UDP
+        // length was decapsulated from the bytes after it.
+        let udp_end = l4 + UdpPacket::new_unchecked(&d[l4..]).len() as usize;
+        if udp_end < g || udp_end > d.len() {
+            return Err(UpfDrop::Malformed);
+        }
+        let h = gtpu::parse(&d[g..udp_end]).map_err(|_| UpfDrop::MalformedGtpu)?;
         match h.msg_type {
             msg::G_PDU => self.uplink(p, g, h, ctx),
             msg::ECHO_REQUEST => self.echo(p, l3, l4),
