@@ -112,7 +112,15 @@ fn graph_stages(s: &State) -> Vec<String> {
 /// not (`Err` says so).
 pub(crate) fn bind(path: &Path) -> Result<UnixListener, String> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        // A directory we create is ours alone: no window between bind and
+        // chmod in which another user could connect (an existing one keeps
+        // what its owner gave it).
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     if path.exists() {
         if UnixStream::connect(path).is_ok() {
@@ -165,4 +173,21 @@ pub fn request(socket: &Path, args: &[String]) -> Result<Answer, String> {
     let mut reply = String::new();
     BufReader::new(&s).read_line(&mut reply).map_err(|e| format!("reading from {}: {e}", socket.display()))?;
     serde_json::from_str(&reply).map_err(|e| format!("bad answer from {}: {e}", socket.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_socket_and_a_directory_made_for_it_are_the_owners_alone() {
+        let base = std::env::temp_dir().join(format!("nfv-ctl-perm-{}", std::process::id()));
+        let path = base.join("run/nfv/nfv.sock");
+        let _l = super::bind(&path).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600, "the socket");
+        assert_eq!(mode(path.parent().unwrap()), 0o700, "the directory it needed");
+        assert!(super::bind(&path).unwrap_err().contains("in use by another nfv"));
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }
