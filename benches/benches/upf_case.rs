@@ -61,6 +61,8 @@ fn stage(n: u32, urr: bool) -> Box<dyn nfv_core::Stage> {
         n3_gateway: None,
         sessions: Published::new(Sessions::new(sessions.into_iter().map(Arc::new).collect(), 0).expect("sessions")),
         n4: None,
+        smf: Vec::new(),
+        smf_watch: None,
         statics: Vec::new(),
         usage,
         buffer_packets: 0,

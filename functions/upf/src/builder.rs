@@ -106,6 +106,7 @@ impl StageBuilder for UpfBuilder {
                 );
                 e.hear_buffering(self.0.buffering.clone());
                 e.accept_only(self.0.smf.clone());
+                e.watch_smfs(self.0.smf_watch);
                 Some(Box::new(e))
             }
             Err(e) => {

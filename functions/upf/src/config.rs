@@ -8,6 +8,8 @@
 //!             n3-gateway = "10.10.0.254",   # optional: gNBs behind a router
 //!             n4 = "10.10.0.1:8805",   # PFCP from an SMF
 //!             smf = ["10.10.0.5"],     # optional: PFCP only from these peers
+//!             heartbeat-interval = 10, # heartbeats to each SMF (s; 0: none), T1 3 s, N1 3
+//!             on-smf-failure = "keep", # or "release": its sessions, once it answers none
 //!             max-urrs = 131072,       # URRs at once (32 octets per worker each)
 //!             buffer-packets = 1024,   # downlink packets a worker holds for buffering FARs
 //!             sessions = [{ seid = 1, ue = "10.45.0.7", uplink-teid = 4660,
@@ -39,6 +41,18 @@ pub(crate) struct UpfParams {
     /// The SMFs PFCP is accepted from (none: any peer that reaches N4).
     #[serde(default)]
     smf: Vec<std::net::IpAddr>,
+    /// Seconds between our heartbeats to each SMF (0: none sent).
+    #[serde(default = "heartbeat_interval")]
+    heartbeat_interval: f64,
+    /// T1 for heartbeats, seconds.
+    #[serde(default = "heartbeat_timeout")]
+    heartbeat_timeout: f64,
+    /// N1 for heartbeats.
+    #[serde(default = "heartbeat_tries")]
+    heartbeat_tries: u32,
+    /// What a failed SMF's sessions become.
+    #[serde(default)]
+    on_smf_failure: OnFailureParam,
     /// URRs the SMF may create at once (each worker keeps 32 octets of
     /// counters per URR).
     max_urrs: Option<u32>,
@@ -46,6 +60,29 @@ pub(crate) struct UpfParams {
     buffer_packets: Option<usize>,
     #[serde(default)]
     sessions: Vec<StaticSession>,
+}
+
+/// `on-smf-failure`.
+#[derive(Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum OnFailureParam {
+    #[default]
+    Keep,
+    Release,
+}
+
+fn heartbeat_interval() -> f64 {
+    10.0
+}
+
+/// T1 and N1 as TS 29.244 7.6 leaves them to configuration; an SMF is
+/// declared failed some 9 s after a heartbeat goes unanswered.
+fn heartbeat_timeout() -> f64 {
+    3.0
+}
+
+fn heartbeat_tries() -> u32 {
+    3
 }
 
 /// URRs an N4 endpoint holds at once unless told otherwise: one per
@@ -146,6 +183,8 @@ pub struct Upf {
     /// every session (TS 33.501 9.9 protects N4 with NDS/IP; this is the
     /// UPF's own filter beside it).
     pub smf: Vec<std::net::IpAddr>,
+    /// How each associated SMF is watched (`None`: no heartbeats sent).
+    pub smf_watch: Option<crate::pfcp::Watch>,
     /// The configured sessions (PFCP's go beside them).
     pub statics: Vec<Arc<Session>>,
     /// The URRs' counters (none without N4).
@@ -196,6 +235,18 @@ pub(crate) fn resolve(p: UpfParams, params: &Params<'_>, env: &BuildEnv<'_>) -> 
     if p.sessions.iter().any(|s| s.qfi.is_some_and(|q| q > 63)) {
         errors.push(params.error("sessions", "a QFI above 63", "here").help("QFI has 6 bits: 0 to 63"));
     }
+    let valid = |s: f64| s.is_finite() && (0.0..=3600.0).contains(&s);
+    if !valid(p.heartbeat_interval)
+        || !valid(p.heartbeat_timeout)
+        || p.heartbeat_timeout == 0.0
+        || p.heartbeat_tries == 0
+    {
+        errors.push(
+            params
+                .error("heartbeat-interval", "heartbeat timing out of range", "here")
+                .help("heartbeat-interval 0 (none sent) to 3600 s, heartbeat-timeout above 0 to 3600 s, heartbeat-tries 1 or more"),
+        );
+    }
     if !p.smf.is_empty() && p.n4.is_none() {
         errors.push(
             params
@@ -216,6 +267,15 @@ pub(crate) fn resolve(p: UpfParams, params: &Params<'_>, env: &BuildEnv<'_>) -> 
         sessions: Published::new(sessions.expect("checked")),
         n4: p.n4,
         smf: p.smf,
+        smf_watch: (p.heartbeat_interval > 0.0).then(|| crate::pfcp::Watch {
+            interval: std::time::Duration::from_secs_f64(p.heartbeat_interval),
+            timeout: std::time::Duration::from_secs_f64(p.heartbeat_timeout),
+            tries: p.heartbeat_tries,
+            on_failure: match p.on_smf_failure {
+                OnFailureParam::Keep => crate::pfcp::OnSmfFailure::Keep,
+                OnFailureParam::Release => crate::pfcp::OnSmfFailure::Release,
+            },
+        }),
         statics,
         usage: Usage::new(if p.n4.is_some() { p.max_urrs.unwrap_or(DEFAULT_MAX_URRS) } else { 0 }),
         buffer_packets: if p.n4.is_some() { p.buffer_packets.unwrap_or(DEFAULT_BUFFER_PACKETS) } else { 0 },

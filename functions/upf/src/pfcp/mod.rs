@@ -1,7 +1,8 @@
 //! The N4 endpoint: PFCP (TS 29.244) over UDP 8805, on the control side
 //! (a control task polled every millisecond), the codec from `rs-pfcp`.
 //!
-//! Node-level procedures: Heartbeat (7.4.2), Association Setup (7.4.4.1:
+//! Node-level procedures: Heartbeat (7.4.2; answered, and sent to watch
+//! each SMF, [`liveness`]), Association Setup (7.4.4.1:
 //! an SMF's node remembered; a setup with a new recovery time stamp from a
 //! node we knew means it restarted: its sessions go), Update (7.4.4.2) and
 //! Release (7.4.4.3: its sessions go). Session procedures, for an
@@ -23,9 +24,12 @@
 //! request of another PFCP version gets a Version Not Supported Response
 //! (7.2.2.1).
 
+mod liveness;
 mod reports;
 mod session;
 mod urr;
+
+pub use liveness::{OnSmfFailure, Watch};
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -107,6 +111,17 @@ pub struct PfcpCounters {
     pub reports_unanswered: u64,
     /// Datagrams from peers that are not a configured SMF, dropped unread.
     pub refused_peers: u64,
+    /// Heartbeat Requests we sent (first transmissions), sent again after
+    /// T1, and answered.
+    pub heartbeats_sent: u64,
+    /// (See `heartbeats_sent`.)
+    pub heartbeat_retransmissions: u64,
+    /// (See `heartbeats_sent`.)
+    pub heartbeats_answered: u64,
+    /// SMFs declared failed (no answer to N1 heartbeats).
+    pub smf_failures: u64,
+    /// SMFs seen restarted (a new Recovery Time Stamp in a heartbeat).
+    pub smf_restarts: u64,
 }
 
 /// An SMF associated with us.
@@ -118,6 +133,8 @@ struct Association {
     addr: IpAddr,
     /// Its Recovery Time Stamp (8.2.65), seconds.
     recovery: Option<u32>,
+    /// Its heartbeats.
+    liveness: liveness::Liveness,
 }
 
 /// Associations held at most (SMFs are few; a flood of made-up node ids
@@ -207,6 +224,10 @@ pub struct PfcpEndpoint {
     answered_order: std::collections::VecDeque<(Instant, RequestKey)>,
     /// The only peers served, when any are named.
     smf: Vec<std::net::IpAddr>,
+    /// How SMFs are watched (none: heartbeats answered, not sent).
+    watch: Option<Watch>,
+    /// What to say at the next poll.
+    lines: Vec<String>,
     /// Refusals said so far, when last, and the last refused peer.
     refusals_told: (u64, Option<Instant>, Option<SocketAddr>),
     /// Counters.
@@ -246,6 +267,8 @@ impl PfcpEndpoint {
             answered: FxHashMap::default(),
             answered_order: std::collections::VecDeque::new(),
             smf: Vec::new(),
+            watch: None,
+            lines: Vec::new(),
             refusals_told: (0, None, None),
             counters: PfcpCounters::default(),
         })
@@ -615,6 +638,7 @@ impl PfcpEndpoint {
         match msg.msg_type() {
             MsgType::HeartbeatRequest => {
                 self.counters.heartbeats += 1;
+                self.heard_heartbeat(&*msg, from, false);
                 Some(HeartbeatResponseBuilder::new(seq).recovery_time_stamp(self.recovery).marshal())
             }
             MsgType::AssociationSetupRequest => {
@@ -638,7 +662,12 @@ impl PfcpEndpoint {
                         self.drop_sessions_of(&node);
                     }
                     self.associations.retain(|a| a.node != node);
-                    self.associations.push(Association { node, addr: from.ip(), recovery });
+                    self.associations.push(Association {
+                        node,
+                        addr: from.ip(),
+                        recovery,
+                        liveness: liveness::Liveness::new(self.watch),
+                    });
                     self.counters.associations += 1;
                 } else {
                     self.counters.rejected += 1;
@@ -673,6 +702,10 @@ impl PfcpEndpoint {
                 let seid = msg.seid().map_or(0, |s| s.0);
                 let seid = if self.owned(seid, from.ip()) { seid } else { 0 };
                 Some(self.delete(seid, seq.into()))
+            }
+            MsgType::HeartbeatResponse => {
+                self.heard_heartbeat(&*msg, from, true);
+                None
             }
             MsgType::SessionReportResponse => {
                 let seq: u32 = seq.into();
@@ -809,9 +842,15 @@ impl PfcpEndpoint {
             self.last_scan = Instant::now();
             self.report_usage();
             self.retransmit();
+            self.heartbeats();
             if let Some((table, _)) = &self.table {
                 table.reclaim();
             }
+        }
+        // Sessions a failed or restarted SMF took with it (no response
+        // waits on these).
+        if !self.changes.is_empty() {
+            self.publish();
         }
         error.map_or(Ok(n), Err)
     }
@@ -849,6 +888,7 @@ impl ControlTask for PfcpEndpoint {
                 }
             }
         }
+        lines.append(&mut self.lines);
         // Refused peers, said at most once a second (a flood of them must
         // not become a flood of lines).
         let (told, when, last) = self.refusals_told;
