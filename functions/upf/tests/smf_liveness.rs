@@ -12,8 +12,8 @@ use nfv_core::published::Published;
 use nfv_upf::pfcp::{OnSmfFailure, PfcpEndpoint, Watch};
 use nfv_upf::rules::Sessions;
 use rs_pfcp::ie::{Ie, IeType};
-use rs_pfcp::message::heartbeat_response::HeartbeatResponseBuilder;
 use rs_pfcp::message::MsgType;
+use rs_pfcp::message::heartbeat_response::HeartbeatResponseBuilder;
 
 /// The UE of the template's session.
 const UE: u32 = u32::from_be_bytes([10, 45, 0, 9]);

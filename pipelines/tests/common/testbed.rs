@@ -338,6 +338,16 @@ impl Dut {
 }
 
 impl Dut {
+    /// SIGTERM, as the kubelet stops a pod: the exit status and what nfv
+    /// printed.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let child = self.child.take().unwrap();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let out = child.wait_with_output().unwrap();
+        (out.status, String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// SIGKILL: no clean-up runs, as in a crash.
     pub fn kill_9(mut self) {
         let mut child = self.child.take().unwrap();
