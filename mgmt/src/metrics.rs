@@ -94,6 +94,7 @@ impl Collector for NfvCollector {
             ("ignored", s.ignored.get()),
             ("time-exceeded", s.time_exceeded.get()),
             ("rate-limited", s.rate_limited.get()),
+            ("neighbour-lost", s.neighbours_lost.get()),
         ];
         family(
             &mut enc,

@@ -144,7 +144,20 @@ pub struct SlowPathCounters {
     pub time_exceeded: Counter,
     /// ICMP errors not sent: over the rate limit (RFC 1812 4.3.2.8).
     pub rate_limited: Counter,
+    /// Learned neighbours removed after answering no probe (they are
+    /// resolved again when traffic or a configured next hop needs them).
+    pub neighbours_lost: Counter,
 }
+
+/// Neighbour unreachability detection, after RFC 4861 7.3 (and what
+/// Linux's ARP does for IPv4): a learned adjacency not confirmed (by an
+/// ARP or ND message from it) for `STALE_AFTER` is probed once a second
+/// (with the request that first resolved it: broadcast ARP, a
+/// solicited-node NS);
+/// after `PROBES` probes unanswered it is removed, so that packets for it
+/// wait and ask again instead of going to a MAC that is gone.
+const STALE_AFTER: Duration = Duration::from_secs(5);
+const PROBES: u8 = 3;
 
 /// ICMP errors sent per second at most (RFC 1812 section 4.3.2.8: a
 /// router SHOULD limit them; a flood of expiring packets must not become a
@@ -165,6 +178,8 @@ pub struct SlowPath {
     pub counters: Arc<SlowPathCounters>,
     /// ICMP errors sent a second at most.
     error_budget: PerSecond,
+    /// Learned neighbours: when last confirmed, probes sent since.
+    confirmed: HashMap<IpAddr, (Instant, u8)>,
 }
 
 const BROADCAST: EthernetAddress = EthernetAddress([0xff; 6]);
@@ -179,6 +194,7 @@ impl SlowPath {
             asked: HashMap::new(),
             counters: Arc::default(),
             error_budget: PerSecond::new(ICMP_ERRORS_PER_SEC),
+            confirmed: HashMap::new(),
         }
     }
 
@@ -239,12 +255,13 @@ impl SlowPath {
         let mut hops: Vec<(IpAddr, PortId)> = due.collect();
         if wanted {
             hops.extend(self.wanted.iter().map(|(ip, port)| (*ip, *port)));
+            hops.retain(|(ip, _)| snap.lookup(ip).is_none());
+            hops.extend(self.probe_stale(&snap));
+        } else {
+            hops.retain(|(ip, _)| snap.lookup(ip).is_none());
         }
         let mut out = Vec::new();
         for (ip, port) in hops {
-            if snap.lookup(&ip).is_some() {
-                continue;
-            }
             let Some(src) = self.source_for(port, &ip) else { continue };
             let mac = EthernetAddress(self.local.mac(port));
             let frame = match (src, ip) {
@@ -278,10 +295,41 @@ impl SlowPath {
         }
     }
 
-    fn learn(&self, ip: IpAddr, mac: EthernetAddress, port: PortId) {
-        if mac.is_unicast() && self.neighbours.learn(ip, mac.0, port) {
+    fn learn(&mut self, ip: IpAddr, mac: EthernetAddress, port: PortId) {
+        if !mac.is_unicast() {
+            return;
+        }
+        if self.neighbours.learn(ip, mac.0, port) {
             self.counters.learned.add(1);
         }
+        self.confirmed.insert(ip, (Instant::now(), 0));
+    }
+
+    /// Probes for learned neighbours gone quiet, and the removal of those
+    /// that answered none (see [`STALE_AFTER`]): the probes' frames.
+    fn probe_stale(&mut self, snap: &crate::neighbour::NeighbourTable) -> Vec<(IpAddr, PortId)> {
+        let now = Instant::now();
+        let mut probe = Vec::new();
+        for (ip, n) in snap.entries() {
+            if n.origin != crate::neighbour::Origin::Learned {
+                continue;
+            }
+            let (at, probes) = self.confirmed.entry(ip).or_insert((now, 0));
+            if now.duration_since(*at) < STALE_AFTER {
+                continue;
+            }
+            if *probes < PROBES {
+                *probes += 1;
+                probe.push((ip, n.port));
+            } else {
+                self.confirmed.remove(&ip);
+                if self.neighbours.remove(ip) {
+                    self.counters.neighbours_lost.add(1);
+                }
+            }
+        }
+        self.confirmed.retain(|ip, _| snap.lookup(ip).is_some());
+        probe
     }
 
     /// RFC 826: learn the sender, answer requests for our addresses.
@@ -633,6 +681,57 @@ mod tests {
         PacketBuilder::ethernet2(PEER, OURS).arp(arp).write(&mut reply).unwrap();
         assert!(sp.handle(0, &reply).is_empty());
         assert_eq!(sp.neighbours.snapshot().lookup(&"10.0.0.9".parse().unwrap()).map(|n| n.mac), Some(PEER));
+    }
+
+    /// A learned next hop that stops answering is probed, then removed
+    /// (packets for it wait and ask again), and learned anew, at its new
+    /// MAC, when it answers again.
+    #[test]
+    fn a_neighbour_that_goes_quiet_is_probed_removed_and_resolved_again() {
+        let mut sp = slow_path();
+        let hop: IpAddr = "10.0.0.9".parse().unwrap();
+        assert!(sp.want(hop));
+        let reply = |mac: [u8; 6]| {
+            let arp = etherparse::ArpPacket::new(
+                etherparse::ArpHardwareId::ETHERNET,
+                etherparse::EtherType::IPV4,
+                etherparse::ArpOperation::REPLY,
+                &mac,
+                &[10, 0, 0, 9],
+                &OURS,
+                &[10, 0, 0, 254],
+            )
+            .unwrap();
+            let mut f = Vec::new();
+            PacketBuilder::ethernet2(mac, OURS).arp(arp).write(&mut f).unwrap();
+            f
+        };
+        sp.handle(0, &reply(PEER));
+        assert_eq!(sp.neighbours.snapshot().lookup(&hop).map(|n| n.mac), Some(PEER));
+        assert!(sp.resolution_requests(true).is_empty(), "resolved and fresh: nothing to ask");
+        // Quiet for longer than STALE_AFTER: a probe a round, PROBES of them.
+        let age = |sp: &mut SlowPath| sp.confirmed.get_mut(&hop).unwrap().0 -= STALE_AFTER;
+        for n in 1..=PROBES {
+            age(&mut sp);
+            let probes = sp.resolution_requests(true);
+            assert_eq!(probes.len(), 1, "probe {n}");
+            assert_eq!(&probes[0].data[38..42], &[10, 0, 0, 9], "an ARP request for it");
+        }
+        age(&mut sp);
+        sp.resolution_requests(true);
+        assert!(sp.neighbours.snapshot().lookup(&hop).is_none(), "removed after {PROBES} probes");
+        assert_eq!(sp.counters.neighbours_lost.get(), 1);
+        // Still wanted: asked for again, and learned where it is now.
+        assert_eq!(sp.resolution_requests(true).len(), 1, "resolved again");
+        let moved = [2, 0, 0, 0, 0, 0x77];
+        sp.handle(0, &reply(moved));
+        assert_eq!(sp.neighbours.snapshot().lookup(&hop).map(|n| n.mac), Some(moved));
+        // An answer to a probe keeps it.
+        age(&mut sp);
+        assert_eq!(sp.resolution_requests(true).len(), 1, "probed");
+        sp.handle(0, &reply(moved));
+        assert!(sp.resolution_requests(true).is_empty(), "confirmed: no probe, kept");
+        assert!(sp.neighbours.snapshot().lookup(&hop).is_some());
     }
 
     /// The same for an IPv6 next hop: one Neighbor Solicitation to its

@@ -591,7 +591,7 @@ fn render_tables(r: &RunReport) -> String {
     let tx = r.telemetry.total_tx();
     let s = &r.slow;
     format!(
-        "\nran {secs:.2} s: rx {rx} packets ({:.3} Mpps), tx {tx} packets ({:.3} Mpps)\n\n{}\n{}\nslow path: arp-replies={} echo-replies={} nd-adverts={} resolutions-sent={} learned={} ignored={} time-exceeded={} rate-limited={}\n{}",
+        "\nran {secs:.2} s: rx {rx} packets ({:.3} Mpps), tx {tx} packets ({:.3} Mpps)\n\n{}\n{}\nslow path: arp-replies={} echo-replies={} nd-adverts={} resolutions-sent={} learned={} ignored={} time-exceeded={} rate-limited={} neighbours-lost={}\n{}",
         rx as f64 / secs.max(1e-9) / 1e6,
         tx as f64 / secs.max(1e-9) / 1e6,
         render_stage_table(&stages, secs, cycles::ticks_per_ns()),
@@ -604,6 +604,7 @@ fn render_tables(r: &RunReport) -> String {
         s.ignored.get(),
         s.time_exceeded.get(),
         s.rate_limited.get(),
+        s.neighbours_lost.get(),
         xdp_line(r) + &r.stage_reports.iter().map(|t| format!("\n{t}")).collect::<String>(),
     )
 }
