@@ -154,6 +154,10 @@ pub struct PortCounters {
     /// (worker, queue) of this instance, set when the runtime opens it
     /// (the metrics' labels).
     pub place: std::sync::OnceLock<(usize, u16)>,
+    /// The first I/O error that lost what the port was to keep (a capture
+    /// file that could not be written: a full disk): the run ends in
+    /// error, saying this.
+    pub fault: std::sync::OnceLock<String>,
 }
 
 impl PortCounters {
@@ -169,6 +173,7 @@ impl PortCounters {
             drops: reasons.iter().map(|_| Counter::default()).collect(),
             mode: std::sync::OnceLock::new(),
             place: std::sync::OnceLock::new(),
+            fault: std::sync::OnceLock::new(),
         }
     }
     /// Counts received packets.

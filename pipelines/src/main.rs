@@ -252,12 +252,7 @@ fn main() -> ExitCode {
             match nfv_pipelines::run(&cfg, stop, d, !quiet) {
                 Ok(report) => {
                     print!("{}", nfv_pipelines::render_report(&cfg, &report));
-                    for f in &report.failures {
-                        eprintln!("nfv: {f}; the other workers were stopped");
-                    }
-                    // 70: EX_SOFTWARE (sysexits.h), an internal error; a
-                    // supervisor (kubelet, systemd) restarts the process.
-                    if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(70) }
+                    ended(&report)
                 }
                 Err(e) => fail(&e.to_string()),
             }
@@ -296,7 +291,7 @@ fn main() -> ExitCode {
             match nfv_pipelines::replay(&cfg) {
                 Ok(report) => {
                     print!("{}", nfv_pipelines::render_report(&cfg, &report));
-                    ExitCode::SUCCESS
+                    ended(&report)
                 }
                 Err(nfv_pipelines::ReplayError::CutShort(report, ports)) => {
                     print!("{}", nfv_pipelines::render_report(&cfg, &report));
@@ -442,6 +437,26 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// How a run that started ended: 70 (EX_SOFTWARE, sysexits.h) when a
+/// worker panicked (a supervisor restarts the process), 74 (EX_IOERR)
+/// when a port lost what it was to keep (a capture on a full disk), else
+/// success; each said on stderr.
+fn ended(report: &nfv_core::runtime::RunReport) -> ExitCode {
+    for f in &report.failures {
+        eprintln!("nfv: {f}; the other workers were stopped");
+    }
+    let faults: Vec<String> =
+        report.telemetry.ports.iter().filter_map(|p| p.fault.get().map(|e| format!("port {}: {e}", p.name))).collect();
+    for f in &faults {
+        eprintln!("nfv: {f}: its capture is incomplete");
+    }
+    match (report.failures.is_empty(), faults.is_empty()) {
+        (false, _) => ExitCode::from(70),
+        (true, false) => ExitCode::from(74),
+        (true, true) => ExitCode::SUCCESS,
     }
 }
 

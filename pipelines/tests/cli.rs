@@ -117,3 +117,30 @@ fn replay_command_records_what_each_port_transmits() {
     assert_eq!(recording(&output).len(), n - 1, "every whole record before the cut replayed");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A capture on a full disk (`/dev/full`: every write is ENOSPC) is an
+/// error, not a hang and not silence: the run finishes, the write errors
+/// are counted, the first is said, and nfv exits 74 (EX_IOERR).
+#[test]
+fn a_capture_on_a_full_disk_ends_the_run_in_error_saying_why() {
+    let dir = std::env::temp_dir().join(format!("nfv-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("full.toml");
+    std::fs::write(
+        &cfg,
+        "[[ports]]\nname = \"gen\"\nkind = \"generator\"\ncount = 20000\n\n\
+         [[ports]]\nname = \"cap\"\nkind = \"pcap\"\noutput = \"/dev/full\"\n\n\
+         [[chains]]\nname = \"pass\"\nstages = [{ kind = \"counter\" }]\nthen = \"cap\"\n\n\
+         [[workers]]\nrx = [\"gen\"]\nchain = \"pass\"\n",
+    )
+    .unwrap();
+    let t = Instant::now();
+    let out = nfv().arg("run").arg(&cfg).arg("--quiet").output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(t.elapsed() < Duration::from_secs(20), "no hang: {:?}", t.elapsed());
+    assert_eq!(out.status.code(), Some(74), "{stdout}\n{stderr}");
+    assert!(stderr.contains("port cap") && stderr.contains("No space left on device"), "{stderr}");
+    assert_eq!(stderr.matches("capture write failed").count(), 1, "said once, not per packet: {stderr}");
+    assert!(stdout.contains("write-error"), "counted by reason in the report: {stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -279,7 +279,9 @@ impl Port for PcapPort {
         for d in pkts.drain(..) {
             let data = &pool.frame(d.frame)[d.data_range()];
             let ok = match (&mut self.sink, shared.as_mut()) {
-                (Sink::File(w), _) => w.write_packet(&PcapPacket::new(ts, data.len() as u32, data)).is_ok(),
+                (Sink::File(w), _) => {
+                    w.write_packet(&PcapPacket::new(ts, data.len() as u32, data)).map(drop).map_err(io_text)
+                }
                 (Sink::Recorder(..), Some((w, interface))) => {
                     let epb = EnhancedPacketBlock {
                         interface_id: *interface,
@@ -288,16 +290,20 @@ impl Port for PcapPort {
                         data: Cow::Borrowed(data),
                         options: Vec::new(),
                     };
-                    w.write_block(&Block::EnhancedPacket(epb)).is_ok()
+                    w.write_block(&Block::EnhancedPacket(epb)).map(drop).map_err(io_text)
                 }
-                (Sink::Recorder(..), None) => false,
-                (Sink::None, _) => true,
+                (Sink::Recorder(..), None) => Err("the recorder's lock is poisoned".into()),
+                (Sink::None, _) => Ok(()),
             };
-            if ok {
-                sent += 1;
-                bytes += data.len() as u64;
-            } else {
-                self.info.counters.count_drop(WRITE_ERROR, 1);
+            match ok {
+                Ok(()) => {
+                    sent += 1;
+                    bytes += data.len() as u64;
+                }
+                Err(e) => {
+                    self.info.counters.count_drop(WRITE_ERROR, 1);
+                    self.fault(e);
+                }
             }
             pool.free(d.frame);
         }
@@ -306,5 +312,43 @@ impl Port for PcapPort {
 
     fn exhausted(&self) -> bool {
         self.source.is_none()
+    }
+
+    fn finish(&mut self, _pool: &mut FramePool) {
+        // What the buffer holds is written now, or its loss is said: a
+        // writer dropped later would lose it silently.
+        use std::io::Write;
+        let flushed = match std::mem::replace(&mut self.sink, Sink::None) {
+            Sink::File(w) => w.into_writer().flush().map_err(|e| e.to_string()),
+            Sink::Recorder(r, i) => {
+                let flushed = r.flush().map_err(|e| e.to_string());
+                self.sink = Sink::Recorder(r, i);
+                flushed
+            }
+            Sink::None => Ok(()),
+        };
+        if let Err(e) = flushed {
+            self.fault(format!("the last packets were not written: {e}"));
+        }
+    }
+}
+
+/// A pcap-file error as the OS said it ("No space left on device", not
+/// the crate's "Error reading bytes" around it).
+fn io_text(e: pcap_file::PcapError) -> String {
+    match e {
+        pcap_file::PcapError::IoError(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+impl PcapPort {
+    /// Records the port's first write error (said once, on stderr too:
+    /// the rest only count).
+    #[cold]
+    fn fault(&self, e: String) {
+        if self.info.counters.fault.set(e.clone()).is_ok() {
+            eprintln!("nfv: port {}: capture write failed: {e}; the run will end in error", self.info.counters.name);
+        }
     }
 }
