@@ -338,6 +338,11 @@ impl Dut {
 }
 
 impl Dut {
+    /// The process id (the `ip netns exec` wrapper execs nfv in place).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// SIGTERM, as the kubelet stops a pod: the exit status and what nfv
     /// printed.
     pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
