@@ -74,17 +74,27 @@ pub fn acl_rules(data: &[u8]) {
 }
 
 /// PFCP (TS 29.244) through the N4 endpoint, messages as length-prefixed
-/// records: each answer is a PFCP message of version 1 whose length
-/// field is its length, bearing the request's sequence number; and after
-/// anything, the endpoint still answers a heartbeat.
+/// records from the SMF (port bit 0) or a stranger (1; `smf` names only
+/// the SMF): each answer is a PFCP message of version 1 whose length
+/// field is its length, bearing the request's sequence number; a
+/// stranger gets no answer and is counted; and after anything, the
+/// endpoint still answers a heartbeat.
 pub fn pfcp(data: &[u8]) {
     use nfv_upf::pfcp::PfcpEndpoint;
     let mut n4 = PfcpEndpoint::bind("127.0.0.1:0".parse().unwrap(), Ipv4Addr::new(10, 10, 0, 1)).expect("a socket");
     let table = nfv_core::published::Published::new(nfv_upf::rules::Sessions::default());
     n4.serve_sessions(table, Vec::new(), (Ipv4Addr::new(10, 10, 0, 1), None), nfv_upf::usage::Usage::new(64));
     let smf: SocketAddr = "127.0.0.2:8805".parse().unwrap();
+    let stranger: SocketAddr = "127.0.0.9:8805".parse().unwrap();
+    n4.accept_only(vec![smf.ip()]);
     for r in records(data) {
         let m = &r.data;
+        if r.port == 1 {
+            let refused = n4.counters.refused_peers;
+            assert_eq!(n4.answer(m, stranger), None, "a stranger is not answered");
+            assert_eq!(n4.counters.refused_peers, refused + 1, "and is counted");
+            continue;
+        }
         let Some(a) = n4.answer(m, smf) else { continue };
         assert!(a.len() >= 8 && a[0] >> 5 == 1, "a PFCP answer: {a:02x?}");
         assert_eq!(u16::from_be_bytes([a[2], a[3]]) as usize + 4, a.len(), "its length field (7.2.2.4)");
