@@ -42,6 +42,12 @@ pub const TARGETS: &[Target] = &[
     Target { name: "nat", about: "the NAT44 stage", run: |d| stages::run(&stages::NAT, d), max_len: 16384 },
     Target { name: "lb", about: "the load balancer stage", run: |d| stages::run(&stages::LB, d), max_len: 16384 },
     Target { name: "vtep", about: "the VXLAN VTEP stage", run: |d| stages::run(&stages::VTEP, d), max_len: 16384 },
+    Target {
+        name: "geneve",
+        about: "the Geneve VTEP stage, options and a small FDB",
+        run: |d| stages::run(&stages::GENEVE, d),
+        max_len: 16384,
+    },
     Target { name: "upf", about: "the UPF stage", run: |d| stages::run(&stages::UPF, d), max_len: 16384 },
     Target { name: "acl", about: "the ACL stage", run: |d| stages::run(&stages::ACL, d), max_len: 16384 },
 ];

@@ -172,6 +172,36 @@ fn frames_of(kind: &str) -> Vec<Vec<u8>> {
                 rec(0, vxlan(200, &inner([2, 0, 0, 0, 0xc, 2]))),
             ])]
         }
+        "geneve" => {
+            let inner = |src: u8, dst: [u8; 6]| {
+                let mut v = Vec::new();
+                PacketBuilder::ethernet2([2, 0, 0, 0, 0xc, src], dst)
+                    .ipv4([172, 16, 0, src], [172, 16, 0, 2], 64)
+                    .udp(1, 2)
+                    .write(&mut v, b"in")
+                    .unwrap();
+                v
+            };
+            // RFC 8926 3: version 0, options 8 octets (2 words), protocol
+            // 0x6558, VNI 100; then one option (class 0x0102, type 0x80
+            // critical, 4 octets of data).
+            let geneve = |inner: &[u8]| {
+                let mut p = vec![0x02, 0, 0x65, 0x58, 0, 0, 100, 0, 0x01, 0x02, 0x80, 0x01, 0xa, 0xb, 0xc, 0xd];
+                p.extend_from_slice(inner);
+                udp4(US0, [192, 0, 2, 2], [192, 0, 2, 1], 49152, 6081, &p)
+            };
+            let mut floods: Vec<Record> = (1..=80).map(|i| rec(1, inner(i, [0xff; 6]))).collect();
+            floods.push(rec(0, geneve(&inner(200, [2, 0, 0, 0, 0xc, 1]))));
+            vec![
+                encode(&[
+                    rec(0, geneve(&inner(9, [0xff; 6]))),
+                    rec(0, geneve(&inner(9, [2, 0, 0, 0, 0xc, 2]))),
+                    rec(1, inner(2, [2, 0, 0, 0, 0xc, 9])),
+                    rec(1, inner(3, [0xff; 6])),
+                ]),
+                encode(&floods),
+            ]
+        }
         "upf" => {
             let ue = [10, 45, 0, 7];
             vec![encode(&[
@@ -297,6 +327,11 @@ pub fn of(name: &str) -> Vec<Vec<u8>> {
         "slowpath" => {
             let mut v = frames_of("slowpath");
             v.extend(capture_streams(|f| f.len() > 14 && matches!(f[12..14], [8, 6] | [8, 0] | [0x86, 0xdd])));
+            v
+        }
+        "geneve" => {
+            let mut v = frames_of("geneve");
+            v.extend(capture_streams(is_ip));
             v
         }
         "nat" | "lb" | "vtep" | "upf" | "acl" => {

@@ -193,6 +193,21 @@ pub const VTEP: Setup = Setup {
     routes_ip: false,
 };
 
+/// A Geneve VTEP (RFC 8926) sending an option of its own, knowing one
+/// critical option, with a small FDB so MAC floods reach its limit, and
+/// ARP suppression.
+pub const GENEVE: Setup = Setup {
+    stage: "{ kind = \"vtep\", underlay = \"up\", local-ip = \"192.0.2.1\", protocol = \"geneve\", fdb-size = 64, \
+            arp-suppression = true, geneve-options = [{ class = 0x0102, type = 0x80, data = \"0a0b0c0d\" }], \
+            known-geneve-options = [{ class = 0x0102, type = 0x80 }], \
+            bridge-domains = [{ vni = 100, ports = [\"host\"], flood = [\"192.0.2.2\", \"192.0.2.3\"] }] }",
+    ports: ["up", "host"],
+    register: nfv_vtep::register,
+    neighbours: &[("192.0.2.2", 0), ("192.0.2.3", 0)],
+    subnets: [&["192.0.2.1/24"], &[]],
+    routes_ip: false,
+};
+
 /// A UPF with one static session (N3 on port 0, N6 on port 1).
 pub const UPF: Setup = Setup {
     stage: "{ kind = \"upf\", n3 = \"n3\", n3-address = \"10.10.0.1\", n6 = \"n6\", n6-gateway = \"198.51.100.1\", \
