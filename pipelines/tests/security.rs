@@ -28,12 +28,21 @@ fn a_running_nfv_keeps_only_net_admin_and_net_bind_service_and_listens_on_loopba
     let dut = bed.start_nfv(src, 2);
     // linux/capability.h: CAP_NET_BIND_SERVICE 10, CAP_NET_ADMIN 12.
     let kept = 1u64 << 10 | 1 << 12;
+    // Dropped once the ports are open, which the start-up notes precede.
+    let t = std::time::Instant::now();
+    while caps(dut.pid(), "CapPrm") & !kept != 0 && t.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let (prm, eff) = (caps(dut.pid(), "CapPrm"), caps(dut.pid(), "CapEff"));
     assert_eq!(prm & !kept, 0, "permitted {prm:#x}: only NET_ADMIN and NET_BIND_SERVICE may stay");
     assert_eq!(eff & !kept, 0, "effective {eff:#x}");
     assert!(prm & (1 << 12) != 0, "NET_ADMIN kept: the XDP programs are detached at exit");
     // Management: the default address is loopback.
-    let listening = bed.exec("dut", &["ss", "-Htln"]);
+    let mut listening = bed.exec("dut", &["ss", "-Htln"]);
+    while !listening.contains(":9464") && t.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        listening = bed.exec("dut", &["ss", "-Htln"]);
+    }
     assert!(listening.contains("127.0.0.1:9464"), "{listening}");
     assert!(!listening.contains("0.0.0.0:9464") && !listening.contains("*:9464"), "{listening}");
     let report = dut.stop();
