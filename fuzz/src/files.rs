@@ -6,30 +6,17 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use nfv_acl::rule::Action;
 use nfv_acl::rules_file::RulesFile;
-use nfv_core::StageRegistry;
 use nfv_core::neighbour::Neighbours;
 use nfv_core::slowpath::{LocalAddrs, OwnedAddr, SlowPath};
 
 use crate::frames::{checksums_verify, records};
-
-/// Every stage kind nfv ships.
-pub fn registry() -> StageRegistry {
-    let mut r = StageRegistry::new();
-    nfv_basic::register(&mut r);
-    nfv_acl::register(&mut r);
-    nfv_nat::register(&mut r);
-    nfv_lb::register(&mut r);
-    nfv_upf::register(&mut r);
-    nfv_vtep::register(&mut r);
-    r
-}
 
 /// The configuration loader: a configuration loads, or every problem is
 /// reported, each located inside the file, and the report renders; the
 /// same text always gets the same answer.
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let r = registry();
+    let r = nfv_pipelines::registry();
     let first = nfv_core::config::load("fuzz.toml", text, &r);
     match &first {
         Ok(_) => {}

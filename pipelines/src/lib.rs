@@ -319,6 +319,7 @@ pub fn blast(b: &Blast) -> Result<String, String> {
 }
 
 /// Set by SIGINT or SIGTERM.
+#[cfg(feature = "af-xdp")]
 fn stop_flag() -> Result<Arc<AtomicBool>, String> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -328,6 +329,7 @@ fn stop_flag() -> Result<Arc<AtomicBool>, String> {
 }
 
 /// The index of interface `name` in this network namespace.
+#[cfg(feature = "af-xdp")]
 fn ifindex(name: &str) -> Result<u32, String> {
     let c = std::ffi::CString::new(name).map_err(|_| "interface name contains NUL".to_string())?;
     // SAFETY: a NUL-terminated name.
