@@ -5,6 +5,8 @@
 //! packets as malformed as the corpus makes them). No panic; every packet
 //! leaves or is dropped under a named reason.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -120,14 +122,7 @@ fn n4_survives_the_corpus_and_corrupted_requests() {
     if !nfv_testkit::tools_or_skip("n4_survives_the_corpus_and_corrupted_requests", tools) {
         return;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scapy/pfcp_template.py");
-    let out = std::process::Command::new("/usr/bin/python3").arg(&script).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let template = |name: &str| -> Vec<u8> {
-        let h = text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap_or_else(|| panic!("{text}"));
-        (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
-    };
-    let (associate, establish) = (template("associate"), template("establish"));
+    let (associate, establish) = common::pfcp_templates();
     let mut n4 = PfcpEndpoint::bind("127.0.0.1:0".parse().unwrap(), std::net::Ipv4Addr::new(10, 10, 0, 1)).unwrap();
     let table = nfv_core::published::Published::new(nfv_upf::rules::Sessions::default());
     let usage = nfv_upf::usage::Usage::new(4096);

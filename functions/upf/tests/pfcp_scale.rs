@@ -7,11 +7,11 @@
 //! the rate are told.
 
 use std::net::{Ipv4Addr, UdpSocket};
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use nfv_core::ControlTask;
 use nfv_core::published::Published;
@@ -22,10 +22,6 @@ use nfv_upf::usage::Usage;
 
 const SESSIONS: u32 = 100_000;
 const WINDOW: u32 = 1024;
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
 
 /// Where `pattern` starts in `b`, each time.
 fn find_all(b: &[u8], pattern: &[u8]) -> Vec<usize> {
@@ -52,14 +48,7 @@ fn a_hundred_thousand_sessions_are_established_over_n4() {
     if !tools_or_skip("a_hundred_thousand_sessions_are_established_over_n4", tools) {
         return;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scapy/pfcp_template.py");
-    let out = Command::new("/usr/bin/python3").arg(&script).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let template = |name: &str| {
-        unhex(text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap_or_else(|| panic!("{text}")))
-    };
-    let (associate, establish) = (template("associate"), template("establish"));
+    let (associate, establish) = common::pfcp_templates();
     let seid_at = find_all(&establish, &0x5eed_5eed_5eed_5eedu64.to_be_bytes());
     let ue_at = find_all(&establish, &[10, 45, 0, 9]);
     assert_eq!((seid_at.len(), ue_at.len()), (1, 2), "one CP SEID, the UE address in both PDIs");

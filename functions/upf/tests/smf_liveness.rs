@@ -4,8 +4,9 @@
 //! comes back, or restarts; the data path's session table follows.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::Path;
 use std::time::{Duration, Instant};
+
+mod common;
 
 use nfv_core::ControlTask;
 use nfv_core::published::Published;
@@ -26,14 +27,7 @@ fn templates(test: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     if !nfv_testkit::tools_or_skip(test, tools) {
         return None;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scapy/pfcp_template.py");
-    let out = std::process::Command::new("/usr/bin/python3").arg(&script).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let hex = |name: &str| -> Vec<u8> {
-        let h = text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap_or_else(|| panic!("{text}"));
-        (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
-    };
-    Some((hex("associate"), hex("establish")))
+    Some(common::pfcp_templates())
 }
 
 struct Bed {
@@ -43,6 +37,8 @@ struct Bed {
     smf: UdpSocket,
     from: SocketAddr,
     lines: Vec<String>,
+    /// Every Heartbeat Request the SMF got, as sent.
+    heard: Vec<Vec<u8>>,
 }
 
 impl Bed {
@@ -62,7 +58,7 @@ impl Bed {
         assert_eq!(n4.answer(&associate, from).expect("an association")[1], 6);
         assert_eq!(n4.answer(&establish, from).expect("an establishment")[1], 51);
         assert_eq!(n4.sessions(), 1);
-        Some(Self { n4, table, smf, from, lines: Vec::new() })
+        Some(Self { n4, table, smf, from, lines: Vec::new(), heard: Vec::new() })
     }
 
     /// Polls for `d`, or until `done`; the Heartbeat Requests the SMF got
@@ -78,6 +74,7 @@ impl Bed {
                 assert_eq!(m.msg_type(), MsgType::HeartbeatRequest);
                 let ts = m.ies(IeType::RecoveryTimeStamp).next().expect("Recovery Time Stamp (7.4.2.1)").clone();
                 got.push((u32::from(m.sequence()), ts));
+                self.heard.push(buf[..n].to_vec());
             }
         }
         got
@@ -105,6 +102,13 @@ fn a_silent_smf_is_declared_failed_after_n1_heartbeats_and_release_deletes_its_s
     assert_eq!(got[0].0, got[1].0, "a retransmission keeps its sequence number (7.6)");
     let c = b.n4.counters;
     assert_eq!((c.heartbeats_sent, c.heartbeat_retransmissions, c.smf_failures), (1, 1, 1));
+    // Wireshark's PFCP dissector, not our codec, reads what we sent.
+    if nfv_testkit::tools_or_skip(name, &[&["tshark", "--version"]]) {
+        let hexes: Vec<String> = b.heard.iter().map(|h| common::hex(h)).collect();
+        let decoded = common::pfcp_in_tshark(&hexes.iter().map(String::as_str).collect::<Vec<_>>(), "heartbeat");
+        assert_eq!(decoded.matches("Heartbeat Request (1)").count(), 2, "{decoded}");
+        assert_eq!(decoded.matches("IE Type: Recovery Time Stamp (96)").count(), 2, "7.4.2.1: mandatory: {decoded}");
+    }
     assert!(
         b.lines.iter().any(|l| l.contains("answered no heartbeat") && l.contains("1 session(s) released")),
         "{:?}",

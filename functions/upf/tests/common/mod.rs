@@ -26,6 +26,20 @@ pub fn unhex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
+/// scapy's PFCP Association Setup Request and Session Establishment
+/// Request (tests/scapy/pfcp_template.py: node 127.0.0.2, UE 10.45.0.9;
+/// the caller has checked that scapy is there).
+pub fn pfcp_templates() -> (Vec<u8>, Vec<u8>) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scapy/pfcp_template.py");
+    let out = Command::new("/usr/bin/python3").arg(&script).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let template = |name: &str| {
+        unhex(text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap_or_else(|| panic!("{text}")))
+    };
+    (template("associate"), template("establish"))
+}
+
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
